@@ -1,0 +1,24 @@
+//! Runtime of the `tinybird` crate. Users depend on `tinybird`, which re-exports this crate.
+#![forbid(unsafe_code)]
+
+pub mod datasource;
+pub mod endpoint;
+pub mod params;
+pub mod row;
+pub mod types;
+
+pub use datasource::{Datasource, DatasourceDef};
+pub use endpoint::{Endpoint, EndpointDef, FixedParams};
+pub use row::Row;
+
+#[doc(hidden)]
+/// Items used by generated code. Outside semver.
+pub mod __private {
+    pub use crate::datasource::{ColumnDef, DatasourceDef, EngineDef, IndexDef, TokenDef, TokenPermission};
+    pub use crate::endpoint::{EndpointDef, NodeDef, ParamDef};
+    pub use crate::params::{FixedValue, QueryParams, ToParam};
+    pub use crate::row::RowColumn;
+    pub use crate::types::{ChType, TinybirdType};
+    pub use ::serde;
+    pub use ::serde_json;
+}

@@ -1,0 +1,1 @@
+//! Tinybird-compatible local server.

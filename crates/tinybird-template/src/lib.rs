@@ -1,0 +1,1 @@
+//! Tinybird SQL template language.

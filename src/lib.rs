@@ -1,0 +1,12 @@
+//! Typed Rust SDK for Tinybird. See the README.
+#![forbid(unsafe_code)]
+
+pub use tinybird_core::*;
+pub use tinybird_macros::{Datasource, Endpoint};
+
+#[doc(hidden)]
+/// Items used by the code `#[derive(Endpoint)]` and `#[derive(Datasource)]` generate. Not part of the public API:
+/// anything here may change in any release.
+pub mod __private {
+    pub use tinybird_core::__private::*;
+}
