@@ -1,9 +1,16 @@
 //! Runtime of the `tinybird` crate. Users depend on `tinybird`, which re-exports this crate.
 #![forbid(unsafe_code)]
 
+pub mod check;
+pub mod client;
+pub mod datafile;
 pub mod datasource;
 pub mod endpoint;
+pub mod error;
+pub mod filter;
+pub mod jwt;
 pub mod params;
+pub mod project;
 pub mod row;
 pub mod types;
 
@@ -12,10 +19,11 @@ pub use endpoint::{Endpoint, EndpointDef, FixedParams};
 pub use row::Row;
 
 #[doc(hidden)]
-/// Items used by generated code. Outside semver.
+/// Items used by generated code. Outside semver: anything here may change in any release.
 pub mod __private {
     pub use crate::datasource::{ColumnDef, DatasourceDef, EngineDef, IndexDef, TokenDef, TokenPermission};
     pub use crate::endpoint::{EndpointDef, NodeDef, ParamDef};
+    pub use crate::filter::Column;
     pub use crate::params::{FixedValue, QueryParams, ToParam};
     pub use crate::row::RowColumn;
     pub use crate::types::{ChType, TinybirdType};
