@@ -1,0 +1,480 @@
+//! Serde in Tinybird's JSON forms, for fields whose Rust type has a different serde form of its own.
+//!
+//! Use the module as `#[serde(with = "tinybird::types::wire")]` on a field of any type implementing [`WireFormat`]
+//! (integers, floats, `bool`, chrono dates and times, `Option`, `Vec` and maps of these), or wrap a value in
+//! [`Wire`]. The forms:
+//! - `DateTime` (`NaiveDateTime`, `DateTime<Utc>`): `YYYY-MM-DD HH:MM:SS` out; in, also `T` as separator, fractional
+//!   seconds and an optional UTC offset (converted to UTC). `DateTime` has second precision, so sub-seconds are
+//!   dropped on output, as ClickHouse does. `Date` (`NaiveDate`): `YYYY-MM-DD`.
+//! - Integers of any width: a JSON number or a JSON string (Tinybird quotes 64-bit integers when asked with
+//!   `output_format_json_quote_64bit_integers=1`). 128-bit integers are read from the raw JSON text, so they are
+//!   exact although serde_json's `arbitrary_precision` is off; this needs the value to come straight from a
+//!   serde_json deserializer or a `serde_json::Value` (not from inside `#[serde(flatten)]` or an untagged enum).
+//!   A `Value` already holds numbers beyond 64 bits as `f64`, so those are rejected rather than rounded.
+//! - Floats: a number, `null` (which Tinybird writes for NaN and ±inf by default) as NaN, and the strings `nan`,
+//!   `inf`, `-inf` (written with `output_format_json_quote_denormals=1`). Non-finite floats are written as those
+//!   strings, since JSON has no number for them.
+//! - `bool`: `true`/`false`, `1`/`0`, and those as strings.
+//!
+//! ```
+//! use chrono::NaiveDateTime;
+//! use serde::Deserialize;
+//!
+//! #[derive(Deserialize)]
+//! struct Row {
+//!     #[serde(with = "tinybird_core::types::wire")]
+//!     at: NaiveDateTime,
+//!     #[serde(with = "tinybird_core::types::wire")]
+//!     hits: u64,
+//!     #[serde(with = "tinybird_core::types::wire")]
+//!     big: Option<i128>,
+//! }
+//! let row: Row = serde_json::from_str(
+//!     r#"{"at":"2024-01-02 03:04:05","hits":"18446744073709551615","big":-170141183460469231731687303715884105728}"#,
+//! ).unwrap();
+//! assert_eq!(row.hits, u64::MAX);
+//! assert_eq!(row.big, Some(i128::MIN));
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::hash::{BuildHasher, Hash};
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use serde::de::{self, Deserializer, Visitor};
+use serde::ser::Serializer;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// A type with a Tinybird JSON form differing from (or more lenient than) its own serde form.
+pub trait WireFormat: Sized {
+    /// Writes the value in Tinybird's form.
+    fn serialize_wire<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error>;
+    /// Reads the value from any of the forms Tinybird may send.
+    fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error>;
+}
+
+/// `#[serde(with = "…::wire")]` entry point: serializes in Tinybird's form.
+pub fn serialize<T: WireFormat, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+    value.serialize_wire(serializer)
+}
+
+/// `#[serde(with = "…::wire")]` entry point: deserializes from Tinybird's forms.
+pub fn deserialize<'de, T: WireFormat, D: Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
+    T::deserialize_wire(deserializer)
+}
+
+/// A value serialized in Tinybird's form, e.g. `Vec<Wire<NaiveDateTime>>` or `serde_json::to_string(&Wire(t))`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Wire<T>(pub T);
+
+impl<T: WireFormat> Serialize for Wire<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_wire(serializer)
+    }
+}
+
+/// A borrowed value serialized in Tinybird's form (for containers).
+struct WireRef<'a, T>(&'a T);
+
+impl<T: WireFormat> Serialize for WireRef<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_wire(serializer)
+    }
+}
+
+impl<'de, T: WireFormat> Deserialize<'de> for Wire<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize_wire(deserializer).map(Wire)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Integers
+
+/// The text of a JSON number, or the content of a JSON string, read without going through `f64`.
+pub(crate) fn deserialize_number_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let raw = Box::<RawValue>::deserialize(deserializer)?;
+    let text = raw.get().trim();
+    if text.starts_with('"') {
+        return serde_json::from_str::<String>(text).map_err(de::Error::custom);
+    }
+    if text.starts_with(['-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9']) {
+        return Ok(text.to_owned());
+    }
+    Err(de::Error::invalid_value(de::Unexpected::Other(text), &"a number or a string holding a number"))
+}
+
+struct IntVisitor<T>(std::marker::PhantomData<T>, &'static str);
+
+impl<T> Visitor<'_> for IntVisitor<T>
+where
+    T: TryFrom<u64> + TryFrom<i64> + std::str::FromStr,
+{
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} as a JSON number or string", self.1)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        T::try_from(v).map_err(|_| E::custom(format_args!("{v} is out of range for {}", self.1)))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        T::try_from(v).map_err(|_| E::custom(format_args!("{v} is out of range for {}", self.1)))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+        Err(E::custom(format_args!(
+            "{v} is not an exact {}: the number was read as a float (too large for 64 bits, or fractional)",
+            self.1
+        )))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        let digits = v.strip_prefix('+').unwrap_or(v);
+        digits.parse().map_err(|_| E::custom(format_args!("`{v}` is not a valid {}", self.1)))
+    }
+}
+
+macro_rules! int_64 {
+    ($($t:ty => $name:literal),*) => {$(
+        impl WireFormat for $t {
+            fn serialize_wire<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                self.serialize(serializer)
+            }
+            fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                deserializer.deserialize_any(IntVisitor::<$t>(std::marker::PhantomData, $name))
+            }
+        }
+    )*};
+}
+int_64!(i8 => "Int8", i16 => "Int16", i32 => "Int32", i64 => "Int64", u8 => "UInt8", u16 => "UInt16",
+    u32 => "UInt32", u64 => "UInt64", isize => "Int64", usize => "UInt64");
+
+macro_rules! int_128 {
+    ($($t:ty => $name:literal),*) => {$(
+        impl WireFormat for $t {
+            /// As a JSON number: serde_json writes 128-bit integers exactly.
+            fn serialize_wire<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                self.serialize(serializer)
+            }
+            fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = deserialize_number_text(deserializer)?;
+                let digits = text.strip_prefix('+').unwrap_or(&text);
+                digits.parse().map_err(|_| {
+                    de::Error::custom(format_args!("`{text}` is not a valid {} (an integer in range)", $name))
+                })
+            }
+        }
+    )*};
+}
+int_128!(i128 => "Int128", u128 => "UInt128");
+
+// ---------------------------------------------------------------------------------------------------------------
+// Floats and bools
+
+struct FloatVisitor;
+
+impl Visitor<'_> for FloatVisitor {
+    type Value = f64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number, null, or one of the strings nan, inf, -inf")
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
+        Ok(v)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
+        Ok(v as f64)
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<f64, E> {
+        Ok(f64::NAN)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<f64, E> {
+        Ok(f64::NAN)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
+        parse_float(v).ok_or_else(|| E::invalid_value(de::Unexpected::Str(v), &self))
+    }
+}
+
+/// Parses what ClickHouse writes for a float: decimal text and `nan`/`inf`/`-inf`/`+inf`.
+pub(crate) fn parse_float(v: &str) -> Option<f64> {
+    match v.to_ascii_lowercase().as_str() {
+        "nan" | "+nan" | "-nan" => Some(f64::NAN),
+        "inf" | "+inf" | "infinity" | "+infinity" => Some(f64::INFINITY),
+        "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
+        _ => v.parse().ok(),
+    }
+}
+
+fn serialize_float<S: Serializer>(v: f64, serializer: S) -> Result<S::Ok, S::Error> {
+    if v.is_nan() {
+        serializer.serialize_str("nan")
+    } else if v.is_infinite() {
+        serializer.serialize_str(if v > 0.0 { "inf" } else { "-inf" })
+    } else {
+        serializer.serialize_f64(v)
+    }
+}
+
+impl WireFormat for f64 {
+    fn serialize_wire<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_float(*self, serializer)
+    }
+    fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(FloatVisitor)
+    }
+}
+
+impl WireFormat for f32 {
+    fn serialize_wire<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.is_finite() { serializer.serialize_f32(*self) } else { serialize_float(f64::from(*self), serializer) }
+    }
+    fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // ClickHouse prints a Float32 with its shortest f32 digits, so narrowing gives back the exact value.
+        deserializer.deserialize_any(FloatVisitor).map(|v| v as f32)
+    }
+}
+
+struct BoolVisitor;
+
+impl Visitor<'_> for BoolVisitor {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("true, false, 1 or 0")
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<bool, E> {
+        Ok(v)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<bool, E> {
+        match v {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(E::invalid_value(de::Unexpected::Unsigned(v), &self)),
+        }
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<bool, E> {
+        match v {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(E::invalid_value(de::Unexpected::Signed(v), &self)),
+        }
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+        match v {
+            "true" | "1" => Ok(true),
+            "false" | "0" => Ok(false),
+            _ => Err(E::invalid_value(de::Unexpected::Str(v), &self)),
+        }
+    }
+}
+
+impl WireFormat for bool {
+    fn serialize_wire<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bool(*self)
+    }
+    fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(BoolVisitor)
+    }
+}
+
+impl WireFormat for String {
+    fn serialize_wire<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self)
+    }
+    fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Dates and times
+
+pub(crate) const DATETIME_EXPECTED: &str = "expected `YYYY-MM-DD HH:MM:SS[.fff]` (or with `T`, or RFC 3339)";
+
+/// Parses the forms a DateTime/DateTime64 may arrive in; an explicit offset is converted to UTC.
+pub(crate) fn parse_datetime(s: &str) -> Option<NaiveDateTime> {
+    let s = s.trim();
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f"))
+        .ok()
+        .or_else(|| DateTime::parse_from_rfc3339(s).ok().map(|t| t.naive_utc()))
+        .or_else(|| DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%:z").ok().map(|t| t.naive_utc()))
+}
+
+/// `YYYY-MM-DD HH:MM:SS`, the form Tinybird prints and parses for `DateTime`.
+pub(crate) fn format_datetime(t: &NaiveDateTime) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// `YYYY-MM-DD HH:MM:SS.f…` with exactly `precision` digits (truncated, as ClickHouse stores them).
+pub(crate) fn format_datetime64(t: &NaiveDateTime, precision: u8) -> String {
+    let mut out = format_datetime(t);
+    if precision > 0 {
+        let nanos = t.and_utc().timestamp_subsec_nanos().min(999_999_999);
+        let digits = format!("{nanos:09}");
+        out.push('.');
+        out.push_str(&digits[..usize::from(precision.min(9))]);
+    }
+    out
+}
+
+struct DateTimeVisitor;
+
+impl Visitor<'_> for DateTimeVisitor {
+    type Value = NaiveDateTime;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a date-time string `YYYY-MM-DD HH:MM:SS` or a Unix timestamp in seconds")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<NaiveDateTime, E> {
+        parse_datetime(v).ok_or_else(|| E::custom(format_args!("invalid date-time `{v}`: {DATETIME_EXPECTED}")))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<NaiveDateTime, E> {
+        i64::try_from(v)
+            .ok()
+            .and_then(|v| DateTime::from_timestamp(v, 0))
+            .map(|t| t.naive_utc())
+            .ok_or_else(|| E::custom(format_args!("Unix timestamp {v} is out of range")))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<NaiveDateTime, E> {
+        DateTime::from_timestamp(v, 0)
+            .map(|t| t.naive_utc())
+            .ok_or_else(|| E::custom(format_args!("Unix timestamp {v} is out of range")))
+    }
+}
+
+pub(crate) fn deserialize_datetime<'de, D: Deserializer<'de>>(deserializer: D) -> Result<NaiveDateTime, D::Error> {
+    deserializer.deserialize_any(DateTimeVisitor)
+}
+
+impl WireFormat for NaiveDateTime {
+    fn serialize_wire<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format_datetime(self))
+    }
+    fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_datetime(deserializer)
+    }
+}
+
+impl WireFormat for DateTime<Utc> {
+    fn serialize_wire<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format_datetime(&self.naive_utc()))
+    }
+    fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserialize_datetime(deserializer).map(|t| t.and_utc())
+    }
+}
+
+struct DateVisitor;
+
+impl Visitor<'_> for DateVisitor {
+    type Value = NaiveDate;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a date string `YYYY-MM-DD`")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<NaiveDate, E> {
+        NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
+            .map_err(|e| E::custom(format_args!("invalid date `{v}`: expected `YYYY-MM-DD` ({e})")))
+    }
+}
+
+impl WireFormat for NaiveDate {
+    fn serialize_wire<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.format("%Y-%m-%d"))
+    }
+    fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(DateVisitor)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Containers
+
+impl<T: WireFormat> WireFormat for Option<T> {
+    fn serialize_wire<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Some(v) => serializer.serialize_some(&WireRef(v)),
+            None => serializer.serialize_none(),
+        }
+    }
+    fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Option::<Wire<T>>::deserialize(deserializer).map(|v| v.map(|w| w.0))
+    }
+}
+
+impl<T: WireFormat> WireFormat for Vec<T> {
+    fn serialize_wire<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter().map(WireRef))
+    }
+    fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<Wire<T>>::deserialize(deserializer).map(|v| v.into_iter().map(|w| w.0).collect())
+    }
+}
+
+impl<K, V, H> WireFormat for HashMap<K, V, H>
+where
+    K: Serialize + for<'a> Deserialize<'a> + Eq + Hash,
+    V: WireFormat,
+    H: BuildHasher + Default,
+{
+    fn serialize_wire<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter().map(|(k, v)| (k, WireRef(v))))
+    }
+    fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        HashMap::<K, Wire<V>, H>::deserialize(deserializer).map(|m| m.into_iter().map(|(k, v)| (k, v.0)).collect())
+    }
+}
+
+impl<K, V> WireFormat for BTreeMap<K, V>
+where
+    K: Serialize + for<'a> Deserialize<'a> + Ord,
+    V: WireFormat,
+{
+    fn serialize_wire<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter().map(|(k, v)| (k, WireRef(v))))
+    }
+    fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        BTreeMap::<K, Wire<V>>::deserialize(deserializer).map(|m| m.into_iter().map(|(k, v)| (k, v.0)).collect())
+    }
+}
+
+/// Types whose own serde already is Tinybird's form.
+macro_rules! own_serde {
+    ($($t:ty),*) => {$(
+        impl WireFormat for $t {
+            fn serialize_wire<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                self.serialize(serializer)
+            }
+            fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                <$t>::deserialize(deserializer)
+            }
+        }
+    )*};
+}
+own_serde!(
+    serde_json::Value,
+    uuid::Uuid,
+    std::net::Ipv4Addr,
+    std::net::Ipv6Addr,
+    super::Int256,
+    super::UInt256,
+    super::Decimal
+);
+
+impl<const P: u8> WireFormat for super::DateTime64<P> {
+    fn serialize_wire<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.serialize(serializer)
+    }
+    fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Self::deserialize(deserializer)
+    }
+}
