@@ -1,0 +1,109 @@
+//! Typed decode of a 100,000-row endpoint response, against `serde_json::from_slice` into the same struct.
+//!
+//! `cargo bench -p tinybird-core --bench client_decode`
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde::Deserialize;
+use std::hint::black_box;
+use tinybird_core::client::QueryResponse;
+use tinybird_core::row::{Row, RowColumn};
+
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+struct Stat {
+    user_id: u64,
+    pathname: String,
+    views: u64,
+    ratio: Option<f64>,
+    day: String,
+    tags: Vec<String>,
+}
+
+impl Row for Stat {
+    fn columns() -> Vec<RowColumn> {
+        let c = |n: &str, t: &str| RowColumn {
+            name: n.into(),
+            ty: t.into(),
+        };
+        vec![
+            c("user_id", "UInt64"),
+            c("pathname", "String"),
+            c("views", "UInt64"),
+            c("ratio", "Nullable(Float64)"),
+            c("day", "Date"),
+            c("tags", "Array(String)"),
+        ]
+    }
+}
+
+/// The baseline: the same envelope and row struct, plain serde_json.
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Baseline {
+    meta: Vec<Meta>,
+    data: Vec<Stat>,
+    rows: u64,
+    statistics: Statistics,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Meta {
+    name: String,
+    #[serde(rename = "type")]
+    ty: String,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Statistics {
+    elapsed: f64,
+    rows_read: u64,
+    bytes_read: u64,
+}
+
+fn body(rows: usize) -> Vec<u8> {
+    let mut s = String::from(
+        r#"{"meta":[{"name":"user_id","type":"UInt64"},{"name":"pathname","type":"String"},{"name":"views","type":"UInt64"},{"name":"ratio","type":"Nullable(Float64)"},{"name":"day","type":"Date"},{"name":"tags","type":"Array(String)"}],"data":["#,
+    );
+    for i in 0..rows {
+        if i > 0 {
+            s.push(',');
+        }
+        let ratio = if i % 5 == 0 {
+            "null".to_owned()
+        } else {
+            format!("{}", i as f64 / 7.0)
+        };
+        s.push_str(&format!(
+            r#"{{"user_id":{},"pathname":"/blog/post-{}","views":{},"ratio":{},"day":"2024-03-{:02}","tags":["a","b{}"]}}"#,
+            u64::MAX - i as u64,
+            i % 1000,
+            i * 3,
+            ratio,
+            i % 28 + 1,
+            i % 10
+        ));
+    }
+    s.push_str(&format!(
+        r#"],"rows":{rows},"statistics":{{"elapsed":0.01,"rows_read":{rows},"bytes_read":1000}}}}"#
+    ));
+    s.into_bytes()
+}
+
+fn bench(c: &mut Criterion) {
+    let data = body(100_000);
+    let mut g = c.benchmark_group("decode_100k_rows");
+    g.throughput(Throughput::Bytes(data.len() as u64));
+    g.sample_size(20);
+    g.bench_function("serde_json_from_slice_baseline", |b| {
+        b.iter(|| black_box(serde_json::from_slice::<Baseline>(black_box(&data)).unwrap().data.len()))
+    });
+    g.bench_function("tinybird_query_response", |b| {
+        b.iter(|| black_box(QueryResponse::<Stat>::from_slice(black_box(&data)).unwrap().data.len()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,547 @@
+//! Deployments (spec §4.3, official SDK §2.8–2.9): `/v1/deploy` to the main workspace and `/v1/build` for branches
+//! and local servers.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::Method;
+use serde::Deserialize;
+
+use super::{Body, Client, MultipartPart, MultipartSpec, Request, RetryOn, read_body};
+use crate::error::{Error, ErrorKind, FileError, Result, file_error_from_json};
+use crate::project::Project;
+
+/// A step of a deployment, reported to the progress callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeployProgress {
+    /// Stale, non-live deployments are being discarded.
+    CleaningUp {
+        /// How many.
+        stale: usize,
+    },
+    /// The datafiles are being uploaded.
+    Uploading {
+        /// How many datafiles.
+        files: usize,
+    },
+    /// The server accepted the deployment.
+    Created {
+        /// The new deployment's id.
+        id: String,
+    },
+    /// The deployment is still being prepared (`status` as the server reports it).
+    Waiting {
+        /// The deployment's id.
+        id: String,
+        /// Its current status (`calculating`, `creating_schema`, …).
+        status: String,
+    },
+    /// Promoting the deployment.
+    SettingLive {
+        /// The deployment's id.
+        id: String,
+    },
+    /// Discarding the deployment that was live before.
+    RemovingPrevious {
+        /// The previous deployment's id.
+        id: String,
+    },
+    /// Finished: `id` is live.
+    Live {
+        /// The live deployment's id.
+        id: String,
+    },
+}
+
+type ProgressFn = Arc<dyn Fn(&DeployProgress) + Send + Sync>;
+
+/// Options of [`Client::deploy`].
+#[derive(Clone)]
+#[must_use]
+pub struct DeployOptions {
+    check: bool,
+    allow_destructive: bool,
+    poll_interval: Duration,
+    max_wait: Duration,
+    progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for DeployOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeployOptions")
+            .field("check", &self.check)
+            .field("allow_destructive", &self.allow_destructive)
+            .field("poll_interval", &self.poll_interval)
+            .field("max_wait", &self.max_wait)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+impl Default for DeployOptions {
+    fn default() -> Self {
+        DeployOptions {
+            check: false,
+            allow_destructive: false,
+            poll_interval: Duration::from_secs(1),
+            max_wait: Duration::from_secs(300),
+            progress: None,
+        }
+    }
+}
+
+impl DeployOptions {
+    /// Only validate (`?check=true`): nothing is created or promoted.
+    pub fn check(mut self, on: bool) -> Self {
+        self.check = on;
+        self
+    }
+    /// Allow changes that drop data (`allow_destructive_operations=true`).
+    pub fn allow_destructive(mut self, on: bool) -> Self {
+        self.allow_destructive = on;
+        self
+    }
+    /// How often to poll the deployment's status (default 1 s).
+    pub fn poll_interval(mut self, t: Duration) -> Self {
+        self.poll_interval = t;
+        self
+    }
+    /// How long to wait for the deployment to become ready (default 5 min).
+    pub fn max_wait(mut self, t: Duration) -> Self {
+        self.max_wait = t;
+        self
+    }
+    /// Called at each step.
+    pub fn on_progress(mut self, f: impl Fn(&DeployProgress) + Send + Sync + 'static) -> Self {
+        self.progress = Some(Arc::new(f));
+        self
+    }
+    fn report(&self, p: DeployProgress) {
+        if let Some(f) = &self.progress {
+            f(&p);
+        }
+    }
+}
+
+/// One message of the server about a resource.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Feedback {
+    /// `ERROR`, `WARNING` or `INFO`.
+    #[serde(default)]
+    pub level: String,
+    /// The resource the message is about, when there is one.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// The message.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// How a deployment ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeployOutcome {
+    /// The project is what is already live.
+    NoChanges,
+    /// `check` mode: the server validated the project; nothing changed.
+    Checked {
+        /// What the server said about the project.
+        feedback: Vec<Feedback>,
+    },
+    /// Deployment `id` is live; `previous` (if any) was removed.
+    Deployed {
+        /// The deployment now live.
+        id: String,
+        /// The deployment that was live before (now removed).
+        previous: Option<String>,
+        /// What the server said about the project.
+        feedback: Vec<Feedback>,
+    },
+}
+
+/// The answer to `/v1/build`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct BuildResult {
+    /// `success` or `no_changes`.
+    #[serde(default)]
+    pub result: String,
+    /// Datasources created.
+    #[serde(default)]
+    pub new_datasource_names: Vec<String>,
+    /// Datasources changed.
+    #[serde(default)]
+    pub changed_datasource_names: Vec<String>,
+    /// Datasources removed.
+    #[serde(default)]
+    pub deleted_datasource_names: Vec<String>,
+    /// Pipes created.
+    #[serde(default)]
+    pub new_pipe_names: Vec<String>,
+    /// Pipes changed.
+    #[serde(default)]
+    pub changed_pipe_names: Vec<String>,
+    /// Pipes removed.
+    #[serde(default)]
+    pub deleted_pipe_names: Vec<String>,
+    /// What the server said about the project.
+    #[serde(default)]
+    pub feedback: Vec<Feedback>,
+}
+
+#[derive(Deserialize)]
+struct DeployResponse {
+    #[serde(default)]
+    result: String,
+    #[serde(default)]
+    deployment: Option<Deployment>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    errors: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct Deployment {
+    #[serde(default, deserialize_with = "id_string")]
+    id: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    live: bool,
+    #[serde(default)]
+    feedback: Vec<Feedback>,
+    #[serde(default)]
+    errors: Vec<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct DeploymentList {
+    #[serde(default)]
+    deployments: Vec<Deployment>,
+}
+
+#[derive(Deserialize)]
+struct BuildResponse {
+    #[serde(default)]
+    result: String,
+    #[serde(default)]
+    build: Option<BuildResult>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    errors: Vec<serde_json::Value>,
+}
+
+/// Deployment ids are strings in the API, but accept numbers too.
+fn id_string<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    Ok(match v {
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    })
+}
+
+fn multipart(files: &[(String, String)]) -> Body {
+    Body::Multipart(MultipartSpec {
+        parts: files
+            .iter()
+            .map(|(path, content)| MultipartPart {
+                name: "data_project://".into(),
+                filename: Some(path.clone()),
+                content_type: "text/plain",
+                data: Bytes::from(content.clone()),
+            })
+            .collect(),
+    })
+}
+
+/// Per-file errors from `errors` and ERROR-level feedback, the way the server reports them.
+fn collect_errors(errors: &[serde_json::Value], feedback: &[Feedback], error: Option<&str>) -> Vec<FileError> {
+    let mut out: Vec<FileError> = feedback
+        .iter()
+        .filter(|f| f.level.eq_ignore_ascii_case("error"))
+        .map(|f| FileError {
+            file: f.resource.clone(),
+            message: f.message.clone(),
+        })
+        .collect();
+    out.extend(errors.iter().map(file_error_from_json));
+    if out.is_empty()
+        && let Some(e) = error
+    {
+        out.push(FileError {
+            file: None,
+            message: e.to_owned(),
+        });
+    }
+    out
+}
+
+fn deploy_error(what: &str, errors: Vec<FileError>) -> Error {
+    let list: Vec<String> = errors.iter().map(FileError::to_string).collect();
+    let detail = if list.is_empty() {
+        "no reason given".to_owned()
+    } else {
+        list.join("\n")
+    };
+    Error::new(ErrorKind::Deploy, format!("{what} failed:\n{detail}")).with_file_errors(errors)
+}
+
+fn project_files(project: &Project) -> Result<Vec<(String, String)>> {
+    project.files().map_err(|e| {
+        Error::new(
+            ErrorKind::BadRequest,
+            format!("cannot write the project's datafiles: {e}"),
+        )
+        .with_source(e)
+    })
+}
+
+fn check_files(files: &[(String, String)]) -> Result<()> {
+    if files.is_empty() {
+        return Err(Error::new(
+            ErrorKind::BadRequest,
+            "the project has no datafiles to deploy",
+        ));
+    }
+    Ok(())
+}
+
+impl Client {
+    /// Deploys datafiles (`(path relative to the project, content)`, e.g. from `Project::files()`) to the
+    /// workspace: discards stale deployments, uploads to `/v1/deploy`, waits for `data_ready`, sets it live and
+    /// removes the previously live deployment. Errors carry the server's message for each file
+    /// ([`Error::file_errors`]).
+    pub async fn deploy(&self, files: &[(String, String)], opts: &DeployOptions) -> Result<DeployOutcome> {
+        check_files(files)?;
+        let mut previous = None;
+        if !opts.check {
+            let list = self.list_deployments().await?;
+            previous = list.iter().find(|d| d.live || d.status == "live").map(|d| d.id.clone());
+            let stale: Vec<&Deployment> = list
+                .iter()
+                .filter(|d| !(d.live || d.status == "live") && d.status != "deleted")
+                .collect();
+            if !stale.is_empty() {
+                opts.report(DeployProgress::CleaningUp { stale: stale.len() });
+            }
+            for d in stale {
+                // A stale deployment that cannot be deleted does not block this one; the server will say if it does.
+                if let Err(e) = self.delete_deployment(&d.id).await {
+                    tracing::warn!(id = %d.id, error = %e, "could not discard a stale deployment");
+                }
+            }
+        }
+        opts.report(DeployProgress::Uploading { files: files.len() });
+        let mut pairs = Vec::new();
+        if opts.check {
+            pairs.push(("check", "true"));
+        }
+        if opts.allow_destructive {
+            pairs.push(("allow_destructive_operations", "true"));
+        }
+        let url = self.url(&["v1", "deploy"], pairs);
+        let req = Request::new(Method::POST, url, RetryOn::NotIdempotent)
+            .body(multipart(files))
+            .timeout(self.timeouts().admin);
+        let what = req.what.clone();
+        let resp = self.send(req).await.map_err(|e| {
+            if e.file_errors().is_empty() {
+                e
+            } else {
+                deploy_error("deployment", e.file_errors().to_vec()).with_status(e.status().unwrap_or(0))
+            }
+        })?;
+        let body = read_body(&what, resp).await?;
+        let parsed: DeployResponse = serde_json::from_slice(&body).map_err(|e| {
+            Error::new(
+                ErrorKind::Decode {
+                    column: None,
+                    row: None,
+                },
+                format!("{what}: unexpected response: {e}"),
+            )
+        })?;
+        let (feedback, dep_errors, id) = match &parsed.deployment {
+            Some(d) => (d.feedback.clone(), d.errors.clone(), d.id.clone()),
+            None => (Vec::new(), Vec::new(), String::new()),
+        };
+        match parsed.result.as_str() {
+            "no_changes" => return Ok(DeployOutcome::NoChanges),
+            "failed" => {
+                let mut errors = dep_errors;
+                errors.extend(parsed.errors);
+                return Err(deploy_error(
+                    "deployment",
+                    collect_errors(&errors, &feedback, parsed.error.as_deref()),
+                ));
+            }
+            _ => {}
+        }
+        if opts.check {
+            return Ok(DeployOutcome::Checked { feedback });
+        }
+        if id.is_empty() {
+            return Err(Error::new(
+                ErrorKind::Decode {
+                    column: Some("deployment.id".into()),
+                    row: None,
+                },
+                format!("{what}: the response has no deployment id"),
+            ));
+        }
+        opts.report(DeployProgress::Created { id: id.clone() });
+        self.wait_ready(&id, opts).await?;
+        opts.report(DeployProgress::SettingLive { id: id.clone() });
+        let url = self.url(&["v1", "deployments", &id, "set-live"], []);
+        self.send(Request::new(Method::POST, url, RetryOn::NotIdempotent).timeout(self.timeouts().admin))
+            .await?;
+        if let Some(prev) = &previous
+            && *prev != id
+        {
+            opts.report(DeployProgress::RemovingPrevious { id: prev.clone() });
+            self.delete_deployment(prev).await?;
+        }
+        opts.report(DeployProgress::Live { id: id.clone() });
+        Ok(DeployOutcome::Deployed { id, previous, feedback })
+    }
+
+    async fn list_deployments(&self) -> Result<Vec<Deployment>> {
+        let url = self.url(&["v1", "deployments"], []);
+        let req = Request::new(Method::GET, url, RetryOn::Idempotent).timeout(self.timeouts().admin);
+        let what = req.what.clone();
+        let body = read_body(&what, self.send(req).await?).await?;
+        let list: DeploymentList = serde_json::from_slice(&body).map_err(|e| {
+            Error::new(
+                ErrorKind::Decode {
+                    column: None,
+                    row: None,
+                },
+                format!("{what}: unexpected response: {e}"),
+            )
+        })?;
+        Ok(list.deployments)
+    }
+
+    async fn delete_deployment(&self, id: &str) -> Result<()> {
+        let url = self.url(&["v1", "deployments", id], []);
+        // Deleting twice ends in the same state, so it may be retried like a read.
+        self.send(Request::new(Method::DELETE, url, RetryOn::Idempotent).timeout(self.timeouts().admin))
+            .await?;
+        Ok(())
+    }
+
+    async fn wait_ready(&self, id: &str, opts: &DeployOptions) -> Result<()> {
+        let started = Instant::now();
+        let mut last = String::new();
+        loop {
+            let url = self.url(&["v1", "deployments", id], []);
+            let req = Request::new(Method::GET, url, RetryOn::Idempotent).timeout(self.timeouts().admin);
+            let what = req.what.clone();
+            let body = read_body(&what, self.send(req).await?).await?;
+            let parsed: DeployResponse = serde_json::from_slice(&body).map_err(|e| {
+                Error::new(
+                    ErrorKind::Decode {
+                        column: None,
+                        row: None,
+                    },
+                    format!("{what}: unexpected response: {e}"),
+                )
+            })?;
+            let dep = parsed.deployment.ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Decode {
+                        column: Some("deployment".into()),
+                        row: None,
+                    },
+                    format!("{what}: no deployment in the response"),
+                )
+            })?;
+            match dep.status.as_str() {
+                "data_ready" => return Ok(()),
+                "failed" | "error" | "deleted" | "deleting" => {
+                    let mut errors = collect_errors(&dep.errors, &dep.feedback, parsed.error.as_deref());
+                    if errors.is_empty() {
+                        errors.push(FileError {
+                            file: None,
+                            message: format!("deployment {id} is {}", dep.status),
+                        });
+                    }
+                    return Err(deploy_error("deployment", errors));
+                }
+                status => {
+                    if status != last {
+                        opts.report(DeployProgress::Waiting {
+                            id: id.to_owned(),
+                            status: status.to_owned(),
+                        });
+                        last = status.to_owned();
+                    }
+                }
+            }
+            if started.elapsed() + opts.poll_interval > opts.max_wait {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "deployment {id} was not ready after {:?} (last status: {last})",
+                        opts.max_wait
+                    ),
+                ));
+            }
+            tokio::time::sleep(opts.poll_interval).await;
+        }
+    }
+
+    /// Deploys a [`Project`]: its datafiles ([`Project::files`]) through [`deploy`](Client::deploy). A project whose
+    /// datafiles cannot be written is a [`ErrorKind::BadRequest`] error and nothing is sent.
+    pub async fn deploy_project(&self, project: &Project, opts: &DeployOptions) -> Result<DeployOutcome> {
+        self.deploy(&project_files(project)?, opts).await
+    }
+
+    /// Builds a [`Project`] on a branch or a local server through [`build`](Client::build).
+    pub async fn build_project(&self, project: &Project) -> Result<BuildResult> {
+        self.build(&project_files(project)?).await
+    }
+
+    /// Builds datafiles on a branch or a local server (`POST /v1/build`). A failed build is an
+    /// [`ErrorKind::Deploy`] error whose [`Error::file_errors`] list the server's message per file.
+    pub async fn build(&self, files: &[(String, String)]) -> Result<BuildResult> {
+        check_files(files)?;
+        let url = self.url(&["v1", "build"], []);
+        let req = Request::new(Method::POST, url, RetryOn::NotIdempotent)
+            .body(multipart(files))
+            .timeout(self.timeouts().admin);
+        let what = req.what.clone();
+        let resp = self.send(req).await.map_err(|e| {
+            if e.file_errors().is_empty() {
+                e
+            } else {
+                deploy_error("build", e.file_errors().to_vec()).with_status(e.status().unwrap_or(0))
+            }
+        })?;
+        let body = read_body(&what, resp).await?;
+        let parsed: BuildResponse = serde_json::from_slice(&body).map_err(|e| {
+            Error::new(
+                ErrorKind::Decode {
+                    column: None,
+                    row: None,
+                },
+                format!("{what}: unexpected response: {e}"),
+            )
+        })?;
+        if parsed.result == "failed" {
+            let feedback = parsed.build.as_ref().map(|b| b.feedback.clone()).unwrap_or_default();
+            return Err(deploy_error(
+                "build",
+                collect_errors(&parsed.errors, &feedback, parsed.error.as_deref()),
+            ));
+        }
+        let mut out = parsed.build.unwrap_or_default();
+        out.result = parsed.result;
+        Ok(out)
+    }
+}
