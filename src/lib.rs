@@ -4,6 +4,9 @@
 pub use tinybird_core::*;
 pub use tinybird_macros::{Datasource, Endpoint};
 
+#[cfg(feature = "cli")]
+pub mod cli;
+
 #[doc(hidden)]
 /// Items used by the code `#[derive(Endpoint)]` and `#[derive(Datasource)]` generate. Not part of the public API:
 /// anything here may change in any release.
