@@ -16,63 +16,227 @@ pub trait Datasource: serde::Serialize + serde::de::DeserializeOwned + Send + Sy
 /// A datasource definition, independent of Rust types: what a `.datasource` file says.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DatasourceDef {
+    /// The datasource's name.
     pub name: String,
+    /// `DESCRIPTION` of the datasource.
     pub description: Option<String>,
+    /// `SCHEMA` columns, in order.
     pub columns: Vec<ColumnDef>,
+    /// `ENGINE` and its keys.
     pub engine: EngineDef,
+    /// `INDEXES`.
     pub indexes: Vec<IndexDef>,
+    /// `TOKEN <name> READ|APPEND` lines.
     pub tokens: Vec<TokenDef>,
 }
 
 /// One schema column: `` `name` Type [DEFAULT expr] [CODEC(...)] `json:$.path` ``.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ColumnDef {
+    /// The column name (the row's wire name).
     pub name: String,
     /// Tinybird type string, e.g. `LowCardinality(String)`.
     pub ty: String,
     /// JSONPath, e.g. `$.user.id`; `None` when the datasource has no JSON paths.
     pub json_path: Option<String>,
+    /// `DEFAULT` expression.
     pub default: Option<String>,
+    /// `CODEC(…)` argument, e.g. `ZSTD(1)`.
     pub codec: Option<String>,
 }
 
 /// The table engine and its keys. `kind` is the engine name (`MergeTree`, `ReplacingMergeTree`, …, `Null`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EngineDef {
+    /// Engine name.
     pub kind: String,
+    /// `ENGINE_SORTING_KEY`.
     pub sorting_key: Option<String>,
+    /// `ENGINE_PARTITION_KEY`.
     pub partition_key: Option<String>,
+    /// `ENGINE_PRIMARY_KEY`.
     pub primary_key: Option<String>,
+    /// `ENGINE_SAMPLING_KEY`.
     pub sampling_key: Option<String>,
+    /// `ENGINE_TTL`.
     pub ttl: Option<String>,
+    /// `ENGINE_VER` (ReplacingMergeTree).
     pub ver: Option<String>,
+    /// `ENGINE_SIGN` (Collapsing and VersionedCollapsing).
     pub sign: Option<String>,
+    /// `ENGINE_VERSION` (VersionedCollapsingMergeTree).
     pub version: Option<String>,
+    /// `ENGINE_IS_DELETED` (ReplacingMergeTree).
     pub is_deleted: Option<String>,
     /// SummingMergeTree columns.
     pub columns: Option<String>,
+    /// `ENGINE_SETTINGS`, e.g. `index_granularity=8192`.
     pub settings: Option<String>,
 }
 
 /// A data-skipping index: `name expr TYPE type GRANULARITY n`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct IndexDef {
+    /// Index name.
     pub name: String,
+    /// Indexed expression.
     pub expr: String,
+    /// Index type, e.g. `bloom_filter(0.01)`.
     pub ty: String,
+    /// `GRANULARITY`.
     pub granularity: u32,
 }
 
 /// A `TOKEN name READ|APPEND` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenDef {
+    /// Token name.
     pub name: String,
+    /// What it may do.
     pub permission: TokenPermission,
 }
 
 /// What a datafile token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenPermission {
+    /// `READ`.
     Read,
+    /// `APPEND` (datasources only).
     Append,
+}
+
+/// Static descriptions written by the derives: constant data turned into definitions by one shared function, so a
+/// crate with many resources compiles little code per resource. Not part of the public API.
+#[doc(hidden)]
+pub mod spec {
+    use super::{ColumnDef, DatasourceDef, EngineDef, IndexDef, TokenDef, TokenPermission};
+    use crate::row::RowColumn;
+    use crate::types::ChType;
+
+    /// A column's Tinybird type: written out, or the default type of a Rust type.
+    #[derive(Clone, Copy)]
+    pub enum TypeSpec {
+        /// Given with `#[tinybird(type = "…")]` or by a template function.
+        Named(&'static str),
+        /// `<T as TinybirdType>::ch_type`.
+        Of(fn() -> ChType),
+    }
+
+    impl TypeSpec {
+        /// The type as Tinybird prints it.
+        pub fn to_type_string(self) -> String {
+            match self {
+                TypeSpec::Named(s) => s.to_owned(),
+                TypeSpec::Of(f) => f().to_string(),
+            }
+        }
+    }
+
+    /// A column, as constant data.
+    pub struct ColumnSpec {
+        pub name: &'static str,
+        pub ty: TypeSpec,
+        pub json_path: Option<&'static str>,
+        pub default: Option<&'static str>,
+        pub codec: Option<&'static str>,
+    }
+
+    /// An engine, as constant data.
+    pub struct EngineSpec {
+        pub kind: &'static str,
+        pub sorting_key: Option<&'static str>,
+        pub partition_key: Option<&'static str>,
+        pub primary_key: Option<&'static str>,
+        pub sampling_key: Option<&'static str>,
+        pub ttl: Option<&'static str>,
+        pub ver: Option<&'static str>,
+        pub sign: Option<&'static str>,
+        pub version: Option<&'static str>,
+        pub is_deleted: Option<&'static str>,
+        pub columns: Option<&'static str>,
+        pub settings: Option<&'static str>,
+    }
+
+    /// An index, as constant data.
+    pub struct IndexSpec {
+        pub name: &'static str,
+        pub expr: &'static str,
+        pub ty: &'static str,
+        pub granularity: u32,
+    }
+
+    /// A datasource, as constant data.
+    pub struct DatasourceSpec {
+        pub name: &'static str,
+        pub description: Option<&'static str>,
+        pub columns: &'static [ColumnSpec],
+        pub engine: EngineSpec,
+        pub indexes: &'static [IndexSpec],
+        pub tokens: &'static [(&'static str, TokenPermission)],
+    }
+
+    fn owned(s: Option<&'static str>) -> Option<String> {
+        s.map(str::to_owned)
+    }
+
+    impl DatasourceSpec {
+        /// The definition.
+        pub fn to_def(&self) -> DatasourceDef {
+            let e = &self.engine;
+            DatasourceDef {
+                name: self.name.to_owned(),
+                description: owned(self.description),
+                columns: self
+                    .columns
+                    .iter()
+                    .map(|c| ColumnDef {
+                        name: c.name.to_owned(),
+                        ty: c.ty.to_type_string(),
+                        json_path: owned(c.json_path),
+                        default: owned(c.default),
+                        codec: owned(c.codec),
+                    })
+                    .collect(),
+                engine: EngineDef {
+                    kind: e.kind.to_owned(),
+                    sorting_key: owned(e.sorting_key),
+                    partition_key: owned(e.partition_key),
+                    primary_key: owned(e.primary_key),
+                    sampling_key: owned(e.sampling_key),
+                    ttl: owned(e.ttl),
+                    ver: owned(e.ver),
+                    sign: owned(e.sign),
+                    version: owned(e.version),
+                    is_deleted: owned(e.is_deleted),
+                    columns: owned(e.columns),
+                    settings: owned(e.settings),
+                },
+                indexes: self
+                    .indexes
+                    .iter()
+                    .map(|i| IndexDef {
+                        name: i.name.to_owned(),
+                        expr: i.expr.to_owned(),
+                        ty: i.ty.to_owned(),
+                        granularity: i.granularity,
+                    })
+                    .collect(),
+                tokens: self
+                    .tokens
+                    .iter()
+                    .map(|(name, permission)| TokenDef { name: (*name).to_owned(), permission: *permission })
+                    .collect(),
+            }
+        }
+    }
+
+    /// The columns of a row type, from `(name, type)` pairs.
+    pub fn row_columns(columns: &[(&'static str, TypeSpec)]) -> Vec<RowColumn> {
+        columns.iter().map(|(name, ty)| RowColumn { name: (*name).to_owned(), ty: ty.to_type_string() }).collect()
+    }
+
+    /// The columns of a datasource row, from its column specs.
+    pub fn datasource_row_columns(columns: &[ColumnSpec]) -> Vec<RowColumn> {
+        columns.iter().map(|c| RowColumn { name: c.name.to_owned(), ty: c.ty.to_type_string() }).collect()
+    }
 }

@@ -34,11 +34,17 @@ pub trait FixedParams: Default + Send + Sync + 'static {
 /// An endpoint's definition, independent of Rust types: what a `.pipe` file says.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EndpointDef {
+    /// The pipe's name.
     pub name: String,
+    /// `DESCRIPTION` of the pipe.
     pub description: Option<String>,
+    /// The nodes, in order; the last one is published.
     pub nodes: Vec<NodeDef>,
+    /// The parameters, in declaration order.
     pub params: Vec<ParamDef>,
+    /// The columns the endpoint returns.
     pub output: Vec<RowColumn>,
+    /// `TOKEN <name> READ` lines.
     pub tokens: Vec<TokenDef>,
     /// Cache TTL in seconds, when the endpoint is cached.
     pub cache_ttl: Option<u32>,
@@ -47,7 +53,9 @@ pub struct EndpointDef {
 /// One node of a pipe. The last node is the endpoint node.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NodeDef {
+    /// The node's name (other nodes select from it by this name).
     pub name: String,
+    /// The node's `DESCRIPTION`.
     pub description: Option<String>,
     /// The node's SQL, as written (a template starts with `%`).
     pub sql: String,
@@ -56,11 +64,91 @@ pub struct NodeDef {
 /// One endpoint parameter.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ParamDef {
+    /// The wire name.
     pub name: String,
     /// Tinybird type name (`String`, `Int32`, `Array(UInt64)`, `DateTime`, …).
     pub ty: String,
+    /// Whether the param is written `required=True` (the Rust field is not an `Option`).
     pub required: bool,
     /// The default, as a template literal (`'US'`, `10`), when the param declares one.
     pub default: Option<String>,
+    /// The param's description (from `description = …` or the field's doc comment).
     pub description: Option<String>,
+}
+
+/// The output columns of `E`, as its `Output` row type declares them. Used by generated `definition()` bodies.
+pub fn output_columns<E: Endpoint>() -> Vec<RowColumn> {
+    <E::Output as Row>::columns()
+}
+
+/// Static descriptions of endpoints written by the derive (see `datasource::spec`). Not part of the public API.
+#[doc(hidden)]
+pub mod spec {
+    use super::{EndpointDef, NodeDef, ParamDef};
+    use crate::datasource::spec::TypeSpec;
+    use crate::datasource::{TokenDef, TokenPermission};
+    use crate::row::RowColumn;
+
+    /// A node, as constant data.
+    pub struct NodeSpec {
+        pub name: &'static str,
+        pub description: Option<&'static str>,
+        pub sql: &'static str,
+    }
+
+    /// A param, as constant data.
+    pub struct ParamSpec {
+        pub name: &'static str,
+        pub ty: TypeSpec,
+        pub required: bool,
+        pub default: Option<&'static str>,
+        pub description: Option<&'static str>,
+    }
+
+    /// An endpoint, as constant data.
+    pub struct EndpointSpec {
+        pub name: &'static str,
+        pub description: Option<&'static str>,
+        pub nodes: &'static [NodeSpec],
+        pub params: &'static [ParamSpec],
+        pub tokens: &'static [&'static str],
+        pub cache_ttl: Option<u32>,
+    }
+
+    impl EndpointSpec {
+        /// The definition, with the output columns of the endpoint's row type.
+        pub fn to_def(&self, output: Vec<RowColumn>) -> EndpointDef {
+            EndpointDef {
+                name: self.name.to_owned(),
+                description: self.description.map(str::to_owned),
+                nodes: self
+                    .nodes
+                    .iter()
+                    .map(|n| NodeDef {
+                        name: n.name.to_owned(),
+                        description: n.description.map(str::to_owned),
+                        sql: n.sql.to_owned(),
+                    })
+                    .collect(),
+                params: self
+                    .params
+                    .iter()
+                    .map(|p| ParamDef {
+                        name: p.name.to_owned(),
+                        ty: p.ty.to_type_string(),
+                        required: p.required,
+                        default: p.default.map(str::to_owned),
+                        description: p.description.map(str::to_owned),
+                    })
+                    .collect(),
+                output,
+                tokens: self
+                    .tokens
+                    .iter()
+                    .map(|t| TokenDef { name: (*t).to_owned(), permission: TokenPermission::Read })
+                    .collect(),
+                cache_ttl: self.cache_ttl,
+            }
+        }
+    }
 }

@@ -21,8 +21,15 @@ pub use row::Row;
 #[doc(hidden)]
 /// Items used by generated code. Outside semver: anything here may change in any release.
 pub mod __private {
+    pub use crate::check;
+    pub use crate::datasource::Datasource;
+    pub use crate::endpoint::{Endpoint, FixedParams};
+    pub use crate::row::Row;
+    pub use crate::types::wire;
+    pub use crate::datasource::spec::{ColumnSpec, DatasourceSpec, EngineSpec, IndexSpec, TypeSpec, datasource_row_columns, row_columns};
+    pub use crate::endpoint::spec::{EndpointSpec, NodeSpec, ParamSpec};
     pub use crate::datasource::{ColumnDef, DatasourceDef, EngineDef, IndexDef, TokenDef, TokenPermission};
-    pub use crate::endpoint::{EndpointDef, NodeDef, ParamDef};
+    pub use crate::endpoint::{EndpointDef, NodeDef, ParamDef, output_columns};
     pub use crate::filter::Column;
     pub use crate::params::{FixedValue, QueryParams, ToParam};
     pub use crate::row::RowColumn;

@@ -1,0 +1,9 @@
+use tinybird::Endpoint;
+
+#[derive(Endpoint)]
+#[tinybird(sql = "%\nSELECT count() AS n FROM events WHERE user_id = {{UInt64(user_id)}}")]
+pub struct UserAnalytics {
+    pub user_id: u64,
+}
+
+fn main() {}

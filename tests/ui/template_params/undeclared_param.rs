@@ -1,0 +1,9 @@
+use tinybird::Endpoint;
+
+#[derive(Endpoint)]
+#[tinybird(sql = "%\nSELECT count() AS n FROM events WHERE org_id = {{UInt64(org_id)}} AND user_id = {{UInt64(user_id)}}", output(n: u64))]
+pub struct UserAnalytics {
+    pub user_id: u64,
+}
+
+fn main() {}

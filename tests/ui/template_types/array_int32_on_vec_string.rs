@@ -1,0 +1,9 @@
+use tinybird::Endpoint;
+
+#[derive(Endpoint)]
+#[tinybird(sql = "%\nSELECT count() AS n FROM events WHERE id IN {{Array(ids, 'Int32')}}", output(n: u64))]
+pub struct ByIds {
+    pub ids: Vec<String>,
+}
+
+fn main() {}
