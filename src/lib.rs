@@ -1,4 +1,4 @@
-//! Typed Rust SDK for Tinybird. See the README.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 pub use tinybird_core::*;
