@@ -15,5 +15,6 @@ if ! python3 -c 'import jwt' >/dev/null 2>&1; then
   python3 -m pip install -q 'PyJWT==2.10.1' >/dev/null 2>&1 || echo "warning: could not install PyJWT" >&2
 fi
 
-cargo test --workspace --all-targets
-cargo test --workspace --doc
+# --all-features: the `cli` feature's tests too. --all-targets: benches run once each, as tests.
+cargo test --workspace --all-features --all-targets
+cargo test --workspace --all-features --doc
