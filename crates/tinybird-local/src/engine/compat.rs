@@ -1,0 +1,1164 @@
+//! The ClickHouse compatibility layer: ClickHouse SQL in, a DataFusion-ready statement out.
+//!
+//! Queries are parsed in the ClickHouse dialect, then rewritten so DataFusion computes what ClickHouse would:
+//! ClickHouse function names and semantics (`count()` is UInt64, `/` is float division, `round` is banker's, …),
+//! `WITH expr AS name`, `LIMIT n BY`. Every function must be on the list in [`rewrite_function`]; anything else, and
+//! constructs such as `FINAL`, `PREWHERE` or `SETTINGS`, fail with an error naming them rather than running with
+//! different semantics.
+
+use super::EngineError;
+use datafusion::sql::sqlparser::ast::{
+    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, LimitClause, ObjectNamePart, OrderByKind, Query,
+    SelectItem, SetExpr, Statement, TableFactor, Value as SqlValue, ValueWithSpan, VisitMut, VisitorMut, Visit,
+    Visitor, BinaryOperator, DuplicateTreatment,
+};
+use datafusion::sql::sqlparser::dialect::{ClickHouseDialect, GenericDialect};
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
+
+/// A translated query.
+#[derive(Debug, Clone)]
+pub struct Translated {
+    /// The statement DataFusion plans.
+    pub statement: Statement,
+    /// `SELECT count(*)` over the query without its outermost LIMIT, when it has one that is not a literal.
+    pub count_statement: Option<Statement>,
+    /// The outermost `LIMIT n [OFFSET m]` when both are literals: `(offset, limit)`. It is removed from `statement`
+    /// and applied to the result, so one execution gives both the rows and `rows_before_limit_at_least`.
+    pub literal_limit: Option<(usize, usize)>,
+    /// Tables the query reads (CTE names excluded).
+    pub tables: Vec<String>,
+}
+
+/// Quotes an identifier for ClickHouse SQL.
+pub fn quote_ident(name: &str) -> String {
+    format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`"))
+}
+
+fn syntax(e: impl std::fmt::Display) -> EngineError {
+    let text = e.to_string();
+    EngineError::Syntax(format!("Syntax error: {}", text.trim_start_matches("sql parser error: ")))
+}
+
+/// Splits a trailing `FORMAT <name>` clause off a query: `(query, format)`.
+pub fn take_format(sql: &str) -> (String, Option<String>) {
+    let dialect = ClickHouseDialect {};
+    let Ok(tokens) = Tokenizer::new(&dialect, sql).tokenize_with_location() else {
+        return (sql.to_string(), None);
+    };
+    let significant: Vec<usize> = tokens
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !matches!(t.token, Token::Whitespace(_) | Token::SemiColon))
+        .map(|(i, _)| i)
+        .collect();
+    if let [.., a, b] = significant[..]
+        && let (Token::Word(kw), Token::Word(name)) = (&tokens[a].token, &tokens[b].token)
+        && kw.keyword == Keyword::FORMAT
+        && kw.quote_style.is_none()
+    {
+        let text: String = tokens[..a].iter().map(|t| t.token.to_string()).collect();
+        return (text, Some(name.value.clone()));
+    }
+    (sql.to_string(), None)
+}
+
+/// Rejects ClickHouse constructs the engine cannot honour, naming them.
+fn check_constructs(sql: &str) -> Result<(), EngineError> {
+    let dialect = ClickHouseDialect {};
+    let tokens = Tokenizer::new(&dialect, sql).tokenize().map_err(syntax)?;
+    let words: Vec<&Token> = tokens.iter().filter(|t| !matches!(t, Token::Whitespace(_))).collect();
+    let kw = |i: usize| match words.get(i) {
+        Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    match kw(0).as_deref() {
+        Some("SELECT" | "WITH" | "DESCRIBE" | "DESC") | None => {}
+        Some(_) if matches!(words.first(), Some(Token::LParen)) => {}
+        Some(other) => {
+            let kind = {
+                let mut k = other.to_ascii_lowercase();
+                if let Some(first) = k.get_mut(0..1) {
+                    first.make_ascii_uppercase();
+                }
+                k
+            };
+            return Err(EngineError::Syntax(format!("Only SELECT or DESCRIBE queries are supported. Got: {kind}Query")));
+        }
+    }
+    let mut statements = 0;
+    for (i, t) in words.iter().enumerate() {
+        if matches!(t, Token::SemiColon) && i + 1 < words.len() {
+            statements += 1;
+        }
+        let Some(word) = kw(i) else { continue };
+        let next = kw(i + 1);
+        let unsupported = match (word.as_str(), next.as_deref()) {
+            ("PREWHERE", _) => Some("PREWHERE"),
+            ("FINAL", _) => Some("FINAL"),
+            ("SETTINGS", _) => Some("SETTINGS"),
+            ("SAMPLE", _) => Some("SAMPLE"),
+            ("ARRAY", Some("JOIN")) => Some("ARRAY JOIN"),
+            ("GLOBAL", _) => Some("GLOBAL"),
+            ("ASOF", _) => Some("ASOF JOIN"),
+            ("WITH", Some("TOTALS")) => Some("WITH TOTALS"),
+            ("WITH", Some("FILL")) => Some("WITH FILL"),
+            ("INTERPOLATE", _) => Some("INTERPOLATE"),
+            ("ANY" | "ALL", Some("JOIN" | "LEFT" | "INNER" | "RIGHT")) => Some("ANY/ALL JOIN strictness"),
+            ("INTO", Some("OUTFILE")) => Some("INTO OUTFILE"),
+            _ => None,
+        };
+        if let Some(construct) = unsupported {
+            return Err(EngineError::Unsupported(construct.to_string()));
+        }
+    }
+    if statements > 0 {
+        return Err(EngineError::Syntax("Syntax error (Multi-statements are not allowed)".into()));
+    }
+    Ok(())
+}
+
+/// `x IN ['a', 'b']` (how templates render `Array` params) → `x IN ('a', 'b')`, which the parser accepts.
+fn in_array_to_tuple(sql: &str) -> Result<Option<String>, EngineError> {
+    let dialect = ClickHouseDialect {};
+    let mut tokens = Tokenizer::new(&dialect, sql).tokenize().map_err(syntax)?;
+    let mut changed = false;
+    let mut i = 0;
+    while i < tokens.len() {
+        let is_in = matches!(&tokens[i], Token::Word(w) if w.keyword == Keyword::IN && w.quote_style.is_none());
+        if is_in {
+            let mut j = i + 1;
+            while matches!(tokens.get(j), Some(Token::Whitespace(_))) {
+                j += 1;
+            }
+            if matches!(tokens.get(j), Some(Token::LBracket)) {
+                let mut depth = 0;
+                for k in j..tokens.len() {
+                    match tokens[k] {
+                        Token::LBracket => depth += 1,
+                        Token::RBracket => {
+                            depth -= 1;
+                            if depth == 0 {
+                                tokens[j] = Token::LParen;
+                                tokens[k] = Token::RParen;
+                                changed = true;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        i += 1;
+    }
+    // Token display does not escape string contents: do it, with backslashes as ClickHouse reads them.
+    let text = |t: &Token| match t {
+        Token::SingleQuotedString(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
+        other => other.to_string(),
+    };
+    Ok(changed.then(|| tokens.iter().map(text).collect()))
+}
+
+/// Parses a ClickHouse query, inlining `WITH expr AS name` scalars.
+pub fn parse(sql: &str) -> Result<Query, EngineError> {
+    check_constructs(sql)?;
+    let rewritten = in_array_to_tuple(sql)?;
+    let sql = rewritten.as_deref().unwrap_or(sql);
+    let dialect = ClickHouseDialect {};
+    let mut parser = Parser::new(&dialect).try_with_sql(sql).map_err(syntax)?;
+    let query = parse_query(&mut parser)?;
+    while parser.consume_token(&Token::SemiColon) {}
+    if parser.peek_token().token != Token::EOF {
+        return Err(syntax(format!("unexpected `{}` after the end of the query", parser.peek_token().token)));
+    }
+    Ok(query)
+}
+
+fn parse_query(parser: &mut Parser<'_>) -> Result<Query, EngineError> {
+    if !parser.peek_keyword(Keyword::WITH) {
+        return parser.parse_query().map(|q| *q).map_err(syntax);
+    }
+    parser.expect_keyword_is(Keyword::WITH).map_err(syntax)?;
+    let mut ctes = Vec::new();
+    let mut scalars = Vec::new();
+    loop {
+        let is_cte = matches!(parser.peek_nth_token(0).token, Token::Word(_))
+            && matches!(&parser.peek_nth_token(1).token, Token::Word(w) if w.keyword == Keyword::AS)
+            && parser.peek_nth_token(2).token == Token::LParen;
+        if is_cte {
+            let name = parser.parse_identifier().map_err(syntax)?;
+            parser.expect_keyword_is(Keyword::AS).map_err(syntax)?;
+            parser.expect_token(&Token::LParen).map_err(syntax)?;
+            let body = parse_query(parser)?;
+            parser.expect_token(&Token::RParen).map_err(syntax)?;
+            ctes.push(format!("{name} AS ({body})"));
+        } else {
+            let expr = parser.parse_expr().map_err(syntax)?;
+            parser.expect_keyword_is(Keyword::AS).map_err(syntax)?;
+            let name = parser.parse_identifier().map_err(syntax)?;
+            scalars.push((name.value, expr));
+        }
+        if !parser.consume_token(&Token::Comma) {
+            break;
+        }
+    }
+    let rest = parse_query(parser)?;
+    let mut query = if ctes.is_empty() {
+        rest
+    } else {
+        let text = format!("WITH {} {rest}", ctes.join(", "));
+        let dialect = ClickHouseDialect {};
+        Parser::new(&dialect).try_with_sql(&text).and_then(|mut p| p.parse_query()).map(|q| *q).map_err(syntax)?
+    };
+    if !scalars.is_empty() {
+        let scalars: HashMap<String, Expr> = scalars.into_iter().collect();
+        let _ = VisitMut::visit(&mut query, &mut InlineScalars { scalars: &scalars });
+    }
+    Ok(query)
+}
+
+struct InlineScalars<'a> {
+    scalars: &'a HashMap<String, Expr>,
+}
+
+impl VisitorMut for InlineScalars<'_> {
+    type Break = ();
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Identifier(ident) = expr
+            && let Some(value) = self.scalars.get(&ident.value)
+        {
+            *expr = Expr::Nested(Box::new(value.clone()));
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Replaces each reference to a datasource in `filters` by `(SELECT * FROM ds WHERE filter)`, keeping its name.
+pub fn apply_filters(query: &mut Query, filters: &HashMap<String, String>) -> Result<(), EngineError> {
+    if filters.is_empty() {
+        return Ok(());
+    }
+    let mut derived = HashMap::new();
+    for (table, filter) in filters {
+        let quoted = quote_ident(table);
+        let text = format!("SELECT * FROM (SELECT * FROM {quoted} WHERE {filter}) AS {quoted}");
+        let q = parse(&text).map_err(|e| EngineError::Syntax(format!("invalid filter for '{table}': {e}")))?;
+        let SetExpr::Select(select) = *q.body else { unreachable!("a SELECT was parsed") };
+        let factor = select.from.into_iter().next().map(|t| t.relation).expect("one FROM item was parsed");
+        derived.insert(table.clone(), factor);
+    }
+    let ctes = cte_names(query);
+    let mut visitor = FilterTables { derived: &derived, ctes: &ctes };
+    let _ = VisitMut::visit(query, &mut visitor);
+    Ok(())
+}
+
+struct FilterTables<'a> {
+    derived: &'a HashMap<String, TableFactor>,
+    ctes: &'a HashSet<String>,
+}
+
+impl VisitorMut for FilterTables<'_> {
+    type Break = ();
+    fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table { name, alias, .. } = factor
+            && let Some(table) = single_name(name)
+            && !self.ctes.contains(&table)
+            && let Some(replacement) = self.derived.get(&table)
+        {
+            let mut replacement = replacement.clone();
+            if let (Some(alias), TableFactor::Derived { alias: a, .. }) = (alias.clone(), &mut replacement) {
+                *a = Some(alias);
+            }
+            *factor = replacement;
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Renames every reference to table `from` (outside CTEs of that name) to `to`.
+pub fn rename_table(query: &mut Query, from: &str, to: &str) {
+    struct Rename<'a> {
+        from: &'a str,
+        to: &'a str,
+        ctes: HashSet<String>,
+    }
+    impl VisitorMut for Rename<'_> {
+        type Break = ();
+        fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table { name, alias, .. } = factor
+                && single_name(name).as_deref() == Some(self.from)
+                && !self.ctes.contains(self.from)
+            {
+                if alias.is_none() {
+                    // Keep `from.column` references working.
+                    *alias = Some(datafusion::sql::sqlparser::ast::TableAlias {
+                        explicit: true,
+                        name: Ident::new(self.from),
+                        columns: vec![],
+                        at: None,
+                    });
+                }
+                name.0 = vec![ObjectNamePart::Identifier(Ident::with_quote('`', self.to))];
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let ctes = cte_names(query);
+    let _ = VisitMut::visit(query, &mut Rename { from, to, ctes });
+}
+
+fn single_name(name: &datafusion::sql::sqlparser::ast::ObjectName) -> Option<String> {
+    match name.0.as_slice() {
+        [ObjectNamePart::Identifier(ident)] => Some(ident.value.clone()),
+        _ => None,
+    }
+}
+
+/// Every CTE name defined anywhere in the query.
+fn cte_names(query: &Query) -> HashSet<String> {
+    struct Ctes(HashSet<String>);
+    impl Visitor for Ctes {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+            if let Some(with) = &q.with {
+                self.0.extend(with.cte_tables.iter().map(|c| c.alias.name.value.clone()));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut v = Ctes(HashSet::new());
+    let _ = Visit::visit(query, &mut v);
+    v.0
+}
+
+/// Tables the query reads, CTE names excluded, in first-seen order.
+pub fn referenced_tables(query: &Query) -> Vec<String> {
+    struct Tables<'a> {
+        ctes: &'a HashSet<String>,
+        seen: Vec<String>,
+    }
+    impl Visitor for Tables<'_> {
+        type Break = ();
+        fn pre_visit_relation(&mut self, r: &datafusion::sql::sqlparser::ast::ObjectName) -> ControlFlow<()> {
+            let name = single_name(r).unwrap_or_else(|| r.to_string());
+            if !self.ctes.contains(&name) && !self.seen.contains(&name) {
+                self.seen.push(name);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let ctes = cte_names(query);
+    let mut v = Tables { ctes: &ctes, seen: Vec::new() };
+    let _ = Visit::visit(query, &mut v);
+    v.seen
+}
+
+/// Translates one ClickHouse query for DataFusion.
+pub fn translate(sql: &str) -> Result<Translated, EngineError> {
+    let mut query = parse(sql)?;
+    if query.format_clause.is_some() {
+        return Err(EngineError::Unsupported("FORMAT inside a subquery".into()));
+    }
+    let tables = referenced_tables(&query);
+    let mut rewriter = Rewriter { error: None };
+    let _ = VisitMut::visit(&mut query, &mut rewriter);
+    if let Some(e) = rewriter.error {
+        return Err(e);
+    }
+    let literal = |e: &Expr| match e {
+        Expr::Value(ValueWithSpan { value: SqlValue::Number(n, _), .. }) => n.parse::<usize>().ok(),
+        _ => None,
+    };
+    let literal_limit = match &query.limit_clause {
+        Some(LimitClause::LimitOffset { limit: Some(limit), offset, limit_by }) if limit_by.is_empty() => {
+            match (literal(limit), offset.as_ref().map(|o| literal(&o.value))) {
+                (Some(l), None) => Some((0, l)),
+                (Some(l), Some(Some(o))) => Some((o, l)),
+                _ => None,
+            }
+        }
+        Some(LimitClause::OffsetCommaLimit { offset, limit }) => match (literal(offset), literal(limit)) {
+            (Some(o), Some(l)) => Some((o, l)),
+            _ => None,
+        },
+        _ => None,
+    };
+    if literal_limit.is_some() {
+        query.limit_clause = None;
+    }
+    let count_statement = match &query.limit_clause {
+        Some(LimitClause::LimitOffset { limit: Some(_), .. }) | Some(LimitClause::OffsetCommaLimit { .. }) => {
+            let mut unlimited = query.clone();
+            unlimited.limit_clause = None;
+            unlimited.order_by = None;
+            let text = format!("SELECT count(*) FROM ({unlimited}) AS __tb_rows_before_limit");
+            Some(Statement::Query(Box::new(parse_generic(&text)?)))
+        }
+        _ => None,
+    };
+    Ok(Translated { statement: Statement::Query(Box::new(query)), count_statement, literal_limit, tables })
+}
+
+fn parse_generic(text: &str) -> Result<Query, EngineError> {
+    let dialect = GenericDialect {};
+    Parser::new(&dialect).try_with_sql(text).and_then(|mut p| p.parse_query()).map(|q| *q).map_err(|e| {
+        EngineError::Execution(format!("internal rewrite produced invalid SQL ({e}): {text}"))
+    })
+}
+
+fn parse_expr(text: &str) -> Result<Expr, EngineError> {
+    let dialect = GenericDialect {};
+    Parser::new(&dialect).try_with_sql(text).and_then(|mut p| p.parse_expr()).map_err(|e| {
+        EngineError::Execution(format!("internal rewrite produced invalid SQL ({e}): {text}"))
+    })
+}
+
+struct Rewriter {
+    error: Option<EngineError>,
+}
+
+impl VisitorMut for Rewriter {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let result = match expr {
+            Expr::Function(_) => rewrite_function(expr),
+            // The parser reads `substring(…)` as its own node: give it ClickHouse's byte semantics too.
+            Expr::Substring { expr: s, substring_from, substring_for, .. } => {
+                let mut args = vec![s.to_string(), substring_from.as_ref().map(|f| f.to_string()).unwrap_or_else(|| "1".into())];
+                if let Some(len) = substring_for {
+                    args.push(len.to_string());
+                }
+                parse_expr(&format!("ch_substring({})", args.join(", "))).map(Some)
+            }
+            // ClickHouse `/` always divides as floats: 7 / 2 = 3.5.
+            Expr::BinaryOp { left, op: BinaryOperator::Divide, right } => {
+                parse_expr(&format!("(CAST(({left}) AS DOUBLE) / ({right}))")).map(Some)
+            }
+            _ => Ok(None),
+        };
+        match result {
+            Ok(Some(new)) => *expr = new,
+            Ok(None) => {}
+            Err(e) => {
+                self.error = Some(e);
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let Err(e) = rewrite_limit_by(query) {
+            self.error = Some(e);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// `LIMIT n BY a, b` → a `row_number() OVER (PARTITION BY a, b ORDER BY …)` filter around the query.
+fn rewrite_limit_by(query: &mut Query) -> Result<(), EngineError> {
+    let Some(LimitClause::LimitOffset { limit: Some(limit), offset, limit_by }) = &query.limit_clause else {
+        return Ok(());
+    };
+    if limit_by.is_empty() {
+        return Ok(());
+    }
+    if offset.is_some() {
+        return Err(EngineError::Unsupported("LIMIT n OFFSET m BY".into()));
+    }
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return Err(EngineError::Unsupported("LIMIT BY on a UNION".into()));
+    };
+    // Window clauses cannot see the SELECT's aliases: substitute them.
+    let mut aliases: HashMap<String, Expr> = HashMap::new();
+    let mut outputs: HashSet<String> = HashSet::new();
+    for item in &select.projection {
+        match item {
+            SelectItem::ExprWithAlias { expr, alias } => {
+                aliases.insert(alias.value.clone(), expr.clone());
+                outputs.insert(alias.value.clone());
+            }
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => {
+                outputs.insert(i.value.clone());
+            }
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
+                if let Some(last) = parts.last() {
+                    outputs.insert(last.value.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    let has_wildcard = select.projection.iter().any(|i| matches!(i, SelectItem::Wildcard(_)));
+    let resolve = |e: &Expr| match e {
+        Expr::Identifier(i) => aliases.get(&i.value).cloned().unwrap_or_else(|| e.clone()),
+        _ => e.clone(),
+    };
+    let by: Vec<String> = limit_by.iter().map(|e| resolve(e).to_string()).collect();
+    let mut window_order = Vec::new();
+    let mut outer_order = Vec::new();
+    if let Some(order) = &query.order_by {
+        let OrderByKind::Expressions(items) = &order.kind else {
+            return Err(EngineError::Unsupported("ORDER BY ALL with LIMIT BY".into()));
+        };
+        for item in items {
+            let mut resolved = item.clone();
+            resolved.expr = resolve(&item.expr);
+            window_order.push(resolved.to_string());
+            match &item.expr {
+                Expr::Identifier(i) if outputs.contains(&i.value) || has_wildcard => outer_order.push(item.to_string()),
+                _ => {
+                    return Err(EngineError::Unsupported(
+                        "LIMIT BY with ORDER BY on an expression that is not a selected column".into(),
+                    ));
+                }
+            }
+        }
+    }
+    let mut inner = query.clone();
+    inner.limit_clause = None;
+    inner.order_by = None;
+    let window = format!(
+        "row_number() OVER (PARTITION BY {}{}) AS __tb_limit_by_rn",
+        by.join(", "),
+        if window_order.is_empty() { String::new() } else { format!(" ORDER BY {}", window_order.join(", ")) }
+    );
+    if let SetExpr::Select(s) = inner.body.as_mut() {
+        let item = parse_generic(&format!("SELECT {window}"))?;
+        if let SetExpr::Select(parsed) = *item.body {
+            s.projection.extend(parsed.projection);
+        }
+    }
+    let text = format!(
+        "SELECT * EXCLUDE (__tb_limit_by_rn) FROM ({inner}) AS __tb_limit_by WHERE __tb_limit_by_rn <= {limit}{}",
+        if outer_order.is_empty() { String::new() } else { format!(" ORDER BY {}", outer_order.join(", ")) }
+    );
+    *query = parse_generic(&text)?;
+    Ok(())
+}
+
+/// Positional arguments of a call, printed, plus whether it was `DISTINCT`.
+struct Call {
+    name: String,
+    params: Vec<String>,
+    args: Vec<String>,
+    distinct: bool,
+    star: bool,
+    windowed: bool,
+}
+
+fn call_of(expr: &Expr) -> Result<Call, EngineError> {
+    let Expr::Function(f) = expr else { unreachable!("called on functions only") };
+    let name = match f.name.0.as_slice() {
+        [ObjectNamePart::Identifier(Ident { value, .. })] => value.clone(),
+        _ => return Err(EngineError::Unsupported(format!("function `{}`", f.name))),
+    };
+    let list = |a: &FunctionArguments, what: &str| -> Result<(Vec<String>, bool, bool), EngineError> {
+        match a {
+            FunctionArguments::None => Ok((vec![], false, false)),
+            FunctionArguments::Subquery(q) => Ok((vec![format!("({q})")], false, false)),
+            FunctionArguments::List(l) => {
+                if !l.clauses.is_empty() {
+                    return Err(EngineError::Unsupported(format!("{what} clauses in `{name}(…)`")));
+                }
+                let distinct = matches!(l.duplicate_treatment, Some(DuplicateTreatment::Distinct));
+                let mut out = Vec::new();
+                let mut star = false;
+                for arg in &l.args {
+                    match arg {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => out.push(e.to_string()),
+                        FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => star = true,
+                        _ => return Err(EngineError::Unsupported(format!("named arguments in `{name}(…)`"))),
+                    }
+                }
+                Ok((out, distinct, star))
+            }
+        }
+    };
+    let (args, distinct, star) = list(&f.args, "argument")?;
+    let (params, _, _) = list(&f.parameters, "parameter")?;
+    if f.filter.is_some() || f.null_treatment.is_some() || !f.within_group.is_empty() {
+        return Err(EngineError::Unsupported(format!("FILTER / WITHIN GROUP on `{name}`")));
+    }
+    Ok(Call { name, params, args, distinct, star, windowed: f.over.is_some() })
+}
+
+fn arity(call: &Call, range: std::ops::RangeInclusive<usize>) -> Result<(), EngineError> {
+    if range.contains(&call.args.len()) {
+        Ok(())
+    } else {
+        Err(EngineError::Syntax(format!(
+            "Number of arguments for function {} doesn't match: passed {}, should be {}",
+            call.name,
+            call.args.len(),
+            if range.start() == range.end() {
+                range.start().to_string()
+            } else {
+                format!("from {} to {}", range.start(), range.end())
+            }
+        )))
+    }
+}
+
+fn string_literal(text: &str) -> Option<String> {
+    let e = parse_expr(text).ok()?;
+    match e {
+        Expr::Value(ValueWithSpan { value: SqlValue::SingleQuotedString(s), .. }) => Some(s),
+        _ => None,
+    }
+}
+
+fn sql_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// ClickHouse `formatDateTime` patterns → chrono patterns (as `to_char` takes them).
+fn chrono_format(ch: &str) -> Result<String, EngineError> {
+    let mut out = String::new();
+    let mut chars = ch.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let Some(spec) = chars.next() else { return Err(EngineError::Syntax("formatDateTime: pattern ends with %".into())) };
+        let mapped = match spec {
+            'Y' | 'm' | 'd' | 'H' | 'S' | 'y' | 'e' | 'j' | 'p' | 'I' | 'u' | 'V' | 'G' | 'a' | 'b' | 'D' | 'R' | 'T' => {
+                format!("%{spec}")
+            }
+            'i' => "%M".into(),
+            'M' => "%B".into(),
+            's' => "%S".into(),
+            'F' => "%Y-%m-%d".into(),
+            'h' => "%I".into(),
+            'w' => "%w".into(),
+            'n' => "\n".into(),
+            't' => "\t".into(),
+            '%' => "%%".into(),
+            'f' => "%6f".into(),
+            other => return Err(EngineError::Unsupported(format!("formatDateTime pattern %{other}"))),
+        };
+        out.push_str(&mapped);
+    }
+    Ok(out)
+}
+
+fn interval_sql(text: &str) -> Result<(i64, String), EngineError> {
+    let e = parse_expr(text)?;
+    let bad = || EngineError::Unsupported(format!("toStartOfInterval with interval `{text}`"));
+    match e {
+        Expr::Interval(iv) => {
+            let n: i64 = match iv.value.as_ref() {
+                Expr::Value(ValueWithSpan { value: SqlValue::Number(n, _), .. }) => n.parse().map_err(|_| bad())?,
+                Expr::Value(ValueWithSpan { value: SqlValue::SingleQuotedString(s), .. }) => {
+                    s.trim().parse().map_err(|_| bad())?
+                }
+                _ => return Err(bad()),
+            };
+            let unit = iv.leading_field.ok_or_else(bad)?.to_string().to_ascii_lowercase();
+            Ok((n, unit))
+        }
+        _ => Err(bad()),
+    }
+}
+
+fn cast_fn(target: &str) -> Option<&'static str> {
+    Some(match target {
+        "Int8" => "ch_to_int8",
+        "Int16" => "ch_to_int16",
+        "Int32" => "ch_to_int32",
+        "Int64" => "ch_to_int64",
+        "UInt8" => "ch_to_uint8",
+        "UInt16" => "ch_to_uint16",
+        "UInt32" => "ch_to_uint32",
+        "UInt64" => "ch_to_uint64",
+        "Float32" => "ch_to_float32",
+        "Float64" => "ch_to_float64",
+        _ => return None,
+    })
+}
+
+/// The supported functions and their translations. Anything not listed fails, naming the function.
+fn rewrite_function(expr: &Expr) -> Result<Option<Expr>, EngineError> {
+    let call = call_of(expr)?;
+    let a = &call.args;
+    let p = &call.params;
+    let name = call.name.as_str();
+    let param_free = |c: &Call| {
+        if c.params.is_empty() {
+            Ok(())
+        } else {
+            Err(EngineError::Unsupported(format!("parameters on `{}`", c.name)))
+        }
+    };
+    if call.windowed {
+        return match name.to_ascii_lowercase().as_str() {
+            "row_number" | "rank" | "dense_rank" => {
+                lowercase_name(expr).map(Some)
+            }
+            _ => Err(EngineError::Unsupported(format!("window function `{name}`"))),
+        };
+    }
+    if !matches!(name, "quantile" | "quantiles" | "quantileExact" | "quantilesExact" | "groupArray") {
+        param_free(&call)?;
+    }
+    let as_u64 = |inner: String| format!("ch_to_uint64({inner})");
+    let sql = match name {
+        // Aggregates
+        "count" | "COUNT" | "Count" => {
+            if call.star || a.is_empty() {
+                as_u64("count(*)".into())
+            } else if call.distinct {
+                as_u64(format!("count(DISTINCT {})", a.join(", ")))
+            } else {
+                as_u64(format!("count({})", a[0]))
+            }
+        }
+        "countIf" => {
+            arity(&call, 1..=2)?;
+            match a.len() {
+                1 => as_u64(format!("count(CASE WHEN {} THEN 1 END)", a[0])),
+                _ => as_u64(format!("count(CASE WHEN {} THEN {} END)", a[1], a[0])),
+            }
+        }
+        "countDistinct" | "uniq" | "uniqExact" | "uniqCombined" | "uniqCombined64" | "uniqHLL12" => {
+            arity(&call, 1..=1).map_err(|_| EngineError::Unsupported(format!("`{name}` with several arguments")))?;
+            as_u64(format!("count(DISTINCT {})", a[0]))
+        }
+        "uniqIf" | "uniqExactIf" => {
+            arity(&call, 2..=2)?;
+            as_u64(format!("count(DISTINCT CASE WHEN {} THEN {} END)", a[1], a[0]))
+        }
+        "sum" | "SUM" | "Sum" => {
+            arity(&call, 1..=1)?;
+            // ClickHouse sums an empty set to 0, not NULL.
+            format!("ch_zero_if_null(sum({}))", a[0])
+        }
+        "sumIf" => {
+            arity(&call, 2..=2)?;
+            format!("ch_zero_if_null(sum(CASE WHEN {} THEN {} END))", a[1], a[0])
+        }
+        "avg" | "AVG" | "Avg" | "min" | "MIN" | "Min" | "max" | "MAX" | "Max" => {
+            arity(&call, 1..=1)?;
+            format!("{}({})", name.to_ascii_lowercase(), a[0])
+        }
+        "avgIf" | "minIf" | "maxIf" => {
+            arity(&call, 2..=2)?;
+            format!("{}(CASE WHEN {} THEN {} END)", &name[..3], a[1], a[0])
+        }
+        "median" => {
+            arity(&call, 1..=1)?;
+            format!("ch_quantile({}, 0.5)", a[0])
+        }
+        "quantile" | "quantileExact" => {
+            arity(&call, 1..=1)?;
+            let level = p.first().cloned().unwrap_or_else(|| "0.5".into());
+            if p.len() > 1 {
+                return Err(EngineError::Syntax(format!("{name} takes one level parameter")));
+            }
+            let f = if name == "quantile" { "ch_quantile" } else { "ch_quantile_exact" };
+            format!("{f}({}, {level})", a[0])
+        }
+        "quantiles" | "quantilesExact" => {
+            arity(&call, 1..=1)?;
+            if p.is_empty() {
+                return Err(EngineError::Syntax(format!("{name} needs at least one level parameter")));
+            }
+            let f = if name == "quantiles" { "ch_quantile" } else { "ch_quantile_exact" };
+            let parts: Vec<String> = p.iter().map(|l| format!("{f}({}, {l})", a[0])).collect();
+            format!("make_array({})", parts.join(", "))
+        }
+        "argMin" | "argMax" => {
+            arity(&call, 2..=2)?;
+            let dir = if name == "argMin" { "ASC" } else { "DESC" };
+            format!("first_value({} ORDER BY {} {dir} NULLS LAST)", a[0], a[1])
+        }
+        "groupArray" | "groupUniqArray" | "any" | "anyLast" => {
+            arity(&call, 1..=1)?;
+            let (f, distinct) = match name {
+                "groupArray" => ("array_agg", ""),
+                "groupUniqArray" => ("array_agg", "DISTINCT "),
+                "any" => ("first_value", ""),
+                _ => ("last_value", ""),
+            };
+            // ClickHouse aggregates skip NULLs.
+            let mut e = parse_expr(&format!("{f}({distinct}{})", a[0]))?;
+            if let Expr::Function(func) = &mut e {
+                func.filter = Some(Box::new(parse_expr(&format!("({}) IS NOT NULL", a[0]))?));
+            }
+            let e = match (name, p.first()) {
+                ("groupArray", Some(max)) => parse_expr(&format!("array_slice({e}, 1, {max})"))?,
+                (_, None) => e,
+                _ => return Err(EngineError::Unsupported(format!("parameters on `{name}`"))),
+            };
+            return Ok(Some(e));
+        }
+        // Dates and times
+        "now" => {
+            arity(&call, 0..=0)?;
+            "ch_to_datetime(now())".into()
+        }
+        "today" => {
+            arity(&call, 0..=0)?;
+            "current_date()".into()
+        }
+        "yesterday" => {
+            arity(&call, 0..=0)?;
+            "ch_to_date(current_date() - INTERVAL '1 day')".into()
+        }
+        "toDate" => {
+            arity(&call, 1..=1)?;
+            format!("ch_to_date({})", a[0])
+        }
+        "toDateTime" => {
+            arity(&call, 1..=1)?;
+            format!("ch_to_datetime({})", a[0])
+        }
+        "toDateTime64" => {
+            arity(&call, 2..=2)?;
+            let precision: u8 = a[1].trim().parse().map_err(|_| {
+                EngineError::Syntax("toDateTime64: the precision must be a number literal".into())
+            })?;
+            let f = match precision {
+                0 => "ch_to_datetime",
+                1..=3 => "ch_to_datetime64_3",
+                4..=6 => "ch_to_datetime64_6",
+                7..=9 => "ch_to_datetime64_9",
+                _ => return Err(EngineError::Syntax(format!("toDateTime64: precision {precision} is out of range"))),
+            };
+            format!("{f}({})", a[0])
+        }
+        "parseDateTimeBestEffort" | "parseDateTimeBestEffortOrNull" | "parseDateTime64BestEffort" => {
+            arity(&call, 1..=1)?;
+            let f = if name.ends_with("OrNull") { "ch_parse_datetime_or_null" } else { "ch_parse_datetime" };
+            format!("{f}({})", a[0])
+        }
+        "toStartOfMinute" | "toStartOfHour" | "toStartOfDay" | "toStartOfFiveMinutes" | "toStartOfFifteenMinutes" => {
+            arity(&call, 1..=1)?;
+            let bin = match name {
+                "toStartOfMinute" => "1 minute",
+                "toStartOfHour" => "1 hour",
+                "toStartOfDay" => "1 day",
+                "toStartOfFiveMinutes" => "5 minutes",
+                _ => "15 minutes",
+            };
+            format!("ch_to_datetime(date_bin(INTERVAL '{bin}', ch_to_datetime({}), TIMESTAMP '1970-01-01 00:00:00'))", a[0])
+        }
+        "toStartOfWeek" | "toMonday" => {
+            arity(&call, 1..=2)?;
+            // Mode 0 (the default) starts weeks on Sunday; odd modes and toMonday on Monday.
+            let monday = name == "toMonday"
+                || a.get(1).map(|m| m.trim().parse::<u8>().map(|m| m % 2 == 1)).transpose().map_err(|_| {
+                    EngineError::Syntax("toStartOfWeek: the mode must be a number literal".into())
+                })?
+                .unwrap_or(false);
+            let origin = if monday { "1970-01-05" } else { "1970-01-04" };
+            format!("ch_to_date(date_bin(INTERVAL '7 days', ch_to_datetime({}), TIMESTAMP '{origin} 00:00:00'))", a[0])
+        }
+        "toStartOfMonth" | "toStartOfQuarter" | "toStartOfYear" => {
+            arity(&call, 1..=1)?;
+            let unit = match name {
+                "toStartOfMonth" => "month",
+                "toStartOfQuarter" => "quarter",
+                _ => "year",
+            };
+            format!("ch_to_date(date_trunc('{unit}', ch_to_datetime({})))", a[0])
+        }
+        "toStartOfInterval" => {
+            arity(&call, 2..=2)?;
+            let (n, unit) = interval_sql(&a[1])?;
+            if n <= 0 {
+                return Err(EngineError::Syntax("toStartOfInterval: the interval must be positive".into()));
+            }
+            match unit.as_str() {
+                "second" | "minute" | "hour" | "day" => format!(
+                    "ch_to_datetime(date_bin(INTERVAL '{n} {unit}', ch_to_datetime({}), TIMESTAMP '1970-01-01 00:00:00'))",
+                    a[0]
+                ),
+                "week" if n == 1 => {
+                    format!("ch_to_date(date_bin(INTERVAL '7 days', ch_to_datetime({}), TIMESTAMP '1970-01-05 00:00:00'))", a[0])
+                }
+                "month" | "quarter" | "year" if n == 1 => {
+                    format!("ch_to_date(date_trunc('{unit}', ch_to_datetime({})))", a[0])
+                }
+                _ => return Err(EngineError::Unsupported(format!("toStartOfInterval with INTERVAL {n} {unit}"))),
+            }
+        }
+        "toYYYYMM" => {
+            arity(&call, 1..=1)?;
+            format!("ch_to_uint32(date_part('year', {0}) * 100 + date_part('month', {0}))", a[0])
+        }
+        "toYYYYMMDD" => {
+            arity(&call, 1..=1)?;
+            format!(
+                "ch_to_uint32(date_part('year', {0}) * 10000 + date_part('month', {0}) * 100 + date_part('day', {0}))",
+                a[0]
+            )
+        }
+        "toYear" => format!("ch_to_uint16(date_part('year', {}))", one(&call)?),
+        "toMonth" => format!("ch_to_uint8(date_part('month', {}))", one(&call)?),
+        "toDayOfMonth" => format!("ch_to_uint8(date_part('day', {}))", one(&call)?),
+        "toHour" => format!("ch_to_uint8(date_part('hour', {}))", one(&call)?),
+        "toMinute" => format!("ch_to_uint8(date_part('minute', {}))", one(&call)?),
+        "toSecond" => format!("ch_to_uint8(date_part('second', {}))", one(&call)?),
+        "toDayOfWeek" => format!("ch_to_uint8((ch_to_int64(date_part('dow', {})) + 6) % 7 + 1)", one(&call)?),
+        "toUnixTimestamp" => format!("ch_to_uint32(ch_to_int64(ch_to_datetime({})))", one(&call)?),
+        "formatDateTime" => {
+            arity(&call, 2..=2)?;
+            let pattern = string_literal(&a[1])
+                .ok_or_else(|| EngineError::Unsupported("formatDateTime with a non-literal pattern".into()))?;
+            format!("to_char({}, {})", a[0], sql_string(&chrono_format(&pattern)?))
+        }
+        "dateDiff" | "date_diff" | "DATE_DIFF" => {
+            arity(&call, 3..=3)?;
+            format!("ch_date_diff({}, {}, {})", a[0], a[1], a[2])
+        }
+        // Conditionals and NULLs
+        "if" | "IF" => {
+            arity(&call, 3..=3)?;
+            format!("(CASE WHEN {} THEN {} ELSE {} END)", a[0], a[1], a[2])
+        }
+        "multiIf" => {
+            if a.len() < 3 || a.len() % 2 == 0 {
+                return Err(EngineError::Syntax("multiIf takes an odd number of arguments, at least 3".into()));
+            }
+            let mut s = String::from("(CASE");
+            for pair in a[..a.len() - 1].chunks(2) {
+                s.push_str(&format!(" WHEN {} THEN {}", pair[0], pair[1]));
+            }
+            s.push_str(&format!(" ELSE {} END)", a[a.len() - 1]));
+            s
+        }
+        "coalesce" | "COALESCE" => format!("coalesce({})", a.join(", ")),
+        "ifNull" => {
+            arity(&call, 2..=2)?;
+            format!("coalesce({}, {})", a[0], a[1])
+        }
+        "nullIf" | "NULLIF" => {
+            arity(&call, 2..=2)?;
+            format!("nullif({}, {})", a[0], a[1])
+        }
+        "isNull" => format!("(({}) IS NULL)", one(&call)?),
+        "isNotNull" => format!("(({}) IS NOT NULL)", one(&call)?),
+        // Arrays
+        "has" => {
+            arity(&call, 2..=2)?;
+            format!("array_has({}, {})", a[0], a[1])
+        }
+        "hasAny" | "hasAll" => {
+            arity(&call, 2..=2)?;
+            format!("{}({}, {})", if name == "hasAny" { "array_has_any" } else { "array_has_all" }, a[0], a[1])
+        }
+        "length" | "LENGTH" => format!("ch_length({})", one(&call)?),
+        "empty" => format!("(ch_length({}) = 0)", one(&call)?),
+        "notEmpty" => format!("(ch_length({}) > 0)", one(&call)?),
+        "arrayJoin" => format!("unnest({})", one(&call)?),
+        "array" => format!("make_array({})", a.join(", ")),
+        "arrayStringConcat" => {
+            arity(&call, 1..=2)?;
+            format!("array_to_string({}, {})", a[0], a.get(1).map(String::as_str).unwrap_or("''"))
+        }
+        "arraySort" => format!("array_sort({})", one(&call)?),
+        "arrayDistinct" => format!("array_distinct({})", one(&call)?),
+        "arrayConcat" => format!("array_concat({})", a.join(", ")),
+        "indexOf" => {
+            arity(&call, 2..=2)?;
+            format!("ch_to_uint64(coalesce(array_position({}, {}), 0))", a[0], a[1])
+        }
+        // Strings
+        "lower" | "LOWER" | "lcase" => format!("ch_lower_ascii({})", one(&call)?),
+        "upper" | "UPPER" | "ucase" => format!("ch_upper_ascii({})", one(&call)?),
+        "lowerUTF8" => format!("lower({})", one(&call)?),
+        "upperUTF8" => format!("upper({})", one(&call)?),
+        "concat" | "CONCAT" => {
+            if a.is_empty() {
+                return Err(EngineError::Syntax("concat needs at least one argument".into()));
+            }
+            // ClickHouse's concat is NULL when any argument is NULL, as `||` is.
+            let parts: Vec<String> = a.iter().map(|x| format!("ch_to_string({x})")).collect();
+            format!("({})", parts.join(" || "))
+        }
+        "like" | "notLike" | "ilike" | "notILike" => {
+            arity(&call, 2..=2)?;
+            let op = match name {
+                "like" => "LIKE",
+                "notLike" => "NOT LIKE",
+                "ilike" => "ILIKE",
+                _ => "NOT ILIKE",
+            };
+            format!("(({}) {op} ({}))", a[0], a[1])
+        }
+        "startsWith" | "endsWith" => {
+            arity(&call, 2..=2)?;
+            format!("{}({}, {})", if name == "startsWith" { "starts_with" } else { "ends_with" }, a[0], a[1])
+        }
+        "replaceAll" => {
+            arity(&call, 3..=3)?;
+            format!("replace({}, {}, {})", a[0], a[1], a[2])
+        }
+        "splitByChar" | "splitByString" => {
+            arity(&call, 2..=2)?;
+            format!("string_to_array({}, {})", a[1], a[0])
+        }
+        "trim" | "trimBoth" => format!("btrim({})", one(&call)?),
+        "trimLeft" => format!("ltrim({})", one(&call)?),
+        "trimRight" => format!("rtrim({})", one(&call)?),
+        "substring" | "SUBSTRING" | "substr" | "mid" => {
+            arity(&call, 2..=3)?;
+            format!("ch_substring({})", a.join(", "))
+        }
+        "substringUTF8" => {
+            arity(&call, 2..=3)?;
+            format!("substr({})", a.join(", "))
+        }
+        // JSON
+        "JSONExtractString" | "JSONExtractInt" | "JSONExtractUInt" | "JSONExtractFloat" | "JSONExtractBool"
+        | "JSONExtractRaw" | "JSONHas" => {
+            if a.is_empty() {
+                return Err(EngineError::Syntax(format!("{name} needs the JSON argument")));
+            }
+            let f = match name {
+                "JSONExtractString" => "ch_json_string",
+                "JSONExtractInt" => "ch_json_int",
+                "JSONExtractUInt" => "ch_json_uint",
+                "JSONExtractFloat" => "ch_json_float",
+                "JSONExtractBool" => "ch_json_bool",
+                "JSONExtractRaw" => "ch_json_raw",
+                _ => "ch_json_has",
+            };
+            format!("{f}({})", a.join(", "))
+        }
+        "JSONExtract" => {
+            if a.len() < 2 {
+                return Err(EngineError::Syntax("JSONExtract needs the JSON and a return type".into()));
+            }
+            let ty = string_literal(&a[a.len() - 1])
+                .ok_or_else(|| EngineError::Unsupported("JSONExtract with a non-literal type".into()))?;
+            let path = a[..a.len() - 1].join(", ");
+            match ty.as_str() {
+                "String" => format!("ch_json_string({path})"),
+                "Bool" => format!("ch_json_bool({path})"),
+                t if t.starts_with("Int") => format!("{}(ch_json_int({path}))", cast_fn(t).unwrap_or("ch_to_int64")),
+                t if t.starts_with("UInt") => format!("{}(ch_json_uint({path}))", cast_fn(t).unwrap_or("ch_to_uint64")),
+                t if t.starts_with("Float") => format!("{}(ch_json_float({path}))", cast_fn(t).unwrap_or("ch_to_float64")),
+                other => return Err(EngineError::Unsupported(format!("JSONExtract to type {other}"))),
+            }
+        }
+        // Conversions and numbers
+        "toString" => format!("ch_to_string({})", one(&call)?),
+        n if n.starts_with("to") && cast_fn(&n[2..]).is_some() => {
+            format!("{}({})", cast_fn(&n[2..]).unwrap_or_default(), one(&call)?)
+        }
+        n if n.starts_with("to") && n.ends_with("OrNull") && cast_fn(&n[2..n.len() - 6]).is_some() => {
+            format!("{}_or_null({})", cast_fn(&n[2..n.len() - 6]).unwrap_or_default(), one(&call)?)
+        }
+        n if n.starts_with("to") && n.ends_with("OrZero") && cast_fn(&n[2..n.len() - 6]).is_some() => {
+            format!("coalesce({}_or_null({}), 0)", cast_fn(&n[2..n.len() - 6]).unwrap_or_default(), one(&call)?)
+        }
+        "round" | "ROUND" => {
+            arity(&call, 1..=2)?;
+            format!("ch_round({}, {})", a[0], a.get(1).map(String::as_str).unwrap_or("0"))
+        }
+        "intDiv" => {
+            arity(&call, 2..=2)?;
+            format!("(ch_to_int64({}) / ch_to_int64({}))", a[0], a[1])
+        }
+        "modulo" => {
+            arity(&call, 2..=2)?;
+            format!("(({}) % ({}))", a[0], a[1])
+        }
+        "abs" | "sqrt" | "exp" | "ln" | "log2" | "log10" | "floor" | "ceil" | "sign" | "ABS" | "FLOOR" | "CEIL" => {
+            format!("{}({})", name.to_ascii_lowercase(), one(&call)?)
+        }
+        "pow" | "power" | "greatest" | "least" => format!("{}({})", name.to_ascii_lowercase(), a.join(", ")),
+        "row_number" | "rank" | "dense_rank" => {
+            return Err(EngineError::Unsupported(format!("`{name}` without OVER")));
+        }
+        other => return Err(EngineError::Unsupported(format!("function `{other}`"))),
+    };
+    parse_expr(&sql).map(Some)
+}
+
+fn one(call: &Call) -> Result<&str, EngineError> {
+    arity(call, 1..=1)?;
+    Ok(&call.args[0])
+}
+
+fn lowercase_name(expr: &Expr) -> Result<Expr, EngineError> {
+    let mut e = expr.clone();
+    if let Expr::Function(f) = &mut e {
+        for part in &mut f.name.0 {
+            if let ObjectNamePart::Identifier(ident) = part {
+                ident.value = ident.value.to_ascii_lowercase();
+            }
+        }
+    }
+    Ok(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn takes_the_format_clause() {
+        let (q, f) = take_format("SELECT 1 FORMAT JSON");
+        assert_eq!(f.as_deref(), Some("JSON"));
+        assert_eq!(q.trim(), "SELECT 1");
+        assert_eq!(take_format("SELECT format FROM t").1, None);
+    }
+
+    #[test]
+    fn names_unsupported_constructs() {
+        for (sql, construct) in [
+            ("SELECT * FROM t FINAL", "FINAL"),
+            ("SELECT * FROM t PREWHERE a = 1", "PREWHERE"),
+            ("SELECT * FROM t SETTINGS max_threads = 1", "SETTINGS"),
+            ("SELECT a FROM t ARRAY JOIN arr", "ARRAY JOIN"),
+            ("SELECT toUnknownThing(a) FROM t", "toUnknownThing"),
+        ] {
+            let e = translate(sql).unwrap_err().to_string();
+            assert!(e.contains(construct), "{sql}: {e}");
+        }
+    }
+
+    #[test]
+    fn rejects_non_select_and_multi_statements() {
+        let e = translate("INSERT INTO t VALUES (1)").unwrap_err().to_string();
+        assert!(e.contains("Only SELECT or DESCRIBE queries are supported. Got: InsertQuery"), "{e}");
+        let e = translate("SELECT 1; SELECT 2").unwrap_err().to_string();
+        assert!(e.contains("Multi-statements are not allowed"), "{e}");
+    }
+
+    #[test]
+    fn in_array_literal_is_a_tuple() {
+        let q = parse("SELECT 1 FROM t WHERE a IN ['x', 'y''z'] AND b NOT IN [1]").unwrap();
+        assert_eq!(q.to_string(), "SELECT 1 FROM t WHERE a IN ('x', 'y''z') AND b NOT IN (1)");
+        let q = parse(r"SELECT 1 FROM t WHERE a IN ['it\'s', 'back\\slash']").unwrap();
+        assert_eq!(q.to_string(), r"SELECT 1 FROM t WHERE a IN ('it''s', 'back\slash')");
+    }
+
+    #[test]
+    fn inlines_scalar_with() {
+        let q = parse("WITH 2 AS two, t AS (SELECT 1 AS x) SELECT x * two FROM t").unwrap();
+        assert_eq!(q.to_string(), "WITH t AS (SELECT 1 AS x) SELECT x * (2) FROM t");
+    }
+
+    #[test]
+    fn filters_wrap_table_references() {
+        let mut q = parse("SELECT count() FROM events e JOIN other ON 1").unwrap();
+        apply_filters(&mut q, &HashMap::from([("events".to_string(), "org = 'a'".to_string())])).unwrap();
+        assert_eq!(
+            q.to_string(),
+            "SELECT count() FROM (SELECT * FROM `events` WHERE org = 'a') e JOIN other ON 1"
+        );
+        assert_eq!(referenced_tables(&q), vec!["events".to_string(), "other".to_string()]);
+    }
+}

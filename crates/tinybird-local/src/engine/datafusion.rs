@@ -1,0 +1,521 @@
+//! The embedded engine: Apache DataFusion over in-memory Arrow tables.
+
+use super::compat::{self, Translated};
+use super::functions;
+use super::{Column, Engine, EngineError, QueryResult, Value};
+use crate::types::ChType;
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array, ListArray,
+    RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array, new_empty_array,
+};
+use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
+use datafusion::arrow::compute::{cast, concat_batches};
+use datafusion::arrow::datatypes::{
+    DataType, Date32Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, Schema, SchemaRef,
+    TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
+    UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::catalog::memory::MemorySourceConfig;
+use datafusion::common::TableReference;
+use datafusion::logical_expr::{Expr, TableType};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::Statement as DfStatement;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use tinybird_core::DatasourceDef;
+
+/// Batches smaller than this are merged on append, so single-row ingestion does not fragment tables.
+const COMPACT_ROWS: usize = 16 * 1024;
+
+/// The DataFusion implementation of [`Engine`]: tables live in memory as Arrow record batches.
+pub struct DataFusionEngine {
+    ctx: SessionContext,
+    tables: RwLock<HashMap<String, Arc<LiveTable>>>,
+    partitions: usize,
+}
+
+impl std::fmt::Debug for DataFusionEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tables: Vec<String> = self.tables.read().map(|t| t.keys().cloned().collect()).unwrap_or_default();
+        f.debug_struct("DataFusionEngine").field("tables", &tables).finish()
+    }
+}
+
+impl Default for DataFusionEngine {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DataFusionEngine {
+    /// An engine with no tables.
+    pub fn new() -> Self {
+        let partitions = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
+        let mut config = SessionConfig::new().with_target_partitions(partitions).with_information_schema(false);
+        // ClickHouse identifiers are case-sensitive: `userId` must stay `userId`.
+        config.options_mut().sql_parser.enable_ident_normalization = false;
+        let ctx = SessionContext::new_with_config(config);
+        functions::register(&ctx);
+        DataFusionEngine { ctx, tables: RwLock::new(HashMap::new()), partitions }
+    }
+
+    fn table(&self, name: &str) -> Result<Arc<LiveTable>, EngineError> {
+        self.tables
+            .read()
+            .map_err(|_| poisoned())?
+            .get(name)
+            .cloned()
+            .ok_or_else(|| EngineError::UnknownTable(name.to_string()))
+    }
+
+    fn install(&self, name: &str, columns: Vec<(String, ChType)>) -> Result<(), EngineError> {
+        let fields: Vec<_> = columns.iter().map(|(n, t)| t.field(n)).collect();
+        let schema = Arc::new(Schema::new(fields));
+        let table = Arc::new(LiveTable {
+            schema,
+            columns,
+            data: RwLock::new(Vec::new()),
+            writer: tokio::sync::Mutex::new(()),
+            partitions: self.partitions,
+        });
+        let mut tables = self.tables.write().map_err(|_| poisoned())?;
+        let reference = TableReference::bare(name);
+        let _ = self.ctx.deregister_table(reference.clone());
+        self.ctx
+            .register_table(reference, table.clone())
+            .map_err(|e| EngineError::Schema(e.to_string()))?;
+        tables.insert(name.to_string(), table);
+        Ok(())
+    }
+
+    async fn run(&self, translated: &Translated) -> Result<Vec<RecordBatch>, EngineError> {
+        let statement = DfStatement::Statement(Box::new(translated.statement.clone()));
+        let plan = self.ctx.state().statement_to_plan(statement).await.map_err(exec_error)?;
+        let frame = self.ctx.execute_logical_plan(plan).await.map_err(exec_error)?;
+        frame.collect().await.map_err(exec_error)
+    }
+}
+
+fn poisoned() -> EngineError {
+    EngineError::Execution("engine state lock poisoned by an earlier panic".into())
+}
+
+fn exec_error(e: datafusion::error::DataFusionError) -> EngineError {
+    let text = e.strip_backtrace();
+    // DataFusion prefixes errors with their phase; keep the message that names the problem.
+    let text = text
+        .trim_start_matches("Error during planning: ")
+        .trim_start_matches("Execution error: ")
+        .trim_start_matches("Arrow error: ")
+        .to_string();
+    EngineError::Execution(text)
+}
+
+#[async_trait]
+impl Engine for DataFusionEngine {
+    async fn create_table(&self, def: &DatasourceDef) -> Result<(), EngineError> {
+        let mut columns = Vec::with_capacity(def.columns.len());
+        for c in &def.columns {
+            let ty = ChType::parse(&c.ty)
+                .map_err(|e| EngineError::Schema(format!("datasource '{}', column '{}': {e}", def.name, c.name)))?;
+            columns.push((c.name.clone(), ty));
+        }
+        if columns.is_empty() {
+            return Err(EngineError::Schema(format!("datasource '{}' has no columns", def.name)));
+        }
+        self.install(&def.name, columns)
+    }
+
+    async fn create_table_with_columns(&self, name: &str, columns: &[(String, ChType)]) -> Result<(), EngineError> {
+        self.install(name, columns.to_vec())
+    }
+
+    async fn drop_table(&self, name: &str) -> Result<(), EngineError> {
+        let mut tables = self.tables.write().map_err(|_| poisoned())?;
+        if tables.remove(name).is_some() {
+            let _ = self.ctx.deregister_table(TableReference::bare(name));
+        }
+        Ok(())
+    }
+
+    fn table_columns(&self, name: &str) -> Option<Vec<Column>> {
+        let table = self.table(name).ok()?;
+        Some(table.columns.iter().map(|(n, t)| Column { name: n.clone(), ty: t.clone() }).collect())
+    }
+
+    async fn append(&self, table: &str, rows: Vec<Vec<Value>>) -> Result<u64, EngineError> {
+        let table = self.table(table)?;
+        let count = rows.len() as u64;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let batch = table.batch_from_rows(rows)?;
+        let _writer = table.writer.lock().await;
+        table.push(batch)?;
+        Ok(count)
+    }
+
+    async fn query(&self, sql: &str) -> Result<QueryResult, EngineError> {
+        let known = |name: &str| self.tables.read().map(|t| t.contains_key(name)).unwrap_or(false);
+        let translated = compat::translate(sql)?;
+        for table in &translated.tables {
+            if !known(table) {
+                return Err(EngineError::UnknownTable(table.clone()));
+            }
+        }
+        let batches = self.run(&translated).await?;
+        let schema = match batches.first() {
+            Some(b) => b.schema(),
+            None => {
+                let statement = DfStatement::Statement(Box::new(translated.statement.clone()));
+                let plan = self.ctx.state().statement_to_plan(statement).await.map_err(exec_error)?;
+                Arc::new(plan.schema().as_arrow().clone())
+            }
+        };
+        let columns: Vec<Column> =
+            schema.fields().iter().map(|f| Column { name: f.name().clone(), ty: ChType::of_field(f) }).collect();
+        let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let (skip, take) = translated.literal_limit.unwrap_or((0, usize::MAX));
+        let mut rows = Vec::with_capacity(total.saturating_sub(skip).min(take).min(1 << 20));
+        let mut seen = 0usize;
+        'batches: for batch in &batches {
+            for r in 0..batch.num_rows() {
+                if seen >= skip.saturating_add(take) {
+                    break 'batches;
+                }
+                if seen >= skip {
+                    rows.push(batch.columns().iter().map(|a| value_at(a.as_ref(), r)).collect());
+                }
+                seen += 1;
+            }
+        }
+        let rows_before_limit = match &translated.count_statement {
+            _ if translated.literal_limit.is_some() => Some(total as u64),
+            Some(count) => {
+                let counted =
+                    Translated { statement: count.clone(), count_statement: None, literal_limit: None, tables: vec![] };
+                let batches = self.run(&counted).await?;
+                batches
+                    .first()
+                    .filter(|b| b.num_rows() > 0)
+                    .map(|b| match value_at(b.column(0).as_ref(), 0) {
+                        Value::Int(n) => n.max(0) as u64,
+                        Value::UInt(n) => n,
+                        _ => 0,
+                    })
+            }
+            None => None,
+        };
+        let (mut rows_read, mut bytes_read) = (0, 0);
+        for name in &translated.tables {
+            if let Ok(t) = self.table(name) {
+                let (r, b) = t.stats();
+                rows_read += r;
+                bytes_read += b;
+            }
+        }
+        Ok(QueryResult { columns, rows, rows_before_limit, rows_read, bytes_read })
+    }
+
+    async fn delete(&self, table: &str, condition: &str, dry_run: bool) -> Result<u64, EngineError> {
+        let live = self.table(table)?;
+        let quoted = compat::quote_ident(table);
+        let count_sql = format!("SELECT count() FROM {quoted} WHERE {condition}");
+        let _writer = live.writer.lock().await;
+        let counted = self.query(&count_sql).await?;
+        let matched = match counted.rows.first().and_then(|r| r.first()) {
+            Some(Value::UInt(n)) => *n,
+            Some(Value::Int(n)) => (*n).max(0) as u64,
+            _ => 0,
+        };
+        if dry_run || matched == 0 {
+            return Ok(matched);
+        }
+        // Rows whose condition is NULL are kept, as in ClickHouse.
+        let keep_sql = format!("SELECT * FROM {quoted} WHERE NOT coalesce(({condition}), false)");
+        let translated = compat::translate(&keep_sql)?;
+        let kept = self.run(&translated).await?;
+        let kept = kept
+            .into_iter()
+            .map(|b| RecordBatch::try_new(live.schema.clone(), b.columns().to_vec()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| EngineError::Execution(e.to_string()))?;
+        *live.data.write().map_err(|_| poisoned())? = kept;
+        Ok(matched)
+    }
+
+    async fn truncate(&self, table: &str) -> Result<(), EngineError> {
+        let live = self.table(table)?;
+        let _writer = live.writer.lock().await;
+        live.data.write().map_err(|_| poisoned())?.clear();
+        Ok(())
+    }
+
+    async fn dump(&self, table: &str) -> Result<Vec<Vec<Value>>, EngineError> {
+        let live = self.table(table)?;
+        let batches = live.data.read().map_err(|_| poisoned())?.clone();
+        let mut rows = Vec::new();
+        for batch in &batches {
+            for r in 0..batch.num_rows() {
+                rows.push(batch.columns().iter().map(|a| value_at(a.as_ref(), r)).collect());
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// A table whose batches can grow, shrink and be replaced while queries read snapshots of them.
+#[derive(Debug)]
+struct LiveTable {
+    schema: SchemaRef,
+    columns: Vec<(String, ChType)>,
+    data: RwLock<Vec<RecordBatch>>,
+    /// Serialises writers (append, delete, truncate) so a delete never drops a concurrent append.
+    writer: tokio::sync::Mutex<()>,
+    partitions: usize,
+}
+
+impl LiveTable {
+    fn batch_from_rows(&self, rows: Vec<Vec<Value>>) -> Result<RecordBatch, EngineError> {
+        let width = self.columns.len();
+        if let Some(bad) = rows.iter().find(|r| r.len() != width) {
+            return Err(EngineError::Schema(format!("row has {} values, table has {width} columns", bad.len())));
+        }
+        let mut arrays = Vec::with_capacity(width);
+        for (i, (name, ty)) in self.columns.iter().enumerate() {
+            let values: Vec<&Value> = rows.iter().map(|r| &r[i]).collect();
+            let array = build_array(ty, &values)
+                .map_err(|e| EngineError::Schema(format!("column '{name}': {e}")))?;
+            arrays.push(array);
+        }
+        RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| EngineError::Schema(e.to_string()))
+    }
+
+    fn push(&self, batch: RecordBatch) -> Result<(), EngineError> {
+        let mut data = self.data.write().map_err(|_| poisoned())?;
+        match data.last_mut() {
+            Some(last) if last.num_rows() + batch.num_rows() <= COMPACT_ROWS => {
+                *last = concat_batches(&self.schema, [&*last, &batch])
+                    .map_err(|e| EngineError::Execution(e.to_string()))?;
+            }
+            _ => data.push(batch),
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> (u64, u64) {
+        let data = self.data.read().map(|d| d.clone()).unwrap_or_default();
+        let rows = data.iter().map(|b| b.num_rows() as u64).sum();
+        let bytes = data.iter().map(|b| b.get_array_memory_size() as u64).sum();
+        (rows, bytes)
+    }
+}
+
+#[async_trait]
+impl TableProvider for LiveTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let snapshot = self
+            .data
+            .read()
+            .map_err(|_| datafusion::error::DataFusionError::Execution("table lock poisoned".into()))?
+            .clone();
+        let mut partitions = vec![Vec::new(); self.partitions.max(1)];
+        for (i, batch) in snapshot.into_iter().enumerate() {
+            partitions[i % self.partitions.max(1)].push(batch);
+        }
+        let exec = MemorySourceConfig::try_new_exec(&partitions, self.schema.clone(), projection.cloned())?;
+        Ok(exec)
+    }
+}
+
+/// Builds an Arrow array of a column's storage type from already-validated values.
+fn build_array(ty: &ChType, values: &[&Value]) -> Result<ArrayRef, String> {
+    let target = ty.arrow();
+    let mismatch = |v: &Value| format!("value {v:?} does not fit type {ty}");
+    let array: ArrayRef = match ty.base() {
+        ChType::Int { signed: true, .. } => {
+            let a: Int64Array = values
+                .iter()
+                .map(|v| match v {
+                    Value::Null => Ok(None),
+                    Value::Int(n) => Ok(Some(*n)),
+                    Value::UInt(n) => i64::try_from(*n).map(Some).map_err(|_| mismatch(v)),
+                    Value::Bool(b) => Ok(Some(*b as i64)),
+                    other => Err(mismatch(other)),
+                })
+                .collect::<Result<_, _>>()?;
+            Arc::new(a)
+        }
+        ChType::Int { signed: false, .. } => {
+            let a: UInt64Array = values
+                .iter()
+                .map(|v| match v {
+                    Value::Null => Ok(None),
+                    Value::UInt(n) => Ok(Some(*n)),
+                    Value::Int(n) => u64::try_from(*n).map(Some).map_err(|_| mismatch(v)),
+                    Value::Bool(b) => Ok(Some(*b as u64)),
+                    other => Err(mismatch(other)),
+                })
+                .collect::<Result<_, _>>()?;
+            Arc::new(a)
+        }
+        ChType::Float(_) => {
+            let a: Float64Array = values
+                .iter()
+                .map(|v| match v {
+                    Value::Null => Ok(None),
+                    Value::Float(f) => Ok(Some(*f)),
+                    Value::Int(n) => Ok(Some(*n as f64)),
+                    Value::UInt(n) => Ok(Some(*n as f64)),
+                    other => Err(mismatch(other)),
+                })
+                .collect::<Result<_, _>>()?;
+            Arc::new(a)
+        }
+        ChType::Decimal(p, s) => {
+            let a: Decimal128Array = values
+                .iter()
+                .map(|v| match v {
+                    Value::Null => Ok(None),
+                    Value::Decimal(n, scale) if scale == s => Ok(Some(*n)),
+                    other => Err(mismatch(other)),
+                })
+                .collect::<Result<_, _>>()?;
+            Arc::new(a.with_precision_and_scale(*p, *s).map_err(|e| e.to_string())?)
+        }
+        ChType::String | ChType::Named(_) => {
+            let a: StringArray = values
+                .iter()
+                .map(|v| match v {
+                    Value::Null => Ok(None),
+                    Value::Str(s) => Ok(Some(s.as_str())),
+                    other => Err(mismatch(other)),
+                })
+                .collect::<Result<_, _>>()?;
+            Arc::new(a)
+        }
+        ChType::Bool => {
+            let a: BooleanArray = values
+                .iter()
+                .map(|v| match v {
+                    Value::Null => Ok(None),
+                    Value::Bool(b) => Ok(Some(*b)),
+                    other => Err(mismatch(other)),
+                })
+                .collect::<Result<_, _>>()?;
+            Arc::new(a)
+        }
+        ChType::Date { .. } => {
+            let a: Date32Array = values
+                .iter()
+                .map(|v| match v {
+                    Value::Null => Ok(None),
+                    Value::Date(d) => Ok(Some(*d)),
+                    other => Err(mismatch(other)),
+                })
+                .collect::<Result<_, _>>()?;
+            Arc::new(a)
+        }
+        ChType::DateTime { .. } => {
+            let a: TimestampNanosecondArray = values
+                .iter()
+                .map(|v| match v {
+                    Value::Null => Ok(None),
+                    Value::DateTime(ns) => Ok(Some(*ns)),
+                    other => Err(mismatch(other)),
+                })
+                .collect::<Result<_, _>>()?;
+            Arc::new(a)
+        }
+        ChType::Array(inner) => {
+            let mut offsets = Vec::with_capacity(values.len() + 1);
+            offsets.push(0i32);
+            let mut flat: Vec<&Value> = Vec::new();
+            let mut valid = Vec::with_capacity(values.len());
+            for v in values {
+                match v {
+                    Value::Array(items) => {
+                        flat.extend(items.iter());
+                        valid.push(true);
+                    }
+                    Value::Null => valid.push(false),
+                    other => return Err(mismatch(other)),
+                }
+                offsets.push(i32::try_from(flat.len()).map_err(|_| "array column too large".to_string())?);
+            }
+            let child = if flat.is_empty() { new_empty_array(&inner.arrow()) } else { build_array(inner, &flat)? };
+            let DataType::List(field) = &target else { return Err(format!("type {ty} is not a list")) };
+            let nulls = valid.iter().any(|v| !v).then(|| NullBuffer::from(valid));
+            Arc::new(
+                ListArray::try_new(field.clone(), OffsetBuffer::new(offsets.into()), child, nulls)
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+        ChType::Nullable(_) | ChType::LowCardinality(_) => unreachable!("base() strips wrappers"),
+    };
+    if array.data_type() == &target { Ok(array) } else { cast(&array, &target).map_err(|e| e.to_string()) }
+}
+
+/// Reads one cell of an Arrow array as a [`Value`].
+pub(crate) fn value_at(array: &dyn Array, row: usize) -> Value {
+    if array.is_null(row) {
+        return Value::Null;
+    }
+    match array.data_type() {
+        DataType::Boolean => Value::Bool(array.as_boolean().value(row)),
+        DataType::Int8 => Value::Int(array.as_primitive::<Int8Type>().value(row) as i64),
+        DataType::Int16 => Value::Int(array.as_primitive::<Int16Type>().value(row) as i64),
+        DataType::Int32 => Value::Int(array.as_primitive::<Int32Type>().value(row) as i64),
+        DataType::Int64 => Value::Int(array.as_primitive::<Int64Type>().value(row)),
+        DataType::UInt8 => Value::UInt(array.as_primitive::<UInt8Type>().value(row) as u64),
+        DataType::UInt16 => Value::UInt(array.as_primitive::<UInt16Type>().value(row) as u64),
+        DataType::UInt32 => Value::UInt(array.as_primitive::<UInt32Type>().value(row) as u64),
+        DataType::UInt64 => Value::UInt(array.as_primitive::<UInt64Type>().value(row)),
+        DataType::Float32 => Value::Float(array.as_primitive::<Float32Type>().value(row) as f64),
+        DataType::Float64 => Value::Float(array.as_primitive::<Float64Type>().value(row)),
+        DataType::Decimal128(_, s) => {
+            Value::Decimal(array.as_primitive::<datafusion::arrow::datatypes::Decimal128Type>().value(row), *s)
+        }
+        DataType::Utf8 => Value::Str(array.as_string::<i32>().value(row).to_string()),
+        DataType::LargeUtf8 => Value::Str(array.as_string::<i64>().value(row).to_string()),
+        DataType::Utf8View => Value::Str(array.as_string_view().value(row).to_string()),
+        DataType::Date32 => Value::Date(array.as_primitive::<Date32Type>().value(row)),
+        DataType::Timestamp(unit, _) => Value::DateTime(match unit {
+            TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row).saturating_mul(1_000_000_000),
+            TimeUnit::Millisecond => {
+                array.as_primitive::<TimestampMillisecondType>().value(row).saturating_mul(1_000_000)
+            }
+            TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row).saturating_mul(1_000),
+            TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row),
+        }),
+        DataType::List(_) => {
+            let list = array.as_list::<i32>().value(row);
+            Value::Array((0..list.len()).map(|i| value_at(list.as_ref(), i)).collect())
+        }
+        DataType::LargeList(_) => {
+            let list = array.as_list::<i64>().value(row);
+            Value::Array((0..list.len()).map(|i| value_at(list.as_ref(), i)).collect())
+        }
+        _ => match cast(&array.slice(row, 1), &DataType::Utf8) {
+            Ok(text) => value_at(text.as_ref(), 0),
+            Err(_) => Value::Str(format!("{:?}", array.slice(row, 1))),
+        },
+    }
+}

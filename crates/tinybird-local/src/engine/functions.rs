@@ -1,0 +1,593 @@
+//! ClickHouse functions DataFusion lacks or computes differently, as DataFusion UDFs named `ch_*`.
+//! [`super::compat`] rewrites ClickHouse calls onto them.
+
+use super::Value;
+use super::datafusion::value_at;
+use crate::format::ch_text;
+use crate::types::ChType;
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Float64Array, Float64Builder, Int64Builder, ListArray, StringBuilder,
+    TimestampSecondBuilder, UInt8Builder, UInt64Builder,
+};
+use datafusion::arrow::compute::{CastOptions, cast, cast_with_options};
+use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
+use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::logical_expr::{
+    Accumulator, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, create_udaf,
+};
+use datafusion::prelude::SessionContext;
+use std::sync::Arc;
+
+/// Registers every `ch_*` function on a session.
+pub fn register(ctx: &SessionContext) {
+    let casts: [(&'static str, DataType); 15] = [
+        ("ch_to_int8", DataType::Int8),
+        ("ch_to_int16", DataType::Int16),
+        ("ch_to_int32", DataType::Int32),
+        ("ch_to_int64", DataType::Int64),
+        ("ch_to_uint8", DataType::UInt8),
+        ("ch_to_uint16", DataType::UInt16),
+        ("ch_to_uint32", DataType::UInt32),
+        ("ch_to_uint64", DataType::UInt64),
+        ("ch_to_float32", DataType::Float32),
+        ("ch_to_float64", DataType::Float64),
+        ("ch_to_date", DataType::Date32),
+        ("ch_to_datetime", DataType::Timestamp(TimeUnit::Second, None)),
+        ("ch_to_datetime64_3", DataType::Timestamp(TimeUnit::Millisecond, None)),
+        ("ch_to_datetime64_6", DataType::Timestamp(TimeUnit::Microsecond, None)),
+        ("ch_to_datetime64_9", DataType::Timestamp(TimeUnit::Nanosecond, None)),
+    ];
+    for (name, target) in casts {
+        ctx.register_udf(udf(name, Kind::Cast { target: target.clone(), safe: false }, Signature::any(1, Volatility::Immutable)));
+        let lenient: &'static str = Box::leak(format!("{name}_or_null").into_boxed_str());
+        ctx.register_udf(udf(lenient, Kind::Cast { target, safe: true }, Signature::any(1, Volatility::Immutable)));
+    }
+    let any1 = || Signature::any(1, Volatility::Immutable);
+    let variadic = || Signature::variadic_any(Volatility::Immutable);
+    ctx.register_udf(udf("ch_to_string", Kind::ToString, any1()));
+    ctx.register_udf(udf("ch_length", Kind::Length, any1()));
+    ctx.register_udf(udf("ch_zero_if_null", Kind::ZeroIfNull, any1()));
+    ctx.register_udf(udf("ch_substring", Kind::Substring, variadic()));
+    ctx.register_udf(udf("ch_lower_ascii", Kind::Lower, Signature::exact(vec![DataType::Utf8], Volatility::Immutable)));
+    ctx.register_udf(udf("ch_upper_ascii", Kind::Upper, Signature::exact(vec![DataType::Utf8], Volatility::Immutable)));
+    ctx.register_udf(udf("ch_round", Kind::Round, Signature::any(2, Volatility::Immutable)));
+    ctx.register_udf(udf("ch_date_diff", Kind::DateDiff, Signature::any(3, Volatility::Immutable)));
+    ctx.register_udf(udf("ch_parse_datetime", Kind::ParseDateTime { or_null: false }, any1()));
+    ctx.register_udf(udf("ch_parse_datetime_or_null", Kind::ParseDateTime { or_null: true }, any1()));
+    for (name, kind) in [
+        ("ch_json_string", Json::String),
+        ("ch_json_int", Json::Int),
+        ("ch_json_uint", Json::UInt),
+        ("ch_json_float", Json::Float),
+        ("ch_json_bool", Json::Bool),
+        ("ch_json_raw", Json::Raw),
+        ("ch_json_has", Json::Has),
+    ] {
+        ctx.register_udf(udf(name, Kind::Json(kind), variadic()));
+    }
+    for (name, exact) in [("ch_quantile", false), ("ch_quantile_exact", true)] {
+        let state = Arc::new(vec![
+            DataType::List(Arc::new(Field::new("item", DataType::Float64, true))),
+            DataType::Float64,
+        ]);
+        ctx.register_udaf(create_udaf(
+            name,
+            vec![DataType::Float64, DataType::Float64],
+            Arc::new(DataType::Float64),
+            Volatility::Immutable,
+            Arc::new(move |_| Ok(Box::new(Quantile { values: Vec::new(), level: None, exact }))),
+            state,
+        ));
+    }
+}
+
+fn udf(name: &'static str, kind: Kind, signature: Signature) -> ScalarUDF {
+    ScalarUDF::new_from_impl(ChFunction { name, kind, signature })
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Json {
+    String,
+    Int,
+    UInt,
+    Float,
+    Bool,
+    Raw,
+    Has,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Kind {
+    Cast { target: DataType, safe: bool },
+    ToString,
+    Length,
+    Lower,
+    Upper,
+    Round,
+    Substring,
+    ZeroIfNull,
+    DateDiff,
+    ParseDateTime { or_null: bool },
+    Json(Json),
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ChFunction {
+    name: &'static str,
+    kind: Kind,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ChFunction {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        Ok(match &self.kind {
+            Kind::Cast { target, .. } => target.clone(),
+            Kind::ToString | Kind::Lower | Kind::Upper | Kind::Substring => DataType::Utf8,
+            Kind::Length => DataType::UInt64,
+            Kind::Round => match args.first() {
+                Some(t) if t.is_integer() => t.clone(),
+                _ => DataType::Float64,
+            },
+            Kind::DateDiff => DataType::Int64,
+            Kind::ZeroIfNull => args.first().cloned().unwrap_or(DataType::Int64),
+            Kind::ParseDateTime { .. } => DataType::Timestamp(TimeUnit::Second, None),
+            Kind::Json(j) => match j {
+                Json::String | Json::Raw => DataType::Utf8,
+                Json::Int => DataType::Int64,
+                Json::UInt => DataType::UInt64,
+                Json::Float => DataType::Float64,
+                Json::Bool | Json::Has => DataType::UInt8,
+            },
+        })
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let rows = args.number_rows;
+        let out: ArrayRef = match &self.kind {
+            Kind::Cast { target, safe } => ch_cast(&arrays[0], target, *safe)?,
+            Kind::ToString => {
+                let ty = ChType::from_arrow(arrays[0].data_type());
+                let ty = if arrays[0].data_type() == &DataType::Boolean { ChType::Bool } else { ty };
+                let mut b = StringBuilder::new();
+                for r in 0..rows {
+                    match value_at(arrays[0].as_ref(), r) {
+                        Value::Null => b.append_null(),
+                        v => b.append_value(ch_text(&v, &ty)),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            Kind::Length => {
+                let a = &arrays[0];
+                let mut b = UInt64Builder::new();
+                match a.data_type() {
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+                        let s = cast(a, &DataType::Utf8)?;
+                        let s = s.as_string::<i32>();
+                        for r in 0..rows {
+                            if s.is_null(r) { b.append_null() } else { b.append_value(s.value(r).len() as u64) }
+                        }
+                    }
+                    DataType::List(_) => {
+                        let l: &ListArray = a.as_list::<i32>();
+                        for r in 0..rows {
+                            if l.is_null(r) { b.append_null() } else { b.append_value(l.value_length(r) as u64) }
+                        }
+                    }
+                    DataType::Null => b.append_nulls(rows),
+                    other => return exec_err!("Illegal type {} of argument of function length", ChType::from_arrow(other)),
+                }
+                Arc::new(b.finish())
+            }
+            Kind::Lower | Kind::Upper => {
+                let s = arrays[0].as_string::<i32>();
+                let mut b = StringBuilder::new();
+                for r in 0..rows {
+                    if s.is_null(r) {
+                        b.append_null();
+                    } else if self.kind == Kind::Lower {
+                        b.append_value(s.value(r).to_ascii_lowercase());
+                    } else {
+                        b.append_value(s.value(r).to_ascii_uppercase());
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            Kind::Round => round(&arrays[0], &arrays[1], rows)?,
+            Kind::Substring => substring(&arrays, rows)?,
+            Kind::DateDiff => date_diff(&arrays, rows)?,
+            Kind::ZeroIfNull => {
+                let a = &arrays[0];
+                if a.null_count() == 0 || a.data_type() == &DataType::Null {
+                    a.clone()
+                } else {
+                    let zeros: ArrayRef = Arc::new(datafusion::arrow::array::Int64Array::from(vec![0i64; a.len()]));
+                    let zeros = cast(&zeros, a.data_type())?;
+                    let mask = datafusion::arrow::compute::is_null(a.as_ref())?;
+                    datafusion::arrow::compute::kernels::zip::zip(&mask, &zeros, a)?
+                }
+            }
+            Kind::ParseDateTime { or_null } => {
+                let s = cast(&arrays[0], &DataType::Utf8)?;
+                let s = s.as_string::<i32>();
+                let mut b = TimestampSecondBuilder::new();
+                for r in 0..rows {
+                    if s.is_null(r) {
+                        b.append_null();
+                        continue;
+                    }
+                    match parse_best_effort(s.value(r)) {
+                        Some(t) => b.append_value(t),
+                        None if *or_null => b.append_null(),
+                        None => {
+                            return exec_err!(
+                                "Cannot read DateTime: unexpected text '{}' (CANNOT_PARSE_DATETIME)",
+                                s.value(r)
+                            );
+                        }
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            Kind::Json(kind) => json(kind, &arrays, rows)?,
+        };
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
+fn ch_cast(a: &ArrayRef, target: &DataType, safe: bool) -> Result<ArrayRef> {
+    let options = CastOptions { safe, ..Default::default() };
+    let source = a.data_type();
+    let staged: ArrayRef = match (source, target) {
+        // Integers are seconds since the epoch for DateTime; arrow casts only from Int64.
+        (s, DataType::Timestamp(..)) if s.is_integer() => cast_with_options(a, &DataType::Int64, &options)?,
+        // `toDate('2024-01-01 10:00:00')` keeps the date of a full timestamp string.
+        (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View, DataType::Date32) => {
+            cast_with_options(a, &DataType::Timestamp(TimeUnit::Second, None), &options)?
+        }
+        // Timestamps with a zone are shown in UTC, as the server's zone.
+        (DataType::Timestamp(unit, Some(_)), _) => cast_with_options(a, &DataType::Timestamp(*unit, None), &options)?,
+        _ => a.clone(),
+    };
+    let out = cast_with_options(&staged, target, &options).map_err(|e| {
+        datafusion::error::DataFusionError::Execution(format!(
+            "Cannot convert {} to {}: {e}",
+            ChType::from_arrow(source),
+            ChType::from_arrow(target)
+        ))
+    })?;
+    Ok(out)
+}
+
+/// ClickHouse's `substring(s, offset[, length])`: byte positions, 1-based, negative offsets count from the end.
+/// Cuts inside a multi-byte character are widened to whole characters (the result stays valid UTF-8).
+fn substring(arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
+    if !(2..=3).contains(&arrays.len()) {
+        return exec_err!("substring takes 2 or 3 arguments");
+    }
+    let s = cast(&arrays[0], &DataType::Utf8)?;
+    let s = s.as_string::<i32>();
+    let int = |a: &ArrayRef, r: usize| match value_at(a.as_ref(), r) {
+        Value::Int(n) => Some(n),
+        Value::UInt(n) => i64::try_from(n).ok(),
+        _ => None,
+    };
+    let mut b = StringBuilder::new();
+    for r in 0..rows {
+        let (Some(off), true) = (int(&arrays[1], r), !s.is_null(r)) else {
+            b.append_null();
+            continue;
+        };
+        let text = s.value(r);
+        let n = text.len() as i64;
+        let start = if off > 0 { off - 1 } else if off < 0 { (n + off).max(0) } else { n };
+        let end = match arrays.get(2).map(|a| int(a, r)) {
+            None => n,
+            Some(Some(len)) if len >= 0 => (start + len).min(n),
+            Some(Some(len)) => (n + len).max(start),
+            Some(None) => {
+                b.append_null();
+                continue;
+            }
+        };
+        let (mut lo, mut hi) = (start.clamp(0, n) as usize, end.clamp(0, n) as usize);
+        while lo > 0 && !text.is_char_boundary(lo) {
+            lo -= 1;
+        }
+        while hi < text.len() && !text.is_char_boundary(hi) {
+            hi += 1;
+        }
+        b.append_value(if lo < hi { &text[lo..hi] } else { "" });
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+fn round(x: &ArrayRef, digits: &ArrayRef, rows: usize) -> Result<ArrayRef> {
+    let n = match value_at(digits.as_ref(), 0) {
+        Value::Int(n) => n,
+        Value::UInt(n) => n as i64,
+        Value::Null => 0,
+        other => return exec_err!("round: the number of digits must be an integer, got {other:?}"),
+    };
+    if !(-20..=20).contains(&n) {
+        return exec_err!("round: {n} digits is out of range");
+    }
+    if x.data_type().is_integer() {
+        if n >= 0 {
+            return Ok(x.clone());
+        }
+        let scale = 10i128.pow((-n) as u32);
+        let mut b = Int64Builder::new();
+        for r in 0..rows {
+            let v = match value_at(x.as_ref(), r) {
+                Value::Int(v) => v as i128,
+                Value::UInt(v) => v as i128,
+                _ => {
+                    b.append_null();
+                    continue;
+                }
+            };
+            // Integers round half away from zero.
+            let q = (v.abs() + scale / 2) / scale * scale * v.signum();
+            b.append_value(q as i64);
+        }
+        return Ok(cast(&(Arc::new(b.finish()) as ArrayRef), x.data_type())?);
+    }
+    let f = cast(x, &DataType::Float64)?;
+    let f: &Float64Array = f.as_primitive();
+    let factor = 10f64.powi(n as i32);
+    // Floats round half to even, as ClickHouse's `round` does.
+    let out: Float64Array = f.iter().map(|v| v.map(|v| (v * factor).round_ties_even() / factor)).collect();
+    Ok(Arc::new(out))
+}
+
+fn date_diff(arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
+    let unit = match value_at(arrays[0].as_ref(), 0) {
+        Value::Str(s) => s.to_ascii_lowercase(),
+        _ => return exec_err!("dateDiff: the unit must be a string such as 'day'"),
+    };
+    let seconds = |a: &ArrayRef| ch_cast(a, &DataType::Timestamp(TimeUnit::Second, None), false);
+    let (a, b) = (seconds(&arrays[1])?, seconds(&arrays[2])?);
+    let mut out = Int64Builder::new();
+    for r in 0..rows {
+        let (Value::DateTime(x), Value::DateTime(y)) = (value_at(a.as_ref(), r), value_at(b.as_ref(), r)) else {
+            out.append_null();
+            continue;
+        };
+        let (x, y) = (x.div_euclid(1_000_000_000), y.div_euclid(1_000_000_000));
+        let per = |s: i64| y.div_euclid(s) - x.div_euclid(s);
+        let ym = |t: i64| {
+            let d = DateTime::from_timestamp(t, 0).map(|d| d.naive_utc()).unwrap_or_default();
+            (d.year() as i64, d.month() as i64)
+        };
+        let v = match unit.as_str() {
+            "second" | "seconds" | "ss" | "s" => y - x,
+            "minute" | "minutes" | "mi" | "n" => per(60),
+            "hour" | "hours" | "hh" | "h" => per(3600),
+            "day" | "days" | "dd" | "d" => per(86_400),
+            // Weeks start on Monday; 1970-01-01 was a Thursday.
+            "week" | "weeks" | "wk" | "ww" => (y.div_euclid(86_400) + 3).div_euclid(7) - (x.div_euclid(86_400) + 3).div_euclid(7),
+            "month" | "months" | "mm" | "m" => {
+                let ((ya, ma), (yb, mb)) = (ym(x), ym(y));
+                (yb * 12 + mb) - (ya * 12 + ma)
+            }
+            "quarter" | "quarters" | "qq" | "q" => {
+                let ((ya, ma), (yb, mb)) = (ym(x), ym(y));
+                (yb * 4 + (mb - 1) / 3) - (ya * 4 + (ma - 1) / 3)
+            }
+            "year" | "years" | "yyyy" | "yy" => ym(y).0 - ym(x).0,
+            other => return exec_err!("dateDiff: unknown unit '{other}'"),
+        };
+        out.append_value(v);
+    }
+    Ok(Arc::new(out.finish()))
+}
+
+/// `parseDateTimeBestEffort`: ISO 8601 / RFC 3339 / RFC 2822, date only, or a unix timestamp; UTC seconds.
+pub(crate) fn parse_best_effort(text: &str) -> Option<i64> {
+    parse_datetime_ns(text).map(|ns| ns.div_euclid(1_000_000_000))
+}
+
+/// Parses a date-time as ClickHouse's best-effort parser does, to nanoseconds since the epoch (UTC).
+pub fn parse_datetime_ns(text: &str) -> Option<i64> {
+    let s = text.trim();
+    if s.is_empty() {
+        return None;
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) && s.len() >= 9 {
+        return s.parse::<i64>().ok()?.checked_mul(1_000_000_000);
+    }
+    let ns = |d: DateTime<chrono::FixedOffset>| d.timestamp_nanos_opt();
+    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+        return ns(d);
+    }
+    if let Ok(d) = DateTime::parse_from_rfc2822(s) {
+        return ns(d);
+    }
+    for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+        if let Ok(d) = DateTime::parse_from_str(s, f) {
+            return ns(d);
+        }
+    }
+    let naive = s.strip_suffix('Z').unwrap_or(s);
+    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y/%m/%d %H:%M:%S", "%d/%m/%Y %H:%M:%S"] {
+        if let Ok(d) = NaiveDateTime::parse_from_str(naive, f) {
+            return d.and_utc().timestamp_nanos_opt();
+        }
+    }
+    for f in ["%Y-%m-%d", "%Y/%m/%d", "%d/%m/%Y", "%Y%m%d"] {
+        if let Ok(d) = NaiveDate::parse_from_str(naive, f) {
+            return d.and_time(NaiveTime::MIN).and_utc().timestamp_nanos_opt();
+        }
+    }
+    None
+}
+
+fn json(kind: &Json, arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
+    let docs = cast(&arrays[0], &DataType::Utf8)?;
+    let docs = docs.as_string::<i32>();
+    let lookup = |r: usize| -> Option<serde_json::Value> {
+        if docs.is_null(r) {
+            return None;
+        }
+        let mut v: serde_json::Value = serde_json::from_str(docs.value(r)).ok()?;
+        for key in &arrays[1..] {
+            v = match value_at(key.as_ref(), r) {
+                Value::Str(k) => v.as_object()?.get(&k)?.clone(),
+                // ClickHouse indexes are 1-based; negative ones count from the end.
+                Value::Int(i) => {
+                    let arr = v.as_array()?;
+                    let idx = if i > 0 { i - 1 } else { arr.len() as i64 + i };
+                    arr.get(usize::try_from(idx).ok()?)?.clone()
+                }
+                Value::UInt(i) => v.as_array()?.get(usize::try_from(i).ok()?.checked_sub(1)?)?.clone(),
+                _ => return None,
+            };
+        }
+        Some(v)
+    };
+    Ok(match kind {
+        Json::String | Json::Raw => {
+            let mut b = StringBuilder::new();
+            for r in 0..rows {
+                let v = lookup(r);
+                let text = match (kind, v) {
+                    (Json::String, Some(serde_json::Value::String(s))) => s,
+                    (Json::Raw, Some(v)) => v.to_string(),
+                    _ => String::new(),
+                };
+                b.append_value(text);
+            }
+            Arc::new(b.finish())
+        }
+        Json::Int => {
+            let mut b = Int64Builder::new();
+            for r in 0..rows {
+                let v = lookup(r);
+                b.append_value(match v {
+                    Some(serde_json::Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).unwrap_or(0),
+                    Some(serde_json::Value::Bool(b)) => b as i64,
+                    _ => 0,
+                });
+            }
+            Arc::new(b.finish())
+        }
+        Json::UInt => {
+            let mut b = UInt64Builder::new();
+            for r in 0..rows {
+                b.append_value(match lookup(r) {
+                    Some(serde_json::Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)).unwrap_or(0),
+                    Some(serde_json::Value::Bool(b)) => b as u64,
+                    _ => 0,
+                });
+            }
+            Arc::new(b.finish())
+        }
+        Json::Float => {
+            let mut b = Float64Builder::new();
+            for r in 0..rows {
+                b.append_value(match lookup(r) {
+                    Some(serde_json::Value::Number(n)) => n.as_f64().unwrap_or(0.0),
+                    _ => 0.0,
+                });
+            }
+            Arc::new(b.finish())
+        }
+        Json::Bool | Json::Has => {
+            let mut b = UInt8Builder::new();
+            for r in 0..rows {
+                let v = lookup(r);
+                b.append_value(match (kind, v) {
+                    (Json::Has, v) => v.is_some() as u8,
+                    (_, Some(serde_json::Value::Bool(x))) => x as u8,
+                    (_, Some(serde_json::Value::Number(n))) => (n.as_f64().unwrap_or(0.0) != 0.0) as u8,
+                    _ => 0,
+                });
+            }
+            Arc::new(b.finish())
+        }
+    })
+}
+
+/// `quantile(level)(x)` (interpolated, as ClickHouse's reservoir sampler computes it while it holds every value)
+/// and `quantileExact(level)(x)`.
+#[derive(Debug)]
+struct Quantile {
+    values: Vec<f64>,
+    level: Option<f64>,
+    exact: bool,
+}
+
+impl Accumulator for Quantile {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let xs = values[0].as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+        self.values.extend(xs.iter().flatten().filter(|v| !v.is_nan()));
+        if self.level.is_none() {
+            let levels = values[1].as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+            self.level = levels.iter().flatten().next();
+        }
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let lists = states[0].as_list::<i32>();
+        for i in 0..lists.len() {
+            if lists.is_null(i) {
+                continue;
+            }
+            let part = lists.value(i);
+            let part = part.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+            self.values.extend(part.iter().flatten());
+        }
+        if self.level.is_none() {
+            let levels = states[1].as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+            self.level = levels.iter().flatten().next();
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let list = ScalarValue::new_list_nullable(
+            &self.values.iter().map(|v| ScalarValue::Float64(Some(*v))).collect::<Vec<_>>(),
+            &DataType::Float64,
+        );
+        Ok(vec![ScalarValue::List(list), ScalarValue::Float64(self.level)])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let level = self.level.unwrap_or(0.5);
+        if !(0.0..=1.0).contains(&level) {
+            return exec_err!("Quantile level {level} is out of range [0..1]");
+        }
+        if self.values.is_empty() {
+            return Ok(ScalarValue::Float64(Some(f64::NAN)));
+        }
+        let v = &mut self.values;
+        v.sort_by(|a, b| a.total_cmp(b));
+        let n = v.len();
+        let result = if self.exact {
+            let i = if level < 1.0 { (level * n as f64) as usize } else { n - 1 };
+            v[i.min(n - 1)]
+        } else {
+            let index = (level * (n - 1) as f64).clamp(0.0, (n - 1) as f64);
+            let i = index as usize;
+            let (left, right) = (v[i], v[(i + 1).min(n - 1)]);
+            left + (right - left) * (index - i as f64)
+        };
+        Ok(ScalarValue::Float64(Some(result)))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.values.capacity() * 8
+    }
+}

@@ -1,0 +1,86 @@
+//! The SQL engine behind the server: a narrow trait, so a second backend (a real ClickHouse over HTTP) can be added.
+//!
+//! Queries are ClickHouse SQL; results come back with ClickHouse type names. [`DataFusionEngine`] is the embedded
+//! implementation; its ClickHouse compatibility layer lives in [`compat`] and [`functions`].
+
+pub mod compat;
+mod datafusion;
+pub mod functions;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+pub use self::datafusion::DataFusionEngine;
+pub use value::Value;
+
+use crate::types::ChType;
+use async_trait::async_trait;
+use tinybird_core::DatasourceDef;
+
+/// What the engine reports when it cannot do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The query references a table that does not exist.
+    #[error("Resource '{0}' not found")]
+    UnknownTable(String),
+    /// The query uses a ClickHouse construct the engine does not implement.
+    #[error("{0} is not supported by tinybird-local")]
+    Unsupported(String),
+    /// The query is not valid SQL, or is not a single SELECT.
+    #[error("DB::Exception: {0}")]
+    Syntax(String),
+    /// The query failed while planning or running.
+    #[error("DB::Exception: {0}")]
+    Execution(String),
+    /// A schema or data problem (unsupported column type, wrong row width, …).
+    #[error("{0}")]
+    Schema(String),
+}
+
+/// One result column: its name and ClickHouse type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// Output column name.
+    pub name: String,
+    /// ClickHouse type, printed as `meta[].type`.
+    pub ty: ChType,
+}
+
+/// The result of a query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryResult {
+    /// Output columns, in order.
+    pub columns: Vec<Column>,
+    /// Rows, each with one value per column.
+    pub rows: Vec<Vec<Value>>,
+    /// Rows the query would have returned without its outermost `LIMIT`, when it has one.
+    pub rows_before_limit: Option<u64>,
+    /// Rows stored in the tables the query read.
+    pub rows_read: u64,
+    /// Approximate bytes stored in the tables the query read.
+    pub bytes_read: u64,
+}
+
+/// A SQL engine holding the workspace's datasources.
+#[async_trait]
+pub trait Engine: Send + Sync + 'static {
+    /// Creates (or replaces, dropping its rows) the table for a datasource.
+    async fn create_table(&self, def: &DatasourceDef) -> Result<(), EngineError>;
+    /// Creates (or replaces) a table from explicit columns (used for quarantine tables).
+    async fn create_table_with_columns(&self, name: &str, columns: &[(String, ChType)]) -> Result<(), EngineError>;
+    /// Drops a table; unknown tables are ignored.
+    async fn drop_table(&self, name: &str) -> Result<(), EngineError>;
+    /// The table's columns, if it exists.
+    fn table_columns(&self, name: &str) -> Option<Vec<Column>>;
+    /// Appends rows (each in the table's column order, already converted to the column types).
+    async fn append(&self, table: &str, rows: Vec<Vec<Value>>) -> Result<u64, EngineError>;
+    /// Runs one ClickHouse SELECT.
+    async fn query(&self, sql: &str) -> Result<QueryResult, EngineError>;
+    /// Deletes the rows matching a ClickHouse boolean expression; with `dry_run`, only counts them.
+    async fn delete(&self, table: &str, condition: &str, dry_run: bool) -> Result<u64, EngineError>;
+    /// Removes every row of a table.
+    async fn truncate(&self, table: &str) -> Result<(), EngineError>;
+    /// Every row of a table, in column order (used for snapshots to disk).
+    async fn dump(&self, table: &str) -> Result<Vec<Vec<Value>>, EngineError>;
+}

@@ -1,0 +1,251 @@
+//! The ClickHouse compatibility layer, checked against ClickHouse's own answers (the expected values below are what
+//! ClickHouse returns for the same query and data, not what DataFusion returns natively).
+
+use super::{DataFusionEngine, Engine, EngineError};
+use crate::format::{OutputOptions, json_value};
+use crate::ingest::{IngestColumn, parse_ndjson};
+use crate::types::ChType;
+use tinybird_core::datasource::{ColumnDef, DatasourceDef};
+
+async fn engine() -> DataFusionEngine {
+    let engine = DataFusionEngine::new();
+    let cols = [
+        ("id", "UInt64"),
+        ("name", "String"),
+        ("ts", "DateTime"),
+        ("v", "Float64"),
+        ("arr", "Array(String)"),
+        ("n", "Nullable(Int32)"),
+    ];
+    let def = DatasourceDef {
+        name: "t".into(),
+        columns: cols
+            .iter()
+            .map(|(n, t)| ColumnDef { name: n.to_string(), ty: t.to_string(), ..Default::default() })
+            .collect(),
+        ..Default::default()
+    };
+    engine.create_table(&def).await.unwrap();
+    let ingest: Vec<IngestColumn> =
+        cols.iter().map(|(n, t)| IngestColumn::new(n, ChType::parse(t).unwrap(), None, None)).collect();
+    let body = br#"{"id":1,"name":"a","ts":"2024-01-15 10:30:45","v":1.5,"arr":["x","y"],"n":1}
+{"id":2,"name":"B","ts":"2024-01-16 23:59:59","v":2.5,"arr":[],"n":null}
+{"id":3,"name":"c","ts":"2024-02-01 00:00:00","v":4.0,"arr":["z"],"n":3}"#;
+    let parsed = parse_ndjson(body, &ingest);
+    assert!(parsed.quarantined.is_empty(), "{:?}", parsed.quarantined);
+    engine.append("t", parsed.rows).await.unwrap();
+    engine
+}
+
+/// Runs a query and returns (type of the first column, each row's first value as ClickHouse JSON).
+async fn run(engine: &DataFusionEngine, sql: &str) -> (String, Vec<String>) {
+    let result = engine.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let ty = result.columns[0].ty.clone();
+    let values = result
+        .rows
+        .iter()
+        .map(|r| {
+            let mut s = String::new();
+            json_value(&mut s, &r[0], &ty, OutputOptions::default());
+            s
+        })
+        .collect();
+    (ty.to_string(), values)
+}
+
+async fn check(engine: &DataFusionEngine, sql: &str, ty: &str, value: &str) {
+    let (got_ty, got) = run(engine, sql).await;
+    assert_eq!((got_ty.as_str(), got.join("|").as_str()), (ty, value), "{sql}");
+}
+
+#[tokio::test]
+async fn aggregates_match_clickhouse() {
+    let e = engine().await;
+    check(&e, "SELECT count() FROM t", "UInt64", "3").await;
+    check(&e, "SELECT count(*) FROM t", "UInt64", "3").await;
+    check(&e, "SELECT count(n) FROM t", "UInt64", "2").await;
+    check(&e, "SELECT countIf(v > 2) FROM t", "UInt64", "2").await;
+    check(&e, "SELECT sum(id) FROM t", "UInt64", "6").await;
+    check(&e, "SELECT sum(v) FROM t", "Float64", "8").await;
+    check(&e, "SELECT sum(id) FROM t WHERE id > 10", "UInt64", "0").await;
+    check(&e, "SELECT sumIf(id, v > 2) FROM t", "UInt64", "5").await;
+    check(&e, "SELECT avg(v) FROM t", "Float64", "2.6666666666666665").await;
+    check(&e, "SELECT avgIf(v, id > 1) FROM t", "Float64", "3.25").await;
+    check(&e, "SELECT minIf(v, id > 1) FROM t", "Float64", "2.5").await;
+    check(&e, "SELECT maxIf(id, v < 3) FROM t", "UInt64", "2").await;
+    check(&e, "SELECT min(ts) FROM t", "DateTime", "\"2024-01-15 10:30:45\"").await;
+    check(&e, "SELECT max(name) FROM t", "String", "\"c\"").await;
+    check(&e, "SELECT uniq(toDate(ts) > '2024-01-15') FROM t", "UInt64", "2").await;
+    check(&e, "SELECT uniqExact(name) FROM t", "UInt64", "3").await;
+    check(&e, "SELECT quantile(0.5)(v) FROM t", "Float64", "2.5").await;
+    check(&e, "SELECT quantile(v) FROM t", "Float64", "2.5").await;
+    check(&e, "SELECT quantileExact(0.5)(v) FROM t", "Float64", "2.5").await;
+    check(&e, "SELECT quantiles(0, 1)(v) FROM t", "Array(Float64)", "[1.5,4]").await;
+    check(&e, "SELECT median(id) FROM t", "Float64", "2").await;
+    check(&e, "SELECT argMax(name, v) FROM t", "String", "\"c\"").await;
+    check(&e, "SELECT argMin(name, ts) FROM t", "String", "\"a\"").await;
+    check(&e, "SELECT arraySort(groupArray(n)) FROM t", "Array(Int32)", "[1,3]").await;
+    check(&e, "SELECT any(n) FROM t WHERE id = 2", "Nullable(Int32)", "null").await;
+    check(&e, "SELECT any(name) FROM t WHERE id = 3", "String", "\"c\"").await;
+}
+
+#[tokio::test]
+async fn dates_match_clickhouse() {
+    let e = engine().await;
+    let one = |f: &str| format!("SELECT {f} FROM t WHERE id = 1");
+    check(&e, &one("toStartOfMinute(ts)"), "DateTime", "\"2024-01-15 10:30:00\"").await;
+    check(&e, &one("toStartOfHour(ts)"), "DateTime", "\"2024-01-15 10:00:00\"").await;
+    check(&e, &one("toStartOfDay(ts)"), "DateTime", "\"2024-01-15 00:00:00\"").await;
+    check(&e, &one("toStartOfWeek(ts)"), "Date", "\"2024-01-14\"").await;
+    check(&e, &one("toStartOfWeek(ts, 1)"), "Date", "\"2024-01-15\"").await;
+    check(&e, &one("toMonday(ts)"), "Date", "\"2024-01-15\"").await;
+    check(&e, &one("toStartOfMonth(ts)"), "Date", "\"2024-01-01\"").await;
+    check(&e, &one("toStartOfInterval(ts, INTERVAL 15 minute)"), "DateTime", "\"2024-01-15 10:30:00\"").await;
+    check(&e, &one("toStartOfInterval(ts, INTERVAL 1 hour)"), "DateTime", "\"2024-01-15 10:00:00\"").await;
+    check(&e, &one("toDate(ts)"), "Date", "\"2024-01-15\"").await;
+    check(&e, "SELECT toDate('2024-03-04')", "Date", "\"2024-03-04\"").await;
+    check(&e, "SELECT toDate('2024-03-04 10:11:12')", "Date", "\"2024-03-04\"").await;
+    check(&e, "SELECT toDateTime('2024-01-01 12:00:00')", "DateTime", "\"2024-01-01 12:00:00\"").await;
+    check(&e, "SELECT toDateTime(1704067200)", "DateTime", "\"2024-01-01 00:00:00\"").await;
+    check(&e, "SELECT toDateTime64('2024-01-01 12:00:00.123', 3)", "DateTime64(3)", "\"2024-01-01 12:00:00.123\"")
+        .await;
+    check(&e, &one("toYYYYMM(ts)"), "UInt32", "202401").await;
+    check(&e, &one("toYYYYMMDD(ts)"), "UInt32", "20240115").await;
+    check(&e, &one("toYear(ts)"), "UInt16", "2024").await;
+    check(&e, &one("toDayOfWeek(ts)"), "UInt8", "1").await;
+    check(&e, &one("toUnixTimestamp(ts)"), "UInt32", "1705314645").await;
+    check(&e, &one("formatDateTime(ts, '%Y/%m/%d %H:%i:%S')"), "String", "\"2024/01/15 10:30:45\"").await;
+    check(&e, &one("formatDateTime(ts, '%F %T')"), "String", "\"2024-01-15 10:30:45\"").await;
+    check(&e, "SELECT parseDateTimeBestEffort('2024-01-15T10:30:45Z')", "DateTime", "\"2024-01-15 10:30:45\"").await;
+    check(&e, "SELECT parseDateTimeBestEffort('2024-01-15 10:30:45+01:00')", "DateTime", "\"2024-01-15 09:30:45\"")
+        .await;
+    check(&e, "SELECT parseDateTimeBestEffortOrNull('garbage')", "DateTime", "null").await;
+    check(
+        &e,
+        "SELECT dateDiff('day', toDateTime('2024-01-15 23:00:00'), toDateTime('2024-01-16 01:00:00'))",
+        "Int64",
+        "1",
+    )
+    .await;
+    check(&e, "SELECT dateDiff('month', toDate('2024-01-31'), toDate('2024-02-01'))", "Int64", "1").await;
+    check(&e, "SELECT dateDiff('hour', toDateTime('2024-01-01 00:59:59'), toDateTime('2024-01-01 01:00:00'))", "Int64", "1")
+        .await;
+    check(&e, "SELECT dateDiff('year', toDate('2023-12-31'), toDate('2024-01-01'))", "Int64", "1").await;
+    check(&e, "SELECT count() FROM t WHERE ts >= now() - INTERVAL 100000 DAY", "UInt64", "3").await;
+    check(&e, "SELECT today() >= toDate('2024-01-01')", "UInt8", "1").await;
+}
+
+#[tokio::test]
+async fn scalars_match_clickhouse() {
+    let e = engine().await;
+    let one = |f: &str, id: u8| format!("SELECT {f} FROM t WHERE id = {id}");
+    check(&e, &one("if(v > 2, 'big', 'small')", 1), "String", "\"small\"").await;
+    check(&e, &one("multiIf(v < 2, 'lo', v < 3, 'mid', 'hi')", 2), "String", "\"mid\"").await;
+    check(&e, &one("coalesce(n, 0)", 2), "Int64", "0").await;
+    check(&e, &one("has(arr, 'x')", 1), "UInt8", "1").await;
+    check(&e, &one("has(arr, 'q')", 1), "UInt8", "0").await;
+    check(&e, &one("length(arr)", 1), "UInt64", "2").await;
+    check(&e, &one("length(arr)", 2), "UInt64", "0").await;
+    check(&e, "SELECT length('héllo')", "UInt64", "6").await;
+    check(&e, "SELECT arrayJoin(arr) AS a FROM t ORDER BY a", "String", "\"x\"|\"y\"|\"z\"").await;
+    check(&e, "SELECT lower('ABC')", "String", "\"abc\"").await;
+    check(&e, "SELECT substring('hello', 2, 3)", "String", "\"ell\"").await;
+    check(&e, "SELECT substring('hello', -3)", "String", "\"llo\"").await;
+    check(&e, "SELECT substring('hello', 2)", "String", "\"ello\"").await;
+    check(&e, "SELECT substringUTF8('héllo', 2, 2)", "String", "\"él\"").await;
+    check(&e, "SELECT upper('héllo')", "String", "\"HéLLO\"").await;
+    check(&e, "SELECT upperUTF8('héllo')", "String", "\"HÉLLO\"").await;
+    check(&e, "SELECT concat('a', toString(1), 'b')", "String", "\"a1b\"").await;
+    check(&e, "SELECT concat('a', NULL)", "String", "null").await;
+    check(&e, "SELECT count() FROM t WHERE name LIKE 'a%'", "UInt64", "1").await;
+    check(&e, "SELECT count() FROM t WHERE name ILIKE 'b'", "UInt64", "1").await;
+    check(&e, "SELECT count() FROM t WHERE like(name, 'c')", "UInt64", "1").await;
+    check(&e, r#"SELECT JSONExtractString('{"a":{"b":"x"}}', 'a', 'b')"#, "String", "\"x\"").await;
+    check(&e, r#"SELECT JSONExtractString('{"a":1}', 'missing')"#, "String", "\"\"").await;
+    check(&e, r#"SELECT JSONExtractInt('{"a":5}', 'a')"#, "Int64", "5").await;
+    check(&e, r#"SELECT JSONExtractUInt('{"a":[1,7]}', 'a', 2)"#, "UInt64", "7").await;
+    check(&e, r#"SELECT JSONExtractFloat('{"a":1.5}', 'a')"#, "Float64", "1.5").await;
+    check(&e, r#"SELECT JSONExtractBool('{"a":true}', 'a')"#, "UInt8", "1").await;
+    check(&e, r#"SELECT JSONExtractRaw('{"a":[1,2]}', 'a')"#, "String", "\"[1,2]\"").await;
+    check(&e, r#"SELECT JSONHas('{"a":1}', 'b')"#, "UInt8", "0").await;
+    check(&e, r#"SELECT JSONExtract('{"a":3}', 'a', 'Int32')"#, "Int32", "3").await;
+    check(&e, &one("toString(ts)", 1), "String", "\"2024-01-15 10:30:45\"").await;
+    check(&e, "SELECT toString(1.0)", "String", "\"1\"").await;
+    check(&e, "SELECT toInt32('42')", "Int32", "42").await;
+    check(&e, "SELECT toUInt8(3.9)", "UInt8", "3").await;
+    check(&e, "SELECT toFloat64('1.5')", "Float64", "1.5").await;
+    check(&e, "SELECT toInt64OrNull('x')", "Int64", "null").await;
+    check(&e, "SELECT toInt64OrZero('x')", "Int64", "0").await;
+    check(&e, "SELECT round(2.5)", "Float64", "2").await;
+    check(&e, "SELECT round(3.5)", "Float64", "4").await;
+    check(&e, "SELECT round(3.14159, 2)", "Float64", "3.14").await;
+    check(&e, "SELECT round(-2.5)", "Float64", "-2").await;
+    check(&e, "SELECT 7 / 2", "Float64", "3.5").await;
+    check(&e, "SELECT id / 2 FROM t WHERE id = 3", "Float64", "1.5").await;
+    check(&e, "SELECT 1 / 0", "Float64", "null").await;
+    check(&e, "SELECT intDiv(7, 2)", "Int64", "3").await;
+    check(&e, "SELECT 7 % 3", "Int64", "1").await;
+}
+
+#[tokio::test]
+async fn clauses_match_clickhouse() {
+    let e = engine().await;
+    check(&e, "WITH 2 AS two SELECT two * 3", "Int64", "6").await;
+    check(&e, "WITH (SELECT max(id) FROM t) AS m SELECT count() FROM t WHERE id = m", "UInt64", "1").await;
+    check(&e, "WITH x AS (SELECT id FROM t) SELECT count() FROM x", "UInt64", "3").await;
+    check(&e, "SELECT toYYYYMM(ts) AS m, id FROM t ORDER BY m, id LIMIT 1 BY m", "UInt32", "202401|202402").await;
+    let r = e.query("SELECT toYYYYMM(ts) AS m, id FROM t ORDER BY m, id DESC LIMIT 1 BY m").await.unwrap();
+    assert_eq!(r.rows.iter().map(|r| r[1].clone()).collect::<Vec<_>>(), vec![super::Value::UInt(2), super::Value::UInt(3)]);
+    let r = e.query("SELECT id FROM t ORDER BY id LIMIT 1").await.unwrap();
+    assert_eq!((r.rows.len(), r.rows_before_limit), (1, Some(3)));
+    let r = e.query("SELECT id FROM t ORDER BY id").await.unwrap();
+    assert_eq!((r.rows.len(), r.rows_before_limit, r.rows_read), (3, None, 3));
+    check(&e, "SELECT userId FROM (SELECT id AS userId FROM t) ORDER BY userId LIMIT 1", "UInt64", "1").await;
+}
+
+#[tokio::test]
+async fn unsupported_constructs_fail_naming_them() {
+    let e = engine().await;
+    for (sql, construct) in [
+        ("SELECT * FROM t FINAL", "FINAL"),
+        ("SELECT * FROM t PREWHERE id = 1", "PREWHERE"),
+        ("SELECT * FROM t SETTINGS max_threads = 1", "SETTINGS"),
+        ("SELECT topK(3)(name) FROM t", "topK"),
+        ("SELECT sumMerge(id) FROM t", "sumMerge"),
+        ("SELECT uniq(id, name) FROM t", "uniq"),
+    ] {
+        let err = e.query(sql).await.unwrap_err();
+        assert!(matches!(err, EngineError::Unsupported(_)), "{sql}: {err:?}");
+        assert!(err.to_string().contains(construct), "{sql}: {err}");
+    }
+    assert_eq!(e.query("SELECT * FROM nope").await.unwrap_err(), EngineError::UnknownTable("nope".into()));
+}
+
+#[tokio::test]
+async fn deletes_and_truncates() {
+    let e = engine().await;
+    assert_eq!(e.delete("t", "id >= 2", true).await.unwrap(), 2);
+    check(&e, "SELECT count() FROM t", "UInt64", "3").await;
+    assert_eq!(e.delete("t", "id >= 2", false).await.unwrap(), 2);
+    check(&e, "SELECT count() FROM t", "UInt64", "1").await;
+    e.truncate("t").await.unwrap();
+    check(&e, "SELECT count() FROM t", "UInt64", "0").await;
+}
+
+#[tokio::test]
+async fn common_pipe_shapes_run() {
+    let e = engine().await;
+    check(&e, "SELECT name, count() AS c FROM t GROUP BY name HAVING c >= 1 ORDER BY name LIMIT 1", "String", "\"B\"").await;
+    check(&e, "SELECT toStartOfDay(ts) AS day, count() AS c FROM t GROUP BY day ORDER BY day LIMIT 1", "DateTime", "\"2024-01-15 00:00:00\"").await;
+    check(&e, "SELECT count() FROM t WHERE id IN (SELECT id FROM t WHERE v > 2)", "UInt64", "2").await;
+    check(&e, "SELECT count() FROM t WHERE ts BETWEEN '2024-01-15 00:00:00' AND '2024-01-16 23:59:59'", "UInt64", "2").await;
+    check(&e, "SELECT count() FROM t WHERE toDate(ts) = '2024-01-15'", "UInt64", "1").await;
+    check(&e, "SELECT sum(v) / count() FROM t", "Float64", "2.6666666666666665").await;
+    check(&e, "SELECT count() FROM (SELECT id FROM t UNION ALL SELECT id FROM t)", "UInt64", "6").await;
+    check(&e, "SELECT count(DISTINCT name) FROM t", "UInt64", "3").await;
+    check(&e, "SELECT a.id FROM t AS a LEFT JOIN t AS b ON a.id = b.id ORDER BY a.id DESC LIMIT 1", "UInt64", "3").await;
+    check(&e, "SELECT id FROM t ORDER BY 1 DESC LIMIT 1", "UInt64", "3").await;
+    check(&e, "SELECT id FROM t WHERE name IN ('a', 'c') ORDER BY id LIMIT 1 OFFSET 1", "UInt64", "3").await;
+    check(&e, "SELECT DISTINCT toYYYYMM(ts) AS m FROM t ORDER BY m", "UInt32", "202401|202402").await;
+    check(&e, "SELECT id FROM t WHERE ts > now() - INTERVAL 1000 YEAR ORDER BY id LIMIT 1", "UInt64", "1").await;
+}

@@ -1,0 +1,121 @@
+//! `tinybird-local [--port 7181] [--project DIR] [--data-dir DIR]` and `tinybird-local render`.
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+use tinybird_local::{LocalServer, Resources};
+use tinybird_template::{ParamValue, Variables};
+
+const USAGE: &str = "usage:
+  tinybird-local [--port 7181] [--project DIR] [--data-dir DIR] [--host 127.0.0.1]
+  tinybird-local render   (stdin: one {\"template\": \"...\", \"params\": {...}} per line; stdout: {\"sql\"} or {\"error\", \"status\"})";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("render") {
+        return render();
+    }
+    let mut port: u16 = 7181;
+    let mut project = None;
+    let mut data_dir = None;
+    let mut host: std::net::IpAddr = [127, 0, 0, 1].into();
+    let mut it = args.into_iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
+        let result: Result<(), String> = match arg.as_str() {
+            "--port" => value("--port").and_then(|v| v.parse().map(|p| port = p).map_err(|_| format!("invalid port '{v}'"))),
+            "--project" => value("--project").map(|v| project = Some(v)),
+            "--data-dir" => value("--data-dir").map(|v| data_dir = Some(v)),
+            "--host" => value("--host").and_then(|v| v.parse().map(|h| host = h).map_err(|_| format!("invalid host '{v}'"))),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            other => Err(format!("unknown argument '{other}'")),
+        };
+        if let Err(e) = result {
+            eprintln!("error: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let resources = match project {
+            Some(dir) => match Resources::from_dir(&dir) {
+                Ok(r) => r,
+                Err(errors) => {
+                    for e in errors.0 {
+                        eprintln!("error: {e}");
+                    }
+                    return ExitCode::FAILURE;
+                }
+            },
+            None => Resources::new(),
+        };
+        let mut builder = LocalServer::builder().port(port).resources(resources);
+        if let Some(dir) = data_dir {
+            builder = builder.data_dir(dir);
+        }
+        let server = match builder.start_on(host).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        eprintln!("tinybird-local listening on {} (workspace {})", server.url(), server.workspace_id());
+        eprintln!("tokens: GET {}/tokens", server.url());
+        let _ = tokio::signal::ctrl_c().await;
+        server.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+fn render() -> ExitCode {
+    let stdin = std::io::stdin();
+    let mut stdout = std::io::stdout().lock();
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let out = match render_line(&line) {
+            Ok(sql) => serde_json::json!({ "sql": sql }),
+            Err((error, status)) => serde_json::json!({ "error": error, "status": status }),
+        };
+        if writeln!(stdout, "{out}").is_err() {
+            break;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn render_line(line: &str) -> Result<String, (String, u16)> {
+    let input: serde_json::Value = serde_json::from_str(line).map_err(|e| (format!("invalid JSON input: {e}"), 400))?;
+    let template = input
+        .get("template")
+        .and_then(|t| t.as_str())
+        .ok_or_else(|| ("the input needs a \"template\" string".to_string(), 400))?;
+    let mut vars = Variables::new();
+    if let Some(params) = input.get("params") {
+        let Some(map) = params.as_object() else { return Err(("\"params\" must be an object".into(), 400)) };
+        for (k, v) in map {
+            let value = match v {
+                serde_json::Value::String(s) => ParamValue::Str(s.clone()),
+                serde_json::Value::Array(items) => ParamValue::List(
+                    items.iter().map(|i| i.as_str().map(str::to_string).unwrap_or_else(|| i.to_string())).collect(),
+                ),
+                other => ParamValue::Json(other.clone()),
+            };
+            vars.insert(k.clone(), value);
+        }
+    }
+    // A template given without its `%` line is still rendered as one.
+    let text = if tinybird_template::is_template(template) { template.to_string() } else { format!("%\n{template}") };
+    tinybird_local::template::render(&text, &vars, false).map_err(|e| (e.message, e.status))
+}

@@ -1,0 +1,192 @@
+//! The resources a workspace serves: datasources and pipes, from definitions or from datafiles.
+
+use std::path::Path;
+use tinybird_core::datafile::{PipeDef, PipeKind, parse_datasource, parse_pipe};
+use tinybird_core::datasource::TokenDef;
+use tinybird_core::endpoint::NodeDef;
+use tinybird_core::{DatasourceDef, EndpointDef};
+
+/// A pipe as the server runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pipe {
+    /// Pipe name.
+    pub name: String,
+    /// Nodes in order; the last one is the result.
+    pub nodes: Vec<NodeDef>,
+    /// `TOKEN name READ` lines.
+    pub tokens: Vec<TokenDef>,
+    /// Whether the pipe is published as an API endpoint (`TYPE endpoint`).
+    pub endpoint: bool,
+    /// `TYPE` of the pipe, as in the datafile (`endpoint`, `materialized`, `copy`, `sink`), if any.
+    pub kind: Option<String>,
+    /// For `TYPE materialized`: the datasource its last node writes to on every ingestion.
+    pub materialized_target: Option<String>,
+}
+
+impl From<PipeDef> for Pipe {
+    fn from(def: PipeDef) -> Pipe {
+        let materialized_target = match &def.kind {
+            PipeKind::Materialized { datasource, .. } => Some(datasource.clone()),
+            _ => None,
+        };
+        Pipe {
+            materialized_target,
+            endpoint: def.kind == PipeKind::Endpoint,
+            kind: def.kind.type_name().map(str::to_string),
+            name: def.name,
+            nodes: def.nodes,
+            tokens: def.tokens,
+        }
+    }
+}
+
+impl From<EndpointDef> for Pipe {
+    fn from(def: EndpointDef) -> Pipe {
+        Pipe {
+            name: def.name,
+            nodes: def.nodes,
+            tokens: def.tokens,
+            endpoint: true,
+            kind: Some("endpoint".into()),
+            materialized_target: None,
+        }
+    }
+}
+
+/// A datafile that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("[{filename}] {error}")]
+pub struct FileError {
+    /// The file's name (relative path).
+    pub filename: String,
+    /// What is wrong.
+    pub error: String,
+}
+
+impl From<&tinybird_core::project::Project> for Resources {
+    fn from(project: &tinybird_core::project::Project) -> Resources {
+        Resources {
+            datasources: project.datasources().to_vec(),
+            pipes: project
+                .endpoints()
+                .iter()
+                .cloned()
+                .map(Pipe::from)
+                .chain(project.pipes().iter().cloned().map(Pipe::from))
+                .collect(),
+        }
+    }
+}
+
+impl From<tinybird_core::project::Project> for Resources {
+    fn from(project: tinybird_core::project::Project) -> Resources {
+        Resources::from(&project)
+    }
+}
+
+/// Every problem found in a set of datafiles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileErrors(pub Vec<FileError>);
+
+impl std::fmt::Display for FileErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+impl std::error::Error for FileErrors {}
+
+/// Datasources and pipes to serve.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resources {
+    /// Datasource definitions.
+    pub datasources: Vec<DatasourceDef>,
+    /// Pipes.
+    pub pipes: Vec<Pipe>,
+}
+
+impl Resources {
+    /// No resources.
+    pub fn new() -> Resources {
+        Resources::default()
+    }
+
+    /// Adds a datasource.
+    pub fn datasource(mut self, def: DatasourceDef) -> Resources {
+        self.datasources.push(def);
+        self
+    }
+
+    /// Adds a pipe (a [`PipeDef`] parsed from a `.pipe` file, or an [`EndpointDef`]).
+    pub fn pipe(mut self, pipe: impl Into<Pipe>) -> Resources {
+        self.pipes.push(pipe.into());
+        self
+    }
+
+    /// Reads datafiles given as `(relative path, text)`. `.datasource` and `.pipe` files are parsed; other files
+    /// (connections, fixtures, READMEs) are ignored. Every bad file is reported, not only the first.
+    pub fn from_files<N: AsRef<str>, T: AsRef<str>>(
+        files: impl IntoIterator<Item = (N, T)>,
+    ) -> Result<Resources, FileErrors> {
+        let mut resources = Resources::new();
+        let mut errors = Vec::new();
+        for (path, text) in files {
+            let path = path.as_ref();
+            let file = path.rsplit('/').next().unwrap_or(path);
+            let bad = |e: String| FileError { filename: path.to_string(), error: e };
+            if let Some(name) = file.strip_suffix(".datasource") {
+                match parse_datasource(name, text.as_ref()) {
+                    Ok(def) => resources.datasources.push(def),
+                    Err(e) => errors.push(bad(e.to_string())),
+                }
+            } else if let Some(name) = file.strip_suffix(".pipe") {
+                match parse_pipe(name, text.as_ref()) {
+                    Ok(def) => resources.pipes.push(def.into()),
+                    Err(e) => errors.push(bad(e.to_string())),
+                }
+            }
+        }
+        for pipe in &resources.pipes {
+            if let Some(target) = &pipe.materialized_target
+                && !resources.datasources.iter().any(|d| &d.name == target)
+            {
+                errors.push(FileError {
+                    filename: format!("{}.pipe", pipe.name),
+                    error: format!("the materialized view writes to '{target}', which is not a datasource of the project"),
+                });
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for name in resources.datasources.iter().map(|d| &d.name).chain(resources.pipes.iter().map(|p| &p.name)) {
+            if !seen.insert(name.clone()) {
+                errors.push(FileError { filename: name.clone(), error: format!("Resource '{name}' is defined twice") });
+            }
+        }
+        if errors.is_empty() { Ok(resources) } else { Err(FileErrors(errors)) }
+    }
+
+    /// Reads every `.datasource` and `.pipe` file under a folder (recursively).
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Resources, FileErrors> {
+        let dir = dir.as_ref();
+        let mut files = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let entries = std::fs::read_dir(&d)
+                .map_err(|e| FileErrors(vec![FileError { filename: d.display().to_string(), error: e.to_string() }]))?;
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "datasource" || e == "pipe") {
+                    let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| FileErrors(vec![FileError { filename: rel.clone(), error: e.to_string() }]))?;
+                    files.push((rel, text));
+                }
+            }
+        }
+        files.sort();
+        Resources::from_files(files)
+    }
+}

@@ -1,0 +1,224 @@
+//! Who is calling: the admin token, resource tokens from datafiles, or a JWT signed with the admin token.
+
+use super::error::ApiError;
+use super::state::Workspace;
+use axum::http::{HeaderMap, HeaderName};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What a scope allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ScopeKind {
+    PipesRead,
+    DatasourcesRead,
+    DatasourcesAppend,
+}
+
+impl ScopeKind {
+    pub fn parse(s: &str) -> Option<ScopeKind> {
+        match s {
+            "PIPES:READ" => Some(ScopeKind::PipesRead),
+            "DATASOURCES:READ" => Some(ScopeKind::DatasourcesRead),
+            "DATASOURCES:APPEND" => Some(ScopeKind::DatasourcesAppend),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScopeKind::PipesRead => "PIPES:READ",
+            ScopeKind::DatasourcesRead => "DATASOURCES:READ",
+            ScopeKind::DatasourcesAppend => "DATASOURCES:APPEND",
+        }
+    }
+}
+
+/// A JWT's payload (spec §1.1).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JwtClaims {
+    pub workspace_id: String,
+    pub name: String,
+    pub exp: i64,
+    pub scopes: Vec<JwtScope>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<JwtLimits>,
+}
+
+/// One JWT scope.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JwtScope {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub resource: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_params: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+}
+
+/// `limits`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JwtLimits {
+    #[serde(default)]
+    pub rps: Option<i64>,
+}
+
+/// A static token's grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grants {
+    pub name: String,
+    pub scopes: Vec<(ScopeKind, String)>,
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    Admin,
+    Static(Grants),
+    Jwt(JwtClaims),
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Principal::Admin)
+    }
+
+    fn has(&self, kind: ScopeKind, resource: &str) -> bool {
+        match self {
+            Principal::Admin => true,
+            Principal::Static(g) => g.scopes.iter().any(|(k, r)| *k == kind && r == resource),
+            Principal::Jwt(c) => c.scopes.iter().any(|s| ScopeKind::parse(&s.kind) == Some(kind) && s.resource == resource),
+        }
+    }
+
+    /// Checks PIPES:READ on a pipe; returns the scope's `fixed_params`.
+    pub fn read_pipe(&self, pipe: &str) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+        if let Principal::Jwt(c) = self {
+            let scope = c.scopes.iter().find(|s| s.kind == "PIPES:READ" && s.resource == pipe);
+            return match scope {
+                Some(s) => Ok(s.fixed_params.clone().unwrap_or_default()),
+                None => Err(ApiError::forbidden(format!(
+                    "Not enough permissions: the JWT has no PIPES:READ scope on pipe '{pipe}'"
+                ))),
+            };
+        }
+        if self.has(ScopeKind::PipesRead, pipe) {
+            Ok(Default::default())
+        } else {
+            Err(ApiError::forbidden(format!("Not enough permissions: the token has no PIPES:READ scope on pipe '{pipe}'")))
+        }
+    }
+
+    /// Checks DATASOURCES:READ on a datasource.
+    pub fn read_datasource(&self, ds: &str) -> Result<(), ApiError> {
+        if self.has(ScopeKind::DatasourcesRead, ds) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("Not enough permissions: the token has no DATASOURCES:READ scope on '{ds}'")))
+        }
+    }
+
+    /// Checks DATASOURCES:APPEND on a datasource.
+    pub fn append(&self, ds: &str) -> Result<(), ApiError> {
+        if self.has(ScopeKind::DatasourcesAppend, ds) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "Not enough permissions: the token has no DATASOURCES:APPEND scope on '{ds}'"
+            )))
+        }
+    }
+
+    /// Row filters of DATASOURCES:READ scopes: datasource → SQL condition.
+    pub fn filters(&self) -> HashMap<String, String> {
+        match self {
+            Principal::Jwt(c) => c
+                .scopes
+                .iter()
+                .filter(|s| s.kind == "DATASOURCES:READ")
+                .filter_map(|s| s.filter.as_ref().filter(|f| !f.trim().is_empty()).map(|f| (s.resource.clone(), f.clone())))
+                .collect(),
+            _ => HashMap::new(),
+        }
+    }
+
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin() { Ok(()) } else { Err(ApiError::forbidden("Not enough permissions: this operation needs an admin token")) }
+    }
+}
+
+/// The token of a request: `Authorization: Bearer …` or `?token=…`.
+pub fn request_token(headers: &HeaderMap, query_token: Option<&str>) -> Option<String> {
+    if let Some(v) = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
+        let v = v.trim();
+        let token = if v.eq_ignore_ascii_case("bearer") {
+            ""
+        } else {
+            v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).unwrap_or(v).trim()
+        };
+        if !token.is_empty() {
+            return Some(token.to_string());
+        }
+    }
+    query_token.filter(|t| !t.is_empty()).map(str::to_string)
+}
+
+/// Rate-limit headers to add to a successful response.
+pub type RateHeaders = Vec<(HeaderName, String)>;
+
+/// Authenticates a request and applies the JWT rate limit.
+pub fn authenticate(ws: &Workspace, token: Option<String>) -> Result<(Principal, RateHeaders), ApiError> {
+    let Some(token) = token else {
+        return Err(ApiError::forbidden("Token is missing. Send it as `Authorization: Bearer <token>` or `?token=`"));
+    };
+    if token.starts_with("p.") {
+        if ws.is_admin_token(&token) {
+            return Ok((Principal::Admin, Vec::new()));
+        }
+        return match ws.static_grants(&token) {
+            Some(g) => Ok((Principal::Static(g), Vec::new())),
+            None => Err(ApiError::forbidden("Invalid token")),
+        };
+    }
+    let claims = verify_jwt(ws, &token)?;
+    let headers = ws.rate_limit(&claims)?;
+    Ok((Principal::Jwt(claims), headers))
+}
+
+fn verify_jwt(ws: &Workspace, token: &str) -> Result<JwtClaims, ApiError> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = 0;
+    validation.validate_aud = false;
+    validation.set_required_spec_claims(&["exp"]);
+    let key = DecodingKey::from_secret(ws.signing_key());
+    let data = jsonwebtoken::decode::<JwtClaims>(token, &key, &validation).map_err(|e| {
+        use jsonwebtoken::errors::ErrorKind as K;
+        let why = match e.kind() {
+            K::ExpiredSignature => "the JWT has expired",
+            K::InvalidSignature => "the JWT signature is invalid",
+            K::MissingRequiredClaim(_) => "the JWT has no `exp` claim",
+            K::InvalidAlgorithm => "the JWT must be signed with HS256",
+            K::Json(_) => "the JWT payload is not a valid Tinybird JWT payload",
+            _ => "the JWT is malformed",
+        };
+        ApiError::forbidden(format!("Invalid token: {why}"))
+    })?;
+    if data.claims.workspace_id != ws.id {
+        return Err(ApiError::forbidden("Invalid token: the JWT belongs to another workspace"));
+    }
+    Ok(data.claims)
+}
+
+/// Signs a JWT with the workspace's admin token.
+pub fn sign_jwt(ws: &Workspace, claims: &JwtClaims) -> Result<String, ApiError> {
+    let header = jsonwebtoken::Header::new(Algorithm::HS256);
+    jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_secret(ws.signing_key()))
+        .map_err(|_| ApiError::internal("could not sign the JWT"))
+}
+
+/// Seconds since the epoch.
+pub fn now_unix() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}

@@ -1,0 +1,397 @@
+//! `/v0/events` and the Data Sources API (`/v0/datasources…`, `/v0/jobs/{id}`).
+
+use super::auth::{authenticate, request_token};
+use super::error::ApiError;
+use super::params::{collect, form_pairs};
+use super::state::{Workspace, ingest_columns};
+use crate::engine::Value;
+use crate::ingest::{IngestColumn, Parsed, Quarantined, convert, parse_ndjson};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use std::io::Read;
+use std::sync::Arc;
+use tinybird_template::ParamValue;
+
+fn query_param(query: Option<&str>, key: &str) -> Option<String> {
+    form_pairs(query.unwrap_or("").as_bytes()).into_iter().find(|(k, _)| k == key).map(|(_, v)| match v {
+        ParamValue::Str(s) => s,
+        _ => String::new(),
+    })
+}
+
+fn truthy(v: Option<String>) -> bool {
+    matches!(v.as_deref().map(str::to_ascii_lowercase).as_deref(), Some("true" | "1" | "yes"))
+}
+
+/// Reads a body up to the limit, then gunzips it when `Content-Encoding: gzip` (also bounded).
+async fn read_body(ws: &Workspace, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+    let limit = ws.config.max_body_bytes;
+    let too_large = || ApiError::new(413, format!("The request body is larger than the limit of {limit} bytes. Split it in several requests."));
+    let raw = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    if !gzip {
+        return Ok(raw);
+    }
+    let mut out = Vec::new();
+    let decoder = flate2::read::GzDecoder::new(&raw[..]);
+    decoder
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| ApiError::bad_request(format!("Content-Encoding is gzip but the body is not valid gzip: {e}")))?;
+    if out.len() > limit {
+        return Err(too_large());
+    }
+    Ok(Bytes::from(out))
+}
+
+/// `POST /v0/events?name=<ds>[&wait=true]`.
+pub async fn events(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let q = query.as_deref();
+    let (principal, rate) = authenticate(&ws, request_token(&parts.headers, query_param(q, "token").as_deref()))?;
+    let Some(name) = query_param(q, "name").filter(|n| !n.is_empty()) else {
+        return Err(ApiError::bad_request("The 'name' parameter is required: /v0/events?name=<datasource>"));
+    };
+    let wait = truthy(query_param(q, "wait"));
+    let Some((_, columns)) = ws.datasource(&name) else { return Err(ApiError::not_found(&name)) };
+    principal.append(&name)?;
+    let body = read_body(&ws, &parts.headers, body).await?;
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ApiError::bad_request("The request body is empty: send one JSON object per line (NDJSON)"));
+    }
+    let Parsed { rows, quarantined } = parse_ndjson(&body, &columns);
+    let (ok, bad) = ws.append(&name, rows, quarantined, wait).await?;
+    let status = if wait { StatusCode::OK } else { StatusCode::ACCEPTED };
+    let mut response = (status, axum::Json(serde_json::json!({ "successful_rows": ok, "quarantined_rows": bad }))).into_response();
+    for (k, v) in rate {
+        if let Ok(v) = v.parse() {
+            response.headers_mut().insert(k, v);
+        }
+    }
+    Ok(response)
+}
+
+fn datasource_json(ws: &Workspace, def: &tinybird_core::DatasourceDef) -> serde_json::Value {
+    let columns: Vec<serde_json::Value> = def
+        .columns
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "name": c.name,
+                "type": c.ty,
+                "jsonpath": c.json_path,
+                "nullable": c.ty.starts_with("Nullable("),
+                "default_value": c.default,
+                "codec": c.codec,
+            })
+        })
+        .collect();
+    let engine = serde_json::json!({
+        "engine": if def.engine.kind.is_empty() { "MergeTree" } else { def.engine.kind.as_str() },
+        "sorting_key": def.engine.sorting_key,
+        "partition_key": def.engine.partition_key,
+        "ttl": def.engine.ttl,
+    });
+    let _ = ws;
+    serde_json::json!({
+        "id": def.name,
+        "name": def.name,
+        "description": def.description,
+        "type": "ndjson",
+        "columns": columns,
+        "schema": { "columns": columns },
+        "engine": engine,
+    })
+}
+
+/// `GET /v0/datasources`.
+pub async fn list(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
+    let (principal, _) = authenticate(&ws, request_token(&headers, query_param(query.as_deref(), "token").as_deref()))?;
+    let defs: Vec<_> = ws.live.read().map(|l| l.datasources.values().cloned().collect()).unwrap_or_default();
+    let list: Vec<_> = defs
+        .iter()
+        .filter(|d| principal.read_datasource(&d.name).is_ok() || principal.append(&d.name).is_ok())
+        .map(|d| datasource_json(&ws, d))
+        .collect();
+    Ok(axum::Json(serde_json::json!({ "datasources": list })).into_response())
+}
+
+/// `GET /v0/datasources/{name}` (also `{name}.datasource` for the datafile text).
+pub async fn detail(
+    State(ws): State<Arc<Workspace>>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (principal, _) = authenticate(&ws, request_token(&headers, query_param(query.as_deref(), "token").as_deref()))?;
+    let (base, datafile) = match name.strip_suffix(".datasource") {
+        Some(b) => (b.to_string(), true),
+        None => (name.clone(), query_param(query.as_deref(), "format").as_deref() == Some("datasource")),
+    };
+    let (def, _) = ws.datasource(&base).ok_or_else(|| ApiError::not_found(&base))?;
+    principal.read_datasource(&base)?;
+    if datafile {
+        let text = tinybird_core::datafile::write_datasource(&def).map_err(|e| ApiError::internal(e.to_string()))?;
+        return Ok(([(header::CONTENT_TYPE, "text/plain; charset=UTF-8")], text).into_response());
+    }
+    let mut json = datasource_json(&ws, &def);
+    let rows = ws.engine.query(&format!("SELECT count() FROM {}", crate::engine::compat::quote_ident(&base))).await?;
+    if let Some(Value::UInt(n)) = rows.rows.first().and_then(|r| r.first()) {
+        json["statistics"] = serde_json::json!({ "row_count": n });
+    }
+    Ok(axum::Json(json).into_response())
+}
+
+/// `POST /v0/datasources?name=&mode=append|replace|create`: from a URL (`url=`), an uploaded file (multipart field
+/// `csv`) or a schema (`mode=create`).
+pub async fn import(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let q = query.as_deref();
+    let (principal, _) = authenticate(&ws, request_token(&parts.headers, query_param(q, "token").as_deref()))?;
+    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let mut fields: Vec<(String, ParamValue)> = form_pairs(q.unwrap_or("").as_bytes());
+    let mut upload: Option<(String, Bytes)> = None;
+    if content_type.starts_with("multipart/form-data") {
+        let request = Request::from_parts(parts.clone(), body);
+        let mut multipart = <axum::extract::Multipart as axum::extract::FromRequest<()>>::from_request(request, &())
+            .await
+            .map_err(|e| ApiError::bad_request(format!("Invalid multipart body: {e}")))?;
+        while let Some(field) = multipart.next_field().await.map_err(|e| ApiError::bad_request(format!("Invalid multipart body: {e}")))? {
+            let fname = field.name().unwrap_or_default().to_string();
+            let file_name = field.file_name().unwrap_or_default().to_string();
+            let data = field.bytes().await.map_err(|e| ApiError::bad_request(format!("Invalid multipart body: {e}")))?;
+            if data.len() > ws.config.max_body_bytes {
+                return Err(ApiError::new(413, "The uploaded file is too large"));
+            }
+            if file_name.is_empty() && fname != "csv" {
+                fields.push((fname, ParamValue::Str(String::from_utf8_lossy(&data).into_owned())));
+            } else {
+                upload = Some((file_name, data));
+            }
+        }
+    } else {
+        let bytes = read_body(&ws, &parts.headers, body).await?;
+        if content_type.starts_with("application/x-www-form-urlencoded") {
+            fields.extend(form_pairs(&bytes));
+        } else if !bytes.is_empty() {
+            upload = Some((String::new(), bytes));
+        }
+    }
+    let get = |k: &str| {
+        fields.iter().find(|(n, _)| n == k).map(|(_, v)| match v {
+            ParamValue::Str(s) => s.clone(),
+            _ => String::new(),
+        })
+    };
+    let name = get("name").filter(|n| !n.is_empty()).ok_or_else(|| ApiError::bad_request("The 'name' parameter is required"))?;
+    let mode = get("mode").unwrap_or_else(|| "create".into());
+    if mode == "create" && get("schema").is_some() {
+        principal.require_admin()?;
+        return create_from_schema(&ws, &name, &get("schema").unwrap_or_default()).await;
+    }
+    let (_, columns) = ws.datasource(&name).ok_or_else(|| ApiError::not_found(&name))?;
+    match mode.as_str() {
+        "append" | "create" => principal.append(&name)?,
+        "replace" => principal.require_admin()?,
+        other => return Err(ApiError::bad_request(format!("Invalid mode '{other}': use append, replace or create"))),
+    }
+    let (file_name, data) = match (get("url"), upload) {
+        (Some(url), _) => fetch(&url, ws.config.max_body_bytes).await?,
+        (None, Some(u)) => u,
+        (None, None) => return Err(ApiError::bad_request("Send the data as `url=<url>` or as a multipart file field named `csv`")),
+    };
+    let format = get("format").unwrap_or_else(|| {
+        let lower = file_name.to_ascii_lowercase();
+        let path = lower.split('?').next().unwrap_or(&lower).to_string();
+        if path.ends_with(".ndjson") || path.ends_with(".jsonl") || path.ends_with(".json") { "ndjson".into() } else { "csv".into() }
+    });
+    let parsed = match format.as_str() {
+        "ndjson" | "jsonl" => parse_ndjson(&data, &columns),
+        "csv" => parse_csv(&data, &columns, get("dialect_delimiter").and_then(|d| d.bytes().next()).unwrap_or(b',')),
+        other => return Err(ApiError::bad_request(format!("Unsupported format '{other}': use csv or ndjson"))),
+    };
+    if mode == "replace" {
+        let _lock = ws.deploy_lock.lock().await;
+        let _guard = ws.write_guard().await;
+        match get("replace_condition").filter(|c| !c.trim().is_empty()) {
+            Some(cond) => {
+                ws.engine.delete(&name, &cond, false).await?;
+            }
+            None => ws.engine.truncate(&name).await?,
+        }
+        ws.snapshot(&name).await?;
+    }
+    let (ok, bad) = ws.append(&name, parsed.rows, parsed.quarantined, true).await?;
+    let import_id = uuid::Uuid::new_v4().to_string();
+    let job = serde_json::json!({ "id": import_id, "job_id": import_id, "kind": "import", "status": "done", "datasource": { "name": name } });
+    if let Ok(mut jobs) = ws.jobs.lock() {
+        jobs.insert(import_id.clone(), job.clone());
+    }
+    Ok(axum::Json(serde_json::json!({
+        "successful_rows": ok,
+        "quarantined_rows": bad,
+        "import_id": import_id,
+        "job_id": import_id,
+        "id": import_id,
+        "status": "done",
+        "datasource": { "name": name },
+        "job": job,
+    }))
+    .into_response())
+}
+
+async fn create_from_schema(ws: &Workspace, name: &str, schema: &str) -> Result<Response, ApiError> {
+    if ws.datasource(name).is_some() {
+        return Err(ApiError::new(409, format!("Data Source '{name}' already exists")));
+    }
+    let text = format!("SCHEMA >\n    {}\n", schema.lines().collect::<Vec<_>>().join("\n    "));
+    let def = tinybird_core::datafile::parse_datasource(name, &text).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    ingest_columns(&def).map_err(ApiError::bad_request)?;
+    let _lock = ws.deploy_lock.lock().await;
+    let mut resources = crate::resources::Resources::new();
+    if let Ok(live) = ws.live.read() {
+        resources.datasources = live.datasources.values().cloned().collect();
+        resources.pipes = live.pipes.values().cloned().collect();
+    }
+    resources.datasources.push(def.clone());
+    ws.apply(&resources, false).await?;
+    Ok(axum::Json(serde_json::json!({ "datasource": datasource_json(ws, &def) })).into_response())
+}
+
+async fn fetch(url: &str, limit: usize) -> Result<(String, Bytes), ApiError> {
+    let response = reqwest::get(url).await.map_err(|e| ApiError::bad_request(format!("Could not fetch {url}: {e}")))?;
+    if !response.status().is_success() {
+        return Err(ApiError::bad_request(format!("Could not fetch {url}: HTTP {}", response.status())));
+    }
+    let bytes = response.bytes().await.map_err(|e| ApiError::bad_request(format!("Could not fetch {url}: {e}")))?;
+    if bytes.len() > limit {
+        return Err(ApiError::new(413, format!("The file at {url} is larger than {limit} bytes")));
+    }
+    Ok((url.to_string(), bytes))
+}
+
+/// CSV rows map to columns by position; a first row equal to the column names is a header.
+fn parse_csv(data: &[u8], columns: &[IngestColumn], delimiter: u8) -> Parsed {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(delimiter).from_reader(data);
+    let mut parsed = Parsed::default();
+    for (i, record) in reader.byte_records().enumerate() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                parsed.quarantined.push(Quarantined { values: vec![None; columns.len()], error_columns: vec![], errors: vec![format!("invalid CSV: {e}")] });
+                continue;
+            }
+        };
+        let fields: Vec<String> = record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+        if i == 0 && fields.len() == columns.len() && fields.iter().zip(columns).all(|(f, c)| f == &c.name) {
+            continue;
+        }
+        let mut q = Quarantined { values: fields.iter().cloned().map(Some).collect(), error_columns: vec![], errors: vec![] };
+        q.values.resize(columns.len(), None);
+        if fields.len() != columns.len() {
+            q.errors.push(format!("the row has {} fields, the datasource has {} columns", fields.len(), columns.len()));
+            parsed.quarantined.push(q);
+            continue;
+        }
+        let mut row = Vec::with_capacity(columns.len());
+        for (f, c) in fields.iter().zip(columns) {
+            let json = if f == "\\N" {
+                serde_json::Value::Null
+            } else if matches!(c.ty.base(), crate::types::ChType::Array(_)) {
+                serde_json::from_str(&f.replace('\'', "\"")).unwrap_or(serde_json::Value::String(f.clone()))
+            } else {
+                serde_json::Value::String(f.clone())
+            };
+            match convert(&json, &c.ty) {
+                Ok(v) => row.push(v),
+                Err(_) => {
+                    q.error_columns.push(c.name.clone());
+                    q.errors.push(format!("value '{f}' on column '{}' is not {}", c.name, c.ty));
+                }
+            }
+        }
+        if q.errors.is_empty() { parsed.rows.push(row) } else { parsed.quarantined.push(q) }
+    }
+    parsed
+}
+
+/// `POST /v0/datasources/{name}/delete` (`delete_condition`, `dry_run`).
+pub async fn delete(
+    State(ws): State<Arc<Workspace>>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (params, _) = collect(query.as_deref(), &headers, &body)?;
+    let (principal, _) = authenticate(&ws, request_token(&headers, params.get("token").as_deref()))?;
+    if ws.datasource(&name).is_none() {
+        return Err(ApiError::not_found(&name));
+    }
+    principal.require_admin()?;
+    let condition = params
+        .get("delete_condition")
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request("delete_condition is required, e.g. delete_condition=user_id = 42"))?;
+    let dry_run = truthy(params.get("dry_run"));
+    // Validate the condition as an expression on its own (no subqueries smuggling statements).
+    crate::engine::compat::parse(&format!("SELECT 1 WHERE {condition}")).map_err(ApiError::from)?;
+    if dry_run {
+        let n = ws.engine.delete(&name, &condition, true).await?;
+        return Ok(axum::Json(serde_json::json!({ "rows_to_be_deleted": n })).into_response());
+    }
+    let n = {
+        let _lock = ws.deploy_lock.lock().await;
+        let _guard = ws.write_guard().await;
+        let n = ws.engine.delete(&name, &condition, false).await?;
+        ws.snapshot(&name).await?;
+        n
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    let job = serde_json::json!({
+        "id": id, "job_id": id, "kind": "delete_data", "status": "done", "delete_id": id,
+        "job_url": format!("/v0/jobs/{id}"), "rows_affected": n, "datasource": { "name": name },
+    });
+    if let Ok(mut jobs) = ws.jobs.lock() {
+        jobs.insert(id.clone(), job.clone());
+    }
+    Ok(axum::Json(job).into_response())
+}
+
+/// `POST /v0/datasources/{name}/truncate`.
+pub async fn truncate(
+    State(ws): State<Arc<Workspace>>,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (principal, _) = authenticate(&ws, request_token(&headers, query_param(query.as_deref(), "token").as_deref()))?;
+    if ws.datasource(&name).is_none() {
+        return Err(ApiError::not_found(&name));
+    }
+    principal.require_admin()?;
+    {
+        let _lock = ws.deploy_lock.lock().await;
+        let _guard = ws.write_guard().await;
+        ws.engine.truncate(&name).await?;
+        ws.snapshot(&name).await?;
+    }
+    Ok(axum::Json(serde_json::json!({ "status": "ok" })).into_response())
+}
+
+/// `GET /v0/jobs/{id}`.
+pub async fn job(
+    State(ws): State<Arc<Workspace>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authenticate(&ws, request_token(&headers, query_param(query.as_deref(), "token").as_deref()))?;
+    let job = ws.jobs.lock().ok().and_then(|j| j.get(&id).cloned()).ok_or_else(|| ApiError::new(404, format!("Job '{id}' not found")))?;
+    Ok(axum::Json(job).into_response())
+}

@@ -1,0 +1,310 @@
+//! The HTTP server: Tinybird's routes over a [`Workspace`](state::Workspace).
+
+mod auth;
+mod deploy;
+mod error;
+mod events;
+mod params;
+mod query;
+mod state;
+mod store;
+mod tokens;
+mod workspaces;
+
+pub use state::Config;
+
+use crate::engine::{DataFusionEngine, Engine};
+use crate::resources::{FileError, Resources};
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use state::{Identity, Workspace};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use store::Store;
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// Datafiles that do not parse, or resources the engine cannot create.
+    #[error("invalid project:\n{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+    Project(Vec<FileError>),
+    /// The address could not be bound, or the data directory could not be used.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Settings for [`LocalServer`]; see [`LocalServer::builder`].
+#[derive(Debug, Clone, Default)]
+pub struct LocalServerBuilder {
+    port: u16,
+    resources: Resources,
+    data_dir: Option<PathBuf>,
+    config: Config,
+}
+
+impl LocalServerBuilder {
+    /// The port to listen on (0, the default, picks a free one).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// The resources to serve at start.
+    pub fn resources(mut self, resources: impl Into<Resources>) -> Self {
+        self.resources = resources.into();
+        self
+    }
+
+    /// Keeps data, deployed resources and tokens in `dir` so they survive restarts.
+    pub fn data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// The largest accepted request body (10 MB by default, as Tinybird's free plan); larger ones get 413.
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_body_bytes = bytes;
+        self
+    }
+
+    /// Starts the server on 127.0.0.1.
+    pub async fn start(self) -> Result<LocalServer, StartError> {
+        self.start_on([127, 0, 0, 1].into()).await
+    }
+
+    /// Starts the server on a given IP address.
+    pub async fn start_on(self, ip: std::net::IpAddr) -> Result<LocalServer, StartError> {
+        let store = self.data_dir.as_ref().map(Store::open).transpose()?;
+        let identity = store.as_ref().and_then(|s| s.load_identity()).unwrap_or_else(Identity::generate);
+        let mut resources = self.resources;
+        if let Some(store) = &store {
+            let files = store.project_files();
+            if !files.is_empty() {
+                resources = Resources::from_files(files).map_err(|e| StartError::Project(e.0))?;
+            }
+        }
+        let engine: Arc<dyn Engine> = Arc::new(DataFusionEngine::new());
+        let ws = Arc::new(Workspace::new(identity, engine, self.config, store));
+        ws.apply(&resources, true).await.map_err(|e| {
+            StartError::Project(vec![FileError {
+                filename: "project".into(),
+                error: e.body["error"].as_str().unwrap_or("invalid resources").to_string(),
+            }])
+        })?;
+        if let Some(store) = &ws.store {
+            let defs: Vec<_> = ws.live.read().map(|l| l.ingest.clone()).unwrap_or_default().into_iter().collect();
+            for (name, columns) in defs {
+                let rows = store.load_rows(&name, &columns)?;
+                if !rows.is_empty() {
+                    ws.engine.append(&name, rows).await.map_err(|e| std::io::Error::other(e.to_string()))?;
+                }
+            }
+        }
+        ws.persist_identity();
+        if let Ok(mut list) = ws.deployments.lock() {
+            list.push(state::Deployment {
+                id: 1,
+                status: "live".into(),
+                live: true,
+                resources: resources.clone(),
+                files: Vec::new(),
+                changes: Default::default(),
+                allow_destructive: false,
+            });
+        }
+        let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, self.port)).await?;
+        let addr = listener.local_addr()?;
+        let app = router(ws.clone(), ws.config.max_body_bytes);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).with_graceful_shutdown(async move { let _ = rx.await; }).await;
+        });
+        Ok(LocalServer { url: format!("http://{addr}"), ws, shutdown: Some(tx), handle: Some(handle) })
+    }
+}
+
+/// A running Tinybird-compatible server. Stopped when dropped.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use tinybird_local::{LocalServer, Resources};
+/// let server = LocalServer::from_dir("tinybird/").await?;
+/// println!("{} {}", server.url(), server.workspace_id());
+/// # Ok(()) }
+/// ```
+pub struct LocalServer {
+    url: String,
+    ws: Arc<Workspace>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for LocalServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalServer")
+            .field("url", &self.url)
+            .field("workspace_id", &self.ws.id)
+            .field("admin_token", &"<redacted>")
+            .finish()
+    }
+}
+
+impl LocalServer {
+    /// Settings: port, data directory, body limit, resources.
+    pub fn builder() -> LocalServerBuilder {
+        LocalServerBuilder::default()
+    }
+
+    /// Starts a server on 127.0.0.1 and a free port, serving `resources` (a [`Resources`] or a
+    /// `tinybird_core::project::Project`).
+    pub async fn start(resources: impl Into<Resources>) -> Result<LocalServer, StartError> {
+        LocalServer::builder().resources(resources.into()).start().await
+    }
+
+    /// Starts a server serving the `.datasource` and `.pipe` files under `dir`.
+    pub async fn from_dir(dir: impl AsRef<std::path::Path>) -> Result<LocalServer, StartError> {
+        let resources = Resources::from_dir(dir).map_err(|e| StartError::Project(e.0))?;
+        LocalServer::start(resources).await
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:40123`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The workspace admin token (also the JWT signing key).
+    pub fn admin_token(&self) -> &str {
+        self.ws.admin_token()
+    }
+
+    /// The workspace id (`workspace_id` of JWTs).
+    pub fn workspace_id(&self) -> &str {
+        &self.ws.id
+    }
+
+    /// The value of a resource token declared by a `TOKEN <name> …` line.
+    pub fn token(&self, name: &str) -> Option<String> {
+        self.ws.token_value(name)
+    }
+
+    /// Stops the server and waits for in-flight requests.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.await;
+        }
+    }
+}
+
+impl Drop for LocalServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn router(ws: Arc<Workspace>, max_body_bytes: usize) -> Router {
+    let api = Router::new()
+        .route("/v0/health", get(health))
+        .route("/tokens", get(tokens::local_tokens))
+        .route("/v0/tokens", get(tokens::list).post(tokens::create))
+        .route("/v0/events", post(events::events))
+        .route("/v0/pipes", get(query::list_pipes))
+        .route("/v1/pipes", get(query::list_pipes))
+        .route("/v0/pipes/{file}", get(query::pipe).post(query::pipe))
+        .route("/v0/sql", get(query::sql).post(query::sql))
+        .route("/v0/datasources", get(events::list).post(events::import))
+        .route("/v0/datasources/{name}", get(events::detail))
+        .route("/v0/datasources/{name}/delete", post(events::delete))
+        .route("/v0/datasources/{name}/truncate", post(events::truncate))
+        .route("/v0/jobs/{id}", get(events::job))
+        .route("/v1/build", post(deploy::build))
+        .route("/v1/deploy", post(deploy::deploy))
+        .route("/v1/deployments", get(deploy::list))
+        .route("/v1/deployments/{id}", get(deploy::get).delete(deploy::delete))
+        .route("/v1/deployments/{id}/set-live", post(deploy::set_live))
+        .route("/v1/workspace", get(workspaces::current))
+        .route("/v1/user/workspaces", get(workspaces::list))
+        .route("/v1/workspaces", post(workspaces::create))
+        .fallback(not_found)
+        // Events and imports read their bodies themselves (gzip-aware); other routes get the same bound.
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(ws);
+    Router::new().fallback_service(api).layer(middleware::from_fn(cors_and_paths))
+}
+
+/// Every error body is JSON, including axum's own rejections (body too large, bad multipart, …).
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !status.is_client_error() && !status.is_server_error() || is_json {
+        return response;
+    }
+    let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_string();
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "The request body is larger than the server's limit. Split it in several requests.".to_string(),
+        _ if text.is_empty() => status.canonical_reason().unwrap_or("error").to_string(),
+        _ => text,
+    };
+    error::ApiError::new(status.as_u16(), message).into_response()
+}
+
+async fn health() -> Response {
+    axum::Json(serde_json::json!({ "status": "ok" })).into_response()
+}
+
+async fn not_found(uri: Uri) -> Response {
+    error::ApiError::new(404, format!("Not found: {}", uri.path())).into_response()
+}
+
+/// Accepts paths with a trailing slash, answers CORS preflights and allows any origin.
+async fn cors_and_paths(mut request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let rebuilt = match request.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_string(),
+        };
+        if let Ok(uri) = rebuilt.parse::<Uri>() {
+            *request.uri_mut() = uri;
+        }
+    }
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    if request.method() == Method::OPTIONS {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let h = response.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.unwrap_or(HeaderValue::from_static("*")));
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"));
+        let requested = request.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS).cloned();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            requested.unwrap_or(HeaderValue::from_static("Authorization, Content-Type, Content-Encoding")),
+        );
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        return response;
+    }
+    let mut response = json_errors(next.run(request).await).await;
+    let h = response.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.unwrap_or(HeaderValue::from_static("*")));
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Retry-After, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset"),
+    );
+    response
+}

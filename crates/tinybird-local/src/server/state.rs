@@ -1,0 +1,574 @@
+//! A workspace's state: live resources, tokens, deployments and the engine holding the data.
+
+use super::auth::{Grants, JwtClaims, RateHeaders, ScopeKind};
+use super::error::ApiError;
+use super::store::Store;
+use crate::engine::{Engine, Value};
+use crate::ingest::{IngestColumn, Quarantined};
+use crate::resources::{Pipe, Resources};
+use crate::types::ChType;
+use axum::http::HeaderName;
+use base64::Engine as _;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+use tinybird_core::DatasourceDef;
+use tinybird_core::datasource::TokenPermission;
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Largest accepted request body (after gzip decompression), in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { max_body_bytes: 10 * 1024 * 1024 }
+    }
+}
+
+/// What is live now.
+#[derive(Debug, Default)]
+pub struct Live {
+    pub datasources: BTreeMap<String, DatasourceDef>,
+    pub ingest: HashMap<String, Arc<Vec<IngestColumn>>>,
+    pub pipes: BTreeMap<String, Pipe>,
+    /// Static resource tokens: token value → grants.
+    pub tokens: HashMap<String, Grants>,
+}
+
+/// What a deploy changed, by name.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Changes {
+    pub new_datasource_names: Vec<String>,
+    pub changed_datasource_names: Vec<String>,
+    pub deleted_datasource_names: Vec<String>,
+    pub new_pipe_names: Vec<String>,
+    pub changed_pipe_names: Vec<String>,
+    pub deleted_pipe_names: Vec<String>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.new_datasource_names.is_empty()
+            && self.changed_datasource_names.is_empty()
+            && self.deleted_datasource_names.is_empty()
+            && self.new_pipe_names.is_empty()
+            && self.changed_pipe_names.is_empty()
+            && self.deleted_pipe_names.is_empty()
+    }
+}
+
+/// One deployment.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    pub id: u64,
+    pub status: String,
+    pub live: bool,
+    pub resources: Resources,
+    pub files: Vec<(String, String)>,
+    pub changes: Changes,
+    pub allow_destructive: bool,
+}
+
+/// The boxed future of a (recursive, through materialized views) append: `(successful, quarantined)` rows.
+type AppendFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(u64, u64), ApiError>> + Send + 'a>>;
+
+/// A static token as listed: name, value, scopes.
+pub type TokenListing = (String, String, Vec<(ScopeKind, String)>);
+
+/// A workspace.
+pub struct Workspace {
+    pub id: String,
+    pub name: String,
+    admin_token: String,
+    user_token: String,
+    pub engine: Arc<dyn Engine>,
+    pub live: RwLock<Live>,
+    /// Resource token values by token name, kept across deploys.
+    token_values: Mutex<BTreeMap<String, String>>,
+    pub deployments: Mutex<Vec<Deployment>>,
+    rate: Mutex<HashMap<String, (i64, i64)>>,
+    pub config: Config,
+    pub store: Option<Store>,
+    pub jobs: Mutex<HashMap<String, serde_json::Value>>,
+    /// Serialises deploys and other whole-workspace changes.
+    pub deploy_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Workspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workspace").field("id", &self.id).field("admin_token", &"<redacted>").finish_non_exhaustive()
+    }
+}
+
+/// Identity of a workspace: ids and tokens.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct Identity {
+    pub id: String,
+    pub name: String,
+    pub admin_token: String,
+    pub user_token: String,
+    #[serde(default)]
+    pub resource_tokens: BTreeMap<String, String>,
+}
+
+impl Identity {
+    /// A fresh workspace identity with random tokens.
+    pub fn generate() -> Identity {
+        let id = uuid::Uuid::new_v4().to_string();
+        Identity {
+            admin_token: static_token(&id, "workspace admin token"),
+            user_token: static_token(&id, "user token"),
+            name: "local".into(),
+            id,
+            resource_tokens: BTreeMap::new(),
+        }
+    }
+}
+
+/// Tinybird's static token format: `p.<base64url json {"u": workspace, "id": uuid, "host": …}>.<signature>`.
+pub fn static_token(workspace_id: &str, _purpose: &str) -> String {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let payload = serde_json::json!({ "u": workspace_id, "id": uuid::Uuid::new_v4().to_string(), "host": "local" });
+    let sig = [*uuid::Uuid::new_v4().as_bytes(), *uuid::Uuid::new_v4().as_bytes()].concat();
+    format!("p.{}.{}", b64.encode(payload.to_string()), b64.encode(sig))
+}
+
+impl Workspace {
+    pub fn new(identity: Identity, engine: Arc<dyn Engine>, config: Config, store: Option<Store>) -> Workspace {
+        Workspace {
+            id: identity.id,
+            name: identity.name,
+            admin_token: identity.admin_token,
+            user_token: identity.user_token,
+            engine,
+            live: RwLock::new(Live::default()),
+            token_values: Mutex::new(identity.resource_tokens),
+            deployments: Mutex::new(Vec::new()),
+            rate: Mutex::new(HashMap::new()),
+            config,
+            store,
+            jobs: Mutex::new(HashMap::new()),
+            deploy_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn identity(&self) -> Identity {
+        Identity {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            admin_token: self.admin_token.clone(),
+            user_token: self.user_token.clone(),
+            resource_tokens: self.token_values.lock().map(|t| t.clone()).unwrap_or_default(),
+        }
+    }
+
+    pub fn admin_token(&self) -> &str {
+        &self.admin_token
+    }
+
+    pub fn user_token(&self) -> &str {
+        &self.user_token
+    }
+
+    pub fn is_admin_token(&self, token: &str) -> bool {
+        token == self.admin_token || token == self.user_token
+    }
+
+    /// The JWT signing key: the admin token's text.
+    pub fn signing_key(&self) -> &[u8] {
+        self.admin_token.as_bytes()
+    }
+
+    pub fn static_grants(&self, token: &str) -> Option<Grants> {
+        self.live.read().ok()?.tokens.get(token).cloned()
+    }
+
+    /// A resource token's value by name.
+    pub fn token_value(&self, name: &str) -> Option<String> {
+        self.token_values.lock().ok()?.get(name).cloned()
+    }
+
+    /// Every resource token: (name, value, scopes).
+    pub fn resource_tokens(&self) -> Vec<TokenListing> {
+        let live = self.live.read().map(|l| l.tokens.clone()).unwrap_or_default();
+        let mut out: Vec<_> = live.into_iter().map(|(value, g)| (g.name, value, g.scopes)).collect();
+        out.sort();
+        out
+    }
+
+    /// Creates a named static token with scopes (Token API without `expiration_time`).
+    pub fn add_static_token(&self, name: &str, scopes: Vec<(ScopeKind, String)>) -> String {
+        let value = self.token_value_for(name);
+        if let Ok(mut live) = self.live.write() {
+            live.tokens.insert(value.clone(), Grants { name: name.to_string(), scopes });
+        }
+        self.persist_identity();
+        value
+    }
+
+    fn token_value_for(&self, name: &str) -> String {
+        let mut values = self.token_values.lock().unwrap_or_else(|e| e.into_inner());
+        values.entry(name.to_string()).or_insert_with(|| static_token(&self.id, name)).clone()
+    }
+
+    pub fn persist_identity(&self) {
+        if let Some(store) = &self.store {
+            let _ = store.save_identity(&self.identity());
+        }
+    }
+
+    /// Applies the JWT's `limits.rps`, counted per JWT name over one-second windows.
+    pub fn rate_limit(&self, claims: &JwtClaims) -> Result<RateHeaders, ApiError> {
+        let Some(rps) = claims.limits.as_ref().and_then(|l| l.rps).filter(|r| *r > 0) else {
+            return Ok(Vec::new());
+        };
+        let now = super::auth::now_unix();
+        let mut rate = self.rate.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = rate.entry(claims.name.clone()).or_insert((now, 0));
+        if entry.0 != now {
+            *entry = (now, 0);
+        }
+        let limit = HeaderName::from_static("x-ratelimit-limit");
+        let remaining = HeaderName::from_static("x-ratelimit-remaining");
+        let reset = HeaderName::from_static("x-ratelimit-reset");
+        if entry.1 >= rps {
+            return Err(ApiError::new(429, format!("Too many requests: the JWT '{}' is limited to {rps} requests per second", claims.name))
+                .with_header(axum::http::header::RETRY_AFTER, "1")
+                .with_header(limit, rps.to_string())
+                .with_header(remaining, "0")
+                .with_header(reset, "1"));
+        }
+        entry.1 += 1;
+        Ok(vec![(limit, rps.to_string()), (remaining, (rps - entry.1).to_string()), (reset, "1".into())])
+    }
+
+    /// Makes `resources` live. Datasources whose schema is unchanged keep their rows; changed ones are recreated;
+    /// datasources missing from `resources` are dropped only when `destructive`.
+    pub async fn apply(&self, resources: &Resources, destructive: bool) -> Result<Changes, ApiError> {
+        let mut changes = Changes::default();
+        let (old_ds, old_pipes) = {
+            let live = self.live.read().map_err(|_| ApiError::internal("state lock poisoned"))?;
+            (live.datasources.clone(), live.pipes.clone())
+        };
+        let mut datasources = BTreeMap::new();
+        let mut ingest = HashMap::new();
+        for def in &resources.datasources {
+            let columns = ingest_columns(def).map_err(|e| ApiError::bad_request(format!("[{}.datasource] {e}", def.name)))?;
+            match old_ds.get(&def.name) {
+                Some(old) if old.columns == def.columns => {
+                    if old != def {
+                        changes.changed_datasource_names.push(def.name.clone());
+                    }
+                }
+                old => {
+                    self.engine.create_table(def).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+                    if old.is_some() {
+                        // The schema changed: the stored rows no longer fit it.
+                        if let Some(store) = &self.store {
+                            store.remove_rows(&def.name);
+                        }
+                        changes.changed_datasource_names.push(def.name.clone());
+                    } else {
+                        changes.new_datasource_names.push(def.name.clone());
+                    }
+                }
+            }
+            ingest.insert(def.name.clone(), Arc::new(columns));
+            datasources.insert(def.name.clone(), def.clone());
+        }
+        for (name, def) in &old_ds {
+            if datasources.contains_key(name) {
+                continue;
+            }
+            if destructive {
+                let _ = self.engine.drop_table(name).await;
+                let _ = self.engine.drop_table(&format!("{name}_quarantine")).await;
+                if let Some(store) = &self.store {
+                    store.remove_rows(name);
+                }
+                changes.deleted_datasource_names.push(name.clone());
+            } else {
+                // Kept: deleting data needs `allow_destructive_operations=true`.
+                ingest.insert(name.clone(), Arc::new(ingest_columns(def).unwrap_or_default()));
+                datasources.insert(name.clone(), def.clone());
+            }
+        }
+        let mut pipes = BTreeMap::new();
+        for pipe in &resources.pipes {
+            match old_pipes.get(&pipe.name) {
+                Some(old) if old == pipe => {}
+                Some(_) => changes.changed_pipe_names.push(pipe.name.clone()),
+                None => changes.new_pipe_names.push(pipe.name.clone()),
+            }
+            pipes.insert(pipe.name.clone(), pipe.clone());
+        }
+        changes.deleted_pipe_names = old_pipes.keys().filter(|n| !pipes.contains_key(*n)).cloned().collect();
+        // Tokens: one per TOKEN name, with every scope the datafiles give it.
+        let mut grants: BTreeMap<String, Vec<(ScopeKind, String)>> = BTreeMap::new();
+        for def in datasources.values() {
+            for t in &def.tokens {
+                let kind = match t.permission {
+                    TokenPermission::Read => ScopeKind::DatasourcesRead,
+                    TokenPermission::Append => ScopeKind::DatasourcesAppend,
+                };
+                grants.entry(t.name.clone()).or_default().push((kind, def.name.clone()));
+            }
+        }
+        for pipe in pipes.values() {
+            for t in &pipe.tokens {
+                grants.entry(t.name.clone()).or_default().push((ScopeKind::PipesRead, pipe.name.clone()));
+            }
+        }
+        let mut tokens: HashMap<String, Grants> = {
+            let live = self.live.read().map_err(|_| ApiError::internal("state lock poisoned"))?;
+            // Tokens created through the Token API stay.
+            let datafile_names: Vec<String> = grants.keys().cloned().collect();
+            live.tokens.iter().filter(|(_, g)| !datafile_names.contains(&g.name) && g.scopes.iter().all(|(_, r)| datasources.contains_key(r) || pipes.contains_key(r))).map(|(k, v)| (k.clone(), v.clone())).collect()
+        };
+        for (name, scopes) in grants {
+            tokens.insert(self.token_value_for(&name), Grants { name, scopes });
+        }
+        {
+            let mut live = self.live.write().map_err(|_| ApiError::internal("state lock poisoned"))?;
+            *live = Live { datasources, ingest, pipes, tokens };
+        }
+        self.persist_identity();
+        self.backfill(&changes.new_pipe_names).await?;
+        Ok(changes)
+    }
+
+    /// New materialized views start with the rows their datasources already hold, as Tinybird backfills them.
+    async fn backfill(&self, new_pipes: &[String]) -> Result<(), ApiError> {
+        for name in new_pipes {
+            let Some(pipe) = self.pipe(name).filter(|p| p.materialized_target.is_some()) else { continue };
+            let (ctes, last) = super::query::compose_pipe(&pipe, &tinybird_template::Variables::new(), false)?;
+            let query = crate::engine::compat::parse(&super::query::with_ctes(&ctes, &last))?;
+            for ds in crate::engine::compat::referenced_tables(&query) {
+                if !self.is_datasource(&ds) {
+                    continue;
+                }
+                let rows = self.engine.dump(&ds).await?;
+                if !rows.is_empty() {
+                    self.materialize(&pipe, &ds, rows, true, 0).await.map_err(|e| {
+                        let why = e.body["error"].as_str().unwrap_or("failed").to_string();
+                        ApiError::bad_request(format!(
+                            "The resources were applied, but backfilling materialized view '{name}' from '{ds}' failed: {why}"
+                        ))
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn datasource(&self, name: &str) -> Option<(DatasourceDef, Arc<Vec<IngestColumn>>)> {
+        let live = self.live.read().ok()?;
+        Some((live.datasources.get(name)?.clone(), live.ingest.get(name)?.clone()))
+    }
+
+    pub fn pipe(&self, name: &str) -> Option<Pipe> {
+        self.live.read().ok()?.pipes.get(name).cloned()
+    }
+
+    pub fn is_datasource(&self, name: &str) -> bool {
+        self.live.read().map(|l| l.datasources.contains_key(name)).unwrap_or(false)
+    }
+
+    /// Appends rows to a datasource and quarantined rows to `<ds>_quarantine`, persisting when a data dir is set,
+    /// then feeds the materialized views that read the datasource. A failing view gives 422 (rows partially
+    /// ingested), as Tinybird does.
+    pub async fn append(
+        &self,
+        ds: &str,
+        rows: Vec<Vec<Value>>,
+        quarantined: Vec<Quarantined>,
+        durable: bool,
+    ) -> Result<(u64, u64), ApiError> {
+        self.append_at(ds, rows, quarantined, durable, 0).await
+    }
+
+    fn append_at<'a>(
+        &'a self,
+        ds: &'a str,
+        rows: Vec<Vec<Value>>,
+        quarantined: Vec<Quarantined>,
+        durable: bool,
+        depth: usize,
+    ) -> AppendFuture<'a> {
+        Box::pin(async move {
+            let q = quarantined.len() as u64;
+            if !quarantined.is_empty() {
+                self.quarantine(ds, quarantined).await?;
+            }
+            let n = rows.len() as u64;
+            if rows.is_empty() {
+                return Ok((0, q));
+            }
+            let views = self.views_reading(ds);
+            let source = (!views.is_empty()).then(|| rows.clone());
+            match &self.store {
+                Some(store) => {
+                    let columns = self.datasource(ds).map(|(_, c)| c).ok_or_else(|| ApiError::not_found(ds))?;
+                    let _guard = store.lock().await;
+                    store
+                        .append_rows(ds, &columns, &rows, durable)
+                        .map_err(|e| ApiError::new(503, format!("could not persist rows: {e}")))?;
+                    self.engine.append(ds, rows).await?;
+                }
+                None => {
+                    self.engine.append(ds, rows).await?;
+                }
+            }
+            if let Some(source) = source {
+                for view in views {
+                    self.materialize(&view, ds, source.clone(), durable, depth).await.map_err(|e| {
+                        let why = e.body["error"].as_str().unwrap_or("failed").to_string();
+                        ApiError::new(422, format!("Rows were ingested into '{ds}', but materialized view '{}' failed: {why}", view.name))
+                    })?;
+                }
+            }
+            Ok((n, q))
+        })
+    }
+
+    /// Materialized pipes whose SQL reads `ds`.
+    fn views_reading(&self, ds: &str) -> Vec<Pipe> {
+        let pipes: Vec<Pipe> = self
+            .live
+            .read()
+            .map(|l| l.pipes.values().filter(|p| p.materialized_target.is_some()).cloned().collect())
+            .unwrap_or_default();
+        pipes
+            .into_iter()
+            .filter(|p| p.nodes.iter().any(|n| n.sql.contains(ds)))
+            .collect()
+    }
+
+    /// Runs a materialized view's SQL over just-ingested rows and appends the result to its target.
+    async fn materialize(&self, view: &Pipe, ds: &str, rows: Vec<Vec<Value>>, durable: bool, depth: usize) -> Result<(), ApiError> {
+        const MAX_DEPTH: usize = 8;
+        if depth >= MAX_DEPTH {
+            return Err(ApiError::bad_request(format!("materialized views chain more than {MAX_DEPTH} levels deep")));
+        }
+        let Some(target) = view.materialized_target.clone() else { return Ok(()) };
+        let (ctes, last) = super::query::compose_pipe(view, &tinybird_template::Variables::new(), false)?;
+        let mut query = crate::engine::compat::parse(&super::query::with_ctes(&ctes, &last))?;
+        if !crate::engine::compat::referenced_tables(&query).iter().any(|t| t == ds) {
+            return Ok(());
+        }
+        let columns: Vec<(String, ChType)> = self
+            .engine
+            .table_columns(ds)
+            .ok_or_else(|| ApiError::not_found(ds))?
+            .into_iter()
+            .map(|c| (c.name, c.ty))
+            .collect();
+        // The view sees only the new rows: a scratch table stands in for the datasource.
+        let scratch = format!("__tb_mv_{}", uuid::Uuid::new_v4().simple());
+        self.engine.create_table_with_columns(&scratch, &columns).await?;
+        let result = async {
+            self.engine.append(&scratch, rows).await?;
+            crate::engine::compat::rename_table(&mut query, ds, &scratch);
+            self.engine.query(&query.to_string()).await
+        }
+        .await;
+        let _ = self.engine.drop_table(&scratch).await;
+        let result = result?;
+        let (_, target_columns) = self.datasource(&target).ok_or_else(|| ApiError::not_found(&target))?;
+        let mut positions = Vec::with_capacity(target_columns.len());
+        for c in target_columns.iter() {
+            let pos = result.columns.iter().position(|r| r.name == c.name);
+            if pos.is_none() && c.default.is_none() && !c.ty.is_nullable() {
+                return Err(ApiError::bad_request(format!("the view does not produce column '{}' of '{target}'", c.name)));
+            }
+            positions.push(pos);
+        }
+        const EXACT: crate::format::OutputOptions = crate::format::OutputOptions { quote_64bit: true, quote_denormals: true };
+        let mut out = Vec::with_capacity(result.rows.len());
+        for row in &result.rows {
+            let mut converted = Vec::with_capacity(target_columns.len());
+            for (c, pos) in target_columns.iter().zip(&positions) {
+                let value = match pos {
+                    None => c.default.clone().unwrap_or(Value::Null),
+                    Some(i) if result.columns[*i].ty == c.ty => row[*i].clone(),
+                    Some(i) => {
+                        let mut text = String::new();
+                        crate::format::json_value(&mut text, &row[*i], &result.columns[*i].ty, EXACT);
+                        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+                        crate::ingest::convert(&json, &c.ty).map_err(|_| {
+                            ApiError::bad_request(format!("value {text} of column '{}' does not fit type {} in '{target}'", c.name, c.ty))
+                        })?
+                    }
+                };
+                converted.push(value);
+            }
+            out.push(converted);
+        }
+        self.append_at(&target, out, Vec::new(), durable, depth + 1).await?;
+        Ok(())
+    }
+
+    async fn quarantine(&self, ds: &str, rows: Vec<Quarantined>) -> Result<(), ApiError> {
+        let table = format!("{ds}_quarantine");
+        let (def, _) = self.datasource(ds).ok_or_else(|| ApiError::not_found(ds))?;
+        let mut columns: Vec<(String, ChType)> = def
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), ChType::Nullable(Box::new(ChType::String))))
+            .collect();
+        columns.push(("c__error_column".into(), ChType::Array(Box::new(ChType::String))));
+        columns.push(("c__error".into(), ChType::Array(Box::new(ChType::String))));
+        columns.push(("c__import_id".into(), ChType::Nullable(Box::new(ChType::String))));
+        columns.push(("insertion_date".into(), ChType::DateTime { precision: None, tz: None }));
+        if self.engine.table_columns(&table).is_none() {
+            self.engine.create_table_with_columns(&table, &columns).await?;
+        }
+        let now = chrono::Utc::now().timestamp() * 1_000_000_000;
+        let import_id = uuid::Uuid::new_v4().to_string();
+        let rows = rows
+            .into_iter()
+            .map(|q| {
+                let mut row: Vec<Value> = q.values.into_iter().map(|v| v.map(Value::Str).unwrap_or(Value::Null)).collect();
+                row.push(Value::Array(q.error_columns.into_iter().map(Value::Str).collect()));
+                row.push(Value::Array(q.errors.into_iter().map(Value::Str).collect()));
+                row.push(Value::Str(import_id.clone()));
+                row.push(Value::DateTime(now));
+                row
+            })
+            .collect();
+        self.engine.append(&table, rows).await?;
+        Ok(())
+    }
+
+    /// Holds off appends while a delete, truncate or replace rewrites the stored rows (no-op without a data dir).
+    pub async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.store {
+            Some(store) => Some(store.lock().await),
+            None => None,
+        }
+    }
+
+    /// Rewrites a datasource's persisted rows from the engine (after delete, truncate, replace). Call it under
+    /// [`Workspace::write_guard`], with the change that needs it.
+    pub async fn snapshot(&self, ds: &str) -> Result<(), ApiError> {
+        if let Some(store) = &self.store {
+            let columns = self.datasource(ds).map(|(_, c)| c).ok_or_else(|| ApiError::not_found(ds))?;
+            let rows = self.engine.dump(ds).await?;
+            store.write_rows(ds, &columns, &rows).map_err(|e| ApiError::new(503, format!("could not persist rows: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// The ingestion view of a datasource's columns.
+pub fn ingest_columns(def: &DatasourceDef) -> Result<Vec<IngestColumn>, String> {
+    def.columns
+        .iter()
+        .map(|c| {
+            let ty = ChType::parse(&c.ty).map_err(|e| format!("column '{}': {e}", c.name))?;
+            Ok(IngestColumn::new(&c.name, ty, c.json_path.as_deref(), c.default.as_deref()))
+        })
+        .collect()
+}

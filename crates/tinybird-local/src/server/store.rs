@@ -1,0 +1,149 @@
+//! Durability with `--data-dir`: the workspace identity, deployed datafiles and each datasource's rows.
+//!
+//! Rows are stored one JSON array per line (values in column order, as the JSON output prints them), appended on
+//! ingestion (fsynced when the write is acknowledged with `wait=true`) and rewritten after deletes and truncates.
+
+use super::state::Identity;
+use crate::engine::Value;
+use crate::format::{OutputOptions, json_value};
+use crate::ingest::{IngestColumn, convert};
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+/// A data directory.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    lock: tokio::sync::Mutex<()>,
+}
+
+const EXACT: OutputOptions = OutputOptions { quote_64bit: true, quote_denormals: true };
+
+impl Store {
+    /// Opens (creating) a data directory.
+    pub fn open(dir: impl AsRef<Path>) -> std::io::Result<Store> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(dir.join("tables"))?;
+        fs::create_dir_all(dir.join("project"))?;
+        Ok(Store { dir, lock: tokio::sync::Mutex::new(()) })
+    }
+
+    /// Serialises writers.
+    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.lock.lock().await
+    }
+
+    pub fn load_identity(&self) -> Option<Identity> {
+        let text = fs::read_to_string(self.dir.join("workspace.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    pub fn save_identity(&self, identity: &Identity) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(identity).map_err(std::io::Error::other)?;
+        write_atomic(&self.dir.join("workspace.json"), text.as_bytes())
+    }
+
+    /// The deployed datafiles, if any were saved.
+    pub fn project_files(&self) -> Vec<(String, String)> {
+        let mut files = Vec::new();
+        let Ok(entries) = fs::read_dir(self.dir.join("project")) else { return files };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if let Ok(text) = fs::read_to_string(e.path()) {
+                files.push((name, text));
+            }
+        }
+        files.sort();
+        files
+    }
+
+    /// Replaces the saved datafiles.
+    pub fn save_project(&self, files: &[(String, String)]) -> std::io::Result<()> {
+        let dir = self.dir.join("project");
+        if let Ok(entries) = fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+        for (name, text) in files {
+            let file = name.rsplit('/').next().unwrap_or(name);
+            write_atomic(&dir.join(file), text.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn rows_path(&self, ds: &str) -> PathBuf {
+        self.dir.join("tables").join(format!("{}.rows", sanitize(ds)))
+    }
+
+    pub fn remove_rows(&self, ds: &str) {
+        let _ = fs::remove_file(self.rows_path(ds));
+    }
+
+    /// Appends rows; with `sync`, returns only once they are on disk.
+    pub fn append_rows(&self, ds: &str, columns: &[IngestColumn], rows: &[Vec<Value>], sync: bool) -> std::io::Result<()> {
+        let mut file = OpenOptions::new().create(true).append(true).open(self.rows_path(ds))?;
+        file.write_all(encode(columns, rows).as_bytes())?;
+        if sync {
+            file.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Replaces every stored row.
+    pub fn write_rows(&self, ds: &str, columns: &[IngestColumn], rows: &[Vec<Value>]) -> std::io::Result<()> {
+        write_atomic(&self.rows_path(ds), encode(columns, rows).as_bytes())
+    }
+
+    /// Reads the stored rows back; a torn last line (crash mid-write) is skipped.
+    pub fn load_rows(&self, ds: &str, columns: &[IngestColumn]) -> std::io::Result<Vec<Vec<Value>>> {
+        let file = match File::open(self.rows_path(ds)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut rows = Vec::new();
+        for line in BufReader::new(file).lines() {
+            let line = line?;
+            let Ok(serde_json::Value::Array(values)) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            if values.len() != columns.len() {
+                continue;
+            }
+            let row: Result<Vec<Value>, _> = values.iter().zip(columns).map(|(v, c)| convert(v, &c.ty)).collect();
+            if let Ok(row) = row {
+                rows.push(row);
+            }
+        }
+        Ok(rows)
+    }
+}
+
+fn encode(columns: &[IngestColumn], rows: &[Vec<Value>]) -> String {
+    let mut out = String::new();
+    for row in rows {
+        out.push('[');
+        for (i, (v, c)) in row.iter().zip(columns).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            json_value(&mut out, v, &c.ty, EXACT);
+        }
+        out.push_str("]\n");
+    }
+    out
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_data()?;
+    }
+    fs::rename(tmp, path)
+}

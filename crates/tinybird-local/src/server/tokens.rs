@@ -1,0 +1,152 @@
+//! `/tokens` (Tinybird Local's bootstrap route) and the Token API (`/v0/tokens`).
+
+use super::auth::{JwtClaims, JwtLimits, JwtScope, ScopeKind, authenticate, now_unix, request_token, sign_jwt};
+use super::error::ApiError;
+use super::params::collect;
+use super::state::Workspace;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+
+const TOKEN_DOCS: &str = "https://www.tinybird.co/docs/api-reference/token-api.html#post--v0-tokens-?";
+
+fn token_error(message: String) -> ApiError {
+    let mut e = ApiError::bad_request(message);
+    e.body["documentation"] = serde_json::json!(TOKEN_DOCS);
+    e
+}
+
+/// `GET /tokens`: the workspace's tokens, unauthenticated, as Tinybird Local serves them.
+pub async fn local_tokens(State(ws): State<Arc<Workspace>>) -> Response {
+    axum::Json(serde_json::json!({
+        "user_token": ws.user_token(),
+        "admin_token": ws.admin_token(),
+        "workspace_admin_token": ws.admin_token(),
+    }))
+    .into_response()
+}
+
+/// `GET /v0/tokens`: static tokens (admin only).
+pub async fn list(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
+    let (params, _) = collect(query.as_deref(), &headers, &[])?;
+    let (principal, _) = authenticate(&ws, request_token(&headers, params.get("token").as_deref()))?;
+    principal.require_admin()?;
+    let mut tokens = vec![serde_json::json!({ "name": "workspace admin token", "token": ws.admin_token(), "scopes": [{ "type": "ADMIN" }] })];
+    for (name, value, scopes) in ws.resource_tokens() {
+        let scopes: Vec<_> = scopes.iter().map(|(k, r)| serde_json::json!({ "type": k.as_str(), "resource": r })).collect();
+        tokens.push(serde_json::json!({ "name": name, "token": value, "scopes": scopes }));
+    }
+    Ok(axum::Json(serde_json::json!({ "tokens": tokens })).into_response())
+}
+
+/// `POST /v0/tokens?name=&expiration_time=`: a JWT (with `expiration_time`) or a static token (`scope=` args).
+pub async fn create(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+    let query_params = super::params::form_pairs(query.as_deref().unwrap_or("").as_bytes());
+    let get = |k: &str| {
+        query_params.iter().find(|(n, _)| n == k).map(|(_, v)| match v {
+            tinybird_template::ParamValue::Str(s) => s.clone(),
+            _ => String::new(),
+        })
+    };
+    let (principal, _) = authenticate(&ws, request_token(&headers, get("token").as_deref()))?;
+    if !principal.is_admin() {
+        return Err(ApiError::forbidden("Token has not enough permissions to create an Token"));
+    }
+    let Some(expiration) = get("expiration_time") else {
+        return create_static(&ws, &query_params, &headers, &body);
+    };
+    let exp: i64 = expiration.trim().parse().ok().filter(|e| *e > now_unix()).ok_or_else(|| {
+        token_error(format!(
+            "The specified expiration time: '{expiration}' is invalid, must be a future unix epoch timestamp indicating the token expiration time"
+        ))
+    })?;
+    let payload: serde_json::Value = if body.is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("Invalid body : {e}")))?
+    };
+    let name = get("name")
+        .or_else(|| payload.get("name").and_then(|n| n.as_str()).map(str::to_string))
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| token_error("The 'name' parameter is required".into()))?;
+    let scopes_json = payload.get("scopes").cloned().unwrap_or(serde_json::json!([]));
+    let scopes: Vec<JwtScope> = match scopes_json {
+        serde_json::Value::Array(_) => serde_json::from_value(scopes_json)
+            .map_err(|e| token_error(format!("Invalid body, scopes must be a list of scope: {e}")))?,
+        _ => return Err(token_error("Invalid body, scopes must be a list of scope".into())),
+    };
+    for s in &scopes {
+        let Some(kind) = ScopeKind::parse(&s.kind) else {
+            return Err(token_error(format!(
+                "Invalid scope type '{}': use PIPES:READ, DATASOURCES:READ or DATASOURCES:APPEND",
+                s.kind
+            )));
+        };
+        if s.resource.is_empty() {
+            return Err(token_error(format!("When creating a jwt token for {}, a resource name is required", kind.as_str())));
+        }
+        let exists = match kind {
+            ScopeKind::PipesRead => ws.pipe(&s.resource).is_some(),
+            _ => ws.is_datasource(&s.resource),
+        };
+        if !exists {
+            return Err(token_error(format!("Resource '{}' not found", s.resource)));
+        }
+    }
+    let limits = match payload.get("limits") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(l) => Some(serde_json::from_value::<JwtLimits>(l.clone()).map_err(|e| ApiError::bad_request(format!("Invalid body : limits: {e}")))?),
+    };
+    let claims = JwtClaims { workspace_id: ws.id.clone(), name: name.clone(), exp, scopes, limits };
+    let token = sign_jwt(&ws, &claims)?;
+    Ok(axum::Json(serde_json::json!({
+        "token": token,
+        "name": name,
+        "exp": exp,
+        "scopes": claims.scopes,
+        "limits": { "rps": claims.limits.as_ref().and_then(|l| l.rps) },
+    }))
+    .into_response())
+}
+
+fn create_static(
+    ws: &Workspace,
+    query: &[(String, tinybird_template::ParamValue)],
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    let mut pairs: Vec<(String, String)> = query
+        .iter()
+        .map(|(k, v)| (k.clone(), match v {
+            tinybird_template::ParamValue::Str(s) => s.clone(),
+            _ => String::new(),
+        }))
+        .collect();
+    let (params, _) = collect(None, headers, body)?;
+    let body_scope = params.get("scope");
+    if let Some(s) = body_scope {
+        pairs.push(("scope".into(), s));
+    }
+    let name = pairs
+        .iter()
+        .find(|(k, _)| k == "name")
+        .map(|(_, v)| v.clone())
+        .or_else(|| params.get("name"))
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| token_error("The 'name' parameter is required".into()))?;
+    let mut scopes = Vec::new();
+    for (_, scope) in pairs.iter().filter(|(k, _)| k == "scope") {
+        let mut parts = scope.splitn(3, ':');
+        let kind = format!("{}:{}", parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let Some(kind) = ScopeKind::parse(&kind) else {
+            return Err(token_error(format!("Invalid scope '{scope}'")));
+        };
+        let resource = parts.next().unwrap_or("").to_string();
+        scopes.push((kind, resource));
+    }
+    let token = ws.add_static_token(&name, scopes.clone());
+    let scopes: Vec<_> = scopes.iter().map(|(k, r)| serde_json::json!({ "type": k.as_str(), "resource": r })).collect();
+    Ok(axum::Json(serde_json::json!({ "name": name, "token": token, "scopes": scopes })).into_response())
+}
