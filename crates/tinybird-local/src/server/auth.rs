@@ -3,7 +3,7 @@
 use super::error::ApiError;
 use super::state::Workspace;
 use axum::http::{HeaderMap, HeaderName};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use jsonwebtoken::Algorithm;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -187,28 +187,30 @@ pub fn authenticate(ws: &Workspace, token: Option<String>) -> Result<(Principal,
     Ok((Principal::Jwt(claims), headers))
 }
 
+/// Verifies with the SDK's own verifier (`tinybird_core::jwt::verify`), so the server and the SDK refuse exactly the
+/// same tokens: any alg but HS256 (`none` included), a bad signature, a missing or past `exp`, another workspace.
 fn verify_jwt(ws: &Workspace, token: &str) -> Result<JwtClaims, ApiError> {
-    let mut validation = Validation::new(Algorithm::HS256);
-    validation.leeway = 0;
-    validation.validate_aud = false;
-    validation.set_required_spec_claims(&["exp"]);
-    let key = DecodingKey::from_secret(ws.signing_key());
-    let data = jsonwebtoken::decode::<JwtClaims>(token, &key, &validation).map_err(|e| {
-        use jsonwebtoken::errors::ErrorKind as K;
-        let why = match e.kind() {
-            K::ExpiredSignature => "the JWT has expired",
-            K::InvalidSignature => "the JWT signature is invalid",
-            K::MissingRequiredClaim(_) => "the JWT has no `exp` claim",
-            K::InvalidAlgorithm => "the JWT must be signed with HS256",
-            K::Json(_) => "the JWT payload is not a valid Tinybird JWT payload",
-            _ => "the JWT is malformed",
-        };
-        ApiError::forbidden(format!("Invalid token: {why}"))
-    })?;
-    if data.claims.workspace_id != ws.id {
-        return Err(ApiError::forbidden("Invalid token: the JWT belongs to another workspace"));
-    }
-    Ok(data.claims)
+    let admin_token = std::str::from_utf8(ws.signing_key()).map_err(|_| ApiError::internal("invalid signing key"))?;
+    let key = tinybird_core::jwt::SigningKey::with_workspace_id(admin_token, ws.id.clone())
+        .map_err(|_| ApiError::internal("invalid signing key"))?;
+    // VerifyError's text never includes the token itself.
+    let claims = tinybird_core::jwt::verify(token, &key).map_err(|e| ApiError::forbidden(format!("Invalid token: {e}")))?;
+    Ok(JwtClaims {
+        workspace_id: claims.workspace_id,
+        name: claims.name,
+        exp: claims.exp,
+        scopes: claims
+            .scopes
+            .into_iter()
+            .map(|s| JwtScope {
+                kind: s.kind.as_str().to_string(),
+                resource: s.resource,
+                fixed_params: s.fixed_params,
+                filter: s.filter,
+            })
+            .collect(),
+        limits: claims.limits.map(|l| JwtLimits { rps: l.rps }),
+    })
 }
 
 /// Signs a JWT with the workspace's admin token.
