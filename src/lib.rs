@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub use tinybird_core::*;
 pub use tinybird_macros::{Datasource, Endpoint};

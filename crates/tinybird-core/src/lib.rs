@@ -1,5 +1,6 @@
 //! Runtime of the `tinybird` crate. Users depend on `tinybird`, which re-exports this crate.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod check;
 pub mod client;

@@ -12,7 +12,9 @@ pub trait Row: serde::de::DeserializeOwned + Send + 'static {
 /// One expected column: its name and Tinybird type.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RowColumn {
+    /// The column's name in the result (`meta[].name`).
     pub name: String,
+    /// Its Tinybird type, e.g. `Nullable(UInt64)`.
     pub ty: String,
 }
 

@@ -6,6 +6,8 @@
 //! check it, and expand; `fallback` writes the stub impls emitted next to errors, so users see the real error and not
 //! a cascade. Everything below `lib.rs` works on `proc_macro2` and is unit-tested.
 
+#![warn(missing_docs)]
+
 use proc_macro::TokenStream;
 
 mod attr;
