@@ -282,6 +282,15 @@ fn collect_errors(errors: &[serde_json::Value], feedback: &[Feedback], error: Op
 }
 
 fn deploy_error(what: &str, errors: Vec<FileError>) -> Error {
+    // A server may report one problem in several places (`feedback`, `deployment.errors`, top-level `errors`):
+    // list it once.
+    let mut unique: Vec<FileError> = Vec::with_capacity(errors.len());
+    for e in errors {
+        if !unique.contains(&e) {
+            unique.push(e);
+        }
+    }
+    let errors = unique;
     let list: Vec<String> = errors.iter().map(FileError::to_string).collect();
     let detail = if list.is_empty() {
         "no reason given".to_owned()

@@ -27,6 +27,49 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use tinybird_core::DatasourceDef;
 
+/// ClickHouse's `Bool` is a `UInt8` underneath, so `flag = 1` and `flag IN (0, 1)` compare it as a number: that is
+/// what Tinybird's `{{Boolean(x)}}` renders. DataFusion has no Boolean/integer coercion, so the Boolean side is cast
+/// to an integer first (`true` is 1, `false` 0, exactly as in ClickHouse).
+#[derive(Debug)]
+struct BoolAsInteger;
+
+impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger {
+    fn name(&self) -> &str {
+        "clickhouse_bool_as_integer"
+    }
+
+    fn rewrite(
+        &self,
+        expr: Expr,
+        schema: &datafusion::common::DFSchema,
+        _: &datafusion::config::ConfigOptions,
+    ) -> datafusion::common::Result<datafusion::common::tree_node::Transformed<Expr>> {
+        use datafusion::common::tree_node::Transformed;
+        use datafusion::logical_expr::{BinaryExpr, Cast, ExprSchemable, Operator, expr::InList};
+        let ty = |e: &Expr| e.get_type(schema).ok();
+        let as_int = |e: Expr, t: DataType| Expr::Cast(Cast::new(Box::new(e), t));
+        let integers = |list: &[Expr]| !list.is_empty() && list.iter().all(|e| ty(e).is_some_and(|t| t.is_integer()));
+        use Operator::{Eq, Gt, GtEq, Lt, LtEq, NotEq};
+        Ok(match expr {
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) if matches!(op, Eq | NotEq | Lt | LtEq | Gt | GtEq) => {
+                match (ty(&left), ty(&right)) {
+                    (Some(DataType::Boolean), Some(t)) if t.is_integer() => {
+                        Transformed::yes(Expr::BinaryExpr(BinaryExpr { left: Box::new(as_int(*left, t)), op, right }))
+                    }
+                    (Some(t), Some(DataType::Boolean)) if t.is_integer() => {
+                        Transformed::yes(Expr::BinaryExpr(BinaryExpr { left, op, right: Box::new(as_int(*right, t)) }))
+                    }
+                    _ => Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right })),
+                }
+            }
+            Expr::InList(InList { expr, list, negated }) if ty(&expr) == Some(DataType::Boolean) && integers(&list) => {
+                Transformed::yes(Expr::InList(InList { expr: Box::new(as_int(*expr, DataType::Int64)), list, negated }))
+            }
+            other => Transformed::no(other),
+        })
+    }
+}
+
 /// Batches smaller than this are merged on append, so single-row ingestion does not fragment tables.
 const COMPACT_ROWS: usize = 16 * 1024;
 
@@ -57,8 +100,10 @@ impl DataFusionEngine {
         let mut config = SessionConfig::new().with_target_partitions(partitions).with_information_schema(false);
         // ClickHouse identifiers are case-sensitive: `userId` must stay `userId`.
         config.options_mut().sql_parser.enable_ident_normalization = false;
-        let ctx = SessionContext::new_with_config(config);
+        let mut ctx = SessionContext::new_with_config(config);
         functions::register(&ctx);
+        // Registering a rewrite on a fresh context cannot fail (it only pushes onto the analyzer's list).
+        let _ = datafusion::execution::FunctionRegistry::register_function_rewrite(&mut ctx, Arc::new(BoolAsInteger));
         DataFusionEngine { ctx, tables: RwLock::new(HashMap::new()), partitions }
     }
 

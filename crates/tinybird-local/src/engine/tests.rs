@@ -249,3 +249,35 @@ async fn common_pipe_shapes_run() {
     check(&e, "SELECT DISTINCT toYYYYMM(ts) AS m FROM t ORDER BY m", "UInt32", "202401|202402").await;
     check(&e, "SELECT id FROM t WHERE ts > now() - INTERVAL 1000 YEAR ORDER BY id LIMIT 1", "UInt64", "1").await;
 }
+
+/// `Bool` compares with integers as ClickHouse's `UInt8`: `{{Boolean(x)}}` renders `1`/`0`.
+#[tokio::test]
+async fn bool_compares_with_integers() {
+    let engine = DataFusionEngine::new();
+    let def = DatasourceDef {
+        name: "b".into(),
+        columns: vec![
+            ColumnDef { name: "id".into(), ty: "UInt32".into(), ..Default::default() },
+            ColumnDef { name: "flag".into(), ty: "Bool".into(), ..Default::default() },
+        ],
+        ..Default::default()
+    };
+    engine.create_table(&def).await.unwrap();
+    let ingest = vec![
+        IngestColumn::new("id", ChType::parse("UInt32").unwrap(), None, None),
+        IngestColumn::new("flag", ChType::parse("Bool").unwrap(), None, None),
+    ];
+    let body = br#"{"id":1,"flag":true}
+{"id":2,"flag":false}
+{"id":3,"flag":true}"#;
+    let parsed = parse_ndjson(body, &ingest);
+    engine.append("b", parsed.rows).await.unwrap();
+    // As in ClickHouse, where `true` is 1 and `false` 0: `flag = 2` matches nothing.
+    check(&engine, "SELECT id FROM b WHERE flag = 1 ORDER BY id", "UInt32", "1|3").await;
+    check(&engine, "SELECT id FROM b WHERE 0 = flag ORDER BY id", "UInt32", "2").await;
+    check(&engine, "SELECT id FROM b WHERE flag IN (1) ORDER BY id", "UInt32", "1|3").await;
+    check(&engine, "SELECT id FROM b WHERE flag != 1 ORDER BY id", "UInt32", "2").await;
+    check(&engine, "SELECT id FROM b WHERE flag = 2 ORDER BY id", "UInt32", "").await;
+    check(&engine, "SELECT id FROM b WHERE flag <= 1 ORDER BY id", "UInt32", "1|2|3").await;
+    check(&engine, "SELECT id FROM b WHERE flag = true ORDER BY id", "UInt32", "1|3").await;
+}
