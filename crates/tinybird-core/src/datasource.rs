@@ -28,6 +28,10 @@ pub struct DatasourceDef {
     pub indexes: Vec<IndexDef>,
     /// `TOKEN <name> READ|APPEND` lines.
     pub tokens: Vec<TokenDef>,
+    /// Keywords Tinybird accepts that this SDK keeps without interpreting (`TAGS`, `SHARED_WITH >`,
+    /// `FORWARD_QUERY >`, `BACKFILL`, `KAFKA_*`, `IMPORT_*`, `PG_*`, …), in file order. The datafile writer emits them
+    /// back after the engine; nothing else in the SDK reads them.
+    pub settings: Vec<crate::datafile::DatafileSetting>,
 }
 
 /// One schema column: `` `name` Type [DEFAULT expr] [CODEC(...)] `json:$.path` ``.
@@ -226,6 +230,7 @@ pub mod spec {
                     .iter()
                     .map(|(name, permission)| TokenDef { name: (*name).to_owned(), permission: *permission })
                     .collect(),
+                settings: Vec::new(),
             }
         }
     }

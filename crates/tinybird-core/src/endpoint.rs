@@ -48,6 +48,9 @@ pub struct EndpointDef {
     pub tokens: Vec<TokenDef>,
     /// Cache TTL in seconds, when the endpoint is cached.
     pub cache_ttl: Option<u32>,
+    /// Pipe-level keywords (before the first `NODE`) that this SDK keeps without interpreting, such as `TAGS`, in
+    /// file order; written back by the datafile writer.
+    pub settings: Vec<crate::datafile::DatafileSetting>,
 }
 
 /// One node of a pipe. The last node is the endpoint node.
@@ -59,6 +62,9 @@ pub struct NodeDef {
     pub description: Option<String>,
     /// The node's SQL, as written (a template starts with `%`).
     pub sql: String,
+    /// Keywords after this `NODE` that this SDK keeps without interpreting (`TAGS`, `FILTER`, `ON_DEMAND_COMPUTE`,
+    /// …), in file order; written back after the node's SQL.
+    pub settings: Vec<crate::datafile::DatafileSetting>,
 }
 
 /// One endpoint parameter.
@@ -128,6 +134,7 @@ pub mod spec {
                         name: n.name.to_owned(),
                         description: n.description.map(str::to_owned),
                         sql: n.sql.to_owned(),
+                        settings: Vec::new(),
                     })
                     .collect(),
                 params: self
@@ -148,6 +155,7 @@ pub mod spec {
                     .map(|t| TokenDef { name: (*t).to_owned(), permission: TokenPermission::Read })
                     .collect(),
                 cache_ttl: self.cache_ttl,
+                settings: Vec::new(),
             }
         }
     }

@@ -52,6 +52,7 @@ fn events() -> DatasourceDef {
             granularity: 4,
         }],
         tokens: vec![token("events_append", TokenPermission::Append), token("events_read", TokenPermission::Read)],
+        settings: vec![],
     }
 }
 
@@ -62,6 +63,7 @@ fn user_analytics() -> EndpointDef {
             "Daily event counts for one user: the endpoint a browser calls with a JWT that pins `user_id`.".into(),
         ),
         nodes: vec![NodeDef {
+            settings: Vec::new(),
             name: "user_analytics_0".into(),
             description: None,
             sql: "%
@@ -100,6 +102,7 @@ fn top_events() -> EndpointDef {
         description: Some("The most frequent event types in a time window.".into()),
         nodes: vec![
             NodeDef {
+settings: Vec::new(),
                 name: "windowed".into(),
                 description: Some("Events in the window".into()),
                 // Indented as it would be in a Rust string literal: the generator dedents it.
@@ -112,6 +115,7 @@ fn top_events() -> EndpointDef {
                 .into(),
             },
             NodeDef {
+settings: Vec::new(),
                 name: "endpoint".into(),
                 description: None,
                 sql: "%\nSELECT event_type, count() AS events\nFROM windowed\nGROUP BY event_type\nORDER BY events DESC\nLIMIT {{Int32(limit, 10)}}".into(),
@@ -134,6 +138,7 @@ fn org_analytics() -> EndpointDef {
             "Per-org analytics for a multi-tenant app:\nthe org comes from the JWT's `fixed_params`.".into(),
         ),
         nodes: vec![NodeDef {
+            settings: Vec::new(),
             name: "org_analytics_0".into(),
             description: None,
             sql: "%
@@ -200,7 +205,8 @@ fn org_analytics_pipe() {
 
 #[test]
 fn materialized_and_copy_pipes() {
-    let node = |name: &str, sql: &str| NodeDef { name: name.into(), description: None, sql: sql.into() };
+    let node =
+        |name: &str, sql: &str| NodeDef { settings: Vec::new(), name: name.into(), description: None, sql: sql.into() };
     let mv = PipeDef {
         name: "events_per_day_mv".into(),
         description: Some("Feeds events_per_day".into()),
@@ -209,6 +215,7 @@ fn materialized_and_copy_pipes() {
             "SELECT toDate(timestamp) AS day, org_id, count() AS events\nFROM events\nGROUP BY day, org_id",
         )],
         tokens: vec![],
+        settings: vec![],
         kind: PipeKind::Materialized { datasource: "events_per_day".into(), deployment_method: Some("alter".into()) },
     };
     let copy = PipeDef {
@@ -216,6 +223,7 @@ fn materialized_and_copy_pipes() {
         description: None,
         nodes: vec![node("snapshot", "SELECT * FROM events_per_day WHERE day = yesterday()")],
         tokens: vec![],
+        settings: vec![],
         kind: PipeKind::Copy {
             target_datasource: "snapshots".into(),
             schedule: Some("0 0 * * *".into()),
@@ -227,6 +235,7 @@ fn materialized_and_copy_pipes() {
         description: None,
         nodes: vec![node("export", "SELECT * FROM events")],
         tokens: vec![],
+        settings: vec![],
         kind: PipeKind::Sink {
             settings: vec![
                 ("EXPORT_CONNECTION_NAME".into(), "s3_conn".into()),

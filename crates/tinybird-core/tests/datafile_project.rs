@@ -59,6 +59,7 @@ impl Endpoint for TopUsers {
         EndpointDef {
             name: "top_users".into(),
             nodes: vec![NodeDef {
+                settings: Vec::new(),
                 name: "top".into(),
                 description: None,
                 sql: "%\nSELECT user_id, count() AS c FROM events GROUP BY user_id LIMIT {{UInt32(limit)}}".into(),
@@ -89,7 +90,7 @@ fn temp_dir(name: &str) -> PathBuf {
 fn mv() -> PipeDef {
     PipeDef {
         name: "users_mv".into(),
-        nodes: vec![NodeDef { name: "n".into(), description: None, sql: "SELECT user_id FROM events".into() }],
+        nodes: vec![NodeDef { name: "n".into(), sql: "SELECT user_id FROM events".into(), ..Default::default() }],
         kind: PipeKind::Materialized { datasource: "users".into(), deployment_method: None },
         ..Default::default()
     }

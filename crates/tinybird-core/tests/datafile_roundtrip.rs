@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 use tinybird_core::datafile::{
-    PipeDef, PipeKind, parse_datasource, parse_pipe, write_datasource, write_endpoint, write_pipe,
+    DatafileSetting, PipeDef, PipeKind, parse_datasource, parse_pipe, write_datasource, write_endpoint, write_pipe,
 };
 use tinybird_core::datasource::{ColumnDef, DatasourceDef, EngineDef, IndexDef, TokenDef, TokenPermission};
 use tinybird_core::endpoint::{EndpointDef, NodeDef, ParamDef};
@@ -60,6 +60,87 @@ fn column() -> impl Strategy<Value = ColumnDef> {
         .prop_map(|(name, ty, json_path, default, codec)| ColumnDef { name, ty, json_path, default, codec })
 }
 
+/// One-line setting values: spaces (runs of them too), `$`, `#`, `:` and one kind of quote, anywhere.
+fn setting_value() -> impl Strategy<Value = String> {
+    prop_oneof!["[a-zA-Z0-9_ ,.:/@$#'=-]{1,24}", "[a-zA-Z0-9_ ,.:/@$#\"=-]{1,24}"]
+        .prop_filter("non-blank", |s| !s.trim().is_empty())
+        .prop_map(|s| s.trim().to_owned())
+}
+
+/// A one-line setting or a block, as `keyword` allows.
+fn setting(keyword: &'static str, line: bool, block: bool) -> BoxedStrategy<DatafileSetting> {
+    let block_text = text().prop_filter("no template tags", |t| !["{{", "{%", "{#"].iter().any(|o| t.contains(o)));
+    match (line, block) {
+        (true, true) => prop_oneof![
+            setting_value().prop_map(move |v| DatafileSetting::line(keyword, v)),
+            block_text.prop_map(move |v| DatafileSetting::block(keyword, v)),
+        ]
+        .boxed(),
+        (true, false) => setting_value().prop_map(move |v| DatafileSetting::line(keyword, v)).boxed(),
+        _ => block_text.prop_map(move |v| DatafileSetting::block(keyword, v)).boxed(),
+    }
+}
+
+/// Datasource settings Tinybird accepts together: at most one connector with its required keys, and the other
+/// kept keywords, shuffled.
+fn datasource_settings() -> impl Strategy<Value = Vec<DatafileSetting>> {
+    let fixed = |keyword: &'static str, value: &'static str| Just(DatafileSetting::line(keyword, value)).boxed();
+    let connector: BoxedStrategy<Vec<DatafileSetting>> = prop_oneof![
+        Just(Vec::new()),
+        (
+            setting("KAFKA_CONNECTION_NAME", true, false),
+            setting("KAFKA_TOPIC", true, false),
+            setting("KAFKA_GROUP_ID", true, false),
+            proptest::option::of(fixed("KAFKA_AUTO_OFFSET_RESET", "earliest")),
+            proptest::option::of(fixed("KAFKA_STORE_RAW_VALUE", "True")),
+            proptest::option::of(fixed("KAFKA_VALUE_FORMAT", "json_without_schema")),
+        )
+            .prop_map(|(a, b, c, d, e, f)| [Some(a), Some(b), Some(c), d, e, f].into_iter().flatten().collect()),
+        (
+            setting("IMPORT_CONNECTION_NAME", true, false),
+            proptest::sample::select(vec!["@once", "@on-demand", "@auto"]),
+            setting("IMPORT_BUCKET_URI", true, false),
+            proptest::option::of(fixed("IMPORT_FORMAT", "ndjson")),
+            proptest::option::of(setting("IMPORT_FROM_TIMESTAMP", true, false)),
+        )
+            .prop_map(|(a, schedule, c, d, e)| {
+                [Some(a), Some(DatafileSetting::line("IMPORT_SCHEDULE", schedule)), Some(c), d, e]
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            }),
+        (
+            setting("IMPORT_CONNECTION_NAME", true, false),
+            setting("IMPORT_TABLE_ARN", true, false),
+            setting("IMPORT_EXPORT_BUCKET", true, false)
+        )
+            .prop_map(|(a, b, c)| vec![a, b, c]),
+        (setting("PG_CONNECTION_NAME", true, false), setting("PG_TABLE", true, false)).prop_map(|(a, b)| vec![a, b]),
+    ]
+    .boxed();
+    (
+        connector,
+        proptest::collection::vec(setting("TAGS", true, true), 0..3),
+        proptest::collection::vec(
+            prop_oneof![
+                // One line is a comma list of plain names (Tinybird splits each argument on commas).
+                proptest::collection::vec(ident(), 1..4)
+                    .prop_map(|names| DatafileSetting::line("SHARED_WITH", names.join(", "))),
+                setting("SHARED_WITH", false, true),
+            ],
+            0..2,
+        ),
+        proptest::option::of(setting("FORWARD_QUERY", false, true)),
+        proptest::option::of(prop_oneof![fixed("BACKFILL", "skip"), fixed("BACKFILL", "SKIP")]),
+        proptest::option::of(setting("VERSION", true, true)),
+    )
+        .prop_flat_map(|(connector, tags, shared, forward, backfill, version)| {
+            let all: Vec<DatafileSetting> =
+                connector.into_iter().chain(tags).chain(shared).chain(forward).chain(backfill).chain(version).collect();
+            Just(all).prop_shuffle()
+        })
+}
+
 fn token(permissions: &'static [TokenPermission]) -> impl Strategy<Value = TokenDef> {
     ("[a-z][a-z0-9_ ]{0,10}", proptest::sample::select(permissions))
         .prop_map(|(name, permission)| TokenDef { name: name.trim().to_owned(), permission })
@@ -100,8 +181,9 @@ fn datasource() -> impl Strategy<Value = DatasourceDef> {
         engine,
         proptest::collection::vec(index, 0..3),
         proptest::collection::vec(token(&[TokenPermission::Read, TokenPermission::Append]), 0..3),
+        datasource_settings(),
     )
-        .prop_map(|(name, description, mut columns, engine, mut indexes, tokens)| {
+        .prop_map(|(name, description, mut columns, engine, mut indexes, tokens, settings)| {
             columns.dedup_by(|a, b| a.name == b.name);
             let mut seen = Vec::new();
             columns.retain(|c| {
@@ -121,7 +203,7 @@ fn datasource() -> impl Strategy<Value = DatasourceDef> {
                     true
                 }
             });
-            DatasourceDef { name, description, columns, engine, indexes, tokens }
+            DatasourceDef { name, description, columns, engine, indexes, tokens, settings }
         })
 }
 
@@ -204,7 +286,7 @@ fn endpoint() -> impl Strategy<Value = EndpointDef> {
                     } else {
                         format!("SELECT {i} AS n\nFROM t{i}")
                     };
-                    NodeDef { name: node_name, description: node_description, sql }
+                    NodeDef { name: node_name, description: node_description, sql, settings: Vec::new() }
                 })
                 .collect();
             EndpointDef {
@@ -227,13 +309,61 @@ fn pipe() -> impl Strategy<Value = PipeDef> {
         (ident(), proptest::option::of(Just("0 * * * *".to_owned())), proptest::option::of(Just("replace".to_owned())))
             .prop_map(|(target_datasource, schedule, mode)| PipeKind::Copy { target_datasource, schedule, mode }),
     ];
-    (ident(), proptest::option::of(text()), "[a-z]{1,8}", kind).prop_map(|(name, description, node, kind)| PipeDef {
+    let pipe_settings = (
+        proptest::collection::vec(setting("TAGS", true, true), 0..3),
+        proptest::option::of(setting("VERSION", true, true)),
+    )
+        .prop_flat_map(|(tags, version)| Just(tags.into_iter().chain(version).collect::<Vec<_>>()).prop_shuffle());
+    let node_settings = (
+        proptest::option::of(setting("FILTER", true, false)),
+        proptest::option::of(setting("ON_DEMAND_COMPUTE", true, false)),
+        proptest::collection::vec(setting("TAGS", true, true), 0..2),
+        proptest::sample::select(vec!["true", "False", "0", "yes"]),
+    )
+        .prop_flat_map(|(filter, compute, tags, flag)| {
+            (Just(filter.into_iter().chain(compute).chain(tags).collect::<Vec<_>>()).prop_shuffle(), Just(flag))
+        });
+    (ident(), proptest::option::of(text()), "[a-z]{1,8}", kind, pipe_settings, node_settings).prop_map(
+        |(name, description, node, kind, settings, (node_settings, flag))| {
+            // What Tinybird lets each node type carry: endpoints anything; copies ON_DEMAND_COMPUTE (a boolean);
+            // other nodes only plain tags (`key=value` tags are node attributes).
+            let node_settings: Vec<DatafileSetting> = node_settings
+                .into_iter()
+                .filter_map(|s| match (&kind, s.keyword.as_str()) {
+                    (PipeKind::Endpoint, _) => Some(s),
+                    (PipeKind::Copy { .. }, "ON_DEMAND_COMPUTE") => {
+                        Some(DatafileSetting::line("ON_DEMAND_COMPUTE", flag))
+                    }
+                    (_, "TAGS") if !s.value.contains('=') => Some(s),
+                    _ => None,
+                })
+                .collect();
+            pipe_def(name, description, node, kind, settings, node_settings)
+        },
+    )
+}
+
+fn pipe_def(
+    name: String,
+    description: Option<String>,
+    node: String,
+    kind: PipeKind,
+    settings: Vec<DatafileSetting>,
+    node_settings: Vec<DatafileSetting>,
+) -> PipeDef {
+    PipeDef {
         name,
         description,
-        nodes: vec![NodeDef { name: node, description: None, sql: "SELECT 1\n\nFROM t\n  WHERE x = '#'".into() }],
+        nodes: vec![NodeDef {
+            name: node,
+            description: None,
+            sql: "SELECT 1\n\nFROM t\n  WHERE x = '#'".into(),
+            settings: node_settings,
+        }],
         tokens: vec![],
         kind,
-    })
+        settings,
+    }
 }
 
 proptest! {
@@ -271,6 +401,7 @@ proptest! {
         let text = write_pipe(&def).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let parsed = parse_pipe(&def.name, &text).map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
         prop_assert_eq!(&parsed, &def, "\n{}", text);
+        prop_assert_eq!(write_pipe(&parsed).unwrap(), text);
     }
 
     #[test]

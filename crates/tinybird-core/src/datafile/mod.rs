@@ -10,6 +10,13 @@
 //! descriptions are written into the typed placeholders (`{{ Int32(limit, 10, description="Max rows") }}`), values
 //! with quotes are quoted so they survive tokenising, and SummingMergeTree columns use `ENGINE_COLUMNS`.
 //!
+//! Keywords Tinybird accepts that the definitions have no field for (`TAGS`, `SHARED_WITH`, `FORWARD_QUERY >`,
+//! `BACKFILL`, the `KAFKA_*`, `IMPORT_*` and `PG_*` connector keys, pipe `FILTER` and `ON_DEMAND_COMPUTE`, deprecated
+//! keywords Tinybird ignores) are kept as [`DatafileSetting`]s in file order and written back, so existing files load
+//! and round-trip. What Tinybird refuses is refused with its message: `INCLUDE`, `SOURCE`, `IMPORT_STRATEGY`,
+//! `KAFKA_STORE_BINARY_HEADERS`, `MATERIALIZED`/`ALIAS`/`TTL` columns, incomplete connectors, node keys a node of
+//! that type may not carry.
+//!
 //! ```
 //! use tinybird_core::datafile::{parse_datasource, write_datasource};
 //! use tinybird_core::datasource::{ColumnDef, DatasourceDef, EngineDef};
@@ -37,11 +44,13 @@
 mod lex;
 mod placeholders;
 mod read;
+mod settings;
 mod write;
 
 use std::fmt;
 
 pub use read::{parse_datasource, parse_pipe};
+pub use settings::DatafileSetting;
 pub use write::{write_datasource, write_endpoint, write_pipe};
 
 use crate::datasource::TokenDef;
@@ -114,6 +123,9 @@ pub struct PipeDef {
     pub tokens: Vec<TokenDef>,
     /// What the last node is.
     pub kind: PipeKind,
+    /// Keywords before the first `NODE` that this SDK keeps without interpreting (`TAGS`, `VERSION`, …), in file
+    /// order. Node-level ones are in [`NodeDef::settings`].
+    pub settings: Vec<DatafileSetting>,
 }
 
 /// The `TYPE` of a pipe's non-standard node (always the last node here) and the keys that go with it.
@@ -189,6 +201,7 @@ impl PipeDef {
             output: Vec::new(),
             tokens: self.tokens,
             cache_ttl: None,
+            settings: self.settings,
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Parsing `.datasource` and `.pipe` text, following Tinybird's own parser line by line.
 
 use super::lex::{UnterminatedQuote, dedent_block, tokens, unquote};
-use super::{DatafileError, PipeDef, PipeKind};
+use super::settings::{self, FileKind, Form};
+use super::{DatafileError, DatafileSetting, PipeDef, PipeKind};
 use crate::datasource::{ColumnDef, DatasourceDef, EngineDef, IndexDef, TokenDef, TokenPermission};
 use crate::endpoint::NodeDef;
 use crate::types::ChType;
@@ -17,6 +18,13 @@ impl Kind {
         match self {
             Kind::Datasource => "datasource",
             Kind::Pipe => "pipe",
+        }
+    }
+
+    fn file_kind(self) -> FileKind {
+        match self {
+            Kind::Datasource => FileKind::Datasource,
+            Kind::Pipe => FileKind::Pipe,
         }
     }
 
@@ -114,6 +122,8 @@ impl Kind {
 struct Command {
     /// Lower-case keyword.
     keyword: String,
+    /// The keyword as written (some of Tinybird's messages quote it so).
+    written: String,
     line: usize,
     value: Value,
 }
@@ -166,6 +176,60 @@ impl Command {
             Value::Block(text) => dedent_block(text),
             Value::Args(args) => args.join(" ").trim().to_owned(),
         }
+    }
+
+    /// The command as a kept [`DatafileSetting`] if it is one for `kind`, checked as Tinybird checks it; an error
+    /// with Tinybird's message if Tinybird refuses the keyword.
+    fn setting(&self, kind: Kind) -> Result<Option<DatafileSetting>, DatafileError> {
+        if let Some(message) = settings::refused(kind.file_kind(), &self.keyword, &self.written) {
+            return Err(self.err(message));
+        }
+        let Some(rule) = settings::rule(kind.file_kind(), &self.keyword) else { return Ok(None) };
+        let upper = self.keyword.to_ascii_uppercase();
+        let setting = match &self.value {
+            Value::Block(_) if rule.form == Form::Line => {
+                return Err(self.err(format!("{upper} does not support multiline arguments")));
+            }
+            Value::Args(_) if rule.form == Form::Block => {
+                return Err(self.err(format!("{upper} must be multiline: use > to start a multiline SQL block")));
+            }
+            Value::Block(text) => {
+                let value = dedent_block(text);
+                if value.is_empty() {
+                    return Err(self.err("missing value"));
+                }
+                DatafileSetting::block(upper, value)
+            }
+            // Tinybird unquotes each argument of SHARED_WITH on its own, so the joined form would change its meaning.
+            Value::Args(args) if self.keyword == "shared_with" => {
+                let value = settings::shared_with_line(args);
+                if value.is_empty() {
+                    return Err(self.err("SHARED_WITH requires at least one workspace name"));
+                }
+                DatafileSetting::line(upper, value)
+            }
+            Value::Args(args) => {
+                let joined = args.join(" ");
+                let mut value = unquote(joined.trim()).to_owned();
+                if rule.env {
+                    value = value.replace("$$", "$");
+                }
+                if value.trim().is_empty() {
+                    return Err(self.err("missing value"));
+                }
+                DatafileSetting::line(upper, value)
+            }
+        };
+        if let Some(allowed) = rule.allowed
+            && !allowed.iter().any(|a| a.eq_ignore_ascii_case(&setting.value))
+        {
+            let set = allowed.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(", ");
+            return Err(self.err(format!(
+                "{} is not an allowed value for {}. Use one of: {{{set}}}",
+                setting.value, setting.keyword
+            )));
+        }
+        Ok(Some(setting))
     }
 
     fn unsupported(&self, kind: Kind) -> DatafileError {
@@ -230,7 +294,7 @@ fn commands(text: &str, kind: Kind) -> Result<Vec<Command>, DatafileError> {
                     format!("unexpected text after `>`: the value of `{} >` starts on the next line", first),
                 ));
             }
-            open = Some(Command { keyword, line: lineno, value: Value::Block(String::new()) });
+            open = Some(Command { keyword, written: first.clone(), line: lineno, value: Value::Block(String::new()) });
             continue;
         }
         if keyword == "settings" {
@@ -241,7 +305,7 @@ fn commands(text: &str, kind: Kind) -> Result<Vec<Command>, DatafileError> {
                  https://www.tinybird.co/docs/cli/datafiles#data-source for more information.",
             ));
         }
-        out.push(Command { keyword, line: lineno, value: Value::Args(toks[1..].to_vec()) });
+        out.push(Command { keyword, written: first.clone(), line: lineno, value: Value::Args(toks[1..].to_vec()) });
     }
     out.extend(open);
     Ok(out)
@@ -276,20 +340,37 @@ fn token(cmd: &Command) -> Result<TokenDef, DatafileError> {
 ///
 /// Every error carries its line and keyword. Unknown keywords are rejected with Tinybird's message
 /// (`FOO is not a valid option in datasource files.`), `SETTINGS` with Tinybird's hint to use `ENGINE_SETTINGS`.
-/// Keywords Tinybird accepts but [`DatasourceDef`] cannot hold (Kafka and import connectors, `FORWARD_QUERY`,
-/// `SHARED_WITH`, `TAGS`, `BACKFILL`, …) are rejected as not supported rather than dropped.
+/// Keywords Tinybird accepts that [`DatasourceDef`] has no field for (Kafka, import and Postgres connector keys,
+/// `FORWARD_QUERY >`, `SHARED_WITH`, `TAGS`, `BACKFILL`, deprecated keywords Tinybird ignores) go to
+/// [`DatasourceDef::settings`] in file order, checked as Tinybird checks them (one line or a block, `BACKFILL skip`,
+/// the required keys of each connector). Keywords Tinybird refuses (`INCLUDE`, `SOURCE`, `IMPORT_STRATEGY`,
+/// `KAFKA_STORE_BINARY_HEADERS`) are refused with Tinybird's message. A keyword given twice is an error, except
+/// `TOKEN`, `TAGS` and `SHARED_WITH`, which Tinybird accumulates.
 pub fn parse_datasource(name: &str, text: &str) -> Result<DatasourceDef, DatafileError> {
     let mut def = DatasourceDef { name: name.to_owned(), ..Default::default() };
     let mut seen: Vec<String> = Vec::new();
     let mut engine_line = None;
     let mut any_engine_key = false;
+    // (lower-case keyword, line) of each kept setting, for the connector checks.
+    let mut setting_lines: Vec<(String, usize)> = Vec::new();
     for cmd in commands(text, Kind::Datasource)? {
         let key = cmd.keyword.strip_prefix("engine_").unwrap_or(&cmd.keyword).to_owned();
-        if key != "token" {
-            if seen.contains(&key) {
+        let setting = cmd.setting(Kind::Datasource)?;
+        let repeatable =
+            cmd.keyword == "token" || settings::rule(FileKind::Datasource, &cmd.keyword).is_some_and(|r| r.repeatable);
+        // `PARTITION_KEY` and `ENGINE_PARTITION_KEY` are one key; kept settings are told apart by their whole keyword
+        // (`VERSION` is not `ENGINE_VERSION`).
+        let dedup_key = if setting.is_some() { cmd.keyword.clone() } else { format!("engine_{key}") };
+        if !repeatable {
+            if seen.contains(&dedup_key) {
                 return Err(cmd.err(format!("{} is given twice", cmd.keyword.to_ascii_uppercase())));
             }
-            seen.push(key.clone());
+            seen.push(dedup_key);
+        }
+        if let Some(setting) = setting {
+            setting_lines.push((cmd.keyword.clone(), cmd.line));
+            def.settings.push(setting);
+            continue;
         }
         match cmd.keyword.as_str() {
             "description" => def.description = Some(cmd.text()),
@@ -319,7 +400,70 @@ pub fn parse_datasource(name: &str, text: &str) -> Result<DatasourceDef, Datafil
     if engine_line.is_none() && any_engine_key {
         def.engine.kind = "MergeTree".to_owned();
     }
+    check_connectors(&def.settings, &setting_lines)?;
     Ok(def)
+}
+
+/// Tinybird's datasource validation of connector keys: each connector's required keys are all present, and an
+/// S3/GCS import uses one of the schedules Tinybird allows. Messages are Tinybird's (key lists sorted).
+fn check_connectors(settings: &[DatafileSetting], lines: &[(String, usize)]) -> Result<(), DatafileError> {
+    let has = |k: &str| lines.iter().any(|(key, _)| key == k);
+    // The first of `keys` in the file: its line and keyword are the error's.
+    let first_of = |keys: &[&str]| {
+        lines.iter().find(|(key, _)| keys.contains(&key.as_str())).map_or((1, None), |(k, l)| (*l, Some(k.clone())))
+    };
+    let missing = |required: &[&str]| -> Vec<String> {
+        let mut out: Vec<String> = required.iter().filter(|k| !has(k)).map(|k| format!("'{k}'")).collect();
+        out.sort();
+        out
+    };
+    let check = |all: &[&str], required: &[&str], what: &str| -> Result<(), DatafileError> {
+        if all.iter().any(|k| has(k)) {
+            let missing = missing(required);
+            if !missing.is_empty() {
+                let (line, keyword) = first_of(all);
+                return Err(DatafileError::at(
+                    line,
+                    keyword.as_deref(),
+                    format!(
+                        "Some {what} params have been provided, but the following required ones are missing: [{}]",
+                        missing.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    };
+    let kafka = ["kafka_connection_name", "kafka_topic", "kafka_group_id"];
+    check(&kafka, &kafka, "Kafka")?;
+    let dynamodb = ["import_connection_name", "import_table_arn", "import_export_bucket"];
+    if has("import_table_arn") || has("import_export_bucket") {
+        check(&dynamodb, &dynamodb, "DynamoDB")?;
+    } else {
+        let required = ["import_connection_name", "import_schedule", "import_bucket_uri"];
+        let all = [
+            "import_connection_name",
+            "import_schedule",
+            "import_bucket_uri",
+            "import_from_timestamp",
+            "import_format",
+        ];
+        check(&all, &required, "connection")?;
+        if let Some(schedule) = settings.iter().find(|s| s.keyword == "IMPORT_SCHEDULE")
+            && !["@once", "@on-demand", "@auto"].contains(&schedule.value.as_str())
+        {
+            return Err(DatafileError::at(
+                first_of(&["import_schedule"]).0,
+                Some("IMPORT_SCHEDULE"),
+                format!(
+                    "Invalid import schedule '{}'. Only ['@auto', '@on-demand', '@once'] values are allowed",
+                    schedule.value
+                ),
+            ));
+        }
+    }
+    let postgres = ["pg_connection_name", "pg_table"];
+    check(&postgres, &postgres, "Postgres")
 }
 
 /// Whether `key` (the keyword without `engine_`) is an engine key. Bare `partition_key`, `sorting_key`,
@@ -476,8 +620,11 @@ fn column(text: &str) -> Result<ColumnDef, String> {
             let close = matching_paren(body).ok_or("unbalanced parentheses in CODEC")?;
             column.codec = Some(body[1..close].trim().to_owned());
             rest = body[close + 1..].trim_start();
-        } else if matches!(word.as_str(), "MATERIALIZED" | "ALIAS" | "EPHEMERAL" | "TTL") {
-            return Err(format!("column `{}`: {word} columns are not supported by this SDK yet", column.name));
+        } else if matches!(word.as_str(), "MATERIALIZED" | "ALIAS") {
+            // Tinybird's schema parser refuses these (`MATERIALIZED columns are not supported`).
+            return Err(format!("column `{}`: {word} columns are not supported", column.name));
+        } else if word == "TTL" {
+            return Err(format!("column `{}`: column TTL is not supported", column.name));
         } else {
             return Err(format!(
                 "column `{}`: unexpected `{}` (expected DEFAULT, CODEC(…) or `json:$.path`)",
@@ -615,12 +762,19 @@ fn indexes(cmd: &Command) -> Result<Vec<IndexDef>, DatafileError> {
 /// Checks what Tinybird checks: `SQL >` is multi-line and follows a `NODE`, tokens are `READ`, there is at least one
 /// node and at most one non-standard node (`Multiple non-standard nodes in pipe. There can only be one`); and what
 /// this SDK's model needs: the non-standard node is the last one and every node has SQL. Node SQL is dedented.
+///
+/// `TAGS`, `VERSION`, `EXPORT_SERVICE` (before the first `NODE`: [`PipeDef::settings`]; after one: that node's
+/// [`NodeDef::settings`]) and the node keys `FILTER` and `ON_DEMAND_COMPUTE` are kept in file order without being
+/// interpreted; `INCLUDE` is refused with Tinybird's `INCLUDE is not supported yet`, `SCOPE` as not supported here.
 pub fn parse_pipe(name: &str, text: &str) -> Result<PipeDef, DatafileError> {
     let mut def = PipeDef { name: name.to_owned(), ..Default::default() };
     // (type, line) per node, and the keys that go with the typed node.
     let mut types: Vec<Option<(String, usize)>> = Vec::new();
     let mut keys: Vec<(String, String, usize)> = Vec::new();
     let mut node_lines: Vec<usize> = Vec::new();
+    let mut seen_settings: Vec<(usize, String)> = Vec::new();
+    // The line of each node's settings, to point Tinybird's node checks at them.
+    let mut node_setting_lines: Vec<Vec<usize>> = Vec::new();
     for cmd in commands(text, Kind::Pipe)? {
         let in_node = !def.nodes.is_empty();
         let need_node = |cmd: &Command| {
@@ -633,6 +787,7 @@ pub fn parse_pipe(name: &str, text: &str) -> Result<PipeDef, DatafileError> {
                     return Err(cmd.err(format!("node `{node_name}` is declared twice")));
                 }
                 def.nodes.push(NodeDef { name: node_name, ..Default::default() });
+                node_setting_lines.push(Vec::new());
                 types.push(None);
                 node_lines.push(cmd.line);
             }
@@ -702,7 +857,28 @@ pub fn parse_pipe(name: &str, text: &str) -> Result<PipeDef, DatafileError> {
             k if k.starts_with("export_") && k != "export_service" => {
                 keys.push((cmd.keyword.clone(), cmd.single()?, cmd.line));
             }
-            _ => return Err(cmd.unsupported(Kind::Pipe)),
+            _ => {
+                let Some(setting) = cmd.setting(Kind::Pipe)? else { return Err(cmd.unsupported(Kind::Pipe)) };
+                let rule = settings::rule(FileKind::Pipe, &cmd.keyword);
+                if rule.is_some_and(|r| r.needs_node) {
+                    need_node(&cmd)?;
+                }
+                // Node-level keys belong to their node, so the same key in two nodes is no repeat.
+                let scoped = (def.nodes.len(), cmd.keyword.clone());
+                if !rule.is_some_and(|r| r.repeatable) {
+                    if seen_settings.contains(&scoped) {
+                        return Err(cmd.err(format!("{} is given twice", setting.keyword)));
+                    }
+                    seen_settings.push(scoped);
+                }
+                match (def.nodes.last_mut(), node_setting_lines.last_mut()) {
+                    (Some(node), Some(lines)) => {
+                        node.settings.push(setting);
+                        lines.push(cmd.line);
+                    }
+                    _ => def.settings.push(setting),
+                }
+            }
         }
     }
     if def.nodes.is_empty() {
@@ -765,6 +941,13 @@ pub fn parse_pipe(name: &str, text: &str) -> Result<PipeDef, DatafileError> {
             }
         }
     };
+    let last = def.nodes.len() - 1;
+    for (i, (node, lines)) in def.nodes.iter().zip(&node_setting_lines).enumerate() {
+        let node_type = if i == last { def.kind.type_name() } else { None };
+        settings::check_node(node_type, &node.name, &node.settings).map_err(|(index, message)| {
+            DatafileError::at(lines[index], Some(&node.settings[index].keyword), message)
+        })?;
+    }
     // Keys that the pipe's kind does not use would otherwise vanish.
     let allowed: &[&str] = match &def.kind {
         PipeKind::Materialized { .. } => &["datasource", "deployment_method"],

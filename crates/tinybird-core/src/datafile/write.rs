@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use super::lex::{dedent, quote, word};
 use super::placeholders::inject;
+use super::settings::{self, FileKind};
 use super::{DatafileError, PipeDef, PipeKind};
 use crate::datasource::{ColumnDef, DatasourceDef, EngineDef, TokenDef, TokenPermission};
 use crate::endpoint::{EndpointDef, NodeDef};
@@ -13,8 +14,9 @@ const INDENT: &str = "    ";
 
 /// The `.datasource` file for `def`.
 ///
-/// Sections, blank-line separated: `DESCRIPTION >`, `TOKEN` lines, `SCHEMA >`, `INDEXES >`, then `ENGINE` and its
-/// keys. Each column is `` `name` Type [DEFAULT expr] [CODEC(codec)] [`json:$.path`] ``; column types are checked
+/// Sections, blank-line separated: `DESCRIPTION >`, `TOKEN` lines, `SCHEMA >`, `INDEXES >`, `ENGINE` and its
+/// keys, then the kept [`settings`](DatasourceDef::settings) in order (one-line ones together, each block on its
+/// own). Each column is `` `name` Type [DEFAULT expr] [CODEC(codec)] [`json:$.path`] ``; column types are checked
 /// with the [`ChType`] parser, so a typo fails here rather than at deploy time. Fails when a value cannot be written
 /// so Tinybird reads it back unchanged (a newline in a key, both kinds of quote in one value, an invalid type).
 pub fn write_datasource(def: &DatasourceDef) -> Result<String, DatafileError> {
@@ -52,6 +54,7 @@ pub fn write_datasource(def: &DatasourceDef) -> Result<String, DatafileError> {
     if let Some(engine) = engine(&def.engine)? {
         sections.push(engine);
     }
+    push_settings(&mut sections, settings::write(FileKind::Datasource, &def.settings, false, &mut Vec::new())?);
     let text = sections.join("\n\n") + "\n";
     // Tinybird renders a whole .datasource file as a template before parsing it.
     for (i, line) in text.lines().enumerate() {
@@ -106,11 +109,13 @@ pub fn write_endpoint(def: &EndpointDef) -> Result<String, DatafileError> {
         nodes,
         tokens: def.tokens.clone(),
         kind: PipeKind::Endpoint,
+        settings: def.settings.clone(),
     })
 }
 
 /// The `.pipe` file for `def`: `DESCRIPTION >`, `TOKEN … READ` lines, then each `NODE` with its `DESCRIPTION >` and
-/// `SQL >` (dedented, indented by four spaces), the pipe's `TYPE` and its keys after the last node.
+/// `SQL >` (dedented, indented by four spaces) and the node's kept settings, the pipe's `TYPE` and its keys after
+/// the last node. Pipe-level settings go before the first `NODE`, after the tokens.
 pub fn write_pipe(def: &PipeDef) -> Result<String, DatafileError> {
     let mut sections: Vec<String> = Vec::new();
     if let Some(description) = &def.description {
@@ -125,6 +130,7 @@ pub fn write_pipe(def: &PipeDef) -> Result<String, DatafileError> {
         }
         sections.push(tokens(&def.tokens)?);
     }
+    push_settings(&mut sections, settings::write(FileKind::Pipe, &def.settings, false, &mut Vec::new())?);
     if def.nodes.is_empty() {
         return Err(DatafileError::generate(Some("NODE"), format!("pipe `{}` has no nodes", def.name)));
     }
@@ -151,12 +157,40 @@ pub fn write_pipe(def: &PipeDef) -> Result<String, DatafileError> {
         }
         text.push('\n');
         text.push_str(&block("SQL", &sql));
+        let node_type = if i + 1 == def.nodes.len() { def.kind.type_name() } else { None };
+        settings::check_node(node_type, &node.name, &node.settings)
+            .map_err(|(index, message)| DatafileError::generate(Some(&node.settings[index].keyword), message))?;
+        let mut node_settings = Vec::new();
+        push_settings(&mut node_settings, settings::write(FileKind::Pipe, &node.settings, true, &mut Vec::new())?);
+        for part in node_settings {
+            // Blank-line separated like the file's sections; Tinybird skips blank lines between keywords.
+            text.push_str("\n\n");
+            text.push_str(&part);
+        }
         if i + 1 == def.nodes.len() {
             text.push_str(&kind_lines(&def.kind)?);
         }
         sections.push(text);
     }
     Ok(sections.join("\n\n") + "\n")
+}
+
+/// Adds written settings as sections: consecutive one-line settings share a section, each block is its own.
+fn push_settings(sections: &mut Vec<String>, written: Vec<String>) {
+    let mut lines: Vec<String> = Vec::new();
+    for part in written {
+        if part.contains('\n') || part.ends_with(" >") {
+            if !lines.is_empty() {
+                sections.push(std::mem::take(&mut lines).join("\n"));
+            }
+            sections.push(part);
+        } else {
+            lines.push(part);
+        }
+    }
+    if !lines.is_empty() {
+        sections.push(lines.join("\n"));
+    }
 }
 
 /// `KEYWORD >` and the text, dedented, every line indented (blank lines stay empty).
