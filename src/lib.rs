@@ -3,7 +3,7 @@
 #![warn(missing_docs)]
 
 pub use tinybird_core::*;
-pub use tinybird_macros::{Datasource, Endpoint};
+pub use tinybird_macros::{Datasource, Endpoint, Row};
 
 #[cfg(feature = "cli")]
 pub mod cli;

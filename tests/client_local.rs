@@ -13,7 +13,6 @@ use tinybird::error::ErrorKind;
 use tinybird::jwt::{Jwt, Scope, SigningKey};
 use tinybird::params::QueryParams;
 use tinybird::project::Project;
-use tinybird::row::RowColumn;
 use tinybird::types::DateTime64;
 use tinybird::{Datasource, Endpoint, Row};
 
@@ -195,22 +194,11 @@ async fn start() -> (tinybird_local::LocalServer, Client) {
     (server, client)
 }
 
-/// Implements [`Row`] for an ad-hoc result struct, declaring its columns so the client's `meta` check runs too.
-macro_rules! row {
-    ($ty:ty { $($col:literal: $ch:literal),* $(,)? }) => {
-        impl Row for $ty {
-            fn columns() -> Vec<RowColumn> {
-                vec![$(RowColumn { name: $col.into(), ty: $ch.into() }),*]
-            }
-        }
-    };
-}
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Row)]
 struct Count {
     c: u64,
 }
-row!(Count { "c": "UInt64" });
 
 /// `count()` of a table through `/v0/sql`.
 async fn count(client: &Client, table: &str) -> u64 {
@@ -371,7 +359,7 @@ async fn typed_query_round_trips_every_type_losslessly() {
     }
 
     // With `output_format_json_quote_64bit_integers=1` the server quotes 64-bit integers; `wire` fields read both.
-    #[derive(Debug, Deserialize, PartialEq)]
+    #[derive(Debug, Deserialize, PartialEq, Row)]
     struct Quoted {
         #[serde(with = "tinybird::types::wire")]
         big: u64,
@@ -380,7 +368,6 @@ async fn typed_query_round_trips_every_type_losslessly() {
         #[serde(with = "tinybird::types::wire")]
         nums: Vec<i64>,
     }
-    row!(Quoted { "big": "UInt64", "neg": "Int64", "nums": "Array(Int64)" });
     let quoted_opts = QueryOptions::new().param("output_format_json_quote_64bit_integers", "1");
     let quoted = client
         .sql_with::<Quoted>("SELECT big, neg, nums FROM all_types ORDER BY id", &QueryParams::new(), &quoted_opts)
@@ -529,7 +516,7 @@ async fn bad_rows_are_quarantined_and_good_rows_kept() {
         ]
     );
 
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, Row)]
     struct QuarantineRow {
         page: Option<String>,
         #[serde(rename = "c__error_column")]
@@ -537,7 +524,6 @@ async fn bad_rows_are_quarantined_and_good_rows_kept() {
         #[serde(rename = "c__error")]
         errors: Vec<String>,
     }
-    row!(QuarantineRow { "page": "Nullable(String)", "c__error_column": "Array(String)", "c__error": "Array(String)" });
     let q = client
         .sql::<QuarantineRow>("SELECT page, c__error_column, c__error FROM hits_quarantine ORDER BY page")
         .await
@@ -569,14 +555,13 @@ async fn batching_ingestor_delivers_every_row() {
     assert_eq!(report.quarantined_rows, 0);
     assert_eq!(count(&client, "hits").await, N);
 
-    #[derive(Debug, Deserialize, PartialEq)]
+    #[derive(Debug, Deserialize, PartialEq, Row)]
     struct Agg {
         min_id: u64,
         max_id: u64,
         distinct_ids: u64,
         total: f64,
     }
-    row!(Agg { "min_id": "UInt64", "max_id": "UInt64", "distinct_ids": "UInt64", "total": "Float64" });
     let agg = client
         .sql::<Agg>(
             "SELECT min(id) AS min_id, max(id) AS max_id, uniqExact(id) AS distinct_ids, sum(value) AS total FROM hits",
@@ -906,14 +891,13 @@ async fn decode_errors_name_column_and_row() {
     let (_server, client) = start().await;
     client.ingest(&(0..5).map(hit).collect::<Vec<_>>()).await.unwrap();
 
-    #[derive(Debug, Deserialize)]
+    #[derive(Debug, Deserialize, Row)]
     struct Unsigned {
         #[allow(dead_code)]
         id: u64,
         #[allow(dead_code)]
         n: u64,
     }
-    row!(Unsigned { "id": "UInt64", "n": "UInt64" });
     // Row 3's `n` is negative, which a `u64` cannot hold: the error says where.
     let err = client
         .sql_with::<Unsigned>(

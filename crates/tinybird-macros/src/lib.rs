@@ -18,6 +18,7 @@ mod datasource;
 mod endpoint;
 mod fallback;
 mod model;
+mod row;
 mod suggest;
 mod template;
 
@@ -117,4 +118,36 @@ pub fn derive_endpoint(input: TokenStream) -> TokenStream {
 pub fn derive_datasource(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     datasource::derive(&input).into()
+}
+
+/// Declares a result row for queries that are not a declared endpoint's output, such as `client.sql::<R>(…)`.
+///
+/// Each field is a column, named as serde names it; its Tinybird type comes from the field's Rust type or from
+/// `#[tinybird(type = "…")]`. The client checks a response's `meta` against these columns. The struct derives
+/// `Deserialize` itself: for Tinybird's JSON forms (DateTime with a space, quoted 64-bit integers) put
+/// `#[serde(with = "tinybird::types::wire")]` on such fields.
+///
+/// ```
+/// use tinybird::Row;
+///
+/// #[derive(serde::Deserialize, Row)]
+/// struct Hits {
+///     page: String,
+///     #[serde(rename = "n")]
+///     hits: u64,
+///     #[tinybird(type = "LowCardinality(String)")]
+///     country: String,
+/// }
+///
+/// let cols: Vec<(String, String)> = Hits::columns().into_iter().map(|c| (c.name, c.ty)).collect();
+/// assert_eq!(cols, [
+///     ("page".to_owned(), "String".to_owned()),
+///     ("n".to_owned(), "UInt64".to_owned()),
+///     ("country".to_owned(), "LowCardinality(String)".to_owned()),
+/// ]);
+/// ```
+#[proc_macro_derive(Row, attributes(tinybird, serde))]
+pub fn derive_row(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    row::derive(&input).into()
 }

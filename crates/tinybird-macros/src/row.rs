@@ -1,0 +1,65 @@
+//! `#[derive(Row)]`: a result row type for queries that are not a declared endpoint's output (`client.sql::<R>(…)`),
+//! stating its columns and their Tinybird types so the client can check the response's `meta`.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::DeriveInput;
+
+use crate::attr;
+use crate::ctxt::Ctxt;
+use crate::model;
+
+const CONTAINER_KEYS: &[&str] = &["crate"];
+const FIELD_KEYS: &[&str] = &["type"];
+
+pub fn derive(input: &DeriveInput) -> TokenStream {
+    let cx = Ctxt::new();
+    let mut krate: Option<syn::Path> = None;
+    attr::for_each_key(&cx, &input.attrs, "a row struct", CONTAINER_KEYS, &[], |key, meta| {
+        if key == "crate" {
+            krate = model::crate_path(&cx, &attr::lit_str(meta, key)?);
+        }
+        Ok(())
+    });
+    let serde = attr::serde_container(&cx, &input.attrs);
+    let mut columns = Vec::new();
+    if let Some(fields) = model::named_fields(&cx, input, "Row", "column") {
+        for field in fields {
+            let (wire, serde_field) = model::wire_name(&cx, field, serde.rename_all);
+            if serde_field.not_a_column.is_some() {
+                // `skip`/`flatten`: not one column of the result; serde decides how it is filled.
+                continue;
+            }
+            let mut explicit = None;
+            attr::for_each_key(&cx, &field.attrs, "a row column", FIELD_KEYS, &[], |key, meta| {
+                if key == "type" {
+                    explicit = Some(model::explicit_type(&cx, &attr::lit_str(meta, key)?));
+                }
+                Ok(())
+            });
+            columns.push((wire, field.ty.clone(), explicit));
+        }
+    }
+    if let Err(err) = cx.check() {
+        return err.to_compile_error();
+    }
+    let krate = krate.unwrap_or_else(|| syn::parse_quote!(::tinybird));
+    let private = quote!(#krate::__private);
+    let ident = &input.ident;
+    let specs = columns.iter().map(|(wire, ty, explicit)| {
+        let spec = match explicit {
+            Some(t) => quote!(#private::TypeSpec::Named(#t)),
+            None => quote_spanned!(ty.span()=> #private::TypeSpec::Of(<#ty as #private::TinybirdType>::ch_type)),
+        };
+        quote!((#wire, #spec))
+    });
+    quote! {
+        #[automatically_derived]
+        impl #private::Row for #ident {
+            fn columns() -> ::std::vec::Vec<#private::RowColumn> {
+                #private::row_columns(&[#(#specs),*])
+            }
+        }
+    }
+}
