@@ -515,6 +515,11 @@ async fn deploy_that_fails_while_polling_or_never_gets_ready() {
     let err = server.client().deploy(&files(), &opts).await.unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     assert!(err.to_string().contains("creating_schema"), "{err}");
+
+    // A poll interval too large to add to the elapsed time is a timeout, not an overflow.
+    let opts = DeployOptions::default().poll_interval(Duration::MAX);
+    let err = server.client().deploy(&files(), &opts).await.unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
 }
 
 #[tokio::test]

@@ -124,6 +124,19 @@ async fn bodies_are_split_below_the_size_limit() {
 }
 
 #[tokio::test]
+async fn absurd_counts_from_the_server_do_not_overflow() {
+    let server = MockServer::start(|_, _| {
+        Reply::json(200, r#"{"successful_rows":18446744073709551615,"quarantined_rows":18446744073709551615}"#)
+    })
+    .await;
+    let opts = IngestOptions::default().max_request_bytes(100);
+    let res = server.client().ingest_with(&events(20), &opts).await.unwrap();
+    assert!(server.requests().len() > 1);
+    assert_eq!(res.successful_rows, u64::MAX);
+    assert_eq!(res.quarantined_rows, u64::MAX);
+}
+
+#[tokio::test]
 async fn payload_too_large_splits_and_retries() {
     // The server takes at most 3 rows per request.
     let server = MockServer::start(|r, _| {

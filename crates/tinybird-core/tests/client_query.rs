@@ -318,6 +318,32 @@ async fn rate_limit_reset_header_is_honoured() {
 }
 
 #[tokio::test]
+async fn absurd_wait_hints_fail_at_the_deadline_instead_of_panicking() {
+    // 1e30 s does not fit a Duration; 1e19 s fits one but not an Instant.
+    for (header, value) in [
+        ("retry-after", "1e30"),
+        ("retry-after", "1e19"),
+        ("x-ratelimit-reset", "1e30"),
+        ("x-ratelimit-reset", "1e19"),
+    ] {
+        let server =
+            MockServer::start(move |_, _| Reply::json(429, r#"{"error":"limit"}"#).header(header, value)).await;
+        let started = std::time::Instant::now();
+        let err = server.client().query(&params()).await.unwrap_err();
+        assert!(err.is_rate_limited(), "{header}: {value}: {err}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{header}: {value}: waited {:?}", started.elapsed());
+    }
+}
+
+#[tokio::test]
+async fn an_unbounded_total_deadline_does_not_overflow() {
+    let server = MockServer::start(|_, _| Reply::json(200, &body("[]"))).await;
+    let policy = RetryPolicy::default().total_deadline(Some(Duration::MAX));
+    let res = server.client().query_with(&params(), &QueryOptions::new().retry(policy)).await;
+    assert!(res.is_ok(), "{res:?}");
+}
+
+#[tokio::test]
 async fn repeated_503_fails_clearly_after_the_retries() {
     let server = MockServer::start(|_, _| Reply::text(503, "Service unavailable")).await;
     let err = server.client().query(&params()).await.unwrap_err();

@@ -254,7 +254,12 @@ pub fn convert(v: &Json, ty: &ChType) -> Result<Value, Mismatch> {
                 if let Some(i) = n.as_i64() {
                     i.checked_mul(1_000_000_000).map(Value::DateTime).ok_or(Mismatch)
                 } else {
-                    n.as_f64().map(|f| Value::DateTime((f * 1e9) as i64)).ok_or(Mismatch)
+                    // `as` would clamp an out-of-range epoch to the year 2262: refuse it, as the integer path does.
+                    n.as_f64()
+                        .map(|f| f * 1e9)
+                        .filter(|ns| (i64::MIN as f64..i64::MAX as f64).contains(ns))
+                        .map(|ns| Value::DateTime(ns as i64))
+                        .ok_or(Mismatch)
                 }
             }
             _ => Err(Mismatch),
@@ -317,6 +322,14 @@ not json\n\
         assert_eq!(parsed.rows[1][1], Value::Null);
         assert_eq!(parsed.quarantined.len(), 2);
         assert_eq!(parsed.quarantined[0].errors, vec!["value 'nope' on column 'ts' is not DateTime".to_string()]);
+    }
+
+    #[test]
+    fn fractional_epochs_beyond_the_datetime_range_are_refused_not_clamped() {
+        let dt = ChType::parse("DateTime64(3)").unwrap();
+        assert!(convert(&serde_json::json!(1e300), &dt).is_err());
+        assert!(convert(&serde_json::json!(-1e300), &dt).is_err());
+        assert_eq!(convert(&serde_json::json!(1.5), &dt), Ok(Value::DateTime(1_500_000_000)));
     }
 
     #[test]

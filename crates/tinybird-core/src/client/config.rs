@@ -130,7 +130,6 @@ impl Default for Timeouts {
 }
 
 /// Builds a [`Client`]. Every setter records problems; [`build`](ClientBuilder::build) reports them all at once.
-#[derive(Debug)]
 #[must_use]
 pub struct ClientBuilder {
     base_url: Option<String>,
@@ -140,6 +139,21 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     user_agent: String,
     errors: Vec<String>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    // The base URL is shown as an error would show it: a `?token=` or `user:password@` in it is a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("base_url", &self.base_url.as_deref().map(without_secrets))
+            .field("region_error", &self.region_error)
+            .field("token", &self.token)
+            .field("timeouts", &self.timeouts)
+            .field("retry", &self.retry)
+            .field("user_agent", &self.user_agent)
+            .field("errors", &self.errors)
+            .finish()
+    }
 }
 
 /// A string that never shows in `Debug`.
@@ -347,12 +361,13 @@ fn parse_base(raw: &str) -> std::result::Result<Url, String> {
     } else {
         format!("https://{raw}")
     };
-    let mut url = Url::parse(&with_scheme).map_err(|e| format!("invalid base URL `{raw}`: {e}"))?;
+    let shown = without_secrets(raw);
+    let mut url = Url::parse(&with_scheme).map_err(|e| format!("invalid base URL `{shown}`: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("invalid base URL `{raw}`: the scheme must be http or https"));
+        return Err(format!("invalid base URL `{shown}`: the scheme must be http or https"));
     }
     if url.cannot_be_a_base() || url.host().is_none() {
-        return Err(format!("invalid base URL `{raw}`: no host"));
+        return Err(format!("invalid base URL `{shown}`: no host"));
     }
     if url.query().is_some() || url.fragment().is_some() {
         // A token in `?token=` would otherwise ride along in every URL (and every log line of a proxy).
@@ -367,6 +382,19 @@ fn parse_base(raw: &str) -> std::result::Result<Url, String> {
     let trimmed = url.path().trim_end_matches('/').to_owned();
     url.set_path(&trimmed);
     Ok(url)
+}
+
+/// A raw URL as it may be shown in an error: without query string, fragment or `user:password@`, any of which may
+/// hold a token. Textual, since the URL may not parse.
+fn without_secrets(raw: &str) -> String {
+    let cut = raw.find(['?', '#']).map_or(raw, |i| &raw[..i]);
+    let (scheme, rest) = match cut.find("://") {
+        Some(i) => cut.split_at(i + 3),
+        None => ("", cut),
+    };
+    let (authority, path) = rest.split_at(rest.find(['/', '\\']).unwrap_or(rest.len()));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    format!("{scheme}{host}{path}")
 }
 
 #[cfg(test)]
@@ -400,6 +428,30 @@ mod tests {
                 .contains("query string")
         );
         assert!(!parse_base("https://x/?token=p.abc").unwrap_err().contains("p.abc"));
+    }
+
+    #[test]
+    fn builder_debug_hides_credentials_in_the_base_url() {
+        let b = ClientBuilder::new().base_url("https://user:p.secret-a@api.tinybird.co/?token=p.secret-b");
+        let shown = format!("{b:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("api.tinybird.co"), "{shown}");
+    }
+
+    #[test]
+    fn invalid_base_urls_never_echo_credentials_or_query() {
+        for raw in [
+            "https://user:p.secret-token@/",
+            "ftp://host/?token=p.secret-token",
+            "https://bad host/?token=p.secret-token",
+            "https://[::1/?token=p.secret-token",
+            "mailto:p.secret-token@example.com",
+        ] {
+            let err = parse_base(raw).unwrap_err();
+            assert!(!err.contains("secret"), "{raw} -> {err}");
+            let built = ClientBuilder::new().token("p.t").base_url(raw).build().unwrap_err();
+            assert!(!built.to_string().contains("secret"), "{raw} -> {built}");
+        }
     }
 
     #[test]

@@ -492,7 +492,7 @@ impl Client {
                     }
                 }
             }
-            if started.elapsed() + opts.poll_interval > opts.max_wait {
+            if started.elapsed().saturating_add(opts.poll_interval) > opts.max_wait {
                 return Err(Error::new(
                     ErrorKind::Timeout,
                     format!(

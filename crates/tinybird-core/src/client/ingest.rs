@@ -33,8 +33,9 @@ pub struct IngestResult {
 
 impl IngestResult {
     fn add(&mut self, other: IngestResult) {
-        self.successful_rows += other.successful_rows;
-        self.quarantined_rows += other.quarantined_rows;
+        // The counts are the server's numbers: saturate rather than overflow on a nonsensical answer.
+        self.successful_rows = self.successful_rows.saturating_add(other.successful_rows);
+        self.quarantined_rows = self.quarantined_rows.saturating_add(other.quarantined_rows);
     }
 }
 
@@ -623,7 +624,7 @@ impl<D: Datasource> Worker<D> {
         let undelivered = rows.split_off(sent.delivered);
         self.report.add(sent.result);
         if sent.result.quarantined_rows > 0 {
-            self.quarantined_since_flush += sent.result.quarantined_rows;
+            self.quarantined_since_flush = self.quarantined_since_flush.saturating_add(sent.result.quarantined_rows);
             if self.quarantine == QuarantinePolicy::Warn {
                 tracing::warn!(
                     datasource = D::NAME,

@@ -199,7 +199,7 @@ impl Client {
     pub(crate) async fn send(&self, req: Request<'_>) -> Result<reqwest::Response> {
         let policy = req.retry.unwrap_or(&self.shared.retry);
         let started = Instant::now();
-        let deadline = policy.total_deadline.map(|d| started + d);
+        let deadline = policy.total_deadline.and_then(|d| started.checked_add(d));
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
@@ -218,8 +218,9 @@ impl Client {
                     (error, wait)
                 }
             };
+            // A server's wait hint can be huge: an `Instant` that overflows is past any deadline.
             if let Some(deadline) = deadline
-                && Instant::now() + wait > deadline
+                && Instant::now().checked_add(wait).is_none_or(|resume| resume > deadline)
             {
                 return Err(err.with_attempts(attempt).with_context("retry deadline reached"));
             }

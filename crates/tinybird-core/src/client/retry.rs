@@ -109,8 +109,8 @@ pub(crate) fn server_wait(status: StatusCode, headers: &HeaderMap) -> Option<Dur
                 .get("x-ratelimit-reset")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|s| s.trim().parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(Duration::from_secs_f64)
+                // `try_`: a hint too large for a Duration is ignored, not a panic.
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
         }),
         503 => retry_after,
         _ => None,
@@ -120,7 +120,8 @@ pub(crate) fn server_wait(status: StatusCode, headers: &HeaderMap) -> Option<Dur
 fn parse_retry_after(v: &str) -> Option<Duration> {
     let v = v.trim();
     if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        // Negative, NaN or too large for a Duration: no usable hint (never a panic).
+        return Duration::try_from_secs_f64(secs).ok();
     }
     let at = httpdate::parse_http_date(v).ok()?;
     Some(at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))

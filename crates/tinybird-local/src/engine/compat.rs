@@ -247,8 +247,10 @@ pub fn apply_filters(query: &mut Query, filters: &HashMap<String, String>) -> Re
         let quoted = quote_ident(table);
         let text = format!("SELECT * FROM (SELECT * FROM {quoted} WHERE {filter}) AS {quoted}");
         let q = parse(&text).map_err(|e| EngineError::Syntax(format!("invalid filter for '{table}': {e}")))?;
-        let SetExpr::Select(select) = *q.body else { unreachable!("a SELECT was parsed") };
-        let factor = select.from.into_iter().next().map(|t| t.relation).expect("one FROM item was parsed");
+        // A filter can close the parentheses and turn the text into a UNION or the like: refuse it, do not panic.
+        let not_a_condition = || EngineError::Syntax(format!("invalid filter for '{table}': not a single condition"));
+        let SetExpr::Select(select) = *q.body else { return Err(not_a_condition()) };
+        let factor = select.from.into_iter().next().map(|t| t.relation).ok_or_else(not_a_condition)?;
         derived.insert(table.clone(), factor);
     }
     let ctes = cte_names(query);

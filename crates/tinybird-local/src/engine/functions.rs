@@ -293,7 +293,8 @@ fn substring(arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
         let start = if off > 0 { off - 1 } else if off < 0 { (n + off).max(0) } else { n };
         let end = match arrays.get(2).map(|a| int(a, r)) {
             None => n,
-            Some(Some(len)) if len >= 0 => (start + len).min(n),
+            // Offsets and lengths are user numbers: saturate rather than overflow.
+            Some(Some(len)) if len >= 0 => start.saturating_add(len).min(n),
             Some(Some(len)) => (n + len).max(start),
             Some(None) => {
                 b.append_null();

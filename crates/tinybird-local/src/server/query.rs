@@ -48,11 +48,14 @@ pub(super) fn with_ctes(ctes: &[(String, String)], final_sql: &str) -> String {
     }
     let list: Vec<String> = ctes.iter().map(|(n, sql)| format!("{} AS (\n{}\n)", compat::quote_ident(n), sql)).collect();
     let trimmed = final_sql.trim_start();
-    let starts_with_with = trimmed.len() > 4
-        && trimmed[..4].eq_ignore_ascii_case("with")
-        && trimmed[4..].starts_with(|c: char| c.is_whitespace());
-    if starts_with_with {
-        format!("WITH {},\n{}", list.join(",\n"), &trimmed[4..])
+    // `get` rather than indexing: byte 4 may fall inside a multi-byte character of user SQL.
+    let after_with = trimmed
+        .get(..4)
+        .filter(|head| head.eq_ignore_ascii_case("with"))
+        .and_then(|_| trimmed.get(4..))
+        .filter(|rest| rest.starts_with(|c: char| c.is_whitespace()));
+    if let Some(rest) = after_with {
+        format!("WITH {},\n{}", list.join(",\n"), rest)
     } else {
         format!("WITH {}\n{}", list.join(",\n"), final_sql)
     }

@@ -28,13 +28,25 @@ impl Default for Config {
 }
 
 /// What is live now.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Live {
     pub datasources: BTreeMap<String, DatasourceDef>,
     pub ingest: HashMap<String, Arc<Vec<IngestColumn>>>,
     pub pipes: BTreeMap<String, Pipe>,
     /// Static resource tokens: token value → grants.
     pub tokens: HashMap<String, Grants>,
+}
+
+impl std::fmt::Debug for Live {
+    // The token map is keyed by token value: show the grants, never the values.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live")
+            .field("datasources", &self.datasources)
+            .field("ingest", &self.ingest)
+            .field("pipes", &self.pipes)
+            .field("tokens", &self.tokens.values().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// What a deploy changed, by name.
@@ -571,4 +583,18 @@ pub fn ingest_columns(def: &DatasourceDef) -> Result<Vec<IngestColumn>, String> 
             Ok(IngestColumn::new(&c.name, ty, c.json_path.as_deref(), c.default.as_deref()))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod audit_tests {
+    use super::*;
+
+    #[test]
+    fn live_debug_never_shows_token_values() {
+        let mut live = Live::default();
+        live.tokens.insert("p.secret-token-value".into(), Grants { name: "reader".into(), scopes: Vec::new() });
+        let shown = format!("{live:?}");
+        assert!(shown.contains("reader"), "{shown}");
+        assert!(!shown.contains("secret"), "{shown}");
+    }
 }

@@ -41,7 +41,8 @@ impl Store {
 
     pub fn save_identity(&self, identity: &Identity) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(identity).map_err(std::io::Error::other)?;
-        write_atomic(&self.dir.join("workspace.json"), text.as_bytes())
+        // It holds the admin token: readable by its owner only.
+        write_atomic_private(&self.dir.join("workspace.json"), text.as_bytes())
     }
 
     /// The deployed datafiles, if any were saved.
@@ -136,6 +137,23 @@ fn encode(columns: &[IngestColumn], rows: &[Vec<Value>]) -> String {
 
 fn sanitize(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect()
+}
+
+/// [`write_atomic`] for a file holding a secret: mode 0600 on Unix, set before any byte is written.
+fn write_atomic_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = File::create(&tmp)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            // `set_permissions` rather than a creation mode, so that a leftover temporary file is tightened too.
+            f.set_permissions(fs::Permissions::from_mode(0o600))?;
+        }
+        f.write_all(bytes)?;
+        f.sync_data()?;
+    }
+    fs::rename(tmp, path)
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
