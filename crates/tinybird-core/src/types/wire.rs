@@ -302,6 +302,11 @@ pub(crate) const DATETIME_EXPECTED: &str = "expected `YYYY-MM-DD HH:MM:SS[.fff]`
 /// Parses the forms a DateTime/DateTime64 may arrive in; an explicit offset is converted to UTC.
 pub(crate) fn parse_datetime(s: &str) -> Option<NaiveDateTime> {
     let s = s.trim();
+    parse_datetime_fast(s.as_bytes()).or_else(|| parse_datetime_general(s))
+}
+
+/// The other forms a date-time may arrive in, through chrono's format interpreter.
+fn parse_datetime_general(s: &str) -> Option<NaiveDateTime> {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f"))
         .ok()
@@ -309,9 +314,90 @@ pub(crate) fn parse_datetime(s: &str) -> Option<NaiveDateTime> {
         .or_else(|| DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%:z").ok().map(|t| t.naive_utc()))
 }
 
+/// `digits` ASCII digits at `at` as a number, or None.
+fn digits_at(b: &[u8], at: usize, len: usize) -> Option<u32> {
+    b.get(at..at + len)?.iter().try_fold(0u32, |n, &c| {
+        let d = c.wrapping_sub(b'0');
+        (d <= 9).then(|| n * 10 + u32::from(d))
+    })
+}
+
+/// `YYYY-MM-DD`, the exact form ClickHouse prints, without chrono's format interpreter; None for anything else
+/// (including invalid dates), which the general parser then handles or rejects.
+fn parse_date_fast(b: &[u8]) -> Option<NaiveDate> {
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(digits_at(b, 0, 4)? as i32, digits_at(b, 5, 2)?, digits_at(b, 8, 2)?)
+}
+
+/// Parses exactly `YYYY-MM-DD HH:MM:SS[.f{1,9}]`, the form ClickHouse prints for `DateTime`/`DateTime64`, without
+/// chrono's format interpreter (decoding a large result spends most of its time there otherwise). `None` for any
+/// other form or an invalid date or time; callers then try the general parsers.
+///
+/// ```
+/// let t = tinybird_core::types::wire::parse_datetime_fast(b"2024-02-29 23:59:59.25").unwrap();
+/// assert_eq!(t.to_string(), "2024-02-29 23:59:59.250");
+/// assert!(tinybird_core::types::wire::parse_datetime_fast(b"2023-02-29 00:00:00").is_none());
+/// ```
+pub fn parse_datetime_fast(b: &[u8]) -> Option<NaiveDateTime> {
+    if b.len() < 19 || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let date = parse_date_fast(&b[..10])?;
+    let (h, m, s) = (digits_at(b, 11, 2)?, digits_at(b, 14, 2)?, digits_at(b, 17, 2)?);
+    let nanos = match &b[19..] {
+        [] => 0,
+        [b'.', frac @ ..] if (1..=9).contains(&frac.len()) => {
+            digits_at(frac, 0, frac.len())? * 10u32.pow(9 - frac.len() as u32)
+        }
+        _ => return None,
+    };
+    date.and_hms_nano_opt(h, m, s, nanos)
+}
+
+/// Appends `n` as exactly `width` digits (`n` < 10^width).
+fn push_digits(out: &mut String, n: u32, width: usize) {
+    let mut buf = [b'0'; 9];
+    let mut n = n;
+    for slot in buf[..width].iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend(buf[..width].iter().map(|&c| char::from(c)));
+}
+
+/// `YYYY-MM-DD`; years outside 0..=9999 (which ClickHouse cannot store) go through chrono's formatter.
+fn write_date(out: &mut String, d: &NaiveDate) {
+    use chrono::Datelike;
+    match u32::try_from(d.year()) {
+        Ok(y) if y <= 9999 => {
+            push_digits(out, y, 4);
+            out.push('-');
+            push_digits(out, d.month(), 2);
+            out.push('-');
+            push_digits(out, d.day(), 2);
+        }
+        _ => {
+            use fmt::Write;
+            let _ = write!(out, "{}", d.format("%Y-%m-%d"));
+        }
+    }
+}
+
 /// `YYYY-MM-DD HH:MM:SS`, the form Tinybird prints and parses for `DateTime`.
 pub(crate) fn format_datetime(t: &NaiveDateTime) -> String {
-    t.format("%Y-%m-%d %H:%M:%S").to_string()
+    use chrono::Timelike;
+    let mut out = String::with_capacity(29);
+    write_date(&mut out, &t.date());
+    out.push(' ');
+    push_digits(&mut out, t.hour(), 2);
+    out.push(':');
+    push_digits(&mut out, t.minute(), 2);
+    out.push(':');
+    // A leap second (nanosecond ≥ 10^9) prints as second 60, as chrono's `%S` does.
+    push_digits(&mut out, t.second() + u32::from(t.nanosecond() >= 1_000_000_000), 2);
+    out
 }
 
 /// `YYYY-MM-DD HH:MM:SS.f…` with exactly `precision` digits (truncated, as ClickHouse stores them).
@@ -382,14 +468,22 @@ impl Visitor<'_> for DateVisitor {
         f.write_str("a date string `YYYY-MM-DD`")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<NaiveDate, E> {
-        NaiveDate::parse_from_str(v.trim(), "%Y-%m-%d")
+        let v2 = v.trim();
+        if v2.len() == 10
+            && let Some(d) = parse_date_fast(v2.as_bytes())
+        {
+            return Ok(d);
+        }
+        NaiveDate::parse_from_str(v2, "%Y-%m-%d")
             .map_err(|e| E::custom(format_args!("invalid date `{v}`: expected `YYYY-MM-DD` ({e})")))
     }
 }
 
 impl WireFormat for NaiveDate {
     fn serialize_wire<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(&self.format("%Y-%m-%d"))
+        let mut out = String::with_capacity(10);
+        write_date(&mut out, self);
+        serializer.serialize_str(&out)
     }
     fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_str(DateVisitor)
@@ -476,5 +570,60 @@ impl<const P: u8> WireFormat for super::DateTime64<P> {
     }
     fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Self::deserialize(deserializer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hand-written date/time paths agree with chrono's format interpreter, value for value.
+    #[test]
+    fn fast_datetime_paths_agree_with_chrono() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let start = NaiveDate::from_ymd_opt(1900, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).unwrap();
+        for i in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let t = start + chrono::TimeDelta::nanoseconds((seed % (300 * 365 * 86_400 * 1_000_000_000)) as i64);
+            let t = if i % 2 == 0 { chrono::Timelike::with_nanosecond(&t, 0).unwrap() } else { t };
+            assert_eq!(format_datetime(&t), t.format("%Y-%m-%d %H:%M:%S").to_string());
+            let text = t.format("%Y-%m-%d %H:%M:%S%.f").to_string();
+            assert_eq!(parse_datetime_fast(text.as_bytes()), Some(t), "{text}");
+            assert_eq!(parse_datetime_general(&text), Some(t), "{text}");
+            let mut d = String::new();
+            write_date(&mut d, &t.date());
+            assert_eq!(d, t.date().format("%Y-%m-%d").to_string());
+        }
+    }
+
+    /// Malformed and out-of-range text is refused by the fast path and then by the general parser.
+    #[test]
+    fn fast_datetime_path_refuses_what_chrono_refuses() {
+        for bad in [
+            "2024-13-01 00:00:00",
+            "2024-02-30 00:00:00",
+            "2024-01-01 24:00:00",
+            "2024-01-01 00:60:00",
+            "2024-01-01 00:00:61",
+            "2024-01-01 00:00:0a",
+            "2024-01-01 00:00:00.",
+            "2024-01-01 00:00:00.1234567890x",
+            "+024-01-01 00:00:00",
+            "2024-01-01x00:00:00",
+        ] {
+            assert_eq!(parse_datetime_fast(bad.as_bytes()), None, "{bad}");
+            assert_eq!(parse_datetime(bad), parse_datetime_general(bad), "{bad}");
+        }
+        assert_eq!(parse_datetime_fast(b"2024-02-29 23:59:59.5").map(|t| t.to_string()), Some("2024-02-29 23:59:59.500".into()));
+        assert_eq!(parse_date_fast(b"2023-02-29"), None);
+        // Single-digit fields are left to chrono, which accepts them.
+        assert_eq!(parse_datetime_fast(b"2024-1-01 00:00:00"), None);
+        assert!(parse_datetime("2024-1-01 00:00:00").is_some());
+        let d: Wire<NaiveDate> = serde_json::from_str("\"2024-02-29\"").unwrap();
+        assert_eq!(d.0, NaiveDate::from_ymd_opt(2024, 2, 29).unwrap());
+        assert!(serde_json::from_str::<Wire<NaiveDate>>("\"2023-02-29\"").is_err());
+        assert_eq!(serde_json::to_string(&Wire(NaiveDate::from_ymd_opt(33, 1, 2).unwrap())).unwrap(), "\"0033-01-02\"");
     }
 }
