@@ -2,7 +2,7 @@
 
 use crate::engine::{QueryResult, Value};
 use crate::types::ChType;
-use chrono::{DateTime, NaiveDate};
+use chrono::NaiveDate;
 use std::fmt::Write;
 
 /// An output format a query can ask for.
@@ -65,18 +65,32 @@ pub struct OutputOptions {
 
 /// Renders a result in a format; `elapsed` is in seconds.
 pub fn render(result: &QueryResult, format: Format, options: OutputOptions, elapsed: f64) -> String {
-    let mut out = String::with_capacity(64 + result.rows.len() * 32);
+    let mut out = String::with_capacity(64 + result.rows.len() * 32 * result.columns.len().max(1));
+    // Each column's `"name":` prefix, escaped once rather than once per row.
+    let keys: Vec<String> = result
+        .columns
+        .iter()
+        .map(|c| {
+            let mut k = String::with_capacity(c.name.len() + 3);
+            write_json_str(&mut k, &c.name);
+            k.push(':');
+            k
+        })
+        .collect();
     match format {
         Format::Json => {
             out.push_str("{\n\t\"meta\":\n\t[");
             for (i, c) in result.columns.iter().enumerate() {
-                out.push_str(if i == 0 { "\n\t\t" } else { ",\n\t\t" });
-                let _ = write!(out, "{{\"name\": {}, \"type\": {}}}", json_string(&c.name), json_string(&c.ty.to_string()));
+                out.push_str(if i == 0 { "\n\t\t{\"name\": " } else { ",\n\t\t{\"name\": " });
+                write_json_str(&mut out, &c.name);
+                out.push_str(", \"type\": ");
+                write_json_str(&mut out, &c.ty.to_string());
+                out.push('}');
             }
             out.push_str("\n\t],\n\n\t\"data\":\n\t[");
             for (r, row) in result.rows.iter().enumerate() {
                 out.push_str(if r == 0 { "\n\t\t{" } else { ",\n\t\t{" });
-                write_object_body(&mut out, result, row, options);
+                write_object_body(&mut out, result, &keys, row, options);
                 out.push('}');
             }
             let _ = write!(out, "\n\t],\n\n\t\"rows\": {}", result.rows.len());
@@ -92,7 +106,7 @@ pub fn render(result: &QueryResult, format: Format, options: OutputOptions, elap
         Format::JsonEachRow => {
             for row in &result.rows {
                 out.push('{');
-                write_object_body(&mut out, result, row, options);
+                write_object_body(&mut out, result, &keys, row, options);
                 out.push_str("}\n");
             }
         }
@@ -135,20 +149,55 @@ pub fn render(result: &QueryResult, format: Format, options: OutputOptions, elap
     out
 }
 
-fn write_object_body(out: &mut String, result: &QueryResult, row: &[Value], options: OutputOptions) {
-    for (i, (v, c)) in row.iter().zip(&result.columns).enumerate() {
+fn write_object_body(out: &mut String, result: &QueryResult, keys: &[String], row: &[Value], options: OutputOptions) {
+    for (i, ((v, c), key)) in row.iter().zip(&result.columns).zip(keys).enumerate() {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&json_string(&c.name));
-        out.push(':');
+        out.push_str(key);
         json_value(out, v, &c.ty, options);
     }
 }
 
 /// A JSON string literal.
 pub fn json_string(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+    let mut out = String::with_capacity(s.len() + 2);
+    write_json_str(&mut out, s);
+    out
+}
+
+/// Appends `s` as a JSON string literal, escaped as serde_json escapes (`"`, `\\`, control characters), copying
+/// unescaped runs whole.
+pub fn write_json_str(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push('"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // Every byte matched above is ASCII, so `i` is a char boundary.
+        out.push_str(&s[start..i]);
+        if escape.is_empty() {
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push_str(escape);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 /// Writes one value as ClickHouse's JSON format does.
@@ -176,29 +225,92 @@ pub fn json_value(out: &mut String, v: &Value, ty: &ChType, options: OutputOptio
         }
         Value::Float(f) if !f.is_finite() => {
             if options.quote_denormals {
-                out.push_str(&json_string(&float_text(*f)));
+                write_json_str(out, &float_text(*f));
             } else {
                 out.push_str("null");
             }
         }
-        Value::Float(f) => out.push_str(&float_text(*f)),
+        Value::Float(f) => {
+            let _ = write!(out, "{f}");
+        }
         Value::Decimal(..) => out.push_str(&ch_text(v, ty)),
-        Value::Str(s) => out.push_str(&json_string(s)),
-        Value::Date(_) | Value::DateTime(_) => out.push_str(&json_string(&ch_text(v, ty))),
+        Value::Str(s) => write_json_str(out, s),
+        Value::Date(d) => {
+            out.push('"');
+            write_date(out, *d);
+            out.push('"');
+        }
+        Value::DateTime(ns) => {
+            out.push('"');
+            write_datetime(out, *ns, base);
+            out.push('"');
+        }
         Value::Array(items) => {
             let inner = match base {
-                ChType::Array(inner) => inner.as_ref().clone(),
-                _ => ChType::String,
+                ChType::Array(inner) => inner.as_ref(),
+                _ => &ChType::String,
             };
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                json_value(out, item, &inner, options);
+                json_value(out, item, inner, options);
             }
             out.push(']');
         }
+    }
+}
+
+/// Appends `n` as exactly `width` digits, zero-padded (`n` < 10^width, `width` ≤ 9).
+fn push_digits(out: &mut String, mut n: u32, width: usize) {
+    let mut buf = [b'0'; 9];
+    for slot in buf[..width].iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend(buf[..width].iter().map(|&c| char::from(c)));
+}
+
+/// `YYYY-MM-DD` for days since 1970-01-01 (ClickHouse's `Date`/`Date32` text).
+fn write_date(out: &mut String, days: i32) {
+    use chrono::Datelike;
+    match NaiveDate::from_num_days_from_ce_opt(719_163 + days) {
+        Some(d) if (0..=9999).contains(&d.year()) => {
+            push_digits(out, d.year() as u32, 4);
+            out.push('-');
+            push_digits(out, d.month(), 2);
+            out.push('-');
+            push_digits(out, d.day(), 2);
+        }
+        _ => out.push_str("1970-01-01"),
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.fff…]` for nanoseconds since the epoch, with the type's precision.
+fn write_datetime(out: &mut String, ns: i64, ty: &ChType) {
+    let secs = ns.div_euclid(1_000_000_000);
+    let days = secs.div_euclid(86_400);
+    let of_day = secs.rem_euclid(86_400) as u32;
+    match i32::try_from(days) {
+        Ok(days) if NaiveDate::from_num_days_from_ce_opt(719_163 + days).is_some() => {
+            write_date(out, days);
+            out.push(' ');
+            push_digits(out, of_day / 3600, 2);
+            out.push(':');
+            push_digits(out, of_day / 60 % 60, 2);
+            out.push(':');
+            push_digits(out, of_day % 60, 2);
+        }
+        _ => out.push_str("1970-01-01 00:00:00"),
+    }
+    if let ChType::DateTime { precision: Some(p), .. } = ty
+        && *p > 0
+    {
+        let digits = usize::from(*p).min(9);
+        let frac = ns.rem_euclid(1_000_000_000) as u32 / 10u32.pow(9 - digits as u32);
+        out.push('.');
+        push_digits(out, frac, digits);
     }
 }
 
@@ -238,20 +350,15 @@ pub fn ch_text(v: &Value, ty: &ChType) -> String {
             format!("{sign}{}.{:0width$}", (n / div).abs(), (n % div).abs(), width = s as usize)
         }
         Value::Str(s) => s.clone(),
-        Value::Date(d) => NaiveDate::from_num_days_from_ce_opt(719_163 + d)
-            .map(|d| d.format("%Y-%m-%d").to_string())
-            .unwrap_or_else(|| "1970-01-01".into()),
+        Value::Date(d) => {
+            let mut out = String::with_capacity(10);
+            write_date(&mut out, *d);
+            out
+        }
         Value::DateTime(ns) => {
-            let t = DateTime::from_timestamp(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) as u32)
-                .map(|t| t.naive_utc())
-                .unwrap_or_default();
-            match base {
-                ChType::DateTime { precision: Some(p), .. } if *p > 0 => {
-                    let frac = format!("{:09}", ns.rem_euclid(1_000_000_000));
-                    format!("{}.{}", t.format("%Y-%m-%d %H:%M:%S"), &frac[..(*p as usize).min(9)])
-                }
-                _ => t.format("%Y-%m-%d %H:%M:%S").to_string(),
-            }
+            let mut out = String::with_capacity(29);
+            write_datetime(&mut out, *ns, base);
+            out
         }
         Value::Array(items) => {
             let inner = match base {
@@ -315,5 +422,32 @@ mod tests {
         assert_eq!(ch_text(&Value::Decimal(-12345, 2), &ChType::Decimal(10, 2)), "-123.45");
         let arr = ChType::Array(Box::new(ChType::String));
         assert_eq!(ch_text(&Value::Array(vec![Value::Str("a'b".into())]), &arr), "['a\\'b']");
+        let dt6 = ChType::DateTime { precision: Some(6), tz: None };
+        assert_eq!(ch_text(&Value::DateTime(-1), &dt6), "1969-12-31 23:59:59.999999");
+        assert_eq!(ch_text(&Value::Date(-25_567), &ChType::Date { wide: true }), "1900-01-01");
+    }
+
+    /// The in-place escaper writes what serde_json writes, for every byte class.
+    #[test]
+    fn json_strings_are_escaped_as_serde_json_does() {
+        let mut samples: Vec<String> = (0u32..0x80).filter_map(char::from_u32).map(|c| format!("a{c}b")).collect();
+        samples.extend(["", "plain", "é ü 日本 🎉", "\u{7f}\u{80}", "quote\"back\\slash", "\u{0}\u{1f}\n\r\t\u{8}\u{c}"].map(String::from));
+        for s in samples {
+            assert_eq!(json_string(&s), serde_json::to_string(&s).unwrap(), "{s:?}");
+        }
+    }
+
+    /// Date and time text is ClickHouse's at the edges of the ranges and for every precision.
+    #[test]
+    fn datetimes_print_with_their_precision() {
+        let ns = 1_704_067_200_123_456_789;
+        for (p, want) in [(None, "2024-01-01 00:00:00"), (Some(0), "2024-01-01 00:00:00"), (Some(1), "2024-01-01 00:00:00.1"),
+            (Some(3), "2024-01-01 00:00:00.123"), (Some(9), "2024-01-01 00:00:00.123456789")] {
+            assert_eq!(ch_text(&Value::DateTime(ns), &ChType::DateTime { precision: p, tz: None }), want);
+        }
+        let dt = ChType::DateTime { precision: None, tz: None };
+        let mut out = String::new();
+        json_value(&mut out, &Value::DateTime(4_294_967_295_000_000_000), &dt, OutputOptions::default());
+        assert_eq!(out, "\"2106-02-07 06:28:15\"");
     }
 }

@@ -365,6 +365,19 @@ async fn deploy_flow_keeps_data() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["result"], "failed");
     assert_eq!(body["errors"][0]["filename"], "bad.datasource", "{body}");
+    // A pipe reading a datasource the project does not have is refused, naming the node and the table; reading
+    // another node of the same pipe is fine.
+    let orphan = "NODE a\nSQL >\n    SELECT * FROM events\n\nNODE b\nSQL >\n    %\n    SELECT count() AS c FROM a JOIN ghosts USING (user_id) WHERE user_id = {{UInt64(u, 1)}}\n\nTYPE endpoint\n";
+    let r = client()
+        .post(format!("{}/v1/deploy", s.url()))
+        .bearer_auth(s.admin_token())
+        .multipart(datafiles_form(&[("events.datasource", &events), ("pipes/orphan.pipe", orphan)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["errors"], json!([{"filename": "orphan.pipe", "error": "node 'b': Resource 'ghosts' not found"}]), "{body}");
     // Deploys need an admin token.
     let r = client().post(format!("{}/v1/deploy", s.url())).bearer_auth(s.token("events_append").unwrap()).multipart(datafiles_form(&[])).send().await.unwrap();
     assert_eq!(r.status(), 403);

@@ -362,12 +362,18 @@ pub fn referenced_tables(query: &Query) -> Vec<String> {
 
 /// Translates one ClickHouse query for DataFusion.
 pub fn translate(sql: &str) -> Result<Translated, EngineError> {
+    translate_with(sql, &|_| false)
+}
+
+/// [`translate`], told which column names are `Nullable` in the tables: ClickHouse's `min`/`max`/`any`/`avg`… of
+/// an empty set are the type's default (0, '', nan) for a plain column and NULL for a `Nullable` one.
+pub fn translate_with(sql: &str, nullable: &dyn Fn(&str) -> bool) -> Result<Translated, EngineError> {
     let mut query = parse(sql)?;
     if query.format_clause.is_some() {
         return Err(EngineError::Unsupported("FORMAT inside a subquery".into()));
     }
     let tables = referenced_tables(&query);
-    let mut rewriter = Rewriter { error: None };
+    let mut rewriter = Rewriter { error: None, nullable };
     let _ = VisitMut::visit(&mut query, &mut rewriter);
     if let Some(e) = rewriter.error {
         return Err(e);
@@ -420,16 +426,17 @@ fn parse_expr(text: &str) -> Result<Expr, EngineError> {
     })
 }
 
-struct Rewriter {
+struct Rewriter<'a> {
     error: Option<EngineError>,
+    nullable: &'a dyn Fn(&str) -> bool,
 }
 
-impl VisitorMut for Rewriter {
+impl VisitorMut for Rewriter<'_> {
     type Break = ();
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         let result = match expr {
-            Expr::Function(_) => rewrite_function(expr),
+            Expr::Function(_) => rewrite_function(expr, self.nullable),
             // The parser reads `substring(…)` as its own node: give it ClickHouse's byte semantics too.
             Expr::Substring { expr: s, substring_from, substring_for, .. } => {
                 let mut args = vec![s.to_string(), substring_from.as_ref().map(|f| f.to_string()).unwrap_or_else(|| "1".into())];
@@ -688,7 +695,27 @@ fn cast_fn(target: &str) -> Option<&'static str> {
 }
 
 /// The supported functions and their translations. Anything not listed fails, naming the function.
-fn rewrite_function(expr: &Expr) -> Result<Option<Expr>, EngineError> {
+/// Whether an aggregate's argument may be NULL in ClickHouse: a bare (possibly qualified or quoted) column whose
+/// declared type is `Nullable`. Expressions over columns count as not nullable.
+fn nullable_argument(arg: &str, nullable: &dyn Fn(&str) -> bool) -> bool {
+    let last = arg.rsplit('.').next().unwrap_or(arg).trim();
+    let name = last.trim_matches(|c| c == '`' || c == '"');
+    !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_') && nullable(name)
+}
+
+/// Wraps an aggregate so an empty set gives ClickHouse's answer rather than DataFusion's NULL: `nan` for `avg`,
+/// the type's default (0, '', 1970-01-01, []) otherwise; a `Nullable` argument keeps NULL, as in ClickHouse.
+fn empty_set_default(kind: &str, aggregate: String, arg: &str, nullable: &dyn Fn(&str) -> bool) -> String {
+    if nullable_argument(arg, nullable) {
+        aggregate
+    } else if kind.eq_ignore_ascii_case("avg") {
+        format!("coalesce({aggregate}, CAST('NaN' AS DOUBLE))")
+    } else {
+        format!("ch_zero_if_null({aggregate})")
+    }
+}
+
+fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, EngineError> {
     let call = call_of(expr)?;
     let a = &call.args;
     let p = &call.params;
@@ -749,11 +776,11 @@ fn rewrite_function(expr: &Expr) -> Result<Option<Expr>, EngineError> {
         }
         "avg" | "AVG" | "Avg" | "min" | "MIN" | "Min" | "max" | "MAX" | "Max" => {
             arity(&call, 1..=1)?;
-            format!("{}({})", name.to_ascii_lowercase(), a[0])
+            empty_set_default(&name[..3], format!("{}({})", name.to_ascii_lowercase(), a[0]), &a[0], nullable)
         }
         "avgIf" | "minIf" | "maxIf" => {
             arity(&call, 2..=2)?;
-            format!("{}(CASE WHEN {} THEN {} END)", &name[..3], a[1], a[0])
+            empty_set_default(&name[..3], format!("{}(CASE WHEN {} THEN {} END)", &name[..3], a[1], a[0]), &a[0], nullable)
         }
         "median" => {
             arity(&call, 1..=1)?;
@@ -780,7 +807,7 @@ fn rewrite_function(expr: &Expr) -> Result<Option<Expr>, EngineError> {
         "argMin" | "argMax" => {
             arity(&call, 2..=2)?;
             let dir = if name == "argMin" { "ASC" } else { "DESC" };
-            format!("first_value({} ORDER BY {} {dir} NULLS LAST)", a[0], a[1])
+            empty_set_default("arg", format!("first_value({} ORDER BY {} {dir} NULLS LAST)", a[0], a[1]), &a[0], nullable)
         }
         "groupArray" | "groupUniqArray" | "any" | "anyLast" => {
             arity(&call, 1..=1)?;
@@ -799,6 +826,12 @@ fn rewrite_function(expr: &Expr) -> Result<Option<Expr>, EngineError> {
                 ("groupArray", Some(max)) => parse_expr(&format!("array_slice({e}, 1, {max})"))?,
                 (_, None) => e,
                 _ => return Err(EngineError::Unsupported(format!("parameters on `{name}`"))),
+            };
+            // An empty set: `[]` for the array aggregates, the type's default for `any`/`anyLast` (NULL for a
+            // `Nullable` column), where DataFusion answers NULL.
+            let e = match name {
+                "groupArray" | "groupUniqArray" => parse_expr(&format!("ch_zero_if_null({e})"))?,
+                _ => parse_expr(&empty_set_default(name, e.to_string(), &a[0], nullable))?,
             };
             return Ok(Some(e));
         }

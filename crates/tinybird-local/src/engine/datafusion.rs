@@ -116,6 +116,13 @@ impl DataFusionEngine {
             .ok_or_else(|| EngineError::UnknownTable(name.to_string()))
     }
 
+    /// Whether some table declares a column of this name `Nullable` (see [`compat::translate_with`]).
+    fn nullable_column(&self, column: &str) -> bool {
+        self.tables.read().is_ok_and(|tables| {
+            tables.values().any(|t| t.columns.iter().any(|(n, ty)| n == column && ty.is_nullable()))
+        })
+    }
+
     fn install(&self, name: &str, columns: Vec<(String, ChType)>) -> Result<(), EngineError> {
         let fields: Vec<_> = columns.iter().map(|(n, t)| t.field(n)).collect();
         let schema = Arc::new(Schema::new(fields));
@@ -205,7 +212,7 @@ impl Engine for DataFusionEngine {
 
     async fn query(&self, sql: &str) -> Result<QueryResult, EngineError> {
         let known = |name: &str| self.tables.read().map(|t| t.contains_key(name)).unwrap_or(false);
-        let translated = compat::translate(sql)?;
+        let translated = compat::translate_with(sql, &|column| self.nullable_column(column))?;
         for table in &translated.tables {
             if !known(table) {
                 return Err(EngineError::UnknownTable(table.clone()));

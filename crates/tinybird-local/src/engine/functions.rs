@@ -211,8 +211,8 @@ impl ScalarUDFImpl for ChFunction {
                 if a.null_count() == 0 || a.data_type() == &DataType::Null {
                     a.clone()
                 } else {
-                    let zeros: ArrayRef = Arc::new(datafusion::arrow::array::Int64Array::from(vec![0i64; a.len()]));
-                    let zeros = cast(&zeros, a.data_type())?;
+                    // The type's default: 0, '', the epoch, an empty list.
+                    let zeros = datafusion::scalar::ScalarValue::new_default(a.data_type())?.to_array_of_size(a.len())?;
                     let mask = datafusion::arrow::compute::is_null(a.as_ref())?;
                     datafusion::arrow::compute::kernels::zip::zip(&mask, &zeros, a)?
                 }
@@ -404,6 +404,10 @@ pub fn parse_datetime_ns(text: &str) -> Option<i64> {
     let s = text.trim();
     if s.is_empty() {
         return None;
+    }
+    // The form ClickHouse prints and clients send, without trying the general formats below one by one.
+    if let Some(t) = tinybird_core::types::wire::parse_datetime_fast(s.as_bytes()) {
+        return t.and_utc().timestamp_nanos_opt();
     }
     if s.bytes().all(|b| b.is_ascii_digit()) && s.len() >= 9 {
         return s.parse::<i64>().ok()?.checked_mul(1_000_000_000);

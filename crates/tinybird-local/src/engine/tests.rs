@@ -89,6 +89,36 @@ async fn aggregates_match_clickhouse() {
     check(&e, "SELECT any(name) FROM t WHERE id = 3", "String", "\"c\"").await;
 }
 
+/// Aggregates over an empty set without GROUP BY: one row holding the type's default (ClickHouse), not NULL
+/// (DataFusion); `avg` is nan (JSON `null`); a `Nullable` column's aggregate stays NULL.
+#[tokio::test]
+async fn aggregates_of_an_empty_set_match_clickhouse() {
+    let e = engine().await;
+    let none = "FROM t WHERE id > 10";
+    check(&e, &format!("SELECT min(id) {none}"), "UInt64", "0").await;
+    check(&e, &format!("SELECT max(v) {none}"), "Float64", "0").await;
+    check(&e, &format!("SELECT max(name) {none}"), "String", "\"\"").await;
+    check(&e, &format!("SELECT min(ts) {none}"), "DateTime", "\"1970-01-01 00:00:00\"").await;
+    check(&e, &format!("SELECT minIf(v, id > 1) {none}"), "Float64", "0").await;
+    check(&e, &format!("SELECT maxIf(id, v < 3) {none}"), "UInt64", "0").await;
+    check(&e, &format!("SELECT any(name) {none}"), "String", "\"\"").await;
+    check(&e, &format!("SELECT anyLast(id) {none}"), "UInt64", "0").await;
+    check(&e, &format!("SELECT argMax(name, v) {none}"), "String", "\"\"").await;
+    check(&e, &format!("SELECT groupArray(name) {none}"), "Array(String)", "[]").await;
+    check(&e, &format!("SELECT avg(v) {none}"), "Float64", "null").await;
+    check(&e, &format!("SELECT avgIf(v, id > 1) {none}"), "Float64", "null").await;
+    let (_, values) = run(&e, &format!("SELECT max(n) {none}")).await;
+    assert_eq!(values, ["null"], "max of a Nullable column over no rows is NULL");
+    let (_, values) = run(&e, &format!("SELECT any(t.n) {none}")).await;
+    assert_eq!(values, ["null"]);
+    // With GROUP BY an empty set has no groups at all.
+    let (_, values) = run(&e, &format!("SELECT min(id) {none} GROUP BY name")).await;
+    assert!(values.is_empty());
+    // Over rows, the wrapped forms answer as before.
+    check(&e, "SELECT min(id) FROM t", "UInt64", "1").await;
+    check(&e, "SELECT max(n) FROM t", "Int32", "3").await;
+}
+
 #[tokio::test]
 async fn dates_match_clickhouse() {
     let e = engine().await;

@@ -47,10 +47,33 @@ fn check(files: &[(String, String)]) -> Result<Resources, Vec<serde_json::Value>
     let resources = Resources::from_files(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))
         .map_err(|errs| errs.0.into_iter().map(|e| serde_json::json!({ "filename": e.filename, "error": e.error })).collect::<Vec<_>>())?;
     let mut errors = Vec::new();
+    let datasources: std::collections::HashSet<&str> = resources.datasources.iter().map(|d| d.name.as_str()).collect();
+    let pipes: std::collections::HashSet<&str> = resources.pipes.iter().map(|p| p.name.as_str()).collect();
     for pipe in &resources.pipes {
-        for node in &pipe.nodes {
-            if let Err(e) = crate::template::render(&node.sql, &Variables::new(), true) {
-                errors.push(serde_json::json!({ "filename": format!("{}.pipe", pipe.name), "error": format!("node '{}': {}", node.name, e.message) }));
+        for (i, node) in pipe.nodes.iter().enumerate() {
+            let sql = match crate::template::render(&node.sql, &Variables::new(), true) {
+                Ok(sql) => sql,
+                Err(e) => {
+                    errors.push(serde_json::json!({ "filename": format!("{}.pipe", pipe.name), "error": format!("node '{}': {}", node.name, e.message) }));
+                    continue;
+                }
+            };
+            // Every table a node reads must exist in the project: a datasource (or its quarantine table), another
+            // pipe, or another node of the same pipe. Tinybird refuses the deployment otherwise. A node this
+            // server cannot parse is left to fail when it runs (the error then names the construct).
+            let Ok(translated) = crate::engine::compat::translate(&sql) else { continue };
+            for table in translated.tables {
+                let known = datasources.contains(table.as_str())
+                    || table.strip_suffix("_quarantine").is_some_and(|ds| datasources.contains(ds))
+                    || pipes.contains(table.as_str())
+                    || pipe.nodes.iter().enumerate().any(|(j, n)| j != i && n.name == table)
+                    || table.contains('.');
+                if !known {
+                    errors.push(serde_json::json!({
+                        "filename": format!("{}.pipe", pipe.name),
+                        "error": format!("node '{}': Resource '{table}' not found", node.name),
+                    }));
+                }
             }
         }
     }
