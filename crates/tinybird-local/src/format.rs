@@ -1,6 +1,8 @@
 //! Output formats: ClickHouse's JSON envelope, JSONEachRow, CSV and TSV, with ClickHouse's value rendering.
 
-use crate::engine::{QueryResult, Value};
+use crate::engine::{QueryResult, Value, value_at};
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::DataType;
 use crate::types::ChType;
 use chrono::NaiveDate;
 use std::fmt::Write;
@@ -65,7 +67,7 @@ pub struct OutputOptions {
 
 /// Renders a result in a format; `elapsed` is in seconds.
 pub fn render(result: &QueryResult, format: Format, options: OutputOptions, elapsed: f64) -> String {
-    let mut out = String::with_capacity(64 + result.rows.len() * 32 * result.columns.len().max(1));
+    let mut out = String::with_capacity(64 + result.num_rows() * 32 * result.columns.len().max(1));
     // Each column's `"name":` prefix, escaped once rather than once per row.
     let keys: Vec<String> = result
         .columns
@@ -88,12 +90,11 @@ pub fn render(result: &QueryResult, format: Format, options: OutputOptions, elap
                 out.push('}');
             }
             out.push_str("\n\t],\n\n\t\"data\":\n\t[");
-            for (r, row) in result.rows.iter().enumerate() {
-                out.push_str(if r == 0 { "\n\t\t{" } else { ",\n\t\t{" });
-                write_object_body(&mut out, result, &keys, row, options);
-                out.push('}');
-            }
-            let _ = write!(out, "\n\t],\n\n\t\"rows\": {}", result.rows.len());
+            let mut first = true;
+            for_each_object(result, &keys, options, &mut out, |out| {
+                out.push_str(if std::mem::take(&mut first) { "\n\t\t" } else { ",\n\t\t" });
+            }, |_| {});
+            let _ = write!(out, "\n\t],\n\n\t\"rows\": {}", result.num_rows());
             if let Some(n) = result.rows_before_limit {
                 let _ = write!(out, ",\n\n\t\"rows_before_limit_at_least\": {n}");
             }
@@ -104,11 +105,7 @@ pub fn render(result: &QueryResult, format: Format, options: OutputOptions, elap
             );
         }
         Format::JsonEachRow => {
-            for row in &result.rows {
-                out.push('{');
-                write_object_body(&mut out, result, &keys, row, options);
-                out.push_str("}\n");
-            }
+            for_each_object(result, &keys, options, &mut out, |_| {}, |out| out.push('\n'));
         }
         Format::Csv | Format::CsvWithNames => {
             if format == Format::CsvWithNames {
@@ -116,7 +113,7 @@ pub fn render(result: &QueryResult, format: Format, options: OutputOptions, elap
                 out.push_str(&names.join(","));
                 out.push('\n');
             }
-            for row in &result.rows {
+            for row in result.rows() {
                 for (i, (v, c)) in row.iter().zip(&result.columns).enumerate() {
                     if i > 0 {
                         out.push(',');
@@ -132,7 +129,7 @@ pub fn render(result: &QueryResult, format: Format, options: OutputOptions, elap
                 out.push_str(&names.join("\t"));
                 out.push('\n');
             }
-            for row in &result.rows {
+            for row in result.rows() {
                 for (i, (v, c)) in row.iter().zip(&result.columns).enumerate() {
                     if i > 0 {
                         out.push('\t');
@@ -149,13 +146,46 @@ pub fn render(result: &QueryResult, format: Format, options: OutputOptions, elap
     out
 }
 
-fn write_object_body(out: &mut String, result: &QueryResult, keys: &[String], row: &[Value], options: OutputOptions) {
-    for (i, ((v, c), key)) in row.iter().zip(&result.columns).zip(keys).enumerate() {
-        if i > 0 {
-            out.push(',');
+/// Writes every row as a JSON object (`{"name":value,…}`) straight from the result's Arrow batches, with `before`
+/// and `after` around each object.
+fn for_each_object(
+    result: &QueryResult,
+    keys: &[String],
+    options: OutputOptions,
+    out: &mut String,
+    mut before: impl FnMut(&mut String),
+    mut after: impl FnMut(&mut String),
+) {
+    for batch in &result.batches {
+        let arrays: Vec<&dyn Array> = batch.columns().iter().map(|a| a.as_ref()).collect();
+        for row in 0..batch.num_rows() {
+            before(out);
+            out.push('{');
+            for (i, ((array, c), key)) in arrays.iter().zip(&result.columns).zip(keys).enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(key);
+                json_cell(out, *array, row, &c.ty, options);
+            }
+            out.push('}');
+            after(out);
         }
-        out.push_str(key);
-        json_value(out, v, &c.ty, options);
+    }
+}
+
+/// One cell as ClickHouse's JSON writes it: the same text as [`json_value`] of the cell's [`Value`], with strings
+/// escaped straight from the Arrow buffer rather than copied first.
+fn json_cell(out: &mut String, array: &dyn Array, row: usize, ty: &ChType, options: OutputOptions) {
+    if array.is_null(row) {
+        out.push_str("null");
+        return;
+    }
+    match array.data_type() {
+        DataType::Utf8 => write_json_str(out, array.as_string::<i32>().value(row)),
+        DataType::LargeUtf8 => write_json_str(out, array.as_string::<i64>().value(row)),
+        DataType::Utf8View => write_json_str(out, array.as_string_view().value(row)),
+        _ => json_value(out, &value_at(array, row), ty, options),
     }
 }
 

@@ -74,7 +74,11 @@ pub struct Parsed {
 pub fn parse_ndjson(body: &[u8], columns: &[IngestColumn]) -> Parsed {
     let mut parsed = Parsed::default();
     let plan = FastPlan::new(columns);
-    for line in body.split(|b| *b == b'\n') {
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+    for end in ends {
+        let line = &body[start..end];
+        start = end + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
@@ -100,21 +104,31 @@ pub fn parse_ndjson(body: &[u8], columns: &[IngestColumn]) -> Parsed {
 /// [`parse_line`] reads it again, so quarantine records and their messages come from one place.
 struct FastPlan<'a> {
     columns: &'a [IngestColumn],
-    /// Top-level key → column index.
-    by_key: std::collections::HashMap<&'a str, usize>,
+    /// The top-level key of each column, in column order.
+    keys: Vec<&'a str>,
 }
 
 impl<'a> FastPlan<'a> {
     /// None when some column reads a nested path or two columns read the same key.
     fn new(columns: &'a [IngestColumn]) -> Option<FastPlan<'a>> {
-        let mut by_key = std::collections::HashMap::with_capacity(columns.len());
-        for (i, c) in columns.iter().enumerate() {
+        let mut keys = Vec::with_capacity(columns.len());
+        for c in columns {
             let [key] = c.path.as_slice() else { return None };
-            if by_key.insert(key.as_str(), i).is_some() {
+            if keys.contains(&key.as_str()) {
                 return None;
             }
+            keys.push(key.as_str());
         }
-        Some(FastPlan { columns, by_key })
+        Some(FastPlan { columns, keys })
+    }
+
+    /// The column a key feeds. Rows usually list their keys in column order, so the column after the previous
+    /// key's is tried first; otherwise a scan (datasources have tens of columns, where a scan beats hashing).
+    fn column_of(&self, key: &str, expected: usize) -> Option<usize> {
+        if self.keys.get(expected) == Some(&key) {
+            return Some(expected);
+        }
+        self.keys.iter().position(|k| *k == key)
     }
 
     fn parse(&self, line: &[u8]) -> Option<Vec<Value>> {
@@ -157,13 +171,17 @@ impl<'de> serde::de::Visitor<'de> for RowSeed<'_, '_> {
         let plan = self.0;
         let mut slots: Vec<Option<Value>> = vec![None; plan.columns.len()];
         let mut fits = true;
+        let mut expected = 0;
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match plan.by_key.get(key.as_ref()) {
+            match plan.column_of(key.as_ref(), expected) {
                 // A later duplicate key wins, as in the general path.
-                Some(&i) => match map.next_value_seed(CellSeed(&plan.columns[i].ty))? {
-                    Some(v) => slots[i] = Some(v),
-                    None => fits = false,
-                },
+                Some(i) => {
+                    expected = i + 1;
+                    match map.next_value_seed(CellSeed(&plan.columns[i].ty))? {
+                        Some(v) => slots[i] = Some(v),
+                        None => fits = false,
+                    }
+                }
                 None => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                 }

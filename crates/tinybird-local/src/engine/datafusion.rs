@@ -231,18 +231,22 @@ impl Engine for DataFusionEngine {
             schema.fields().iter().map(|f| Column { name: f.name().clone(), ty: ChType::of_field(f) }).collect();
         let total: usize = batches.iter().map(|b| b.num_rows()).sum();
         let (skip, take) = translated.literal_limit.unwrap_or((0, usize::MAX));
-        let mut rows = Vec::with_capacity(total.saturating_sub(skip).min(take).min(1 << 20));
-        let mut seen = 0usize;
-        'batches: for batch in &batches {
-            for r in 0..batch.num_rows() {
-                if seen >= skip.saturating_add(take) {
-                    break 'batches;
-                }
-                if seen >= skip {
-                    rows.push(batch.columns().iter().map(|a| value_at(a.as_ref(), r)).collect());
-                }
-                seen += 1;
+        // The literal LIMIT/OFFSET as zero-copy slices of the batches.
+        let mut kept = Vec::with_capacity(batches.len());
+        let (mut to_skip, mut to_take) = (skip, take);
+        for batch in &batches {
+            if to_take == 0 {
+                break;
             }
+            let n = batch.num_rows();
+            if to_skip >= n {
+                to_skip -= n;
+                continue;
+            }
+            let len = (n - to_skip).min(to_take);
+            kept.push(batch.slice(to_skip, len));
+            to_take -= len;
+            to_skip = 0;
         }
         let rows_before_limit = match &translated.count_statement {
             _ if translated.literal_limit.is_some() => Some(total as u64),
@@ -269,7 +273,7 @@ impl Engine for DataFusionEngine {
                 bytes_read += b;
             }
         }
-        Ok(QueryResult { columns, rows, rows_before_limit, rows_read, bytes_read })
+        Ok(QueryResult::new(columns, kept, rows_before_limit, rows_read, bytes_read))
     }
 
     async fn delete(&self, table: &str, condition: &str, dry_run: bool) -> Result<u64, EngineError> {
@@ -278,7 +282,7 @@ impl Engine for DataFusionEngine {
         let count_sql = format!("SELECT count() FROM {quoted} WHERE {condition}");
         let _writer = live.writer.lock().await;
         let counted = self.query(&count_sql).await?;
-        let matched = match counted.rows.first().and_then(|r| r.first()) {
+        let matched = match counted.rows().first().and_then(|r| r.first()) {
             Some(Value::UInt(n)) => *n,
             Some(Value::Int(n)) => (*n).max(0) as u64,
             _ => 0,

@@ -14,6 +14,9 @@ mod tests;
 pub use self::datafusion::DataFusionEngine;
 pub use value::Value;
 
+pub(crate) use self::datafusion::value_at;
+use ::datafusion::arrow::record_batch::RecordBatch;
+
 use crate::types::ChType;
 use async_trait::async_trait;
 use tinybird_core::DatasourceDef;
@@ -47,19 +50,54 @@ pub struct Column {
     pub ty: ChType,
 }
 
-/// The result of a query.
-#[derive(Debug, Clone, PartialEq)]
+/// The result of a query: Arrow batches (the outermost literal `LIMIT`/`OFFSET` already applied), read as rows of
+/// [`Value`]s on demand. Output formats write JSON straight from the batches, so a large result is never turned
+/// into one allocation per row and per string.
+#[derive(Debug, Clone)]
 pub struct QueryResult {
     /// Output columns, in order.
     pub columns: Vec<Column>,
-    /// Rows, each with one value per column.
-    pub rows: Vec<Vec<Value>>,
+    /// The rows, as Arrow batches whose columns follow `columns`.
+    pub batches: Vec<RecordBatch>,
     /// Rows the query would have returned without its outermost `LIMIT`, when it has one.
     pub rows_before_limit: Option<u64>,
     /// Rows stored in the tables the query read.
     pub rows_read: u64,
     /// Approximate bytes stored in the tables the query read.
     pub bytes_read: u64,
+    rows: std::sync::OnceLock<Vec<Vec<Value>>>,
+}
+
+impl QueryResult {
+    /// A result from its parts.
+    pub fn new(columns: Vec<Column>, batches: Vec<RecordBatch>, rows_before_limit: Option<u64>, rows_read: u64, bytes_read: u64) -> Self {
+        QueryResult { columns, batches, rows_before_limit, rows_read, bytes_read, rows: std::sync::OnceLock::new() }
+    }
+
+    /// How many rows the result has.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+
+    /// The rows, each with one value per column (converted from the batches once, on first use).
+    pub fn rows(&self) -> &[Vec<Value>] {
+        self.rows.get_or_init(|| {
+            let mut rows = Vec::with_capacity(self.num_rows());
+            for batch in &self.batches {
+                for r in 0..batch.num_rows() {
+                    rows.push(batch.columns().iter().map(|a| value_at(a.as_ref(), r)).collect());
+                }
+            }
+            rows
+        })
+    }
+}
+
+impl PartialEq for QueryResult {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.columns, self.rows(), self.rows_before_limit, self.rows_read, self.bytes_read)
+            == (&other.columns, other.rows(), other.rows_before_limit, other.rows_read, other.bytes_read)
+    }
 }
 
 /// A SQL engine holding the workspace's datasources.

@@ -42,7 +42,7 @@ async fn run(engine: &DataFusionEngine, sql: &str) -> (String, Vec<String>) {
     let result = engine.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     let ty = result.columns[0].ty.clone();
     let values = result
-        .rows
+        .rows()
         .iter()
         .map(|r| {
             let mut s = String::new();
@@ -225,11 +225,11 @@ async fn clauses_match_clickhouse() {
     check(&e, "WITH x AS (SELECT id FROM t) SELECT count() FROM x", "UInt64", "3").await;
     check(&e, "SELECT toYYYYMM(ts) AS m, id FROM t ORDER BY m, id LIMIT 1 BY m", "UInt32", "202401|202402").await;
     let r = e.query("SELECT toYYYYMM(ts) AS m, id FROM t ORDER BY m, id DESC LIMIT 1 BY m").await.unwrap();
-    assert_eq!(r.rows.iter().map(|r| r[1].clone()).collect::<Vec<_>>(), vec![super::Value::UInt(2), super::Value::UInt(3)]);
+    assert_eq!(r.rows().iter().map(|r| r[1].clone()).collect::<Vec<_>>(), vec![super::Value::UInt(2), super::Value::UInt(3)]);
     let r = e.query("SELECT id FROM t ORDER BY id LIMIT 1").await.unwrap();
-    assert_eq!((r.rows.len(), r.rows_before_limit), (1, Some(3)));
+    assert_eq!((r.rows().len(), r.rows_before_limit), (1, Some(3)));
     let r = e.query("SELECT id FROM t ORDER BY id").await.unwrap();
-    assert_eq!((r.rows.len(), r.rows_before_limit, r.rows_read), (3, None, 3));
+    assert_eq!((r.rows().len(), r.rows_before_limit, r.rows_read), (3, None, 3));
     check(&e, "SELECT userId FROM (SELECT id AS userId FROM t) ORDER BY userId LIMIT 1", "UInt64", "1").await;
 }
 

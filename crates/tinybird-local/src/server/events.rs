@@ -141,7 +141,7 @@ pub async fn detail(
     }
     let mut json = datasource_json(&ws, &def);
     let rows = ws.engine.query(&format!("SELECT count() FROM {}", crate::engine::compat::quote_ident(&base))).await?;
-    if let Some(Value::UInt(n)) = rows.rows.first().and_then(|r| r.first()) {
+    if let Some(Value::UInt(n)) = rows.rows().first().and_then(|r| r.first()) {
         json["statistics"] = serde_json::json!({ "row_count": n });
     }
     Ok(axum::Json(json).into_response())

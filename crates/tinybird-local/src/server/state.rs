@@ -498,8 +498,8 @@ impl Workspace {
             positions.push(pos);
         }
         const EXACT: crate::format::OutputOptions = crate::format::OutputOptions { quote_64bit: true, quote_denormals: true };
-        let mut out = Vec::with_capacity(result.rows.len());
-        for row in &result.rows {
+        let mut out = Vec::with_capacity(result.num_rows());
+        for row in result.rows() {
             let mut converted = Vec::with_capacity(target_columns.len());
             for (c, pos) in target_columns.iter().zip(&positions) {
                 let value = match pos {
