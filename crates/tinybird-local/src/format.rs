@@ -239,20 +239,8 @@ pub fn json_value(out: &mut String, v: &Value, ty: &ChType, options: OutputOptio
             ChType::Bool => out.push_str(if *b { "true" } else { "false" }),
             _ => out.push(if *b { '1' } else { '0' }),
         },
-        Value::Int(n) => {
-            if options.quote_64bit && is_64bit(base) {
-                let _ = write!(out, "\"{n}\"");
-            } else {
-                let _ = write!(out, "{n}");
-            }
-        }
-        Value::UInt(n) => {
-            if options.quote_64bit && is_64bit(base) {
-                let _ = write!(out, "\"{n}\"");
-            } else {
-                let _ = write!(out, "{n}");
-            }
-        }
+        Value::Int(n) => write_int(out, itoa::Buffer::new().format(*n), options.quote_64bit && is_64bit(base)),
+        Value::UInt(n) => write_int(out, itoa::Buffer::new().format(*n), options.quote_64bit && is_64bit(base)),
         Value::Float(f) if !f.is_finite() => {
             if options.quote_denormals {
                 write_json_str(out, &float_text(*f));
@@ -341,6 +329,17 @@ fn write_datetime(out: &mut String, ns: i64, ty: &ChType) {
         let frac = ns.rem_euclid(1_000_000_000) as u32 / 10u32.pow(9 - digits as u32);
         out.push('.');
         push_digits(out, frac, digits);
+    }
+}
+
+/// An integer's digits, quoted when `output_format_json_quote_64bit_integers` asks for it.
+fn write_int(out: &mut String, digits: &str, quoted: bool) {
+    if quoted {
+        out.push('"');
+        out.push_str(digits);
+        out.push('"');
+    } else {
+        out.push_str(digits);
     }
 }
 

@@ -74,6 +74,7 @@ pub struct Parsed {
 pub fn parse_ndjson(body: &[u8], columns: &[IngestColumn]) -> Parsed {
     let mut parsed = Parsed::default();
     let plan = FastPlan::new(columns);
+    let mut slots = Vec::with_capacity(columns.len());
     let mut start = 0;
     let ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
     for end in ends {
@@ -84,7 +85,7 @@ pub fn parse_ndjson(body: &[u8], columns: &[IngestColumn]) -> Parsed {
             continue;
         }
         if let Some(plan) = &plan
-            && let Some(row) = plan.parse(line)
+            && let Some(row) = plan.parse(line, &mut slots)
         {
             parsed.rows.push(row);
             continue;
@@ -131,10 +132,16 @@ impl<'a> FastPlan<'a> {
         self.keys.iter().position(|k| *k == key)
     }
 
-    fn parse(&self, line: &[u8]) -> Option<Vec<Value>> {
+    /// The row of one line, or None for the general path. `slots` is scratch space reused from line to line.
+    fn parse(&self, line: &[u8], slots: &mut Vec<Option<Value>>) -> Option<Vec<Value>> {
         let text = std::str::from_utf8(line).ok()?;
         let mut de = serde_json::Deserializer::from_str(text);
-        let mut slots = serde::de::DeserializeSeed::deserialize(RowSeed(self), &mut de).ok()??;
+        slots.clear();
+        slots.resize(self.columns.len(), None);
+        let fits = serde::de::DeserializeSeed::deserialize(RowSeed(self, slots), &mut de).ok()?;
+        if !fits {
+            return None;
+        }
         de.end().ok()?;
         let mut row = Vec::with_capacity(self.columns.len());
         for (c, slot) in self.columns.iter().zip(slots.iter_mut()) {
@@ -149,11 +156,11 @@ impl<'a> FastPlan<'a> {
     }
 }
 
-struct RowSeed<'p, 'a>(&'p FastPlan<'a>);
+/// Reads one line's object into the slots (one per column); `false` when the line needs the general path.
+struct RowSeed<'p, 'a>(&'p FastPlan<'a>, &'p mut Vec<Option<Value>>);
 
 impl<'de> serde::de::DeserializeSeed<'de> for RowSeed<'_, '_> {
-    /// `None`: the line needs the general path.
-    type Value = Option<Vec<Option<Value>>>;
+    type Value = bool;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_map(self)
@@ -161,15 +168,14 @@ impl<'de> serde::de::DeserializeSeed<'de> for RowSeed<'_, '_> {
 }
 
 impl<'de> serde::de::Visitor<'de> for RowSeed<'_, '_> {
-    type Value = Option<Vec<Option<Value>>>;
+    type Value = bool;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let plan = self.0;
-        let mut slots: Vec<Option<Value>> = vec![None; plan.columns.len()];
+        let (plan, slots) = (self.0, self.1);
         let mut fits = true;
         let mut expected = 0;
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
@@ -187,7 +193,7 @@ impl<'de> serde::de::Visitor<'de> for RowSeed<'_, '_> {
                 }
             }
         }
-        Ok(fits.then_some(slots))
+        Ok(fits)
     }
 }
 
@@ -630,7 +636,7 @@ not json\n\
         let (mut fast, mut slow) = (0, 0);
         for line in &lines {
             let general = parse_line(line.as_bytes(), &columns);
-            match plan.parse(line.as_bytes()) {
+            match plan.parse(line.as_bytes(), &mut Vec::new()) {
                 Some(row) => {
                     fast += 1;
                     assert_eq!(Ok(row), general, "{line}");
