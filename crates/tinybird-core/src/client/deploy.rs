@@ -354,27 +354,8 @@ impl Client {
             pairs.push(("allow_destructive_operations", "true"));
         }
         let url = self.url(&["v1", "deploy"], pairs);
-        let req = Request::new(Method::POST, url, RetryOn::NotIdempotent)
-            .body(multipart(files))
-            .timeout(self.timeouts().admin);
-        let what = req.what.clone();
-        let resp = self.send(req).await.map_err(|e| {
-            if e.file_errors().is_empty() {
-                e
-            } else {
-                deploy_error("deployment", e.file_errors().to_vec()).with_status(e.status().unwrap_or(0))
-            }
-        })?;
-        let body = read_body(&what, resp).await?;
-        let parsed: DeployResponse = serde_json::from_slice(&body).map_err(|e| {
-            Error::new(
-                ErrorKind::Decode {
-                    column: None,
-                    row: None,
-                },
-                format!("{what}: unexpected response: {e}"),
-            )
-        })?;
+        let what = format!("POST {}", url.path());
+        let parsed: DeployResponse = self.upload_datafiles(url, files, "deployment").await?;
         let (feedback, dep_errors, id) = match &parsed.deployment {
             Some(d) => (d.feedback.clone(), d.errors.clone(), d.id.clone()),
             None => (Vec::new(), Vec::new(), String::new()),
@@ -505,6 +486,37 @@ impl Client {
         }
     }
 
+    /// Sends datafiles as the multipart body `/v1/deploy` and `/v1/build` take and decodes the JSON answer. A refusal
+    /// that lists per-file errors becomes an [`ErrorKind::Deploy`] error for the `what` ("deployment", "build").
+    async fn upload_datafiles<R: serde::de::DeserializeOwned>(
+        &self,
+        url: reqwest::Url,
+        files: &[(String, String)],
+        what_kind: &str,
+    ) -> Result<R> {
+        let req = Request::new(Method::POST, url, RetryOn::NotIdempotent)
+            .body(multipart(files))
+            .timeout(self.timeouts().admin);
+        let what = req.what.clone();
+        let resp = self.send(req).await.map_err(|e| {
+            if e.file_errors().is_empty() {
+                e
+            } else {
+                deploy_error(what_kind, e.file_errors().to_vec()).with_status(e.status().unwrap_or(0))
+            }
+        })?;
+        let body = read_body(&what, resp).await?;
+        serde_json::from_slice(&body).map_err(|e| {
+            Error::new(
+                ErrorKind::Decode {
+                    column: None,
+                    row: None,
+                },
+                format!("{what}: unexpected response: {e}"),
+            )
+        })
+    }
+
     /// Deploys a [`Project`]: its datafiles ([`Project::files`]) through [`deploy`](Client::deploy). A project whose
     /// datafiles cannot be written is a [`ErrorKind::BadRequest`] error and nothing is sent.
     pub async fn deploy_project(&self, project: &Project, opts: &DeployOptions) -> Result<DeployOutcome> {
@@ -521,27 +533,7 @@ impl Client {
     pub async fn build(&self, files: &[(String, String)]) -> Result<BuildResult> {
         check_files(files)?;
         let url = self.url(&["v1", "build"], []);
-        let req = Request::new(Method::POST, url, RetryOn::NotIdempotent)
-            .body(multipart(files))
-            .timeout(self.timeouts().admin);
-        let what = req.what.clone();
-        let resp = self.send(req).await.map_err(|e| {
-            if e.file_errors().is_empty() {
-                e
-            } else {
-                deploy_error("build", e.file_errors().to_vec()).with_status(e.status().unwrap_or(0))
-            }
-        })?;
-        let body = read_body(&what, resp).await?;
-        let parsed: BuildResponse = serde_json::from_slice(&body).map_err(|e| {
-            Error::new(
-                ErrorKind::Decode {
-                    column: None,
-                    row: None,
-                },
-                format!("{what}: unexpected response: {e}"),
-            )
-        })?;
+        let parsed: BuildResponse = self.upload_datafiles(url, files, "build").await?;
         if parsed.result == "failed" {
             let feedback = parsed.build.as_ref().map(|b| b.feedback.clone()).unwrap_or_default();
             return Err(deploy_error(

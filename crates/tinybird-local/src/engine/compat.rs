@@ -445,6 +445,17 @@ impl VisitorMut for Rewriter<'_> {
                 }
                 parse_expr(&format!("ch_substring({})", args.join(", "))).map(Some)
             }
+            // `column + 1`: the literal takes ClickHouse's type (UInt8 here), so `UInt64 + 1` stays UInt64 where an
+            // Int64 literal would make DataFusion widen both to Decimal(21, 0).
+            Expr::BinaryOp { left, op: BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply, right } => {
+                let unsigned = |e: &Expr| typed_integer_literal(e).filter(|(text, _)| !text.starts_with('-')).map(|(_, e)| e);
+                match (unsigned(left), unsigned(right)) {
+                    (Some(l), None) => **left = l,
+                    (None, Some(r)) => **right = r,
+                    _ => {}
+                }
+                Ok(None)
+            }
             // ClickHouse `/` always divides as floats: 7 / 2 = 3.5.
             Expr::BinaryOp { left, op: BinaryOperator::Divide, right } => {
                 parse_expr(&format!("(CAST(({left}) AS DOUBLE) / ({right}))")).map(Some)
@@ -463,12 +474,61 @@ impl VisitorMut for Rewriter<'_> {
     }
 
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let SetExpr::Select(select) = query.body.as_mut() {
+            type_integer_literals(&mut select.projection);
+        }
         if let Err(e) = rewrite_limit_by(query) {
             self.error = Some(e);
             return ControlFlow::Break(());
         }
         ControlFlow::Continue(())
     }
+}
+
+/// An integer literal selected as a column gets ClickHouse's type, the smallest that holds it (`SELECT 1` is UInt8,
+/// `SELECT -1` Int8, `SELECT 300` UInt16), where DataFusion would make every one Int64; an unnamed one keeps
+/// ClickHouse's column name, its text.
+fn type_integer_literals(projection: &mut [SelectItem]) {
+    for item in projection.iter_mut() {
+        match item {
+            SelectItem::ExprWithAlias { expr, .. } => {
+                if let Some((_, e)) = typed_integer_literal(expr) {
+                    *expr = e;
+                }
+            }
+            SelectItem::UnnamedExpr(expr) => {
+                if let Some((text, e)) = typed_integer_literal(expr) {
+                    *item = SelectItem::ExprWithAlias { expr: e, alias: Ident::with_quote('"', text) };
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// An integer literal (`1`, `-1`) as `(its text, a cast to the smallest ClickHouse integer type holding it)`.
+fn typed_integer_literal(expr: &Expr) -> Option<(String, Expr)> {
+    let (negative, inner) = match expr {
+        Expr::UnaryOp { op: datafusion::sql::sqlparser::ast::UnaryOperator::Minus, expr } => (true, expr.as_ref()),
+        other => (false, other),
+    };
+    let Expr::Value(ValueWithSpan { value: SqlValue::Number(digits, _), .. }) = inner else { return None };
+    let n: i128 = digits.parse().ok()?;
+    let n = if negative { -n } else { n };
+    let f = match n {
+        0..=0xff => "ch_to_uint8",
+        0..=0xffff => "ch_to_uint16",
+        0..=0xffff_ffff => "ch_to_uint32",
+        0.. if n <= i128::from(u64::MAX) => "ch_to_uint64",
+        -0x80..=-1 => "ch_to_int8",
+        -0x8000..=-1 => "ch_to_int16",
+        -0x8000_0000..=-1 => "ch_to_int32",
+        _ if n >= i128::from(i64::MIN) && n < 0 => "ch_to_int64",
+        _ => return None,
+    };
+    let text = if negative { format!("-{digits}") } else { digits.clone() };
+    let typed = parse_expr(&format!("{f}({text})")).ok()?;
+    Some((text, typed))
 }
 
 /// `LIMIT n BY a, b` → a `row_number() OVER (PARTITION BY a, b ORDER BY …)` filter around the query.
@@ -694,7 +754,6 @@ fn cast_fn(target: &str) -> Option<&'static str> {
     })
 }
 
-/// The supported functions and their translations. Anything not listed fails, naming the function.
 /// Whether an aggregate's argument may be NULL in ClickHouse: a bare (possibly qualified or quoted) column whose
 /// declared type is `Nullable`. Expressions over columns count as not nullable.
 fn nullable_argument(arg: &str, nullable: &dyn Fn(&str) -> bool) -> bool {
@@ -715,6 +774,7 @@ fn empty_set_default(kind: &str, aggregate: String, arg: &str, nullable: &dyn Fn
     }
 }
 
+/// The supported functions and their translations. Anything not listed fails, naming the function.
 fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, EngineError> {
     let call = call_of(expr)?;
     let a = &call.args;

@@ -89,6 +89,31 @@ async fn aggregates_match_clickhouse() {
     check(&e, "SELECT any(name) FROM t WHERE id = 3", "String", "\"c\"").await;
 }
 
+/// Integer literals selected as columns have ClickHouse's smallest type and, unnamed, ClickHouse's column name.
+#[tokio::test]
+async fn integer_literals_have_clickhouse_types() {
+    let e = engine().await;
+    check(&e, "SELECT 1 AS one", "UInt8", "1").await;
+    check(&e, "SELECT 255 AS x", "UInt8", "255").await;
+    check(&e, "SELECT 256 AS x", "UInt16", "256").await;
+    check(&e, "SELECT 70000 AS x", "UInt32", "70000").await;
+    check(&e, "SELECT 4294967296 AS x", "UInt64", "4294967296").await;
+    check(&e, "SELECT 18446744073709551615 AS x", "UInt64", "18446744073709551615").await;
+    check(&e, "SELECT -1 AS x", "Int8", "-1").await;
+    check(&e, "SELECT -129 AS x", "Int16", "-129").await;
+    check(&e, "SELECT -40000 AS x", "Int32", "-40000").await;
+    check(&e, "SELECT -9223372036854775808 AS x", "Int64", "-9223372036854775808").await;
+    check(&e, "SELECT 1.5 AS x", "Float64", "1.5").await;
+    check(&e, "SELECT 1 AS x FROM t WHERE id > 1 ORDER BY id", "UInt8", "1|1").await;
+    let r = e.query("SELECT 1, -2").await.unwrap();
+    assert_eq!(r.columns.iter().map(|c| (c.name.as_str(), c.ty.to_string())).collect::<Vec<_>>(), [("1", "UInt8".into()), ("-2", "Int8".into())]);
+    // In arithmetic with a column the literal's small type lets the column's type win, as in ClickHouse.
+    check(&e, "SELECT id + 1 AS x FROM t WHERE id = 1", "UInt64", "2").await;
+    check(&e, "SELECT count() * 2 AS x FROM t", "UInt64", "6").await;
+    check(&e, "SELECT 10 - id AS x FROM t WHERE id = 3", "UInt64", "7").await;
+    check(&e, "SELECT v + 1 AS x FROM t WHERE id = 1", "Float64", "2.5").await;
+}
+
 /// Aggregates over an empty set without GROUP BY: one row holding the type's default (ClickHouse), not NULL
 /// (DataFusion); `avg` is nan (JSON `null`); a `Nullable` column's aggregate stays NULL.
 #[tokio::test]
