@@ -445,14 +445,16 @@ impl VisitorMut for Rewriter<'_> {
                 }
                 parse_expr(&format!("ch_substring({})", args.join(", "))).map(Some)
             }
-            // `column + 1`: the literal takes ClickHouse's type (UInt8 here), so `UInt64 + 1` stays UInt64 where an
-            // Int64 literal would make DataFusion widen both to Decimal(21, 0).
+            // `column + 1`, `1 + 1`: literals take ClickHouse's types (UInt8 here), so `UInt64 + 1` stays UInt64 where
+            // an Int64 literal would make DataFusion widen both to Decimal(21, 0); the result type is then ClickHouse's
+            // (see `ClickHouseArithmetic` in the engine).
             Expr::BinaryOp { left, op: BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply, right } => {
                 let unsigned = |e: &Expr| typed_integer_literal(e).filter(|(text, _)| !text.starts_with('-')).map(|(_, e)| e);
-                match (unsigned(left), unsigned(right)) {
-                    (Some(l), None) => **left = l,
-                    (None, Some(r)) => **right = r,
-                    _ => {}
+                if let Some(l) = unsigned(left) {
+                    **left = l;
+                }
+                if let Some(r) = unsigned(right) {
+                    **right = r;
                 }
                 Ok(None)
             }

@@ -70,6 +70,100 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
     }
 }
 
+/// ClickHouse's result types for `+`, `-` and `*` on numbers (`NumberTraits::ResultOfAdditionMultiplication` and
+/// `ResultOfSubtraction`): the next size up from the wider operand, capped at 64 bits; signed when either operand
+/// is (always, for `-`); Float64 when either is a float. `UInt8 + UInt8` is UInt16 and `UInt64 - UInt64` Int64 in
+/// ClickHouse, where DataFusion keeps UInt8 (and overflows) or UInt64. Both operands are cast to that type, so
+/// DataFusion computes in it.
+#[derive(Debug)]
+struct ClickHouseArithmetic;
+
+impl ClickHouseArithmetic {
+    /// `(signed, bits)` of an integer type, or None.
+    fn int(t: &DataType) -> Option<(bool, u32)> {
+        Some(match t {
+            DataType::Int8 => (true, 8),
+            DataType::Int16 => (true, 16),
+            DataType::Int32 => (true, 32),
+            DataType::Int64 => (true, 64),
+            DataType::UInt8 => (false, 8),
+            DataType::UInt16 => (false, 16),
+            DataType::UInt32 => (false, 32),
+            DataType::UInt64 => (false, 64),
+            _ => return None,
+        })
+    }
+
+    fn result(op: datafusion::logical_expr::Operator, l: &DataType, r: &DataType) -> Option<DataType> {
+        use datafusion::logical_expr::Operator::{Minus, Multiply, Plus};
+        if !matches!(op, Plus | Minus | Multiply) {
+            return None;
+        }
+        let float = |t: &DataType| matches!(t, DataType::Float32 | DataType::Float64);
+        if (float(l) || Self::int(l).is_some()) && (float(r) || Self::int(r).is_some()) && (float(l) || float(r)) {
+            return Some(DataType::Float64);
+        }
+        let ((ls, lb), (rs, rb)) = (Self::int(l)?, Self::int(r)?);
+        let bits = (lb.max(rb) * 2).min(64);
+        Some(match (ls || rs || op == Minus, bits) {
+            (true, 16) => DataType::Int16,
+            (true, 32) => DataType::Int32,
+            (true, _) => DataType::Int64,
+            (false, 16) => DataType::UInt16,
+            (false, 32) => DataType::UInt32,
+            (false, _) => DataType::UInt64,
+        })
+    }
+}
+
+impl ClickHouseArithmetic {
+    /// `left op right` with ClickHouse's types, or None to leave it to DataFusion.
+    fn plan(op: datafusion::logical_expr::Operator, left: &Expr, right: &Expr, schema: &datafusion::common::DFSchema) -> Option<Expr> {
+        use datafusion::logical_expr::Operator::{Minus, Plus};
+        use datafusion::logical_expr::{BinaryExpr, Cast, ExprSchemable};
+        let (lt, rt) = (left.get_type(schema).ok()?, right.get_type(schema).ok()?);
+        let cast = |e: &Expr, t: &DataType| Box::new(Expr::Cast(Cast::new(Box::new(e.clone()), t.clone())));
+        // `DateTime ± n` and `n + DateTime` move by n seconds, as in ClickHouse (DataFusion refuses them).
+        let seconds = |t: &DataType| matches!(t, DataType::Timestamp(TimeUnit::Second, _));
+        let timestamp = match (&lt, &rt) {
+            (t, n) if seconds(t) && Self::int(n).is_some() && matches!(op, Plus | Minus) => Some(t),
+            (n, t) if seconds(t) && Self::int(n).is_some() && op == Plus => Some(t),
+            _ => None,
+        };
+        if let Some(t) = timestamp {
+            let sum = BinaryExpr { left: cast(left, &DataType::Int64), op, right: cast(right, &DataType::Int64) };
+            return Some(Expr::Cast(Cast::new(Box::new(Expr::BinaryExpr(sum)), t.clone())));
+        }
+        let target = Self::result(op, &lt, &rt)?;
+        let side = |e: &Expr, t: &DataType| if *t == target { Box::new(e.clone()) } else { cast(e, &target) };
+        Some(Expr::BinaryExpr(BinaryExpr { left: side(left, &lt), op, right: side(right, &rt) }))
+    }
+}
+
+/// Plugged into DataFusion's SQL planner, so the types apply wherever an expression is planned (projections
+/// included, whose types DataFusion fixes while planning).
+impl datafusion::logical_expr::planner::ExprPlanner for ClickHouseArithmetic {
+    fn plan_binary_op(
+        &self,
+        expr: datafusion::logical_expr::planner::RawBinaryExpr,
+        schema: &datafusion::common::DFSchema,
+    ) -> datafusion::common::Result<datafusion::logical_expr::planner::PlannerResult<datafusion::logical_expr::planner::RawBinaryExpr>> {
+        use datafusion::logical_expr::Operator;
+        use datafusion::logical_expr::planner::PlannerResult;
+        use datafusion::sql::sqlparser::ast::BinaryOperator;
+        let op = match expr.op {
+            BinaryOperator::Plus => Operator::Plus,
+            BinaryOperator::Minus => Operator::Minus,
+            BinaryOperator::Multiply => Operator::Multiply,
+            _ => return Ok(PlannerResult::Original(expr)),
+        };
+        Ok(match Self::plan(op, &expr.left, &expr.right, schema) {
+            Some(planned) => PlannerResult::Planned(planned),
+            None => PlannerResult::Original(expr),
+        })
+    }
+}
+
 /// Batches smaller than this are merged on append, so single-row ingestion does not fragment tables.
 const COMPACT_ROWS: usize = 16 * 1024;
 
@@ -104,6 +198,7 @@ impl DataFusionEngine {
         functions::register(&ctx);
         // Registering a rewrite on a fresh context cannot fail (it only pushes onto the analyzer's list).
         let _ = datafusion::execution::FunctionRegistry::register_function_rewrite(&mut ctx, Arc::new(BoolAsInteger));
+        let _ = datafusion::execution::FunctionRegistry::register_expr_planner(&mut ctx, Arc::new(ClickHouseArithmetic));
         DataFusionEngine { ctx, tables: RwLock::new(HashMap::new()), partitions }
     }
 

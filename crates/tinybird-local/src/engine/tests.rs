@@ -110,8 +110,34 @@ async fn integer_literals_have_clickhouse_types() {
     // In arithmetic with a column the literal's small type lets the column's type win, as in ClickHouse.
     check(&e, "SELECT id + 1 AS x FROM t WHERE id = 1", "UInt64", "2").await;
     check(&e, "SELECT count() * 2 AS x FROM t", "UInt64", "6").await;
-    check(&e, "SELECT 10 - id AS x FROM t WHERE id = 3", "UInt64", "7").await;
+    check(&e, "SELECT 10 - id AS x FROM t WHERE id = 3", "Int64", "7").await;
     check(&e, "SELECT v + 1 AS x FROM t WHERE id = 1", "Float64", "2.5").await;
+}
+
+/// `+`, `-`, `*` on integers have ClickHouse's result types (the next size up, signed for `-`), so small types do not
+/// overflow where ClickHouse does not; floats compute in Float64. Expected values are ClickHouse's.
+#[tokio::test]
+async fn arithmetic_has_clickhouse_result_types() {
+    let e = engine().await;
+    check(&e, "SELECT 1 + 1 AS x", "UInt16", "2").await;
+    check(&e, "SELECT 1 - 2 AS x", "Int16", "-1").await;
+    check(&e, "SELECT toUInt8(200) + toUInt8(100) AS x", "UInt16", "300").await;
+    check(&e, "SELECT toUInt8(20) * toUInt8(20) AS x", "UInt16", "400").await;
+    check(&e, "SELECT toUInt32(1) + toUInt8(1) AS x", "UInt64", "2").await;
+    check(&e, "SELECT toInt32(1) + toUInt8(1) AS x", "Int64", "2").await;
+    check(&e, "SELECT toInt8(-1) * toInt8(100) AS x", "Int16", "-100").await;
+    check(&e, "SELECT toUInt64(3) - toUInt64(5) AS x", "Int64", "-2").await;
+    check(&e, "SELECT id * id AS x FROM t WHERE id = 3", "UInt64", "9").await;
+    check(&e, "SELECT id - 1 AS x FROM t WHERE id = 3", "Int64", "2").await;
+    check(&e, "SELECT toFloat32(1.5) + toFloat32(1) AS x", "Float64", "2.5").await;
+    check(&e, "SELECT n + 1 AS x FROM t WHERE id = 3", "Int64", "4").await;
+    // Dates and times keep their own arithmetic.
+    check(&e, "SELECT count() FROM t WHERE ts >= now() - INTERVAL 100000 DAY", "UInt64", "3").await;
+    check(&e, "SELECT ts + 15 AS x FROM t WHERE id = 1", "DateTime", "\"2024-01-15 10:31:00\"").await;
+    check(&e, "SELECT 60 + ts AS x FROM t WHERE id = 1", "DateTime", "\"2024-01-15 10:31:45\"").await;
+    check(&e, "SELECT ts - 86400 AS x FROM t WHERE id = 1", "DateTime", "\"2024-01-14 10:30:45\"").await;
+    check(&e, "SELECT count() FROM t WHERE ts > toDateTime('2024-01-16 23:59:59') - 3600", "UInt64", "2").await;
+    check(&e, "SELECT toDate(ts) + 1 AS d FROM t WHERE id = 1", "Date", "\"2024-01-16\"").await;
 }
 
 /// Aggregates over an empty set without GROUP BY: one row holding the type's default (ClickHouse), not NULL
