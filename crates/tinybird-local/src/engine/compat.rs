@@ -508,6 +508,12 @@ fn type_integer_literals(projection: &mut [SelectItem]) {
     }
 }
 
+/// A branch value of `if`/`multiIf`/`coalesce` as SQL text: an integer literal typed as ClickHouse types it (so
+/// `if(c, 1, 0)` is UInt8 and `if(c, 1, -1)` Int16), anything else unchanged.
+fn typed_literal_text(arg: &str) -> String {
+    parse_expr(arg).ok().and_then(|e| typed_integer_literal(&e)).map_or_else(|| arg.to_string(), |(_, e)| e.to_string())
+}
+
 /// An integer literal (`1`, `-1`) as `(its text, a cast to the smallest ClickHouse integer type holding it)`.
 fn typed_integer_literal(expr: &Expr) -> Option<(String, Expr)> {
     let (negative, inner) = match expr {
@@ -1020,7 +1026,7 @@ fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Opti
         // Conditionals and NULLs
         "if" | "IF" => {
             arity(&call, 3..=3)?;
-            format!("(CASE WHEN {} THEN {} ELSE {} END)", a[0], a[1], a[2])
+            format!("(CASE WHEN {} THEN {} ELSE {} END)", a[0], typed_literal_text(&a[1]), typed_literal_text(&a[2]))
         }
         "multiIf" => {
             if a.len() < 3 || a.len() % 2 == 0 {
@@ -1028,15 +1034,17 @@ fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Opti
             }
             let mut s = String::from("(CASE");
             for pair in a[..a.len() - 1].chunks(2) {
-                s.push_str(&format!(" WHEN {} THEN {}", pair[0], pair[1]));
+                s.push_str(&format!(" WHEN {} THEN {}", pair[0], typed_literal_text(&pair[1])));
             }
-            s.push_str(&format!(" ELSE {} END)", a[a.len() - 1]));
+            s.push_str(&format!(" ELSE {} END)", typed_literal_text(&a[a.len() - 1])));
             s
         }
-        "coalesce" | "COALESCE" => format!("coalesce({})", a.join(", ")),
+        "coalesce" | "COALESCE" => {
+            format!("coalesce({})", a.iter().map(|x| typed_literal_text(x)).collect::<Vec<_>>().join(", "))
+        }
         "ifNull" => {
             arity(&call, 2..=2)?;
-            format!("coalesce({}, {})", a[0], a[1])
+            format!("coalesce({}, {})", a[0], typed_literal_text(&a[1]))
         }
         "nullIf" | "NULLIF" => {
             arity(&call, 2..=2)?;

@@ -107,6 +107,15 @@ async fn integer_literals_have_clickhouse_types() {
     check(&e, "SELECT 1 AS x FROM t WHERE id > 1 ORDER BY id", "UInt8", "1|1").await;
     let r = e.query("SELECT 1, -2").await.unwrap();
     assert_eq!(r.columns.iter().map(|c| (c.name.as_str(), c.ty.to_string())).collect::<Vec<_>>(), [("1", "UInt8".into()), ("-2", "Int8".into())]);
+    // Branch values of conditionals: the supertype of the branches, as in ClickHouse.
+    check(&e, "SELECT if(id > 1, 1, 0) AS x FROM t WHERE id = 3", "UInt8", "1").await;
+    check(&e, "SELECT if(id > 1, 1, -1) AS x FROM t WHERE id = 1", "Int16", "-1").await;
+    check(&e, "SELECT if(id > 1, 1, 1000) AS x FROM t WHERE id = 1", "UInt16", "1000").await;
+    check(&e, "SELECT multiIf(id = 1, 10, id = 2, 20, 30) AS x FROM t WHERE id = 3", "UInt8", "30").await;
+    check(&e, "SELECT if(id > 1, id, 0) AS x FROM t WHERE id = 1", "UInt64", "0").await;
+    check(&e, "SELECT if(id > 1, v, 0) AS x FROM t WHERE id = 1", "Float64", "0").await;
+    check(&e, "SELECT ifNull(n, 0) AS x FROM t WHERE id = 2", "Int32", "0").await;
+    check(&e, "SELECT coalesce(n, 7) AS x FROM t WHERE id = 2", "Int32", "7").await;
     // In arithmetic with a column the literal's small type lets the column's type win, as in ClickHouse.
     check(&e, "SELECT id + 1 AS x FROM t WHERE id = 1", "UInt64", "2").await;
     check(&e, "SELECT count() * 2 AS x FROM t", "UInt64", "6").await;
@@ -222,7 +231,7 @@ async fn scalars_match_clickhouse() {
     let one = |f: &str, id: u8| format!("SELECT {f} FROM t WHERE id = {id}");
     check(&e, &one("if(v > 2, 'big', 'small')", 1), "String", "\"small\"").await;
     check(&e, &one("multiIf(v < 2, 'lo', v < 3, 'mid', 'hi')", 2), "String", "\"mid\"").await;
-    check(&e, &one("coalesce(n, 0)", 2), "Int64", "0").await;
+    check(&e, &one("coalesce(n, 0)", 2), "Int32", "0").await;
     check(&e, &one("has(arr, 'x')", 1), "UInt8", "1").await;
     check(&e, &one("has(arr, 'q')", 1), "UInt8", "0").await;
     check(&e, &one("length(arr)", 1), "UInt64", "2").await;
