@@ -147,9 +147,7 @@ impl<'a> FastPlan<'a> {
         for (c, slot) in self.columns.iter().zip(slots.iter_mut()) {
             row.push(match slot.take() {
                 Some(v) => v,
-                None if c.default.is_some() => c.default.clone()?,
-                None if c.ty.is_nullable() => Value::Null,
-                None => return None,
+                None => missing(c)?,
             });
         }
         Some(row)
@@ -209,21 +207,9 @@ impl<'de> serde::de::DeserializeSeed<'de> for CellSeed<'_> {
 }
 
 impl CellSeed<'_> {
-    fn base(&self) -> &ChType {
-        match self.0 {
-            ChType::Nullable(inner) | ChType::LowCardinality(inner) => match inner.as_ref() {
-                ChType::Nullable(inner) | ChType::LowCardinality(inner) => inner,
-                other => other,
-            },
-            other => other,
-        }
-    }
-
     fn int(&self, n: i128) -> Option<Value> {
-        let ChType::Int { signed, bits } = *self.base() else { return None };
-        let (min, max): (i128, i128) =
-            if signed { (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1) } else { (0, (1i128 << bits) - 1) };
-        (min..=max).contains(&n).then(|| if signed { Value::Int(n as i64) } else { Value::UInt(n as u64) })
+        let ChType::Int { signed, bits } = *self.0.base() else { return None };
+        int_value(n, signed, bits)
     }
 }
 
@@ -235,25 +221,25 @@ impl<'de> serde::de::Visitor<'de> for CellSeed<'_> {
     }
 
     fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(match self.base() {
+        Ok(match self.0.base() {
             ChType::Float(_) => Some(Value::Float(v as f64)),
             _ => self.int(i128::from(v)),
         })
     }
 
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(match self.base() {
+        Ok(match self.0.base() {
             ChType::Float(_) => Some(Value::Float(v as f64)),
             _ => self.int(i128::from(v)),
         })
     }
 
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(matches!(self.base(), ChType::Float(_)).then_some(Value::Float(v)))
+        Ok(matches!(self.0.base(), ChType::Float(_)).then_some(Value::Float(v)))
     }
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(match self.base() {
+        Ok(match self.0.base() {
             ChType::String => Some(Value::Str(v.to_owned())),
             ChType::DateTime { .. } => parse_datetime_ns(v.trim()).map(Value::DateTime),
             ChType::Date { .. } => date_from_text(v).ok(),
@@ -266,14 +252,14 @@ impl<'de> serde::de::Visitor<'de> for CellSeed<'_> {
     }
 
     fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(match self.base() {
+        Ok(match self.0.base() {
             ChType::Bool => Some(Value::Bool(v)),
             _ => self.int(i128::from(v)),
         })
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let inner = match self.base() {
+        let inner = match self.0.base() {
             ChType::Array(inner) => Some(inner.as_ref()),
             _ => None,
         };
@@ -310,14 +296,8 @@ fn parse_line(line: &[u8], columns: &[IngestColumn]) -> Result<Vec<Value>, Quara
     // The common case: every column fits. Nothing is kept for a quarantine record until a column does not.
     let mut row = Vec::with_capacity(columns.len());
     for c in columns {
-        let mut node = Some(&json);
-        for key in &c.path {
-            node = node.and_then(|n| n.get(key));
-        }
-        let value = match node {
-            None if c.default.is_some() => c.default.clone(),
-            None if c.ty.is_nullable() => Some(Value::Null),
-            None => None,
+        let value = match lookup(&json, c) {
+            None => missing(c),
             Some(v) => convert(v, &c.ty).ok(),
         };
         match value {
@@ -330,44 +310,39 @@ fn parse_line(line: &[u8], columns: &[IngestColumn]) -> Result<Vec<Value>, Quara
 
 /// The quarantine record of a row with at least one column that does not fit: every value as sent, and every error.
 fn quarantine(json: &Json, columns: &[IngestColumn]) -> Quarantined {
-    let mut row = Vec::with_capacity(columns.len());
     let mut q = Quarantined { values: Vec::with_capacity(columns.len()), error_columns: vec![], errors: vec![] };
     for c in columns {
-        let mut node = Some(json);
-        for key in &c.path {
-            node = node.and_then(|n| n.get(key));
-        }
-        q.values.push(node.map(|n| match n {
+        let node = lookup(json, c);
+        let shown = node.map(|n| match n {
             Json::String(s) => s.clone(),
             other => other.to_string(),
-        }));
-        let value = match node {
-            None | Some(Json::Null) if c.default.is_some() && node.is_none() => {
-                c.default.clone().unwrap_or(Value::Null)
-            }
-            None if c.ty.is_nullable() => Value::Null,
-            None => {
-                q.error_columns.push(c.name.clone());
-                q.errors.push(format!("value is missing for column '{}' of type {}", c.name, c.ty));
-                continue;
-            }
-            Some(v) => match convert(v, &c.ty) {
-                Ok(v) => v,
-                Err(Mismatch) => {
-                    let shown = match v {
-                        Json::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    q.error_columns.push(c.name.clone());
-                    q.errors.push(format!("value '{}' on column '{}' is not {}", truncate(&shown, 200), c.name, c.ty));
-                    continue;
-                }
-            },
+        });
+        let error = match node {
+            None if missing(c).is_some() => None,
+            None => Some(format!("value is missing for column '{}' of type {}", c.name, c.ty)),
+            Some(v) => convert(v, &c.ty).err().map(|Mismatch| {
+                format!("value '{}' on column '{}' is not {}", truncate(shown.as_deref().unwrap_or_default(), 200), c.name, c.ty)
+            }),
         };
-        row.push(value);
+        if let Some(error) = error {
+            q.error_columns.push(c.name.clone());
+            q.errors.push(error);
+        }
+        q.values.push(shown);
     }
     debug_assert!(!q.errors.is_empty(), "quarantine() is called only for a row with a column that does not fit");
     q
+}
+
+/// The JSON value a column reads: its JSONPath followed from the row's object.
+fn lookup<'j>(json: &'j Json, column: &IngestColumn) -> Option<&'j Json> {
+    column.path.iter().try_fold(json, |node, key| node.get(key))
+}
+
+/// What a column absent from the row becomes: its `DEFAULT`, else NULL when it is `Nullable`; None when it is
+/// required.
+fn missing(column: &IngestColumn) -> Option<Value> {
+    column.default.clone().or_else(|| column.ty.is_nullable().then_some(Value::Null))
 }
 
 fn truncate(s: &str, max: usize) -> String {
@@ -403,15 +378,7 @@ pub fn convert(v: &Json, ty: &ChType) -> Result<Value, Mismatch> {
                 Json::Bool(b) => *b as i128,
                 _ => return Err(Mismatch),
             };
-            let (min, max): (i128, i128) = if *signed {
-                (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1)
-            } else {
-                (0, (1i128 << bits) - 1)
-            };
-            if n < min || n > max {
-                return Err(Mismatch);
-            }
-            Ok(if *signed { Value::Int(n as i64) } else { Value::UInt(n as u64) })
+            int_value(n, *signed, *bits).ok_or(Mismatch)
         }
         (_, ChType::Float(_)) => match v {
             Json::Number(n) => n.as_f64().map(Value::Float).ok_or(Mismatch),
@@ -495,6 +462,13 @@ pub fn convert(v: &Json, ty: &ChType) -> Result<Value, Mismatch> {
             _ => Err(Mismatch),
         },
     }
+}
+
+/// `n` as a value of `Int{bits}`/`UInt{bits}`, or None when it is out of the type's range.
+fn int_value(n: i128, signed: bool, bits: u8) -> Option<Value> {
+    let (min, max): (i128, i128) =
+        if signed { (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1) } else { (0, (1i128 << bits) - 1) };
+    (min..=max).contains(&n).then(|| if signed { Value::Int(n as i64) } else { Value::UInt(n as u64) })
 }
 
 /// A `Date` from `YYYY-MM-DD`, or from a date-time whose date part is that.
