@@ -259,14 +259,7 @@ fn with_format_json(sql: &str) -> Result<String> {
 /// Decodes a JSON envelope. The fast path is one `serde_json::from_str`; only on failure is the body read again to
 /// say which column of which row (or which `meta` column) is wrong.
 pub(crate) fn decode_response<T: Row>(what: &str, body: &[u8], check_meta: bool) -> Result<QueryResponse<T>> {
-    // One UTF-8 check of the whole body, then a `&str` parse: serde_json's slice reader would validate every string
-    // on its own, which costs about a quarter of the decode. Invalid UTF-8 takes the slice reader, whose error
-    // names the place.
-    let parsed = match std::str::from_utf8(body) {
-        Ok(text) => serde_json::from_str::<Envelope<T>>(text),
-        Err(_) => serde_json::from_slice::<Envelope<T>>(body),
-    };
-    match parsed {
+    match json_from_bytes::<Envelope<T>>(body) {
         Ok(env) => {
             if check_meta {
                 check_columns(what, &T::columns(), &env.meta)?;
@@ -286,6 +279,16 @@ pub(crate) fn decode_response<T: Row>(what: &str, body: &[u8], check_meta: bool)
             }
             Err(locate_decode_error::<Envelope<T>>(what, body, first))
         }
+    }
+}
+
+/// `serde_json::from_slice`, faster: one UTF-8 check of the whole input, then the `&str` reader (the slice reader
+/// validates every string on its own, about a quarter of a large decode). Invalid UTF-8 takes the slice reader, whose
+/// error names the place.
+pub(crate) fn json_from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
     }
 }
 

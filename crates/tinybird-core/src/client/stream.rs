@@ -86,12 +86,7 @@ impl<T: Row> RowStream<T> {
 }
 
 fn decode_line<T: Row>(what: &str, line: &[u8], row: u64) -> Result<T> {
-    // As for the JSON envelope: one UTF-8 check of the line, then the `&str` reader.
-    let parsed = match std::str::from_utf8(line) {
-        Ok(text) => serde_json::from_str::<T>(text),
-        Err(_) => serde_json::from_slice::<T>(line),
-    };
-    match parsed {
+    match super::query::json_from_bytes::<T>(line) {
         Ok(v) => Ok(v),
         Err(first) => {
             let mut de = serde_json::Deserializer::from_slice(line);
