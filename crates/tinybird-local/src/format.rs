@@ -4,7 +4,7 @@ use crate::engine::{QueryResult, Value, value_at};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::DataType;
 use crate::types::ChType;
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate};
 use std::fmt::Write;
 
 /// An output format a query can ask for.
@@ -280,56 +280,26 @@ pub fn json_value(out: &mut String, v: &Value, ty: &ChType, options: OutputOptio
     }
 }
 
-/// Appends `n` as exactly `width` digits, zero-padded (`n` < 10^width, `width` ≤ 9).
-fn push_digits(out: &mut String, mut n: u32, width: usize) {
-    let mut buf = [b'0'; 9];
-    for slot in buf[..width].iter_mut().rev() {
-        *slot = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    out.extend(buf[..width].iter().map(|&c| char::from(c)));
-}
-
-/// `YYYY-MM-DD` for days since 1970-01-01 (ClickHouse's `Date`/`Date32` text).
+/// `YYYY-MM-DD` for days since 1970-01-01 (ClickHouse's `Date`/`Date32` text); `1970-01-01` for days beyond what
+/// ClickHouse stores.
 fn write_date(out: &mut String, days: i32) {
     use chrono::Datelike;
-    match NaiveDate::from_num_days_from_ce_opt(719_163 + days) {
-        Some(d) if (0..=9999).contains(&d.year()) => {
-            push_digits(out, d.year() as u32, 4);
-            out.push('-');
-            push_digits(out, d.month(), 2);
-            out.push('-');
-            push_digits(out, d.day(), 2);
-        }
+    match days.checked_add(719_163).and_then(NaiveDate::from_num_days_from_ce_opt) {
+        Some(d) if (0..=9999).contains(&d.year()) => tinybird_core::types::wire::write_date(out, &d),
         _ => out.push_str("1970-01-01"),
     }
 }
 
 /// `YYYY-MM-DD HH:MM:SS[.fff…]` for nanoseconds since the epoch, with the type's precision.
 fn write_datetime(out: &mut String, ns: i64, ty: &ChType) {
-    let secs = ns.div_euclid(1_000_000_000);
-    let days = secs.div_euclid(86_400);
-    let of_day = secs.rem_euclid(86_400) as u32;
-    match i32::try_from(days) {
-        Ok(days) if NaiveDate::from_num_days_from_ce_opt(719_163 + days).is_some() => {
-            write_date(out, days);
-            out.push(' ');
-            push_digits(out, of_day / 3600, 2);
-            out.push(':');
-            push_digits(out, of_day / 60 % 60, 2);
-            out.push(':');
-            push_digits(out, of_day % 60, 2);
-        }
-        _ => out.push_str("1970-01-01 00:00:00"),
-    }
-    if let ChType::DateTime { precision: Some(p), .. } = ty
-        && *p > 0
-    {
-        let digits = usize::from(*p).min(9);
-        let frac = ns.rem_euclid(1_000_000_000) as u32 / 10u32.pow(9 - digits as u32);
-        out.push('.');
-        push_digits(out, frac, digits);
-    }
+    let t = DateTime::from_timestamp(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) as u32)
+        .map(|t| t.naive_utc())
+        .unwrap_or_default();
+    let precision = match ty {
+        ChType::DateTime { precision: Some(p), .. } => *p,
+        _ => 0,
+    };
+    tinybird_core::types::wire::write_datetime(out, &t, precision);
 }
 
 /// An integer's digits, quoted when `output_format_json_quote_64bit_integers` asks for it.

@@ -367,8 +367,9 @@ fn push_digits(out: &mut String, n: u32, width: usize) {
     out.extend(buf[..width].iter().map(|&c| char::from(c)));
 }
 
-/// `YYYY-MM-DD`; years outside 0..=9999 (which ClickHouse cannot store) go through chrono's formatter.
-fn write_date(out: &mut String, d: &NaiveDate) {
+/// Appends `YYYY-MM-DD`, ClickHouse's `Date` text, without chrono's format interpreter; years outside 0..=9999
+/// (which ClickHouse cannot store) go through chrono's formatter.
+pub fn write_date(out: &mut String, d: &NaiveDate) {
     use chrono::Datelike;
     match u32::try_from(d.year()) {
         Ok(y) if y <= 9999 => {
@@ -385,30 +386,42 @@ fn write_date(out: &mut String, d: &NaiveDate) {
     }
 }
 
-/// `YYYY-MM-DD HH:MM:SS`, the form Tinybird prints and parses for `DateTime`.
-pub(crate) fn format_datetime(t: &NaiveDateTime) -> String {
+/// Appends `YYYY-MM-DD HH:MM:SS`, then `.` and exactly `precision` sub-second digits when `precision` > 0
+/// (truncated, as ClickHouse stores them; at most 9): the text of `DateTime` and `DateTime64(precision)`.
+///
+/// ```
+/// let t = chrono::NaiveDate::from_ymd_opt(2024, 1, 2).unwrap().and_hms_milli_opt(3, 4, 5, 678).unwrap();
+/// let mut out = String::new();
+/// tinybird_core::types::wire::write_datetime(&mut out, &t, 2);
+/// assert_eq!(out, "2024-01-02 03:04:05.67");
+/// ```
+pub fn write_datetime(out: &mut String, t: &NaiveDateTime, precision: u8) {
     use chrono::Timelike;
-    let mut out = String::with_capacity(29);
-    write_date(&mut out, &t.date());
+    write_date(out, &t.date());
     out.push(' ');
-    push_digits(&mut out, t.hour(), 2);
+    push_digits(out, t.hour(), 2);
     out.push(':');
-    push_digits(&mut out, t.minute(), 2);
+    push_digits(out, t.minute(), 2);
     out.push(':');
     // A leap second (nanosecond ≥ 10^9) prints as second 60, as chrono's `%S` does.
-    push_digits(&mut out, t.second() + u32::from(t.nanosecond() >= 1_000_000_000), 2);
-    out
+    push_digits(out, t.second() + u32::from(t.nanosecond() >= 1_000_000_000), 2);
+    if precision > 0 {
+        let digits = usize::from(precision.min(9));
+        let nanos = t.and_utc().timestamp_subsec_nanos().min(999_999_999);
+        out.push('.');
+        push_digits(out, nanos / 10u32.pow(9 - digits as u32), digits);
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS`, the form Tinybird prints and parses for `DateTime`.
+pub(crate) fn format_datetime(t: &NaiveDateTime) -> String {
+    format_datetime64(t, 0)
 }
 
 /// `YYYY-MM-DD HH:MM:SS.f…` with exactly `precision` digits (truncated, as ClickHouse stores them).
 pub(crate) fn format_datetime64(t: &NaiveDateTime, precision: u8) -> String {
-    let mut out = format_datetime(t);
-    if precision > 0 {
-        let nanos = t.and_utc().timestamp_subsec_nanos().min(999_999_999);
-        let digits = format!("{nanos:09}");
-        out.push('.');
-        out.push_str(&digits[..usize::from(precision.min(9))]);
-    }
+    let mut out = String::with_capacity(30);
+    write_datetime(&mut out, t, precision);
     out
 }
 
