@@ -67,13 +67,8 @@ pub async fn events(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery,
     let Parsed { rows, quarantined } = parse_ndjson(&body, &columns);
     let (ok, bad) = ws.append(&name, rows, quarantined, wait).await?;
     let status = if wait { StatusCode::OK } else { StatusCode::ACCEPTED };
-    let mut response = (status, axum::Json(serde_json::json!({ "successful_rows": ok, "quarantined_rows": bad }))).into_response();
-    for (k, v) in rate {
-        if let Ok(v) = v.parse() {
-            response.headers_mut().insert(k, v);
-        }
-    }
-    Ok(response)
+    let response = (status, axum::Json(serde_json::json!({ "successful_rows": ok, "quarantined_rows": bad }))).into_response();
+    Ok(super::query::add_headers(response, rate))
 }
 
 fn datasource_json(ws: &Workspace, def: &tinybird_core::DatasourceDef) -> serde_json::Value {

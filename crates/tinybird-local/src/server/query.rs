@@ -129,7 +129,8 @@ async fn execute(ws: &Workspace, sql: &str, format: Format, options: OutputOptio
     Ok(response)
 }
 
-fn add_headers(mut response: Response, headers: Vec<(axum::http::HeaderName, String)>) -> Response {
+/// The response with the rate-limit headers `authenticate` returned (a value that is not a valid header is left out).
+pub(super) fn add_headers(mut response: Response, headers: super::auth::RateHeaders) -> Response {
     for (name, value) in headers {
         if let Ok(v) = HeaderValue::from_str(&value) {
             response.headers_mut().insert(name, v);
