@@ -79,19 +79,14 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
 struct ClickHouseArithmetic;
 
 impl ClickHouseArithmetic {
-    /// `(signed, bits)` of an integer type, or None.
+    /// `(signed, bits)` of an integer type; None for anything else, Boolean included (ClickHouse's UInt8, but not a
+    /// number to DataFusion's arithmetic).
     fn int(t: &DataType) -> Option<(bool, u32)> {
-        Some(match t {
-            DataType::Int8 => (true, 8),
-            DataType::Int16 => (true, 16),
-            DataType::Int32 => (true, 32),
-            DataType::Int64 => (true, 64),
-            DataType::UInt8 => (false, 8),
-            DataType::UInt16 => (false, 16),
-            DataType::UInt32 => (false, 32),
-            DataType::UInt64 => (false, 64),
-            _ => return None,
-        })
+        match (t, ChType::from_arrow(t)) {
+            (DataType::Boolean, _) => None,
+            (_, ChType::Int { signed, bits }) => Some((signed, u32::from(bits))),
+            _ => None,
+        }
     }
 
     fn result(op: datafusion::logical_expr::Operator, l: &DataType, r: &DataType) -> Option<DataType> {
