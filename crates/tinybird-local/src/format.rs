@@ -424,6 +424,8 @@ mod tests {
         let dt6 = ChType::DateTime { precision: Some(6), tz: None };
         assert_eq!(ch_text(&Value::DateTime(-1), &dt6), "1969-12-31 23:59:59.999999");
         assert_eq!(ch_text(&Value::Date(-25_567), &ChType::Date { wide: true }), "1900-01-01");
+        // A day count beyond any calendar falls back to the epoch rather than overflowing.
+        assert_eq!(ch_text(&Value::Date(i32::MAX), &ChType::Date { wide: true }), "1970-01-01");
     }
 
     /// The in-place escaper writes what serde_json writes, for every byte class.
