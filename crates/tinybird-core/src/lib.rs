@@ -2,6 +2,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// Lets this crate's own tests use the derives, which name it `::tinybird_core`.
+#[cfg(test)]
+extern crate self as tinybird_core;
+
 pub mod check;
 pub mod client;
 pub mod datafile;
@@ -13,6 +17,8 @@ pub mod jwt;
 pub mod params;
 pub mod project;
 pub mod row;
+#[doc(hidden)]
+pub mod rowjson;
 pub mod types;
 
 pub use datasource::{Datasource, DatasourceDef};
@@ -34,6 +40,7 @@ pub mod __private {
     pub use crate::filter::Column;
     pub use crate::params::{FixedValue, QueryParams, ToParam};
     pub use crate::row::RowColumn;
+    pub use crate::rowjson;
     pub use crate::types::{ChType, TinybirdType};
     pub use ::serde;
     pub use ::serde_json;

@@ -7,6 +7,13 @@
 pub trait Row: serde::de::DeserializeOwned + Send + 'static {
     /// The columns this row expects, with their Tinybird types. Empty means "any".
     fn columns() -> Vec<RowColumn>;
+
+    /// A direct reader for this row type, which the derives generate when serde's attributes on the struct allow
+    /// it; `None` (the default) decodes with serde only. See `tinybird_core::rowjson`.
+    #[doc(hidden)]
+    fn __row_decoder() -> Option<crate::rowjson::RowDecoder<Self>> {
+        None
+    }
 }
 
 /// One expected column: its name and Tinybird type.

@@ -10,6 +10,7 @@ use crate::ctxt::Ctxt;
 use crate::endpoint::opt_str;
 use crate::fallback;
 use crate::model;
+use crate::rowjson;
 use crate::suggest;
 
 const CONTAINER_KEYS: &[&str] = &[
@@ -75,6 +76,8 @@ pub struct Model {
     pub keys: Vec<(&'static str, LitStr)>,
     pub indexes: Vec<Index>,
     pub tokens: Vec<(String, bool, bool)>,
+    /// `Row::__row_decoder`, or nothing.
+    pub decoder: TokenStream,
 }
 
 pub struct Column {
@@ -145,11 +148,19 @@ impl Model {
         };
         let fields = model::named_fields(cx, input, "Datasource", "column")?;
         let serde = attr::serde_container(cx, &input.attrs);
-        let columns = fields.iter().map(|f| read_column(cx, f, serde.rename_all, json_paths)).collect();
+        let columns: Vec<Column> = fields.iter().map(|f| read_column(cx, f, serde.rename_all, json_paths)).collect();
+        let krate: syn::Path = krate.unwrap_or_else(|| syn::parse_quote!(::tinybird));
+        let decoder_fields: Vec<rowjson::Field> = columns
+            .iter()
+            .zip(fields)
+            .map(|(c, f)| rowjson::Field { ident: &c.ident, ty: &c.ty, wire: &c.wire, attrs: &f.attrs })
+            .collect();
+        let decoder = rowjson::decoder_method(&quote!(#krate::__private), &input.ident, &input.attrs, &decoder_fields);
         Some(Model {
             ident: input.ident.clone(),
             vis: input.vis.clone(),
-            krate: krate.unwrap_or_else(|| syn::parse_quote!(::tinybird)),
+            krate,
+            decoder,
             name: resource,
             description,
             columns,
@@ -353,7 +364,7 @@ impl Model {
     fn expand(&self) -> TokenStream {
         let krate = &self.krate;
         let private = quote!(#krate::__private);
-        let (ident, vis, name) = (&self.ident, &self.vis, &self.name);
+        let (ident, vis, name, decoder) = (&self.ident, &self.vis, &self.name, &self.decoder);
         let columns_ident = format_ident!("{}Columns", ident);
         let column_specs = self.columns.iter().map(|c| {
             let wire = &c.wire;
@@ -462,6 +473,7 @@ impl Model {
                     fn columns() -> ::std::vec::Vec<#private::RowColumn> {
                         #private::datasource_row_columns(COLUMNS)
                     }
+                    #decoder
                 }
             };
         }

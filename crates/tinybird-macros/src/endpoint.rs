@@ -12,6 +12,7 @@ use crate::attr;
 use crate::ctxt::Ctxt;
 use crate::fallback;
 use crate::model;
+use crate::rowjson;
 use crate::suggest;
 use crate::template;
 
@@ -728,12 +729,21 @@ fn expand_inline_row(model: &Model, row: &Ident, fields: &[OutputField]) -> Toke
     let serde_path = format!("{}::__private::serde", quote!(#krate).to_string().replace(' ', ""));
     let doc = format!("One row of endpoint `{}`.", model.name);
     let wire_path = format!("{}::__private::wire", quote!(#krate).to_string().replace(' ', ""));
-    let decls = fields.iter().map(|f| {
-        let (id, ty, attrs) = (&f.ident, &f.ty, &f.attrs);
-        // Tinybird's JSON forms (DateTime with a space, quoted 64-bit integers, NaN as null) differ from the Rust
-        // types' own serde forms; fields of types the wire module knows are read through it unless the user chose.
-        let wire = (is_wire_type(ty) && !has_serde_with(attrs)).then(|| quote!(#[serde(with = #wire_path)]));
-        quote!(#(#attrs)* #wire pub #id: #ty)
+    // Tinybird's JSON forms (DateTime with a space, quoted 64-bit integers, NaN as null) differ from the Rust types'
+    // own serde forms; fields of types the wire module knows are read through it unless the user chose.
+    let field_attrs: Vec<Vec<syn::Attribute>> = fields
+        .iter()
+        .map(|f| {
+            let mut attrs = f.attrs.clone();
+            if is_wire_type(&f.ty) && !has_serde_with(&f.attrs) {
+                attrs.push(syn::parse_quote!(#[serde(with = #wire_path)]));
+            }
+            attrs
+        })
+        .collect();
+    let decls = fields.iter().zip(&field_attrs).map(|(f, attrs)| {
+        let (id, ty) = (&f.ident, &f.ty);
+        quote!(#(#attrs)* pub #id: #ty)
     });
     let columns = fields.iter().map(|f| {
         let (wire, ty) = (&f.wire, &f.ty);
@@ -743,6 +753,12 @@ fn expand_inline_row(model: &Model, row: &Ident, fields: &[OutputField]) -> Toke
         };
         quote!((#wire, #spec))
     });
+    let reader_fields: Vec<rowjson::Field> = fields
+        .iter()
+        .zip(&field_attrs)
+        .map(|(f, attrs)| rowjson::Field { ident: &f.ident, ty: &f.ty, wire: &f.wire, attrs })
+        .collect();
+    let decoder = rowjson::decoder_method(&private, row, &[], &reader_fields);
     quote! {
         #[doc = #doc]
         #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::cmp::PartialEq, #private::serde::Serialize, #private::serde::Deserialize)]
@@ -754,6 +770,7 @@ fn expand_inline_row(model: &Model, row: &Ident, fields: &[OutputField]) -> Toke
             fn columns() -> ::std::vec::Vec<#private::RowColumn> {
                 #private::row_columns(&[#(#columns),*])
             }
+            #decoder
         }
     }
 }

@@ -37,7 +37,7 @@ fn datasource_expansion() {
         #[tinybird(
             crate = "::my_sdk",
             engine = "ReplacingMergeTree",
-            sorting_key = "user_id, timestamp",
+            sorting_key = "userId, timestamp",
             ver = "timestamp",
             index(name = "idx_kind", expr = "kind", type = "bloom_filter", granularity = 4),
             token(name = "ingest", append)

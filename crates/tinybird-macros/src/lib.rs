@@ -19,6 +19,7 @@ mod endpoint;
 mod fallback;
 mod model;
 mod row;
+mod rowjson;
 mod suggest;
 mod template;
 

@@ -9,6 +9,7 @@ use syn::DeriveInput;
 use crate::attr;
 use crate::ctxt::Ctxt;
 use crate::model;
+use crate::rowjson;
 
 const CONTAINER_KEYS: &[&str] = &["crate"];
 const FIELD_KEYS: &[&str] = &["type"];
@@ -24,9 +25,13 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
     });
     let serde = attr::serde_container(&cx, &input.attrs);
     let mut columns = Vec::new();
+    let mut all_fields = Vec::new();
     if let Some(fields) = model::named_fields(&cx, input, "Row", "column") {
         for field in fields {
             let (wire, serde_field) = model::wire_name(&cx, field, serde.rename_all);
+            if let Some(ident) = &field.ident {
+                all_fields.push((ident, &field.ty, wire.clone(), &field.attrs[..]));
+            }
             if serde_field.not_a_column.is_some() {
                 // `skip`/`flatten`: not one column of the result; serde decides how it is filled.
                 continue;
@@ -54,12 +59,16 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
         };
         quote!((#wire, #spec))
     });
+    let fields: Vec<rowjson::Field> =
+        all_fields.iter().map(|(ident, ty, wire, attrs)| rowjson::Field { ident, ty, wire, attrs }).collect();
+    let decoder = rowjson::decoder_method(&private, ident, &input.attrs, &fields);
     quote! {
         #[automatically_derived]
         impl #private::Row for #ident {
             fn columns() -> ::std::vec::Vec<#private::RowColumn> {
                 #private::row_columns(&[#(#specs),*])
             }
+            #decoder
         }
     }
 }

@@ -19,7 +19,7 @@ mod config;
 mod datasources;
 mod deploy;
 mod ingest;
-mod query;
+pub(crate) mod query;
 mod retry;
 mod stream;
 mod tokens;

@@ -101,16 +101,16 @@ impl<T: Row> QueryResponse<T> {
 
 #[derive(Deserialize)]
 #[serde(bound(deserialize = "T: DeserializeOwned"))]
-struct Envelope<T> {
+pub(crate) struct Envelope<T> {
     #[serde(default)]
-    meta: Vec<ColumnMeta>,
-    data: Vec<T>,
+    pub(crate) meta: Vec<ColumnMeta>,
+    pub(crate) data: Vec<T>,
     #[serde(default)]
-    rows: Option<u64>,
+    pub(crate) rows: Option<u64>,
     #[serde(default)]
-    rows_before_limit_at_least: Option<u64>,
+    pub(crate) rows_before_limit_at_least: Option<u64>,
     #[serde(default)]
-    statistics: Option<Statistics>,
+    pub(crate) statistics: Option<Statistics>,
 }
 
 #[derive(Deserialize)]
@@ -259,7 +259,9 @@ fn with_format_json(sql: &str) -> Result<String> {
 /// Decodes a JSON envelope. The fast path is one `serde_json::from_str`; only on failure is the body read again to
 /// say which column of which row (or which `meta` column) is wrong.
 pub(crate) fn decode_response<T: Row>(what: &str, body: &[u8], check_meta: bool) -> Result<QueryResponse<T>> {
-    match json_from_bytes::<Envelope<T>>(body) {
+    // The derives' direct reader when the row type has one; serde for everything it gives up on.
+    let direct = T::__row_decoder().and_then(|d| crate::rowjson::decode(std::str::from_utf8(body).ok()?, &d));
+    match direct.map_or_else(|| json_from_bytes::<Envelope<T>>(body), Ok) {
         Ok(env) => {
             if check_meta {
                 check_columns(what, &T::columns(), &env.meta)?;

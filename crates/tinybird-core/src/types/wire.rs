@@ -46,12 +46,22 @@ use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::rowjson::{Cursor, wire as fast};
+
 /// A type with a Tinybird JSON form differing from (or more lenient than) its own serde form.
 pub trait WireFormat: Sized {
     /// Writes the value in Tinybird's form.
     fn serialize_wire<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error>;
     /// Reads the value from any of the forms Tinybird may send.
     fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error>;
+    /// Reads the value straight from a response body, exactly as [`deserialize_wire`](Self::deserialize_wire)
+    /// would from serde_json, or `None` when it cannot (the body is then decoded by serde). The default reads
+    /// nothing. Used by the row readers the derives generate.
+    #[doc(hidden)]
+    fn read_fast(c: &mut Cursor<'_>) -> Option<Self> {
+        let _ = c;
+        None
+    }
 }
 
 /// `#[serde(with = "…::wire")]` entry point: serializes in Tinybird's form.
@@ -147,6 +157,10 @@ macro_rules! int_64 {
             fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 deserializer.deserialize_any(IntVisitor::<$t>(std::marker::PhantomData, $name))
             }
+            #[inline]
+            fn read_fast(c: &mut Cursor<'_>) -> Option<Self> {
+                fast::int(c)
+            }
         }
     )*};
 }
@@ -230,6 +244,10 @@ impl WireFormat for f64 {
     fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(FloatVisitor)
     }
+    #[inline]
+    fn read_fast(c: &mut Cursor<'_>) -> Option<Self> {
+        fast::float(c)
+    }
 }
 
 impl WireFormat for f32 {
@@ -239,6 +257,10 @@ impl WireFormat for f32 {
     fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         // ClickHouse prints a Float32 with its shortest f32 digits, so narrowing gives back the exact value.
         deserializer.deserialize_any(FloatVisitor).map(|v| v as f32)
+    }
+    #[inline]
+    fn read_fast(c: &mut Cursor<'_>) -> Option<Self> {
+        fast::float(c).map(|v| v as f32)
     }
 }
 
@@ -283,6 +305,10 @@ impl WireFormat for bool {
     fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(BoolVisitor)
     }
+    #[inline]
+    fn read_fast(c: &mut Cursor<'_>) -> Option<Self> {
+        fast::bool(c)
+    }
 }
 
 impl WireFormat for String {
@@ -291,6 +317,10 @@ impl WireFormat for String {
     }
     fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         String::deserialize(deserializer)
+    }
+    #[inline]
+    fn read_fast(c: &mut Cursor<'_>) -> Option<Self> {
+        fast::string(c)
     }
 }
 
@@ -461,6 +491,10 @@ impl WireFormat for NaiveDateTime {
     fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserialize_datetime(deserializer)
     }
+    #[inline]
+    fn read_fast(c: &mut Cursor<'_>) -> Option<Self> {
+        parse_datetime(fast::text(c)?)
+    }
 }
 
 impl WireFormat for DateTime<Utc> {
@@ -469,6 +503,10 @@ impl WireFormat for DateTime<Utc> {
     }
     fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserialize_datetime(deserializer).map(|t| t.and_utc())
+    }
+    #[inline]
+    fn read_fast(c: &mut Cursor<'_>) -> Option<Self> {
+        parse_datetime(fast::text(c)?).map(|t| t.and_utc())
     }
 }
 
@@ -481,15 +519,19 @@ impl Visitor<'_> for DateVisitor {
         f.write_str("a date string `YYYY-MM-DD`")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<NaiveDate, E> {
-        let v2 = v.trim();
-        if v2.len() == 10
-            && let Some(d) = parse_date_fast(v2.as_bytes())
-        {
-            return Ok(d);
-        }
-        NaiveDate::parse_from_str(v2, "%Y-%m-%d")
-            .map_err(|e| E::custom(format_args!("invalid date `{v}`: expected `YYYY-MM-DD` ({e})")))
+        parse_date(v).map_err(|e| E::custom(format_args!("invalid date `{v}`: expected `YYYY-MM-DD` ({e})")))
     }
+}
+
+/// `YYYY-MM-DD`, surrounding whitespace ignored.
+fn parse_date(v: &str) -> chrono::ParseResult<NaiveDate> {
+    let v = v.trim();
+    if v.len() == 10
+        && let Some(d) = parse_date_fast(v.as_bytes())
+    {
+        return Ok(d);
+    }
+    NaiveDate::parse_from_str(v, "%Y-%m-%d")
 }
 
 impl WireFormat for NaiveDate {
@@ -500,6 +542,10 @@ impl WireFormat for NaiveDate {
     }
     fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_str(DateVisitor)
+    }
+    #[inline]
+    fn read_fast(c: &mut Cursor<'_>) -> Option<Self> {
+        parse_date(fast::text(c)?).ok()
     }
 }
 
@@ -516,6 +562,10 @@ impl<T: WireFormat> WireFormat for Option<T> {
     fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Option::<Wire<T>>::deserialize(deserializer).map(|v| v.map(|w| w.0))
     }
+    #[inline]
+    fn read_fast(c: &mut Cursor<'_>) -> Option<Self> {
+        if fast::null(c) { Some(None) } else { T::read_fast(c).map(Some) }
+    }
 }
 
 impl<T: WireFormat> WireFormat for Vec<T> {
@@ -524,6 +574,9 @@ impl<T: WireFormat> WireFormat for Vec<T> {
     }
     fn deserialize_wire<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Vec::<Wire<T>>::deserialize(deserializer).map(|v| v.into_iter().map(|w| w.0).collect())
+    }
+    fn read_fast(c: &mut Cursor<'_>) -> Option<Self> {
+        fast::array(c, T::read_fast)
     }
 }
 
