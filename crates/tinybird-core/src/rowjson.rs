@@ -25,7 +25,8 @@ pub struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    fn new(text: &'a str) -> Self {
+    /// A cursor at the start of `text`.
+    pub fn new(text: &'a str) -> Self {
         Cursor { text, pos: 0 }
     }
 
@@ -48,7 +49,7 @@ impl<'a> Cursor<'a> {
 
     /// Skips whitespace, then consumes `b` if it is next.
     #[inline]
-    fn eat(&mut self, b: u8) -> bool {
+    pub fn eat(&mut self, b: u8) -> bool {
         self.skip_ws();
         if self.peek() == Some(b) {
             self.pos += 1;
@@ -58,14 +59,15 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// [`eat`](Self::eat), as an `Option`.
     #[inline]
-    fn expect(&mut self, b: u8) -> Option<()> {
+    pub fn expect(&mut self, b: u8) -> Option<()> {
         self.eat(b).then_some(())
     }
 
     /// The text of a string without escapes, quotes excluded; `None` (position unchanged) for anything else.
     #[inline]
-    fn plain_str(&mut self) -> Option<&'a str> {
+    pub fn plain_str(&mut self) -> Option<&'a str> {
         self.skip_ws();
         let b = self.bytes();
         if b.get(self.pos) != Some(&b'"') {
@@ -89,7 +91,7 @@ impl<'a> Cursor<'a> {
 
     /// A JSON string as an owned `String`, escapes included (read by serde_json, which the escapes need).
     #[inline]
-    fn string(&mut self) -> Option<String> {
+    pub fn string(&mut self) -> Option<String> {
         let save = self.pos;
         if let Some(s) = self.plain_str() {
             return Some(s.to_owned());
@@ -98,14 +100,15 @@ impl<'a> Cursor<'a> {
         if self.peek_after_ws() == Some(b'"') { self.serde() } else { None }
     }
 
-    fn peek_after_ws(&mut self) -> Option<u8> {
+    /// The next byte after whitespace.
+    pub fn peek_after_ws(&mut self) -> Option<u8> {
         self.skip_ws();
         self.peek()
     }
 
     /// Consumes `null`.
     #[inline]
-    fn null(&mut self) -> bool {
+    pub fn null(&mut self) -> bool {
         self.skip_ws();
         if self.bytes()[self.pos..].starts_with(b"null") {
             self.pos += 4;
@@ -117,7 +120,7 @@ impl<'a> Cursor<'a> {
 
     /// The text of a JSON number (strict JSON grammar) and whether it is an integer (no fraction, no exponent).
     #[inline]
-    fn number(&mut self) -> Option<(&'a str, bool)> {
+    pub fn number(&mut self) -> Option<(&'a str, bool)> {
         self.skip_ws();
         let b = self.bytes();
         let start = self.pos;
@@ -196,8 +199,26 @@ impl<'a> Cursor<'a> {
         float_text(text, integer)
     }
 
+    /// `true` or `false`.
+    #[inline]
+    pub fn bool_literal(&mut self) -> Option<bool> {
+        bool_literal(self)
+    }
+
+    /// `[a, b, …]` with each element read by `item`.
+    #[inline]
+    pub fn array<T>(&mut self, item: impl FnMut(&mut Cursor<'_>) -> Option<T>) -> Option<Vec<T>> {
+        array(self, item)
+    }
+
+    /// Only whitespace is left.
+    pub fn at_end(&mut self) -> bool {
+        self.skip_ws();
+        self.pos == self.text.len()
+    }
+
     /// Any JSON value, skipped (read by serde_json).
-    fn skip_value(&mut self) -> Option<()> {
+    pub fn skip_value(&mut self) -> Option<()> {
         self.serde::<IgnoredAny>().map(|_| ())
     }
 
@@ -248,7 +269,8 @@ fn starts_with(hay: &[u8], prefix: &[u8]) -> bool {
     a.remainder() == b.remainder()
 }
 
-fn int_text<T: TryFrom<u64> + TryFrom<i64>>(text: &str) -> Option<T> {
+/// The integer in `text` (a JSON integer) as serde_json hands it to a visitor, converted to `T`.
+pub fn int_text<T: TryFrom<u64> + TryFrom<i64>>(text: &str) -> Option<T> {
     if text == "-0" {
         // serde_json reads `-0` as the float -0.0, which no integer type accepts.
         None
@@ -259,7 +281,8 @@ fn int_text<T: TryFrom<u64> + TryFrom<i64>>(text: &str) -> Option<T> {
     }
 }
 
-fn float_text(text: &str, integer: bool) -> Option<f64> {
+/// The number in `text` (a JSON number) as serde_json reads it into `f64`.
+pub fn float_text(text: &str, integer: bool) -> Option<f64> {
     if text == "-0" {
         return Some(-0.0);
     }
@@ -364,8 +387,7 @@ pub(crate) fn decode<T>(text: &str, decoder: &RowDecoder<T>) -> Option<Envelope<
             c.expect(b',')?;
         }
     }
-    c.skip_ws();
-    if c.pos != text.len() {
+    if !c.at_end() {
         return None;
     }
     Some(Envelope {

@@ -5,6 +5,7 @@ use crate::engine::functions::parse_datetime_ns;
 use crate::types::ChType;
 use chrono::NaiveDate;
 use serde_json::Value as Json;
+use tinybird_core::rowjson::{self, Cursor};
 
 /// A datasource column as ingestion sees it.
 #[derive(Debug, Clone)]
@@ -134,151 +135,93 @@ impl<'a> FastPlan<'a> {
 
     /// The row of one line, or None for the general path. `slots` is scratch space reused from line to line.
     fn parse(&self, line: &[u8], slots: &mut Vec<Option<Value>>) -> Option<Vec<Value>> {
-        let text = std::str::from_utf8(line).ok()?;
-        let mut de = serde_json::Deserializer::from_str(text);
+        let mut c = Cursor::new(std::str::from_utf8(line).ok()?);
         slots.clear();
         slots.resize(self.columns.len(), None);
-        let fits = serde::de::DeserializeSeed::deserialize(RowSeed(self, slots), &mut de).ok()?;
-        if !fits {
+        c.expect(b'{')?;
+        if !c.eat(b'}') {
+            let mut expected = 0;
+            loop {
+                // A key with escapes is left to the general path.
+                let key = c.plain_str()?;
+                c.expect(b':')?;
+                match self.column_of(key, expected) {
+                    // A later duplicate key wins, as in the general path.
+                    Some(i) => {
+                        expected = i + 1;
+                        slots[i] = Some(cell(&mut c, &self.columns[i].ty)?);
+                    }
+                    None => c.skip_value()?,
+                }
+                if c.eat(b'}') {
+                    break;
+                }
+                c.expect(b',')?;
+            }
+        }
+        if !c.at_end() {
             return None;
         }
-        de.end().ok()?;
         let mut row = Vec::with_capacity(self.columns.len());
-        for (c, slot) in self.columns.iter().zip(slots.iter_mut()) {
+        for (col, slot) in self.columns.iter().zip(slots.iter_mut()) {
             row.push(match slot.take() {
                 Some(v) => v,
-                None => missing(c)?,
+                None => missing(col)?,
             });
         }
         Some(row)
     }
 }
 
-/// Reads one line's object into the slots (one per column); `false` when the line needs the general path.
-struct RowSeed<'p, 'a>(&'p FastPlan<'a>, &'p mut Vec<Option<Value>>);
-
-impl<'de> serde::de::DeserializeSeed<'de> for RowSeed<'_, '_> {
-    type Value = bool;
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for RowSeed<'_, '_> {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let (plan, slots) = (self.0, self.1);
-        let mut fits = true;
-        let mut expected = 0;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match plan.column_of(key.as_ref(), expected) {
-                // A later duplicate key wins, as in the general path.
-                Some(i) => {
-                    expected = i + 1;
-                    match map.next_value_seed(CellSeed(&plan.columns[i].ty))? {
-                        Some(v) => slots[i] = Some(v),
-                        None => fits = false,
-                    }
-                }
-                None => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                }
+/// One cell of a known type read in place, or `None` when the JSON value is not one the fast path converts (the
+/// general path then reads the line). Numbers and strings are taken as serde_json would hand them to [`convert`].
+fn cell(c: &mut Cursor<'_>, ty: &ChType) -> Option<Value> {
+    match c.peek_after_ws()? {
+        b'"' => match c.plain_str() {
+            Some(s) => text_cell(s, ty),
+            None => text_cell(&c.string()?, ty),
+        },
+        b'n' => {
+            if !c.null() {
+                return None;
+            }
+            ty.is_nullable().then_some(Value::Null)
+        }
+        b't' | b'f' => {
+            let b = c.bool_literal()?;
+            match ty.base() {
+                ChType::Bool => Some(Value::Bool(b)),
+                _ => int_cell(ty, i128::from(b)),
             }
         }
-        Ok(fits)
-    }
-}
-
-/// One cell of a known type; `None` when the JSON value is not one the fast path converts.
-struct CellSeed<'t>(&'t ChType);
-
-impl<'de> serde::de::DeserializeSeed<'de> for CellSeed<'_> {
-    type Value = Option<Value>;
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl CellSeed<'_> {
-    fn int(&self, n: i128) -> Option<Value> {
-        let ChType::Int { signed, bits } = *self.0.base() else { return None };
-        int_value(n, signed, bits)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for CellSeed<'_> {
-    type Value = Option<Value>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        Ok(match self.0.base() {
-            ChType::Float(_) => Some(Value::Float(v as f64)),
-            _ => self.int(i128::from(v)),
-        })
-    }
-
-    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        Ok(match self.0.base() {
-            ChType::Float(_) => Some(Value::Float(v as f64)),
-            _ => self.int(i128::from(v)),
-        })
-    }
-
-    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
-        Ok(matches!(self.0.base(), ChType::Float(_)).then_some(Value::Float(v)))
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(match self.0.base() {
-            ChType::String => Some(Value::Str(v.to_owned())),
-            ChType::DateTime { .. } => parse_datetime_ns(v.trim()).map(Value::DateTime),
-            ChType::Date { .. } => date_from_text(v).ok(),
-            _ => None,
-        })
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-        Ok(self.0.is_nullable().then_some(Value::Null))
-    }
-
-    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
-        Ok(match self.0.base() {
-            ChType::Bool => Some(Value::Bool(v)),
-            _ => self.int(i128::from(v)),
-        })
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let inner = match self.0.base() {
-            ChType::Array(inner) => Some(inner.as_ref()),
-            _ => None,
-        };
-        let mut items = Vec::new();
-        let mut fits = inner.is_some();
-        // Every element is read (the line must be consumed), even after one that does not fit.
-        while let Some(v) = seq.next_element_seed(CellSeed(inner.unwrap_or(&ChType::String)))? {
-            match v {
-                Some(v) if fits => items.push(v),
-                _ => fits = false,
+        b'[' => {
+            let ChType::Array(inner) = ty.base() else { return None };
+            c.array(|c| cell(c, inner)).map(Value::Array)
+        }
+        b'{' => None,
+        _ => {
+            let (text, integer) = c.number()?;
+            match ty.base() {
+                ChType::Float(_) => rowjson::float_text(text, integer).map(Value::Float),
+                ChType::Int { .. } if integer => int_cell(ty, rowjson::int_text::<i128>(text)?),
+                _ => None,
             }
         }
-        Ok(fits.then_some(Value::Array(items)))
     }
+}
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
-        Ok(None)
+fn text_cell(s: &str, ty: &ChType) -> Option<Value> {
+    match ty.base() {
+        ChType::String => Some(Value::Str(s.to_owned())),
+        ChType::DateTime { .. } => parse_datetime_ns(s.trim()).map(Value::DateTime),
+        ChType::Date { .. } => date_from_text(s).ok(),
+        _ => None,
     }
+}
+
+fn int_cell(ty: &ChType, n: i128) -> Option<Value> {
+    let ChType::Int { signed, bits } = *ty.base() else { return None };
+    int_value(n, signed, bits)
 }
 
 fn whole_line_error(columns: &[IngestColumn], message: String) -> Quarantined {
@@ -561,12 +504,12 @@ not json\n\
         columns.push(IngestColumn::new("def", ChType::parse("UInt32").unwrap(), Some("$.def"), Some("7")));
         let plan = FastPlan::new(&columns).expect("flat columns");
         let samples: Vec<(&str, Vec<&str>)> = vec![
-            ("s", vec!["\"x\"", "\"\\u00e9\\\"\"", "5", "null", "true", "[1]"]),
+            ("s", vec!["\"x\"", "\"\\u00e9\\\"\"", "5", "null", "true", "[1]", "\"tab\\t\\/\"", "\"é\"", "\"\\ud800\""]),
             ("lc", vec!["\"x\"", "null", "1"]),
             ("u8", vec!["0", "255", "256", "-1", "\"7\"", "1.0", "1.5", "true", "null"]),
             ("i64", vec!["-9223372036854775808", "9223372036854775807", "9223372036854775808", "1e3"]),
-            ("u64", vec!["18446744073709551615", "18446744073709551616", "-0", "0"]),
-            ("f", vec!["1.5", "1", "-3", "\"nan\"", "1e400", "null"]),
+            ("u64", vec!["18446744073709551615", "18446744073709551616", "-0", "0", "1.0e0", "007"]),
+            ("f", vec!["1.5", "1", "-3", "\"nan\"", "1e400", "null", "-0", "-2.5e-3", "1E2", "01", "1."]),
             ("d", vec!["\"2024-02-29\"", "\"2023-02-29\"", "\"2024-01-01 10:00:00\"", "\"2024-01-01 25:00:00\"", "19000"]),
             ("dt", vec!["\"2024-01-01 00:00:00\"", "\" 2024-01-01 00:00:00 \"", "\"2024-01-01T00:00:00Z\"", "\"bad\"", "1700000000", "1.5"]),
             ("dt3", vec!["\"2024-01-01 00:00:00.123\"", "\"2024-01-01 00:00:00.1234567891\""]),
@@ -607,6 +550,18 @@ not json\n\
             lines.push(format!("{{{}}}", fields.join(",")));
         }
         lines.extend(["[1,2]", "{\"s\":\"x\"} trailing", "{\"s\":", "\"text\"", "{}"].map(String::from));
+        // Whitespace between tokens, and keys with escapes, on the first lines.
+        let spaced: Vec<String> = lines
+            .iter()
+            .take(60)
+            .flat_map(|l| {
+                [
+                    format!(" {} ", l.replace(':', " :\t").replace(',', "\r\n, ")),
+                    l.replacen("\"s\":", "\"\\u0073\":", 1),
+                ]
+            })
+            .collect();
+        lines.extend(spaced);
         let (mut fast, mut slow) = (0, 0);
         for line in &lines {
             let general = parse_line(line.as_bytes(), &columns);
