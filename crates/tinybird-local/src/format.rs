@@ -2,7 +2,11 @@
 
 use crate::engine::{QueryResult, Value, value_at};
 use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{
+    DataType, Date32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type,
+    UInt64Type,
+};
 use crate::types::ChType;
 use chrono::{DateTime, NaiveDate};
 use std::fmt::Write;
@@ -181,11 +185,70 @@ fn json_cell(out: &mut String, array: &dyn Array, row: usize, ty: &ChType, optio
         out.push_str("null");
         return;
     }
+    let base = ty.base();
+    // The common types straight from their buffers; the others through `Value`, with the same text.
     match array.data_type() {
         DataType::Utf8 => write_json_str(out, array.as_string::<i32>().value(row)),
         DataType::LargeUtf8 => write_json_str(out, array.as_string::<i64>().value(row)),
         DataType::Utf8View => write_json_str(out, array.as_string_view().value(row)),
+        DataType::Int8 => json_int(out, array.as_primitive::<Int8Type>().value(row), base, options),
+        DataType::Int16 => json_int(out, array.as_primitive::<Int16Type>().value(row), base, options),
+        DataType::Int32 => json_int(out, array.as_primitive::<Int32Type>().value(row), base, options),
+        DataType::Int64 => json_int(out, array.as_primitive::<Int64Type>().value(row), base, options),
+        DataType::UInt8 => json_int(out, array.as_primitive::<UInt8Type>().value(row), base, options),
+        DataType::UInt16 => json_int(out, array.as_primitive::<UInt16Type>().value(row), base, options),
+        DataType::UInt32 => json_int(out, array.as_primitive::<UInt32Type>().value(row), base, options),
+        DataType::UInt64 => json_int(out, array.as_primitive::<UInt64Type>().value(row), base, options),
+        DataType::Float64 => json_float(out, array.as_primitive::<Float64Type>().value(row), options),
+        DataType::Date32 => {
+            out.push('"');
+            write_date(out, array.as_primitive::<Date32Type>().value(row));
+            out.push('"');
+        }
+        DataType::Timestamp(unit, _) => {
+            let ns = match unit {
+                TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row).saturating_mul(1_000_000_000),
+                TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(row).saturating_mul(1_000_000),
+                TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row).saturating_mul(1_000),
+                TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row),
+            };
+            out.push('"');
+            write_datetime(out, ns, base);
+            out.push('"');
+        }
         _ => json_value(out, &value_at(array, row), ty, options),
+    }
+}
+
+/// An integer, quoted when it is 64 bits wide and `output_format_json_quote_64bit_integers` asks for it.
+fn json_int<I: itoa::Integer>(out: &mut String, n: I, base: &ChType, options: OutputOptions) {
+    write_int(out, itoa::Buffer::new().format(n), options.quote_64bit && is_64bit(base));
+}
+
+/// A float: its shortest decimal text, or for nan and ±inf `null` (or the quoted name, with
+/// `output_format_json_quote_denormals`).
+fn json_float(out: &mut String, f: f64, options: OutputOptions) {
+    if f.is_finite() {
+        write_float(out, f);
+    } else if options.quote_denormals {
+        write_json_str(out, &float_text(f));
+    } else {
+        out.push_str("null");
+    }
+}
+
+/// Appends a finite float as `Display` prints it (shortest round-trip digits, never an exponent), through `ryu`,
+/// which finds the same digits faster. Up to 15 significant digits only one shortest candidate exists, so both
+/// agree; with 16 or 17, two candidates can tie and the two break ties differently, so those numbers (and the ones
+/// `ryu` prints with an exponent) go through `Display`.
+fn write_float(out: &mut String, f: f64) {
+    let mut buf = ryu::Buffer::new();
+    let text = buf.format_finite(f);
+    let significant = text.bytes().filter(u8::is_ascii_digit).skip_while(|&d| d == b'0').count();
+    if significant <= 15 && !text.contains('e') {
+        out.push_str(text.strip_suffix(".0").unwrap_or(text));
+    } else {
+        let _ = write!(out, "{f}");
     }
 }
 
@@ -239,18 +302,9 @@ pub fn json_value(out: &mut String, v: &Value, ty: &ChType, options: OutputOptio
             ChType::Bool => out.push_str(if *b { "true" } else { "false" }),
             _ => out.push(if *b { '1' } else { '0' }),
         },
-        Value::Int(n) => write_int(out, itoa::Buffer::new().format(*n), options.quote_64bit && is_64bit(base)),
-        Value::UInt(n) => write_int(out, itoa::Buffer::new().format(*n), options.quote_64bit && is_64bit(base)),
-        Value::Float(f) if !f.is_finite() => {
-            if options.quote_denormals {
-                write_json_str(out, &float_text(*f));
-            } else {
-                out.push_str("null");
-            }
-        }
-        Value::Float(f) => {
-            let _ = write!(out, "{f}");
-        }
+        Value::Int(n) => json_int(out, *n, base, options),
+        Value::UInt(n) => json_int(out, *n, base, options),
+        Value::Float(f) => json_float(out, *f, options),
         Value::Decimal(..) => out.push_str(&ch_text(v, ty)),
         Value::Str(s) => write_json_str(out, s),
         Value::Date(d) => {
@@ -409,6 +463,57 @@ fn tsv_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_print_as_display_does() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+        let check = |f: f64| {
+            if f.is_finite() {
+                let mut out = String::new();
+                write_float(&mut out, f);
+                assert_eq!(out, f.to_string(), "{f:e}");
+            }
+        };
+        for f in [0.0, -0.0, 1.0, -1.0, 0.1, 864.25, 1e15, 1e16, 1e17, 1e21, 1e-5, 1e-6, 1e-7, 5e-324, f64::MAX, f64::MIN_POSITIVE, 123456789.125, 0.30000000000000004, 9007199254740993.0] {
+            check(f);
+        }
+        for _ in 0..200_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            check(f64::from_bits(seed));
+            // Numbers with few decimals, as data usually has.
+            check((seed % 10_000_000) as f64 / [1.0, 4.0, 100.0, 1000.0][(seed >> 60) as usize % 4]);
+        }
+    }
+
+    #[test]
+    fn cells_print_as_their_values_do() {
+        use datafusion::arrow::array::{ArrayRef, Date32Array, Float64Array, Int8Array, Int64Array, TimestampMillisecondArray, TimestampSecondArray, UInt16Array, UInt64Array};
+        use std::sync::Arc;
+        let columns: Vec<(ArrayRef, &str)> = vec![
+            (Arc::new(Int8Array::from(vec![Some(-128), None, Some(127)])), "Nullable(Int8)"),
+            (Arc::new(Int64Array::from(vec![i64::MIN, 0, i64::MAX])), "Int64"),
+            (Arc::new(UInt16Array::from(vec![0, 1, u16::MAX])), "UInt16"),
+            (Arc::new(UInt64Array::from(vec![0, 7, u64::MAX])), "UInt64"),
+            (Arc::new(Float64Array::from(vec![f64::NAN, -0.0, 1e300])), "Float64"),
+            (Arc::new(Date32Array::from(vec![0, 19_000, i32::MAX])), "Date"),
+            (Arc::new(TimestampSecondArray::from(vec![0, 1_700_000_000, -1])), "DateTime"),
+            (Arc::new(TimestampMillisecondArray::from(vec![0, 1_700_000_000_123, -1])), "DateTime64(3)"),
+        ];
+        for (array, ty) in &columns {
+            let ty = ChType::parse(ty).unwrap();
+            for quote in [false, true] {
+                let options = OutputOptions { quote_64bit: quote, quote_denormals: quote };
+                for row in 0..array.len() {
+                    let (mut direct, mut via_value) = (String::new(), String::new());
+                    json_cell(&mut direct, array.as_ref(), row, &ty, options);
+                    json_value(&mut via_value, &value_at(array.as_ref(), row), &ty, options);
+                    assert_eq!(direct, via_value, "{ty} row {row}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn prints_values_as_clickhouse() {
