@@ -220,6 +220,51 @@ fn json_cell(out: &mut String, array: &dyn Array, row: usize, ty: &ChType, optio
     }
 }
 
+/// Writes `f` when it is exactly the double nearest to n / 10^k for some n below 10^15 and k ≤ 3 (prices, ratios
+/// in quarters, and the like), as `Display` would: that decimal has at most 15 significant digits, so it is the only
+/// shortest one. Returns false, writing nothing, otherwise.
+fn write_short_decimal(out: &mut String, f: f64) -> bool {
+    const LIMIT: f64 = 1e15;
+    for (k, scale) in [1.0, 10.0, 100.0, 1000.0].into_iter().enumerate() {
+        let n = (f * scale).round();
+        if n.abs() >= LIMIT {
+            return false;
+        }
+        if n / scale != f {
+            continue;
+        }
+        let n = n as i64;
+        if n == 0 {
+            out.push_str(if f.is_sign_negative() { "-0" } else { "0" });
+            return true;
+        }
+        if n < 0 {
+            out.push('-');
+        }
+        let digits = n.unsigned_abs();
+        let divisor = 10u64.pow(k as u32);
+        out.push_str(itoa::Buffer::new().format(digits / divisor));
+        let mut frac = digits % divisor;
+        if frac != 0 {
+            // k digits with leading zeros, then without the trailing ones.
+            let mut width = k;
+            while frac % 10 == 0 {
+                frac /= 10;
+                width -= 1;
+            }
+            out.push('.');
+            let mut buf = itoa::Buffer::new();
+            let text = buf.format(frac);
+            for _ in text.len()..width {
+                out.push('0');
+            }
+            out.push_str(&text);
+        }
+        return true;
+    }
+    false
+}
+
 /// An integer, quoted when it is 64 bits wide and `output_format_json_quote_64bit_integers` asks for it.
 fn json_int<I: itoa::Integer>(out: &mut String, n: I, base: &ChType, options: OutputOptions) {
     write_int(out, itoa::Buffer::new().format(n), options.quote_64bit && is_64bit(base));
@@ -242,6 +287,9 @@ fn json_float(out: &mut String, f: f64, options: OutputOptions) {
 /// agree; with 16 or 17, two candidates can tie and the two break ties differently, so those numbers (and the ones
 /// `ryu` prints with an exponent) go through `Display`.
 fn write_float(out: &mut String, f: f64) {
+    if write_short_decimal(out, f) {
+        return;
+    }
     let mut buf = ryu::Buffer::new();
     let text = buf.format_finite(f);
     let significant = text.bytes().filter(u8::is_ascii_digit).skip_while(|&d| d == b'0').count();
@@ -337,23 +385,75 @@ pub fn json_value(out: &mut String, v: &Value, ty: &ChType, options: OutputOptio
 /// `YYYY-MM-DD` for days since 1970-01-01 (ClickHouse's `Date`/`Date32` text); `1970-01-01` for days beyond what
 /// ClickHouse stores.
 fn write_date(out: &mut String, days: i32) {
-    use chrono::Datelike;
-    match days.checked_add(719_163).and_then(NaiveDate::from_num_days_from_ce_opt) {
-        Some(d) if (0..=9999).contains(&d.year()) => tinybird_core::types::wire::write_date(out, &d),
+    match civil_from_days(i64::from(days)) {
+        Some((y, m, d)) if (0..=9999).contains(&y) => push_ymd(out, y as u32, m, d),
         _ => out.push_str("1970-01-01"),
     }
 }
 
 /// `YYYY-MM-DD HH:MM:SS[.fff…]` for nanoseconds since the epoch, with the type's precision.
 fn write_datetime(out: &mut String, ns: i64, ty: &ChType) {
-    let t = DateTime::from_timestamp(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) as u32)
-        .map(|t| t.naive_utc())
-        .unwrap_or_default();
     let precision = match ty {
-        ChType::DateTime { precision: Some(p), .. } => *p,
+        ChType::DateTime { precision: Some(p), .. } => (*p).min(9),
         _ => 0,
     };
-    tinybird_core::types::wire::write_datetime(out, &t, precision);
+    let (secs, nanos) = (ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) as u32);
+    let (days, second_of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32);
+    // Years 0 to 9999 by hand (a result has one per row); others through chrono, which prints them its own way.
+    match civil_from_days(days) {
+        Some((y, m, d)) if (0..=9999).contains(&y) => {
+            push_ymd(out, y as u32, m, d);
+            out.push(' ');
+            push_digits(out, second_of_day / 3600, 2);
+            out.push(':');
+            push_digits(out, second_of_day / 60 % 60, 2);
+            out.push(':');
+            push_digits(out, second_of_day % 60, 2);
+            if precision > 0 {
+                out.push('.');
+                push_digits(out, nanos / 10u32.pow(9 - u32::from(precision)), usize::from(precision));
+            }
+        }
+        _ => {
+            let t = DateTime::from_timestamp(secs, nanos).map(|t| t.naive_utc()).unwrap_or_default();
+            tinybird_core::types::wire::write_datetime(out, &t, precision);
+        }
+    }
+}
+
+/// The proleptic Gregorian (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`),
+/// or None far outside any calendar.
+fn civil_from_days(days: i64) -> Option<(i64, u32, u32)> {
+    let z = days.checked_add(719_468)?;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe.checked_add(era.checked_mul(400)?)? + i64::from(m <= 2);
+    Some((y, m, d))
+}
+
+/// `YYYY-MM-DD`.
+fn push_ymd(out: &mut String, y: u32, m: u32, d: u32) {
+    push_digits(out, y, 4);
+    out.push('-');
+    push_digits(out, m, 2);
+    out.push('-');
+    push_digits(out, d, 2);
+}
+
+/// Appends `n` as exactly `width` digits (`n` < 10^width).
+fn push_digits(out: &mut String, n: u32, width: usize) {
+    let mut buf = [b'0'; 10];
+    let mut n = n;
+    for slot in buf[..width].iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend(buf[..width].iter().map(|&c| char::from(c)));
 }
 
 /// An integer's digits, quoted when `output_format_json_quote_64bit_integers` asks for it.
@@ -474,7 +574,7 @@ mod tests {
                 assert_eq!(out, f.to_string(), "{f:e}");
             }
         };
-        for f in [0.0, -0.0, 1.0, -1.0, 0.1, 864.25, 1e15, 1e16, 1e17, 1e21, 1e-5, 1e-6, 1e-7, 5e-324, f64::MAX, f64::MIN_POSITIVE, 123456789.125, 0.30000000000000004, 9007199254740993.0] {
+        for f in [0.0, -0.0, 1.0, -1.0, 0.1, -0.05, 0.001, 0.125, 1.005, -2499.75, 999999999999999.9, 99999999999999.99, 864.25, 1e15, 1e16, 1e17, 1e21, 1e-5, 1e-6, 1e-7, 5e-324, f64::MAX, f64::MIN_POSITIVE, 123456789.125, 0.30000000000000004, 9007199254740993.0] {
             check(f);
         }
         for _ in 0..200_000 {
@@ -484,6 +584,53 @@ mod tests {
             check(f64::from_bits(seed));
             // Numbers with few decimals, as data usually has.
             check((seed % 10_000_000) as f64 / [1.0, 4.0, 100.0, 1000.0][(seed >> 60) as usize % 4]);
+        }
+    }
+
+    #[test]
+    fn datetimes_by_hand_match_chrono() {
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let chrono_text = |ns: i64, precision: u8| {
+            let t = DateTime::from_timestamp(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) as u32)
+                .map(|t| t.naive_utc())
+                .unwrap_or_default();
+            let mut out = String::new();
+            tinybird_core::types::wire::write_datetime(&mut out, &t, precision);
+            out
+        };
+        // i64 nanoseconds span 1677 to 2262: every day of it goes through the hand-written path.
+        let mut edges = vec![0, -1, 1, i64::MIN, i64::MAX, -999_999_999, 86_400_000_000_000 - 1];
+        // 2000-02-29, 2000-03-01, 1900-03-01, 2100-03-01, 1700-03-01.
+        edges.extend([951_782_400, 951_868_800, -2_203_891_200, 4_107_542_400, -8_512_416_000].map(|s: i64| s * 1_000_000_000));
+        for i in 0..100_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            // Whole range, and whole seconds (DateTime columns) near today.
+            edges.push(if i % 2 == 0 { seed as i64 } else { (seed % 4_000_000_000) as i64 * 1_000_000_000 });
+        }
+        for days in [0, -1, i32::MIN, i32::MAX, -719_528, -719_529, 2_932_896, 2_932_897]
+            .into_iter()
+            .chain(edges.iter().map(|&n| (n >> 20) as i32))
+            // Years 0 to 9999, every 13th day.
+            .chain((-719_528..=2_932_896).step_by(13))
+        {
+            use chrono::Datelike;
+            let mut out = String::new();
+            write_date(&mut out, days);
+            let expected = match days.checked_add(719_163).and_then(NaiveDate::from_num_days_from_ce_opt) {
+                Some(d) if (0..=9999).contains(&d.year()) => d.format("%Y-%m-%d").to_string(),
+                _ => "1970-01-01".to_string(),
+            };
+            assert_eq!(out, expected, "day {days}");
+        }
+        for ns in edges {
+            for precision in [None, Some(0), Some(3), Some(6), Some(9)] {
+                let ty = ChType::DateTime { precision, tz: None };
+                let mut out = String::new();
+                write_datetime(&mut out, ns, &ty);
+                assert_eq!(out, chrono_text(ns, precision.unwrap_or(0)), "{ns} {precision:?}");
+            }
         }
     }
 
