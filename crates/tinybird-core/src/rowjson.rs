@@ -332,26 +332,57 @@ impl<T> RowDecoder<T> {
 
     /// The plan for rows with `meta`'s columns: every field must be a column, each column at most once.
     fn plan(&self, meta: &[ColumnMeta]) -> Option<Plan> {
+        self.plan_for(meta.iter().map(|c| c.name.as_str()))
+    }
+
+    /// The plan for rows with these keys, in this order.
+    fn plan_for<'n>(&self, names: impl ExactSizeIterator<Item = &'n str>) -> Option<Plan> {
         let mut seen = vec![false; self.fields.len()];
-        let mut steps = Vec::with_capacity(meta.len());
-        for col in meta {
-            if col.name.bytes().any(|c| c == b'"' || c == b'\\' || c < 0x20) {
+        let mut steps = Vec::with_capacity(names.len());
+        for name in names {
+            if name.bytes().any(|c| c == b'"' || c == b'\\' || c < 0x20) {
                 return None;
             }
-            let field = self.fields.iter().position(|f| *f == col.name);
+            let field = self.fields.iter().position(|f| *f == name);
             match field {
                 Some(f) if seen[f] => return None,
                 Some(f) => seen[f] = true,
                 None if self.deny_unknown_fields => return None,
                 None => {}
             }
-            let mut key = Vec::with_capacity(col.name.len() + 2);
+            let mut key = Vec::with_capacity(name.len() + 2);
             key.push(b'"');
-            key.extend_from_slice(col.name.as_bytes());
+            key.extend_from_slice(name.as_bytes());
             key.push(b'"');
             steps.push(Step { key, field });
         }
         seen.iter().all(|s| *s).then_some(Plan { steps })
+    }
+
+    /// The plan for NDJSON rows shaped like `line` (`JSONEachRow`, which has no `meta`): its keys, in its order.
+    pub(crate) fn plan_for_line(&self, line: &str) -> Option<Plan> {
+        let mut c = Cursor::new(line);
+        c.expect(b'{')?;
+        let mut names = Vec::new();
+        if !c.eat(b'}') {
+            loop {
+                names.push(c.plain_str()?);
+                c.expect(b':')?;
+                c.skip_value()?;
+                if c.eat(b'}') {
+                    break;
+                }
+                c.expect(b',')?;
+            }
+        }
+        self.plan_for(names.into_iter())
+    }
+
+    /// One NDJSON row read with `plan`, or `None`: then serde reads the line.
+    pub(crate) fn read_line(&self, line: &str, plan: &Plan) -> Option<T> {
+        let mut c = Cursor::new(line);
+        let row = (self.read)(&mut c, plan)?;
+        c.at_end().then_some(row)
     }
 }
 
@@ -919,6 +950,38 @@ mod tests {
                 assert_eq!(fast, slow, "{} = {value}", FIELDS[target].0);
                 total += 1;
                 direct += usize::from(decode(&text, &decoder).is_some());
+            }
+        }
+        assert!(direct * 2 > total, "{direct} of {total} read directly");
+    }
+
+    #[test]
+    fn ndjson_lines_agree_with_serde() {
+        let decoder = <fast::R as Row>::__row_decoder().unwrap();
+        let line = |target: usize, value: &str| -> String {
+            let fields: Vec<String> = FIELDS
+                .iter()
+                .enumerate()
+                .map(|(i, (name, vals))| format!(r#""{name}":{}"#, if i == target { value } else { vals[0] }))
+                .collect();
+            format!("{{{}}}", fields.join(","))
+        };
+        let regular = line(usize::MAX, "");
+        let plan = decoder.plan_for_line(&regular).expect("a plan from the first line's keys");
+        assert!(decoder.read_line(&regular, &plan).is_some());
+        assert!(decoder.read_line(&format!("{regular} x"), &plan).is_none(), "trailing characters");
+        assert!(decoder.plan_for_line(r#"{"at":"2024-01-02 03:04:05"}"#).is_none(), "fields missing");
+        let (mut direct, mut total) = (0, 0);
+        for (target, (_, values)) in FIELDS.iter().enumerate() {
+            for value in *values {
+                let text = line(target, value);
+                let slow = serde_json::from_str::<slow::R>(&text);
+                total += 1;
+                if let Some(fast) = decoder.read_line(&text, &plan) {
+                    direct += 1;
+                    let slow = slow.unwrap_or_else(|e| panic!("serde refuses what was read directly: {text}: {e}"));
+                    assert_eq!(format!("{fast:?}"), format!("{slow:?}"), "{text}");
+                }
             }
         }
         assert!(direct * 2 > total, "{direct} of {total} read directly");

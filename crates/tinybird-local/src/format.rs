@@ -8,7 +8,7 @@ use datafusion::arrow::datatypes::{
     UInt64Type,
 };
 use crate::types::ChType;
-use chrono::{DateTime, NaiveDate};
+use chrono::DateTime;
 use std::fmt::Write;
 
 /// An output format a query can ask for.
@@ -563,6 +563,7 @@ fn tsv_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::NaiveDate;
 
     #[test]
     fn floats_print_as_display_does() {

@@ -14,6 +14,7 @@ use super::{Body, Client, Request, RetryOn};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
 use crate::row::Row;
+use crate::rowjson::{Plan, RowDecoder};
 
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
@@ -32,7 +33,17 @@ pub struct RowStream<T> {
     row: u64,
     what: String,
     finished: bool,
+    /// The derives' direct reader and its plan, learnt from the first row's keys.
+    direct: Direct<T>,
     _row: PhantomData<fn() -> T>,
+}
+
+enum Direct<T> {
+    /// Before the first row.
+    Unknown,
+    /// The row type has no direct reader, or the first row's keys do not fit it: serde reads every row.
+    Off,
+    On(RowDecoder<T>, Plan),
 }
 
 impl<T> std::fmt::Debug for RowStream<T> {
@@ -54,6 +65,7 @@ impl<T> RowStream<T> {
             row: 0,
             what,
             finished: false,
+            direct: Direct::Unknown,
             _row: PhantomData,
         }
     }
@@ -75,6 +87,19 @@ impl<T: Row> RowStream<T> {
         }
         let row = self.row;
         self.row += 1;
+        if let Ok(text) = std::str::from_utf8(line) {
+            if let Direct::Unknown = self.direct {
+                self.direct = match T::__row_decoder().and_then(|d| Some((d.plan_for_line(text)?, d))) {
+                    Some((plan, decoder)) => Direct::On(decoder, plan),
+                    None => Direct::Off,
+                };
+            }
+            if let Direct::On(decoder, plan) = &self.direct
+                && let Some(value) = decoder.read_line(text, plan)
+            {
+                return Some(Ok(value));
+            }
+        }
         Some(decode_line(&self.what, line, row))
     }
 
