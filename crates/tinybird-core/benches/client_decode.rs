@@ -1,5 +1,10 @@
 //! Typed decode of a 100,000-row endpoint response, against `serde_json::from_slice` into the same struct.
 //!
+//! Two shapes: `decode_100k_rows` (large `u64`, strings, nulls, arrays) and `decode_100k_events` (the rows of
+//! `scripts/bench-vs-typescript.sh`). Each is decoded three ways: plain serde_json (the baseline), the SDK with a
+//! hand-written `Row` impl (serde only), and the SDK with a derived row type (the direct reader of
+//! `tinybird_core::rowjson`, serde for anything it gives up on).
+//!
 //! `cargo bench -p tinybird-core --bench client_decode`
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -34,6 +39,20 @@ impl Row for Stat {
             c("tags", "Array(String)"),
         ]
     }
+}
+
+/// `Stat` with `#[derive(Row)]`, which adds the direct row reader.
+#[derive(Debug, Deserialize, tinybird_macros::Row)]
+#[tinybird(crate = "::tinybird_core")]
+#[allow(dead_code)]
+struct DerivedStat {
+    user_id: u64,
+    pathname: String,
+    views: u64,
+    ratio: Option<f64>,
+    #[tinybird(type = "Date")]
+    day: String,
+    tags: Vec<String>,
 }
 
 /// The baseline: the same envelope and row struct, plain serde_json.
@@ -101,6 +120,9 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("tinybird_query_response", |b| {
         b.iter(|| black_box(QueryResponse::<Stat>::from_slice(black_box(&data)).unwrap().data.len()))
+    });
+    g.bench_function("tinybird_query_response_derived", |b| {
+        b.iter(|| black_box(QueryResponse::<DerivedStat>::from_slice(black_box(&data)).unwrap().data.len()))
     });
     g.finish();
 
