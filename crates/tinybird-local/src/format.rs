@@ -9,6 +9,7 @@ use datafusion::arrow::datatypes::{
 };
 use crate::types::ChType;
 use chrono::DateTime;
+use tinybird_core::types::wire::push_digits;
 use std::fmt::Write;
 
 /// An output format a query can ask for.
@@ -445,16 +446,6 @@ fn push_ymd(out: &mut String, y: u32, m: u32, d: u32) {
     push_digits(out, d, 2);
 }
 
-/// Appends `n` as exactly `width` digits (`n` < 10^width).
-fn push_digits(out: &mut String, n: u32, width: usize) {
-    let mut buf = [b'0'; 10];
-    let mut n = n;
-    for slot in buf[..width].iter_mut().rev() {
-        *slot = b'0' + (n % 10) as u8;
-        n /= 10;
-    }
-    out.extend(buf[..width].iter().map(|&c| char::from(c)));
-}
 
 /// An integer's digits, quoted when `output_format_json_quote_64bit_integers` asks for it.
 fn write_int(out: &mut String, digits: &str, quoted: bool) {

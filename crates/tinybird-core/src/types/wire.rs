@@ -386,8 +386,10 @@ pub fn parse_datetime_fast(b: &[u8]) -> Option<NaiveDateTime> {
     date.and_hms_nano_opt(h, m, s, nanos)
 }
 
-/// Appends `n` as exactly `width` digits (`n` < 10^width).
-fn push_digits(out: &mut String, n: u32, width: usize) {
+/// Appends `n` as exactly `width` digits (`n` < 10^width, `width` ≤ 9), zero-padded: the pieces of date-time text.
+/// Shared with tinybird-local's writers.
+#[doc(hidden)]
+pub fn push_digits(out: &mut String, n: u32, width: usize) {
     let mut buf = [b'0'; 9];
     let mut n = n;
     for slot in buf[..width].iter_mut().rev() {
