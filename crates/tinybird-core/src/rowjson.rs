@@ -441,12 +441,15 @@ fn rows_of<T>(
     if c.eat(b']') {
         return Some(out);
     }
+    let start = c.pos;
     loop {
         out.push(read(c, plan)?);
         if out.len() == 1 {
-            // Reserve for the whole array from the first row's size, rather than doubling twenty times.
-            let estimate = (body_len / c.pos.max(1)).min(1 << 24);
-            out.reserve(estimate);
+            // Reserve for the rest of the array from the first row's size, rather than doubling twenty times, but
+            // never more memory than a few times the body (a row type much larger than its JSON).
+            let estimate = (body_len - c.pos) / (c.pos - start).max(1);
+            let bound = body_len.saturating_mul(4) / size_of::<T>().max(1);
+            out.reserve(estimate.min(bound));
         }
         if c.eat(b']') {
             return Some(out);
