@@ -162,16 +162,18 @@ fn for_each_object(
     mut after: impl FnMut(&mut String),
 ) {
     for batch in &result.batches {
-        let arrays: Vec<&dyn Array> = batch.columns().iter().map(|a| a.as_ref()).collect();
+        // One writer per column, chosen once per batch rather than once per cell.
+        let writers: Vec<CellWriter> =
+            batch.columns().iter().zip(&result.columns).map(|(a, c)| cell_writer(a.as_ref(), &c.ty, options)).collect();
         for row in 0..batch.num_rows() {
             before(out);
             out.push('{');
-            for (i, ((array, c), key)) in arrays.iter().zip(&result.columns).zip(keys).enumerate() {
+            for (i, (write, key)) in writers.iter().zip(keys).enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
                 out.push_str(key);
-                json_cell(out, *array, row, &c.ty, options);
+                write(out, row);
             }
             out.push('}');
             after(out);
@@ -179,45 +181,77 @@ fn for_each_object(
     }
 }
 
-/// One cell as ClickHouse's JSON writes it: the same text as [`json_value`] of the cell's [`Value`], with strings
-/// escaped straight from the Arrow buffer rather than copied first.
-fn json_cell(out: &mut String, array: &dyn Array, row: usize, ty: &ChType, options: OutputOptions) {
-    if array.is_null(row) {
-        out.push_str("null");
-        return;
-    }
+/// Writes the cell of one column at a row.
+type CellWriter<'a> = Box<dyn Fn(&mut String, usize) + 'a>;
+
+/// The writer of one column's cells as ClickHouse's JSON writes them: the same text as [`json_value`] of the cell's
+/// [`Value`], with the common types read straight from their Arrow buffers.
+fn cell_writer<'a>(array: &'a dyn Array, ty: &'a ChType, options: OutputOptions) -> CellWriter<'a> {
     let base = ty.base();
-    // The common types straight from their buffers; the others through `Value`, with the same text.
+    let nulls = array.nulls().filter(|n| n.null_count() > 0).cloned();
+    let with_nulls = move |write: CellWriter<'a>| -> CellWriter<'a> {
+        match nulls.clone() {
+            None => write,
+            Some(nulls) => Box::new(move |out: &mut String, row: usize| {
+                if nulls.is_null(row) { out.push_str("null") } else { write(out, row) }
+            }),
+        }
+    };
+    macro_rules! int {
+        ($t:ty) => {{
+            let a = array.as_primitive::<$t>();
+            with_nulls(Box::new(move |out: &mut String, row: usize| json_int(out, a.value(row), base, options)))
+        }};
+    }
+    macro_rules! timestamp {
+        ($t:ty, $scale:expr) => {{
+            let a = array.as_primitive::<$t>();
+            with_nulls(Box::new(move |out: &mut String, row: usize| {
+                out.push('"');
+                write_datetime(out, a.value(row).saturating_mul($scale), base);
+                out.push('"');
+            }))
+        }};
+    }
     match array.data_type() {
-        DataType::Utf8 => write_json_str(out, array.as_string::<i32>().value(row)),
-        DataType::LargeUtf8 => write_json_str(out, array.as_string::<i64>().value(row)),
-        DataType::Utf8View => write_json_str(out, array.as_string_view().value(row)),
-        DataType::Int8 => json_int(out, array.as_primitive::<Int8Type>().value(row), base, options),
-        DataType::Int16 => json_int(out, array.as_primitive::<Int16Type>().value(row), base, options),
-        DataType::Int32 => json_int(out, array.as_primitive::<Int32Type>().value(row), base, options),
-        DataType::Int64 => json_int(out, array.as_primitive::<Int64Type>().value(row), base, options),
-        DataType::UInt8 => json_int(out, array.as_primitive::<UInt8Type>().value(row), base, options),
-        DataType::UInt16 => json_int(out, array.as_primitive::<UInt16Type>().value(row), base, options),
-        DataType::UInt32 => json_int(out, array.as_primitive::<UInt32Type>().value(row), base, options),
-        DataType::UInt64 => json_int(out, array.as_primitive::<UInt64Type>().value(row), base, options),
-        DataType::Float64 => json_float(out, array.as_primitive::<Float64Type>().value(row), options),
+        DataType::Utf8 => {
+            let a = array.as_string::<i32>();
+            with_nulls(Box::new(move |out: &mut String, row: usize| write_json_str(out, a.value(row))))
+        }
+        DataType::LargeUtf8 => {
+            let a = array.as_string::<i64>();
+            with_nulls(Box::new(move |out: &mut String, row: usize| write_json_str(out, a.value(row))))
+        }
+        DataType::Utf8View => {
+            let a = array.as_string_view();
+            with_nulls(Box::new(move |out: &mut String, row: usize| write_json_str(out, a.value(row))))
+        }
+        DataType::Int8 => int!(Int8Type),
+        DataType::Int16 => int!(Int16Type),
+        DataType::Int32 => int!(Int32Type),
+        DataType::Int64 => int!(Int64Type),
+        DataType::UInt8 => int!(UInt8Type),
+        DataType::UInt16 => int!(UInt16Type),
+        DataType::UInt32 => int!(UInt32Type),
+        DataType::UInt64 => int!(UInt64Type),
+        DataType::Float64 => {
+            let a = array.as_primitive::<Float64Type>();
+            with_nulls(Box::new(move |out: &mut String, row: usize| json_float(out, a.value(row), options)))
+        }
         DataType::Date32 => {
-            out.push('"');
-            write_date(out, array.as_primitive::<Date32Type>().value(row));
-            out.push('"');
+            let a = array.as_primitive::<Date32Type>();
+            with_nulls(Box::new(move |out: &mut String, row: usize| {
+                out.push('"');
+                write_date(out, a.value(row));
+                out.push('"');
+            }))
         }
-        DataType::Timestamp(unit, _) => {
-            let ns = match unit {
-                TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row).saturating_mul(1_000_000_000),
-                TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(row).saturating_mul(1_000_000),
-                TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row).saturating_mul(1_000),
-                TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row),
-            };
-            out.push('"');
-            write_datetime(out, ns, base);
-            out.push('"');
-        }
-        _ => json_value(out, &value_at(array, row), ty, options),
+        DataType::Timestamp(TimeUnit::Second, _) => timestamp!(TimestampSecondType, 1_000_000_000),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => timestamp!(TimestampMillisecondType, 1_000_000),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => timestamp!(TimestampMicrosecondType, 1_000),
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => timestamp!(TimestampNanosecondType, 1),
+        // `value_at` says NULL for null cells itself.
+        _ => Box::new(move |out: &mut String, row: usize| json_value(out, &value_at(array, row), ty, options)),
     }
 }
 
@@ -646,7 +680,7 @@ mod tests {
                 let options = OutputOptions { quote_64bit: quote, quote_denormals: quote };
                 for row in 0..array.len() {
                     let (mut direct, mut via_value) = (String::new(), String::new());
-                    json_cell(&mut direct, array.as_ref(), row, &ty, options);
+                    cell_writer(array.as_ref(), &ty, options)(&mut direct, row);
                     json_value(&mut via_value, &value_at(array.as_ref(), row), &ty, options);
                     assert_eq!(direct, via_value, "{ty} row {row}");
                 }

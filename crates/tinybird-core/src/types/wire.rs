@@ -389,14 +389,17 @@ pub fn parse_datetime_fast(b: &[u8]) -> Option<NaiveDateTime> {
 /// Appends `n` as exactly `width` digits (`n` < 10^width, `width` ≤ 9), zero-padded: the pieces of date-time text.
 /// Shared with tinybird-local's writers.
 #[doc(hidden)]
+#[inline]
 pub fn push_digits(out: &mut String, n: u32, width: usize) {
     let mut buf = [b'0'; 9];
+    let width = width.min(9);
     let mut n = n;
     for slot in buf[..width].iter_mut().rev() {
         *slot = b'0' + (n % 10) as u8;
         n /= 10;
     }
-    out.extend(buf[..width].iter().map(|&c| char::from(c)));
+    // ASCII digits: always valid UTF-8.
+    out.push_str(std::str::from_utf8(&buf[..width]).unwrap_or_default());
 }
 
 /// Appends `YYYY-MM-DD`, ClickHouse's `Date` text, without chrono's format interpreter; years outside 0..=9999
