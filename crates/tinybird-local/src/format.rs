@@ -9,7 +9,7 @@ use datafusion::arrow::datatypes::{
 };
 use crate::types::ChType;
 use chrono::DateTime;
-use tinybird_core::types::wire::push_digits;
+use tinybird_core::types::wire::{CivilDateTime, push_date_text, push_datetime_text};
 use std::fmt::Write;
 
 /// An output format a query can ask for.
@@ -421,7 +421,7 @@ pub fn json_value(out: &mut String, v: &Value, ty: &ChType, options: OutputOptio
 /// ClickHouse stores.
 fn write_date(out: &mut String, days: i32) {
     match civil_from_days(i64::from(days)) {
-        Some((y, m, d)) if (0..=9999).contains(&y) => push_ymd(out, y as u32, m, d),
+        Some((y, m, d)) if (0..=9999).contains(&y) => push_date_text(out, y as u32, m, d),
         _ => out.push_str("1970-01-01"),
     }
 }
@@ -437,17 +437,16 @@ fn write_datetime(out: &mut String, ns: i64, ty: &ChType) {
     // Years 0 to 9999 by hand (a result has one per row); others through chrono, which prints them its own way.
     match civil_from_days(days) {
         Some((y, m, d)) if (0..=9999).contains(&y) => {
-            push_ymd(out, y as u32, m, d);
-            out.push(' ');
-            push_digits(out, second_of_day / 3600, 2);
-            out.push(':');
-            push_digits(out, second_of_day / 60 % 60, 2);
-            out.push(':');
-            push_digits(out, second_of_day % 60, 2);
-            if precision > 0 {
-                out.push('.');
-                push_digits(out, nanos / 10u32.pow(9 - u32::from(precision)), usize::from(precision));
-            }
+            let t = CivilDateTime {
+                year: y as u32,
+                month: m,
+                day: d,
+                hour: second_of_day / 3600,
+                minute: second_of_day / 60 % 60,
+                second: second_of_day % 60,
+                nanos,
+            };
+            push_datetime_text(out, t, precision);
         }
         _ => {
             let t = DateTime::from_timestamp(secs, nanos).map(|t| t.naive_utc()).unwrap_or_default();
@@ -471,14 +470,6 @@ fn civil_from_days(days: i64) -> Option<(i64, u32, u32)> {
     Some((y, m, d))
 }
 
-/// `YYYY-MM-DD`.
-fn push_ymd(out: &mut String, y: u32, m: u32, d: u32) {
-    push_digits(out, y, 4);
-    out.push('-');
-    push_digits(out, m, 2);
-    out.push('-');
-    push_digits(out, d, 2);
-}
 
 
 /// An integer's digits, quoted when `output_format_json_quote_64bit_integers` asks for it.

@@ -4,7 +4,7 @@
 //! same result.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{ToTokens, format_ident, quote};
 use syn::{Attribute, LitStr};
 
 /// One field: its name, type, wire name and attributes.
@@ -26,6 +26,10 @@ pub fn decoder_method(private: &TokenStream, ident: &syn::Ident, container: &[At
     let Some(deny_unknown_fields) = read_container(container) else { return TokenStream::new() };
     let mut reads = Vec::new();
     for f in fields {
+        // The reader is a nested function, where `Self` means nothing.
+        if mentions_self(f.ty.to_token_stream()) {
+            return TokenStream::new();
+        }
         let Some(wire) = read_field(f.attrs) else { return TokenStream::new() };
         reads.push(if wire { quote!(wire) } else { quote!(plain) });
     }
@@ -53,6 +57,14 @@ pub fn decoder_method(private: &TokenStream, ident: &syn::Ident, container: &[At
             ::core::option::Option::Some(#rowjson::RowDecoder::new(&[#(#names),*], #deny_unknown_fields, read))
         }
     }
+}
+
+fn mentions_self(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Ident(i) => i == "Self",
+        proc_macro2::TokenTree::Group(g) => mentions_self(g.stream()),
+        _ => false,
+    })
 }
 
 /// `Some(deny_unknown_fields)` when every serde key on the struct is understood.
@@ -110,6 +122,18 @@ fn is_wire_module(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leaves_out_structs_whose_fields_name_self() {
+        let ident: syn::Ident = syn::parse_quote!(Node);
+        let ty: syn::Type = syn::parse_quote!(Vec<Box<Self>>);
+        let name: syn::Ident = syn::parse_quote!(children);
+        let fields = [Field { ident: &name, ty: &ty, wire: "children", attrs: &[] }];
+        assert!(decoder_method(&quote!(::tinybird::__private), &ident, &[], &fields).is_empty());
+        let ty: syn::Type = syn::parse_quote!(Vec<u64>);
+        let fields = [Field { ident: &name, ty: &ty, wire: "children", attrs: &[] }];
+        assert!(!decoder_method(&quote!(::tinybird::__private), &ident, &[], &fields).is_empty());
+    }
 
     #[test]
     fn knows_the_wire_module_by_its_paths() {

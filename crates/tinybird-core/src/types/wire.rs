@@ -386,20 +386,63 @@ pub fn parse_datetime_fast(b: &[u8]) -> Option<NaiveDateTime> {
     date.and_hms_nano_opt(h, m, s, nanos)
 }
 
-/// Appends `n` as exactly `width` digits (`n` < 10^width, `width` ≤ 9), zero-padded: the pieces of date-time text.
-/// Shared with tinybird-local's writers.
-#[doc(hidden)]
+/// Writes `n` into `slot` as exactly `slot.len()` digits, zero-padded (`n` < 10^len).
 #[inline]
-pub fn push_digits(out: &mut String, n: u32, width: usize) {
-    let mut buf = [b'0'; 9];
-    let width = width.min(9);
-    let mut n = n;
-    for slot in buf[..width].iter_mut().rev() {
-        *slot = b'0' + (n % 10) as u8;
+fn put_digits(slot: &mut [u8], mut n: u32) {
+    for b in slot.iter_mut().rev() {
+        *b = b'0' + (n % 10) as u8;
         n /= 10;
     }
-    // ASCII digits: always valid UTF-8.
-    out.push_str(std::str::from_utf8(&buf[..width]).unwrap_or_default());
+}
+
+/// A calendar date and time of day, as [`push_datetime_text`] writes it.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub struct CivilDateTime {
+    /// 0 to 9999.
+    pub year: u32,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    /// 0 to 60 (a leap second prints as 60).
+    pub second: u32,
+    /// 0 to 999,999,999.
+    pub nanos: u32,
+}
+
+/// Appends `YYYY-MM-DD` for a year of 0 to 9999, built in one buffer. Shared with tinybird-local's writers.
+#[doc(hidden)]
+#[inline]
+pub fn push_date_text(out: &mut String, year: u32, month: u32, day: u32) {
+    let mut buf = *b"0000-00-00";
+    put_digits(&mut buf[0..4], year);
+    put_digits(&mut buf[5..7], month);
+    put_digits(&mut buf[8..10], day);
+    // ASCII digits and dashes: always valid UTF-8.
+    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
+}
+
+/// Appends `YYYY-MM-DD HH:MM:SS`, then `.` and `precision` (at most 9) sub-second digits when `precision` > 0, built
+/// in one buffer. Shared with tinybird-local's writers.
+#[doc(hidden)]
+#[inline]
+pub fn push_datetime_text(out: &mut String, t: CivilDateTime, precision: u8) {
+    let mut buf = *b"0000-00-00 00:00:00.000000000";
+    put_digits(&mut buf[0..4], t.year);
+    put_digits(&mut buf[5..7], t.month);
+    put_digits(&mut buf[8..10], t.day);
+    put_digits(&mut buf[11..13], t.hour);
+    put_digits(&mut buf[14..16], t.minute);
+    put_digits(&mut buf[17..19], t.second);
+    let digits = usize::from(precision.min(9));
+    let len = if digits > 0 {
+        put_digits(&mut buf[20..20 + digits], t.nanos.min(999_999_999) / 10u32.pow(9 - digits as u32));
+        20 + digits
+    } else {
+        19
+    };
+    out.push_str(std::str::from_utf8(&buf[..len]).unwrap_or_default());
 }
 
 /// Appends `YYYY-MM-DD`, ClickHouse's `Date` text, without chrono's format interpreter; years outside 0..=9999
@@ -407,13 +450,7 @@ pub fn push_digits(out: &mut String, n: u32, width: usize) {
 pub fn write_date(out: &mut String, d: &NaiveDate) {
     use chrono::Datelike;
     match u32::try_from(d.year()) {
-        Ok(y) if y <= 9999 => {
-            push_digits(out, y, 4);
-            out.push('-');
-            push_digits(out, d.month(), 2);
-            out.push('-');
-            push_digits(out, d.day(), 2);
-        }
+        Ok(y) if y <= 9999 => push_date_text(out, y, d.month(), d.day()),
         _ => {
             use fmt::Write;
             let _ = write!(out, "{}", d.format("%Y-%m-%d"));
@@ -431,20 +468,33 @@ pub fn write_date(out: &mut String, d: &NaiveDate) {
 /// assert_eq!(out, "2024-01-02 03:04:05.67");
 /// ```
 pub fn write_datetime(out: &mut String, t: &NaiveDateTime, precision: u8) {
-    use chrono::Timelike;
-    write_date(out, &t.date());
-    out.push(' ');
-    push_digits(out, t.hour(), 2);
-    out.push(':');
-    push_digits(out, t.minute(), 2);
-    out.push(':');
-    // A leap second (nanosecond ≥ 10^9) prints as second 60, as chrono's `%S` does.
-    push_digits(out, t.second() + u32::from(t.nanosecond() >= 1_000_000_000), 2);
-    if precision > 0 {
-        let digits = usize::from(precision.min(9));
-        let nanos = t.and_utc().timestamp_subsec_nanos().min(999_999_999);
-        out.push('.');
-        push_digits(out, nanos / 10u32.pow(9 - digits as u32), digits);
+    use chrono::Datelike;
+    let year = match u32::try_from(t.year()) {
+        Ok(y) if y <= 9999 => y,
+        _ => {
+            write_date(out, &t.date());
+            out.push(' ');
+            let mut rest = String::new();
+            push_datetime_text(&mut rest, civil_time(t, 0), precision);
+            out.push_str(&rest[11..]);
+            return;
+        }
+    };
+    push_datetime_text(out, civil_time(t, year), precision);
+}
+
+/// The fields of `t`, with `year` given.
+fn civil_time(t: &NaiveDateTime, year: u32) -> CivilDateTime {
+    use chrono::{Datelike, Timelike};
+    CivilDateTime {
+        year,
+        month: t.month(),
+        day: t.day(),
+        hour: t.hour(),
+        minute: t.minute(),
+        // A leap second (nanosecond ≥ 10^9) prints as second 60, as chrono's `%S` does.
+        second: t.second() + u32::from(t.nanosecond() >= 1_000_000_000),
+        nanos: t.and_utc().timestamp_subsec_nanos().min(999_999_999),
     }
 }
 
@@ -660,6 +710,12 @@ mod tests {
             let t = start + chrono::TimeDelta::nanoseconds((seed % (300 * 365 * 86_400 * 1_000_000_000)) as i64);
             let t = if i % 2 == 0 { chrono::Timelike::with_nanosecond(&t, 0).unwrap() } else { t };
             assert_eq!(format_datetime(&t), t.format("%Y-%m-%d %H:%M:%S").to_string());
+            let precision = (i % 10) as u8;
+            if precision > 0 {
+                let nanos = t.format("%9f").to_string();
+                let expected = format!("{}.{}", t.format("%Y-%m-%d %H:%M:%S"), &nanos[..usize::from(precision)]);
+                assert_eq!(format_datetime64(&t, precision), expected);
+            }
             let text = t.format("%Y-%m-%d %H:%M:%S%.f").to_string();
             assert_eq!(parse_datetime_fast(text.as_bytes()), Some(t), "{text}");
             assert_eq!(parse_datetime_general(&text), Some(t), "{text}");
