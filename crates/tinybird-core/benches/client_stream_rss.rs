@@ -11,20 +11,15 @@ use serde::Deserialize;
 use tinybird_core::client::Client;
 use tinybird_core::endpoint::{Endpoint, EndpointDef, FixedParams};
 use tinybird_core::params::QueryParams;
-use tinybird_core::row::{Row, RowColumn};
 
-#[derive(Deserialize)]
+/// Derived, so the stream reads it with the direct row reader (`tinybird_core::rowjson`).
+#[derive(Deserialize, tinybird_macros::Row)]
+#[tinybird(crate = "::tinybird_core")]
 #[allow(dead_code)]
 struct Hit {
     id: u64,
     pathname: String,
     views: u64,
-}
-
-impl Row for Hit {
-    fn columns() -> Vec<RowColumn> {
-        Vec::new()
-    }
 }
 
 #[derive(Default)]
