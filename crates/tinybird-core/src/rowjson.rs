@@ -211,6 +211,23 @@ impl<'a> Cursor<'a> {
         array(self, item)
     }
 
+    /// An object, `{` to `}`: `entry` reads the value of each key in turn. A key with escapes gives up.
+    pub fn entries(&mut self, mut entry: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.expect(b'{')?;
+        if self.eat(b'}') {
+            return Some(());
+        }
+        loop {
+            let key = self.plain_str()?;
+            self.expect(b':')?;
+            entry(self, key)?;
+            if self.eat(b'}') {
+                return Some(());
+            }
+            self.expect(b',')?;
+        }
+    }
+
     /// Only whitespace is left.
     pub fn at_end(&mut self) -> bool {
         self.skip_ws();
@@ -361,20 +378,11 @@ impl<T> RowDecoder<T> {
 
     /// The plan for NDJSON rows shaped like `line` (`JSONEachRow`, which has no `meta`): its keys, in its order.
     pub(crate) fn plan_for_line(&self, line: &str) -> Option<Plan> {
-        let mut c = Cursor::new(line);
-        c.expect(b'{')?;
         let mut names = Vec::new();
-        if !c.eat(b'}') {
-            loop {
-                names.push(c.plain_str()?);
-                c.expect(b':')?;
-                c.skip_value()?;
-                if c.eat(b'}') {
-                    break;
-                }
-                c.expect(b',')?;
-            }
-        }
+        Cursor::new(line).entries(|c, key| {
+            names.push(key);
+            c.skip_value()
+        })?;
         self.plan_for(names.into_iter())
     }
 
@@ -389,35 +397,27 @@ impl<T> RowDecoder<T> {
 /// Reads a whole response, or `None` when anything is not exactly as expected.
 pub(crate) fn decode<T>(text: &str, decoder: &RowDecoder<T>) -> Option<Envelope<T>> {
     let mut c = Cursor::new(text);
-    c.expect(b'{')?;
     let mut meta: Option<Vec<ColumnMeta>> = None;
     let mut data: Option<Vec<T>> = None;
     let mut rows = None;
     let mut before = None;
     let mut statistics = None;
-    if !c.eat(b'}') {
-        loop {
-            let key = c.plain_str()?;
-            c.expect(b':')?;
-            // A repeated key is an error for serde; leave it to serde.
-            match key {
-                "meta" if meta.is_none() => meta = Some(c.serde()?),
-                "data" if data.is_none() => {
-                    let plan = decoder.plan(meta.as_deref()?)?;
-                    data = Some(rows_of(&mut c, &plan, decoder.read, text.len())?);
-                }
-                "rows" if rows.is_none() => rows = Some(c.serde::<Option<u64>>()?),
-                "rows_before_limit_at_least" if before.is_none() => before = Some(c.serde::<Option<u64>>()?),
-                "statistics" if statistics.is_none() => statistics = Some(c.serde::<Option<Statistics>>()?),
-                "meta" | "data" | "rows" | "rows_before_limit_at_least" | "statistics" => return None,
-                _ => c.skip_value()?,
+    c.entries(|c, key| {
+        // A repeated key is an error for serde; leave it to serde.
+        match key {
+            "meta" if meta.is_none() => meta = Some(c.serde()?),
+            "data" if data.is_none() => {
+                let plan = decoder.plan(meta.as_deref()?)?;
+                data = Some(rows_of(c, &plan, decoder.read, text.len())?);
             }
-            if c.eat(b'}') {
-                break;
-            }
-            c.expect(b',')?;
+            "rows" if rows.is_none() => rows = Some(c.serde::<Option<u64>>()?),
+            "rows_before_limit_at_least" if before.is_none() => before = Some(c.serde::<Option<u64>>()?),
+            "statistics" if statistics.is_none() => statistics = Some(c.serde::<Option<Statistics>>()?),
+            "meta" | "data" | "rows" | "rows_before_limit_at_least" | "statistics" => return None,
+            _ => c.skip_value()?,
         }
-    }
+        Some(())
+    })?;
     if !c.at_end() {
         return None;
     }

@@ -138,27 +138,17 @@ impl<'a> FastPlan<'a> {
         let mut c = Cursor::new(std::str::from_utf8(line).ok()?);
         slots.clear();
         slots.resize(self.columns.len(), None);
-        c.expect(b'{')?;
-        if !c.eat(b'}') {
-            let mut expected = 0;
-            loop {
-                // A key with escapes is left to the general path.
-                let key = c.plain_str()?;
-                c.expect(b':')?;
-                match self.column_of(key, expected) {
-                    // A later duplicate key wins, as in the general path.
-                    Some(i) => {
-                        expected = i + 1;
-                        slots[i] = Some(cell(&mut c, &self.columns[i].ty)?);
-                    }
-                    None => c.skip_value()?,
-                }
-                if c.eat(b'}') {
-                    break;
-                }
-                c.expect(b',')?;
+        let mut expected = 0;
+        // A key with escapes is left to the general path.
+        c.entries(|c, key| match self.column_of(key, expected) {
+            // A later duplicate key wins, as in the general path.
+            Some(i) => {
+                expected = i + 1;
+                slots[i] = Some(cell(c, &self.columns[i].ty)?);
+                Some(())
             }
-        }
+            None => c.skip_value(),
+        })?;
         if !c.at_end() {
             return None;
         }
