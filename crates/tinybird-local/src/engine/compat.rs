@@ -8,7 +8,7 @@
 
 use super::EngineError;
 use datafusion::sql::sqlparser::ast::{
-    Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, LimitClause, ObjectNamePart, OrderByKind, Query,
+    Cte, TableAlias, With, helpers::attached_token::AttachedToken, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, LimitClause, ObjectNamePart, OrderByKind, Query,
     SelectItem, SetExpr, Statement, TableFactor, Value as SqlValue, ValueWithSpan, VisitMut, VisitorMut, Visit,
     Visitor, BinaryOperator, DuplicateTreatment,
 };
@@ -66,10 +66,16 @@ pub fn take_format(sql: &str) -> (String, Option<String>) {
     (sql.to_string(), None)
 }
 
+/// How deeply a query may nest: parentheses, brackets, `CASE`, subqueries, and chains of operators and `UNION`s
+/// (`a OR b OR c` parses as a left-deep tree, one level per `OR`). ClickHouse's own `max_ast_depth` is 1000 too.
+/// It is enforced on the tokens, before the parser builds any tree, so no recursive pass ever sees a deeper one.
+pub const MAX_QUERY_DEPTH: usize = 1000;
+
+/// The most tokens one query may have: a bound on the work every later pass does.
+pub const MAX_QUERY_TOKENS: usize = 1_000_000;
+
 /// Rejects ClickHouse constructs the engine cannot honour, naming them.
-fn check_constructs(sql: &str) -> Result<(), EngineError> {
-    let dialect = ClickHouseDialect {};
-    let tokens = Tokenizer::new(&dialect, sql).tokenize().map_err(syntax)?;
+fn check_constructs(tokens: &[Token]) -> Result<(), EngineError> {
     let words: Vec<&Token> = tokens.iter().filter(|t| !matches!(t, Token::Whitespace(_))).collect();
     let kw = |i: usize| match words.get(i) {
         Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
@@ -106,9 +112,10 @@ fn check_constructs(sql: &str) -> Result<(), EngineError> {
             ("ASOF", _) => Some("ASOF JOIN"),
             ("WITH", Some("TOTALS")) => Some("WITH TOTALS"),
             ("WITH", Some("FILL")) => Some("WITH FILL"),
+            ("WITH", Some("RECURSIVE")) => Some("WITH RECURSIVE"),
             ("INTERPOLATE", _) => Some("INTERPOLATE"),
             ("ANY" | "ALL", Some("JOIN" | "LEFT" | "INNER" | "RIGHT")) => Some("ANY/ALL JOIN strictness"),
-            ("INTO", Some("OUTFILE")) => Some("INTO OUTFILE"),
+            ("INTO", _) => Some("INTO (only SELECT queries run; they cannot write)"),
             _ => None,
         };
         if let Some(construct) = unsupported {
@@ -121,61 +128,197 @@ fn check_constructs(sql: &str) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// `x IN ['a', 'b']` (how templates render `Array` params) → `x IN ('a', 'b')`, which the parser accepts.
-fn in_array_to_tuple(sql: &str) -> Result<Option<String>, EngineError> {
-    let dialect = ClickHouseDialect {};
-    let mut tokens = Tokenizer::new(&dialect, sql).tokenize().map_err(syntax)?;
-    let mut changed = false;
-    let mut i = 0;
-    while i < tokens.len() {
-        let is_in = matches!(&tokens[i], Token::Word(w) if w.keyword == Keyword::IN && w.quote_style.is_none());
-        if is_in {
-            let mut j = i + 1;
-            while matches!(tokens.get(j), Some(Token::Whitespace(_))) {
-                j += 1;
+/// An upper bound on the depth of the tree the parser would build from these tokens, computed without building
+/// it: each open parenthesis, bracket or `CASE` adds a level, and within a level each operator or set operation
+/// since the last comma or clause keyword adds one (a chain of them nests one level each).
+pub fn depth_bound(tokens: &[Token]) -> usize {
+    // Per open level: operators since the last reset, set operations.
+    let mut levels: Vec<(usize, usize)> = vec![(0, 0)];
+    // The sum over `levels` of 1 + operators + set operations, kept as tokens arrive (linear in the tokens).
+    let mut depth = 1usize;
+    let mut deepest = 1usize;
+    for token in tokens {
+        enum Step {
+            Open,
+            Close,
+            Reset,
+            Operator,
+            SetOperation,
+            Nothing,
+        }
+        let step = match token {
+            Token::LParen | Token::LBracket | Token::LBrace => Step::Open,
+            Token::RParen | Token::RBracket | Token::RBrace => Step::Close,
+            Token::Comma => Step::Reset,
+            Token::Word(w) if w.quote_style.is_none() => match w.keyword {
+                Keyword::CASE => Step::Open,
+                Keyword::END => Step::Close,
+                Keyword::SELECT
+                | Keyword::FROM
+                | Keyword::WHERE
+                | Keyword::GROUP
+                | Keyword::ORDER
+                | Keyword::HAVING
+                | Keyword::LIMIT
+                | Keyword::OFFSET
+                | Keyword::BY
+                | Keyword::ON
+                | Keyword::USING
+                | Keyword::WHEN
+                | Keyword::THEN
+                | Keyword::ELSE
+                | Keyword::QUALIFY
+                | Keyword::WINDOW => Step::Reset,
+                Keyword::UNION | Keyword::EXCEPT | Keyword::INTERSECT => Step::SetOperation,
+                Keyword::AND
+                | Keyword::OR
+                | Keyword::XOR
+                | Keyword::NOT
+                | Keyword::IS
+                | Keyword::IN
+                | Keyword::LIKE
+                | Keyword::ILIKE
+                | Keyword::BETWEEN
+                | Keyword::DIV
+                | Keyword::MOD
+                | Keyword::REGEXP
+                | Keyword::RLIKE
+                | Keyword::SIMILAR
+                | Keyword::INTERVAL
+                | Keyword::AS
+                | Keyword::COLLATE
+                | Keyword::AT
+                | Keyword::JOIN
+                | Keyword::EXISTS => Step::Operator,
+                _ => Step::Nothing,
+            },
+            Token::Whitespace(_)
+            | Token::Word(_)
+            | Token::Number(..)
+            | Token::SingleQuotedString(_)
+            | Token::DoubleQuotedString(_)
+            | Token::Period
+            | Token::SemiColon
+            | Token::EOF => Step::Nothing,
+            // Every other token is an operator: `+`, `=`, `::`, `->`, `||`, …
+            _ => Step::Operator,
+        };
+        match step {
+            Step::Open => {
+                levels.push((0, 0));
+                depth += 1;
             }
-            if matches!(tokens.get(j), Some(Token::LBracket)) {
-                let mut depth = 0;
-                for k in j..tokens.len() {
-                    match tokens[k] {
-                        Token::LBracket => depth += 1,
-                        Token::RBracket => {
-                            depth -= 1;
-                            if depth == 0 {
-                                tokens[j] = Token::LParen;
-                                tokens[k] = Token::RParen;
-                                changed = true;
-                                break;
-                            }
-                        }
-                        _ => {}
-                    }
+            Step::Close => {
+                if levels.len() > 1
+                    && let Some((ops, sets)) = levels.pop()
+                {
+                    depth -= 1 + ops + sets;
                 }
             }
+            Step::Reset => {
+                if let Some(top) = levels.last_mut() {
+                    depth -= top.0;
+                    top.0 = 0;
+                }
+            }
+            Step::Operator => {
+                if let Some(top) = levels.last_mut() {
+                    top.0 += 1;
+                    depth += 1;
+                }
+            }
+            Step::SetOperation => {
+                if let Some(top) = levels.last_mut() {
+                    top.1 += 1;
+                    depth += 1;
+                }
+            }
+            Step::Nothing => {}
         }
-        i += 1;
+        deepest = deepest.max(depth);
     }
-    // Token display does not escape string contents: do it, with backslashes as ClickHouse reads them.
-    let text = |t: &Token| match t {
-        Token::SingleQuotedString(s) => format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'")),
-        other => other.to_string(),
-    };
-    Ok(changed.then(|| tokens.iter().map(text).collect()))
+    deepest
 }
 
-/// Parses a ClickHouse query, inlining `WITH expr AS name` scalars.
-pub fn parse(sql: &str) -> Result<Query, EngineError> {
-    check_constructs(sql)?;
-    let rewritten = in_array_to_tuple(sql)?;
-    let sql = rewritten.as_deref().unwrap_or(sql);
+fn check_depth(tokens: &[Token]) -> Result<(), EngineError> {
+    let significant = tokens.iter().filter(|t| !matches!(t, Token::Whitespace(_))).count();
+    if significant > MAX_QUERY_TOKENS {
+        return Err(EngineError::Syntax(format!(
+            "Max query size exceeded: the query has {significant} tokens, the limit is {MAX_QUERY_TOKENS}"
+        )));
+    }
+    let depth = depth_bound(tokens);
+    if depth > MAX_QUERY_DEPTH {
+        return Err(EngineError::Syntax(format!(
+            "AST is too deep: the query nests about {depth} levels (parentheses, CASE, subqueries and chained \
+             operators or UNIONs), the limit is {MAX_QUERY_DEPTH}. (TOO_DEEP_AST)"
+        )));
+    }
+    Ok(())
+}
+
+/// `x IN ['a', 'b']` (how templates render `Array` params) → `x IN ('a', 'b')`, which the parser accepts. One pass
+/// over the tokens with a stack of open brackets, so unbalanced input costs no more than balanced input.
+fn in_array_to_tuple(tokens: &mut [Token]) {
+    let mut open: Vec<(usize, bool)> = Vec::new();
+    let mut previous_is_in = false;
+    for i in 0..tokens.len() {
+        match &tokens[i] {
+            Token::Whitespace(_) => continue,
+            Token::LBracket => open.push((i, previous_is_in)),
+            Token::RBracket => {
+                if let Some((start, after_in)) = open.pop()
+                    && after_in
+                {
+                    tokens[start] = Token::LParen;
+                    tokens[i] = Token::RParen;
+                }
+            }
+            _ => {}
+        }
+        previous_is_in = matches!(&tokens[i], Token::Word(w) if w.keyword == Keyword::IN && w.quote_style.is_none());
+    }
+}
+
+/// Tokens of a ClickHouse query, checked for size, depth and unsupported constructs.
+fn tokens_of(sql: &str) -> Result<Vec<Token>, EngineError> {
     let dialect = ClickHouseDialect {};
-    let mut parser = Parser::new(&dialect).try_with_sql(sql).map_err(syntax)?;
+    let mut tokens = Tokenizer::new(&dialect, sql).tokenize().map_err(syntax)?;
+    check_depth(&tokens)?;
+    check_constructs(&tokens)?;
+    in_array_to_tuple(&mut tokens);
+    tokens.retain(|t| !matches!(t, Token::Whitespace(_)));
+    Ok(tokens)
+}
+
+/// Parses a ClickHouse query, inlining `WITH expr AS name` scalars. The text is tokenized once and the parser reads
+/// those tokens: nothing is printed and parsed again, so what later passes check is what the text said.
+pub fn parse(sql: &str) -> Result<Query, EngineError> {
+    let tokens = tokens_of(sql)?;
+    let dialect = ClickHouseDialect {};
+    let mut parser = Parser::new(&dialect).with_tokens(tokens);
     let query = parse_query(&mut parser)?;
     while parser.consume_token(&Token::SemiColon) {}
     if parser.peek_token().token != Token::EOF {
         return Err(syntax(format!("unexpected `{}` after the end of the query", parser.peek_token().token)));
     }
     Ok(query)
+}
+
+/// Parses one ClickHouse boolean expression (a JWT's `DATASOURCES:READ` filter, a delete condition): exactly one
+/// expression, nothing after it.
+pub fn parse_condition(sql: &str) -> Result<Expr, EngineError> {
+    let dialect = ClickHouseDialect {};
+    let mut tokens = Tokenizer::new(&dialect, sql).tokenize().map_err(syntax)?;
+    check_depth(&tokens)?;
+    in_array_to_tuple(&mut tokens);
+    tokens.retain(|t| !matches!(t, Token::Whitespace(_)));
+    let mut parser = Parser::new(&dialect).with_tokens(tokens);
+    let expr = parser.parse_expr().map_err(syntax)?;
+    if parser.peek_token().token != Token::EOF {
+        return Err(syntax(format!("unexpected `{}` after the condition", parser.peek_token().token)));
+    }
+    Ok(expr)
 }
 
 fn parse_query(parser: &mut Parser<'_>) -> Result<Query, EngineError> {
@@ -195,7 +338,13 @@ fn parse_query(parser: &mut Parser<'_>) -> Result<Query, EngineError> {
             parser.expect_token(&Token::LParen).map_err(syntax)?;
             let body = parse_query(parser)?;
             parser.expect_token(&Token::RParen).map_err(syntax)?;
-            ctes.push(format!("{name} AS ({body})"));
+            ctes.push(Cte {
+                alias: TableAlias { explicit: false, name, columns: vec![], at: None },
+                query: Box::new(body),
+                from: None,
+                materialized: None,
+                closing_paren_token: AttachedToken::empty(),
+            });
         } else {
             let expr = parser.parse_expr().map_err(syntax)?;
             parser.expect_keyword_is(Keyword::AS).map_err(syntax)?;
@@ -206,14 +355,18 @@ fn parse_query(parser: &mut Parser<'_>) -> Result<Query, EngineError> {
             break;
         }
     }
-    let rest = parse_query(parser)?;
-    let mut query = if ctes.is_empty() {
-        rest
-    } else {
-        let text = format!("WITH {} {rest}", ctes.join(", "));
-        let dialect = ClickHouseDialect {};
-        Parser::new(&dialect).try_with_sql(&text).and_then(|mut p| p.parse_query()).map(|q| *q).map_err(syntax)?
-    };
+    let mut query = parse_query(parser)?;
+    if !ctes.is_empty() {
+        match &mut query.with {
+            Some(with) => {
+                ctes.append(&mut with.cte_tables);
+                with.cte_tables = ctes;
+            }
+            None => {
+                query.with = Some(With { with_token: AttachedToken::empty(), recursive: false, cte_tables: ctes });
+            }
+        }
+    }
     if !scalars.is_empty() {
         let scalars: HashMap<String, Expr> = scalars.into_iter().collect();
         let _ = VisitMut::visit(&mut query, &mut InlineScalars { scalars: &scalars });
@@ -232,51 +385,6 @@ impl VisitorMut for InlineScalars<'_> {
             && let Some(value) = self.scalars.get(&ident.value)
         {
             *expr = Expr::Nested(Box::new(value.clone()));
-        }
-        ControlFlow::Continue(())
-    }
-}
-
-/// Replaces each reference to a datasource in `filters` by `(SELECT * FROM ds WHERE filter)`, keeping its name.
-pub fn apply_filters(query: &mut Query, filters: &HashMap<String, String>) -> Result<(), EngineError> {
-    if filters.is_empty() {
-        return Ok(());
-    }
-    let mut derived = HashMap::new();
-    for (table, filter) in filters {
-        let quoted = quote_ident(table);
-        let text = format!("SELECT * FROM (SELECT * FROM {quoted} WHERE {filter}) AS {quoted}");
-        let q = parse(&text).map_err(|e| EngineError::Syntax(format!("invalid filter for '{table}': {e}")))?;
-        // A filter can close the parentheses and turn the text into a UNION or the like: refuse it, do not panic.
-        let not_a_condition = || EngineError::Syntax(format!("invalid filter for '{table}': not a single condition"));
-        let SetExpr::Select(select) = *q.body else { return Err(not_a_condition()) };
-        let factor = select.from.into_iter().next().map(|t| t.relation).ok_or_else(not_a_condition)?;
-        derived.insert(table.clone(), factor);
-    }
-    let ctes = cte_names(query);
-    let mut visitor = FilterTables { derived: &derived, ctes: &ctes };
-    let _ = VisitMut::visit(query, &mut visitor);
-    Ok(())
-}
-
-struct FilterTables<'a> {
-    derived: &'a HashMap<String, TableFactor>,
-    ctes: &'a HashSet<String>,
-}
-
-impl VisitorMut for FilterTables<'_> {
-    type Break = ();
-    fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
-        if let TableFactor::Table { name, alias, .. } = factor
-            && let Some(table) = single_name(name)
-            && !self.ctes.contains(&table)
-            && let Some(replacement) = self.derived.get(&table)
-        {
-            let mut replacement = replacement.clone();
-            if let (Some(alias), TableFactor::Derived { alias: a, .. }) = (alias.clone(), &mut replacement) {
-                *a = Some(alias);
-            }
-            *factor = replacement;
         }
         ControlFlow::Continue(())
     }
@@ -368,7 +476,11 @@ pub fn translate(sql: &str) -> Result<Translated, EngineError> {
 /// [`translate`], told which column names are `Nullable` in the tables: ClickHouse's `min`/`max`/`any`/`avg`… of
 /// an empty set are the type's default (0, '', nan) for a plain column and NULL for a `Nullable` one.
 pub fn translate_with(sql: &str, nullable: &dyn Fn(&str) -> bool) -> Result<Translated, EngineError> {
-    let mut query = parse(sql)?;
+    translate_query(parse(sql)?, nullable)
+}
+
+/// Translates a parsed query (from [`parse`]) for DataFusion, without printing or parsing it again as a whole.
+pub fn translate_query(mut query: Query, nullable: &dyn Fn(&str) -> bool) -> Result<Translated, EngineError> {
     if query.format_clause.is_some() {
         return Err(EngineError::Unsupported("FORMAT inside a subquery".into()));
     }
@@ -1254,16 +1366,5 @@ mod tests {
     fn inlines_scalar_with() {
         let q = parse("WITH 2 AS two, t AS (SELECT 1 AS x) SELECT x * two FROM t").unwrap();
         assert_eq!(q.to_string(), "WITH t AS (SELECT 1 AS x) SELECT x * (2) FROM t");
-    }
-
-    #[test]
-    fn filters_wrap_table_references() {
-        let mut q = parse("SELECT count() FROM events e JOIN other ON 1").unwrap();
-        apply_filters(&mut q, &HashMap::from([("events".to_string(), "org = 'a'".to_string())])).unwrap();
-        assert_eq!(
-            q.to_string(),
-            "SELECT count() FROM (SELECT * FROM `events` WHERE org = 'a') e JOIN other ON 1"
-        );
-        assert_eq!(referenced_tables(&q), vec!["events".to_string(), "other".to_string()]);
     }
 }

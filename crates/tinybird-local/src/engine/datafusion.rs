@@ -2,7 +2,9 @@
 
 use super::compat::{self, Translated};
 use super::functions;
-use super::{Column, Engine, EngineError, QueryResult, Value};
+use super::{Column, Engine, EngineError, QueryResult, TableScope, Value};
+use datafusion::execution::SessionState;
+use datafusion::sql::sqlparser::ast::Query;
 use crate::types::ChType;
 use async_trait::async_trait;
 use datafusion::arrow::array::{
@@ -167,7 +169,13 @@ pub struct DataFusionEngine {
     ctx: SessionContext,
     tables: RwLock<HashMap<String, Arc<LiveTable>>>,
     partitions: usize,
+    max_result_bytes: usize,
 }
+
+/// Memory DataFusion's operators (joins, sorts, aggregations) may hold at once, across queries.
+pub const DEFAULT_MEMORY_LIMIT: usize = 2 * 1024 * 1024 * 1024;
+/// The largest result a query may return, in Arrow bytes (as ClickHouse's `max_result_bytes`).
+pub const DEFAULT_MAX_RESULT_BYTES: usize = 512 * 1024 * 1024;
 
 impl std::fmt::Debug for DataFusionEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -185,16 +193,26 @@ impl Default for DataFusionEngine {
 impl DataFusionEngine {
     /// An engine with no tables.
     pub fn new() -> Self {
+        Self::with_limits(DEFAULT_MEMORY_LIMIT, DEFAULT_MAX_RESULT_BYTES)
+    }
+
+    /// An engine whose operators hold at most `memory_limit` bytes at once (a query needing more fails with a
+    /// memory error instead of exhausting the machine) and whose results are at most `max_result_bytes`.
+    pub fn with_limits(memory_limit: usize, max_result_bytes: usize) -> Self {
         let partitions = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
         let mut config = SessionConfig::new().with_target_partitions(partitions).with_information_schema(false);
         // ClickHouse identifiers are case-sensitive: `userId` must stay `userId`.
         config.options_mut().sql_parser.enable_ident_normalization = false;
-        let mut ctx = SessionContext::new_with_config(config);
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_memory_limit(memory_limit, 1.0)
+            .build_arc()
+            .unwrap_or_default();
+        let mut ctx = SessionContext::new_with_config_rt(config, runtime);
         functions::register(&ctx);
         // Registering a rewrite on a fresh context cannot fail (it only pushes onto the analyzer's list).
         let _ = datafusion::execution::FunctionRegistry::register_function_rewrite(&mut ctx, Arc::new(BoolAsInteger));
         let _ = datafusion::execution::FunctionRegistry::register_expr_planner(&mut ctx, Arc::new(ClickHouseArithmetic));
-        DataFusionEngine { ctx, tables: RwLock::new(HashMap::new()), partitions }
+        DataFusionEngine { ctx, tables: RwLock::new(HashMap::new()), partitions, max_result_bytes }
     }
 
     fn table(&self, name: &str) -> Result<Arc<LiveTable>, EngineError> {
@@ -233,11 +251,81 @@ impl DataFusionEngine {
         Ok(())
     }
 
-    async fn run(&self, translated: &Translated) -> Result<Vec<RecordBatch>, EngineError> {
+    /// Plans and runs a translated statement in `state`, stopping once the result passes `max_result_bytes`.
+    async fn run(&self, state: &SessionState, translated: &Translated) -> Result<Vec<RecordBatch>, EngineError> {
+        use futures::StreamExt;
         let statement = DfStatement::Statement(Box::new(translated.statement.clone()));
-        let plan = self.ctx.state().statement_to_plan(statement).await.map_err(exec_error)?;
-        let frame = self.ctx.execute_logical_plan(plan).await.map_err(exec_error)?;
-        frame.collect().await.map_err(exec_error)
+        let plan = state.statement_to_plan(statement).await.map_err(exec_error)?;
+        let frame = datafusion::dataframe::DataFrame::new(state.clone(), plan);
+        let mut stream = frame.execute_stream().await.map_err(exec_error)?;
+        let mut batches = Vec::new();
+        let mut bytes = 0usize;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(exec_error)?;
+            bytes += batch.get_array_memory_size();
+            if bytes > self.max_result_bytes {
+                return Err(EngineError::Memory(format!(
+                    "the result is larger than {} bytes (max_result_bytes); add a LIMIT or aggregate",
+                    self.max_result_bytes
+                )));
+            }
+            batches.push(batch);
+        }
+        Ok(batches)
+    }
+
+    /// The session a query plans in: every table for [`TableScope::All`]; otherwise a catalog of its own holding
+    /// only the scope's names, each a view of its table with the scope's filters applied. Names outside the scope
+    /// do not resolve, so no rewrite of the query's text can reach them.
+    async fn session_for(&self, scope: &TableScope) -> Result<SessionState, EngineError> {
+        use datafusion::catalog::{CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList, MemorySchemaProvider, SchemaProvider};
+        let base = self.ctx.state();
+        let TableScope::Only(tables) = scope else { return Ok(base) };
+        let schema = Arc::new(MemorySchemaProvider::new());
+        for scoped in tables {
+            let provider: Arc<dyn TableProvider> = if scoped.filters.is_empty() {
+                self.table(&scoped.table)?
+            } else {
+                Arc::new(self.filtered_view(&base, &scoped.table, &scoped.filters).await?)
+            };
+            schema.register_table(scoped.name.clone(), provider).map_err(exec_error)?;
+        }
+        let options = base.config_options();
+        let (catalog_name, schema_name) =
+            (options.catalog.default_catalog.clone(), options.catalog.default_schema.clone());
+        let catalog = Arc::new(MemoryCatalogProvider::new());
+        catalog.register_schema(&schema_name, schema).map_err(exec_error)?;
+        let catalogs = Arc::new(MemoryCatalogProviderList::new());
+        catalogs.register_catalog(catalog_name, catalog);
+        Ok(datafusion::execution::SessionStateBuilder::new_from_existing(base).with_catalog_list(catalogs).build())
+    }
+
+    /// `SELECT * FROM table WHERE f1 AND f2 …`, planned over the real table, as a view.
+    async fn filtered_view(
+        &self,
+        base: &SessionState,
+        table: &str,
+        filters: &[datafusion::sql::sqlparser::ast::Expr],
+    ) -> Result<datafusion::catalog::view::ViewTable, EngineError> {
+        use datafusion::sql::sqlparser::ast::{BinaryOperator, Expr as SqlExpr, ObjectNamePart, SetExpr, TableFactor};
+        self.table(table)?;
+        let mut query = compat::parse("SELECT * FROM t")?;
+        let SetExpr::Select(select) = query.body.as_mut() else { unreachable!("a literal SELECT") };
+        if let Some(TableFactor::Table { name, .. }) = select.from.first_mut().map(|f| &mut f.relation) {
+            name.0 = vec![ObjectNamePart::Identifier(datafusion::sql::sqlparser::ast::Ident::with_quote('`', table))];
+        }
+        let condition = filters
+            .iter()
+            .map(|f| SqlExpr::Nested(Box::new(f.clone())))
+            .reduce(|a, b| SqlExpr::BinaryOp { left: Box::new(a), op: BinaryOperator::And, right: Box::new(b) });
+        select.selection = condition;
+        let translated = compat::translate_query(query, &|column| self.nullable_column(column))
+            .map_err(|e| EngineError::Syntax(format!("invalid filter for '{table}': {e}")))?;
+        let statement = DfStatement::Statement(Box::new(translated.statement));
+        let plan = base.statement_to_plan(statement)
+            .await
+            .map_err(|e| EngineError::Syntax(format!("invalid filter for '{table}': {}", exec_error(e))))?;
+        Ok(datafusion::catalog::view::ViewTable::new(plan, None))
     }
 }
 
@@ -300,20 +388,24 @@ impl Engine for DataFusionEngine {
         Ok(count)
     }
 
-    async fn query(&self, sql: &str) -> Result<QueryResult, EngineError> {
-        let known = |name: &str| self.tables.read().map(|t| t.contains_key(name)).unwrap_or(false);
-        let translated = compat::translate_with(sql, &|column| self.nullable_column(column))?;
-        for table in &translated.tables {
-            if !known(table) {
-                return Err(EngineError::UnknownTable(table.clone()));
-            }
+    async fn run_query(&self, query: Query, scope: &TableScope) -> Result<QueryResult, EngineError> {
+        let translated = compat::translate_query(query, &|column| self.nullable_column(column))?;
+        // Each name the query reads, and the table behind it.
+        let mut sources = Vec::with_capacity(translated.tables.len());
+        for name in &translated.tables {
+            let table = match scope {
+                TableScope::All => self.tables.read().map_err(|_| poisoned())?.contains_key(name).then(|| name.clone()),
+                TableScope::Only(list) => list.iter().find(|t| &t.name == name).map(|t| t.table.clone()),
+            };
+            sources.push(table.ok_or_else(|| EngineError::UnknownTable(name.clone()))?);
         }
-        let batches = self.run(&translated).await?;
+        let state = self.session_for(scope).await?;
+        let batches = self.run(&state, &translated).await?;
         let schema = match batches.first() {
             Some(b) => b.schema(),
             None => {
                 let statement = DfStatement::Statement(Box::new(translated.statement.clone()));
-                let plan = self.ctx.state().statement_to_plan(statement).await.map_err(exec_error)?;
+                let plan = state.statement_to_plan(statement).await.map_err(exec_error)?;
                 Arc::new(plan.schema().as_arrow().clone())
             }
         };
@@ -343,7 +435,7 @@ impl Engine for DataFusionEngine {
             Some(count) => {
                 let counted =
                     Translated { statement: count.clone(), count_statement: None, literal_limit: None, tables: vec![] };
-                let batches = self.run(&counted).await?;
+                let batches = self.run(&state, &counted).await?;
                 batches
                     .first()
                     .filter(|b| b.num_rows() > 0)
@@ -356,7 +448,7 @@ impl Engine for DataFusionEngine {
             None => None,
         };
         let (mut rows_read, mut bytes_read) = (0, 0);
-        for name in &translated.tables {
+        for name in &sources {
             if let Ok(t) = self.table(name) {
                 let (r, b) = t.stats();
                 rows_read += r;
@@ -369,7 +461,9 @@ impl Engine for DataFusionEngine {
     async fn delete(&self, table: &str, condition: &str, dry_run: bool) -> Result<u64, EngineError> {
         let live = self.table(table)?;
         let quoted = compat::quote_ident(table);
-        let count_sql = format!("SELECT count() FROM {quoted} WHERE {condition}");
+        // One expression, nothing after it: the text below cannot become another statement or a UNION.
+        compat::parse_condition(condition)?;
+        let count_sql = format!("SELECT count() FROM {quoted} WHERE ({condition})");
         let _writer = live.writer.lock().await;
         let counted = self.query(&count_sql).await?;
         let matched = match counted.rows().first().and_then(|r| r.first()) {
@@ -382,8 +476,8 @@ impl Engine for DataFusionEngine {
         }
         // Rows whose condition is NULL are kept, as in ClickHouse.
         let keep_sql = format!("SELECT * FROM {quoted} WHERE NOT coalesce(({condition}), false)");
-        let translated = compat::translate(&keep_sql)?;
-        let kept = self.run(&translated).await?;
+        let translated = compat::translate_with(&keep_sql, &|column| self.nullable_column(column))?;
+        let kept = self.run(&self.ctx.state(), &translated).await?;
         let kept = kept
             .into_iter()
             .map(|b| RecordBatch::try_new(live.schema.clone(), b.columns().to_vec()))

@@ -6,20 +6,44 @@
 pub mod compat;
 mod datafusion;
 pub mod functions;
+pub mod runtime;
 mod value;
 
 #[cfg(test)]
 mod tests;
 
-pub use self::datafusion::DataFusionEngine;
+pub use self::datafusion::{DEFAULT_MAX_RESULT_BYTES, DEFAULT_MEMORY_LIMIT, DataFusionEngine};
 pub use value::Value;
 
 pub(crate) use self::datafusion::value_at;
 use ::datafusion::arrow::record_batch::RecordBatch;
 
 use crate::types::ChType;
+use ::datafusion::sql::sqlparser::ast::{Expr, Query};
 use async_trait::async_trait;
 use tinybird_core::DatasourceDef;
+
+/// Which tables a query may read, and under which names. The engine resolves table names only through it, so a
+/// query can never reach a table, or rows of one, that its scope leaves out, whatever its text says.
+#[derive(Debug, Clone, Default)]
+pub enum TableScope {
+    /// Every table, by its own name: the admin token, and the server's own queries.
+    #[default]
+    All,
+    /// Only these names.
+    Only(Vec<ScopedTable>),
+}
+
+/// One name a scoped query may read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScopedTable {
+    /// The name the query uses.
+    pub name: String,
+    /// The table it reads.
+    pub table: String,
+    /// Conditions every row read must meet (a JWT's `DATASOURCES:READ` filters), all of them.
+    pub filters: Vec<Expr>,
+}
 
 /// What the engine reports when it cannot do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +63,12 @@ pub enum EngineError {
     /// A schema or data problem (unsupported column type, wrong row width, …).
     #[error("{0}")]
     Schema(String),
+    /// The query ran past its deadline and was cancelled.
+    #[error("DB::Exception: Timeout exceeded: the query ran longer than {} s and was cancelled. (TIMEOUT_EXCEEDED)", .0.as_secs_f64())]
+    Timeout(std::time::Duration),
+    /// The query needed more memory, or produced a larger result, than the server allows.
+    #[error("DB::Exception: Memory limit exceeded: {0}. (MEMORY_LIMIT_EXCEEDED)")]
+    Memory(String),
 }
 
 /// One result column: its name and ClickHouse type.
@@ -113,8 +143,13 @@ pub trait Engine: Send + Sync + 'static {
     fn table_columns(&self, name: &str) -> Option<Vec<Column>>;
     /// Appends rows (each in the table's column order, already converted to the column types).
     async fn append(&self, table: &str, rows: Vec<Vec<Value>>) -> Result<u64, EngineError>;
-    /// Runs one ClickHouse SELECT.
-    async fn query(&self, sql: &str) -> Result<QueryResult, EngineError>;
+    /// Runs one ClickHouse SELECT over every table (for the admin and the server's own queries).
+    async fn query(&self, sql: &str) -> Result<QueryResult, EngineError> {
+        self.run_query(compat::parse(sql)?, &TableScope::All).await
+    }
+    /// Runs one parsed ClickHouse SELECT (from [`compat::parse`]) reading only what `scope` allows: the tree is run
+    /// as it is, never printed and parsed again.
+    async fn run_query(&self, query: Query, scope: &TableScope) -> Result<QueryResult, EngineError>;
     /// Deletes the rows matching a ClickHouse boolean expression; with `dry_run`, only counts them.
     async fn delete(&self, table: &str, condition: &str, dry_run: bool) -> Result<u64, EngineError>;
     /// Removes every row of a table.

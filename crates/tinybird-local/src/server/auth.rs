@@ -5,7 +5,6 @@ use super::state::Workspace;
 use axum::http::{HeaderMap, HeaderName};
 use jsonwebtoken::Algorithm;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What a scope allows.
@@ -93,12 +92,11 @@ impl Principal {
         }
     }
 
-    /// Checks PIPES:READ on a pipe; returns the scope's `fixed_params`.
+    /// Checks PIPES:READ on a pipe; returns the `fixed_params` the token pins on it.
     pub fn read_pipe(&self, pipe: &str) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
-        if let Principal::Jwt(c) = self {
-            let scope = c.scopes.iter().find(|s| s.kind == "PIPES:READ" && s.resource == pipe);
-            return match scope {
-                Some(s) => Ok(s.fixed_params.clone().unwrap_or_default()),
+        if let Principal::Jwt(_) = self {
+            return match self.fixed_params(pipe)? {
+                Some(fixed) => Ok(fixed),
                 None => Err(ApiError::forbidden(format!(
                     "Not enough permissions: the JWT has no PIPES:READ scope on pipe '{pipe}'"
                 ))),
@@ -109,6 +107,31 @@ impl Principal {
         } else {
             Err(ApiError::forbidden(format!("Not enough permissions: the token has no PIPES:READ scope on pipe '{pipe}'")))
         }
+    }
+
+    /// The `fixed_params` of every PIPES:READ scope a JWT has on a pipe, together: a scope listed twice cannot undo
+    /// the other's pins (the most restrictive wins), and two scopes pinning one param to different values are
+    /// refused. None when the JWT has no scope on the pipe (or the caller is not a JWT).
+    pub fn fixed_params(&self, pipe: &str) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
+        let Principal::Jwt(c) = self else { return Ok(None) };
+        let mut merged: Option<serde_json::Map<String, serde_json::Value>> = None;
+        for scope in c.scopes.iter().filter(|s| s.kind == "PIPES:READ" && s.resource == pipe) {
+            let merged = merged.get_or_insert_with(Default::default);
+            for (key, value) in scope.fixed_params.iter().flatten() {
+                match merged.get(key) {
+                    Some(existing) if existing != value => {
+                        return Err(ApiError::forbidden(format!(
+                            "Not enough permissions: the JWT's scopes on pipe '{pipe}' pin `{key}` to different values"
+                        )));
+                    }
+                    Some(_) => {}
+                    None => {
+                        merged.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        Ok(merged)
     }
 
     /// Checks DATASOURCES:READ on a datasource.
@@ -131,16 +154,17 @@ impl Principal {
         }
     }
 
-    /// Row filters of DATASOURCES:READ scopes: datasource → SQL condition.
-    pub fn filters(&self) -> HashMap<String, String> {
+    /// The row filters of every DATASOURCES:READ scope on a datasource: all of them apply (a scope without a filter
+    /// does not lift another's).
+    pub fn filters_for(&self, ds: &str) -> Vec<String> {
         match self {
             Principal::Jwt(c) => c
                 .scopes
                 .iter()
-                .filter(|s| s.kind == "DATASOURCES:READ")
-                .filter_map(|s| s.filter.as_ref().filter(|f| !f.trim().is_empty()).map(|f| (s.resource.clone(), f.clone())))
+                .filter(|s| s.kind == "DATASOURCES:READ" && s.resource == ds)
+                .filter_map(|s| s.filter.as_ref().filter(|f| !f.trim().is_empty()).cloned())
                 .collect(),
-            _ => HashMap::new(),
+            _ => Vec::new(),
         }
     }
 

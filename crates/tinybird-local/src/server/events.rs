@@ -128,14 +128,24 @@ pub async fn detail(
         Some(b) => (b.to_string(), true),
         None => (name.clone(), query_param(query.as_deref(), "format").as_deref() == Some("datasource")),
     };
-    let (def, _) = ws.datasource(&base).ok_or_else(|| ApiError::not_found(&base))?;
     principal.read_datasource(&base)?;
+    let (def, _) = ws.datasource(&base).ok_or_else(|| ApiError::not_found(&base))?;
     if datafile {
         let text = tinybird_core::datafile::write_datasource(&def).map_err(|e| ApiError::internal(e.to_string()))?;
         return Ok(([(header::CONTENT_TYPE, "text/plain; charset=UTF-8")], text).into_response());
     }
     let mut json = datasource_json(&ws, &def);
-    let rows = ws.engine.query(&format!("SELECT count() FROM {}", crate::engine::compat::quote_ident(&base))).await?;
+    // The rows this token may read: a filtered JWT sees its own count, not the table's.
+    let task_ws = ws.clone();
+    let rows = crate::engine::runtime::run(&ws.limits, async move {
+        let ws = task_ws;
+        let vars = tinybird_template::Variables::new();
+        let access = super::access::Access::new(&ws, &principal, &vars, false);
+        let sql = format!("SELECT count() FROM {}", crate::engine::compat::quote_ident(&base));
+        let checked = access.check(crate::engine::compat::parse(&sql)?, None)?;
+        Ok::<_, ApiError>(ws.engine.run_query(checked.query, &checked.scope).await?)
+    })
+    .await?;
     if let Some(Value::UInt(n)) = rows.rows().first().and_then(|r| r.first()) {
         json["statistics"] = serde_json::json!({ "row_count": n });
     }
@@ -334,8 +344,8 @@ pub async fn delete(
         .filter(|c| !c.trim().is_empty())
         .ok_or_else(|| ApiError::bad_request("delete_condition is required, e.g. delete_condition=user_id = 42"))?;
     let dry_run = truthy(params.get("dry_run"));
-    // Validate the condition as an expression on its own (no subqueries smuggling statements).
-    crate::engine::compat::parse(&format!("SELECT 1 WHERE {condition}")).map_err(ApiError::from)?;
+    // The condition must be one expression on its own: nothing after it, no second statement.
+    crate::engine::compat::parse_condition(&condition).map_err(ApiError::from)?;
     if dry_run {
         let n = ws.engine.delete(&name, &condition, true).await?;
         return Ok(axum::Json(serde_json::json!({ "rows_to_be_deleted": n })).into_response());

@@ -1,5 +1,6 @@
 //! The HTTP server: Tinybird's routes over a [`Workspace`](state::Workspace).
 
+mod access;
 mod auth;
 mod deploy;
 mod error;
@@ -73,6 +74,39 @@ impl LocalServerBuilder {
         self
     }
 
+    /// How long a query may run before it is cancelled (10 s by default). A request waiting for a free query slot
+    /// counts that wait too.
+    pub fn query_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.config.query_timeout = timeout;
+        self
+    }
+
+    /// How many queries run at once (twice the cores, at least 4, by default); further ones wait their turn.
+    pub fn max_concurrent_queries(mut self, n: usize) -> Self {
+        self.config.max_concurrent_queries = n.max(1);
+        self
+    }
+
+    /// Memory the engine's joins, sorts and aggregations may hold at once (2 GiB by default); a query needing more
+    /// fails with `MEMORY_LIMIT_EXCEEDED`.
+    pub fn memory_limit(mut self, bytes: usize) -> Self {
+        self.config.memory_limit = bytes;
+        self
+    }
+
+    /// The largest result one query may return, in bytes of its columns (512 MiB by default).
+    pub fn max_result_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_result_bytes = bytes;
+        self
+    }
+
+    /// Lets URL imports fetch loopback, private and link-local addresses. Off by default: a URL import from a
+    /// token holder must not read the machine's own services (this server's `/tokens` included).
+    pub fn allow_private_urls(mut self, allow: bool) -> Self {
+        self.config.allow_private_urls = allow;
+        self
+    }
+
     /// Starts the server on 127.0.0.1.
     pub async fn start(self) -> Result<LocalServer, StartError> {
         self.start_on([127, 0, 0, 1].into()).await
@@ -89,7 +123,8 @@ impl LocalServerBuilder {
                 resources = Resources::from_files(files).map_err(|e| StartError::Project(e.0))?;
             }
         }
-        let engine: Arc<dyn Engine> = Arc::new(DataFusionEngine::new());
+        let engine: Arc<dyn Engine> =
+            Arc::new(DataFusionEngine::with_limits(self.config.memory_limit, self.config.max_result_bytes));
         let ws = Arc::new(Workspace::new(identity, engine, self.config, store));
         ws.apply(&resources, true).await.map_err(|e| {
             StartError::Project(vec![FileError {

@@ -19,11 +19,29 @@ use tinybird_core::datasource::TokenPermission;
 pub struct Config {
     /// Largest accepted request body (after gzip decompression), in bytes.
     pub max_body_bytes: usize,
+    /// How long a query may run, waiting for a slot included, before it is cancelled.
+    pub query_timeout: std::time::Duration,
+    /// How many queries run at once; others wait (within their timeout).
+    pub max_concurrent_queries: usize,
+    /// Memory the engine's operators (joins, sorts, aggregations) may hold at once, in bytes.
+    pub memory_limit: usize,
+    /// The largest result one query may return, in bytes of its columns.
+    pub max_result_bytes: usize,
+    /// Whether URL imports may fetch loopback, private and link-local addresses (off: they are refused).
+    pub allow_private_urls: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { max_body_bytes: 10 * 1024 * 1024 }
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        Config {
+            max_body_bytes: 10 * 1024 * 1024,
+            query_timeout: std::time::Duration::from_secs(10),
+            max_concurrent_queries: (cores * 2).max(4),
+            memory_limit: crate::engine::DEFAULT_MEMORY_LIMIT,
+            max_result_bytes: crate::engine::DEFAULT_MAX_RESULT_BYTES,
+            allow_private_urls: false,
+        }
     }
 }
 
@@ -106,6 +124,8 @@ pub struct Workspace {
     pub jobs: Mutex<HashMap<String, serde_json::Value>>,
     /// Serialises deploys and other whole-workspace changes.
     pub deploy_lock: tokio::sync::Mutex<()>,
+    /// Query timeout and concurrency.
+    pub limits: crate::engine::runtime::QueryLimits,
 }
 
 impl std::fmt::Debug for Workspace {
@@ -159,10 +179,11 @@ impl Workspace {
             token_values: Mutex::new(identity.resource_tokens),
             deployments: Mutex::new(Vec::new()),
             rate: Mutex::new(HashMap::new()),
-            config,
             store,
             jobs: Mutex::new(HashMap::new()),
             deploy_lock: tokio::sync::Mutex::new(()),
+            limits: crate::engine::runtime::QueryLimits::new(config.query_timeout, config.max_concurrent_queries),
+            config,
         }
     }
 
@@ -184,8 +205,9 @@ impl Workspace {
         &self.user_token
     }
 
+    /// Compared in constant time, so response times reveal nothing of the tokens.
     pub fn is_admin_token(&self, token: &str) -> bool {
-        token == self.admin_token || token == self.user_token
+        constant_time_eq(token.as_bytes(), self.admin_token.as_bytes()) | constant_time_eq(token.as_bytes(), self.user_token.as_bytes())
     }
 
     /// The JWT signing key: the admin token's text.
@@ -355,8 +377,7 @@ impl Workspace {
     async fn backfill(&self, new_pipes: &[String]) -> Result<(), ApiError> {
         for name in new_pipes {
             let Some(pipe) = self.pipe(name).filter(|p| p.materialized_target.is_some()) else { continue };
-            let (ctes, last) = super::query::compose_pipe(&pipe, &tinybird_template::Variables::new(), false)?;
-            let query = crate::engine::compat::parse(&super::query::with_ctes(&ctes, &last))?;
+            let query = super::access::pipe_query(&pipe, &tinybird_template::Variables::new(), false)?;
             for ds in crate::engine::compat::referenced_tables(&query) {
                 if !self.is_datasource(&ds) {
                     continue;
@@ -465,8 +486,7 @@ impl Workspace {
             return Err(ApiError::bad_request(format!("materialized views chain more than {MAX_DEPTH} levels deep")));
         }
         let Some(target) = view.materialized_target.clone() else { return Ok(()) };
-        let (ctes, last) = super::query::compose_pipe(view, &tinybird_template::Variables::new(), false)?;
-        let mut query = crate::engine::compat::parse(&super::query::with_ctes(&ctes, &last))?;
+        let mut query = super::access::pipe_query(view, &tinybird_template::Variables::new(), false)?;
         if !crate::engine::compat::referenced_tables(&query).iter().any(|t| t == ds) {
             return Ok(());
         }
@@ -483,7 +503,11 @@ impl Workspace {
         let result = async {
             self.engine.append(&scratch, rows).await?;
             crate::engine::compat::rename_table(&mut query, ds, &scratch);
-            self.engine.query(&query.to_string()).await
+            let engine = self.engine.clone();
+            crate::engine::runtime::run(&self.limits, async move {
+                engine.run_query(query, &crate::engine::TableScope::All).await
+            })
+            .await
         }
         .await;
         let _ = self.engine.drop_table(&scratch).await;
@@ -572,6 +596,15 @@ impl Workspace {
         }
         Ok(())
     }
+}
+
+/// Whether two byte strings are equal, taking the same time for every pair of the same length.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
 }
 
 /// The ingestion view of a datasource's columns.
