@@ -458,7 +458,8 @@ async fn two_hundred_concurrent_clients() {
 #[tokio::test]
 async fn append_from_url_and_deployed_project_survives_restart() {
     let dir = std::env::temp_dir().join(format!("tinybird-local-deploy-{}", uuid_like()));
-    let s = LocalServer::builder().data_dir(&dir).start().await.unwrap();
+    // The import below reads this server's own loopback address, which URL imports refuse unless allowed.
+    let s = LocalServer::builder().data_dir(&dir).allow_private_urls(true).start().await.unwrap();
     let events = std::fs::read_to_string(project_dir().join("events.datasource")).unwrap();
     let r = client().post(format!("{}/v1/build", s.url())).bearer_auth(s.admin_token()).multipart(datafiles_form(&[("events.datasource", &events)])).send().await.unwrap();
     assert_eq!(r.status(), 200);

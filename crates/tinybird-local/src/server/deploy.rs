@@ -34,6 +34,11 @@ async fn read_files(mut multipart: Multipart) -> Result<Vec<(String, String)>, A
         if !(name.starts_with("data_project") || name.contains("data_project") || (!name.starts_with("context") && is_datafile)) {
             continue;
         }
+        if super::store::plain_file_name(&file_name).is_none() {
+            return Err(ApiError::bad_request(format!(
+                "Invalid file name {file_name:?}: each datafile part needs a plain file name such as `events.datasource`"
+            )));
+        }
         let bytes = field.bytes().await.map_err(|e| ApiError::bad_request(format!("Invalid multipart body: {e}")))?;
         let text = String::from_utf8(bytes.to_vec())
             .map_err(|_| ApiError::bad_request(format!("[{file_name}] the file is not valid UTF-8")))?;

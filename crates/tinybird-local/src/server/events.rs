@@ -206,7 +206,7 @@ pub async fn import(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery,
         other => return Err(ApiError::bad_request(format!("Invalid mode '{other}': use append, replace or create"))),
     }
     let (file_name, data) = match (get("url"), upload) {
-        (Some(url), _) => fetch(&url, ws.config.max_body_bytes).await?,
+        (Some(url), _) => fetch(&url, ws.config.max_body_bytes, ws.config.allow_private_urls).await?,
         (None, Some(u)) => u,
         (None, None) => return Err(ApiError::bad_request("Send the data as `url=<url>` or as a multipart file field named `csv`")),
     };
@@ -268,16 +268,36 @@ async fn create_from_schema(ws: &Workspace, name: &str, schema: &str) -> Result<
     Ok(axum::Json(serde_json::json!({ "datasource": datasource_json(ws, &def) })).into_response())
 }
 
-async fn fetch(url: &str, limit: usize) -> Result<(String, Bytes), ApiError> {
-    let response = reqwest::get(url).await.map_err(|e| ApiError::bad_request(format!("Could not fetch {url}: {e}")))?;
+/// Downloads a URL import. Only `http`/`https`; loopback, private, link-local and other non-public addresses are
+/// refused (unless the server allows them), whether the URL names them, a host name resolves to them, or a
+/// redirect leads to them; the body is read in chunks and the download stops as soon as it passes `limit`.
+async fn fetch(url: &str, limit: usize, allow_private: bool) -> Result<(String, Bytes), ApiError> {
+    let shown = super::urls::redact(url);
+    let parsed = reqwest::Url::parse(url).map_err(|e| ApiError::bad_request(format!("Invalid URL {shown}: {e}")))?;
+    super::urls::check(&parsed, allow_private).map_err(|why| ApiError::bad_request(format!("Refused to fetch {shown}: {why}")))?;
+    let client = super::urls::client(allow_private).map_err(|e| ApiError::internal(format!("could not build an HTTP client: {e}")))?;
+    let mut response = client
+        .get(parsed)
+        .send()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("Could not fetch {shown}: {}", super::urls::describe(e))))?;
     if !response.status().is_success() {
-        return Err(ApiError::bad_request(format!("Could not fetch {url}: HTTP {}", response.status())));
+        return Err(ApiError::bad_request(format!("Could not fetch {shown}: HTTP {}", response.status())));
     }
-    let bytes = response.bytes().await.map_err(|e| ApiError::bad_request(format!("Could not fetch {url}: {e}")))?;
-    if bytes.len() > limit {
-        return Err(ApiError::new(413, format!("The file at {url} is larger than {limit} bytes")));
+    let too_large = || ApiError::new(413, format!("The file at {shown} is larger than {limit} bytes"));
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
     }
-    Ok((url.to_string(), bytes))
+    let mut body = Vec::new();
+    while let Some(chunk) =
+        response.chunk().await.map_err(|e| ApiError::bad_request(format!("Could not fetch {shown}: {}", super::urls::describe(e))))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((url.to_string(), Bytes::from(body)))
 }
 
 /// CSV rows map to columns by position; a first row equal to the column names is a header.

@@ -10,6 +10,7 @@ mod query;
 mod state;
 mod store;
 mod tokens;
+mod urls;
 mod workspaces;
 
 pub use state::Config;
@@ -306,7 +307,35 @@ async fn not_found(uri: Uri) -> Response {
     error::ApiError::new(404, format!("Not found: {}", uri.path())).into_response()
 }
 
-/// Accepts paths with a trailing slash, answers CORS preflights and allows any origin.
+/// Why `/tokens` refuses a request, if it does: it answers only non-browser clients on this machine's addresses.
+fn local_tokens_refusal(request: &Request) -> Option<&'static str> {
+    let headers = request.headers();
+    if request.method() != Method::GET {
+        return Some("/tokens only answers GET");
+    }
+    if headers.contains_key(header::ORIGIN) {
+        return Some("/tokens does not answer web pages (the request has an Origin header)");
+    }
+    if headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_some_and(|v| v != "none" && v != "same-origin") {
+        return Some("/tokens does not answer cross-site requests");
+    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    let is_local_name = name.is_empty()
+        || name.parse::<std::net::IpAddr>().is_ok()
+        || name.eq_ignore_ascii_case("localhost")
+        || name.to_ascii_lowercase().ends_with(".localhost");
+    if !is_local_name {
+        return Some("/tokens only answers requests to an IP address or localhost");
+    }
+    None
+}
+
+/// Accepts paths with a trailing slash, answers CORS preflights and allows any origin (without credentials).
 async fn cors_and_paths(mut request: Request, next: Next) -> Response {
     let path = request.uri().path();
     if path.len() > 1 && path.ends_with('/') {
@@ -320,6 +349,15 @@ async fn cors_and_paths(mut request: Request, next: Next) -> Response {
         }
     }
     let origin = request.headers().get(header::ORIGIN).cloned();
+    if request.uri().path() == "/tokens" {
+        // The admin token, for the local machine and `tb`: never for a web page. No CORS headers at all, and a
+        // request a browser made for another site (an `Origin`, a cross-site fetch, or a DNS name that could be
+        // rebound to this address) is refused.
+        return match local_tokens_refusal(&request) {
+            Some(why) => json_errors(error::ApiError::forbidden(why).into_response()).await,
+            None => json_errors(next.run(request).await).await,
+        };
+    }
     if request.method() == Method::OPTIONS {
         let mut response = StatusCode::NO_CONTENT.into_response();
         let h = response.headers_mut();

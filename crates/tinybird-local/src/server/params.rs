@@ -33,23 +33,29 @@ impl Params {
         })
     }
 
-    /// Adds the pairs of another source, except keys this one already has (the query string wins).
-    fn extend_missing(&mut self, other: Vec<(String, ParamValue)>) {
-        let existing: Vec<String> = self.pairs.iter().map(|(k, _)| k.clone()).collect();
+    /// Adds the pairs of another source, except keys this one already has (the query string wins). Linear: keys
+    /// are looked up in a set, not compared pair by pair.
+    fn extend_missing(&mut self, other: Vec<(String, ParamValue)>) -> Result<(), ApiError> {
+        let existing: std::collections::HashSet<String> = self.pairs.iter().map(|(k, _)| k.clone()).collect();
         self.pairs.extend(other.into_iter().filter(|(k, _)| !existing.contains(k)));
+        check_count(self.pairs.len())
     }
 
     /// Template variables: every non-control parameter; repeated keys become lists.
     pub fn variables(&self) -> Result<Variables, ApiError> {
         let mut vars = Variables::new();
         let mut grouped: Vec<(String, Vec<ParamValue>)> = Vec::new();
+        let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for (k, v) in &self.pairs {
             if CONTROL.contains(&k.as_str()) {
                 continue;
             }
-            match grouped.iter_mut().find(|(g, _)| g == k) {
-                Some((_, vs)) => vs.push(v.clone()),
-                None => grouped.push((k.clone(), vec![v.clone()])),
+            match index.get(k.as_str()) {
+                Some(&i) => grouped[i].1.push(v.clone()),
+                None => {
+                    index.insert(k, grouped.len());
+                    grouped.push((k.clone(), vec![v.clone()]));
+                }
             }
         }
         for (k, mut vs) in grouped {
@@ -75,12 +81,25 @@ impl Params {
             let serde_json::Value::Object(map) = parsed else {
                 return Err(ApiError::bad_request("template_parameters must be a JSON object"));
             };
+            check_count(map.len())?;
             for (k, v) in map {
                 vars.insert(k, json_param(v));
             }
         }
         Ok(vars)
     }
+}
+
+/// The most parameters one request may carry (query string and body together).
+pub const MAX_PARAMS: usize = 10_000;
+
+fn check_count(n: usize) -> Result<(), ApiError> {
+    if n > MAX_PARAMS {
+        return Err(ApiError::bad_request(format!(
+            "Too many parameters: the request has {n}, the limit is {MAX_PARAMS}"
+        )));
+    }
+    Ok(())
 }
 
 fn json_param(v: serde_json::Value) -> ParamValue {
@@ -102,7 +121,8 @@ fn json_param(v: serde_json::Value) -> ParamValue {
 
 /// Parses `a=1&b=2` (lossy on invalid UTF-8).
 pub fn form_pairs(text: &[u8]) -> Vec<(String, ParamValue)> {
-    form_urlencoded::parse(text).map(|(k, v)| (k.into_owned(), ParamValue::Str(v.into_owned()))).collect()
+    // One past the limit is enough to refuse the request: a huge body is never turned into millions of strings.
+    form_urlencoded::parse(text).take(MAX_PARAMS + 1).map(|(k, v)| (k.into_owned(), ParamValue::Str(v.into_owned()))).collect()
 }
 
 /// What a request body held.
@@ -115,6 +135,7 @@ pub enum Body {
 /// Collects parameters from the query string and, for POST, a form or JSON body. Other bodies are returned as text.
 pub fn collect(raw_query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<(Params, Body), ApiError> {
     let mut params = Params { pairs: raw_query.map(|q| form_pairs(q.as_bytes())).unwrap_or_default() };
+    check_count(params.pairs.len())?;
     if body.is_empty() {
         return Ok((params, Body::None));
     }
@@ -124,7 +145,7 @@ pub fn collect(raw_query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Res
         .unwrap_or("")
         .to_ascii_lowercase();
     if content_type.starts_with("application/x-www-form-urlencoded") {
-        params.extend_missing(form_pairs(body));
+        params.extend_missing(form_pairs(body))?;
         Ok((params, Body::None))
     } else if content_type.starts_with("application/json") {
         let value: serde_json::Value =
@@ -132,7 +153,7 @@ pub fn collect(raw_query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Res
         let serde_json::Value::Object(map) = value else {
             return Err(ApiError::bad_request("Invalid JSON body: expected an object of parameters"));
         };
-        params.extend_missing(map.into_iter().map(|(k, v)| (k, json_param(v))).collect());
+        params.extend_missing(map.into_iter().map(|(k, v)| (k, json_param(v))).collect())?;
         Ok((params, Body::None))
     } else {
         let text = String::from_utf8(body.to_vec()).map_err(|_| ApiError::bad_request("The request body is not valid UTF-8"))?;

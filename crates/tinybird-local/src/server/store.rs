@@ -59,18 +59,26 @@ impl Store {
         files
     }
 
-    /// Replaces the saved datafiles.
+    /// Replaces the saved datafiles: written to a new folder first, which then takes the old one's place, so a
+    /// failure leaves the previous project as it was. Each file keeps its base name, which must be a plain one.
     pub fn save_project(&self, files: &[(String, String)]) -> std::io::Result<()> {
         let dir = self.dir.join("project");
-        if let Ok(entries) = fs::read_dir(&dir) {
-            for e in entries.flatten() {
-                let _ = fs::remove_file(e.path());
-            }
-        }
+        let staged = self.dir.join("project.new");
+        let _ = fs::remove_dir_all(&staged);
+        fs::create_dir_all(&staged)?;
         for (name, text) in files {
-            let file = name.rsplit('/').next().unwrap_or(name);
-            write_atomic(&dir.join(file), text.as_bytes())?;
+            let file = plain_file_name(name).ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("invalid datafile name {name:?}"))
+            })?;
+            write_atomic(&staged.join(file), text.as_bytes())?;
         }
+        let old = self.dir.join("project.old");
+        let _ = fs::remove_dir_all(&old);
+        if dir.exists() {
+            fs::rename(&dir, &old)?;
+        }
+        fs::rename(&staged, &dir)?;
+        let _ = fs::remove_dir_all(&old);
         Ok(())
     }
 
@@ -133,6 +141,14 @@ fn encode(columns: &[IngestColumn], rows: &[Vec<Value>]) -> String {
         out.push_str("]\n");
     }
     out
+}
+
+/// The base name of an uploaded datafile when it is a plain file name (`events.datasource`): not empty, not `.` or
+/// `..`, no separators or NUL.
+pub fn plain_file_name(name: &str) -> Option<&str> {
+    let base = name.rsplit(['/', '\\']).next()?;
+    let plain = !base.is_empty() && base != "." && base != ".." && !base.contains('\0') && !base.starts_with('.');
+    plain.then_some(base)
 }
 
 fn sanitize(name: &str) -> String {
