@@ -1,4 +1,4 @@
-//! `tinybird-local [--port 7181] [--project DIR] [--data-dir DIR]` and `tinybird-local render`.
+//! `tinybird-local [--port 7181] [--project DIR] [--data-dir DIR] [limits…]` and `tinybird-local render`.
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
@@ -7,6 +7,8 @@ use tinybird_template::{ParamValue, Variables};
 
 const USAGE: &str = "usage:
   tinybird-local [--port 7181] [--project DIR] [--data-dir DIR] [--host 127.0.0.1]
+                 [--query-timeout-secs 10] [--max-concurrent-queries N] [--memory-limit-mb 2048]
+                 [--max-result-mb 512] [--max-body-mb 10] [--allow-private-urls]
   tinybird-local render   (stdin: one {\"template\": \"...\", \"params\": {...}} per line; stdout: {\"sql\"} or {\"error\", \"status\"})";
 
 fn main() -> ExitCode {
@@ -18,6 +20,7 @@ fn main() -> ExitCode {
     let mut project = None;
     let mut data_dir = None;
     let mut host: std::net::IpAddr = [127, 0, 0, 1].into();
+    let mut builder = LocalServer::builder();
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -26,6 +29,21 @@ fn main() -> ExitCode {
             "--project" => value("--project").map(|v| project = Some(v)),
             "--data-dir" => value("--data-dir").map(|v| data_dir = Some(v)),
             "--host" => value("--host").and_then(|v| v.parse().map(|h| host = h).map_err(|_| format!("invalid host '{v}'"))),
+            "--query-timeout-secs" => number(value("--query-timeout-secs")).map(|n| {
+                builder = std::mem::take(&mut builder).query_timeout(std::time::Duration::from_secs_f64(n))
+            }),
+            "--max-concurrent-queries" => number(value("--max-concurrent-queries"))
+                .map(|n| builder = std::mem::take(&mut builder).max_concurrent_queries(n as usize)),
+            "--memory-limit-mb" => number(value("--memory-limit-mb"))
+                .map(|n| builder = std::mem::take(&mut builder).memory_limit((n * 1048576.0) as usize)),
+            "--max-result-mb" => number(value("--max-result-mb"))
+                .map(|n| builder = std::mem::take(&mut builder).max_result_bytes((n * 1048576.0) as usize)),
+            "--max-body-mb" => number(value("--max-body-mb"))
+                .map(|n| builder = std::mem::take(&mut builder).max_body_bytes((n * 1048576.0) as usize)),
+            "--allow-private-urls" => {
+                builder = std::mem::take(&mut builder).allow_private_urls(true);
+                Ok(())
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -57,7 +75,7 @@ fn main() -> ExitCode {
             },
             None => Resources::new(),
         };
-        let mut builder = LocalServer::builder().port(port).resources(resources);
+        let mut builder = builder.port(port).resources(resources);
         if let Some(dir) = data_dir {
             builder = builder.data_dir(dir);
         }
@@ -74,6 +92,15 @@ fn main() -> ExitCode {
         server.shutdown().await;
         ExitCode::SUCCESS
     })
+}
+
+/// A positive number from a flag's value.
+fn number(value: Result<String, String>) -> Result<f64, String> {
+    let v = value?;
+    match v.parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(n),
+        _ => Err(format!("invalid value '{v}': expected a positive number")),
+    }
 }
 
 fn render() -> ExitCode {

@@ -71,6 +71,10 @@ pub fn take_format(sql: &str) -> (String, Option<String>) {
 /// It is enforced on the tokens, before the parser builds any tree, so no recursive pass ever sees a deeper one.
 pub const MAX_QUERY_DEPTH: usize = 1000;
 
+/// How deep the parser itself may recurse (nested calls and parentheses): the depth bound above already limits the
+/// tree, and the query threads' stacks hold it (sqlparser grows its stack on demand besides).
+const PARSER_RECURSION_LIMIT: usize = 2 * MAX_QUERY_DEPTH;
+
 /// The most tokens one query may have: a bound on the work every later pass does.
 pub const MAX_QUERY_TOKENS: usize = 1_000_000;
 
@@ -129,12 +133,25 @@ fn check_constructs(tokens: &[Token]) -> Result<(), EngineError> {
 }
 
 /// An upper bound on the depth of the tree the parser would build from these tokens, computed without building
-/// it: each open parenthesis, bracket or `CASE` adds a level, and within a level each operator or set operation
-/// since the last comma or clause keyword adds one (a chain of them nests one level each).
+/// it, in one pass. Each open parenthesis, bracket or `CASE` adds a level. Within a level, each `AND`/`OR`/`XOR`/
+/// `NOT` and each set operation adds one (a chain of them parses as a left-deep tree), plus the longest run of
+/// other operators between two of them (`a = 1 OR b = 2`: the comparisons are operands of the `OR`s, they do not
+/// nest on one another). A comma or a clause keyword starts a new expression in the same level.
 pub fn depth_bound(tokens: &[Token]) -> usize {
-    // Per open level: operators since the last reset, set operations.
-    let mut levels: Vec<(usize, usize)> = vec![(0, 0)];
-    // The sum over `levels` of 1 + operators + set operations, kept as tokens arrive (linear in the tokens).
+    #[derive(Default)]
+    struct Level {
+        logical: usize,
+        run: usize,
+        longest_run: usize,
+        sets: usize,
+    }
+    impl Level {
+        fn depth(&self) -> usize {
+            1 + self.logical + self.longest_run + self.sets
+        }
+    }
+    let mut levels: Vec<Level> = vec![Level::default()];
+    // The sum of every level's depth, kept as tokens arrive (so the pass stays linear).
     let mut depth = 1usize;
     let mut deepest = 1usize;
     for token in tokens {
@@ -142,6 +159,7 @@ pub fn depth_bound(tokens: &[Token]) -> usize {
             Open,
             Close,
             Reset,
+            Logical,
             Operator,
             SetOperation,
             Nothing,
@@ -170,11 +188,8 @@ pub fn depth_bound(tokens: &[Token]) -> usize {
                 | Keyword::QUALIFY
                 | Keyword::WINDOW => Step::Reset,
                 Keyword::UNION | Keyword::EXCEPT | Keyword::INTERSECT => Step::SetOperation,
-                Keyword::AND
-                | Keyword::OR
-                | Keyword::XOR
-                | Keyword::NOT
-                | Keyword::IS
+                Keyword::AND | Keyword::OR | Keyword::XOR | Keyword::NOT => Step::Logical,
+                Keyword::IS
                 | Keyword::IN
                 | Keyword::LIKE
                 | Keyword::ILIKE
@@ -203,37 +218,42 @@ pub fn depth_bound(tokens: &[Token]) -> usize {
             // Every other token is an operator: `+`, `=`, `::`, `->`, `||`, …
             _ => Step::Operator,
         };
+        let Some(top) = levels.last_mut() else { break };
+        let before = top.depth();
         match step {
-            Step::Open => {
-                levels.push((0, 0));
-                depth += 1;
-            }
+            Step::Open => levels.push(Level::default()),
             Step::Close => {
                 if levels.len() > 1
-                    && let Some((ops, sets)) = levels.pop()
+                    && let Some(closed) = levels.pop()
                 {
-                    depth -= 1 + ops + sets;
+                    depth -= closed.depth();
                 }
+                deepest = deepest.max(depth);
+                continue;
             }
             Step::Reset => {
-                if let Some(top) = levels.last_mut() {
-                    depth -= top.0;
-                    top.0 = 0;
-                }
+                top.logical = 0;
+                top.run = 0;
+                top.longest_run = 0;
+            }
+            Step::Logical => {
+                top.logical += 1;
+                top.run = 0;
             }
             Step::Operator => {
-                if let Some(top) = levels.last_mut() {
-                    top.0 += 1;
-                    depth += 1;
-                }
+                top.run += 1;
+                top.longest_run = top.longest_run.max(top.run);
             }
-            Step::SetOperation => {
-                if let Some(top) = levels.last_mut() {
-                    top.1 += 1;
-                    depth += 1;
-                }
-            }
+            Step::SetOperation => top.sets += 1,
             Step::Nothing => {}
+        }
+        match step {
+            Step::Open => depth += 1,
+            _ => {
+                if let Some(top) = levels.last() {
+                    depth = depth + top.depth() - before;
+                }
+            }
         }
         deepest = deepest.max(depth);
     }
@@ -296,7 +316,7 @@ fn tokens_of(sql: &str) -> Result<Vec<Token>, EngineError> {
 pub fn parse(sql: &str) -> Result<Query, EngineError> {
     let tokens = tokens_of(sql)?;
     let dialect = ClickHouseDialect {};
-    let mut parser = Parser::new(&dialect).with_tokens(tokens);
+    let mut parser = Parser::new(&dialect).with_recursion_limit(PARSER_RECURSION_LIMIT).with_tokens(tokens);
     let query = parse_query(&mut parser)?;
     while parser.consume_token(&Token::SemiColon) {}
     if parser.peek_token().token != Token::EOF {
@@ -313,7 +333,7 @@ pub fn parse_condition(sql: &str) -> Result<Expr, EngineError> {
     check_depth(&tokens)?;
     in_array_to_tuple(&mut tokens);
     tokens.retain(|t| !matches!(t, Token::Whitespace(_)));
-    let mut parser = Parser::new(&dialect).with_tokens(tokens);
+    let mut parser = Parser::new(&dialect).with_recursion_limit(PARSER_RECURSION_LIMIT).with_tokens(tokens);
     let expr = parser.parse_expr().map_err(syntax)?;
     if parser.peek_token().token != Token::EOF {
         return Err(syntax(format!("unexpected `{}` after the condition", parser.peek_token().token)));
@@ -481,6 +501,7 @@ pub fn translate_with(sql: &str, nullable: &dyn Fn(&str) -> bool) -> Result<Tran
 
 /// Translates a parsed query (from [`parse`]) for DataFusion, without printing or parsing it again as a whole.
 pub fn translate_query(mut query: Query, nullable: &dyn Fn(&str) -> bool) -> Result<Translated, EngineError> {
+    REWRITTEN.with(|c| c.set(0));
     if query.format_clause.is_some() {
         return Err(EngineError::Unsupported("FORMAT inside a subquery".into()));
     }
@@ -525,15 +546,40 @@ pub fn translate_query(mut query: Query, nullable: &dyn Fn(&str) -> bool) -> Res
 }
 
 fn parse_generic(text: &str) -> Result<Query, EngineError> {
+    spend_rewrite_budget(text)?;
     let dialect = GenericDialect {};
-    Parser::new(&dialect).try_with_sql(text).and_then(|mut p| p.parse_query()).map(|q| *q).map_err(|e| {
+    Parser::new(&dialect).with_recursion_limit(PARSER_RECURSION_LIMIT).try_with_sql(text).and_then(|mut p| p.parse_query()).map(|q| *q).map_err(|e| {
         EngineError::Execution(format!("internal rewrite produced invalid SQL ({e}): {text}"))
     })
 }
 
+/// The most text the rewrites of one translation may parse, in bytes. Rewrites print an argument into the text of
+/// its translation, so nesting makes the work grow faster than the query; past this, the query is refused.
+const REWRITE_BUDGET: usize = 8 * 1024 * 1024;
+
+thread_local! {
+    static REWRITTEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn spend_rewrite_budget(text: &str) -> Result<(), EngineError> {
+    let spent = REWRITTEN.with(|c| {
+        let total = c.get().saturating_add(text.len());
+        c.set(total);
+        total
+    });
+    if spent > REWRITE_BUDGET {
+        return Err(EngineError::Unsupported(format!(
+            "a query this deeply nested (translating it for the DataFusion engine takes more than {} MB of rewriting)",
+            REWRITE_BUDGET / (1024 * 1024)
+        )));
+    }
+    Ok(())
+}
+
 fn parse_expr(text: &str) -> Result<Expr, EngineError> {
+    spend_rewrite_budget(text)?;
     let dialect = GenericDialect {};
-    Parser::new(&dialect).try_with_sql(text).and_then(|mut p| p.parse_expr()).map_err(|e| {
+    Parser::new(&dialect).with_recursion_limit(PARSER_RECURSION_LIMIT).try_with_sql(text).and_then(|mut p| p.parse_expr()).map_err(|e| {
         EngineError::Execution(format!("internal rewrite produced invalid SQL ({e}): {text}"))
     })
 }

@@ -207,7 +207,16 @@ impl DataFusionEngine {
             .with_memory_limit(memory_limit, 1.0)
             .build_arc()
             .unwrap_or_default();
-        let mut ctx = SessionContext::new_with_config_rt(config, runtime);
+        // The optimizers check the query's deadline between rules, and every operator checks it (see `guard`).
+        let (logical, physical) = super::guard::guarded_rules();
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_optimizer_rules(logical)
+            .with_physical_optimizer_rules(physical)
+            .build();
+        let mut ctx = SessionContext::new_with_state(state);
         functions::register(&ctx);
         // Registering a rewrite on a fresh context cannot fail (it only pushes onto the analyzer's list).
         let _ = datafusion::execution::FunctionRegistry::register_function_rewrite(&mut ctx, Arc::new(BoolAsInteger));
@@ -256,7 +265,11 @@ impl DataFusionEngine {
         use futures::StreamExt;
         let statement = DfStatement::Statement(Box::new(translated.statement.clone()));
         let plan = state.statement_to_plan(statement).await.map_err(exec_error)?;
-        let frame = datafusion::dataframe::DataFrame::new(state.clone(), plan);
+        let mut state = state.clone();
+        if let Some(guard) = super::runtime::current_guard() {
+            state.config_mut().set_extension(guard);
+        }
+        let frame = datafusion::dataframe::DataFrame::new(state, plan);
         let mut stream = frame.execute_stream().await.map_err(exec_error)?;
         let mut batches = Vec::new();
         let mut bytes = 0usize;

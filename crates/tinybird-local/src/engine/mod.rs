@@ -6,6 +6,7 @@
 pub mod compat;
 mod datafusion;
 pub mod functions;
+pub mod guard;
 pub mod runtime;
 mod value;
 

@@ -8,6 +8,7 @@
 //! [`compat::MAX_QUERY_DEPTH`]: super::compat::MAX_QUERY_DEPTH
 
 use super::EngineError;
+use super::guard::QueryGuard;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -22,7 +23,9 @@ pub const QUERY_THREAD_STACK: usize = 256 * 1024 * 1024;
 fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(2, 16);
+        // More threads than cores: a query busy in a step that does not yield (planning a large tree) holds one
+        // thread, and the others keep serving small queries.
+        let threads = std::thread::available_parallelism().map(|n| n.get() * 2).unwrap_or(4).clamp(8, 32);
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("tinybird-local-query")
@@ -62,11 +65,23 @@ impl Default for QueryLimits {
     }
 }
 
-/// Aborts the task when dropped: a request whose client went away stops its query.
-struct AbortOnDrop<T>(JoinHandle<T>);
+tokio::task_local! {
+    /// The guard of the query running in this task.
+    static GUARD: Arc<QueryGuard>;
+}
+
+/// The guard of the query running in the current task, if it runs under [`run`].
+pub fn current_guard() -> Option<Arc<QueryGuard>> {
+    GUARD.try_with(Arc::clone).ok()
+}
+
+/// Cancels the query and aborts its task when dropped: a request whose client went away, or whose deadline passed,
+/// stops its query (the guard stops operators busy inside one poll; the abort drops the task at its next yield).
+struct AbortOnDrop<T>(JoinHandle<T>, Arc<QueryGuard>);
 
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
+        self.1.cancel();
         self.0.abort();
     }
 }
@@ -84,10 +99,12 @@ where
         .await
         .map_err(|_| timed_out())?
         .map_err(|_| E::from(EngineError::Execution("the query runtime is shutting down".into())))?;
-    let mut task = AbortOnDrop(runtime().spawn(async move {
+    let guard = Arc::new(QueryGuard::new(Some(deadline.into_std())));
+    let scoped = GUARD.scope(guard.clone(), async move {
         let _permit = permit;
         work.await
-    }));
+    });
+    let mut task = AbortOnDrop(runtime().spawn(scoped), guard);
     match tokio::time::timeout_at(deadline, &mut task.0).await {
         Ok(Ok(result)) => result,
         Ok(Err(e)) if e.is_panic() => {

@@ -27,6 +27,9 @@ use tinybird_template::{ParamValue, Variables};
 /// How deep pipes may read other pipes.
 pub(super) const MAX_PIPE_DEPTH: usize = 8;
 
+/// How deeply subqueries may nest in one query, as ClickHouse's `max_subquery_depth` (100 by default).
+pub(super) const MAX_SUBQUERY_DEPTH: usize = 100;
+
 /// A query ready for the engine: its tree and the names it may read.
 #[derive(Debug)]
 pub(super) struct Checked {
@@ -139,7 +142,8 @@ impl<'a> Access<'a> {
     }
 
     fn resolve(&mut self, query: &mut Query, context: Context<'_>, depth: usize) -> Result<(), ApiError> {
-        let mut walker = Walker { access: self, context, depth, frames: Vec::new(), withs: Vec::new(), error: None };
+        let mut walker =
+            Walker { access: self, context, depth, frames: Vec::new(), withs: Vec::new(), nesting: 0, error: None };
         let _ = VisitMut::visit(query, &mut walker);
         match walker.error {
             Some(e) => Err(e),
@@ -253,6 +257,8 @@ struct Walker<'w, 'a> {
     frames: Vec<HashSet<String>>,
     /// The WITH clause taken off each query being walked (restored after it), and whether it pushed a frame.
     withs: Vec<Option<With>>,
+    /// Queries open around the current point.
+    nesting: usize,
     error: Option<ApiError>,
 }
 
@@ -288,6 +294,13 @@ impl VisitorMut for Walker<'_, '_> {
     type Break = ();
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        self.nesting += 1;
+        if self.nesting > MAX_SUBQUERY_DEPTH {
+            return self.fail(ApiError::bad_request(format!(
+                "DB::Exception: Maximum subquery depth exceeded: subqueries nest more than {MAX_SUBQUERY_DEPTH} levels \
+                 (max_subquery_depth). (TOO_DEEP_SUBQUERIES)"
+            )));
+        }
         if writes(&query.body) {
             return self.fail(ApiError::bad_request("DB::Exception: Only SELECT queries are supported: they cannot write"));
         }
@@ -320,6 +333,7 @@ impl VisitorMut for Walker<'_, '_> {
     }
 
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        self.nesting -= 1;
         if let Some(with) = self.withs.pop().flatten() {
             self.frames.pop();
             query.with = Some(with);

@@ -36,13 +36,24 @@ async fn read_files(mut multipart: Multipart) -> Result<Vec<(String, String)>, A
         }
         if super::store::plain_file_name(&file_name).is_none() {
             return Err(ApiError::bad_request(format!(
-                "Invalid file name {file_name:?}: each datafile part needs a plain file name such as `events.datasource`"
+                "Invalid file name {file_name:?}: each datafile part needs a plain relative file name, such as \
+                 `events.datasource` (no `..`, no absolute path)"
             )));
+        }
+        if !is_datafile {
+            // Other project files (fixtures, READMEs) are not resources.
+            continue;
         }
         let bytes = field.bytes().await.map_err(|e| ApiError::bad_request(format!("Invalid multipart body: {e}")))?;
         let text = String::from_utf8(bytes.to_vec())
             .map_err(|_| ApiError::bad_request(format!("[{file_name}] the file is not valid UTF-8")))?;
         files.push((file_name, text));
+    }
+    if files.is_empty() {
+        // A build or deployment replaces the whole project: one without any datafile would delete everything.
+        return Err(ApiError::bad_request(
+            "The request has no datafiles: send each .datasource and .pipe file as a `data_project://` part",
+        ));
     }
     Ok(files)
 }

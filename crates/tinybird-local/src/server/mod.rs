@@ -349,7 +349,8 @@ async fn cors_and_paths(mut request: Request, next: Next) -> Response {
         }
     }
     let origin = request.headers().get(header::ORIGIN).cloned();
-    if request.uri().path() == "/tokens" {
+    // `/tokens`, however the path is spelled (`//tokens`, `/tokens/`).
+    if request.uri().path().split('/').filter(|s| !s.is_empty()).eq(["tokens"]) {
         // The admin token, for the local machine and `tb`: never for a web page. No CORS headers at all, and a
         // request a browser made for another site (an `Origin`, a cross-site fetch, or a DNS name that could be
         // rebound to this address) is refused.

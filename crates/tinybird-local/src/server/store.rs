@@ -143,12 +143,17 @@ fn encode(columns: &[IngestColumn], rows: &[Vec<Value>]) -> String {
     out
 }
 
-/// The base name of an uploaded datafile when it is a plain file name (`events.datasource`): not empty, not `.` or
-/// `..`, no separators or NUL.
+/// The base name of an uploaded datafile when its name is a plain relative path (`events.datasource`,
+/// `datasources/events.datasource`): no empty, `.` or `..` component, not absolute, no backslash or NUL.
 pub fn plain_file_name(name: &str) -> Option<&str> {
-    let base = name.rsplit(['/', '\\']).next()?;
-    let plain = !base.is_empty() && base != "." && base != ".." && !base.contains('\0') && !base.starts_with('.');
-    plain.then_some(base)
+    if name.is_empty() || name.starts_with('/') || name.contains(['\\', '\0']) {
+        return None;
+    }
+    let mut parts = name.split('/');
+    if parts.clone().any(|p| p.is_empty() || p == "." || p == "..") {
+        return None;
+    }
+    parts.next_back().filter(|base| !base.starts_with('.'))
 }
 
 fn sanitize(name: &str) -> String {
