@@ -62,7 +62,10 @@ fn start(bin: &str, project: &str) -> Server {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
     let mut line = String::new();
-    BufReader::new(child.stderr.take().expect("stderr is piped")).read_line(&mut line).expect("the server prints its URL");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr is piped"));
+    stderr.read_line(&mut line).expect("the server prints its URL");
+    // Keep reading what the server prints, so its writes never fail on a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let url = line.split_whitespace().nth(3).unwrap_or_else(|| panic!("unexpected first line: {line}")).to_string();
     Server { child, url }
 }
