@@ -20,7 +20,6 @@ use datafusion::arrow::datatypes::{
 };
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::catalog::memory::MemorySourceConfig;
-use datafusion::common::TableReference;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -167,7 +166,7 @@ const COMPACT_ROWS: usize = 16 * 1024;
 /// The DataFusion implementation of [`Engine`]: tables live in memory as Arrow record batches.
 pub struct DataFusionEngine {
     ctx: SessionContext,
-    tables: RwLock<HashMap<String, Arc<LiveTable>>>,
+    tables: Arc<RwLock<HashMap<String, Arc<LiveTable>>>>,
     partitions: usize,
     max_result_bytes: usize,
 }
@@ -221,7 +220,17 @@ impl DataFusionEngine {
         // Registering a rewrite on a fresh context cannot fail (it only pushes onto the analyzer's list).
         let _ = datafusion::execution::FunctionRegistry::register_function_rewrite(&mut ctx, Arc::new(BoolAsInteger));
         let _ = datafusion::execution::FunctionRegistry::register_expr_planner(&mut ctx, Arc::new(ClickHouseArithmetic));
-        DataFusionEngine { ctx, tables: RwLock::new(HashMap::new()), partitions, max_result_bytes }
+        // Table names resolve through `ScopedSchema`: every table, or only the current query's scope.
+        let tables = Arc::new(RwLock::new(HashMap::new()));
+        let options = ctx.state().config_options().clone();
+        let catalog = Arc::new(datafusion::catalog::MemoryCatalogProvider::new());
+        let _ = datafusion::catalog::CatalogProvider::register_schema(
+            catalog.as_ref(),
+            &options.catalog.default_schema,
+            Arc::new(ScopedSchema { tables: tables.clone() }),
+        );
+        ctx.register_catalog(options.catalog.default_catalog.as_str(), catalog);
+        DataFusionEngine { ctx, tables, partitions, max_result_bytes }
     }
 
     fn table(&self, name: &str) -> Result<Arc<LiveTable>, EngineError> {
@@ -250,13 +259,7 @@ impl DataFusionEngine {
             writer: tokio::sync::Mutex::new(()),
             partitions: self.partitions,
         });
-        let mut tables = self.tables.write().map_err(|_| poisoned())?;
-        let reference = TableReference::bare(name);
-        let _ = self.ctx.deregister_table(reference.clone());
-        self.ctx
-            .register_table(reference, table.clone())
-            .map_err(|e| EngineError::Schema(e.to_string()))?;
-        tables.insert(name.to_string(), table);
+        self.tables.write().map_err(|_| poisoned())?.insert(name.to_string(), table);
         Ok(())
     }
 
@@ -287,30 +290,21 @@ impl DataFusionEngine {
         Ok(batches)
     }
 
-    /// The session a query plans in: every table for [`TableScope::All`]; otherwise a catalog of its own holding
-    /// only the scope's names, each a view of its table with the scope's filters applied. Names outside the scope
-    /// do not resolve, so no rewrite of the query's text can reach them.
-    async fn session_for(&self, scope: &TableScope) -> Result<SessionState, EngineError> {
-        use datafusion::catalog::{CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList, MemorySchemaProvider, SchemaProvider};
-        let base = self.ctx.state();
-        let TableScope::Only(tables) = scope else { return Ok(base) };
-        let schema = Arc::new(MemorySchemaProvider::new());
+    /// The names a scoped query may resolve: each a table, or a view of one with the scope's filters applied.
+    /// None for [`TableScope::All`]. Names outside it do not resolve (see [`ScopedSchema`]), so no rewrite of the
+    /// query's text can reach them.
+    async fn names_for(&self, scope: &TableScope) -> Result<Option<Arc<Names>>, EngineError> {
+        let TableScope::Only(tables) = scope else { return Ok(None) };
+        let mut names: Names = HashMap::with_capacity(tables.len());
         for scoped in tables {
             let provider: Arc<dyn TableProvider> = if scoped.filters.is_empty() {
                 self.table(&scoped.table)?
             } else {
-                Arc::new(self.filtered_view(&base, &scoped.table, &scoped.filters).await?)
+                Arc::new(self.filtered_view(&self.ctx.state(), &scoped.table, &scoped.filters).await?)
             };
-            schema.register_table(scoped.name.clone(), provider).map_err(exec_error)?;
+            names.insert(scoped.name.clone(), provider);
         }
-        let options = base.config_options();
-        let (catalog_name, schema_name) =
-            (options.catalog.default_catalog.clone(), options.catalog.default_schema.clone());
-        let catalog = Arc::new(MemoryCatalogProvider::new());
-        catalog.register_schema(&schema_name, schema).map_err(exec_error)?;
-        let catalogs = Arc::new(MemoryCatalogProviderList::new());
-        catalogs.register_catalog(catalog_name, catalog);
-        Ok(datafusion::execution::SessionStateBuilder::new_from_existing(base).with_catalog_list(catalogs).build())
+        Ok(Some(Arc::new(names)))
     }
 
     /// `SELECT * FROM table WHERE f1 AND f2 …`, planned over the real table, as a view.
@@ -377,10 +371,7 @@ impl Engine for DataFusionEngine {
     }
 
     async fn drop_table(&self, name: &str) -> Result<(), EngineError> {
-        let mut tables = self.tables.write().map_err(|_| poisoned())?;
-        if tables.remove(name).is_some() {
-            let _ = self.ctx.deregister_table(TableReference::bare(name));
-        }
+        self.tables.write().map_err(|_| poisoned())?.remove(name);
         Ok(())
     }
 
@@ -412,7 +403,29 @@ impl Engine for DataFusionEngine {
             };
             sources.push(table.ok_or_else(|| EngineError::UnknownTable(name.clone()))?);
         }
-        let state = self.session_for(scope).await?;
+        let state = self.ctx.state();
+        match self.names_for(scope).await? {
+            Some(names) => SCOPE.scope(names, self.finish(state, translated, sources)).await,
+            None => self.finish(state, translated, sources).await,
+        }
+    }
+
+    async fn delete(&self, table: &str, condition: &str, dry_run: bool) -> Result<u64, EngineError> {
+        self.delete_rows(table, condition, dry_run).await
+    }
+
+    async fn truncate(&self, table: &str) -> Result<(), EngineError> {
+        self.truncate_rows(table).await
+    }
+
+    async fn dump(&self, table: &str) -> Result<Vec<Vec<Value>>, EngineError> {
+        self.dump_rows(table).await
+    }
+}
+
+impl DataFusionEngine {
+    /// Runs a translated query (inside its scope, when it has one) and applies its literal LIMIT.
+    async fn finish(&self, state: SessionState, translated: Translated, sources: Vec<String>) -> Result<QueryResult, EngineError> {
         let batches = self.run(&state, &translated).await?;
         let schema = match batches.first() {
             Some(b) => b.schema(),
@@ -471,7 +484,7 @@ impl Engine for DataFusionEngine {
         Ok(QueryResult::new(columns, kept, rows_before_limit, rows_read, bytes_read))
     }
 
-    async fn delete(&self, table: &str, condition: &str, dry_run: bool) -> Result<u64, EngineError> {
+    async fn delete_rows(&self, table: &str, condition: &str, dry_run: bool) -> Result<u64, EngineError> {
         let live = self.table(table)?;
         let quoted = compat::quote_ident(table);
         // One expression, nothing after it: the text below cannot become another statement or a UNION.
@@ -500,14 +513,14 @@ impl Engine for DataFusionEngine {
         Ok(matched)
     }
 
-    async fn truncate(&self, table: &str) -> Result<(), EngineError> {
+    async fn truncate_rows(&self, table: &str) -> Result<(), EngineError> {
         let live = self.table(table)?;
         let _writer = live.writer.lock().await;
         live.data.write().map_err(|_| poisoned())?.clear();
         Ok(())
     }
 
-    async fn dump(&self, table: &str) -> Result<Vec<Vec<Value>>, EngineError> {
+    async fn dump_rows(&self, table: &str) -> Result<Vec<Vec<Value>>, EngineError> {
         let live = self.table(table)?;
         let batches = live.data.read().map_err(|_| poisoned())?.clone();
         let mut rows = Vec::new();
@@ -517,6 +530,47 @@ impl Engine for DataFusionEngine {
             }
         }
         Ok(rows)
+    }
+}
+
+/// The names a scoped query resolves, and what each reads.
+type Names = HashMap<String, Arc<dyn TableProvider>>;
+
+tokio::task_local! {
+    /// The names the query being planned in this task may resolve (unset: every table).
+    static SCOPE: Arc<Names>;
+}
+
+/// The engine's one schema: resolves a name to a table, or, while a scoped query plans, only to what its scope holds.
+#[derive(Debug)]
+struct ScopedSchema {
+    tables: Arc<RwLock<HashMap<String, Arc<LiveTable>>>>,
+}
+
+impl ScopedSchema {
+    fn resolve(&self, name: &str) -> Option<Arc<dyn TableProvider>> {
+        match SCOPE.try_with(|names| names.get(name).cloned()) {
+            Ok(found) => found,
+            Err(_) => self.tables.read().ok()?.get(name).map(|t| t.clone() as Arc<dyn TableProvider>),
+        }
+    }
+}
+
+#[async_trait]
+impl datafusion::catalog::SchemaProvider for ScopedSchema {
+    fn table_names(&self) -> Vec<String> {
+        match SCOPE.try_with(|names| names.keys().cloned().collect()) {
+            Ok(names) => names,
+            Err(_) => self.tables.read().map(|t| t.keys().cloned().collect()).unwrap_or_default(),
+        }
+    }
+
+    async fn table(&self, name: &str) -> datafusion::error::Result<Option<Arc<dyn TableProvider>>> {
+        Ok(self.resolve(name))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.resolve(name).is_some()
     }
 }
 
