@@ -142,7 +142,11 @@ fn render_line(line: &str) -> Result<String, (String, u16)> {
             vars.insert(k.clone(), value);
         }
     }
-    // A template given without its `%` line is still rendered as one.
-    let text = if tinybird_template::is_template(template) { template.to_string() } else { format!("%\n{template}") };
-    tinybird_local::template::render(&text, &vars, false).map_err(|e| (e.message, e.status))
+    // A template given without its `%` line is still rendered as one, as Tinybird's renderer renders that text.
+    let result = if tinybird_template::is_template(template) {
+        tinybird_local::template::render(template, &vars, false)
+    } else {
+        tinybird_local::template::render_body(template, &vars, false)
+    };
+    result.map_err(|e| (e.message, e.status))
 }

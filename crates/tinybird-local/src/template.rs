@@ -20,7 +20,12 @@ pub fn render(sql: &str, vars: &Variables, test_mode: bool) -> Result<String, Re
     if !tinybird_template::is_template(sql) {
         return Ok(sql.to_string());
     }
-    let body = tinybird_template::template_body(sql).unwrap_or(sql);
+    render_body(tinybird_template::template_body(sql).unwrap_or(sql), vars, test_mode)
+}
+
+/// Renders text as a template body, whether or not it starts with a `%` line, exactly as Tinybird's renderer
+/// renders that text (no line is added or removed).
+pub fn render_body(body: &str, vars: &Variables, test_mode: bool) -> Result<String, RenderFailure> {
     let template = Template::parse(body).map_err(|e| RenderFailure {
         status: e.http_status(),
         message: e.to_string(),

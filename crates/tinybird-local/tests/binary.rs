@@ -14,13 +14,15 @@ fn render_reads_json_lines() {
         r#"{"template": "% SELECT {{String(a, required=True)}}", "params": {}}"#,
         r#"not json"#,
         r#"{"template": "% SELECT {{Array(ids, 'Int32')}}", "params": {"ids": ["1", "2"]}}"#,
+        r#"{"template": "SELECT 1", "params": {}}"#,
+        r#"{"template": "SELECT * FROM t WHERE s = {{String(s)}}", "params": {"s": "hello"}}"#,
     ]
     .join("\n");
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     let lines: Vec<serde_json::Value> =
         String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines.len(), 5);
+    assert_eq!(lines.len(), 7);
     let sql = |i: usize| lines[i]["sql"].as_str().unwrap_or_else(|| panic!("{}", lines[i])).trim().to_string();
     assert_eq!(sql(0), "SELECT * FROM t WHERE a = 'x\\'y'");
     // How a default is spelled (`5` or `toInt32('5')`) is the template crate's business.
@@ -29,6 +31,9 @@ fn render_reads_json_lines() {
     assert!(lines[2]["error"].as_str().unwrap().starts_with("Template Syntax Error: Required parameter is not defined"));
     assert_eq!(lines[3]["status"], 400);
     assert_eq!(sql(4), "SELECT [1,2]");
+    // Without a `%` line the text renders exactly, with no line added (Tinybird's reference renderer).
+    assert_eq!(lines[5]["sql"], "SELECT 1");
+    assert_eq!(lines[6]["sql"], "SELECT * FROM t WHERE s = 'hello'");
 }
 
 #[test]
