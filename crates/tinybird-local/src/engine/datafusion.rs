@@ -264,7 +264,8 @@ impl DataFusionEngine {
     }
 
     /// Plans and runs a translated statement in `state`, stopping once the result passes `max_result_bytes`.
-    async fn run(&self, state: &SessionState, translated: &Translated) -> Result<Vec<RecordBatch>, EngineError> {
+    /// Returns the result's schema with its batches (the schema is known even when there are no rows).
+    async fn run(&self, state: &SessionState, translated: &Translated) -> Result<(SchemaRef, Vec<RecordBatch>), EngineError> {
         use futures::StreamExt;
         let statement = DfStatement::Statement(Box::new(translated.statement.clone()));
         let plan = state.statement_to_plan(statement).await.map_err(exec_error)?;
@@ -274,6 +275,7 @@ impl DataFusionEngine {
         }
         let frame = datafusion::dataframe::DataFrame::new(state, plan);
         let mut stream = frame.execute_stream().await.map_err(exec_error)?;
+        let schema = stream.schema();
         let mut batches = Vec::new();
         let mut bytes = 0usize;
         while let Some(batch) = stream.next().await {
@@ -287,7 +289,7 @@ impl DataFusionEngine {
             }
             batches.push(batch);
         }
-        Ok(batches)
+        Ok((schema, batches))
     }
 
     /// The names a scoped query may resolve: each a table, or a view of one with the scope's filters applied.
@@ -411,30 +413,58 @@ impl Engine for DataFusionEngine {
     }
 
     async fn delete(&self, table: &str, condition: &str, dry_run: bool) -> Result<u64, EngineError> {
-        self.delete_rows(table, condition, dry_run).await
+        let live = self.table(table)?;
+        let quoted = compat::quote_ident(table);
+        // One expression, nothing after it: the text below cannot become another statement or a UNION.
+        compat::parse_condition(condition)?;
+        let count_sql = format!("SELECT count() FROM {quoted} WHERE ({condition})");
+        let _writer = live.writer.lock().await;
+        let counted = self.query(&count_sql).await?;
+        let matched = match counted.rows().first().and_then(|r| r.first()) {
+            Some(Value::UInt(n)) => *n,
+            Some(Value::Int(n)) => (*n).max(0) as u64,
+            _ => 0,
+        };
+        if dry_run || matched == 0 {
+            return Ok(matched);
+        }
+        // Rows whose condition is NULL are kept, as in ClickHouse.
+        let keep_sql = format!("SELECT * FROM {quoted} WHERE NOT coalesce(({condition}), false)");
+        let translated = compat::translate_with(&keep_sql, &|column| self.nullable_column(column))?;
+        let (_, kept) = self.run(&self.ctx.state(), &translated).await?;
+        let kept = kept
+            .into_iter()
+            .map(|b| RecordBatch::try_new(live.schema.clone(), b.columns().to_vec()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| EngineError::Execution(e.to_string()))?;
+        *live.data.write().map_err(|_| poisoned())? = kept;
+        Ok(matched)
     }
 
     async fn truncate(&self, table: &str) -> Result<(), EngineError> {
-        self.truncate_rows(table).await
+        let live = self.table(table)?;
+        let _writer = live.writer.lock().await;
+        live.data.write().map_err(|_| poisoned())?.clear();
+        Ok(())
     }
 
     async fn dump(&self, table: &str) -> Result<Vec<Vec<Value>>, EngineError> {
-        self.dump_rows(table).await
+        let live = self.table(table)?;
+        let batches = live.data.read().map_err(|_| poisoned())?.clone();
+        let mut rows = Vec::new();
+        for batch in &batches {
+            for r in 0..batch.num_rows() {
+                rows.push(batch.columns().iter().map(|a| value_at(a.as_ref(), r)).collect());
+            }
+        }
+        Ok(rows)
     }
 }
 
 impl DataFusionEngine {
     /// Runs a translated query (inside its scope, when it has one) and applies its literal LIMIT.
     async fn finish(&self, state: SessionState, translated: Translated, sources: Vec<String>) -> Result<QueryResult, EngineError> {
-        let batches = self.run(&state, &translated).await?;
-        let schema = match batches.first() {
-            Some(b) => b.schema(),
-            None => {
-                let statement = DfStatement::Statement(Box::new(translated.statement.clone()));
-                let plan = state.statement_to_plan(statement).await.map_err(exec_error)?;
-                Arc::new(plan.schema().as_arrow().clone())
-            }
-        };
+        let (schema, batches) = self.run(&state, &translated).await?;
         let columns: Vec<Column> =
             schema.fields().iter().map(|f| Column { name: f.name().clone(), ty: ChType::of_field(f) }).collect();
         let total: usize = batches.iter().map(|b| b.num_rows()).sum();
@@ -461,7 +491,7 @@ impl DataFusionEngine {
             Some(count) => {
                 let counted =
                     Translated { statement: count.clone(), count_statement: None, literal_limit: None, tables: vec![] };
-                let batches = self.run(&state, &counted).await?;
+                let (_, batches) = self.run(&state, &counted).await?;
                 batches
                     .first()
                     .filter(|b| b.num_rows() > 0)
@@ -484,53 +514,6 @@ impl DataFusionEngine {
         Ok(QueryResult::new(columns, kept, rows_before_limit, rows_read, bytes_read))
     }
 
-    async fn delete_rows(&self, table: &str, condition: &str, dry_run: bool) -> Result<u64, EngineError> {
-        let live = self.table(table)?;
-        let quoted = compat::quote_ident(table);
-        // One expression, nothing after it: the text below cannot become another statement or a UNION.
-        compat::parse_condition(condition)?;
-        let count_sql = format!("SELECT count() FROM {quoted} WHERE ({condition})");
-        let _writer = live.writer.lock().await;
-        let counted = self.query(&count_sql).await?;
-        let matched = match counted.rows().first().and_then(|r| r.first()) {
-            Some(Value::UInt(n)) => *n,
-            Some(Value::Int(n)) => (*n).max(0) as u64,
-            _ => 0,
-        };
-        if dry_run || matched == 0 {
-            return Ok(matched);
-        }
-        // Rows whose condition is NULL are kept, as in ClickHouse.
-        let keep_sql = format!("SELECT * FROM {quoted} WHERE NOT coalesce(({condition}), false)");
-        let translated = compat::translate_with(&keep_sql, &|column| self.nullable_column(column))?;
-        let kept = self.run(&self.ctx.state(), &translated).await?;
-        let kept = kept
-            .into_iter()
-            .map(|b| RecordBatch::try_new(live.schema.clone(), b.columns().to_vec()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| EngineError::Execution(e.to_string()))?;
-        *live.data.write().map_err(|_| poisoned())? = kept;
-        Ok(matched)
-    }
-
-    async fn truncate_rows(&self, table: &str) -> Result<(), EngineError> {
-        let live = self.table(table)?;
-        let _writer = live.writer.lock().await;
-        live.data.write().map_err(|_| poisoned())?.clear();
-        Ok(())
-    }
-
-    async fn dump_rows(&self, table: &str) -> Result<Vec<Vec<Value>>, EngineError> {
-        let live = self.table(table)?;
-        let batches = live.data.read().map_err(|_| poisoned())?.clone();
-        let mut rows = Vec::new();
-        for batch in &batches {
-            for r in 0..batch.num_rows() {
-                rows.push(batch.columns().iter().map(|a| value_at(a.as_ref(), r)).collect());
-            }
-        }
-        Ok(rows)
-    }
 }
 
 /// The names a scoped query resolves, and what each reads.
