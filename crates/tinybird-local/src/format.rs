@@ -1,6 +1,6 @@
 //! Output formats: ClickHouse's JSON envelope, JSONEachRow, CSV and TSV, with ClickHouse's value rendering.
 
-use crate::engine::{QueryResult, Value, value_at};
+use crate::engine::{QueryResult, RowText, Value, value_at};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
@@ -49,6 +49,16 @@ pub fn parse_format(name: &str) -> Result<Format, (u16, String)> {
 }
 
 impl Format {
+    /// The row form and JSON settings an engine that formats rows itself writes this format with.
+    pub fn output(self, options: OutputOptions) -> crate::engine::Output {
+        let text = match self {
+            Format::Json | Format::JsonEachRow => RowText::Json,
+            Format::Csv | Format::CsvWithNames => RowText::Csv,
+            Format::Tsv | Format::TsvWithNames => RowText::Tsv,
+        };
+        crate::engine::Output { text, quote_64bit: options.quote_64bit, quote_denormals: options.quote_denormals }
+    }
+
     /// The response `Content-Type`.
     pub fn content_type(self) -> &'static str {
         match self {
@@ -96,9 +106,17 @@ pub fn render(result: &QueryResult, format: Format, options: OutputOptions, elap
             }
             out.push_str("\n\t],\n\n\t\"data\":\n\t[");
             let mut first = true;
-            for_each_object(result, &keys, options, &mut out, |out| {
-                out.push_str(if std::mem::take(&mut first) { "\n\t\t" } else { ",\n\t\t" });
-            }, |_| {});
+            match engine_rows(result, RowText::Json) {
+                Some(rows) => {
+                    for row in rows {
+                        out.push_str(if std::mem::take(&mut first) { "\n\t\t" } else { ",\n\t\t" });
+                        out.push_str(row);
+                    }
+                }
+                None => for_each_object(result, &keys, options, &mut out, |out| {
+                    out.push_str(if std::mem::take(&mut first) { "\n\t\t" } else { ",\n\t\t" });
+                }, |_| {}),
+            }
             let _ = write!(out, "\n\t],\n\n\t\"rows\": {}", result.num_rows());
             if let Some(n) = result.rows_before_limit {
                 let _ = write!(out, ",\n\n\t\"rows_before_limit_at_least\": {n}");
@@ -109,14 +127,25 @@ pub fn render(result: &QueryResult, format: Format, options: OutputOptions, elap
                 result.rows_read, result.bytes_read
             );
         }
-        Format::JsonEachRow => {
-            for_each_object(result, &keys, options, &mut out, |_| {}, |out| out.push('\n'));
-        }
+        Format::JsonEachRow => match engine_rows(result, RowText::Json) {
+            Some(rows) => rows.iter().for_each(|r| {
+                out.push_str(r);
+                out.push('\n');
+            }),
+            None => for_each_object(result, &keys, options, &mut out, |_| {}, |out| out.push('\n')),
+        },
         Format::Csv | Format::CsvWithNames => {
             if format == Format::CsvWithNames {
                 let names: Vec<String> = result.columns.iter().map(|c| csv_quote(&c.name)).collect();
                 out.push_str(&names.join(","));
                 out.push('\n');
+            }
+            if let Some(rows) = engine_rows(result, RowText::Csv) {
+                rows.iter().for_each(|r| {
+                    out.push_str(r);
+                    out.push('\n');
+                });
+                return out;
             }
             for row in result.rows() {
                 for (i, (v, c)) in row.iter().zip(&result.columns).enumerate() {
@@ -134,6 +163,13 @@ pub fn render(result: &QueryResult, format: Format, options: OutputOptions, elap
                 out.push_str(&names.join("\t"));
                 out.push('\n');
             }
+            if let Some(rows) = engine_rows(result, RowText::Tsv) {
+                rows.iter().for_each(|r| {
+                    out.push_str(r);
+                    out.push('\n');
+                });
+                return out;
+            }
             for row in result.rows() {
                 for (i, (v, c)) in row.iter().zip(&result.columns).enumerate() {
                     if i > 0 {
@@ -149,6 +185,11 @@ pub fn render(result: &QueryResult, format: Format, options: OutputOptions, elap
         }
     }
     out
+}
+
+/// The rows the engine formatted itself, when they are in this form.
+fn engine_rows(result: &QueryResult, kind: RowText) -> Option<&[String]> {
+    result.text.as_ref().filter(|t| t.kind == kind).map(|t| t.rows.as_slice())
 }
 
 /// Writes every row as a JSON object (`{"name":value,…}`) straight from the result's Arrow batches, with `before`

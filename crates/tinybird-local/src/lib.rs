@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
-#![forbid(unsafe_code)]
+// Only `engine::clickhouse::chdb` (loading chDB's library) needs `unsafe`, and it says why at each block.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod engine;
@@ -11,4 +12,4 @@ pub mod template;
 pub mod types;
 
 pub use resources::{FileError, FileErrors, Pipe, Resources};
-pub use server::{Config, LocalServer, LocalServerBuilder, StartError};
+pub use server::{Config, EngineKind, LocalServer, LocalServerBuilder, StartError};

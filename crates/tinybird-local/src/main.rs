@@ -9,6 +9,9 @@ const USAGE: &str = "usage:
   tinybird-local [--port 7181] [--project DIR] [--data-dir DIR] [--host 127.0.0.1]
                  [--query-timeout-secs 10] [--max-concurrent-queries N] [--memory-limit-mb 2048]
                  [--max-result-mb 512] [--max-body-mb 10] [--allow-private-urls]
+                 [--engine datafusion|clickhouse] [--chdb PATH] [--libpython PATH]
+      --engine clickhouse runs ClickHouse itself (chDB: python3 -m pip install chdb-core==26.9.0);
+      TINYBIRD_LOCAL_ENGINE sets the default, TINYBIRD_LOCAL_CHDB / TINYBIRD_LOCAL_LIBPYTHON the paths
   tinybird-local render   (stdin: one {\"template\": \"...\", \"params\": {...}} per line; stdout: {\"sql\"} or {\"error\", \"status\"})";
 
 fn main() -> ExitCode {
@@ -40,6 +43,11 @@ fn main() -> ExitCode {
                 .map(|n| builder = std::mem::take(&mut builder).max_result_bytes((n * 1048576.0) as usize)),
             "--max-body-mb" => number(value("--max-body-mb"))
                 .map(|n| builder = std::mem::take(&mut builder).max_body_bytes((n * 1048576.0) as usize)),
+            "--engine" => value("--engine").and_then(|v| {
+                v.parse::<tinybird_local::EngineKind>().map(|k| builder = std::mem::take(&mut builder).engine(k))
+            }),
+            "--chdb" => value("--chdb").map(|v| builder = std::mem::take(&mut builder).chdb_library(v)),
+            "--libpython" => value("--libpython").map(|v| builder = std::mem::take(&mut builder).libpython(v)),
             "--allow-private-urls" => {
                 builder = std::mem::take(&mut builder).allow_private_urls(true);
                 Ok(())
@@ -86,7 +94,11 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        eprintln!("tinybird-local listening on {} (workspace {})", server.url(), server.workspace_id());
+        let engine = match server.engine() {
+            tinybird_local::EngineKind::DataFusion => "DataFusion",
+            tinybird_local::EngineKind::ClickHouse => "ClickHouse (chDB)",
+        };
+        eprintln!("tinybird-local listening on {} (workspace {}, engine {engine})", server.url(), server.workspace_id());
         eprintln!("tokens: GET {}/tokens", server.url());
         let _ = tokio::signal::ctrl_c().await;
         server.shutdown().await;

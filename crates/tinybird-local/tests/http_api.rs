@@ -109,7 +109,11 @@ async fn pipe_formats_and_q() {
     assert!(body.starts_with("\"page\",\"hits\",\"total\",\"big\"\n\"/a\""), "{body}");
     let (ct, body) = text(format!("{}/v0/pipes/top_pages.ndjson", s.url())).await;
     assert!(ct.starts_with("application/x-ndjson"));
-    assert_eq!(body.lines().next().unwrap(), r#"{"page":"/a","hits":2,"total":4,"big":18446744073709551615}"#);
+    // ClickHouse writes `/` as `\/` in JSON strings (output_format_json_escape_forward_slashes); both read as "/".
+    assert_eq!(
+        body.lines().next().unwrap().replace("\\/", "/"),
+        r#"{"page":"/a","hits":2,"total":4,"big":18446744073709551615}"#
+    );
     let (status, body) = get_json(&format!("{}/v0/pipes/top_pages.json?q=SELECT%20sum(hits)%20AS%20s%20FROM%20_", s.url()), s.admin_token()).await;
     assert_eq!((status, &body["data"]), (200, &json!([{"s": 3}])), "{body}");
     let (_, body) = text(format!("{}/v0/pipes/top_pages.json?q=SELECT%20count()%20FROM%20_%20FORMAT%20CSV", s.url())).await;
@@ -173,6 +177,10 @@ async fn sql_api() {
         ("SELECT * FROM events FINAL", 400, "FINAL is not supported"),
         ("SELECT toUnknownFn(1)", 400, "toUnknownFn"),
     ] {
+        if on_clickhouse() && q.contains("FINAL") {
+            // ClickHouse runs FINAL.
+            continue;
+        }
         let r = client().get(&url).query(&[("q", q)]).bearer_auth(s.admin_token()).send().await.unwrap();
         let st = r.status().as_u16();
         let body: Value = r.json().await.unwrap();
@@ -542,7 +550,10 @@ async fn materialized_views_run_on_ingestion() {
     assert_eq!(r["result"], "success", "{r}");
     let r = client().post(format!("{}/v0/events?name=events&wait=true", s.url())).bearer_auth(s.admin_token()).body(ROWS).send().await.unwrap();
     assert_eq!(r.status(), 422);
-    assert!(r.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("countState"));
+    let error = r.json::<Value>().await.unwrap()["error"].as_str().unwrap().to_string();
+    // DataFusion refuses `countState`; ClickHouse runs it, and its aggregate state does not fit the UInt64 column.
+    let named = if on_clickhouse() { "views" } else { "countState" };
+    assert!(error.contains(named), "{error}");
     let count = client().get(format!("{}/v0/sql", s.url())).query(&[("q", "SELECT count() FROM events")]).bearer_auth(s.admin_token()).send().await.unwrap().text().await.unwrap();
     assert_eq!(count, "12\n");
     // A view writing to a datasource that does not exist is refused at build time.

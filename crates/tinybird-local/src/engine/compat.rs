@@ -78,8 +78,18 @@ const PARSER_RECURSION_LIMIT: usize = 2 * MAX_QUERY_DEPTH;
 /// The most tokens one query may have: a bound on the work every later pass does.
 pub const MAX_QUERY_TOKENS: usize = 1_000_000;
 
+/// Which engine a query is parsed for: the constructs each can run differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flavor {
+    /// DataFusion: ClickHouse-only clauses (`PREWHERE`, `FINAL`, `SETTINGS`, `ARRAY JOIN`, …) are refused.
+    #[default]
+    DataFusion,
+    /// ClickHouse itself: every clause the parser reads is passed on.
+    ClickHouse,
+}
+
 /// Rejects ClickHouse constructs the engine cannot honour, naming them.
-fn check_constructs(tokens: &[Token]) -> Result<(), EngineError> {
+fn check_constructs(tokens: &[Token], flavor: Flavor) -> Result<(), EngineError> {
     let words: Vec<&Token> = tokens.iter().filter(|t| !matches!(t, Token::Whitespace(_))).collect();
     let kw = |i: usize| match words.get(i) {
         Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
@@ -107,6 +117,9 @@ fn check_constructs(tokens: &[Token]) -> Result<(), EngineError> {
         let Some(word) = kw(i) else { continue };
         let next = kw(i + 1);
         let unsupported = match (word.as_str(), next.as_deref()) {
+            ("WITH", Some("RECURSIVE")) => Some("WITH RECURSIVE"),
+            ("INTO", _) => Some("INTO (only SELECT queries run; they cannot write)"),
+            _ if flavor == Flavor::ClickHouse => None,
             ("PREWHERE", _) => Some("PREWHERE"),
             ("FINAL", _) => Some("FINAL"),
             ("SETTINGS", _) => Some("SETTINGS"),
@@ -116,10 +129,8 @@ fn check_constructs(tokens: &[Token]) -> Result<(), EngineError> {
             ("ASOF", _) => Some("ASOF JOIN"),
             ("WITH", Some("TOTALS")) => Some("WITH TOTALS"),
             ("WITH", Some("FILL")) => Some("WITH FILL"),
-            ("WITH", Some("RECURSIVE")) => Some("WITH RECURSIVE"),
             ("INTERPOLATE", _) => Some("INTERPOLATE"),
             ("ANY" | "ALL", Some("JOIN" | "LEFT" | "INNER" | "RIGHT")) => Some("ANY/ALL JOIN strictness"),
-            ("INTO", _) => Some("INTO (only SELECT queries run; they cannot write)"),
             _ => None,
         };
         if let Some(construct) = unsupported {
@@ -300,29 +311,110 @@ fn in_array_to_tuple(tokens: &mut [Token]) {
     }
 }
 
-/// Tokens of a ClickHouse query, checked for size, depth and unsupported constructs.
-fn tokens_of(sql: &str) -> Result<Vec<Token>, EngineError> {
+/// Tokens of a ClickHouse query, checked for size, depth and unsupported constructs, and how many `FINAL`
+/// modifiers were taken off its tables (ClickHouse flavor only).
+fn tokens_of(sql: &str, flavor: Flavor) -> Result<(Vec<Token>, usize), EngineError> {
     let dialect = ClickHouseDialect {};
     let mut tokens = Tokenizer::new(&dialect, sql).tokenize().map_err(syntax)?;
     check_depth(&tokens)?;
-    check_constructs(&tokens)?;
+    check_constructs(&tokens, flavor)?;
     in_array_to_tuple(&mut tokens);
     tokens.retain(|t| !matches!(t, Token::Whitespace(_)));
-    Ok(tokens)
+    let finals = match flavor {
+        Flavor::ClickHouse => take_finals(&mut tokens),
+        Flavor::DataFusion => 0,
+    };
+    Ok((tokens, finals))
+}
+
+/// Removes the `FINAL` modifiers that follow tables in `FROM`/`JOIN` (the parser would read them as aliases) and
+/// counts them. The query then gets `SETTINGS final = 1`, which ClickHouse defines as `FINAL` on every table the
+/// query reads; [`parse_for`] accepts that only when every table had its `FINAL`, so the meaning is unchanged.
+fn take_finals(tokens: &mut Vec<Token>) -> usize {
+    let upper = |t: &Token| match t {
+        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    // Per parenthesis level: whether the tokens are inside a FROM clause (tables, joins, aliases).
+    let mut in_from = vec![false];
+    let mut remove = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        match t {
+            Token::LParen => in_from.push(false),
+            Token::RParen => {
+                if in_from.len() > 1 {
+                    in_from.pop();
+                }
+            }
+            _ => {}
+        }
+        let Some(word) = upper(t) else { continue };
+        let level = in_from.last_mut().expect("never empty");
+        match word.as_str() {
+            "FROM" | "JOIN" => *level = true,
+            "SELECT" | "WHERE" | "PREWHERE" | "GROUP" | "ORDER" | "LIMIT" | "HAVING" | "SETTINGS" | "ON" | "USING"
+            | "UNION" | "WINDOW" | "QUALIFY" | "EXCEPT" | "INTERSECT" | "FORMAT" => *level = false,
+            "FINAL" if *level && i > 0 && matches!(tokens[i - 1], Token::Word(_) | Token::RParen) => remove.push(i),
+            _ => {}
+        }
+    }
+    for &i in remove.iter().rev() {
+        tokens.remove(i);
+    }
+    remove.len()
 }
 
 /// Parses a ClickHouse query, inlining `WITH expr AS name` scalars. The text is tokenized once and the parser reads
 /// those tokens: nothing is printed and parsed again, so what later passes check is what the text said.
 pub fn parse(sql: &str) -> Result<Query, EngineError> {
-    let tokens = tokens_of(sql)?;
+    parse_for(sql, Flavor::DataFusion)
+}
+
+/// [`parse`] for an engine flavor: the ClickHouse flavor lets through the clauses only ClickHouse runs.
+pub fn parse_for(sql: &str, flavor: Flavor) -> Result<Query, EngineError> {
+    let (tokens, finals) = tokens_of(sql, flavor)?;
     let dialect = ClickHouseDialect {};
     let mut parser = Parser::new(&dialect).with_recursion_limit(PARSER_RECURSION_LIMIT).with_tokens(tokens);
-    let query = parse_query(&mut parser)?;
+    let mut query = parse_query(&mut parser)?;
     while parser.consume_token(&Token::SemiColon) {}
     if parser.peek_token().token != Token::EOF {
         return Err(syntax(format!("unexpected `{}` after the end of the query", parser.peek_token().token)));
     }
+    if finals > 0 {
+        let tables = base_table_count(&query);
+        if finals != tables {
+            return Err(EngineError::Unsupported(format!(
+                "FINAL on {finals} of the {tables} tables this query reads (tinybird-local applies FINAL to every table \
+                 of a query or to none)"
+            )));
+        }
+        let setting = datafusion::sql::sqlparser::ast::Setting {
+            key: Ident::new("final"),
+            value: Expr::value(datafusion::sql::sqlparser::ast::Value::Number("1".into(), false)),
+        };
+        query.settings.get_or_insert_with(Vec::new).push(setting);
+    }
     Ok(query)
+}
+
+/// How many table references (not CTE names, not subqueries) a query has.
+fn base_table_count(query: &Query) -> usize {
+    struct Count<'a>(usize, &'a HashSet<String>);
+    impl Visitor for Count<'_> {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            if let TableFactor::Table { name, .. } = factor
+                && !single_name(name).is_some_and(|n| self.1.contains(&n))
+            {
+                self.0 += 1;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let ctes = cte_names(query);
+    let mut count = Count(0, &ctes);
+    let _ = Visit::visit(query, &mut count);
+    count.0
 }
 
 /// Parses one ClickHouse boolean expression (a JWT's `DATASOURCES:READ` filter, a delete condition): exactly one
@@ -450,7 +542,7 @@ fn single_name(name: &datafusion::sql::sqlparser::ast::ObjectName) -> Option<Str
 }
 
 /// Every CTE name defined anywhere in the query.
-fn cte_names(query: &Query) -> HashSet<String> {
+pub(crate) fn cte_names(query: &Query) -> HashSet<String> {
     struct Ctes(HashSet<String>);
     impl Visitor for Ctes {
         type Break = ();

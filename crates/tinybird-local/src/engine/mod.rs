@@ -3,6 +3,7 @@
 //! Queries are ClickHouse SQL; results come back with ClickHouse type names. [`DataFusionEngine`] is the embedded
 //! implementation; its ClickHouse compatibility layer lives in [`compat`] and [`functions`].
 
+pub mod clickhouse;
 pub mod compat;
 mod datafusion;
 pub mod functions;
@@ -13,7 +14,9 @@ mod value;
 #[cfg(test)]
 mod tests;
 
+pub use self::clickhouse::{ClickHouseEngine, ClickHouseOptions};
 pub use self::datafusion::{DEFAULT_MAX_RESULT_BYTES, DEFAULT_MEMORY_LIMIT, DataFusionEngine};
+pub use compat::Flavor;
 pub use value::Value;
 
 pub(crate) use self::datafusion::value_at;
@@ -70,6 +73,47 @@ pub enum EngineError {
     /// The query needed more memory, or produced a larger result, than the server allows.
     #[error("DB::Exception: Memory limit exceeded: {0}. (MEMORY_LIMIT_EXCEEDED)")]
     Memory(String),
+    /// ClickHouse refused the query: its own message (`DB::Exception: … (CODE)`), passed through.
+    #[error("{0}")]
+    ClickHouse(String),
+}
+
+/// How an engine that formats rows itself (ClickHouse) writes each one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowText {
+    /// A JSON object (`JSON`, `JSONEachRow`).
+    Json,
+    /// A CSV line.
+    Csv,
+    /// A TSV line.
+    Tsv,
+}
+
+/// What a query's rows are for: the text form, and the JSON output settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Output {
+    /// The form of each row.
+    pub text: RowText,
+    /// `output_format_json_quote_64bit_integers`.
+    pub quote_64bit: bool,
+    /// `output_format_json_quote_denormals`.
+    pub quote_denormals: bool,
+}
+
+impl Output {
+    /// JSON rows with no precision lost (the server's own reads).
+    pub fn exact_json() -> Output {
+        Output { text: RowText::Json, quote_64bit: false, quote_denormals: true }
+    }
+}
+
+/// Rows an engine formatted itself, one text per row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextRows {
+    /// Their form.
+    pub kind: RowText,
+    /// One per row, without a line break.
+    pub rows: Vec<String>,
 }
 
 /// One result column: its name and ClickHouse type.
@@ -96,23 +140,48 @@ pub struct QueryResult {
     pub rows_read: u64,
     /// Approximate bytes stored in the tables the query read.
     pub bytes_read: u64,
+    /// The rows as the engine formatted them, when it did (then `batches` is empty).
+    pub text: Option<TextRows>,
     rows: std::sync::OnceLock<Vec<Vec<Value>>>,
 }
 
 impl QueryResult {
     /// A result from its parts.
     pub fn new(columns: Vec<Column>, batches: Vec<RecordBatch>, rows_before_limit: Option<u64>, rows_read: u64, bytes_read: u64) -> Self {
-        QueryResult { columns, batches, rows_before_limit, rows_read, bytes_read, rows: std::sync::OnceLock::new() }
+        QueryResult { columns, batches, rows_before_limit, rows_read, bytes_read, text: None, rows: std::sync::OnceLock::new() }
+    }
+
+    /// A result whose rows the engine formatted itself.
+    pub fn from_text(columns: Vec<Column>, text: TextRows, rows_before_limit: Option<u64>, rows_read: u64, bytes_read: u64) -> Self {
+        QueryResult {
+            columns,
+            batches: Vec::new(),
+            rows_before_limit,
+            rows_read,
+            bytes_read,
+            text: Some(text),
+            rows: std::sync::OnceLock::new(),
+        }
     }
 
     /// How many rows the result has.
     pub fn num_rows(&self) -> usize {
-        self.batches.iter().map(RecordBatch::num_rows).sum()
+        match &self.text {
+            Some(text) => text.rows.len(),
+            None => self.batches.iter().map(RecordBatch::num_rows).sum(),
+        }
     }
 
-    /// The rows, each with one value per column (converted from the batches once, on first use).
+    /// The rows, each with one value per column (converted from the batches, or read from JSON rows, once, on
+    /// first use).
     pub fn rows(&self) -> &[Vec<Value>] {
         self.rows.get_or_init(|| {
+            if let Some(text) = &self.text {
+                return match text.kind {
+                    RowText::Json => text.rows.iter().map(|r| clickhouse::json_row(r, &self.columns)).collect(),
+                    RowText::Csv | RowText::Tsv => Vec::new(),
+                };
+            }
             let mut rows = Vec::with_capacity(self.num_rows());
             for batch in &self.batches {
                 for r in 0..batch.num_rows() {
@@ -134,6 +203,10 @@ impl PartialEq for QueryResult {
 /// A SQL engine holding the workspace's datasources.
 #[async_trait]
 pub trait Engine: Send + Sync + 'static {
+    /// Which SQL the engine runs, so the server parses callers' queries for it.
+    fn flavor(&self) -> Flavor {
+        Flavor::DataFusion
+    }
     /// Creates (or replaces, dropping its rows) the table for a datasource.
     async fn create_table(&self, def: &DatasourceDef) -> Result<(), EngineError>;
     /// Creates (or replaces) a table from explicit columns (used for quarantine tables).
@@ -151,6 +224,12 @@ pub trait Engine: Send + Sync + 'static {
     /// Runs one parsed ClickHouse SELECT (from [`compat::parse`]) reading only what `scope` allows: the tree is run
     /// as it is, never printed and parsed again.
     async fn run_query(&self, query: Query, scope: &TableScope) -> Result<QueryResult, EngineError>;
+    /// [`Engine::run_query`] for a response in a given form: an engine that formats rows itself returns them as
+    /// [`TextRows`] of that form; others return batches, which the server formats.
+    async fn run_query_as(&self, query: Query, scope: &TableScope, output: Output) -> Result<QueryResult, EngineError> {
+        let _ = output;
+        self.run_query(query, scope).await
+    }
     /// Deletes the rows matching a ClickHouse boolean expression; with `dry_run`, only counts them.
     async fn delete(&self, table: &str, condition: &str, dry_run: bool) -> Result<u64, EngineError>;
     /// Removes every row of a table.

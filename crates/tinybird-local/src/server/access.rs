@@ -39,14 +39,14 @@ pub(super) struct Checked {
 
 /// Renders a pipe's nodes and composes them into one tree: earlier nodes become CTEs the later ones read by name.
 /// Each node is parsed on its own, so no node's text can change how another one parses.
-pub(super) fn pipe_query(pipe: &Pipe, vars: &Variables, test_mode: bool) -> Result<Query, ApiError> {
+pub(super) fn pipe_query(pipe: &Pipe, vars: &Variables, test_mode: bool, flavor: compat::Flavor) -> Result<Query, ApiError> {
     let Some((last, earlier)) = pipe.nodes.split_last() else {
         return Err(ApiError::bad_request(format!("Pipe '{}' has no nodes", pipe.name)));
     };
     let mut ctes = Vec::with_capacity(earlier.len());
     for node in earlier {
         let sql = template::render(&node.sql, vars, test_mode).map_err(render_failure)?;
-        let query = compat::parse(&sql).map_err(|e| in_node(&pipe.name, &node.name, e))?;
+        let query = compat::parse_for(&sql, flavor).map_err(|e| in_node(&pipe.name, &node.name, e))?;
         ctes.push(Cte {
             alias: TableAlias { explicit: false, name: Ident::with_quote('`', node.name.clone()), columns: vec![], at: None },
             query: Box::new(query),
@@ -56,7 +56,7 @@ pub(super) fn pipe_query(pipe: &Pipe, vars: &Variables, test_mode: bool) -> Resu
         });
     }
     let sql = template::render(&last.sql, vars, test_mode).map_err(render_failure)?;
-    let mut query = compat::parse(&sql).map_err(|e| in_node(&pipe.name, &last.name, e))?;
+    let mut query = compat::parse_for(&sql, flavor).map_err(|e| in_node(&pipe.name, &last.name, e))?;
     if !ctes.is_empty() {
         match &mut query.with {
             Some(with) => {
@@ -136,7 +136,7 @@ impl<'a> Access<'a> {
         if depth >= MAX_PIPE_DEPTH {
             return Err(ApiError::bad_request(format!("Pipes read each other more than {MAX_PIPE_DEPTH} levels deep")));
         }
-        let mut query = pipe_query(pipe, &vars, self.test_mode)?;
+        let mut query = pipe_query(pipe, &vars, self.test_mode, self.ws.engine.flavor())?;
         self.resolve(&mut query, Context::Pipe { vars: &vars }, depth + 1)?;
         Ok(query)
     }
@@ -167,6 +167,14 @@ impl<'a> Access<'a> {
     /// Adds a name to the scope.
     fn allow(&mut self, name: String, table: &str, filters: Vec<Expr>) {
         self.scope.entry(name.clone()).or_insert(ScopedTable { name, table: table.to_string(), filters });
+    }
+
+    /// Whether a table function only generates rows (ClickHouse engine only): `numbers(10)`, `zeros(3)`, … read
+    /// no table, file or server, so any caller may use them; their arguments are walked like any expression.
+    fn generator(&self, name: &ObjectName) -> bool {
+        const GENERATORS: &[&str] = &["numbers", "numbers_mt", "zeros", "zeros_mt", "generate_series", "generateSeries", "values"];
+        self.ws.engine.flavor() == compat::Flavor::ClickHouse
+            && single_name(name).is_some_and(|n| GENERATORS.iter().any(|g| g.eq_ignore_ascii_case(&n)))
     }
 
     /// What a table reference outside every visible CTE reads; None leaves it as it is (already allowed by name).
@@ -345,7 +353,7 @@ impl VisitorMut for Walker<'_, '_> {
         let (name, alias) = match factor {
             TableFactor::Derived { .. } | TableFactor::NestedJoin { .. } => return ControlFlow::Continue(()),
             TableFactor::Table { name, alias, args, with_hints, version, partitions, sample, index_hints, json_path, .. } => {
-                if args.is_some() {
+                if args.is_some() && !self.access.generator(name) {
                     let what = name.to_string();
                     return self.fail(
                         crate::engine::EngineError::Unsupported(format!("table function `{what}`")).into(),
@@ -359,6 +367,10 @@ impl VisitorMut for Walker<'_, '_> {
                     || json_path.is_some()
                 {
                     return self.fail(crate::engine::EngineError::Unsupported(format!("table hints on `{name}`")).into());
+                }
+                if args.is_some() {
+                    // A generator (checked above): nothing to resolve.
+                    return ControlFlow::Continue(());
                 }
                 let Some(single) = single_name(name) else {
                     return self.fail(ApiError::not_found(&name.to_string()));

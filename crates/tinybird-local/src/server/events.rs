@@ -142,7 +142,7 @@ pub async fn detail(
         let vars = tinybird_template::Variables::new();
         let access = super::access::Access::new(&ws, &principal, &vars, false);
         let sql = format!("SELECT count() FROM {}", crate::engine::compat::quote_ident(&base));
-        let checked = access.check(crate::engine::compat::parse(&sql)?, None)?;
+        let checked = access.check(ws.parse(&sql)?, None)?;
         Ok::<_, ApiError>(ws.engine.run_query(checked.query, &checked.scope).await?)
     })
     .await?;

@@ -15,7 +15,7 @@ mod workspaces;
 
 pub use state::Config;
 
-use crate::engine::{DataFusionEngine, Engine};
+use crate::engine::{ClickHouseEngine, ClickHouseOptions, DataFusionEngine, Engine, clickhouse::chdb::ChdbLocation};
 use crate::resources::{FileError, Resources};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -39,6 +39,47 @@ pub enum StartError {
     /// The address could not be bound, or the data directory could not be used.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The SQL engine asked for could not start (chDB missing, of another version, …); the text says how to fix it.
+    #[error("{0}")]
+    Engine(String),
+}
+
+/// The SQL engine a server runs queries on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EngineKind {
+    /// Apache DataFusion with a ClickHouse compatibility layer: built in, nothing to install. Refuses what it cannot
+    /// answer exactly as ClickHouse would.
+    #[default]
+    DataFusion,
+    /// ClickHouse itself, in process, from chDB (`pip install chdb-core==26.9.0`): ClickHouse's answers, every
+    /// function, table engine and clause.
+    ClickHouse,
+}
+
+/// The environment variable that picks the engine for every server that does not pick one itself:
+/// `datafusion` or `clickhouse`.
+pub const ENGINE_ENV: &str = "TINYBIRD_LOCAL_ENGINE";
+
+impl std::str::FromStr for EngineKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "datafusion" => Ok(EngineKind::DataFusion),
+            "clickhouse" | "chdb" => Ok(EngineKind::ClickHouse),
+            other => Err(format!("unknown engine '{other}': use datafusion or clickhouse")),
+        }
+    }
+}
+
+impl EngineKind {
+    /// The engine `TINYBIRD_LOCAL_ENGINE` names, if it is set.
+    pub fn from_env() -> Result<Option<EngineKind>, String> {
+        match std::env::var(ENGINE_ENV) {
+            Ok(v) if !v.trim().is_empty() => v.parse().map(Some).map_err(|e| format!("{ENGINE_ENV}: {e}")),
+            _ => Ok(None),
+        }
+    }
 }
 
 /// Settings for [`LocalServer`]; see [`LocalServer::builder`].
@@ -48,6 +89,8 @@ pub struct LocalServerBuilder {
     resources: Resources,
     data_dir: Option<PathBuf>,
     config: Config,
+    engine: Option<EngineKind>,
+    chdb: ChdbLocation,
 }
 
 impl LocalServerBuilder {
@@ -108,6 +151,26 @@ impl LocalServerBuilder {
         self
     }
 
+    /// The SQL engine (by default the one `TINYBIRD_LOCAL_ENGINE` names, else DataFusion).
+    pub fn engine(mut self, engine: EngineKind) -> Self {
+        self.engine = Some(engine);
+        self
+    }
+
+    /// Where chDB's library is (`_chdb.abi3.so` or a directory holding it), for the ClickHouse engine. By default
+    /// `TINYBIRD_LOCAL_CHDB`, else where `python3` finds the `chdb` package.
+    pub fn chdb_library(mut self, path: impl Into<PathBuf>) -> Self {
+        self.chdb.library = Some(path.into());
+        self
+    }
+
+    /// The shared libpython whose symbols chDB needs, for the ClickHouse engine. By default
+    /// `TINYBIRD_LOCAL_LIBPYTHON`, else `python3`'s own.
+    pub fn libpython(mut self, path: impl Into<PathBuf>) -> Self {
+        self.chdb.libpython = Some(path.into());
+        self
+    }
+
     /// Starts the server on 127.0.0.1.
     pub async fn start(self) -> Result<LocalServer, StartError> {
         self.start_on([127, 0, 0, 1].into()).await
@@ -124,8 +187,28 @@ impl LocalServerBuilder {
                 resources = Resources::from_files(files).map_err(|e| StartError::Project(e.0))?;
             }
         }
-        let engine: Arc<dyn Engine> =
-            Arc::new(DataFusionEngine::with_limits(self.config.memory_limit, self.config.max_result_bytes));
+        let kind = match self.engine {
+            Some(kind) => kind,
+            None => EngineKind::from_env().map_err(StartError::Engine)?.unwrap_or_default(),
+        };
+        let engine: Arc<dyn Engine> = match kind {
+            EngineKind::DataFusion => {
+                Arc::new(DataFusionEngine::with_limits(self.config.memory_limit, self.config.max_result_bytes))
+            }
+            EngineKind::ClickHouse => {
+                let options = ClickHouseOptions {
+                    location: self.chdb.clone(),
+                    query_timeout: self.config.query_timeout,
+                    max_result_bytes: self.config.max_result_bytes,
+                    memory_limit: self.config.memory_limit,
+                };
+                let engine = tokio::task::spawn_blocking(move || ClickHouseEngine::start(options))
+                    .await
+                    .map_err(|e| StartError::Engine(format!("the ClickHouse engine failed to start: {e}")))?
+                    .map_err(StartError::Engine)?;
+                Arc::new(engine)
+            }
+        };
         let ws = Arc::new(Workspace::new(identity, engine, self.config, store));
         ws.apply(&resources, true).await.map_err(|e| {
             StartError::Project(vec![FileError {
@@ -207,6 +290,14 @@ impl LocalServer {
     pub async fn from_dir(dir: impl AsRef<std::path::Path>) -> Result<LocalServer, StartError> {
         let resources = Resources::from_dir(dir).map_err(|e| StartError::Project(e.0))?;
         LocalServer::start(resources).await
+    }
+
+    /// The SQL engine this server runs.
+    pub fn engine(&self) -> EngineKind {
+        match self.ws.engine.flavor() {
+            crate::engine::Flavor::DataFusion => EngineKind::DataFusion,
+            crate::engine::Flavor::ClickHouse => EngineKind::ClickHouse,
+        }
     }
 
     /// The base URL, e.g. `http://127.0.0.1:40123`.

@@ -97,11 +97,11 @@ pub async fn pipe(
             // `q` reads the pipe's result as `_`, and what the token itself may read.
             Some(q) => {
                 let (q, format) = split_format(&q, format)?;
-                (access.check(compat::parse(&q)?, Some(result_of_pipe))?, format)
+                (access.check(ws.parse(&q)?, Some(result_of_pipe))?, format)
             }
             None => (access.finish(result_of_pipe), format),
         };
-        let result = ws.engine.run_query(checked.query, &checked.scope).await?;
+        let result = ws.engine.run_query_as(checked.query, &checked.scope, format.output(options)).await?;
         Ok::<_, ApiError>((result, format))
     })
     .await;
@@ -172,8 +172,8 @@ pub async fn sql(
             }
             None => None,
         };
-        let checked = access.check(compat::parse(&rendered)?, underscore)?;
-        let result = ws.engine.run_query(checked.query, &checked.scope).await?;
+        let checked = access.check(ws.parse(&rendered)?, underscore)?;
+        let result = ws.engine.run_query_as(checked.query, &checked.scope, format.output(options)).await?;
         Ok::<_, ApiError>((result, format))
     })
     .await?;

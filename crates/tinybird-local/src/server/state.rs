@@ -377,7 +377,7 @@ impl Workspace {
     async fn backfill(&self, new_pipes: &[String]) -> Result<(), ApiError> {
         for name in new_pipes {
             let Some(pipe) = self.pipe(name).filter(|p| p.materialized_target.is_some()) else { continue };
-            let query = super::access::pipe_query(&pipe, &tinybird_template::Variables::new(), false)?;
+            let query = super::access::pipe_query(&pipe, &tinybird_template::Variables::new(), false, self.engine.flavor())?;
             for ds in crate::engine::compat::referenced_tables(&query) {
                 if !self.is_datasource(&ds) {
                     continue;
@@ -403,6 +403,11 @@ impl Workspace {
 
     pub fn pipe(&self, name: &str) -> Option<Pipe> {
         self.live.read().ok()?.pipes.get(name).cloned()
+    }
+
+    /// Parses a caller's query for this workspace's engine.
+    pub fn parse(&self, sql: &str) -> Result<datafusion::sql::sqlparser::ast::Query, crate::engine::EngineError> {
+        crate::engine::compat::parse_for(sql, self.engine.flavor())
     }
 
     pub fn is_datasource(&self, name: &str) -> bool {
@@ -486,7 +491,7 @@ impl Workspace {
             return Err(ApiError::bad_request(format!("materialized views chain more than {MAX_DEPTH} levels deep")));
         }
         let Some(target) = view.materialized_target.clone() else { return Ok(()) };
-        let mut query = super::access::pipe_query(view, &tinybird_template::Variables::new(), false)?;
+        let mut query = super::access::pipe_query(view, &tinybird_template::Variables::new(), false, self.engine.flavor())?;
         if !crate::engine::compat::referenced_tables(&query).iter().any(|t| t == ds) {
             return Ok(());
         }

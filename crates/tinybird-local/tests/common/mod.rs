@@ -13,6 +13,12 @@ pub fn resources() -> Resources {
     Resources::from_dir(project_dir()).expect("fixture project parses")
 }
 
+/// Whether these tests run on the ClickHouse engine (`TINYBIRD_LOCAL_ENGINE=clickhouse`): the whole suite runs on
+/// either engine, and the few answers that differ (what DataFusion refuses, ClickHouse runs) say so.
+pub fn on_clickhouse() -> bool {
+    matches!(tinybird_local::EngineKind::from_env(), Ok(Some(tinybird_local::EngineKind::ClickHouse)))
+}
+
 pub async fn server() -> LocalServer {
     LocalServer::start(resources()).await.expect("server starts")
 }

@@ -1,0 +1,378 @@
+//! The ClickHouse engine: ClickHouse itself, in process (chDB), behind the same [`Engine`] trait as DataFusion.
+//!
+//! Each engine (one per server) owns a database with a random name holding its datasources as real tables, with
+//! the datafile's engine and keys, and a second, empty one that callers' queries run in. A checked query has its
+//! tables bound to the first database by name (filtered ones through a subquery applying the filters), so a name
+//! the checks did not bind resolves in the empty database and fails. Callers' queries run on connections set to
+//! `readonly = 2`. Rows are formatted by ClickHouse itself, and `meta` types are ClickHouse's own.
+
+#[allow(unsafe_code)]
+pub mod chdb;
+mod sql;
+
+use self::chdb::{ChError, Chdb, ChdbLocation, Pool};
+use super::compat::{self, Flavor};
+use super::{Column, Engine, EngineError, Output, QueryResult, RowText, TableScope, TextRows, Value};
+use crate::types::ChType;
+use async_trait::async_trait;
+use datafusion::arrow::array::Array;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::sql::sqlparser::ast::Query;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tinybird_core::DatasourceDef;
+
+/// Settings for [`ClickHouseEngine::start`].
+#[derive(Debug, Clone)]
+pub struct ClickHouseOptions {
+    /// Where chDB and libpython are (unset: the environment, then `python3`).
+    pub location: ChdbLocation,
+    /// ClickHouse's `max_execution_time` for each query.
+    pub query_timeout: Duration,
+    /// ClickHouse's `max_result_bytes` for each query.
+    pub max_result_bytes: usize,
+    /// ClickHouse's `max_memory_usage` for each query.
+    pub memory_limit: usize,
+}
+
+impl Default for ClickHouseOptions {
+    fn default() -> Self {
+        ClickHouseOptions {
+            location: ChdbLocation::default(),
+            query_timeout: Duration::from_secs(10),
+            max_result_bytes: super::DEFAULT_MAX_RESULT_BYTES,
+            memory_limit: super::DEFAULT_MEMORY_LIMIT,
+        }
+    }
+}
+
+/// The ClickHouse implementation of [`Engine`].
+pub struct ClickHouseEngine {
+    chdb: Arc<Chdb>,
+    database: String,
+    sandbox: String,
+    /// Connections in `database`: DDL, inserts and the server's own queries.
+    admin: Arc<Pool>,
+    /// Connections in the empty `sandbox`, read-only: callers' queries.
+    user: Arc<Pool>,
+    tables: RwLock<HashMap<String, Vec<Column>>>,
+    options: ClickHouseOptions,
+}
+
+impl std::fmt::Debug for ClickHouseEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClickHouseEngine").field("version", &self.chdb.version).field("database", &self.database).finish()
+    }
+}
+
+impl ClickHouseEngine {
+    /// Loads chDB (once per process) and creates this engine's databases. Blocks for the load (about a second the
+    /// first time).
+    pub fn start(options: ClickHouseOptions) -> Result<ClickHouseEngine, String> {
+        let chdb = chdb::load(&options.location)?;
+        let database = format!("tb_{}", uuid::Uuid::new_v4().simple());
+        let sandbox = format!("tb_{}", uuid::Uuid::new_v4().simple());
+        let admin = Pool::new(chdb.clone(), vec![format!("USE {}", compat::quote_ident(&database))]);
+        let user = Pool::new(chdb.clone(), vec![format!("USE {}", compat::quote_ident(&sandbox)), "SET readonly = 2".to_string()]);
+        let mut setup = Pool::new(chdb.clone(), Vec::new()).take().map_err(|e| e.message)?;
+        for db in [&database, &sandbox] {
+            chdb::execute(&mut setup, &format!("CREATE DATABASE IF NOT EXISTS {}", compat::quote_ident(db)))
+                .map_err(|e| e.message)?;
+        }
+        Ok(ClickHouseEngine { chdb, database, sandbox, admin, user, tables: RwLock::new(HashMap::new()), options })
+    }
+
+    /// The ClickHouse version running (`SELECT version()`).
+    pub fn version(&self) -> &str {
+        &self.chdb.version
+    }
+
+    fn table_names(&self) -> HashSet<String> {
+        self.tables.read().map(|t| t.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    fn table(&self, name: &str) -> Result<Vec<Column>, EngineError> {
+        self.tables
+            .read()
+            .ok()
+            .and_then(|t| t.get(name).cloned())
+            .ok_or_else(|| EngineError::UnknownTable(name.to_string()))
+    }
+
+    fn qualified(&self, table: &str) -> String {
+        format!("{}.{}", compat::quote_ident(&self.database), compat::quote_ident(table))
+    }
+
+    /// A ClickHouse error as the server reports it: this engine's database names taken out of the text.
+    fn error(&self, e: ChError) -> EngineError {
+        let mut message = e.message;
+        for db in [&self.database, &self.sandbox] {
+            message = message.replace(&format!("`{db}`."), "").replace(&format!("{db}."), "").replace(db.as_str(), "default");
+        }
+        match e.name.as_deref() {
+            Some("TIMEOUT_EXCEEDED") => EngineError::Timeout(self.options.query_timeout),
+            Some("MEMORY_LIMIT_EXCEEDED" | "TOO_MANY_ROWS_OR_BYTES") => {
+                EngineError::Memory(message.trim_start_matches("DB::Exception: ").to_string())
+            }
+            _ => EngineError::ClickHouse(message),
+        }
+    }
+
+    async fn admin_execute(&self, statement: String) -> Result<(), EngineError> {
+        self.admin.run(move |conn| chdb::execute(conn, &statement)).await.map_err(|e| self.error(e))
+    }
+
+    /// The settings every caller query runs with: its limits and the output format's.
+    fn settings(&self, output: &Output) -> String {
+        format!(
+            "max_execution_time = {}, max_result_bytes = {}, max_memory_usage = {}, \
+             output_format_json_quote_64bit_integers = {}, output_format_json_quote_denormals = {}",
+            self.options.query_timeout.as_secs().max(1),
+            self.options.max_result_bytes,
+            self.options.memory_limit,
+            u8::from(output.quote_64bit),
+            u8::from(output.quote_denormals),
+        )
+    }
+}
+
+/// The first column of a result as strings.
+fn strings(batches: &[RecordBatch], column: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for batch in batches {
+        let array = batch.column(column);
+        for row in 0..array.len() {
+            out.push(match super::value_at(array.as_ref(), row) {
+                Value::Str(s) => s,
+                other => format!("{other:?}"),
+            });
+        }
+    }
+    out
+}
+
+fn first_u64(batches: &[RecordBatch]) -> Option<u64> {
+    let batch = batches.iter().find(|b| b.num_rows() > 0)?;
+    match super::value_at(batch.column(0).as_ref(), 0) {
+        Value::UInt(n) => Some(n),
+        Value::Int(n) => u64::try_from(n).ok(),
+        Value::Null => Some(0),
+        _ => None,
+    }
+}
+
+/// A ClickHouse type name as the server models it, exactly as ClickHouse printed it.
+fn column_type(text: &str) -> ChType {
+    match ChType::parse(text) {
+        Ok(ty) if ty.to_string() == text => ty,
+        _ => ChType::Named(text.to_string()),
+    }
+}
+
+#[async_trait]
+impl Engine for ClickHouseEngine {
+    fn flavor(&self) -> Flavor {
+        Flavor::ClickHouse
+    }
+
+    async fn create_table(&self, def: &DatasourceDef) -> Result<(), EngineError> {
+        let mut columns = Vec::with_capacity(def.columns.len());
+        for c in &def.columns {
+            let ty = ChType::parse(&c.ty)
+                .map_err(|e| EngineError::Schema(format!("datasource '{}', column '{}': {e}", def.name, c.name)))?;
+            columns.push(Column { name: c.name.clone(), ty });
+        }
+        let ddl = sql::create_table(&self.database, def)?;
+        self.admin_execute(format!("DROP TABLE IF EXISTS {} SYNC", self.qualified(&def.name))).await?;
+        self.admin_execute(ddl).await.map_err(|e| match e {
+            EngineError::ClickHouse(m) => EngineError::Schema(format!("datasource '{}': {m}", def.name)),
+            other => other,
+        })?;
+        self.tables.write().map_err(|_| poisoned())?.insert(def.name.clone(), columns);
+        Ok(())
+    }
+
+    async fn create_table_with_columns(&self, name: &str, columns: &[(String, ChType)]) -> Result<(), EngineError> {
+        self.admin_execute(format!("DROP TABLE IF EXISTS {} SYNC", self.qualified(name))).await?;
+        self.admin_execute(sql::create_table_with_columns(&self.database, name, columns)).await?;
+        let columns = columns.iter().map(|(n, t)| Column { name: n.clone(), ty: t.clone() }).collect();
+        self.tables.write().map_err(|_| poisoned())?.insert(name.to_string(), columns);
+        Ok(())
+    }
+
+    async fn drop_table(&self, name: &str) -> Result<(), EngineError> {
+        self.admin_execute(format!("DROP TABLE IF EXISTS {} SYNC", self.qualified(name))).await?;
+        self.tables.write().map_err(|_| poisoned())?.remove(name);
+        Ok(())
+    }
+
+    fn table_columns(&self, name: &str) -> Option<Vec<Column>> {
+        self.table(name).ok()
+    }
+
+    async fn append(&self, table: &str, rows: Vec<Vec<Value>>) -> Result<u64, EngineError> {
+        let columns = self.table(table)?;
+        let count = rows.len() as u64;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        const EXACT: crate::format::OutputOptions =
+            crate::format::OutputOptions { quote_64bit: true, quote_denormals: true };
+        let keys: Vec<String> = columns.iter().map(|c| crate::format::json_string(&c.name)).collect();
+        let mut statement = format!("INSERT INTO {} FORMAT JSONEachRow\n", self.qualified(table));
+        statement.reserve(rows.len() * 16 * columns.len().max(1));
+        for row in &rows {
+            if row.len() != columns.len() {
+                return Err(EngineError::Schema(format!("row has {} values, table has {} columns", row.len(), columns.len())));
+            }
+            statement.push('{');
+            for (i, ((value, column), key)) in row.iter().zip(&columns).zip(&keys).enumerate() {
+                if i > 0 {
+                    statement.push(',');
+                }
+                statement.push_str(key);
+                statement.push(':');
+                crate::format::json_value(&mut statement, value, &column.ty, EXACT);
+            }
+            statement.push_str("}\n");
+        }
+        self.admin_execute(statement).await?;
+        Ok(count)
+    }
+
+    async fn run_query(&self, query: Query, scope: &TableScope) -> Result<QueryResult, EngineError> {
+        self.run_query_as(query, scope, Output::exact_json()).await
+    }
+
+    async fn run_query_as(&self, query: Query, scope: &TableScope, output: Output) -> Result<QueryResult, EngineError> {
+        let tables = self.table_names();
+        let binding = sql::Binding { database: &self.database, tables: &tables };
+        let count = match query.limit_clause.is_some() {
+            true => {
+                let mut unlimited = query.clone();
+                unlimited.limit_clause = None;
+                Some(sql::prepare(unlimited, scope, &binding)?)
+            }
+            false => None,
+        };
+        let read: Vec<String> = match scope {
+            TableScope::All => compat::referenced_tables(&query).into_iter().filter(|t| tables.contains(t)).collect(),
+            TableScope::Only(list) => list.iter().map(|t| t.table.clone()).collect(),
+        };
+        let text = sql::prepare(query, scope, &binding)?;
+        let format = match output.text {
+            RowText::Json => "JSONEachRow",
+            RowText::Csv => "CSV",
+            RowText::Tsv => "TSV",
+        };
+        let settings = self.settings(&output);
+        let stats = match read.is_empty() {
+            true => None,
+            false => {
+                let names: Vec<String> = read.iter().map(|t| format!("'{}'", t.replace('\\', "\\\\").replace('\'', "\\'"))).collect();
+                Some(format!(
+                    "SELECT sum(total_rows), sum(total_bytes) FROM system.tables WHERE database = '{}' AND name IN ({})",
+                    self.database,
+                    names.join(", ")
+                ))
+            }
+        };
+        let pool = match scope {
+            TableScope::All => self.admin.clone(),
+            TableScope::Only(_) => self.user.clone(),
+        };
+        let outcome = pool
+            .run(move |conn| {
+                let described = chdb::query(conn, &format!("DESCRIBE ({text})"))?;
+                let (names, types) = (strings(&described, 0), strings(&described, 1));
+                let rows = chdb::query(
+                    conn,
+                    &format!("SELECT formatRowNoNewline('{format}', *) FROM ({text}) SETTINGS {settings}"),
+                )?;
+                let rows = strings(&rows, 0);
+                let before_limit = match count {
+                    Some(count) => first_u64(&chdb::query(conn, &format!("SELECT count() FROM ({count}) SETTINGS {settings}"))?),
+                    None => None,
+                };
+                let (mut rows_read, mut bytes_read) = (0, 0);
+                if let Some(stats) = stats {
+                    let batches = chdb::query(conn, &stats)?;
+                    if let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) {
+                        let n = |i: usize| match super::value_at(batch.column(i).as_ref(), 0) {
+                            Value::UInt(n) => n,
+                            Value::Int(n) => n.max(0) as u64,
+                            _ => 0,
+                        };
+                        (rows_read, bytes_read) = (n(0), n(1));
+                    }
+                }
+                Ok((names, types, rows, before_limit, rows_read, bytes_read))
+            })
+            .await
+            .map_err(|e| self.error(e))?;
+        let (names, types, rows, before_limit, rows_read, bytes_read) = outcome;
+        let columns = names.into_iter().zip(types).map(|(name, ty)| Column { name, ty: column_type(&ty) }).collect();
+        Ok(QueryResult::from_text(columns, TextRows { kind: output.text, rows }, before_limit, rows_read, bytes_read))
+    }
+
+    async fn delete(&self, table: &str, condition: &str, dry_run: bool) -> Result<u64, EngineError> {
+        self.table(table)?;
+        let condition = sql::print_condition(&compat::parse_condition(condition)?)?;
+        let count = format!("SELECT count() FROM {} WHERE ({condition})", self.qualified(table));
+        let delete = (!dry_run).then(|| format!("DELETE FROM {} WHERE ({condition})", self.qualified(table)));
+        self.admin
+            .run(move |conn| {
+                let n = first_u64(&chdb::query(conn, &count)?).unwrap_or(0);
+                if let Some(delete) = delete
+                    && n > 0
+                {
+                    chdb::execute(conn, &delete)?;
+                }
+                Ok(n)
+            })
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    async fn truncate(&self, table: &str) -> Result<(), EngineError> {
+        self.table(table)?;
+        self.admin_execute(format!("TRUNCATE TABLE {} SYNC", self.qualified(table))).await
+    }
+
+    async fn dump(&self, table: &str) -> Result<Vec<Vec<Value>>, EngineError> {
+        self.table(table)?;
+        let result = self.query(&format!("SELECT * FROM {}", compat::quote_ident(table))).await?;
+        Ok(result.rows().to_vec())
+    }
+}
+
+impl Drop for ClickHouseEngine {
+    fn drop(&mut self) {
+        // The databases go with the server (a few milliseconds); chDB itself stays loaded for the process.
+        if let Ok(mut conn) = self.admin.take() {
+            for db in [&self.database, &self.sandbox] {
+                let _ = chdb::execute(&mut conn, &format!("DROP DATABASE IF EXISTS {} SYNC", compat::quote_ident(db)));
+            }
+        }
+    }
+}
+
+fn poisoned() -> EngineError {
+    EngineError::Execution("engine state lock poisoned by an earlier panic".into())
+}
+
+/// Reads a JSON row written by ClickHouse into values of the columns' types.
+pub(crate) fn json_row(text: &str, columns: &[Column]) -> Vec<Value> {
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).unwrap_or_default();
+    columns
+        .iter()
+        .map(|c| match object.get(&c.name) {
+            None | Some(serde_json::Value::Null) => Value::Null,
+            Some(v) => crate::ingest::convert(v, &c.ty).unwrap_or_else(|_| match v {
+                serde_json::Value::String(s) => Value::Str(s.clone()),
+                other => Value::Str(other.to_string()),
+            }),
+        })
+        .collect()
+}

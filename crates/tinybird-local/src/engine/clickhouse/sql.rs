@@ -1,0 +1,467 @@
+//! SQL for the ClickHouse engine: the checked tree made ready to run (tables bound to this server's database, the
+//! scope's filters applied), printed so ClickHouse reads exactly that tree, and the DDL of a datasource.
+
+use crate::engine::compat::{self, Flavor, cte_names, quote_ident};
+use crate::engine::{EngineError, ScopedTable, TableScope};
+use crate::types::ChType;
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart, Query,
+    SetExpr, TableAlias, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
+};
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
+use tinybird_core::DatasourceDef;
+
+/// Functions that reach tables, dictionaries or the server by a name given as a string or identifier, around the
+/// scope the query was checked against. Matched case-insensitively; `dictGet*` by prefix.
+const REFUSED_FUNCTIONS: &[&str] = &[
+    "joinget",
+    "joingetornull",
+    "dicthas",
+    "dictisin",
+    "hascolumnintable",
+    "gettypeserializationstreams",
+    "getmergetreesettings",
+    "getserverport",
+    "getsetting",
+    "getsettingordefault",
+    "currentdatabase",
+    "currentuser",
+    "currentschemas",
+    "globalvariable",
+    "getmacro",
+    "fqdn",
+    "hostname",
+    "uptime",
+    "filesystemavailable",
+    "filesystemcapacity",
+    "filesystemunreserved",
+    "file",
+];
+
+/// Table functions that only generate rows.
+const GENERATORS: &[&str] = &["numbers", "numbers_mt", "zeros", "zeros_mt", "generate_series", "generateSeries", "values"];
+
+/// `IN`-family functions: an identifier as their set argument names a table in ClickHouse.
+const IN_FUNCTIONS: &[&str] = &[
+    "in",
+    "notin",
+    "globalin",
+    "globalnotin",
+    "nullin",
+    "notnullin",
+    "globalnullin",
+    "globalnotnullin",
+    "inignoreset",
+    "notinignoreset",
+];
+
+/// What a scoped query resolves each name to.
+pub(super) struct Binding<'a> {
+    /// This server's database.
+    pub database: &'a str,
+    /// The tables of this server, for [`TableScope::All`].
+    pub tables: &'a HashSet<String>,
+}
+
+/// The SQL text ClickHouse runs for a checked tree: every table bound to this server's database (a filtered one to
+/// a subquery applying its filters), the functions that reach beyond the scope refused, string literals escaped the
+/// way ClickHouse reads them. The text is parsed again and must give the same tree, so the printer never changes
+/// what the tree says.
+pub(super) fn prepare(mut query: Query, scope: &TableScope, binding: &Binding<'_>) -> Result<String, EngineError> {
+    let ctes = cte_names(&query);
+    let names: HashMap<&str, &ScopedTable> = match scope {
+        TableScope::All => HashMap::new(),
+        TableScope::Only(list) => list.iter().map(|t| (t.name.as_str(), t)).collect(),
+    };
+    let mut bind = Bind { binding: Some(binding), scope: Some(scope), names: Some(&names), ctes: Some(&ctes), error: None };
+    let _ = VisitMut::visit(&mut query, &mut bind);
+    if let Some(e) = bind.error {
+        return Err(e);
+    }
+    print(query)
+}
+
+/// Prints a tree for ClickHouse, and checks that the text reads back as the same tree.
+pub(super) fn print(query: Query) -> Result<String, EngineError> {
+    let expected = query.clone();
+    let mut escaped = query;
+    let mut escape = EscapeStrings { error: None };
+    let _ = VisitMut::visit(&mut escaped, &mut escape);
+    if let Some(e) = escape.error {
+        return Err(e);
+    }
+    let text = escaped.to_string();
+    check_lexing(&text)?;
+    let reread = compat::parse_for(&text, Flavor::ClickHouse)
+        .map_err(|e| EngineError::Unsupported(format!("this query's form (it does not print back as itself: {e})")))?;
+    if reread != expected {
+        return Err(EngineError::Unsupported("this query's form (it does not print back as itself)".into()));
+    }
+    Ok(text)
+}
+
+/// Prints one expression (a filter, a delete condition) for ClickHouse, with the same checks as [`print`].
+pub(super) fn print_condition(expr: &Expr) -> Result<String, EngineError> {
+    let mut escaped = expr.clone();
+    let mut escape = EscapeStrings { error: None };
+    let _ = VisitMut::visit(&mut escaped, &mut escape);
+    if let Some(e) = escape.error {
+        return Err(e);
+    }
+    let mut refuse = Bind::refusals();
+    let _ = VisitMut::visit(&mut escaped, &mut refuse);
+    if let Some(e) = refuse.error {
+        return Err(e);
+    }
+    let text = escaped.to_string();
+    check_lexing(&text)?;
+    let reread = compat::parse_condition(&text)
+        .map_err(|e| EngineError::Unsupported(format!("this condition's form (it does not print back as itself: {e})")))?;
+    if &reread != expr {
+        return Err(EngineError::Unsupported("this condition's form (it does not print back as itself)".into()));
+    }
+    Ok(text)
+}
+
+/// ClickHouse reads backslash escapes inside quoted identifiers, which the parser here does not: an identifier
+/// holding a backslash could read differently there, so none is let through. Strings were escaped already.
+fn check_lexing(text: &str) -> Result<(), EngineError> {
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => loop {
+                match chars.next() {
+                    Some('\\') => {
+                        chars.next();
+                    }
+                    Some('\'') | None => break,
+                    Some(_) => {}
+                }
+            },
+            '`' | '"' => loop {
+                match chars.next() {
+                    Some('\\') => {
+                        return Err(EngineError::Unsupported("a backslash in a quoted identifier".into()));
+                    }
+                    Some(q) if q == c => break,
+                    None => break,
+                    Some(_) => {}
+                }
+            },
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// String literals as ClickHouse reads them: a backslash is an escape there, so each one is doubled.
+struct EscapeStrings {
+    error: Option<EngineError>,
+}
+
+impl VisitorMut for EscapeStrings {
+    type Break = ();
+
+    fn post_visit_value(&mut self, value: &mut ValueWithSpan) -> ControlFlow<()> {
+        let text = match &value.value {
+            Value::SingleQuotedString(s) => s,
+            Value::DollarQuotedString(d) => &d.value,
+            Value::Number(..) | Value::Boolean(_) | Value::Null | Value::Placeholder(_) => {
+                return ControlFlow::Continue(());
+            }
+            other => {
+                self.error = Some(EngineError::Unsupported(format!("the literal form `{other}`")));
+                return ControlFlow::Break(());
+            }
+        };
+        value.value = Value::SingleQuotedString(text.replace('\\', "\\\\"));
+        ControlFlow::Continue(())
+    }
+}
+
+struct Bind<'b, 'a> {
+    binding: Option<&'b Binding<'a>>,
+    scope: Option<&'b TableScope>,
+    names: Option<&'b HashMap<&'b str, &'b ScopedTable>>,
+    ctes: Option<&'b HashSet<String>>,
+    error: Option<EngineError>,
+}
+
+impl<'b, 'a> Bind<'b, 'a> {
+    #[allow(clippy::new_ret_no_self)]
+    fn refusals() -> Bind<'static, 'static> {
+        Bind { binding: None, scope: None, names: None, ctes: None, error: None }
+    }
+
+    fn fail(&mut self, e: EngineError) -> ControlFlow<()> {
+        self.error = Some(e);
+        ControlFlow::Break(())
+    }
+
+    /// The table a single name reads in this scope, with its filters.
+    fn lookup(&self, name: &str) -> Option<(String, Vec<Expr>)> {
+        let (binding, scope) = (self.binding?, self.scope?);
+        if self.ctes.is_some_and(|c| c.contains(name)) {
+            return None;
+        }
+        match scope {
+            TableScope::All => binding.tables.contains(name).then(|| (name.to_string(), Vec::new())),
+            TableScope::Only(_) => self.names?.get(name).map(|t| (t.table.clone(), t.filters.clone())),
+        }
+    }
+}
+
+fn quoted(name: &str) -> Ident {
+    Ident::with_quote('`', name)
+}
+
+fn single_name(name: &ObjectName) -> Option<String> {
+    match name.0.as_slice() {
+        [ObjectNamePart::Identifier(ident)] => Some(ident.value.clone()),
+        _ => None,
+    }
+}
+
+impl VisitorMut for Bind<'_, '_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+        if self.binding.is_none() {
+            // A condition (delete) runs against one table: a subquery there could read any other.
+            return self.fail(EngineError::Unsupported("a subquery in a condition".into()));
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::InList { list, .. } = expr
+            && let [Expr::Identifier(_) | Expr::CompoundIdentifier(_)] = list.as_slice()
+        {
+            // `x IN (name)`: ClickHouse reads a lone name there as a table.
+            return self.fail(EngineError::Unsupported("a lone name as the set of IN (write it as a subquery)".into()));
+        }
+        let Expr::Function(function) = expr else { return ControlFlow::Continue(()) };
+        let name = function.name.0.last().map(|p| p.to_string().trim_matches('`').to_ascii_lowercase()).unwrap_or_default();
+        if REFUSED_FUNCTIONS.contains(&name.as_str()) || name.starts_with("dictget") {
+            return self.fail(EngineError::Unsupported(format!("function `{}`", function.name)));
+        }
+        if IN_FUNCTIONS.contains(&name.as_str())
+            && let FunctionArguments::List(list) = &function.args
+            && list.args.iter().skip(1).any(|a| {
+                matches!(
+                    a,
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(_) | Expr::CompoundIdentifier(_)))
+                )
+            })
+        {
+            return self.fail(EngineError::Unsupported(format!("a table name as the set of `{}`", function.name)));
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Table { name, args: Some(_), .. } = factor {
+            // Only functions that generate rows: every other table function reads files, URLs or other servers.
+            let generator = single_name(name).is_some_and(|n| GENERATORS.iter().any(|g| g.eq_ignore_ascii_case(&n)));
+            if !generator {
+                return self.fail(EngineError::Unsupported(format!("table function `{name}`")));
+            }
+        }
+        let TableFactor::Table { name, alias, args: None, .. } = factor else { return ControlFlow::Continue(()) };
+        let Some(single) = single_name(name) else { return ControlFlow::Continue(()) };
+        let Some(binding) = self.binding else { return ControlFlow::Continue(()) };
+        let Some((table, filters)) = self.lookup(&single) else { return ControlFlow::Continue(()) };
+        // Keep `name.column` references working.
+        let alias = alias.take().unwrap_or(TableAlias { explicit: true, name: quoted(&single), columns: vec![], at: None });
+        let real = ObjectName(vec![
+            ObjectNamePart::Identifier(quoted(binding.database)),
+            ObjectNamePart::Identifier(quoted(&table)),
+        ]);
+        if filters.is_empty() {
+            *name = real;
+            if let TableFactor::Table { alias: a, .. } = factor {
+                *a = Some(alias);
+            }
+            return ControlFlow::Continue(());
+        }
+        let condition = filters
+            .into_iter()
+            .map(|f| Expr::Nested(Box::new(f)))
+            .reduce(|a, b| Expr::BinaryOp { left: Box::new(a), op: BinaryOperator::And, right: Box::new(b) });
+        let mut filtered = match compat::parse_for("SELECT * FROM t", Flavor::ClickHouse) {
+            Ok(q) => q,
+            Err(e) => return self.fail(e),
+        };
+        if let SetExpr::Select(select) = filtered.body.as_mut() {
+            if let Some(TableFactor::Table { name, .. }) = select.from.first_mut().map(|f| &mut f.relation) {
+                *name = real;
+            }
+            select.selection = condition;
+        }
+        *factor = TableFactor::Derived { lateral: false, subquery: Box::new(filtered), alias: Some(alias), sample: None };
+        ControlFlow::Continue(())
+    }
+}
+
+/// `CREATE TABLE` for a datasource: its columns (defaults and codecs included), indexes, engine and keys.
+pub(super) fn create_table(database: &str, def: &DatasourceDef) -> Result<String, EngineError> {
+    if def.columns.is_empty() {
+        return Err(EngineError::Schema(format!("datasource '{}' has no columns", def.name)));
+    }
+    let mut columns: Vec<String> = def
+        .columns
+        .iter()
+        .map(|c| {
+            let mut text = format!("{} {}", quote_ident(&c.name), c.ty);
+            if let Some(default) = &c.default {
+                text.push_str(" DEFAULT ");
+                text.push_str(default.trim());
+            }
+            if let Some(codec) = &c.codec {
+                text.push_str(&format!(" CODEC({codec})"));
+            }
+            text
+        })
+        .collect();
+    for index in &def.indexes {
+        columns.push(format!("INDEX {} {} TYPE {} GRANULARITY {}", quote_ident(&index.name), index.expr, index.ty, index.granularity));
+    }
+    let e = &def.engine;
+    let kind = if e.kind.is_empty() { "MergeTree" } else { e.kind.as_str() };
+    let args: Vec<&str> = match kind {
+        "ReplacingMergeTree" => e.ver.iter().chain(e.is_deleted.iter()).map(String::as_str).collect(),
+        "CollapsingMergeTree" => e.sign.iter().map(String::as_str).collect(),
+        "VersionedCollapsingMergeTree" => e.sign.iter().chain(e.version.iter()).map(String::as_str).collect(),
+        "SummingMergeTree" => e.columns.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    };
+    let mut sql = format!("CREATE TABLE {}.{} ({}) ENGINE = {kind}", quote_ident(database), quote_ident(&def.name), columns.join(", "));
+    if !matches!(kind, "Null" | "Memory" | "Join" | "Set") {
+        sql.push_str(&format!("({})", args.join(", ")));
+        if let Some(p) = &e.partition_key {
+            sql.push_str(&format!(" PARTITION BY {}", key(p)));
+        }
+        if let Some(p) = &e.primary_key {
+            sql.push_str(&format!(" PRIMARY KEY {}", key(p)));
+        }
+        let order = e.sorting_key.as_deref().map(str::trim).filter(|s| !s.is_empty()).unwrap_or("tuple()");
+        sql.push_str(&format!(" ORDER BY {}", key(order)));
+        if let Some(s) = &e.sampling_key {
+            sql.push_str(&format!(" SAMPLE BY {s}"));
+        }
+        if let Some(t) = &e.ttl {
+            sql.push_str(&format!(" TTL {t}"));
+        }
+        if let Some(s) = &e.settings {
+            sql.push_str(&format!(" SETTINGS {s}"));
+        }
+    }
+    Ok(sql)
+}
+
+/// A key as a datafile writes it (`date, org_id`) as ClickHouse's DDL needs it: a list in parentheses.
+fn key(text: &str) -> String {
+    let text = text.trim();
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    let mut top_level_comma = false;
+    for c in text.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '`' | '"') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') => depth -= 1,
+            (None, ',') if depth == 0 => top_level_comma = true,
+            _ => {}
+        }
+    }
+    if top_level_comma { format!("({text})") } else { text.to_string() }
+}
+
+/// `CREATE TABLE` from explicit columns (quarantine and scratch tables): a plain MergeTree.
+pub(super) fn create_table_with_columns(database: &str, name: &str, columns: &[(String, ChType)]) -> String {
+    let columns: Vec<String> = columns.iter().map(|(n, t)| format!("{} {t}", quote_ident(n))).collect();
+    format!("CREATE TABLE {}.{} ({}) ENGINE = MergeTree ORDER BY tuple()", quote_ident(database), quote_ident(name), columns.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prep(sql: &str, scope: &TableScope) -> Result<String, EngineError> {
+        let tables: HashSet<String> = ["events".to_string()].into();
+        let binding = Binding { database: "db1", tables: &tables };
+        prepare(compat::parse_for(sql, Flavor::ClickHouse)?, scope, &binding)
+    }
+
+    #[test]
+    fn binds_tables_to_the_database_and_applies_filters() {
+        let sql = prep("SELECT count() FROM events WHERE x = 1", &TableScope::All).unwrap();
+        assert_eq!(sql, "SELECT count() FROM `db1`.`events` AS `events` WHERE x = 1");
+        let scope = TableScope::Only(vec![ScopedTable {
+            name: "__tb_1".into(),
+            table: "events".into(),
+            filters: vec![compat::parse_condition("tenant = 'a'").unwrap()],
+        }]);
+        let sql = prep("SELECT * FROM __tb_1 AS events", &scope).unwrap();
+        assert_eq!(sql, "SELECT * FROM (SELECT * FROM `db1`.`events` WHERE (tenant = 'a')) AS events");
+        // A name outside the scope is left alone: it resolves in an empty database and fails there.
+        let sql = prep("SELECT * FROM events", &scope).unwrap();
+        assert_eq!(sql, "SELECT * FROM events");
+    }
+
+    #[test]
+    fn final_on_every_table_becomes_the_final_setting() {
+        let sql = prep("SELECT * FROM events FINAL WHERE x = 1", &TableScope::All).unwrap();
+        assert_eq!(sql, "SELECT * FROM `db1`.`events` AS `events` WHERE x = 1 SETTINGS final = 1");
+        let e = prep("SELECT * FROM events FINAL JOIN other ON 1", &TableScope::All).unwrap_err();
+        assert!(e.to_string().contains("FINAL on 1 of the 2 tables"), "{e}");
+        // A column named `final` is still a column.
+        assert!(prep("SELECT a, final FROM events", &TableScope::All).unwrap().contains("a, final FROM"));
+    }
+
+    #[test]
+    fn strings_are_escaped_for_clickhouse() {
+        let sql = prep(r"SELECT 'a\\' AS x, 'it''s' AS y", &TableScope::All).unwrap();
+        assert_eq!(sql, r"SELECT 'a\\' AS x, 'it''s' AS y");
+        let sql = prep(r"SELECT 'a\'b' AS x", &TableScope::All).unwrap();
+        assert_eq!(sql, r"SELECT 'a''b' AS x");
+    }
+
+    #[test]
+    fn refuses_what_reaches_around_the_scope() {
+        for sql in [
+            "SELECT joinGet('db1.events', 'x', 1)",
+            "SELECT dictGetString('d', 'a', 1)",
+            "SELECT in(1, db1.events)",
+            "SELECT currentDatabase()",
+            "SELECT `a\\b` FROM events",
+        ] {
+            let e = prep(sql, &TableScope::All);
+            assert!(matches!(e, Err(EngineError::Unsupported(_)) | Err(EngineError::Syntax(_))), "{sql}: {e:?}");
+        }
+    }
+
+    #[test]
+    fn datasource_ddl_carries_engine_and_keys() {
+        let mut def = DatasourceDef { name: "t".into(), ..Default::default() };
+        def.columns.push(tinybird_core::datasource::ColumnDef { name: "id".into(), ty: "UInt64".into(), ..Default::default() });
+        def.columns.push(tinybird_core::datasource::ColumnDef {
+            name: "v".into(),
+            ty: "UInt32".into(),
+            default: Some("7".into()),
+            ..Default::default()
+        });
+        def.engine.kind = "ReplacingMergeTree".into();
+        def.engine.sorting_key = Some("id".into());
+        def.engine.ver = Some("v".into());
+        def.engine.partition_key = Some("tuple()".into());
+        def.engine.primary_key = Some("id, v".into());
+        assert_eq!(
+            create_table("db", &def).unwrap(),
+            "CREATE TABLE `db`.`t` (`id` UInt64, `v` UInt32 DEFAULT 7) ENGINE = ReplacingMergeTree(v) PARTITION BY tuple() PRIMARY KEY (id, v) ORDER BY id"
+        );
+    }
+}
