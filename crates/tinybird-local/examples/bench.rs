@@ -1,12 +1,14 @@
 //! Ingest throughput and query latency of the local server over HTTP.
 //!
-//! `cargo run -p tinybird-local --release --example bench -- [rows]` (default 1,000,000 rows). Prints ingested
-//! rows/s (NDJSON, 10 columns, batches of 10,000 rows, 4 concurrent clients) and the p50/p99 latency of an endpoint
-//! that filters by user, called through a JWT whose DATASOURCES:READ filter restricts the organisation.
+//! `cargo run -p tinybird-local --release --example bench -- [rows] [engines]` (default 1,000,000 rows, engines
+//! `datafusion,clickhouse`; the ClickHouse engine needs chDB, see the crate README). For each engine, on the same
+//! rows in one run: time from start to a `/v0/health` answer, ingested rows/s (NDJSON, 10 columns, batches of 10,000
+//! rows, 4 concurrent clients) and the p50/p99 latency of an endpoint that filters by user, called through a JWT
+//! whose DATASOURCES:READ filter restricts the organisation.
 
 use std::time::Instant;
 use tinybird_core::datafile::parse_datasource;
-use tinybird_local::{LocalServer, Resources};
+use tinybird_local::{EngineKind, LocalServer, Resources};
 
 const DATASOURCE: &str = "SCHEMA >
     `ts` DateTime `json:$.ts`,
@@ -19,6 +21,9 @@ const DATASOURCE: &str = "SCHEMA >
     `duration` Float64 `json:$.duration`,
     `bytes` UInt32 `json:$.bytes`,
     `ok` UInt8 `json:$.ok`
+
+ENGINE "MergeTree"
+ENGINE_SORTING_KEY "org_id, user_id, ts"
 ";
 
 const PIPE: &str = "NODE endpoint
@@ -37,10 +42,23 @@ TYPE endpoint
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rows: usize = std::env::args().nth(1).map(|a| a.parse()).transpose()?.unwrap_or(1_000_000);
+    let engines = std::env::args().nth(2).unwrap_or_else(|| "datafusion,clickhouse".into());
+    for engine in engines.split(',') {
+        let engine: EngineKind = engine.parse()?;
+        println!("== engine {engine:?}");
+        run(engine, rows).await?;
+    }
+    Ok(())
+}
+
+async fn run(engine: EngineKind, rows: usize) -> Result<(), Box<dyn std::error::Error>> {
     let resources = Resources::new()
         .datasource(parse_datasource("hits", DATASOURCE)?)
         .pipe(tinybird_core::datafile::parse_pipe("user_pages", PIPE)?);
-    let server = LocalServer::builder().resources(resources).max_body_bytes(64 << 20).start().await?;
+    let started = Instant::now();
+    let server = LocalServer::builder().engine(engine).resources(resources).max_body_bytes(64 << 20).start().await?;
+    reqwest::get(format!("{}/v0/health", server.url())).await?.error_for_status()?;
+    println!("start-up to /v0/health: {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
     let client = reqwest::Client::new();
     let batch = 10_000;
     let batches: Vec<String> = (0..rows.div_ceil(batch))

@@ -60,8 +60,22 @@ pub fn take_format(sql: &str) -> (String, Option<String>) {
         && kw.keyword == Keyword::FORMAT
         && kw.quote_style.is_none()
     {
-        let text: String = tokens[..a].iter().map(|t| t.token.to_string()).collect();
-        return (text, Some(name.value.clone()));
+        // The text before `FORMAT`, cut from the original: printing the tokens again would lose how strings were
+        // quoted and escaped (`'it''s'`, `'a\\b'`).
+        let at = tokens[a].span.start;
+        let offset = sql
+            .split_inclusive('\n')
+            .take((at.line as usize).saturating_sub(1))
+            .map(str::len)
+            .sum::<usize>()
+            + sql
+                .split_inclusive('\n')
+                .nth((at.line as usize).saturating_sub(1))
+                .map(|line| line.chars().take((at.column as usize).saturating_sub(1)).map(char::len_utf8).sum::<usize>())
+                .unwrap_or(0);
+        if let Some(text) = sql.get(..offset) {
+            return (text.to_string(), Some(name.value.clone()));
+        }
     }
     (sql.to_string(), None)
 }
@@ -1468,6 +1482,9 @@ mod tests {
         assert_eq!(f.as_deref(), Some("JSON"));
         assert_eq!(q.trim(), "SELECT 1");
         assert_eq!(take_format("SELECT format FROM t").1, None);
+        // The query text is kept as written: quotes and escapes inside strings, line breaks, multibyte text.
+        let (q, f) = take_format("SELECT 'it''s', 'a\\\\b', 'ñ'\n  AS x FORMAT CSV");
+        assert_eq!((q.as_str(), f.as_deref()), ("SELECT 'it''s', 'a\\\\b', 'ñ'\n  AS x ", Some("CSV")));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::engine::compat::{self, Flavor, cte_names, quote_ident};
 use crate::engine::{EngineError, ScopedTable, TableScope};
 use crate::types::ChType;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart, Query,
+    BinaryOperator, DataType, Expr, FunctionArg, GroupByExpr, GroupByWithModifier, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart, Query,
     SetExpr, TableAlias, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
 };
 use std::collections::{HashMap, HashSet};
@@ -84,6 +84,7 @@ pub(super) fn prepare(mut query: Query, scope: &TableScope, binding: &Binding<'_
 
 /// Prints a tree for ClickHouse, and checks that the text reads back as the same tree.
 pub(super) fn print(query: Query) -> Result<String, EngineError> {
+    let query = normalize(query)?;
     let expected = query.clone();
     let mut escaped = query;
     let mut escape = EscapeStrings { error: None };
@@ -94,11 +95,169 @@ pub(super) fn print(query: Query) -> Result<String, EngineError> {
     let text = escaped.to_string();
     check_lexing(&text)?;
     let reread = compat::parse_for(&text, Flavor::ClickHouse)
+        .and_then(normalize)
         .map_err(|e| EngineError::Unsupported(format!("this query's form (it does not print back as itself: {e})")))?;
     if reread != expected {
         return Err(EngineError::Unsupported("this query's form (it does not print back as itself)".into()));
     }
     Ok(text)
+}
+
+/// The parser reads a few functions into special forms that print differently from how they were written
+/// (`floor(x)` prints `FLOOR(x)`, `CAST(x AS String)` prints `CAST(x AS STRING)`), and ClickHouse names a column by
+/// the text it reads. Those forms become plain calls, and types are printed as ClickHouse spells them.
+fn normalize(mut query: Query) -> Result<Query, EngineError> {
+    let mut n = Normalize { error: None };
+    let _ = VisitMut::visit(&mut query, &mut n);
+    match n.error {
+        Some(e) => Err(e),
+        None => Ok(query),
+    }
+}
+
+struct Normalize {
+    error: Option<EngineError>,
+}
+
+fn call(name: &str, args: Vec<Expr>) -> Expr {
+    use datafusion::sql::sqlparser::ast::{Function, FunctionArgumentList};
+    Expr::Function(Function {
+        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(FunctionArgumentList {
+            duplicate_treatment: None,
+            args: args.into_iter().map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a))).collect(),
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    })
+}
+
+/// A type as ClickHouse spells it, or None for a type this server does not print.
+fn ch_type(ty: &DataType) -> Option<String> {
+    use datafusion::sql::sqlparser::ast::{ArrayElemTypeDef, ExactNumberInfo};
+    let quote = |s: &str| format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"));
+    Some(match ty {
+        DataType::Int8(None) => "Int8".into(),
+        DataType::Int16 => "Int16".into(),
+        DataType::Int32 => "Int32".into(),
+        DataType::Int64 => "Int64".into(),
+        DataType::Int128 => "Int128".into(),
+        DataType::Int256 => "Int256".into(),
+        DataType::UInt8 => "UInt8".into(),
+        DataType::UInt16 => "UInt16".into(),
+        DataType::UInt32 => "UInt32".into(),
+        DataType::UInt64 => "UInt64".into(),
+        DataType::UInt128 => "UInt128".into(),
+        DataType::UInt256 => "UInt256".into(),
+        DataType::Float32 => "Float32".into(),
+        DataType::Float64 => "Float64".into(),
+        DataType::String(None) => "String".into(),
+        DataType::FixedString(n) => format!("FixedString({n})"),
+        DataType::Bool | DataType::Boolean => "Bool".into(),
+        DataType::Date => "Date".into(),
+        DataType::Date32 => "Date32".into(),
+        DataType::Datetime(None) => "DateTime".into(),
+        DataType::Datetime64(p, None) => format!("DateTime64({p})"),
+        DataType::Datetime64(p, Some(tz)) => format!("DateTime64({p}, {})", quote(tz)),
+        DataType::Decimal(ExactNumberInfo::None) => "Decimal".into(),
+        DataType::Decimal(ExactNumberInfo::Precision(p)) => format!("Decimal({p})"),
+        DataType::Decimal(ExactNumberInfo::PrecisionAndScale(p, s)) => format!("Decimal({p}, {s})"),
+        DataType::Uuid => "UUID".into(),
+        DataType::JSON => "JSON".into(),
+        DataType::Nullable(t) => format!("Nullable({})", ch_type(t)?),
+        DataType::LowCardinality(t) => format!("LowCardinality({})", ch_type(t)?),
+        DataType::Array(ArrayElemTypeDef::Parenthesis(t)) => format!("Array({})", ch_type(t)?),
+        DataType::Map(k, v) => format!("Map({}, {})", ch_type(k)?, ch_type(v)?),
+        DataType::Tuple(fields) => {
+            let mut parts = Vec::with_capacity(fields.len());
+            for f in fields {
+                let ty = ch_type(&f.field_type)?;
+                parts.push(match &f.field_name {
+                    Some(name) if name.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => format!("{} {ty}", name.value),
+                    Some(_) => return None,
+                    None => ty,
+                });
+            }
+            format!("Tuple({})", parts.join(", "))
+        }
+        // SQL's names, which ClickHouse reads case-insensitively, printed as written.
+        DataType::Int(None)
+        | DataType::Integer(None)
+        | DataType::BigInt(None)
+        | DataType::SmallInt(None)
+        | DataType::TinyInt(None)
+        | DataType::Text
+        | DataType::Varchar(None)
+        | DataType::Real
+        | DataType::DoublePrecision => ty.to_string(),
+        DataType::Custom(name, modifiers) => {
+            let [ObjectNamePart::Identifier(ident)] = name.0.as_slice() else { return None };
+            if ident.quote_style.is_some() || !ident.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return None;
+            }
+            match (ident.value.as_str(), modifiers.as_slice()) {
+                (_, []) => ident.value.clone(),
+                ("DateTime", [tz]) => format!("DateTime({})", quote(tz)),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    })
+}
+
+impl VisitorMut for Normalize {
+    type Break = ();
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        use datafusion::sql::sqlparser::ast::{CeilFloorKind, DateTimeField};
+        let replaced = match expr {
+            Expr::Floor { .. } | Expr::Ceil { .. } => {
+                let name = if matches!(expr, Expr::Floor { .. }) { "floor" } else { "ceil" };
+                let (Expr::Floor { expr: inner, field } | Expr::Ceil { expr: inner, field }) = expr else {
+                    return ControlFlow::Continue(());
+                };
+                match field {
+                    CeilFloorKind::DateTimeField(DateTimeField::NoDateTime) => Some(call(name, vec![(**inner).clone()])),
+                    CeilFloorKind::Scale(scale) => {
+                        Some(call(name, vec![(**inner).clone(), Expr::Value(scale.clone())]))
+                    }
+                    CeilFloorKind::DateTimeField(_) => {
+                        self.error = Some(EngineError::Unsupported(format!("`{}(… TO …)`", name.to_uppercase())));
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            Expr::Substring { expr: inner, substring_from, substring_for, special: true, shorthand } => {
+                let mut args = vec![(**inner).clone()];
+                args.extend(substring_from.iter().map(|e| (**e).clone()));
+                args.extend(substring_for.iter().map(|e| (**e).clone()));
+                Some(call(if *shorthand { "substr" } else { "substring" }, args))
+            }
+            Expr::Cast { data_type, .. } => {
+                match ch_type(data_type) {
+                    Some(text) if !matches!(data_type, DataType::Custom(_, m) if m.is_empty()) => {
+                        *data_type = DataType::Custom(ObjectName(vec![ObjectNamePart::Identifier(Ident::new(text))]), vec![]);
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.error = Some(EngineError::Unsupported(format!("the type `{data_type}` in a CAST")));
+                        return ControlFlow::Break(());
+                    }
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some(new) = replaced {
+            *expr = new;
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// Prints one expression (a filter, a delete condition) for ClickHouse, with the same checks as [`print`].
@@ -226,10 +385,17 @@ fn single_name(name: &ObjectName) -> Option<String> {
 impl VisitorMut for Bind<'_, '_> {
     type Break = ();
 
-    fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         if self.binding.is_none() {
             // A condition (delete) runs against one table: a subquery there could read any other.
             return self.fail(EngineError::Unsupported("a subquery in a condition".into()));
+        }
+        if let SetExpr::Select(select) = query.body.as_ref()
+            && let GroupByExpr::Expressions(_, modifiers) = &select.group_by
+            && modifiers.contains(&GroupByWithModifier::Totals)
+        {
+            // The server formats rows one by one, and ClickHouse's separate totals row would be lost.
+            return self.fail(EngineError::Unsupported("WITH TOTALS".into()));
         }
         ControlFlow::Continue(())
     }
@@ -438,6 +604,7 @@ mod tests {
             "SELECT in(1, db1.events)",
             "SELECT currentDatabase()",
             "SELECT `a\\b` FROM events",
+            "SELECT x, count() FROM events GROUP BY x WITH TOTALS",
         ] {
             let e = prep(sql, &TableScope::All);
             assert!(matches!(e, Err(EngineError::Unsupported(_)) | Err(EngineError::Syntax(_))), "{sql}: {e:?}");
