@@ -15,6 +15,41 @@ if ! python3 -c 'import jwt' >/dev/null 2>&1; then
   python3 -m pip install -q 'PyJWT==2.10.1' >/dev/null 2>&1 || echo "warning: could not install PyJWT" >&2
 fi
 
+# chDB (ClickHouse as a library) for tinybird-local's ClickHouse engine, pinned, into a cache directory. The engine
+# needs only its shared library and a libpython3's symbols (no Python packages, no interpreter at run time).
+CHDB_VERSION=26.9.0
+CHDB_DIR="${TINYBIRD_LOCAL_CACHE:-$HOME/.cache/tinybird-local}/chdb-core-$CHDB_VERSION"
+if [ -z "${TINYBIRD_LOCAL_CHDB:-}" ]; then
+  if [ ! -f "$CHDB_DIR/chdb/_chdb.abi3.so" ]; then
+    echo "installing chdb-core==$CHDB_VERSION into $CHDB_DIR" >&2
+    PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install -q --no-deps --target "$CHDB_DIR.partial" "chdb-core==$CHDB_VERSION" >&2
+    rm -rf "$CHDB_DIR" && mv "$CHDB_DIR.partial" "$CHDB_DIR"
+  fi
+  export TINYBIRD_LOCAL_CHDB="$CHDB_DIR"
+fi
+libpython_found() {
+  python3 - <<'PY' 2>/dev/null
+import glob, os, sys, sysconfig
+d = sysconfig.get_config_var("LIBDIR") or ""
+names = [sysconfig.get_config_var("INSTSONAME"), sysconfig.get_config_var("LDLIBRARY")]
+ok = any(n and ".so" in n and os.path.exists(os.path.join(d, n)) for n in names)
+ok = ok or any(glob.glob(p + "/libpython3.*.so*") for p in ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib"])
+sys.exit(0 if ok else 1)
+PY
+}
+if [ -z "${TINYBIRD_LOCAL_LIBPYTHON:-}" ] && ! libpython_found && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing libpython3-dev (chDB needs a shared libpython's symbols)" >&2
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpython3-dev >/dev/null
+fi
+# The differential test (DataFusion against ClickHouse) must not skip here.
+export TINYBIRD_LOCAL_REQUIRE_CLICKHOUSE=1
+
 # --all-features: the `cli` feature's tests too. --all-targets: benches run once each, as tests.
 cargo test --workspace --all-features --all-targets
 cargo test --workspace --all-features --doc
+
+# The server's HTTP API, security and red-team suites, the client's tests against the local server and the examples
+# again, on the ClickHouse engine: one suite, both engines.
+TINYBIRD_LOCAL_ENGINE=clickhouse cargo test --all-features -p tinybird-local \
+  --test http_api --test security --test red_team --test audit_panics --test binary
+TINYBIRD_LOCAL_ENGINE=clickhouse cargo test --all-features -p tinybird --test client_local --test examples

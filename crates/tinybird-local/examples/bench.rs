@@ -10,7 +10,7 @@ use std::time::Instant;
 use tinybird_core::datafile::parse_datasource;
 use tinybird_local::{EngineKind, LocalServer, Resources};
 
-const DATASOURCE: &str = "SCHEMA >
+const DATASOURCE: &str = r#"SCHEMA >
     `ts` DateTime `json:$.ts`,
     `org_id` String `json:$.org_id`,
     `user_id` UInt64 `json:$.user_id`,
@@ -24,7 +24,7 @@ const DATASOURCE: &str = "SCHEMA >
 
 ENGINE "MergeTree"
 ENGINE_SORTING_KEY "org_id, user_id, ts"
-";
+"#;
 
 const PIPE: &str = "NODE endpoint
 SQL >
