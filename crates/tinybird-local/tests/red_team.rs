@@ -2252,6 +2252,12 @@ async fn quarantine_and_table_functions_stay_closed() {
         "SELECT secret FROM events SETTINGS additional_table_filters = {'events': '1'}".into(),
         "SELECT name FROM system.databases".into(),
         "SELECT * FROM default.events".into(),
+        "SELECT x FROM events ARRAY JOIN file('/etc/passwd') AS x".into(),
+        "SELECT a.secret FROM events ARRAY JOIN audit AS a".into(),
+        "SELECT secret FROM events ARRAY JOIN orders AS o".into(),
+        "SELECT x FROM events LEFT ARRAY JOIN (SELECT groupArray(secret) FROM audit) AS x".into(),
+        "SELECT secret FROM events FINAL".into(),
+        "SELECT secret FROM events PREWHERE tenant != 1".into(),
     ];
     for (i, sql) in table_fns.iter().enumerate() {
         let (via, req) = rotate(via_sql(sql), i);

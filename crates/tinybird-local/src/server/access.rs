@@ -143,7 +143,7 @@ impl<'a> Access<'a> {
 
     fn resolve(&mut self, query: &mut Query, context: Context<'_>, depth: usize) -> Result<(), ApiError> {
         let mut walker =
-            Walker { access: self, context, depth, frames: Vec::new(), withs: Vec::new(), nesting: 0, error: None };
+            Walker { access: self, context, depth, frames: Vec::new(), withs: Vec::new(), nesting: 0, array_joins: HashSet::new(), error: None };
         let _ = VisitMut::visit(query, &mut walker);
         match walker.error {
             Some(e) => Err(e),
@@ -267,6 +267,8 @@ struct Walker<'w, 'a> {
     withs: Vec<Option<With>>,
     /// Queries open around the current point.
     nesting: usize,
+    /// The relations of `ARRAY JOIN`s seen so far: columns or expressions of the row, never tables.
+    array_joins: HashSet<*const TableFactor>,
     error: Option<ApiError>,
 }
 
@@ -289,6 +291,18 @@ fn writes(body: &SetExpr) -> bool {
         SetExpr::Query(_) | SetExpr::Values(_) | SetExpr::Table(_) => false,
         _ => true,
     }
+}
+
+/// The relations of a SELECT's `ARRAY JOIN`s (ClickHouse): they name columns or expressions, not tables.
+pub(crate) fn array_join_relations(select: &datafusion::sql::sqlparser::ast::Select) -> Vec<*const TableFactor> {
+    use datafusion::sql::sqlparser::ast::JoinOperator;
+    select
+        .from
+        .iter()
+        .flat_map(|t| t.joins.iter())
+        .filter(|j| matches!(j.join_operator, JoinOperator::ArrayJoin | JoinOperator::LeftArrayJoin | JoinOperator::InnerArrayJoin))
+        .map(|j| &j.relation as *const TableFactor)
+        .collect()
 }
 
 fn single_name(name: &ObjectName) -> Option<String> {
@@ -349,7 +363,22 @@ impl VisitorMut for Walker<'_, '_> {
         ControlFlow::Continue(())
     }
 
+    fn pre_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
+        self.array_joins.extend(array_join_relations(select));
+        ControlFlow::Continue(())
+    }
+
     fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if self.array_joins.contains(&(factor as *const TableFactor)) {
+            // `ARRAY JOIN tags AS tag` unfolds a column of the row (ClickHouse engine only): no table is read.
+            if let TableFactor::Table { args: None, with_hints, version: None, partitions, sample: None, json_path: None, .. } = factor
+                && with_hints.is_empty()
+                && partitions.is_empty()
+            {
+                return ControlFlow::Continue(());
+            }
+            return self.fail(crate::engine::EngineError::Unsupported("ARRAY JOIN of anything but a column name".into()).into());
+        }
         let (name, alias) = match factor {
             TableFactor::Derived { .. } | TableFactor::NestedJoin { .. } => return ControlFlow::Continue(()),
             TableFactor::Table { name, alias, args, with_hints, version, partitions, sample, index_hints, json_path, .. } => {

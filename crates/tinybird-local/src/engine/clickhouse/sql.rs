@@ -74,7 +74,7 @@ pub(super) fn prepare(mut query: Query, scope: &TableScope, binding: &Binding<'_
         TableScope::All => HashMap::new(),
         TableScope::Only(list) => list.iter().map(|t| (t.name.as_str(), t)).collect(),
     };
-    let mut bind = Bind { binding: Some(binding), scope: Some(scope), names: Some(&names), ctes: Some(&ctes), error: None };
+    let mut bind = Bind { filtered: HashSet::new(), array_joins: HashSet::new(), binding: Some(binding), scope: Some(scope), names: Some(&names), ctes: Some(&ctes), error: None };
     let _ = VisitMut::visit(&mut query, &mut bind);
     if let Some(e) = bind.error {
         return Err(e);
@@ -340,6 +340,10 @@ impl VisitorMut for EscapeStrings {
 }
 
 struct Bind<'b, 'a> {
+    /// Aliases of the tables replaced by a subquery applying their filters.
+    filtered: HashSet<String>,
+    /// The relations of `ARRAY JOIN`s: columns of the row, never bound to tables.
+    array_joins: HashSet<*const TableFactor>,
     binding: Option<&'b Binding<'a>>,
     scope: Option<&'b TableScope>,
     names: Option<&'b HashMap<&'b str, &'b ScopedTable>>,
@@ -350,7 +354,7 @@ struct Bind<'b, 'a> {
 impl<'b, 'a> Bind<'b, 'a> {
     #[allow(clippy::new_ret_no_self)]
     fn refusals() -> Bind<'static, 'static> {
-        Bind { binding: None, scope: None, names: None, ctes: None, error: None }
+        Bind { filtered: HashSet::new(), array_joins: HashSet::new(), binding: None, scope: None, names: None, ctes: None, error: None }
     }
 
     fn fail(&mut self, e: EngineError) -> ControlFlow<()> {
@@ -426,13 +430,38 @@ impl VisitorMut for Bind<'_, '_> {
         ControlFlow::Continue(())
     }
 
+    fn pre_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
+        for relation in &select.from {
+            for join in &relation.joins {
+                use datafusion::sql::sqlparser::ast::JoinOperator;
+                if matches!(join.join_operator, JoinOperator::ArrayJoin | JoinOperator::LeftArrayJoin | JoinOperator::InnerArrayJoin) {
+                    self.array_joins.insert(&join.relation as *const TableFactor);
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
     fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if self.array_joins.contains(&(factor as *const TableFactor)) {
+            // `ARRAY JOIN tags AS tag` unfolds a column of the row (ClickHouse engine only): no table is read.
+            if let TableFactor::Table { args: None, with_hints, version: None, partitions, sample: None, json_path: None, .. } = factor
+                && with_hints.is_empty()
+                && partitions.is_empty()
+            {
+                return ControlFlow::Continue(());
+            }
+            return self.fail(EngineError::Unsupported("ARRAY JOIN of anything but a column name".into()));
+        }
         if let TableFactor::Table { name, args: Some(_), .. } = factor {
             // Only functions that generate rows: every other table function reads files, URLs or other servers.
             let generator = single_name(name).is_some_and(|n| GENERATORS.iter().any(|g| g.eq_ignore_ascii_case(&n)));
             if !generator {
                 return self.fail(EngineError::Unsupported(format!("table function `{name}`")));
             }
+        }
+        if self.array_joins.contains(&(factor as *const TableFactor)) {
+            return ControlFlow::Continue(());
         }
         let TableFactor::Table { name, alias, args: None, .. } = factor else { return ControlFlow::Continue(()) };
         let Some(single) = single_name(name) else { return ControlFlow::Continue(()) };
@@ -465,7 +494,29 @@ impl VisitorMut for Bind<'_, '_> {
             }
             select.selection = condition;
         }
+        self.filtered.insert(alias.name.value.clone());
         *factor = TableFactor::Derived { lateral: false, subquery: Box::new(filtered), alias: Some(alias), sample: None };
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
+        // ClickHouse takes PREWHERE only on a table, and a filtered one is now a subquery: the condition joins the
+        // WHERE, which gives the same rows (PREWHERE only changes the order in which columns are read).
+        let reads_filtered = select.from.iter().any(|t| {
+            std::iter::once(&t.relation)
+                .chain(t.joins.iter().map(|j| &j.relation))
+                .any(|f| matches!(f, TableFactor::Derived { alias: Some(a), .. } if self.filtered.contains(&a.name.value)))
+        });
+        if reads_filtered && let Some(prewhere) = select.prewhere.take() {
+            select.selection = Some(match select.selection.take() {
+                Some(w) => Expr::BinaryOp {
+                    left: Box::new(Expr::Nested(Box::new(prewhere))),
+                    op: BinaryOperator::And,
+                    right: Box::new(Expr::Nested(Box::new(w))),
+                },
+                None => prewhere,
+            });
+        }
         ControlFlow::Continue(())
     }
 }

@@ -1,0 +1,234 @@
+//! The ClickHouse engine: what only it runs (table engines, `FINAL`, combinators, clauses DataFusion refuses, its
+//! own types), its errors passed through, isolation between servers of one process, and bad set-ups. The suites
+//! shared by both engines (HTTP API, security, red team) run on it from `scripts/test.sh` with
+//! `TINYBIRD_LOCAL_ENGINE=clickhouse`. Without chDB these tests say so and pass, unless
+//! `TINYBIRD_LOCAL_REQUIRE_CLICKHOUSE=1` (set by `scripts/test.sh`).
+
+mod common;
+
+use common::{client, get_json, in_one_hour, jwt};
+use serde_json::{Value, json};
+use tinybird_local::{EngineKind, LocalServer, Resources};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tinybird-local");
+
+const VERSIONS: &str = "SCHEMA >
+    `id` UInt64 `json:$.id`,
+    `tenant` String `json:$.tenant`,
+    `v` UInt32 `json:$.v`,
+    `tags` Array(String) `json:$.tags[:]`,
+    `total` SimpleAggregateFunction(sum, UInt64) `json:$.total`
+
+ENGINE \"ReplacingMergeTree\"
+ENGINE_SORTING_KEY \"tenant, id\"
+ENGINE_VER \"v\"
+";
+
+async fn server(files: &[(&str, &str)]) -> Option<LocalServer> {
+    let mut resources = Resources::new();
+    if !files.is_empty() {
+        resources = Resources::from_files(files.iter().copied()).expect("fixture parses");
+    }
+    match LocalServer::builder().engine(EngineKind::ClickHouse).resources(resources).start().await {
+        Ok(s) => Some(s),
+        Err(e) if std::env::var_os("TINYBIRD_LOCAL_REQUIRE_CLICKHOUSE").is_none() => {
+            eprintln!("SKIPPED: the ClickHouse engine is not available here: {e}");
+            None
+        }
+        Err(e) => panic!("the ClickHouse engine does not start: {e}"),
+    }
+}
+
+async fn ingest(s: &LocalServer, name: &str, rows: &str) {
+    let r = client()
+        .post(format!("{}/v0/events?name={name}&wait=true", s.url()))
+        .bearer_auth(s.admin_token())
+        .body(rows.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+}
+
+async fn sql(s: &LocalServer, token: &str, q: &str) -> (u16, Value) {
+    let url = format!("{}/v0/sql?q={}", s.url(), urlencode(&format!("{q} FORMAT JSON")));
+    get_json(&url, token).await
+}
+
+fn datafiles_form(files: &[(&str, &str)]) -> reqwest::multipart::Form {
+    let mut form = reqwest::multipart::Form::new();
+    for (name, text) in files {
+        let part = reqwest::multipart::Part::text(text.to_string()).file_name(name.to_string()).mime_str("text/plain").unwrap();
+        form = form.part("data_project://", part);
+    }
+    form
+}
+
+fn urlencode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+const ROWS: &str = r#"{"id":1,"tenant":"a","v":1,"tags":["x"],"total":1}
+{"id":1,"tenant":"a","v":2,"tags":["x","y"],"total":2}
+{"id":2,"tenant":"a","v":1,"tags":[],"total":3}
+{"id":1,"tenant":"b","v":5,"tags":["z"],"total":4}"#;
+
+#[tokio::test]
+async fn table_engines_final_and_clickhouse_only_clauses() {
+    let Some(s) = server(&[("versions.datasource", VERSIONS)]).await else { return };
+    // One insert per row: ClickHouse collapses versions within one insert already (optimize_on_insert).
+    for row in ROWS.lines() {
+        ingest(&s, "versions", row).await;
+    }
+    let admin = s.admin_token();
+    // FINAL collapses the ReplacingMergeTree's versions; without it every inserted row is there.
+    let (status, body) = sql(&s, admin, "SELECT tenant, id, v FROM versions FINAL ORDER BY tenant, id").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"], json!([{"tenant": "a", "id": 1, "v": 2}, {"tenant": "a", "id": 2, "v": 1}, {"tenant": "b", "id": 1, "v": 5}]));
+    let (_, body) = sql(&s, admin, "SELECT count() AS n FROM versions").await;
+    assert_eq!(body["data"], json!([{"n": 4}]));
+    // Types are ClickHouse's own, including ones DataFusion does not have.
+    let (_, body) = sql(&s, admin, "SELECT toInt128(1) AS i, map('k', 1) AS m, (1, 'a') AS t, toDecimal64(1.5, 2) AS d").await;
+    assert_eq!(
+        body["meta"],
+        json!([{"name": "i", "type": "Int128"}, {"name": "m", "type": "Map(String, UInt8)"}, {"name": "t", "type": "Tuple(UInt8, String)"}, {"name": "d", "type": "Decimal(18, 2)"}])
+    );
+    assert_eq!(body["data"], json!([{"i": 1, "m": {"k": 1}, "t": [1, "a"], "d": 1.5}]));
+    // Clauses and functions the DataFusion engine refuses.
+    for (q, expected) in [
+        ("SELECT uniqMerge(s) AS n FROM (SELECT uniqState(tenant) AS s FROM versions)", json!([{"n": 2}])),
+        ("SELECT count() AS n FROM versions PREWHERE tenant = 'a'", json!([{"n": 3}])),
+        ("SELECT count() AS n FROM versions FINAL PREWHERE tenant = 'a' WHERE v > 0", json!([{"n": 2}])),
+        ("SELECT tag FROM versions ARRAY JOIN tags AS tag WHERE tenant = 'b'", json!([{"tag": "z"}])),
+        ("SELECT tenant, v FROM versions ORDER BY tenant, v DESC LIMIT 1 BY tenant", json!([{"tenant": "a", "v": 2}, {"tenant": "b", "v": 5}])),
+        ("SELECT count() AS n FROM versions SETTINGS max_threads = 1", json!([{"n": 4}])),
+        ("SELECT sum(v) OVER (PARTITION BY tenant) AS w FROM versions WHERE tenant = 'b'", json!([{"w": 5}])),
+        ("SELECT arrayMap(x -> x * 2, [1, 2]) AS a", json!([{"a": [2, 4]}])),
+        ("SELECT sum(total) AS t FROM versions FINAL", json!([{"t": 9}])),
+    ] {
+        let (status, body) = sql(&s, admin, q).await;
+        assert_eq!((status, &body["data"]), (200, &expected), "{q}: {body}");
+    }
+    // A FINAL on some tables of a query, not all, is refused (it becomes ClickHouse's `final` setting).
+    let (status, body) = sql(&s, admin, "SELECT count() FROM versions FINAL AS a JOIN versions AS b ON a.id = b.id").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("FINAL on 1 of the 2 tables"), "{body}");
+}
+
+#[tokio::test]
+async fn jwt_filters_hold_with_final_and_clickhouse_errors_pass_through() {
+    let Some(s) = server(&[("versions.datasource", VERSIONS)]).await else { return };
+    ingest(&s, "versions", ROWS).await;
+    let token = jwt(&s, json!({
+        "workspace_id": s.workspace_id(), "name": "tenant_b", "exp": in_one_hour(),
+        "scopes": [{"type": "DATASOURCES:READ", "resource": "versions", "filter": "tenant = 'b'"}]
+    }));
+    for q in [
+        "SELECT tenant, id FROM versions FINAL",
+        "SELECT tenant, id FROM versions PREWHERE 1",
+        "SELECT tenant, id FROM versions SETTINGS final = 0",
+        "SELECT tenant, id FROM (SELECT * FROM versions) ARRAY JOIN tags AS t",
+    ] {
+        let (status, body) = sql(&s, &token, q).await;
+        assert_eq!(status, 200, "{q}: {body}");
+        for row in body["data"].as_array().unwrap() {
+            assert_eq!(row["tenant"], "b", "{q}: {body}");
+        }
+    }
+    // ClickHouse's own message, code name included, with no internal database name in it.
+    let (status, body) = sql(&s, s.admin_token(), "SELECT nosuchcolumn FROM versions").await;
+    let error = body["error"].as_str().unwrap();
+    assert_eq!(status, 400);
+    assert!(error.contains("DB::Exception") && error.contains("UNKNOWN_IDENTIFIER"), "{error}");
+    assert!(!error.contains("tb_"), "{error}");
+    let (status, body) = sql(&s, s.admin_token(), "SELECT throwIf(1, 'boom') AS x").await;
+    assert_eq!(status, 400);
+    assert!(body["error"].as_str().unwrap().contains("boom"), "{body}");
+}
+
+#[tokio::test]
+async fn servers_in_one_process_do_not_see_each_other() {
+    let Some(a) = server(&[("versions.datasource", VERSIONS)]).await else { return };
+    let Some(b) = server(&[("versions.datasource", VERSIONS)]).await else { return };
+    ingest(&a, "versions", ROWS).await;
+    let (_, body) = sql(&b, b.admin_token(), "SELECT count() AS n FROM versions").await;
+    assert_eq!(body["data"], json!([{"n": 0}]));
+    let (_, body) = sql(&a, a.admin_token(), "SELECT count() AS n FROM versions").await;
+    assert_eq!(body["data"], json!([{"n": 3}]));
+    // Dropping one server drops its databases; the other keeps working.
+    drop(a);
+    ingest(&b, "versions", ROWS).await;
+    let (_, body) = sql(&b, b.admin_token(), "SELECT count() AS n FROM versions").await;
+    assert_eq!(body["data"], json!([{"n": 3}]));
+}
+
+#[tokio::test]
+async fn datafiles_clickhouse_rejects_fail_the_build_with_its_message() {
+    let Some(s) = server(&[]).await else { return };
+    let bad = "SCHEMA >\n    `id` UInt64 `json:$.id`\n\nENGINE \"ReplacingMergeTree\"\nENGINE_SORTING_KEY \"missing_column\"\n";
+    let r = client()
+        .post(format!("{}/v1/build", s.url()))
+        .bearer_auth(s.admin_token())
+        .multipart(datafiles_form(&[("bad.datasource", bad)]))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(status, 400, "{body}");
+    let text = body.to_string();
+    assert!(text.contains("bad") && text.contains("missing_column"), "{body}");
+}
+
+#[test]
+fn a_library_that_is_not_chdb_is_refused_with_the_fix() {
+    // A library that exists but is not chDB: the server does not start, and says what to install.
+    let candidates = ["/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6", "/lib/aarch64-linux-gnu/libm.so.6", "/lib64/libm.so.6"];
+    let Some(libm) = candidates.iter().find(|p| std::path::Path::new(p).exists()) else { return };
+    let out = std::process::Command::new(BIN)
+        .args(["--engine", "clickhouse", "--chdb", libm, "--port", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("pip install") && stderr.contains("chdb-core==26.9.0"), "{stderr}");
+    // A path with nothing there.
+    let out = std::process::Command::new(BIN)
+        .args(["--engine", "clickhouse", "--chdb", "/nonexistent/chdb", "--port", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("/nonexistent/chdb") && stderr.contains("pip install"), "{stderr}");
+    // An engine name that does not exist.
+    let out = std::process::Command::new(BIN).args(["--engine", "duckdb"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown engine 'duckdb'"));
+}
+
+#[tokio::test]
+async fn the_binary_starts_answers_and_shuts_down_cleanly() {
+    use tokio::io::AsyncBufReadExt;
+    if std::env::var_os("TINYBIRD_LOCAL_REQUIRE_CLICKHOUSE").is_none()
+        && tinybird_local::engine::clickhouse::chdb::locate(&Default::default()).is_err()
+    {
+        eprintln!("SKIPPED: chDB is not available here");
+        return;
+    }
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["--engine", "clickhouse", "--port", "0"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().unwrap();
+    assert!(first.contains("engine ClickHouse"), "{first}");
+    let url = first.split_whitespace().nth(3).unwrap().to_string();
+    let health = client().get(format!("{url}/v0/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    // SIGINT: the server stops and the process exits 0 (chDB shut down in order, no crash at exit).
+    let pid = child.id().unwrap().to_string();
+    std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let status = child.wait().await.unwrap();
+    assert!(status.success(), "{status:?}");
+}
