@@ -389,7 +389,7 @@ pub fn parse_for(sql: &str, flavor: Flavor) -> Result<Query, EngineError> {
     let (tokens, finals) = tokens_of(sql, flavor)?;
     let dialect = ClickHouseDialect {};
     let mut parser = Parser::new(&dialect).with_recursion_limit(PARSER_RECURSION_LIMIT).with_tokens(tokens);
-    let mut query = parse_query(&mut parser)?;
+    let mut query = parse_query(&mut parser, flavor)?;
     while parser.consume_token(&Token::SemiColon) {}
     if parser.peek_token().token != Token::EOF {
         return Err(syntax(format!("unexpected `{}` after the end of the query", parser.peek_token().token)));
@@ -447,7 +447,7 @@ pub fn parse_condition(sql: &str) -> Result<Expr, EngineError> {
     Ok(expr)
 }
 
-fn parse_query(parser: &mut Parser<'_>) -> Result<Query, EngineError> {
+fn parse_query(parser: &mut Parser<'_>, flavor: Flavor) -> Result<Query, EngineError> {
     if !parser.peek_keyword(Keyword::WITH) {
         return parser.parse_query().map(|q| *q).map_err(syntax);
     }
@@ -462,7 +462,7 @@ fn parse_query(parser: &mut Parser<'_>) -> Result<Query, EngineError> {
             let name = parser.parse_identifier().map_err(syntax)?;
             parser.expect_keyword_is(Keyword::AS).map_err(syntax)?;
             parser.expect_token(&Token::LParen).map_err(syntax)?;
-            let body = parse_query(parser)?;
+            let body = parse_query(parser, flavor)?;
             parser.expect_token(&Token::RParen).map_err(syntax)?;
             ctes.push(Cte {
                 alias: TableAlias { explicit: false, name, columns: vec![], at: None },
@@ -481,7 +481,7 @@ fn parse_query(parser: &mut Parser<'_>) -> Result<Query, EngineError> {
             break;
         }
     }
-    let mut query = parse_query(parser)?;
+    let mut query = parse_query(parser, flavor)?;
     if !ctes.is_empty() {
         match &mut query.with {
             Some(with) => {
@@ -495,17 +495,61 @@ fn parse_query(parser: &mut Parser<'_>) -> Result<Query, EngineError> {
     }
     if !scalars.is_empty() {
         let scalars: HashMap<String, Expr> = scalars.into_iter().collect();
-        let _ = VisitMut::visit(&mut query, &mut InlineScalars { scalars: &scalars });
+        let mut inline = InlineScalars { scalars: &scalars, flavor, error: None };
+        let _ = VisitMut::visit(&mut query, &mut inline);
+        if let Some(e) = inline.error {
+            return Err(e);
+        }
     }
     Ok(query)
 }
 
+/// Whether an expression reads any of these names.
+fn uses_any(expr: &Expr, names: &HashMap<String, Expr>) -> bool {
+    struct Uses<'a>(&'a HashMap<String, Expr>);
+    impl Visitor for Uses<'_> {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            match e {
+                Expr::Identifier(i) if self.0.contains_key(&i.value) => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    Visit::visit(expr, &mut Uses(names)).is_break()
+}
+
 struct InlineScalars<'a> {
     scalars: &'a HashMap<String, Expr>,
+    flavor: Flavor,
+    error: Option<EngineError>,
 }
 
 impl VisitorMut for InlineScalars<'_> {
     type Break = ();
+
+    /// `WITH 5 AS x SELECT x` names its column `x` in ClickHouse: a bare reference selected keeps the name.
+    fn pre_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
+        use datafusion::sql::sqlparser::ast::SelectItem;
+        for item in &mut select.projection {
+            if let SelectItem::UnnamedExpr(Expr::Identifier(ident)) = item
+                && self.scalars.contains_key(&ident.value)
+            {
+                let alias = ident.clone();
+                *item = SelectItem::ExprWithAlias { expr: Expr::Identifier(ident.clone()), alias };
+            } else if let SelectItem::UnnamedExpr(expr) = item
+                && self.flavor == Flavor::ClickHouse
+                && uses_any(expr, self.scalars)
+            {
+                // ClickHouse names `five + 1` `plus(five, 1)`; with the scalar inlined the name would change.
+                self.error = Some(EngineError::Unsupported(format!(
+                    "an unaliased column using a `WITH … AS name` scalar (`{expr}`): give it an alias"
+                )));
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         if let Expr::Identifier(ident) = expr
             && let Some(value) = self.scalars.get(&ident.value)

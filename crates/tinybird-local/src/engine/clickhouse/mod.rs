@@ -15,7 +15,7 @@ use super::compat::{self, Flavor};
 use super::{Column, Engine, EngineError, Output, QueryResult, RowText, TableScope, TextRows, Value};
 use crate::types::ChType;
 use async_trait::async_trait;
-use datafusion::arrow::array::Array;
+use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::sql::sqlparser::ast::Query;
 use std::collections::{HashMap, HashSet};
@@ -127,7 +127,8 @@ impl ClickHouseEngine {
     fn settings(&self, output: &Output) -> String {
         format!(
             "max_execution_time = {}, max_result_bytes = {}, max_memory_usage = {}, \
-             output_format_json_quote_64bit_integers = {}, output_format_json_quote_denormals = {}",
+             output_format_json_quote_64bit_integers = {}, output_format_json_quote_denormals = {}, \
+             output_format_json_validate_utf8 = 1",
             self.options.query_timeout.as_secs().max(1),
             self.options.max_result_bytes,
             self.options.memory_limit,
@@ -137,16 +138,28 @@ impl ClickHouseEngine {
     }
 }
 
-/// The first column of a result as strings.
-fn strings(batches: &[RecordBatch], column: usize) -> Vec<String> {
+/// A column of a result as strings. ClickHouse strings are bytes: any that are not UTF-8 are read with U+FFFD in
+/// place of the bad sequences (the Arrow import does not check them, so they are never read as `str` directly).
+pub fn strings(batches: &[RecordBatch], column: usize) -> Vec<String> {
     let mut out = Vec::new();
     for batch in batches {
         let array = batch.column(column);
-        for row in 0..array.len() {
-            out.push(match super::value_at(array.as_ref(), row) {
-                Value::Str(s) => s,
-                other => format!("{other:?}"),
-            });
+        match array.as_string_opt::<i32>() {
+            Some(text) => {
+                let (offsets, bytes) = (text.value_offsets(), text.values().as_slice());
+                for row in 0..text.len() {
+                    let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+                    out.push(String::from_utf8_lossy(bytes.get(start..end).unwrap_or_default()).into_owned());
+                }
+            }
+            None => {
+                for row in 0..array.len() {
+                    out.push(match super::value_at(array.as_ref(), row) {
+                        Value::Str(s) => s,
+                        other => format!("{other:?}"),
+                    });
+                }
+            }
         }
     }
     out
