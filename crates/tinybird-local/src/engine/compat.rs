@@ -656,6 +656,8 @@ pub fn translate_query(mut query: Query, nullable: &dyn Fn(&str) -> bool) -> Res
         return Err(EngineError::Unsupported("FORMAT inside a subquery".into()));
     }
     let tables = referenced_tables(&query);
+    // Columns keep the names ClickHouse gives them, whatever the rewrites below do to their expressions.
+    super::names::name_columns(&mut query);
     let mut rewriter = Rewriter { error: None, nullable };
     let _ = VisitMut::visit(&mut query, &mut rewriter);
     if let Some(e) = rewriter.error {
