@@ -430,6 +430,8 @@ pub fn json_value(out: &mut String, v: &Value, ty: &ChType, options: OutputOptio
         Value::UInt(n) => json_int(out, *n, base, options),
         Value::Float(f) => json_float(out, *f, options),
         Value::Decimal(..) => out.push_str(&ch_text(v, ty)),
+        // A value of a type only ClickHouse stores is kept as the JSON it arrived as (checked by ingestion).
+        Value::Str(s) if matches!(base, ChType::Opaque(_)) => out.push_str(s),
         Value::Str(s) => write_json_str(out, s),
         Value::Date(d) => {
             out.push('"');

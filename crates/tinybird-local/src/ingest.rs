@@ -289,6 +289,95 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..end])
 }
 
+/// A value of a type only ClickHouse stores, checked for its shape and kept as the JSON to send: integers as
+/// digits in range, decimals as numbers, maps as objects, tuples as arrays or objects.
+fn opaque(v: &Json, name: &str) -> Result<Value, Mismatch> {
+    let head = name.split('(').next().unwrap_or("").trim();
+    match head {
+        "Int128" | "Int256" | "UInt128" | "UInt256" => {
+            let digits = match v {
+                Json::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+                Json::String(s) => s.trim().to_string(),
+                _ => return Err(Mismatch),
+            };
+            let (negative, body) = match digits.strip_prefix('-') {
+                Some(rest) => (true, rest),
+                None => (false, digits.strip_prefix('+').unwrap_or(&digits)),
+            };
+            if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) || (negative && head.starts_with('U')) {
+                return Err(Mismatch);
+            }
+            let fits = match head {
+                "Int128" => digits.parse::<i128>().is_ok(),
+                "UInt128" => body.parse::<u128>().is_ok(),
+                // Compared as digit strings against the bounds: 2^256 - 1, 2^255 - 1 and 2^255.
+                _ => {
+                    let limit = match (head, negative) {
+                        ("UInt256", _) => "115792089237316195423570985008687907853269984665640564039457584007913129639935",
+                        (_, false) => "57896044618658097711785492504343953926634992332820282019728792003956564819967",
+                        (_, true) => "57896044618658097711785492504343953926634992332820282019728792003956564819968",
+                    };
+                    let digits = body.trim_start_matches('0');
+                    digits.len() < limit.len() || (digits.len() == limit.len() && digits <= limit)
+                }
+            };
+            if !fits {
+                return Err(Mismatch);
+            }
+            Ok(Value::Str(if negative { format!("-{body}") } else { body.to_string() }))
+        }
+        "Map" => match v {
+            Json::Object(_) => Ok(Value::Str(v.to_string())),
+            _ => Err(Mismatch),
+        },
+        // ClickHouse reads a named tuple as an object and an unnamed one as an array: either form is accepted here
+        // and sent in the one ClickHouse reads.
+        "Tuple" => {
+            let names = tuple_names(name);
+            match (v, names) {
+                (Json::Array(items), Some(names)) if items.len() == names.len() => {
+                    let object: serde_json::Map<String, Json> = names.into_iter().zip(items.iter().cloned()).collect();
+                    Ok(Value::Str(Json::Object(object).to_string()))
+                }
+                (Json::Object(_), Some(_)) | (Json::Array(_), None) => Ok(Value::Str(v.to_string())),
+                _ => Err(Mismatch),
+            }
+        }
+        _ => match v {
+            Json::Number(n) => Ok(Value::Str(n.to_string())),
+            Json::String(s) if s.trim().parse::<f64>().is_ok() => Ok(Value::Str(s.trim().to_string())),
+            _ => Err(Mismatch),
+        },
+    }
+}
+
+/// The element names of a named tuple type (`Tuple(a String, b UInt8)` → `a`, `b`); None for an unnamed one.
+fn tuple_names(ty: &str) -> Option<Vec<String>> {
+    let inner = ty.trim().strip_prefix("Tuple(")?.strip_suffix(')')?;
+    let (mut parts, mut depth, mut start) = (Vec::new(), 0i32, 0usize);
+    for (i, c) in inner.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&inner[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&inner[start..]);
+    parts
+        .iter()
+        .map(|p| {
+            let p = p.trim();
+            let (name, ty) = p.split_once(char::is_whitespace)?;
+            // `Nullable(String)` has no space before its parenthesis; `a Nullable(String)` has a name.
+            (!name.contains('(') && !ty.trim().is_empty()).then(|| name.trim_matches('`').to_string())
+        })
+        .collect()
+}
+
 /// A value that does not fit its column type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mismatch;
@@ -342,6 +431,7 @@ pub fn convert(v: &Json, ty: &ChType) -> Result<Value, Mismatch> {
             Json::String(s) => s.clone(),
             other => other.to_string(),
         })),
+        (_, ChType::Opaque(name)) => opaque(v, name),
         (_, ChType::Named(name)) => {
             let Json::String(s) = v else {
                 return match v {

@@ -46,6 +46,9 @@ pub enum ChType {
     LowCardinality(Box<ChType>),
     /// A text-stored type whose name is kept verbatim (`UUID`, `FixedString(16)`, `Enum8('a' = 1)`, …).
     Named(String),
+    /// A type only the ClickHouse engine stores (`Int128`, `UInt256`, `Map(K, V)`, `Tuple(…)`, wide decimals): the
+    /// server checks a value's shape and passes its JSON to ClickHouse as sent. See [`ChType::parse_for_clickhouse`].
+    Opaque(String),
 }
 
 /// A type string the local engine cannot store.
@@ -112,6 +115,27 @@ impl ChType {
         Ok(ty)
     }
 
+    /// [`ChType::parse`], and for the ClickHouse engine also the types only it stores ([`ChType::Opaque`]).
+    pub fn parse_for_clickhouse(text: &str) -> Result<ChType, UnsupportedType> {
+        if let Ok(ty) = ChType::parse(text) {
+            return Ok(ty);
+        }
+        let t = text.trim();
+        let head = t.split('(').next().unwrap_or("").trim();
+        let wrapped = |inner: &str| t.strip_prefix(inner).and_then(|r| r.strip_prefix('(')).and_then(|r| r.strip_suffix(')'));
+        if let Some(inner) = wrapped("Nullable") {
+            return Ok(ChType::Nullable(Box::new(ChType::parse_for_clickhouse(inner)?)));
+        }
+        if let Some(inner) = wrapped("Array") {
+            return Ok(ChType::Array(Box::new(ChType::parse_for_clickhouse(inner)?)));
+        }
+        match head {
+            "Int128" | "Int256" | "UInt128" | "UInt256" | "Map" | "Tuple" | "Decimal" | "Decimal32" | "Decimal64"
+            | "Decimal128" | "Decimal256" => Ok(ChType::Opaque(t.to_string())),
+            _ => Err(UnsupportedType(text.to_string())),
+        }
+    }
+
     /// The Arrow type the engine stores this type as.
     pub fn arrow(&self) -> DataType {
         match self {
@@ -126,7 +150,7 @@ impl ChType {
             ChType::Float(32) => DataType::Float32,
             ChType::Float(_) => DataType::Float64,
             ChType::Decimal(p, s) => DataType::Decimal128(*p, *s),
-            ChType::String | ChType::Named(_) => DataType::Utf8,
+            ChType::String | ChType::Named(_) | ChType::Opaque(_) => DataType::Utf8,
             ChType::Bool => DataType::Boolean,
             ChType::Date { .. } => DataType::Date32,
             ChType::DateTime { precision, .. } => DataType::Timestamp(time_unit(*precision), None),
@@ -234,7 +258,7 @@ impl fmt::Display for ChType {
             ChType::Array(inner) => write!(f, "Array({inner})"),
             ChType::Nullable(inner) => write!(f, "Nullable({inner})"),
             ChType::LowCardinality(inner) => write!(f, "LowCardinality({inner})"),
-            ChType::Named(name) => f.write_str(name),
+            ChType::Named(name) | ChType::Opaque(name) => f.write_str(name),
         }
     }
 }

@@ -232,3 +232,62 @@ async fn the_binary_starts_answers_and_shuts_down_cleanly() {
     let status = child.wait().await.unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+const WIDE: &str = "SCHEMA >
+    `id` UInt32 `json:$.id`,
+    `big` Int128 `json:$.big`,
+    `huge` UInt256 `json:$.huge`,
+    `attrs` Map(String, UInt64) `json:$.attrs`,
+    `pair` Tuple(name String, n UInt8) `json:$.pair`,
+    `money` Decimal(50, 10) `json:$.money`,
+    `maybe` Nullable(Int128) `json:$.maybe`
+
+ENGINE \"MergeTree\"
+ENGINE_SORTING_KEY \"id\"
+";
+
+#[tokio::test]
+async fn types_only_clickhouse_stores_are_ingested_checked_and_queried() {
+    let Some(s) = server(&[("wide.datasource", WIDE)]).await else { return };
+    let rows = r#"{"id":1,"big":"-170141183460469231731687303715884105728","huge":"115792089237316195423570985008687907853269984665640564039457584007913129639935","attrs":{"a":1,"b":2},"pair":["x",7],"money":"12345678901234567890.0123456789","maybe":null}
+{"id":2,"big":5,"huge":0,"attrs":{},"pair":{"name":"y","n":8},"money":1.5,"maybe":"42"}
+{"id":3,"big":"170141183460469231731687303715884105728","huge":1,"attrs":{},"pair":["z",1],"money":1,"maybe":null}
+{"id":4,"big":1,"huge":-1,"attrs":{},"pair":["z",1],"money":1,"maybe":null}
+{"id":5,"big":1,"huge":1,"attrs":[1],"pair":["z",1],"money":1,"maybe":null}
+{"id":6,"big":1,"huge":1,"attrs":{},"pair":"z","money":"x","maybe":null}"#;
+    let r = client()
+        .post(format!("{}/v0/events?name=wide&wait=true", s.url()))
+        .bearer_auth(s.admin_token())
+        .body(rows)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = r.json().await.unwrap();
+    // Rows 3-6 do not fit (Int128 overflow, a negative UInt256, a map that is not an object, a tuple and a decimal
+    // that are not): quarantined, as Tinybird does, and the others stored.
+    assert_eq!(body, json!({"successful_rows": 2, "quarantined_rows": 4}), "{body}");
+    let (status, body) = sql(&s, s.admin_token(), "SELECT * FROM wide ORDER BY id").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["meta"][1], json!({"name": "big", "type": "Int128"}));
+    assert_eq!(body["meta"][3], json!({"name": "attrs", "type": "Map(String, UInt64)"}));
+    assert_eq!(body["meta"][5], json!({"name": "money", "type": "Decimal(50, 10)"}));
+    let first = &body["data"][0];
+    assert_eq!(first["attrs"], json!({"a": 1, "b": 2}));
+    assert_eq!(first["pair"], json!({"name": "x", "n": 7}));
+    let (_, body) = sql(&s, s.admin_token(), "SELECT toString(big) AS b, toString(huge) AS h, maybe FROM wide ORDER BY id").await;
+    assert_eq!(
+        body["data"],
+        json!([
+            {"b": "-170141183460469231731687303715884105728", "h": "115792089237316195423570985008687907853269984665640564039457584007913129639935", "maybe": null},
+            {"b": "5", "h": "0", "maybe": 42}
+        ])
+    );
+    // On the DataFusion engine, the same datafile is refused with the type named.
+    let refused = LocalServer::builder()
+        .engine(EngineKind::DataFusion)
+        .resources(Resources::from_files([("wide.datasource", WIDE)]).unwrap())
+        .start()
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("Int128"), "{refused}");
+}

@@ -690,7 +690,8 @@ fn build_array(ty: &ChType, values: &[&Value]) -> Result<ArrayRef, String> {
                 .collect::<Result<_, _>>()?;
             Arc::new(a.with_precision_and_scale(*p, *s).map_err(|e| e.to_string())?)
         }
-        ChType::String | ChType::Named(_) => {
+        // Opaque types never reach this engine (its tables refuse them); as text if they did.
+        ChType::String | ChType::Named(_) | ChType::Opaque(_) => {
             let a: StringArray = values
                 .iter()
                 .map(|v| match v {

@@ -59,7 +59,7 @@ async fn read_files(mut multipart: Multipart) -> Result<Vec<(String, String)>, A
 }
 
 /// Parses the files and checks every node's template renders (in test mode, as Tinybird's parser does).
-fn check(files: &[(String, String)]) -> Result<Resources, Vec<serde_json::Value>> {
+fn check(files: &[(String, String)], flavor: crate::engine::Flavor) -> Result<Resources, Vec<serde_json::Value>> {
     let resources = Resources::from_files(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))
         .map_err(|errs| errs.0.into_iter().map(|e| serde_json::json!({ "filename": e.filename, "error": e.error })).collect::<Vec<_>>())?;
     let mut errors = Vec::new();
@@ -94,7 +94,7 @@ fn check(files: &[(String, String)]) -> Result<Resources, Vec<serde_json::Value>
         }
     }
     for ds in &resources.datasources {
-        if let Err(e) = super::state::ingest_columns(ds) {
+        if let Err(e) = super::state::ingest_columns_for(ds, flavor) {
             errors.push(serde_json::json!({ "filename": format!("{}.datasource", ds.name), "error": e }));
         }
     }
@@ -133,7 +133,7 @@ pub async fn build(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery, 
     let (principal, _) = authenticate(&ws, request_token(&headers, token_param(query.as_deref()).as_deref()))?;
     principal.require_admin()?;
     let files = read_files(multipart).await?;
-    let resources = match check(&files) {
+    let resources = match check(&files, ws.engine.flavor()) {
         Ok(r) => r,
         Err(errors) => return Ok(failed(errors, "build")),
     };
@@ -160,7 +160,7 @@ pub async fn deploy(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery,
     let (principal, _) = authenticate(&ws, request_token(&headers, token_param(q).as_deref()))?;
     principal.require_admin()?;
     let files = read_files(multipart).await?;
-    let resources = match check(&files) {
+    let resources = match check(&files, ws.engine.flavor()) {
         Ok(r) => r,
         Err(errors) => return Ok(failed(errors, "deployment")),
     };

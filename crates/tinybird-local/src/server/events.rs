@@ -3,7 +3,7 @@
 use super::auth::{authenticate, request_token};
 use super::error::ApiError;
 use super::params::{collect, form_pairs};
-use super::state::{Workspace, ingest_columns};
+use super::state::{Workspace, ingest_columns_for};
 use crate::engine::Value;
 use crate::ingest::{IngestColumn, Parsed, Quarantined, convert, parse_ndjson};
 use axum::body::{Body, Bytes};
@@ -256,7 +256,7 @@ async fn create_from_schema(ws: &Workspace, name: &str, schema: &str) -> Result<
     }
     let text = format!("SCHEMA >\n    {}\n", schema.lines().collect::<Vec<_>>().join("\n    "));
     let def = tinybird_core::datafile::parse_datasource(name, &text).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    ingest_columns(&def).map_err(ApiError::bad_request)?;
+    ingest_columns_for(&def, ws.engine.flavor()).map_err(ApiError::bad_request)?;
     let _lock = ws.deploy_lock.lock().await;
     let mut resources = crate::resources::Resources::new();
     if let Ok(live) = ws.live.read() {

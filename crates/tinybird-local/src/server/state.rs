@@ -289,7 +289,8 @@ impl Workspace {
         let mut datasources = BTreeMap::new();
         let mut ingest = HashMap::new();
         for def in &resources.datasources {
-            let columns = ingest_columns(def).map_err(|e| ApiError::bad_request(format!("[{}.datasource] {e}", def.name)))?;
+            let columns = ingest_columns_for(def, self.engine.flavor())
+                .map_err(|e| ApiError::bad_request(format!("[{}.datasource] {e}", def.name)))?;
             match old_ds.get(&def.name) {
                 Some(old) if old.columns == def.columns => {
                     if old != def {
@@ -325,7 +326,7 @@ impl Workspace {
                 changes.deleted_datasource_names.push(name.clone());
             } else {
                 // Kept: deleting data needs `allow_destructive_operations=true`.
-                ingest.insert(name.clone(), Arc::new(ingest_columns(def).unwrap_or_default()));
+                ingest.insert(name.clone(), Arc::new(ingest_columns_for(def, self.engine.flavor()).unwrap_or_default()));
                 datasources.insert(name.clone(), def.clone());
             }
         }
@@ -612,12 +613,17 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// The ingestion view of a datasource's columns.
-pub fn ingest_columns(def: &DatasourceDef) -> Result<Vec<IngestColumn>, String> {
+/// The ingestion view of a datasource's columns on an engine (the ClickHouse engine also stores types the server does
+/// not model).
+pub fn ingest_columns_for(def: &DatasourceDef, flavor: crate::engine::Flavor) -> Result<Vec<IngestColumn>, String> {
     def.columns
         .iter()
         .map(|c| {
-            let ty = ChType::parse(&c.ty).map_err(|e| format!("column '{}': {e}", c.name))?;
+            let ty = match flavor {
+                crate::engine::Flavor::DataFusion => ChType::parse(&c.ty),
+                crate::engine::Flavor::ClickHouse => ChType::parse_for_clickhouse(&c.ty),
+            }
+            .map_err(|e| format!("column '{}': {e}", c.name))?;
             Ok(IngestColumn::new(&c.name, ty, c.json_path.as_deref(), c.default.as_deref()))
         })
         .collect()

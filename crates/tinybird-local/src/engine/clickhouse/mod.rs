@@ -192,7 +192,7 @@ impl Engine for ClickHouseEngine {
     async fn create_table(&self, def: &DatasourceDef) -> Result<(), EngineError> {
         let mut columns = Vec::with_capacity(def.columns.len());
         for c in &def.columns {
-            let ty = ChType::parse(&c.ty)
+            let ty = ChType::parse_for_clickhouse(&c.ty)
                 .map_err(|e| EngineError::Schema(format!("datasource '{}', column '{}': {e}", def.name, c.name)))?;
             columns.push(Column { name: c.name.clone(), ty });
         }
