@@ -131,7 +131,7 @@ impl ChType {
         }
         match head {
             "Int128" | "Int256" | "UInt128" | "UInt256" | "Map" | "Tuple" | "Decimal" | "Decimal32" | "Decimal64"
-            | "Decimal128" | "Decimal256" => Ok(ChType::Opaque(t.to_string())),
+            | "Decimal128" | "Decimal256" | "AggregateFunction" => Ok(ChType::Opaque(t.to_string())),
             _ => Err(UnsupportedType(text.to_string())),
         }
     }

@@ -56,7 +56,7 @@ async fn sql(s: &LocalServer, token: &str, q: &str) -> (u16, Value) {
 }
 
 fn datafiles_form(files: &[(&str, &str)]) -> reqwest::multipart::Form {
-    let mut form = reqwest::multipart::Form::new();
+    let mut form = reqwest::multipart::Form::new().part("context://", reqwest::multipart::Part::text("1.0.0").file_name("cli-version"));
     for (name, text) in files {
         let part = reqwest::multipart::Part::text(text.to_string()).file_name(name.to_string()).mime_str("text/plain").unwrap();
         form = form.part("data_project://", part);
@@ -290,4 +290,73 @@ async fn types_only_clickhouse_stores_are_ingested_checked_and_queried() {
         .await
         .unwrap_err();
     assert!(refused.to_string().contains("Int128"), "{refused}");
+}
+
+const HITS: &str = "SCHEMA >
+    `ts` DateTime `json:$.ts`,
+    `tenant` String `json:$.tenant`,
+    `user` String `json:$.user`
+
+ENGINE \"MergeTree\"
+ENGINE_SORTING_KEY \"tenant, ts\"
+";
+
+const DAILY: &str = "SCHEMA >
+    `day` Date,
+    `tenant` String,
+    `users` AggregateFunction(uniq, String),
+    `hits` SimpleAggregateFunction(sum, UInt64)
+
+ENGINE \"AggregatingMergeTree\"
+ENGINE_SORTING_KEY \"tenant, day\"
+";
+
+const DAILY_MV: &str = "NODE rollup
+SQL >
+    SELECT toDate(ts) AS day, tenant, uniqState(user) AS users, count() AS hits FROM hits GROUP BY day, tenant
+
+TYPE materialized
+DATASOURCE daily
+";
+
+const DAILY_API: &str = "NODE endpoint
+SQL >
+    %
+    SELECT day, uniqMerge(users) AS users, sum(hits) AS hits FROM daily
+    WHERE tenant = {{String(tenant, required=True)}}
+    GROUP BY day ORDER BY day
+
+TYPE endpoint
+";
+
+#[tokio::test]
+async fn materialized_views_are_clickhouse_views_with_aggregate_states() {
+    let files = [("hits.datasource", HITS), ("daily.datasource", DAILY), ("daily_mv.pipe", DAILY_MV), ("daily_api.pipe", DAILY_API)];
+    let Some(s) = server(&files[..2]).await else { return };
+    // Rows before the view exists are backfilled when it is deployed.
+    ingest(&s, "hits", r#"{"ts":"2024-01-01 10:00:00","tenant":"a","user":"u1"}"#).await;
+    let r = client().post(format!("{}/v1/build", s.url())).bearer_auth(s.admin_token()).multipart(datafiles_form(&files)).send().await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    // Each insert feeds the view: states merge across inserts.
+    ingest(&s, "hits", r#"{"ts":"2024-01-01 11:00:00","tenant":"a","user":"u2"}
+{"ts":"2024-01-01 12:00:00","tenant":"a","user":"u1"}
+{"ts":"2024-01-02 09:00:00","tenant":"b","user":"u9"}"#).await;
+    ingest(&s, "hits", r#"{"ts":"2024-01-02 10:00:00","tenant":"a","user":"u3"}"#).await;
+    let token = jwt(&s, json!({
+        "workspace_id": s.workspace_id(), "name": "tenant_a", "exp": in_one_hour(),
+        "scopes": [{"type": "PIPES:READ", "resource": "daily_api", "fixed_params": {"tenant": "a"}}]
+    }));
+    let (status, body) = get_json(&format!("{}/v0/pipes/daily_api.json?tenant=b", s.url()), &token).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"], json!([{"day": "2024-01-01", "users": 2, "hits": 3}, {"day": "2024-01-02", "users": 1, "hits": 1}]));
+    assert_eq!(body["meta"][1], json!({"name": "users", "type": "UInt64"}));
+    // Aggregate states cannot be sent as JSON: such rows are quarantined.
+    let r = client()
+        .post(format!("{}/v0/events?name=daily&wait=true", s.url()))
+        .bearer_auth(s.admin_token())
+        .body(r#"{"day":"2024-01-01","tenant":"a","users":"x","hits":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap(), json!({"successful_rows": 0, "quarantined_rows": 1}));
 }

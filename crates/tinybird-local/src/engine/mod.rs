@@ -77,6 +77,9 @@ pub enum EngineError {
     /// ClickHouse refused the query: its own message (`DB::Exception: … (CODE)`), passed through.
     #[error("{0}")]
     ClickHouse(String),
+    /// Rows were appended, but a materialized view fed by them failed (its error; the view's name inside).
+    #[error("{0}")]
+    ViewFailed(String),
 }
 
 /// How an engine that formats rows itself (ClickHouse) writes each one.
@@ -230,6 +233,18 @@ pub trait Engine: Send + Sync + 'static {
     async fn run_query_as(&self, query: Query, scope: &TableScope, output: Output) -> Result<QueryResult, EngineError> {
         let _ = output;
         self.run_query(query, scope).await
+    }
+    /// Whether the engine feeds materialized views itself (ClickHouse's own materialized views), so the server
+    /// neither runs views on ingested rows nor backfills them.
+    fn native_views(&self) -> bool {
+        false
+    }
+    /// Replaces the engine's materialized views with `views` (name, target table, query over datasources), and fills
+    /// the targets of those named in `backfill` from the rows their datasources hold. Only for engines with
+    /// [`Engine::native_views`].
+    async fn set_views(&self, views: Vec<(String, String, Query)>, backfill: &[String]) -> Result<(), EngineError> {
+        let _ = (views, backfill);
+        Ok(())
     }
     /// Deletes the rows matching a ClickHouse boolean expression; with `dry_run`, only counts them.
     async fn delete(&self, table: &str, condition: &str, dry_run: bool) -> Result<u64, EngineError>;

@@ -58,6 +58,7 @@ impl From<crate::engine::EngineError> for ApiError {
             E::UnknownTable(name) => ApiError::not_found(name),
             E::Unsupported(_) | E::Syntax(_) | E::Execution(_) | E::Schema(_) | E::ClickHouse(_) => ApiError::bad_request(e.to_string()),
             E::Timeout(_) => ApiError::new(408, e.to_string()),
+            E::ViewFailed(_) => ApiError::new(422, e.to_string()),
             E::Memory(_) => ApiError::new(400, e.to_string()),
         }
     }

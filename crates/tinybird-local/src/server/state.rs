@@ -282,6 +282,11 @@ impl Workspace {
     /// datasources missing from `resources` are dropped only when `destructive`.
     pub async fn apply(&self, resources: &Resources, destructive: bool) -> Result<Changes, ApiError> {
         let mut changes = Changes::default();
+        // An engine's own materialized views go first (they read and write the tables about to change), and come
+        // back at the end for the new set of pipes.
+        if self.engine.native_views() {
+            self.engine.set_views(Vec::new(), &[]).await.map_err(ApiError::from)?;
+        }
         let (old_ds, old_pipes) = {
             let live = self.live.read().map_err(|_| ApiError::internal("state lock poisoned"))?;
             (live.datasources.clone(), live.pipes.clone())
@@ -370,7 +375,18 @@ impl Workspace {
             *live = Live { datasources, ingest, pipes, tokens };
         }
         self.persist_identity();
-        self.backfill(&changes.new_pipe_names).await?;
+        if self.engine.native_views() {
+            let pipes: Vec<Pipe> =
+                self.live.read().map(|l| l.pipes.values().filter(|p| p.materialized_target.is_some()).cloned().collect()).unwrap_or_default();
+            let mut views = Vec::with_capacity(pipes.len());
+            for pipe in pipes {
+                let query = super::access::pipe_query(&pipe, &tinybird_template::Variables::new(), false, self.engine.flavor())?;
+                views.push((pipe.name.clone(), pipe.materialized_target.clone().unwrap_or_default(), query));
+            }
+            self.engine.set_views(views, &changes.new_pipe_names).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+        } else {
+            self.backfill(&changes.new_pipe_names).await?;
+        }
         Ok(changes)
     }
 
@@ -445,7 +461,8 @@ impl Workspace {
             if rows.is_empty() {
                 return Ok((0, q));
             }
-            let views = self.views_reading(ds);
+            // An engine with its own materialized views feeds them on insert.
+            let views = if self.engine.native_views() { Vec::new() } else { self.views_reading(ds) };
             let source = (!views.is_empty()).then(|| rows.clone());
             match &self.store {
                 Some(store) => {

@@ -57,6 +57,8 @@ pub struct ClickHouseEngine {
     /// Connections in the empty `sandbox`, read-only: callers' queries.
     user: Arc<Pool>,
     tables: RwLock<HashMap<String, Vec<Column>>>,
+    /// The materialized views this engine created (their ClickHouse names).
+    views: tokio::sync::Mutex<Vec<String>>,
     options: ClickHouseOptions,
 }
 
@@ -80,7 +82,16 @@ impl ClickHouseEngine {
             chdb::execute(&mut setup, &format!("CREATE DATABASE IF NOT EXISTS {}", compat::quote_ident(db)))
                 .map_err(|e| e.message)?;
         }
-        Ok(ClickHouseEngine { chdb, database, sandbox, admin, user, tables: RwLock::new(HashMap::new()), options })
+        Ok(ClickHouseEngine {
+            chdb,
+            database,
+            sandbox,
+            admin,
+            user,
+            tables: RwLock::new(HashMap::new()),
+            views: tokio::sync::Mutex::new(Vec::new()),
+            options,
+        })
     }
 
     /// The ClickHouse version running (`SELECT version()`).
@@ -137,6 +148,10 @@ impl ClickHouseEngine {
         )
     }
 }
+
+/// Each append is one block: the table is written whole before any materialized view runs on it.
+const INSERT_SETTINGS: &str =
+    "input_format_parallel_parsing = 0, max_insert_block_size = 1000000000, min_insert_block_size_rows = 0, min_insert_block_size_bytes = 0";
 
 /// A column of a result as strings. ClickHouse strings are bytes: any that are not UTF-8 are read with U+FFFD in
 /// place of the bad sequences (the Arrow import does not check them, so they are never read as `str` directly).
@@ -233,7 +248,7 @@ impl Engine for ClickHouseEngine {
         const EXACT: crate::format::OutputOptions =
             crate::format::OutputOptions { quote_64bit: true, quote_denormals: true };
         let keys: Vec<String> = columns.iter().map(|c| crate::format::json_string(&c.name)).collect();
-        let mut statement = format!("INSERT INTO {} FORMAT JSONEachRow\n", self.qualified(table));
+        let mut statement = format!("INSERT INTO {} SETTINGS {INSERT_SETTINGS} FORMAT JSONEachRow\n", self.qualified(table));
         statement.reserve(rows.len() * 16 * columns.len().max(1));
         for row in &rows {
             if row.len() != columns.len() {
@@ -250,8 +265,77 @@ impl Engine for ClickHouseEngine {
             }
             statement.push_str("}\n");
         }
-        self.admin_execute(statement).await?;
-        Ok(count)
+        let table = table.to_string();
+        let outcome = self
+            .admin
+            .run(move |conn| match chdb::execute(conn, &statement) {
+                // A materialized view fed by these rows failed. The rows are in the table already: ClickHouse
+                // writes the table first and does not roll it back (one block, see `INSERT_SETTINGS`), which is
+                // Tinybird's answer too: 422, rows ingested, view failed.
+                Err(e) if e.message.contains("while pushing to view") => Ok(Some(e)),
+                other => other.map(|_| None),
+            })
+            .await
+            .map_err(|e| self.error(e))?;
+        match outcome {
+            None => Ok(count),
+            Some(view_error) => {
+                let message = match self.error(view_error) {
+                    EngineError::ClickHouse(m) => m,
+                    other => other.to_string(),
+                };
+                Err(EngineError::ViewFailed(format!(
+                    "Rows were ingested into '{table}', but a materialized view failed: {}",
+                    message.replace("__tb_mv_", "")
+                )))
+            }
+        }
+    }
+
+    fn native_views(&self) -> bool {
+        true
+    }
+
+    async fn set_views(&self, views: Vec<(String, String, Query)>, backfill: &[String]) -> Result<(), EngineError> {
+        let mut live = self.views.lock().await;
+        for name in live.drain(..) {
+            self.admin_execute(format!("DROP VIEW IF EXISTS {} SYNC", self.qualified(&name))).await?;
+        }
+        let tables = self.table_names();
+        for (name, target, query) in views {
+            let view = format!("__tb_mv_{name}");
+            let binding = sql::Binding { database: &self.database, tables: &tables };
+            let text = sql::prepare(query, &TableScope::All, &binding)?;
+            let target_columns = self.table(&target)?;
+            self.admin_execute(format!("CREATE MATERIALIZED VIEW {} TO {} AS {text}", self.qualified(&view), self.qualified(&target)))
+                .await
+                .map_err(|e| EngineError::Schema(format!("materialized view '{name}': {e}")))?;
+            live.push(view);
+            if backfill.contains(&name) {
+                // Tinybird fills a new view's target from what its datasources hold; columns match by name.
+                let described = self
+                    .admin
+                    .run({
+                        let text = text.clone();
+                        move |conn| chdb::query(conn, &format!("DESCRIBE ({text})"))
+                    })
+                    .await
+                    .map_err(|e| self.error(e))?;
+                let produced = strings(&described, 0);
+                let columns: Vec<String> = target_columns
+                    .iter()
+                    .filter(|c| produced.contains(&c.name))
+                    .map(|c| compat::quote_ident(&c.name))
+                    .collect();
+                if !columns.is_empty() {
+                    let list = columns.join(", ");
+                    self.admin_execute(format!("INSERT INTO {} ({list}) SELECT {list} FROM ({text})", self.qualified(&target)))
+                        .await
+                        .map_err(|e| EngineError::Schema(format!("backfilling materialized view '{name}': {e}")))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn run_query(&self, query: Query, scope: &TableScope) -> Result<QueryResult, EngineError> {
