@@ -50,6 +50,6 @@ cargo test --workspace --all-features --doc
 
 # The server's HTTP API, security and red-team suites, the client's tests against the local server and the examples
 # again, on the ClickHouse engine: one suite, both engines.
-TINYBIRD_LOCAL_ENGINE=clickhouse cargo test --all-features -p tinybird-local \
-  --test http_api --test security --test red_team --test audit_panics --test binary
-TINYBIRD_LOCAL_ENGINE=clickhouse cargo test --all-features -p tinybird --test client_local --test examples
+# (`--workspace`, as above, so the test binaries built above are reused rather than rebuilt with other features.)
+TINYBIRD_LOCAL_ENGINE=clickhouse cargo test --workspace --all-features \
+  --test http_api --test security --test red_team --test audit_panics --test binary --test client_local --test examples

@@ -248,7 +248,13 @@ impl Engine for ClickHouseEngine {
         const EXACT: crate::format::OutputOptions =
             crate::format::OutputOptions { quote_64bit: true, quote_denormals: true };
         let keys: Vec<String> = columns.iter().map(|c| crate::format::json_string(&c.name)).collect();
-        let mut statement = format!("INSERT INTO {} SETTINGS {INSERT_SETTINGS} FORMAT JSONEachRow\n", self.qualified(table));
+        // With materialized views, one block (see `INSERT_SETTINGS`); without, ClickHouse parses in parallel.
+        let settings = if self.views.lock().await.is_empty() { "" } else { INSERT_SETTINGS };
+        let mut statement = if settings.is_empty() {
+            format!("INSERT INTO {} FORMAT JSONEachRow\n", self.qualified(table))
+        } else {
+            format!("INSERT INTO {} SETTINGS {settings} FORMAT JSONEachRow\n", self.qualified(table))
+        };
         statement.reserve(rows.len() * 16 * columns.len().max(1));
         for row in &rows {
             if row.len() != columns.len() {
@@ -379,36 +385,47 @@ impl Engine for ClickHouseEngine {
             TableScope::All => self.admin.clone(),
             TableScope::Only(_) => self.user.clone(),
         };
-        let outcome = pool
-            .run(move |conn| {
-                let described = chdb::query(conn, &format!("DESCRIBE ({text})"))?;
-                let (names, types) = (strings(&described, 0), strings(&described, 1));
-                let rows = chdb::query(
-                    conn,
-                    &format!("SELECT formatRowNoNewline('{format}', *) FROM ({text}) SETTINGS {settings}"),
-                )?;
-                let rows = strings(&rows, 0);
-                let before_limit = match count {
-                    Some(count) => first_u64(&chdb::query(conn, &format!("SELECT count() FROM ({count}) SETTINGS {settings}"))?),
-                    None => None,
-                };
-                let (mut rows_read, mut bytes_read) = (0, 0);
-                if let Some(stats) = stats {
-                    let batches = chdb::query(conn, &stats)?;
-                    if let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) {
+        // The rows, their types, the count without LIMIT and the tables' sizes are four statements: they run at
+        // once, each on a connection of its own, so a query costs the slowest of them rather than their sum.
+        let described = {
+            let text = text.clone();
+            pool.run(move |conn| chdb::query(conn, &format!("DESCRIBE ({text})")))
+        };
+        let rows = {
+            let sql = format!("SELECT formatRowNoNewline('{format}', *) FROM ({text}) SETTINGS {settings}");
+            pool.run(move |conn| chdb::query(conn, &sql).map(|b| strings(&b, 0)))
+        };
+        let before_limit = async {
+            match count {
+                Some(count) => {
+                    let sql = format!("SELECT count() FROM ({count}) SETTINGS {settings}");
+                    pool.run(move |conn| chdb::query(conn, &sql).map(|b| first_u64(&b))).await
+                }
+                None => Ok(None),
+            }
+        };
+        let sizes = async {
+            match stats {
+                Some(stats) => pool
+                    .run(move |conn| {
+                        let batches = chdb::query(conn, &stats)?;
+                        let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else { return Ok((0, 0)) };
                         let n = |i: usize| match super::value_at(batch.column(i).as_ref(), 0) {
                             Value::UInt(n) => n,
                             Value::Int(n) => n.max(0) as u64,
                             _ => 0,
                         };
-                        (rows_read, bytes_read) = (n(0), n(1));
-                    }
-                }
-                Ok((names, types, rows, before_limit, rows_read, bytes_read))
-            })
-            .await
-            .map_err(|e| self.error(e))?;
-        let (names, types, rows, before_limit, rows_read, bytes_read) = outcome;
+                        Ok((n(0), n(1)))
+                    })
+                    .await,
+                None => Ok((0, 0)),
+            }
+        };
+        let (described, rows, before_limit, sizes) = tokio::join!(described, rows, before_limit, sizes);
+        let described = described.map_err(|e| self.error(e))?;
+        let (names, types) = (strings(&described, 0), strings(&described, 1));
+        let outcome = (names, types, rows.map_err(|e| self.error(e))?, before_limit.map_err(|e| self.error(e))?, sizes.map_err(|e| self.error(e))?);
+        let (names, types, rows, before_limit, (rows_read, bytes_read)) = outcome;
         let columns = names.into_iter().zip(types).map(|(name, ty)| Column { name, ty: column_type(&ty) }).collect();
         Ok(QueryResult::from_text(columns, TextRows { kind: output.text, rows }, before_limit, rows_read, bytes_read))
     }
