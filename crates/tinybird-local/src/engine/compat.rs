@@ -741,11 +741,90 @@ struct Rewriter<'a> {
     nullable: &'a dyn Fn(&str) -> bool,
 }
 
+/// Whether an expression is a condition by its form (a comparison, `AND`, `IS NULL`, …), so DataFusion reads it as a
+/// boolean without help.
+fn is_condition(expr: &Expr) -> bool {
+    use datafusion::sql::sqlparser::ast::UnaryOperator;
+    match expr {
+        Expr::BinaryOp { op, .. } => matches!(
+            op,
+            BinaryOperator::Eq
+                | BinaryOperator::NotEq
+                | BinaryOperator::Lt
+                | BinaryOperator::LtEq
+                | BinaryOperator::Gt
+                | BinaryOperator::GtEq
+                | BinaryOperator::And
+                | BinaryOperator::Or
+        ),
+        Expr::UnaryOp { op: UnaryOperator::Not, .. } => true,
+        Expr::Nested(inner) => is_condition(inner),
+        Expr::IsNull(_)
+        | Expr::IsNotNull(_)
+        | Expr::IsTrue(_)
+        | Expr::IsFalse(_)
+        | Expr::IsNotTrue(_)
+        | Expr::IsNotFalse(_)
+        | Expr::Like { .. }
+        | Expr::ILike { .. }
+        | Expr::InList { .. }
+        | Expr::InSubquery { .. }
+        | Expr::Between { .. }
+        | Expr::Exists { .. }
+        | Expr::Value(ValueWithSpan { value: SqlValue::Boolean(_), .. }) => true,
+        _ => false,
+    }
+}
+
+/// `ch_cond(expr)` around an expression that is not a condition by its form (ClickHouse takes numbers as
+/// conditions); conditions are left alone.
+fn as_condition(expr: &mut Expr) {
+    if is_condition(expr) {
+        return;
+    }
+    let inner = std::mem::replace(expr, Expr::value(SqlValue::Null));
+    *expr = Expr::Function(datafusion::sql::sqlparser::ast::Function {
+        name: datafusion::sql::sqlparser::ast::ObjectName(vec![ObjectNamePart::Identifier(Ident::new("ch_cond"))]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(datafusion::sql::sqlparser::ast::FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(inner))],
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    });
+}
+
 impl VisitorMut for Rewriter<'_> {
     type Break = ();
 
+    /// `WHERE 1`, `HAVING flag`, `ON a.x`: numbers as conditions.
+    fn post_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
+        if let Some(selection) = &mut select.selection {
+            as_condition(selection);
+        }
+        if let Some(having) = &mut select.having {
+            as_condition(having);
+        }
+        ControlFlow::Continue(())
+    }
+
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         let result = match expr {
+            // `is_bot AND x > 1`, `NOT flag`: each operand a condition.
+            Expr::BinaryOp { left, op: BinaryOperator::And | BinaryOperator::Or, right } => {
+                as_condition(left);
+                as_condition(right);
+                Ok(None)
+            }
+            Expr::UnaryOp { op: datafusion::sql::sqlparser::ast::UnaryOperator::Not, expr: inner } => {
+                as_condition(inner);
+                Ok(None)
+            }
             Expr::Function(_) => rewrite_function(expr, self.nullable),
             // The parser reads `substring(…)` as its own node: give it ClickHouse's byte semantics too.
             Expr::Substring { expr: s, substring_from, substring_for, .. } => {

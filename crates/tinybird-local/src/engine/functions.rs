@@ -19,8 +19,59 @@ use datafusion::logical_expr::{
 use datafusion::prelude::SessionContext;
 use std::sync::Arc;
 
+/// `ch_cond(x)`: a ClickHouse condition as DataFusion's boolean. ClickHouse takes any number as a condition
+/// (`WHERE 1`, `WHERE is_bot`, `NOT flag`): non-zero is true, NULL stays NULL. A boolean argument is the condition
+/// itself, and planning removes the call (`simplify`), so ordinary conditions cost nothing.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Condition {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Condition {
+    fn name(&self) -> &str {
+        "ch_cond"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args {
+            [t] if t == &DataType::Boolean || t.is_integer() || t.is_floating() || t == &DataType::Null => Ok(DataType::Boolean),
+            [t] => exec_err!("DB::Exception: Illegal type {} of a condition: it must be a number or Bool. (ILLEGAL_TYPE_OF_COLUMN_FOR_FILTER)", ChType::from_arrow(t)),
+            _ => exec_err!("ch_cond takes one argument"),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let [arg] = args.args.as_slice() else { return exec_err!("ch_cond takes one argument") };
+        let array = arg.to_array(args.number_rows)?;
+        if array.data_type() == &DataType::Boolean {
+            return Ok(ColumnarValue::Array(array));
+        }
+        let numbers = cast(&array, &DataType::Float64)?;
+        let numbers = numbers.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+        let out: datafusion::arrow::array::BooleanArray = numbers.iter().map(|v| v.map(|f| f != 0.0)).collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+
+    fn simplify(
+        &self,
+        mut args: Vec<datafusion::logical_expr::Expr>,
+        info: &datafusion::logical_expr::simplify::SimplifyContext,
+    ) -> Result<datafusion::logical_expr::simplify::ExprSimplifyResult> {
+        use datafusion::logical_expr::simplify::ExprSimplifyResult;
+        if args.len() == 1 && info.is_boolean_type(&args[0]).unwrap_or(false) {
+            return Ok(ExprSimplifyResult::Simplified(args.remove(0)));
+        }
+        Ok(ExprSimplifyResult::Original(args))
+    }
+}
+
 /// Registers every `ch_*` function on a session.
 pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(ScalarUDF::new_from_impl(Condition { signature: Signature::any(1, Volatility::Immutable) }));
     let casts: [(&'static str, DataType); 15] = [
         ("ch_to_int8", DataType::Int8),
         ("ch_to_int16", DataType::Int16),
