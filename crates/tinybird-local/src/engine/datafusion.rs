@@ -636,7 +636,7 @@ impl TableProvider for LiveTable {
 }
 
 /// Builds an Arrow array of a column's storage type from already-validated values.
-fn build_array(ty: &ChType, values: &[&Value]) -> Result<ArrayRef, String> {
+pub(crate) fn build_array(ty: &ChType, values: &[&Value]) -> Result<ArrayRef, String> {
     let target = ty.arrow();
     let mismatch = |v: &Value| format!("value {v:?} does not fit type {ty}");
     let array: ArrayRef = match ty.base() {

@@ -20,7 +20,7 @@ pub use self::datafusion::{DEFAULT_MAX_RESULT_BYTES, DEFAULT_MEMORY_LIMIT, DataF
 pub use compat::Flavor;
 pub use value::Value;
 
-pub(crate) use self::datafusion::value_at;
+pub(crate) use self::datafusion::{build_array, value_at};
 use ::datafusion::arrow::record_batch::RecordBatch;
 
 use crate::types::ChType;

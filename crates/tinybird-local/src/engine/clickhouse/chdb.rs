@@ -397,6 +397,19 @@ pub fn execute(conn: &mut ManagedConnection, sql: &str) -> Result<(), ChError> {
     Ok(())
 }
 
+/// Appends a batch to `database.table` through ADBC's bulk ingestion: Arrow columns, no text to parse.
+pub fn ingest(conn: &mut ManagedConnection, database: &str, table: &str, batch: RecordBatch) -> Result<(), ChError> {
+    use adbc_core::Optionable as _;
+    use adbc_core::options::{IngestMode, OptionStatement};
+    let mut statement = conn.new_statement().map_err(ChError::from_adbc)?;
+    statement.set_option(OptionStatement::TargetTable, OptionValue::String(table.into())).map_err(ChError::from_adbc)?;
+    statement.set_option(OptionStatement::TargetDbSchema, OptionValue::String(database.into())).map_err(ChError::from_adbc)?;
+    statement.set_option(OptionStatement::IngestMode, IngestMode::Append.into()).map_err(ChError::from_adbc)?;
+    statement.bind(batch).map_err(ChError::from_adbc)?;
+    statement.execute_update().map_err(|e| debug(table, e))?;
+    Ok(())
+}
+
 /// Connections that start with the same statements (`USE db`, `SET readonly = 2`), reused.
 pub struct Pool {
     chdb: Arc<Chdb>,

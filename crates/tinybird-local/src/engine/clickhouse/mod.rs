@@ -149,6 +149,19 @@ impl ClickHouseEngine {
     }
 }
 
+/// Whether a column type goes to ClickHouse as Arrow exactly: numbers, strings, booleans, dates, date-times in UTC,
+/// and arrays, `Nullable` and `LowCardinality` of them. Text-stored types (`UUID`, `Enum`, …), types with a time zone
+/// and the types only ClickHouse stores go as JSON.
+fn arrow_ingestible(ty: &ChType) -> bool {
+    match ty {
+        ChType::Int { .. } | ChType::Float(_) | ChType::String | ChType::Bool | ChType::Date { .. } => true,
+        ChType::Decimal(..) => true,
+        ChType::DateTime { tz: None, .. } => true,
+        ChType::Array(inner) | ChType::Nullable(inner) | ChType::LowCardinality(inner) => arrow_ingestible(inner),
+        ChType::DateTime { tz: Some(_), .. } | ChType::Named(_) | ChType::Opaque(_) => false,
+    }
+}
+
 /// Each append is one block: the table is written whole before any materialized view runs on it.
 const INSERT_SETTINGS: &str =
     "input_format_parallel_parsing = 0, max_insert_block_size = 1000000000, min_insert_block_size_rows = 0, min_insert_block_size_bytes = 0";
@@ -244,6 +257,27 @@ impl Engine for ClickHouseEngine {
         let count = rows.len() as u64;
         if rows.is_empty() {
             return Ok(0);
+        }
+        // Columns of the types Arrow carries as ClickHouse reads them go in as one Arrow batch (no text to parse);
+        // a table with any other type, or with materialized views (which need one block, see `INSERT_SETTINGS`),
+        // as JSON.
+        if columns.iter().all(|c| arrow_ingestible(&c.ty)) && self.views.lock().await.is_empty() {
+            let mut arrays = Vec::with_capacity(columns.len());
+            let mut fields = Vec::with_capacity(columns.len());
+            for (i, c) in columns.iter().enumerate() {
+                if let Some(bad) = rows.iter().find(|r| r.len() != columns.len()) {
+                    return Err(EngineError::Schema(format!("row has {} values, table has {} columns", bad.len(), columns.len())));
+                }
+                let values: Vec<&Value> = rows.iter().map(|r| &r[i]).collect();
+                let array = super::build_array(&c.ty, &values).map_err(|e| EngineError::Schema(format!("column '{}': {e}", c.name)))?;
+                fields.push(datafusion::arrow::datatypes::Field::new(&c.name, array.data_type().clone(), c.ty.is_nullable()));
+                arrays.push(array);
+            }
+            let schema = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
+            let batch = RecordBatch::try_new(schema, arrays).map_err(|e| EngineError::Schema(e.to_string()))?;
+            let (database, table) = (self.database.clone(), table.to_string());
+            self.admin.run(move |conn| chdb::ingest(conn, &database, &table, batch)).await.map_err(|e| self.error(e))?;
+            return Ok(count);
         }
         const EXACT: crate::format::OutputOptions =
             crate::format::OutputOptions { quote_64bit: true, quote_denormals: true };
