@@ -799,8 +799,26 @@ fn as_condition(expr: &mut Expr) {
     });
 }
 
+/// ClickHouse sorts NULLs last in both directions unless told otherwise; DataFusion puts them first for `DESC`.
+fn nulls_last(order_by: &mut [datafusion::sql::sqlparser::ast::OrderByExpr]) {
+    for item in order_by {
+        if item.options.nulls_first.is_none() {
+            item.options.nulls_first = Some(false);
+        }
+    }
+}
+
 impl VisitorMut for Rewriter<'_> {
     type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let Some(order_by) = &mut query.order_by
+            && let OrderByKind::Expressions(items) = &mut order_by.kind
+        {
+            nulls_last(items);
+        }
+        ControlFlow::Continue(())
+    }
 
     /// `WHERE 1`, `HAVING flag`, `ON a.x`: numbers as conditions.
     fn post_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
@@ -825,7 +843,12 @@ impl VisitorMut for Rewriter<'_> {
                 as_condition(inner);
                 Ok(None)
             }
-            Expr::Function(_) => rewrite_function(expr, self.nullable),
+            Expr::Function(f) => {
+                if let Some(datafusion::sql::sqlparser::ast::WindowType::WindowSpec(spec)) = &mut f.over {
+                    nulls_last(&mut spec.order_by);
+                }
+                rewrite_function(expr, self.nullable)
+            }
             // The parser reads `substring(…)` as its own node: give it ClickHouse's byte semantics too.
             Expr::Substring { expr: s, substring_from, substring_for, .. } => {
                 let mut args = vec![s.to_string(), substring_from.as_ref().map(|f| f.to_string()).unwrap_or_else(|| "1".into())];
