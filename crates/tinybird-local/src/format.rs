@@ -3,7 +3,7 @@
 use crate::engine::{QueryResult, RowText, Value, value_at};
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
+    DataType, Date32Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type,
     UInt64Type,
 };
@@ -277,7 +277,11 @@ fn cell_writer<'a>(array: &'a dyn Array, ty: &'a ChType, options: OutputOptions)
         DataType::UInt64 => int!(UInt64Type),
         DataType::Float64 => {
             let a = array.as_primitive::<Float64Type>();
-            with_nulls(Box::new(move |out: &mut String, row: usize| json_float(out, a.value(row), options)))
+            with_nulls(Box::new(move |out: &mut String, row: usize| json_float(out, a.value(row), false, options)))
+        }
+        DataType::Float32 => {
+            let a = array.as_primitive::<Float32Type>();
+            with_nulls(Box::new(move |out: &mut String, row: usize| json_float(out, a.value(row).into(), true, options)))
         }
         DataType::Date32 => {
             let a = array.as_primitive::<Date32Type>();
@@ -348,31 +352,55 @@ fn json_int<I: itoa::Integer>(out: &mut String, n: I, base: &ChType, options: Ou
 
 /// A float: its shortest decimal text, or for nan and ±inf `null` (or the quoted name, with
 /// `output_format_json_quote_denormals`).
-fn json_float(out: &mut String, f: f64, options: OutputOptions) {
+fn json_float(out: &mut String, f: f64, single: bool, options: OutputOptions) {
     if f.is_finite() {
-        write_float(out, f);
+        write_float(out, f, single);
     } else if options.quote_denormals {
-        write_json_str(out, &float_text(f));
+        write_json_str(out, &float_text(f, false));
     } else {
         out.push_str("null");
     }
 }
 
-/// Appends a finite float as `Display` prints it (shortest round-trip digits, never an exponent), through `ryu`,
-/// which finds the same digits faster. Up to 15 significant digits only one shortest candidate exists, so both
-/// agree; with 16 or 17, two candidates can tie and the two break ties differently, so those numbers (and the ones
-/// `ryu` prints with an exponent) go through `Display`.
-fn write_float(out: &mut String, f: f64) {
-    if write_short_decimal(out, f) {
+/// Appends a finite float as ClickHouse prints it in every format: the shortest digits that read back as the same
+/// number (of `Float32` when `single`), in positional notation for decimal exponents from -6 to 20 (`0.000001`,
+/// `100000000000000000000`) and in scientific notation otherwise, without a `+` (`1e-7`, `1.25e21`).
+fn write_float(out: &mut String, f: f64, single: bool) {
+    if !single && write_short_decimal(out, f) {
         return;
     }
-    let mut buf = ryu::Buffer::new();
-    let text = buf.format_finite(f);
-    let significant = text.bytes().filter(u8::is_ascii_digit).skip_while(|&d| d == b'0').count();
-    if significant <= 15 && !text.contains('e') {
-        out.push_str(text.strip_suffix(".0").unwrap_or(text));
+    // `{:e}` writes the shortest round-trip digits, as `d.ddde[-]x`.
+    let scientific = if single { format!("{:e}", f as f32) } else { format!("{f:e}") };
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if !(-6..21).contains(&exponent) {
+        out.push_str(&scientific);
+        return;
+    }
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    out.push_str(sign);
+    if exponent < 0 {
+        out.push_str("0.");
+        for _ in 0..(-exponent - 1) {
+            out.push('0');
+        }
+        out.push_str(&digits);
     } else {
-        let _ = write!(out, "{f}");
+        let whole = exponent as usize + 1;
+        if digits.len() <= whole {
+            out.push_str(&digits);
+            for _ in digits.len()..whole {
+                out.push('0');
+            }
+        } else {
+            out.push_str(&digits[..whole]);
+            out.push('.');
+            out.push_str(&digits[whole..]);
+        }
     }
 }
 
@@ -428,7 +456,7 @@ pub fn json_value(out: &mut String, v: &Value, ty: &ChType, options: OutputOptio
         },
         Value::Int(n) => json_int(out, *n, base, options),
         Value::UInt(n) => json_int(out, *n, base, options),
-        Value::Float(f) => json_float(out, *f, options),
+        Value::Float(f) => json_float(out, *f, matches!(base, ChType::Float(32)), options),
         Value::Decimal(..) => out.push_str(&ch_text(v, ty)),
         // A value of a type only ClickHouse stores is kept as the JSON it arrived as (checked by ingestion).
         Value::Str(s) if matches!(base, ChType::Opaque(_)) => out.push_str(s),
@@ -530,13 +558,15 @@ fn is_64bit(ty: &ChType) -> bool {
     matches!(ty, ChType::Int { bits: 64, .. })
 }
 
-fn float_text(f: f64) -> String {
+fn float_text(f: f64, single: bool) -> String {
     if f.is_nan() {
         "nan".into()
     } else if f.is_infinite() {
         if f > 0.0 { "inf".into() } else { "-inf".into() }
     } else {
-        format!("{f}")
+        let mut out = String::new();
+        write_float(&mut out, f, single);
+        out
     }
 }
 
@@ -551,7 +581,7 @@ pub fn ch_text(v: &Value, ty: &ChType) -> String {
         },
         Value::Int(n) => n.to_string(),
         Value::UInt(n) => n.to_string(),
-        Value::Float(f) => float_text(*f),
+        Value::Float(f) => float_text(*f, matches!(base, ChType::Float(32))),
         Value::Decimal(n, scale) => {
             if *scale <= 0 {
                 return n.to_string();
@@ -624,17 +654,29 @@ mod tests {
     use super::*;
     use chrono::NaiveDate;
 
+    /// ClickHouse's float text is `Display`'s (shortest round-trip digits, positional) for decimal exponents -6 to 20
+    /// and `{:e}`'s (the same digits, scientific) outside them. The differential test checks it against ClickHouse.
     #[test]
-    fn floats_print_as_display_does() {
+    fn floats_print_as_clickhouse_does() {
         let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
         let check = |f: f64| {
             if f.is_finite() {
                 let mut out = String::new();
-                write_float(&mut out, f);
-                assert_eq!(out, f.to_string(), "{f:e}");
+                write_float(&mut out, f, false);
+                let exponent: i32 = format!("{f:e}").split_once('e').unwrap().1.parse().unwrap();
+                let expected = if f != 0.0 && !(-6..21).contains(&exponent) { format!("{f:e}") } else { f.to_string() };
+                assert_eq!(out, expected, "{f:e}");
+                assert_eq!(out.parse::<f64>().unwrap().to_bits(), f.to_bits(), "{out} reads back");
+                let single = f as f32;
+                if single.is_finite() {
+                    let mut out = String::new();
+                    write_float(&mut out, single.into(), true);
+                    assert_eq!(out.parse::<f32>().unwrap().to_bits(), single.to_bits(), "{out} reads back as Float32");
+                    assert!(out.len() <= format!("{:e}", single).len() + 22, "{out}");
+                }
             }
         };
-        for f in [0.0, -0.0, 1.0, -1.0, 0.1, -0.05, 0.001, 0.125, 1.005, -2499.75, 999999999999999.9, 99999999999999.99, 864.25, 1e15, 1e16, 1e17, 1e21, 1e-5, 1e-6, 1e-7, 5e-324, f64::MAX, f64::MIN_POSITIVE, 123456789.125, 0.30000000000000004, 9007199254740993.0] {
+        for f in [0.0, -0.0, 1.0, -1.0, 0.1, -0.05, 0.001, 0.125, 1.005, -2499.75, 999999999999999.9, 99999999999999.99, 864.25, 1e15, 1e16, 1e17, 1e20, 1e21, 1.25e21, 1e-5, 1e-6, 1e-7, 1.5e-7, 5e-324, f64::MAX, f64::MIN_POSITIVE, 123456789.125, 0.30000000000000004, 9007199254740993.0] {
             check(f);
         }
         for _ in 0..200_000 {
@@ -645,6 +687,17 @@ mod tests {
             // Numbers with few decimals, as data usually has.
             check((seed % 10_000_000) as f64 / [1.0, 4.0, 100.0, 1000.0][(seed >> 60) as usize % 4]);
         }
+        let text = |f: f64, single: bool| {
+            let mut out = String::new();
+            write_float(&mut out, f, single);
+            out
+        };
+        assert_eq!(text(0.1f32.into(), true), "0.1");
+        assert_eq!(text(1e-7f32.into(), true), "1e-7");
+        assert_eq!(text(1e20f32.into(), true), "100000000000000000000");
+        assert_eq!(text(1e21, false), "1e21");
+        assert_eq!(text(-1.5e-7, false), "-1.5e-7");
+        assert_eq!(text(0.000001, false), "0.000001");
     }
 
     #[test]

@@ -490,84 +490,65 @@ pub fn parse_datetime_ns(text: &str) -> Option<i64> {
 }
 
 fn json(kind: &Json, arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
+    use super::json::{Json as Doc, Step};
     let docs = cast(&arrays[0], &DataType::Utf8)?;
     let docs = docs.as_string::<i32>();
-    let lookup = |r: usize| -> Option<serde_json::Value> {
-        if docs.is_null(r) {
-            return None;
-        }
-        let mut v: serde_json::Value = serde_json::from_str(docs.value(r)).ok()?;
+    // The value at the path in row `r`'s document, and what `f` makes of it (`f(None)` when there is none).
+    let at = |r: usize, f: &mut dyn FnMut(Option<&Doc>)| {
+        let doc = if docs.is_null(r) { None } else { Doc::parse(docs.value(r)) };
+        let mut found = doc.as_ref();
         for key in &arrays[1..] {
-            v = match value_at(key.as_ref(), r) {
-                Value::Str(k) => v.as_object()?.get(&k)?.clone(),
-                // ClickHouse indexes are 1-based; negative ones count from the end.
-                Value::Int(i) => {
-                    let arr = v.as_array()?;
-                    let idx = if i > 0 { i - 1 } else { arr.len() as i64 + i };
-                    arr.get(usize::try_from(idx).ok()?)?.clone()
-                }
-                Value::UInt(i) => v.as_array()?.get(usize::try_from(i).ok()?.checked_sub(1)?)?.clone(),
-                _ => return None,
+            let Some(v) = found else { break };
+            found = match value_at(key.as_ref(), r) {
+                Value::Str(k) => v.get(Step::Key(&k)),
+                Value::Int(i) => v.get(Step::Index(i)),
+                Value::UInt(i) => i64::try_from(i).ok().and_then(|i| v.get(Step::Index(i))),
+                _ => None,
             };
         }
-        Some(v)
+        f(found)
     };
     Ok(match kind {
         Json::String | Json::Raw => {
             let mut b = StringBuilder::new();
             for r in 0..rows {
-                let v = lookup(r);
-                let text = match (kind, v) {
-                    (Json::String, Some(serde_json::Value::String(s))) => s,
-                    (Json::Raw, Some(v)) => v.to_string(),
-                    _ => String::new(),
-                };
-                b.append_value(text);
+                at(r, &mut |v| match (kind, v) {
+                    (Json::Raw, Some(v)) => b.append_value(v.raw()),
+                    (_, Some(v)) => b.append_value(v.to_text()),
+                    _ => b.append_value(""),
+                });
             }
             Arc::new(b.finish())
         }
         Json::Int => {
             let mut b = Int64Builder::new();
             for r in 0..rows {
-                let v = lookup(r);
-                b.append_value(match v {
-                    Some(serde_json::Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).unwrap_or(0),
-                    Some(serde_json::Value::Bool(b)) => b as i64,
-                    _ => 0,
-                });
+                at(r, &mut |v| b.append_value(v.map_or(0, Doc::to_i64)));
             }
             Arc::new(b.finish())
         }
         Json::UInt => {
             let mut b = UInt64Builder::new();
             for r in 0..rows {
-                b.append_value(match lookup(r) {
-                    Some(serde_json::Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)).unwrap_or(0),
-                    Some(serde_json::Value::Bool(b)) => b as u64,
-                    _ => 0,
-                });
+                at(r, &mut |v| b.append_value(v.map_or(0, Doc::to_u64)));
             }
             Arc::new(b.finish())
         }
         Json::Float => {
             let mut b = Float64Builder::new();
             for r in 0..rows {
-                b.append_value(match lookup(r) {
-                    Some(serde_json::Value::Number(n)) => n.as_f64().unwrap_or(0.0),
-                    _ => 0.0,
-                });
+                at(r, &mut |v| b.append_value(v.map_or(0.0, Doc::to_f64)));
             }
             Arc::new(b.finish())
         }
         Json::Bool | Json::Has => {
             let mut b = UInt8Builder::new();
             for r in 0..rows {
-                let v = lookup(r);
-                b.append_value(match (kind, v) {
-                    (Json::Has, v) => v.is_some() as u8,
-                    (_, Some(serde_json::Value::Bool(x))) => x as u8,
-                    (_, Some(serde_json::Value::Number(n))) => (n.as_f64().unwrap_or(0.0) != 0.0) as u8,
-                    _ => 0,
+                at(r, &mut |v| {
+                    b.append_value(match kind {
+                        Json::Has => v.is_some() as u8,
+                        _ => v.is_some_and(Doc::to_bool) as u8,
+                    })
                 });
             }
             Arc::new(b.finish())

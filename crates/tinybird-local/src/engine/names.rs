@@ -116,6 +116,25 @@ fn interval_unit(field: &DateTimeField) -> Option<&'static str> {
     })
 }
 
+/// A number literal as ClickHouse names it: an integer as its value; any other number as the float it is, in
+/// ClickHouse's float text, with a `.` when that text would read as an integer (`1e15` is `1000000000000000.`,
+/// `1.50` is `1.5`, `1e-7` stays).
+fn number(out: &mut String, n: &str) {
+    if let Ok(i) = n.parse::<u64>() {
+        out.push_str(itoa::Buffer::new().format(i));
+        return;
+    }
+    let Ok(f) = n.parse::<f64>() else {
+        out.push_str(n);
+        return;
+    };
+    let text = crate::format::ch_text(&super::Value::Float(f), &crate::types::ChType::Float(64));
+    out.push_str(&text);
+    if text.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        out.push('.');
+    }
+}
+
 fn write(out: &mut String, expr: &Expr) -> Option<()> {
     match expr {
         Expr::Identifier(ident) => out.push_str(&ident.value),
@@ -123,7 +142,7 @@ fn write(out: &mut String, expr: &Expr) -> Option<()> {
             out.push_str(&parts.iter().map(|p| p.value.as_str()).collect::<Vec<_>>().join("."));
         }
         Expr::Value(ValueWithSpan { value, .. }) => match value {
-            Value::Number(n, _) => out.push_str(n),
+            Value::Number(n, _) => number(out, n),
             Value::SingleQuotedString(s) => string(out, s),
             Value::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
             Value::Null => out.push_str("NULL"),
@@ -133,7 +152,7 @@ fn write(out: &mut String, expr: &Expr) -> Option<()> {
         Expr::UnaryOp { op: UnaryOperator::Minus, expr } => match expr.as_ref() {
             Expr::Value(ValueWithSpan { value: Value::Number(n, _), .. }) => {
                 out.push('-');
-                out.push_str(n);
+                number(out, n);
             }
             other => call(out, "negate", &[other])?,
         },
@@ -342,6 +361,11 @@ mod tests {
             ("i32 + 1", "plus(i32, 1)"),
             ("a = 1 AND b = 2 AND c", "and(equals(a, 1), equals(b, 2), c)"),
             ("NOT b", "not(b)"),
+            ("1e15", "1000000000000000."),
+            ("1.50", "1.5"),
+            ("1e-7", "1e-7"),
+            ("-0.0", "-0."),
+            ("toString(1e21)", "toString(1e21)"),
             ("-5", "-5"),
             ("-x", "negate(x)"),
             ("s LIKE '%a%'", "like(s, '%a%')"),
