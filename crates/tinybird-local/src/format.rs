@@ -589,7 +589,15 @@ pub fn ch_text(v: &Value, ty: &ChType) -> String {
             let s = *scale as u32;
             let div = 10i128.pow(s);
             let sign = if *n < 0 { "-" } else { "" };
-            format!("{sign}{}.{:0width$}", (n / div).abs(), (n % div).abs(), width = s as usize)
+            // Without trailing zeros, as ClickHouse prints decimals (`output_format_decimal_trailing_zeros = 0`).
+            let fraction = format!("{:0width$}", (n % div).abs(), width = s as usize);
+            let fraction = fraction.trim_end_matches('0');
+            let whole = (n / div).abs();
+            if fraction.is_empty() {
+                if whole == 0 { "0".into() } else { format!("{sign}{whole}") }
+            } else {
+                format!("{sign}{whole}.{fraction}")
+            }
         }
         Value::Str(s) => s.clone(),
         Value::Date(d) => {
@@ -784,6 +792,10 @@ mod tests {
         assert_eq!(ch_text(&Value::Date(19_723), &ChType::Date { wide: false }), "2024-01-01");
         assert_eq!(ch_text(&Value::Float(3.0), &ChType::Float(64)), "3");
         assert_eq!(ch_text(&Value::Decimal(-12345, 2), &ChType::Decimal(10, 2)), "-123.45");
+        assert_eq!(ch_text(&Value::Decimal(-1030, 2), &ChType::Decimal(10, 2)), "-10.3");
+        assert_eq!(ch_text(&Value::Decimal(1000, 2), &ChType::Decimal(10, 2)), "10");
+        assert_eq!(ch_text(&Value::Decimal(-50, 2), &ChType::Decimal(10, 2)), "-0.5");
+        assert_eq!(ch_text(&Value::Decimal(0, 2), &ChType::Decimal(10, 2)), "0");
         let arr = ChType::Array(Box::new(ChType::String));
         assert_eq!(ch_text(&Value::Array(vec![Value::Str("a'b".into())]), &arr), "['a\\'b']");
         let dt6 = ChType::DateTime { precision: Some(6), tz: None };

@@ -495,7 +495,7 @@ fn parse_query(parser: &mut Parser<'_>, flavor: Flavor) -> Result<Query, EngineE
     }
     if !scalars.is_empty() {
         let scalars: HashMap<String, Expr> = scalars.into_iter().collect();
-        let mut inline = InlineScalars { scalars: &scalars, flavor, error: None };
+        let mut inline = InlineScalars { scalars: &scalars, error: None };
         let _ = VisitMut::visit(&mut query, &mut inline);
         if let Some(e) = inline.error {
             return Err(e);
@@ -521,7 +521,6 @@ fn uses_any(expr: &Expr, names: &HashMap<String, Expr>) -> bool {
 
 struct InlineScalars<'a> {
     scalars: &'a HashMap<String, Expr>,
-    flavor: Flavor,
     error: Option<EngineError>,
 }
 
@@ -538,14 +537,18 @@ impl VisitorMut for InlineScalars<'_> {
                 let alias = ident.clone();
                 *item = SelectItem::ExprWithAlias { expr: Expr::Identifier(ident.clone()), alias };
             } else if let SelectItem::UnnamedExpr(expr) = item
-                && self.flavor == Flavor::ClickHouse
                 && uses_any(expr, self.scalars)
             {
-                // ClickHouse names `five + 1` `plus(five, 1)`; with the scalar inlined the name would change.
-                self.error = Some(EngineError::Unsupported(format!(
-                    "an unaliased column using a `WITH … AS name` scalar (`{expr}`): give it an alias"
-                )));
-                return ControlFlow::Break(());
+                // ClickHouse names `five + 1` `plus(five, 1)`: named before the scalar is inlined, which would change
+                // the name.
+                let Some(name) = super::names::column_name(expr) else {
+                    self.error = Some(EngineError::Unsupported(format!(
+                        "an unaliased column using a `WITH … AS name` scalar (`{expr}`): give it an alias"
+                    )));
+                    return ControlFlow::Break(());
+                };
+                let expr = std::mem::replace(expr, Expr::value(SqlValue::Null));
+                *item = SelectItem::ExprWithAlias { expr, alias: Ident::with_quote('`', name) };
             }
         }
         ControlFlow::Continue(())
@@ -638,27 +641,49 @@ pub fn referenced_tables(query: &Query) -> Vec<String> {
     v.seen
 }
 
-/// Translates one ClickHouse query for DataFusion.
-pub fn translate(sql: &str) -> Result<Translated, EngineError> {
-    translate_with(sql, &|_| false)
+/// What translating a query needs to know about the tables it may read.
+pub trait Tables {
+    /// Whether some table declares a column of this name `Nullable`: ClickHouse's `min`/`max`/`any`/`avg`… of an
+    /// empty set are the type's default (0, '', nan) for a plain column and NULL for a `Nullable` one.
+    fn nullable_column(&self, column: &str) -> bool;
+    /// A table's column names, in order (None for a name that is not a table): a joined column's name depends on
+    /// whether another table of the join has a column of the same name.
+    fn columns(&self, table: &str) -> Option<Vec<String>>;
 }
 
-/// [`translate`], told which column names are `Nullable` in the tables: ClickHouse's `min`/`max`/`any`/`avg`… of
-/// an empty set are the type's default (0, '', nan) for a plain column and NULL for a `Nullable` one.
-pub fn translate_with(sql: &str, nullable: &dyn Fn(&str) -> bool) -> Result<Translated, EngineError> {
-    translate_query(parse(sql)?, nullable)
+/// No tables: a query translated without a catalog.
+pub struct NoTables;
+
+impl Tables for NoTables {
+    fn nullable_column(&self, _: &str) -> bool {
+        false
+    }
+    fn columns(&self, _: &str) -> Option<Vec<String>> {
+        None
+    }
+}
+
+/// Translates one ClickHouse query for DataFusion.
+pub fn translate(sql: &str) -> Result<Translated, EngineError> {
+    translate_with(sql, &NoTables)
+}
+
+/// [`translate`], told about the tables.
+pub fn translate_with(sql: &str, tables: &dyn Tables) -> Result<Translated, EngineError> {
+    translate_query(parse(sql)?, tables)
 }
 
 /// Translates a parsed query (from [`parse`]) for DataFusion, without printing or parsing it again as a whole.
-pub fn translate_query(mut query: Query, nullable: &dyn Fn(&str) -> bool) -> Result<Translated, EngineError> {
+pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Translated, EngineError> {
     REWRITTEN.with(|c| c.set(0));
     if query.format_clause.is_some() {
         return Err(EngineError::Unsupported("FORMAT inside a subquery".into()));
     }
     let tables = referenced_tables(&query);
     // Columns keep the names ClickHouse gives them, whatever the rewrites below do to their expressions.
-    super::names::name_columns(&mut query);
-    let mut rewriter = Rewriter { error: None, nullable };
+    super::names::name_columns(&mut query, &|table| catalog.columns(table));
+    let nullable = |column: &str| catalog.nullable_column(column);
+    let mut rewriter = Rewriter { error: None, nullable: &nullable };
     let _ = VisitMut::visit(&mut query, &mut rewriter);
     if let Some(e) = rewriter.error {
         return Err(e);
@@ -799,6 +824,31 @@ fn as_condition(expr: &mut Expr) {
     });
 }
 
+/// In ClickHouse, an `ORDER BY`/`LIMIT` after `A UNION ALL B` belongs to `B` alone (the last `SELECT`), not to the
+/// union as in standard SQL: moves them into that operand. After a parenthesized last operand ClickHouse rejects them.
+fn bind_union_tail(query: &mut Query) -> Result<(), EngineError> {
+    if !matches!(query.body.as_ref(), SetExpr::SetOperation { .. })
+        || (query.order_by.is_none() && query.limit_clause.is_none())
+    {
+        return Ok(());
+    }
+    let SetExpr::SetOperation { right, .. } = query.body.as_ref() else { return Ok(()) };
+    if !matches!(right.as_ref(), SetExpr::Select(_)) {
+        return Err(EngineError::Unsupported(
+            "ORDER BY or LIMIT after a UNION whose last SELECT is in parentheses (ClickHouse rejects it)".into(),
+        ));
+    }
+    let mut last = query.clone();
+    last.with = None;
+    last.body = right.clone();
+    query.order_by = None;
+    query.limit_clause = None;
+    if let SetExpr::SetOperation { right, .. } = query.body.as_mut() {
+        **right = SetExpr::Query(Box::new(last));
+    }
+    Ok(())
+}
+
 /// ClickHouse sorts NULLs last in both directions unless told otherwise; DataFusion puts them first for `DESC`.
 fn nulls_last(order_by: &mut [datafusion::sql::sqlparser::ast::OrderByExpr]) {
     for item in order_by {
@@ -812,12 +862,33 @@ impl VisitorMut for Rewriter<'_> {
     type Break = ();
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let Err(e) = bind_union_tail(query) {
+            self.error = Some(e);
+            return ControlFlow::Break(());
+        }
         if let Some(order_by) = &mut query.order_by
             && let OrderByKind::Expressions(items) = &mut order_by.kind
         {
             nulls_last(items);
         }
         ControlFlow::Continue(())
+    }
+
+    /// Literals DataFusion would read otherwise than ClickHouse: `0x10` (a number there) and `x'41'` (a string)
+    /// both parse as one hex-string form here, so neither is guessed at.
+    fn post_visit_value(&mut self, value: &mut ValueWithSpan) -> ControlFlow<()> {
+        match &value.value {
+            SqlValue::SingleQuotedString(_)
+            | SqlValue::DollarQuotedString(_)
+            | SqlValue::Number(..)
+            | SqlValue::Boolean(_)
+            | SqlValue::Null
+            | SqlValue::Placeholder(_) => ControlFlow::Continue(()),
+            other => {
+                self.error = Some(EngineError::Unsupported(format!("the literal form `{other}`")));
+                ControlFlow::Break(())
+            }
+        }
     }
 
     /// `WHERE 1`, `HAVING flag`, `ON a.x`: numbers as conditions.
@@ -843,6 +914,18 @@ impl VisitorMut for Rewriter<'_> {
                 as_condition(inner);
                 Ok(None)
             }
+            // `arr[i]` (and `arr[i][j]`): ClickHouse's `arrayElement`, with defaults outside the array.
+            Expr::CompoundFieldAccess { root, access_chain } => (|| {
+                use datafusion::sql::sqlparser::ast::{AccessExpr, Subscript};
+                let mut text = root.to_string();
+                for access in access_chain.iter() {
+                    match access {
+                        AccessExpr::Subscript(Subscript::Index { index }) => text = format!("ch_array_element({text}, {index})"),
+                        other => return Err(EngineError::Unsupported(format!("the access `{other}`"))),
+                    }
+                }
+                parse_expr(&text).map(Some)
+            })(),
             Expr::Function(f) => {
                 if let Some(datafusion::sql::sqlparser::ast::WindowType::WindowSpec(spec)) = &mut f.over {
                     nulls_last(&mut spec.order_by);
@@ -928,6 +1011,9 @@ fn typed_literal_text(arg: &str) -> String {
 
 /// An integer literal (`1`, `-1`) as `(its text, a cast to the smallest ClickHouse integer type holding it)`.
 fn typed_integer_literal(expr: &Expr) -> Option<(String, Expr)> {
+    if let Expr::Nested(inner) = expr {
+        return typed_integer_literal(inner);
+    }
     let (negative, inner) = match expr {
         Expr::UnaryOp { op: datafusion::sql::sqlparser::ast::UnaryOperator::Minus, expr } => (true, expr.as_ref()),
         other => (false, other),
@@ -1261,6 +1347,10 @@ fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Opti
         "avgIf" | "minIf" | "maxIf" => {
             arity(&call, 2..=2)?;
             empty_set_default(&name[..3], format!("{}(CASE WHEN {} THEN {} END)", &name[..3], a[1], a[0]), &a[0], nullable)
+        }
+        "arrayElement" => {
+            arity(&call, 2..=2)?;
+            format!("ch_array_element({}, {})", a[0], a[1])
         }
         "median" => {
             arity(&call, 1..=1)?;
@@ -1734,6 +1824,6 @@ mod tests {
     #[test]
     fn inlines_scalar_with() {
         let q = parse("WITH 2 AS two, t AS (SELECT 1 AS x) SELECT x * two FROM t").unwrap();
-        assert_eq!(q.to_string(), "WITH t AS (SELECT 1 AS x) SELECT x * (2) FROM t");
+        assert_eq!(q.to_string(), "WITH t AS (SELECT 1 AS x) SELECT x * (2) AS `multiply(x, two)` FROM t");
     }
 }

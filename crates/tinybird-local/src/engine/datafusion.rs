@@ -220,6 +220,7 @@ impl DataFusionEngine {
         // Registering a rewrite on a fresh context cannot fail (it only pushes onto the analyzer's list).
         let _ = datafusion::execution::FunctionRegistry::register_function_rewrite(&mut ctx, Arc::new(BoolAsInteger));
         let _ = datafusion::execution::FunctionRegistry::register_expr_planner(&mut ctx, Arc::new(ClickHouseArithmetic));
+        ctx.add_analyzer_rule(Arc::new(super::joins::OuterJoinDefaults));
         // Table names resolve through `ScopedSchema`: every table, or only the current query's scope.
         let tables = Arc::new(RwLock::new(HashMap::new()));
         let options = ctx.state().config_options().clone();
@@ -242,12 +243,6 @@ impl DataFusionEngine {
             .ok_or_else(|| EngineError::UnknownTable(name.to_string()))
     }
 
-    /// Whether some table declares a column of this name `Nullable` (see [`compat::translate_with`]).
-    fn nullable_column(&self, column: &str) -> bool {
-        self.tables.read().is_ok_and(|tables| {
-            tables.values().any(|t| t.columns.iter().any(|(n, ty)| n == column && ty.is_nullable()))
-        })
-    }
 
     fn install(&self, name: &str, columns: Vec<(String, ChType)>) -> Result<(), EngineError> {
         let fields: Vec<_> = columns.iter().map(|(n, t)| t.field(n)).collect();
@@ -328,7 +323,7 @@ impl DataFusionEngine {
             .map(|f| SqlExpr::Nested(Box::new(f.clone())))
             .reduce(|a, b| SqlExpr::BinaryOp { left: Box::new(a), op: BinaryOperator::And, right: Box::new(b) });
         select.selection = condition;
-        let translated = compat::translate_query(query, &|column| self.nullable_column(column))
+        let translated = compat::translate_query(query, self)
             .map_err(|e| EngineError::Syntax(format!("invalid filter for '{table}': {e}")))?;
         let statement = DfStatement::Statement(Box::new(translated.statement));
         let plan = base.statement_to_plan(statement)
@@ -395,7 +390,7 @@ impl Engine for DataFusionEngine {
     }
 
     async fn run_query(&self, query: Query, scope: &TableScope) -> Result<QueryResult, EngineError> {
-        let translated = compat::translate_query(query, &|column| self.nullable_column(column))?;
+        let translated = compat::translate_query(query, self)?;
         // Each name the query reads, and the table behind it.
         let mut sources = Vec::with_capacity(translated.tables.len());
         for name in &translated.tables {
@@ -430,7 +425,7 @@ impl Engine for DataFusionEngine {
         }
         // Rows whose condition is NULL are kept, as in ClickHouse.
         let keep_sql = format!("SELECT * FROM {quoted} WHERE NOT coalesce(({condition}), false)");
-        let translated = compat::translate_with(&keep_sql, &|column| self.nullable_column(column))?;
+        let translated = compat::translate_with(&keep_sql, self)?;
         let (_, kept) = self.run(&self.ctx.state(), &translated).await?;
         let kept = kept
             .into_iter()
@@ -514,6 +509,19 @@ impl DataFusionEngine {
         Ok(QueryResult::new(columns, kept, rows_before_limit, rows_read, bytes_read))
     }
 
+}
+
+impl compat::Tables for DataFusionEngine {
+    fn nullable_column(&self, column: &str) -> bool {
+        self.tables.read().is_ok_and(|tables| {
+            tables.values().any(|t| t.columns.iter().any(|(n, ty)| n == column && ty.is_nullable()))
+        })
+    }
+
+    fn columns(&self, table: &str) -> Option<Vec<String>> {
+        let tables = self.tables.read().ok()?;
+        Some(tables.get(table)?.columns.iter().map(|(n, _)| n.clone()).collect())
+    }
 }
 
 /// The names a scoped query resolves, and what each reads.

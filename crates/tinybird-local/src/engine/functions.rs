@@ -69,9 +69,83 @@ impl ScalarUDFImpl for Condition {
     }
 }
 
+/// `ch_array_element(arr, i)`: ClickHouse's `arr[i]` (`arrayElement`). Indexes are 1-based, negative ones count from
+/// the end, 0 is an error, and an index outside the array gives the element type's default (`0`, `''`), or NULL when
+/// the elements are `Nullable`, where DataFusion gives NULL.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ArrayElement {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for ArrayElement {
+    fn name(&self) -> &str {
+        "ch_array_element"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args {
+            [DataType::List(item), index] if index.is_integer() => Ok(item.data_type().clone()),
+            [DataType::Null, _] => Ok(DataType::Null),
+            [t, _] => exec_err!("DB::Exception: First argument for function arrayElement must be array, got {} instead. (ILLEGAL_TYPE_OF_ARGUMENT)", ChType::from_arrow(t)),
+            _ => exec_err!("arrayElement takes an array and an index"),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use datafusion::arrow::array::UInt32Builder;
+        use datafusion::arrow::compute::kernels::{take::take, zip::zip};
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let [list, index] = arrays.as_slice() else { return exec_err!("arrayElement takes an array and an index") };
+        if list.data_type() == &DataType::Null {
+            return Ok(ColumnarValue::Array(list.clone()));
+        }
+        let (DataType::List(item), list) = (list.data_type(), list.as_list::<i32>()) else {
+            return exec_err!("arrayElement takes an array");
+        };
+        let index = cast(index, &DataType::Int64)?;
+        let index = index.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        let offsets = list.value_offsets();
+        let mut positions = UInt32Builder::with_capacity(list.len());
+        for row in 0..list.len() {
+            let (start, end) = (offsets[row] as i64, offsets[row + 1] as i64);
+            let len = end - start;
+            let at = match (list.is_null(row) || index.is_null(row), index.value(row)) {
+                (true, _) => None,
+                (false, 0) => {
+                    return exec_err!("DB::Exception: Array indices are 1-based: while executing function arrayElement. (ZERO_ARRAY_OR_TUPLE_INDEX)");
+                }
+                (false, i) if i > 0 && i <= len => Some(start + i - 1),
+                (false, i) if i < 0 && -i <= len => Some(end + i),
+                _ => None,
+            };
+            positions.append_option(at.and_then(|p| u32::try_from(p).ok()));
+        }
+        let taken = take(list.values().as_ref(), &positions.finish(), None)?;
+        // Whether the elements are `Nullable`: as the column's ClickHouse type says; for an array computed in the
+        // query (whose Arrow items are always marked nullable), whether it holds a NULL (`[1, NULL]`).
+        let nullable_items = match args.arg_fields.first().map(|f| ChType::of_field(f)) {
+            Some(ChType::Array(inner)) if args.arg_fields[0].metadata().contains_key(crate::types::CH_TYPE_KEY) => {
+                inner.is_nullable()
+            }
+            _ => item.is_nullable() && list.values().null_count() > 0,
+        };
+        if nullable_items {
+            return Ok(ColumnarValue::Array(taken));
+        }
+        let default = ScalarValue::new_default(item.data_type())?.to_array_of_size(taken.len())?;
+        let present = datafusion::arrow::compute::is_not_null(&taken)?;
+        Ok(ColumnarValue::Array(zip(&present, &taken, &default)?))
+    }
+}
+
 /// Registers every `ch_*` function on a session.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(Condition { signature: Signature::any(1, Volatility::Immutable) }));
+    ctx.register_udf(ScalarUDF::new_from_impl(ArrayElement { signature: Signature::any(2, Volatility::Immutable) }));
     let casts: [(&'static str, DataType); 15] = [
         ("ch_to_int8", DataType::Int8),
         ("ch_to_int16", DataType::Int16),

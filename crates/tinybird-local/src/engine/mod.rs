@@ -8,6 +8,7 @@ pub mod compat;
 mod datafusion;
 pub mod functions;
 pub mod guard;
+mod joins;
 mod json;
 pub mod names;
 pub mod runtime;

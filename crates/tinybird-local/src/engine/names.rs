@@ -13,17 +13,27 @@ use datafusion::sql::sqlparser::ast::{
 use std::ops::ControlFlow;
 
 /// Aliases every unaliased, non-column select item of the query (and its subqueries) with ClickHouse's name for it.
-pub fn name_columns(query: &mut Query) {
-    struct Namer;
-    impl VisitorMut for Namer {
+/// `columns` gives a table's column names (None for a name that is not a table), for the names of joined columns.
+pub fn name_columns(query: &mut Query, columns: &dyn Fn(&str) -> Option<Vec<String>>) {
+    struct Namer<'a> {
+        columns: &'a dyn Fn(&str) -> Option<Vec<String>>,
+    }
+    impl VisitorMut for Namer<'_> {
         type Break = ();
         fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+            let qualified = Qualified::of(select, self.columns);
             for item in &mut select.projection {
                 let SelectItem::UnnamedExpr(expr) = item else { continue };
-                if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+                if matches!(expr, Expr::Identifier(_)) {
                     continue;
                 }
-                if let Some(name) = column_name(expr) {
+                let named = qualified.spelled(expr);
+                if let Expr::CompoundIdentifier(_) = expr
+                    && !matches!(&named, Expr::Identifier(i) if i.value.contains('.'))
+                {
+                    continue;
+                }
+                if let Some(name) = column_name(&named) {
                     let expr = std::mem::replace(expr, Expr::value(Value::Null));
                     *item = SelectItem::ExprWithAlias { expr, alias: Ident::with_quote('`', name) };
                 }
@@ -31,7 +41,89 @@ pub fn name_columns(query: &mut Query) {
             ControlFlow::Continue(())
         }
     }
-    let _ = VisitMut::visit(query, &mut Namer);
+    let _ = VisitMut::visit(query, &mut Namer { columns });
+}
+
+/// How ClickHouse names `t.c` in a join: `c`, unless another table of the join has a column `c` too, and then `t.c`
+/// for every table but the first of a two-table join (`SELECT p.id, o.id, o.name … p JOIN o` names `id`, `o.id`,
+/// `name`).
+struct Qualified {
+    /// Each table of the FROM clause: its name in the query (alias, else table name), and its columns when known.
+    relations: Vec<(String, Option<Vec<String>>)>,
+}
+
+impl Qualified {
+    fn of(select: &Select, columns: &dyn Fn(&str) -> Option<Vec<String>>) -> Qualified {
+        use datafusion::sql::sqlparser::ast::TableFactor;
+        let mut relations = Vec::new();
+        for from in &select.from {
+            for factor in std::iter::once(&from.relation).chain(from.joins.iter().map(|j| &j.relation)) {
+                let entry = match factor {
+                    TableFactor::Table { name, alias, .. } => {
+                        let table = name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone()).unwrap_or_default();
+                        let known = columns(&table);
+                        (alias.as_ref().map(|a| a.name.value.clone()).unwrap_or(table), known)
+                    }
+                    TableFactor::Derived { subquery, alias, .. } => {
+                        let outputs = match subquery.body.as_ref() {
+                            datafusion::sql::sqlparser::ast::SetExpr::Select(s) => s
+                                .projection
+                                .iter()
+                                .map(|item| match item {
+                                    SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+                                    SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(i.value.clone()),
+                                    SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => parts.last().map(|p| p.value.clone()),
+                                    _ => None,
+                                })
+                                .collect::<Option<Vec<_>>>(),
+                            _ => None,
+                        };
+                        (alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_default(), outputs)
+                    }
+                    _ => (String::new(), None),
+                };
+                relations.push(entry);
+            }
+        }
+        Qualified { relations }
+    }
+
+    /// Whether ClickHouse keeps the qualifier of `relation.column`; None when a table's columns are unknown.
+    fn keeps(&self, relation: &str, column: &str) -> Option<bool> {
+        if self.relations.len() < 2 {
+            return Some(false);
+        }
+        let position = self.relations.iter().position(|(name, _)| name == relation)?;
+        let mut holders = 0;
+        for (_, columns) in &self.relations {
+            holders += columns.as_ref()?.iter().any(|c| c == column) as usize;
+        }
+        Some(holders > 1 && (self.relations.len() > 2 || position > 0))
+    }
+
+    /// The expression with each `t.c` replaced by the identifier ClickHouse's name spells for it (`c` or `t.c`), or
+    /// left as it is when that is unknown (then the item has no ClickHouse name here).
+    fn spelled(&self, expr: &Expr) -> Expr {
+        struct Spell<'a>(&'a Qualified);
+        impl VisitorMut for Spell<'_> {
+            type Break = ();
+            fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+                if let Expr::CompoundIdentifier(parts) = e
+                    && let [relation, column] = parts.as_slice()
+                {
+                    match self.0.keeps(&relation.value, &column.value) {
+                        Some(true) => *e = Expr::Identifier(Ident::new(format!("{}.{}", relation.value, column.value))),
+                        Some(false) => *e = Expr::Identifier(column.clone()),
+                        None => {}
+                    }
+                }
+                ControlFlow::Continue(())
+            }
+        }
+        let mut spelled = expr.clone();
+        let _ = VisitMut::visit(&mut spelled, &mut Spell(self));
+        spelled
+    }
 }
 
 /// ClickHouse's name for an expression, or None when this module does not know how ClickHouse prints it.

@@ -280,7 +280,7 @@ async fn scalars_match_clickhouse() {
 #[tokio::test]
 async fn clauses_match_clickhouse() {
     let e = engine().await;
-    check(&e, "WITH 2 AS two SELECT two * 3", "Int64", "6").await;
+    check(&e, "WITH 2 AS two SELECT two * 3", "UInt16", "6").await;
     check(&e, "WITH (SELECT max(id) FROM t) AS m SELECT count() FROM t WHERE id = m", "UInt64", "1").await;
     check(&e, "WITH x AS (SELECT id FROM t) SELECT count() FROM x", "UInt64", "3").await;
     check(&e, "SELECT toYYYYMM(ts) AS m, id FROM t ORDER BY m, id LIMIT 1 BY m", "UInt32", "202401|202402").await;
