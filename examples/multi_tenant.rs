@@ -218,9 +218,12 @@ pub async fn run(backend: Backend) -> Result<Summary, Box<dyn Error>> {
         let users = client.query(&OrgAnalytics { org_id }).await?.data;
         let events = client.query(&OrgEvents { org_id, limit: None }).await?.data;
         let hours = (claims.exp - chrono::Utc::now().timestamp() + 1800) / 3600;
-        let scopes: Vec<String> =
-            claims.scopes.iter().map(|s| format!("{} {}", s.kind, s.resource)).collect();
-        println!("   org {org_id} ({org_name}): token `{}`, {hours} h, {ORG_RPS} req/s, {}", claims.name, scopes.join(", "));
+        let scopes: Vec<String> = claims.scopes.iter().map(|s| format!("{} {}", s.kind, s.resource)).collect();
+        println!(
+            "   org {org_id} ({org_name}): token `{}`, {hours} h, {ORG_RPS} req/s, {}",
+            claims.name,
+            scopes.join(", ")
+        );
         for u in &users {
             let unit = if u.events == 1 { "event" } else { "events" };
             println!("      user {:>3}: {} {unit}, last seen {}", u.user_id, u.events, u.last_seen);
@@ -240,7 +243,8 @@ pub async fn run(backend: Backend) -> Result<Summary, Box<dyn Error>> {
     let tampered_users = clients[0].query(&OrgAnalytics { org_id: b }).await?.data;
     let tampered_events = clients[0].query(&OrgEvents { org_id: b, limit: None }).await?.data;
     let same = tampered_users == views[0].users && tampered_events == views[0].events;
-    let verdict = if same { format!("org {a}'s own rows again: the fixed org_id wins") } else { "DIFFERENT rows".into() };
+    let verdict =
+        if same { format!("org {a}'s own rows again: the fixed org_id wins") } else { "DIFFERENT rows".into() };
     println!("4. Org {a}'s token asking for org {b}: {verdict}");
 
     // The token's third scope: the org's own backend jobs or browsers may append events.

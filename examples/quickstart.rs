@@ -202,9 +202,8 @@ pub async fn run(backend: Backend) -> Result<Summary, Box<dyn Error>> {
     let key = SigningKey::from_admin_token(&signing_key)?;
 
     // 1. Deploy the datasource and the endpoint declared above.
-    let outcome = admin
-        .deploy_project(&project(), &DeployOptions::default().poll_interval(Duration::from_millis(200)))
-        .await?;
+    let outcome =
+        admin.deploy_project(&project(), &DeployOptions::default().poll_interval(Duration::from_millis(200))).await?;
     match outcome {
         DeployOutcome::Deployed { id, .. } => {
             println!("1. Deployed events.datasource and user_analytics.pipe (deployment {id} is live)")

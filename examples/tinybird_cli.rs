@@ -52,9 +52,7 @@ pub struct UserAnalytics {
 
 /// Every resource of the project. Keeping this in one function lets tests and the binary share it.
 fn project() -> Project {
-    Project::new()
-        .datasource::<Event>()
-        .endpoint::<UserAnalytics>()
+    Project::new().datasource::<Event>().endpoint::<UserAnalytics>()
 }
 
 fn main() -> ExitCode {

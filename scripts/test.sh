@@ -44,6 +44,12 @@ fi
 # The differential test (DataFusion against ClickHouse) must not skip here.
 export TINYBIRD_LOCAL_REQUIRE_CLICKHOUSE=1
 
+# Habits the tools enforce, before any test: formatting (rustfmt.toml), clippy and the workspace lints (Cargo.toml's
+# [workspace.lints]) with every warning an error, and rustdoc without broken or private links.
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
+
 # --all-features: the `cli` feature's tests too. --all-targets: benches run once each, as tests.
 cargo test --workspace --all-features --all-targets
 cargo test --workspace --all-features --doc

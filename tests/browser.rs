@@ -189,7 +189,9 @@ async fn drive(client: &Client, url: &str) {
     client.find(Locator::Css("#signin-button")).await.expect("the sign-in button").click().await.expect("click");
 
     wait_for_text(client, "#session", |t| t == "Signed in as user 1").await;
-    let status = wait_for_text(client, "#status", |t| t.ends_with("rows") || t.contains("error") || t.contains("answered")).await;
+    let status =
+        wait_for_text(client, "#status", |t| t.ends_with("rows") || t.contains("error") || t.contains("answered"))
+            .await;
     assert_eq!(status, format!("{} rows", own.len()), "the endpoint answered the browser");
     let headers: Vec<String> = {
         let mut out = Vec::new();

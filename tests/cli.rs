@@ -22,16 +22,8 @@ fn events() -> DatasourceDef {
     DatasourceDef {
         name: "events".into(),
         columns: vec![
-            ColumnDef {
-                name: "user_id".into(),
-                ty: "UInt64".into(),
-                ..Default::default()
-            },
-            ColumnDef {
-                name: "event_type".into(),
-                ty: "String".into(),
-                ..Default::default()
-            },
+            ColumnDef { name: "user_id".into(), ty: "UInt64".into(), ..Default::default() },
+            ColumnDef { name: "event_type".into(), ty: "String".into(), ..Default::default() },
         ],
         ..Default::default()
     }
@@ -40,11 +32,7 @@ fn events() -> DatasourceDef {
 fn endpoint(name: &str, sql: &str) -> EndpointDef {
     EndpointDef {
         name: name.into(),
-        nodes: vec![NodeDef {
-            name: "endpoint".into(),
-            sql: sql.into(),
-            ..Default::default()
-        }],
+        nodes: vec![NodeDef { name: "endpoint".into(), sql: sql.into(), ..Default::default() }],
         ..Default::default()
     }
 }
@@ -71,8 +59,7 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(name: &str) -> Self {
-        let path =
-            std::env::temp_dir().join(format!("tinybird-cli-test-{}-{name}", std::process::id()));
+        let path = std::env::temp_dir().join(format!("tinybird-cli-test-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("create temp dir");
         TempDir(path)
@@ -142,11 +129,7 @@ async fn record(State(state): State<MockState>, req: Request) -> Response {
     let method = req.method().to_string();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
-    let auth = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let multipart = req
         .headers()
         .get("content-type")
@@ -154,9 +137,7 @@ async fn record(State(state): State<MockState>, req: Request) -> Response {
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     let mut parts = Vec::new();
     if multipart {
-        let mut form = Multipart::from_request(req, &())
-            .await
-            .expect("a multipart body");
+        let mut form = Multipart::from_request(req, &()).await.expect("a multipart body");
         while let Some(field) = form.next_field().await.expect("a multipart field") {
             parts.push(Part {
                 name: field.name().unwrap_or_default().to_owned(),
@@ -166,13 +147,7 @@ async fn record(State(state): State<MockState>, req: Request) -> Response {
             });
         }
     }
-    let rec = Recorded {
-        method,
-        path,
-        query,
-        auth,
-        parts,
-    };
+    let rec = Recorded { method, path, query, auth, parts };
     let (status, body) = (state.respond)(&rec);
     state.log.lock().unwrap().push(rec);
     (StatusCode::from_u16(status).unwrap(), axum::Json(body)).into_response()
@@ -180,20 +155,14 @@ async fn record(State(state): State<MockState>, req: Request) -> Response {
 
 async fn mock(respond: impl Fn(&Recorded) -> (u16, Value) + Send + Sync + 'static) -> Mock {
     let log = Arc::new(Mutex::new(Vec::new()));
-    let state = MockState {
-        log: log.clone(),
-        respond: Arc::new(respond),
-    };
+    let state = MockState { log: log.clone(), respond: Arc::new(respond) };
     let app = axum::Router::new().fallback(record).with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         axum::serve(listener, app).await.unwrap();
     });
-    Mock {
-        url: format!("http://{addr}"),
-        log,
-    }
+    Mock { url: format!("http://{addr}"), log }
 }
 
 /// The multipart parts every build and deploy must send: one per datafile, all named `data_project://`.
@@ -212,16 +181,8 @@ fn expected_parts(project: &Project) -> Vec<Part> {
 }
 
 fn assert_no_secret(output: &Output, secret: &str) {
-    assert!(
-        !output.stdout_text().contains(secret),
-        "stdout shows the token:\n{}",
-        output.stdout_text()
-    );
-    assert!(
-        !output.stderr_text().contains(secret),
-        "stderr shows the token:\n{}",
-        output.stderr_text()
-    );
+    assert!(!output.stdout_text().contains(secret), "stdout shows the token:\n{}", output.stdout_text());
+    assert!(!output.stderr_text().contains(secret), "stderr shows the token:\n{}", output.stderr_text());
 }
 
 fn expect_err(result: Result<(), CliError>, kind: CliErrorKind, code: u8) -> CliError {
@@ -240,18 +201,8 @@ async fn help_lists_commands_and_exit_codes() {
         let (cli, out) = cli(project(), &[]);
         cli.run(args.clone()).await.unwrap();
         let text = out.stdout_text();
-        for needle in [
-            "Usage: tinybird <COMMAND>",
-            "generate",
-            "check",
-            "build",
-            "deploy",
-            "Exit codes: 0 success",
-        ] {
-            assert!(
-                text.contains(needle),
-                "help for {args:?} lacks {needle:?}:\n{text}"
-            );
+        for needle in ["Usage: tinybird <COMMAND>", "generate", "check", "build", "deploy", "Exit codes: 0 success"] {
+            assert!(text.contains(needle), "help for {args:?} lacks {needle:?}:\n{text}");
         }
         assert_eq!(out.stderr_text(), "");
     }
@@ -259,24 +210,12 @@ async fn help_lists_commands_and_exit_codes() {
 
 #[tokio::test]
 async fn command_help_lists_its_options() {
-    for args in [
-        vec!["deploy", "--help"],
-        vec!["help", "deploy"],
-        vec!["deploy", "--check", "-h"],
-    ] {
+    for args in [vec!["deploy", "--help"], vec!["help", "deploy"], vec!["deploy", "--check", "-h"]] {
         let (cli, out) = cli(project(), &[]);
         cli.run(args.clone()).await.unwrap();
         let text = out.stdout_text();
-        assert!(
-            text.starts_with("Deploy the project to a Tinybird workspace"),
-            "{text}"
-        );
-        for opt in [
-            "--check",
-            "--allow-destructive-operations",
-            "--dry-run",
-            "Usage: tinybird deploy [OPTIONS]",
-        ] {
+        assert!(text.starts_with("Deploy the project to a Tinybird workspace"), "{text}");
+        for opt in ["--check", "--allow-destructive-operations", "--dry-run", "Usage: tinybird deploy [OPTIONS]"] {
             assert!(text.contains(opt), "deploy help lacks {opt}:\n{text}");
         }
     }
@@ -290,70 +229,34 @@ async fn command_help_lists_its_options() {
 async fn version_prints_the_sdk_version() {
     let (c, out) = cli(project(), &[]);
     c.run(["--version"]).await.unwrap();
-    assert_eq!(
-        out.stdout_text(),
-        format!("tinybird {}\n", env!("CARGO_PKG_VERSION"))
-    );
+    assert_eq!(out.stdout_text(), format!("tinybird {}\n", env!("CARGO_PKG_VERSION")));
     let (c, out) = cli(project(), &[]);
     c.bin_name("tb").run(["-V"]).await.unwrap();
-    assert_eq!(
-        out.stdout_text(),
-        format!("tb (tinybird {})\n", env!("CARGO_PKG_VERSION"))
-    );
+    assert_eq!(out.stdout_text(), format!("tb (tinybird {})\n", env!("CARGO_PKG_VERSION")));
 }
 
 #[tokio::test]
 async fn usage_errors_exit_2_with_a_specific_message() {
     let cases: &[(&[&str], &str)] = &[
-        (
-            &["deploi"],
-            "unknown command `deploi`; did you mean `deploy`?",
-        ),
-        (
-            &["frobnicate"],
-            "unknown command `frobnicate`; the commands are generate, check, build, deploy",
-        ),
-        (
-            &["deploy", "--chek"],
-            "unknown option `--chek` for `deploy`; did you mean `--check`?",
-        ),
+        (&["deploi"], "unknown command `deploi`; did you mean `deploy`?"),
+        (&["frobnicate"], "unknown command `frobnicate`; the commands are generate, check, build, deploy"),
+        (&["deploy", "--chek"], "unknown option `--chek` for `deploy`; did you mean `--check`?"),
         (&["generate", "-x"], "unknown option `-x` for `generate`"),
         (&["generate", "--out"], "`--out` needs a value: --out DIR"),
-        (
-            &["generate", "--out", "--json"],
-            "`--out` needs a value: --out DIR",
-        ),
+        (&["generate", "--out", "--json"], "`--out` needs a value: --out DIR"),
         (&["generate", "--out="], "`--out` needs a non-empty value"),
         (&["generate", "--json=yes"], "`--json` takes no value"),
-        (
-            &["generate", "--json", "--json"],
-            "`--json` is given more than once",
-        ),
-        (
-            &["generate", "--json", "--out", "x"],
-            "`--json` prints the datafiles instead of writing them",
-        ),
-        (
-            &["build", "--local", "--url", "http://x"],
-            "`--local` and `--url` cannot be used together",
-        ),
-        (
-            &["check", "extra"],
-            "unexpected argument `extra` for `check`",
-        ),
-        (
-            &["--verbose"],
-            "unknown option `--verbose` before the command",
-        ),
+        (&["generate", "--json", "--json"], "`--json` is given more than once"),
+        (&["generate", "--json", "--out", "x"], "`--json` prints the datafiles instead of writing them"),
+        (&["build", "--local", "--url", "http://x"], "`--local` and `--url` cannot be used together"),
+        (&["check", "extra"], "unexpected argument `extra` for `check`"),
+        (&["--verbose"], "unknown option `--verbose` before the command"),
         (&["help", "nope"], "unknown command `nope`"),
     ];
     for (args, message) in cases {
         let (c, out) = cli(project(), &[]);
         let err = expect_err(c.run(args.iter().copied()).await, CliErrorKind::Usage, 2);
-        assert!(
-            err.to_string().starts_with(message),
-            "{args:?}: got `{err}`, expected `{message}`"
-        );
+        assert!(err.to_string().starts_with(message), "{args:?}: got `{err}`, expected `{message}`");
         assert_eq!(out.stdout_text(), "", "{args:?} printed a result");
     }
 }
@@ -362,11 +265,7 @@ async fn usage_errors_exit_2_with_a_specific_message() {
 async fn main_inside_a_runtime_fails_without_panicking() {
     let (c, out) = cli(project(), &[]);
     assert_eq!(c.main_with_args(["check"]), ExitCode::from(1));
-    assert!(
-        out.stderr_text().contains("started inside a Tokio runtime"),
-        "{}",
-        out.stderr_text()
-    );
+    assert!(out.stderr_text().contains("started inside a Tokio runtime"), "{}", out.stderr_text());
 }
 
 #[test]
@@ -387,12 +286,7 @@ fn main_prints_the_error_and_returns_the_exit_code() {
     );
     let (c, out) = cli(project(), &[]);
     assert_eq!(c.main_with_args(["deploy"]), ExitCode::from(3));
-    assert!(
-        out.stderr_text()
-            .starts_with("error: no token: set TINYBIRD_TOKEN"),
-        "{}",
-        out.stderr_text()
-    );
+    assert!(out.stderr_text().starts_with("error: no token: set TINYBIRD_TOKEN"), "{}", out.stderr_text());
     let (c, _) = cli(project(), &[]);
     assert_eq!(c.main_with_args(["check"]), ExitCode::SUCCESS);
 }
@@ -420,17 +314,8 @@ async fn generate_writes_every_datafile_and_reports_strays() {
     }
     assert_eq!(out.stdout_text(), expected_stdout);
     let stderr = out.stderr_text();
-    assert!(
-        stderr.starts_with(&format!("Writing 2 datafiles to {out_dir}\n")),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains(&format!(
-            "warning: {} is not part of the project",
-            stray.display()
-        )),
-        "{stderr}"
-    );
+    assert!(stderr.starts_with(&format!("Writing 2 datafiles to {out_dir}\n")), "{stderr}");
+    assert!(stderr.contains(&format!("warning: {} is not part of the project", stray.display())), "{stderr}");
     assert!(stray.exists(), "a stray datafile must be left alone");
 }
 
@@ -448,35 +333,17 @@ async fn generate_json_prints_artifacts_and_writes_nothing() {
         ]})
     );
     assert_eq!(out.stderr_text(), "");
-    assert!(
-        !std::path::Path::new("tinybird").exists(),
-        "--json must not write the default folder"
-    );
+    assert!(!std::path::Path::new("tinybird").exists(), "--json must not write the default folder");
 }
 
 #[tokio::test]
 async fn generate_refuses_an_invalid_project() {
-    let bad = project().with_datasource(DatasourceDef {
-        name: "user_analytics".into(),
-        ..events()
-    });
+    let bad = project().with_datasource(DatasourceDef { name: "user_analytics".into(), ..events() });
     let dir = TempDir::new("generate-invalid");
     let (c, out) = cli(bad, &[]);
-    let err = expect_err(
-        c.run(["generate", "--out", dir.0.to_str().unwrap()]).await,
-        CliErrorKind::Failed,
-        1,
-    );
-    assert!(
-        err.to_string()
-            .contains("two resources are named `user_analytics`"),
-        "{err}"
-    );
-    assert_eq!(
-        std::fs::read_dir(&dir.0).unwrap().count(),
-        0,
-        "nothing may be written"
-    );
+    let err = expect_err(c.run(["generate", "--out", dir.0.to_str().unwrap()]).await, CliErrorKind::Failed, 1);
+    assert!(err.to_string().contains("two resources are named `user_analytics`"), "{err}");
+    assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 0, "nothing may be written");
     assert_eq!(out.stdout_text(), "");
 }
 
@@ -500,14 +367,8 @@ async fn check_reports_every_error_at_once() {
     let (c, out) = cli(bad, &[]);
     let err = expect_err(c.run(["check"]).await, CliErrorKind::Failed, 1);
     let text = err.to_string();
-    assert!(
-        text.starts_with("the project is invalid (3 problems):"),
-        "{text}"
-    );
-    assert!(
-        text.contains("two resources are named `events` (datasource and endpoint)"),
-        "{text}"
-    );
+    assert!(text.starts_with("the project is invalid (3 problems):"), "{text}");
+    assert!(text.contains("two resources are named `events` (datasource and endpoint)"), "{text}");
     assert!(text.contains("invalid endpoint name `bad-name`"), "{text}");
     assert!(text.contains("endpoints/broken.pipe"), "{text}");
     assert_eq!(out.stdout_text(), "");
@@ -518,22 +379,14 @@ async fn check_warnings_pass_unless_denied() {
     let warned = project().with_endpoint(endpoint("totals", "SELECT count() FROM sessions"));
     let (c, out) = cli(warned.clone(), &[]);
     c.run(["check"]).await.unwrap();
-    assert_eq!(
-        out.stdout_text(),
-        "ok: 1 datasource, 2 endpoints, 0 pipes (1 warning)\n"
-    );
+    assert_eq!(out.stdout_text(), "ok: 1 datasource, 2 endpoints, 0 pipes (1 warning)\n");
     assert!(
-        out.stderr_text()
-            .starts_with("warning: totals: node `endpoint` reads `sessions`"),
+        out.stderr_text().starts_with("warning: totals: node `endpoint` reads `sessions`"),
         "{}",
         out.stderr_text()
     );
     let (c, _) = cli(warned, &[]);
-    let err = expect_err(
-        c.run(["check", "--deny-warnings"]).await,
-        CliErrorKind::Failed,
-        1,
-    );
+    let err = expect_err(c.run(["check", "--deny-warnings"]).await, CliErrorKind::Failed, 1);
     assert_eq!(err.to_string(), "1 warning, and --deny-warnings is set");
 }
 
@@ -545,10 +398,7 @@ async fn check_against_a_folder_finds_differences() {
 
     let (c, out) = cli(project(), &[]);
     c.run(["check", "--against", &path]).await.unwrap();
-    assert_eq!(
-        out.stdout_text(),
-        format!("ok: 1 datasource, 1 endpoint, 0 pipes; same as the datafiles in {path}\n")
-    );
+    assert_eq!(out.stdout_text(), format!("ok: 1 datasource, 1 endpoint, 0 pipes; same as the datafiles in {path}\n"));
 
     // The folder gains a pipe, loses the endpoint and has another column type.
     std::fs::remove_file(dir.0.join("endpoints/user_analytics.pipe")).unwrap();
@@ -556,61 +406,29 @@ async fn check_against_a_folder_finds_differences() {
     extra.write_to(&dir.0).unwrap();
     let mut changed = events();
     changed.columns[1].ty = "LowCardinality(String)".into();
-    Project::new()
-        .with_datasource(changed)
-        .write_to(&dir.0)
-        .unwrap();
+    Project::new().with_datasource(changed).write_to(&dir.0).unwrap();
 
     let (c, out) = cli(project(), &[]);
-    let err = expect_err(
-        c.run(["check", "--against", &path]).await,
-        CliErrorKind::Failed,
-        1,
-    );
+    let err = expect_err(c.run(["check", "--against", &path]).await, CliErrorKind::Failed, 1);
     let text = err.to_string();
-    assert!(
-        text.starts_with(&format!(
-            "the project differs from the datafiles in {path}:"
-        )),
-        "{text}"
-    );
+    assert!(text.starts_with(&format!("the project differs from the datafiles in {path}:")), "{text}");
     let datasource_line = text
         .lines()
         .find(|l| l.contains("datasources/events.datasource"))
         .unwrap_or_else(|| panic!("no line about the datasource in:\n{text}"));
-    assert!(
-        datasource_line.contains("differs at line"),
-        "{datasource_line}"
-    );
-    assert!(
-        datasource_line.contains("LowCardinality(String)"),
-        "{datasource_line}"
-    );
-    assert!(
-        text.contains("  endpoints/user_analytics.pipe: only in the project"),
-        "{text}"
-    );
-    assert!(
-        text.contains(&format!("  endpoints/legacy.pipe: only in {path}")),
-        "{text}"
-    );
+    assert!(datasource_line.contains("differs at line"), "{datasource_line}");
+    assert!(datasource_line.contains("LowCardinality(String)"), "{datasource_line}");
+    assert!(text.contains("  endpoints/user_analytics.pipe: only in the project"), "{text}");
+    assert!(text.contains(&format!("  endpoints/legacy.pipe: only in {path}")), "{text}");
     assert_eq!(out.stdout_text(), "");
 }
 
 #[tokio::test]
 async fn check_against_a_missing_folder_fails() {
     let (c, _) = cli(project(), &[]);
-    let err = expect_err(
-        c.run(["check", "--against", "/nonexistent/tinybird-cli-test"])
-            .await,
-        CliErrorKind::Failed,
-        1,
-    );
-    assert!(
-        err.to_string()
-            .starts_with("cannot read the datafiles in /nonexistent/tinybird-cli-test"),
-        "{err}"
-    );
+    let err =
+        expect_err(c.run(["check", "--against", "/nonexistent/tinybird-cli-test"]).await, CliErrorKind::Failed, 1);
+    assert!(err.to_string().starts_with("cannot read the datafiles in /nonexistent/tinybird-cli-test"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -641,16 +459,10 @@ async fn build_with_token_sends_one_multipart_request() {
     assert_eq!(server.lines(), ["POST /v1/build?from=rust-sdk"]);
     assert_eq!(reqs[0].auth.as_deref(), Some("Bearer p.secret-token"));
     assert_eq!(reqs[0].parts, expected_parts(&project()));
-    assert_eq!(
-        out.stdout_text(),
-        "build: success\n  new datasources: events\n  new pipes: user_analytics\n"
-    );
+    assert_eq!(out.stdout_text(), "build: success\n  new datasources: events\n  new pipes: user_analytics\n");
     assert_eq!(
         out.stderr_text(),
-        format!(
-            "Building 2 datafiles on {}\nwarning: [events] no sorting key\n",
-            server.url
-        )
+        format!("Building 2 datafiles on {}\nwarning: [events] no sorting key\n", server.url)
     );
     assert_no_secret(&out, "secret-token");
 }
@@ -658,57 +470,35 @@ async fn build_with_token_sends_one_multipart_request() {
 #[tokio::test]
 async fn build_asks_tinybird_local_for_the_token() {
     let server = mock(|r| match r.path.as_str() {
-        "/tokens" => (
-            200,
-            json!({"user_token": "u-tok", "admin_token": "a-tok", "workspace_admin_token": "ws-admin-secret"}),
-        ),
+        "/tokens" => {
+            (200, json!({"user_token": "u-tok", "admin_token": "a-tok", "workspace_admin_token": "ws-admin-secret"}))
+        }
         "/v1/build" => (200, json!({"result": "no_changes"})),
         _ => (404, json!({"error": "not found"})),
     })
     .await;
     let (c, out) = cli(project(), &[]);
-    c.run(["build", "--url", &format!("{}/", server.url)])
-        .await
-        .unwrap();
+    c.run(["build", "--url", &format!("{}/", server.url)]).await.unwrap();
 
     let reqs = server.requests();
-    assert_eq!(
-        server.lines(),
-        ["GET /tokens", "POST /v1/build?from=rust-sdk"]
-    );
+    assert_eq!(server.lines(), ["GET /tokens", "POST /v1/build?from=rust-sdk"]);
     assert_eq!(reqs[0].auth, None, "GET /tokens needs no token");
     assert_eq!(reqs[1].auth.as_deref(), Some("Bearer ws-admin-secret"));
     assert_eq!(reqs[1].parts, expected_parts(&project()));
     assert_eq!(out.stdout_text(), "build: no changes\n");
-    assert!(
-        out.stderr_text()
-            .starts_with("No TINYBIRD_TOKEN: asking Tinybird Local"),
-        "{}",
-        out.stderr_text()
-    );
+    assert!(out.stderr_text().starts_with("No TINYBIRD_TOKEN: asking Tinybird Local"), "{}", out.stderr_text());
     assert_no_secret(&out, "ws-admin-secret");
 }
 
 #[tokio::test]
 async fn build_failure_lists_the_server_errors_and_exits_1() {
     let server = mock(|_| {
-        (
-            200,
-            json!({"result": "failed", "errors": [{"filename": "events.datasource", "error": "Unknown type Strin"}]}),
-        )
+        (200, json!({"result": "failed", "errors": [{"filename": "events.datasource", "error": "Unknown type Strin"}]}))
     })
     .await;
     let (c, out) = cli(project(), &[("TINYBIRD_TOKEN", "tok")]);
-    let err = expect_err(
-        c.run(["build", "--url", &server.url]).await,
-        CliErrorKind::Failed,
-        1,
-    );
-    assert!(
-        err.to_string()
-            .contains("[events.datasource] Unknown type Strin"),
-        "{err}"
-    );
+    let err = expect_err(c.run(["build", "--url", &server.url]).await, CliErrorKind::Failed, 1);
+    assert!(err.to_string().contains("[events.datasource] Unknown type Strin"), "{err}");
     let client_error = err.client_error().expect("the client error is kept");
     assert_eq!(client_error.file_errors().len(), 1);
     assert_eq!(out.stdout_text(), "");
@@ -718,15 +508,8 @@ async fn build_failure_lists_the_server_errors_and_exits_1() {
 async fn build_with_a_rejected_token_exits_3() {
     let server = mock(|_| (401, json!({"error": "invalid authentication token"}))).await;
     let (c, out) = cli(project(), &[("TINYBIRD_TOKEN", "p.wrong-secret")]);
-    let err = expect_err(
-        c.run(["build", "--url", &server.url]).await,
-        CliErrorKind::Config,
-        3,
-    );
-    assert!(
-        err.to_string().contains("invalid authentication token"),
-        "{err}"
-    );
+    let err = expect_err(c.run(["build", "--url", &server.url]).await, CliErrorKind::Config, 3);
+    assert!(err.to_string().contains("invalid authentication token"), "{err}");
     assert!(!err.to_string().contains("wrong-secret"), "{err}");
     assert_no_secret(&out, "wrong-secret");
 }
@@ -734,45 +517,23 @@ async fn build_with_a_rejected_token_exits_3() {
 #[tokio::test]
 async fn build_without_token_or_local_server_exits_3() {
     // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let (c, _) = cli(project(), &[]);
-    let err = expect_err(
-        c.run(["build", "--url", &format!("http://127.0.0.1:{port}")])
-            .await,
-        CliErrorKind::Config,
-        3,
-    );
+    let err = expect_err(c.run(["build", "--url", &format!("http://127.0.0.1:{port}")]).await, CliErrorKind::Config, 3);
     let text = err.to_string();
     assert!(
-        text.starts_with(&format!(
-            "no TINYBIRD_TOKEN, and http://127.0.0.1:{port}/tokens did not answer"
-        )),
+        text.starts_with(&format!("no TINYBIRD_TOKEN, and http://127.0.0.1:{port}/tokens did not answer")),
         "{text}"
     );
-    assert!(
-        text.ends_with("start Tinybird Local (or `tinybird-local`), or set TINYBIRD_TOKEN"),
-        "{text}"
-    );
+    assert!(text.ends_with("start Tinybird Local (or `tinybird-local`), or set TINYBIRD_TOKEN"), "{text}");
 }
 
 #[tokio::test]
 async fn build_tokens_without_admin_token_exits_3() {
     let server = mock(|_| (200, json!({"user_token": "u"}))).await;
     let (c, _) = cli(project(), &[]);
-    let err = expect_err(
-        c.run(["build", "--url", &server.url]).await,
-        CliErrorKind::Config,
-        3,
-    );
-    assert!(
-        err.to_string()
-            .contains("/tokens has no `workspace_admin_token`"),
-        "{err}"
-    );
+    let err = expect_err(c.run(["build", "--url", &server.url]).await, CliErrorKind::Config, 3);
+    assert!(err.to_string().contains("/tokens has no `workspace_admin_token`"), "{err}");
     assert_eq!(server.lines(), ["GET /tokens"]);
 }
 
@@ -780,34 +541,19 @@ async fn build_tokens_without_admin_token_exits_3() {
 async fn build_dry_run_sends_nothing() {
     let server = mock(|_| (500, json!({}))).await;
     let (c, out) = cli(project(), &[]);
-    c.run(["build", "--url", &server.url, "--dry-run"])
-        .await
-        .unwrap();
+    c.run(["build", "--url", &server.url, "--dry-run"]).await.unwrap();
     assert!(server.requests().is_empty());
     let files = project().files().unwrap();
-    let expected: String = files
-        .iter()
-        .map(|(p, t)| format!("{p} ({} bytes)\n", t.len()))
-        .collect();
+    let expected: String = files.iter().map(|(p, t)| format!("{p} ({} bytes)\n", t.len())).collect();
     assert_eq!(out.stdout_text(), expected);
-    assert_eq!(
-        out.stderr_text(),
-        format!("Dry run: would build 2 datafiles on {}\n", server.url)
-    );
+    assert_eq!(out.stderr_text(), format!("Dry run: would build 2 datafiles on {}\n", server.url));
 }
 
 #[tokio::test]
 async fn build_with_an_invalid_url_exits_3() {
     let (c, _) = cli(project(), &[("TINYBIRD_TOKEN", "tok")]);
-    let err = expect_err(
-        c.run(["build", "--url", "http://"]).await,
-        CliErrorKind::Config,
-        3,
-    );
-    assert!(
-        err.to_string().starts_with("--url is not a valid URL"),
-        "{err}"
-    );
+    let err = expect_err(c.run(["build", "--url", "http://"]).await, CliErrorKind::Config, 3);
+    assert!(err.to_string().starts_with("--url is not a valid URL"), "{err}");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -829,10 +575,9 @@ fn deploy_flow(r: &Recorded) -> (u16, Value) {
             json!({"result": "success", "deployment": {"id": "9", "status": "calculating",
                 "feedback": [{"level": "INFO", "resource": null, "message": "1 new datasource"}]}}),
         ),
-        ("GET", "/v1/deployments/9") => (
-            200,
-            json!({"result": "success", "deployment": {"id": "9", "status": "data_ready"}}),
-        ),
+        ("GET", "/v1/deployments/9") => {
+            (200, json!({"result": "success", "deployment": {"id": "9", "status": "data_ready"}}))
+        }
         ("POST", "/v1/deployments/9/set-live") => (200, json!({"result": "success"})),
         _ => (404, json!({"error": "unexpected request"})),
     }
@@ -841,13 +586,7 @@ fn deploy_flow(r: &Recorded) -> (u16, Value) {
 #[tokio::test]
 async fn deploy_runs_the_whole_flow() {
     let server = mock(deploy_flow).await;
-    let (c, out) = cli(
-        project(),
-        &[
-            ("TINYBIRD_URL", &server.url),
-            ("TINYBIRD_TOKEN", "p.deploy-secret"),
-        ],
-    );
+    let (c, out) = cli(project(), &[("TINYBIRD_URL", &server.url), ("TINYBIRD_TOKEN", "p.deploy-secret")]);
     c.run(["deploy"]).await.unwrap();
 
     assert_eq!(
@@ -862,20 +601,10 @@ async fn deploy_runs_the_whole_flow() {
         ]
     );
     let reqs = server.requests();
-    assert!(
-        reqs.iter()
-            .all(|r| r.auth.as_deref() == Some("Bearer p.deploy-secret"))
-    );
+    assert!(reqs.iter().all(|r| r.auth.as_deref() == Some("Bearer p.deploy-secret")));
     assert_eq!(reqs[2].parts, expected_parts(&project()));
-    assert!(
-        reqs.iter()
-            .enumerate()
-            .all(|(i, r)| i == 2 || r.parts.is_empty())
-    );
-    assert_eq!(
-        out.stdout_text(),
-        "deploy: deployment 9 is live (replaced deployment 7)\n"
-    );
+    assert!(reqs.iter().enumerate().all(|(i, r)| i == 2 || r.parts.is_empty()));
+    assert_eq!(out.stdout_text(), "deploy: deployment 9 is live (replaced deployment 7)\n");
     let url = &server.url;
     assert_eq!(
         out.stderr_text(),
@@ -898,28 +627,12 @@ async fn deploy_check_only_validates() {
         _ => (404, json!({"error": "unexpected request"})),
     })
     .await;
-    let (c, out) = cli(
-        project(),
-        &[("TINYBIRD_URL", &server.url), ("TINYBIRD_TOKEN", "tok")],
-    );
-    c.run(["deploy", "--check", "--allow-destructive-operations"])
-        .await
-        .unwrap();
-    assert_eq!(
-        server.lines(),
-        ["POST /v1/deploy?check=true&allow_destructive_operations=true&from=rust-sdk"]
-    );
+    let (c, out) = cli(project(), &[("TINYBIRD_URL", &server.url), ("TINYBIRD_TOKEN", "tok")]);
+    c.run(["deploy", "--check", "--allow-destructive-operations"]).await.unwrap();
+    assert_eq!(server.lines(), ["POST /v1/deploy?check=true&allow_destructive_operations=true&from=rust-sdk"]);
     assert_eq!(server.requests()[0].parts, expected_parts(&project()));
-    assert_eq!(
-        out.stdout_text(),
-        "deploy check: ok (nothing was changed)\n"
-    );
-    assert!(
-        out.stderr_text()
-            .contains("warning: [events] column dropped\n"),
-        "{}",
-        out.stderr_text()
-    );
+    assert_eq!(out.stdout_text(), "deploy check: ok (nothing was changed)\n");
+    assert!(out.stderr_text().contains("warning: [events] column dropped\n"), "{}", out.stderr_text());
 }
 
 #[tokio::test]
@@ -930,33 +643,19 @@ async fn deploy_allow_destructive_goes_in_the_query() {
         _ => (404, json!({"error": "unexpected request"})),
     })
     .await;
-    let (c, out) = cli(
-        project(),
-        &[("TINYBIRD_HOST", &server.url), ("TINYBIRD_TOKEN", "tok")],
-    );
-    c.run(["deploy", "--allow-destructive-operations"])
-        .await
-        .unwrap();
+    let (c, out) = cli(project(), &[("TINYBIRD_HOST", &server.url), ("TINYBIRD_TOKEN", "tok")]);
+    c.run(["deploy", "--allow-destructive-operations"]).await.unwrap();
     assert_eq!(
         server.lines(),
-        [
-            "GET /v1/deployments?from=rust-sdk",
-            "POST /v1/deploy?allow_destructive_operations=true&from=rust-sdk"
-        ]
+        ["GET /v1/deployments?from=rust-sdk", "POST /v1/deploy?allow_destructive_operations=true&from=rust-sdk"]
     );
-    assert_eq!(
-        out.stdout_text(),
-        "deploy: no changes (the workspace already runs this project)\n"
-    );
+    assert_eq!(out.stdout_text(), "deploy: no changes (the workspace already runs this project)\n");
 }
 
 #[tokio::test]
 async fn deploy_refused_by_the_server_exits_1() {
     let server = mock(|r| match (r.method.as_str(), r.path.as_str()) {
-        ("GET", "/v1/deployments") => (
-            200,
-            json!({"deployments": [{"id": "1", "status": "live", "live": true}]}),
-        ),
+        ("GET", "/v1/deployments") => (200, json!({"deployments": [{"id": "1", "status": "live", "live": true}]})),
         ("POST", "/v1/deploy") => (
             200,
             json!({"result": "failed", "deployment": {"id": "2", "status": "failed", "feedback": [
@@ -966,22 +665,12 @@ async fn deploy_refused_by_the_server_exits_1() {
         _ => (404, json!({"error": "unexpected request"})),
     })
     .await;
-    let (c, out) = cli(
-        project(),
-        &[("TINYBIRD_URL", &server.url), ("TINYBIRD_TOKEN", "tok")],
-    );
+    let (c, out) = cli(project(), &[("TINYBIRD_URL", &server.url), ("TINYBIRD_TOKEN", "tok")]);
     let err = expect_err(c.run(["deploy"]).await, CliErrorKind::Failed, 1);
-    assert!(
-        err.to_string()
-            .contains("[user_analytics] Unknown column `user`"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("[user_analytics] Unknown column `user`"), "{err}");
     assert_eq!(
         server.lines(),
-        [
-            "GET /v1/deployments?from=rust-sdk",
-            "POST /v1/deploy?from=rust-sdk"
-        ],
+        ["GET /v1/deployments?from=rust-sdk", "POST /v1/deploy?from=rust-sdk"],
         "nothing is promoted or deleted after a refusal"
     );
     assert_eq!(out.stdout_text(), "");
@@ -992,10 +681,7 @@ async fn deploy_without_token_exits_3_and_sends_nothing() {
     let server = mock(|_| (500, json!({}))).await;
     let (c, out) = cli(project(), &[("TINYBIRD_URL", &server.url)]);
     let err = expect_err(c.run(["deploy"]).await, CliErrorKind::Config, 3);
-    assert!(
-        err.to_string().starts_with("no token: set TINYBIRD_TOKEN"),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("no token: set TINYBIRD_TOKEN"), "{err}");
     assert!(server.requests().is_empty());
     assert_eq!(out.stdout_text(), "");
 }
@@ -1007,10 +693,7 @@ async fn deploy_dry_run_needs_no_token_and_hides_url_credentials() {
     let (c, out) = cli(project(), &[("TINYBIRD_URL", &with_credentials)]);
     c.run(["deploy", "--dry-run"]).await.unwrap();
     assert!(server.requests().is_empty());
-    assert_eq!(
-        out.stderr_text(),
-        format!("Dry run: would deploy 2 datafiles to {}\n", server.url)
-    );
+    assert_eq!(out.stderr_text(), format!("Dry run: would deploy 2 datafiles to {}\n", server.url));
     assert_eq!(out.stdout_text().lines().count(), 2);
     assert_no_secret(&out, "url-secret");
 }
@@ -1019,14 +702,8 @@ async fn deploy_dry_run_needs_no_token_and_hides_url_credentials() {
 async fn deploy_refuses_an_invalid_project_before_any_request() {
     let server = mock(|_| (500, json!({}))).await;
     let bad = project().with_endpoint(endpoint("broken", "%\nSELECT {% if %}"));
-    let (c, _) = cli(
-        bad,
-        &[("TINYBIRD_URL", &server.url), ("TINYBIRD_TOKEN", "tok")],
-    );
+    let (c, _) = cli(bad, &[("TINYBIRD_URL", &server.url), ("TINYBIRD_TOKEN", "tok")]);
     let err = expect_err(c.run(["deploy"]).await, CliErrorKind::Failed, 1);
-    assert!(
-        err.to_string().starts_with("the project is invalid:"),
-        "{err}"
-    );
+    assert!(err.to_string().starts_with("the project is invalid:"), "{err}");
     assert!(server.requests().is_empty());
 }

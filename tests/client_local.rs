@@ -194,7 +194,6 @@ async fn start() -> (tinybird_local::LocalServer, Client) {
     (server, client)
 }
 
-
 #[derive(Debug, Deserialize, Row)]
 struct Count {
     c: u64,

@@ -70,10 +70,17 @@ fn serde_rename_all_and_rename_decide_column_names() {
 #[test]
 fn serde_rename_all_decides_param_names() {
     let def = SessionLookup::definition();
-    let params: Vec<(&str, &str, bool)> = def.params.iter().map(|p| (p.name.as_str(), p.ty.as_str(), p.required)).collect();
-    assert_eq!(params, [("sessionId", "String", true), ("minRevision", "UInt32", false), ("tags", "Array(String)", false)]);
+    let params: Vec<(&str, &str, bool)> =
+        def.params.iter().map(|p| (p.name.as_str(), p.ty.as_str(), p.required)).collect();
+    assert_eq!(
+        params,
+        [("sessionId", "String", true), ("minRevision", "UInt32", false), ("tags", "Array(String)", false)]
+    );
     let q = SessionLookup { session_id: "s1".into(), min_revision: Some(3), tags: None };
     assert_eq!(q.to_params().to_query_string(), "sessionId=s1&minRevision=3");
-    assert_eq!(def.params[2].description.as_deref(), Some("Not read by the SQL yet; kept for the next version of the pipe."));
+    assert_eq!(
+        def.params[2].description.as_deref(),
+        Some("Not read by the SQL yet; kept for the next version of the pipe.")
+    );
     assert!(<SessionLookup as Endpoint>::Output::columns().is_empty());
 }

@@ -123,8 +123,8 @@ pub struct OrgEvents {
 }
 
 use tinybird::FixedParams;
-use tinybird::filter::Column;
 use tinybird::Row;
+use tinybird::filter::Column;
 
 #[test]
 fn events_definition() {

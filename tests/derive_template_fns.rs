@@ -45,7 +45,8 @@ pub struct AllFunctions {
 #[test]
 fn param_types_come_from_the_template_functions() {
     let def = AllFunctions::definition();
-    let types: Vec<(&str, &str, bool)> = def.params.iter().map(|p| (p.name.as_str(), p.ty.as_str(), p.required)).collect();
+    let types: Vec<(&str, &str, bool)> =
+        def.params.iter().map(|p| (p.name.as_str(), p.ty.as_str(), p.required)).collect();
     assert_eq!(
         types,
         [

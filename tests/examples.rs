@@ -19,7 +19,8 @@ fn expected_days(events: &[quickstart::Event], user: u64) -> Vec<quickstart::Use
 
 #[tokio::test]
 async fn quickstart_each_jwt_sees_only_its_user() {
-    let summary = quickstart::run(quickstart::Backend::Local).await.expect("the quickstart runs against tinybird-local");
+    let summary =
+        quickstart::run(quickstart::Backend::Local).await.expect("the quickstart runs against tinybird-local");
 
     assert_eq!(summary.ingested, quickstart::sample_events());
     assert_eq!(summary.rows.len(), 2);
@@ -38,7 +39,11 @@ async fn quickstart_each_jwt_sees_only_its_user() {
     let burst = 3 * quickstart::RPS as usize;
     assert_eq!(summary.burst_ok + summary.burst_rate_limited, burst);
     assert!(summary.burst_rate_limited > 0, "a burst of {burst} past {} rps gets 429s", quickstart::RPS);
-    assert!(summary.burst_ok <= 2 * quickstart::RPS as usize, "at most two one-second windows of {} requests", quickstart::RPS);
+    assert!(
+        summary.burst_ok <= 2 * quickstart::RPS as usize,
+        "at most two one-second windows of {} requests",
+        quickstart::RPS
+    );
     assert!(summary.retry_after.is_some(), "a 429 says when to retry");
 }
 
@@ -57,11 +62,8 @@ fn token_server_days(user: u64) -> Vec<(NaiveDate, u64)> {
 #[tokio::test]
 async fn token_server_routes() {
     let server = token_server::start(token_server::Backend::Local, 0).await.expect("the token server starts");
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let http =
+        reqwest::Client::builder().cookie_store(true).timeout(std::time::Duration::from_secs(30)).build().unwrap();
     let url = |path: &str| format!("{}{path}", server.url());
     let token_route = url("/api/auth/tinybird-token");
 
@@ -137,7 +139,8 @@ async fn multi_tenant_org_a_cannot_see_org_b() {
     use std::collections::{BTreeMap, BTreeSet};
     use tinybird::jwt::ScopeKind;
 
-    let summary = multi_tenant::run(multi_tenant::Backend::Local).await.expect("the example runs against tinybird-local");
+    let summary =
+        multi_tenant::run(multi_tenant::Backend::Local).await.expect("the example runs against tinybird-local");
     assert_eq!(summary.ingested, multi_tenant::sample_events());
     assert_eq!(summary.views.len(), 2);
 

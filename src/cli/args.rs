@@ -23,12 +23,7 @@ pub(super) struct Command {
     pub opts: &'static [Opt],
 }
 
-const HELP_OPT: Opt = Opt {
-    long: "help",
-    short: Some('h'),
-    value: None,
-    help: "Show this help",
-};
+const HELP_OPT: Opt = Opt { long: "help", short: Some('h'), value: None, help: "Show this help" };
 
 pub(super) const COMMANDS: &[Command] = &[
     Command {
@@ -37,12 +32,7 @@ pub(super) const COMMANDS: &[Command] = &[
         about: "Writes every datafile of the project under DIR (datasources/, endpoints/ and pipes/), creating folders \
                 as needed. Other files in DIR are left alone; datafiles that are not part of the project are reported.",
         opts: &[
-            Opt {
-                long: "out",
-                short: Some('o'),
-                value: Some("DIR"),
-                help: "Folder to write to [default: tinybird]",
-            },
+            Opt { long: "out", short: Some('o'), value: Some("DIR"), help: "Folder to write to [default: tinybird]" },
             Opt {
                 long: "json",
                 short: None,
@@ -67,12 +57,7 @@ pub(super) const COMMANDS: &[Command] = &[
                 value: Some("DIR"),
                 help: "Compare the project with the datafiles in DIR",
             },
-            Opt {
-                long: "deny-warnings",
-                short: None,
-                value: None,
-                help: "Fail when there are warnings",
-            },
+            Opt { long: "deny-warnings", short: None, value: None, help: "Fail when there are warnings" },
             HELP_OPT,
         ],
     },
@@ -89,18 +74,8 @@ pub(super) const COMMANDS: &[Command] = &[
                 value: None,
                 help: "Build on Tinybird Local at http://localhost:7181 (the default)",
             },
-            Opt {
-                long: "url",
-                short: None,
-                value: Some("URL"),
-                help: "Build on the server at URL instead",
-            },
-            Opt {
-                long: "dry-run",
-                short: None,
-                value: None,
-                help: "Validate and list the datafiles; send nothing",
-            },
+            Opt { long: "url", short: None, value: Some("URL"), help: "Build on the server at URL instead" },
+            Opt { long: "dry-run", short: None, value: None, help: "Validate and list the datafiles; send nothing" },
             HELP_OPT,
         ],
     },
@@ -123,12 +98,7 @@ pub(super) const COMMANDS: &[Command] = &[
                 value: None,
                 help: "Allow changes that drop data (removed datasources or columns)",
             },
-            Opt {
-                long: "dry-run",
-                short: None,
-                value: None,
-                help: "Validate and list the datafiles; send nothing",
-            },
+            Opt { long: "dry-run", short: None, value: None, help: "Validate and list the datafiles; send nothing" },
             HELP_OPT,
         ],
     },
@@ -144,10 +114,7 @@ pub(super) enum Invocation {
     /// `--version`.
     Version,
     /// A subcommand and its options (long name → value, `None` for flags).
-    Run {
-        command: &'static str,
-        opts: BTreeMap<&'static str, Option<String>>,
-    },
+    Run { command: &'static str, opts: BTreeMap<&'static str, Option<String>> },
 }
 
 fn usage(message: impl Into<String>) -> CliError {
@@ -175,11 +142,7 @@ where
 {
     let args: Vec<String> = args
         .into_iter()
-        .map(|a| {
-            a.into()
-                .into_string()
-                .map_err(|raw| usage(format!("argument {raw:?} is not valid UTF-8")))
-        })
+        .map(|a| a.into().into_string().map_err(|raw| usage(format!("argument {raw:?} is not valid UTF-8"))))
         .collect::<Result<_, _>>()?;
     let mut rest = args.iter();
     let Some(first) = rest.next() else {
@@ -192,9 +155,7 @@ where
             return match (rest.next(), rest.next()) {
                 (None, _) => Ok(Invocation::Help),
                 (Some(name), None) => Ok(Invocation::CommandHelp(find_command(name)?.name)),
-                (Some(_), Some(extra)) => Err(usage(format!(
-                    "unexpected argument `{extra}` after `help <command>`"
-                ))),
+                (Some(_), Some(extra)) => Err(usage(format!("unexpected argument `{extra}` after `help <command>`"))),
             };
         }
         flag if flag.starts_with('-') => {
@@ -212,17 +173,13 @@ where
                 Some((n, v)) => (n, Some(v.to_owned())),
                 None => (long, None),
             };
-            let opt = command
-                .opts
-                .iter()
-                .find(|o| o.long == name)
-                .ok_or_else(|| {
-                    let mut msg = format!("unknown option `--{name}` for `{}`", command.name);
-                    if let Some(close) = closest(name, command.opts.iter().map(|o| o.long)) {
-                        msg.push_str(&format!("; did you mean `--{close}`?"));
-                    }
-                    usage(msg)
-                })?;
+            let opt = command.opts.iter().find(|o| o.long == name).ok_or_else(|| {
+                let mut msg = format!("unknown option `--{name}` for `{}`", command.name);
+                if let Some(close) = closest(name, command.opts.iter().map(|o| o.long)) {
+                    msg.push_str(&format!("; did you mean `--{close}`?"));
+                }
+                usage(msg)
+            })?;
             (opt, inline)
         } else if let Some(short) = arg.strip_prefix('-').filter(|s| !s.is_empty()) {
             let mut chars = short.chars();
@@ -236,10 +193,7 @@ where
             let inline = (!attached.is_empty()).then(|| attached.to_owned());
             (opt, inline)
         } else {
-            return Err(usage(format!(
-                "unexpected argument `{arg}` for `{}`",
-                command.name
-            )));
+            return Err(usage(format!("unexpected argument `{arg}` for `{}`", command.name)));
         };
         if opt.long == "help" {
             return Ok(Invocation::CommandHelp(command.name));
@@ -251,10 +205,7 @@ where
             (Some(meta), None) => match rest.next() {
                 Some(v) if !v.starts_with('-') || v == "-" => Some(v.clone()),
                 _ => {
-                    return Err(usage(format!(
-                        "`--{}` needs a value: --{} {meta}",
-                        opt.long, opt.long
-                    )));
+                    return Err(usage(format!("`--{}` needs a value: --{} {meta}", opt.long, opt.long)));
                 }
             },
         };
@@ -265,19 +216,12 @@ where
             return Err(usage(format!("`--{}` is given more than once", opt.long)));
         }
     }
-    Ok(Invocation::Run {
-        command: command.name,
-        opts,
-    })
+    Ok(Invocation::Run { command: command.name, opts })
 }
 
 /// The candidate within edit distance 2 of `input`, if any: a typo, not a different word.
 fn closest<'a>(input: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
-    candidates
-        .map(|c| (edit_distance(input, c), c))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+    candidates.map(|c| (edit_distance(input, c), c)).filter(|(d, _)| *d <= 2).min_by_key(|(d, _)| *d).map(|(_, c)| c)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -303,10 +247,7 @@ pub(super) fn help(bin: &str) -> String {
     for c in COMMANDS {
         out.push_str(&format!("  {:<10} {}\n", c.name, c.summary));
     }
-    out.push_str(&format!(
-        "  {:<10} {}\n",
-        "help", "Show this help, or a command's help"
-    ));
+    out.push_str(&format!("  {:<10} {}\n", "help", "Show this help, or a command's help"));
     out.push_str(
         "\nOptions:\n  -h, --help     Show this help\n  -V, --version  Show the version\n\n\
          Environment:\n  TINYBIRD_TOKEN  Workspace admin token (deploy; build against a server other than Tinybird Local)\n  \
@@ -314,9 +255,7 @@ pub(super) fn help(bin: &str) -> String {
          Exit codes: 0 success, 1 failed (server refused, check failed, unreachable), 2 usage error,\n\
          3 configuration error (missing or rejected token, bad URL)\n",
     );
-    out.push_str(&format!(
-        "\nRun `{bin} help <COMMAND>` for a command's options.\n"
-    ));
+    out.push_str(&format!("\nRun `{bin} help <COMMAND>` for a command's options.\n"));
     out
 }
 
@@ -327,10 +266,7 @@ pub(super) fn command_help(bin: &str, name: &str) -> String {
     };
     let mut out = format!("{}\n\n", command.summary);
     out.push_str(&wrap(command.about, 100));
-    out.push_str(&format!(
-        "\n\nUsage: {bin} {} [OPTIONS]\n\nOptions:\n",
-        command.name
-    ));
+    out.push_str(&format!("\n\nUsage: {bin} {} [OPTIONS]\n\nOptions:\n", command.name));
     let rows: Vec<(String, &str)> = command
         .opts
         .iter()
@@ -370,10 +306,7 @@ mod tests {
 
     #[test]
     fn typos_get_suggestions() {
-        assert_eq!(
-            closest("chek", ["check", "deploy"].into_iter()),
-            Some("check")
-        );
+        assert_eq!(closest("chek", ["check", "deploy"].into_iter()), Some("check"));
         assert_eq!(closest("zzzzzz", ["check", "deploy"].into_iter()), None);
         assert_eq!(edit_distance("", "abc"), 3);
     }
@@ -381,14 +314,10 @@ mod tests {
     #[test]
     fn values_attach_or_follow() {
         let parsed = parse(["generate", "-odir"]).unwrap();
-        let Invocation::Run { opts, .. } = parsed else {
-            panic!("expected a run, got {parsed:?}")
-        };
+        let Invocation::Run { opts, .. } = parsed else { panic!("expected a run, got {parsed:?}") };
         assert_eq!(opts.get("out"), Some(&Some("dir".to_owned())));
         let parsed = parse(["generate", "--out=x", "--json"]).unwrap();
-        let Invocation::Run { opts, .. } = parsed else {
-            panic!("expected a run, got {parsed:?}")
-        };
+        let Invocation::Run { opts, .. } = parsed else { panic!("expected a run, got {parsed:?}") };
         assert_eq!(opts.get("out"), Some(&Some("x".to_owned())));
         assert_eq!(opts.get("json"), Some(&None));
     }

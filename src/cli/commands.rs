@@ -72,33 +72,16 @@ fn findings(project: &Project) -> Findings {
     let resources: Vec<(&str, &str, Project)> = project
         .datasources()
         .iter()
-        .map(|d| {
-            (
-                "datasource",
-                d.name.as_str(),
-                Project::new().with_datasource(d.clone()),
-            )
-        })
-        .chain(project.endpoints().iter().map(|e| {
-            (
-                "endpoint",
-                e.name.as_str(),
-                Project::new().with_endpoint(e.clone()),
-            )
-        }))
+        .map(|d| ("datasource", d.name.as_str(), Project::new().with_datasource(d.clone())))
         .chain(
-            project
-                .pipes()
-                .iter()
-                .map(|p| ("pipe", p.name.as_str(), Project::new().with_pipe(p.clone()))),
+            project.endpoints().iter().map(|e| ("endpoint", e.name.as_str(), Project::new().with_endpoint(e.clone()))),
         )
+        .chain(project.pipes().iter().map(|p| ("pipe", p.name.as_str(), Project::new().with_pipe(p.clone()))))
         .collect();
     let mut seen: Vec<(&str, &str)> = Vec::new();
     for (kind, name, alone) in &resources {
         if let Some((first, _)) = seen.iter().find(|(_, n)| n == name) {
-            errors.push(format!(
-                "two resources are named `{name}` ({first} and {kind})"
-            ));
+            errors.push(format!("two resources are named `{name}` ({first} and {kind})"));
         }
         seen.push((kind, name));
         // Alone, a resource can only fail on its own name or datafile; its references are checked below.
@@ -140,9 +123,7 @@ fn valid_files(cli: &Cli) -> Result<Vec<(String, String)>, CliError> {
     }
     let files = cli.project.files().map_err(|e| invalid(&[e.to_string()]))?;
     if files.is_empty() {
-        return Err(CliError::failed(
-            "the project has no datasources, endpoints or pipes",
-        ));
+        return Err(CliError::failed("the project has no datasources, endpoints or pipes"));
     }
     Ok(files)
 }
@@ -186,22 +167,13 @@ fn generate(cli: &Cli, opts: &Opts) -> Result<(), CliError> {
         return Ok(());
     }
     let dir = PathBuf::from(value(opts, "out").unwrap_or(DEFAULT_OUT));
-    cli.output.err(&format!(
-        "Writing {} to {}",
-        count(files.len(), "datafile"),
-        dir.display()
-    ));
-    cli.project
-        .write_to(&dir)
-        .map_err(|e| CliError::failed(format!("cannot write the datafiles: {e}")))?;
+    cli.output.err(&format!("Writing {} to {}", count(files.len(), "datafile"), dir.display()));
+    cli.project.write_to(&dir).map_err(|e| CliError::failed(format!("cannot write the datafiles: {e}")))?;
     for (path, _) in &files {
         cli.output.out(&dir.join(path).display().to_string());
     }
     let written: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
-    for stale in datafiles_under(&dir)?
-        .into_iter()
-        .filter(|p| !written.contains(&p.as_str()))
-    {
+    for stale in datafiles_under(&dir)?.into_iter().filter(|p| !written.contains(&p.as_str())) {
         cli.output.err(&format!(
             "warning: {} is not part of the project (left in place; delete it if the resource is gone)",
             dir.join(stale).display()
@@ -218,10 +190,7 @@ fn datafiles_under(dir: &Path) -> Result<Vec<String>, CliError> {
             let path = entry.path();
             if entry.file_type()?.is_dir() {
                 walk(root, &path, out)?;
-            } else if matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("datasource" | "pipe")
-            ) {
+            } else if matches!(path.extension().and_then(|e| e.to_str()), Some("datasource" | "pipe")) {
                 let relative = path.strip_prefix(root).unwrap_or(&path);
                 out.push(relative.to_string_lossy().replace('\\', "/"));
             }
@@ -229,8 +198,7 @@ fn datafiles_under(dir: &Path) -> Result<Vec<String>, CliError> {
         Ok(())
     }
     let mut out = Vec::new();
-    walk(dir, dir, &mut out)
-        .map_err(|e| CliError::failed(format!("cannot list {}: {e}", dir.display())))?;
+    walk(dir, dir, &mut out).map_err(|e| CliError::failed(format!("cannot list {}: {e}", dir.display())))?;
     out.sort();
     Ok(out)
 }
@@ -280,25 +248,15 @@ fn check(cli: &Cli, opts: &Opts) -> Result<(), CliError> {
 fn compare(project: &Project, dir: &Path) -> Result<Vec<String>, CliError> {
     let theirs = Project::from_dir(dir)
         .and_then(|p| p.files())
-        .map_err(|e| {
-            CliError::failed(format!(
-                "cannot read the datafiles in {}: {e}",
-                dir.display()
-            ))
-        })?;
+        .map_err(|e| CliError::failed(format!("cannot read the datafiles in {}: {e}", dir.display())))?;
     let ours = project.files().map_err(|e| invalid(&[e.to_string()]))?;
-    let theirs: BTreeMap<&str, &str> = theirs
-        .iter()
-        .map(|(p, c)| (p.as_str(), c.as_str()))
-        .collect();
+    let theirs: BTreeMap<&str, &str> = theirs.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
     let ours: BTreeMap<&str, &str> = ours.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
     let mut out = Vec::new();
     for (path, text) in &ours {
         match theirs.get(path) {
             None => out.push(format!("{path}: only in the project")),
-            Some(other) if other != text => {
-                out.push(format!("{path}: {}", first_difference(text, other)))
-            }
+            Some(other) if other != text => out.push(format!("{path}: {}", first_difference(text, other))),
             Some(_) => {}
         }
     }
@@ -309,11 +267,7 @@ fn compare(project: &Project, dir: &Path) -> Result<Vec<String>, CliError> {
 }
 
 fn count(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
 fn first_difference(ours: &str, theirs: &str) -> String {
@@ -339,13 +293,9 @@ fn first_difference(ours: &str, theirs: &str) -> String {
 /// Parses a base URL the way the client does (no scheme means https) and returns it for display: without
 /// credentials, query string or fragment. The raw value is never echoed, since it may hold a secret.
 fn display_url(raw: &str, source: &str) -> Result<String, CliError> {
-    let with_scheme = if raw.contains("://") {
-        raw.to_owned()
-    } else {
-        format!("https://{raw}")
-    };
-    let mut url = Url::parse(&with_scheme)
-        .map_err(|e| CliError::config(format!("{source} is not a valid URL: {e}")))?;
+    let with_scheme = if raw.contains("://") { raw.to_owned() } else { format!("https://{raw}") };
+    let mut url =
+        Url::parse(&with_scheme).map_err(|e| CliError::config(format!("{source} is not a valid URL: {e}")))?;
     let _ = url.set_username("");
     let _ = url.set_password(None);
     url.set_query(None);
@@ -361,11 +311,7 @@ fn list_files(output: &Output, files: &[(String, String)]) {
 
 fn print_feedback(output: &Output, feedback: &[Feedback]) {
     for f in feedback {
-        let level = if f.level.eq_ignore_ascii_case("warning") {
-            "warning"
-        } else {
-            "info"
-        };
+        let level = if f.level.eq_ignore_ascii_case("warning") { "warning" } else { "info" };
         match &f.resource {
             Some(r) => output.err(&format!("{level}: [{r}] {}", f.message)),
             None => output.err(&format!("{level}: {}", f.message)),
@@ -375,9 +321,7 @@ fn print_feedback(output: &Output, feedback: &[Feedback]) {
 
 async fn build(cli: &Cli, opts: &Opts) -> Result<(), CliError> {
     if flag(opts, "local") && flag(opts, "url") {
-        return Err(CliError::usage(
-            "`--local` and `--url` cannot be used together",
-        ));
+        return Err(CliError::usage("`--local` and `--url` cannot be used together"));
     }
     let (raw_url, source) = match value(opts, "url") {
         Some(url) => (url.to_owned(), "--url"),
@@ -386,31 +330,20 @@ async fn build(cli: &Cli, opts: &Opts) -> Result<(), CliError> {
     let shown = display_url(&raw_url, source)?;
     let files = valid_files(cli)?;
     if flag(opts, "dry-run") {
-        cli.output.err(&format!(
-            "Dry run: would build {} on {shown}",
-            count(files.len(), "datafile")
-        ));
+        cli.output.err(&format!("Dry run: would build {} on {shown}", count(files.len(), "datafile")));
         list_files(&cli.output, &files);
         return Ok(());
     }
     let token = match cli.var("TINYBIRD_TOKEN") {
         Some(token) => token,
         None => {
-            cli.output.err(&format!(
-                "No TINYBIRD_TOKEN: asking Tinybird Local at {shown} for its workspace admin token"
-            ));
+            cli.output
+                .err(&format!("No TINYBIRD_TOKEN: asking Tinybird Local at {shown} for its workspace admin token"));
             local_token(&raw_url, &shown).await?
         }
     };
-    let client = Client::builder()
-        .base_url(raw_url)
-        .token(token)
-        .build()
-        .map_err(CliError::client)?;
-    cli.output.err(&format!(
-        "Building {} on {shown}",
-        count(files.len(), "datafile")
-    ));
+    let client = Client::builder().base_url(raw_url).token(token).build().map_err(CliError::client)?;
+    cli.output.err(&format!("Building {} on {shown}", count(files.len(), "datafile")));
     let result = client.build(&files).await.map_err(CliError::client)?;
     print_build(&cli.output, &result);
     Ok(())
@@ -419,12 +352,7 @@ async fn build(cli: &Cli, opts: &Opts) -> Result<(), CliError> {
 fn print_build(output: &Output, result: &BuildResult) {
     print_feedback(
         output,
-        &result
-            .feedback
-            .iter()
-            .filter(|f| !f.level.eq_ignore_ascii_case("error"))
-            .cloned()
-            .collect::<Vec<_>>(),
+        &result.feedback.iter().filter(|f| !f.level.eq_ignore_ascii_case("error")).cloned().collect::<Vec<_>>(),
     );
     if result.result == "no_changes" {
         output.out("build: no changes");
@@ -449,30 +377,23 @@ fn print_build(output: &Output, result: &BuildResult) {
 /// Tinybird Local's workspace admin token, from `GET /tokens`. The token is returned, never shown.
 async fn local_token(raw_url: &str, shown: &str) -> Result<String, CliError> {
     let hint = "start Tinybird Local (or `tinybird-local`), or set TINYBIRD_TOKEN";
-    let fail =
-        |detail: String| CliError::config(format!("no TINYBIRD_TOKEN, and {detail}: {hint}"));
+    let fail = |detail: String| CliError::config(format!("no TINYBIRD_TOKEN, and {detail}: {hint}"));
     let url = format!("{}/tokens", raw_url.trim_end_matches('/'));
     let http = reqwest::Client::builder()
         .timeout(LOCAL_TOKEN_TIMEOUT)
         .build()
         .map_err(|e| fail(format!("no HTTP client could be built ({e})")))?;
-    let resp = http.get(&url).send().await.map_err(|e| {
-        fail(format!(
-            "{shown}/tokens did not answer ({})",
-            error_chain(&e.without_url())
-        ))
-    })?;
+    let resp = http
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| fail(format!("{shown}/tokens did not answer ({})", error_chain(&e.without_url()))))?;
     let status = resp.status();
     if !status.is_success() {
-        return Err(fail(format!(
-            "{shown}/tokens answered HTTP {}",
-            status.as_u16()
-        )));
+        return Err(fail(format!("{shown}/tokens answered HTTP {}", status.as_u16())));
     }
-    let body: serde_json::Value = resp
-        .json()
-        .await
-        .map_err(|_| fail(format!("{shown}/tokens did not answer with JSON")))?;
+    let body: serde_json::Value =
+        resp.json().await.map_err(|_| fail(format!("{shown}/tokens did not answer with JSON")))?;
     body.get("workspace_admin_token")
         .and_then(|t| t.as_str())
         .map(str::to_owned)
@@ -502,23 +423,14 @@ async fn deploy(cli: &Cli, opts: &Opts) -> Result<(), CliError> {
     let shown = display_url(&raw_url, source)?;
     let files = valid_files(cli)?;
     if flag(opts, "dry-run") {
-        cli.output.err(&format!(
-            "Dry run: would deploy {} to {shown}",
-            count(files.len(), "datafile")
-        ));
+        cli.output.err(&format!("Dry run: would deploy {} to {shown}", count(files.len(), "datafile")));
         list_files(&cli.output, &files);
         return Ok(());
     }
     let token = cli.var("TINYBIRD_TOKEN").ok_or_else(|| {
-        CliError::config(
-            "no token: set TINYBIRD_TOKEN to a workspace admin token of the workspace to deploy to",
-        )
+        CliError::config("no token: set TINYBIRD_TOKEN to a workspace admin token of the workspace to deploy to")
     })?;
-    let client = Client::builder()
-        .base_url(raw_url)
-        .token(token)
-        .build()
-        .map_err(CliError::client)?;
+    let client = Client::builder().base_url(raw_url).token(token).build().map_err(CliError::client)?;
     let progress = cli.output.clone();
     let shown_for_progress = shown.clone();
     let options = DeployOptions::default()
@@ -526,33 +438,19 @@ async fn deploy(cli: &Cli, opts: &Opts) -> Result<(), CliError> {
         .allow_destructive(flag(opts, "allow-destructive-operations"))
         .on_progress(move |step| progress.err(&describe(step, &shown_for_progress)));
     if flag(opts, "check") {
-        cli.output.err(&format!(
-            "Checking a deployment of {} on {shown}",
-            count(files.len(), "datafile")
-        ));
+        cli.output.err(&format!("Checking a deployment of {} on {shown}", count(files.len(), "datafile")));
     }
-    let outcome = client
-        .deploy(&files, &options)
-        .await
-        .map_err(CliError::client)?;
+    let outcome = client.deploy(&files, &options).await.map_err(CliError::client)?;
     match outcome {
-        DeployOutcome::NoChanges => cli
-            .output
-            .out("deploy: no changes (the workspace already runs this project)"),
+        DeployOutcome::NoChanges => cli.output.out("deploy: no changes (the workspace already runs this project)"),
         DeployOutcome::Checked { feedback } => {
             print_feedback(&cli.output, &feedback);
             cli.output.out("deploy check: ok (nothing was changed)");
         }
-        DeployOutcome::Deployed {
-            id,
-            previous,
-            feedback,
-        } => {
+        DeployOutcome::Deployed { id, previous, feedback } => {
             print_feedback(&cli.output, &feedback);
             match previous.filter(|p| *p != id) {
-                Some(prev) => cli.output.out(&format!(
-                    "deploy: deployment {id} is live (replaced deployment {prev})"
-                )),
+                Some(prev) => cli.output.out(&format!("deploy: deployment {id} is live (replaced deployment {prev})")),
                 None => cli.output.out(&format!("deploy: deployment {id} is live")),
             }
         }

@@ -67,11 +67,7 @@ pub fn main(project: Project) -> ExitCode {
     let mut args = std::env::args_os();
     let bin = args
         .next()
-        .and_then(|p| {
-            std::path::Path::new(&p)
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-        })
+        .and_then(|p| std::path::Path::new(&p).file_stem().map(|s| s.to_string_lossy().into_owned()))
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "tinybird".to_owned());
     Cli::new(project).bin_name(bin).main_with_args(args)
@@ -120,11 +116,7 @@ pub struct Cli {
 impl fmt::Debug for Cli {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Variable values may be tokens: only their names are shown.
-        let env: Vec<(&str, bool)> = self
-            .env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.is_some()))
-            .collect();
+        let env: Vec<(&str, bool)> = self.env.iter().map(|(k, v)| (k.as_str(), v.is_some())).collect();
         f.debug_struct("Cli")
             .field("project", &self.project)
             .field("bin_name", &self.bin_name)
@@ -138,13 +130,7 @@ impl fmt::Debug for Cli {
 impl Cli {
     /// The command for `project`, reading the process's environment and writing to stdout/stderr.
     pub fn new(project: Project) -> Self {
-        Cli {
-            project,
-            bin_name: "tinybird".to_owned(),
-            inherit_env: true,
-            env: BTreeMap::new(),
-            output: Output::std(),
-        }
+        Cli { project, bin_name: "tinybird".to_owned(), inherit_env: true, env: BTreeMap::new(), output: Output::std() }
     }
 
     /// The program name shown in help texts (default `tinybird`).
@@ -203,14 +189,10 @@ impl Cli {
             );
             return ExitCode::from(CliErrorKind::Failed.exit_code());
         }
-        let runtime = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
+        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(rt) => rt,
             Err(e) => {
-                self.output
-                    .err(&format!("error: cannot start the async runtime: {e}"));
+                self.output.err(&format!("error: cannot start the async runtime: {e}"));
                 return ExitCode::from(CliErrorKind::Failed.exit_code());
             }
         };
@@ -219,8 +201,7 @@ impl Cli {
             Err(e) => {
                 self.output.err(&format!("error: {e}"));
                 if e.kind() == CliErrorKind::Usage {
-                    self.output
-                        .err(&format!("Run `{} --help` for usage.", self.bin_name));
+                    self.output.err(&format!("Run `{} --help` for usage.", self.bin_name));
                 }
                 ExitCode::from(e.exit_code())
             }
@@ -272,10 +253,9 @@ impl Sink {
 
     fn text(&self) -> String {
         match self {
-            Sink::Buffer(buf) => String::from_utf8_lossy(
-                &buf.lock().unwrap_or_else(|poisoned| poisoned.into_inner()),
-            )
-            .into_owned(),
+            Sink::Buffer(buf) => {
+                String::from_utf8_lossy(&buf.lock().unwrap_or_else(|poisoned| poisoned.into_inner())).into_owned()
+            }
             _ => String::new(),
         }
     }
@@ -284,18 +264,12 @@ impl Sink {
 impl Output {
     /// The process's stdout and stderr.
     pub fn std() -> Self {
-        Output {
-            out: Sink::Stdout,
-            err: Sink::Stderr,
-        }
+        Output { out: Sink::Stdout, err: Sink::Stderr }
     }
 
     /// In-memory buffers, read back with [`stdout_text`](Self::stdout_text) and [`stderr_text`](Self::stderr_text).
     pub fn captured() -> Self {
-        Output {
-            out: Sink::Buffer(Arc::default()),
-            err: Sink::Buffer(Arc::default()),
-        }
+        Output { out: Sink::Buffer(Arc::default()), err: Sink::Buffer(Arc::default()) }
     }
 
     /// What was written to stdout (empty unless [`captured`](Self::captured)).
@@ -350,11 +324,7 @@ pub struct CliError {
 
 impl CliError {
     fn new(kind: CliErrorKind, message: impl Into<String>) -> Self {
-        CliError {
-            kind,
-            message: message.into(),
-            source: None,
-        }
+        CliError { kind, message: message.into(), source: None }
     }
 
     fn usage(message: impl Into<String>) -> Self {
@@ -379,15 +349,9 @@ impl CliError {
         };
         let mut message = error.to_string();
         if matches!(error.kind(), ErrorKind::Auth | ErrorKind::Forbidden) {
-            message.push_str(
-                "\n(hint: the token must be a workspace admin token of this workspace and region)",
-            );
+            message.push_str("\n(hint: the token must be a workspace admin token of this workspace and region)");
         }
-        CliError {
-            kind,
-            message,
-            source: Some(error),
-        }
+        CliError { kind, message, source: Some(error) }
     }
 
     /// The broad kind.
@@ -414,8 +378,6 @@ impl fmt::Display for CliError {
 
 impl std::error::Error for CliError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_ref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
+        self.source.as_ref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }

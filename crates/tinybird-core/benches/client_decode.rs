@@ -26,10 +26,7 @@ struct Stat {
 
 impl Row for Stat {
     fn columns() -> Vec<RowColumn> {
-        let c = |n: &str, t: &str| RowColumn {
-            name: n.into(),
-            ty: t.into(),
-        };
+        let c = |n: &str, t: &str| RowColumn { name: n.into(), ty: t.into() };
         vec![
             c("user_id", "UInt64"),
             c("pathname", "String"),
@@ -89,11 +86,7 @@ fn body(rows: usize) -> Vec<u8> {
         if i > 0 {
             s.push(',');
         }
-        let ratio = if i % 5 == 0 {
-            "null".to_owned()
-        } else {
-            format!("{}", i as f64 / 7.0)
-        };
+        let ratio = if i % 5 == 0 { "null".to_owned() } else { format!("{}", i as f64 / 7.0) };
         s.push_str(&format!(
             r#"{{"user_id":{},"pathname":"/blog/post-{}","views":{},"ratio":{},"day":"2024-03-{:02}","tags":["a","b{}"]}}"#,
             u64::MAX - i as u64,
@@ -104,9 +97,7 @@ fn body(rows: usize) -> Vec<u8> {
             i % 10
         ));
     }
-    s.push_str(&format!(
-        r#"],"rows":{rows},"statistics":{{"elapsed":0.01,"rows_read":{rows},"bytes_read":1000}}}}"#
-    ));
+    s.push_str(&format!(r#"],"rows":{rows},"statistics":{{"elapsed":0.01,"rows_read":{rows},"bytes_read":1000}}}}"#));
     s.into_bytes()
 }
 
@@ -116,13 +107,13 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(data.len() as u64));
     g.sample_size(20);
     g.bench_function("serde_json_from_slice_baseline", |b| {
-        b.iter(|| black_box(serde_json::from_slice::<Baseline>(black_box(&data)).unwrap().data.len()))
+        b.iter(|| black_box(serde_json::from_slice::<Baseline>(black_box(&data)).unwrap().data.len()));
     });
     g.bench_function("tinybird_query_response", |b| {
-        b.iter(|| black_box(QueryResponse::<Stat>::from_slice(black_box(&data)).unwrap().data.len()))
+        b.iter(|| black_box(QueryResponse::<Stat>::from_slice(black_box(&data)).unwrap().data.len()));
     });
     g.bench_function("tinybird_query_response_derived", |b| {
-        b.iter(|| black_box(QueryResponse::<DerivedStat>::from_slice(black_box(&data)).unwrap().data.len()))
+        b.iter(|| black_box(QueryResponse::<DerivedStat>::from_slice(black_box(&data)).unwrap().data.len()));
     });
     g.finish();
 
@@ -131,13 +122,13 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(data.len() as u64));
     g.sample_size(20);
     g.bench_function("serde_json_from_slice_baseline", |b| {
-        b.iter(|| black_box(serde_json::from_slice::<EventsBaseline>(black_box(&data)).unwrap().data.len()))
+        b.iter(|| black_box(serde_json::from_slice::<EventsBaseline>(black_box(&data)).unwrap().data.len()));
     });
     g.bench_function("tinybird_query_response", |b| {
-        b.iter(|| black_box(QueryResponse::<Event>::from_slice(black_box(&data)).unwrap().data.len()))
+        b.iter(|| black_box(QueryResponse::<Event>::from_slice(black_box(&data)).unwrap().data.len()));
     });
     g.bench_function("tinybird_query_response_serde_only", |b| {
-        b.iter(|| black_box(QueryResponse::<SerdeEvent>::from_slice(black_box(&data)).unwrap().data.len()))
+        b.iter(|| black_box(QueryResponse::<SerdeEvent>::from_slice(black_box(&data)).unwrap().data.len()));
     });
     g.finish();
 }
@@ -222,9 +213,7 @@ fn events_body(rows: usize) -> Vec<u8> {
             (i % 10_000) as f64 * 0.25
         ));
     }
-    s.push_str(&format!(
-        r#"],"rows":{rows},"statistics":{{"elapsed":0.01,"rows_read":{rows},"bytes_read":1000}}}}"#
-    ));
+    s.push_str(&format!(r#"],"rows":{rows},"statistics":{{"elapsed":0.01,"rows_read":{rows},"bytes_read":1000}}}}"#));
     s.into_bytes()
 }
 

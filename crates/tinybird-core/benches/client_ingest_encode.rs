@@ -31,10 +31,10 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("ingest_encode_10k_rows");
     g.throughput(Throughput::Elements(batch.len() as u64));
     g.bench_function("ndjson", |b| {
-        b.iter(|| black_box(encode_ndjson(black_box(&batch), false).unwrap().len()))
+        b.iter(|| black_box(encode_ndjson(black_box(&batch), false).unwrap().len()));
     });
     g.bench_function("ndjson_gzip", |b| {
-        b.iter(|| black_box(encode_ndjson(black_box(&batch), true).unwrap().len()))
+        b.iter(|| black_box(encode_ndjson(black_box(&batch), true).unwrap().len()));
     });
     g.finish();
 }

@@ -57,20 +57,13 @@ fn peak_rss_kib() -> u64 {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     // `cargo bench` passes `--bench`; ignore arguments.
-    let rows: u64 = std::env::var("ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000_000);
+    let rows: u64 = std::env::var("ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
     let app = axum::Router::new().fallback(move || async move {
         // 1,000 rows per chunk, generated lazily: the server holds one chunk at a time.
         let chunks = futures::stream::iter((0..rows.div_ceil(1000)).map(move |c| {
             let mut s = String::with_capacity(64 * 1000);
             for id in c * 1000..((c + 1) * 1000).min(rows) {
-                s.push_str(&format!(
-                    "{{\"id\":{id},\"pathname\":\"/page/{}\",\"views\":{}}}\n",
-                    id % 1000,
-                    id * 3
-                ));
+                s.push_str(&format!("{{\"id\":{id},\"pathname\":\"/page/{}\",\"views\":{}}}\n", id % 1000, id * 3));
             }
             Ok::<_, std::io::Error>(Bytes::from(s))
         }));

@@ -31,17 +31,19 @@ fn minting(c: &mut Criterion) {
             let mut mac = Hmac::<Sha256>::new_from_slice(ADMIN_TOKEN.as_bytes()).unwrap();
             mac.update(std::hint::black_box(&signing_input));
             mac.finalize().into_bytes()
-        })
+        });
     });
 
     let cache = JwtCache::new();
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
     runtime.block_on(cache.get_or_sign("acme", &builder, &key)).unwrap();
     group.bench_function("cache_hit_get_fresh", |b| {
-        b.iter(|| cache.get_fresh(std::hint::black_box("acme"), &builder).unwrap())
+        b.iter(|| cache.get_fresh(std::hint::black_box("acme"), &builder).unwrap());
     });
     group.bench_function("cache_hit_get_or_sign", |b| {
-        b.iter(|| futures::executor::block_on(cache.get_or_sign(std::hint::black_box("acme"), &builder, &key)).unwrap())
+        b.iter(|| {
+            futures::executor::block_on(cache.get_or_sign(std::hint::black_box("acme"), &builder, &key)).unwrap()
+        });
     });
     // The floor under any cache hit: an uncontended lock and a wall-clock read.
     let lock = std::sync::Mutex::new(0_u64);
@@ -50,7 +52,7 @@ fn minting(c: &mut Criterion) {
             let now = std::time::SystemTime::now();
             let guard = lock.lock().unwrap();
             std::hint::black_box((*guard, now))
-        })
+        });
     });
     group.finish();
 }

@@ -184,11 +184,7 @@ impl Error {
     pub(crate) fn from_reqwest(what: &str, err: reqwest::Error) -> Self {
         // reqwest's Display includes the URL; ours carries no token, so it is safe to keep.
         let err = err.without_url();
-        let kind = if err.is_timeout() {
-            ErrorKind::Timeout
-        } else {
-            ErrorKind::Transport
-        };
+        let kind = if err.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Transport };
         let detail = error_chain(&err);
         Error::new(kind, format!("{what}: {detail}")).with_source(err)
     }
@@ -254,10 +250,7 @@ impl Error {
 
     /// A decode or schema mismatch error.
     pub fn is_decode(&self) -> bool {
-        matches!(
-            self.inner.kind,
-            ErrorKind::Decode { .. } | ErrorKind::SchemaMismatch { .. }
-        )
+        matches!(self.inner.kind, ErrorKind::Decode { .. } | ErrorKind::SchemaMismatch { .. })
     }
 }
 
@@ -316,10 +309,7 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.inner
-            .source
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
+        self.inner.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -362,9 +352,7 @@ impl ErrorBody {
                         items
                             .iter()
                             .filter(|f| {
-                                f.get("level")
-                                    .and_then(|l| l.as_str())
-                                    .is_some_and(|l| l.eq_ignore_ascii_case("error"))
+                                f.get("level").and_then(|l| l.as_str()).is_some_and(|l| l.eq_ignore_ascii_case("error"))
                             })
                             .map(file_error_from_json),
                     );
@@ -374,25 +362,11 @@ impl ErrorBody {
                 }
             }
             let error = text("error").or_else(|| text("message"));
-            let raw = if error.is_none() {
-                Some(truncate(&String::from_utf8_lossy(body)))
-            } else {
-                None
-            };
-            return ErrorBody {
-                error,
-                documentation: text("documentation"),
-                errors,
-                raw,
-            };
+            let raw = if error.is_none() { Some(truncate(&String::from_utf8_lossy(body))) } else { None };
+            return ErrorBody { error, documentation: text("documentation"), errors, raw };
         }
         let raw = truncate(String::from_utf8_lossy(body).trim());
-        ErrorBody {
-            error: None,
-            documentation: None,
-            errors: Vec::new(),
-            raw: Some(raw),
-        }
+        ErrorBody { error: None, documentation: None, errors: Vec::new(), raw: Some(raw) }
     }
 }
 
@@ -406,14 +380,8 @@ pub(crate) fn file_error_from_json(v: &serde_json::Value) -> FileError {
                 message: s("error").or_else(|| s("message")).unwrap_or_else(|| v.to_string()),
             }
         }
-        serde_json::Value::String(s) => FileError {
-            file: None,
-            message: s.clone(),
-        },
-        other => FileError {
-            file: None,
-            message: other.to_string(),
-        },
+        serde_json::Value::String(s) => FileError { file: None, message: s.clone() },
+        other => FileError { file: None, message: other.to_string() },
     }
 }
 
@@ -442,10 +410,7 @@ mod tests {
         );
         assert_eq!(e.kind(), &ErrorKind::BadRequest);
         assert_eq!(e.status(), Some(400));
-        assert_eq!(
-            e.tinybird_error(),
-            Some("Template Syntax Error: Required parameter is not defined")
-        );
+        assert_eq!(e.tinybird_error(), Some("Template Syntax Error: Required parameter is not defined"));
         assert_eq!(e.documentation(), Some("https://docs/x"));
         assert_eq!(
             e.to_string(),
@@ -459,10 +424,7 @@ mod tests {
         let e = Error::from_response("POST /v0/events", 503, None, b"Service unavailable");
         assert_eq!(e.kind(), &ErrorKind::Server);
         assert_eq!(e.tinybird_error(), None);
-        assert_eq!(
-            e.to_string(),
-            "POST /v0/events failed with HTTP 503: Service unavailable"
-        );
+        assert_eq!(e.to_string(), "POST /v0/events failed with HTTP 503: Service unavailable");
     }
 
     #[test]
@@ -498,14 +460,8 @@ mod tests {
         assert_eq!(
             e.file_errors(),
             &[
-                FileError {
-                    file: Some("a.pipe".into()),
-                    message: "bad node".into()
-                },
-                FileError {
-                    file: None,
-                    message: "other".into()
-                }
+                FileError { file: Some("a.pipe".into()), message: "bad node".into() },
+                FileError { file: None, message: "other".into() }
             ]
         );
         assert!(e.to_string().contains("[a.pipe] bad node; other"), "{e}");

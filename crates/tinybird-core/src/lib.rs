@@ -30,17 +30,19 @@ pub use row::Row;
 pub mod __private {
     pub use crate::check;
     pub use crate::datasource::Datasource;
-    pub use crate::endpoint::{Endpoint, FixedParams};
-    pub use crate::row::Row;
-    pub use crate::types::wire;
-    pub use crate::datasource::spec::{ColumnSpec, DatasourceSpec, EngineSpec, IndexSpec, TypeSpec, datasource_row_columns, row_columns};
-    pub use crate::endpoint::spec::{EndpointSpec, NodeSpec, ParamSpec};
+    pub use crate::datasource::spec::{
+        ColumnSpec, DatasourceSpec, EngineSpec, IndexSpec, TypeSpec, datasource_row_columns, row_columns,
+    };
     pub use crate::datasource::{ColumnDef, DatasourceDef, EngineDef, IndexDef, TokenDef, TokenPermission};
+    pub use crate::endpoint::spec::{EndpointSpec, NodeSpec, ParamSpec};
+    pub use crate::endpoint::{Endpoint, FixedParams};
     pub use crate::endpoint::{EndpointDef, NodeDef, ParamDef, output_columns};
     pub use crate::filter::Column;
     pub use crate::params::{FixedValue, QueryParams, ToParam};
+    pub use crate::row::Row;
     pub use crate::row::RowColumn;
     pub use crate::rowjson;
+    pub use crate::types::wire;
     pub use crate::types::{ChType, TinybirdType};
     pub use ::serde;
     pub use ::serde_json;

@@ -102,7 +102,7 @@ pub fn check_columns(expected: &[RowColumn], meta: &[RowColumn]) -> Vec<ColumnMi
                 }
             }
             (Err(e), _) | (_, Err(e)) => {
-                out.push(ColumnMismatch::InvalidType { name: column.name.clone(), error: e.to_string() })
+                out.push(ColumnMismatch::InvalidType { name: column.name.clone(), error: e.to_string() });
             }
         }
     }

@@ -279,7 +279,8 @@ fn starts_with(hay: &[u8], prefix: &[u8]) -> bool {
     let mut a = hay.chunks_exact(8);
     let mut b = prefix.chunks_exact(8);
     for (x, y) in (&mut a).zip(&mut b) {
-        if u64::from_ne_bytes(x.try_into().unwrap_or_default()) != u64::from_ne_bytes(y.try_into().unwrap_or_default()) {
+        if u64::from_ne_bytes(x.try_into().unwrap_or_default()) != u64::from_ne_bytes(y.try_into().unwrap_or_default())
+        {
             return false;
         }
     }
@@ -557,7 +558,7 @@ pub(crate) mod wire {
 
     /// An integer as the wire module reads it: a JSON integer, or a string holding one (one leading `+` allowed).
     #[inline]
-    pub fn int<T: TryFrom<u64> + TryFrom<i64> + std::str::FromStr>(c: &mut Cursor<'_>) -> Option<T> {
+    pub(crate) fn int<T: TryFrom<u64> + TryFrom<i64> + std::str::FromStr>(c: &mut Cursor<'_>) -> Option<T> {
         match c.peek_after_ws()? {
             b'"' => {
                 let text = c.plain_str()?;
@@ -569,7 +570,7 @@ pub(crate) mod wire {
 
     /// A float as the wire module reads it: a number, `null` (NaN), or `nan`/`inf`/… as a string.
     #[inline]
-    pub fn float(c: &mut Cursor<'_>) -> Option<f64> {
+    pub(crate) fn float(c: &mut Cursor<'_>) -> Option<f64> {
         match c.peek_after_ws()? {
             b'n' => c.null().then_some(f64::NAN),
             b'"' => crate::types::wire::parse_float(c.plain_str()?),
@@ -579,7 +580,7 @@ pub(crate) mod wire {
 
     /// `true`/`false`, `0`/`1`, or those as strings.
     #[inline]
-    pub fn bool(c: &mut Cursor<'_>) -> Option<bool> {
+    pub(crate) fn bool(c: &mut Cursor<'_>) -> Option<bool> {
         match c.peek_after_ws()? {
             b'"' => match c.plain_str()? {
                 "true" | "1" => Some(true),
@@ -597,19 +598,19 @@ pub(crate) mod wire {
 
     /// The text of a string without escapes.
     #[inline]
-    pub fn text<'a>(c: &mut Cursor<'a>) -> Option<&'a str> {
+    pub(crate) fn text<'a>(c: &mut Cursor<'a>) -> Option<&'a str> {
         c.plain_str()
     }
 
     /// An owned string.
     #[inline]
-    pub fn string(c: &mut Cursor<'_>) -> Option<String> {
+    pub(crate) fn string(c: &mut Cursor<'_>) -> Option<String> {
         c.string()
     }
 
     /// `null`.
     #[inline]
-    pub fn null(c: &mut Cursor<'_>) -> bool {
+    pub(crate) fn null(c: &mut Cursor<'_>) -> bool {
         c.null()
     }
 
@@ -696,13 +697,13 @@ mod tests {
                 #[derive(Debug, serde::Deserialize, tinybird_macros::Row)]
                 #[allow(dead_code)] // compared through Debug
                 #[tinybird(crate = "::tinybird_core")]
-                pub struct R { $($body)* }
+                pub(super) struct R { $($body)* }
             }
             mod slow {
                 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
                 #[derive(Debug, serde::Deserialize)]
                 #[allow(dead_code)] // compared through Debug
-                pub struct R { $($body)* }
+                pub(super) struct R { $($body)* }
             }
         };
     }
@@ -745,29 +746,144 @@ mod tests {
 
     /// Column name, and value texts: mostly valid, some not.
     const FIELDS: &[(&str, &[&str])] = &[
-        ("at", &[r#""2024-01-02 03:04:05""#, r#""2024-01-02 03:04:05.123""#, r#""1999-12-31 23:59:59.999999999""#,
-            r#""2024-01-02T03:04:05""#, r#"" 2024-01-02 03:04:05 ""#, r#""2024-02-30 00:00:00""#, "1700000000", "-1",
-            r#""2024-01-02 03:04:0\u0035""#, "null", r#""x""#]),
-        ("day", &[r#""2024-01-02""#, r#""2024-02-29""#, r#"" 2024-01-02""#, r#""2024-1-2""#, r#""2023-02-29""#, "19000",
-            "null"]),
-        ("big", &["0", "7", "18446744073709551615", r#""18446744073709551615""#, "18446744073709551616", r#""+5""#,
-            r#""-1""#, "-0", "1.0", "1e3", r#""1\u0032""#, "null", "007", r#""""#, "-5"]),
-        ("ratio", &["0", "-0", "1.5", "-2.5e-3", "1E+2", "1e400", "null", r#""nan""#, r#""inf""#, r#""-inf""#, r#""1.5""#,
-            "123456789012345678901234567890", "0.1", "2.2250738585072014e-308", "5e-324", "true", "9007199254740993",
-            "-9223372036854775809", "1.", ".5", "-"]),
+        (
+            "at",
+            &[
+                r#""2024-01-02 03:04:05""#,
+                r#""2024-01-02 03:04:05.123""#,
+                r#""1999-12-31 23:59:59.999999999""#,
+                r#""2024-01-02T03:04:05""#,
+                r#"" 2024-01-02 03:04:05 ""#,
+                r#""2024-02-30 00:00:00""#,
+                "1700000000",
+                "-1",
+                r#""2024-01-02 03:04:0\u0035""#,
+                "null",
+                r#""x""#,
+            ],
+        ),
+        (
+            "day",
+            &[
+                r#""2024-01-02""#,
+                r#""2024-02-29""#,
+                r#"" 2024-01-02""#,
+                r#""2024-1-2""#,
+                r#""2023-02-29""#,
+                "19000",
+                "null",
+            ],
+        ),
+        (
+            "big",
+            &[
+                "0",
+                "7",
+                "18446744073709551615",
+                r#""18446744073709551615""#,
+                "18446744073709551616",
+                r#""+5""#,
+                r#""-1""#,
+                "-0",
+                "1.0",
+                "1e3",
+                r#""1\u0032""#,
+                "null",
+                "007",
+                r#""""#,
+                "-5",
+            ],
+        ),
+        (
+            "ratio",
+            &[
+                "0",
+                "-0",
+                "1.5",
+                "-2.5e-3",
+                "1E+2",
+                "1e400",
+                "null",
+                r#""nan""#,
+                r#""inf""#,
+                r#""-inf""#,
+                r#""1.5""#,
+                "123456789012345678901234567890",
+                "0.1",
+                "2.2250738585072014e-308",
+                "5e-324",
+                "true",
+                "9007199254740993",
+                "-9223372036854775809",
+                "1.",
+                ".5",
+                "-",
+            ],
+        ),
         ("maybe", &["null", "5", r#""6""#, "-2147483648", "2147483648", "nul", "-0", "1.5"]),
         ("flag", &["true", "false", "0", "1", "2", r#""true""#, r#""0""#, r#""yes""#, "-0", "tru"]),
-        ("tags", &["[]", r#"["a","b"]"#, r#"[ "a" , "\"q\"" ]"#, r#"["\u00e9\ud83d\ude00"]"#, r#"["é"]"#, "[1]", "[",
-            r#"["a",]"#, "null"]),
+        (
+            "tags",
+            &[
+                "[]",
+                r#"["a","b"]"#,
+                r#"[ "a" , "\"q\"" ]"#,
+                r#"["\u00e9\ud83d\ude00"]"#,
+                r#"["é"]"#,
+                "[1]",
+                "[",
+                r#"["a",]"#,
+                "null",
+            ],
+        ),
         ("utc", &[r#""2024-01-02 03:04:05""#, r#""2024-01-02 03:04:05+02:00""#, "0", r#""bad""#]),
         ("f", &["1.1", "3.4028235e38", "3.5e38", "null", r#""inf""#, "16777217"]),
-        ("n", &["-9223372036854775808", "9223372036854775807", "9223372036854775808", "-0", "0", "42", r#""5""#, "1.0",
-            "-12"]),
+        (
+            "n",
+            &[
+                "-9223372036854775808",
+                "9223372036854775807",
+                "9223372036854775808",
+                "-0",
+                "0",
+                "42",
+                r#""5""#,
+                "1.0",
+                "-12",
+            ],
+        ),
         ("u", &["255", "0", "256", "-1", "3"]),
-        ("x", &["1", "-0", "0.30000000000000004", "1e400", "null", r#""1""#, "17976931348623157e292", "1e-400",
-            "4.9406564584124654e-324"]),
-        ("s", &[r#""plain""#, r#""""#, r#""with \"escape\"""#, r#""\u00e9\ud83d\ude00""#, r#""tab\there""#,
-            "\"raw\u{1}\"", r#""é ü""#, r#""\/slash""#, "null", "5", r#""\ud800""#, r#""bad \x""#]),
+        (
+            "x",
+            &[
+                "1",
+                "-0",
+                "0.30000000000000004",
+                "1e400",
+                "null",
+                r#""1""#,
+                "17976931348623157e292",
+                "1e-400",
+                "4.9406564584124654e-324",
+            ],
+        ),
+        (
+            "s",
+            &[
+                r#""plain""#,
+                r#""""#,
+                r#""with \"escape\"""#,
+                r#""\u00e9\ud83d\ude00""#,
+                r#""tab\there""#,
+                "\"raw\u{1}\"",
+                r#""é ü""#,
+                r#""\/slash""#,
+                "null",
+                "5",
+                r#""\ud800""#,
+                r#""bad \x""#,
+            ],
+        ),
         ("o", &["null", r#""x""#, r#""\n""#, "1"]),
         ("v", &["[]", "[1,2,3]", "[ 1 , 2 ]", "[-1]", "[1.5]", "null", "[4294967296]"]),
         ("b", &["true", "false", "1"]),
@@ -775,8 +891,23 @@ mod tests {
     ];
 
     const TYPES: &[&str] = &[
-        "DateTime", "Date", "UInt64", "Float64", "Nullable(Int32)", "Bool", "Array(String)", "DateTime('UTC')",
-        "Float32", "Int64", "UInt8", "Float64", "String", "Nullable(String)", "Array(UInt32)", "Bool", "UInt16",
+        "DateTime",
+        "Date",
+        "UInt64",
+        "Float64",
+        "Nullable(Int32)",
+        "Bool",
+        "Array(String)",
+        "DateTime('UTC')",
+        "Float32",
+        "Int64",
+        "UInt8",
+        "Float64",
+        "String",
+        "Nullable(String)",
+        "Array(UInt32)",
+        "Bool",
+        "UInt16",
     ];
 
     struct Rng(u64);
@@ -866,8 +997,12 @@ mod tests {
             data.push('}');
         }
         data.push(']');
-        let mut parts = vec![meta, data, format!(r#""rows":{rows}"#),
-            r#""statistics":{"elapsed":0.001,"rows_read":10,"bytes_read":100}"#.to_string()];
+        let mut parts = vec![
+            meta,
+            data,
+            format!(r#""rows":{rows}"#),
+            r#""statistics":{"elapsed":0.001,"rows_read":10,"bytes_read":100}"#.to_string(),
+        ];
         if odd && rng.chance(10) {
             parts.push(r#""rows_before_limit_at_least":null"#.to_string());
         }
@@ -906,8 +1041,12 @@ mod tests {
             Err(e) => format!("error {:?}: {}", e.kind(), e).replace("fast::R", "R").replace("slow::R", "R"),
         };
         (
-            show(fast.map(|r| format!("{:?} {:?} {} {:?} {:?}", r.data, r.meta, r.rows, r.rows_before_limit_at_least, r.statistics))),
-            show(slow.map(|r| format!("{:?} {:?} {} {:?} {:?}", r.data, r.meta, r.rows, r.rows_before_limit_at_least, r.statistics))),
+            show(fast.map(|r| {
+                format!("{:?} {:?} {} {:?} {:?}", r.data, r.meta, r.rows, r.rows_before_limit_at_least, r.statistics)
+            })),
+            show(slow.map(|r| {
+                format!("{:?} {:?} {} {:?} {:?}", r.data, r.meta, r.rows, r.rows_before_limit_at_least, r.statistics)
+            })),
         )
     }
 

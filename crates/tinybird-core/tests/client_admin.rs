@@ -38,14 +38,8 @@ async fn with_token_shares_the_client_and_switches_the_header() {
     jwt_client.truncate("t").await.unwrap();
     client.truncate("t").await.unwrap();
     let reqs = server.requests();
-    assert_eq!(
-        reqs[0].header("authorization"),
-        Some("Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig")
-    );
-    assert_eq!(
-        reqs[1].header("authorization"),
-        Some(format!("Bearer {TOKEN}").as_str())
-    );
+    assert_eq!(reqs[0].header("authorization"), Some("Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig"));
+    assert_eq!(reqs[1].header("authorization"), Some(format!("Bearer {TOKEN}").as_str()));
     assert_eq!(client.with_token("").unwrap_err().kind(), &ErrorKind::Config);
     assert!(!format!("{jwt_client:?}").contains("eyJ"));
 }
@@ -53,20 +47,11 @@ async fn with_token_shares_the_client_and_switches_the_header() {
 #[tokio::test]
 async fn custom_user_agent_and_region() {
     let server = MockServer::start(|_, _| Reply::json(200, "{}")).await;
-    let client = Client::builder()
-        .base_url(&server.url)
-        .token(TOKEN)
-        .user_agent("my-app/1.0")
-        .build()
-        .unwrap();
+    let client = Client::builder().base_url(&server.url).token(TOKEN).user_agent("my-app/1.0").build().unwrap();
     client.truncate("t").await.unwrap();
     assert_eq!(server.requests()[0].header("user-agent"), Some("my-app/1.0"));
 
-    let c = Client::builder()
-        .region("aws-eu-central-1")
-        .token(TOKEN)
-        .build()
-        .unwrap();
+    let c = Client::builder().region("aws-eu-central-1").token(TOKEN).build().unwrap();
     assert_eq!(c.base_url().as_str(), "https://api.eu-central-1.aws.tinybird.co/");
     let err = Client::builder()
         .region("moon")
@@ -75,13 +60,11 @@ async fn custom_user_agent_and_region() {
         .build()
         .unwrap_err();
     let msg = err.to_string();
-    assert!(
-        msg.contains("unknown region `moon`") && msg.contains("initial backoff"),
-        "{msg}"
-    );
+    assert!(msg.contains("unknown region `moon`") && msg.contains("initial backoff"), "{msg}");
 }
 
 #[test]
+#[allow(unsafe_code)] // `set_var`/`remove_var` are `unsafe` (other threads may read the environment): no other test here does.
 fn from_env_reads_token_and_url() {
     // The only test touching these variables.
     unsafe {
@@ -95,10 +78,7 @@ fn from_env_reads_token_and_url() {
         std::env::set_var("TINYBIRD_TOKEN", TOKEN);
         std::env::set_var("TINYBIRD_HOST", "api.us-east.tinybird.co");
     }
-    assert_eq!(
-        Client::from_env().unwrap().base_url().as_str(),
-        "https://api.us-east.tinybird.co/"
-    );
+    assert_eq!(Client::from_env().unwrap().base_url().as_str(), "https://api.us-east.tinybird.co/");
     unsafe { std::env::set_var("TINYBIRD_URL", "http://localhost:7181/") };
     let c = Client::from_env().unwrap();
     assert_eq!(c.base_url().as_str(), "http://localhost:7181/");
@@ -146,10 +126,7 @@ async fn create_jwt_request_shape() {
 #[tokio::test]
 async fn create_jwt_errors_are_specific() {
     let server = MockServer::start(|_, _| {
-        Reply::json(
-            403,
-            r#"{"error":"Token has not enough permissions to create an Token"}"#,
-        )
+        Reply::json(403, r#"{"error":"Token has not enough permissions to create an Token"}"#)
     })
     .await;
     let err = server.client().create_jwt(&jwt_builder()).await.unwrap_err();
@@ -173,71 +150,30 @@ async fn append_from_url_and_replace_from_file() {
         MockServer::start(|_, _| Reply::json(200, r#"{"successful_rows":3,"quarantined_rows":1,"import_id":"imp_1"}"#))
             .await;
     let client = server.client();
-    let res = client
-        .append(
-            "events",
-            ImportSource::Url("https://example.com/data.csv?x=1&y=2".into()),
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        (res.successful_rows, res.quarantined_rows, res.import_id.as_deref()),
-        (3, 1, Some("imp_1"))
-    );
+    let res = client.append("events", ImportSource::Url("https://example.com/data.csv?x=1&y=2".into())).await.unwrap();
+    assert_eq!((res.successful_rows, res.quarantined_rows, res.import_id.as_deref()), (3, 1, Some("imp_1")));
     let r = &server.requests()[0];
     r.assert_common();
     assert_eq!(r.method, "POST");
     assert_eq!(r.path, "/v0/datasources");
-    assert_eq!(
-        q(r),
-        [
-            ("name", "events"),
-            ("mode", "append"),
-            ("format", "csv"),
-            ("from", "rust-sdk")
-        ]
-    );
+    assert_eq!(q(r), [("name", "events"), ("mode", "append"), ("format", "csv"), ("from", "rust-sdk")]);
     assert_eq!(r.header("content-type"), Some("application/x-www-form-urlencoded"));
-    assert_eq!(
-        r.form(),
-        [("url".to_owned(), "https://example.com/data.csv?x=1&y=2".to_owned())]
-    );
+    assert_eq!(r.form(), [("url".to_owned(), "https://example.com/data.csv?x=1&y=2".to_owned())]);
 
     let dir = std::env::temp_dir().join(format!("tb-client-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("rows.ndjson");
     std::fs::write(&file, "{\"a\":1}\n").unwrap();
-    client
-        .replace("events", ImportSource::File(file.clone()))
-        .await
-        .unwrap();
+    client.replace("events", ImportSource::File(file.clone())).await.unwrap();
     let r = &server.requests()[1];
-    assert_eq!(
-        q(r),
-        [
-            ("name", "events"),
-            ("mode", "replace"),
-            ("format", "ndjson"),
-            ("from", "rust-sdk")
-        ]
-    );
-    assert!(
-        r.header("content-type")
-            .unwrap()
-            .starts_with("multipart/form-data; boundary=")
-    );
+    assert_eq!(q(r), [("name", "events"), ("mode", "replace"), ("format", "ndjson"), ("from", "rust-sdk")]);
+    assert!(r.header("content-type").unwrap().starts_with("multipart/form-data; boundary="));
     let body = r.body_str();
-    assert!(
-        body.contains("Content-Disposition: form-data; name=\"csv\"; filename=\"rows.ndjson\""),
-        "{body}"
-    );
+    assert!(body.contains("Content-Disposition: form-data; name=\"csv\"; filename=\"rows.ndjson\""), "{body}");
     assert!(body.contains("{\"a\":1}\n"), "{body}");
     std::fs::remove_dir_all(&dir).unwrap();
 
-    let err = client
-        .append("events", ImportSource::File(dir.join("missing.csv")))
-        .await
-        .unwrap_err();
+    let err = client.append("events", ImportSource::File(dir.join("missing.csv"))).await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Config);
     assert!(err.to_string().contains("missing.csv"), "{err}");
     assert_eq!(server.count(), 2);
@@ -246,18 +182,10 @@ async fn append_from_url_and_replace_from_file() {
 #[tokio::test]
 async fn imports_are_not_retried_on_server_errors_but_are_on_429() {
     let server = MockServer::start(|_, n| {
-        if n == 0 {
-            Reply::json(429, "{}").header("retry-after", "0")
-        } else {
-            Reply::text(500, "oops")
-        }
+        if n == 0 { Reply::json(429, "{}").header("retry-after", "0") } else { Reply::text(500, "oops") }
     })
     .await;
-    let err = server
-        .client()
-        .append("events", ImportSource::Url("https://x/a.csv".into()))
-        .await
-        .unwrap_err();
+    let err = server.client().append("events", ImportSource::Url("https://x/a.csv".into())).await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Server);
     assert_eq!(server.count(), 2, "429 retried, then 500 not");
 }
@@ -276,48 +204,27 @@ async fn delete_with_condition_and_dry_run() {
     })
     .await;
     let client = server.client();
-    let dry = client
-        .delete_rows("events", "user_id = 'a&b'", &DeleteOptions::default().dry_run(true))
-        .await
-        .unwrap();
+    let dry = client.delete_rows("events", "user_id = 'a&b'", &DeleteOptions::default().dry_run(true)).await.unwrap();
     assert_eq!(dry.rows_to_be_deleted, Some(3));
-    let job = client
-        .delete_rows("events", "user_id = 1", &DeleteOptions::default())
-        .await
-        .unwrap();
+    let job = client.delete_rows("events", "user_id = 1", &DeleteOptions::default()).await.unwrap();
     assert_eq!(job.job_id.as_deref(), Some("j1"));
     let reqs = server.requests();
     reqs[0].assert_common();
     assert_eq!(reqs[0].path, "/v0/datasources/events/delete");
-    assert_eq!(
-        reqs[0].header("content-type"),
-        Some("application/x-www-form-urlencoded")
-    );
+    assert_eq!(reqs[0].header("content-type"), Some("application/x-www-form-urlencoded"));
     assert_eq!(
         reqs[0].form(),
-        [
-            ("delete_condition".to_owned(), "user_id = 'a&b'".to_owned()),
-            ("dry_run".to_owned(), "true".to_owned())
-        ]
+        [("delete_condition".to_owned(), "user_id = 'a&b'".to_owned()), ("dry_run".to_owned(), "true".to_owned())]
     );
-    assert_eq!(
-        reqs[1].form(),
-        [("delete_condition".to_owned(), "user_id = 1".to_owned())]
-    );
-    let err = client
-        .delete_rows("events", "  ", &DeleteOptions::default())
-        .await
-        .unwrap_err();
+    assert_eq!(reqs[1].form(), [("delete_condition".to_owned(), "user_id = 1".to_owned())]);
+    let err = client.delete_rows("events", "  ", &DeleteOptions::default()).await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::BadRequest);
     assert_eq!(server.count(), 2);
 }
 
 fn files() -> Vec<(String, String)> {
     vec![
-        (
-            "datasources/events.datasource".into(),
-            "SCHEMA >\n    `id` UInt64\n".into(),
-        ),
+        ("datasources/events.datasource".into(), "SCHEMA >\n    `id` UInt64\n".into()),
         ("pipes/top.pipe".into(), "NODE n\nSQL >\n    SELECT 1\n".into()),
     ]
 }
@@ -330,14 +237,12 @@ async fn deploy_uploads_polls_sets_live_and_removes_the_previous() {
             r#"{"deployments":[{"id":"1","status":"live","live":true},{"id":"2","status":"failed","live":false}]}"#,
         ),
         ("DELETE", _) => Reply::json(200, r#"{"result":"success"}"#),
-        ("POST", "/v1/deploy") => Reply::json(
-            200,
-            r#"{"result":"success","deployment":{"id":"3","status":"calculating"}}"#,
-        ),
-        ("GET", "/v1/deployments/3") => Reply::json(
-            200,
-            r#"{"result":"success","deployment":{"id":"3","status":"data_ready"}}"#,
-        ),
+        ("POST", "/v1/deploy") => {
+            Reply::json(200, r#"{"result":"success","deployment":{"id":"3","status":"calculating"}}"#)
+        }
+        ("GET", "/v1/deployments/3") => {
+            Reply::json(200, r#"{"result":"success","deployment":{"id":"3","status":"data_ready"}}"#)
+        }
         ("POST", "/v1/deployments/3/set-live") => Reply::json(200, r#"{"result":"success"}"#),
         other => panic!("unexpected request {other:?}"),
     })
@@ -348,19 +253,8 @@ async fn deploy_uploads_polls_sets_live_and_removes_the_previous() {
         .poll_interval(Duration::from_millis(5))
         .on_progress(move |p| s.lock().unwrap().push(p.clone()));
     let out = server.client().deploy(&files(), &opts).await.unwrap();
-    assert_eq!(
-        out,
-        DeployOutcome::Deployed {
-            id: "3".into(),
-            previous: Some("1".into()),
-            feedback: vec![]
-        }
-    );
-    let calls: Vec<String> = server
-        .requests()
-        .iter()
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect();
+    assert_eq!(out, DeployOutcome::Deployed { id: "3".into(), previous: Some("1".into()), feedback: vec![] });
+    let calls: Vec<String> = server.requests().iter().map(|r| format!("{} {}", r.method, r.path)).collect();
     assert_eq!(
         calls,
         [
@@ -375,14 +269,8 @@ async fn deploy_uploads_polls_sets_live_and_removes_the_previous() {
     let upload = &server.requests()[2];
     upload.assert_common();
     let body = upload.body_str();
-    assert!(
-        body.contains("name=\"data_project://\"; filename=\"datasources/events.datasource\""),
-        "{body}"
-    );
-    assert!(
-        body.contains("name=\"data_project://\"; filename=\"pipes/top.pipe\""),
-        "{body}"
-    );
+    assert!(body.contains("name=\"data_project://\"; filename=\"datasources/events.datasource\""), "{body}");
+    assert!(body.contains("name=\"data_project://\"; filename=\"pipes/top.pipe\""), "{body}");
     assert!(body.contains("Content-Type: text/plain"), "{body}");
     assert!(body.contains("SELECT 1"));
     assert_eq!(
@@ -411,31 +299,17 @@ async fn deploy_failure_lists_each_file_error() {
         ),
     })
     .await;
-    let err = server
-        .client()
-        .deploy(&files(), &DeployOptions::default())
-        .await
-        .unwrap_err();
+    let err = server.client().deploy(&files(), &DeployOptions::default()).await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Deploy);
     assert_eq!(err.status(), Some(400));
     assert_eq!(
         err.file_errors(),
         [
-            FileError {
-                file: Some("top.pipe".into()),
-                message: "Unknown column x".into()
-            },
-            FileError {
-                file: Some("events.datasource".into()),
-                message: "bad type Strin".into()
-            },
+            FileError { file: Some("top.pipe".into()), message: "Unknown column x".into() },
+            FileError { file: Some("events.datasource".into()), message: "bad type Strin".into() },
         ]
     );
-    assert!(
-        err.to_string()
-            .contains("[top.pipe] Unknown column x\n[events.datasource] bad type Strin"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("[top.pipe] Unknown column x\n[events.datasource] bad type Strin"), "{err}");
 }
 
 #[tokio::test]
@@ -445,19 +319,12 @@ async fn deploy_check_mode_and_no_changes() {
         Reply::json(200, r#"{"result":"success","deployment":{"id":"4","status":"calculating","feedback":[{"level":"INFO","resource":null,"message":"ok"}]}}"#)
     })
     .await;
-    let out = server
-        .client()
-        .deploy(&files(), &DeployOptions::default().check(true).allow_destructive(true))
-        .await
-        .unwrap();
+    let out =
+        server.client().deploy(&files(), &DeployOptions::default().check(true).allow_destructive(true)).await.unwrap();
     assert!(matches!(out, DeployOutcome::Checked { feedback } if feedback[0].message == "ok"));
     assert_eq!(
         q(&server.requests()[0]),
-        [
-            ("check", "true"),
-            ("allow_destructive_operations", "true"),
-            ("from", "rust-sdk")
-        ]
+        [("check", "true"), ("allow_destructive_operations", "true"), ("from", "rust-sdk")]
     );
 
     let server = MockServer::start(|r, _| match r.path.as_str() {
@@ -465,36 +332,22 @@ async fn deploy_check_mode_and_no_changes() {
         _ => Reply::json(200, r#"{"result":"no_changes"}"#),
     })
     .await;
-    assert_eq!(
-        server
-            .client()
-            .deploy(&files(), &DeployOptions::default())
-            .await
-            .unwrap(),
-        DeployOutcome::NoChanges
-    );
+    assert_eq!(server.client().deploy(&files(), &DeployOptions::default()).await.unwrap(), DeployOutcome::NoChanges);
 }
 
 #[tokio::test]
 async fn deploy_that_fails_while_polling_or_never_gets_ready() {
     let server = MockServer::start(|r, _| match (r.method.as_str(), r.path.as_str()) {
         ("GET", "/v1/deployments") => Reply::json(200, r#"{"deployments":[]}"#),
-        ("POST", "/v1/deploy") => Reply::json(
-            200,
-            r#"{"result":"success","deployment":{"id":"5","status":"calculating"}}"#,
-        ),
-        _ => Reply::json(
-            200,
-            r#"{"deployment":{"id":"5","status":"failed","errors":["populate failed"]}}"#,
-        ),
+        ("POST", "/v1/deploy") => {
+            Reply::json(200, r#"{"result":"success","deployment":{"id":"5","status":"calculating"}}"#)
+        }
+        _ => Reply::json(200, r#"{"deployment":{"id":"5","status":"failed","errors":["populate failed"]}}"#),
     })
     .await;
     let err = server
         .client()
-        .deploy(
-            &files(),
-            &DeployOptions::default().poll_interval(Duration::from_millis(1)),
-        )
+        .deploy(&files(), &DeployOptions::default().poll_interval(Duration::from_millis(1)))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Deploy);
@@ -502,16 +355,13 @@ async fn deploy_that_fails_while_polling_or_never_gets_ready() {
 
     let server = MockServer::start(|r, _| match (r.method.as_str(), r.path.as_str()) {
         ("GET", "/v1/deployments") => Reply::json(200, r#"{"deployments":[]}"#),
-        ("POST", "/v1/deploy") => Reply::json(
-            200,
-            r#"{"result":"success","deployment":{"id":"6","status":"calculating"}}"#,
-        ),
+        ("POST", "/v1/deploy") => {
+            Reply::json(200, r#"{"result":"success","deployment":{"id":"6","status":"calculating"}}"#)
+        }
         _ => Reply::json(200, r#"{"deployment":{"id":"6","status":"creating_schema"}}"#),
     })
     .await;
-    let opts = DeployOptions::default()
-        .poll_interval(Duration::from_millis(10))
-        .max_wait(Duration::from_millis(60));
+    let opts = DeployOptions::default().poll_interval(Duration::from_millis(10)).max_wait(Duration::from_millis(60));
     let err = server.client().deploy(&files(), &opts).await.unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     assert!(err.to_string().contains("creating_schema"), "{err}");
@@ -541,13 +391,7 @@ async fn build_reports_changes_or_per_file_errors() {
     r.assert_common();
     assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/v1/build"));
     let err = client.build(&files()).await.unwrap_err();
-    assert_eq!(
-        err.file_errors(),
-        [FileError {
-            file: Some("top.pipe".into()),
-            message: "Syntax error".into()
-        }]
-    );
+    assert_eq!(err.file_errors(), [FileError { file: Some("top.pipe".into()), message: "Syntax error".into() }]);
     assert_eq!(client.build(&[]).await.unwrap_err().kind(), &ErrorKind::BadRequest);
 }
 
@@ -569,11 +413,7 @@ impl tinybird_core::Datasource for Visit {
                 json_path: Some("$.id".into()),
                 ..Default::default()
             }],
-            engine: EngineDef {
-                kind: "MergeTree".into(),
-                sorting_key: Some("id".into()),
-                ..Default::default()
-            },
+            engine: EngineDef { kind: "MergeTree".into(), sorting_key: Some("id".into()), ..Default::default() },
             ..Default::default()
         }
     }
@@ -582,10 +422,7 @@ impl tinybird_core::Datasource for Visit {
 #[tokio::test]
 async fn build_project_uploads_its_datafiles() {
     let server = MockServer::start(|_, _| {
-        Reply::json(
-            200,
-            r#"{"result":"success","build":{"new_datasource_names":["visits"]}}"#,
-        )
+        Reply::json(200, r#"{"result":"success","build":{"new_datasource_names":["visits"]}}"#)
     })
     .await;
     let project = tinybird_core::project::Project::new().datasource::<Visit>();
@@ -593,10 +430,7 @@ async fn build_project_uploads_its_datafiles() {
     let res = server.client().build_project(&project).await.unwrap();
     assert_eq!(res.new_datasource_names, ["visits"]);
     let body = server.requests()[0].body_str();
-    assert!(
-        body.contains("name=\"data_project://\"; filename=\"datasources/visits.datasource\""),
-        "{body}"
-    );
+    assert!(body.contains("name=\"data_project://\"; filename=\"datasources/visits.datasource\""), "{body}");
     assert!(body.contains(&expected[0].1), "{body}");
 }
 
@@ -616,23 +450,14 @@ async fn auth_errors_hint_at_a_region_mismatch() {
         err.to_string().contains("hint: the token belongs to the workspace's region at `api.us-east.tinybird.co`, but this client calls `127.0.0.2`"),
         "{err}"
     );
-    assert!(
-        !format!("{err} {err:?}").contains(&payload),
-        "no part of the token in the error"
-    );
+    assert!(!format!("{err} {err:?}").contains(&payload), "no part of the token in the error");
 
     let local = MockServer::start(reply).await;
     let client = Client::builder().base_url(&local.url).token(&token).build().unwrap();
     let err = client.truncate("t").await.unwrap_err();
-    assert!(
-        !err.to_string().contains("hint"),
-        "no hint against a local server: {err}"
-    );
+    assert!(!err.to_string().contains("hint"), "no hint against a local server: {err}");
 
     let other = Client::builder().base_url(&remote.url).token(TOKEN).build().unwrap();
     let err = other.truncate("t").await.unwrap_err();
-    assert!(
-        !err.to_string().contains("hint"),
-        "a token without a host gets no hint: {err}"
-    );
+    assert!(!err.to_string().contains("hint"), "a token without a host gets no hint: {err}");
 }

@@ -22,28 +22,17 @@ impl Datasource for Event {
     const NAME: &'static str = "events";
     type Columns = ();
     fn definition() -> DatasourceDef {
-        DatasourceDef {
-            name: Self::NAME.into(),
-            ..Default::default()
-        }
+        DatasourceDef { name: Self::NAME.into(), ..Default::default() }
     }
 }
 
 fn events(n: u64) -> Vec<Event> {
-    (0..n)
-        .map(|id| Event {
-            id,
-            user: format!("u{}", id % 7),
-        })
-        .collect()
+    (0..n).map(|id| Event { id, user: format!("u{}", id % 7) }).collect()
 }
 
 /// The ids in an NDJSON body.
 fn ids(r: &Recorded) -> Vec<u64> {
-    r.decoded_body()
-        .lines()
-        .map(|l| serde_json::from_str::<Event>(l).unwrap().id)
-        .collect()
+    r.decoded_body().lines().map(|l| serde_json::from_str::<Event>(l).unwrap().id).collect()
 }
 
 /// Answers like the Events API: every line counted as successful.
@@ -56,13 +45,7 @@ fn accept_all(r: &Recorded) -> Reply {
 async fn ingest_request_shape() {
     let server = MockServer::start(|r, _| accept_all(r)).await;
     let res = server.client().ingest(&events(3)).await.unwrap();
-    assert_eq!(
-        res,
-        IngestResult {
-            successful_rows: 3,
-            quarantined_rows: 0
-        }
-    );
+    assert_eq!(res, IngestResult { successful_rows: 3, quarantined_rows: 0 });
     let r = &server.requests()[0];
     r.assert_common();
     assert_eq!(r.method, "POST");
@@ -71,10 +54,7 @@ async fn ingest_request_shape() {
     assert_eq!(q, [("name", "events"), ("wait", "true"), ("from", "rust-sdk")]);
     assert_eq!(r.header("content-type"), Some("application/x-ndjson"));
     assert_eq!(r.header("content-encoding"), None);
-    assert_eq!(
-        r.body_str(),
-        "{\"id\":0,\"user\":\"u0\"}\n{\"id\":1,\"user\":\"u1\"}\n{\"id\":2,\"user\":\"u2\"}"
-    );
+    assert_eq!(r.body_str(), "{\"id\":0,\"user\":\"u0\"}\n{\"id\":1,\"user\":\"u1\"}\n{\"id\":2,\"user\":\"u2\"}");
 }
 
 #[tokio::test]
@@ -96,13 +76,7 @@ async fn wait_false_and_gzip() {
     let res = server.client().ingest_with(&events(50), &opts).await.unwrap();
     assert_eq!(res.successful_rows, 50);
     let r = &server.requests()[0];
-    assert_eq!(
-        r.query,
-        [
-            ("name".to_owned(), "events".to_owned()),
-            ("from".to_owned(), "rust-sdk".to_owned())
-        ]
-    );
+    assert_eq!(r.query, [("name".to_owned(), "events".to_owned()), ("from".to_owned(), "rust-sdk".to_owned())]);
     assert_eq!(r.header("content-encoding"), Some("gzip"));
     assert_eq!(ids(r), (0..50).collect::<Vec<_>>());
     assert!(r.body.len() < r.decoded_body().len());
@@ -149,12 +123,8 @@ async fn payload_too_large_splits_and_retries() {
     .await;
     let res = server.client().ingest(&events(10)).await.unwrap();
     assert_eq!(res.successful_rows, 10);
-    let accepted: Vec<u64> = server
-        .requests()
-        .iter()
-        .filter(|r| r.decoded_body().lines().count() <= 3)
-        .flat_map(ids)
-        .collect();
+    let accepted: Vec<u64> =
+        server.requests().iter().filter(|r| r.decoded_body().lines().count() <= 3).flat_map(ids).collect();
     assert_eq!(accepted, (0..10).collect::<Vec<_>>());
 }
 
@@ -172,20 +142,11 @@ async fn bad_rows_are_counted_and_good_rows_kept() {
         let body = r.decoded_body();
         let bad = body.lines().filter(|l| l.contains("\"u3\"")).count();
         let good = body.lines().count() - bad;
-        Reply::json(
-            200,
-            &format!(r#"{{"successful_rows":{good},"quarantined_rows":{bad}}}"#),
-        )
+        Reply::json(200, &format!(r#"{{"successful_rows":{good},"quarantined_rows":{bad}}}"#))
     })
     .await;
     let res = server.client().ingest(&events(14)).await.unwrap();
-    assert_eq!(
-        res,
-        IngestResult {
-            successful_rows: 12,
-            quarantined_rows: 2
-        }
-    );
+    assert_eq!(res, IngestResult { successful_rows: 12, quarantined_rows: 2 });
 }
 
 #[tokio::test]
@@ -207,11 +168,7 @@ async fn rate_limit_and_503_with_wait_are_retried() {
 async fn ambiguous_failures_are_not_retried() {
     // Without wait=true, a 503 may come after the rows were queued: resending could duplicate them.
     let server = MockServer::start(|_, _| Reply::text(503, "Service unavailable")).await;
-    let err = server
-        .client()
-        .ingest_with(&events(5), &IngestOptions::default().wait(false))
-        .await
-        .unwrap_err();
+    let err = server.client().ingest_with(&events(5), &IngestOptions::default().wait(false)).await.unwrap_err();
     assert_eq!(server.count(), 1);
     assert_eq!(err.rows_delivered(), Some(0));
 
@@ -224,14 +181,8 @@ async fn ambiguous_failures_are_not_retried() {
 
 #[tokio::test]
 async fn failing_mid_ingest_reports_the_delivered_prefix() {
-    let server = MockServer::start(|r, n| {
-        if n < 2 {
-            accept_all(r)
-        } else {
-            Reply::json(400, r#"{"error":"bad"}"#)
-        }
-    })
-    .await;
+    let server =
+        MockServer::start(|r, n| if n < 2 { accept_all(r) } else { Reply::json(400, r#"{"error":"bad"}"#) }).await;
     let opts = IngestOptions::default().max_request_bytes(60);
     let rows = events(12);
     let err = server.client().ingest_with(&rows, &opts).await.unwrap_err();
@@ -245,12 +196,7 @@ async fn failing_mid_ingest_reports_the_delivered_prefix() {
 #[tokio::test]
 async fn ingestor_flushes_on_row_count_and_returns_counts() {
     let server = MockServer::start(|r, _| accept_all(r)).await;
-    let ing = server
-        .client()
-        .ingestor::<Event>()
-        .max_rows(4)
-        .interval(Duration::from_secs(3600))
-        .start();
+    let ing = server.client().ingestor::<Event>().max_rows(4).interval(Duration::from_secs(3600)).start();
     for e in events(10) {
         ing.push(e).await.unwrap();
     }
@@ -267,22 +213,13 @@ async fn ingestor_flushes_on_row_count_and_returns_counts() {
 #[tokio::test]
 async fn ingestor_flushes_on_interval_and_bytes() {
     let server = MockServer::start(|r, _| accept_all(r)).await;
-    let ing = server
-        .client()
-        .ingestor::<Event>()
-        .interval(Duration::from_millis(50))
-        .start();
+    let ing = server.client().ingestor::<Event>().interval(Duration::from_millis(50)).start();
     ing.push(events(1).remove(0)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(server.count(), 1, "the interval flushed the lone row");
 
-    let by_bytes = server
-        .client()
-        .ingestor::<Event>()
-        .max_bytes(50)
-        .interval(Duration::from_secs(3600))
-        .gzip(true)
-        .start();
+    let by_bytes =
+        server.client().ingestor::<Event>().max_bytes(50).interval(Duration::from_secs(3600)).gzip(true).start();
     for e in events(6) {
         by_bytes.push(e).await.unwrap();
     }
@@ -297,20 +234,10 @@ async fn ingestor_flushes_on_interval_and_bytes() {
 #[tokio::test]
 async fn ingestor_hands_back_exactly_the_rows_not_delivered() {
     // Every third request fails with a non-retriable error: its rows must come back, all others acknowledged.
-    let server = MockServer::start(|r, n| {
-        if n % 3 == 2 {
-            Reply::json(400, r#"{"error":"boom"}"#)
-        } else {
-            accept_all(r)
-        }
-    })
-    .await;
-    let ing = server
-        .client()
-        .ingestor::<Event>()
-        .max_rows(5)
-        .interval(Duration::from_secs(3600))
-        .start();
+    let server =
+        MockServer::start(|r, n| if n % 3 == 2 { Reply::json(400, r#"{"error":"boom"}"#) } else { accept_all(r) })
+            .await;
+    let ing = server.client().ingestor::<Event>().max_rows(5).interval(Duration::from_secs(3600)).start();
     let rows = events(40);
     for e in rows.clone() {
         ing.push(e).await.unwrap();
@@ -321,9 +248,9 @@ async fn ingestor_hands_back_exactly_the_rows_not_delivered() {
     let mut rejected: Vec<u64> = Vec::new();
     for (n, r) in server.requests().iter().enumerate() {
         if n % 3 == 2 {
-            rejected.extend(ids(r))
+            rejected.extend(ids(r));
         } else {
-            acked.extend(ids(r))
+            acked.extend(ids(r));
         }
     }
     let returned: Vec<u64> = failure.rows.iter().map(|e| e.id).collect();
@@ -331,11 +258,7 @@ async fn ingestor_hands_back_exactly_the_rows_not_delivered() {
     assert_eq!(failure.report.successful_rows as usize, acked.len());
     let mut all: Vec<u64> = acked.iter().chain(&returned).copied().collect();
     all.sort();
-    assert_eq!(
-        all,
-        (0..40).collect::<Vec<_>>(),
-        "every row acknowledged or handed back, none twice"
-    );
+    assert_eq!(all, (0..40).collect::<Vec<_>>(), "every row acknowledged or handed back, none twice");
 }
 
 #[tokio::test]
@@ -351,12 +274,7 @@ async fn ingestor_server_dying_mid_ingest_loses_nothing() {
         }
     })
     .await;
-    let ing = server
-        .client()
-        .ingestor::<Event>()
-        .max_rows(7)
-        .interval(Duration::from_secs(3600))
-        .start();
+    let ing = server.client().ingestor::<Event>().max_rows(7).interval(Duration::from_secs(3600)).start();
     for e in events(50) {
         ing.push(e).await.unwrap();
     }
@@ -368,12 +286,7 @@ async fn ingestor_server_dying_mid_ingest_loses_nothing() {
     let returned: Vec<u64> = failure.rows.iter().map(|e| e.id).collect();
     assert_eq!(returned, (21..50).collect::<Vec<_>>());
     // After a failure the ingestor keeps working.
-    ing.push(Event {
-        id: 99,
-        user: "x".into(),
-    })
-    .await
-    .unwrap();
+    ing.push(Event { id: 99, user: "x".into() }).await.unwrap();
     let again = ing.close().await.unwrap_err();
     assert_eq!(again.rows.len(), 1);
 }
@@ -385,58 +298,30 @@ async fn quarantine_policy_fail_reports_an_error() {
         Reply::json(200, &format!(r#"{{"successful_rows":{},"quarantined_rows":1}}"#, n - 1))
     })
     .await;
-    let ing = server
-        .client()
-        .ingestor::<Event>()
-        .quarantine(QuarantinePolicy::Fail)
-        .start();
+    let ing = server.client().ingestor::<Event>().quarantine(QuarantinePolicy::Fail).start();
     for e in events(3) {
         ing.push(e).await.unwrap();
     }
     let failure = ing.close().await.unwrap_err();
     assert_eq!(failure.error.kind(), &ErrorKind::Quarantined { rows: 1 });
-    assert!(
-        failure.rows.is_empty(),
-        "quarantined rows are stored server-side, not handed back"
-    );
-    assert_eq!(
-        failure.report,
-        IngestResult {
-            successful_rows: 2,
-            quarantined_rows: 1
-        }
-    );
+    assert!(failure.rows.is_empty(), "quarantined rows are stored server-side, not handed back");
+    assert_eq!(failure.report, IngestResult { successful_rows: 2, quarantined_rows: 1 });
 
     let warn = server.client().ingestor::<Event>().start();
     warn.push(events(1).remove(0)).await.unwrap();
-    assert_eq!(
-        warn.close().await.unwrap(),
-        IngestResult {
-            successful_rows: 0,
-            quarantined_rows: 1
-        }
-    );
+    assert_eq!(warn.close().await.unwrap(), IngestResult { successful_rows: 0, quarantined_rows: 1 });
 }
 
 #[tokio::test]
 async fn bounded_queue_applies_back_pressure() {
     // A slow server: pushes must wait once the queue and the current batch are full.
     let server = MockServer::start(|r, _| accept_all(r).delay(Duration::from_millis(200))).await;
-    let ing = server
-        .client()
-        .ingestor::<Event>()
-        .max_rows(2)
-        .queue_capacity(2)
-        .start();
+    let ing = server.client().ingestor::<Event>().max_rows(2).queue_capacity(2).start();
     let started = std::time::Instant::now();
     for e in events(8) {
         ing.push(e).await.unwrap();
     }
-    assert!(
-        started.elapsed() >= Duration::from_millis(200),
-        "push never waited: {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() >= Duration::from_millis(200), "push never waited: {:?}", started.elapsed());
     assert_eq!(ing.close().await.unwrap().successful_rows, 8);
 }
 
@@ -445,17 +330,11 @@ async fn ambiguous_failures_say_rows_may_be_stored() {
     let server =
         MockServer::start(|_, _| Reply::json(422, r#"{"error":"partially ingested: materialized view failed"}"#)).await;
     let err = server.client().ingest(&events(2)).await.unwrap_err();
-    assert!(
-        err.to_string().contains("may have stored some or all of these rows"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("may have stored some or all of these rows"), "{err}");
 
     let server = MockServer::start(|_, _| Reply::json(400, r#"{"error":"missing name"}"#)).await;
     let err = server.client().ingest(&events(2)).await.unwrap_err();
-    assert!(
-        !err.to_string().contains("may have stored"),
-        "a 400 stored nothing: {err}"
-    );
+    assert!(!err.to_string().contains("may have stored"), "a 400 stored nothing: {err}");
 
     let server = MockServer::start(|r, _| accept_all(r).delay(Duration::from_millis(400))).await;
     let opts = IngestOptions::default().timeout(Duration::from_millis(50));

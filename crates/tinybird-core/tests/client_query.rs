@@ -41,10 +41,7 @@ struct Stats {
 
 impl Row for Stats {
     fn columns() -> Vec<RowColumn> {
-        let c = |n: &str, t: &str| RowColumn {
-            name: n.into(),
-            ty: t.into(),
-        };
+        let c = |n: &str, t: &str| RowColumn { name: n.into(), ty: t.into() };
         vec![
             c("user_id", "UInt64"),
             c("views", "UInt64"),
@@ -62,10 +59,7 @@ impl Endpoint for UserAnalytics {
     type Output = Stats;
     type Fixed = NoFixed;
     fn definition() -> EndpointDef {
-        EndpointDef {
-            name: Self::NAME.into(),
-            ..Default::default()
-        }
+        EndpointDef { name: Self::NAME.into(), ..Default::default() }
     }
     fn to_params(&self) -> QueryParams {
         let mut p = QueryParams::new();
@@ -81,11 +75,7 @@ impl Endpoint for UserAnalytics {
 }
 
 fn params() -> UserAnalytics {
-    UserAnalytics {
-        user_id: 42,
-        tags: vec!["a b".into(), "c&d".into()],
-        note: String::new(),
-    }
+    UserAnalytics { user_id: 42, tags: vec!["a b".into(), "c&d".into()], note: String::new() }
 }
 
 const META: &str = r#"[{"name":"user_id","type":"UInt64"},{"name":"views","type":"UInt64"},
@@ -118,15 +108,7 @@ async fn get_request_shape_and_lossless_decoding() {
     assert_eq!(r.method, "GET");
     assert_eq!(r.path, "/v0/pipes/user_analytics.json");
     let q: Vec<(&str, &str)> = r.query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    assert_eq!(
-        q,
-        [
-            ("user_id", "42"),
-            ("tags", "a b"),
-            ("tags", "c&d"),
-            ("from", "rust-sdk")
-        ]
-    );
+    assert_eq!(q, [("user_id", "42"), ("tags", "a b"), ("tags", "c&d"), ("from", "rust-sdk")]);
     assert!(r.body.is_empty());
     assert_eq!(r.header("content-type"), None);
 
@@ -150,11 +132,7 @@ async fn get_request_shape_and_lossless_decoding() {
 #[tokio::test]
 async fn long_urls_switch_to_a_post_form() {
     let server = MockServer::start(|_, _| Reply::json(200, &body("[]"))).await;
-    let p = UserAnalytics {
-        user_id: 7,
-        tags: vec![],
-        note: "x".repeat(5000),
-    };
+    let p = UserAnalytics { user_id: 7, tags: vec![], note: "x".repeat(5000) };
     server.client().query(&p).await.unwrap();
     let r = &server.requests()[0];
     r.assert_common();
@@ -162,13 +140,7 @@ async fn long_urls_switch_to_a_post_form() {
     assert_eq!(r.path, "/v0/pipes/user_analytics.json");
     assert_eq!(r.query, [("from".to_owned(), "rust-sdk".to_owned())]);
     assert_eq!(r.header("content-type"), Some("application/x-www-form-urlencoded"));
-    assert_eq!(
-        r.form(),
-        [
-            ("user_id".to_owned(), "7".to_owned()),
-            ("note".to_owned(), "x".repeat(5000))
-        ]
-    );
+    assert_eq!(r.form(), [("user_id".to_owned(), "7".to_owned()), ("note".to_owned(), "x".repeat(5000))]);
 }
 
 #[tokio::test]
@@ -177,36 +149,22 @@ async fn missing_column_in_meta_is_named() {
     let server = MockServer::start(move |_, _| Reply::json(200, &meta_without_views)).await;
     let err = server.client().query(&params()).await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::SchemaMismatch { column: "views".into() });
-    assert!(
-        err.to_string().contains("`views` (UInt64) is not in the response"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("`views` (UInt64) is not in the response"), "{err}");
 }
 
 #[tokio::test]
 async fn differently_typed_column_is_named_and_check_can_be_skipped() {
-    let retyped = body(ROWS).replace(
-        r#"{"name":"user_id","type":"UInt64"}"#,
-        r#"{"name":"user_id","type":"Nullable(UInt64)"}"#,
-    );
+    let retyped =
+        body(ROWS).replace(r#"{"name":"user_id","type":"UInt64"}"#, r#"{"name":"user_id","type":"Nullable(UInt64)"}"#);
     let server = MockServer::start(move |_, _| Reply::json(200, &retyped)).await;
     let client = server.client();
     let err = client.query(&params()).await.unwrap_err();
-    assert_eq!(
-        err.kind(),
-        &ErrorKind::SchemaMismatch {
-            column: "user_id".into()
-        }
-    );
+    assert_eq!(err.kind(), &ErrorKind::SchemaMismatch { column: "user_id".into() });
     assert!(
-        err.to_string()
-            .contains("`user_id` is declared UInt64 but the endpoint returns Nullable(UInt64)"),
+        err.to_string().contains("`user_id` is declared UInt64 but the endpoint returns Nullable(UInt64)"),
         "{err}"
     );
-    let ok = client
-        .query_with(&params(), &QueryOptions::new().skip_meta_check())
-        .await
-        .unwrap();
+    let ok = client.query_with(&params(), &QueryOptions::new().skip_meta_check()).await.unwrap();
     assert_eq!(ok.data.len(), 2);
 }
 
@@ -215,25 +173,13 @@ async fn decode_error_names_column_and_row() {
     let bad = body(&ROWS.replace(r#""views":0"#, r#""views":"zero""#));
     let server = MockServer::start(move |_, _| Reply::json(200, &bad)).await;
     let err = server.client().query(&params()).await.unwrap_err();
-    assert_eq!(
-        err.kind(),
-        &ErrorKind::Decode {
-            column: Some("views".into()),
-            row: Some(1)
-        }
-    );
+    assert_eq!(err.kind(), &ErrorKind::Decode { column: Some("views".into()), row: Some(1) });
     assert!(err.to_string().contains("column `views` of row 1"), "{err}");
 
     let missing = body(&ROWS.replace(r#""user_id":1,"#, ""));
     let server = MockServer::start(move |_, _| Reply::json(200, &missing)).await;
     let err = server.client().query(&params()).await.unwrap_err();
-    assert_eq!(
-        err.kind(),
-        &ErrorKind::Decode {
-            column: Some("user_id".into()),
-            row: Some(1)
-        }
-    );
+    assert_eq!(err.kind(), &ErrorKind::Decode { column: Some("user_id".into()), row: Some(1) });
 }
 
 #[tokio::test]
@@ -256,15 +202,8 @@ async fn tinybird_errors_are_reported_with_status_text_and_docs() {
     let err = server.client().query(&params()).await.unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::BadRequest);
     assert_eq!(err.status(), Some(400));
-    assert!(
-        err.tinybird_error()
-            .unwrap()
-            .starts_with("Template Syntax Error: Required parameter")
-    );
-    assert_eq!(
-        err.documentation(),
-        Some("https://www.tinybird.co/docs/query/query-parameters.html")
-    );
+    assert!(err.tinybird_error().unwrap().starts_with("Template Syntax Error: Required parameter"));
+    assert_eq!(err.documentation(), Some("https://www.tinybird.co/docs/query/query-parameters.html"));
     assert_eq!(server.count(), 1, "400 is not retried");
     assert!(!format!("{err} {err:?}").contains(TOKEN));
 
@@ -291,11 +230,7 @@ async fn rate_limited_then_success_waits_for_retry_after() {
     .await;
     let started = std::time::Instant::now();
     let res = server.client().query(&params()).await.unwrap();
-    assert!(
-        started.elapsed() >= Duration::from_millis(200),
-        "waited {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() >= Duration::from_millis(200), "waited {:?}", started.elapsed());
     assert_eq!(res.data.len(), 2);
     let reqs = server.requests();
     assert_eq!(reqs.len(), 2);
@@ -320,12 +255,9 @@ async fn rate_limit_reset_header_is_honoured() {
 #[tokio::test]
 async fn absurd_wait_hints_fail_at_the_deadline_instead_of_panicking() {
     // 1e30 s does not fit a Duration; 1e19 s fits one but not an Instant.
-    for (header, value) in [
-        ("retry-after", "1e30"),
-        ("retry-after", "1e19"),
-        ("x-ratelimit-reset", "1e30"),
-        ("x-ratelimit-reset", "1e19"),
-    ] {
+    for (header, value) in
+        [("retry-after", "1e30"), ("retry-after", "1e19"), ("x-ratelimit-reset", "1e30"), ("x-ratelimit-reset", "1e19")]
+    {
         let server =
             MockServer::start(move |_, _| Reply::json(429, r#"{"error":"limit"}"#).header(header, value)).await;
         let started = std::time::Instant::now();
@@ -361,10 +293,7 @@ async fn repeated_503_fails_clearly_after_the_retries() {
 async fn per_call_retry_override_and_total_deadline() {
     let server = MockServer::start(|_, _| Reply::text(502, "Bad gateway")).await;
     let client = server.client();
-    let err = client
-        .query_with(&params(), &QueryOptions::new().retry(RetryPolicy::none()))
-        .await
-        .unwrap_err();
+    let err = client.query_with(&params(), &QueryOptions::new().retry(RetryPolicy::none())).await.unwrap_err();
     assert_eq!(server.count(), 1);
     assert_eq!(err.attempts(), 1);
 
@@ -373,10 +302,7 @@ async fn per_call_retry_override_and_total_deadline() {
         .backoff(Duration::from_millis(100), Duration::from_millis(100))
         .jitter(false)
         .total_deadline(Some(Duration::from_millis(250)));
-    let err = client
-        .query_with(&params(), &QueryOptions::new().retry(slow))
-        .await
-        .unwrap_err();
+    let err = client.query_with(&params(), &QueryOptions::new().retry(slow)).await.unwrap_err();
     assert!(err.to_string().starts_with("retry deadline reached:"), "{err}");
     assert_eq!(server.count(), 1 + 3, "three attempts fit in 250 ms with 100 ms waits");
 }
@@ -397,11 +323,7 @@ async fn timeout_is_reported_and_retried_for_reads() {
     assert_eq!(res.data.len(), 2, "the second attempt answered");
 
     let server = MockServer::start(|_, _| Reply::json(200, &body("[]")).delay(Duration::from_millis(500))).await;
-    let err = server
-        .client()
-        .query_with(&params(), &opts.clone().retry(RetryPolicy::none()))
-        .await
-        .unwrap_err();
+    let err = server.client().query_with(&params(), &opts.clone().retry(RetryPolicy::none())).await.unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
 }
 
@@ -453,16 +375,8 @@ struct Typed {
 
 impl Row for Typed {
     fn columns() -> Vec<RowColumn> {
-        let c = |n: &str, t: &str| RowColumn {
-            name: n.into(),
-            ty: t.into(),
-        };
-        vec![
-            c("at", "DateTime64(3)"),
-            c("day", "DateTime"),
-            c("quoted", "UInt64"),
-            c("wide", "Nullable(Int128)"),
-        ]
+        let c = |n: &str, t: &str| RowColumn { name: n.into(), ty: t.into() };
+        vec![c("at", "DateTime64(3)"), c("day", "DateTime"), c("quoted", "UInt64"), c("wide", "Nullable(Int128)")]
     }
 }
 

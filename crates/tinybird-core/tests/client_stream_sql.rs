@@ -27,14 +27,8 @@ struct Hit {
 impl Row for Hit {
     fn columns() -> Vec<RowColumn> {
         vec![
-            RowColumn {
-                name: "id".into(),
-                ty: "UInt64".into(),
-            },
-            RowColumn {
-                name: "name".into(),
-                ty: "String".into(),
-            },
+            RowColumn { name: "id".into(), ty: "UInt64".into() },
+            RowColumn { name: "name".into(), ty: "String".into() },
         ]
     }
 }
@@ -48,10 +42,7 @@ impl Endpoint for Hits {
     type Output = Hit;
     type Fixed = NoFixed;
     fn definition() -> EndpointDef {
-        EndpointDef {
-            name: Self::NAME.into(),
-            ..Default::default()
-        }
+        EndpointDef { name: Self::NAME.into(), ..Default::default() }
     }
     fn to_params(&self) -> QueryParams {
         let mut p = QueryParams::new();
@@ -79,21 +70,14 @@ async fn collect(server: &MockServer) -> (Vec<Hit>, Option<tinybird_core::error:
 async fn ndjson_rows_split_across_chunks_are_decoded_in_order() {
     let server = MockServer::start(|_, _| {
         Reply::chunks(
-            vec![
-                "{\"id\":1,\"name\":\"a\"}\n{\"id\":2,",
-                "\"name\":\"b\"}\r\n\n{\"id\":3,\"name\":\"c\"}",
-            ],
+            vec!["{\"id\":1,\"name\":\"a\"}\n{\"id\":2,", "\"name\":\"b\"}\r\n\n{\"id\":3,\"name\":\"c\"}"],
             false,
         )
     })
     .await;
     let (rows, err) = collect(&server).await;
     assert!(err.is_none(), "{err:?}");
-    assert_eq!(
-        rows.iter().map(|h| h.id).collect::<Vec<_>>(),
-        [1, 2, 3],
-        "a final row without newline is complete"
-    );
+    assert_eq!(rows.iter().map(|h| h.id).collect::<Vec<_>>(), [1, 2, 3], "a final row without newline is complete");
     let r = &server.requests()[0];
     r.assert_common();
     assert_eq!(r.method, "GET");
@@ -125,40 +109,24 @@ async fn a_connection_cut_mid_body_is_an_error() {
 #[tokio::test]
 async fn a_bad_line_names_row_and_column() {
     let server = MockServer::start(|_, _| {
-        Reply::chunks(
-            vec!["{\"id\":1,\"name\":\"a\"}\n{\"id\":-2,\"name\":\"b\"}\n{\"id\":3,\"name\":\"c\"}\n"],
-            false,
-        )
+        Reply::chunks(vec!["{\"id\":1,\"name\":\"a\"}\n{\"id\":-2,\"name\":\"b\"}\n{\"id\":3,\"name\":\"c\"}\n"], false)
     })
     .await;
     let (rows, err) = collect(&server).await;
     assert_eq!(rows.len(), 1);
     let err = err.unwrap();
-    assert_eq!(
-        err.kind(),
-        &ErrorKind::Decode {
-            column: Some("id".into()),
-            row: Some(1)
-        }
-    );
+    assert_eq!(err.kind(), &ErrorKind::Decode { column: Some("id".into()), row: Some(1) });
 }
 
 #[tokio::test]
 async fn a_clickhouse_exception_in_the_stream_is_surfaced() {
     let server = MockServer::start(|_, _| {
-        Reply::chunks(
-            vec!["{\"id\":1,\"name\":\"a\"}\nCode: 241. DB::Exception: Memory limit exceeded\n"],
-            false,
-        )
+        Reply::chunks(vec!["{\"id\":1,\"name\":\"a\"}\nCode: 241. DB::Exception: Memory limit exceeded\n"], false)
     })
     .await;
     let (rows, err) = collect(&server).await;
     assert_eq!(rows.len(), 1);
-    assert!(
-        err.unwrap()
-            .to_string()
-            .contains("DB::Exception: Memory limit exceeded")
-    );
+    assert!(err.unwrap().to_string().contains("DB::Exception: Memory limit exceeded"));
 }
 
 #[tokio::test]
@@ -175,18 +143,8 @@ const SQL_BODY: &str = r#"{"meta":[{"name":"id","type":"UInt64"},{"name":"name",
 #[tokio::test]
 async fn sql_appends_format_json_and_sends_plain_text() {
     let server = MockServer::start(|_, _| Reply::json(200, SQL_BODY)).await;
-    let res = server
-        .client()
-        .sql::<Hit>("SELECT id, name FROM hits_ds LIMIT 1")
-        .await
-        .unwrap();
-    assert_eq!(
-        res.data,
-        [Hit {
-            id: u64::MAX,
-            name: "x".into()
-        }]
-    );
+    let res = server.client().sql::<Hit>("SELECT id, name FROM hits_ds LIMIT 1").await.unwrap();
+    assert_eq!(res.data, [Hit { id: u64::MAX, name: "x".into() }]);
     let r = &server.requests()[0];
     r.assert_common();
     assert_eq!(r.method, "POST");
@@ -215,21 +173,13 @@ async fn templated_sql_sends_a_form_with_params() {
     params.push("ids", "1");
     params.push("ids", "2");
     let sql = "% SELECT * FROM t WHERE user = {{String(user)}}";
-    server
-        .client()
-        .sql_with::<Hit>(sql, &params, &tinybird_core::client::QueryOptions::new())
-        .await
-        .unwrap();
+    server.client().sql_with::<Hit>(sql, &params, &tinybird_core::client::QueryOptions::new()).await.unwrap();
     let r = &server.requests()[0];
     r.assert_common();
     assert_eq!(r.header("content-type"), Some("application/x-www-form-urlencoded"));
     let form: Vec<(String, String)> = r.form();
-    let expect = [
-        ("q", format!("{sql}\nFORMAT JSON")),
-        ("user", "ann & bob".into()),
-        ("ids", "1".into()),
-        ("ids", "2".into()),
-    ];
+    let expect =
+        [("q", format!("{sql}\nFORMAT JSON")), ("user", "ann & bob".into()), ("ids", "1".into()), ("ids", "2".into())];
     assert_eq!(form, expect.map(|(k, v)| (k.to_owned(), v)));
 }
 
@@ -253,33 +203,13 @@ async fn sql_meta_mismatch_names_the_column() {
 #[tokio::test]
 async fn sql_stream_reads_json_each_row() {
     let server = MockServer::start(|_, _| {
-        Reply::chunks(
-            vec!["{\"id\":1,\"name\":\"a\"}\n{\"id\":2,", "\"name\":\"b\"}\n"],
-            false,
-        )
+        Reply::chunks(vec!["{\"id\":1,\"name\":\"a\"}\n{\"id\":2,", "\"name\":\"b\"}\n"], false)
     })
     .await;
     let client = server.client();
-    let rows: Vec<Hit> = client
-        .sql_stream::<Hit>("SELECT id, name FROM t")
-        .await
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-        .await;
-    assert_eq!(
-        rows,
-        [
-            Hit {
-                id: 1,
-                name: "a".into()
-            },
-            Hit {
-                id: 2,
-                name: "b".into()
-            }
-        ]
-    );
+    let rows: Vec<Hit> =
+        client.sql_stream::<Hit>("SELECT id, name FROM t").await.unwrap().map(Result::unwrap).collect().await;
+    assert_eq!(rows, [Hit { id: 1, name: "a".into() }, Hit { id: 2, name: "b".into() }]);
     let r = &server.requests()[0];
     r.assert_common();
     assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/v0/sql"));

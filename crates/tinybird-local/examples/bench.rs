@@ -76,10 +76,16 @@ async fn run(engine: EngineKind, rows: usize) -> Result<(), Box<dyn std::error::
     let started = Instant::now();
     let mut tasks = Vec::new();
     for chunk in batches.chunks(batches.len().div_ceil(4)) {
-        let (client, url, token, chunk) = (client.clone(), server.url().to_string(), server.admin_token().to_string(), chunk.to_vec());
+        let (client, url, token, chunk) =
+            (client.clone(), server.url().to_string(), server.admin_token().to_string(), chunk.to_vec());
         tasks.push(tokio::spawn(async move {
             for body in chunk {
-                let r = client.post(format!("{url}/v0/events?name=hits&wait=true")).bearer_auth(&token).body(body).send().await?;
+                let r = client
+                    .post(format!("{url}/v0/events?name=hits&wait=true"))
+                    .bearer_auth(&token)
+                    .body(body)
+                    .send()
+                    .await?;
                 assert_eq!(r.status(), 200);
             }
             Ok::<_, reqwest::Error>(())
@@ -107,7 +113,11 @@ async fn run(engine: EngineKind, rows: usize) -> Result<(), Box<dyn std::error::
     let mut latencies = Vec::new();
     for i in 0..200u64 {
         let t = Instant::now();
-        let r = client.get(format!("{}/v0/pipes/user_pages.json?user_id={}", server.url(), (i * 10 + 3) % 10_000)).bearer_auth(&jwt).send().await?;
+        let r = client
+            .get(format!("{}/v0/pipes/user_pages.json?user_id={}", server.url(), (i * 10 + 3) % 10_000))
+            .bearer_auth(&jwt)
+            .send()
+            .await?;
         assert_eq!(r.status(), 200);
         r.bytes().await?;
         latencies.push(t.elapsed().as_secs_f64() * 1000.0);

@@ -37,10 +37,49 @@ const SEEDS: &[&str] = &[
 ];
 
 const FRAGMENTS: &[&str] = &[
-    "'", "\\", "\\'", "''", "`", "\"", "(", ")", "[", "]", "--", "/*", "*/", ";", ",", " UNION ALL SELECT secret FROM events ",
-    " WITH events AS (SELECT * FROM events) ", " NOT ", " OR ", " AND ", " IN [", " IN (", " CASE WHEN 1 THEN ", " END ",
-    " FROM events ", " FROM _ ", " SELECT ", "abs(", "concat('a', ", "::String", " FORMAT JSON", "{{", "}}", "{%", "%}",
-    "\u{0}", "\u{FEFF}", "é", " 18446744073709551616 ", " -9223372036854775809 ", " 1e309 ", "\n", "\t",
+    "'",
+    "\\",
+    "\\'",
+    "''",
+    "`",
+    "\"",
+    "(",
+    ")",
+    "[",
+    "]",
+    "--",
+    "/*",
+    "*/",
+    ";",
+    ",",
+    " UNION ALL SELECT secret FROM events ",
+    " WITH events AS (SELECT * FROM events) ",
+    " NOT ",
+    " OR ",
+    " AND ",
+    " IN [",
+    " IN (",
+    " CASE WHEN 1 THEN ",
+    " END ",
+    " FROM events ",
+    " FROM _ ",
+    " SELECT ",
+    "abs(",
+    "concat('a', ",
+    "::String",
+    " FORMAT JSON",
+    "{{",
+    "}}",
+    "{%",
+    "%}",
+    "\u{0}",
+    "\u{FEFF}",
+    "é",
+    " 18446744073709551616 ",
+    " -9223372036854775809 ",
+    " 1e309 ",
+    "\n",
+    "\t",
 ];
 
 struct Server {
@@ -144,8 +183,15 @@ fn main() {
         let tokens: serde_json::Value =
             client.get(format!("{}/tokens", server.url)).send().await.unwrap().json().await.unwrap();
         let admin = tokens["admin_token"].as_str().unwrap().to_string();
-        let workspace: serde_json::Value =
-            client.get(format!("{}/v1/workspace", server.url)).bearer_auth(&admin).send().await.unwrap().json().await.unwrap();
+        let workspace: serde_json::Value = client
+            .get(format!("{}/v1/workspace", server.url))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let rows: String = (0..20)
             .map(|i| {
                 let tenant = 1 + i % 2;
@@ -153,7 +199,13 @@ fn main() {
                 format!("{{\"tenant\":{tenant},\"secret\":\"{secret}\",\"n\":{i}}}\n")
             })
             .collect();
-        let r = client.post(format!("{}/v0/events?name=events&wait=true", server.url)).bearer_auth(&admin).body(rows).send().await.unwrap();
+        let r = client
+            .post(format!("{}/v0/events?name=events&wait=true", server.url))
+            .bearer_auth(&admin)
+            .body(rows)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "seeding");
         let claims = serde_json::json!({
             "workspace_id": workspace["id"], "name": "fuzz", "exp": chrono::Utc::now().timestamp() + 3600,
@@ -169,7 +221,16 @@ fn main() {
         )
         .unwrap();
         // Control: the marker exists, and the JWT does not see it.
-        let all = client.post(format!("{}/v0/sql", server.url)).bearer_auth(&admin).body("SELECT secret FROM events").send().await.unwrap().text().await.unwrap();
+        let all = client
+            .post(format!("{}/v0/sql", server.url))
+            .bearer_auth(&admin)
+            .body("SELECT secret FROM events")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(all.contains(MARKER), "control: the admin sees the marker");
         let mut rng = fastrand::Rng::with_seed(seed);
         let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -179,10 +240,13 @@ fn main() {
         while Instant::now() < deadline {
             i += 1;
             let sql = mutate(&mut rng);
-            let request = if i % 2 == 0 {
+            let request = if i.is_multiple_of(2) {
                 client.post(format!("{}/v0/sql", server.url)).bearer_auth(&jwt).body(sql.clone())
             } else {
-                client.post(format!("{}/v0/pipes/per_tenant.json", server.url)).bearer_auth(&jwt).form(&[("q", sql.as_str())])
+                client
+                    .post(format!("{}/v0/pipes/per_tenant.json", server.url))
+                    .bearer_auth(&jwt)
+                    .form(&[("q", sql.as_str())])
             };
             let verdict = match request.send().await {
                 Err(e) => Err(format!("no HTTP answer: {e}")),
@@ -200,9 +264,10 @@ fn main() {
                 }
             };
             let verdict = match verdict {
-                Ok(()) if i % 25 == 0 => {
+                Ok(()) if i.is_multiple_of(25) => {
                     let started = Instant::now();
-                    let health = client.get(format!("{}/v0/health", server.url)).timeout(Duration::from_secs(1)).send().await;
+                    let health =
+                        client.get(format!("{}/v0/health", server.url)).timeout(Duration::from_secs(1)).send().await;
                     match health {
                         Ok(r) if r.status() == 200 => Ok(()),
                         _ => Err(format!("/v0/health did not answer within 1 s ({:?})", started.elapsed())),

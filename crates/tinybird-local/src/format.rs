@@ -1,16 +1,16 @@
 //! Output formats: ClickHouse's JSON envelope, JSONEachRow, CSV and TSV, with ClickHouse's value rendering.
 
 use crate::engine::{QueryResult, RowText, Value, value_at};
-use datafusion::arrow::array::{Array, AsArray};
-use datafusion::arrow::datatypes::{
-    DataType, Date32Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type,
-    UInt64Type,
-};
 use crate::types::ChType;
 use chrono::DateTime;
-use tinybird_core::types::wire::{CivilDateTime, push_date_text, push_datetime_text};
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{
+    DataType, Date32Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit,
+    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type,
+    UInt16Type, UInt32Type, UInt64Type,
+};
 use std::fmt::Write;
+use tinybird_core::types::wire::{CivilDateTime, push_date_text, push_datetime_text};
 
 /// An output format a query can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +30,8 @@ pub enum Format {
 }
 
 /// Formats ClickHouse knows but this server does not produce, listed in the "invalid format" error.
-const KNOWN: &str = "JSON, CSV, CSVWithNames, TSV, TSVWithNames, PrettyCompact, JSONEachRow, Parquet, JSONStrings, Prometheus";
+const KNOWN: &str =
+    "JSON, CSV, CSVWithNames, TSV, TSVWithNames, PrettyCompact, JSONEachRow, Parquet, JSONStrings, Prometheus";
 
 /// Why a `FORMAT` name was refused: `Err((status, message))`.
 pub fn parse_format(name: &str) -> Result<Format, (u16, String)> {
@@ -113,9 +114,16 @@ pub fn render(result: &QueryResult, format: Format, options: OutputOptions, elap
                         out.push_str(row);
                     }
                 }
-                None => for_each_object(result, &keys, options, &mut out, |out| {
-                    out.push_str(if std::mem::take(&mut first) { "\n\t\t" } else { ",\n\t\t" });
-                }, |_| {}),
+                None => for_each_object(
+                    result,
+                    &keys,
+                    options,
+                    &mut out,
+                    |out| {
+                        out.push_str(if std::mem::take(&mut first) { "\n\t\t" } else { ",\n\t\t" });
+                    },
+                    |_| {},
+                ),
             }
             let _ = write!(out, "\n\t],\n\n\t\"rows\": {}", result.num_rows());
             if let Some(n) = result.rows_before_limit {
@@ -204,7 +212,7 @@ fn for_each_object(
 ) {
     for batch in &result.batches {
         // One writer per column, chosen once per batch rather than once per cell.
-        let writers: Vec<CellWriter> =
+        let writers: Vec<CellWriter<'_>> =
             batch.columns().iter().zip(&result.columns).map(|(a, c)| cell_writer(a.as_ref(), &c.ty, options)).collect();
         for row in 0..batch.num_rows() {
             before(out);
@@ -233,9 +241,11 @@ fn cell_writer<'a>(array: &'a dyn Array, ty: &'a ChType, options: OutputOptions)
     let with_nulls = move |write: CellWriter<'a>| -> CellWriter<'a> {
         match nulls.clone() {
             None => write,
-            Some(nulls) => Box::new(move |out: &mut String, row: usize| {
-                if nulls.is_null(row) { out.push_str("null") } else { write(out, row) }
-            }),
+            Some(nulls) => Box::new(
+                move |out: &mut String, row: usize| {
+                    if nulls.is_null(row) { out.push_str("null") } else { write(out, row) }
+                },
+            ),
         }
     };
     macro_rules! int {
@@ -281,7 +291,9 @@ fn cell_writer<'a>(array: &'a dyn Array, ty: &'a ChType, options: OutputOptions)
         }
         DataType::Float32 => {
             let a = array.as_primitive::<Float32Type>();
-            with_nulls(Box::new(move |out: &mut String, row: usize| json_float(out, a.value(row).into(), true, options)))
+            with_nulls(Box::new(move |out: &mut String, row: usize| {
+                json_float(out, a.value(row).into(), true, options)
+            }))
         }
         DataType::Date32 => {
             let a = array.as_primitive::<Date32Type>();
@@ -328,7 +340,7 @@ fn write_short_decimal(out: &mut String, f: f64) -> bool {
         if frac != 0 {
             // k digits with leading zeros, then without the trailing ones.
             let mut width = k;
-            while frac % 10 == 0 {
+            while frac.is_multiple_of(10) {
                 frac /= 10;
                 width -= 1;
             }
@@ -338,7 +350,7 @@ fn write_short_decimal(out: &mut String, f: f64) -> bool {
             for _ in text.len()..width {
                 out.push('0');
             }
-            out.push_str(&text);
+            out.push_str(text);
         }
         return true;
     }
@@ -541,8 +553,6 @@ fn civil_from_days(days: i64) -> Option<(i64, u32, u32)> {
     Some((y, m, d))
 }
 
-
-
 /// An integer's digits, quoted when `output_format_json_quote_64bit_integers` asks for it.
 fn write_int(out: &mut String, digits: &str, quoted: bool) {
     if quoted {
@@ -680,11 +690,41 @@ mod tests {
                     let mut out = String::new();
                     write_float(&mut out, single.into(), true);
                     assert_eq!(out.parse::<f32>().unwrap().to_bits(), single.to_bits(), "{out} reads back as Float32");
-                    assert!(out.len() <= format!("{:e}", single).len() + 22, "{out}");
+                    assert!(out.len() <= format!("{single:e}").len() + 22, "{out}");
                 }
             }
         };
-        for f in [0.0, -0.0, 1.0, -1.0, 0.1, -0.05, 0.001, 0.125, 1.005, -2499.75, 999999999999999.9, 99999999999999.99, 864.25, 1e15, 1e16, 1e17, 1e20, 1e21, 1.25e21, 1e-5, 1e-6, 1e-7, 1.5e-7, 5e-324, f64::MAX, f64::MIN_POSITIVE, 123456789.125, 0.30000000000000004, 9007199254740993.0] {
+        for f in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            0.1,
+            -0.05,
+            0.001,
+            0.125,
+            1.005,
+            -2499.75,
+            999999999999999.9,
+            99999999999999.99,
+            864.25,
+            1e15,
+            1e16,
+            1e17,
+            1e20,
+            1e21,
+            1.25e21,
+            1e-5,
+            1e-6,
+            1e-7,
+            1.5e-7,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            123456789.125,
+            0.30000000000000004,
+            9007199254740993.0,
+        ] {
             check(f);
         }
         for _ in 0..200_000 {
@@ -722,7 +762,9 @@ mod tests {
         // i64 nanoseconds span 1677 to 2262: every day of it goes through the hand-written path.
         let mut edges = vec![0, -1, 1, i64::MIN, i64::MAX, -999_999_999, 86_400_000_000_000 - 1];
         // 2000-02-29, 2000-03-01, 1900-03-01, 2100-03-01, 1700-03-01.
-        edges.extend([951_782_400, 951_868_800, -2_203_891_200, 4_107_542_400, -8_512_416_000].map(|s: i64| s * 1_000_000_000));
+        edges.extend(
+            [951_782_400, 951_868_800, -2_203_891_200, 4_107_542_400, -8_512_416_000].map(|s: i64| s * 1_000_000_000),
+        );
         for i in 0..100_000 {
             seed ^= seed << 13;
             seed ^= seed >> 7;
@@ -757,7 +799,10 @@ mod tests {
 
     #[test]
     fn cells_print_as_their_values_do() {
-        use datafusion::arrow::array::{ArrayRef, Date32Array, Float64Array, Int8Array, Int64Array, TimestampMillisecondArray, TimestampSecondArray, UInt16Array, UInt64Array};
+        use datafusion::arrow::array::{
+            ArrayRef, Date32Array, Float64Array, Int8Array, Int64Array, TimestampMillisecondArray,
+            TimestampSecondArray, UInt16Array, UInt64Array,
+        };
         use std::sync::Arc;
         let columns: Vec<(ArrayRef, &str)> = vec![
             (Arc::new(Int8Array::from(vec![Some(-128), None, Some(127)])), "Nullable(Int8)"),
@@ -809,7 +854,10 @@ mod tests {
     #[test]
     fn json_strings_are_escaped_as_serde_json_does() {
         let mut samples: Vec<String> = (0u32..0x80).filter_map(char::from_u32).map(|c| format!("a{c}b")).collect();
-        samples.extend(["", "plain", "é ü 日本 🎉", "\u{7f}\u{80}", "quote\"back\\slash", "\u{0}\u{1f}\n\r\t\u{8}\u{c}"].map(String::from));
+        samples.extend(
+            ["", "plain", "é ü 日本 🎉", "\u{7f}\u{80}", "quote\"back\\slash", "\u{0}\u{1f}\n\r\t\u{8}\u{c}"]
+                .map(String::from),
+        );
         for s in samples {
             assert_eq!(json_string(&s), serde_json::to_string(&s).unwrap(), "{s:?}");
         }
@@ -819,8 +867,13 @@ mod tests {
     #[test]
     fn datetimes_print_with_their_precision() {
         let ns = 1_704_067_200_123_456_789;
-        for (p, want) in [(None, "2024-01-01 00:00:00"), (Some(0), "2024-01-01 00:00:00"), (Some(1), "2024-01-01 00:00:00.1"),
-            (Some(3), "2024-01-01 00:00:00.123"), (Some(9), "2024-01-01 00:00:00.123456789")] {
+        for (p, want) in [
+            (None, "2024-01-01 00:00:00"),
+            (Some(0), "2024-01-01 00:00:00"),
+            (Some(1), "2024-01-01 00:00:00.1"),
+            (Some(3), "2024-01-01 00:00:00.123"),
+            (Some(9), "2024-01-01 00:00:00.123456789"),
+        ] {
             assert_eq!(ch_text(&Value::DateTime(ns), &ChType::DateTime { precision: p, tz: None }), want);
         }
         let dt = ChType::DateTime { precision: None, tz: None };

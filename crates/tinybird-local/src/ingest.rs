@@ -82,7 +82,7 @@ pub fn parse_ndjson(body: &[u8], columns: &[IngestColumn]) -> Parsed {
         let line = &body[start..end];
         start = end + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().all(|b| b.is_ascii_whitespace()) {
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         if let Some(plan) = &plan
@@ -254,7 +254,12 @@ fn quarantine(json: &Json, columns: &[IngestColumn]) -> Quarantined {
             None if missing(c).is_some() => None,
             None => Some(format!("value is missing for column '{}' of type {}", c.name, c.ty)),
             Some(v) => convert(v, &c.ty).err().map(|Mismatch| {
-                format!("value '{}' on column '{}' is not {}", truncate(shown.as_deref().unwrap_or_default(), 200), c.name, c.ty)
+                format!(
+                    "value '{}' on column '{}' is not {}",
+                    truncate(shown.as_deref().unwrap_or_default(), 200),
+                    c.name,
+                    c.ty
+                )
             }),
         };
         if let Some(error) = error {
@@ -313,7 +318,9 @@ fn opaque(v: &Json, name: &str) -> Result<Value, Mismatch> {
                 // Compared as digit strings against the bounds: 2^256 - 1, 2^255 - 1 and 2^255.
                 _ => {
                     let limit = match (head, negative) {
-                        ("UInt256", _) => "115792089237316195423570985008687907853269984665640564039457584007913129639935",
+                        ("UInt256", _) => {
+                            "115792089237316195423570985008687907853269984665640564039457584007913129639935"
+                        }
                         (_, false) => "57896044618658097711785492504343953926634992332820282019728792003956564819967",
                         (_, true) => "57896044618658097711785492504343953926634992332820282019728792003956564819968",
                     };
@@ -483,7 +490,9 @@ pub fn convert(v: &Json, ty: &ChType) -> Result<Value, Mismatch> {
             _ => Err(Mismatch),
         },
         (_, ChType::Array(inner)) => match v {
-            Json::Array(items) => items.iter().map(|i| convert(i, inner)).collect::<Result<Vec<_>, _>>().map(Value::Array),
+            Json::Array(items) => {
+                items.iter().map(|i| convert(i, inner)).collect::<Result<Vec<_>, _>>().map(Value::Array)
+            }
             _ => Err(Mismatch),
         },
     }
@@ -493,7 +502,7 @@ pub fn convert(v: &Json, ty: &ChType) -> Result<Value, Mismatch> {
 fn int_value(n: i128, signed: bool, bits: u8) -> Option<Value> {
     let (min, max): (i128, i128) =
         if signed { (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1) } else { (0, (1i128 << bits) - 1) };
-    (min..=max).contains(&n).then(|| if signed { Value::Int(n as i64) } else { Value::UInt(n as u64) })
+    (min..=max).contains(&n).then_some(if signed { Value::Int(n as i64) } else { Value::UInt(n as u64) })
 }
 
 /// A `Date` from `YYYY-MM-DD`, or from a date-time whose date part is that.
@@ -517,7 +526,10 @@ fn parse_decimal(text: &str, scale: i8) -> Option<i128> {
         None => (false, text.strip_prefix('+').unwrap_or(text)),
     };
     let (int, frac) = t.split_once('.').unwrap_or((t, ""));
-    if int.is_empty() && frac.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+    if int.is_empty() && frac.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let scale = scale.max(0) as usize;
@@ -576,9 +588,20 @@ not json\n\
     /// Runs both paths over many lines; returns how many lines each took.
     fn compare_paths(without: &[&str]) -> (usize, usize) {
         let types = [
-            ("s", "String"), ("lc", "LowCardinality(Nullable(String))"), ("u8", "UInt8"), ("i64", "Int64"),
-            ("u64", "UInt64"), ("f", "Float32"), ("d", "Date"), ("dt", "DateTime"), ("dt3", "DateTime64(3)"),
-            ("b", "Bool"), ("n", "Nullable(Int32)"), ("arr", "Array(Int16)"), ("dec", "Decimal(10, 2)"), ("uuid", "UUID"),
+            ("s", "String"),
+            ("lc", "LowCardinality(Nullable(String))"),
+            ("u8", "UInt8"),
+            ("i64", "Int64"),
+            ("u64", "UInt64"),
+            ("f", "Float32"),
+            ("d", "Date"),
+            ("dt", "DateTime"),
+            ("dt3", "DateTime64(3)"),
+            ("b", "Bool"),
+            ("n", "Nullable(Int32)"),
+            ("arr", "Array(Int16)"),
+            ("dec", "Decimal(10, 2)"),
+            ("uuid", "UUID"),
         ];
         let types: Vec<(&str, &str)> = types.into_iter().filter(|(n, _)| !without.contains(n)).collect();
         let mut columns: Vec<IngestColumn> =
@@ -586,14 +609,30 @@ not json\n\
         columns.push(IngestColumn::new("def", ChType::parse("UInt32").unwrap(), Some("$.def"), Some("7")));
         let plan = FastPlan::new(&columns).expect("flat columns");
         let samples: Vec<(&str, Vec<&str>)> = vec![
-            ("s", vec!["\"x\"", "\"\\u00e9\\\"\"", "5", "null", "true", "[1]", "\"tab\\t\\/\"", "\"é\"", "\"\\ud800\""]),
+            (
+                "s",
+                vec!["\"x\"", "\"\\u00e9\\\"\"", "5", "null", "true", "[1]", "\"tab\\t\\/\"", "\"é\"", "\"\\ud800\""],
+            ),
             ("lc", vec!["\"x\"", "null", "1"]),
             ("u8", vec!["0", "255", "256", "-1", "\"7\"", "1.0", "1.5", "true", "null"]),
             ("i64", vec!["-9223372036854775808", "9223372036854775807", "9223372036854775808", "1e3"]),
             ("u64", vec!["18446744073709551615", "18446744073709551616", "-0", "0", "1.0e0", "007"]),
             ("f", vec!["1.5", "1", "-3", "\"nan\"", "1e400", "null", "-0", "-2.5e-3", "1E2", "01", "1."]),
-            ("d", vec!["\"2024-02-29\"", "\"2023-02-29\"", "\"2024-01-01 10:00:00\"", "\"2024-01-01 25:00:00\"", "19000"]),
-            ("dt", vec!["\"2024-01-01 00:00:00\"", "\" 2024-01-01 00:00:00 \"", "\"2024-01-01T00:00:00Z\"", "\"bad\"", "1700000000", "1.5"]),
+            (
+                "d",
+                vec!["\"2024-02-29\"", "\"2023-02-29\"", "\"2024-01-01 10:00:00\"", "\"2024-01-01 25:00:00\"", "19000"],
+            ),
+            (
+                "dt",
+                vec![
+                    "\"2024-01-01 00:00:00\"",
+                    "\" 2024-01-01 00:00:00 \"",
+                    "\"2024-01-01T00:00:00Z\"",
+                    "\"bad\"",
+                    "1700000000",
+                    "1.5",
+                ],
+            ),
             ("dt3", vec!["\"2024-01-01 00:00:00.123\"", "\"2024-01-01 00:00:00.1234567891\""]),
             ("b", vec!["true", "false", "1", "2", "\"true\""]),
             ("n", vec!["null", "5", "2147483648"]),
@@ -618,10 +657,12 @@ not json\n\
                 format!("\"{n}\":{v}")
             })
             .collect();
-        let mut lines = vec![format!("{{{}}}", base.join(",")), format!("{{{},\"extra\":{{\"a\":[1,{{}}]}}}}", base.join(","))];
+        let mut lines =
+            vec![format!("{{{}}}", base.join(",")), format!("{{{},\"extra\":{{\"a\":[1,{{}}]}}}}", base.join(","))];
         for (col, values) in &samples {
             for v in values {
-                let mut fields: Vec<String> = base.iter().filter(|f| !f.starts_with(&format!("\"{col}\":"))).cloned().collect();
+                let mut fields: Vec<String> =
+                    base.iter().filter(|f| !f.starts_with(&format!("\"{col}\":"))).cloned().collect();
                 fields.push(format!("\"{col}\":{v}"));
                 lines.push(format!("{{{}}}", fields.join(",")));
                 // The same key twice: the later one wins on both paths.

@@ -28,12 +28,16 @@ fn main() -> ExitCode {
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
         let result: Result<(), String> = match arg.as_str() {
-            "--port" => value("--port").and_then(|v| v.parse().map(|p| port = p).map_err(|_| format!("invalid port '{v}'"))),
+            "--port" => {
+                value("--port").and_then(|v| v.parse().map(|p| port = p).map_err(|_| format!("invalid port '{v}'")))
+            }
             "--project" => value("--project").map(|v| project = Some(v)),
             "--data-dir" => value("--data-dir").map(|v| data_dir = Some(v)),
-            "--host" => value("--host").and_then(|v| v.parse().map(|h| host = h).map_err(|_| format!("invalid host '{v}'"))),
+            "--host" => {
+                value("--host").and_then(|v| v.parse().map(|h| host = h).map_err(|_| format!("invalid host '{v}'")))
+            }
             "--query-timeout-secs" => number(value("--query-timeout-secs")).map(|n| {
-                builder = std::mem::take(&mut builder).query_timeout(std::time::Duration::from_secs_f64(n))
+                builder = std::mem::take(&mut builder).query_timeout(std::time::Duration::from_secs_f64(n));
             }),
             "--max-concurrent-queries" => number(value("--max-concurrent-queries"))
                 .map(|n| builder = std::mem::take(&mut builder).max_concurrent_queries(n as usize)),
@@ -98,7 +102,11 @@ fn main() -> ExitCode {
             tinybird_local::EngineKind::DataFusion => "DataFusion",
             tinybird_local::EngineKind::ClickHouse => "ClickHouse (chDB)",
         };
-        eprintln!("tinybird-local listening on {} (workspace {}, engine {engine})", server.url(), server.workspace_id());
+        eprintln!(
+            "tinybird-local listening on {} (workspace {}, engine {engine})",
+            server.url(),
+            server.workspace_id()
+        );
         eprintln!("tokens: GET {}/tokens", server.url());
         let _ = tokio::signal::ctrl_c().await;
         server.shutdown().await;

@@ -153,7 +153,9 @@ impl Resources {
             {
                 errors.push(FileError {
                     filename: format!("{}.pipe", pipe.name),
-                    error: format!("the materialized view writes to '{target}', which is not a datasource of the project"),
+                    error: format!(
+                        "the materialized view writes to '{target}', which is not a datasource of the project"
+                    ),
                 });
             }
         }

@@ -122,7 +122,8 @@ impl ChType {
         }
         let t = text.trim();
         let head = t.split('(').next().unwrap_or("").trim();
-        let wrapped = |inner: &str| t.strip_prefix(inner).and_then(|r| r.strip_prefix('(')).and_then(|r| r.strip_suffix(')'));
+        let wrapped =
+            |inner: &str| t.strip_prefix(inner).and_then(|r| r.strip_prefix('(')).and_then(|r| r.strip_suffix(')'));
         if let Some(inner) = wrapped("Nullable") {
             return Ok(ChType::Nullable(Box::new(ChType::parse_for_clickhouse(inner)?)));
         }
@@ -206,7 +207,7 @@ impl ChType {
                     TimeUnit::Microsecond => Some(6),
                     TimeUnit::Nanosecond => Some(9),
                 },
-                tz: tz.as_ref().map(|t| t.to_string()).filter(|t| t != "+00:00" && t != "UTC"),
+                tz: tz.as_ref().map(std::string::ToString::to_string).filter(|t| t != "+00:00" && t != "UTC"),
             },
             DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
                 ChType::Array(Box::new(ChType::of_field(f)))

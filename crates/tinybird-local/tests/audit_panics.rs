@@ -29,11 +29,14 @@ async fn sql_with_pipeline_and_multibyte_text_near_the_start_is_an_error_not_a_p
 async fn jwt_filter_that_is_not_a_single_select_is_an_error_not_a_panic() {
     let s = server().await;
     seed(&s).await;
-    let token = jwt(&s, json!({
-        "workspace_id": s.workspace_id(), "name": "reader", "exp": in_one_hour(),
-        "scopes": [{"type": "DATASOURCES:READ", "resource": "events",
-                    "filter": "1=1) AS t UNION ALL SELECT * FROM (SELECT * FROM events"}]
-    }));
+    let token = jwt(
+        &s,
+        json!({
+            "workspace_id": s.workspace_id(), "name": "reader", "exp": in_one_hour(),
+            "scopes": [{"type": "DATASOURCES:READ", "resource": "events",
+                        "filter": "1=1) AS t UNION ALL SELECT * FROM (SELECT * FROM events"}]
+        }),
+    );
     let (status, body) = sql_status(&s, &token, &[("q", "SELECT count() AS c FROM events FORMAT JSON")]).await;
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("filter"), "{body}");

@@ -28,7 +28,9 @@ fn render_reads_json_lines() {
     // How a default is spelled (`5` or `toInt32('5')`) is the template crate's business.
     assert!(sql(1).starts_with("SELECT ") && sql(1).contains('5'), "{}", sql(1));
     assert_eq!(lines[2]["status"], 400);
-    assert!(lines[2]["error"].as_str().unwrap().starts_with("Template Syntax Error: Required parameter is not defined"));
+    assert!(
+        lines[2]["error"].as_str().unwrap().starts_with("Template Syntax Error: Required parameter is not defined")
+    );
     assert_eq!(lines[3]["status"], 400);
     assert_eq!(sql(4), "SELECT [1,2]");
     // Without a `%` line the text renders exactly, with no line added (Tinybird's reference renderer).
@@ -39,11 +41,8 @@ fn render_reads_json_lines() {
 #[test]
 fn serves_a_project_folder() {
     let project = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/project");
-    let mut child = Command::new(BIN)
-        .args(["--port", "0", "--project", project])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        Command::new(BIN).args(["--port", "0", "--project", project]).stderr(Stdio::piped()).spawn().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
@@ -53,7 +52,13 @@ fn serves_a_project_folder() {
         rt.block_on(async { reqwest::get(format!("{url}/tokens")).await.unwrap().json().await.unwrap() });
     let admin = tokens["admin_token"].as_str().unwrap().to_string();
     let status = rt.block_on(async {
-        reqwest::Client::new().get(format!("{url}/v0/pipes/top_pages.json")).bearer_auth(&admin).send().await.unwrap().status()
+        reqwest::Client::new()
+            .get(format!("{url}/v0/pipes/top_pages.json"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .status()
     });
     assert_eq!(status, 200);
     let _ = child.kill();

@@ -56,9 +56,13 @@ async fn sql(s: &LocalServer, token: &str, q: &str) -> (u16, Value) {
 }
 
 fn datafiles_form(files: &[(&str, &str)]) -> reqwest::multipart::Form {
-    let mut form = reqwest::multipart::Form::new().part("context://", reqwest::multipart::Part::text("1.0.0").file_name("cli-version"));
+    let mut form = reqwest::multipart::Form::new()
+        .part("context://", reqwest::multipart::Part::text("1.0.0").file_name("cli-version"));
     for (name, text) in files {
-        let part = reqwest::multipart::Part::text(text.to_string()).file_name(name.to_string()).mime_str("text/plain").unwrap();
+        let part = reqwest::multipart::Part::text(text.to_string())
+            .file_name(name.to_string())
+            .mime_str("text/plain")
+            .unwrap();
         form = form.part("data_project://", part);
     }
     form
@@ -84,11 +88,15 @@ async fn table_engines_final_and_clickhouse_only_clauses() {
     // FINAL collapses the ReplacingMergeTree's versions; without it every inserted row is there.
     let (status, body) = sql(&s, admin, "SELECT tenant, id, v FROM versions FINAL ORDER BY tenant, id").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"], json!([{"tenant": "a", "id": 1, "v": 2}, {"tenant": "a", "id": 2, "v": 1}, {"tenant": "b", "id": 1, "v": 5}]));
+    assert_eq!(
+        body["data"],
+        json!([{"tenant": "a", "id": 1, "v": 2}, {"tenant": "a", "id": 2, "v": 1}, {"tenant": "b", "id": 1, "v": 5}])
+    );
     let (_, body) = sql(&s, admin, "SELECT count() AS n FROM versions").await;
     assert_eq!(body["data"], json!([{"n": 4}]));
     // Types are ClickHouse's own, including ones DataFusion does not have.
-    let (_, body) = sql(&s, admin, "SELECT toInt128(1) AS i, map('k', 1) AS m, (1, 'a') AS t, toDecimal64(1.5, 2) AS d").await;
+    let (_, body) =
+        sql(&s, admin, "SELECT toInt128(1) AS i, map('k', 1) AS m, (1, 'a') AS t, toDecimal64(1.5, 2) AS d").await;
     assert_eq!(
         body["meta"],
         json!([{"name": "i", "type": "Int128"}, {"name": "m", "type": "Map(String, UInt8)"}, {"name": "t", "type": "Tuple(UInt8, String)"}, {"name": "d", "type": "Decimal(18, 2)"}])
@@ -100,7 +108,10 @@ async fn table_engines_final_and_clickhouse_only_clauses() {
         ("SELECT count() AS n FROM versions PREWHERE tenant = 'a'", json!([{"n": 3}])),
         ("SELECT count() AS n FROM versions FINAL PREWHERE tenant = 'a' WHERE v > 0", json!([{"n": 2}])),
         ("SELECT tag FROM versions ARRAY JOIN tags AS tag WHERE tenant = 'b'", json!([{"tag": "z"}])),
-        ("SELECT tenant, v FROM versions ORDER BY tenant, v DESC LIMIT 1 BY tenant", json!([{"tenant": "a", "v": 2}, {"tenant": "b", "v": 5}])),
+        (
+            "SELECT tenant, v FROM versions ORDER BY tenant, v DESC LIMIT 1 BY tenant",
+            json!([{"tenant": "a", "v": 2}, {"tenant": "b", "v": 5}]),
+        ),
         ("SELECT count() AS n FROM versions SETTINGS max_threads = 1", json!([{"n": 4}])),
         ("SELECT sum(v) OVER (PARTITION BY tenant) AS w FROM versions WHERE tenant = 'b'", json!([{"w": 5}])),
         ("SELECT arrayMap(x -> x * 2, [1, 2]) AS a", json!([{"a": [2, 4]}])),
@@ -110,7 +121,8 @@ async fn table_engines_final_and_clickhouse_only_clauses() {
         assert_eq!((status, &body["data"]), (200, &expected), "{q}: {body}");
     }
     // A FINAL on some tables of a query, not all, is refused (it becomes ClickHouse's `final` setting).
-    let (status, body) = sql(&s, admin, "SELECT count() FROM versions FINAL AS a JOIN versions AS b ON a.id = b.id").await;
+    let (status, body) =
+        sql(&s, admin, "SELECT count() FROM versions FINAL AS a JOIN versions AS b ON a.id = b.id").await;
     assert_eq!(status, 400, "{body}");
     assert!(body["error"].as_str().unwrap().contains("FINAL on 1 of the 2 tables"), "{body}");
 }
@@ -119,10 +131,13 @@ async fn table_engines_final_and_clickhouse_only_clauses() {
 async fn jwt_filters_hold_with_final_and_clickhouse_errors_pass_through() {
     let Some(s) = server(&[("versions.datasource", VERSIONS)]).await else { return };
     ingest(&s, "versions", ROWS).await;
-    let token = jwt(&s, json!({
-        "workspace_id": s.workspace_id(), "name": "tenant_b", "exp": in_one_hour(),
-        "scopes": [{"type": "DATASOURCES:READ", "resource": "versions", "filter": "tenant = 'b'"}]
-    }));
+    let token = jwt(
+        &s,
+        json!({
+            "workspace_id": s.workspace_id(), "name": "tenant_b", "exp": in_one_hour(),
+            "scopes": [{"type": "DATASOURCES:READ", "resource": "versions", "filter": "tenant = 'b'"}]
+        }),
+    );
     for q in [
         "SELECT tenant, id FROM versions FINAL",
         "SELECT tenant, id FROM versions PREWHERE 1",
@@ -183,7 +198,12 @@ async fn datafiles_clickhouse_rejects_fail_the_build_with_its_message() {
 #[test]
 fn a_library_that_is_not_chdb_is_refused_with_the_fix() {
     // A library that exists but is not chDB: the server does not start, and says what to install.
-    let candidates = ["/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6", "/lib/aarch64-linux-gnu/libm.so.6", "/lib64/libm.so.6"];
+    let candidates = [
+        "/lib/x86_64-linux-gnu/libm.so.6",
+        "/usr/lib/x86_64-linux-gnu/libm.so.6",
+        "/lib/aarch64-linux-gnu/libm.so.6",
+        "/lib64/libm.so.6",
+    ];
     let Some(libm) = candidates.iter().find(|p| std::path::Path::new(p).exists()) else { return };
     let out = std::process::Command::new(BIN)
         .args(["--engine", "clickhouse", "--chdb", libm, "--port", "0"])
@@ -274,7 +294,8 @@ async fn types_only_clickhouse_stores_are_ingested_checked_and_queried() {
     let first = &body["data"][0];
     assert_eq!(first["attrs"], json!({"a": 1, "b": 2}));
     assert_eq!(first["pair"], json!({"name": "x", "n": 7}));
-    let (_, body) = sql(&s, s.admin_token(), "SELECT toString(big) AS b, toString(huge) AS h, maybe FROM wide ORDER BY id").await;
+    let (_, body) =
+        sql(&s, s.admin_token(), "SELECT toString(big) AS b, toString(huge) AS h, maybe FROM wide ORDER BY id").await;
     assert_eq!(
         body["data"],
         json!([
@@ -331,24 +352,46 @@ TYPE endpoint
 
 #[tokio::test]
 async fn materialized_views_are_clickhouse_views_with_aggregate_states() {
-    let files = [("hits.datasource", HITS), ("daily.datasource", DAILY), ("daily_mv.pipe", DAILY_MV), ("daily_api.pipe", DAILY_API)];
+    let files = [
+        ("hits.datasource", HITS),
+        ("daily.datasource", DAILY),
+        ("daily_mv.pipe", DAILY_MV),
+        ("daily_api.pipe", DAILY_API),
+    ];
     let Some(s) = server(&files[..2]).await else { return };
     // Rows before the view exists are backfilled when it is deployed.
     ingest(&s, "hits", r#"{"ts":"2024-01-01 10:00:00","tenant":"a","user":"u1"}"#).await;
-    let r = client().post(format!("{}/v1/build", s.url())).bearer_auth(s.admin_token()).multipart(datafiles_form(&files)).send().await.unwrap();
+    let r = client()
+        .post(format!("{}/v1/build", s.url()))
+        .bearer_auth(s.admin_token())
+        .multipart(datafiles_form(&files))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     // Each insert feeds the view: states merge across inserts.
-    ingest(&s, "hits", r#"{"ts":"2024-01-01 11:00:00","tenant":"a","user":"u2"}
+    ingest(
+        &s,
+        "hits",
+        r#"{"ts":"2024-01-01 11:00:00","tenant":"a","user":"u2"}
 {"ts":"2024-01-01 12:00:00","tenant":"a","user":"u1"}
-{"ts":"2024-01-02 09:00:00","tenant":"b","user":"u9"}"#).await;
+{"ts":"2024-01-02 09:00:00","tenant":"b","user":"u9"}"#,
+    )
+    .await;
     ingest(&s, "hits", r#"{"ts":"2024-01-02 10:00:00","tenant":"a","user":"u3"}"#).await;
-    let token = jwt(&s, json!({
-        "workspace_id": s.workspace_id(), "name": "tenant_a", "exp": in_one_hour(),
-        "scopes": [{"type": "PIPES:READ", "resource": "daily_api", "fixed_params": {"tenant": "a"}}]
-    }));
+    let token = jwt(
+        &s,
+        json!({
+            "workspace_id": s.workspace_id(), "name": "tenant_a", "exp": in_one_hour(),
+            "scopes": [{"type": "PIPES:READ", "resource": "daily_api", "fixed_params": {"tenant": "a"}}]
+        }),
+    );
     let (status, body) = get_json(&format!("{}/v0/pipes/daily_api.json?tenant=b", s.url()), &token).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["data"], json!([{"day": "2024-01-01", "users": 2, "hits": 3}, {"day": "2024-01-02", "users": 1, "hits": 1}]));
+    assert_eq!(
+        body["data"],
+        json!([{"day": "2024-01-01", "users": 2, "hits": 3}, {"day": "2024-01-02", "users": 1, "hits": 1}])
+    );
     assert_eq!(body["meta"][1], json!({"name": "users", "type": "UInt64"}));
     // Aggregate states cannot be sent as JSON: such rows are quarantined.
     let r = client()

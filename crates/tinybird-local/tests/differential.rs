@@ -32,7 +32,7 @@ fn probe_rows() -> String {
         let s = texts[(id as usize) % texts.len()];
         let i8_value: i64 = if id <= 4 { [-128, 127, 0, -1][(id % 4) as usize] } else { n % 3 - 1 };
         let f32_value = [0.1, -2.5, 1e-7, 3.25, 0.0, 100.75][(id % 6) as usize];
-        let f64_value = [0.1, -2.5, 1e-7, 1e20, 0.0, 3.141592653589793, 2.5, -0.5][(id % 8) as usize] * (n as f64);
+        let f64_value = [0.1, -2.5, 1e-7, 1e20, 0.0, std::f64::consts::PI, 2.5, -0.5][(id % 8) as usize] * (n as f64);
         let row = json!({
             "id": id,
             "i8": i8_value,
@@ -167,7 +167,9 @@ fn values_only(meta: &Value, data: &Value) -> (Vec<Value>, Vec<Vec<Value>>) {
     let types = columns.iter().map(|c| c["type"].clone()).collect();
     let rows = data
         .as_array()
-        .map(|rows| rows.iter().map(|r| columns.iter().map(|c| r[c["name"].as_str().unwrap_or("")].clone()).collect()).collect())
+        .map(|rows| {
+            rows.iter().map(|r| columns.iter().map(|c| r[c["name"].as_str().unwrap_or("")].clone()).collect()).collect()
+        })
         .unwrap_or_default();
     (types, rows)
 }
@@ -271,7 +273,10 @@ async fn datafusion_agrees_with_clickhouse_or_refuses() {
         .collect();
     let new: Vec<&String> = wrong.difference(&known).collect();
     let fixed: Vec<&String> = known.difference(&wrong).collect();
-    assert!(new.is_empty(), "DataFusion answers these differently from ClickHouse (DIFFERENTIAL_VERBOSE=1 shows how): {new:#?}");
+    assert!(
+        new.is_empty(),
+        "DataFusion answers these differently from ClickHouse (DIFFERENTIAL_VERBOSE=1 shows how): {new:#?}"
+    );
     assert!(fixed.is_empty(), "these no longer differ: remove them from known_wrong.txt: {fixed:#?}");
 }
 
@@ -303,7 +308,8 @@ async fn clickhouse_engine_matches_raw_clickhouse(server: &LocalServer, queries:
                      SETTINGS output_format_json_quote_64bit_integers = 0, output_format_json_validate_utf8 = 1"
                 ),
             )?;
-            let data: Vec<Value> = strings(&rows, 0).iter().map(|r| serde_json::from_str(r).unwrap_or(Value::Null)).collect();
+            let data: Vec<Value> =
+                strings(&rows, 0).iter().map(|r| serde_json::from_str(r).unwrap_or(Value::Null)).collect();
             Ok((Value::Array(meta), Value::Array(data)))
         })();
         let Ok((meta, data)) = raw else { continue };

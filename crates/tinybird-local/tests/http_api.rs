@@ -20,7 +20,8 @@ async fn health_and_local_tokens() {
     // The admin token is Tinybird's static format with the workspace id inside.
     let middle = s.admin_token().split('.').nth(1).unwrap();
     use base64::Engine as _;
-    let payload: Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(middle).unwrap()).unwrap();
+    let payload: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(middle).unwrap()).unwrap();
     assert_eq!(payload["u"].as_str(), Some(s.workspace_id()));
     assert!(!format!("{s:?}").contains(s.admin_token()));
 }
@@ -57,7 +58,11 @@ async fn pipe_json_envelope() {
         .await
         .unwrap();
     assert!(raw.contains("\"big\":\"18446744073709551615\""), "{raw}");
-    let (status, body) = get_json(&format!("{}/v0/pipes/top_pages.json?output_format_json_quote_64bit_integers=2", s.url()), s.admin_token()).await;
+    let (status, body) = get_json(
+        &format!("{}/v0/pipes/top_pages.json?output_format_json_quote_64bit_integers=2", s.url()),
+        s.admin_token(),
+    )
+    .await;
     assert_eq!((status, body["error"].as_str()), (400, Some("output_format_json_quote_64bit_integers must be 0 or 1")));
     // DateTime values print as `YYYY-MM-DD HH:MM:SS`.
     let (_, body) = get_json(&format!("{}/v0/pipes/org_count.json?org_id=acme", s.url()), s.admin_token()).await;
@@ -71,7 +76,14 @@ async fn pipe_params_from_query_form_and_json() {
     let s = server().await;
     seed(&s).await;
     let url = format!("{}/v0/pipes/top_pages.json", s.url());
-    let pages = |b: &Value| b["data"].as_array().unwrap_or_else(|| panic!("{b}")).iter().map(|r| r["page"].as_str().unwrap().to_string()).collect::<Vec<_>>();
+    let pages = |b: &Value| {
+        b["data"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{b}"))
+            .iter()
+            .map(|r| r["page"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
     let (_, body) = get_json(&format!("{url}?org_id=other"), s.admin_token()).await;
     assert_eq!(pages(&body), ["/c"]);
     let (_, body) = get_json(&format!("{url}?min_duration=3"), s.admin_token()).await;
@@ -83,9 +95,27 @@ async fn pipe_params_from_query_form_and_json() {
     assert_eq!(pages(&body), ["/b"]);
     let (_, body) = get_json(&format!("{url}?pages=/a,/b"), s.admin_token()).await;
     assert_eq!(pages(&body), ["/a", "/b"]);
-    let form: Value = client().post(&url).bearer_auth(s.admin_token()).form(&[("org_id", "other")]).send().await.unwrap().json().await.unwrap();
+    let form: Value = client()
+        .post(&url)
+        .bearer_auth(s.admin_token())
+        .form(&[("org_id", "other")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(pages(&form), ["/c"]);
-    let body: Value = client().post(&url).bearer_auth(s.admin_token()).json(&json!({"org_id": "other"})).send().await.unwrap().json().await.unwrap();
+    let body: Value = client()
+        .post(&url)
+        .bearer_auth(s.admin_token())
+        .json(&json!({"org_id": "other"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(pages(&body), ["/c"]);
     // Token in the query string.
     let (status, _) = get_json(&format!("{url}?token={}", s.admin_token()), "").await;
@@ -104,7 +134,10 @@ async fn pipe_formats_and_q() {
         }
     };
     let (ct, body) = text(format!("{}/v0/pipes/top_pages.csv", s.url())).await;
-    assert_eq!((ct.as_str(), body.as_str()), ("text/csv; charset=UTF-8; header=absent", "\"/a\",2,4,18446744073709551615\n\"/b\",1,4,2\n"));
+    assert_eq!(
+        (ct.as_str(), body.as_str()),
+        ("text/csv; charset=UTF-8; header=absent", "\"/a\",2,4,18446744073709551615\n\"/b\",1,4,2\n")
+    );
     let (_, body) = text(format!("{}/v0/pipes/top_pages.csvwithnames", s.url())).await;
     assert!(body.starts_with("\"page\",\"hits\",\"total\",\"big\"\n\"/a\""), "{body}");
     let (ct, body) = text(format!("{}/v0/pipes/top_pages.ndjson", s.url())).await;
@@ -114,9 +147,14 @@ async fn pipe_formats_and_q() {
         body.lines().next().unwrap().replace("\\/", "/"),
         r#"{"page":"/a","hits":2,"total":4,"big":18446744073709551615}"#
     );
-    let (status, body) = get_json(&format!("{}/v0/pipes/top_pages.json?q=SELECT%20sum(hits)%20AS%20s%20FROM%20_", s.url()), s.admin_token()).await;
+    let (status, body) = get_json(
+        &format!("{}/v0/pipes/top_pages.json?q=SELECT%20sum(hits)%20AS%20s%20FROM%20_", s.url()),
+        s.admin_token(),
+    )
+    .await;
     assert_eq!((status, &body["data"]), (200, &json!([{"s": 3}])), "{body}");
-    let (_, body) = text(format!("{}/v0/pipes/top_pages.json?q=SELECT%20count()%20FROM%20_%20FORMAT%20CSV", s.url())).await;
+    let (_, body) =
+        text(format!("{}/v0/pipes/top_pages.json?q=SELECT%20count()%20FROM%20_%20FORMAT%20CSV", s.url())).await;
     assert_eq!(body, "2\n");
 }
 
@@ -125,7 +163,10 @@ async fn pipe_errors() {
     let s = server().await;
     let (status, body) = get_json(&format!("{}/v0/pipes/org_count.json", s.url()), s.admin_token()).await;
     assert_eq!(status, 400);
-    assert!(body["error"].as_str().unwrap().starts_with("Template Syntax Error: Required parameter is not defined"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().starts_with("Template Syntax Error: Required parameter is not defined"),
+        "{body}"
+    );
     assert!(body["documentation"].is_string());
     let (status, body) = get_json(&format!("{}/v0/pipes/nope.json", s.url()), s.admin_token()).await;
     assert_eq!((status, body["error"].as_str()), (403, Some("Resource 'nope' not found")));
@@ -142,18 +183,48 @@ async fn sql_api() {
     let s = server().await;
     seed(&s).await;
     let url = format!("{}/v0/sql", s.url());
-    let r = client().get(&url).query(&[("q", "SELECT count() AS c FROM events FORMAT JSON")]).bearer_auth(s.admin_token()).send().await.unwrap();
+    let r = client()
+        .get(&url)
+        .query(&[("q", "SELECT count() AS c FROM events FORMAT JSON")])
+        .bearer_auth(s.admin_token())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["content-type"], "application/json; charset=UTF-8");
     let body: Value = r.json().await.unwrap();
     assert_eq!((&body["meta"], &body["data"]), (&json!([{"name": "c", "type": "UInt64"}]), &json!([{"c": 4}])));
     // TSV by default.
-    let r = client().get(&url).query(&[("q", "SELECT page, count() FROM events GROUP BY page ORDER BY page")]).bearer_auth(s.admin_token()).send().await.unwrap();
+    let r = client()
+        .get(&url)
+        .query(&[("q", "SELECT page, count() FROM events GROUP BY page ORDER BY page")])
+        .bearer_auth(s.admin_token())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["content-type"], "text/tab-separated-values; charset=UTF-8");
     assert_eq!(r.text().await.unwrap(), "/a\t2\n/b\t1\n/c\t1\n");
     // POST raw text, form and JSON (templated).
-    let raw = client().post(&url).bearer_auth(s.admin_token()).body("SELECT count() FROM events WHERE org_id = 'other'").send().await.unwrap().text().await.unwrap();
+    let raw = client()
+        .post(&url)
+        .bearer_auth(s.admin_token())
+        .body("SELECT count() FROM events WHERE org_id = 'other'")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(raw, "1\n");
-    let form = client().post(&url).bearer_auth(s.admin_token()).form(&[("q", "SELECT 1 + 1")]).send().await.unwrap().text().await.unwrap();
+    let form = client()
+        .post(&url)
+        .bearer_auth(s.admin_token())
+        .form(&[("q", "SELECT 1 + 1")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(form, "2\n");
     let templated = client()
         .post(&url)
@@ -167,7 +238,16 @@ async fn sql_api() {
         .unwrap();
     assert_eq!(templated, "{\"c\":3}\n");
     // A pipe can be read as a table.
-    let r = client().get(&url).query(&[("q", "SELECT count() FROM top_pages")]).bearer_auth(s.admin_token()).send().await.unwrap().text().await.unwrap();
+    let r = client()
+        .get(&url)
+        .query(&[("q", "SELECT count() FROM top_pages")])
+        .bearer_auth(s.admin_token())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(r, "2\n");
     for (q, status, text) in [
         ("SELECT 1 FORMAT BogusFormat", 403, "invalid format BogusFormat"),
@@ -208,7 +288,9 @@ async fn events_counts_statuses_and_quarantine() {
     assert_eq!(r.status(), 202);
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"successful_rows": 1, "quarantined_rows": 4}));
     // Invalid UTF-8 and a single object without newline.
-    let mut body = b"{\"timestamp\":\"2024-01-01 00:00:00\",\"org_id\":\"\xff\xfe\",\"page\":\"/x\",\"duration\":1,\"big\":1}\n".to_vec();
+    let mut body =
+        b"{\"timestamp\":\"2024-01-01 00:00:00\",\"org_id\":\"\xff\xfe\",\"page\":\"/x\",\"duration\":1,\"big\":1}\n"
+            .to_vec();
     body.extend_from_slice(br#"{"timestamp":"2024-01-01 00:00:00","org_id":"acme","page":"/y","duration":1,"big":1}"#);
     let r = client().post(format!("{url}&wait=true")).bearer_auth(s.admin_token()).body(body).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -223,11 +305,31 @@ async fn events_counts_statuses_and_quarantine() {
         .json::<Value>()
         .await
         .unwrap();
-    assert_eq!(q["data"][0]["c__error"], json!(["value '1' on column 'big' is not UInt64"]).as_array().map(|_| q["data"][0]["c__error"].clone()).unwrap());
-    let errors: Vec<String> = q["data"].as_array().unwrap().iter().flat_map(|r| r["c__error"].as_array().unwrap().iter().map(|e| e.as_str().unwrap().to_string())).collect();
+    assert_eq!(
+        q["data"][0]["c__error"],
+        json!(["value '1' on column 'big' is not UInt64"])
+            .as_array()
+            .map(|_| q["data"][0]["c__error"].clone())
+            .unwrap()
+    );
+    let errors: Vec<String> = q["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["c__error"].as_array().unwrap().iter().map(|e| e.as_str().unwrap().to_string()))
+        .collect();
     assert!(errors.contains(&"value 'fast' on column 'duration' is not Float64".to_string()), "{errors:?}");
     assert!(errors.contains(&"value '-5' on column 'big' is not UInt64".to_string()), "{errors:?}");
-    let count = client().get(format!("{}/v0/sql", s.url())).query(&[("q", "SELECT count() FROM events_quarantine")]).bearer_auth(s.admin_token()).send().await.unwrap().text().await.unwrap();
+    let count = client()
+        .get(format!("{}/v0/sql", s.url()))
+        .query(&[("q", "SELECT count() FROM events_quarantine")])
+        .bearer_auth(s.admin_token())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(count, "5\n");
 }
 
@@ -237,9 +339,23 @@ async fn events_bodies_gzip_limits_and_errors() {
     let url = format!("{}/v0/events?name=events&wait=true", s.url());
     let mut gz = GzEncoder::new(Vec::new(), Compression::default());
     gz.write_all(ROWS.as_bytes()).unwrap();
-    let r = client().post(&url).bearer_auth(s.admin_token()).header("Content-Encoding", "gzip").body(gz.finish().unwrap()).send().await.unwrap();
+    let r = client()
+        .post(&url)
+        .bearer_auth(s.admin_token())
+        .header("Content-Encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"successful_rows": 4, "quarantined_rows": 0}));
-    let r = client().post(&url).bearer_auth(s.admin_token()).header("Content-Encoding", "gzip").body(ROWS).send().await.unwrap();
+    let r = client()
+        .post(&url)
+        .bearer_auth(s.admin_token())
+        .header("Content-Encoding", "gzip")
+        .body(ROWS)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.json::<Value>().await.unwrap()["error"].as_str().unwrap().contains("not valid gzip"));
     let big = ROWS.repeat(20);
@@ -247,12 +363,31 @@ async fn events_bodies_gzip_limits_and_errors() {
     assert_eq!(r.status(), 413);
     let r = client().post(&url).bearer_auth(s.admin_token()).body("").send().await.unwrap();
     assert_eq!(r.status(), 400);
-    let r = client().post(format!("{}/v0/events", s.url())).bearer_auth(s.admin_token()).body(ROWS).send().await.unwrap();
+    let r =
+        client().post(format!("{}/v0/events", s.url())).bearer_auth(s.admin_token()).body(ROWS).send().await.unwrap();
     assert_eq!(r.status(), 400);
-    let r = client().post(format!("{}/v0/events?name=nope", s.url())).bearer_auth(s.admin_token()).body(ROWS).send().await.unwrap();
-    assert_eq!((r.status().as_u16(), r.json::<Value>().await.unwrap()["error"].clone()), (403, json!("Resource 'nope' not found")));
+    let r = client()
+        .post(format!("{}/v0/events?name=nope", s.url()))
+        .bearer_auth(s.admin_token())
+        .body(ROWS)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.json::<Value>().await.unwrap()["error"].clone()),
+        (403, json!("Resource 'nope' not found"))
+    );
     // Nothing acknowledged was lost: exactly the first four rows are there.
-    let count = client().get(format!("{}/v0/sql", s.url())).query(&[("q", "SELECT count() FROM events")]).bearer_auth(s.admin_token()).send().await.unwrap().text().await.unwrap();
+    let count = client()
+        .get(format!("{}/v0/sql", s.url()))
+        .query(&[("q", "SELECT count() FROM events")])
+        .bearer_auth(s.admin_token())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(count, "4\n");
 }
 
@@ -267,26 +402,69 @@ async fn datasources_api() {
     let (_, detail) = get_json(&format!("{base}/events"), s.admin_token()).await;
     assert_eq!(detail["statistics"]["row_count"], 4);
     // Dry run, then delete.
-    let r: Value = client().post(format!("{base}/events/delete")).bearer_auth(s.admin_token()).form(&[("delete_condition", "org_id = 'other'"), ("dry_run", "true")]).send().await.unwrap().json().await.unwrap();
+    let r: Value = client()
+        .post(format!("{base}/events/delete"))
+        .bearer_auth(s.admin_token())
+        .form(&[("delete_condition", "org_id = 'other'"), ("dry_run", "true")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(r, json!({"rows_to_be_deleted": 1}));
-    let r: Value = client().post(format!("{base}/events/delete")).bearer_auth(s.admin_token()).form(&[("delete_condition", "org_id = 'other'")]).send().await.unwrap().json().await.unwrap();
+    let r: Value = client()
+        .post(format!("{base}/events/delete"))
+        .bearer_auth(s.admin_token())
+        .form(&[("delete_condition", "org_id = 'other'")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(r["status"], "done");
-    let (status, job) = get_json(&format!("{}/v0/jobs/{}", s.url(), r["job_id"].as_str().unwrap()), s.admin_token()).await;
+    let (status, job) =
+        get_json(&format!("{}/v0/jobs/{}", s.url(), r["job_id"].as_str().unwrap()), s.admin_token()).await;
     assert_eq!((status, job["status"].as_str()), (200, Some("done")));
     let (_, detail) = get_json(&format!("{base}/events"), s.admin_token()).await;
     assert_eq!(detail["statistics"]["row_count"], 3);
     // Append an uploaded NDJSON file and a CSV file, then replace.
     let part = reqwest::multipart::Part::bytes(ROWS.as_bytes().to_vec()).file_name("rows.ndjson");
-    let r: Value = client().post(format!("{base}?name=events&mode=append&format=ndjson")).bearer_auth(s.admin_token()).multipart(reqwest::multipart::Form::new().part("csv", part)).send().await.unwrap().json().await.unwrap();
+    let r: Value = client()
+        .post(format!("{base}?name=events&mode=append&format=ndjson"))
+        .bearer_auth(s.admin_token())
+        .multipart(reqwest::multipart::Form::new().part("csv", part))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!((r["successful_rows"].as_u64(), r["quarantined_rows"].as_u64()), (Some(4), Some(0)), "{r}");
     let csv = "timestamp,org_id,page,user_id,duration,big\n2024-03-01 00:00:00,csv,/csv,\\N,1.5,7\n2024-03-01 00:00:00,csv,/csv,5,oops,7\n";
     let part = reqwest::multipart::Part::bytes(csv.as_bytes().to_vec()).file_name("rows.csv");
-    let r: Value = client().post(format!("{base}?name=events&mode=append")).bearer_auth(s.admin_token()).multipart(reqwest::multipart::Form::new().part("csv", part)).send().await.unwrap().json().await.unwrap();
+    let r: Value = client()
+        .post(format!("{base}?name=events&mode=append"))
+        .bearer_auth(s.admin_token())
+        .multipart(reqwest::multipart::Form::new().part("csv", part))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!((r["successful_rows"].as_u64(), r["quarantined_rows"].as_u64()), (Some(1), Some(1)), "{r}");
     let (_, detail) = get_json(&format!("{base}/events"), s.admin_token()).await;
     assert_eq!(detail["statistics"]["row_count"], 8);
     let part = reqwest::multipart::Part::bytes(ROWS.as_bytes().to_vec()).file_name("rows.ndjson");
-    client().post(format!("{base}?name=events&mode=replace")).bearer_auth(s.admin_token()).multipart(reqwest::multipart::Form::new().part("csv", part)).send().await.unwrap();
+    client()
+        .post(format!("{base}?name=events&mode=replace"))
+        .bearer_auth(s.admin_token())
+        .multipart(reqwest::multipart::Form::new().part("csv", part))
+        .send()
+        .await
+        .unwrap();
     let (_, detail) = get_json(&format!("{base}/events"), s.admin_token()).await;
     assert_eq!(detail["statistics"]["row_count"], 4);
     // Truncate (trailing slash accepted).
@@ -314,14 +492,24 @@ async fn cors_preflight_and_headers() {
     assert_eq!(r.status(), 204);
     assert_eq!(r.headers()["access-control-allow-origin"], "https://app.example");
     assert!(r.headers()["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
-    let r = client().get(format!("{}/v0/pipes/top_pages.json", s.url())).header("Origin", "https://app.example").bearer_auth(s.admin_token()).send().await.unwrap();
+    let r = client()
+        .get(format!("{}/v0/pipes/top_pages.json", s.url()))
+        .header("Origin", "https://app.example")
+        .bearer_auth(s.admin_token())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["access-control-allow-origin"], "https://app.example");
 }
 
 fn datafiles_form(files: &[(&str, &str)]) -> reqwest::multipart::Form {
-    let mut form = reqwest::multipart::Form::new().part("context://", reqwest::multipart::Part::text("1.0.0").file_name("cli-version"));
+    let mut form = reqwest::multipart::Form::new()
+        .part("context://", reqwest::multipart::Part::text("1.0.0").file_name("cli-version"));
     for (name, text) in files {
-        let part = reqwest::multipart::Part::text(text.to_string()).file_name(name.to_string()).mime_str("text/plain").unwrap();
+        let part = reqwest::multipart::Part::text(text.to_string())
+            .file_name(name.to_string())
+            .mime_str("text/plain")
+            .unwrap();
         form = form.part("data_project://", part);
     }
     form
@@ -350,7 +538,15 @@ async fn deploy_flow_keeps_data() {
     // Not live yet.
     let (status, _) = get_json(&format!("{}/v0/pipes/total.json", s.url()), s.admin_token()).await;
     assert_eq!(status, 403);
-    let r: Value = client().post(format!("{}/v1/deployments/{id}/set-live", s.url())).bearer_auth(s.admin_token()).send().await.unwrap().json().await.unwrap();
+    let r: Value = client()
+        .post(format!("{}/v1/deployments/{id}/set-live", s.url()))
+        .bearer_auth(s.admin_token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(r["result"], "success");
     let (status, body) = get_json(&format!("{}/v0/pipes/total.json", s.url()), s.admin_token()).await;
     assert_eq!((status, &body["data"]), (200, &json!([{"c": 4}])), "{body}");
@@ -359,7 +555,8 @@ async fn deploy_flow_keeps_data() {
     assert_eq!(status, 403);
     let r = client().delete(format!("{}/v1/deployments/1", s.url())).bearer_auth(s.admin_token()).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let r = client().delete(format!("{}/v1/deployments/{id}", s.url())).bearer_auth(s.admin_token()).send().await.unwrap();
+    let r =
+        client().delete(format!("{}/v1/deployments/{id}", s.url())).bearer_auth(s.admin_token()).send().await.unwrap();
     assert_eq!(r.status(), 400);
     // A broken datafile fails with per-file errors.
     let r = client()
@@ -385,9 +582,19 @@ async fn deploy_flow_keeps_data() {
         .unwrap();
     assert_eq!(r.status(), 400);
     let body: Value = r.json().await.unwrap();
-    assert_eq!(body["errors"], json!([{"filename": "orphan.pipe", "error": "node 'b': Resource 'ghosts' not found"}]), "{body}");
+    assert_eq!(
+        body["errors"],
+        json!([{"filename": "orphan.pipe", "error": "node 'b': Resource 'ghosts' not found"}]),
+        "{body}"
+    );
     // Deploys need an admin token.
-    let r = client().post(format!("{}/v1/deploy", s.url())).bearer_auth(s.token("events_append").unwrap()).multipart(datafiles_form(&[])).send().await.unwrap();
+    let r = client()
+        .post(format!("{}/v1/deploy", s.url()))
+        .bearer_auth(s.token("events_append").unwrap())
+        .multipart(datafiles_form(&[]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
 }
 
@@ -421,18 +628,32 @@ async fn durable_with_data_dir() {
     let s = LocalServer::builder().resources(resources()).data_dir(&dir).start().await.unwrap();
     let admin = s.admin_token().to_string();
     seed(&s).await;
-    client().post(format!("{}/v0/datasources/events/delete", s.url())).bearer_auth(&admin).form(&[("delete_condition", "page = '/c'")]).send().await.unwrap();
+    client()
+        .post(format!("{}/v0/datasources/events/delete", s.url()))
+        .bearer_auth(&admin)
+        .form(&[("delete_condition", "page = '/c'")])
+        .send()
+        .await
+        .unwrap();
     s.shutdown().await;
     let s = LocalServer::builder().resources(resources()).data_dir(&dir).start().await.unwrap();
     assert_eq!(s.admin_token(), admin);
-    let (status, body) = get_json(&format!("{}/v0/sql?q=SELECT%20count()%20AS%20c,%20max(big)%20AS%20b%20FROM%20events%20FORMAT%20JSON", s.url()), &admin).await;
+    let (status, body) = get_json(
+        &format!("{}/v0/sql?q=SELECT%20count()%20AS%20c,%20max(big)%20AS%20b%20FROM%20events%20FORMAT%20JSON", s.url()),
+        &admin,
+    )
+    .await;
     assert_eq!((status, &body["data"]), (200, &json!([{"c": 3, "b": 18446744073709551615u64}])), "{body}");
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn uuid_like() -> String {
-    format!("{}-{}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -447,7 +668,13 @@ async fn two_hundred_concurrent_clients() {
         tasks.push(tokio::spawn(async move {
             let c = reqwest::Client::new();
             if i % 2 == 0 {
-                let r = c.post(format!("{url}/v0/events?name=events&wait=true")).bearer_auth(&token).body(ROWS).send().await.unwrap();
+                let r = c
+                    .post(format!("{url}/v0/events?name=events&wait=true"))
+                    .bearer_auth(&token)
+                    .body(ROWS)
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(r.status(), 200);
                 assert_eq!(r.json::<Value>().await.unwrap()["successful_rows"], 4);
             } else {
@@ -459,7 +686,16 @@ async fn two_hundred_concurrent_clients() {
     for t in tasks {
         t.await.unwrap();
     }
-    let count = client().get(format!("{url}/v0/sql")).query(&[("q", "SELECT count() FROM events")]).bearer_auth(&token).send().await.unwrap().text().await.unwrap();
+    let count = client()
+        .get(format!("{url}/v0/sql"))
+        .query(&[("q", "SELECT count() FROM events")])
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(count, format!("{}\n", 4 + 100 * 4));
 }
 
@@ -469,11 +705,21 @@ async fn append_from_url_and_deployed_project_survives_restart() {
     // The import below reads this server's own loopback address, which URL imports refuse unless allowed.
     let s = LocalServer::builder().data_dir(&dir).allow_private_urls(true).start().await.unwrap();
     let events = std::fs::read_to_string(project_dir().join("events.datasource")).unwrap();
-    let r = client().post(format!("{}/v1/build", s.url())).bearer_auth(s.admin_token()).multipart(datafiles_form(&[("events.datasource", &events)])).send().await.unwrap();
+    let r = client()
+        .post(format!("{}/v1/build", s.url()))
+        .bearer_auth(s.admin_token())
+        .multipart(datafiles_form(&[("events.datasource", &events)]))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     seed(&s).await;
     // The server's own /v0/sql output is a URL to import from.
-    let source = format!("{}/v0/sql?token={}&q=SELECT%20*%20FROM%20events%20WHERE%20page%20%3D%20'/a'%20FORMAT%20JSONEachRow", s.url(), s.admin_token());
+    let source = format!(
+        "{}/v0/sql?token={}&q=SELECT%20*%20FROM%20events%20WHERE%20page%20%3D%20'/a'%20FORMAT%20JSONEachRow",
+        s.url(),
+        s.admin_token()
+    );
     let r: Value = client()
         .post(format!("{}/v0/datasources?name=events&mode=append&format=ndjson", s.url()))
         .bearer_auth(s.admin_token())
@@ -489,7 +735,16 @@ async fn append_from_url_and_deployed_project_survives_restart() {
     s.shutdown().await;
     // Restarted with no project: the built datasource and its 6 rows come back from the data dir.
     let s = LocalServer::builder().data_dir(&dir).start().await.unwrap();
-    let count = client().get(format!("{}/v0/sql", s.url())).query(&[("q", "SELECT count() FROM events")]).bearer_auth(&admin).send().await.unwrap().text().await.unwrap();
+    let count = client()
+        .get(format!("{}/v0/sql", s.url()))
+        .query(&[("q", "SELECT count() FROM events")])
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(count, "6\n");
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
@@ -497,8 +752,21 @@ async fn append_from_url_and_deployed_project_survives_restart() {
 
 async fn check_daily(s: &LocalServer) {
     let q = "SELECT toString(date) AS d, org_id, sum(views) AS v FROM daily GROUP BY date, org_id ORDER BY date FORMAT JSON";
-    let body: Value = client().get(format!("{}/v0/sql", s.url())).query(&[("q", q)]).bearer_auth(s.admin_token()).send().await.unwrap().json().await.unwrap();
-    assert_eq!(body["data"], json!([{"d": "2024-01-01", "org_id": "acme", "v": 6}, {"d": "2024-01-02", "org_id": "other", "v": 2}]), "{body}");
+    let body: Value = client()
+        .get(format!("{}/v0/sql", s.url()))
+        .query(&[("q", q)])
+        .bearer_auth(s.admin_token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body["data"],
+        json!([{"d": "2024-01-01", "org_id": "acme", "v": 6}, {"d": "2024-01-02", "org_id": "other", "v": 2}]),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -510,7 +778,11 @@ async fn materialized_views_run_on_ingestion() {
     let r: Value = client()
         .post(format!("{}/v1/build", s.url()))
         .bearer_auth(s.admin_token())
-        .multipart(datafiles_form(&[("events.datasource", &events), ("daily.datasource", daily), ("daily_mv.pipe", mv)]))
+        .multipart(datafiles_form(&[
+            ("events.datasource", &events),
+            ("daily.datasource", daily),
+            ("daily_mv.pipe", mv),
+        ]))
         .send()
         .await
         .unwrap()
@@ -527,20 +799,39 @@ async fn materialized_views_run_on_ingestion() {
         let (url, token) = (fresh.url().to_string(), fresh.admin_token().to_string());
         async move {
             let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
-            client().post(format!("{url}/v1/build")).bearer_auth(token).multipart(datafiles_form(&files)).send().await.unwrap().status()
+            client()
+                .post(format!("{url}/v1/build"))
+                .bearer_auth(token)
+                .multipart(datafiles_form(&files))
+                .send()
+                .await
+                .unwrap()
+                .status()
         }
     };
     assert_eq!(build(vec![("events.datasource", events.clone()), ("daily.datasource", daily.to_string())]).await, 200);
     seed(&fresh).await;
     seed(&fresh).await;
-    assert_eq!(build(vec![("events.datasource", events.clone()), ("daily.datasource", daily.to_string()), ("daily_mv.pipe", mv.to_string())]).await, 200);
+    assert_eq!(
+        build(vec![
+            ("events.datasource", events.clone()),
+            ("daily.datasource", daily.to_string()),
+            ("daily_mv.pipe", mv.to_string())
+        ])
+        .await,
+        200
+    );
     check_daily(&fresh).await;
     // A view that cannot run: the rows are ingested and the answer is 422.
     let broken = "NODE agg\nSQL >\n    SELECT toDate(timestamp) AS date, org_id, countState() AS views FROM events GROUP BY date, org_id\n\nTYPE materialized\nDATASOURCE daily\n";
     let r: Value = client()
         .post(format!("{}/v1/build", s.url()))
         .bearer_auth(s.admin_token())
-        .multipart(datafiles_form(&[("events.datasource", &events), ("daily.datasource", daily), ("daily_mv.pipe", broken)]))
+        .multipart(datafiles_form(&[
+            ("events.datasource", &events),
+            ("daily.datasource", daily),
+            ("daily_mv.pipe", broken),
+        ]))
         .send()
         .await
         .unwrap()
@@ -548,13 +839,28 @@ async fn materialized_views_run_on_ingestion() {
         .await
         .unwrap();
     assert_eq!(r["result"], "success", "{r}");
-    let r = client().post(format!("{}/v0/events?name=events&wait=true", s.url())).bearer_auth(s.admin_token()).body(ROWS).send().await.unwrap();
+    let r = client()
+        .post(format!("{}/v0/events?name=events&wait=true", s.url()))
+        .bearer_auth(s.admin_token())
+        .body(ROWS)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 422);
     let error = r.json::<Value>().await.unwrap()["error"].as_str().unwrap().to_string();
     // DataFusion refuses `countState`; ClickHouse runs it, and its aggregate state does not fit the UInt64 column.
     let named = if on_clickhouse() { "views" } else { "countState" };
     assert!(error.contains(named), "{error}");
-    let count = client().get(format!("{}/v0/sql", s.url())).query(&[("q", "SELECT count() FROM events")]).bearer_auth(s.admin_token()).send().await.unwrap().text().await.unwrap();
+    let count = client()
+        .get(format!("{}/v0/sql", s.url()))
+        .query(&[("q", "SELECT count() FROM events")])
+        .bearer_auth(s.admin_token())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(count, "12\n");
     // A view writing to a datasource that does not exist is refused at build time.
     let r = client()

@@ -103,7 +103,9 @@ fn seed_batches() -> Vec<(&'static str, String, u64, u64)> {
         audit.push(json!({"tenant": 2, "secret": format!("{AUDIT}_t2_{i}")}).to_string());
     }
     // A string where a UInt64 belongs: quarantined, so `<ds>_quarantine` exists and holds marker text.
-    events.push(json!({"tenant": format!("{QUAR}_ev_tenant"), "secret": format!("{QUAR}_ev_secret"), "n": 7}).to_string());
+    events.push(
+        json!({"tenant": format!("{QUAR}_ev_tenant"), "secret": format!("{QUAR}_ev_secret"), "n": 7}).to_string(),
+    );
     orders.push(json!({"tenant": format!("{QUAR}_or_tenant"), "secret": format!("{QUAR}_or_secret")}).to_string());
     let n = (ROWS_PER_TENANT * 2) as u64;
     vec![("events", events.join("\n"), n, 1), ("orders", orders.join("\n"), n, 1), ("audit", audit.join("\n"), 4, 0)]
@@ -181,7 +183,13 @@ fn bad_jwts(admin: &str, workspace: &str) -> Vec<(&'static str, String)> {
     };
     let tampered = {
         // A valid signature over a harmless payload, with the payload swapped for one granting `audit`.
-        let harmless = sign(admin, &claims(workspace, json!([{"type": "PIPES:READ", "resource": "per_tenant", "fixed_params": {"tenant": 1}}])));
+        let harmless = sign(
+            admin,
+            &claims(
+                workspace,
+                json!([{"type": "PIPES:READ", "resource": "per_tenant", "fixed_params": {"tenant": 1}}]),
+            ),
+        );
         let mut parts: Vec<String> = harmless.split('.').map(str::to_string).collect();
         parts[1] = b64(good.to_string());
         parts.join(".")
@@ -296,7 +304,7 @@ fn describe_reqwest(e: &reqwest::Error) -> String {
 }
 
 fn excerpt(body: &str) -> String {
-    let flat = body.replace('\n', " ").replace('\t', " ");
+    let flat = body.replace(['\n', '\t'], " ");
     let mut cut: String = flat.chars().take(260).collect();
     if cut.len() < flat.len() {
         cut.push('…');
@@ -366,7 +374,11 @@ async fn run_attacks(base: &str, attacks: &[Attack]) -> Vec<String> {
             Ok(r) => (r.status, check_no_leak(r.status, &r.body, a.forbidden)),
         };
         if verbose() {
-            eprintln!("[red_team] {} -> {status} {}", a.name.replace('\n', "\\n"), verdict.as_ref().err().cloned().unwrap_or_else(|| "ok".into()));
+            eprintln!(
+                "[red_team] {} -> {status} {}",
+                a.name.replace('\n', "\\n"),
+                verdict.as_ref().err().cloned().unwrap_or_else(|| "ok".into())
+            );
         }
         if let Err(e) = verdict {
             failures.push(format!("[{}] {e}", a.name.replace('\n', "\\n")));
@@ -391,7 +403,11 @@ fn report(test: &str, total: usize, failures: &[String]) {
         }
     }
     let shown: Vec<&str> = failures.iter().take(60).map(String::as_str).collect();
-    let more = if failures.len() > shown.len() { format!("\n… and {} more (listed above)", failures.len() - shown.len()) } else { String::new() };
+    let more = if failures.len() > shown.len() {
+        format!("\n… and {} more (listed above)", failures.len() - shown.len())
+    } else {
+        String::new()
+    };
     assert!(failures.is_empty(), "{test}: {} of {total} attacks failed:\n{}{more}", failures.len(), shown.join("\n"));
 }
 
@@ -516,14 +532,58 @@ impl Ctx {
 
     /// CONTROL: each restricted token works, and sees its own rows only.
     async fn control_tokens_work(&self) {
-        let checks: Vec<(&str, String, Req, &[&str], &[&str])> = vec![
-            ("filtered JWT", self.filtered(), Req::get("/v0/sql", &[("q", "SELECT secret FROM events FORMAT JSON")]), &[T1EV], NOT_FOR_TENANT1_EVENTS),
-            ("filtered_both JWT", self.filtered_both(), Req::get("/v0/sql", &[("q", "SELECT secret FROM orders FORMAT JSON")]), &[T1OR], NOT_FOR_TENANT1),
-            ("pipe_t1 JWT", self.pipe_t1(), Req::get("/v0/pipes/per_tenant.json", &[("tenant", "2")]), &[T1EV], NOT_FOR_TENANT1_EVENTS),
-            ("pipe_t1 JWT q over _", self.pipe_t1(), Req::get("/v0/pipes/per_tenant.json", &[("q", "SELECT secret FROM _")]), &[T1EV], NOT_FOR_TENANT1_EVENTS),
-            ("pipe_t1_with_filter JWT", self.pipe_t1_with_filter(), Req::get("/v0/pipes/per_tenant.json", &[]), &[T1EV], NOT_FOR_TENANT1_EVENTS),
-            ("pipe_t1_with_filter JWT reads orders", self.pipe_t1_with_filter(), Req::get("/v0/sql", &[("q", "SELECT secret FROM orders")]), &[T1OR], NOT_FOR_TENANT1),
-            ("two_pipes JWT", self.two_pipes(), Req::get("/v0/pipes/other_pipe.json", &[("org", "2")]), &[T1OR], NOT_FOR_TENANT1),
+        // What is checked, the token, the request, the rows it must see, the rows it must not.
+        type Check<'a> = (&'a str, String, Req, &'a [&'a str], &'a [&'a str]);
+        let checks: Vec<Check<'_>> = vec![
+            (
+                "filtered JWT",
+                self.filtered(),
+                Req::get("/v0/sql", &[("q", "SELECT secret FROM events FORMAT JSON")]),
+                &[T1EV],
+                NOT_FOR_TENANT1_EVENTS,
+            ),
+            (
+                "filtered_both JWT",
+                self.filtered_both(),
+                Req::get("/v0/sql", &[("q", "SELECT secret FROM orders FORMAT JSON")]),
+                &[T1OR],
+                NOT_FOR_TENANT1,
+            ),
+            (
+                "pipe_t1 JWT",
+                self.pipe_t1(),
+                Req::get("/v0/pipes/per_tenant.json", &[("tenant", "2")]),
+                &[T1EV],
+                NOT_FOR_TENANT1_EVENTS,
+            ),
+            (
+                "pipe_t1 JWT q over _",
+                self.pipe_t1(),
+                Req::get("/v0/pipes/per_tenant.json", &[("q", "SELECT secret FROM _")]),
+                &[T1EV],
+                NOT_FOR_TENANT1_EVENTS,
+            ),
+            (
+                "pipe_t1_with_filter JWT",
+                self.pipe_t1_with_filter(),
+                Req::get("/v0/pipes/per_tenant.json", &[]),
+                &[T1EV],
+                NOT_FOR_TENANT1_EVENTS,
+            ),
+            (
+                "pipe_t1_with_filter JWT reads orders",
+                self.pipe_t1_with_filter(),
+                Req::get("/v0/sql", &[("q", "SELECT secret FROM orders")]),
+                &[T1OR],
+                NOT_FOR_TENANT1,
+            ),
+            (
+                "two_pipes JWT",
+                self.two_pipes(),
+                Req::get("/v0/pipes/other_pipe.json", &[("org", "2")]),
+                &[T1OR],
+                NOT_FOR_TENANT1,
+            ),
         ];
         for (what, token, req, must_see, must_not) in checks {
             let r = self.get(&token, req).await;
@@ -560,30 +620,84 @@ fn cte_shadow_sqls(ds: &str) -> Vec<(String, String)> {
         t("backticks", "WITH `{ds}` AS (SELECT * FROM `{ds}`) SELECT `secret` FROM `{ds}`"),
         t("double quotes", r#"WITH "{ds}" AS (SELECT * FROM "{ds}") SELECT "secret" FROM "{ds}""#),
         t("mixed quoting", r#"WITH {ds} AS (SELECT * FROM `{ds}`) SELECT secret FROM "{ds}""#),
-        t("block comments", "WITH /* c */ {ds} /* c */ AS /* c */ (SELECT /**/ * FROM {ds} /* ) */) SELECT secret FROM {ds}"),
+        t(
+            "block comments",
+            "WITH /* c */ {ds} /* c */ AS /* c */ (SELECT /**/ * FROM {ds} /* ) */) SELECT secret FROM {ds}",
+        ),
         t("line comments", "WITH {ds} -- c\n AS ( -- c\nSELECT * FROM {ds} -- )\n) SELECT secret FROM {ds} -- end"),
         t("whitespace", "WITH\n\t{ds}\n\tAS\n(\n\tSELECT\t*\n\tFROM\r\n{ds}\n)\nSELECT\n\tsecret\nFROM\n\t{ds}\n"),
         t("nested CTEs", "WITH x AS (WITH {ds} AS (SELECT * FROM {ds}) SELECT * FROM {ds}) SELECT secret FROM x"),
-        t("doubly nested CTEs", "WITH x AS (WITH y AS (WITH {ds} AS (SELECT * FROM {ds}) SELECT * FROM {ds}) SELECT * FROM y) SELECT secret FROM x"),
+        t(
+            "doubly nested CTEs",
+            "WITH x AS (WITH y AS (WITH {ds} AS (SELECT * FROM {ds}) SELECT * FROM {ds}) SELECT * FROM y) SELECT secret FROM x",
+        ),
         t("CTE in a FROM subquery", "SELECT secret FROM (WITH {ds} AS (SELECT * FROM {ds}) SELECT * FROM {ds})"),
-        t("CTE in an aliased FROM subquery", "SELECT b.secret FROM (SELECT * FROM (WITH {ds} AS (SELECT * FROM {ds}) SELECT * FROM {ds}) AS a) AS b"),
-        t("CTE after an earlier CTE reading the table", "WITH a AS (SELECT * FROM {ds}), {ds} AS (SELECT * FROM a) SELECT secret FROM {ds}"),
-        t("earlier CTE read, shadow defined later", "WITH a AS (SELECT * FROM {ds}), {ds} AS (SELECT 1 AS k) SELECT secret FROM a"),
-        t("shadow defined in an IN subquery hides the outer read", "SELECT secret FROM {ds} WHERE 1 IN (WITH {ds} AS (SELECT 1 AS x) SELECT x FROM {ds})"),
-        t("shadow defined in NOT IN", "SELECT secret FROM {ds} WHERE 0 NOT IN (WITH {ds} AS (SELECT 1 AS x) SELECT x FROM {ds})"),
-        t("shadow defined in EXISTS", "SELECT secret FROM {ds} WHERE EXISTS (WITH {ds} AS (SELECT 1 AS x) SELECT x FROM {ds})"),
-        t("shadow defined in a scalar subquery", "SELECT secret, (WITH {ds} AS (SELECT 1 AS x) SELECT max(x) FROM {ds}) AS k FROM {ds}"),
-        t("shadow defined in a UNION branch", "SELECT secret FROM {ds} UNION ALL SELECT secret FROM (WITH {ds} AS (SELECT 'a' AS secret) SELECT secret FROM {ds})"),
-        t("shadow defined in a JOIN", "SELECT a.secret FROM {ds} AS a JOIN (WITH {ds} AS (SELECT 1 AS k) SELECT k FROM {ds}) AS b ON 1 = 1"),
-        t("scalar subquery reading through the shadow", "SELECT (WITH {ds} AS (SELECT * FROM {ds}) SELECT groupArray(secret) FROM {ds}) AS s"),
-        t("IN subquery reading through the shadow", "SELECT arrayJoin([1]) AS k, (WITH {ds} AS (SELECT * FROM {ds}) SELECT groupArray(secret) FROM {ds} WHERE 1 IN (SELECT 1)) AS s"),
-        t("JOIN on the shadow", "SELECT b.secret FROM (SELECT 1 AS k) AS a JOIN (WITH {ds} AS (SELECT * FROM {ds}) SELECT * FROM {ds}) AS b ON 1 = 1"),
-        t("UNION with the shadow", "SELECT 'x' AS secret UNION ALL (WITH {ds} AS (SELECT * FROM {ds}) SELECT secret FROM {ds})"),
-        t("two CTEs, both named after tables", "WITH {ds} AS (SELECT * FROM {ds} WHERE 1 = 1), y AS (SELECT * FROM {ds}) SELECT secret FROM y"),
+        t(
+            "CTE in an aliased FROM subquery",
+            "SELECT b.secret FROM (SELECT * FROM (WITH {ds} AS (SELECT * FROM {ds}) SELECT * FROM {ds}) AS a) AS b",
+        ),
+        t(
+            "CTE after an earlier CTE reading the table",
+            "WITH a AS (SELECT * FROM {ds}), {ds} AS (SELECT * FROM a) SELECT secret FROM {ds}",
+        ),
+        t(
+            "earlier CTE read, shadow defined later",
+            "WITH a AS (SELECT * FROM {ds}), {ds} AS (SELECT 1 AS k) SELECT secret FROM a",
+        ),
+        t(
+            "shadow defined in an IN subquery hides the outer read",
+            "SELECT secret FROM {ds} WHERE 1 IN (WITH {ds} AS (SELECT 1 AS x) SELECT x FROM {ds})",
+        ),
+        t(
+            "shadow defined in NOT IN",
+            "SELECT secret FROM {ds} WHERE 0 NOT IN (WITH {ds} AS (SELECT 1 AS x) SELECT x FROM {ds})",
+        ),
+        t(
+            "shadow defined in EXISTS",
+            "SELECT secret FROM {ds} WHERE EXISTS (WITH {ds} AS (SELECT 1 AS x) SELECT x FROM {ds})",
+        ),
+        t(
+            "shadow defined in a scalar subquery",
+            "SELECT secret, (WITH {ds} AS (SELECT 1 AS x) SELECT max(x) FROM {ds}) AS k FROM {ds}",
+        ),
+        t(
+            "shadow defined in a UNION branch",
+            "SELECT secret FROM {ds} UNION ALL SELECT secret FROM (WITH {ds} AS (SELECT 'a' AS secret) SELECT secret FROM {ds})",
+        ),
+        t(
+            "shadow defined in a JOIN",
+            "SELECT a.secret FROM {ds} AS a JOIN (WITH {ds} AS (SELECT 1 AS k) SELECT k FROM {ds}) AS b ON 1 = 1",
+        ),
+        t(
+            "scalar subquery reading through the shadow",
+            "SELECT (WITH {ds} AS (SELECT * FROM {ds}) SELECT groupArray(secret) FROM {ds}) AS s",
+        ),
+        t(
+            "IN subquery reading through the shadow",
+            "SELECT arrayJoin([1]) AS k, (WITH {ds} AS (SELECT * FROM {ds}) SELECT groupArray(secret) FROM {ds} WHERE 1 IN (SELECT 1)) AS s",
+        ),
+        t(
+            "JOIN on the shadow",
+            "SELECT b.secret FROM (SELECT 1 AS k) AS a JOIN (WITH {ds} AS (SELECT * FROM {ds}) SELECT * FROM {ds}) AS b ON 1 = 1",
+        ),
+        t(
+            "UNION with the shadow",
+            "SELECT 'x' AS secret UNION ALL (WITH {ds} AS (SELECT * FROM {ds}) SELECT secret FROM {ds})",
+        ),
+        t(
+            "two CTEs, both named after tables",
+            "WITH {ds} AS (SELECT * FROM {ds} WHERE 1 = 1), y AS (SELECT * FROM {ds}) SELECT secret FROM y",
+        ),
         t("`_` as the CTE name", "WITH _ AS (SELECT * FROM {ds}) SELECT secret FROM _"),
         t("CTE named like the table, aliased", "WITH {ds} AS (SELECT * FROM {ds}) SELECT t.secret FROM {ds} AS t"),
-        t("scalar WITH plus shadow", "WITH 1 AS one, {ds} AS (SELECT * FROM {ds}) SELECT secret FROM {ds} WHERE one = 1"),
-        t("ORDER BY/LIMIT around the shadow", "WITH {ds} AS (SELECT * FROM {ds} ORDER BY secret LIMIT 100) SELECT secret FROM {ds} ORDER BY secret LIMIT 100"),
+        t(
+            "scalar WITH plus shadow",
+            "WITH 1 AS one, {ds} AS (SELECT * FROM {ds}) SELECT secret FROM {ds} WHERE one = 1",
+        ),
+        t(
+            "ORDER BY/LIMIT around the shadow",
+            "WITH {ds} AS (SELECT * FROM {ds} ORDER BY secret LIMIT 100) SELECT secret FROM {ds} ORDER BY secret LIMIT 100",
+        ),
     ]
 }
 
@@ -598,7 +712,10 @@ fn alias_sqls() -> Vec<(&'static str, &'static str)> {
         ("CTE orders reading orders", "WITH orders AS (SELECT * FROM orders) SELECT secret FROM orders"),
         ("CTE events reading orders", "WITH events AS (SELECT * FROM orders) SELECT secret FROM events"),
         ("CTE events reading audit", "WITH events AS (SELECT * FROM audit) SELECT secret FROM events"),
-        ("CTE named events_quarantine", "WITH events_quarantine AS (SELECT * FROM events_quarantine) SELECT secret FROM events_quarantine"),
+        (
+            "CTE named events_quarantine",
+            "WITH events_quarantine AS (SELECT * FROM events_quarantine) SELECT secret FROM events_quarantine",
+        ),
         ("self join with alias swap", "SELECT b.secret FROM events AS a JOIN events AS b ON a.n = a.n"),
         ("comma join of events twice", "SELECT y.secret FROM events x, events y"),
         ("table in parentheses", "SELECT secret FROM (events)"),
@@ -621,7 +738,12 @@ async fn cte_shadowing_never_leaks() {
         for (desc, sql) in cte_shadow_sqls(ds) {
             let (via, req) = rotate(via_sql(&sql), i);
             i += 1;
-            attacks.push(attack(format!("1a append-only JWT, {ds}, {desc}, {via}: {sql}"), &append, NOT_FOR_APPEND_ONLY, req));
+            attacks.push(attack(
+                format!("1a append-only JWT, {ds}, {desc}, {via}: {sql}"),
+                &append,
+                NOT_FOR_APPEND_ONLY,
+                req,
+            ));
         }
     }
     // (b) DATASOURCES:READ filtered to tenant 1.
@@ -629,12 +751,22 @@ async fn cte_shadowing_never_leaks() {
         for (desc, sql) in cte_shadow_sqls(ds) {
             let (via, req) = rotate(via_sql(&sql), i);
             i += 1;
-            attacks.push(attack(format!("1b filtered JWT, {ds}, {desc}, {via}: {sql}"), &filtered, NOT_FOR_TENANT1_EVENTS, req));
+            attacks.push(attack(
+                format!("1b filtered JWT, {ds}, {desc}, {via}: {sql}"),
+                &filtered,
+                NOT_FOR_TENANT1_EVENTS,
+                req,
+            ));
         }
     }
     for (desc, sql) in alias_sqls() {
         for (via, req) in via_sql(sql).into_iter().take(2) {
-            attacks.push(attack(format!("1b filtered JWT, {desc}, {via}: {sql}"), &filtered, NOT_FOR_TENANT1_EVENTS, req));
+            attacks.push(attack(
+                format!("1b filtered JWT, {desc}, {via}: {sql}"),
+                &filtered,
+                NOT_FOR_TENANT1_EVENTS,
+                req,
+            ));
         }
     }
     // (c) PIPES:READ on per_tenant (tenant = 1), through the pipe's `q` and `/v0/sql?pipeline=`.
@@ -642,7 +774,12 @@ async fn cte_shadowing_never_leaks() {
         for (desc, sql) in cte_shadow_sqls(ds) {
             let (via, req) = rotate(via_pipe_q("per_tenant", &sql), i);
             i += 1;
-            attacks.push(attack(format!("1c pipe JWT, {ds}, {desc}, {via}: {sql}"), &pipe, NOT_FOR_TENANT1_EVENTS, req));
+            attacks.push(attack(
+                format!("1c pipe JWT, {ds}, {desc}, {via}: {sql}"),
+                &pipe,
+                NOT_FOR_TENANT1_EVENTS,
+                req,
+            ));
         }
     }
     for (desc, sql) in alias_sqls() {
@@ -679,29 +816,92 @@ async fn cte_shadowing_never_leaks() {
 fn smuggling_sqls(ds: &str) -> Vec<(String, String)> {
     let t = |desc: &str, sql: &str| (desc.to_string(), sql.replace("{ds}", ds));
     vec![
-        t("backslash before the closing quote, -- comment", r"SELECT secret FROM events WHERE secret = 'a\\' OR secret != ' UNION ALL SELECT secret FROM {ds} -- '"),
-        t("lone backslash literal", r"SELECT secret FROM events WHERE secret = '\\' OR secret != ' UNION ALL SELECT secret FROM {ds} --'"),
-        t("three backslashes", r"SELECT secret FROM events WHERE secret = 'a\\\\\\' OR secret != ' UNION ALL SELECT secret FROM {ds} -- '"),
-        t("lower case", r"select secret from events where secret = 'a\\' or secret != ' union all select secret from {ds} -- '"),
+        t(
+            "backslash before the closing quote, -- comment",
+            r"SELECT secret FROM events WHERE secret = 'a\\' OR secret != ' UNION ALL SELECT secret FROM {ds} -- '",
+        ),
+        t(
+            "lone backslash literal",
+            r"SELECT secret FROM events WHERE secret = '\\' OR secret != ' UNION ALL SELECT secret FROM {ds} --'",
+        ),
+        t(
+            "three backslashes",
+            r"SELECT secret FROM events WHERE secret = 'a\\\\\\' OR secret != ' UNION ALL SELECT secret FROM {ds} -- '",
+        ),
+        t(
+            "lower case",
+            r"select secret from events where secret = 'a\\' or secret != ' union all select secret from {ds} -- '",
+        ),
         t("IN list", r"SELECT secret FROM events WHERE secret IN ('a\\', ') UNION ALL SELECT secret FROM {ds} -- ')"),
-        t("IN array (rewritten to a tuple first)", r"SELECT secret FROM events WHERE secret IN ['a\\', ' UNION ALL SELECT secret FROM {ds} -- ']"),
-        t("doubled quote then backslash", r"SELECT secret FROM events WHERE secret = 'it''s\\' OR secret != ' UNION ALL SELECT secret FROM {ds} -- '"),
-        t("escaped quote then backslash", r"SELECT secret FROM events WHERE secret = 'it\'s\\' OR secret != ' UNION ALL SELECT secret FROM {ds} -- '"),
-        t("escaped quote only", r"SELECT secret FROM events WHERE secret = 'a\'' OR secret != ' UNION ALL SELECT secret FROM {ds} -- '"),
-        t("unicode before the backslash", r"SELECT secret FROM events WHERE secret = 'é☃\\' OR secret != ' UNION ALL SELECT secret FROM {ds} -- '"),
-        t("hex escape of a backslash", r"SELECT secret FROM events WHERE secret = 'a\x5c' OR secret != ' UNION ALL SELECT secret FROM {ds} -- '"),
-        t("newline escapes", r"SELECT secret FROM events WHERE secret = 'a\n\\' OR secret != ' UNION ALL SELECT secret FROM {ds} -- '"),
-        t("real newline inside the literal", "SELECT secret FROM events WHERE secret = 'a\\\\' OR secret != '\nUNION ALL SELECT secret FROM {ds}\n-- '"),
-        t("block comments around", r"SELECT secret FROM events WHERE secret = 'a\\'/**/OR/**/secret != '/**/UNION ALL SELECT secret FROM {ds} -- '"),
-        t("backticked identifiers", r"SELECT `secret` FROM `events` WHERE `secret` = 'a\\' OR `secret` != ' UNION ALL SELECT `secret` FROM `{ds}` -- '"),
-        t("double-quoted identifiers", r#"SELECT "secret" FROM "events" WHERE "secret" = 'a\\' OR "secret" != ' UNION ALL SELECT "secret" FROM "{ds}" -- '"#),
-        t("alias with a backslash in backticks", r"SELECT secret AS `x\\` FROM events WHERE secret = 'a\\' OR secret != ' UNION ALL SELECT secret FROM {ds} -- '"),
+        t(
+            "IN array (rewritten to a tuple first)",
+            r"SELECT secret FROM events WHERE secret IN ['a\\', ' UNION ALL SELECT secret FROM {ds} -- ']",
+        ),
+        t(
+            "doubled quote then backslash",
+            r"SELECT secret FROM events WHERE secret = 'it''s\\' OR secret != ' UNION ALL SELECT secret FROM {ds} -- '",
+        ),
+        t(
+            "escaped quote then backslash",
+            r"SELECT secret FROM events WHERE secret = 'it\'s\\' OR secret != ' UNION ALL SELECT secret FROM {ds} -- '",
+        ),
+        t(
+            "escaped quote only",
+            r"SELECT secret FROM events WHERE secret = 'a\'' OR secret != ' UNION ALL SELECT secret FROM {ds} -- '",
+        ),
+        t(
+            "unicode before the backslash",
+            r"SELECT secret FROM events WHERE secret = 'é☃\\' OR secret != ' UNION ALL SELECT secret FROM {ds} -- '",
+        ),
+        t(
+            "hex escape of a backslash",
+            r"SELECT secret FROM events WHERE secret = 'a\x5c' OR secret != ' UNION ALL SELECT secret FROM {ds} -- '",
+        ),
+        t(
+            "newline escapes",
+            r"SELECT secret FROM events WHERE secret = 'a\n\\' OR secret != ' UNION ALL SELECT secret FROM {ds} -- '",
+        ),
+        t(
+            "real newline inside the literal",
+            "SELECT secret FROM events WHERE secret = 'a\\\\' OR secret != '\nUNION ALL SELECT secret FROM {ds}\n-- '",
+        ),
+        t(
+            "block comments around",
+            r"SELECT secret FROM events WHERE secret = 'a\\'/**/OR/**/secret != '/**/UNION ALL SELECT secret FROM {ds} -- '",
+        ),
+        t(
+            "backticked identifiers",
+            r"SELECT `secret` FROM `events` WHERE `secret` = 'a\\' OR `secret` != ' UNION ALL SELECT `secret` FROM `{ds}` -- '",
+        ),
+        t(
+            "double-quoted identifiers",
+            r#"SELECT "secret" FROM "events" WHERE "secret" = 'a\\' OR "secret" != ' UNION ALL SELECT "secret" FROM "{ds}" -- '"#,
+        ),
+        t(
+            "alias with a backslash in backticks",
+            r"SELECT secret AS `x\\` FROM events WHERE secret = 'a\\' OR secret != ' UNION ALL SELECT secret FROM {ds} -- '",
+        ),
         t("backslash in a backticked alias only", r"SELECT secret AS `a\\` FROM events AS `e\\` WHERE 1 = 1"),
-        t("inside a function call", r"SELECT concat(secret, 'a\\') AS secret FROM events WHERE secret != ' UNION ALL SELECT secret FROM {ds} -- '"),
-        t("inside a subquery", r"SELECT secret FROM (SELECT secret FROM events WHERE secret = 'a\\' OR secret != ') UNION ALL SELECT secret FROM {ds} -- ')"),
-        t("in a scalar WITH", r"WITH 'a\\' AS x SELECT secret FROM events WHERE secret = x OR secret != ' UNION ALL SELECT secret FROM {ds} -- '"),
-        t("two backslash literals, balanced", r"SELECT secret FROM events WHERE secret IN ('a\\', ' UNION ALL SELECT secret FROM {ds} WHERE secret NOT IN (', 'b\\', ')') -- ')"),
-        t("LIKE pattern", r"SELECT secret FROM events WHERE secret LIKE 'a\\' OR secret != ' UNION ALL SELECT secret FROM {ds} -- '"),
+        t(
+            "inside a function call",
+            r"SELECT concat(secret, 'a\\') AS secret FROM events WHERE secret != ' UNION ALL SELECT secret FROM {ds} -- '",
+        ),
+        t(
+            "inside a subquery",
+            r"SELECT secret FROM (SELECT secret FROM events WHERE secret = 'a\\' OR secret != ') UNION ALL SELECT secret FROM {ds} -- ')",
+        ),
+        t(
+            "in a scalar WITH",
+            r"WITH 'a\\' AS x SELECT secret FROM events WHERE secret = x OR secret != ' UNION ALL SELECT secret FROM {ds} -- '",
+        ),
+        t(
+            "two backslash literals, balanced",
+            r"SELECT secret FROM events WHERE secret IN ('a\\', ' UNION ALL SELECT secret FROM {ds} WHERE secret NOT IN (', 'b\\', ')') -- ')",
+        ),
+        t(
+            "LIKE pattern",
+            r"SELECT secret FROM events WHERE secret LIKE 'a\\' OR secret != ' UNION ALL SELECT secret FROM {ds} -- '",
+        ),
     ]
 }
 
@@ -717,21 +917,39 @@ async fn string_literal_smuggling_never_leaks() {
         for (desc, sql) in smuggling_sqls(ds) {
             let (via, req) = rotate(via_sql(&sql), i);
             i += 1;
-            attacks.push(attack(format!("2 filtered JWT, {ds}, {desc}, {via}: {sql}"), &filtered, NOT_FOR_TENANT1_EVENTS, req));
+            attacks.push(attack(
+                format!("2 filtered JWT, {ds}, {desc}, {via}: {sql}"),
+                &filtered,
+                NOT_FOR_TENANT1_EVENTS,
+                req,
+            ));
         }
     }
     for (desc, sql) in smuggling_sqls("events") {
         let (via, req) = rotate(via_sql(&sql), i);
         i += 1;
-        attacks.push(attack(format!("2 filtered_both JWT, {desc}, {via}: {sql}"), &filtered_both, NOT_FOR_TENANT1, req));
+        attacks.push(attack(
+            format!("2 filtered_both JWT, {desc}, {via}: {sql}"),
+            &filtered_both,
+            NOT_FOR_TENANT1,
+            req,
+        ));
     }
     // Through a pipe's q over `_`, with a JWT whose DATASOURCES:READ filter makes the server rewrite the SQL.
     for ds in ["events", "audit"] {
         for (desc, sql) in smuggling_sqls(ds) {
-            let sql = sql.replace("FROM events WHERE", "FROM _ WHERE").replace("FROM `events` WHERE", "FROM `_` WHERE").replace(r#"FROM "events" WHERE"#, r#"FROM "_" WHERE"#);
+            let sql = sql
+                .replace("FROM events WHERE", "FROM _ WHERE")
+                .replace("FROM `events` WHERE", "FROM `_` WHERE")
+                .replace(r#"FROM "events" WHERE"#, r#"FROM "_" WHERE"#);
             let (via, req) = rotate(via_pipe_q("per_tenant", &sql), i);
             i += 1;
-            attacks.push(attack(format!("2 pipe+filter JWT, {ds}, {desc}, {via}: {sql}"), &pipe_f, NOT_FOR_TENANT1, req));
+            attacks.push(attack(
+                format!("2 pipe+filter JWT, {ds}, {desc}, {via}: {sql}"),
+                &pipe_f,
+                NOT_FOR_TENANT1,
+                req,
+            ));
         }
     }
     // Through a pipe's String params: `by_name` renders `secret != {{String(a)}} AND secret != {{String(b)}}`.
@@ -739,7 +957,8 @@ async fn string_literal_smuggling_never_leaks() {
         {"type": "PIPES:READ", "resource": "by_name", "fixed_params": {"tenant": 1}},
         {"type": "DATASOURCES:READ", "resource": "orders", "filter": "tenant = 1"}
     ]));
-    let by_name_unfiltered = ctx.jwt(json!([{"type": "PIPES:READ", "resource": "by_name", "fixed_params": {"tenant": 1}}]));
+    let by_name_unfiltered =
+        ctx.jwt(json!([{"type": "PIPES:READ", "resource": "by_name", "fixed_params": {"tenant": 1}}]));
     let param_pairs: Vec<(&str, String, String)> = ["events", "audit", "events_quarantine", "orders"]
         .iter()
         .flat_map(|ds| {
@@ -749,11 +968,12 @@ async fn string_literal_smuggling_never_leaks() {
                 ("a = `x\\\\\\`", "x\\\\\\".to_string(), format!(" UNION ALL SELECT tenant, secret FROM {ds} -- ")),
                 ("a = `x'\\`", "x'\\".to_string(), format!(" UNION ALL SELECT tenant, secret FROM {ds} -- ")),
                 ("a = `é\\`", "é\\".to_string(), format!("\nUNION ALL SELECT tenant, secret FROM {ds}\n-- ")),
-                ("a = `x\\`, b with a quote", "x\\".to_string(), format!("' UNION ALL SELECT tenant, secret FROM {ds} -- ")),
+                (
+                    "a = `x\\`, b with a quote",
+                    "x\\".to_string(),
+                    format!("' UNION ALL SELECT tenant, secret FROM {ds} -- "),
+                ),
             ]
-            .into_iter()
-            .map(move |(d, a, b)| (d, a, b))
-            .collect::<Vec<_>>()
         })
         .collect();
     for (desc, a, b) in &param_pairs {
@@ -763,10 +983,18 @@ async fn string_literal_smuggling_never_leaks() {
             ("POST form", Req::form("/v0/pipes/by_name.json", &[], &[("a", a), ("b", b)])),
             ("POST json", Req::json("/v0/pipes/by_name.json", &[], json!({"a": a, "b": b}))),
             ("template_parameters", Req::get("/v0/pipes/by_name.json", &[("template_parameters", &tp)])),
-            ("/v0/sql?pipeline=", Req::get("/v0/sql", &[("pipeline", "by_name"), ("q", "SELECT * FROM _"), ("a", a), ("b", b)])),
+            (
+                "/v0/sql?pipeline=",
+                Req::get("/v0/sql", &[("pipeline", "by_name"), ("q", "SELECT * FROM _"), ("a", a), ("b", b)]),
+            ),
         ];
         for (via, req) in entries {
-            attacks.push(attack(format!("2 by_name params, {desc}, b = {b:?}, {via}"), &by_name, NOT_FOR_TENANT1, req.clone()));
+            attacks.push(attack(
+                format!("2 by_name params, {desc}, b = {b:?}, {via}"),
+                &by_name,
+                NOT_FOR_TENANT1,
+                req.clone(),
+            ));
         }
         let (via, req) = rotate(
             vec![
@@ -776,7 +1004,12 @@ async fn string_literal_smuggling_never_leaks() {
             i,
         );
         i += 1;
-        attacks.push(attack(format!("2 by_name params, no filter, {desc}, b = {b:?}, {via}"), &by_name_unfiltered, NOT_FOR_TENANT1_EVENTS, req));
+        attacks.push(attack(
+            format!("2 by_name params, no filter, {desc}, b = {b:?}, {via}"),
+            &by_name_unfiltered,
+            NOT_FOR_TENANT1_EVENTS,
+            req,
+        ));
     }
     // Numeric params that are not numbers, and fixed params sent again by the caller.
     let pipe = ctx.pipe_t1();
@@ -796,9 +1029,20 @@ async fn string_literal_smuggling_never_leaks() {
             ("GET repeated", Req::get("/v0/pipes/per_tenant.json", &[("tenant", value), ("tenant", value)])),
             ("POST form", Req::form("/v0/pipes/per_tenant.json", &[], &[("tenant", value)])),
             ("POST json", Req::json("/v0/pipes/per_tenant.json", &[], json!({"tenant": value}))),
-            ("template_parameters", Req::get("/v0/pipes/per_tenant.json", &[("template_parameters", &json!({"tenant": value}).to_string())])),
+            (
+                "template_parameters",
+                Req::get(
+                    "/v0/pipes/per_tenant.json",
+                    &[("template_parameters", &json!({"tenant": value}).to_string())],
+                ),
+            ),
         ] {
-            attacks.push(attack(format!("2 pipe JWT, fixed param overridden, {desc}, {via}"), &pipe, NOT_FOR_TENANT1_EVENTS, req));
+            attacks.push(attack(
+                format!("2 pipe JWT, fixed param overridden, {desc}, {via}"),
+                &pipe,
+                NOT_FOR_TENANT1_EVENTS,
+                req,
+            ));
         }
     }
     for (via, req) in [
@@ -806,9 +1050,18 @@ async fn string_literal_smuggling_never_leaks() {
         ("JSON array", Req::json("/v0/pipes/per_tenant.json", &[], json!({"tenant": [2, 1]}))),
         ("JSON object", Req::json("/v0/pipes/per_tenant.json", &[], json!({"tenant": {"x": 2}}))),
         ("upper-case name", Req::get("/v0/pipes/per_tenant.json", &[("TENANT", "2")])),
-        ("template_parameters number", Req::get("/v0/pipes/per_tenant.json", &[("template_parameters", r#"{"tenant": 2}"#)])),
-        ("template_parameters in a JSON body", Req::json("/v0/pipes/per_tenant.json", &[], json!({"template_parameters": {"tenant": 2}}))),
-        ("template_parameters as form", Req::form("/v0/pipes/per_tenant.json", &[], &[("template_parameters", r#"{"tenant": 2}"#)])),
+        (
+            "template_parameters number",
+            Req::get("/v0/pipes/per_tenant.json", &[("template_parameters", r#"{"tenant": 2}"#)]),
+        ),
+        (
+            "template_parameters in a JSON body",
+            Req::json("/v0/pipes/per_tenant.json", &[], json!({"template_parameters": {"tenant": 2}})),
+        ),
+        (
+            "template_parameters as form",
+            Req::form("/v0/pipes/per_tenant.json", &[], &[("template_parameters", r#"{"tenant": 2}"#)]),
+        ),
     ] {
         attacks.push(attack(format!("2 pipe JWT, fixed param overridden, {via}"), &pipe, NOT_FOR_TENANT1_EVENTS, req));
     }
@@ -844,12 +1097,27 @@ async fn pipes_read_through_other_pipes_keep_their_fixed_params() {
         for (pv, params) in [("org=2", vec![("org", "2")]), ("org=2&tenant=2", vec![("org", "2"), ("tenant", "2")])] {
             let mut q = vec![("q", sql)];
             q.extend(params.iter().copied());
-            attacks.push(attack(format!("3 per_tenant q reads other_pipe, {pv}: {sql}"), &two, NOT_FOR_TENANT1, Req::get("/v0/pipes/per_tenant.json", &q)));
+            attacks.push(attack(
+                format!("3 per_tenant q reads other_pipe, {pv}: {sql}"),
+                &two,
+                NOT_FOR_TENANT1,
+                Req::get("/v0/pipes/per_tenant.json", &q),
+            ));
         }
         let mut form = vec![("q", sql), ("org", "2")];
         form.push(("tenant", "2"));
-        attacks.push(attack(format!("3 per_tenant q reads other_pipe, POST form org=2: {sql}"), &two, NOT_FOR_TENANT1, Req::form("/v0/pipes/per_tenant.json", &[], &form)));
-        attacks.push(attack(format!("3 per_tenant q reads other_pipe, POST json org=2: {sql}"), &two, NOT_FOR_TENANT1, Req::json("/v0/pipes/per_tenant.json", &[], json!({"q": sql, "org": 2}))));
+        attacks.push(attack(
+            format!("3 per_tenant q reads other_pipe, POST form org=2: {sql}"),
+            &two,
+            NOT_FOR_TENANT1,
+            Req::form("/v0/pipes/per_tenant.json", &[], &form),
+        ));
+        attacks.push(attack(
+            format!("3 per_tenant q reads other_pipe, POST json org=2: {sql}"),
+            &two,
+            NOT_FOR_TENANT1,
+            Req::json("/v0/pipes/per_tenant.json", &[], json!({"q": sql, "org": 2})),
+        ));
         attacks.push(attack(
             format!("3 per_tenant q reads other_pipe, template_parameters org=2: {sql}"),
             &two,
@@ -857,20 +1125,77 @@ async fn pipes_read_through_other_pipes_keep_their_fixed_params() {
             Req::get("/v0/pipes/per_tenant.json", &[("q", sql), ("template_parameters", r#"{"org": "2"}"#)]),
         ));
         let sql_direct = sql.replace("FROM _ ", "FROM per_tenant ");
-        attacks.push(attack(format!("3 /v0/sql reads other_pipe, org=2: {sql_direct}"), &two, NOT_FOR_TENANT1, Req::get("/v0/sql", &[("q", &sql_direct), ("org", "2")])));
-        attacks.push(attack(format!("3 /v0/sql POST form reads other_pipe, org=2: {sql_direct}"), &two, NOT_FOR_TENANT1, Req::form("/v0/sql", &[], &[("q", &sql_direct), ("org", "2")])));
+        attacks.push(attack(
+            format!("3 /v0/sql reads other_pipe, org=2: {sql_direct}"),
+            &two,
+            NOT_FOR_TENANT1,
+            Req::get("/v0/sql", &[("q", &sql_direct), ("org", "2")]),
+        ));
+        attacks.push(attack(
+            format!("3 /v0/sql POST form reads other_pipe, org=2: {sql_direct}"),
+            &two,
+            NOT_FOR_TENANT1,
+            Req::form("/v0/sql", &[], &[("q", &sql_direct), ("org", "2")]),
+        ));
     }
     for (desc, req) in [
-        ("other_pipe reads per_tenant, tenant=2", Req::get("/v0/pipes/other_pipe.json", &[("q", "SELECT * FROM per_tenant"), ("tenant", "2")])),
-        ("/v0/sql reads per_tenant, tenant=2", Req::get("/v0/sql", &[("q", "SELECT * FROM per_tenant"), ("tenant", "2")])),
-        ("/v0/sql reads both, tenant=2 org=2", Req::get("/v0/sql", &[("q", "SELECT secret FROM per_tenant UNION ALL SELECT secret FROM other_pipe"), ("tenant", "2"), ("org", "2")])),
-        ("pipeline=other_pipe, org=2", Req::get("/v0/sql", &[("pipeline", "other_pipe"), ("q", "SELECT * FROM _"), ("org", "2")])),
-        ("pipeline=per_tenant, tenant=2", Req::get("/v0/sql", &[("pipeline", "per_tenant"), ("q", "SELECT * FROM _"), ("tenant", "2")])),
-        ("pipeline=per_tenant POST form, tenant=2", Req::form("/v0/sql", &[], &[("pipeline", "per_tenant"), ("q", "SELECT * FROM _"), ("tenant", "2")])),
-        ("pipeline=per_tenant POST json, tenant=2", Req::json("/v0/sql", &[], json!({"pipeline": "per_tenant", "q": "SELECT * FROM _", "tenant": 2}))),
-        ("pipeline=per_tenant template_parameters", Req::get("/v0/sql", &[("pipeline", "per_tenant"), ("q", "SELECT * FROM _"), ("template_parameters", r#"{"tenant": 2}"#)])),
-        ("pipeline=per_tenant reading other_pipe, org=2", Req::get("/v0/sql", &[("pipeline", "per_tenant"), ("q", "SELECT secret FROM _ UNION ALL SELECT secret FROM other_pipe"), ("org", "2")])),
-        ("pipeline=per_tenant, q without `_`", Req::get("/v0/sql", &[("pipeline", "per_tenant"), ("q", "SELECT secret FROM per_tenant"), ("tenant", "2")])),
+        (
+            "other_pipe reads per_tenant, tenant=2",
+            Req::get("/v0/pipes/other_pipe.json", &[("q", "SELECT * FROM per_tenant"), ("tenant", "2")]),
+        ),
+        (
+            "/v0/sql reads per_tenant, tenant=2",
+            Req::get("/v0/sql", &[("q", "SELECT * FROM per_tenant"), ("tenant", "2")]),
+        ),
+        (
+            "/v0/sql reads both, tenant=2 org=2",
+            Req::get(
+                "/v0/sql",
+                &[
+                    ("q", "SELECT secret FROM per_tenant UNION ALL SELECT secret FROM other_pipe"),
+                    ("tenant", "2"),
+                    ("org", "2"),
+                ],
+            ),
+        ),
+        (
+            "pipeline=other_pipe, org=2",
+            Req::get("/v0/sql", &[("pipeline", "other_pipe"), ("q", "SELECT * FROM _"), ("org", "2")]),
+        ),
+        (
+            "pipeline=per_tenant, tenant=2",
+            Req::get("/v0/sql", &[("pipeline", "per_tenant"), ("q", "SELECT * FROM _"), ("tenant", "2")]),
+        ),
+        (
+            "pipeline=per_tenant POST form, tenant=2",
+            Req::form("/v0/sql", &[], &[("pipeline", "per_tenant"), ("q", "SELECT * FROM _"), ("tenant", "2")]),
+        ),
+        (
+            "pipeline=per_tenant POST json, tenant=2",
+            Req::json("/v0/sql", &[], json!({"pipeline": "per_tenant", "q": "SELECT * FROM _", "tenant": 2})),
+        ),
+        (
+            "pipeline=per_tenant template_parameters",
+            Req::get(
+                "/v0/sql",
+                &[("pipeline", "per_tenant"), ("q", "SELECT * FROM _"), ("template_parameters", r#"{"tenant": 2}"#)],
+            ),
+        ),
+        (
+            "pipeline=per_tenant reading other_pipe, org=2",
+            Req::get(
+                "/v0/sql",
+                &[
+                    ("pipeline", "per_tenant"),
+                    ("q", "SELECT secret FROM _ UNION ALL SELECT secret FROM other_pipe"),
+                    ("org", "2"),
+                ],
+            ),
+        ),
+        (
+            "pipeline=per_tenant, q without `_`",
+            Req::get("/v0/sql", &[("pipeline", "per_tenant"), ("q", "SELECT secret FROM per_tenant"), ("tenant", "2")]),
+        ),
     ] {
         attacks.push(attack(format!("3 two_pipes JWT, {desc}"), &two, NOT_FOR_TENANT1, req));
     }
@@ -881,9 +1206,18 @@ async fn pipes_read_through_other_pipes_keep_their_fixed_params() {
         {"type": "PIPES:READ", "resource": "per_tenant", "fixed_params": {"tenant": 1}}
     ]));
     for (desc, req) in [
-        ("chained q reads per_tenant, tenant=2", Req::get("/v0/pipes/chained.json", &[("q", "SELECT * FROM per_tenant"), ("tenant", "2")])),
-        ("/v0/sql reads per_tenant, tenant=2", Req::get("/v0/sql", &[("q", "SELECT secret FROM per_tenant"), ("tenant", "2")])),
-        ("pipeline=per_tenant, tenant=2", Req::get("/v0/sql", &[("pipeline", "per_tenant"), ("q", "SELECT secret FROM _"), ("tenant", "2")])),
+        (
+            "chained q reads per_tenant, tenant=2",
+            Req::get("/v0/pipes/chained.json", &[("q", "SELECT * FROM per_tenant"), ("tenant", "2")]),
+        ),
+        (
+            "/v0/sql reads per_tenant, tenant=2",
+            Req::get("/v0/sql", &[("q", "SELECT secret FROM per_tenant"), ("tenant", "2")]),
+        ),
+        (
+            "pipeline=per_tenant, tenant=2",
+            Req::get("/v0/sql", &[("pipeline", "per_tenant"), ("q", "SELECT secret FROM _"), ("tenant", "2")]),
+        ),
     ] {
         attacks.push(attack(format!("3 chained+per_tenant JWT, {desc}"), &chained, NOT_FOR_TENANT1_EVENTS, req));
     }
@@ -895,19 +1229,70 @@ async fn pipes_read_through_other_pipes_keep_their_fixed_params() {
         ("/v0/sql reads other_pipe", Req::get("/v0/sql", &[("q", "SELECT * FROM other_pipe")])),
         ("/v0/sql reads OTHER_PIPE", Req::get("/v0/sql", &[("q", "SELECT * FROM OTHER_PIPE")])),
         ("/v0/sql pipeline=other_pipe", Req::get("/v0/sql", &[("pipeline", "other_pipe"), ("q", "SELECT * FROM _")])),
-        ("/v0/sql pipeline=audit_internal", Req::get("/v0/sql", &[("pipeline", "audit_internal"), ("q", "SELECT * FROM _")])),
+        (
+            "/v0/sql pipeline=audit_internal",
+            Req::get("/v0/sql", &[("pipeline", "audit_internal"), ("q", "SELECT * FROM _")]),
+        ),
         ("/v0/sql reads audit_internal", Req::get("/v0/sql", &[("q", "SELECT * FROM audit_internal")])),
         ("/v0/sql reads chained, tenant=2", Req::get("/v0/sql", &[("q", "SELECT * FROM chained"), ("tenant", "2")])),
-        ("/v0/sql reads per_tenant, tenant=2", Req::get("/v0/sql", &[("q", "SELECT * FROM per_tenant"), ("tenant", "2")])),
-        ("/v0/sql pipeline=per_tenant, tenant=2", Req::get("/v0/sql", &[("pipeline", "per_tenant"), ("q", "SELECT * FROM _"), ("tenant", "2")])),
-        ("per_tenant q joins other_pipe", Req::get("/v0/pipes/per_tenant.json", &[("q", "SELECT b.secret FROM _ AS a JOIN other_pipe AS b ON 1 = 1")])),
-        ("per_tenant q unions other_pipe", Req::get("/v0/pipes/per_tenant.json", &[("q", "SELECT secret FROM _ UNION ALL SELECT secret FROM other_pipe")])),
-        ("per_tenant q reads audit_internal", Req::get("/v0/pipes/per_tenant.json", &[("q", "SELECT secret FROM audit_internal")])),
-        ("per_tenant q: IN subquery over other_pipe", Req::get("/v0/pipes/per_tenant.json", &[("q", "SELECT (SELECT groupArray(secret) FROM other_pipe) AS s FROM _")])),
-        ("per_tenant q: CTE named other_pipe", Req::get("/v0/pipes/per_tenant.json", &[("q", "WITH other_pipe AS (SELECT * FROM other_pipe) SELECT secret FROM other_pipe")])),
-        ("per_tenant q: CTE named audit_internal", Req::get("/v0/pipes/per_tenant.json", &[("q", "WITH audit_internal AS (SELECT * FROM audit_internal) SELECT secret FROM audit_internal")])),
-        ("/v0/sql: CTE named chained", Req::get("/v0/sql", &[("q", "WITH chained AS (SELECT * FROM chained) SELECT secret FROM chained"), ("tenant", "2")])),
-        ("/v0/sql: per_tenant CTE shadow", Req::get("/v0/sql", &[("q", "WITH per_tenant AS (SELECT * FROM events) SELECT secret FROM per_tenant")])),
+        (
+            "/v0/sql reads per_tenant, tenant=2",
+            Req::get("/v0/sql", &[("q", "SELECT * FROM per_tenant"), ("tenant", "2")]),
+        ),
+        (
+            "/v0/sql pipeline=per_tenant, tenant=2",
+            Req::get("/v0/sql", &[("pipeline", "per_tenant"), ("q", "SELECT * FROM _"), ("tenant", "2")]),
+        ),
+        (
+            "per_tenant q joins other_pipe",
+            Req::get(
+                "/v0/pipes/per_tenant.json",
+                &[("q", "SELECT b.secret FROM _ AS a JOIN other_pipe AS b ON 1 = 1")],
+            ),
+        ),
+        (
+            "per_tenant q unions other_pipe",
+            Req::get(
+                "/v0/pipes/per_tenant.json",
+                &[("q", "SELECT secret FROM _ UNION ALL SELECT secret FROM other_pipe")],
+            ),
+        ),
+        (
+            "per_tenant q reads audit_internal",
+            Req::get("/v0/pipes/per_tenant.json", &[("q", "SELECT secret FROM audit_internal")]),
+        ),
+        (
+            "per_tenant q: IN subquery over other_pipe",
+            Req::get(
+                "/v0/pipes/per_tenant.json",
+                &[("q", "SELECT (SELECT groupArray(secret) FROM other_pipe) AS s FROM _")],
+            ),
+        ),
+        (
+            "per_tenant q: CTE named other_pipe",
+            Req::get(
+                "/v0/pipes/per_tenant.json",
+                &[("q", "WITH other_pipe AS (SELECT * FROM other_pipe) SELECT secret FROM other_pipe")],
+            ),
+        ),
+        (
+            "per_tenant q: CTE named audit_internal",
+            Req::get(
+                "/v0/pipes/per_tenant.json",
+                &[("q", "WITH audit_internal AS (SELECT * FROM audit_internal) SELECT secret FROM audit_internal")],
+            ),
+        ),
+        (
+            "/v0/sql: CTE named chained",
+            Req::get(
+                "/v0/sql",
+                &[("q", "WITH chained AS (SELECT * FROM chained) SELECT secret FROM chained"), ("tenant", "2")],
+            ),
+        ),
+        (
+            "/v0/sql: per_tenant CTE shadow",
+            Req::get("/v0/sql", &[("q", "WITH per_tenant AS (SELECT * FROM events) SELECT secret FROM per_tenant")]),
+        ),
         ("audit_internal is no endpoint", Req::get("/v0/pipes/audit_internal.json", &[])),
         ("pipe datafile", Req::get("/v0/pipes/other_pipe.pipe", &[])),
     ] {
@@ -1024,25 +1409,41 @@ async fn write_attempts_change_nothing() {
         let r = ctx.admin_sql(sql).await;
         let data = serde_json::from_str::<Value>(&r.body).map(|v| v["data"].clone()).unwrap_or(Value::Null);
         if r.status != 200 || data != expected {
-            failures.push(format!("[4 state after the writes] {sql}: expected {expected}, got {} {}", r.status, excerpt(&r.body)));
+            failures.push(format!(
+                "[4 state after the writes] {sql}: expected {expected}, got {} {}",
+                r.status,
+                excerpt(&r.body)
+            ));
         }
     }
     for table in ["newtable", "gone"] {
         let r = ctx.admin_sql(&format!("SELECT * FROM {table}")).await;
         if !(400..500).contains(&r.status) {
-            failures.push(format!("[4 state after the writes] table {table} exists: {} {}", r.status, excerpt(&r.body)));
+            failures.push(format!(
+                "[4 state after the writes] table {table} exists: {} {}",
+                r.status,
+                excerpt(&r.body)
+            ));
         }
         // A table created behind the API's back (e.g. by SELECT INTO in the engine's session) is still reachable
         // through a CTE that reads its own name.
         let r = ctx.admin_sql(&format!("WITH {table} AS (SELECT * FROM {table}) SELECT * FROM {table}")).await;
         if let Some(m) = [T1EV, EV2, T1OR, OR2].iter().find(|m| r.body.contains(*m)) {
-            failures.push(format!("[4 state after the writes] table {table} was created in the engine (holds {m}): {} {}", r.status, excerpt(&r.body)));
+            failures.push(format!(
+                "[4 state after the writes] table {table} was created in the engine (holds {m}): {} {}",
+                r.status,
+                excerpt(&r.body)
+            ));
         }
     }
     let r = ctx.get(ctx.admin(), Req::get("/v0/datasources", &[])).await;
     let names: BTreeSet<String> = serde_json::from_str::<Value>(&r.body)
         .ok()
-        .and_then(|v| v["datasources"].as_array().map(|a| a.iter().filter_map(|d| d["name"].as_str().map(str::to_string)).collect()))
+        .and_then(|v| {
+            v["datasources"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|d| d["name"].as_str().map(str::to_string)).collect())
+        })
         .unwrap_or_default();
     let expected: BTreeSet<String> = ["audit", "events", "orders"].into_iter().map(str::to_string).collect();
     if names != expected {
@@ -1050,7 +1451,11 @@ async fn write_attempts_change_nothing() {
     }
     let r = ctx.get(&pipe, Req::get("/v0/pipes/per_tenant.json", &[])).await;
     if r.status != 200 || !r.body.contains(T1EV) {
-        failures.push(format!("[4 state after the writes] per_tenant no longer answers: {} {}", r.status, excerpt(&r.body)));
+        failures.push(format!(
+            "[4 state after the writes] per_tenant no longer answers: {} {}",
+            r.status,
+            excerpt(&r.body)
+        ));
     }
     if out.exists() {
         failures.push(format!("[4 state after the writes] {} was written", out.display()));
@@ -1079,8 +1484,9 @@ impl Proc {
     /// Starts `tinybird-local --port 0 --project <fixture> <extra…>` and reads its URL from stderr's first line.
     async fn spawn(extra: &[&str]) -> Result<Proc, String> {
         let project = redteam_dir();
-        let mut args: Vec<String> = vec!["--port".into(), "0".into(), "--project".into(), project.to_string_lossy().into()];
-        args.extend(extra.iter().map(|a| a.to_string()));
+        let mut args: Vec<String> =
+            vec!["--port".into(), "0".into(), "--project".into(), project.to_string_lossy().into()];
+        args.extend(extra.iter().map(std::string::ToString::to_string));
         let bin = bin();
         let mut child = Command::new(&bin)
             .args(&args)
@@ -1108,22 +1514,33 @@ impl Proc {
             }
         });
         let first = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60))).await.unwrap();
-        let line = match first {
-            Ok(l) => l,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("tinybird-local {args:?} printed nothing: {}", log.lock().map(|l| l.clone()).unwrap_or_default()));
-            }
+        let Ok(line) = first else {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!(
+                "tinybird-local {args:?} printed nothing: {}",
+                log.lock().map(|l| l.clone()).unwrap_or_default()
+            ));
         };
-        let Some(url) = line.strip_prefix("tinybird-local listening on ").and_then(|r| r.split_whitespace().next()).map(str::to_string) else {
+        let Some(url) = line
+            .strip_prefix("tinybird-local listening on ")
+            .and_then(|r| r.split_whitespace().next())
+            .map(str::to_string)
+        else {
             std::thread::sleep(Duration::from_millis(200));
             let _ = child.kill();
             let _ = child.wait();
             let all = log.lock().map(|l| l.clone()).unwrap_or_default();
             return Err(format!("tinybird-local {} did not start: {}", args[4..].join(" "), all.trim()));
         };
-        let tokens: Value = client().get(format!("{url}/tokens")).send().await.map_err(|e| e.to_string())?.json().await.map_err(|e| e.to_string())?;
+        let tokens: Value = client()
+            .get(format!("{url}/tokens"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
         let admin = tokens["admin_token"].as_str().ok_or("no admin token at /tokens")?.to_string();
         Ok(Proc { child, url, admin, log, args })
     }
@@ -1219,7 +1636,11 @@ fn deep_queries() -> Vec<(String, String, Expect)> {
     }
     // ClickHouse accepts nesting up to its max_ast_depth (1000): 200 nested calls may answer, 1200 must not.
     for (n, e) in [(20, Works), (50, Either), (200, Either), (1200, Refused)] {
-        add(format!("{n} nested function calls"), format!("SELECT {} AS x FROM events", nested("abs(", "n", ")", n)), e);
+        add(
+            format!("{n} nested function calls"),
+            format!("SELECT {} AS x FROM events", nested("abs(", "n", ")", n)),
+            e,
+        );
         add(format!("{n} nested concat calls"), format!("SELECT {} AS x", nested("concat('a', ", "'b'", ")", n)), e);
     }
     for (n, e) in [(40, Works), (100, Either), (1000, Refused)] {
@@ -1229,22 +1650,57 @@ fn deep_queries() -> Vec<(String, String, Expect)> {
         add(format!("{n} UNION ALL"), joined(|i| format!("SELECT {i} AS x"), " UNION ALL ", n), e);
     }
     for (n, e) in [(100, Works), (500, Either), (5000, Either)] {
-        add(format!("{n}-term OR"), format!("SELECT count() AS c FROM events WHERE {}", joined(|i| format!("n = {i}"), " OR ", n)), e);
+        add(
+            format!("{n}-term OR"),
+            format!("SELECT count() AS c FROM events WHERE {}", joined(|i| format!("n = {i}"), " OR ", n)),
+            e,
+        );
         add(format!("{n}-term +"), format!("SELECT {} AS x", joined(|_| "1".to_string(), " + ", n)), e);
     }
-    add("1000-term AND".into(), format!("SELECT count() AS c FROM events WHERE {}", joined(|i| format!("n != {}", 1000 + i), " AND ", 1000)), Either);
-    add("1000-term string concatenation ||".into(), format!("SELECT {} AS x", joined(|_| "'a'".to_string(), " || ", 1000)), Either);
+    add(
+        "1000-term AND".into(),
+        format!("SELECT count() AS c FROM events WHERE {}", joined(|i| format!("n != {}", 1000 + i), " AND ", 1000)),
+        Either,
+    );
+    add(
+        "1000-term string concatenation ||".into(),
+        format!("SELECT {} AS x", joined(|_| "'a'".to_string(), " || ", 1000)),
+        Either,
+    );
     for (n, e) in [(10, Works), (50, Either), (500, Refused)] {
-        add(format!("{n} nested subqueries"), format!("SELECT x FROM {} AS t", nested("(SELECT x FROM ", "(SELECT 1 AS x)", " AS t)", n)), e);
-        add(format!("{n} nested IN subqueries"), format!("SELECT count() AS c FROM events WHERE n IN {}", nested("(SELECT n FROM events WHERE n IN ", "(SELECT 1)", ")", n)), e);
+        add(
+            format!("{n} nested subqueries"),
+            format!("SELECT x FROM {} AS t", nested("(SELECT x FROM ", "(SELECT 1 AS x)", " AS t)", n)),
+            e,
+        );
+        add(
+            format!("{n} nested IN subqueries"),
+            format!(
+                "SELECT count() AS c FROM events WHERE n IN {}",
+                nested("(SELECT n FROM events WHERE n IN ", "(SELECT 1)", ")", n)
+            ),
+            e,
+        );
     }
     for (n, e) in [(10, Works), (100, Either), (1000, Refused)] {
         add(format!("{n} nested CASE"), format!("SELECT {} AS x", nested("CASE WHEN 1 = 1 THEN ", "1", " END", n)), e);
         add(format!("{n} nested if()"), format!("SELECT {} AS x", nested("if(1 = 1, ", "1", ", 0)", n)), e);
     }
-    add("10,000-item IN list".into(), format!("SELECT count() AS c FROM events WHERE n IN ({})", joined(|i| i.to_string(), ",", 10_000)), Works);
-    add("10,000-item IN array".into(), format!("SELECT count() AS c FROM events WHERE n IN [{}]", joined(|i| i.to_string(), ", ", 10_000)), Works);
-    add("10,000-item string IN list".into(), format!("SELECT count() AS c FROM events WHERE secret IN ({})", joined(|i| format!("'s{i}'"), ",", 10_000)), Works);
+    add(
+        "10,000-item IN list".into(),
+        format!("SELECT count() AS c FROM events WHERE n IN ({})", joined(|i| i.to_string(), ",", 10_000)),
+        Works,
+    );
+    add(
+        "10,000-item IN array".into(),
+        format!("SELECT count() AS c FROM events WHERE n IN [{}]", joined(|i| i.to_string(), ", ", 10_000)),
+        Works,
+    );
+    add(
+        "10,000-item string IN list".into(),
+        format!("SELECT count() AS c FROM events WHERE secret IN ({})", joined(|i| format!("'s{i}'"), ",", 10_000)),
+        Works,
+    );
     for n in [100, 1000, 20_000] {
         add(format!("{n} unbalanced `IN [`"), format!("SELECT 1 {}", "IN [".repeat(n)), Refused);
         add(format!("{n} unbalanced `IN (`"), format!("SELECT 1 {}", "IN (".repeat(n)), Refused);
@@ -1255,16 +1711,57 @@ fn deep_queries() -> Vec<(String, String, Expect)> {
     add("100,000-character identifier".into(), format!("SELECT 1 AS {}", "a".repeat(100_000)), Either);
     add("1,000,000-character backticked identifier".into(), format!("SELECT 1 AS `{}`", "b".repeat(1_000_000)), Either);
     add("1,000,000-character table name".into(), format!("SELECT * FROM {}", "t".repeat(1_000_000)), Refused);
-    add("2,000,000-character string literal".into(), format!("SELECT length('{}') AS x", "c".repeat(2_000_000)), Either);
+    add(
+        "2,000,000-character string literal".into(),
+        format!("SELECT length('{}') AS x", "c".repeat(2_000_000)),
+        Either,
+    );
     add("5,000 columns".into(), format!("SELECT {}", joined(|i| format!("{i} AS c{i}"), ", ", 5000)), Either);
-    add("500 chained CTEs".into(), format!("WITH c0 AS (SELECT 1 AS x), {} SELECT x FROM c499", joined(|i| format!("c{} AS (SELECT x FROM c{})", i + 1, i), ", ", 499)), Either);
+    add(
+        "500 chained CTEs".into(),
+        format!(
+            "WITH c0 AS (SELECT 1 AS x), {} SELECT x FROM c499",
+            joined(|i| format!("c{} AS (SELECT x FROM c{})", i + 1, i), ", ", 499)
+        ),
+        Either,
+    );
     add("200 nested CTE definitions".into(), nested("WITH a AS (", "SELECT 1 AS x", ") SELECT x FROM a", 200), Refused);
-    add("1000 scalar WITHs".into(), format!("WITH {} SELECT w999 AS x", joined(|i| if i == 0 { "1 AS w0".to_string() } else { format!("w{} + 1 AS w{i}", i - 1) }, ", ", 1000)), Either);
-    add("1000 JOINs".into(), format!("SELECT count() AS c FROM (SELECT 1 AS k) AS t0 {}", joined(|i| format!("JOIN (SELECT 1 AS k) AS t{} ON t0.k = t{}.k", i + 1, i + 1), " ", 1000)), Either);
-    add("1000 nested lambda-free arrayMap-like calls".into(), format!("SELECT {} AS x", nested("length(toString(", "1", "))", 1000)), Refused);
-    add("template: 1000 nested parentheses".into(), format!("%\nSELECT {{{{ {} }}}} AS x", nested("(", "1", ")", 1000)), Refused);
-    add("template: 1000 nested ifs".into(), format!("%\nSELECT 1 {} AS x", nested("{% if 1 %}", "", "{% end %}", 1000)), Refused);
-    add("template: 5000-term + in an expression".into(), format!("%\nSELECT {{{{ {} }}}} AS x", joined(|_| "1".to_string(), " + ", 5000)), Either);
+    add(
+        "1000 scalar WITHs".into(),
+        format!(
+            "WITH {} SELECT w999 AS x",
+            joined(|i| if i == 0 { "1 AS w0".to_string() } else { format!("w{} + 1 AS w{i}", i - 1) }, ", ", 1000)
+        ),
+        Either,
+    );
+    add(
+        "1000 JOINs".into(),
+        format!(
+            "SELECT count() AS c FROM (SELECT 1 AS k) AS t0 {}",
+            joined(|i| format!("JOIN (SELECT 1 AS k) AS t{} ON t0.k = t{}.k", i + 1, i + 1), " ", 1000)
+        ),
+        Either,
+    );
+    add(
+        "1000 nested lambda-free arrayMap-like calls".into(),
+        format!("SELECT {} AS x", nested("length(toString(", "1", "))", 1000)),
+        Refused,
+    );
+    add(
+        "template: 1000 nested parentheses".into(),
+        format!("%\nSELECT {{{{ {} }}}} AS x", nested("(", "1", ")", 1000)),
+        Refused,
+    );
+    add(
+        "template: 1000 nested ifs".into(),
+        format!("%\nSELECT 1 {} AS x", nested("{% if 1 %}", "", "{% end %}", 1000)),
+        Refused,
+    );
+    add(
+        "template: 5000-term + in an expression".into(),
+        format!("%\nSELECT {{{{ {} }}}} AS x", joined(|_| "1".to_string(), " + ", 5000)),
+        Either,
+    );
     v
 }
 
@@ -1287,7 +1784,13 @@ async fn run_deep_cases(p: &mut Proc, cases: &[DeepCase]) -> Vec<String> {
     let mut failures = Vec::new();
     for case in cases {
         let token = if case.filtered_jwt {
-            sign(&p.admin, &claims(&workspace_of(&p.admin), json!([{"type": "DATASOURCES:READ", "resource": "events", "filter": "tenant = 1"}])))
+            sign(
+                &p.admin,
+                &claims(
+                    &workspace_of(&p.admin),
+                    json!([{"type": "DATASOURCES:READ", "resource": "events", "filter": "tenant = 1"}]),
+                ),
+            )
         } else {
             p.admin.clone()
         };
@@ -1295,7 +1798,9 @@ async fn run_deep_cases(p: &mut Proc, cases: &[DeepCase]) -> Vec<String> {
         let verdict = match send(&p.url, Some(&token), &case.req, Duration::from_secs(15)).await {
             Err(e) => Err(e),
             Ok(r) => match (case.expect, r.status) {
-                (_, s) if (400..500).contains(&s) && !json_error(&r.body) => Err(format!("{s} without a JSON error: {}", excerpt(&r.body))),
+                (_, s) if (400..500).contains(&s) && !json_error(&r.body) => {
+                    Err(format!("{s} without a JSON error: {}", excerpt(&r.body)))
+                }
                 (Expect::Works, 200) | (Expect::Refused | Expect::Either, 400..=499) | (Expect::Either, 200) => Ok(()),
                 (Expect::Works, s) => Err(format!("ordinary SQL must work (200), got {s}: {}", excerpt(&r.body))),
                 (Expect::Refused, s) => Err(format!("must be refused with a 4xx, got {s}: {}", excerpt(&r.body))),
@@ -1308,12 +1813,23 @@ async fn run_deep_cases(p: &mut Proc, cases: &[DeepCase]) -> Vec<String> {
             Ok(_) => verdict,
             Err(h) => {
                 dead = true;
-                let exit = p.exited().map(|s| format!("process exited ({s})")).unwrap_or_else(|| "process alive but unresponsive".into());
-                Err(format!("CRASH: {h}; {exit}; log: {}; request: {}", p.log_tail(), verdict.err().unwrap_or_else(|| "answered".into())))
+                let exit = p
+                    .exited()
+                    .map(|s| format!("process exited ({s})"))
+                    .unwrap_or_else(|| "process alive but unresponsive".into());
+                Err(format!(
+                    "CRASH: {h}; {exit}; log: {}; request: {}",
+                    p.log_tail(),
+                    verdict.err().unwrap_or_else(|| "answered".into())
+                ))
             }
         };
         if verbose() {
-            eprintln!("[red_team] {} ({took:.1?}) -> {}", case.name, verdict.as_ref().err().cloned().unwrap_or_else(|| "ok".into()));
+            eprintln!(
+                "[red_team] {} ({took:.1?}) -> {}",
+                case.name,
+                verdict.as_ref().err().cloned().unwrap_or_else(|| "ok".into())
+            );
         }
         if let Err(e) = verdict {
             failures.push(format!("[{}] ({took:.1?}) {e}", case.name));
@@ -1329,7 +1845,8 @@ async fn run_deep_cases(p: &mut Proc, cases: &[DeepCase]) -> Vec<String> {
 fn workspace_of(admin: &str) -> String {
     use base64::Engine as _;
     let payload = admin.split('.').nth(1).unwrap_or_default();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).unwrap_or_default();
+    let bytes =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).unwrap_or_default();
     serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| v["u"].as_str().map(str::to_string)).unwrap_or_default()
 }
 
@@ -1347,21 +1864,40 @@ async fn deep_and_wide_queries_never_crash_the_server() {
     // The same shapes through a pipe's q, and through a filtered JWT (whose SQL is rewritten and printed back).
     for (n, e) in [(100, Expect::Works), (5000, Expect::Either)] {
         let sql = format!("SELECT count() AS c FROM _ WHERE {}", joined(|i| format!("n = {i}"), " OR ", n));
-        cases.push(deep(format!("5 pipe q, {n}-term OR over _"), Req::form("/v0/pipes/per_tenant.json", &[], &[("q", &sql)]), e));
+        cases.push(deep(
+            format!("5 pipe q, {n}-term OR over _"),
+            Req::form("/v0/pipes/per_tenant.json", &[], &[("q", &sql)]),
+            e,
+        ));
         let sql = format!("SELECT count() AS c FROM events WHERE {}", joined(|i| format!("n = {i}"), " OR ", n));
-        cases.push(DeepCase { filtered_jwt: true, ..deep(format!("5 filtered JWT /v0/sql, {n}-term OR"), Req::text("/v0/sql", &[], &sql), e) });
+        cases.push(DeepCase {
+            filtered_jwt: true,
+            ..deep(format!("5 filtered JWT /v0/sql, {n}-term OR"), Req::text("/v0/sql", &[], &sql), e)
+        });
     }
     for (n, e) in [(20, Expect::Works), (200, Expect::Either), (1200, Expect::Refused)] {
         let sql = format!("SELECT {} AS x FROM _", nested("abs(", "n", ")", n));
-        cases.push(deep(format!("5 pipe q, {n} nested calls over _"), Req::form("/v0/pipes/per_tenant.json", &[], &[("q", &sql)]), e));
+        cases.push(deep(
+            format!("5 pipe q, {n} nested calls over _"),
+            Req::form("/v0/pipes/per_tenant.json", &[], &[("q", &sql)]),
+            e,
+        ));
         let sql = format!("SELECT {} AS x FROM events", nested("abs(", "n", ")", n));
-        cases.push(DeepCase { filtered_jwt: true, ..deep(format!("5 filtered JWT /v0/sql, {n} nested calls"), Req::text("/v0/sql", &[], &sql), e) });
+        cases.push(DeepCase {
+            filtered_jwt: true,
+            ..deep(format!("5 filtered JWT /v0/sql, {n} nested calls"), Req::text("/v0/sql", &[], &sql), e)
+        });
     }
     // Deep JSON in a body and in template_parameters.
     let deep_json = nested("[", "1", "]", 100_000);
     cases.push(deep(
         "5 JSON body nested 100,000 deep",
-        Req { post: true, path: "/v0/sql".into(), query: vec![], payload: Payload::RawJson(format!("{{\"q\": \"SELECT 1\", \"x\": {deep_json}}}")) },
+        Req {
+            post: true,
+            path: "/v0/sql".into(),
+            query: vec![],
+            payload: Payload::RawJson(format!("{{\"q\": \"SELECT 1\", \"x\": {deep_json}}}")),
+        },
         Expect::Refused,
     ));
     cases.push(deep(
@@ -1399,7 +1935,10 @@ async fn probe_responsive(url: &str, admin: &str, window: Duration, what: &str) 
 }
 
 /// Waits for spawned attack requests; each must have finished, with 200 or a 4xx, within its own timeout.
-async fn collect_finished(handles: Vec<(String, tokio::task::JoinHandle<Result<Answer, String>>)>, forbidden: &[&str]) -> Vec<String> {
+async fn collect_finished(
+    handles: Vec<(String, tokio::task::JoinHandle<Result<Answer, String>>)>,
+    forbidden: &[&str],
+) -> Vec<String> {
     let mut failures = Vec::new();
     for (name, h) in handles {
         match h.await.unwrap() {
@@ -1436,16 +1975,34 @@ async fn huge_parameter_lists_do_not_stall_the_server() {
     };
     let huge_url_pairs: String = (0..200_000).map(|i| format!("&a{i}=1")).collect();
     let attacks: Vec<(String, String, &'static str, String)> = vec![
-        ("6 /v0/sql: 5,000 URL pairs + 200,000 form pairs".into(), format!("/v0/sql?q=SELECT+1{url_pairs}"), "application/x-www-form-urlencoded", form_body.clone()),
-        ("6 per_tenant: 5,000 URL pairs + 200,000 form pairs".into(), format!("/v0/pipes/per_tenant.json?tenant=1{url_pairs}"), "application/x-www-form-urlencoded", form_body.clone()),
-        ("6 /v0/sql: 200,000 JSON keys".into(), format!("/v0/sql?x=1{url_pairs}"), "application/json", json_body.clone()),
+        (
+            "6 /v0/sql: 5,000 URL pairs + 200,000 form pairs".into(),
+            format!("/v0/sql?q=SELECT+1{url_pairs}"),
+            "application/x-www-form-urlencoded",
+            form_body.clone(),
+        ),
+        (
+            "6 per_tenant: 5,000 URL pairs + 200,000 form pairs".into(),
+            format!("/v0/pipes/per_tenant.json?tenant=1{url_pairs}"),
+            "application/x-www-form-urlencoded",
+            form_body.clone(),
+        ),
+        (
+            "6 /v0/sql: 200,000 JSON keys".into(),
+            format!("/v0/sql?x=1{url_pairs}"),
+            "application/json",
+            json_body.clone(),
+        ),
     ];
     let total = attacks.len() + 1;
     let mut handles = Vec::new();
     // First, alone: a 1.9 MB URL (200,000 pairs). HTTP clients refuse to send it, so it goes through a raw socket;
     // the answer (414/431 is fine) must come at once.
     {
-        let head = format!("GET /v0/sql?q=SELECT+1{huge_url_pairs} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n", p.admin);
+        let head = format!(
+            "GET /v0/sql?q=SELECT+1{huge_url_pairs} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            p.admin
+        );
         let r = raw_request(&p.url, head.into_bytes(), Duration::from_secs(3)).await;
         handles.push(("6 /v0/sql: 200,000 URL pairs (1.9 MB URL)".to_string(), tokio::spawn(async move { r })));
     }
@@ -1470,7 +2027,9 @@ async fn huge_parameter_lists_do_not_stall_the_server() {
         ));
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut failures = probe_responsive(&p.url, &p.admin, Duration::from_secs(3), "health while huge parameter lists are parsed").await;
+    let mut failures =
+        probe_responsive(&p.url, &p.admin, Duration::from_secs(3), "health while huge parameter lists are parsed")
+            .await;
     failures.extend(collect_finished(handles, &[]).await);
     report("huge_parameter_lists_do_not_stall_the_server", total, &failures);
 }
@@ -1479,13 +2038,18 @@ async fn huge_parameter_lists_do_not_stall_the_server() {
 async fn raw_request(base: &str, bytes: Vec<u8>, timeout: Duration) -> Result<Answer, String> {
     let addr = base.trim_start_matches("http://").to_string();
     let exchange = async move {
-        let mut socket = tokio::net::TcpStream::connect(&addr).await.map_err(|e| format!("DROPPED: cannot connect ({e})"))?;
+        let mut socket =
+            tokio::net::TcpStream::connect(&addr).await.map_err(|e| format!("DROPPED: cannot connect ({e})"))?;
         // The server may answer (414/431) and close before reading everything: keep going to read its answer.
         let _ = socket.write_all(&bytes).await;
         let mut answer = Vec::new();
         let _ = socket.read_to_end(&mut answer).await;
         let text = String::from_utf8_lossy(&answer).to_string();
-        let status = text.split_whitespace().nth(1).and_then(|s| s.parse::<u16>().ok()).ok_or_else(|| format!("DROPPED connection with no HTTP answer ({} bytes)", answer.len()))?;
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse::<u16>().ok())
+            .ok_or_else(|| format!("DROPPED connection with no HTTP answer ({} bytes)", answer.len()))?;
         let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
         Ok(Answer { status, body })
     };
@@ -1494,8 +2058,16 @@ async fn raw_request(base: &str, bytes: Vec<u8>, timeout: Duration) -> Result<An
 
 /// Seeds 5,000 more rows into `events` (bulk rows, no markers).
 async fn seed_bulk(url: &str, admin: &str) {
-    let body: String = (0..5_000).map(|i| format!("{{\"tenant\": {}, \"secret\": \"bulk\", \"n\": {}}}\n", 1 + i % 2, 1000 + i)).collect();
-    let r = client().post(format!("{url}/v0/events?name=events&wait=true")).bearer_auth(admin).body(body).send().await.unwrap();
+    let body: String = (0..5_000)
+        .map(|i| format!("{{\"tenant\": {}, \"secret\": \"bulk\", \"n\": {}}}\n", 1 + i % 2, 1000 + i))
+        .collect();
+    let r = client()
+        .post(format!("{url}/v0/events?name=events&wait=true"))
+        .bearer_auth(admin)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "seeding bulk rows");
 }
 
@@ -1510,21 +2082,27 @@ async fn cross_joins_time_out_and_health_stays_responsive() {
     let p = match Proc::spawn(&["--query-timeout-secs", &timeout_secs.to_string()]).await {
         Ok(p) => p,
         Err(e) => {
-            failures.push(format!("[6 server option] `tinybird-local --query-timeout-secs {timeout_secs}` is not supported: {e}"));
+            failures.push(format!(
+                "[6 server option] `tinybird-local --query-timeout-secs {timeout_secs}` is not supported: {e}"
+            ));
             // Still measure what happens without it.
             Proc::spawn(&[]).await.expect("tinybird-local starts")
         }
     };
     seed(&p.url, &p.admin).await;
     seed_bulk(&p.url, &p.admin).await;
-    failures.extend(probe_responsive(&p.url, &p.admin, Duration::from_millis(300), "CONTROL before the cross joins").await);
+    failures
+        .extend(probe_responsive(&p.url, &p.admin, Duration::from_millis(300), "CONTROL before the cross joins").await);
     // The filter stops the engine from answering count() from table statistics: the rows must really be joined.
     let cross = "SELECT count() AS c FROM events a, events b, events c, events d WHERE a.n + b.n + c.n + d.n < 0";
     let cross_pipe = "SELECT count() AS c FROM _ a, _ b, _ c, _ d WHERE a.n + b.n + c.n + d.n < 0";
     let attacks: Vec<(String, Req)> = vec![
         ("6 4-way self cross join, /v0/sql GET".into(), Req::get("/v0/sql", &[("q", cross)])),
         ("6 4-way self cross join, /v0/sql POST".into(), Req::text("/v0/sql", &[], cross)),
-        ("6 4-way cross join of a pipe's result, pipe q".into(), Req::get("/v0/pipes/per_tenant.json", &[("q", cross_pipe)])),
+        (
+            "6 4-way cross join of a pipe's result, pipe q".into(),
+            Req::get("/v0/pipes/per_tenant.json", &[("q", cross_pipe)]),
+        ),
     ];
     let total = attacks.len();
     let limit = Duration::from_secs(timeout_secs + 8);
@@ -1534,16 +2112,23 @@ async fn cross_joins_time_out_and_health_stays_responsive() {
         handles.push((name, tokio::spawn(async move { send(&url, Some(&admin), &req, limit).await })));
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    failures.extend(probe_responsive(&p.url, &p.admin, Duration::from_secs(timeout_secs), "health while cross joins run").await);
+    failures.extend(
+        probe_responsive(&p.url, &p.admin, Duration::from_secs(timeout_secs), "health while cross joins run").await,
+    );
     for (name, h) in handles {
         match h.await.unwrap() {
             Err(e) => failures.push(format!("[{name}] must end with a timeout error within {limit:?}: {e}")),
             Ok(r) if (400..500).contains(&r.status) && json_error(&r.body) => {}
-            Ok(r) => failures.push(format!("[{name}] must end with a 4xx JSON timeout error, got {} {}", r.status, excerpt(&r.body))),
+            Ok(r) => failures.push(format!(
+                "[{name}] must end with a 4xx JSON timeout error, got {} {}",
+                r.status,
+                excerpt(&r.body)
+            )),
         }
     }
     // Once the heavy queries have ended, their work has stopped too.
-    failures.extend(probe_responsive(&p.url, &p.admin, Duration::from_secs(1), "health after the cross joins ended").await);
+    failures
+        .extend(probe_responsive(&p.url, &p.admin, Duration::from_secs(1), "health after the cross joins ended").await);
     report("cross_joins_time_out_and_health_stays_responsive", total, &failures);
 }
 
@@ -1554,7 +2139,13 @@ async fn cross_joins_time_out_and_health_stays_responsive() {
 #[tokio::test]
 async fn cors_never_hands_the_admin_token_to_another_origin() {
     let ctx = Ctx::new().await;
-    let evil_origins = ["https://evil.example", "null", "http://localhost.evil.example", "http://127.0.0.1.evil.example", "https://EVIL.example"];
+    let evil_origins = [
+        "https://evil.example",
+        "null",
+        "http://localhost.evil.example",
+        "http://127.0.0.1.evil.example",
+        "https://EVIL.example",
+    ];
     let mut failures = Vec::new();
     let mut total = 0;
     // CONTROL: /tokens does hand out the admin token (so a CORS leak would matter).
@@ -1601,8 +2192,17 @@ async fn cors_never_hands_the_admin_token_to_another_origin() {
         // Routes that answer with token values to an admin: never with credentials to another origin.
         for path in ["/v0/tokens", "/v0/pipes/per_tenant.json", "/v0/sql?q=SELECT+1"] {
             total += 1;
-            let r = client().get(format!("{}{path}", ctx.url())).header("origin", origin).bearer_auth(ctx.admin()).send().await.unwrap();
-            if r.headers().get("access-control-allow-credentials").is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true")) {
+            let r = client()
+                .get(format!("{}{path}", ctx.url()))
+                .header("origin", origin)
+                .bearer_auth(ctx.admin())
+                .send()
+                .await
+                .unwrap();
+            if r.headers()
+                .get("access-control-allow-credentials")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"))
+            {
                 failures.push(format!("[7 GET {path} Origin: {origin}] Access-Control-Allow-Credentials: true"));
             }
         }
@@ -1615,11 +2215,19 @@ async fn cors_never_hands_the_admin_token_to_another_origin() {
         let status = r.status().as_u16();
         let body = r.text().await.unwrap_or_default();
         if body.contains(ctx.admin()) {
-            failures.push(format!("[7 DNS rebinding: GET /tokens with Host: {host}] answered {status} with the admin token"));
+            failures.push(format!(
+                "[7 DNS rebinding: GET /tokens with Host: {host}] answered {status} with the admin token"
+            ));
         }
     }
     // CONTROL: the API itself stays usable from a browser on another origin, without credentials.
-    let r = client().get(format!("{}/v0/pipes/per_tenant.json", ctx.url())).header("origin", "https://app.example").bearer_auth(ctx.pipe_t1()).send().await.unwrap();
+    let r = client()
+        .get(format!("{}/v0/pipes/per_tenant.json", ctx.url()))
+        .header("origin", "https://app.example")
+        .bearer_auth(ctx.pipe_t1())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "CONTROL: a JWT from a browser app still works");
     report("cors_never_hands_the_admin_token_to_another_origin", total, &failures);
 }
@@ -1710,11 +2318,14 @@ async fn url_imports_refuse_private_addresses_and_other_schemes() {
         };
         let url = ctx.url().to_string();
         let name = format!("8 import url={u} ({})", if i % 3 == 2 { "append JWT" } else { "admin" });
-        handles.push((name, tokio::spawn(async move {
-            let started = Instant::now();
-            let r = send(&url, Some(&token), &req, Duration::from_secs(5)).await;
-            (r, started.elapsed())
-        })));
+        handles.push((
+            name,
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let r = send(&url, Some(&token), &req, Duration::from_secs(5)).await;
+                (r, started.elapsed())
+            }),
+        ));
     }
     let total = handles.len();
     let mut failures = Vec::new();
@@ -1725,7 +2336,9 @@ async fn url_imports_refuse_private_addresses_and_other_schemes() {
             Ok(r) => {
                 let mut verdict = check_refused(r.status, &r.body, &[PASSWD, "SPY_ROW"]);
                 if verdict.is_ok() && took > Duration::from_secs(2) {
-                    verdict = Err(format!("refused only after {took:.1?}: it was fetched (or tried) instead of refused up front"));
+                    verdict = Err(format!(
+                        "refused only after {took:.1?}: it was fetched (or tried) instead of refused up front"
+                    ));
                 }
                 if verdict.is_ok() && r.body.contains(ctx.admin()) {
                     verdict = Err("the answer contains the admin token".into());
@@ -1766,7 +2379,15 @@ async fn streaming_server(total: u64, content_length: bool) -> (u16, Arc<AtomicU
                 let request = String::from_utf8_lossy(&buf);
                 if request.starts_with("GET /small.csv") {
                     let body = format!("1,{T1EV}from_url,42\n");
-                    let _ = socket.write_all(format!("HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes()).await;
+                    let _ = socket
+                        .write_all(
+                            format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: {}\r\n\r\n{body}",
+                                body.len()
+                            )
+                            .as_bytes(),
+                        )
+                        .await;
                     return;
                 }
                 let head = if content_length {
@@ -1805,7 +2426,10 @@ async fn url_import_larger_than_the_limit_is_cut_off() {
     let limit: u64 = 1 << 20;
     let p = match Proc::spawn(&["--allow-private-urls", "--max-body-mb", &(limit >> 20).to_string()]).await {
         Ok(p) => p,
-        Err(e) => panic!("8 `tinybird-local --allow-private-urls --max-body-mb {}` is not supported, so a download larger than the limit cannot be tested: {e}", limit >> 20),
+        Err(e) => panic!(
+            "8 `tinybird-local --allow-private-urls --max-body-mb {}` is not supported, so a download larger than the limit cannot be tested: {e}",
+            limit >> 20
+        ),
     };
     seed(&p.url, &p.admin).await;
     let mut failures = Vec::new();
@@ -1813,16 +2437,33 @@ async fn url_import_larger_than_the_limit_is_cut_off() {
     let (chunked_port, chunked_sent) = streaming_server(total_bytes, false).await;
     let (length_port, length_sent) = streaming_server(total_bytes, true).await;
     // CONTROL: with private URLs allowed, a small import from the local server works.
-    let r = send(&p.url, Some(&p.admin), &Req::text("/v0/datasources", &[("name", "events"), ("mode", "append"), ("url", &format!("http://127.0.0.1:{chunked_port}/small.csv"))], ""), Duration::from_secs(20))
-        .await
-        .expect("CONTROL import answers");
+    let r = send(
+        &p.url,
+        Some(&p.admin),
+        &Req::text(
+            "/v0/datasources",
+            &[("name", "events"), ("mode", "append"), ("url", &format!("http://127.0.0.1:{chunked_port}/small.csv"))],
+            "",
+        ),
+        Duration::from_secs(20),
+    )
+    .await
+    .expect("CONTROL import answers");
     assert_eq!(r.status, 200, "CONTROL: a small import from 127.0.0.1 works once private URLs are allowed: {}", r.body);
-    for (what, port, sent) in [("chunked", chunked_port, chunked_sent), ("with Content-Length", length_port, length_sent)] {
+    for (what, port, sent) in
+        [("chunked", chunked_port, chunked_sent), ("with Content-Length", length_port, length_sent)]
+    {
         let url = format!("http://127.0.0.1:{port}/big.csv");
         let started = Instant::now();
         let (purl, admin) = (p.url.clone(), p.admin.clone());
         let h = tokio::spawn(async move {
-            send(&purl, Some(&admin), &Req::text("/v0/datasources", &[("name", "events"), ("mode", "append"), ("url", &url)], ""), Duration::from_secs(20)).await
+            send(
+                &purl,
+                Some(&admin),
+                &Req::text("/v0/datasources", &[("name", "events"), ("mode", "append"), ("url", &url)], ""),
+                Duration::from_secs(20),
+            )
+            .await
         });
         tokio::time::sleep(Duration::from_millis(200)).await;
         if let Err(e) = health_within(&p.url, Duration::from_secs(1)).await {
@@ -1833,7 +2474,11 @@ async fn url_import_larger_than_the_limit_is_cut_off() {
         match r {
             Err(e) => failures.push(format!("[8 {what} 256 MiB download] {e}")),
             Ok(r) if r.status == 413 && json_error(&r.body) => {}
-            Ok(r) => failures.push(format!("[8 {what} 256 MiB download] expected a 413 JSON error, got {} {}", r.status, excerpt(&r.body))),
+            Ok(r) => failures.push(format!(
+                "[8 {what} 256 MiB download] expected a 413 JSON error, got {} {}",
+                r.status,
+                excerpt(&r.body)
+            )),
         }
         if took > Duration::from_secs(5) {
             failures.push(format!("[8 {what} 256 MiB download] took {took:.1?}"));
@@ -1841,7 +2486,11 @@ async fn url_import_larger_than_the_limit_is_cut_off() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let got = sent.load(Ordering::SeqCst);
         if got > 32 << 20 {
-            failures.push(format!("[8 {what} 256 MiB download] the server read {} MiB of a {} MiB limit before refusing", got >> 20, limit >> 20));
+            failures.push(format!(
+                "[8 {what} 256 MiB download] the server read {} MiB of a {} MiB limit before refusing",
+                got >> 20,
+                limit >> 20
+            ));
         }
     }
     report("url_import_larger_than_the_limit_is_cut_off", 3, &failures);
@@ -1861,7 +2510,12 @@ async fn scope_edge_cases_keep_the_most_restrictive_reading() {
     // Datasource detail: the row count must not count rows the JWT cannot read.
     let r = ctx.get(ctx.admin(), Req::get("/v0/datasources/events", &[])).await;
     let admin_count = serde_json::from_str::<Value>(&r.body).ok().and_then(|v| v["statistics"]["row_count"].as_u64());
-    assert_eq!(admin_count, Some((ROWS_PER_TENANT * 2) as u64), "CONTROL: the admin sees the full row count: {}", r.body);
+    assert_eq!(
+        admin_count,
+        Some((ROWS_PER_TENANT * 2) as u64),
+        "CONTROL: the admin sees the full row count: {}",
+        r.body
+    );
     for (what, token) in [("filtered JWT", ctx.filtered()), ("filtered_both JWT", ctx.filtered_both())] {
         for path in ["/v0/datasources/events", "/v0/datasources/events/", "/v0/datasources"] {
             total += 1;
@@ -1908,43 +2562,93 @@ async fn scope_edge_cases_keep_the_most_restrictive_reading() {
         {"type": "PIPES:READ", "resource": "per_tenant", "fixed_params": {"tenant": 1}}
     ]));
     let mut attacks = Vec::new();
-    for (what, token) in [("unpinned scope first", &unpinned_first), ("pinned scope first", &pinned_first), ("empty fixed_params first", &empty_fixed_first)] {
+    for (what, token) in [
+        ("unpinned scope first", &unpinned_first),
+        ("pinned scope first", &pinned_first),
+        ("empty fixed_params first", &empty_fixed_first),
+    ] {
         for (via, req) in [
             ("endpoint tenant=2", Req::get("/v0/pipes/per_tenant.json", &[("tenant", "2")])),
             ("endpoint POST json tenant=2", Req::json("/v0/pipes/per_tenant.json", &[], json!({"tenant": 2}))),
-            ("q over _ tenant=2", Req::get("/v0/pipes/per_tenant.json", &[("q", "SELECT secret FROM _"), ("tenant", "2")])),
-            ("/v0/sql reads per_tenant tenant=2", Req::get("/v0/sql", &[("q", "SELECT secret FROM per_tenant"), ("tenant", "2")])),
-            ("/v0/sql pipeline tenant=2", Req::get("/v0/sql", &[("pipeline", "per_tenant"), ("q", "SELECT secret FROM _"), ("tenant", "2")])),
+            (
+                "q over _ tenant=2",
+                Req::get("/v0/pipes/per_tenant.json", &[("q", "SELECT secret FROM _"), ("tenant", "2")]),
+            ),
+            (
+                "/v0/sql reads per_tenant tenant=2",
+                Req::get("/v0/sql", &[("q", "SELECT secret FROM per_tenant"), ("tenant", "2")]),
+            ),
+            (
+                "/v0/sql pipeline tenant=2",
+                Req::get("/v0/sql", &[("pipeline", "per_tenant"), ("q", "SELECT secret FROM _"), ("tenant", "2")]),
+            ),
         ] {
-            attacks.push(attack(format!("9 per_tenant listed twice ({what}), {via}"), token, NOT_FOR_TENANT1_EVENTS, req));
+            attacks.push(attack(
+                format!("9 per_tenant listed twice ({what}), {via}"),
+                token,
+                NOT_FOR_TENANT1_EVENTS,
+                req,
+            ));
         }
     }
     // Two DATASOURCES:READ scopes on one datasource, in both orders: both filters apply.
     for (what, scopes) in [
-        ("tenant filter first", json!([{"type": "DATASOURCES:READ", "resource": "events", "filter": "tenant = 1"}, {"type": "DATASOURCES:READ", "resource": "events", "filter": "n < 1000"}])),
-        ("tenant filter last", json!([{"type": "DATASOURCES:READ", "resource": "events", "filter": "n < 1000"}, {"type": "DATASOURCES:READ", "resource": "events", "filter": "tenant = 1"}])),
-        ("unfiltered scope first", json!([{"type": "DATASOURCES:READ", "resource": "events"}, {"type": "DATASOURCES:READ", "resource": "events", "filter": "tenant = 1"}])),
-        ("unfiltered scope last", json!([{"type": "DATASOURCES:READ", "resource": "events", "filter": "tenant = 1"}, {"type": "DATASOURCES:READ", "resource": "events"}])),
-        ("blank filter last", json!([{"type": "DATASOURCES:READ", "resource": "events", "filter": "tenant = 1"}, {"type": "DATASOURCES:READ", "resource": "events", "filter": "  "}])),
+        (
+            "tenant filter first",
+            json!([{"type": "DATASOURCES:READ", "resource": "events", "filter": "tenant = 1"}, {"type": "DATASOURCES:READ", "resource": "events", "filter": "n < 1000"}]),
+        ),
+        (
+            "tenant filter last",
+            json!([{"type": "DATASOURCES:READ", "resource": "events", "filter": "n < 1000"}, {"type": "DATASOURCES:READ", "resource": "events", "filter": "tenant = 1"}]),
+        ),
+        (
+            "unfiltered scope first",
+            json!([{"type": "DATASOURCES:READ", "resource": "events"}, {"type": "DATASOURCES:READ", "resource": "events", "filter": "tenant = 1"}]),
+        ),
+        (
+            "unfiltered scope last",
+            json!([{"type": "DATASOURCES:READ", "resource": "events", "filter": "tenant = 1"}, {"type": "DATASOURCES:READ", "resource": "events"}]),
+        ),
+        (
+            "blank filter last",
+            json!([{"type": "DATASOURCES:READ", "resource": "events", "filter": "tenant = 1"}, {"type": "DATASOURCES:READ", "resource": "events", "filter": "  "}]),
+        ),
     ] {
         let token = ctx.jwt(scopes);
         for (via, req) in via_sql("SELECT secret FROM events FORMAT JSON").into_iter().take(2) {
-            attacks.push(attack(format!("9 two DATASOURCES:READ scopes ({what}), {via}"), &token, NOT_FOR_TENANT1_EVENTS, req));
+            attacks.push(attack(
+                format!("9 two DATASOURCES:READ scopes ({what}), {via}"),
+                &token,
+                NOT_FOR_TENANT1_EVENTS,
+                req,
+            ));
         }
     }
     total += attacks.len();
     failures.extend(run_attacks(ctx.url(), &attacks).await);
     // Exact rows with two narrowing filters: tenant = 1 AND n >= 2 is T1EV_2, T1EV_3, T1EV_4, whatever the order.
     for (what, scopes) in [
-        ("tenant, then n", json!([{"type": "DATASOURCES:READ", "resource": "events", "filter": "tenant = 1"}, {"type": "DATASOURCES:READ", "resource": "events", "filter": "n >= 2"}])),
-        ("n, then tenant", json!([{"type": "DATASOURCES:READ", "resource": "events", "filter": "n >= 2"}, {"type": "DATASOURCES:READ", "resource": "events", "filter": "tenant = 1"}])),
+        (
+            "tenant, then n",
+            json!([{"type": "DATASOURCES:READ", "resource": "events", "filter": "tenant = 1"}, {"type": "DATASOURCES:READ", "resource": "events", "filter": "n >= 2"}]),
+        ),
+        (
+            "n, then tenant",
+            json!([{"type": "DATASOURCES:READ", "resource": "events", "filter": "n >= 2"}, {"type": "DATASOURCES:READ", "resource": "events", "filter": "tenant = 1"}]),
+        ),
     ] {
         total += 1;
         let token = ctx.jwt(scopes);
-        let r = ctx.get(&token, Req::get("/v0/sql", &[("q", "SELECT secret FROM events ORDER BY secret FORMAT JSON")])).await;
+        let r = ctx
+            .get(&token, Req::get("/v0/sql", &[("q", "SELECT secret FROM events ORDER BY secret FORMAT JSON")]))
+            .await;
         let got: Vec<String> = serde_json::from_str::<Value>(&r.body)
             .ok()
-            .and_then(|v| v["data"].as_array().map(|a| a.iter().filter_map(|r| r["secret"].as_str().map(str::to_string)).collect()))
+            .and_then(|v| {
+                v["data"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|r| r["secret"].as_str().map(str::to_string)).collect())
+            })
             .unwrap_or_default();
         let want: Vec<String> = (2..ROWS_PER_TENANT).map(|i| format!("{T1EV}{i}")).collect();
         if r.status != 200 || got != want {
@@ -1992,13 +2696,23 @@ impl Drop for TempDir {
 
 /// Checks the project serves its rows: per_tenant answers tenant 1's rows and orders keeps its rows.
 async fn project_intact(url: &str, admin: &str, workspace: &str) -> Result<(), String> {
-    let pipe = sign(admin, &claims(workspace, json!([{"type": "PIPES:READ", "resource": "per_tenant", "fixed_params": {"tenant": 1}}])));
+    let pipe = sign(
+        admin,
+        &claims(workspace, json!([{"type": "PIPES:READ", "resource": "per_tenant", "fixed_params": {"tenant": 1}}])),
+    );
     match send(url, Some(&pipe), &Req::get("/v0/pipes/per_tenant.json", &[]), Duration::from_secs(10)).await {
         Ok(r) if r.status == 200 && r.body.contains(T1EV) => {}
         Ok(r) => return Err(format!("per_tenant no longer answers with its rows: {} {}", r.status, excerpt(&r.body))),
         Err(e) => return Err(format!("per_tenant: {e}")),
     }
-    match send(url, Some(admin), &Req::get("/v0/sql", &[("q", "SELECT count() AS c FROM orders FORMAT JSON")]), Duration::from_secs(10)).await {
+    match send(
+        url,
+        Some(admin),
+        &Req::get("/v0/sql", &[("q", "SELECT count() AS c FROM orders FORMAT JSON")]),
+        Duration::from_secs(10),
+    )
+    .await
+    {
         Ok(r) if r.body.contains(&format!("\"c\":{}", ROWS_PER_TENANT * 2)) => Ok(()),
         Ok(r) => Err(format!("orders lost rows: {} {}", r.status, excerpt(&r.body))),
         Err(e) => Err(format!("orders: {e}")),
@@ -2013,13 +2727,28 @@ async fn build_with_traversal_file_names_keeps_the_project() {
     let abs = outside.0.join("abs_evil.datasource");
     let attacks: Vec<(String, Vec<(String, String)>)> = vec![
         ("project + a part named `..`".into(), [legit.clone(), vec![("..".into(), "garbage".into())]].concat()),
-        ("project + `../evil.datasource`".into(), [legit.clone(), vec![("../evil.datasource".into(), evil_ds.into())]].concat()),
-        ("project + `../../evil2.datasource`".into(), [legit.clone(), vec![("../../evil2.datasource".into(), evil_ds.into())]].concat()),
-        ("project + `..\\evil3.datasource`".into(), [legit.clone(), vec![("..\\evil3.datasource".into(), evil_ds.into())]].concat()),
-        ("project + an absolute path".into(), [legit.clone(), vec![(abs.to_string_lossy().to_string(), evil_ds.into())]].concat()),
+        (
+            "project + `../evil.datasource`".into(),
+            [legit.clone(), vec![("../evil.datasource".into(), evil_ds.into())]].concat(),
+        ),
+        (
+            "project + `../../evil2.datasource`".into(),
+            [legit.clone(), vec![("../../evil2.datasource".into(), evil_ds.into())]].concat(),
+        ),
+        (
+            "project + `..\\evil3.datasource`".into(),
+            [legit.clone(), vec![("..\\evil3.datasource".into(), evil_ds.into())]].concat(),
+        ),
+        (
+            "project + an absolute path".into(),
+            [legit.clone(), vec![(abs.to_string_lossy().to_string(), evil_ds.into())]].concat(),
+        ),
         ("project + `.`".into(), [legit.clone(), vec![(".".into(), "garbage".into())]].concat()),
         ("project + an empty file name".into(), [legit.clone(), vec![("".into(), "garbage".into())]].concat()),
-        ("project + `events.datasource/..`".into(), [legit.clone(), vec![("events.datasource/..".into(), "garbage".into())]].concat()),
+        (
+            "project + `events.datasource/..`".into(),
+            [legit.clone(), vec![("events.datasource/..".into(), "garbage".into())]].concat(),
+        ),
         ("only a part named `..`".into(), vec![("..".into(), "garbage".into())]),
         ("only `../x.datasource`".into(), vec![("../x.datasource".into(), evil_ds.into())]),
         ("only `../per_tenant.pipe` (empty)".into(), vec![("../per_tenant.pipe".into(), String::new())]),
@@ -2030,9 +2759,15 @@ async fn build_with_traversal_file_names_keeps_the_project() {
         // A fresh server and data directory per attack, so each is judged on its own.
         let base = TempDir::new("build");
         let data_dir = base.0.join("data");
-        let server = LocalServer::builder().resources(redteam_resources()).data_dir(&data_dir).start().await.expect("server starts");
+        let server = LocalServer::builder()
+            .resources(redteam_resources())
+            .data_dir(&data_dir)
+            .start()
+            .await
+            .expect("server starts");
         seed(server.url(), server.admin_token()).await;
-        let (url, admin, workspace) = (server.url().to_string(), server.admin_token().to_string(), server.workspace_id().to_string());
+        let (url, admin, workspace) =
+            (server.url().to_string(), server.admin_token().to_string(), server.workspace_id().to_string());
         project_intact(&url, &admin, &workspace).await.unwrap_or_else(|e| panic!("CONTROL before {what}: {e}"));
         let r = client().post(format!("{url}/v1/build")).bearer_auth(&admin).multipart(build_form(&files)).send().await;
         match r {
@@ -2049,7 +2784,15 @@ async fn build_with_traversal_file_names_keeps_the_project() {
             failures.push(format!("[9 /v1/build {what}] {e}"));
         }
         // Nothing was written outside the data directory's project folder.
-        for stray in [base.0.join("evil.datasource"), data_dir.join("evil.datasource"), base.0.join("evil2.datasource"), data_dir.join("evil2.datasource"), abs.clone(), base.0.join("x.datasource"), data_dir.join("x.datasource")] {
+        for stray in [
+            base.0.join("evil.datasource"),
+            data_dir.join("evil.datasource"),
+            base.0.join("evil2.datasource"),
+            data_dir.join("evil2.datasource"),
+            abs.clone(),
+            base.0.join("x.datasource"),
+            data_dir.join("x.datasource"),
+        ] {
             if stray.exists() {
                 failures.push(format!("[9 /v1/build {what}] wrote {}", stray.display()));
             }
@@ -2083,20 +2826,40 @@ async fn bad_jwts_are_refused_on_every_route() {
         ("pipe datafile", Req::get("/v0/pipes/per_tenant.pipe", &[])),
         ("/v0/sql GET", Req::get("/v0/sql", &[("q", "SELECT secret FROM events")])),
         ("/v0/sql POST", Req::text("/v0/sql", &[], "SELECT secret FROM audit")),
-        ("/v0/sql pipeline", Req::get("/v0/sql", &[("pipeline", "per_tenant"), ("q", "SELECT * FROM _"), ("tenant", "2")])),
+        (
+            "/v0/sql pipeline",
+            Req::get("/v0/sql", &[("pipeline", "per_tenant"), ("q", "SELECT * FROM _"), ("tenant", "2")]),
+        ),
         ("/v0/pipes list", Req::get("/v0/pipes", &[])),
         ("/v1/pipes list", Req::get("/v1/pipes", &[])),
         ("/v0/datasources list", Req::get("/v0/datasources", &[])),
         ("datasource detail", Req::get("/v0/datasources/events", &[])),
         ("datasource datafile", Req::get("/v0/datasources/events.datasource", &[])),
-        ("Events API", Req::text("/v0/events", &[("name", "events"), ("wait", "true")], "{\"tenant\": 2, \"secret\": \"injected\", \"n\": 1}")),
+        (
+            "Events API",
+            Req::text(
+                "/v0/events",
+                &[("name", "events"), ("wait", "true")],
+                "{\"tenant\": 2, \"secret\": \"injected\", \"n\": 1}",
+            ),
+        ),
         ("import", Req::text("/v0/datasources", &[("name", "events"), ("mode", "append")], "2,injected,1\n")),
         ("replace", Req::text("/v0/datasources", &[("name", "events"), ("mode", "replace")], "2,injected,1\n")),
         ("truncate", Req::text("/v0/datasources/events/truncate", &[], "")),
         ("delete", Req::form("/v0/datasources/events/delete", &[], &[("delete_condition", "1 = 1")])),
-        ("create from schema", Req::form("/v0/datasources", &[], &[("name", "newds"), ("mode", "create"), ("schema", "`x` String")])),
+        (
+            "create from schema",
+            Req::form("/v0/datasources", &[], &[("name", "newds"), ("mode", "create"), ("schema", "`x` String")]),
+        ),
         ("/v0/tokens list", Req::get("/v0/tokens", &[])),
-        ("/v0/tokens create", Req::json("/v0/tokens", &[("expiration_time", &in_one_hour().to_string())], json!({"name": "x", "scopes": [{"type": "DATASOURCES:READ", "resource": "audit"}]}))),
+        (
+            "/v0/tokens create",
+            Req::json(
+                "/v0/tokens",
+                &[("expiration_time", &in_one_hour().to_string())],
+                json!({"name": "x", "scopes": [{"type": "DATASOURCES:READ", "resource": "audit"}]}),
+            ),
+        ),
         ("/v0/jobs", Req::get("/v0/jobs/anything", &[])),
         ("/v1/deployments", Req::get("/v1/deployments", &[])),
         ("/v1/deployments/1", Req::get("/v1/deployments/1", &[])),
@@ -2123,7 +2886,9 @@ async fn bad_jwts_are_refused_on_every_route() {
                 Err(e) => Err(e),
                 Ok(r) => match check_refused(r.status, &r.body, NOT_FOR_APPEND_ONLY) {
                     Ok(()) if r.body.contains(ctx.admin()) => Err("the answer contains the admin token".into()),
-                    Ok(()) if r.status != 401 && r.status != 403 => Err(format!("{} instead of 403: {}", r.status, excerpt(&r.body))),
+                    Ok(()) if r.status != 401 && r.status != 403 => {
+                        Err(format!("{} instead of 403: {}", r.status, excerpt(&r.body)))
+                    }
                     other => other,
                 },
             };
@@ -2173,13 +2938,20 @@ async fn quarantine_and_table_functions_stay_closed() {
         "SELECT * FROM /* c */ events_quarantine -- c",
     ];
     for (i, sql) in quarantine_sqls.iter().enumerate() {
-        for (who, token, forbidden) in [("filtered JWT", &filtered, NOT_FOR_TENANT1_EVENTS), ("append-only JWT", &append, NOT_FOR_APPEND_ONLY)] {
+        for (who, token, forbidden) in
+            [("filtered JWT", &filtered, NOT_FOR_TENANT1_EVENTS), ("append-only JWT", &append, NOT_FOR_APPEND_ONLY)]
+        {
             let (via, req) = rotate(via_sql(sql), i);
             attacks.push(refused(format!("10 quarantine, {who}, {via}: {sql}"), token, forbidden, req));
         }
         // An unfiltered DATASOURCES:READ on events does not cover events_quarantine's other datasource.
         if sql.contains("orders_quarantine") {
-            attacks.push(refused(format!("10 quarantine, events reader: {sql}"), &events_reader, &[T1OR, OR2, AUDIT, "LEAK_QUAR_or"], Req::get("/v0/sql", &[("q", sql)])));
+            attacks.push(refused(
+                format!("10 quarantine, events reader: {sql}"),
+                &events_reader,
+                &[T1OR, OR2, AUDIT, "LEAK_QUAR_or"],
+                Req::get("/v0/sql", &[("q", sql)]),
+            ));
         }
         let (via, req) = rotate(via_pipe_q("per_tenant", &sql.replace("FROM events WHERE", "FROM _ WHERE")), i);
         attacks.push(refused(format!("10 quarantine, pipe JWT, {via}: {sql}"), &pipe, NOT_FOR_TENANT1_EVENTS, req));
@@ -2263,9 +3035,19 @@ async fn quarantine_and_table_functions_stay_closed() {
         let (via, req) = rotate(via_sql(sql), i);
         attacks.push(attack(format!("10 table function, admin, {via}: {sql}"), ctx.admin(), &[PASSWD, "SPY_ROW"], req));
         let (via, req) = rotate(via_sql(sql), i + 1);
-        attacks.push(attack(format!("10 table function, filtered JWT, {via}: {sql}"), &filtered, &[PASSWD, "SPY_ROW", EV2, T1OR, OR2, AUDIT, QUAR], req));
+        attacks.push(attack(
+            format!("10 table function, filtered JWT, {via}: {sql}"),
+            &filtered,
+            &[PASSWD, "SPY_ROW", EV2, T1OR, OR2, AUDIT, QUAR],
+            req,
+        ));
         let (via, req) = rotate(via_pipe_q("per_tenant", sql), i);
-        attacks.push(attack(format!("10 table function, pipe JWT, {via}: {sql}"), &pipe, &[PASSWD, "SPY_ROW", EV2, T1OR, OR2, AUDIT, QUAR], req));
+        attacks.push(attack(
+            format!("10 table function, pipe JWT, {via}: {sql}"),
+            &pipe,
+            &[PASSWD, "SPY_ROW", EV2, T1OR, OR2, AUDIT, QUAR],
+            req,
+        ));
     }
     let mut failures = run_attacks(ctx.url(), &attacks).await;
     let n = hits.load(Ordering::SeqCst);
@@ -2286,7 +3068,8 @@ struct Grammar {
     pipe_q: bool,
 }
 
-const TABLES: &[&str] = &["events", "orders", "audit", "events_quarantine", "orders_quarantine", "per_tenant", "other_pipe"];
+const TABLES: &[&str] =
+    &["events", "orders", "audit", "events_quarantine", "orders_quarantine", "per_tenant", "other_pipe"];
 const CTE_NAMES: &[&str] = &["events", "orders", "audit", "events_quarantine", "_", "x", "per_tenant", "other_pipe"];
 /// String literals as typed in SQL: backslashes, quotes, comment and UNION text inside.
 const LITERALS: &[&str] = &[
@@ -2344,11 +3127,7 @@ impl Grammar {
     }
 
     fn source(&mut self, depth: u32) -> String {
-        if depth > 0 && self.rng.u8(..3) == 0 {
-            format!("({})", self.query(depth - 1))
-        } else {
-            self.table()
-        }
+        if depth > 0 && self.rng.u8(..3) == 0 { format!("({})", self.query(depth - 1)) } else { self.table() }
     }
 
     fn cond(&mut self, depth: u32) -> String {
@@ -2377,7 +3156,8 @@ impl Grammar {
     /// `SELECT secret …`, so every branch of a UNION has one String column. Attack shapes (CTE shadowing, string
     /// smuggling) are mixed with random composition, then sprinkled with comments, odd whitespace and case changes.
     fn query(&mut self, depth: u32) -> String {
-        let (select, from, with, as_kw, where_kw) = (self.kw("SELECT"), self.kw("FROM"), self.kw("WITH"), self.kw("AS"), self.kw("WHERE"));
+        let (select, from, with, as_kw, where_kw) =
+            (self.kw("SELECT"), self.kw("FROM"), self.kw("WITH"), self.kw("AS"), self.kw("WHERE"));
         let (s1, s2, s3) = (self.sp(), self.sp(), self.sp());
         let union = self.kw("UNION ALL");
         match self.rng.u8(..8) {
@@ -2393,13 +3173,17 @@ impl Grammar {
                 let t = self.pick(TABLES);
                 let (a, b, c) = (self.ident(t), self.ident(t), self.ident(t));
                 let ctx = self.pick(&["1 IN", "EXISTS", "0 NOT IN"]);
-                format!("{select} secret {from} {a} {where_kw}{s1}{ctx} ({with} {b} {as_kw} ({select} 1 {as_kw} x) {select} x {from} {c})")
+                format!(
+                    "{select} secret {from} {a} {where_kw}{s1}{ctx} ({with} {b} {as_kw} ({select} 1 {as_kw} x) {select} x {from} {c})"
+                )
             }
             // An earlier CTE reads the table; a later one takes its name.
             3 => {
                 let t = self.pick(TABLES);
                 let (a, b) = (self.ident(t), self.ident(t));
-                format!("{with} a {as_kw} ({select} secret {from} {a}),{s1}{b} {as_kw} ({select} 'z' {as_kw} secret) {select} secret {from} a")
+                format!(
+                    "{with} a {as_kw} ({select} secret {from} {a}),{s1}{b} {as_kw} ({select} 'z' {as_kw} secret) {select} secret {from} a"
+                )
             }
             // String smuggling: harmless as written, a UNION once the literal loses its closing quote.
             4 | 5 => {
@@ -2487,13 +3271,26 @@ async fn prop_random_queries_never_leak() {
     for case in 0..300 {
         g.pipe_q = case % 2 == 1;
         let sql = g.top();
-        assert!(!sql.contains("LEAK") && !sql.contains(T1EV) && !sql.contains(T1OR), "the grammar must not write markers itself");
+        assert!(
+            !sql.contains("LEAK") && !sql.contains(T1EV) && !sql.contains(T1OR),
+            "the grammar must not write markers itself"
+        );
         if g.pipe_q {
             let (via, req) = rotate(via_pipe_q("per_tenant", &sql), case / 2);
-            attacks.push(attack(format!("prop case {case}, pipe+filter JWT, {via}: {sql}"), &pipe_f, NOT_FOR_TENANT1, req));
+            attacks.push(attack(
+                format!("prop case {case}, pipe+filter JWT, {via}: {sql}"),
+                &pipe_f,
+                NOT_FOR_TENANT1,
+                req,
+            ));
         } else {
             let (via, req) = rotate(via_sql(&sql), case / 2);
-            attacks.push(attack(format!("prop case {case}, filtered JWT, {via}: {sql}"), &filtered, NOT_FOR_TENANT1_EVENTS, req));
+            attacks.push(attack(
+                format!("prop case {case}, filtered JWT, {via}: {sql}"),
+                &filtered,
+                NOT_FOR_TENANT1_EVENTS,
+                req,
+            ));
         }
     }
     let failures = run_attacks(ctx.url(), &attacks).await;
@@ -2514,14 +3311,24 @@ async fn prop_random_nesting_depths_never_crash() {
             0 => ("parentheses", format!("SELECT {} AS x", nested("(", "1", ")", depth))),
             1 => ("NOT", format!("SELECT {}(n = 1) AS x FROM events", "NOT ".repeat(depth))),
             2 => ("function calls", format!("SELECT {} AS x FROM events", nested("abs(", "n", ")", depth))),
-            3 => ("subqueries", format!("SELECT x FROM {} AS t", nested("(SELECT x FROM ", "(SELECT 1 AS x)", " AS t)", depth))),
+            3 => (
+                "subqueries",
+                format!("SELECT x FROM {} AS t", nested("(SELECT x FROM ", "(SELECT 1 AS x)", " AS t)", depth)),
+            ),
             4 => ("CASE", format!("SELECT {} AS x", nested("CASE WHEN 1 = 1 THEN ", "1", " END", depth))),
-            5 => ("OR chain", format!("SELECT count() AS c FROM events WHERE {}", joined(|i| format!("n = {i}"), " OR ", depth))),
+            5 => (
+                "OR chain",
+                format!("SELECT count() AS c FROM events WHERE {}", joined(|i| format!("n = {i}"), " OR ", depth)),
+            ),
             6 => ("UNION ALL chain", joined(|i| format!("SELECT {i} AS x"), " UNION ALL ", depth)),
             7 => ("IN [ chain", format!("SELECT 1 {}", "IN [".repeat(depth))),
             _ => ("arrays", format!("SELECT {} AS x", nested("[", "1", "]", depth))),
         };
-        cases.push(deep(format!("prop depth case {case}: {shape} x{depth}"), Req::text("/v0/sql", &[], &sql), Expect::Either));
+        cases.push(deep(
+            format!("prop depth case {case}: {shape} x{depth}"),
+            Req::text("/v0/sql", &[], &sql),
+            Expect::Either,
+        ));
     }
     let failures = run_deep_cases(&mut p, &cases).await;
     report("prop_random_nesting_depths_never_crash", cases.len(), &failures);

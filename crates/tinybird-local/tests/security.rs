@@ -6,14 +6,22 @@ use common::*;
 use serde_json::{Value, json};
 
 fn pipe_jwt(s: &tinybird_local::LocalServer, fixed: Value) -> String {
-    jwt(s, json!({
-        "workspace_id": s.workspace_id(), "name": "frontend", "exp": in_one_hour(),
-        "scopes": [{"type": "PIPES:READ", "resource": "top_pages", "fixed_params": fixed}]
-    }))
+    jwt(
+        s,
+        json!({
+            "workspace_id": s.workspace_id(), "name": "frontend", "exp": in_one_hour(),
+            "scopes": [{"type": "PIPES:READ", "resource": "top_pages", "fixed_params": fixed}]
+        }),
+    )
 }
 
 fn pages(b: &Value) -> Vec<String> {
-    b["data"].as_array().unwrap_or_else(|| panic!("{b}")).iter().map(|r| r["page"].as_str().unwrap().to_string()).collect()
+    b["data"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{b}"))
+        .iter()
+        .map(|r| r["page"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test]
@@ -57,25 +65,53 @@ async fn fixed_params_win_however_params_are_sent() {
         let (status, body) = get_json(&format!("{url}{query}"), &token).await;
         assert_eq!((status, pages(&body)), (200, vec!["/c".to_string()]), "{query}");
     }
-    let body: Value = client().post(&url).bearer_auth(&token).form(&[("org_id", "acme")]).send().await.unwrap().json().await.unwrap();
+    let body: Value =
+        client().post(&url).bearer_auth(&token).form(&[("org_id", "acme")]).send().await.unwrap().json().await.unwrap();
     assert_eq!(pages(&body), ["/c"]);
-    let body: Value = client().post(&url).bearer_auth(&token).json(&json!({"org_id": "acme"})).send().await.unwrap().json().await.unwrap();
+    let body: Value = client()
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&json!({"org_id": "acme"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(pages(&body), ["/c"]);
-    let body: Value = client().post(format!("{url}?org_id=acme")).bearer_auth(&token).json(&json!({"org_id": ["acme", "x"]})).send().await.unwrap().json().await.unwrap();
+    let body: Value = client()
+        .post(format!("{url}?org_id=acme"))
+        .bearer_auth(&token)
+        .json(&json!({"org_id": ["acme", "x"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(pages(&body), ["/c"]);
     // `q` runs over the pipe's result only: it cannot reach the datasource behind the pipe.
-    let (status, body) = get_json(&format!("{url}?q=SELECT%20count()%20AS%20c%20FROM%20_%20FORMAT%20JSON"), &token).await;
+    let (status, body) =
+        get_json(&format!("{url}?q=SELECT%20count()%20AS%20c%20FROM%20_%20FORMAT%20JSON"), &token).await;
     assert_eq!((status, &body["data"]), (200, &json!([{"c": 1}])), "{body}");
     let (status, _) = get_json(&format!("{url}?q=SELECT%20*%20FROM%20events"), &token).await;
     assert_eq!(status, 403);
-    let (status, _) = get_json(&format!("{url}?q=SELECT%20*%20FROM%20_%20WHERE%201%20IN%20(SELECT%201%20FROM%20events)"), &token).await;
+    let (status, _) =
+        get_json(&format!("{url}?q=SELECT%20*%20FROM%20_%20WHERE%201%20IN%20(SELECT%201%20FROM%20events)"), &token)
+            .await;
     assert_eq!(status, 403);
     // A JWT for one pipe cannot read another, nor /v0/sql, nor ingest.
     let (status, _) = get_json(&format!("{}/v0/pipes/org_count.json?org_id=acme", s.url()), &token).await;
     assert_eq!(status, 403);
     let (status, _) = get_json(&format!("{}/v0/sql?q=SELECT%201%20FROM%20events", s.url()), &token).await;
     assert_eq!(status, 403);
-    let r = client().post(format!("{}/v0/events?name=events", s.url())).bearer_auth(&token).body(ROWS).send().await.unwrap();
+    let r = client()
+        .post(format!("{}/v0/events?name=events", s.url()))
+        .bearer_auth(&token)
+        .body(ROWS)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
 }
 
@@ -83,17 +119,21 @@ async fn fixed_params_win_however_params_are_sent() {
 async fn datasource_filters_apply_in_sql_and_pipes() {
     let s = server().await;
     seed(&s).await;
-    let token = jwt(&s, json!({
-        "workspace_id": s.workspace_id(), "name": "reader", "exp": in_one_hour(),
-        "scopes": [
-            {"type": "DATASOURCES:READ", "resource": "events", "filter": "org_id = 'acme'"},
-            {"type": "PIPES:READ", "resource": "top_pages"}
-        ]
-    }));
+    let token = jwt(
+        &s,
+        json!({
+            "workspace_id": s.workspace_id(), "name": "reader", "exp": in_one_hour(),
+            "scopes": [
+                {"type": "DATASOURCES:READ", "resource": "events", "filter": "org_id = 'acme'"},
+                {"type": "PIPES:READ", "resource": "top_pages"}
+            ]
+        }),
+    );
     let sql = |q: &str| format!("{}/v0/sql?q={}", s.url(), q.replace(' ', "%20"));
     let (status, body) = get_json(&sql("SELECT count() AS c FROM events FORMAT JSON"), &token).await;
     assert_eq!((status, &body["data"]), (200, &json!([{"c": 3}])), "{body}");
-    let (_, body) = get_json(&sql("SELECT count() AS c FROM events AS e WHERE e.org_id = 'other' FORMAT JSON"), &token).await;
+    let (_, body) =
+        get_json(&sql("SELECT count() AS c FROM events AS e WHERE e.org_id = 'other' FORMAT JSON"), &token).await;
     assert_eq!(body["data"], json!([{"c": 0}]));
     let (_, body) = get_json(&sql("SELECT count() AS c FROM (SELECT * FROM events) FORMAT JSON"), &token).await;
     assert_eq!(body["data"], json!([{"c": 3}]));
@@ -101,10 +141,13 @@ async fn datasource_filters_apply_in_sql_and_pipes() {
     let (status, body) = get_json(&format!("{}/v0/pipes/top_pages.json?org_id=other", s.url()), &token).await;
     assert_eq!((status, pages(&body)), (200, Vec::<String>::new()));
     // Without a filter, DATASOURCES:READ reads everything.
-    let open = jwt(&s, json!({
-        "workspace_id": s.workspace_id(), "name": "r2", "exp": in_one_hour(),
-        "scopes": [{"type": "DATASOURCES:READ", "resource": "events"}]
-    }));
+    let open = jwt(
+        &s,
+        json!({
+            "workspace_id": s.workspace_id(), "name": "r2", "exp": in_one_hour(),
+            "scopes": [{"type": "DATASOURCES:READ", "resource": "events"}]
+        }),
+    );
     let (_, body) = get_json(&sql("SELECT count() AS c FROM events FORMAT JSON"), &open).await;
     assert_eq!(body["data"], json!([{"c": 4}]));
 }
@@ -128,7 +171,8 @@ async fn bad_jwts_are_rejected() {
         format!("{}.{}.", b64.encode(r#"{"alg":"none","typ":"JWT"}"#), b64.encode(payload.to_string()))
     };
     let tampered = {
-        let good = jwt(&s, json!({"workspace_id": s.workspace_id(), "name": "x", "exp": in_one_hour(), "scopes": scopes}));
+        let good =
+            jwt(&s, json!({"workspace_id": s.workspace_id(), "name": "x", "exp": in_one_hour(), "scopes": scopes}));
         let mut parts: Vec<String> = good.split('.').map(str::to_string).collect();
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -136,7 +180,8 @@ async fn bad_jwts_are_rejected() {
         parts[1] = b64.encode(payload.to_string());
         parts.join(".")
     };
-    let other_workspace = jwt(&s, json!({"workspace_id": "someone-else", "name": "x", "exp": in_one_hour(), "scopes": scopes}));
+    let other_workspace =
+        jwt(&s, json!({"workspace_id": "someone-else", "name": "x", "exp": in_one_hour(), "scopes": scopes}));
     for (what, token) in [
         ("expired", expired),
         ("missing exp", no_exp),
@@ -156,16 +201,21 @@ async fn bad_jwts_are_rejected() {
 #[tokio::test]
 async fn rate_limits_per_jwt_name() {
     let s = server().await;
-    let claims = |name: &str| json!({
-        "workspace_id": s.workspace_id(), "name": name, "exp": in_one_hour(),
-        "scopes": [{"type": "PIPES:READ", "resource": "top_pages"}], "limits": {"rps": 2}
-    });
+    let claims = |name: &str| {
+        json!({
+            "workspace_id": s.workspace_id(), "name": name, "exp": in_one_hour(),
+            "scopes": [{"type": "PIPES:READ", "resource": "top_pages"}], "limits": {"rps": 2}
+        })
+    };
     // Two JWTs with the same name share one bucket.
-    let (a, b) = (jwt(&s, claims("shared")), jwt(&s, {
-        let mut c = claims("shared");
-        c["exp"] = json!(in_one_hour() + 5);
-        c
-    }));
+    let (a, b) = (
+        jwt(&s, claims("shared")),
+        jwt(&s, {
+            let mut c = claims("shared");
+            c["exp"] = json!(in_one_hour() + 5);
+            c
+        }),
+    );
     let url = format!("{}/v0/pipes/top_pages.json", s.url());
     let mut statuses = Vec::new();
     let mut limited = None;
@@ -197,10 +247,19 @@ async fn token_api_creates_jwts() {
     seed(&s).await;
     let exp = in_one_hour();
     let body = json!({"name": "ui", "scopes": [{"type": "PIPES:READ", "resource": "top_pages", "fixed_params": {"org_id": "other"}}], "limits": {"rps": 10}});
-    let r = client().post(format!("{}/v0/tokens/?expiration_time={exp}", s.url())).bearer_auth(s.admin_token()).json(&body).send().await.unwrap();
+    let r = client()
+        .post(format!("{}/v0/tokens/?expiration_time={exp}", s.url()))
+        .bearer_auth(s.admin_token())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let created: Value = r.json().await.unwrap();
-    assert_eq!((created["name"].as_str(), created["exp"].as_i64(), created["limits"]["rps"].as_i64()), (Some("ui"), Some(exp), Some(10)));
+    assert_eq!(
+        (created["name"].as_str(), created["exp"].as_i64(), created["limits"]["rps"].as_i64()),
+        (Some("ui"), Some(exp), Some(10))
+    );
     let token = created["token"].as_str().unwrap();
     let (status, body) = get_json(&format!("{}/v0/pipes/top_pages.json?org_id=acme", s.url()), token).await;
     assert_eq!((status, pages(&body)), (200, vec!["/c".to_string()]));
@@ -214,41 +273,103 @@ async fn token_api_creates_jwts() {
         .unwrap();
     assert_eq!(r.status(), 200);
     for (query, body, status, text) in [
-        ("expiration_time=1".to_string(), json!({"name": "x", "scopes": []}), 400, "The specified expiration time: '1' is invalid"),
-        ("expiration_time=abc".to_string(), json!({"name": "x", "scopes": []}), 400, "is invalid, must be a future unix epoch timestamp"),
-        (format!("expiration_time={exp}"), json!({"name": "x", "scopes": {}}), 400, "Invalid body, scopes must be a list of scope"),
-        (format!("expiration_time={exp}"), json!({"name": "x", "scopes": [{"type": "PIPES:READ", "resource": "nope"}]}), 400, "Resource 'nope' not found"),
-        (format!("expiration_time={exp}"), json!({"name": "x", "scopes": [{"type": "PIPES:READ", "resource": ""}]}), 400, "a resource name is required"),
+        (
+            "expiration_time=1".to_string(),
+            json!({"name": "x", "scopes": []}),
+            400,
+            "The specified expiration time: '1' is invalid",
+        ),
+        (
+            "expiration_time=abc".to_string(),
+            json!({"name": "x", "scopes": []}),
+            400,
+            "is invalid, must be a future unix epoch timestamp",
+        ),
+        (
+            format!("expiration_time={exp}"),
+            json!({"name": "x", "scopes": {}}),
+            400,
+            "Invalid body, scopes must be a list of scope",
+        ),
+        (
+            format!("expiration_time={exp}"),
+            json!({"name": "x", "scopes": [{"type": "PIPES:READ", "resource": "nope"}]}),
+            400,
+            "Resource 'nope' not found",
+        ),
+        (
+            format!("expiration_time={exp}"),
+            json!({"name": "x", "scopes": [{"type": "PIPES:READ", "resource": ""}]}),
+            400,
+            "a resource name is required",
+        ),
     ] {
-        let r = client().post(format!("{}/v0/tokens?{query}", s.url())).bearer_auth(s.admin_token()).json(&body).send().await.unwrap();
+        let r = client()
+            .post(format!("{}/v0/tokens?{query}", s.url()))
+            .bearer_auth(s.admin_token())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), status, "{query} {body}");
         let err: Value = r.json().await.unwrap();
         assert!(err["error"].as_str().unwrap().contains(text), "{err}");
     }
-    let r = client().post(format!("{}/v0/tokens?expiration_time={exp}", s.url())).body("{not json").bearer_auth(s.admin_token()).send().await.unwrap();
+    let r = client()
+        .post(format!("{}/v0/tokens?expiration_time={exp}", s.url()))
+        .body("{not json")
+        .bearer_auth(s.admin_token())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.json::<Value>().await.unwrap()["error"].as_str().unwrap().starts_with("Invalid body :"));
-    let r = client().post(format!("{}/v0/tokens?expiration_time={exp}", s.url())).bearer_auth(s.token("read_top").unwrap()).json(&body).send().await.unwrap();
-    assert_eq!((r.status().as_u16(), r.json::<Value>().await.unwrap()["error"].clone()), (403, json!("Token has not enough permissions to create an Token")));
+    let r = client()
+        .post(format!("{}/v0/tokens?expiration_time={exp}", s.url()))
+        .bearer_auth(s.token("read_top").unwrap())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status().as_u16(), r.json::<Value>().await.unwrap()["error"].clone()),
+        (403, json!("Token has not enough permissions to create an Token"))
+    );
 }
 
 #[tokio::test]
 async fn jwt_append_scope_and_bounded_bodies() {
     let s = tinybird_local::LocalServer::builder().resources(resources()).max_body_bytes(2048).start().await.unwrap();
-    let token = jwt(&s, json!({
-        "workspace_id": s.workspace_id(), "name": "ingest", "exp": in_one_hour(),
-        "scopes": [{"type": "DATASOURCES:APPEND", "resource": "events"}]
-    }));
-    let r = client().post(format!("{}/v0/events?name=events&wait=true", s.url())).bearer_auth(&token).body(ROWS).send().await.unwrap();
+    let token = jwt(
+        &s,
+        json!({
+            "workspace_id": s.workspace_id(), "name": "ingest", "exp": in_one_hour(),
+            "scopes": [{"type": "DATASOURCES:APPEND", "resource": "events"}]
+        }),
+    );
+    let r = client()
+        .post(format!("{}/v0/events?name=events&wait=true", s.url()))
+        .bearer_auth(&token)
+        .body(ROWS)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let (status, _) = get_json(&format!("{}/v0/sql?q=SELECT%201%20FROM%20events", s.url()), &token).await;
     assert_eq!(status, 403);
     // Every route bounds its body, and the 413 is JSON.
-    let r = client().post(format!("{}/v0/sql", s.url())).bearer_auth(s.admin_token()).body("SELECT 1 ".repeat(1000)).send().await.unwrap();
+    let r = client()
+        .post(format!("{}/v0/sql", s.url()))
+        .bearer_auth(s.admin_token())
+        .body("SELECT 1 ".repeat(1000))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
     assert!(r.json::<Value>().await.unwrap()["error"].is_string());
     // A deploy without a multipart body is a JSON 400, not a plain-text rejection.
-    let r = client().post(format!("{}/v1/deploy", s.url())).bearer_auth(s.admin_token()).body("x").send().await.unwrap();
+    let r =
+        client().post(format!("{}/v1/deploy", s.url())).bearer_auth(s.admin_token()).body("x").send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.json::<Value>().await.unwrap()["error"].is_string());
     let (status, body) = get_json(&format!("{}/v1/user/workspaces", s.url()), s.admin_token()).await;

@@ -14,13 +14,13 @@ use crate::suggest;
 ///
 /// Unknown keys and repeated keys (unless listed in `repeatable`) are reported on the key. When `handle` fails, the
 /// error is recorded and the rest of that key's value is skipped, so later keys are still read.
-pub fn for_each_key(
+pub(crate) fn for_each_key(
     cx: &Ctxt,
     attrs: &[Attribute],
     what: &str,
     allowed: &[&str],
     repeatable: &[&str],
-    mut handle: impl FnMut(&str, &ParseNestedMeta) -> syn::Result<()>,
+    mut handle: impl FnMut(&str, &ParseNestedMeta<'_>) -> syn::Result<()>,
 ) {
     let mut seen: Vec<String> = Vec::new();
     for attr in attrs.iter().filter(|a| a.path().is_ident("tinybird")) {
@@ -54,7 +54,7 @@ pub fn for_each_key(
 }
 
 /// "unknown tinybird attribute `x` on …", with the likely key, or the list of keys when none is close.
-pub fn unknown_key(key: &str, what: &str, allowed: &[&str]) -> String {
+pub(crate) fn unknown_key(key: &str, what: &str, allowed: &[&str]) -> String {
     match suggest::did_you_mean(key, allowed.iter().copied()) {
         Some(close) => format!("unknown tinybird attribute `{key}` on {what}; did you mean `{close}`?"),
         None => format!("unknown tinybird attribute `{key}` on {what}; expected one of: {}", allowed.join(", ")),
@@ -62,7 +62,7 @@ pub fn unknown_key(key: &str, what: &str, allowed: &[&str]) -> String {
 }
 
 /// Consumes what is left of one key's value: everything up to the next top-level comma.
-pub fn skip_value(meta: &ParseNestedMeta) -> syn::Result<()> {
+pub(crate) fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
     while !meta.input.is_empty() && !meta.input.peek(Token![,]) {
         meta.input.parse::<TokenTree>()?;
     }
@@ -70,7 +70,7 @@ pub fn skip_value(meta: &ParseNestedMeta) -> syn::Result<()> {
 }
 
 /// `key = "string"`.
-pub fn lit_str(meta: &ParseNestedMeta, key: &str) -> syn::Result<LitStr> {
+pub(crate) fn lit_str(meta: &ParseNestedMeta<'_>, key: &str) -> syn::Result<LitStr> {
     let value = meta.value()?;
     match value.parse::<syn::Expr>()? {
         syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Ok(s),
@@ -79,7 +79,7 @@ pub fn lit_str(meta: &ParseNestedMeta, key: &str) -> syn::Result<LitStr> {
 }
 
 /// `key = 123`.
-pub fn lit_u32(meta: &ParseNestedMeta, key: &str) -> syn::Result<(u32, Span)> {
+pub(crate) fn lit_u32(meta: &ParseNestedMeta<'_>, key: &str) -> syn::Result<(u32, Span)> {
     let value = meta.value()?;
     match value.parse::<syn::Expr>()? {
         syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => i.base10_parse::<u32>().map(|n| (n, i.span())),
@@ -88,7 +88,7 @@ pub fn lit_u32(meta: &ParseNestedMeta, key: &str) -> syn::Result<(u32, Span)> {
 }
 
 /// `key = true|false`, or a bare `key` meaning true.
-pub fn flag(meta: &ParseNestedMeta, key: &str) -> syn::Result<bool> {
+pub(crate) fn flag(meta: &ParseNestedMeta<'_>, key: &str) -> syn::Result<bool> {
     if meta.input.is_empty() || meta.input.peek(Token![,]) {
         return Ok(true);
     }
@@ -100,7 +100,7 @@ pub fn flag(meta: &ParseNestedMeta, key: &str) -> syn::Result<bool> {
 }
 
 /// The doc comment, lines joined with `\n`, the one leading space rustdoc adds removed; `None` when empty.
-pub fn doc_comment(attrs: &[Attribute]) -> Option<String> {
+pub(crate) fn doc_comment(attrs: &[Attribute]) -> Option<String> {
     let mut lines = Vec::new();
     for attr in attrs.iter().filter(|a| a.path().is_ident("doc")) {
         if let syn::Meta::NameValue(nv) = &attr.meta
@@ -114,10 +114,10 @@ pub fn doc_comment(attrs: &[Attribute]) -> Option<String> {
             }
         }
     }
-    while lines.first().is_some_and(|l| l.is_empty()) {
+    while lines.first().is_some_and(std::string::String::is_empty) {
         lines.remove(0);
     }
-    while lines.last().is_some_and(|l| l.is_empty()) {
+    while lines.last().is_some_and(std::string::String::is_empty) {
         lines.pop();
     }
     (!lines.is_empty()).then(|| lines.join("\n"))
@@ -125,20 +125,20 @@ pub fn doc_comment(attrs: &[Attribute]) -> Option<String> {
 
 /// What `#[serde(…)]` on a struct says about wire names.
 #[derive(Default)]
-pub struct SerdeContainer {
+pub(crate) struct SerdeContainer {
     pub rename_all: Option<RenameRule>,
 }
 
 /// What `#[serde(…)]` on a field says about its wire name and presence.
 #[derive(Default)]
-pub struct SerdeField {
+pub(crate) struct SerdeField {
     pub rename: Option<String>,
     /// `skip`, `skip_serializing`, `skip_deserializing` or `flatten`: the field is not one column.
     pub not_a_column: Option<(String, Span)>,
 }
 
 /// Reads `rename_all`; rejects a `rename_all` that differs between serialize and deserialize.
-pub fn serde_container(cx: &Ctxt, attrs: &[Attribute]) -> SerdeContainer {
+pub(crate) fn serde_container(cx: &Ctxt, attrs: &[Attribute]) -> SerdeContainer {
     let mut out = SerdeContainer::default();
     for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
         let result = attr.parse_nested_meta(|meta| {
@@ -168,7 +168,7 @@ pub fn serde_container(cx: &Ctxt, attrs: &[Attribute]) -> SerdeContainer {
 }
 
 /// Reads `rename` and the keys that make a field something other than one column.
-pub fn serde_field(cx: &Ctxt, attrs: &[Attribute], field_name: &str) -> SerdeField {
+pub(crate) fn serde_field(cx: &Ctxt, attrs: &[Attribute], field_name: &str) -> SerdeField {
     let mut out = SerdeField::default();
     for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
         let result = attr.parse_nested_meta(|meta| {
@@ -201,7 +201,7 @@ pub fn serde_field(cx: &Ctxt, attrs: &[Attribute], field_name: &str) -> SerdeFie
 }
 
 /// `key = "x"` → (x, x); `key(serialize = "a", deserialize = "b")` → (a, b), either side optional.
-fn split_ser_de(meta: &ParseNestedMeta) -> syn::Result<(Option<LitStr>, Option<LitStr>)> {
+fn split_ser_de(meta: &ParseNestedMeta<'_>) -> syn::Result<(Option<LitStr>, Option<LitStr>)> {
     if meta.input.peek(Token![=]) {
         let s: LitStr = meta.value()?.parse()?;
         return Ok((Some(s.clone()), Some(s)));
@@ -221,17 +221,17 @@ fn split_ser_de(meta: &ParseNestedMeta) -> syn::Result<(Option<LitStr>, Option<L
     Ok((ser, de))
 }
 
-fn skip_serde_value(meta: &ParseNestedMeta) -> syn::Result<()> {
+fn skip_serde_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
     skip_value(meta)
 }
 
 /// Like [`for_each_key`], for the keys inside one `key(…)` value.
-pub fn nested_keys(
+pub(crate) fn nested_keys(
     cx: &Ctxt,
-    meta: &ParseNestedMeta,
+    meta: &ParseNestedMeta<'_>,
     what: &str,
     allowed: &[&str],
-    mut handle: impl FnMut(&str, &ParseNestedMeta) -> syn::Result<()>,
+    mut handle: impl FnMut(&str, &ParseNestedMeta<'_>) -> syn::Result<()>,
 ) -> syn::Result<()> {
     let mut seen: Vec<String> = Vec::new();
     meta.parse_nested_meta(|inner| {

@@ -2,7 +2,7 @@
 
 /// A `rename_all` rule, parsed from serde's spelling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RenameRule {
+pub(crate) enum RenameRule {
     Lower,
     Upper,
     Pascal,
@@ -14,7 +14,7 @@ pub enum RenameRule {
 }
 
 impl RenameRule {
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "lowercase" => RenameRule::Lower,
             "UPPERCASE" => RenameRule::Upper,
@@ -29,7 +29,7 @@ impl RenameRule {
     }
 
     /// Applies the rule to a field name (written in snake_case), as serde does for fields.
-    pub fn apply_to_field(self, field: &str) -> String {
+    pub(crate) fn apply_to_field(self, field: &str) -> String {
         match self {
             RenameRule::Lower | RenameRule::Snake => field.to_owned(),
             RenameRule::Upper | RenameRule::ScreamingSnake => field.to_ascii_uppercase(),
@@ -63,7 +63,7 @@ impl RenameRule {
 }
 
 /// `UserAnalytics` → `user_analytics` (serde's snake_case for type names).
-pub fn snake_case(ident: &str) -> String {
+pub(crate) fn snake_case(ident: &str) -> String {
     let mut out = String::new();
     for (i, ch) in ident.char_indices() {
         if ch.is_uppercase() {

@@ -30,7 +30,7 @@ const PARAMETRIC: &[&str] = &[
 ];
 
 /// Checks a type string; the error says what is wrong in ClickHouse's terms.
-pub fn check(src: &str) -> Result<(), String> {
+pub(crate) fn check(src: &str) -> Result<(), String> {
     let mut p = Parser { s: src.as_bytes(), pos: 0, depth: 0 };
     p.ws();
     p.ty()?;

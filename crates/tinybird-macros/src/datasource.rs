@@ -46,7 +46,7 @@ const ENGINES: &[&str] = &[
     "Null",
 ];
 
-pub fn derive(input: &DeriveInput) -> TokenStream {
+pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     let cx = Ctxt::new();
     let model = Model::read(&cx, input);
     if let Some(model) = &model {
@@ -59,12 +59,13 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
             out.extend(fallback::datasource(input, model.as_ref()));
             out
         }
-        (Ok(()), None) => syn::Error::new(input.ident.span(), "tinybird-macros: no model and no error (bug)")
-            .to_compile_error(),
+        (Ok(()), None) => {
+            syn::Error::new(input.ident.span(), "tinybird-macros: no model and no error (bug)").to_compile_error()
+        }
     }
 }
 
-pub struct Model {
+pub(crate) struct Model {
     pub ident: Ident,
     pub vis: syn::Visibility,
     pub krate: syn::Path,
@@ -80,7 +81,7 @@ pub struct Model {
     pub decoder: TokenStream,
 }
 
-pub struct Column {
+pub(crate) struct Column {
     pub ident: Ident,
     pub wire: String,
     pub ty: syn::Type,
@@ -90,7 +91,7 @@ pub struct Column {
     pub codec: Option<String>,
 }
 
-pub struct Index {
+pub(crate) struct Index {
     pub name: String,
     pub expr: String,
     pub ty: String,
@@ -150,7 +151,7 @@ impl Model {
         let serde = attr::serde_container(cx, &input.attrs);
         let columns: Vec<Column> = fields.iter().map(|f| read_column(cx, f, serde.rename_all, json_paths)).collect();
         let krate: syn::Path = krate.unwrap_or_else(|| syn::parse_quote!(::tinybird));
-        let decoder_fields: Vec<rowjson::Field> = columns
+        let decoder_fields: Vec<rowjson::Field<'_>> = columns
             .iter()
             .zip(fields)
             .map(|(c, f)| rowjson::Field { ident: &c.ident, ty: &c.ty, wire: &c.wire, attrs: &f.attrs })
@@ -172,12 +173,7 @@ impl Model {
     }
 }
 
-fn read_column(
-    cx: &Ctxt,
-    field: &syn::Field,
-    rename_all: Option<crate::case::RenameRule>,
-    json_paths: bool,
-) -> Column {
+fn read_column(cx: &Ctxt, field: &syn::Field, rename_all: Option<crate::case::RenameRule>, json_paths: bool) -> Column {
     let (wire, serde) = model::wire_name(cx, field, rename_all);
     if let Some((key, span)) = &serde.not_a_column {
         cx.error_at(
@@ -246,7 +242,7 @@ fn check_json_path(path: &str) -> Result<(), String> {
     if ok { Ok(()) } else { Err(format!("invalid JSONPath `{path}`: use `$.a`, `$.a.b` or `$.arr[:]`")) }
 }
 
-fn read_index(cx: &Ctxt, meta: &syn::meta::ParseNestedMeta) -> syn::Result<Option<Index>> {
+fn read_index(cx: &Ctxt, meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Option<Index>> {
     let (mut name, mut expr, mut ty, mut granularity) = (None, None, None, None);
     attr::nested_keys(cx, meta, "an index", INDEX_KEYS, |key, inner| {
         match key {
@@ -275,7 +271,7 @@ fn read_index(cx: &Ctxt, meta: &syn::meta::ParseNestedMeta) -> syn::Result<Optio
     }
 }
 
-fn read_token(cx: &Ctxt, meta: &syn::meta::ParseNestedMeta) -> syn::Result<Option<(String, bool, bool)>> {
+fn read_token(cx: &Ctxt, meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Option<(String, bool, bool)>> {
     let (mut name, mut read, mut append) = (None::<LitStr>, false, false);
     attr::nested_keys(cx, meta, "a datasource token", TOKEN_KEYS, |key, inner| {
         match key {
@@ -287,7 +283,10 @@ fn read_token(cx: &Ctxt, meta: &syn::meta::ParseNestedMeta) -> syn::Result<Optio
         Ok(())
     })?;
     let Some(name) = name else {
-        cx.error_spanned_by(&meta.path, "a token needs a name: `token(name = \"…\", read)` or `token(name = \"…\", append)`");
+        cx.error_spanned_by(
+            &meta.path,
+            "a token needs a name: `token(name = \"…\", read)` or `token(name = \"…\", append)`",
+        );
         return Ok(None);
     };
     if !read && !append {
@@ -496,4 +495,3 @@ fn plain_column_list(key: &str) -> Option<Vec<String>> {
         })
         .collect()
 }
-

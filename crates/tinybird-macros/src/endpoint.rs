@@ -25,11 +25,30 @@ const OUTPUT_FIELD_KEYS: &[&str] = &["type"];
 const RESERVED: &[&str] = &["format", "q"];
 /// Element types `Array(x, 'T')` converts (spec §6.4).
 const ARRAY_TYPES: &[&str] = &[
-    "Int", "Integer", "Int8", "Int16", "Int32", "Int64", "Int128", "Int256", "UInt8", "UInt16", "UInt32", "UInt64",
-    "UInt128", "UInt256", "Float32", "Float64", "String", "Boolean", "Date", "DateTime", "DateTime64",
+    "Int",
+    "Integer",
+    "Int8",
+    "Int16",
+    "Int32",
+    "Int64",
+    "Int128",
+    "Int256",
+    "UInt8",
+    "UInt16",
+    "UInt32",
+    "UInt64",
+    "UInt128",
+    "UInt256",
+    "Float32",
+    "Float64",
+    "String",
+    "Boolean",
+    "Date",
+    "DateTime",
+    "DateTime64",
 ];
 
-pub fn derive(input: &DeriveInput) -> TokenStream {
+pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     let cx = Ctxt::new();
     let model = Model::read(&cx, input);
     if let Some(model) = &model {
@@ -52,7 +71,7 @@ fn unreachable_model(input: &DeriveInput) -> TokenStream {
         .to_compile_error()
 }
 
-pub struct Model {
+pub(crate) struct Model {
     pub ident: Ident,
     pub vis: syn::Visibility,
     pub krate: syn::Path,
@@ -67,7 +86,7 @@ pub struct Model {
     pub sql_conflict: bool,
 }
 
-pub struct Node {
+pub(crate) struct Node {
     pub name: String,
     pub name_span: Span,
     pub description: Option<String>,
@@ -76,7 +95,7 @@ pub struct Node {
     pub analysis: template::Analysis,
 }
 
-pub struct Param {
+pub(crate) struct Param {
     pub ident: Ident,
     pub wire: String,
     pub ty: syn::Type,
@@ -90,21 +109,21 @@ pub struct Param {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum DefaultKind {
+pub(crate) enum DefaultKind {
     Str,
     Int,
     Float,
     Bool,
 }
 
-pub enum Output {
+pub(crate) enum Output {
     /// `output = Type`.
     Type(syn::Type),
     /// `output(col: Type, …)` or `output(Name { col: Type, … })`.
     Inline { ident: Ident, fields: Vec<OutputField> },
 }
 
-pub struct OutputField {
+pub(crate) struct OutputField {
     pub ident: Ident,
     pub wire: String,
     pub ty: syn::Type,
@@ -142,7 +161,7 @@ impl Model {
         match (sql, nodes.is_empty()) {
             (Some(sql), true) => {
                 let analysis = template::analyze(&sql.value());
-                nodes.push(Node { name: "endpoint".into(), name_span: sql.span(), description: None, sql, analysis })
+                nodes.push(Node { name: "endpoint".into(), name_span: sql.span(), description: None, sql, analysis });
             }
             (Some(sql), false) => cx.error_spanned_by(
                 &sql,
@@ -183,7 +202,7 @@ impl Model {
     }
 }
 
-fn read_node(cx: &Ctxt, meta: &syn::meta::ParseNestedMeta) -> syn::Result<Option<Node>> {
+fn read_node(cx: &Ctxt, meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Option<Node>> {
     let mut name: Option<LitStr> = None;
     let mut sql: Option<LitStr> = None;
     let mut description = None;
@@ -207,7 +226,7 @@ fn read_node(cx: &Ctxt, meta: &syn::meta::ParseNestedMeta) -> syn::Result<Option
     Ok(Some(Node { name: name.value(), name_span: name.span(), description, sql, analysis }))
 }
 
-fn read_token(cx: &Ctxt, meta: &syn::meta::ParseNestedMeta) -> syn::Result<Option<String>> {
+fn read_token(cx: &Ctxt, meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Option<String>> {
     let mut name: Option<LitStr> = None;
     let mut append = None;
     if meta.input.peek(Token![=]) {
@@ -248,7 +267,7 @@ fn read_token(cx: &Ctxt, meta: &syn::meta::ParseNestedMeta) -> syn::Result<Optio
     }
 }
 
-fn read_output(cx: &Ctxt, input: &DeriveInput, meta: &syn::meta::ParseNestedMeta) -> syn::Result<Output> {
+fn read_output(cx: &Ctxt, input: &DeriveInput, meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<Output> {
     if meta.input.peek(Token![=]) {
         return Ok(Output::Type(meta.value()?.parse()?));
     }
@@ -297,7 +316,10 @@ fn read_output(cx: &Ctxt, input: &DeriveInput, meta: &syn::meta::ParseNestedMeta
 fn read_param(cx: &Ctxt, field: &syn::Field, rename_all: Option<crate::case::RenameRule>) -> Param {
     let (wire, serde) = model::wire_name(cx, field, rename_all);
     if let Some((key, span)) = &serde.not_a_column {
-        cx.error_at(*span, format!("`#[serde({key})]` is not supported on an endpoint parameter: every field is one parameter"));
+        cx.error_at(
+            *span,
+            format!("`#[serde({key})]` is not supported on an endpoint parameter: every field is one parameter"),
+        );
     }
     let mut explicit_type = None;
     let mut default = None;
@@ -326,7 +348,10 @@ fn read_param(cx: &Ctxt, field: &syn::Field, rename_all: Option<crate::case::Ren
         cx.error_at(model::field_span(field), format!("`{wire}` is not a valid Tinybird parameter name"));
     }
     if RESERVED.contains(&wire.as_str()) {
-        cx.error_at(model::field_span(field), format!("\"{wire}\" can not be used as a variable name: Tinybird reserves it"));
+        cx.error_at(
+            model::field_span(field),
+            format!("\"{wire}\" can not be used as a variable name: Tinybird reserves it"),
+        );
     }
     Param {
         ident: field.ident.clone().unwrap_or_else(|| format_ident!("_")),
@@ -342,7 +367,7 @@ fn read_param(cx: &Ctxt, field: &syn::Field, rename_all: Option<crate::case::Ren
 }
 
 /// `default = 10`, `-1`, `1.5`, `"US"`, `true` → the template literal and its kind.
-fn read_default(meta: &syn::meta::ParseNestedMeta) -> syn::Result<(String, DefaultKind, Span)> {
+fn read_default(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<(String, DefaultKind, Span)> {
     let expr: syn::Expr = meta.value()?.parse()?;
     let span = expr.span();
     let (neg, lit) = match &expr {
@@ -439,7 +464,7 @@ fn fn_param_type(func: &str, array_elem: Option<&str>) -> Option<String> {
 }
 
 /// A type check to emit: the param's type must implement `trait_` (or its array element must).
-pub struct Assertion {
+pub(crate) struct Assertion {
     pub param: usize,
     pub trait_: &'static str,
     pub on_element: bool,
@@ -459,7 +484,10 @@ impl Model {
         let mut seen_params: BTreeMap<&str, &Ident> = BTreeMap::new();
         for p in &self.params {
             if let Some(first) = seen_params.insert(&p.wire, &p.ident) {
-                cx.error_spanned_by(&p.ident, format!("parameter `{}` is declared twice (also by field `{first}`)", p.wire));
+                cx.error_spanned_by(
+                    &p.ident,
+                    format!("parameter `{}` is declared twice (also by field `{first}`)", p.wire),
+                );
             }
         }
         let names: Vec<&str> = self.params.iter().map(|p| p.wire.as_str()).collect();
@@ -485,7 +513,10 @@ impl Model {
                             && let Err(msg) = fn_traits(func, u.array_elem.as_deref())
                         {
                             let (line, col) = template::line_col(&sql, u.offset);
-                            cx.error_spanned_by(&node.sql, format!("{msg} (node `{}`, SQL line {line}, column {col})", node.name));
+                            cx.error_spanned_by(
+                                &node.sql,
+                                format!("{msg} (node `{}`, SQL line {line}, column {col})", node.name),
+                            );
                         }
                     }
                     None if u.name == "job_timestamp" => {}
@@ -537,7 +568,14 @@ impl Model {
                         _ => true,
                     };
                     if !fits {
-                        cx.error_at(*span, format!("this default does not fit `{func}({})`: expected {}", p.wire, expected_literal(&func)));
+                        cx.error_at(
+                            *span,
+                            format!(
+                                "this default does not fit `{func}({})`: expected {}",
+                                p.wire,
+                                expected_literal(&func)
+                            ),
+                        );
                     }
                 }
             }
@@ -573,7 +611,8 @@ impl Model {
                     if has_element_check && !on_element {
                         continue;
                     }
-                    if !out.iter().any(|a: &Assertion| a.param == i && a.trait_ == trait_ && a.on_element == on_element) {
+                    if !out.iter().any(|a: &Assertion| a.param == i && a.trait_ == trait_ && a.on_element == on_element)
+                    {
                         out.push(Assertion { param: i, trait_, on_element });
                     }
                 }
@@ -657,7 +696,8 @@ impl Model {
             Some(Output::Inline { ident: row, fields }) => (quote!(#row), expand_inline_row(self, row, fields)),
             None => (quote!(#private::serde_json::Value), TokenStream::new()),
         };
-        let fixed_doc = format!("Fixable parameters of endpoint `{name}`: set fields become a JWT scope's `fixed_params`.");
+        let fixed_doc =
+            format!("Fixable parameters of endpoint `{name}`: set fields become a JWT scope's `fixed_params`.");
 
         quote! {
             #[doc = #fixed_doc]
@@ -715,7 +755,7 @@ fn expected_literal(func: &str) -> &'static str {
 }
 
 /// `Some("…")` or `None`.
-pub fn opt_str(s: Option<&str>) -> TokenStream {
+pub(crate) fn opt_str(s: Option<&str>) -> TokenStream {
     match s {
         Some(s) => quote!(::core::option::Option::Some(#s)),
         None => quote!(::core::option::Option::None),
@@ -753,7 +793,7 @@ fn expand_inline_row(model: &Model, row: &Ident, fields: &[OutputField]) -> Toke
         };
         quote!((#wire, #spec))
     });
-    let reader_fields: Vec<rowjson::Field> = fields
+    let reader_fields: Vec<rowjson::Field<'_>> = fields
         .iter()
         .zip(&field_attrs)
         .map(|(f, attrs)| rowjson::Field { ident: &f.ident, ty: &f.ty, wire: &f.wire, attrs })
@@ -797,7 +837,9 @@ fn is_wire_type(ty: &syn::Type) -> bool {
     match last.ident.to_string().as_str() {
         "i8" | "i16" | "i32" | "i64" | "i128" | "u8" | "u16" | "u32" | "u64" | "u128" | "f32" | "f64" | "bool"
         | "String" | "NaiveDate" | "NaiveDateTime" | "DateTime64" => args.is_empty() || last.ident == "DateTime64",
-        "DateTime" => matches!(args.as_slice(), [syn::Type::Path(p)] if p.path.segments.last().is_some_and(|s| s.ident == "Utc")),
+        "DateTime" => {
+            matches!(args.as_slice(), [syn::Type::Path(p)] if p.path.segments.last().is_some_and(|s| s.ident == "Utc"))
+        }
         "Option" | "Vec" => matches!(args.as_slice(), [inner] if is_wire_type(inner)),
         "HashMap" | "BTreeMap" => matches!(args.as_slice(), [k, v] if is_wire_type(k) && is_wire_type(v)),
         _ => false,

@@ -15,7 +15,7 @@ fn krate(path: Option<&syn::Path>) -> TokenStream {
     }
 }
 
-pub fn endpoint(input: &DeriveInput, model: Option<&endpoint::Model>) -> TokenStream {
+pub(crate) fn endpoint(input: &DeriveInput, model: Option<&endpoint::Model>) -> TokenStream {
     if !input.generics.params.is_empty() {
         return TokenStream::new();
     }
@@ -62,7 +62,7 @@ pub fn endpoint(input: &DeriveInput, model: Option<&endpoint::Model>) -> TokenSt
     }
 }
 
-pub fn datasource(input: &DeriveInput, model: Option<&datasource::Model>) -> TokenStream {
+pub(crate) fn datasource(input: &DeriveInput, model: Option<&datasource::Model>) -> TokenStream {
     if !input.generics.params.is_empty() {
         return TokenStream::new();
     }

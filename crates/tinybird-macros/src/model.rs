@@ -10,7 +10,7 @@ use crate::case::RenameRule;
 use crate::ctxt::Ctxt;
 
 /// The named fields of a plain struct, or an error saying why the input cannot be a `what`.
-pub fn named_fields<'a>(
+pub(crate) fn named_fields<'a>(
     cx: &Ctxt,
     input: &'a DeriveInput,
     derive: &str,
@@ -19,7 +19,9 @@ pub fn named_fields<'a>(
     if !input.generics.params.is_empty() || input.generics.where_clause.is_some() {
         cx.error_spanned_by(
             &input.generics,
-            format!("`#[derive({derive})]` does not support generics: the struct declares one concrete Tinybird resource"),
+            format!(
+                "`#[derive({derive})]` does not support generics: the struct declares one concrete Tinybird resource"
+            ),
         );
     }
     match &input.data {
@@ -45,7 +47,7 @@ pub fn named_fields<'a>(
 }
 
 /// `crate = "::path"`: must be an absolute path, since generated code lives in the user's modules.
-pub fn crate_path(cx: &Ctxt, lit: &LitStr) -> Option<syn::Path> {
+pub(crate) fn crate_path(cx: &Ctxt, lit: &LitStr) -> Option<syn::Path> {
     match lit.parse::<syn::Path>() {
         Ok(path) if path.leading_colon.is_some() => Some(path),
         Ok(_) => {
@@ -60,21 +62,23 @@ pub fn crate_path(cx: &Ctxt, lit: &LitStr) -> Option<syn::Path> {
 }
 
 /// Whether Tinybird accepts `s` as a resource, node, column or parameter name: `^[a-zA-Z_][a-zA-Z0-9_]*$`.
-pub fn is_valid_name(s: &str) -> bool {
+pub(crate) fn is_valid_name(s: &str) -> bool {
     let mut chars = s.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// A resource name from `name = "…"`, checked, or the struct's name in snake_case.
-pub fn resource_name(cx: &Ctxt, given: Option<&LitStr>, ident: &syn::Ident) -> String {
+pub(crate) fn resource_name(cx: &Ctxt, given: Option<&LitStr>, ident: &syn::Ident) -> String {
     match given {
         Some(lit) => {
             let name = lit.value();
             if !is_valid_name(&name) {
                 cx.error_spanned_by(
                     lit,
-                    format!("`{name}` is not a valid Tinybird name: use letters, digits and `_`, not starting with a digit"),
+                    format!(
+                        "`{name}` is not a valid Tinybird name: use letters, digits and `_`, not starting with a digit"
+                    ),
                 );
             }
             name
@@ -84,8 +88,8 @@ pub fn resource_name(cx: &Ctxt, given: Option<&LitStr>, ident: &syn::Ident) -> S
 }
 
 /// The field's wire name: `#[serde(rename)]`, else the container's `rename_all`, else the field name.
-pub fn wire_name(cx: &Ctxt, field: &syn::Field, rename_all: Option<RenameRule>) -> (String, attr::SerdeField) {
-    let ident = field.ident.as_ref().map(|i| i.unraw_string()).unwrap_or_default();
+pub(crate) fn wire_name(cx: &Ctxt, field: &syn::Field, rename_all: Option<RenameRule>) -> (String, attr::SerdeField) {
+    let ident = field.ident.as_ref().map(UnrawString::unraw_string).unwrap_or_default();
     let serde = attr::serde_field(cx, &field.attrs, &ident);
     let name = match (&serde.rename, rename_all) {
         (Some(r), _) => r.clone(),
@@ -96,7 +100,7 @@ pub fn wire_name(cx: &Ctxt, field: &syn::Field, rename_all: Option<RenameRule>) 
 }
 
 /// `T` when `ty` is written `Option<T>` (any path ending in `Option`).
-pub fn option_inner(ty: &syn::Type) -> Option<&syn::Type> {
+pub(crate) fn option_inner(ty: &syn::Type) -> Option<&syn::Type> {
     let syn::Type::Path(tp) = ty else { return None };
     if tp.qself.is_some() {
         return None;
@@ -116,7 +120,7 @@ pub fn option_inner(ty: &syn::Type) -> Option<&syn::Type> {
 }
 
 /// A `#[tinybird(type = "…")]` value, syntax-checked.
-pub fn explicit_type(cx: &Ctxt, lit: &LitStr) -> String {
+pub(crate) fn explicit_type(cx: &Ctxt, lit: &LitStr) -> String {
     let ty = lit.value();
     if let Err(msg) = crate::chtype::check(&ty) {
         cx.error_spanned_by(lit, format!("invalid Tinybird type: {msg}"));
@@ -125,8 +129,8 @@ pub fn explicit_type(cx: &Ctxt, lit: &LitStr) -> String {
 }
 
 /// Span of a field's name (its type for unnamed fields).
-pub fn field_span(field: &syn::Field) -> Span {
-    field.ident.as_ref().map_or_else(|| field.ty.span(), |i| i.span())
+pub(crate) fn field_span(field: &syn::Field) -> Span {
+    field.ident.as_ref().map_or_else(|| field.ty.span(), proc_macro2::Ident::span)
 }
 
 trait UnrawString {

@@ -3,8 +3,8 @@
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
-use syn::spanned::Spanned;
 use syn::DeriveInput;
+use syn::spanned::Spanned;
 
 use crate::attr;
 use crate::ctxt::Ctxt;
@@ -14,7 +14,7 @@ use crate::rowjson;
 const CONTAINER_KEYS: &[&str] = &["crate"];
 const FIELD_KEYS: &[&str] = &["type"];
 
-pub fn derive(input: &DeriveInput) -> TokenStream {
+pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     let cx = Ctxt::new();
     let mut krate: Option<syn::Path> = None;
     attr::for_each_key(&cx, &input.attrs, "a row struct", CONTAINER_KEYS, &[], |key, meta| {
@@ -59,7 +59,7 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
         };
         quote!((#wire, #spec))
     });
-    let fields: Vec<rowjson::Field> =
+    let fields: Vec<rowjson::Field<'_>> =
         all_fields.iter().map(|(ident, ty, wire, attrs)| rowjson::Field { ident, ty, wire, attrs }).collect();
     let decoder = rowjson::decoder_method(&private, ident, &input.attrs, &fields);
     quote! {

@@ -8,7 +8,7 @@ use quote::{ToTokens, format_ident, quote};
 use syn::{Attribute, LitStr};
 
 /// One field: its name, type, wire name and attributes.
-pub struct Field<'a> {
+pub(crate) struct Field<'a> {
     pub ident: &'a syn::Ident,
     pub ty: &'a syn::Type,
     pub wire: &'a str,
@@ -22,7 +22,12 @@ const FIELD_KEYS: &[&str] = &["rename", "alias", "default", "skip_serializing_if
 
 /// `fn __row_decoder()` for `impl Row for #ident`, or nothing when serde's attributes say more than the reader
 /// understands.
-pub fn decoder_method(private: &TokenStream, ident: &syn::Ident, container: &[Attribute], fields: &[Field]) -> TokenStream {
+pub(crate) fn decoder_method(
+    private: &TokenStream,
+    ident: &syn::Ident,
+    container: &[Attribute],
+    fields: &[Field<'_>],
+) -> TokenStream {
     let Some(deny_unknown_fields) = read_container(container) else { return TokenStream::new() };
     let mut reads = Vec::new();
     for f in fields {

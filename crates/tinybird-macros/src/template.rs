@@ -6,18 +6,68 @@ use crate::suggest;
 
 /// Function names offered as "did you mean" for an unknown call (spec §6.4, §6.5 and the safe builtins).
 const FUNCTIONS: &[&str] = &[
-    "String", "Boolean", "bool", "Int8", "Int16", "Int32", "Int64", "Int128", "Int256", "UInt8", "UInt16", "UInt32",
-    "UInt64", "UInt128", "UInt256", "Int", "Integer", "Float32", "Float64", "Date", "DateTime", "DateTime64", "Array",
-    "JSON", "defined", "column", "columns", "symbol", "table", "TABLE", "sql_and", "split_to_array",
-    "enumerate_with_last", "sql_unescape", "error", "custom_error", "day_diff", "date_diff_in_seconds",
-    "date_diff_in_minutes", "date_diff_in_hours", "date_diff_in_days", "max_threads", "cache_ttl", "backend_hint",
-    "activate", "disable", "tb_secret", "tb_var", "len", "min", "max", "int", "float", "list", "sum", "range",
+    "String",
+    "Boolean",
+    "bool",
+    "Int8",
+    "Int16",
+    "Int32",
+    "Int64",
+    "Int128",
+    "Int256",
+    "UInt8",
+    "UInt16",
+    "UInt32",
+    "UInt64",
+    "UInt128",
+    "UInt256",
+    "Int",
+    "Integer",
+    "Float32",
+    "Float64",
+    "Date",
+    "DateTime",
+    "DateTime64",
+    "Array",
+    "JSON",
+    "defined",
+    "column",
+    "columns",
+    "symbol",
+    "table",
+    "TABLE",
+    "sql_and",
+    "split_to_array",
+    "enumerate_with_last",
+    "sql_unescape",
+    "error",
+    "custom_error",
+    "day_diff",
+    "date_diff_in_seconds",
+    "date_diff_in_minutes",
+    "date_diff_in_hours",
+    "date_diff_in_days",
+    "max_threads",
+    "cache_ttl",
+    "backend_hint",
+    "activate",
+    "disable",
+    "tb_secret",
+    "tb_var",
+    "len",
+    "min",
+    "max",
+    "int",
+    "float",
+    "list",
+    "sum",
+    "range",
     "enumerate",
 ];
 
 /// A name read by the template.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Use {
+pub(crate) struct Use {
     pub name: String,
     /// The function applied to it (`Int32`, `Array`, `defined`, …), or `None` for a bare use.
     pub func: Option<String>,
@@ -29,14 +79,14 @@ pub struct Use {
 
 /// Something Tinybird would reject.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
+pub(crate) struct Problem {
     pub message: String,
     pub offset: usize,
 }
 
 /// What one node's SQL reads and what is wrong with it.
 #[derive(Debug, Default)]
-pub struct Analysis {
+pub(crate) struct Analysis {
     pub uses: Vec<Use>,
     pub problems: Vec<Problem>,
     /// The template did not parse, so `uses` is not the whole story.
@@ -44,7 +94,7 @@ pub struct Analysis {
 }
 
 /// 1-based line and column (in characters) of `offset` in `sql`.
-pub fn line_col(sql: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(sql: &str, offset: usize) -> (usize, usize) {
     let mut offset = offset.min(sql.len());
     while !sql.is_char_boundary(offset) {
         offset -= 1;
@@ -56,7 +106,7 @@ pub fn line_col(sql: &str, offset: usize) -> (usize, usize) {
 }
 
 /// Analyses one node's SQL.
-pub fn analyze(sql: &str) -> Analysis {
+pub(crate) fn analyze(sql: &str) -> Analysis {
     let mut out = Analysis::default();
     let Some(body) = tinybird_template::template_body(sql) else {
         if let Some(at) = sql.find("{{").or_else(|| sql.find("{%")) {
@@ -99,7 +149,12 @@ pub fn analyze(sql: &str) -> Analysis {
         if analysis.locals.iter().any(|l| l.name == u.name) {
             continue;
         }
-        out.uses.push(Use { name: u.name, func: u.function, array_elem: u.array_type, offset: base + u.position.offset });
+        out.uses.push(Use {
+            name: u.name,
+            func: u.function,
+            array_elem: u.array_type,
+            offset: base + u.position.offset,
+        });
     }
     out
 }

@@ -42,10 +42,7 @@ fn params() -> Variables {
 }
 
 fn bench(c: &mut Criterion) {
-    let templates: Vec<Template> = NODES
-        .iter()
-        .map(|n| Template::parse(n).expect("valid template"))
-        .collect();
+    let templates: Vec<Template> = NODES.iter().map(|n| Template::parse(n).expect("valid template")).collect();
     let vars = params();
     let opts = RenderOptions::default();
 
@@ -56,21 +53,21 @@ fn bench(c: &mut Criterion) {
             for t in &templates {
                 black_box(t.render(black_box(&vars), &opts).expect("renders"));
             }
-        })
+        });
     });
     group.bench_function("parse_3_nodes", |b| {
         b.iter(|| {
             for n in NODES {
                 black_box(Template::parse(black_box(n)).expect("parses"));
             }
-        })
+        });
     });
     group.bench_function("analyze_3_nodes", |b| {
         b.iter(|| {
             for t in &templates {
                 black_box(t.analyze().params());
             }
-        })
+        });
     });
     group.finish();
 }

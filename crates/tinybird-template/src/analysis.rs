@@ -23,11 +23,7 @@ pub struct Position {
 impl Position {
     pub(crate) fn at(body: &str, offset: usize) -> Position {
         let (line, column) = line_col(body, offset);
-        Position {
-            offset,
-            line,
-            column,
-        }
+        Position { offset, line, column }
     }
 }
 
@@ -60,10 +56,7 @@ impl Literal {
                 Const::Float(f) => Literal::Float(*f),
                 Const::Str(s) => Literal::Str(s.clone()),
             },
-            ExprKind::Unary {
-                op: crate::expr::UnOp::Neg,
-                operand,
-            } => match &operand.kind {
+            ExprKind::Unary { op: crate::expr::UnOp::Neg, operand } => match &operand.kind {
                 ExprKind::Const(Const::Int(i)) => Literal::Int(-i),
                 ExprKind::Const(Const::Float(f)) => Literal::Float(-f),
                 _ => Literal::Expr(source(e, body)),
@@ -238,11 +231,7 @@ impl Analysis {
                     out.push(Param {
                         name: u.name.clone(),
                         function: typed.map(str::to_string),
-                        array_type: if typed.is_some() {
-                            u.array_type.clone()
-                        } else {
-                            None
-                        },
+                        array_type: if typed.is_some() { u.array_type.clone() } else { None },
                         default: u.default.clone(),
                         defined_false: u.defined_false,
                         metadata: u.metadata.clone(),
@@ -304,30 +293,13 @@ fn applies_to_first_arg(name: &str) -> bool {
 /// Positional parameter names after `x`, to read defaults and `defined` given positionally.
 fn positional_params(name: &str) -> &'static [&'static str] {
     match name {
-        "Array" => &[
-            "x",
-            "_type",
-            "default",
-            "defined",
-            "required",
-            "description",
-            "enum",
-            "example",
-            "format",
-        ],
+        "Array" => &["x", "_type", "default", "defined", "required", "description", "enum", "example", "format"],
         "Boolean" | "bool" | "JSON" | "column" | "table" | "TABLE" => &["x", "default"],
         "columns" => &["x", "default", "fn"],
         "split_to_array" => &["x", "default", "separator"],
-        n if funcs::scalar_of(n).is_some() => &[
-            "x",
-            "default",
-            "defined",
-            "required",
-            "description",
-            "enum",
-            "example",
-            "format",
-        ],
+        n if funcs::scalar_of(n).is_some() => {
+            &["x", "default", "defined", "required", "description", "enum", "example", "format"]
+        }
         _ => &["x"],
     }
 }
@@ -346,29 +318,18 @@ pub(crate) struct Analyzer<'a> {
 pub(crate) fn local_names(nodes: &[Node], out: &mut Vec<(String, crate::expr::Span)>) {
     for n in nodes {
         match n {
-            Node::For {
-                target,
-                body,
-                orelse,
-                ..
-            } => {
+            Node::For { target, body, orelse, .. } => {
                 target.names(out);
                 local_names(body, out);
                 if let Some(o) = orelse {
                     local_names(o, out);
                 }
             }
-            Node::Set {
-                target: Some(t),
-                chained,
-                ..
-            } => {
+            Node::Set { target: Some(t), chained, .. } => {
                 t.names(out);
                 chained.iter().for_each(|c| c.names(out));
             }
-            Node::If {
-                branches, orelse, ..
-            } => {
+            Node::If { branches, orelse, .. } => {
                 branches.iter().for_each(|(_, b)| local_names(b, out));
                 if let Some(o) = orelse {
                     local_names(o, out);
@@ -380,13 +341,7 @@ pub(crate) fn local_names(nodes: &[Node], out: &mut Vec<(String, crate::expr::Sp
                     local_names(o, out);
                 }
             }
-            Node::Try {
-                body,
-                handlers,
-                orelse,
-                finally,
-                ..
-            } => {
+            Node::Try { body, handlers, orelse, finally, .. } => {
                 local_names(body, out);
                 for h in handlers {
                     if let Some(b) = &h.bind {
@@ -405,12 +360,7 @@ pub(crate) fn local_names(nodes: &[Node], out: &mut Vec<(String, crate::expr::Sp
 
 impl<'a> Analyzer<'a> {
     pub(crate) fn new(body: &'a str, locals: &'a HashSet<String>) -> Self {
-        Analyzer {
-            body,
-            locals,
-            out: Analysis::default(),
-            guards: Vec::new(),
-        }
+        Analyzer { body, locals, out: Analysis::default(), guards: Vec::new() }
     }
 
     pub(crate) fn run(mut self, nodes: &[Node]) -> Analysis {
@@ -419,10 +369,7 @@ impl<'a> Analyzer<'a> {
         let mut seen = HashSet::new();
         for (n, span) in bound {
             if seen.insert(n.clone()) {
-                self.out.locals.push(LocalName {
-                    name: n,
-                    position: Position::at(self.body, span.start),
-                });
+                self.out.locals.push(LocalName { name: n, position: Position::at(self.body, span.start) });
             }
         }
         self.nodes(nodes);
@@ -434,9 +381,7 @@ impl<'a> Analyzer<'a> {
             match n {
                 Node::Text(_) | Node::Break | Node::Continue => {}
                 Node::Expr { expr, .. } => self.expr(expr, UseContext::Output, None),
-                Node::If {
-                    branches, orelse, ..
-                } => {
+                Node::If { branches, orelse, .. } => {
                     let mut guard = HashSet::new();
                     for (test, _) in branches {
                         self.expr(test, UseContext::Condition, None);
@@ -451,31 +396,21 @@ impl<'a> Analyzer<'a> {
                     }
                     self.guards.pop();
                 }
-                Node::For {
-                    iter, body, orelse, ..
-                } => {
+                Node::For { iter, body, orelse, .. } => {
                     self.expr(iter, UseContext::Loop, None);
                     self.nodes(body);
                     if let Some(o) = orelse {
                         self.nodes(o);
                     }
                 }
-                Node::While {
-                    test, body, orelse, ..
-                } => {
+                Node::While { test, body, orelse, .. } => {
                     self.expr(test, UseContext::Condition, None);
                     self.nodes(body);
                     if let Some(o) = orelse {
                         self.nodes(o);
                     }
                 }
-                Node::Try {
-                    body,
-                    handlers,
-                    orelse,
-                    finally,
-                    ..
-                } => {
+                Node::Try { body, handlers, orelse, finally, .. } => {
                     self.nodes(body);
                     for h in handlers {
                         self.nodes(&h.body);
@@ -494,13 +429,7 @@ impl<'a> Analyzer<'a> {
             && !funcs::is_type_fn(name)
             && !matches!(
                 name,
-                "max_threads"
-                    | "tb_secret"
-                    | "tb_var"
-                    | "backend_hint"
-                    | "cache_ttl"
-                    | "activate"
-                    | "disable"
+                "max_threads" | "tb_secret" | "tb_var" | "backend_hint" | "cache_ttl" | "activate" | "disable"
             )
             && !funcs::is_reserved_var(name)
     }
@@ -537,32 +466,22 @@ impl<'a> Analyzer<'a> {
                             .iter()
                             .find(|(k, _)| k == name)
                             .map(|(_, v)| v)
-                            .or_else(|| {
-                                params
-                                    .iter()
-                                    .position(|p| *p == name)
-                                    .and_then(|i| args.get(i))
-                            })
+                            .or_else(|| params.iter().position(|p| *p == name).and_then(|i| args.get(i)))
                     };
                     if fname == "Array" {
-                        u.array_type = Some(
-                            match arg("_type").map(|t| Literal::from_expr(t, self.body)) {
-                                Some(Literal::Str(s)) => s,
-                                Some(Literal::Expr(s)) => s,
-                                Some(other) => format!("{other:?}"),
-                                None => "String".to_string(),
-                            },
-                        );
+                        u.array_type = Some(match arg("_type").map(|t| Literal::from_expr(t, self.body)) {
+                            Some(Literal::Str(s)) => s,
+                            Some(Literal::Expr(s)) => s,
+                            Some(other) => format!("{other:?}"),
+                            None => "String".to_string(),
+                        });
                     }
                     if params.contains(&"default") {
                         u.default = arg("default").map(|d| Literal::from_expr(d, self.body));
                     }
                     if params.contains(&"defined") {
                         u.defined_false = arg("defined").is_some_and(|d| {
-                            matches!(
-                                d.kind,
-                                ExprKind::Const(Const::Bool(false) | Const::None | Const::Int(0))
-                            )
+                            matches!(d.kind, ExprKind::Const(Const::Bool(false) | Const::None | Const::Int(0)))
                         });
                     }
                     let meta = |k: &str| arg(k).map(|d| Literal::from_expr(d, self.body));
@@ -627,10 +546,7 @@ impl<'a> Analyzer<'a> {
 fn defined_names(e: &Expr, out: &mut HashSet<String>) {
     if let ExprKind::Call { func, args, .. } = &e.kind
         && matches!(&func.kind, ExprKind::Name(n) if n == "defined")
-        && let Some(Expr {
-            kind: ExprKind::Name(n),
-            ..
-        }) = args.first()
+        && let Some(Expr { kind: ExprKind::Name(n), .. }) = args.first()
     {
         out.insert(n.clone());
     }
@@ -648,57 +564,30 @@ pub(crate) fn template_var_names(nodes: &[Node], out: &mut Vec<(String, usize)>)
         match n {
             Node::Text(_) | Node::Break | Node::Continue => {}
             Node::Expr { expr, line, .. } => push_co_names(&[expr], &[], *line, out),
-            Node::If {
-                branches,
-                orelse,
-                branch_lines,
-                line,
-            } => {
+            Node::If { branches, orelse, branch_lines, line } => {
                 for (i, (test, body)) in branches.iter().enumerate() {
-                    push_co_names(
-                        &[test],
-                        &[],
-                        branch_lines.get(i).copied().unwrap_or(*line),
-                        out,
-                    );
+                    push_co_names(&[test], &[], branch_lines.get(i).copied().unwrap_or(*line), out);
                     template_var_names(body, out);
                 }
                 if let Some(o) = orelse {
                     template_var_names(o, out);
                 }
             }
-            Node::For {
-                target,
-                iter,
-                body,
-                orelse,
-                line,
-            } => {
+            Node::For { target, iter, body, orelse, line } => {
                 push_co_names(&[iter], std::slice::from_ref(target), *line, out);
                 template_var_names(body, out);
                 if let Some(o) = orelse {
                     template_var_names(o, out);
                 }
             }
-            Node::While {
-                test,
-                body,
-                orelse,
-                line,
-            } => {
+            Node::While { test, body, orelse, line } => {
                 push_co_names(&[test], &[], *line, out);
                 template_var_names(body, out);
                 if let Some(o) = orelse {
                     template_var_names(o, out);
                 }
             }
-            Node::Try {
-                body,
-                handlers,
-                orelse,
-                finally,
-                line,
-            } => {
+            Node::Try { body, handlers, orelse, finally, line } => {
                 template_var_names(body, out);
                 for h in handlers {
                     for c in &h.classes {
@@ -713,13 +602,7 @@ pub(crate) fn template_var_names(nodes: &[Node], out: &mut Vec<(String, usize)>)
                     template_var_names(o, out);
                 }
             }
-            Node::Set {
-                target,
-                chained,
-                value,
-                line,
-                aug,
-            } => {
+            Node::Set { target, chained, value, line, aug } => {
                 let targets: Vec<Target> = target.iter().chain(chained).cloned().collect();
                 if aug.is_some() {
                     // `x += v` loads x first.
@@ -866,9 +749,7 @@ fn node_to_value(e: &Expr) -> Result<NodeVal, ()> {
             if l.truthy() { l } else { node_to_value(right)? }
         }
         ExprKind::Unary { op, operand } if matches!(operand.kind, ExprKind::Const(_)) => {
-            let ExprKind::Const(c) = &operand.kind else {
-                unreachable!("guarded above")
-            };
+            let ExprKind::Const(c) = &operand.kind else { unreachable!("guarded above") };
             if *op != crate::expr::UnOp::Neg {
                 return node_to_value(operand);
             }
@@ -960,9 +841,7 @@ enum Root<'a> {
 fn var_data(root: Root<'_>) -> Result<Vec<VarType>, (String, usize)> {
     let mut vars: Vec<VarType> = Vec::new();
     let set = |vars: &mut Vec<VarType>, v: VarType, only_if_new: bool| {
-        let pos = vars
-            .iter()
-            .position(|x| x.name == v.name && x.name.is_some());
+        let pos = vars.iter().position(|x| x.name == v.name && x.name.is_some());
         match pos {
             Some(_) if only_if_new => {}
             Some(i) => vars[i] = v,
@@ -984,12 +863,7 @@ fn var_data(root: Root<'_>) -> Result<Vec<VarType>, (String, usize)> {
                 if !(funcs::is_reserved_var(&n) || is_function_list_name(&n)) {
                     set(
                         &mut vars,
-                        VarType {
-                            name: Some(n),
-                            type_: "String".into(),
-                            default_is_none: true,
-                            used_in_call: false,
-                        },
+                        VarType { name: Some(n), type_: "String".into(), default_is_none: true, used_in_call: false },
                         false,
                     );
                 }
@@ -1000,20 +874,11 @@ fn var_data(root: Root<'_>) -> Result<Vec<VarType>, (String, usize)> {
     while let Some((node, parent)) = queue.pop_front() {
         match &node.kind {
             ExprKind::Call { func, args, kwargs } => {
-                let plain_args: Vec<&Expr> = args
-                    .iter()
-                    .filter(|a| !matches!(a.kind, ExprKind::Call { .. }))
-                    .collect();
-                let vals: Result<Vec<NodeVal>, ()> =
-                    plain_args.iter().map(|a| node_to_value(a)).collect();
-                let kw_default: Result<Option<NodeVal>, ()> = kwargs
-                    .iter()
-                    .find(|(k, _)| k == "default")
-                    .map(|(_, v)| node_to_value(v))
-                    .transpose();
-                if let (ExprKind::Name(fname), Ok(vals), Ok(kw_default)) =
-                    (&func.kind, vals, kw_default)
-                {
+                let plain_args: Vec<&Expr> = args.iter().filter(|a| !matches!(a.kind, ExprKind::Call { .. })).collect();
+                let vals: Result<Vec<NodeVal>, ()> = plain_args.iter().map(|a| node_to_value(a)).collect();
+                let kw_default: Result<Option<NodeVal>, ()> =
+                    kwargs.iter().find(|(k, _)| k == "default").map(|(_, v)| node_to_value(v)).transpose();
+                if let (ExprKind::Name(fname), Ok(vals), Ok(kw_default)) = (&func.kind, vals, kw_default) {
                     let typed_fn = CUSTOM_FUNCTIONS.contains(&fname.as_str())
                         || fname == "Array"
                         || PARAMETER_TYPES.contains(&fname.as_str());
@@ -1065,8 +930,7 @@ fn var_data(root: Root<'_>) -> Result<Vec<VarType>, (String, usize)> {
                         && let Some(first) = vals.first()
                         && *first != NodeVal::None
                     {
-                        let default = kw_default
-                            .unwrap_or_else(|| vals.get(1).cloned().unwrap_or(NodeVal::None));
+                        let default = kw_default.unwrap_or_else(|| vals.get(1).cloned().unwrap_or(NodeVal::None));
                         set(
                             &mut vars,
                             VarType {
@@ -1132,11 +996,7 @@ fn statement_vars(root: Root<'_>, typed: &HashSet<String>, out: &mut Vec<VarType
     }
 }
 
-fn var_types_into(
-    nodes: &[Node],
-    out: &mut Vec<VarType>,
-    typed: &mut HashSet<String>,
-) -> Result<(), (String, usize)> {
+fn var_types_into(nodes: &[Node], out: &mut Vec<VarType>, typed: &mut HashSet<String>) -> Result<(), (String, usize)> {
     for n in nodes {
         match n {
             Node::Text(_) | Node::Break | Node::Continue => {}
@@ -1149,9 +1009,7 @@ fn var_types_into(
                 }
                 out.extend(data);
             }
-            Node::If {
-                branches, orelse, ..
-            } => {
+            Node::If { branches, orelse, .. } => {
                 // Body first (with its elif conditions in place), then the if condition.
                 for (i, (test, body)) in branches.iter().enumerate() {
                     if i > 0 {
@@ -1166,13 +1024,7 @@ fn var_types_into(
                     statement_vars(Root::Expr(test), typed, out);
                 }
             }
-            Node::For {
-                target,
-                iter,
-                body,
-                orelse,
-                ..
-            } => {
+            Node::For { target, iter, body, orelse, .. } => {
                 var_types_into(body, out, typed)?;
                 if let Some(o) = orelse {
                     var_types_into(o, out, typed)?;
@@ -1181,22 +1033,14 @@ fn var_types_into(
                 target.names(&mut names);
                 statement_vars(Root::Targets(names, iter), typed, out);
             }
-            Node::While {
-                test, body, orelse, ..
-            } => {
+            Node::While { test, body, orelse, .. } => {
                 var_types_into(body, out, typed)?;
                 if let Some(o) = orelse {
                     var_types_into(o, out, typed)?;
                 }
                 statement_vars(Root::Expr(test), typed, out);
             }
-            Node::Try {
-                body,
-                handlers,
-                orelse,
-                finally,
-                ..
-            } => {
+            Node::Try { body, handlers, orelse, finally, .. } => {
                 var_types_into(body, out, typed)?;
                 for h in handlers {
                     for c in &h.classes {
@@ -1215,12 +1059,7 @@ fn var_types_into(
                     var_types_into(o, out, typed)?;
                 }
             }
-            Node::Set {
-                target,
-                chained,
-                value,
-                ..
-            } => {
+            Node::Set { target, chained, value, .. } => {
                 let mut names = Vec::new();
                 if let Some(t) = target {
                     t.names(&mut names);

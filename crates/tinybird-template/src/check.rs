@@ -147,9 +147,7 @@ pub(crate) fn check_output_expr(e: &Expr) -> Result<(), (String, usize)> {
             Ok(())
         }
         ExprKind::Const(c) => match c {
-            Const::None | Const::Bool(_) | Const::Int(_) | Const::Float(_) | Const::Str(_) => {
-                Ok(())
-            }
+            Const::None | Const::Bool(_) | Const::Int(_) | Const::Float(_) | Const::Str(_) => Ok(()),
         },
         ExprKind::Name(n) => {
             if is_dunder(n) {
@@ -183,10 +181,7 @@ pub(crate) fn check_output_expr(e: &Expr) -> Result<(), (String, usize)> {
                     Ok(())
                 }
                 ExprKind::Const(_) | ExprKind::Subscript { .. } => check_output_expr(index),
-                _ => Err((
-                    format!("Invalid Slice expression: {}", index.dump()),
-                    index.span.start,
-                )),
+                _ => Err((format!("Invalid Slice expression: {}", index.dump()), index.span.start)),
             }
         }
         ExprKind::Dict(pairs) => {
@@ -240,9 +235,7 @@ pub(crate) fn check_control_expr(e: &Expr) -> Result<(), (String, usize)> {
                     return Err((format!("Invalid function name: {n}"), node.span.start));
                 }
             }
-            ExprKind::Attr { attr, .. }
-                if attr.starts_with('_') || UNSAFE_ATTRIBUTE_NAMES.contains(&attr.as_str()) =>
-            {
+            ExprKind::Attr { attr, .. } if attr.starts_with('_') || UNSAFE_ATTRIBUTE_NAMES.contains(&attr.as_str()) => {
                 return Err((format!("Invalid attribute: {attr}"), node.span.start));
             }
             ExprKind::Name(n) if is_dunder(n) => {

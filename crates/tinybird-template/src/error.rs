@@ -31,21 +31,10 @@ pub struct TemplateError {
 }
 
 impl TemplateError {
-    pub(crate) fn new(
-        kind: TemplateErrorKind,
-        message: String,
-        offset: usize,
-        body: &str,
-    ) -> TemplateError {
+    pub(crate) fn new(kind: TemplateErrorKind, message: String, offset: usize, body: &str) -> TemplateError {
         let offset = offset.min(body.len());
         let (line, column) = line_col(body, offset);
-        TemplateError {
-            kind,
-            message,
-            offset,
-            line,
-            column,
-        }
+        TemplateError { kind, message, offset, line, column }
     }
 
     /// The kind of error.
@@ -133,36 +122,16 @@ impl RenderError {
         }
     }
     pub(crate) fn value(msg: impl Into<String>) -> RenderError {
-        RenderError {
-            kind: RenderErrorKind::Value,
-            message: msg.into(),
-            status: 400,
-            body: None,
-        }
+        RenderError { kind: RenderErrorKind::Value, message: msg.into(), status: 400, body: None }
     }
     pub(crate) fn limit(msg: impl Into<String>) -> RenderError {
-        RenderError {
-            kind: RenderErrorKind::Limit,
-            message: msg.into(),
-            status: 400,
-            body: None,
-        }
+        RenderError { kind: RenderErrorKind::Limit, message: msg.into(), status: 400, body: None }
     }
     pub(crate) fn internal(msg: impl Into<String>) -> RenderError {
-        RenderError {
-            kind: RenderErrorKind::Internal,
-            message: msg.into(),
-            status: 500,
-            body: None,
-        }
+        RenderError { kind: RenderErrorKind::Internal, message: msg.into(), status: 500, body: None }
     }
     pub(crate) fn custom(message: String, status: u16, body: serde_json::Value) -> RenderError {
-        RenderError {
-            kind: RenderErrorKind::Custom,
-            message,
-            status,
-            body: Some(body),
-        }
+        RenderError { kind: RenderErrorKind::Custom, message, status, body: Some(body) }
     }
 
     /// The kind of error.
@@ -195,11 +164,6 @@ impl std::error::Error for RenderError {}
 
 impl From<TemplateError> for RenderError {
     fn from(e: TemplateError) -> RenderError {
-        RenderError {
-            kind: RenderErrorKind::Parse,
-            message: e.message,
-            status: 400,
-            body: None,
-        }
+        RenderError { kind: RenderErrorKind::Parse, message: e.message, status: 400, body: None }
     }
 }

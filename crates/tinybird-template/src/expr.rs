@@ -132,46 +132,15 @@ pub(crate) enum ExprKind {
     Tuple(Vec<Expr>),
     Set(Vec<Expr>),
     Dict(Vec<(Expr, Expr)>),
-    Call {
-        func: Box<Expr>,
-        args: Vec<Expr>,
-        kwargs: Vec<(String, Expr)>,
-    },
-    Attr {
-        value: Box<Expr>,
-        attr: String,
-    },
-    Subscript {
-        value: Box<Expr>,
-        index: Box<Expr>,
-    },
-    Slice {
-        lower: Option<Box<Expr>>,
-        upper: Option<Box<Expr>>,
-        step: Option<Box<Expr>>,
-    },
-    Unary {
-        op: UnOp,
-        operand: Box<Expr>,
-    },
-    Bin {
-        op: BinOp,
-        left: Box<Expr>,
-        right: Box<Expr>,
-    },
-    BoolOp {
-        and: bool,
-        values: Vec<Expr>,
-    },
-    Compare {
-        left: Box<Expr>,
-        ops: Vec<(CmpOp, Expr)>,
-    },
-    IfExp {
-        test: Box<Expr>,
-        body: Box<Expr>,
-        orelse: Box<Expr>,
-    },
+    Call { func: Box<Expr>, args: Vec<Expr>, kwargs: Vec<(String, Expr)> },
+    Attr { value: Box<Expr>, attr: String },
+    Subscript { value: Box<Expr>, index: Box<Expr> },
+    Slice { lower: Option<Box<Expr>>, upper: Option<Box<Expr>>, step: Option<Box<Expr>> },
+    Unary { op: UnOp, operand: Box<Expr> },
+    Bin { op: BinOp, left: Box<Expr>, right: Box<Expr> },
+    BoolOp { and: bool, values: Vec<Expr> },
+    Compare { left: Box<Expr>, ops: Vec<(CmpOp, Expr)> },
+    IfExp { test: Box<Expr>, body: Box<Expr>, orelse: Box<Expr> },
 }
 
 impl Expr {
@@ -305,11 +274,7 @@ impl Expr {
                 out.push(')');
             }
             ExprKind::BoolOp { and, values } => {
-                let _ = write!(
-                    out,
-                    "BoolOp(op={}(), values=",
-                    if *and { "And" } else { "Or" }
-                );
+                let _ = write!(out, "BoolOp(op={}(), values=", if *and { "And" } else { "Or" });
                 Self::dump_list(values, out);
                 out.push(')');
             }
@@ -349,11 +314,7 @@ impl Expr {
         match &self.kind {
             ExprKind::Name(_) | ExprKind::Const(_) => vec![],
             ExprKind::List(v) | ExprKind::Tuple(v) | ExprKind::Set(v) => v.iter().collect(),
-            ExprKind::Dict(pairs) => pairs
-                .iter()
-                .map(|(k, _)| k)
-                .chain(pairs.iter().map(|(_, v)| v))
-                .collect(),
+            ExprKind::Dict(pairs) => pairs.iter().map(|(k, _)| k).chain(pairs.iter().map(|(_, v)| v)).collect(),
             ExprKind::Call { func, args, kwargs } => {
                 let mut v: Vec<&Expr> = vec![func];
                 v.extend(args.iter());
@@ -362,11 +323,9 @@ impl Expr {
             }
             ExprKind::Attr { value, .. } => vec![value],
             ExprKind::Subscript { value, index } => vec![value, index],
-            ExprKind::Slice { lower, upper, step } => [lower, upper, step]
-                .into_iter()
-                .flatten()
-                .map(|b| &**b)
-                .collect(),
+            ExprKind::Slice { lower, upper, step } => {
+                [lower, upper, step].into_iter().flatten().map(|b| &**b).collect()
+            }
             ExprKind::Unary { operand, .. } => vec![operand],
             ExprKind::Bin { left, right, .. } => vec![left, right],
             ExprKind::BoolOp { values, .. } => values.iter().collect(),
@@ -405,9 +364,8 @@ struct Token {
 }
 
 const OPS: [&str; 40] = [
-    "**=", "//=", ">>=", "<<=", "...", "**", "//", "<<", ">>", "<=", ">=", "==", "!=", "->", "+=",
-    "-=", "*=", "/=", "%=", ":=", "(", ")", "[", "]", "{", "}", ",", ":", ".", ";", "+", "-", "*",
-    "/", "%", "<", ">", "=", "|", "&",
+    "**=", "//=", ">>=", "<<=", "...", "**", "//", "<<", ">>", "<=", ">=", "==", "!=", "->", "+=", "-=", "*=", "/=",
+    "%=", ":=", "(", ")", "[", "]", "{", "}", ",", ":", ".", ";", "+", "-", "*", "/", "%", "<", ">", "=", "|", "&",
 ];
 const OPS2: [&str; 3] = ["^", "~", "@"];
 
@@ -415,10 +373,7 @@ fn tokenize(src: &str, base: usize) -> Result<Vec<Token>, SyntaxError> {
     let bytes = src.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
-    let err = |msg: String, at: usize| SyntaxError {
-        message: msg,
-        offset: base + at,
-    };
+    let err = |msg: String, at: usize| SyntaxError { message: msg, offset: base + at };
     while i < bytes.len() {
         let c = bytes[i];
         if c == b' ' || c == b'\t' || c == b'\n' || c == b'\r' || c == b'\x0c' {
@@ -451,95 +406,48 @@ fn tokenize(src: &str, base: usize) -> Result<Vec<Token>, SyntaxError> {
             let word = &src[i..j];
             if j < bytes.len() && (bytes[j] == b'\'' || bytes[j] == b'"') && word.len() <= 2 {
                 let lower = word.to_ascii_lowercase();
-                if matches!(
-                    lower.as_str(),
-                    "r" | "u" | "b" | "br" | "rb" | "f" | "fr" | "rf"
-                ) {
+                if matches!(lower.as_str(), "r" | "u" | "b" | "br" | "rb" | "f" | "fr" | "rf") {
                     if lower.contains('f') {
-                        return Err(err(
-                            "f-strings are not supported in templates".into(),
-                            start,
-                        ));
+                        return Err(err("f-strings are not supported in templates".into(), start));
                     }
                     if lower.contains('b') {
-                        return Err(err(
-                            "bytes literals are not supported in templates".into(),
-                            start,
-                        ));
+                        return Err(err("bytes literals are not supported in templates".into(), start));
                     }
-                    let (s, next) =
-                        lex_string(src, j, lower.contains('r')).map_err(|(m, at)| err(m, at))?;
-                    out.push(Token {
-                        tok: Tok::Str(s),
-                        start,
-                        end: next,
-                    });
+                    let (s, next) = lex_string(src, j, lower.contains('r')).map_err(|(m, at)| err(m, at))?;
+                    out.push(Token { tok: Tok::Str(s), start, end: next });
                     i = next;
                     continue;
                 }
             }
             if word.is_empty() {
-                return Err(err(
-                    format!(
-                        "invalid character '{}'",
-                        &src[i..].chars().next().unwrap_or('?')
-                    ),
-                    i,
-                ));
+                return Err(err(format!("invalid character '{}'", &src[i..].chars().next().unwrap_or('?')), i));
             }
-            out.push(Token {
-                tok: Tok::Name(word.to_string()),
-                start,
-                end: j,
-            });
+            out.push(Token { tok: Tok::Name(word.to_string()), start, end: j });
             i = j;
             continue;
         }
         if c == b'\'' || c == b'"' {
             let (s, next) = lex_string(src, i, false).map_err(|(m, at)| err(m, at))?;
-            out.push(Token {
-                tok: Tok::Str(s),
-                start,
-                end: next,
-            });
+            out.push(Token { tok: Tok::Str(s), start, end: next });
             i = next;
             continue;
         }
         if c.is_ascii_digit() || (c == b'.' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)) {
             let (tok, next) = lex_number(src, i).map_err(|(m, at)| err(m, at))?;
-            out.push(Token {
-                tok,
-                start,
-                end: next,
-            });
+            out.push(Token { tok, start, end: next });
             i = next;
             continue;
         }
         let rest = &src[i..];
-        if let Some(op) = OPS
-            .iter()
-            .chain(OPS2.iter())
-            .find(|op| rest.starts_with(**op))
-        {
-            out.push(Token {
-                tok: Tok::Op(op),
-                start,
-                end: i + op.len(),
-            });
+        if let Some(op) = OPS.iter().chain(OPS2.iter()).find(|op| rest.starts_with(**op)) {
+            out.push(Token { tok: Tok::Op(op), start, end: i + op.len() });
             i += op.len();
             continue;
         }
         let ch = rest.chars().next().unwrap_or('?');
-        return Err(err(
-            format!("invalid character '{ch}' (U+{:04X})", ch as u32),
-            i,
-        ));
+        return Err(err(format!("invalid character '{ch}' (U+{:04X})", ch as u32), i));
     }
-    out.push(Token {
-        tok: Tok::End,
-        start: src.len(),
-        end: src.len(),
-    });
+    out.push(Token { tok: Tok::End, start: src.len(), end: src.len() });
     for t in &mut out {
         t.start += base;
         t.end += base;
@@ -550,12 +458,7 @@ fn tokenize(src: &str, base: usize) -> Result<Vec<Token>, SyntaxError> {
 fn lex_number(src: &str, start: usize) -> Result<(Tok, usize), (String, usize)> {
     let bytes = src.as_bytes();
     let mut i = start;
-    if bytes[i] == b'0'
-        && matches!(
-            bytes.get(i + 1),
-            Some(b'x' | b'X' | b'o' | b'O' | b'b' | b'B')
-        )
-    {
+    if bytes[i] == b'0' && matches!(bytes.get(i + 1), Some(b'x' | b'X' | b'o' | b'O' | b'b' | b'B')) {
         let radix = match bytes[i + 1] {
             b'x' | b'X' => 16,
             b'o' | b'O' => 8,
@@ -567,8 +470,7 @@ fn lex_number(src: &str, start: usize) -> Result<(Tok, usize), (String, usize)> 
             i += 1;
         }
         let digits: String = src[ds..i].chars().filter(|c| *c != '_').collect();
-        let v = i128::from_str_radix(&digits, radix)
-            .map_err(|_| ("invalid number literal".to_string(), start))?;
+        let v = i128::from_str_radix(&digits, radix).map_err(|_| ("invalid number literal".to_string(), start))?;
         return Ok((Tok::Int(v), i));
     }
     let mut is_float = false;
@@ -596,39 +498,29 @@ fn lex_number(src: &str, start: usize) -> Result<(Tok, usize), (String, usize)> 
         }
     }
     if i < bytes.len() && (bytes[i] == b'j' || bytes[i] == b'J') {
-        return Err((
-            "complex numbers are not supported in templates".into(),
-            start,
-        ));
+        return Err(("complex numbers are not supported in templates".into(), start));
     }
     if i < bytes.len() && (bytes[i].is_ascii_alphabetic() || bytes[i] == b'_') {
         return Err(("invalid decimal literal".into(), start));
     }
     let text: String = src[start..i].chars().filter(|c| *c != '_').collect();
     if is_float {
-        let v: f64 = text
-            .parse()
-            .map_err(|_| ("invalid float literal".to_string(), start))?;
+        let v: f64 = text.parse().map_err(|_| ("invalid float literal".to_string(), start))?;
         Ok((Tok::Float(v), i))
     } else {
         if text.len() > 1 && text.starts_with('0') && text.bytes().any(|b| b != b'0') {
             return Err((
-                "leading zeros in decimal integer literals are not permitted; use an 0o prefix for octal integers".into(),
+                "leading zeros in decimal integer literals are not permitted; use an 0o prefix for octal integers"
+                    .into(),
                 start,
             ));
         }
-        let v: i128 = text
-            .parse()
-            .map_err(|_| ("integer literal too large".to_string(), start))?;
+        let v: i128 = text.parse().map_err(|_| ("integer literal too large".to_string(), start))?;
         Ok((Tok::Int(v), i))
     }
 }
 
-pub(crate) fn lex_string(
-    src: &str,
-    start: usize,
-    raw: bool,
-) -> Result<(String, usize), (String, usize)> {
+pub(crate) fn lex_string(src: &str, start: usize, raw: bool) -> Result<(String, usize), (String, usize)> {
     let bytes = src.as_bytes();
     let q = bytes[start];
     let triple = bytes.get(start + 1) == Some(&q) && bytes.get(start + 2) == Some(&q);
@@ -686,9 +578,7 @@ pub(crate) fn lex_string(
                         b'u' => 4,
                         _ => 8,
                     };
-                    let hex = src
-                        .get(i..i + len)
-                        .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+                    let hex = src.get(i..i + len).filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
                     let Some(hex) = hex else {
                         return Err(("truncated \\xXX escape".into(), i - 2));
                     };
@@ -716,10 +606,9 @@ pub(crate) fn lex_string(
 }
 
 const KEYWORDS: [&str; 35] = [
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
-    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
-    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
-    "with", "yield",
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
+    "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal",
+    "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
 ];
 
 pub(crate) fn is_keyword(s: &str) -> bool {
@@ -737,11 +626,7 @@ pub(crate) struct Parser {
 
 impl Parser {
     pub(crate) fn new(src: &str, base: usize) -> Result<Parser, SyntaxError> {
-        Ok(Parser {
-            toks: tokenize(src, base)?,
-            pos: 0,
-            depth: 0,
-        })
+        Ok(Parser { toks: tokenize(src, base)?, pos: 0, depth: 0 })
     }
 
     fn peek(&self) -> &Tok {
@@ -754,11 +639,7 @@ impl Parser {
         self.toks[self.pos].start
     }
     fn prev_end(&self) -> usize {
-        if self.pos == 0 {
-            self.toks[0].start
-        } else {
-            self.toks[self.pos - 1].end
-        }
+        if self.pos == 0 { self.toks[0].start } else { self.toks[self.pos - 1].end }
     }
     fn bump(&mut self) -> Tok {
         let t = self.toks[self.pos].tok.clone();
@@ -793,10 +674,7 @@ impl Parser {
         matches!(self.peek(), Tok::End)
     }
     fn error<T>(&self, msg: impl Into<String>) -> Result<T, SyntaxError> {
-        Err(SyntaxError {
-            message: msg.into(),
-            offset: self.start(),
-        })
+        Err(SyntaxError { message: msg.into(), offset: self.start() })
     }
     fn unexpected<T>(&self) -> Result<T, SyntaxError> {
         let what = match self.peek() {
@@ -809,25 +687,13 @@ impl Parser {
         self.error(what)
     }
     pub(crate) fn expect_op(&mut self, op: &str) -> Result<(), SyntaxError> {
-        if self.eat_op(op) {
-            Ok(())
-        } else {
-            self.error(format!("invalid syntax: expected `{op}`"))
-        }
+        if self.eat_op(op) { Ok(()) } else { self.error(format!("invalid syntax: expected `{op}`")) }
     }
     pub(crate) fn expect_kw(&mut self, kw: &str) -> Result<(), SyntaxError> {
-        if self.eat_kw(kw) {
-            Ok(())
-        } else {
-            self.error(format!("invalid syntax: expected `{kw}`"))
-        }
+        if self.eat_kw(kw) { Ok(()) } else { self.error(format!("invalid syntax: expected `{kw}`")) }
     }
     pub(crate) fn expect_end(&self) -> Result<(), SyntaxError> {
-        if self.at_end() {
-            Ok(())
-        } else {
-            self.unexpected()
-        }
+        if self.at_end() { Ok(()) } else { self.unexpected() }
     }
     /// An identifier (not a keyword), with its span.
     pub(crate) fn name(&mut self) -> Result<(String, Span), SyntaxError> {
@@ -835,13 +701,7 @@ impl Parser {
         match self.peek().clone() {
             Tok::Name(n) if !is_keyword(&n) => {
                 self.bump();
-                Ok((
-                    n,
-                    Span {
-                        start,
-                        end: self.prev_end(),
-                    },
-                ))
+                Ok((n, Span { start, end: self.prev_end() }))
             }
             _ => self.error("invalid syntax: expected a name"),
         }
@@ -865,18 +725,13 @@ impl Parser {
     fn enter(&mut self) -> Result<(), SyntaxError> {
         self.depth += 1;
         if self.depth > MAX_EXPR_DEPTH {
-            return self.error(format!(
-                "expression nested too deeply (more than {MAX_EXPR_DEPTH} levels)"
-            ));
+            return self.error(format!("expression nested too deeply (more than {MAX_EXPR_DEPTH} levels)"));
         }
         Ok(())
     }
 
     fn mk(kind: ExprKind, start: usize, end: usize) -> Expr {
-        Expr {
-            kind,
-            span: Span { start, end },
-        }
+        Expr { kind, span: Span { start, end } }
     }
 
     /// `a, b` → a tuple; a single expression otherwise. What `{{ }}` and `set x = ...` accept.
@@ -921,11 +776,7 @@ impl Parser {
             self.expect_kw("else")?;
             let orelse = self.parse_expr()?;
             return Ok(Self::mk(
-                ExprKind::IfExp {
-                    test: Box::new(test),
-                    body: Box::new(body),
-                    orelse: Box::new(orelse),
-                },
+                ExprKind::IfExp { test: Box::new(test), body: Box::new(body), orelse: Box::new(orelse) },
                 start,
                 self.prev_end(),
             ));
@@ -943,11 +794,7 @@ impl Parser {
         while self.eat_kw("or") {
             values.push(self.parse_and()?);
         }
-        Ok(Self::mk(
-            ExprKind::BoolOp { and: false, values },
-            start,
-            self.prev_end(),
-        ))
+        Ok(Self::mk(ExprKind::BoolOp { and: false, values }, start, self.prev_end()))
     }
 
     fn parse_and(&mut self) -> Result<Expr, SyntaxError> {
@@ -960,11 +807,7 @@ impl Parser {
         while self.eat_kw("and") {
             values.push(self.parse_not()?);
         }
-        Ok(Self::mk(
-            ExprKind::BoolOp { and: true, values },
-            start,
-            self.prev_end(),
-        ))
+        Ok(Self::mk(ExprKind::BoolOp { and: true, values }, start, self.prev_end()))
     }
 
     fn parse_not(&mut self) -> Result<Expr, SyntaxError> {
@@ -974,10 +817,7 @@ impl Parser {
             let operand = self.parse_not();
             self.depth -= 1;
             return Ok(Self::mk(
-                ExprKind::Unary {
-                    op: UnOp::Not,
-                    operand: Box::new(operand?),
-                },
+                ExprKind::Unary { op: UnOp::Not, operand: Box::new(operand?) },
                 start,
                 self.prev_end(),
             ));
@@ -1022,14 +862,7 @@ impl Parser {
         if ops.is_empty() {
             return Ok(left);
         }
-        Ok(Self::mk(
-            ExprKind::Compare {
-                left: Box::new(left),
-                ops,
-            },
-            start,
-            self.prev_end(),
-        ))
+        Ok(Self::mk(ExprKind::Compare { left: Box::new(left), ops }, start, self.prev_end()))
     }
 
     fn parse_binary_level(
@@ -1052,11 +885,7 @@ impl Parser {
                     }
                     let right = next(self);
                     left = Self::mk(
-                        ExprKind::Bin {
-                            op: *op,
-                            left: Box::new(left),
-                            right: Box::new(right?),
-                        },
+                        ExprKind::Bin { op: *op, left: Box::new(left), right: Box::new(right?) },
                         start,
                         self.prev_end(),
                     );
@@ -1078,23 +907,14 @@ impl Parser {
         self.parse_binary_level(&[("&", BinOp::BitAnd)], Self::parse_shift)
     }
     fn parse_shift(&mut self) -> Result<Expr, SyntaxError> {
-        self.parse_binary_level(
-            &[("<<", BinOp::LShift), (">>", BinOp::RShift)],
-            Self::parse_arith,
-        )
+        self.parse_binary_level(&[("<<", BinOp::LShift), (">>", BinOp::RShift)], Self::parse_arith)
     }
     fn parse_arith(&mut self) -> Result<Expr, SyntaxError> {
         self.parse_binary_level(&[("+", BinOp::Add), ("-", BinOp::Sub)], Self::parse_term)
     }
     fn parse_term(&mut self) -> Result<Expr, SyntaxError> {
         self.parse_binary_level(
-            &[
-                ("*", BinOp::Mul),
-                ("//", BinOp::FloorDiv),
-                ("/", BinOp::Div),
-                ("%", BinOp::Mod),
-                ("@", BinOp::MatMul),
-            ],
+            &[("*", BinOp::Mul), ("//", BinOp::FloorDiv), ("/", BinOp::Div), ("%", BinOp::Mod), ("@", BinOp::MatMul)],
             Self::parse_factor,
         )
     }
@@ -1112,14 +932,7 @@ impl Parser {
             self.enter()?;
             let operand = self.parse_factor();
             self.depth -= 1;
-            return Ok(Self::mk(
-                ExprKind::Unary {
-                    op,
-                    operand: Box::new(operand?),
-                },
-                start,
-                self.prev_end(),
-            ));
+            return Ok(Self::mk(ExprKind::Unary { op, operand: Box::new(operand?) }, start, self.prev_end()));
         }
         self.parse_power()
     }
@@ -1132,11 +945,7 @@ impl Parser {
             let exp = self.parse_factor();
             self.depth -= 1;
             return Ok(Self::mk(
-                ExprKind::Bin {
-                    op: BinOp::Pow,
-                    left: Box::new(base),
-                    right: Box::new(exp?),
-                },
+                ExprKind::Bin { op: BinOp::Pow, left: Box::new(base), right: Box::new(exp?) },
                 start,
                 self.prev_end(),
             ));
@@ -1153,25 +962,14 @@ impl Parser {
                 levels += 1;
                 self.enter()?;
                 let (args, kwargs) = self.parse_call_args()?;
-                e = Self::mk(
-                    ExprKind::Call {
-                        func: Box::new(e),
-                        args,
-                        kwargs,
-                    },
-                    start,
-                    self.prev_end(),
-                );
+                e = Self::mk(ExprKind::Call { func: Box::new(e), args, kwargs }, start, self.prev_end());
             } else if self.eat_op("[") {
                 levels += 1;
                 self.enter()?;
                 let index = self.parse_subscript()?;
                 self.expect_op("]")?;
                 e = Self::mk(
-                    ExprKind::Subscript {
-                        value: Box::new(e),
-                        index: Box::new(index),
-                    },
+                    ExprKind::Subscript { value: Box::new(e), index: Box::new(index) },
                     start,
                     self.prev_end(),
                 );
@@ -1185,14 +983,7 @@ impl Parser {
                     }
                     _ => return self.error("invalid syntax: expected an attribute name after `.`"),
                 };
-                e = Self::mk(
-                    ExprKind::Attr {
-                        value: Box::new(e),
-                        attr,
-                    },
-                    start,
-                    self.prev_end(),
-                );
+                e = Self::mk(ExprKind::Attr { value: Box::new(e), attr }, start, self.prev_end());
             } else {
                 break;
             }
@@ -1208,12 +999,10 @@ impl Parser {
             if self.is_op("*") || self.is_op("**") {
                 return self.error("argument unpacking (* and **) is not supported in templates");
             }
-            let is_kw = matches!(self.peek(), Tok::Name(n) if !is_keyword(n))
-                && matches!(self.peek_at(1), Tok::Op("="));
+            let is_kw =
+                matches!(self.peek(), Tok::Name(n) if !is_keyword(n)) && matches!(self.peek_at(1), Tok::Op("="));
             if is_kw {
-                let Tok::Name(k) = self.bump() else {
-                    unreachable!("checked above")
-                };
+                let Tok::Name(k) = self.bump() else { unreachable!("checked above") };
                 self.bump();
                 if kwargs.iter().any(|(n, _)| *n == k) {
                     return self.error(format!("keyword argument repeated: {k}"));
@@ -1239,11 +1028,7 @@ impl Parser {
 
     fn parse_subscript(&mut self) -> Result<Expr, SyntaxError> {
         let start = self.start();
-        let lower = if self.is_op(":") {
-            None
-        } else {
-            Some(Box::new(self.parse_expr()?))
-        };
+        let lower = if self.is_op(":") { None } else { Some(Box::new(self.parse_expr()?)) };
         if !self.is_op(":") {
             let Some(lower) = lower else {
                 return self.unexpected();
@@ -1254,25 +1039,13 @@ impl Parser {
             return Ok(*lower);
         }
         self.bump();
-        let upper = if self.is_op(":") || self.is_op("]") {
-            None
-        } else {
-            Some(Box::new(self.parse_expr()?))
-        };
+        let upper = if self.is_op(":") || self.is_op("]") { None } else { Some(Box::new(self.parse_expr()?)) };
         let step = if self.eat_op(":") {
-            if self.is_op("]") {
-                None
-            } else {
-                Some(Box::new(self.parse_expr()?))
-            }
+            if self.is_op("]") { None } else { Some(Box::new(self.parse_expr()?)) }
         } else {
             None
         };
-        Ok(Self::mk(
-            ExprKind::Slice { lower, upper, step },
-            start,
-            self.prev_end(),
-        ))
+        Ok(Self::mk(ExprKind::Slice { lower, upper, step }, start, self.prev_end()))
     }
 
     fn parse_atom(&mut self) -> Result<Expr, SyntaxError> {
@@ -1281,19 +1054,11 @@ impl Parser {
         match tok {
             Tok::Int(v) => {
                 self.bump();
-                Ok(Self::mk(
-                    ExprKind::Const(Const::Int(v)),
-                    start,
-                    self.prev_end(),
-                ))
+                Ok(Self::mk(ExprKind::Const(Const::Int(v)), start, self.prev_end()))
             }
             Tok::Float(v) => {
                 self.bump();
-                Ok(Self::mk(
-                    ExprKind::Const(Const::Float(v)),
-                    start,
-                    self.prev_end(),
-                ))
+                Ok(Self::mk(ExprKind::Const(Const::Float(v)), start, self.prev_end()))
             }
             Tok::Str(s) => {
                 self.bump();
@@ -1303,11 +1068,7 @@ impl Parser {
                     self.bump();
                     s.push_str(&more);
                 }
-                Ok(Self::mk(
-                    ExprKind::Const(Const::Str(s)),
-                    start,
-                    self.prev_end(),
-                ))
+                Ok(Self::mk(ExprKind::Const(Const::Str(s)), start, self.prev_end()))
             }
             Tok::Name(n) => {
                 let c = match n.as_str() {

@@ -397,29 +397,17 @@ pub(crate) fn is_builtin(name: &str) -> bool {
 }
 /// Whether the reference excludes `name` from the template's variables (`reserved_vars` ∪ `_namespace`).
 pub(crate) fn is_reserved_var(name: &str) -> bool {
-    (SAFE_BUILTIN_NAMES.contains(&name) || NAMESPACE_NAMES.contains(&name))
-        && name != "id"
-        && name != "format"
+    (SAFE_BUILTIN_NAMES.contains(&name) || NAMESPACE_NAMES.contains(&name)) && name != "id" && name != "format"
 }
 
 /// Bind Python-style arguments to parameter names; `required` is how many leading ones have no default.
 /// Bound arguments, by parameter position (no function here takes more than 9).
 type Args = [Option<Value>; 9];
 
-fn bind(
-    fname: &str,
-    params: &[&str],
-    required: usize,
-    args: Vec<Value>,
-    kwargs: Vec<(&str, Value)>,
-) -> R<Args> {
+fn bind(fname: &str, params: &[&str], required: usize, args: Vec<Value>, kwargs: Vec<(&str, Value)>) -> R<Args> {
     if args.len() > params.len() {
         let takes = if required == params.len() {
-            format!(
-                "{} positional argument{}",
-                params.len(),
-                if params.len() == 1 { "" } else { "s" }
-            )
+            format!("{} positional argument{}", params.len(), if params.len() == 1 { "" } else { "s" })
         } else {
             format!("from {required} to {} positional arguments", params.len())
         };
@@ -437,22 +425,15 @@ fn bind(
     for (k, v) in kwargs {
         match params.iter().position(|p| *p == k) {
             Some(i) if i < n => {
-                return Err(Exc::Type(format!(
-                    "{fname}() got multiple values for argument '{k}'"
-                )));
+                return Err(Exc::Type(format!("{fname}() got multiple values for argument '{k}'")));
             }
             Some(i) => out[i] = Some(v),
             None => {
-                return Err(Exc::Type(format!(
-                    "{fname}() got an unexpected keyword argument '{k}'"
-                )));
+                return Err(Exc::Type(format!("{fname}() got an unexpected keyword argument '{k}'")));
             }
         }
     }
-    let missing: Vec<&str> = (0..required)
-        .filter(|i| out[*i].is_none())
-        .map(|i| params[i])
-        .collect();
+    let missing: Vec<&str> = (0..required).filter(|i| out[*i].is_none()).map(|i| params[i]).collect();
     if !missing.is_empty() {
         let names: Vec<String> = missing.iter().map(|m| format!("'{m}'")).collect();
         return Err(Exc::Type(format!(
@@ -469,27 +450,9 @@ fn opt(v: &Option<Value>) -> Value {
     v.clone().unwrap_or(Value::None)
 }
 
-const TYPED_PARAMS: &[&str] = &[
-    "x",
-    "default",
-    "defined",
-    "required",
-    "description",
-    "enum",
-    "example",
-    "format",
-];
-const ARRAY_PARAMS: &[&str] = &[
-    "x",
-    "_type",
-    "default",
-    "defined",
-    "required",
-    "description",
-    "enum",
-    "example",
-    "format",
-];
+const TYPED_PARAMS: &[&str] = &["x", "default", "defined", "required", "description", "enum", "example", "format"];
+const ARRAY_PARAMS: &[&str] =
+    &["x", "_type", "default", "defined", "required", "description", "enum", "example", "format"];
 
 /// The scalar types of `transform_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -543,19 +506,11 @@ fn scalar_placeholder(s: Scalar) -> Value {
 }
 
 fn validation_error(x: &Value, tester: &str) -> Exc {
-    Exc::Template(format!(
-        "Error validating '{}' to type {tester}",
-        x.py_str()
-    ))
+    Exc::Template(format!("Error validating '{}' to type {tester}", x.py_str()))
 }
 
 /// `transform_type(...)._f`.
-fn transform(
-    scalar: Scalar,
-    tester: &'static str,
-    test_mode: bool,
-    a: &mut [Option<Value>],
-) -> R<Value> {
+fn transform(scalar: Scalar, tester: &'static str, test_mode: bool, a: &mut [Option<Value>]) -> R<Value> {
     let mut x = a[0].take().unwrap_or(Value::None);
     let default = a[1].take().unwrap_or(Value::None);
     let defined = a[2].as_ref().is_none_or(Value::truthy);
@@ -606,18 +561,10 @@ fn transform(
 /// The conversion after a successful test: `Integer(x)`, `int(x)`, `Float(x)`, `str(x)`.
 fn convert(scalar: Scalar, x: &Value, s: &str) -> Option<Value> {
     Some(match scalar {
-        Scalar::String | Scalar::Date | Scalar::DateTime | Scalar::DateTime64 => {
-            Value::Str(s.to_string())
-        }
-        Scalar::Typed(ty) => Value::Integer {
-            digits: int_digits(x, s)?,
-            ty,
-        },
+        Scalar::String | Scalar::Date | Scalar::DateTime | Scalar::DateTime64 => Value::Str(s.to_string()),
+        Scalar::Typed(ty) => Value::Integer { digits: int_digits(x, s)?, ty },
         Scalar::Plain => Value::Int(int_digits(x, s)?.parse().ok()?),
-        Scalar::Float(ty) => Value::TypedFloat {
-            value: py_float(x)?,
-            ty,
-        },
+        Scalar::Float(ty) => Value::TypedFloat { value: py_float(x)?, ty },
     })
 }
 
@@ -661,26 +608,15 @@ fn parse_py_float(s: &str) -> Option<f64> {
         return None;
     }
     // Python accepts underscores between digits; the Float testers reject them before this is reached.
-    let cleaned: String = if t.contains('_') {
-        t.replace('_', "")
-    } else {
-        t.to_string()
-    };
+    let cleaned: String = if t.contains('_') { t.replace('_', "") } else { t.to_string() };
     let lower = cleaned.to_ascii_lowercase();
     let body = lower.trim_start_matches(['+', '-']);
     if matches!(body, "inf" | "infinity" | "nan") {
         let neg = lower.starts_with('-');
-        let v = if body == "nan" {
-            f64::NAN
-        } else {
-            f64::INFINITY
-        };
+        let v = if body == "nan" { f64::NAN } else { f64::INFINITY };
         return Some(if neg { -v } else { v });
     }
-    if !cleaned
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'))
-    {
+    if !cleaned.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E')) {
         return None;
     }
     cleaned.parse::<f64>().ok()
@@ -694,38 +630,28 @@ fn strip_final_newline(s: &str) -> &str {
 /// `^[+-]?\d+$` (signed) or `^\d+$`.
 fn int_regex(s: &str, signed: bool) -> bool {
     let s = strip_final_newline(s);
-    let d = if signed {
-        s.strip_prefix(['+', '-']).unwrap_or(s)
-    } else {
-        s
-    };
+    let d = if signed { s.strip_prefix(['+', '-']).unwrap_or(s) } else { s };
     !d.is_empty() && d.chars().all(|c| digit_value(c).is_some())
 }
 
 /// Zeros of the Unicode decimal-digit (Nd) blocks: Python's `\d` and `int()` accept every such digit.
 const ND_ZEROS: &[u32] = &[
-    0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66,
-    0xDE6, 0xE50, 0xED0, 0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
-    0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
-    0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650,
-    0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60, 0x16AC0, 0x16B50,
-    0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
+    0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66, 0xDE6, 0xE50, 0xED0,
+    0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620,
+    0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10, 0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0,
+    0x112F0, 0x11450, 0x114D0, 0x11650, 0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60,
+    0x16AC0, 0x16B50, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
 ];
 
 /// The value of a Unicode decimal digit.
 fn digit_value(c: char) -> Option<u32> {
     let cp = c as u32;
-    ND_ZEROS
-        .iter()
-        .find(|z| (**z..**z + 10).contains(&cp))
-        .map(|z| cp - z)
+    ND_ZEROS.iter().find(|z| (**z..**z + 10).contains(&cp)).map(|z| cp - z)
 }
 
 /// Map Unicode decimal digits to ASCII (what `int()` does before parsing).
 fn ascii_digits(s: &str) -> String {
-    s.chars()
-        .map(|c| digit_value(c).map_or(c, |d| char::from(b'0' + d as u8)))
-        .collect()
+    s.chars().map(|c| digit_value(c).map_or(c, |d| char::from(b'0' + d as u8))).collect()
 }
 
 /// 2^n as decimal text.
@@ -771,11 +697,7 @@ fn int_in_range(s: &str, signed_regex: bool, bits: u32, signed: bool) -> bool {
     use std::cmp::Ordering::*;
     if signed {
         let bound = pow2(bits - 1);
-        if neg {
-            cmp_dec(mag, bound) != Greater
-        } else {
-            cmp_dec(mag, bound) == Less
-        }
+        if neg { cmp_dec(mag, bound) != Greater } else { cmp_dec(mag, bound) == Less }
     } else if neg {
         mag == "0"
     } else {
@@ -800,9 +722,7 @@ fn prefix_match(s: &[char], pat: &[Pat]) -> bool {
             Pat::Any => !s.is_empty() && s[0] != '\n' && prefix_match(&s[1..], rest),
             Pat::TOrSpace => {
                 !s.is_empty()
-                    && (s[0] == 'T'
-                        || s[0].is_whitespace()
-                        || ('\u{1c}'..='\u{1f}').contains(&s[0]))
+                    && (s[0] == 'T' || s[0].is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&s[0]))
                     && prefix_match(&s[1..], rest)
             }
             Pat::Lit(c) => !s.is_empty() && s[0] == *c && prefix_match(&s[1..], rest),
@@ -820,62 +740,12 @@ enum Pat {
 
 use Pat::{Any, Digits as D, Lit, TOrSpace};
 
-const DT1: &[Pat] = &[
-    D(4, 4),
-    Any,
-    D(2, 2),
-    Any,
-    D(2, 2),
-    TOrSpace,
-    D(2, 2),
-    Lit(':'),
-    D(2, 2),
-    Lit(':'),
-    D(2, 2),
-];
-const DT2: &[Pat] = &[
-    D(2, 2),
-    Any,
-    D(2, 2),
-    Any,
-    D(4, 4),
-    Any,
-    D(1, 2),
-    Lit(':'),
-    D(1, 2),
-    Lit(':'),
-    D(1, 2),
-];
-const DT64_1: &[Pat] = &[
-    D(4, 4),
-    Any,
-    D(2, 2),
-    Any,
-    D(2, 2),
-    TOrSpace,
-    D(2, 2),
-    Lit(':'),
-    D(2, 2),
-    Lit(':'),
-    D(2, 2),
-    Any,
-    D(3, 3),
-];
-const DT64_2: &[Pat] = &[
-    D(2, 2),
-    Any,
-    D(2, 2),
-    Any,
-    D(4, 4),
-    Any,
-    D(1, 2),
-    Lit(':'),
-    D(1, 2),
-    Lit(':'),
-    D(1, 2),
-    Any,
-    D(1, 3),
-];
+const DT1: &[Pat] = &[D(4, 4), Any, D(2, 2), Any, D(2, 2), TOrSpace, D(2, 2), Lit(':'), D(2, 2), Lit(':'), D(2, 2)];
+const DT2: &[Pat] = &[D(2, 2), Any, D(2, 2), Any, D(4, 4), Any, D(1, 2), Lit(':'), D(1, 2), Lit(':'), D(1, 2)];
+const DT64_1: &[Pat] =
+    &[D(4, 4), Any, D(2, 2), Any, D(2, 2), TOrSpace, D(2, 2), Lit(':'), D(2, 2), Lit(':'), D(2, 2), Any, D(3, 3)];
+const DT64_2: &[Pat] =
+    &[D(2, 2), Any, D(2, 2), Any, D(4, 4), Any, D(1, 2), Lit(':'), D(1, 2), Lit(':'), D(1, 2), Any, D(1, 3)];
 
 /// The first 32 chars of `s`: more than any date pattern needs, without allocating.
 fn head_chars(s: &str) -> ([char; 32], usize) {
@@ -908,13 +778,11 @@ pub(crate) fn test_value(tester: &str, s: &str) -> bool {
             let s = strip_final_newline(s);
             let c: Vec<char> = s.chars().collect();
             c.len() == 10
-                && c.iter().enumerate().all(|(i, c)| {
-                    if i == 4 || i == 7 {
-                        *c == '-'
-                    } else {
-                        digit_value(*c).is_some()
-                    }
-                })
+                && c.iter().enumerate().all(
+                    |(i, c)| {
+                        if i == 4 || i == 7 { *c == '-' } else { digit_value(*c).is_some() }
+                    },
+                )
         }
         "DateTime" => {
             let (buf, n) = head_chars(s);
@@ -1022,9 +890,7 @@ fn array(ctx: &Ctx<'_>, a: &[Option<Value>]) -> R<Value> {
     let default = opt(&a[2]);
     let defined = a[3].as_ref().is_none_or(Value::truthy);
     let inner: Option<String> = inner_v.as_str().map(str::to_string);
-    let inner_is_known = inner
-        .as_deref()
-        .is_some_and(|t| t == "bool" || t == "Boolean" || scalar_of(t).is_some());
+    let inner_is_known = inner.as_deref().is_some_and(|t| t == "bool" || t == "Boolean" || scalar_of(t).is_some());
     if matches!(x, Value::Placeholder { .. }) {
         if default.truthy() {
             x = default;
@@ -1056,9 +922,7 @@ fn array(ctx: &Ctx<'_>, a: &[Option<Value>]) -> R<Value> {
             &owned_parts
         }
         _ => {
-            return Err(Exc::Template(
-                "transform type function Array is not well defined".into(),
-            ));
+            return Err(Exc::Template("transform type function Array is not well defined".into()));
         }
     };
     // Elements of String (or unconverted) arrays are quoted as they are: skip the generic conversion.
@@ -1082,11 +946,8 @@ fn array(ctx: &Ctx<'_>, a: &[Option<Value>]) -> R<Value> {
         let elem = match inner.as_deref() {
             Some(ty) if has_tester(ty) => {
                 if !test_value(ty, &ts) {
-                    let shown = if matches!(t, Value::Str(s) if s.is_empty()) {
-                        "empty string".to_string()
-                    } else {
-                        ts
-                    };
+                    let shown =
+                        if matches!(t, Value::Str(s) if s.is_empty()) { "empty string".to_string() } else { ts };
                     return Err(Exc::Template(format!(
                         "Error validating [{}][{i}] ({shown}) to type {ty}",
                         x.py_str()
@@ -1118,17 +979,12 @@ pub(crate) fn preprocess_array(v: Value, inner: &str) -> Option<Value> {
     };
     let mut out = Vec::with_capacity(items.len());
     let plain_strings = inner == "String"
-        || !(inner == "bool"
-            || inner == "Boolean"
-            || scalar_of(inner).is_some()
-            || has_tester(inner));
+        || !(inner == "bool" || inner == "Boolean" || scalar_of(inner).is_some() || has_tester(inner));
     for t in &items {
         // Strings without escapes survive the reference's SQL round trip unchanged.
         if plain_strings
             && let Value::Str(p) = t
-            && !p.contains([
-                '\0', '\r', '\x08', '\t', '\x1a', '\n', '"', '\'', '\\', '%', '`',
-            ])
+            && !p.contains(['\0', '\r', '\x08', '\t', '\x1a', '\n', '"', '\'', '\\', '%', '`'])
         {
             out.push(t.clone());
             continue;
@@ -1138,11 +994,7 @@ pub(crate) fn preprocess_array(v: Value, inner: &str) -> Option<Value> {
             return None;
         }
         let known = inner == "bool" || inner == "Boolean" || scalar_of(inner).is_some();
-        let elem = if known {
-            array_elem(inner, t, false).ok()?
-        } else {
-            t.clone()
-        };
+        let elem = if known { array_elem(inner, t, false).ok()? } else { t.clone() };
         // The reference round-trips the rendered SQL through `ast.literal_eval`, which reads the ClickHouse
         // escapes as Python ones (`\\%` stays `\\%`, `\\0` starts an octal escape).
         let text = wrap_value(&elem, &ts).ok()?;
@@ -1153,8 +1005,7 @@ pub(crate) fn preprocess_array(v: Value, inner: &str) -> Option<Value> {
 
 /// `ast.literal_eval` of one element of a rendered Array.
 fn literal_eval_elem(text: &str) -> Option<Value> {
-    if text.len() >= 2 && text.starts_with('\'') && !text[1..text.len() - 1].contains(['\\', '\''])
-    {
+    if text.len() >= 2 && text.starts_with('\'') && !text[1..text.len() - 1].contains(['\\', '\'']) {
         return Some(Value::Str(text[1..text.len() - 1].to_string()));
     }
     if text.starts_with('\'') {
@@ -1169,19 +1020,12 @@ fn literal_eval_elem(text: &str) -> Option<Value> {
 }
 
 pub(crate) fn now_string() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let secs =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -1212,8 +1056,7 @@ fn strptime(s: &str, fmt: &str) -> Option<i128> {
     let sc: Vec<char> = s.chars().collect();
     let fc: Vec<char> = fmt.chars().collect();
     let (mut i, mut j) = (0, 0);
-    let (mut year, mut month, mut day, mut hour, mut minute, mut second, mut micro) =
-        (1900i64, 1u32, 1u32, 0, 0, 0, 0);
+    let (mut year, mut month, mut day, mut hour, mut minute, mut second, mut micro) = (1900i64, 1u32, 1u32, 0, 0, 0, 0);
     let num = |i: &mut usize, max: usize| -> Option<u32> {
         let start = *i;
         while *i < sc.len() && *i - start < max && sc[*i].is_ascii_digit() {
@@ -1275,20 +1118,7 @@ fn strptime(s: &str, fmt: &str) -> Option<i128> {
         return None;
     }
     let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    let mdays = [
-        31,
-        if leap { 29 } else { 28 },
-        31,
-        30,
-        31,
-        30,
-        31,
-        31,
-        30,
-        31,
-        30,
-        31,
-    ];
+    let mdays = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
     if !(1..=12).contains(&month)
         || day < 1
         || day > mdays[(month - 1) as usize]
@@ -1302,28 +1132,19 @@ fn strptime(s: &str, fmt: &str) -> Option<i128> {
         return None;
     }
     let days = days_from_civil(year, month, day);
-    let secs = i128::from(days) * 86_400
-        + i128::from(hour) * 3600
-        + i128::from(minute) * 60
-        + i128::from(second);
+    let secs = i128::from(days) * 86_400 + i128::from(hour) * 3600 + i128::from(minute) * 60 + i128::from(second);
     Some(secs * 1_000_000 + i128::from(micro))
 }
 
 fn date_diff(name: &str, unit_secs: i128, default_fmt: &str, a: &[Option<Value>]) -> R<Value> {
     let d0 = opt(&a[0]);
     let d1 = opt(&a[1]);
-    let fmt = a[2]
-        .clone()
-        .unwrap_or_else(|| Value::Str(default_fmt.into()));
+    let fmt = a[2].clone().unwrap_or_else(|| Value::Str(default_fmt.into()));
     let default = opt(&a[3]);
     let backup = opt(&a[4]);
     let none_if_error = opt(&a[5]).truthy();
     if matches!(d0, Value::Placeholder { .. }) || matches!(d1, Value::Placeholder { .. }) {
-        return Ok(if default.truthy() {
-            default
-        } else {
-            Value::Int(0)
-        });
+        return Ok(if default.truthy() { default } else { Value::Int(0) });
     }
     let parse = |d: &Value| -> Option<i128> {
         let s = d.as_str()?;
@@ -1347,19 +1168,11 @@ fn date_diff(name: &str, unit_secs: i128, default_fmt: &str, a: &[Option<Value>]
 }
 
 fn str_method_err(v: &Value, method: &str) -> Exc {
-    Exc::Attribute(format!(
-        "'{}' object has no attribute '{method}'",
-        v.type_name()
-    ))
+    Exc::Attribute(format!("'{}' object has no attribute '{method}'", v.type_name()))
 }
 
 fn need_str<'a>(v: &'a Value, what: &str) -> R<&'a str> {
-    v.as_str().ok_or_else(|| {
-        Exc::Attribute(format!(
-            "'{}' object has no attribute '{what}'",
-            v.type_name()
-        ))
-    })
+    v.as_str().ok_or_else(|| Exc::Attribute(format!("'{}' object has no attribute '{what}'", v.type_name())))
 }
 
 /// `column(x, default)`.
@@ -1367,8 +1180,7 @@ fn column(x: &Value, default: &Value) -> R<Value> {
     let x = if matches!(x, Value::None | Value::Placeholder { .. }) {
         if matches!(default, Value::None) {
             return Err(Exc::Template(
-                "Missing column() default value, use `column(column_name, 'default_column_name')`"
-                    .into(),
+                "Missing column() default value, use `column(column_name, 'default_column_name')`".into(),
             ));
         }
         default
@@ -1376,20 +1188,12 @@ fn column(x: &Value, default: &Value) -> R<Value> {
         x
     };
     let s = need_str(x, "translate")?;
-    let parts: Vec<String> = s
-        .split('.')
-        .map(|p| format!("`{}`", escape_identifier(p)))
-        .collect();
+    let parts: Vec<String> = s.split('.').map(|p| format!("`{}`", escape_identifier(p))).collect();
     Ok(Value::Symbol(parts.join(".")))
 }
 
 /// Call a function by name.
-pub(crate) fn call(
-    ctx: &mut Ctx<'_>,
-    name: &'static str,
-    args: Vec<Value>,
-    kw: Vec<(&str, Value)>,
-) -> R<Value> {
+pub(crate) fn call(ctx: &mut Ctx<'_>, name: &'static str, args: Vec<Value>, kw: Vec<(&str, Value)>) -> R<Value> {
     let test_mode = ctx.opts.test_mode;
     if let Some((scalar, tester)) = scalar_of(name) {
         let mut a = bind("transform_type.<locals>._f", TYPED_PARAMS, 1, args, kw)?;
@@ -1410,10 +1214,7 @@ pub(crate) fn call(
         }
         "defined" => {
             let a = bind("defined", &["x"], 0, args, kw)?;
-            Ok(Value::Bool(!matches!(
-                opt(&a[0]),
-                Value::None | Value::Placeholder { .. }
-            )))
+            Ok(Value::Bool(!matches!(opt(&a[0]), Value::None | Value::Placeholder { .. })))
         }
         "column" => {
             let a = bind("column", &["x", "default"], 1, args, kw)?;
@@ -1433,11 +1234,9 @@ pub(crate) fn call(
                 x = default;
             }
             let Some(s) = x.as_str() else {
-                return Err(Exc::Template(
-                    "The 'columns' function expects a String not an Array".into(),
-                ));
+                return Err(Exc::Template("The 'columns' function expects a String not an Array".into()));
             };
-            let cols: Vec<&str> = s.split(',').map(|c| c.trim()).collect();
+            let cols: Vec<&str> = s.split(',').map(str::trim).collect();
             let mut parts = Vec::with_capacity(cols.len());
             for c in cols {
                 let col = column(&Value::Str(c.into()), &Value::Str(c.into()))?.py_str();
@@ -1459,10 +1258,7 @@ pub(crate) fn call(
             // `quote + sqlescape(x) + quote`: the escape runs before the concatenation.
             let s = need_str(&x, "translate")?;
             let q = quote.as_str().ok_or_else(|| {
-                Exc::Type(format!(
-                    "unsupported operand type(s) for +: '{}' and 'str'",
-                    quote.type_name()
-                ))
+                Exc::Type(format!("unsupported operand type(s) for +: '{}' and 'str'", quote.type_name()))
             })?;
             Ok(Value::Symbol(format!("{q}{}{q}", escape_identifier(s))))
         }
@@ -1504,13 +1300,7 @@ pub(crate) fn call(
             Ok(Value::Expression(parts.join(" and ")))
         }
         "split_to_array" => {
-            let a = bind(
-                "split_to_array",
-                &["x", "default", "separator"],
-                1,
-                args,
-                kw,
-            )?;
+            let a = bind("split_to_array", &["x", "default", "separator"], 1, args, kw)?;
             let mut x = opt(&a[0]);
             if matches!(x, Value::None | Value::Placeholder { .. }) {
                 x = a[1].clone().unwrap_or_else(|| Value::Str(String::new()));
@@ -1520,12 +1310,7 @@ pub(crate) fn call(
                 return Err(Exc::Template("First argument of split_to_array has to be a value that can be split to a list of elements, but found a PlaceHolder with no value instead".into()));
             };
             let parts = py_split(s, Some(&sep), -1)?;
-            Ok(Value::List(
-                parts
-                    .into_iter()
-                    .map(|p| Value::Str(p.trim().to_string()))
-                    .collect(),
-            ))
+            Ok(Value::List(parts.into_iter().map(|p| Value::Str(p.trim().to_string())).collect()))
         }
         "enumerate_with_last" => {
             let a = bind("enumerate_with_last", &["arr"], 1, args, kw)?;
@@ -1533,11 +1318,7 @@ pub(crate) fn call(
             let n = py_len(&v)?;
             let items = ctx.iterate(v)?;
             Ok(Value::List(
-                items
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, x)| Value::Tuple(vec![Value::Bool(i + 1 == n), x]))
-                    .collect(),
+                items.into_iter().enumerate().map(|(i, x)| Value::Tuple(vec![Value::Bool(i + 1 == n), x])).collect(),
             ))
         }
         "sql_unescape" => {
@@ -1565,10 +1346,7 @@ pub(crate) fn call(
                 return Ok(Value::Comment);
             }
             let a = bind("custom_error", &["s", "code"], 1, args, kw)?;
-            Err(Exc::Custom {
-                obj: opt(&a[0]),
-                code: a[1].clone().unwrap_or(Value::Int(400)),
-            })
+            Err(Exc::Custom { obj: opt(&a[0]), code: a[1].clone().unwrap_or(Value::Int(400)) })
         }
         "day_diff" => {
             let a = bind("day_diff", &["d0", "d1", "default"], 2, args, kw)?;
@@ -1576,29 +1354,12 @@ pub(crate) fn call(
                 "date_diff_in_days",
                 86_400,
                 "%Y-%m-%d",
-                &[
-                    a[0].clone(),
-                    a[1].clone(),
-                    Some(Value::Str("%Y-%m-%d".into())),
-                    None,
-                    None,
-                    None,
-                ],
+                &[a[0].clone(), a[1].clone(), Some(Value::Str("%Y-%m-%d".into())), None, None, None],
             );
             r.map_err(|_| Exc::Template("invalid date format in function `day_diff`, it must be ISO format date YYYY-MM-DD, e.g. 2018-09-26. For other fotmats, try `date_diff_in_days`".into()))
         }
-        "date_diff_in_days"
-        | "date_diff_in_hours"
-        | "date_diff_in_minutes"
-        | "date_diff_in_seconds" => {
-            let params = &[
-                "d0",
-                "d1",
-                "date_format",
-                "default",
-                "backup_date_format",
-                "none_if_error",
-            ];
+        "date_diff_in_days" | "date_diff_in_hours" | "date_diff_in_minutes" | "date_diff_in_seconds" => {
+            let params = &["d0", "d1", "date_format", "default", "backup_date_format", "none_if_error"];
             let a = bind(name, params, 2, args, kw)?;
             let (unit, fmt) = match name {
                 "date_diff_in_days" => (86_400, "%Y-%m-%d"),
@@ -1622,31 +1383,16 @@ pub(crate) fn call(
             let a = bind("generate.<locals>.set_backend_hint", &["hint"], 1, args, kw)?;
             let h = opt(&a[0]);
             let text = h.py_str();
-            ctx.hints.backend_hint = if matches!(h, Value::None | Value::Bool(false)) {
-                None
-            } else {
-                Some(text.clone())
-            };
+            ctx.hints.backend_hint =
+                if matches!(h, Value::None | Value::Bool(false)) { None } else { Some(text.clone()) };
             let safe: String = text
                 .chars()
-                .map(|c| {
-                    if (c as u32) < 0x20 || c == '\x7f' || c == '\u{2028}' || c == '\u{2029}' {
-                        ' '
-                    } else {
-                        c
-                    }
-                })
+                .map(|c| if (c as u32) < 0x20 || c == '\x7f' || c == '\u{2028}' || c == '\u{2029}' { ' ' } else { c })
                 .collect();
             Ok(Value::Expression(format!("-- backend_hint {safe}\n")))
         }
         "cache_ttl" => {
-            let a = bind(
-                "generate.<locals>.set_cache_ttl",
-                &["ttl_expression"],
-                1,
-                args,
-                kw,
-            )?;
+            let a = bind("generate.<locals>.set_cache_ttl", &["ttl_expression"], 1, args, kw)?;
             let t = opt(&a[0]);
             match t.as_str() {
                 Some(s @ ("5s" | "1m" | "5m" | "30m" | "1h")) => {
@@ -1667,44 +1413,24 @@ pub(crate) fn call(
                     ctx.hints.activate.insert(s.to_string());
                     Ok(Value::Expression(format!("-- activate {s}\n")))
                 }
-                _ => Err(Exc::Template(format!(
-                    "'{}' is not a valid 'activate' argument",
-                    f.py_str()
-                ))),
+                _ => Err(Exc::Template(format!("'{}' is not a valid 'activate' argument", f.py_str()))),
             }
         }
         "disable" => {
-            let a = bind(
-                "generate.<locals>.set_disable_feature",
-                &["feature"],
-                1,
-                args,
-                kw,
-            )?;
+            let a = bind("generate.<locals>.set_disable_feature", &["feature"], 1, args, kw)?;
             let f = opt(&a[0]);
             let Some(s) = f.as_str() else {
-                return Err(Exc::Type(format!(
-                    "'in <string>' requires string as left operand, not {}",
-                    f.type_name()
-                )));
+                return Err(Exc::Type(format!("'in <string>' requires string as left operand, not {}", f.type_name())));
             };
             // The reference tests `feature not in "analyzer"`: a substring check.
             if !"analyzer".contains(s) {
-                return Err(Exc::Template(format!(
-                    "'{s}' is not a valid 'disable' argument"
-                )));
+                return Err(Exc::Template(format!("'{s}' is not a valid 'disable' argument")));
             }
             ctx.hints.disable = Some(s.to_string());
             Ok(Value::Expression(format!("-- disable {s}\n")))
         }
         "tb_secret" | "tb_var" => {
-            let a = bind(
-                "generate.<locals>.set_tb_secret",
-                &["x", "default"],
-                1,
-                args,
-                kw,
-            )?;
+            let a = bind("generate.<locals>.set_tb_secret", &["x", "default"], 1, args, kw)?;
             let x = opt(&a[0]);
             let default = opt(&a[1]);
             let fail = || {
@@ -1720,19 +1446,13 @@ pub(crate) fn call(
                 if !ctx.query_params.iter().any(|p| p == key) {
                     ctx.query_params.push(key.to_string());
                 }
-                return Ok(Value::Symbol(format!(
-                    "{{{}: String}}",
-                    escape_identifier(key)
-                )));
+                return Ok(Value::Symbol(format!("{{{}: String}}", escape_identifier(key))));
             }
             if !matches!(default, Value::None) {
                 return Ok(default);
             }
             if ctx.secret_test_mode {
-                return Ok(Value::Symbol(format!(
-                    "{{{}: String}}",
-                    escape_identifier(key)
-                )));
+                return Ok(Value::Symbol(format!("{{{}: String}}", escape_identifier(key))));
             }
             Err(fail())
         }
@@ -1756,13 +1476,9 @@ fn json_type(x: Value, default: Value) -> R<Value> {
         other => other,
     };
     let Some(s) = x.as_str() else { return Ok(x) };
-    let shown: String = if s.chars().count() > 16 {
-        format!("{}...", s.chars().take(16).collect::<String>())
-    } else {
-        s.to_string()
-    };
-    crate::pyjson::loads(s)
-        .map_err(|msg| Exc::Template(format!("Error parsing JSON: '{shown}' - {msg}")))
+    let shown: String =
+        if s.chars().count() > 16 { format!("{}...", s.chars().take(16).collect::<String>()) } else { s.to_string() };
+    crate::pyjson::loads(s).map_err(|msg| Exc::Template(format!("Error parsing JSON: '{shown}' - {msg}")))
 }
 
 /// Python `int(x)`.
@@ -1773,9 +1489,7 @@ fn py_int(x: &Value) -> R<i128> {
                 return Err(Exc::Value("cannot convert float NaN to integer".into()));
             }
             if f.is_infinite() {
-                return Err(Exc::Value(
-                    "cannot convert float infinity to integer".into(),
-                ));
+                return Err(Exc::Value("cannot convert float infinity to integer".into()));
             }
             if f.abs() >= 1.7e38 {
                 return Err(overflow());
@@ -1788,14 +1502,9 @@ fn py_int(x: &Value) -> R<i128> {
             cleaned
                 .parse::<i128>()
                 .ok()
-                .filter(|_| {
-                    !t.is_empty() && !t.starts_with('_') && !t.ends_with('_') && !t.contains("__")
-                })
+                .filter(|_| !t.is_empty() && !t.starts_with('_') && !t.ends_with('_') && !t.contains("__"))
                 .ok_or_else(|| {
-                    Exc::Value(format!(
-                        "invalid literal for int() with base 10: {}",
-                        crate::value::str_repr(s)
-                    ))
+                    Exc::Value(format!("invalid literal for int() with base 10: {}", crate::value::str_repr(s)))
                 })
         }
         v if v.is_int_like() => v.as_int().ok_or_else(overflow),
@@ -1811,10 +1520,7 @@ pub(crate) fn py_len(v: &Value) -> R<usize> {
         Value::Str(s) | Value::Expression(s) => Ok(s.chars().count()),
         Value::List(x) | Value::Tuple(x) | Value::Set(x) => Ok(x.len()),
         Value::Dict(x) => Ok(x.len()),
-        other => Err(Exc::Type(format!(
-            "object of type '{}' has no len()",
-            other.type_name()
-        ))),
+        other => Err(Exc::Type(format!("object of type '{}' has no len()", other.type_name()))),
     }
 }
 
@@ -1836,10 +1542,7 @@ fn py_split(s: &str, sep: Option<&Value>, maxsplit: i128) -> R<Vec<String>> {
         }
         Some(v) => {
             let Some(sep) = v.as_str() else {
-                return Err(Exc::Type(format!(
-                    "must be str or None, not {}",
-                    v.type_name()
-                )));
+                return Err(Exc::Type(format!("must be str or None, not {}", v.type_name())));
             };
             if sep.is_empty() {
                 return Err(Exc::Value("empty separator".into()));
@@ -1847,21 +1550,14 @@ fn py_split(s: &str, sep: Option<&Value>, maxsplit: i128) -> R<Vec<String>> {
             if maxsplit < 0 {
                 Ok(s.split(sep).map(str::to_string).collect())
             } else {
-                Ok(s.splitn(maxsplit as usize + 1, sep)
-                    .map(str::to_string)
-                    .collect())
+                Ok(s.splitn(maxsplit as usize + 1, sep).map(str::to_string).collect())
             }
         }
     }
 }
 
 /// Method calls: the handful of `str`, `dict`, `list` methods templates use, and `Placeholder`'s.
-pub(crate) fn call_method(
-    recv: Value,
-    method: &str,
-    args: Vec<Value>,
-    kw: Vec<(&str, Value)>,
-) -> R<Value> {
+pub(crate) fn call_method(recv: Value, method: &str, args: Vec<Value>, kw: Vec<(&str, Value)>) -> R<Value> {
     if let Value::Placeholder { .. } = recv {
         return match method {
             "split" => Ok(Value::List(vec![placeholder(), placeholder()])),
@@ -1879,15 +1575,9 @@ pub(crate) fn call_method(
                     None => -1,
                 };
                 let parts = if method == "rsplit" && maxsplit >= 0 {
-                    let sep = a[0]
-                        .as_ref()
-                        .and_then(Value::as_str)
-                        .unwrap_or(" ")
-                        .to_string();
-                    let mut p: Vec<String> = s
-                        .rsplitn(maxsplit as usize + 1, sep.as_str())
-                        .map(str::to_string)
-                        .collect();
+                    let sep = a[0].as_ref().and_then(Value::as_str).unwrap_or(" ").to_string();
+                    let mut p: Vec<String> =
+                        s.rsplitn(maxsplit as usize + 1, sep.as_str()).map(str::to_string).collect();
                     p.reverse();
                     p
                 } else {
@@ -1899,9 +1589,7 @@ pub(crate) fn call_method(
                 let a = bind("join", &["iterable"], 1, args, kw)?;
                 let items = match opt(&a[0]) {
                     Value::List(v) | Value::Tuple(v) | Value::Set(v) => v,
-                    Value::Str(x) | Value::Expression(x) => {
-                        x.chars().map(|c| Value::Str(c.to_string())).collect()
-                    }
+                    Value::Str(x) | Value::Expression(x) => x.chars().map(|c| Value::Str(c.to_string())).collect(),
                     Value::Dict(p) => p.into_iter().map(|(k, _)| k).collect(),
                     Value::Placeholder { .. } => vec![placeholder(), placeholder(), placeholder()],
                     _ => return Err(Exc::Type("can only join an iterable".to_string())),
@@ -1933,20 +1621,13 @@ pub(crate) fn call_method(
                     Some(c) => py_int(c)?,
                     None => -1,
                 };
-                let out = if count < 0 {
-                    s.replace(o, n)
-                } else {
-                    s.replacen(o, n, count as usize)
-                };
+                let out = if count < 0 { s.replace(o, n) } else { s.replacen(o, n, count as usize) };
                 limit_len(out.len())?;
                 Ok(Value::Str(out))
             }
             "strip" | "lstrip" | "rstrip" => {
                 let a = bind(method, &["chars"], 0, args, kw)?;
-                let chars: Option<Vec<char>> = a[0]
-                    .as_ref()
-                    .and_then(Value::as_str)
-                    .map(|c| c.chars().collect());
+                let chars: Option<Vec<char>> = a[0].as_ref().and_then(Value::as_str).map(|c| c.chars().collect());
                 let f = |c: char| match &chars {
                     Some(cs) => cs.contains(&c),
                     None => c.is_whitespace(),
@@ -1966,10 +1647,7 @@ pub(crate) fn call_method(
                 let a = bind(method, &["prefix"], 1, args, kw)?;
                 let p = opt(&a[0]);
                 let options: Vec<String> = match &p {
-                    Value::Tuple(items) => items
-                        .iter()
-                        .filter_map(|i| i.as_str().map(str::to_string))
-                        .collect(),
+                    Value::Tuple(items) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
                     other => vec![other.as_str().map(str::to_string).ok_or_else(|| {
                         Exc::Type(format!(
                             "{method} first arg must be str or a tuple of str, not {}",
@@ -1977,35 +1655,25 @@ pub(crate) fn call_method(
                         ))
                     })?],
                 };
-                Ok(Value::Bool(options.iter().any(|o| {
-                    if method == "startswith" {
-                        s.starts_with(o.as_str())
-                    } else {
-                        s.ends_with(o.as_str())
-                    }
-                })))
+                Ok(Value::Bool(
+                    options.iter().any(|o| {
+                        if method == "startswith" { s.starts_with(o.as_str()) } else { s.ends_with(o.as_str()) }
+                    }),
+                ))
             }
             "isdigit" | "isnumeric" | "isdecimal" => Ok(Value::Bool(
-                !s.is_empty()
-                    && s.chars()
-                        .all(|c| c.is_ascii_digit() || (method != "isdecimal" && c.is_numeric())),
+                !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || (method != "isdecimal" && c.is_numeric())),
             )),
             "find" => {
                 let a = bind("find", &["sub"], 1, args, kw)?;
                 let sub = opt(&a[0]);
-                let sub = sub
-                    .as_str()
-                    .ok_or_else(|| Exc::Type("must be str".into()))?;
-                Ok(Value::Int(
-                    s.find(sub).map_or(-1, |i| s[..i].chars().count() as i128),
-                ))
+                let sub = sub.as_str().ok_or_else(|| Exc::Type("must be str".into()))?;
+                Ok(Value::Int(s.find(sub).map_or(-1, |i| s[..i].chars().count() as i128)))
             }
             "count" => {
                 let a = bind("count", &["sub"], 1, args, kw)?;
                 let sub = opt(&a[0]);
-                let sub = sub
-                    .as_str()
-                    .ok_or_else(|| Exc::Type("must be str".into()))?;
+                let sub = sub.as_str().ok_or_else(|| Exc::Type("must be str".into()))?;
                 Ok(Value::Int(if sub.is_empty() {
                     s.chars().count() as i128 + 1
                 } else {
@@ -2020,24 +1688,13 @@ pub(crate) fn call_method(
             let a = bind("get", &["key", "default"], 1, args, kw)?;
             let k = opt(&a[0]);
             hashable(&k)?;
-            Ok(pairs
-                .iter()
-                .find(|(pk, _)| py_eq(pk, &k))
-                .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| opt(&a[1])))
+            Ok(pairs.iter().find(|(pk, _)| py_eq(pk, &k)).map(|(_, v)| v.clone()).unwrap_or_else(|| opt(&a[1])))
         }
-        (Value::Dict(pairs), "keys") => {
-            Ok(Value::List(pairs.iter().map(|(k, _)| k.clone()).collect()))
+        (Value::Dict(pairs), "keys") => Ok(Value::List(pairs.iter().map(|(k, _)| k.clone()).collect())),
+        (Value::Dict(pairs), "values") => Ok(Value::List(pairs.iter().map(|(_, v)| v.clone()).collect())),
+        (Value::Dict(pairs), "items") => {
+            Ok(Value::List(pairs.iter().map(|(k, v)| Value::Tuple(vec![k.clone(), v.clone()])).collect()))
         }
-        (Value::Dict(pairs), "values") => {
-            Ok(Value::List(pairs.iter().map(|(_, v)| v.clone()).collect()))
-        }
-        (Value::Dict(pairs), "items") => Ok(Value::List(
-            pairs
-                .iter()
-                .map(|(k, v)| Value::Tuple(vec![k.clone(), v.clone()]))
-                .collect(),
-        )),
         (Value::List(items) | Value::Tuple(items), "index") => {
             let a = bind("index", &["value"], 1, args, kw)?;
             let v = opt(&a[0]);
@@ -2050,9 +1707,7 @@ pub(crate) fn call_method(
         (Value::List(items) | Value::Tuple(items), "count") => {
             let a = bind("count", &["value"], 1, args, kw)?;
             let v = opt(&a[0]);
-            Ok(Value::Int(
-                items.iter().filter(|x| py_eq(x, &v)).count() as i128
-            ))
+            Ok(Value::Int(items.iter().filter(|x| py_eq(x, &v)).count() as i128))
         }
         _ => Err(str_method_err(&recv, method)),
     }
@@ -2060,20 +1715,12 @@ pub(crate) fn call_method(
 
 fn limit_len(n: usize) -> R<()> {
     if n > crate::render::MAX_OUTPUT_BYTES {
-        return Err(Exc::Limit(format!(
-            "a value in the template exceeds {} bytes",
-            crate::render::MAX_OUTPUT_BYTES
-        )));
+        return Err(Exc::Limit(format!("a value in the template exceeds {} bytes", crate::render::MAX_OUTPUT_BYTES)));
     }
     Ok(())
 }
 
-fn builtin(
-    ctx: &mut Ctx<'_>,
-    name: &'static str,
-    args: Vec<Value>,
-    kw: Vec<(&str, Value)>,
-) -> R<Value> {
+fn builtin(ctx: &mut Ctx<'_>, name: &'static str, args: Vec<Value>, kw: Vec<(&str, Value)>) -> R<Value> {
     match name {
         "len" => {
             let a = bind("len", &["obj"], 1, args, kw)?;
@@ -2091,10 +1738,9 @@ fn builtin(
             match &a[0] {
                 None => Ok(Value::Float(0.0)),
                 Some(v) => py_float(v).map(Value::Float).ok_or_else(|| match v {
-                    Value::Str(s) => Exc::Value(format!(
-                        "could not convert string to float: {}",
-                        crate::value::str_repr(s)
-                    )),
+                    Value::Str(s) => {
+                        Exc::Value(format!("could not convert string to float: {}", crate::value::str_repr(s)))
+                    }
                     other => Exc::Type(format!(
                         "float() argument must be a string or a real number, not '{}'",
                         other.type_name()
@@ -2104,9 +1750,7 @@ fn builtin(
         }
         "str" => {
             let a = bind("str", &["object"], 0, args, kw)?;
-            Ok(Value::Str(
-                a[0].as_ref().map(Value::py_str).unwrap_or_default(),
-            ))
+            Ok(Value::Str(a[0].as_ref().map(Value::py_str).unwrap_or_default()))
         }
         "repr" => {
             let a = bind("repr", &["obj"], 1, args, kw)?;
@@ -2164,15 +1808,10 @@ fn builtin(
                     for item in ctx.iterate(v.clone())? {
                         let pair = ctx.iterate(item)?;
                         if pair.len() != 2 {
-                            return Err(Exc::Value(
-                                "dictionary update sequence element has wrong length".into(),
-                            ));
+                            return Err(Exc::Value("dictionary update sequence element has wrong length".into()));
                         }
                         let mut it = pair.into_iter();
-                        let (k, val) = (
-                            it.next().unwrap_or(Value::None),
-                            it.next().unwrap_or(Value::None),
-                        );
+                        let (k, val) = (it.next().unwrap_or(Value::None), it.next().unwrap_or(Value::None));
                         hashable(&k)?;
                         out.retain(|(ok, _)| !py_eq(ok, &k));
                         out.push((k, val));
@@ -2189,9 +1828,7 @@ fn builtin(
             let a = bind("sum", &["iterable", "start"], 1, args, kw)?;
             let mut acc = a[1].clone().unwrap_or(Value::Int(0));
             if acc.as_str().is_some() {
-                return Err(Exc::Type(
-                    "sum() can't sum strings [use ''.join(seq) instead]".into(),
-                ));
+                return Err(Exc::Type("sum() can't sum strings [use ''.join(seq) instead]".into()));
             }
             for v in ctx.iterate(opt(&a[0]))? {
                 acc = binop(BinOp::Add, acc, v)?;
@@ -2200,16 +1837,12 @@ fn builtin(
         }
         "min" | "max" => {
             if !kw.is_empty() {
-                return Err(Exc::Type(format!(
-                    "{name}() keyword arguments are not supported by this renderer"
-                )));
+                return Err(Exc::Type(format!("{name}() keyword arguments are not supported by this renderer")));
             }
             let items = if args.len() == 1 {
                 ctx.iterate(args.into_iter().next().unwrap_or(Value::None))?
             } else if args.is_empty() {
-                return Err(Exc::Type(format!(
-                    "{name} expected at least 1 argument, got 0"
-                )));
+                return Err(Exc::Type(format!("{name} expected at least 1 argument, got 0")));
             } else {
                 args
             };
@@ -2218,11 +1851,7 @@ fn builtin(
                 return Err(Exc::Value(format!("{name}() arg is an empty sequence")));
             };
             for v in it {
-                let better = if name == "min" {
-                    py_lt(&v, &best)?
-                } else {
-                    py_lt(&best, &v)?
-                };
+                let better = if name == "min" { py_lt(&v, &best)? } else { py_lt(&best, &v)? };
                 if better {
                     best = v;
                 }
@@ -2236,10 +1865,7 @@ fn builtin(
                     if a.is_int_like() {
                         a.as_int().ok_or_else(overflow)
                     } else {
-                        Err(Exc::Type(format!(
-                            "'{}' object cannot be interpreted as an integer",
-                            a.type_name()
-                        )))
+                        Err(Exc::Type(format!("'{}' object cannot be interpreted as an integer", a.type_name())))
                     }
                 })
                 .collect::<R<_>>()?;
@@ -2251,15 +1877,10 @@ fn builtin(
                 [start, stop] => (*start, *stop, 1),
                 [start, stop, step] => (*start, *stop, *step),
                 [] => {
-                    return Err(Exc::Type(
-                        "range expected at least 1 argument, got 0".into(),
-                    ));
+                    return Err(Exc::Type("range expected at least 1 argument, got 0".into()));
                 }
                 _ => {
-                    return Err(Exc::Type(format!(
-                        "range expected at most 3 arguments, got {}",
-                        ints.len()
-                    )));
+                    return Err(Exc::Type(format!("range expected at most 3 arguments, got {}", ints.len())));
                 }
             };
             if step == 0 {
@@ -2271,13 +1892,9 @@ fn builtin(
                 (start - stop - step - 1).max(0) / -step
             };
             if count > crate::render::MAX_LOOP_ITERATIONS as i128 {
-                return Err(Exc::Limit(format!(
-                    "range() of {count} elements exceeds the renderer's limit"
-                )));
+                return Err(Exc::Limit(format!("range() of {count} elements exceeds the renderer's limit")));
             }
-            Ok(Value::List(
-                (0..count).map(|i| Value::Int(start + i * step)).collect(),
-            ))
+            Ok(Value::List((0..count).map(|i| Value::Int(start + i * step)).collect()))
         }
         "enumerate" => {
             let a = bind("enumerate", &["iterable", "start"], 1, args, kw)?;
@@ -2295,14 +1912,9 @@ fn builtin(
             ))
         }
         "zip" => {
-            let lists: Vec<Vec<Value>> =
-                args.into_iter().map(|a| ctx.iterate(a)).collect::<R<_>>()?;
+            let lists: Vec<Vec<Value>> = args.into_iter().map(|a| ctx.iterate(a)).collect::<R<_>>()?;
             let n = lists.iter().map(Vec::len).min().unwrap_or(0);
-            Ok(Value::List(
-                (0..n)
-                    .map(|i| Value::Tuple(lists.iter().map(|l| l[i].clone()).collect()))
-                    .collect(),
-            ))
+            Ok(Value::List((0..n).map(|i| Value::Tuple(lists.iter().map(|l| l[i].clone()).collect())).collect()))
         }
         "any" | "all" => {
             let a = bind(name, &["iterable"], 1, args, kw)?;
@@ -2317,15 +1929,8 @@ fn builtin(
             let a = bind("abs", &["x"], 1, args, kw)?;
             match opt(&a[0]) {
                 Value::Float(f) | Value::TypedFloat { value: f, .. } => Ok(Value::Float(f.abs())),
-                v if v.is_int_like() => v
-                    .as_int()
-                    .and_then(i128::checked_abs)
-                    .map(Value::Int)
-                    .ok_or_else(overflow),
-                v => Err(Exc::Type(format!(
-                    "bad operand type for abs(): '{}'",
-                    v.type_name()
-                ))),
+                v if v.is_int_like() => v.as_int().and_then(i128::checked_abs).map(Value::Int).ok_or_else(overflow),
+                v => Err(Exc::Type(format!("bad operand type for abs(): '{}'", v.type_name()))),
             }
         }
         "round" => {
@@ -2344,27 +1949,19 @@ fn builtin(
                     Ok(Value::Float((f * m).round_ties_even() / m))
                 }
                 (v, Some(_)) if v.is_int_like() => v.as_int().map(Value::Int).ok_or_else(overflow),
-                (v, _) => Err(Exc::Type(format!(
-                    "type {} doesn't define __round__ method",
-                    v.type_name()
-                ))),
+                (v, _) => Err(Exc::Type(format!("type {} doesn't define __round__ method", v.type_name()))),
             }
         }
         "ord" => {
             let a = bind("ord", &["c"], 1, args, kw)?;
             let v = opt(&a[0]);
             match v.as_str() {
-                Some(s) if s.chars().count() == 1 => {
-                    Ok(Value::Int(s.chars().next().map_or(0, |c| c as i128)))
-                }
+                Some(s) if s.chars().count() == 1 => Ok(Value::Int(s.chars().next().map_or(0, |c| c as i128))),
                 Some(s) => Err(Exc::Type(format!(
                     "ord() expected a character, but string of length {} found",
                     s.chars().count()
                 ))),
-                None => Err(Exc::Type(format!(
-                    "ord() expected string of length 1, but {} found",
-                    v.type_name()
-                ))),
+                None => Err(Exc::Type(format!("ord() expected string of length 1, but {} found", v.type_name()))),
             }
         }
         "chr" => {
@@ -2376,15 +1973,8 @@ fn builtin(
                 .map(|c| Value::Str(c.to_string()))
                 .ok_or_else(|| Exc::Value("chr() arg not in range(0x110000)".into()))
         }
-        "column" | "symbol" => call(
-            ctx,
-            if name == "column" { "column" } else { "symbol" },
-            args,
-            kw,
-        ),
-        other => Err(Exc::Internal(format!(
-            "the builtin `{other}` is not supported by this renderer"
-        ))),
+        "column" | "symbol" => call(ctx, if name == "column" { "column" } else { "symbol" }, args, kw),
+        other => Err(Exc::Internal(format!("the builtin `{other}` is not supported by this renderer"))),
     }
 }
 
@@ -2426,9 +2016,7 @@ pub(crate) fn binop(op: BinOp, l: Value, r: Value) -> R<Value> {
                     if b == 0 {
                         Err(Exc::ZeroDiv("integer division or modulo by zero".into()))
                     } else {
-                        a.checked_div_euclid(b)
-                            .map(|_| Value::Int(floor_div(a, b)))
-                            .ok_or_else(overflow)
+                        a.checked_div_euclid(b).map(|_| Value::Int(floor_div(a, b))).ok_or_else(overflow)
                     }
                 }
                 BinOp::Mod => {
@@ -2442,11 +2030,7 @@ pub(crate) fn binop(op: BinOp, l: Value, r: Value) -> R<Value> {
                     if b < 0 {
                         Ok(Value::Float((a as f64).powf(b as f64)))
                     } else {
-                        u32::try_from(b)
-                            .ok()
-                            .and_then(|e| a.checked_pow(e))
-                            .map(Value::Int)
-                            .ok_or_else(overflow)
+                        u32::try_from(b).ok().and_then(|e| a.checked_pow(e)).map(Value::Int).ok_or_else(overflow)
                     }
                 }
                 BinOp::BitOr => Ok(Value::Int(a | b)),
@@ -2458,11 +2042,7 @@ pub(crate) fn binop(op: BinOp, l: Value, r: Value) -> R<Value> {
                     .filter(|v| v >> u32::try_from(b).unwrap_or(0) == a)
                     .map(Value::Int)
                     .ok_or_else(overflow),
-                BinOp::RShift => Ok(Value::Int(if b >= 128 {
-                    if a < 0 { -1 } else { 0 }
-                } else {
-                    a >> b
-                })),
+                BinOp::RShift => Ok(Value::Int(if b >= 128 { if a < 0 { -1 } else { 0 } } else { a >> b })),
                 BinOp::MatMul => Err(unsupported(&l, &r)),
             };
         }
@@ -2507,45 +2087,31 @@ pub(crate) fn binop(op: BinOp, l: Value, r: Value) -> R<Value> {
                     limit_len(s.len())?;
                     Ok(Value::Str(s))
                 }
-                None => Err(Exc::Type(format!(
-                    "can only concatenate str (not \"{}\") to str",
-                    b.type_name()
-                ))),
+                None => Err(Exc::Type(format!("can only concatenate str (not \"{}\") to str", b.type_name()))),
             },
             (Value::List(a), Value::List(b)) => {
                 limit_len(a.len() + b.len())?;
                 Ok(Value::List(a.iter().chain(b).cloned().collect()))
             }
-            (Value::Tuple(a), Value::Tuple(b)) => {
-                Ok(Value::Tuple(a.iter().chain(b).cloned().collect()))
+            (Value::Tuple(a), Value::Tuple(b)) => Ok(Value::Tuple(a.iter().chain(b).cloned().collect())),
+            (Value::List(_), b) => {
+                Err(Exc::Type(format!("can only concatenate list (not \"{}\") to list", b.type_name())))
             }
-            (Value::List(_), b) => Err(Exc::Type(format!(
-                "can only concatenate list (not \"{}\") to list",
-                b.type_name()
-            ))),
-            (Value::Tuple(_), b) => Err(Exc::Type(format!(
-                "can only concatenate tuple (not \"{}\") to tuple",
-                b.type_name()
-            ))),
+            (Value::Tuple(_), b) => {
+                Err(Exc::Type(format!("can only concatenate tuple (not \"{}\") to tuple", b.type_name())))
+            }
             _ => Err(unsupported(&l, &r)),
         },
         BinOp::Mul => {
-            let is_seq = |v: &Value| {
-                matches!(
-                    v,
-                    Value::Str(_) | Value::Expression(_) | Value::List(_) | Value::Tuple(_)
-                )
-            };
+            let is_seq =
+                |v: &Value| matches!(v, Value::Str(_) | Value::Expression(_) | Value::List(_) | Value::Tuple(_));
             let (seq, n) = if r.is_int_like() && is_seq(&l) {
                 (&l, &r)
             } else if l.is_int_like() && is_seq(&r) {
                 (&r, &l)
             } else if is_seq(&l) || is_seq(&r) {
                 let other = if is_seq(&l) { &r } else { &l };
-                return Err(Exc::Type(format!(
-                    "can't multiply sequence by non-int of type '{}'",
-                    other.type_name()
-                )));
+                return Err(Exc::Type(format!("can't multiply sequence by non-int of type '{}'", other.type_name())));
             } else {
                 return Err(unsupported(&l, &r));
             };
@@ -2558,32 +2124,18 @@ pub(crate) fn binop(op: BinOp, l: Value, r: Value) -> R<Value> {
                 }
                 Value::List(v) | Value::Tuple(v) => {
                     limit_len(v.len().saturating_mul(n))?;
-                    let items: Vec<Value> = std::iter::repeat_n(v.iter(), n)
-                        .flatten()
-                        .cloned()
-                        .collect();
-                    Ok(if matches!(seq, Value::List(_)) {
-                        Value::List(items)
-                    } else {
-                        Value::Tuple(items)
-                    })
+                    let items: Vec<Value> = std::iter::repeat_n(v.iter(), n).flatten().cloned().collect();
+                    Ok(if matches!(seq, Value::List(_)) { Value::List(items) } else { Value::Tuple(items) })
                 }
                 _ => Err(unsupported(&l, &r)),
             }
         }
-        BinOp::Mod if l.as_str().is_some() => Err(Exc::Internal(
-            "printf-style string formatting (%) is not supported by this renderer".into(),
-        )),
+        BinOp::Mod if l.as_str().is_some() => {
+            Err(Exc::Internal("printf-style string formatting (%) is not supported by this renderer".into()))
+        }
         BinOp::Sub if matches!((&l, &r), (Value::Set(_), Value::Set(_))) => {
-            let (Value::Set(a), Value::Set(b)) = (&l, &r) else {
-                unreachable!()
-            };
-            Ok(Value::Set(
-                a.iter()
-                    .filter(|x| !b.iter().any(|y| py_eq(x, y)))
-                    .cloned()
-                    .collect(),
-            ))
+            let (Value::Set(a), Value::Set(b)) = (&l, &r) else { unreachable!() };
+            Ok(Value::Set(a.iter().filter(|x| !b.iter().any(|y| py_eq(x, y))).cloned().collect()))
         }
         _ => Err(unsupported(&l, &r)),
     }
@@ -2591,11 +2143,7 @@ pub(crate) fn binop(op: BinOp, l: Value, r: Value) -> R<Value> {
 
 fn floor_div(a: i128, b: i128) -> i128 {
     let q = a / b;
-    if (a % b != 0) && ((a < 0) != (b < 0)) {
-        q - 1
-    } else {
-        q
-    }
+    if (a % b != 0) && ((a < 0) != (b < 0)) { q - 1 } else { q }
 }
 
 /// `x[i]`.
@@ -2605,26 +2153,16 @@ pub(crate) fn subscript(v: Value, i: Value) -> R<Value> {
             let idx = i.as_int();
             match idx {
                 Some(n) if n > 2 => Err(Exc::Index(String::new())),
-                _ if matches!(i, Value::Placeholder { .. })
-                    || i.is_int_like()
-                    || i.as_str().is_some() =>
-                {
+                _ if matches!(i, Value::Placeholder { .. }) || i.is_int_like() || i.as_str().is_some() => {
                     Ok(placeholder())
                 }
                 _ => Ok(placeholder()),
             }
         }
         Value::List(items) | Value::Tuple(items) => {
-            let kind = if matches!(v, Value::List(_)) {
-                "list"
-            } else {
-                "tuple"
-            };
+            let kind = if matches!(v, Value::List(_)) { "list" } else { "tuple" };
             if !i.is_int_like() {
-                return Err(Exc::Type(format!(
-                    "{kind} indices must be integers or slices, not {}",
-                    i.type_name()
-                )));
+                return Err(Exc::Type(format!("{kind} indices must be integers or slices, not {}", i.type_name())));
             }
             let n = i.as_int().ok_or_else(overflow)?;
             let len = items.len() as i128;
@@ -2636,10 +2174,7 @@ pub(crate) fn subscript(v: Value, i: Value) -> R<Value> {
         }
         Value::Str(s) | Value::Expression(s) => {
             if !i.is_int_like() {
-                return Err(Exc::Type(format!(
-                    "string indices must be integers, not '{}'",
-                    i.type_name()
-                )));
+                return Err(Exc::Type(format!("string indices must be integers, not '{}'", i.type_name())));
             }
             let n = i.as_int().ok_or_else(overflow)?;
             let chars: Vec<char> = s.chars().collect();
@@ -2652,33 +2187,19 @@ pub(crate) fn subscript(v: Value, i: Value) -> R<Value> {
         }
         Value::Dict(pairs) => {
             hashable(&i)?;
-            pairs
-                .iter()
-                .find(|(k, _)| py_eq(k, &i))
-                .map(|(_, v)| v.clone())
-                .ok_or(Exc::Key(i))
+            pairs.iter().find(|(k, _)| py_eq(k, &i)).map(|(_, v)| v.clone()).ok_or(Exc::Key(i))
         }
-        other => Err(Exc::Type(format!(
-            "'{}' object is not subscriptable",
-            other.type_name()
-        ))),
+        other => Err(Exc::Type(format!("'{}' object is not subscriptable", other.type_name()))),
     }
 }
 
 /// `x[lo:hi:step]`.
-pub(crate) fn slice(
-    v: Value,
-    lo: Option<Value>,
-    hi: Option<Value>,
-    step: Option<Value>,
-) -> R<Value> {
+pub(crate) fn slice(v: Value, lo: Option<Value>, hi: Option<Value>, step: Option<Value>) -> R<Value> {
     let as_idx = |x: &Option<Value>| -> R<Option<i128>> {
         match x {
             None | Some(Value::None) => Ok(None),
             Some(v) if v.is_int_like() => Ok(Some(v.as_int().ok_or_else(overflow)?)),
-            Some(_) => Err(Exc::Type(
-                "slice indices must be integers or None or have an __index__ method".into(),
-            )),
+            Some(_) => Err(Exc::Type("slice indices must be integers or None or have an __index__ method".into())),
         }
     };
     let (lo, hi, step) = (as_idx(&lo)?, as_idx(&hi)?, as_idx(&step)?.unwrap_or(1));
@@ -2712,29 +2233,14 @@ pub(crate) fn slice(
         out
     };
     match v {
-        Value::List(items) => Ok(Value::List(
-            pick(items.len())
-                .into_iter()
-                .map(|i| items[i].clone())
-                .collect(),
-        )),
-        Value::Tuple(items) => Ok(Value::Tuple(
-            pick(items.len())
-                .into_iter()
-                .map(|i| items[i].clone())
-                .collect(),
-        )),
+        Value::List(items) => Ok(Value::List(pick(items.len()).into_iter().map(|i| items[i].clone()).collect())),
+        Value::Tuple(items) => Ok(Value::Tuple(pick(items.len()).into_iter().map(|i| items[i].clone()).collect())),
         Value::Str(s) | Value::Expression(s) => {
             let chars: Vec<char> = s.chars().collect();
-            Ok(Value::Str(
-                pick(chars.len()).into_iter().map(|i| chars[i]).collect(),
-            ))
+            Ok(Value::Str(pick(chars.len()).into_iter().map(|i| chars[i]).collect()))
         }
         Value::Placeholder { .. } => Ok(placeholder()),
-        other => Err(Exc::Type(format!(
-            "'{}' object is not subscriptable",
-            other.type_name()
-        ))),
+        other => Err(Exc::Type(format!("'{}' object is not subscriptable", other.type_name()))),
     }
 }
 
@@ -2747,10 +2253,7 @@ mod tests {
         assert_eq!(pow2(0), "1");
         assert_eq!(pow2(8), "256");
         assert_eq!(pow2(63), "9223372036854775808");
-        assert_eq!(
-            pow2(256),
-            "115792089237316195423570985008687907853269984665640564039457584007913129639936"
-        );
+        assert_eq!(pow2(256), "115792089237316195423570985008687907853269984665640564039457584007913129639936");
     }
 
     #[test]

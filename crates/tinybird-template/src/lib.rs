@@ -79,9 +79,7 @@ mod vars;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-pub use analysis::{
-    Analysis, FunctionCall, Literal, LocalName, Metadata, Param, Position, UseContext, VarUse,
-};
+pub use analysis::{Analysis, FunctionCall, Literal, LocalName, Metadata, Param, Position, UseContext, VarUse};
 pub use error::{RenderError, RenderErrorKind, TemplateError, TemplateErrorKind};
 pub use render::{MAX_LOOP_ITERATIONS, MAX_OUTPUT_BYTES};
 pub use syntax::{MAX_BLOCK_DEPTH, MAX_TEMPLATE_BYTES};
@@ -177,9 +175,8 @@ impl Template {
         analysis::local_names(&nodes, &mut bound);
         let local_names: HashSet<String> = bound.into_iter().map(|(n, _)| n).collect();
 
-        let var_types = analysis::var_types(&nodes).map_err(|(msg, offset)| {
-            TemplateError::new(TemplateErrorKind::ReservedName, msg, offset, body)
-        })?;
+        let var_types = analysis::var_types(&nodes)
+            .map_err(|(msg, offset)| TemplateError::new(TemplateErrorKind::ReservedName, msg, offset, body))?;
         let mut array_vars: Vec<(String, String)> = Vec::new();
         let mut seen: HashSet<&str> = HashSet::new();
         for v in &var_types {
@@ -198,11 +195,8 @@ impl Template {
                 array_vars.push((name.to_string(), rest[..end].to_string()));
             }
         }
-        let uses_job_timestamp = var_types
-            .iter()
-            .any(|v| v.name.as_deref() == Some("job_timestamp"));
-        let uses_secret_fn =
-            template_vars.contains_key("tb_secret") || template_vars.contains_key("tb_var");
+        let uses_job_timestamp = var_types.iter().any(|v| v.name.as_deref() == Some("job_timestamp"));
+        let uses_secret_fn = template_vars.contains_key("tb_secret") || template_vars.contains_key("tb_var");
         Ok(Template {
             inner: Arc::new(Inner {
                 body: body.to_string(),

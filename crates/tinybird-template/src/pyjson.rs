@@ -8,10 +8,7 @@ const MAX_DEPTH: usize = 200;
 
 pub(crate) fn loads(s: &str) -> Result<Value, String> {
     let chars: Vec<char> = s.chars().collect();
-    let mut p = P {
-        s: &chars,
-        depth: 0,
-    };
+    let mut p = P { s: &chars, depth: 0 };
     let start = p.ws(0);
     let (v, end) = p.value(start)?;
     let end = p.ws(end);
@@ -250,48 +247,24 @@ mod tests {
 
     #[test]
     fn messages_match_cpython() {
-        assert_eq!(
-            loads("").unwrap_err(),
-            "Expecting value: line 1 column 1 (char 0)"
-        );
-        assert_eq!(
-            loads("not json").unwrap_err(),
-            "Expecting value: line 1 column 1 (char 0)"
-        );
-        assert_eq!(
-            loads("{\"a\": 1").unwrap_err(),
-            "Expecting ',' delimiter: line 1 column 8 (char 7)"
-        );
-        assert_eq!(
-            loads("[1, 2] x").unwrap_err(),
-            "Extra data: line 1 column 8 (char 7)"
-        );
+        assert_eq!(loads("").unwrap_err(), "Expecting value: line 1 column 1 (char 0)");
+        assert_eq!(loads("not json").unwrap_err(), "Expecting value: line 1 column 1 (char 0)");
+        assert_eq!(loads("{\"a\": 1").unwrap_err(), "Expecting ',' delimiter: line 1 column 8 (char 7)");
+        assert_eq!(loads("[1, 2] x").unwrap_err(), "Extra data: line 1 column 8 (char 7)");
         assert_eq!(
             loads("{1: 2}").unwrap_err(),
             "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
         );
-        assert_eq!(
-            loads("\"abc").unwrap_err(),
-            "Unterminated string starting at: line 1 column 1 (char 0)"
-        );
-        assert_eq!(
-            loads("[\n1,\n]").unwrap_err(),
-            "Expecting value: line 3 column 1 (char 5)"
-        );
+        assert_eq!(loads("\"abc").unwrap_err(), "Unterminated string starting at: line 1 column 1 (char 0)");
+        assert_eq!(loads("[\n1,\n]").unwrap_err(), "Expecting value: line 3 column 1 (char 5)");
     }
 
     #[test]
     fn values() {
         assert_eq!(loads("1e400").unwrap(), Value::Float(f64::INFINITY));
-        assert_eq!(
-            loads("[1, 2.5, true, null]").unwrap().py_repr(),
-            "[1, 2.5, True, None]"
-        );
+        assert_eq!(loads("[1, 2.5, true, null]").unwrap().py_repr(), "[1, 2.5, True, None]");
         assert_eq!(loads("{\"a\": 1, \"a\": 2}").unwrap().py_repr(), "{'a': 2}");
-        assert_eq!(
-            loads("\"\\u00e9\\ud83d\\ude00\"").unwrap(),
-            Value::Str("é😀".into())
-        );
+        assert_eq!(loads("\"\\u00e9\\ud83d\\ude00\"").unwrap(), Value::Str("é😀".into()));
         assert!(loads(&"[".repeat(10_000)).is_err());
     }
 }

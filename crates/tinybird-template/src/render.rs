@@ -106,11 +106,7 @@ pub(crate) struct Ctx<'a> {
     pub job_timestamp: Option<String>,
 }
 
-pub(crate) fn render(
-    tpl: &Template,
-    vars: &Variables,
-    opts: &RenderOptions,
-) -> Result<Rendered, RenderError> {
+pub(crate) fn render(tpl: &Template, vars: &Variables, opts: &RenderOptions) -> Result<Rendered, RenderError> {
     let mut ctx = Ctx {
         tpl,
         vars,
@@ -143,11 +139,7 @@ pub(crate) fn render(
             warnings: tpl
                 .reserved_used
                 .iter()
-                .map(|n| {
-                    format!(
-                        "The parameter name \"{n}\" is a reserved word. Please, use another name"
-                    )
-                })
+                .map(|n| format!("The parameter name \"{n}\" is a reserved word. Please, use another name"))
                 .collect(),
             query_params: ctx.query_params,
         }),
@@ -157,11 +149,7 @@ pub(crate) fn render(
             if opts.test_mode
                 && !matches!(
                     e,
-                    Exc::Custom { .. }
-                        | Exc::UnboundLocal(_)
-                        | Exc::Type(_)
-                        | Exc::Limit(_)
-                        | Exc::Internal(_)
+                    Exc::Custom { .. } | Exc::UnboundLocal(_) | Exc::Type(_) | Exc::Limit(_) | Exc::Internal(_)
                 )
                 && !vars.contains("x")
                 && let Some(line) = tpl.template_vars.get("x")
@@ -177,10 +165,7 @@ pub(crate) fn render(
 fn to_render_error(e: Exc, tpl: &Template) -> RenderError {
     match e {
         Exc::Custom { obj, code } => {
-            let status = code
-                .as_int()
-                .and_then(|c| u16::try_from(c).ok())
-                .filter(|c| (100..=599).contains(c));
+            let status = code.as_int().and_then(|c| u16::try_from(c).ok()).filter(|c| (100..=599).contains(c));
             RenderError::custom(obj.py_str(), status.unwrap_or(400), obj.to_json())
         }
         Exc::Template(m) => {
@@ -230,9 +215,7 @@ fn to_render_error(e: Exc, tpl: &Template) -> RenderError {
             if m.contains("missing 1 required positional argument") {
                 RenderError::template("one of the transform type functions is missing an argument")
             } else if m.contains("not callable") || m.contains("unhashable type") {
-                RenderError::template(
-                    "wrong syntax, you might be using a not valid function inside a control block",
-                )
+                RenderError::template("wrong syntax, you might be using a not valid function inside a control block")
             } else {
                 RenderError::value(m)
             }
@@ -253,9 +236,7 @@ pub(crate) fn join_and(items: &[String]) -> String {
 pub(crate) fn param_value(pv: &ParamValue) -> Value {
     match pv {
         ParamValue::Str(s) => Value::Str(s.clone()),
-        ParamValue::List(items) => {
-            Value::List(items.iter().map(|s| Value::Str(s.clone())).collect())
-        }
+        ParamValue::List(items) => Value::List(items.iter().map(|s| Value::Str(s.clone())).collect()),
         ParamValue::Json(j) => Value::from_json(j),
     }
 }
@@ -291,9 +272,7 @@ impl Ctx<'_> {
                 let v = self.eval(expr)?;
                 self.emit(v, src)?;
             }
-            Node::If {
-                branches, orelse, ..
-            } => {
+            Node::If { branches, orelse, .. } => {
                 for (test, body) in branches {
                     if self.eval(test)?.truthy() {
                         return self.exec_block(body);
@@ -303,13 +282,7 @@ impl Ctx<'_> {
                     return self.exec_block(body);
                 }
             }
-            Node::For {
-                target,
-                iter,
-                body,
-                orelse,
-                ..
-            } => {
+            Node::For { target, iter, body, orelse, .. } => {
                 let it = self.eval(iter)?;
                 let items = self.iterate(it)?;
                 for item in items {
@@ -324,9 +297,7 @@ impl Ctx<'_> {
                     return self.exec_block(body);
                 }
             }
-            Node::While {
-                test, body, orelse, ..
-            } => {
+            Node::While { test, body, orelse, .. } => {
                 loop {
                     if !self.eval(test)?.truthy() {
                         break;
@@ -341,29 +312,19 @@ impl Ctx<'_> {
                     return self.exec_block(body);
                 }
             }
-            Node::Try {
-                body,
-                handlers,
-                orelse,
-                finally,
-                ..
-            } => {
+            Node::Try { body, handlers, orelse, finally, .. } => {
                 // Output already appended by a failing body stays, as in the reference.
                 let result = self.exec_block(body);
                 let result = match result {
                     Err(e) if !matches!(e, Exc::Limit(_) | Exc::Internal(_)) => {
-                        let handler = handlers.iter().find(|h| {
-                            h.classes.is_empty() || h.classes.iter().any(|c| e.matches(c))
-                        });
+                        let handler =
+                            handlers.iter().find(|h| h.classes.is_empty() || h.classes.iter().any(|c| e.matches(c)));
                         match handler {
                             Some(h) => {
                                 if let Some(bind) = &h.bind {
                                     self.locals.insert(
                                         bind.clone(),
-                                        Value::Exception {
-                                            class: e.class(),
-                                            message: e.message(),
-                                        },
+                                        Value::Exception { class: e.class(), message: e.message() },
                                     );
                                 }
                                 self.exec_block(&h.body)
@@ -385,13 +346,7 @@ impl Ctx<'_> {
                 }
                 return result;
             }
-            Node::Set {
-                target,
-                chained,
-                aug,
-                value,
-                ..
-            } => {
+            Node::Set { target, chained, aug, value, .. } => {
                 let v = self.eval(value)?;
                 match (target, aug) {
                     (Some(t), None) => {
@@ -419,9 +374,7 @@ impl Ctx<'_> {
 
     fn check_out(&self) -> R<()> {
         if self.out.len() > MAX_OUTPUT_BYTES {
-            return Err(Exc::Limit(format!(
-                "rendered SQL exceeds {MAX_OUTPUT_BYTES} bytes"
-            )));
+            return Err(Exc::Limit(format!("rendered SQL exceeds {MAX_OUTPUT_BYTES} bytes")));
         }
         Ok(())
     }
@@ -443,9 +396,7 @@ impl Ctx<'_> {
                 } else {
                     src.to_string()
                 };
-                return Err(Exc::Template(format!(
-                    "expression \"{name}\" evaluated to null"
-                )));
+                return Err(Exc::Template(format!("expression \"{name}\" evaluated to null")));
             }
             Value::Expression(s) | Value::Symbol(s) => self.out.push_str(&s),
             other => other.write_str(&mut self.out),
@@ -469,21 +420,14 @@ impl Ctx<'_> {
                     | Value::Dict(_)
                     | Value::Placeholder { .. } => self.iterate(v)?,
                     other => {
-                        return Err(Exc::Type(format!(
-                            "cannot unpack non-iterable {} object",
-                            other.type_name()
-                        )));
+                        return Err(Exc::Type(format!("cannot unpack non-iterable {} object", other.type_name())));
                     }
                 };
                 if vals.len() != items.len() {
                     return Err(Exc::Value(if vals.len() > items.len() {
                         format!("too many values to unpack (expected {})", items.len())
                     } else {
-                        format!(
-                            "not enough values to unpack (expected {}, got {})",
-                            items.len(),
-                            vals.len()
-                        )
+                        format!("not enough values to unpack (expected {}, got {})", items.len(), vals.len())
                     }));
                 }
                 for (t, v) in items.iter().zip(vals) {
@@ -498,16 +442,11 @@ impl Ctx<'_> {
     pub(crate) fn iterate(&self, v: Value) -> R<Vec<Value>> {
         match v {
             Value::List(items) | Value::Tuple(items) | Value::Set(items) => Ok(items),
-            Value::Str(s) | Value::Expression(s) => {
-                Ok(s.chars().map(|c| Value::Str(c.to_string())).collect())
-            }
+            Value::Str(s) | Value::Expression(s) => Ok(s.chars().map(|c| Value::Str(c.to_string())).collect()),
             Value::Dict(pairs) => Ok(pairs.into_iter().map(|(k, _)| k).collect()),
             // Placeholder has __getitem__ for 0..=2, so iterating it yields three placeholders.
             Value::Placeholder { .. } => Ok(vec![placeholder(), placeholder(), placeholder()]),
-            other => Err(Exc::Type(format!(
-                "'{}' object is not iterable",
-                other.type_name()
-            ))),
+            other => Err(Exc::Type(format!("'{}' object is not iterable", other.type_name()))),
         }
     }
 
@@ -537,10 +476,7 @@ impl Ctx<'_> {
         }
         if let Some(line) = self.tpl.template_vars.get(name) {
             return Ok(if self.opts.test_mode {
-                Value::Placeholder {
-                    name: name.to_string(),
-                    line: *line,
-                }
+                Value::Placeholder { name: name.to_string(), line: *line }
             } else {
                 Value::None
             });
@@ -594,10 +530,7 @@ impl Ctx<'_> {
             ExprKind::Call { func, args, kwargs } => self.call(func, args, kwargs),
             ExprKind::Attr { value, attr } => {
                 let v = self.eval(value)?;
-                Err(Exc::Attribute(format!(
-                    "'{}' object has no attribute '{attr}'",
-                    v.type_name()
-                )))
+                Err(Exc::Attribute(format!("'{}' object has no attribute '{attr}'", v.type_name())))
             }
             ExprKind::Subscript { value, index } => {
                 let v = self.eval(value)?;
@@ -625,32 +558,21 @@ impl Ctx<'_> {
                 match op {
                     UnOp::Not => Ok(Value::Bool(!v.truthy())),
                     UnOp::Neg => match v {
-                        Value::Float(f) | Value::TypedFloat { value: f, .. } => {
-                            Ok(Value::Float(-f))
-                        }
+                        Value::Float(f) | Value::TypedFloat { value: f, .. } => Ok(Value::Float(-f)),
                         v if v.is_int_like() => match v.as_int() {
                             Some(i) => i.checked_neg().map(Value::Int).ok_or_else(overflow),
                             None => Err(overflow()),
                         },
-                        v => Err(Exc::Type(format!(
-                            "bad operand type for unary -: '{}'",
-                            v.type_name()
-                        ))),
+                        v => Err(Exc::Type(format!("bad operand type for unary -: '{}'", v.type_name()))),
                     },
                     UnOp::Pos => match v {
                         Value::Float(f) | Value::TypedFloat { value: f, .. } => Ok(Value::Float(f)),
                         v if v.is_int_like() => v.as_int().map(Value::Int).ok_or_else(overflow),
-                        v => Err(Exc::Type(format!(
-                            "bad operand type for unary +: '{}'",
-                            v.type_name()
-                        ))),
+                        v => Err(Exc::Type(format!("bad operand type for unary +: '{}'", v.type_name()))),
                     },
                     UnOp::Invert => match v.as_int() {
                         Some(i) if v.is_int_like() => Ok(Value::Int(!i)),
-                        _ => Err(Exc::Type(format!(
-                            "bad operand type for unary ~: '{}'",
-                            v.type_name()
-                        ))),
+                        _ => Err(Exc::Type(format!("bad operand type for unary ~: '{}'", v.type_name()))),
                     },
                 }
             }
@@ -713,13 +635,10 @@ impl Ctx<'_> {
         }
         match f {
             Value::Func(name) => funcs::call(self, name, args, kw),
-            Value::Placeholder { name, line } => Err(Exc::Template(format!(
-                "'{name}' is not a valid function, line {line}"
-            ))),
-            other => Err(Exc::Type(format!(
-                "'{}' object is not callable",
-                other.type_name()
-            ))),
+            Value::Placeholder { name, line } => {
+                Err(Exc::Template(format!("'{name}' is not a valid function, line {line}")))
+            }
+            other => Err(Exc::Type(format!("'{}' object is not callable", other.type_name()))),
         }
     }
 
@@ -729,10 +648,7 @@ impl Ctx<'_> {
 }
 
 pub(crate) fn placeholder() -> Value {
-    Value::Placeholder {
-        name: "__no_value__".into(),
-        line: 0,
-    }
+    Value::Placeholder { name: "__no_value__".into(), line: 0 }
 }
 
 pub(crate) fn overflow() -> Exc {
@@ -758,13 +674,9 @@ pub(crate) fn py_eq(a: &Value, b: &Value) -> bool {
         (Value::List(x), Value::List(y)) | (Value::Tuple(x), Value::Tuple(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| py_eq(a, b))
         }
-        (Value::Set(x), Value::Set(y)) => {
-            x.len() == y.len() && x.iter().all(|a| y.iter().any(|b| py_eq(a, b)))
-        }
+        (Value::Set(x), Value::Set(y)) => x.len() == y.len() && x.iter().all(|a| y.iter().any(|b| py_eq(a, b))),
         (Value::Dict(x), Value::Dict(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.iter().any(|(k2, v2)| py_eq(k, k2) && py_eq(v, v2)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.iter().any(|(k2, v2)| py_eq(k, k2) && py_eq(v, v2)))
         }
         (Value::Symbol(x), Value::Symbol(y)) => std::ptr::eq(x, y),
         (Value::Func(x), Value::Func(y)) => x == y,
@@ -773,14 +685,7 @@ pub(crate) fn py_eq(a: &Value, b: &Value) -> bool {
 }
 
 pub(crate) fn is_num(v: &Value) -> bool {
-    matches!(
-        v,
-        Value::Bool(_)
-            | Value::Int(_)
-            | Value::Integer { .. }
-            | Value::Float(_)
-            | Value::TypedFloat { .. }
-    )
+    matches!(v, Value::Bool(_) | Value::Int(_) | Value::Integer { .. } | Value::Float(_) | Value::TypedFloat { .. })
 }
 
 fn num_eq(a: &Value, b: &Value) -> bool {
@@ -831,10 +736,7 @@ pub(crate) fn contains(container: &Value, item: &Value) -> R<bool> {
     match container {
         Value::Str(s) | Value::Expression(s) => match item.as_str() {
             Some(i) => Ok(s.contains(i)),
-            None => Err(Exc::Type(format!(
-                "'in <string>' requires string as left operand, not {}",
-                item.type_name()
-            ))),
+            None => Err(Exc::Type(format!("'in <string>' requires string as left operand, not {}", item.type_name()))),
         },
         Value::List(v) | Value::Tuple(v) => Ok(v.iter().any(|x| py_eq(x, item))),
         Value::Set(v) => {
@@ -846,10 +748,7 @@ pub(crate) fn contains(container: &Value, item: &Value) -> R<bool> {
             Ok(pairs.iter().any(|(k, _)| py_eq(k, item)))
         }
         Value::Placeholder { .. } => Ok(false),
-        other => Err(Exc::Type(format!(
-            "argument of type '{}' is not iterable",
-            other.type_name()
-        ))),
+        other => Err(Exc::Type(format!("argument of type '{}' is not iterable", other.type_name()))),
     }
 }
 
@@ -892,9 +791,7 @@ pub(crate) fn wrap_value(v: &Value, name: &str) -> R<String> {
             } else {
                 name.to_string()
             };
-            return Err(Exc::Template(format!(
-                "expression \"{name}\" evaluated to null"
-            )));
+            return Err(Exc::Template(format!("expression \"{name}\" evaluated to null")));
         }
         other => other.py_str(),
     })

@@ -90,12 +90,7 @@ pub(crate) enum Node {
 /// A chunk as Tornado's reader produces it, before intermediate tags are folded into their blocks.
 enum Chunk {
     Node(Node),
-    Intermediate {
-        op: &'static str,
-        statement: String,
-        offset: usize,
-        line: usize,
-    },
+    Intermediate { op: &'static str, statement: String, offset: usize, line: usize },
 }
 
 struct Reader<'a> {
@@ -107,10 +102,7 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn find(&self, needle: &str, from: usize) -> Option<usize> {
-        self.text
-            .get(self.pos + from..)
-            .and_then(|t| t.find(needle))
-            .map(|i| i + from)
+        self.text.get(self.pos + from..).and_then(|t| t.find(needle)).map(|i| i + from)
     }
     fn consume(&mut self, count: usize) -> &str {
         let end = (self.pos + count).min(self.text.len());
@@ -140,20 +132,12 @@ pub(crate) fn parse_template(body: &str) -> Result<Vec<Node>, TemplateError> {
     if body.len() > MAX_TEMPLATE_BYTES {
         return Err(TemplateError::new(
             TemplateErrorKind::Limit,
-            format!(
-                "template is too large: {} bytes, the limit is {MAX_TEMPLATE_BYTES}",
-                body.len()
-            ),
+            format!("template is too large: {} bytes, the limit is {MAX_TEMPLATE_BYTES}", body.len()),
             0,
             body,
         ));
     }
-    let mut reader = Reader {
-        text: body,
-        pos: 0,
-        line: 1,
-        whitespace: Whitespace::All,
-    };
+    let mut reader = Reader { text: body, pos: 0, line: 1, whitespace: Whitespace::All };
     let chunks = parse_block(&mut reader, None, false, 0)?;
     let mut nodes = Vec::new();
     for c in chunks {
@@ -243,20 +227,14 @@ fn parse_block(
     if depth > MAX_BLOCK_DEPTH {
         return Err(TemplateError::new(
             TemplateErrorKind::Limit,
-            format!(
-                "blocks nested too deeply: more than {MAX_BLOCK_DEPTH} levels of {{% if/for/while/try %}}"
-            ),
+            format!("blocks nested too deeply: more than {MAX_BLOCK_DEPTH} levels of {{% if/for/while/try %}}"),
             reader.pos,
             reader.text,
         ));
     }
     let mut body: Vec<Chunk> = Vec::new();
     let push_text = |body: &mut Vec<Chunk>, text: &str, ws: Whitespace| {
-        let value = if text.contains("<pre>") {
-            text.to_string()
-        } else {
-            filter_whitespace(ws, text)
-        };
+        let value = if text.contains("<pre>") { text.to_string() } else { filter_whitespace(ws, text) };
         if !value.is_empty() {
             body.push(Chunk::Node(Node::Text(value)));
         }
@@ -290,10 +268,7 @@ fn parse_block(
                 continue;
             }
             // With more than two curlies in a row, use the innermost ones.
-            if curly + 2 < reader.remaining()
-                && next == Some(b'{')
-                && reader.byte(curly + 2) == Some(b'{')
-            {
+            if curly + 2 < reader.remaining() && next == Some(b'{') && reader.byte(curly + 2) == Some(b'{') {
                 curly += 1;
                 continue;
             }
@@ -342,11 +317,7 @@ fn parse_block(
                 }
             };
             check::check_output_expr(&expr).map_err(|e| check_error(e, reader.text))?;
-            body.push(Chunk::Node(Node::Expr {
-                expr,
-                src: contents.to_string(),
-                line,
-            }));
+            body.push(Chunk::Node(Node::Expr { expr, src: contents.to_string(), line }));
             continue;
         }
         // A block tag.
@@ -381,22 +352,12 @@ fn parse_block(
                 return Err(reader.parse_error(format!("{op} outside {set} block")));
             };
             if !parents.contains(&parent) {
-                return Err(
-                    reader.parse_error(format!("{op} block cannot be attached to {parent} block"))
-                );
+                return Err(reader.parse_error(format!("{op} block cannot be attached to {parent} block")));
             }
             if matches!(op, "else" | "finally") && contents != op {
-                return Err(check_error(
-                    (format!("Invalid control block: {contents}"), offset),
-                    reader.text,
-                ));
+                return Err(check_error((format!("Invalid control block: {contents}"), offset), reader.text));
             }
-            body.push(Chunk::Intermediate {
-                op,
-                statement: contents.to_string(),
-                offset,
-                line,
-            });
+            body.push(Chunk::Intermediate { op, statement: contents.to_string(), offset, line });
             continue;
         }
         if operator == "end" {
@@ -451,24 +412,15 @@ fn parse_block(
             }
             "break" | "continue" => {
                 if !in_loop {
-                    return Err(
-                        reader.parse_error(format!("{operator} outside {{'for', 'while'}} block"))
-                    );
+                    return Err(reader.parse_error(format!("{operator} outside {{'for', 'while'}} block")));
                 }
                 if contents != operator {
                     return Err(syntax_error(
-                        SyntaxError {
-                            message: format!("invalid syntax: `{contents}`"),
-                            offset,
-                        },
+                        SyntaxError { message: format!("invalid syntax: `{contents}`"), offset },
                         reader.text,
                     ));
                 }
-                body.push(Chunk::Node(if operator == "break" {
-                    Node::Break
-                } else {
-                    Node::Continue
-                }));
+                body.push(Chunk::Node(if operator == "break" { Node::Break } else { Node::Continue }));
                 continue;
             }
             "if" | "for" | "while" | "try" => {
@@ -479,10 +431,7 @@ fn parse_block(
                     _ => "try",
                 };
                 if op == "try" && contents != "try" {
-                    return Err(check_error(
-                        (format!("Invalid control block: {contents}"), offset),
-                        reader.text,
-                    ));
+                    return Err(check_error((format!("Invalid control block: {contents}"), offset), reader.text));
                 }
                 // Validate the statement before the body, as Tornado does when it builds the block.
                 let header = parse_header(op, suffix_trimmed, suffix_offset, reader.text)?;
@@ -494,10 +443,7 @@ fn parse_block(
             }
             _ => {}
         }
-        return Err(reader.parse_error(format!(
-            "unknown operator: {}",
-            crate::value::str_repr(operator)
-        )));
+        return Err(reader.parse_error(format!("unknown operator: {}", crate::value::str_repr(operator))));
     }
 }
 
@@ -507,12 +453,7 @@ fn py_set(items: &[&str]) -> String {
 }
 
 fn check_error((message, offset): (String, usize), body: &str) -> TemplateError {
-    TemplateError::new(
-        TemplateErrorKind::Security,
-        format!("Template Syntax Error: {message}"),
-        offset,
-        body,
-    )
+    TemplateError::new(TemplateErrorKind::Security, format!("Template Syntax Error: {message}"), offset, body)
 }
 
 enum Header {
@@ -521,12 +462,7 @@ enum Header {
     Try,
 }
 
-fn parse_header(
-    op: &str,
-    suffix: &str,
-    offset: usize,
-    body: &str,
-) -> Result<Header, TemplateError> {
+fn parse_header(op: &str, suffix: &str, offset: usize, body: &str) -> Result<Header, TemplateError> {
     let syn = |e| syntax_error(e, body);
     match op {
         "try" => Ok(Header::Try),
@@ -542,10 +478,7 @@ fn parse_header(
         _ => {
             if suffix.is_empty() {
                 return Err(syntax_error(
-                    SyntaxError {
-                        message: "invalid syntax: missing condition".into(),
-                        offset,
-                    },
+                    SyntaxError { message: "invalid syntax: missing condition".into(), offset },
                     body,
                 ));
             }
@@ -567,11 +500,7 @@ fn parse_target(p: &mut Parser) -> Result<Target, SyntaxError> {
         }
         items.push(parse_target_atom(p)?);
     }
-    if tuple || items.len() > 1 {
-        Ok(Target::Tuple(items))
-    } else {
-        Ok(items.remove(0))
-    }
+    if tuple || items.len() > 1 { Ok(Target::Tuple(items)) } else { Ok(items.remove(0)) }
 }
 
 fn parse_target_atom(p: &mut Parser) -> Result<Target, SyntaxError> {
@@ -606,10 +535,7 @@ fn parse_set(stmt: &str, offset: usize, line: usize) -> Result<Node, SetError> {
     let is_assign = {
         let mut probe = Parser::new(stmt, offset).map_err(SetError::Syntax)?;
         match parse_target(&mut probe) {
-            Ok(_) => matches!(
-                probe.peek_op_at(0),
-                Some("=" | "+=" | "-=" | "*=" | "/=" | "//=" | "%=" | "**=")
-            ),
+            Ok(_) => matches!(probe.peek_op_at(0), Some("=" | "+=" | "-=" | "*=" | "/=" | "//=" | "%=" | "**=")),
             Err(e) if e.message.starts_with("only names") => return Err(SetError::Syntax(e)),
             Err(_) => false,
         }
@@ -653,69 +579,37 @@ fn parse_set(stmt: &str, offset: usize, line: usize) -> Result<Node, SetError> {
         }
         let value = p.parse_tuple_or_expr().map_err(SetError::Syntax)?;
         if p.peek_is_op(";") {
-            return Err(SetError::Check((
-                format!("Invalid set statement: {stmt}"),
-                offset,
-            )));
+            return Err(SetError::Check((format!("Invalid set statement: {stmt}"), offset)));
         }
         p.expect_end().map_err(SetError::Syntax)?;
         check::check_control_expr(&value).map_err(SetError::Check)?;
-        return Ok(Node::Set {
-            target: Some(target),
-            chained,
-            aug,
-            value,
-            line,
-        });
+        return Ok(Node::Set { target: Some(target), chained, aug, value, line });
     }
     let value = p.parse_tuple_or_expr().map_err(SetError::Syntax)?;
     if p.peek_is_op(";") {
-        return Err(SetError::Check((
-            format!("Invalid set statement: {stmt}"),
-            offset,
-        )));
+        return Err(SetError::Check((format!("Invalid set statement: {stmt}"), offset)));
     }
     p.expect_end().map_err(SetError::Syntax)?;
     check::check_control_expr(&value).map_err(SetError::Check)?;
-    Ok(Node::Set {
-        target: None,
-        chained: Vec::new(),
-        aug: None,
-        value,
-        line,
-    })
+    Ok(Node::Set { target: None, chained: Vec::new(), aug: None, value, line })
 }
 
 /// The nodes after an intermediate tag (its name, statement and offset), or before the first one.
 type Section = (Option<(&'static str, String, usize, usize)>, Vec<Node>);
 
 /// Fold the intermediate tags (`elif`, `else`, `except`, `finally`) of a block body into its branches.
-fn build_block(
-    op: &str,
-    header: Header,
-    inner: Vec<Chunk>,
-    line: usize,
-    body: &str,
-) -> Result<Node, TemplateError> {
+fn build_block(op: &str, header: Header, inner: Vec<Chunk>, line: usize, body: &str) -> Result<Node, TemplateError> {
     let mut sections: Vec<Section> = vec![(None, Vec::new())];
     for c in inner {
         match c {
             Chunk::Node(n) => sections.last_mut().map(|s| s.1.push(n)).unwrap_or(()),
-            Chunk::Intermediate {
-                op,
-                statement,
-                offset,
-                line,
-            } => sections.push((Some((op, statement, offset, line)), Vec::new())),
+            Chunk::Intermediate { op, statement, offset, line } => {
+                sections.push((Some((op, statement, offset, line)), Vec::new()))
+            }
         }
     }
     let misplaced = |what: &str, offset: usize| {
-        TemplateError::new(
-            TemplateErrorKind::Syntax,
-            format!("invalid syntax: misplaced {{% {what} %}}"),
-            offset,
-            body,
-        )
+        TemplateError::new(TemplateErrorKind::Syntax, format!("invalid syntax: misplaced {{% {what} %}}"), offset, body)
     };
     let mut iter = sections.into_iter();
     let (_, first) = iter.next().unwrap_or((None, Vec::new()));
@@ -744,12 +638,7 @@ fn build_block(
                     orelse = Some(nodes);
                 }
             }
-            Ok(Node::If {
-                branches,
-                orelse,
-                line,
-                branch_lines,
-            })
+            Ok(Node::If { branches, orelse, line, branch_lines })
         }
         ("for" | "while", header) => {
             let mut orelse = None;
@@ -763,19 +652,8 @@ fn build_block(
                 orelse = Some(nodes);
             }
             match header {
-                Header::For(target, it) => Ok(Node::For {
-                    target,
-                    iter: it,
-                    body: first,
-                    orelse,
-                    line,
-                }),
-                Header::Test(test) => Ok(Node::While {
-                    test,
-                    body: first,
-                    orelse,
-                    line,
-                }),
+                Header::For(target, it) => Ok(Node::For { target, iter: it, body: first, orelse, line }),
+                Header::Test(test) => Ok(Node::While { test, body: first, orelse, line }),
                 Header::Try => unreachable!("try headers only come with try"),
             }
         }
@@ -816,23 +694,12 @@ fn build_block(
                     body,
                 ));
             }
-            Ok(Node::Try {
-                body: first,
-                handlers,
-                orelse,
-                finally,
-                line,
-            })
+            Ok(Node::Try { body: first, handlers, orelse, finally, line })
         }
     }
 }
 
-fn parse_handler(
-    stmt: &str,
-    offset: usize,
-    nodes: Vec<Node>,
-    body: &str,
-) -> Result<Handler, TemplateError> {
+fn parse_handler(stmt: &str, offset: usize, nodes: Vec<Node>, body: &str) -> Result<Handler, TemplateError> {
     let rest = stmt.strip_prefix("except").unwrap_or("");
     let syn = |e| syntax_error(e, body);
     let mut p = Parser::new(rest, offset + 6).map_err(syn)?;
@@ -847,10 +714,7 @@ fn parse_handler(
             let (n, span) = p.name().map_err(syn)?;
             if n.len() > 4 && n.starts_with("__") && n.ends_with("__") {
                 let _ = span;
-                return Err(check_error(
-                    (format!("Invalid name: {n}"), span.start),
-                    body,
-                ));
+                return Err(check_error((format!("Invalid name: {n}"), span.start), body));
             }
             classes.push(n);
             if !p.peek_is_op(",") {
@@ -864,18 +728,11 @@ fn parse_handler(
         if p.expect_kw("as").is_ok() {
             let (n, span) = p.name().map_err(syn)?;
             if n.len() > 4 && n.starts_with("__") && n.ends_with("__") {
-                return Err(check_error(
-                    (format!("Invalid name: {n}"), span.start),
-                    body,
-                ));
+                return Err(check_error((format!("Invalid name: {n}"), span.start), body));
             }
             bind = Some(n);
         }
         p.expect_end().map_err(syn)?;
     }
-    Ok(Handler {
-        classes,
-        bind,
-        body: nodes,
-    })
+    Ok(Handler { classes, bind, body: nodes })
 }

@@ -206,21 +206,12 @@ impl Value {
             Value::None => J::Null,
             Value::Bool(b) => J::Bool(*b),
             Value::Int(i) => i64::try_from(*i).map_or_else(|_| J::String(i.to_string()), J::from),
-            Value::Integer { digits, .. } => digits
-                .parse::<i64>()
-                .map_or_else(|_| J::String(digits.clone()), J::from),
+            Value::Integer { digits, .. } => digits.parse::<i64>().map_or_else(|_| J::String(digits.clone()), J::from),
             Value::Float(f) | Value::TypedFloat { value: f, .. } => {
                 serde_json::Number::from_f64(*f).map_or(J::Null, J::Number)
             }
-            Value::List(v) | Value::Tuple(v) | Value::Set(v) => {
-                J::Array(v.iter().map(Value::to_json).collect())
-            }
-            Value::Dict(pairs) => J::Object(
-                pairs
-                    .iter()
-                    .map(|(k, v)| (k.py_str(), v.to_json()))
-                    .collect(),
-            ),
+            Value::List(v) | Value::Tuple(v) | Value::Set(v) => J::Array(v.iter().map(Value::to_json).collect()),
+            Value::Dict(pairs) => J::Object(pairs.iter().map(|(k, v)| (k.py_str(), v.to_json())).collect()),
             other => J::String(other.py_str()),
         }
     }
@@ -242,11 +233,9 @@ impl Value {
             }
             J::String(s) => Value::Str(s.clone()),
             J::Array(items) => Value::List(items.iter().map(Value::from_json).collect()),
-            J::Object(map) => Value::Dict(
-                map.iter()
-                    .map(|(k, v)| (Value::Str(k.clone()), Value::from_json(v)))
-                    .collect(),
-            ),
+            J::Object(map) => {
+                Value::Dict(map.iter().map(|(k, v)| (Value::Str(k.clone()), Value::from_json(v))).collect())
+            }
         }
     }
 }
@@ -275,11 +264,7 @@ pub(crate) fn float_repr(f: f64) -> String {
         return if f > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() {
-            "-0.0".into()
-        } else {
-            "0.0".into()
-        };
+        return if f.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
     }
     // `{:e}` gives the shortest round-trip digits, e.g. `1.5e16`, `-1e-5`.
     let sci = format!("{f:e}");
@@ -329,11 +314,7 @@ pub(crate) fn float_repr(f: f64) -> String {
 
 /// Python's `repr(str)`.
 pub(crate) fn str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -459,52 +440,20 @@ mod tests {
 
     #[test]
     fn python_str_of_containers() {
-        let v = Value::List(vec![
-            Value::Int(1),
-            Value::Str("a".into()),
-            Value::None,
-            Value::Bool(true),
-            Value::Float(2.0),
-        ]);
+        let v =
+            Value::List(vec![Value::Int(1), Value::Str("a".into()), Value::None, Value::Bool(true), Value::Float(2.0)]);
         assert_eq!(v.py_str(), "[1, 'a', None, True, 2.0]");
         assert_eq!(Value::Tuple(vec![Value::Int(1)]).py_str(), "(1,)");
         assert_eq!(Value::Set(vec![]).py_str(), "set()");
-        assert_eq!(
-            Value::Dict(vec![(Value::Str("k".into()), Value::List(vec![]))]).py_str(),
-            "{'k': []}"
-        );
-        assert_eq!(
-            Value::Integer {
-                digits: "-5".into(),
-                ty: "Int8"
-            }
-            .py_str(),
-            "toInt8('-5')"
-        );
-        assert_eq!(
-            Value::List(vec![Value::Integer {
-                digits: "5".into(),
-                ty: "Int8"
-            }])
-            .py_str(),
-            "[5]"
-        );
-        assert_eq!(
-            Value::TypedFloat {
-                value: 1e16,
-                ty: "Float64"
-            }
-            .py_str(),
-            "toFloat64('1e+16')"
-        );
+        assert_eq!(Value::Dict(vec![(Value::Str("k".into()), Value::List(vec![]))]).py_str(), "{'k': []}");
+        assert_eq!(Value::Integer { digits: "-5".into(), ty: "Int8" }.py_str(), "toInt8('-5')");
+        assert_eq!(Value::List(vec![Value::Integer { digits: "5".into(), ty: "Int8" }]).py_str(), "[5]");
+        assert_eq!(Value::TypedFloat { value: 1e16, ty: "Float64" }.py_str(), "toFloat64('1e+16')");
     }
 
     #[test]
     fn escaping() {
-        assert_eq!(
-            quote_string("\0\r\x08\t\x1a\n\"'\\%`x"),
-            "'\\0\\r\\b\\t\\z\\n\\\"\\'\\\\\\%\\`x'"
-        );
+        assert_eq!(quote_string("\0\r\x08\t\x1a\n\"'\\%`x"), "'\\0\\r\\b\\t\\z\\n\\\"\\'\\\\\\%\\`x'");
         assert_eq!(escape_identifier("a\"b`c'd"), "ab\\`c\\'d");
     }
 
@@ -513,20 +462,8 @@ mod tests {
         assert!(!Value::Str(String::new()).truthy());
         assert!(Value::Str("0".into()).truthy());
         assert!(!Value::Int(0).truthy());
-        assert!(
-            !Value::Integer {
-                digits: "0".into(),
-                ty: "Int32"
-            }
-            .truthy()
-        );
-        assert!(
-            Value::Placeholder {
-                name: "x".into(),
-                line: 1
-            }
-            .truthy()
-        );
+        assert!(!Value::Integer { digits: "0".into(), ty: "Int32" }.truthy());
+        assert!(Value::Placeholder { name: "x".into(), line: 1 }.truthy());
         assert!(!Value::List(vec![]).truthy());
         assert!(!Value::Float(0.0).truthy());
     }
@@ -535,13 +472,7 @@ mod tests {
     fn json_conversion() {
         let j = serde_json::json!({"a": [1, 2.5, "x", null, true], "b": 18446744073709551615u64});
         let v = Value::from_json(&j);
-        assert_eq!(
-            v.py_str(),
-            "{'a': [1, 2.5, 'x', None, True], 'b': 18446744073709551615}"
-        );
-        assert_eq!(
-            v.to_json(),
-            serde_json::json!({"a": [1, 2.5, "x", null, true], "b": "18446744073709551615"})
-        );
+        assert_eq!(v.py_str(), "{'a': [1, 2.5, 'x', None, True], 'b': 18446744073709551615}");
+        assert_eq!(v.to_json(), serde_json::json!({"a": [1, 2.5, "x", null, true], "b": "18446744073709551615"}));
     }
 }

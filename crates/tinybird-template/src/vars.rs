@@ -83,7 +83,7 @@ impl Variables {
                     let slot = e.get_mut();
                     match slot {
                         ParamValue::Str(first) => {
-                            *slot = ParamValue::List(vec![std::mem::take(first), v])
+                            *slot = ParamValue::List(vec![std::mem::take(first), v]);
                         }
                         ParamValue::List(items) => items.push(v),
                         ParamValue::Json(_) => *slot = ParamValue::Str(v),
@@ -130,9 +130,7 @@ impl Variables {
 
 impl FromIterator<(String, ParamValue)> for Variables {
     fn from_iter<T: IntoIterator<Item = (String, ParamValue)>>(iter: T) -> Self {
-        Variables {
-            map: iter.into_iter().collect(),
-        }
+        Variables { map: iter.into_iter().collect() }
     }
 }
 
@@ -166,10 +164,7 @@ impl fmt::Debug for Secrets {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut names: Vec<&String> = self.map.keys().collect();
         names.sort();
-        f.debug_struct("Secrets")
-            .field("names", &names)
-            .field("values", &"<redacted>")
-            .finish()
+        f.debug_struct("Secrets").field("names", &names).field("values", &"<redacted>").finish()
     }
 }
 

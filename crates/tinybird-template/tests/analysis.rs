@@ -19,10 +19,7 @@ fn typed_uses_carry_function_default_and_position() {
     assert_eq!(ua.context, UseContext::Output);
     assert_eq!(ua.position.offset, body.find("a, 'x'").unwrap());
     assert_eq!((ua.position.line, ua.position.column), (2, 20));
-    assert_eq!(
-        ua.call_position.unwrap().offset,
-        body.find("String(a").unwrap()
-    );
+    assert_eq!(ua.call_position.unwrap().offset, body.find("String(a").unwrap());
     let ub = &a.uses[1];
     assert_eq!(ub.function.as_deref(), Some("Int32"));
     assert_eq!(ub.default, None);
@@ -71,9 +68,7 @@ fn every_typed_function_is_recognised() {
 
 #[test]
 fn array_element_type_and_defaults() {
-    let a = analyze(
-        "{{Array(ids, 'UInt64', '1,2', defined=False)}} {{Array(tags)}} {{Array(x, default='a')}}",
-    );
+    let a = analyze("{{Array(ids, 'UInt64', '1,2', defined=False)}} {{Array(tags)}} {{Array(x, default='a')}}");
     assert_eq!(a.uses[0].array_type.as_deref(), Some("UInt64"));
     assert_eq!(a.uses[0].default, Some(Literal::Str("1,2".into())));
     assert!(a.uses[0].defined_false);
@@ -91,30 +86,17 @@ fn metadata_keywords_are_exposed() {
     assert_eq!(m.required, Some(Literal::Bool(true)));
     assert_eq!(m.example, Some(Literal::Str("2024-01-01".into())));
     assert_eq!(m.format, Some(Literal::Str("date".into())));
-    assert_eq!(
-        m.enum_values,
-        Some(Literal::List(vec![
-            Literal::Str("a".into()),
-            Literal::Str("b".into())
-        ]))
-    );
+    assert_eq!(m.enum_values, Some(Literal::List(vec![Literal::Str("a".into()), Literal::Str("b".into())])));
     let a = analyze("{{Int32(n, 5, True, False, 'count')}}");
-    assert_eq!(
-        a.uses[0].metadata.description,
-        Some(Literal::Str("count".into()))
-    );
+    assert_eq!(a.uses[0].metadata.description, Some(Literal::Str("count".into())));
     assert_eq!(a.uses[0].metadata.required, Some(Literal::Bool(false)));
 }
 
 #[test]
 fn defined_guards_are_detected() {
-    let a =
-        analyze("{% if defined(c) %}{{String(c)}}{% else %}{{String(d)}}{% end %}{{String(c)}}");
-    let guarded: Vec<(String, Option<String>, bool)> = a
-        .uses
-        .iter()
-        .map(|u| (u.name.clone(), u.function.clone(), u.guarded))
-        .collect();
+    let a = analyze("{% if defined(c) %}{{String(c)}}{% else %}{{String(d)}}{% end %}{{String(c)}}");
+    let guarded: Vec<(String, Option<String>, bool)> =
+        a.uses.iter().map(|u| (u.name.clone(), u.function.clone(), u.guarded)).collect();
     assert_eq!(
         guarded,
         [
@@ -129,9 +111,7 @@ fn defined_guards_are_detected() {
 
 #[test]
 fn loop_and_set_names_are_locals_not_params() {
-    let a = analyze(
-        "{% set lim = Int32(limit, 5) %}{% for v in split_to_array(vals) %}{{v}}{% end %}{{lim}}",
-    );
+    let a = analyze("{% set lim = Int32(limit, 5) %}{% for v in split_to_array(vals) %}{{v}}{% end %}{{lim}}");
     let names: Vec<String> = a.params().into_iter().map(|p| p.name).collect();
     assert_eq!(names, ["limit", "vals"]);
     let locals: Vec<&str> = a.locals.iter().map(|l| l.name.as_str()).collect();
@@ -143,9 +123,7 @@ fn loop_and_set_names_are_locals_not_params() {
 
 #[test]
 fn functions_and_builtins_are_not_params() {
-    let a = analyze(
-        "{{max_threads(4)}}{% if len(x) > 0 and sum([1]) %}{{columns(c, 'a')}}{% end %}{{tb_secret('k')}}",
-    );
+    let a = analyze("{{max_threads(4)}}{% if len(x) > 0 and sum([1]) %}{{columns(c, 'a')}}{% end %}{{tb_secret('k')}}");
     let names: Vec<String> = a.params().into_iter().map(|p| p.name).collect();
     assert_eq!(names, ["x", "c"]);
 }
@@ -154,32 +132,20 @@ fn functions_and_builtins_are_not_params() {
 fn invalid_calls_in_control_statements_are_listed() {
     let body = "{% if whatever(x) %}a{% elif bogus() %}b{% end %}";
     let a = analyze(body);
-    let calls: Vec<(&str, usize)> = a
-        .invalid_calls
-        .iter()
-        .map(|c| (c.name.as_str(), c.position.offset))
-        .collect();
-    assert_eq!(
-        calls,
-        [("whatever", 6), ("bogus", body.find("bogus").unwrap())]
-    );
+    let calls: Vec<(&str, usize)> = a.invalid_calls.iter().map(|c| (c.name.as_str(), c.position.offset)).collect();
+    assert_eq!(calls, [("whatever", 6), ("bogus", body.find("bogus").unwrap())]);
 }
 
 #[test]
 fn invalid_calls_in_output_are_parse_errors_with_position() {
     let e = Template::parse("SELECT\n  {{ whatever(x) }}").unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "Template Syntax Error: Invalid function name: whatever"
-    );
+    assert_eq!(e.to_string(), "Template Syntax Error: Invalid function name: whatever");
     assert_eq!((e.line(), e.column()), (2, 6));
 }
 
 #[test]
 fn params_merge_uses() {
-    let a = analyze(
-        "{% if defined(x) %}{{Int32(x)}}{% end %}{{Int32(x, 3, description='n')}}{{String(y)}}{{z}}",
-    );
+    let a = analyze("{% if defined(x) %}{{Int32(x)}}{% end %}{{Int32(x, 3, description='n')}}{{String(y)}}{{z}}");
     let p = a.params();
     assert_eq!(p.len(), 3);
     assert_eq!(p[0].name, "x");
@@ -197,14 +163,9 @@ fn params_merge_uses() {
 
 #[test]
 fn sql_and_filters_are_typed_and_optional() {
-    let a = analyze(
-        "WHERE {{sql_and(a=String(a, defined=False), b__in=Array(b, 'Int32', defined=False))}}",
-    );
+    let a = analyze("WHERE {{sql_and(a=String(a, defined=False), b__in=Array(b, 'Int32', defined=False))}}");
     let p = a.params();
-    assert_eq!(
-        p.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
-        ["a", "b"]
-    );
+    assert_eq!(p.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
     assert!(p.iter().all(|p| p.defined_false && !p.required));
     assert_eq!(p[1].array_type.as_deref(), Some("Int32"));
 }
@@ -222,11 +183,7 @@ fn negative_and_float_defaults() {
 #[test]
 fn date_diff_reads_both_dates() {
     let a = analyze("{{day_diff(start, end)}}");
-    let fs: Vec<(&str, Option<&str>)> = a
-        .uses
-        .iter()
-        .map(|u| (u.name.as_str(), u.function.as_deref()))
-        .collect();
+    let fs: Vec<(&str, Option<&str>)> = a.uses.iter().map(|u| (u.name.as_str(), u.function.as_deref())).collect();
     assert_eq!(fs, [("start", Some("day_diff")), ("end", Some("day_diff"))]);
 }
 
@@ -237,8 +194,5 @@ fn positions_on_later_lines_and_after_unicode() {
     assert_eq!(a.uses[0].name, "país");
     assert_eq!(a.uses[0].position.line, 2);
     assert_eq!(a.uses[0].position.column, 17);
-    assert_eq!(
-        &body[a.uses[0].position.offset..a.uses[0].position.offset + "país".len()],
-        "país"
-    );
+    assert_eq!(&body[a.uses[0].position.offset..a.uses[0].position.offset + "país".len()], "país");
 }

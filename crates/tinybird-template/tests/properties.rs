@@ -62,18 +62,11 @@ fn read_identifier(sql: &str) -> Option<(String, usize)> {
 
 /// Case count: `PROPTEST_CASES` when set (for long local fuzzing runs), else the CI default.
 fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn render(body: &str, vars: &Variables) -> String {
-    Template::parse(body)
-        .unwrap()
-        .render(vars, &RenderOptions::default())
-        .unwrap()
-        .sql
+    Template::parse(body).unwrap().render(vars, &RenderOptions::default()).unwrap().sql
 }
 
 /// Values full of what could break out: quotes, backslashes, `%`, newlines, NUL, braces, backticks, unicode.
@@ -321,20 +314,8 @@ proptest! {
 #[test]
 fn well_formed_templates_with_random_values_render() {
     // A deterministic sweep over value shapes for every typed function: never a panic, always Ok or a clean error.
-    let values = [
-        "",
-        "0",
-        "-1",
-        "1e3",
-        "nan",
-        "2024-01-01",
-        "2024-01-01 00:00:00.000",
-        "a,b",
-        "'",
-        "\\",
-        "٣",
-        "\u{2028}",
-    ];
+    let values =
+        ["", "0", "-1", "1e3", "nan", "2024-01-01", "2024-01-01 00:00:00.000", "a,b", "'", "\\", "٣", "\u{2028}"];
     let fns = [
         "String",
         "Boolean",

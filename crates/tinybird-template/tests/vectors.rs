@@ -9,15 +9,9 @@ use tinybird_template::{ParamValue, RenderOptions, Template, Variables};
 fn load(shared: &str, local: &str) -> Vec<Value> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let shared_path = dir.join(shared);
-    let path = if shared_path.exists() {
-        shared_path
-    } else {
-        dir.join(local)
-    };
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    serde_json::from_str::<Vec<Value>>(&text)
-        .unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+    let path = if shared_path.exists() { shared_path } else { dir.join(local) };
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str::<Vec<Value>>(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }
 
 fn variables(case: &Value) -> Variables {
@@ -28,12 +22,7 @@ fn variables(case: &Value) -> Variables {
                 Value::String(s) => vars.insert(k.clone(), ParamValue::Str(s.clone())),
                 Value::Array(items) if items.iter().all(Value::is_string) => vars.insert(
                     k.clone(),
-                    ParamValue::List(
-                        items
-                            .iter()
-                            .filter_map(|i| i.as_str().map(str::to_string))
-                            .collect(),
-                    ),
+                    ParamValue::List(items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect()),
                 ),
                 other => vars.insert(k.clone(), ParamValue::Json(other.clone())),
             };
@@ -52,10 +41,7 @@ fn run(case: &Value) -> Option<String> {
     let id = case["id"].as_str().unwrap_or("?");
     let template = case["template"].as_str().expect("template");
     let opts = RenderOptions {
-        test_mode: case
-            .get("test_mode")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        test_mode: case.get("test_mode").and_then(Value::as_bool).unwrap_or(false),
         now: Some("2024-01-02 03:04:05".into()),
         ..RenderOptions::default()
     };
@@ -66,21 +52,12 @@ fn run(case: &Value) -> Option<String> {
     match (ok, result) {
         (true, Ok(r)) => {
             let want = case["sql"].as_str().unwrap_or_default();
-            (r.sql != want).then(|| {
-                format!(
-                    "{id}: template {template:?}\n  want {want:?}\n  got  {:?}",
-                    r.sql
-                )
-            })
+            (r.sql != want).then(|| format!("{id}: template {template:?}\n  want {want:?}\n  got  {:?}", r.sql))
         }
-        (true, Err(e)) => Some(format!(
-            "{id}: template {template:?}\n  want sql {:?}\n  got error {e}",
-            case["sql"]
-        )),
-        (false, Ok(r)) => Some(format!(
-            "{id}: template {template:?}\n  want error {:?}\n  got sql {:?}",
-            case["error"], r.sql
-        )),
+        (true, Err(e)) => Some(format!("{id}: template {template:?}\n  want sql {:?}\n  got error {e}", case["sql"])),
+        (false, Ok(r)) => {
+            Some(format!("{id}: template {template:?}\n  want error {:?}\n  got sql {:?}", case["error"], r.sql))
+        }
         (false, Err(e)) => {
             let want = case["error"].as_str().unwrap_or_default();
             if e.to_string() != want {
@@ -106,40 +83,20 @@ fn run(case: &Value) -> Option<String> {
 
 fn check_all(cases: &[Value]) {
     let failures: Vec<String> = cases.iter().filter_map(run).collect();
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
 }
 
 #[test]
 fn shared_conformance_vectors() {
-    let cases = load(
-        "../../../shared/conformance/template-vectors.json",
-        "tests/data/template-vectors.json",
-    );
-    assert!(
-        cases.len() >= 30,
-        "expected the 30+ shared vectors, found {}",
-        cases.len()
-    );
+    let cases = load("../../../shared/conformance/template-vectors.json", "tests/data/template-vectors.json");
+    assert!(cases.len() >= 30, "expected the 30+ shared vectors, found {}", cases.len());
     check_all(&cases);
 }
 
 #[test]
 fn reference_recorded_cases() {
-    let cases = load(
-        "tests/data/reference-cases.json",
-        "tests/data/reference-cases.json",
-    );
-    assert!(
-        cases.len() >= 200,
-        "expected the recorded reference cases, found {}",
-        cases.len()
-    );
+    let cases = load("tests/data/reference-cases.json", "tests/data/reference-cases.json");
+    assert!(cases.len() >= 200, "expected the recorded reference cases, found {}", cases.len());
     check_all(&cases);
 }
 
@@ -157,14 +114,7 @@ fn external_recorded_cases() {
 /// Random templates from `tests/data/gen_random_inputs.py` (seed 1), recorded with the reference renderer.
 #[test]
 fn generated_recorded_cases() {
-    let cases = load(
-        "tests/data/generated-cases.json",
-        "tests/data/generated-cases.json",
-    );
-    assert!(
-        cases.len() >= 1000,
-        "expected the generated cases, found {}",
-        cases.len()
-    );
+    let cases = load("tests/data/generated-cases.json", "tests/data/generated-cases.json");
+    assert!(cases.len() >= 1000, "expected the generated cases, found {}", cases.len());
     check_all(&cases);
 }

@@ -34,74 +34,35 @@ pub enum Region {
 }
 
 const REGIONS: &[(Region, &[&str], &str)] = &[
-    (
-        Region::GcpEuropeWest3,
-        &["gcp-europe-west3", "eu", "europe-west3", "default"],
-        "https://api.tinybird.co",
-    ),
-    (
-        Region::GcpUsEast4,
-        &["gcp-us-east4", "us-east", "us-east4"],
-        "https://api.us-east.tinybird.co",
-    ),
-    (
-        Region::GcpEuropeWest2,
-        &["gcp-europe-west2", "europe-west2"],
-        "https://api.europe-west2.gcp.tinybird.co",
-    ),
+    (Region::GcpEuropeWest3, &["gcp-europe-west3", "eu", "europe-west3", "default"], "https://api.tinybird.co"),
+    (Region::GcpUsEast4, &["gcp-us-east4", "us-east", "us-east4"], "https://api.us-east.tinybird.co"),
+    (Region::GcpEuropeWest2, &["gcp-europe-west2", "europe-west2"], "https://api.europe-west2.gcp.tinybird.co"),
     (
         Region::GcpNorthamericaNortheast2,
         &["gcp-northamerica-northeast2", "northamerica-northeast2"],
         "https://api.northamerica-northeast2.gcp.tinybird.co",
     ),
-    (
-        Region::AwsUsEast1,
-        &["aws-us-east-1", "us-east-1"],
-        "https://api.us-east.aws.tinybird.co",
-    ),
-    (
-        Region::AwsUsWest2,
-        &["aws-us-west-2", "us-west-2"],
-        "https://api.us-west-2.aws.tinybird.co",
-    ),
-    (
-        Region::AwsEuCentral1,
-        &["aws-eu-central-1", "eu-central-1"],
-        "https://api.eu-central-1.aws.tinybird.co",
-    ),
-    (
-        Region::AwsEuWest1,
-        &["aws-eu-west-1", "eu-west-1"],
-        "https://api.eu-west-1.aws.tinybird.co",
-    ),
+    (Region::AwsUsEast1, &["aws-us-east-1", "us-east-1"], "https://api.us-east.aws.tinybird.co"),
+    (Region::AwsUsWest2, &["aws-us-west-2", "us-west-2"], "https://api.us-west-2.aws.tinybird.co"),
+    (Region::AwsEuCentral1, &["aws-eu-central-1", "eu-central-1"], "https://api.eu-central-1.aws.tinybird.co"),
+    (Region::AwsEuWest1, &["aws-eu-west-1", "eu-west-1"], "https://api.eu-west-1.aws.tinybird.co"),
     (Region::Local, &["local"], "http://localhost:7181"),
 ];
 
 impl Region {
     /// The API base URL of this region.
     pub fn base_url(self) -> &'static str {
-        REGIONS
-            .iter()
-            .find(|(r, _, _)| *r == self)
-            .map(|(_, _, url)| *url)
-            .unwrap_or("https://api.tinybird.co")
+        REGIONS.iter().find(|(r, _, _)| *r == self).map(|(_, _, url)| *url).unwrap_or("https://api.tinybird.co")
     }
 
     /// Looks a region up by name, case-insensitively.
     pub fn from_name(name: &str) -> Option<Region> {
         let name = name.trim().to_ascii_lowercase();
-        REGIONS
-            .iter()
-            .find(|(_, names, _)| names.contains(&name.as_str()))
-            .map(|(r, _, _)| *r)
+        REGIONS.iter().find(|(_, names, _)| names.contains(&name.as_str())).map(|(r, _, _)| *r)
     }
 
     fn known_names() -> String {
-        REGIONS
-            .iter()
-            .map(|(_, names, _)| names[0])
-            .collect::<Vec<_>>()
-            .join(", ")
+        REGIONS.iter().map(|(_, names, _)| names[0]).collect::<Vec<_>>().join(", ")
     }
 }
 
@@ -215,10 +176,7 @@ impl ClientBuilder {
                 self.region_error = None;
             }
             None => {
-                self.region_error = Some(format!(
-                    "unknown region `{name}`; known regions: {}",
-                    Region::known_names()
-                ));
+                self.region_error = Some(format!("unknown region `{name}`; known regions: {}", Region::known_names()));
             }
         }
         self
@@ -317,50 +275,27 @@ impl ClientBuilder {
             }
         };
         if !errors.is_empty() {
-            return Err(Error::config(format!(
-                "invalid client configuration: {}",
-                errors.join("; ")
-            )));
+            return Err(Error::config(format!("invalid client configuration: {}", errors.join("; "))));
         }
         let (Some(base), Some(token), Some(headers)) = (base, token, headers) else {
             return Err(Error::config("invalid client configuration"));
         };
-        let mut http = reqwest::Client::builder()
-            .default_headers(headers)
-            .gzip(true)
-            .use_rustls_tls();
+        let mut http = reqwest::Client::builder().default_headers(headers).gzip(true).use_rustls_tls();
         if let Some(t) = self.timeouts.connect {
             http = http.connect_timeout(t);
         }
-        let http = http
-            .build()
-            .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(Client {
-            shared: Arc::new(Shared {
-                http,
-                base,
-                timeouts: self.timeouts,
-                retry: self.retry,
-            }),
-            token,
-        })
+        let http = http.build().map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Client { shared: Arc::new(Shared { http, base, timeouts: self.timeouts, retry: self.retry }), token })
     }
 }
 
 fn env_var(name: &str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
+    std::env::var(name).ok().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 fn parse_base(raw: &str) -> std::result::Result<Url, String> {
     let raw = raw.trim();
-    let with_scheme = if raw.contains("://") {
-        raw.to_owned()
-    } else {
-        format!("https://{raw}")
-    };
+    let with_scheme = if raw.contains("://") { raw.to_owned() } else { format!("https://{raw}") };
     let shown = without_secrets(raw);
     let mut url = Url::parse(&with_scheme).map_err(|e| format!("invalid base URL `{shown}`: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -413,20 +348,10 @@ mod tests {
 
     #[test]
     fn base_url_keeps_prefix_and_drops_trailing_slash() {
-        assert_eq!(
-            parse_base("https://proxy.example.com/tb/").unwrap().as_str(),
-            "https://proxy.example.com/tb"
-        );
-        assert_eq!(
-            parse_base("api.tinybird.co").unwrap().as_str(),
-            "https://api.tinybird.co/"
-        );
+        assert_eq!(parse_base("https://proxy.example.com/tb/").unwrap().as_str(), "https://proxy.example.com/tb");
+        assert_eq!(parse_base("api.tinybird.co").unwrap().as_str(), "https://api.tinybird.co/");
         assert!(parse_base("ftp://x").is_err());
-        assert!(
-            parse_base("https://x/?token=p.abc")
-                .unwrap_err()
-                .contains("query string")
-        );
+        assert!(parse_base("https://x/?token=p.abc").unwrap_err().contains("query string"));
         assert!(!parse_base("https://x/?token=p.abc").unwrap_err().contains("p.abc"));
     }
 

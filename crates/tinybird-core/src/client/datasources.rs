@@ -121,20 +121,12 @@ impl Client {
             pairs.push(("format", f));
         }
         let url = self.url(&["v0", "datasources"], pairs);
-        let req = Request::new(Method::POST, url, RetryOn::NotIdempotent)
-            .body(body)
-            .timeout(self.timeouts().admin);
+        let req = Request::new(Method::POST, url, RetryOn::NotIdempotent).body(body).timeout(self.timeouts().admin);
         let what = req.what.clone();
         let resp = self.send(req).await?;
         let bytes = read_body(&what, resp).await?;
         serde_json::from_slice(&bytes).map_err(|e| {
-            Error::new(
-                ErrorKind::Decode {
-                    column: None,
-                    row: None,
-                },
-                format!("{what}: unexpected response: {e}"),
-            )
+            Error::new(ErrorKind::Decode { column: None, row: None }, format!("{what}: unexpected response: {e}"))
         })
     }
 
@@ -160,13 +152,7 @@ impl Client {
         let resp = self.send(req).await?;
         let bytes = read_body(&what, resp).await?;
         serde_json::from_slice(&bytes).map_err(|e| {
-            Error::new(
-                ErrorKind::Decode {
-                    column: None,
-                    row: None,
-                },
-                format!("{what}: unexpected response: {e}"),
-            )
+            Error::new(ErrorKind::Decode { column: None, row: None }, format!("{what}: unexpected response: {e}"))
         })
     }
 

@@ -264,19 +264,13 @@ fn collect_errors(errors: &[serde_json::Value], feedback: &[Feedback], error: Op
     let mut out: Vec<FileError> = feedback
         .iter()
         .filter(|f| f.level.eq_ignore_ascii_case("error"))
-        .map(|f| FileError {
-            file: f.resource.clone(),
-            message: f.message.clone(),
-        })
+        .map(|f| FileError { file: f.resource.clone(), message: f.message.clone() })
         .collect();
     out.extend(errors.iter().map(file_error_from_json));
     if out.is_empty()
         && let Some(e) = error
     {
-        out.push(FileError {
-            file: None,
-            message: e.to_owned(),
-        });
+        out.push(FileError { file: None, message: e.to_owned() });
     }
     out
 }
@@ -292,30 +286,19 @@ fn deploy_error(what: &str, errors: Vec<FileError>) -> Error {
     }
     let errors = unique;
     let list: Vec<String> = errors.iter().map(FileError::to_string).collect();
-    let detail = if list.is_empty() {
-        "no reason given".to_owned()
-    } else {
-        list.join("\n")
-    };
+    let detail = if list.is_empty() { "no reason given".to_owned() } else { list.join("\n") };
     Error::new(ErrorKind::Deploy, format!("{what} failed:\n{detail}")).with_file_errors(errors)
 }
 
 fn project_files(project: &Project) -> Result<Vec<(String, String)>> {
     project.files().map_err(|e| {
-        Error::new(
-            ErrorKind::BadRequest,
-            format!("cannot write the project's datafiles: {e}"),
-        )
-        .with_source(e)
+        Error::new(ErrorKind::BadRequest, format!("cannot write the project's datafiles: {e}")).with_source(e)
     })
 }
 
 fn check_files(files: &[(String, String)]) -> Result<()> {
     if files.is_empty() {
-        return Err(Error::new(
-            ErrorKind::BadRequest,
-            "the project has no datafiles to deploy",
-        ));
+        return Err(Error::new(ErrorKind::BadRequest, "the project has no datafiles to deploy"));
     }
     Ok(())
 }
@@ -331,10 +314,8 @@ impl Client {
         if !opts.check {
             let list = self.list_deployments().await?;
             previous = list.iter().find(|d| d.live || d.status == "live").map(|d| d.id.clone());
-            let stale: Vec<&Deployment> = list
-                .iter()
-                .filter(|d| !(d.live || d.status == "live") && d.status != "deleted")
-                .collect();
+            let stale: Vec<&Deployment> =
+                list.iter().filter(|d| !(d.live || d.status == "live") && d.status != "deleted").collect();
             if !stale.is_empty() {
                 opts.report(DeployProgress::CleaningUp { stale: stale.len() });
             }
@@ -365,10 +346,7 @@ impl Client {
             "failed" => {
                 let mut errors = dep_errors;
                 errors.extend(parsed.errors);
-                return Err(deploy_error(
-                    "deployment",
-                    collect_errors(&errors, &feedback, parsed.error.as_deref()),
-                ));
+                return Err(deploy_error("deployment", collect_errors(&errors, &feedback, parsed.error.as_deref())));
             }
             _ => {}
         }
@@ -377,10 +355,7 @@ impl Client {
         }
         if id.is_empty() {
             return Err(Error::new(
-                ErrorKind::Decode {
-                    column: Some("deployment.id".into()),
-                    row: None,
-                },
+                ErrorKind::Decode { column: Some("deployment.id".into()), row: None },
                 format!("{what}: the response has no deployment id"),
             ));
         }
@@ -388,8 +363,7 @@ impl Client {
         self.wait_ready(&id, opts).await?;
         opts.report(DeployProgress::SettingLive { id: id.clone() });
         let url = self.url(&["v1", "deployments", &id, "set-live"], []);
-        self.send(Request::new(Method::POST, url, RetryOn::NotIdempotent).timeout(self.timeouts().admin))
-            .await?;
+        self.send(Request::new(Method::POST, url, RetryOn::NotIdempotent).timeout(self.timeouts().admin)).await?;
         if let Some(prev) = &previous
             && *prev != id
         {
@@ -406,13 +380,7 @@ impl Client {
         let what = req.what.clone();
         let body = read_body(&what, self.send(req).await?).await?;
         let list: DeploymentList = serde_json::from_slice(&body).map_err(|e| {
-            Error::new(
-                ErrorKind::Decode {
-                    column: None,
-                    row: None,
-                },
-                format!("{what}: unexpected response: {e}"),
-            )
+            Error::new(ErrorKind::Decode { column: None, row: None }, format!("{what}: unexpected response: {e}"))
         })?;
         Ok(list.deployments)
     }
@@ -420,8 +388,7 @@ impl Client {
     async fn delete_deployment(&self, id: &str) -> Result<()> {
         let url = self.url(&["v1", "deployments", id], []);
         // Deleting twice ends in the same state, so it may be retried like a read.
-        self.send(Request::new(Method::DELETE, url, RetryOn::Idempotent).timeout(self.timeouts().admin))
-            .await?;
+        self.send(Request::new(Method::DELETE, url, RetryOn::Idempotent).timeout(self.timeouts().admin)).await?;
         Ok(())
     }
 
@@ -434,20 +401,11 @@ impl Client {
             let what = req.what.clone();
             let body = read_body(&what, self.send(req).await?).await?;
             let parsed: DeployResponse = serde_json::from_slice(&body).map_err(|e| {
-                Error::new(
-                    ErrorKind::Decode {
-                        column: None,
-                        row: None,
-                    },
-                    format!("{what}: unexpected response: {e}"),
-                )
+                Error::new(ErrorKind::Decode { column: None, row: None }, format!("{what}: unexpected response: {e}"))
             })?;
             let dep = parsed.deployment.ok_or_else(|| {
                 Error::new(
-                    ErrorKind::Decode {
-                        column: Some("deployment".into()),
-                        row: None,
-                    },
+                    ErrorKind::Decode { column: Some("deployment".into()), row: None },
                     format!("{what}: no deployment in the response"),
                 )
             })?;
@@ -456,19 +414,13 @@ impl Client {
                 "failed" | "error" | "deleted" | "deleting" => {
                     let mut errors = collect_errors(&dep.errors, &dep.feedback, parsed.error.as_deref());
                     if errors.is_empty() {
-                        errors.push(FileError {
-                            file: None,
-                            message: format!("deployment {id} is {}", dep.status),
-                        });
+                        errors.push(FileError { file: None, message: format!("deployment {id} is {}", dep.status) });
                     }
                     return Err(deploy_error("deployment", errors));
                 }
                 status => {
                     if status != last {
-                        opts.report(DeployProgress::Waiting {
-                            id: id.to_owned(),
-                            status: status.to_owned(),
-                        });
+                        opts.report(DeployProgress::Waiting { id: id.to_owned(), status: status.to_owned() });
                         last = status.to_owned();
                     }
                 }
@@ -476,10 +428,7 @@ impl Client {
             if started.elapsed().saturating_add(opts.poll_interval) > opts.max_wait {
                 return Err(Error::new(
                     ErrorKind::Timeout,
-                    format!(
-                        "deployment {id} was not ready after {:?} (last status: {last})",
-                        opts.max_wait
-                    ),
+                    format!("deployment {id} was not ready after {:?} (last status: {last})", opts.max_wait),
                 ));
             }
             tokio::time::sleep(opts.poll_interval).await;
@@ -507,13 +456,7 @@ impl Client {
         })?;
         let body = read_body(&what, resp).await?;
         serde_json::from_slice(&body).map_err(|e| {
-            Error::new(
-                ErrorKind::Decode {
-                    column: None,
-                    row: None,
-                },
-                format!("{what}: unexpected response: {e}"),
-            )
+            Error::new(ErrorKind::Decode { column: None, row: None }, format!("{what}: unexpected response: {e}"))
         })
     }
 
@@ -536,10 +479,7 @@ impl Client {
         let parsed: BuildResponse = self.upload_datafiles(url, files, "build").await?;
         if parsed.result == "failed" {
             let feedback = parsed.build.as_ref().map(|b| b.feedback.clone()).unwrap_or_default();
-            return Err(deploy_error(
-                "build",
-                collect_errors(&parsed.errors, &feedback, parsed.error.as_deref()),
-            ));
+            return Err(deploy_error("build", collect_errors(&parsed.errors, &feedback, parsed.error.as_deref())));
         }
         let mut out = parsed.build.unwrap_or_default();
         out.result = parsed.result;

@@ -55,13 +55,7 @@ pub struct IngestOptions {
 
 impl Default for IngestOptions {
     fn default() -> Self {
-        IngestOptions {
-            wait: true,
-            gzip: false,
-            max_request_bytes: MAX_REQUEST_BYTES,
-            timeout: None,
-            retry: None,
-        }
+        IngestOptions { wait: true, gzip: false, max_request_bytes: MAX_REQUEST_BYTES, timeout: None, retry: None }
     }
 }
 
@@ -223,12 +217,9 @@ impl Client {
         let mut enc = Encoded::default();
         for (i, row) in rows.iter().enumerate() {
             if let Err(e) = enc.push(row) {
-                return Err(Error::new(
-                    ErrorKind::Encode,
-                    format!("cannot serialise row {i} for `{datasource}`: {e}"),
-                )
-                .with_source(e)
-                .with_rows_delivered(0));
+                return Err(Error::new(ErrorKind::Encode, format!("cannot serialise row {i} for `{datasource}`: {e}"))
+                    .with_source(e)
+                    .with_rows_delivered(0));
             }
         }
         if enc.len() == 0 {
@@ -244,11 +235,7 @@ impl Client {
     /// Sends all rows of `enc` in order, splitting by size and on 413, stopping at the first failure.
     async fn send_encoded(&self, datasource: &str, enc: &Encoded, opts: &IngestOptions) -> Sent {
         let mut queue = enc.chunks(0..enc.len(), opts.max_request_bytes);
-        let mut sent = Sent {
-            delivered: 0,
-            result: IngestResult::default(),
-            error: None,
-        };
+        let mut sent = Sent { delivered: 0, result: IngestResult::default(), error: None };
         while let Some(range) = queue.pop_front() {
             match self.post_events(datasource, enc.body(&range), range.len(), opts).await {
                 Ok(r) => {
@@ -257,11 +244,7 @@ impl Client {
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::PayloadTooLarge) && range.len() > 1 => {
                     let mid = range.start + range.len() / 2;
-                    tracing::debug!(
-                        datasource,
-                        rows = range.len(),
-                        "413 from the Events API; splitting the batch"
-                    );
+                    tracing::debug!(datasource, rows = range.len(), "413 from the Events API; splitting the batch");
                     queue.push_front(mid..range.end);
                     queue.push_front(range.start..mid);
                 }
@@ -295,11 +278,7 @@ impl Client {
             (Bytes::copy_from_slice(body), None)
         };
         let req = Request::new(Method::POST, url, RetryOn::Ingest { wait: opts.wait })
-            .body(Body::Bytes {
-                data,
-                content_type: "application/x-ndjson",
-                content_encoding: encoding,
-            })
+            .body(Body::Bytes { data, content_type: "application/x-ndjson", content_encoding: encoding })
             .timeout(opts.timeout.or(self.timeouts().ingest))
             .retry(opts.retry.as_ref());
         let what = req.what.clone();
@@ -313,10 +292,8 @@ impl Client {
         let body = read_body(&what, resp).await?;
         // A 2xx means the rows were taken. If the body is not the documented JSON, count them all as successful
         // rather than hand them back (which would duplicate them on resend).
-        Ok(serde_json::from_slice::<IngestResult>(&body).unwrap_or(IngestResult {
-            successful_rows: rows as u64,
-            quarantined_rows: 0,
-        }))
+        Ok(serde_json::from_slice::<IngestResult>(&body)
+            .unwrap_or(IngestResult { successful_rows: rows as u64, quarantined_rows: 0 }))
     }
 
     /// A batching ingestor for datasource `D`, configured by the returned builder.
@@ -455,9 +432,7 @@ pub struct Ingestor<D> {
 
 impl<D> std::fmt::Debug for Ingestor<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ingestor")
-            .field("queued_capacity", &self.tx.capacity())
-            .finish()
+        f.debug_struct("Ingestor").field("queued_capacity", &self.tx.capacity()).finish()
     }
 }
 
@@ -603,11 +578,8 @@ impl<D: Datasource> Worker<D> {
         match self.enc.push(&row) {
             Ok(()) => self.pending.push(row),
             Err(e) => {
-                let err = Error::new(
-                    ErrorKind::Encode,
-                    format!("cannot serialise a row for `{}`: {e}", D::NAME),
-                )
-                .with_source(e);
+                let err = Error::new(ErrorKind::Encode, format!("cannot serialise a row for `{}`: {e}", D::NAME))
+                    .with_source(e);
                 self.error.get_or_insert(err);
                 self.failed.push(row);
             }
@@ -650,11 +622,7 @@ impl<D: Datasource> Worker<D> {
         if self.quarantine == QuarantinePolicy::Fail && quarantined > 0 {
             let error = Error::new(
                 ErrorKind::Quarantined { rows: quarantined },
-                format!(
-                    "{quarantined} rows sent to `{}` went to `{}_quarantine`",
-                    D::NAME,
-                    D::NAME
-                ),
+                format!("{quarantined} rows sent to `{}` went to `{}_quarantine`", D::NAME, D::NAME),
             );
             return Err(IngestFailure { error, rows, report });
         }

@@ -91,10 +91,7 @@ impl Token {
         let mut header = HeaderValue::from_str(&format!("Bearer {token}"))
             .map_err(|_| Error::config("the token contains characters not allowed in an HTTP header"))?;
         header.set_sensitive(true);
-        Ok(Token {
-            header,
-            issued_for: static_token_host(token).map(Arc::from),
-        })
+        Ok(Token { header, issued_for: static_token_host(token).map(Arc::from) })
     }
 }
 
@@ -102,9 +99,7 @@ impl Token {
 fn static_token_host(token: &str) -> Option<String> {
     use base64::Engine as _;
     let payload = token.strip_prefix("p.")?.split('.').next()?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
     let json: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     let host = json.get("host")?.as_str()?.trim();
     if host.is_empty() {
@@ -164,10 +159,7 @@ impl Client {
     /// The same client (same pool, timeouts, retries) acting with another token, for example a JWT minted for one
     /// user. The token is checked here: an empty one or one with characters illegal in a header is a `Config` error.
     pub fn with_token(&self, token: impl AsRef<str>) -> Result<Client> {
-        Ok(Client {
-            shared: self.shared.clone(),
-            token: Token::new(token.as_ref())?,
-        })
+        Ok(Client { shared: self.shared.clone(), token: Token::new(token.as_ref())? })
     }
 
     /// The base URL requests are resolved against (any path prefix kept).
@@ -206,11 +198,7 @@ impl Client {
             let outcome = self.send_once(&req).await;
             let (err, wait) = match outcome {
                 Ok(resp) => return Ok(resp),
-                Err(Failure {
-                    error,
-                    retryable,
-                    server_wait,
-                }) => {
+                Err(Failure { error, retryable, server_wait }) => {
                     if !retryable || attempt > policy.max_retries {
                         return Err(error.with_attempts(attempt));
                     }
@@ -240,11 +228,7 @@ impl Client {
         }
         builder = match &req.body {
             Body::Empty => builder,
-            Body::Bytes {
-                data,
-                content_type,
-                content_encoding,
-            } => {
+            Body::Bytes { data, content_type, content_encoding } => {
                 let mut b = builder.header(reqwest::header::CONTENT_TYPE, *content_type);
                 if let Some(enc) = content_encoding {
                     b = b.header(reqwest::header::CONTENT_ENCODING, *enc);
@@ -285,11 +269,7 @@ impl Client {
                 } else {
                     req.retry_on.retries_transport()
                 };
-                return Err(Failure {
-                    error: Error::from_reqwest(&req.what, e),
-                    retryable,
-                    server_wait: None,
-                });
+                return Err(Failure { error: Error::from_reqwest(&req.what, e), retryable, server_wait: None });
             }
         };
         let status = resp.status();
@@ -300,22 +280,14 @@ impl Client {
         let retryable = req.retry_on.retries_status(status);
         // Error bodies are small; cap what we read so a misbehaving proxy cannot make us buffer megabytes.
         let body = read_capped(resp, 64 * 1024).await;
-        let rate_wait = if status == StatusCode::TOO_MANY_REQUESTS {
-            server_wait
-        } else {
-            None
-        };
+        let rate_wait = if status == StatusCode::TOO_MANY_REQUESTS { server_wait } else { None };
         let mut error = Error::from_response(&req.what, status.as_u16(), rate_wait, &body);
         if matches!(status.as_u16(), 401 | 403)
             && let Some(hint) = self.region_hint()
         {
             error = error.with_hint(&hint);
         }
-        Err(Failure {
-            error,
-            retryable,
-            server_wait,
-        })
+        Err(Failure { error, retryable, server_wait })
     }
 
     pub(crate) fn timeouts(&self) -> &Timeouts {
@@ -364,16 +336,7 @@ pub(crate) struct Request<'a> {
 impl<'a> Request<'a> {
     pub(crate) fn new(method: Method, url: Url, retry_on: RetryOn) -> Self {
         let what = format!("{method} {}", url.path());
-        Request {
-            method,
-            url,
-            body: Body::Empty,
-            what,
-            timeout: None,
-            header_timeout: None,
-            retry: None,
-            retry_on,
-        }
+        Request { method, url, body: Body::Empty, what, timeout: None, header_timeout: None, retry: None, retry_on }
     }
     pub(crate) fn body(mut self, body: Body) -> Self {
         self.body = body;
@@ -420,11 +383,7 @@ impl RetryOn {
 
 pub(crate) enum Body {
     Empty,
-    Bytes {
-        data: Bytes,
-        content_type: &'static str,
-        content_encoding: Option<&'static str>,
-    },
+    Bytes { data: Bytes, content_type: &'static str, content_encoding: Option<&'static str> },
     Multipart(MultipartSpec),
 }
 

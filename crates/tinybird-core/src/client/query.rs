@@ -147,12 +147,8 @@ impl Client {
 
     /// Builds the request for `/v0/pipes/{file}`, switching to a POST form for long URLs.
     pub(crate) fn pipe_request<'a>(&self, file: &str, params: &QueryParams, opts: &'a QueryOptions) -> Request<'a> {
-        let pairs: Vec<(&str, &str)> = params
-            .pairs()
-            .iter()
-            .chain(opts.extra.iter())
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let pairs: Vec<(&str, &str)> =
+            params.pairs().iter().chain(opts.extra.iter()).map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let get_url = self.url(&["v0", "pipes", file], pairs.iter().copied());
         let timeout = opts.timeout.or(self.timeouts().query);
         let req = if get_url.as_str().len() > MAX_GET_URL {
@@ -167,8 +163,7 @@ impl Client {
     /// Runs SQL through `/v0/sql` and decodes the rows. `FORMAT JSON` is appended unless the SQL already ends with a
     /// `FORMAT` clause (which must then be `JSON`). The rows may be any [`Row`], including `serde_json::Value`.
     pub async fn sql<R: Row>(&self, sql: &str) -> Result<QueryResponse<R>> {
-        self.sql_with::<R>(sql, &QueryParams::new(), &QueryOptions::default())
-            .await
+        self.sql_with::<R>(sql, &QueryParams::new(), &QueryOptions::default()).await
     }
 
     /// SQL with template parameters: a templated query (starting with `%`) whose `{{ … }}` read `params`. Sent as a
@@ -182,20 +177,10 @@ impl Client {
         let sql = with_format_json(sql)?;
         let url = self.url(&["v0", "sql"], []);
         let body = if params.is_empty() && opts.extra.is_empty() {
-            Body::Bytes {
-                data: sql.into_bytes().into(),
-                content_type: "text/plain",
-                content_encoding: None,
-            }
+            Body::Bytes { data: sql.into_bytes().into(), content_type: "text/plain", content_encoding: None }
         } else {
             let mut pairs: Vec<(&str, &str)> = vec![("q", sql.as_str())];
-            pairs.extend(
-                params
-                    .pairs()
-                    .iter()
-                    .chain(opts.extra.iter())
-                    .map(|(k, v)| (k.as_str(), v.as_str())),
-            );
+            pairs.extend(params.pairs().iter().chain(opts.extra.iter()).map(|(k, v)| (k.as_str(), v.as_str())));
             Body::form(&pairs)
         };
         // `/v0/sql` only runs SELECT/DESCRIBE, so retrying it is safe.
@@ -298,10 +283,7 @@ pub(crate) fn json_from_bytes<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::
 fn locate_decode_error<E: DeserializeOwned>(what: &str, body: &[u8], first: serde_json::Error) -> Error {
     if first.is_syntax() || first.is_eof() {
         return Error::new(
-            ErrorKind::Decode {
-                column: None,
-                row: None,
-            },
+            ErrorKind::Decode { column: None, row: None },
             format!("{what}: the response is not valid JSON: {first}"),
         )
         .with_source(first);
@@ -321,11 +303,7 @@ fn locate_decode_error<E: DeserializeOwned>(what: &str, body: &[u8], first: serd
         (Some(c), None) => format!("`{c}`"),
         (None, None) => "the response".to_owned(),
     };
-    Error::new(
-        ErrorKind::Decode { column, row },
-        format!("{what}: cannot decode {place}: {inner}"),
-    )
-    .with_source(first)
+    Error::new(ErrorKind::Decode { column, row }, format!("{what}: cannot decode {place}: {inner}")).with_source(first)
 }
 
 /// `data[12].user_id` → (12, user_id).
@@ -372,9 +350,7 @@ pub(crate) fn check_columns(what: &str, declared: &[RowColumn], meta: &[ColumnMe
             None => {
                 let got: Vec<&str> = meta.iter().map(|m| m.name.as_str()).collect();
                 return Err(Error::new(
-                    ErrorKind::SchemaMismatch {
-                        column: col.name.clone(),
-                    },
+                    ErrorKind::SchemaMismatch { column: col.name.clone() },
                     format!(
                         "{what}: the declared output column `{}` ({}) is not in the response, which has: {}",
                         col.name,
@@ -385,13 +361,8 @@ pub(crate) fn check_columns(what: &str, declared: &[RowColumn], meta: &[ColumnMe
             }
             Some(m) if !col.ty.is_empty() && !types_compatible(&col.ty, &m.ty) => {
                 return Err(Error::new(
-                    ErrorKind::SchemaMismatch {
-                        column: col.name.clone(),
-                    },
-                    format!(
-                        "{what}: column `{}` is declared {} but the endpoint returns {}",
-                        col.name, col.ty, m.ty
-                    ),
+                    ErrorKind::SchemaMismatch { column: col.name.clone() },
+                    format!("{what}: column `{}` is declared {} but the endpoint returns {}", col.name, col.ty, m.ty),
                 ));
             }
             Some(_) => {}
@@ -456,26 +427,12 @@ mod tests {
     #[test]
     fn format_json_is_appended_once() {
         assert_eq!(with_format_json("SELECT 1").unwrap(), "SELECT 1\nFORMAT JSON");
-        assert_eq!(
-            with_format_json("SELECT 1 format json;").unwrap(),
-            "SELECT 1 format json"
-        );
-        assert!(
-            with_format_json("SELECT 1 FORMAT CSV")
-                .unwrap_err()
-                .to_string()
-                .contains("FORMAT CSV")
-        );
+        assert_eq!(with_format_json("SELECT 1 format json;").unwrap(), "SELECT 1 format json");
+        assert!(with_format_json("SELECT 1 FORMAT CSV").unwrap_err().to_string().contains("FORMAT CSV"));
         assert!(with_format_json("  ").is_err());
-        assert_eq!(
-            with_format_each_row("SELECT 1;").unwrap(),
-            "SELECT 1\nFORMAT JSONEachRow"
-        );
+        assert_eq!(with_format_each_row("SELECT 1;").unwrap(), "SELECT 1\nFORMAT JSONEachRow");
         assert!(with_format_each_row("SELECT 1 FORMAT JSON").is_err());
-        assert_eq!(
-            with_format_json("SELECT format FROM t").unwrap(),
-            "SELECT format FROM t\nFORMAT JSON"
-        );
+        assert_eq!(with_format_json("SELECT format FROM t").unwrap(), "SELECT format FROM t\nFORMAT JSON");
     }
 
     #[test]
@@ -493,10 +450,7 @@ mod tests {
 
     #[test]
     fn missing_field_name() {
-        assert_eq!(
-            missing_field("missing field `user_id` at line 1"),
-            Some("user_id".into())
-        );
+        assert_eq!(missing_field("missing field `user_id` at line 1"), Some("user_id".into()));
         assert_eq!(missing_field("invalid type"), None);
     }
 }

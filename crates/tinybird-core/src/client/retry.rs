@@ -40,10 +40,7 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// No retries at all.
     pub fn none() -> Self {
-        RetryPolicy {
-            max_retries: 0,
-            ..Self::default()
-        }
+        RetryPolicy { max_retries: 0, ..Self::default() }
     }
 
     /// Sets `max_retries`.
@@ -83,9 +80,7 @@ impl RetryPolicy {
 
     /// The wait before retry number `n` (0-based).
     pub(crate) fn wait_for(&self, n: u32) -> Duration {
-        let exp = self
-            .initial_backoff
-            .saturating_mul(1u32.checked_shl(n.min(31)).unwrap_or(u32::MAX));
+        let exp = self.initial_backoff.saturating_mul(1u32.checked_shl(n.min(31)).unwrap_or(u32::MAX));
         let capped = exp.min(self.max_backoff);
         if self.jitter {
             let half = capped / 2;
@@ -99,10 +94,8 @@ impl RetryPolicy {
 /// The server's wait hint: on 429 `Retry-After` (seconds or HTTP date), else `X-RateLimit-Reset` (seconds to wait, as
 /// Tinybird documents it); on 503 `Retry-After` only.
 pub(crate) fn server_wait(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
-    let retry_after = headers
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_retry_after);
+    let retry_after =
+        headers.get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
     match status.as_u16() {
         429 => retry_after.or_else(|| {
             headers
@@ -134,9 +127,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let p = RetryPolicy::default()
-            .jitter(false)
-            .backoff(Duration::from_millis(100), Duration::from_millis(500));
+        let p = RetryPolicy::default().jitter(false).backoff(Duration::from_millis(100), Duration::from_millis(500));
         let waits: Vec<_> = (0..5).map(|n| p.wait_for(n).as_millis()).collect();
         assert_eq!(waits, [100, 200, 400, 500, 500]);
         assert_eq!(p.wait_for(200).as_millis(), 500);
@@ -147,10 +138,7 @@ mod tests {
         let p = RetryPolicy::default().backoff(Duration::from_millis(1000), Duration::from_secs(10));
         for _ in 0..100 {
             let w = p.wait_for(0);
-            assert!(
-                w >= Duration::from_millis(500) && w <= Duration::from_millis(1000),
-                "{w:?}"
-            );
+            assert!(w >= Duration::from_millis(500) && w <= Duration::from_millis(1000), "{w:?}");
         }
     }
 
@@ -159,23 +147,14 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("retry-after", HeaderValue::from_static("2"));
         h.insert("x-ratelimit-reset", HeaderValue::from_static("7"));
-        assert_eq!(
-            server_wait(StatusCode::TOO_MANY_REQUESTS, &h),
-            Some(Duration::from_secs(2))
-        );
+        assert_eq!(server_wait(StatusCode::TOO_MANY_REQUESTS, &h), Some(Duration::from_secs(2)));
         h.remove("retry-after");
-        assert_eq!(
-            server_wait(StatusCode::TOO_MANY_REQUESTS, &h),
-            Some(Duration::from_secs(7))
-        );
+        assert_eq!(server_wait(StatusCode::TOO_MANY_REQUESTS, &h), Some(Duration::from_secs(7)));
         assert_eq!(server_wait(StatusCode::INTERNAL_SERVER_ERROR, &h), None);
         let past = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(60));
         h.insert("retry-after", HeaderValue::from_str(&past).unwrap());
         assert_eq!(server_wait(StatusCode::TOO_MANY_REQUESTS, &h), Some(Duration::ZERO));
         h.insert("retry-after", HeaderValue::from_static("soon"));
-        assert_eq!(
-            server_wait(StatusCode::TOO_MANY_REQUESTS, &h),
-            Some(Duration::from_secs(7))
-        );
+        assert_eq!(server_wait(StatusCode::TOO_MANY_REQUESTS, &h), Some(Duration::from_secs(7)));
     }
 }

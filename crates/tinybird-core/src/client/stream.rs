@@ -48,10 +48,7 @@ enum Direct<T> {
 
 impl<T> std::fmt::Debug for RowStream<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RowStream")
-            .field("what", &self.what)
-            .field("rows_read", &self.row)
-            .finish()
+        f.debug_struct("RowStream").field("what", &self.what).field("rows_read", &self.row).finish()
     }
 }
 

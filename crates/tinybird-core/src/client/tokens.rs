@@ -50,8 +50,7 @@ impl Client {
     pub async fn create_token(&self, query: &[(String, String)], body: &serde_json::Value) -> Result<TokenResponse> {
         let data = serde_json::to_vec(body)
             .map_err(|e| Error::new(ErrorKind::Encode, format!("cannot serialise the token request: {e}")))?;
-        self.post_token(query.iter().map(|(k, v)| (k.as_str(), v.as_str())), data)
-            .await
+        self.post_token(query.iter().map(|(k, v)| (k.as_str(), v.as_str())), data).await
     }
 
     /// Mints a JWT server-side with the Token API, from the same builder that signs locally
@@ -77,11 +76,7 @@ impl Client {
         // The trailing slash is what the official SDK and docs use.
         let url = self.url(&["v0", "tokens", ""], query);
         let req = Request::new(Method::POST, url, RetryOn::NotIdempotent)
-            .body(Body::Bytes {
-                data: data.into(),
-                content_type: "application/json",
-                content_encoding: None,
-            })
+            .body(Body::Bytes { data: data.into(), content_type: "application/json", content_encoding: None })
             .timeout(self.timeouts().admin);
         let what = req.what.clone();
         let resp = self.send(req).await.map_err(|e| match e.kind() {
@@ -94,10 +89,7 @@ impl Client {
         let bytes = read_body(&what, resp).await?;
         serde_json::from_slice::<TokenResponse>(&bytes).map_err(|e| {
             Error::new(
-                ErrorKind::Decode {
-                    column: Some("token".into()),
-                    row: None,
-                },
+                ErrorKind::Decode { column: Some("token".into()), row: None },
                 format!("{what}: the response has no token: {e}"),
             )
         })

@@ -291,7 +291,7 @@ fn commands(text: &str, kind: Kind) -> Result<Vec<Command>, DatafileError> {
                 return Err(DatafileError::at(
                     lineno,
                     Some(&keyword),
-                    format!("unexpected text after `>`: the value of `{} >` starts on the next line", first),
+                    format!("unexpected text after `>`: the value of `{first} >` starts on the next line"),
                 ));
             }
             open = Some(Command { keyword, written: first.clone(), line: lineno, value: Value::Block(String::new()) });

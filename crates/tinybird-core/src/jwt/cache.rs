@@ -238,7 +238,7 @@ impl JwtCache {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves the map consistent (every update is a single assignment), so a
         // poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn find_or_insert(&self, key: &Lookup<'_>, serve_stale: bool) -> Found {

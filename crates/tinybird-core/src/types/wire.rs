@@ -743,7 +743,10 @@ mod tests {
             assert_eq!(parse_datetime_fast(bad.as_bytes()), None, "{bad}");
             assert_eq!(parse_datetime(bad), parse_datetime_general(bad), "{bad}");
         }
-        assert_eq!(parse_datetime_fast(b"2024-02-29 23:59:59.5").map(|t| t.to_string()), Some("2024-02-29 23:59:59.500".into()));
+        assert_eq!(
+            parse_datetime_fast(b"2024-02-29 23:59:59.5").map(|t| t.to_string()),
+            Some("2024-02-29 23:59:59.500".into())
+        );
         assert_eq!(parse_date_fast(b"2023-02-29"), None);
         // Single-digit fields are left to chrono, which accepts them.
         assert_eq!(parse_datetime_fast(b"2024-1-01 00:00:00"), None);

@@ -13,11 +13,11 @@ use axum::response::Response;
 use bytes::Bytes;
 use tinybird_core::client::{Client, RetryPolicy};
 
-pub const TOKEN: &str = "p.eyJ1IjogInRlc3QifQ.super-secret-signature";
+pub(crate) const TOKEN: &str = "p.eyJ1IjogInRlc3QifQ.super-secret-signature";
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
-pub struct Recorded {
+pub(crate) struct Recorded {
     pub method: String,
     pub path: String,
     /// Decoded query pairs in order.
@@ -27,64 +27,45 @@ pub struct Recorded {
 }
 
 impl Recorded {
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(String::as_str)
     }
-    pub fn body_str(&self) -> String {
+    pub(crate) fn body_str(&self) -> String {
         String::from_utf8(self.body.to_vec()).expect("utf-8 body")
     }
     /// The body, gunzipped when `Content-Encoding: gzip`.
-    pub fn decoded_body(&self) -> String {
+    pub(crate) fn decoded_body(&self) -> String {
         if self.header("content-encoding") == Some("gzip") {
             use std::io::Read;
             let mut out = String::new();
-            flate2::read::GzDecoder::new(&self.body[..])
-                .read_to_string(&mut out)
-                .expect("gzip body");
+            flate2::read::GzDecoder::new(&self.body[..]).read_to_string(&mut out).expect("gzip body");
             out
         } else {
             self.body_str()
         }
     }
-    pub fn form(&self) -> Vec<(String, String)> {
+    pub(crate) fn form(&self) -> Vec<(String, String)> {
         form_urlencoded::parse(&self.body).into_owned().collect()
     }
     /// The client's constant headers.
-    pub fn assert_common(&self) {
-        assert_eq!(
-            self.header("authorization"),
-            Some(format!("Bearer {TOKEN}").as_str()),
-            "{self:?}"
-        );
-        assert!(
-            self.header("user-agent").unwrap_or("").starts_with("tinybird-rust/"),
-            "{self:?}"
-        );
-        assert!(
-            self.header("accept-encoding").unwrap_or("").contains("gzip"),
-            "{self:?}"
-        );
-        assert_eq!(
-            self.query.last(),
-            Some(&("from".to_owned(), "rust-sdk".to_owned())),
-            "{self:?}"
-        );
-        assert!(
-            self.query.iter().all(|(k, v)| k != "token" && !v.contains(TOKEN)),
-            "token leaked into the URL"
-        );
+    pub(crate) fn assert_common(&self) {
+        assert_eq!(self.header("authorization"), Some(format!("Bearer {TOKEN}").as_str()), "{self:?}");
+        assert!(self.header("user-agent").unwrap_or("").starts_with("tinybird-rust/"), "{self:?}");
+        assert!(self.header("accept-encoding").unwrap_or("").contains("gzip"), "{self:?}");
+        assert_eq!(self.query.last(), Some(&("from".to_owned(), "rust-sdk".to_owned())), "{self:?}");
+        assert!(self.query.iter().all(|(k, v)| k != "token" && !v.contains(TOKEN)), "token leaked into the URL");
     }
 }
 
 /// A scripted answer.
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: ReplyBody,
     pub delay: Option<Duration>,
 }
 
-pub enum ReplyBody {
+pub(crate) enum ReplyBody {
     Full(Bytes),
     /// Chunks sent one by one; `abort` ends the connection with an error after them (no clean end).
     Chunks {
@@ -94,7 +75,7 @@ pub enum ReplyBody {
 }
 
 impl Reply {
-    pub fn json(status: u16, body: &str) -> Reply {
+    pub(crate) fn json(status: u16, body: &str) -> Reply {
         Reply {
             status,
             headers: vec![("content-type".into(), "application/json".into())],
@@ -102,7 +83,7 @@ impl Reply {
             delay: None,
         }
     }
-    pub fn text(status: u16, body: &str) -> Reply {
+    pub(crate) fn text(status: u16, body: &str) -> Reply {
         Reply {
             status,
             headers: vec![("content-type".into(), "text/plain".into())],
@@ -110,22 +91,19 @@ impl Reply {
             delay: None,
         }
     }
-    pub fn chunks(chunks: Vec<&str>, abort: bool) -> Reply {
+    pub(crate) fn chunks(chunks: Vec<&str>, abort: bool) -> Reply {
         Reply {
             status: 200,
             headers: vec![("content-type".into(), "application/x-ndjson".into())],
-            body: ReplyBody::Chunks {
-                chunks: chunks.into_iter().map(|c| Bytes::from(c.to_owned())).collect(),
-                abort,
-            },
+            body: ReplyBody::Chunks { chunks: chunks.into_iter().map(|c| Bytes::from(c.to_owned())).collect(), abort },
             delay: None,
         }
     }
-    pub fn header(mut self, k: &str, v: &str) -> Reply {
+    pub(crate) fn header(mut self, k: &str, v: &str) -> Reply {
         self.headers.push((k.into(), v.into()));
         self
     }
-    pub fn delay(mut self, d: Duration) -> Reply {
+    pub(crate) fn delay(mut self, d: Duration) -> Reply {
         self.delay = Some(d);
         self
     }
@@ -139,18 +117,18 @@ struct AppState {
     handler: Arc<Handler>,
 }
 
-pub struct MockServer {
+pub(crate) struct MockServer {
     pub url: String,
     log: Arc<Mutex<Vec<Recorded>>>,
 }
 
 impl MockServer {
     /// Starts a server whose answer to the n-th request (0-based) is `handler(request, n)`.
-    pub async fn start(handler: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static) -> MockServer {
+    pub(crate) async fn start(handler: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static) -> MockServer {
         Self::start_with_prefix("", handler).await
     }
 
-    pub async fn start_with_prefix(
+    pub(crate) async fn start_with_prefix(
         prefix: &str,
         handler: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static,
     ) -> MockServer {
@@ -158,73 +136,45 @@ impl MockServer {
     }
 
     /// Listens on another loopback address (e.g. `127.0.0.2`, which the client does not treat as a local server).
-    pub async fn start_at(
+    pub(crate) async fn start_at(
         ip: &str,
         prefix: &str,
         handler: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static,
     ) -> MockServer {
         let log = Arc::new(Mutex::new(Vec::new()));
-        let state = AppState {
-            log: log.clone(),
-            handler: Arc::new(handler),
-        };
-        let app = axum::Router::new()
-            .fallback(handle)
-            .layer(DefaultBodyLimit::disable())
-            .with_state(state);
+        let state = AppState { log: log.clone(), handler: Arc::new(handler) };
+        let app = axum::Router::new().fallback(handle).layer(DefaultBodyLimit::disable()).with_state(state);
         let listener = tokio::net::TcpListener::bind(format!("{ip}:0")).await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
         });
-        MockServer {
-            url: format!("http://{addr}{prefix}"),
-            log,
-        }
+        MockServer { url: format!("http://{addr}{prefix}"), log }
     }
 
-    pub fn requests(&self) -> Vec<Recorded> {
+    pub(crate) fn requests(&self) -> Vec<Recorded> {
         self.log.lock().unwrap().clone()
     }
 
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.log.lock().unwrap().len()
     }
 
     /// A client for this server with fast, jitter-free retries.
-    pub fn client(&self) -> Client {
-        Client::builder()
-            .base_url(&self.url)
-            .token(TOKEN)
-            .retry(fast_retry())
-            .build()
-            .unwrap()
+    pub(crate) fn client(&self) -> Client {
+        Client::builder().base_url(&self.url).token(TOKEN).retry(fast_retry()).build().unwrap()
     }
 }
 
-pub fn fast_retry() -> RetryPolicy {
-    RetryPolicy::default()
-        .max_retries(3)
-        .backoff(Duration::from_millis(5), Duration::from_millis(20))
-        .jitter(false)
+pub(crate) fn fast_retry() -> RetryPolicy {
+    RetryPolicy::default().max_retries(3).backoff(Duration::from_millis(5), Duration::from_millis(20)).jitter(false)
 }
 
 async fn handle(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let query = uri
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    let headers = headers
-        .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("<binary>").to_owned()))
-        .collect();
-    let rec = Recorded {
-        method: method.to_string(),
-        path: uri.path().to_owned(),
-        query,
-        headers,
-        body,
-    };
+    let query = uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    let headers =
+        headers.iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("<binary>").to_owned())).collect();
+    let rec = Recorded { method: method.to_string(), path: uri.path().to_owned(), query, headers, body };
     let n = {
         let mut log = state.log.lock().unwrap();
         log.push(rec.clone());

@@ -2,15 +2,15 @@
 //!
 //! Queries are parsed in the ClickHouse dialect, then rewritten so DataFusion computes what ClickHouse would:
 //! ClickHouse function names and semantics (`count()` is UInt64, `/` is float division, `round` is banker's, …),
-//! `WITH expr AS name`, `LIMIT n BY`. Every function must be on the list in [`rewrite_function`]; anything else, and
+//! `WITH expr AS name`, `LIMIT n BY`. Every function must be on the list in `rewrite_function`; anything else, and
 //! constructs such as `FINAL`, `PREWHERE` or `SETTINGS`, fail with an error naming them rather than running with
 //! different semantics.
 
 use super::EngineError;
 use datafusion::sql::sqlparser::ast::{
-    Cte, TableAlias, With, helpers::attached_token::AttachedToken, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, LimitClause, ObjectNamePart, OrderByKind, Query,
-    SelectItem, SetExpr, Statement, TableFactor, Value as SqlValue, ValueWithSpan, VisitMut, VisitorMut, Visit,
-    Visitor, BinaryOperator, DuplicateTreatment,
+    BinaryOperator, Cte, DuplicateTreatment, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, LimitClause,
+    ObjectNamePart, OrderByKind, Query, SelectItem, SetExpr, Statement, TableAlias, TableFactor, Value as SqlValue,
+    ValueWithSpan, Visit, VisitMut, Visitor, VisitorMut, With, helpers::attached_token::AttachedToken,
 };
 use datafusion::sql::sqlparser::dialect::{ClickHouseDialect, GenericDialect};
 use datafusion::sql::sqlparser::keywords::Keyword;
@@ -63,15 +63,13 @@ pub fn take_format(sql: &str) -> (String, Option<String>) {
         // The text before `FORMAT`, cut from the original: printing the tokens again would lose how strings were
         // quoted and escaped (`'it''s'`, `'a\\b'`).
         let at = tokens[a].span.start;
-        let offset = sql
-            .split_inclusive('\n')
-            .take((at.line as usize).saturating_sub(1))
-            .map(str::len)
-            .sum::<usize>()
+        let offset = sql.split_inclusive('\n').take((at.line as usize).saturating_sub(1)).map(str::len).sum::<usize>()
             + sql
                 .split_inclusive('\n')
                 .nth((at.line as usize).saturating_sub(1))
-                .map(|line| line.chars().take((at.column as usize).saturating_sub(1)).map(char::len_utf8).sum::<usize>())
+                .map(|line| {
+                    line.chars().take((at.column as usize).saturating_sub(1)).map(char::len_utf8).sum::<usize>()
+                })
                 .unwrap_or(0);
         if let Some(text) = sql.get(..offset) {
             return (text.to_string(), Some(name.value.clone()));
@@ -120,7 +118,9 @@ fn check_constructs(tokens: &[Token], flavor: Flavor) -> Result<(), EngineError>
                 }
                 k
             };
-            return Err(EngineError::Syntax(format!("Only SELECT or DESCRIBE queries are supported. Got: {kind}Query")));
+            return Err(EngineError::Syntax(format!(
+                "Only SELECT or DESCRIBE queries are supported. Got: {kind}Query"
+            )));
         }
     }
     let mut statements = 0;
@@ -355,10 +355,8 @@ fn take_finals(tokens: &mut Vec<Token>) -> usize {
     for (i, t) in tokens.iter().enumerate() {
         match t {
             Token::LParen => in_from.push(false),
-            Token::RParen => {
-                if in_from.len() > 1 {
-                    in_from.pop();
-                }
+            Token::RParen if in_from.len() > 1 => {
+                in_from.pop();
             }
             _ => {}
         }
@@ -389,7 +387,7 @@ pub fn parse_for(sql: &str, flavor: Flavor) -> Result<Query, EngineError> {
     let (tokens, finals) = tokens_of(sql, flavor)?;
     let dialect = ClickHouseDialect {};
     let mut parser = Parser::new(&dialect).with_recursion_limit(PARSER_RECURSION_LIMIT).with_tokens(tokens);
-    let mut query = parse_query(&mut parser, flavor)?;
+    let mut query = parse_query(&mut parser)?;
     while parser.consume_token(&Token::SemiColon) {}
     if parser.peek_token().token != Token::EOF {
         return Err(syntax(format!("unexpected `{}` after the end of the query", parser.peek_token().token)));
@@ -447,7 +445,7 @@ pub fn parse_condition(sql: &str) -> Result<Expr, EngineError> {
     Ok(expr)
 }
 
-fn parse_query(parser: &mut Parser<'_>, flavor: Flavor) -> Result<Query, EngineError> {
+fn parse_query(parser: &mut Parser<'_>) -> Result<Query, EngineError> {
     if !parser.peek_keyword(Keyword::WITH) {
         return parser.parse_query().map(|q| *q).map_err(syntax);
     }
@@ -462,7 +460,7 @@ fn parse_query(parser: &mut Parser<'_>, flavor: Flavor) -> Result<Query, EngineE
             let name = parser.parse_identifier().map_err(syntax)?;
             parser.expect_keyword_is(Keyword::AS).map_err(syntax)?;
             parser.expect_token(&Token::LParen).map_err(syntax)?;
-            let body = parse_query(parser, flavor)?;
+            let body = parse_query(parser)?;
             parser.expect_token(&Token::RParen).map_err(syntax)?;
             ctes.push(Cte {
                 alias: TableAlias { explicit: false, name, columns: vec![], at: None },
@@ -481,7 +479,7 @@ fn parse_query(parser: &mut Parser<'_>, flavor: Flavor) -> Result<Query, EngineE
             break;
         }
     }
-    let mut query = parse_query(parser, flavor)?;
+    let mut query = parse_query(parser)?;
     if !ctes.is_empty() {
         match &mut query.with {
             Some(with) => {
@@ -725,9 +723,12 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
 fn parse_generic(text: &str) -> Result<Query, EngineError> {
     spend_rewrite_budget(text)?;
     let dialect = GenericDialect {};
-    Parser::new(&dialect).with_recursion_limit(PARSER_RECURSION_LIMIT).try_with_sql(text).and_then(|mut p| p.parse_query()).map(|q| *q).map_err(|e| {
-        EngineError::Execution(format!("internal rewrite produced invalid SQL ({e}): {text}"))
-    })
+    Parser::new(&dialect)
+        .with_recursion_limit(PARSER_RECURSION_LIMIT)
+        .try_with_sql(text)
+        .and_then(|mut p| p.parse_query())
+        .map(|q| *q)
+        .map_err(|e| EngineError::Execution(format!("internal rewrite produced invalid SQL ({e}): {text}")))
 }
 
 /// The most text the rewrites of one translation may parse, in bytes. Rewrites print an argument into the text of
@@ -756,9 +757,11 @@ fn spend_rewrite_budget(text: &str) -> Result<(), EngineError> {
 fn parse_expr(text: &str) -> Result<Expr, EngineError> {
     spend_rewrite_budget(text)?;
     let dialect = GenericDialect {};
-    Parser::new(&dialect).with_recursion_limit(PARSER_RECURSION_LIMIT).try_with_sql(text).and_then(|mut p| p.parse_expr()).map_err(|e| {
-        EngineError::Execution(format!("internal rewrite produced invalid SQL ({e}): {text}"))
-    })
+    Parser::new(&dialect)
+        .with_recursion_limit(PARSER_RECURSION_LIMIT)
+        .try_with_sql(text)
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| EngineError::Execution(format!("internal rewrite produced invalid SQL ({e}): {text}")))
 }
 
 struct Rewriter<'a> {
@@ -920,7 +923,9 @@ impl VisitorMut for Rewriter<'_> {
                 let mut text = root.to_string();
                 for access in access_chain.iter() {
                     match access {
-                        AccessExpr::Subscript(Subscript::Index { index }) => text = format!("ch_array_element({text}, {index})"),
+                        AccessExpr::Subscript(Subscript::Index { index }) => {
+                            text = format!("ch_array_element({text}, {index})")
+                        }
                         other => return Err(EngineError::Unsupported(format!("the access `{other}`"))),
                     }
                 }
@@ -934,7 +939,10 @@ impl VisitorMut for Rewriter<'_> {
             }
             // The parser reads `substring(…)` as its own node: give it ClickHouse's byte semantics too.
             Expr::Substring { expr: s, substring_from, substring_for, .. } => {
-                let mut args = vec![s.to_string(), substring_from.as_ref().map(|f| f.to_string()).unwrap_or_else(|| "1".into())];
+                let mut args = vec![
+                    s.to_string(),
+                    substring_from.as_ref().map(std::string::ToString::to_string).unwrap_or_else(|| "1".into()),
+                ];
                 if let Some(len) = substring_for {
                     args.push(len.to_string());
                 }
@@ -943,8 +951,13 @@ impl VisitorMut for Rewriter<'_> {
             // `column + 1`, `1 + 1`: literals take ClickHouse's types (UInt8 here), so `UInt64 + 1` stays UInt64 where
             // an Int64 literal would make DataFusion widen both to Decimal(21, 0); the result type is then ClickHouse's
             // (see `ClickHouseArithmetic` in the engine).
-            Expr::BinaryOp { left, op: BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply, right } => {
-                let unsigned = |e: &Expr| typed_integer_literal(e).filter(|(text, _)| !text.starts_with('-')).map(|(_, e)| e);
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply,
+                right,
+            } => {
+                let unsigned =
+                    |e: &Expr| typed_integer_literal(e).filter(|(text, _)| !text.starts_with('-')).map(|(_, e)| e);
                 if let Some(l) = unsigned(left) {
                     **left = l;
                 }
@@ -1021,6 +1034,7 @@ fn typed_integer_literal(expr: &Expr) -> Option<(String, Expr)> {
     let Expr::Value(ValueWithSpan { value: SqlValue::Number(digits, _), .. }) = inner else { return None };
     let n: i128 = digits.parse().ok()?;
     let n = if negative { -n } else { n };
+    #[allow(clippy::match_overlapping_arm)] // The first arm that holds `n` is the smallest type.
     let f = match n {
         0..=0xff => "ch_to_uint8",
         0..=0xffff => "ch_to_uint16",
@@ -1203,9 +1217,12 @@ fn chrono_format(ch: &str) -> Result<String, EngineError> {
             out.push(c);
             continue;
         }
-        let Some(spec) = chars.next() else { return Err(EngineError::Syntax("formatDateTime: pattern ends with %".into())) };
+        let Some(spec) = chars.next() else {
+            return Err(EngineError::Syntax("formatDateTime: pattern ends with %".into()));
+        };
         let mapped = match spec {
-            'Y' | 'm' | 'd' | 'H' | 'S' | 'y' | 'e' | 'j' | 'p' | 'I' | 'u' | 'V' | 'G' | 'a' | 'b' | 'D' | 'R' | 'T' => {
+            'Y' | 'm' | 'd' | 'H' | 'S' | 'y' | 'e' | 'j' | 'p' | 'I' | 'u' | 'V' | 'G' | 'a' | 'b' | 'D' | 'R'
+            | 'T' => {
                 format!("%{spec}")
             }
             'i' => "%M".into(),
@@ -1287,17 +1304,11 @@ fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Opti
     let p = &call.params;
     let name = call.name.as_str();
     let param_free = |c: &Call| {
-        if c.params.is_empty() {
-            Ok(())
-        } else {
-            Err(EngineError::Unsupported(format!("parameters on `{}`", c.name)))
-        }
+        if c.params.is_empty() { Ok(()) } else { Err(EngineError::Unsupported(format!("parameters on `{}`", c.name))) }
     };
     if call.windowed {
         return match name.to_ascii_lowercase().as_str() {
-            "row_number" | "rank" | "dense_rank" => {
-                lowercase_name(expr).map(Some)
-            }
+            "row_number" | "rank" | "dense_rank" => lowercase_name(expr).map(Some),
             _ => Err(EngineError::Unsupported(format!("window function `{name}`"))),
         };
     }
@@ -1346,7 +1357,12 @@ fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Opti
         }
         "avgIf" | "minIf" | "maxIf" => {
             arity(&call, 2..=2)?;
-            empty_set_default(&name[..3], format!("{}(CASE WHEN {} THEN {} END)", &name[..3], a[1], a[0]), &a[0], nullable)
+            empty_set_default(
+                &name[..3],
+                format!("{}(CASE WHEN {} THEN {} END)", &name[..3], a[1], a[0]),
+                &a[0],
+                nullable,
+            )
         }
         "arrayElement" => {
             arity(&call, 2..=2)?;
@@ -1377,7 +1393,12 @@ fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Opti
         "argMin" | "argMax" => {
             arity(&call, 2..=2)?;
             let dir = if name == "argMin" { "ASC" } else { "DESC" };
-            empty_set_default("arg", format!("first_value({} ORDER BY {} {dir} NULLS LAST)", a[0], a[1]), &a[0], nullable)
+            empty_set_default(
+                "arg",
+                format!("first_value({} ORDER BY {} {dir} NULLS LAST)", a[0], a[1]),
+                &a[0],
+                nullable,
+            )
         }
         "groupArray" | "groupUniqArray" | "any" | "anyLast" => {
             arity(&call, 1..=1)?;
@@ -1428,9 +1449,10 @@ fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Opti
         }
         "toDateTime64" => {
             arity(&call, 2..=2)?;
-            let precision: u8 = a[1].trim().parse().map_err(|_| {
-                EngineError::Syntax("toDateTime64: the precision must be a number literal".into())
-            })?;
+            let precision: u8 = a[1]
+                .trim()
+                .parse()
+                .map_err(|_| EngineError::Syntax("toDateTime64: the precision must be a number literal".into()))?;
             let f = match precision {
                 0 => "ch_to_datetime",
                 1..=3 => "ch_to_datetime64_3",
@@ -1454,16 +1476,20 @@ fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Opti
                 "toStartOfFiveMinutes" => "5 minutes",
                 _ => "15 minutes",
             };
-            format!("ch_to_datetime(date_bin(INTERVAL '{bin}', ch_to_datetime({}), TIMESTAMP '1970-01-01 00:00:00'))", a[0])
+            format!(
+                "ch_to_datetime(date_bin(INTERVAL '{bin}', ch_to_datetime({}), TIMESTAMP '1970-01-01 00:00:00'))",
+                a[0]
+            )
         }
         "toStartOfWeek" | "toMonday" => {
             arity(&call, 1..=2)?;
             // Mode 0 (the default) starts weeks on Sunday; odd modes and toMonday on Monday.
             let monday = name == "toMonday"
-                || a.get(1).map(|m| m.trim().parse::<u8>().map(|m| m % 2 == 1)).transpose().map_err(|_| {
-                    EngineError::Syntax("toStartOfWeek: the mode must be a number literal".into())
-                })?
-                .unwrap_or(false);
+                || a.get(1)
+                    .map(|m| m.trim().parse::<u8>().map(|m| m % 2 == 1))
+                    .transpose()
+                    .map_err(|_| EngineError::Syntax("toStartOfWeek: the mode must be a number literal".into()))?
+                    .unwrap_or(false);
             let origin = if monday { "1970-01-05" } else { "1970-01-04" };
             format!("ch_to_date(date_bin(INTERVAL '7 days', ch_to_datetime({}), TIMESTAMP '{origin} 00:00:00'))", a[0])
         }
@@ -1488,7 +1514,10 @@ fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Opti
                     a[0]
                 ),
                 "week" if n == 1 => {
-                    format!("ch_to_date(date_bin(INTERVAL '7 days', ch_to_datetime({}), TIMESTAMP '1970-01-05 00:00:00'))", a[0])
+                    format!(
+                        "ch_to_date(date_bin(INTERVAL '7 days', ch_to_datetime({}), TIMESTAMP '1970-01-05 00:00:00'))",
+                        a[0]
+                    )
                 }
                 "month" | "quarter" | "year" if n == 1 => {
                     format!("ch_to_date(date_trunc('{unit}', ch_to_datetime({})))", a[0])
@@ -1654,7 +1683,9 @@ fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Opti
                 "Bool" => format!("ch_json_bool({path})"),
                 t if t.starts_with("Int") => format!("{}(ch_json_int({path}))", cast_fn(t).unwrap_or("ch_to_int64")),
                 t if t.starts_with("UInt") => format!("{}(ch_json_uint({path}))", cast_fn(t).unwrap_or("ch_to_uint64")),
-                t if t.starts_with("Float") => format!("{}(ch_json_float({path}))", cast_fn(t).unwrap_or("ch_to_float64")),
+                t if t.starts_with("Float") => {
+                    format!("{}(ch_json_float({path}))", cast_fn(t).unwrap_or("ch_to_float64"))
+                }
                 other => return Err(EngineError::Unsupported(format!("JSONExtract to type {other}"))),
             }
         }

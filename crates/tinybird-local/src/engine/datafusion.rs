@@ -3,8 +3,6 @@
 use super::compat::{self, Translated};
 use super::functions;
 use super::{Column, Engine, EngineError, QueryResult, TableScope, Value};
-use datafusion::execution::SessionState;
-use datafusion::sql::sqlparser::ast::Query;
 use crate::types::ChType;
 use async_trait::async_trait;
 use datafusion::arrow::array::{
@@ -18,12 +16,14 @@ use datafusion::arrow::datatypes::{
     TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
     UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
-use datafusion::catalog::{Session, TableProvider};
 use datafusion::catalog::memory::MemorySourceConfig;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::execution::SessionState;
 use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Query;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use tinybird_core::DatasourceDef;
@@ -114,7 +114,12 @@ impl ClickHouseArithmetic {
 
 impl ClickHouseArithmetic {
     /// `left op right` with ClickHouse's types, or None to leave it to DataFusion.
-    fn plan(op: datafusion::logical_expr::Operator, left: &Expr, right: &Expr, schema: &datafusion::common::DFSchema) -> Option<Expr> {
+    fn plan(
+        op: datafusion::logical_expr::Operator,
+        left: &Expr,
+        right: &Expr,
+        schema: &datafusion::common::DFSchema,
+    ) -> Option<Expr> {
         use datafusion::logical_expr::Operator::{Minus, Plus};
         use datafusion::logical_expr::{BinaryExpr, Cast, ExprSchemable};
         let (lt, rt) = (left.get_type(schema).ok()?, right.get_type(schema).ok()?);
@@ -143,7 +148,9 @@ impl datafusion::logical_expr::planner::ExprPlanner for ClickHouseArithmetic {
         &self,
         expr: datafusion::logical_expr::planner::RawBinaryExpr,
         schema: &datafusion::common::DFSchema,
-    ) -> datafusion::common::Result<datafusion::logical_expr::planner::PlannerResult<datafusion::logical_expr::planner::RawBinaryExpr>> {
+    ) -> datafusion::common::Result<
+        datafusion::logical_expr::planner::PlannerResult<datafusion::logical_expr::planner::RawBinaryExpr>,
+    > {
         use datafusion::logical_expr::Operator;
         use datafusion::logical_expr::planner::PlannerResult;
         use datafusion::sql::sqlparser::ast::BinaryOperator;
@@ -198,7 +205,7 @@ impl DataFusionEngine {
     /// An engine whose operators hold at most `memory_limit` bytes at once (a query needing more fails with a
     /// memory error instead of exhausting the machine) and whose results are at most `max_result_bytes`.
     pub fn with_limits(memory_limit: usize, max_result_bytes: usize) -> Self {
-        let partitions = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).clamp(1, 8);
+        let partitions = std::thread::available_parallelism().map(std::num::NonZero::get).unwrap_or(2).clamp(1, 8);
         let mut config = SessionConfig::new().with_target_partitions(partitions).with_information_schema(false);
         // ClickHouse identifiers are case-sensitive: `userId` must stay `userId`.
         config.options_mut().sql_parser.enable_ident_normalization = false;
@@ -219,7 +226,8 @@ impl DataFusionEngine {
         functions::register(&ctx);
         // Registering a rewrite on a fresh context cannot fail (it only pushes onto the analyzer's list).
         let _ = datafusion::execution::FunctionRegistry::register_function_rewrite(&mut ctx, Arc::new(BoolAsInteger));
-        let _ = datafusion::execution::FunctionRegistry::register_expr_planner(&mut ctx, Arc::new(ClickHouseArithmetic));
+        let _ =
+            datafusion::execution::FunctionRegistry::register_expr_planner(&mut ctx, Arc::new(ClickHouseArithmetic));
         ctx.add_analyzer_rule(Arc::new(super::joins::OuterJoinDefaults));
         // Table names resolve through `ScopedSchema`: every table, or only the current query's scope.
         let tables = Arc::new(RwLock::new(HashMap::new()));
@@ -243,7 +251,6 @@ impl DataFusionEngine {
             .ok_or_else(|| EngineError::UnknownTable(name.to_string()))
     }
 
-
     fn install(&self, name: &str, columns: Vec<(String, ChType)>) -> Result<(), EngineError> {
         let fields: Vec<_> = columns.iter().map(|(n, t)| t.field(n)).collect();
         let schema = Arc::new(Schema::new(fields));
@@ -260,7 +267,11 @@ impl DataFusionEngine {
 
     /// Plans and runs a translated statement in `state`, stopping once the result passes `max_result_bytes`.
     /// Returns the result's schema with its batches (the schema is known even when there are no rows).
-    async fn run(&self, state: &SessionState, translated: &Translated) -> Result<(SchemaRef, Vec<RecordBatch>), EngineError> {
+    async fn run(
+        &self,
+        state: &SessionState,
+        translated: &Translated,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>), EngineError> {
         use futures::StreamExt;
         let statement = DfStatement::Statement(Box::new(translated.statement.clone()));
         let plan = state.statement_to_plan(statement).await.map_err(exec_error)?;
@@ -318,15 +329,17 @@ impl DataFusionEngine {
         if let Some(TableFactor::Table { name, .. }) = select.from.first_mut().map(|f| &mut f.relation) {
             name.0 = vec![ObjectNamePart::Identifier(datafusion::sql::sqlparser::ast::Ident::with_quote('`', table))];
         }
-        let condition = filters
-            .iter()
-            .map(|f| SqlExpr::Nested(Box::new(f.clone())))
-            .reduce(|a, b| SqlExpr::BinaryOp { left: Box::new(a), op: BinaryOperator::And, right: Box::new(b) });
+        let condition = filters.iter().map(|f| SqlExpr::Nested(Box::new(f.clone()))).reduce(|a, b| SqlExpr::BinaryOp {
+            left: Box::new(a),
+            op: BinaryOperator::And,
+            right: Box::new(b),
+        });
         select.selection = condition;
         let translated = compat::translate_query(query, self)
             .map_err(|e| EngineError::Syntax(format!("invalid filter for '{table}': {e}")))?;
         let statement = DfStatement::Statement(Box::new(translated.statement));
-        let plan = base.statement_to_plan(statement)
+        let plan = base
+            .statement_to_plan(statement)
             .await
             .map_err(|e| EngineError::Syntax(format!("invalid filter for '{table}': {}", exec_error(e))))?;
         Ok(datafusion::catalog::view::ViewTable::new(plan, None))
@@ -402,8 +415,9 @@ impl Engine for DataFusionEngine {
         }
         let state = self.ctx.state();
         match self.names_for(scope).await? {
-            Some(names) => SCOPE.scope(names, self.finish(state, translated, sources)).await,
-            None => self.finish(state, translated, sources).await,
+            // Boxed: the planning and execution future is large.
+            Some(names) => SCOPE.scope(names, Box::pin(self.finish(state, translated, sources))).await,
+            None => Box::pin(self.finish(state, translated, sources)).await,
         }
     }
 
@@ -458,11 +472,16 @@ impl Engine for DataFusionEngine {
 
 impl DataFusionEngine {
     /// Runs a translated query (inside its scope, when it has one) and applies its literal LIMIT.
-    async fn finish(&self, state: SessionState, translated: Translated, sources: Vec<String>) -> Result<QueryResult, EngineError> {
+    async fn finish(
+        &self,
+        state: SessionState,
+        translated: Translated,
+        sources: Vec<String>,
+    ) -> Result<QueryResult, EngineError> {
         let (schema, batches) = self.run(&state, &translated).await?;
         let columns: Vec<Column> =
             schema.fields().iter().map(|f| Column { name: f.name().clone(), ty: ChType::of_field(f) }).collect();
-        let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let total: usize = batches.iter().map(datafusion::arrow::array::RecordBatch::num_rows).sum();
         let (skip, take) = translated.literal_limit.unwrap_or((0, usize::MAX));
         // The literal LIMIT/OFFSET as zero-copy slices of the batches.
         let mut kept = Vec::with_capacity(batches.len());
@@ -487,14 +506,11 @@ impl DataFusionEngine {
                 let counted =
                     Translated { statement: count.clone(), count_statement: None, literal_limit: None, tables: vec![] };
                 let (_, batches) = self.run(&state, &counted).await?;
-                batches
-                    .first()
-                    .filter(|b| b.num_rows() > 0)
-                    .map(|b| match value_at(b.column(0).as_ref(), 0) {
-                        Value::Int(n) => n.max(0) as u64,
-                        Value::UInt(n) => n,
-                        _ => 0,
-                    })
+                batches.first().filter(|b| b.num_rows() > 0).map(|b| match value_at(b.column(0).as_ref(), 0) {
+                    Value::Int(n) => n.max(0) as u64,
+                    Value::UInt(n) => n,
+                    _ => 0,
+                })
             }
             None => None,
         };
@@ -508,7 +524,6 @@ impl DataFusionEngine {
         }
         Ok(QueryResult::new(columns, kept, rows_before_limit, rows_read, bytes_read))
     }
-
 }
 
 impl compat::Tables for DataFusionEngine {
@@ -585,8 +600,7 @@ impl LiveTable {
         let mut arrays = Vec::with_capacity(width);
         for (i, (name, ty)) in self.columns.iter().enumerate() {
             let values: Vec<&Value> = rows.iter().map(|r| &r[i]).collect();
-            let array = build_array(ty, &values)
-                .map_err(|e| EngineError::Schema(format!("column '{name}': {e}")))?;
+            let array = build_array(ty, &values).map_err(|e| EngineError::Schema(format!("column '{name}': {e}")))?;
             arrays.push(array);
         }
         RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| EngineError::Schema(e.to_string()))

@@ -38,8 +38,13 @@ impl ScalarUDFImpl for Condition {
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         match args {
-            [t] if t == &DataType::Boolean || t.is_integer() || t.is_floating() || t == &DataType::Null => Ok(DataType::Boolean),
-            [t] => exec_err!("DB::Exception: Illegal type {} of a condition: it must be a number or Bool. (ILLEGAL_TYPE_OF_COLUMN_FOR_FILTER)", ChType::from_arrow(t)),
+            [t] if t == &DataType::Boolean || t.is_integer() || t.is_floating() || t == &DataType::Null => {
+                Ok(DataType::Boolean)
+            }
+            [t] => exec_err!(
+                "DB::Exception: Illegal type {} of a condition: it must be a number or Bool. (ILLEGAL_TYPE_OF_COLUMN_FOR_FILTER)",
+                ChType::from_arrow(t)
+            ),
             _ => exec_err!("ch_cond takes one argument"),
         }
     }
@@ -90,7 +95,10 @@ impl ScalarUDFImpl for ArrayElement {
         match args {
             [DataType::List(item), index] if index.is_integer() => Ok(item.data_type().clone()),
             [DataType::Null, _] => Ok(DataType::Null),
-            [t, _] => exec_err!("DB::Exception: First argument for function arrayElement must be array, got {} instead. (ILLEGAL_TYPE_OF_ARGUMENT)", ChType::from_arrow(t)),
+            [t, _] => exec_err!(
+                "DB::Exception: First argument for function arrayElement must be array, got {} instead. (ILLEGAL_TYPE_OF_ARGUMENT)",
+                ChType::from_arrow(t)
+            ),
             _ => exec_err!("arrayElement takes an array and an index"),
         }
     }
@@ -116,7 +124,9 @@ impl ScalarUDFImpl for ArrayElement {
             let at = match (list.is_null(row) || index.is_null(row), index.value(row)) {
                 (true, _) => None,
                 (false, 0) => {
-                    return exec_err!("DB::Exception: Array indices are 1-based: while executing function arrayElement. (ZERO_ARRAY_OR_TUPLE_INDEX)");
+                    return exec_err!(
+                        "DB::Exception: Array indices are 1-based: while executing function arrayElement. (ZERO_ARRAY_OR_TUPLE_INDEX)"
+                    );
                 }
                 (false, i) if i > 0 && i <= len => Some(start + i - 1),
                 (false, i) if i < 0 && -i <= len => Some(end + i),
@@ -164,7 +174,11 @@ pub fn register(ctx: &SessionContext) {
         ("ch_to_datetime64_9", DataType::Timestamp(TimeUnit::Nanosecond, None)),
     ];
     for (name, target) in casts {
-        ctx.register_udf(udf(name, Kind::Cast { target: target.clone(), safe: false }, Signature::any(1, Volatility::Immutable)));
+        ctx.register_udf(udf(
+            name,
+            Kind::Cast { target: target.clone(), safe: false },
+            Signature::any(1, Volatility::Immutable),
+        ));
         let lenient: &'static str = Box::leak(format!("{name}_or_null").into_boxed_str());
         ctx.register_udf(udf(lenient, Kind::Cast { target, safe: true }, Signature::any(1, Volatility::Immutable)));
     }
@@ -192,10 +206,8 @@ pub fn register(ctx: &SessionContext) {
         ctx.register_udf(udf(name, Kind::Json(kind), variadic()));
     }
     for (name, exact) in [("ch_quantile", false), ("ch_quantile_exact", true)] {
-        let state = Arc::new(vec![
-            DataType::List(Arc::new(Field::new("item", DataType::Float64, true))),
-            DataType::Float64,
-        ]);
+        let state =
+            Arc::new(vec![DataType::List(Arc::new(Field::new("item", DataType::Float64, true))), DataType::Float64]);
         ctx.register_udaf(create_udaf(
             name,
             vec![DataType::Float64, DataType::Float64],
@@ -310,7 +322,9 @@ impl ScalarUDFImpl for ChFunction {
                         }
                     }
                     DataType::Null => b.append_nulls(rows),
-                    other => return exec_err!("Illegal type {} of argument of function length", ChType::from_arrow(other)),
+                    other => {
+                        return exec_err!("Illegal type {} of argument of function length", ChType::from_arrow(other));
+                    }
                 }
                 Arc::new(b.finish())
             }
@@ -337,7 +351,8 @@ impl ScalarUDFImpl for ChFunction {
                     a.clone()
                 } else {
                     // The type's default: 0, '', the epoch, an empty list.
-                    let zeros = datafusion::scalar::ScalarValue::new_default(a.data_type())?.to_array_of_size(a.len())?;
+                    let zeros =
+                        datafusion::scalar::ScalarValue::new_default(a.data_type())?.to_array_of_size(a.len())?;
                     let mask = datafusion::arrow::compute::is_null(a.as_ref())?;
                     datafusion::arrow::compute::kernels::zip::zip(&mask, &zeros, a)?
                 }
@@ -415,7 +430,13 @@ fn substring(arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
         };
         let text = s.value(r);
         let n = text.len() as i64;
-        let start = if off > 0 { off - 1 } else if off < 0 { (n + off).max(0) } else { n };
+        let start = if off > 0 {
+            off - 1
+        } else if off < 0 {
+            (n + off).max(0)
+        } else {
+            n
+        };
         let end = match arrays.get(2).map(|a| int(a, r)) {
             None => n,
             // Offsets and lengths are user numbers: saturate rather than overflow.
@@ -502,7 +523,9 @@ fn date_diff(arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
             "hour" | "hours" | "hh" | "h" => per(3600),
             "day" | "days" | "dd" | "d" => per(86_400),
             // Weeks start on Monday; 1970-01-01 was a Thursday.
-            "week" | "weeks" | "wk" | "ww" => (y.div_euclid(86_400) + 3).div_euclid(7) - (x.div_euclid(86_400) + 3).div_euclid(7),
+            "week" | "weeks" | "wk" | "ww" => {
+                (y.div_euclid(86_400) + 3).div_euclid(7) - (x.div_euclid(86_400) + 3).div_euclid(7)
+            }
             "month" | "months" | "mm" | "m" => {
                 let ((ya, ma), (yb, mb)) = (ym(x), ym(y));
                 (yb * 12 + mb) - (ya * 12 + ma)
@@ -544,13 +567,21 @@ pub fn parse_datetime_ns(text: &str) -> Option<i64> {
     if let Ok(d) = DateTime::parse_from_rfc2822(s) {
         return ns(d);
     }
-    for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.f%z"] {
+    for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.f%z"]
+    {
         if let Ok(d) = DateTime::parse_from_str(s, f) {
             return ns(d);
         }
     }
     let naive = s.strip_suffix('Z').unwrap_or(s);
-    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y/%m/%d %H:%M:%S", "%d/%m/%Y %H:%M:%S"] {
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+        "%Y/%m/%d %H:%M:%S",
+        "%d/%m/%Y %H:%M:%S",
+    ] {
         if let Ok(d) = NaiveDateTime::parse_from_str(naive, f) {
             return d.and_utc().timestamp_nanos_opt();
         }
@@ -580,7 +611,7 @@ fn json(kind: &Json, arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
                 _ => None,
             };
         }
-        f(found)
+        f(found);
     };
     Ok(match kind {
         Json::String | Json::Raw => {
@@ -622,7 +653,7 @@ fn json(kind: &Json, arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
                     b.append_value(match kind {
                         Json::Has => v.is_some() as u8,
                         _ => v.is_some_and(Doc::to_bool) as u8,
-                    })
+                    });
                 });
             }
             Arc::new(b.finish())
@@ -684,7 +715,7 @@ impl Accumulator for Quantile {
             return Ok(ScalarValue::Float64(Some(f64::NAN)));
         }
         let v = &mut self.values;
-        v.sort_by(|a, b| a.total_cmp(b));
+        v.sort_by(f64::total_cmp);
         let n = v.len();
         let result = if self.exact {
             let i = if level < 1.0 { (level * n as f64) as usize } else { n - 1 };

@@ -203,19 +203,21 @@ impl PhysicalOptimizerRule for DeadlineCheck {
     }
 }
 
+/// A logical optimizer rule.
+pub type LogicalRule = Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>;
+/// A physical optimizer rule.
+pub type PhysicalRule = Arc<dyn PhysicalOptimizerRule + Send + Sync>;
+
 /// DataFusion's default logical and physical optimizer rules with a [`DeadlineCheck`] after each, and the
 /// [`GuardRule`] last.
-pub fn guarded_rules() -> (
-    Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>>,
-    Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>>,
-) {
+pub fn guarded_rules() -> (Vec<LogicalRule>, Vec<PhysicalRule>) {
     let check = Arc::new(DeadlineCheck);
-    let mut logical: Vec<Arc<dyn datafusion::optimizer::OptimizerRule + Send + Sync>> = Vec::new();
+    let mut logical: Vec<LogicalRule> = Vec::new();
     for rule in datafusion::optimizer::Optimizer::new().rules {
         logical.push(rule);
         logical.push(check.clone());
     }
-    let mut physical: Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> = Vec::new();
+    let mut physical: Vec<PhysicalRule> = Vec::new();
     for rule in datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules {
         physical.push(rule);
         physical.push(check.clone());

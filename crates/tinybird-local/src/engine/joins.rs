@@ -67,7 +67,9 @@ fn default_value(ty: &ChType, arrow: &datafusion::arrow::datatypes::DataType) ->
         ChType::Named(name) if name == "IPv4" => text("0.0.0.0"),
         ChType::Named(name) if name == "IPv6" => text("::"),
         ChType::Named(name) | ChType::Opaque(name) => {
-            plan_err!("an outer join whose unmatched side has a column of type {name} is not supported by tinybird-local")
+            plan_err!(
+                "an outer join whose unmatched side has a column of type {name} is not supported by tinybird-local"
+            )
         }
         _ => ScalarValue::new_default(arrow),
     }

@@ -46,7 +46,9 @@ impl Json {
         match self.number() {
             Some(Json::Int(n)) => n,
             Some(Json::UInt(n)) => i64::try_from(n).unwrap_or(0),
-            Some(Json::Float(f)) if f >= -9_223_372_036_854_775_808.0 && f < 9_223_372_036_854_775_808.0 => f as i64,
+            Some(Json::Float(f)) if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&f) => {
+                f as i64
+            }
             _ => 0,
         }
     }
@@ -56,7 +58,7 @@ impl Json {
         match self.number() {
             Some(Json::Int(n)) => u64::try_from(n).unwrap_or(0),
             Some(Json::UInt(n)) => n,
-            Some(Json::Float(f)) if f >= 0.0 && f < 18_446_744_073_709_551_616.0 => f as u64,
+            Some(Json::Float(f)) if (0.0..18_446_744_073_709_551_616.0).contains(&f) => f as u64,
             _ => 0,
         }
     }
@@ -103,7 +105,9 @@ impl Json {
             Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Json::Int(n) => out.push_str(itoa::Buffer::new().format(*n)),
             Json::UInt(n) => out.push_str(itoa::Buffer::new().format(*n)),
-            Json::Float(f) => out.push_str(&crate::format::ch_text(&super::Value::Float(*f), &crate::types::ChType::Float(64))),
+            Json::Float(f) => {
+                out.push_str(&crate::format::ch_text(&super::Value::Float(*f), &crate::types::ChType::Float(64)))
+            }
             Json::Str(s) => write_string(out, s),
             Json::Array(items) => {
                 out.push('[');
@@ -269,7 +273,15 @@ mod tests {
             (r#"{"n":true}"#, 0, 0, 0.0, true, "true", "true"),
             (r#"{"n":-3}"#, -3, 0, -3.0, true, "-3", "-3"),
             (r#"{"n":null}"#, 0, 0, 0.0, false, "null", ""),
-            (r#"{"n":18446744073709551615}"#, 0, u64::MAX, 18446744073709551615.0, true, "18446744073709551615", "18446744073709551615"),
+            (
+                r#"{"n":18446744073709551615}"#,
+                0,
+                u64::MAX,
+                18446744073709551615.0,
+                true,
+                "18446744073709551615",
+                "18446744073709551615",
+            ),
             (r#"{"n": [1, 2.50, "a/b"]}"#, 0, 0, 0.0, false, r#"[1,2.5,"a/b"]"#, r#"[1,2.5,"a/b"]"#),
             (r#"{"n": {"y" : 1, "x": null}}"#, 0, 0, 0.0, false, r#"{"y":1,"x":null}"#, r#"{"y":1,"x":null}"#),
         ] {

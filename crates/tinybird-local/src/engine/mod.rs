@@ -153,12 +153,32 @@ pub struct QueryResult {
 
 impl QueryResult {
     /// A result from its parts.
-    pub fn new(columns: Vec<Column>, batches: Vec<RecordBatch>, rows_before_limit: Option<u64>, rows_read: u64, bytes_read: u64) -> Self {
-        QueryResult { columns, batches, rows_before_limit, rows_read, bytes_read, text: None, rows: std::sync::OnceLock::new() }
+    pub fn new(
+        columns: Vec<Column>,
+        batches: Vec<RecordBatch>,
+        rows_before_limit: Option<u64>,
+        rows_read: u64,
+        bytes_read: u64,
+    ) -> Self {
+        QueryResult {
+            columns,
+            batches,
+            rows_before_limit,
+            rows_read,
+            bytes_read,
+            text: None,
+            rows: std::sync::OnceLock::new(),
+        }
     }
 
     /// A result whose rows the engine formatted itself.
-    pub fn from_text(columns: Vec<Column>, text: TextRows, rows_before_limit: Option<u64>, rows_read: u64, bytes_read: u64) -> Self {
+    pub fn from_text(
+        columns: Vec<Column>,
+        text: TextRows,
+        rows_before_limit: Option<u64>,
+        rows_read: u64,
+        bytes_read: u64,
+    ) -> Self {
         QueryResult {
             columns,
             batches: Vec::new(),

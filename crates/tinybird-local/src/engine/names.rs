@@ -60,7 +60,8 @@ impl Qualified {
             for factor in std::iter::once(&from.relation).chain(from.joins.iter().map(|j| &j.relation)) {
                 let entry = match factor {
                     TableFactor::Table { name, alias, .. } => {
-                        let table = name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone()).unwrap_or_default();
+                        let table =
+                            name.0.last().and_then(|p| p.as_ident()).map(|i| i.value.clone()).unwrap_or_default();
                         let known = columns(&table);
                         (alias.as_ref().map(|a| a.name.value.clone()).unwrap_or(table), known)
                     }
@@ -72,7 +73,9 @@ impl Qualified {
                                 .map(|item| match item {
                                     SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
                                     SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(i.value.clone()),
-                                    SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => parts.last().map(|p| p.value.clone()),
+                                    SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
+                                        parts.last().map(|p| p.value.clone())
+                                    }
                                     _ => None,
                                 })
                                 .collect::<Option<Vec<_>>>(),
@@ -260,19 +263,25 @@ fn write(out: &mut String, expr: &Expr) -> Option<()> {
                 call(out, name, &[left, right])?;
             }
         }
-        Expr::Floor { expr, field: datafusion::sql::sqlparser::ast::CeilFloorKind::DateTimeField(DateTimeField::NoDateTime) } => {
-            call(out, "floor", &[expr])?
+        Expr::Floor {
+            expr,
+            field: datafusion::sql::sqlparser::ast::CeilFloorKind::DateTimeField(DateTimeField::NoDateTime),
+        } => {
+            call(out, "floor", &[expr])?;
         }
-        Expr::Ceil { expr, field: datafusion::sql::sqlparser::ast::CeilFloorKind::DateTimeField(DateTimeField::NoDateTime) } => {
-            call(out, "ceil", &[expr])?
+        Expr::Ceil {
+            expr,
+            field: datafusion::sql::sqlparser::ast::CeilFloorKind::DateTimeField(DateTimeField::NoDateTime),
+        } => {
+            call(out, "ceil", &[expr])?;
         }
         Expr::IsNull(e) => call(out, "isNull", &[e])?,
         Expr::IsNotNull(e) => call(out, "isNotNull", &[e])?,
         Expr::Like { negated, expr, pattern, escape_char: None, any: false } => {
-            call(out, if *negated { "notLike" } else { "like" }, &[expr, pattern])?
+            call(out, if *negated { "notLike" } else { "like" }, &[expr, pattern])?;
         }
         Expr::ILike { negated, expr, pattern, escape_char: None, any: false } => {
-            call(out, if *negated { "notILike" } else { "ilike" }, &[expr, pattern])?
+            call(out, if *negated { "notILike" } else { "ilike" }, &[expr, pattern])?;
         }
         Expr::InList { expr, list, negated } => {
             out.push_str(if *negated { "notIn(" } else { "in(" });
@@ -338,7 +347,8 @@ fn write(out: &mut String, expr: &Expr) -> Option<()> {
             out.push(')');
         }
         Expr::CompoundFieldAccess { root, access_chain } => {
-            let [datafusion::sql::sqlparser::ast::AccessExpr::Subscript(Subscript::Index { index })] = access_chain.as_slice()
+            let [datafusion::sql::sqlparser::ast::AccessExpr::Subscript(Subscript::Index { index })] =
+                access_chain.as_slice()
             else {
                 return None;
             };
@@ -393,7 +403,10 @@ fn write(out: &mut String, expr: &Expr) -> Option<()> {
                     if !list.clauses.is_empty() {
                         return None;
                     }
-                    if matches!(list.duplicate_treatment, Some(datafusion::sql::sqlparser::ast::DuplicateTreatment::Distinct)) {
+                    if matches!(
+                        list.duplicate_treatment,
+                        Some(datafusion::sql::sqlparser::ast::DuplicateTreatment::Distinct)
+                    ) {
                         name.push_str("Distinct");
                     }
                     for arg in &list.args {

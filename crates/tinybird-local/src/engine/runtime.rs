@@ -60,7 +60,7 @@ impl QueryLimits {
 
 impl Default for QueryLimits {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism().map(std::num::NonZero::get).unwrap_or(2);
         QueryLimits::new(Duration::from_secs(10), (cores * 2).max(4))
     }
 }
@@ -111,7 +111,7 @@ where
             let what = e.into_panic();
             let text = what
                 .downcast_ref::<&str>()
-                .map(|s| s.to_string())
+                .map(std::string::ToString::to_string)
                 .or_else(|| what.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
             Err(E::from(EngineError::Execution(format!("the query failed inside the engine: {text}"))))

@@ -106,7 +106,10 @@ async fn integer_literals_have_clickhouse_types() {
     check(&e, "SELECT 1.5 AS x", "Float64", "1.5").await;
     check(&e, "SELECT 1 AS x FROM t WHERE id > 1 ORDER BY id", "UInt8", "1|1").await;
     let r = e.query("SELECT 1, -2").await.unwrap();
-    assert_eq!(r.columns.iter().map(|c| (c.name.as_str(), c.ty.to_string())).collect::<Vec<_>>(), [("1", "UInt8".into()), ("-2", "Int8".into())]);
+    assert_eq!(
+        r.columns.iter().map(|c| (c.name.as_str(), c.ty.to_string())).collect::<Vec<_>>(),
+        [("1", "UInt8".into()), ("-2", "Int8".into())]
+    );
     // Branch values of conditionals: the supertype of the branches, as in ClickHouse.
     check(&e, "SELECT if(id > 1, 1, 0) AS x FROM t WHERE id = 3", "UInt8", "1").await;
     check(&e, "SELECT if(id > 1, 1, -1) AS x FROM t WHERE id = 1", "Int16", "-1").await;
@@ -218,8 +221,13 @@ async fn dates_match_clickhouse() {
     )
     .await;
     check(&e, "SELECT dateDiff('month', toDate('2024-01-31'), toDate('2024-02-01'))", "Int64", "1").await;
-    check(&e, "SELECT dateDiff('hour', toDateTime('2024-01-01 00:59:59'), toDateTime('2024-01-01 01:00:00'))", "Int64", "1")
-        .await;
+    check(
+        &e,
+        "SELECT dateDiff('hour', toDateTime('2024-01-01 00:59:59'), toDateTime('2024-01-01 01:00:00'))",
+        "Int64",
+        "1",
+    )
+    .await;
     check(&e, "SELECT dateDiff('year', toDate('2023-12-31'), toDate('2024-01-01'))", "Int64", "1").await;
     check(&e, "SELECT count() FROM t WHERE ts >= now() - INTERVAL 100000 DAY", "UInt64", "3").await;
     check(&e, "SELECT today() >= toDate('2024-01-01')", "UInt8", "1").await;
@@ -285,7 +293,10 @@ async fn clauses_match_clickhouse() {
     check(&e, "WITH x AS (SELECT id FROM t) SELECT count() FROM x", "UInt64", "3").await;
     check(&e, "SELECT toYYYYMM(ts) AS m, id FROM t ORDER BY m, id LIMIT 1 BY m", "UInt32", "202401|202402").await;
     let r = e.query("SELECT toYYYYMM(ts) AS m, id FROM t ORDER BY m, id DESC LIMIT 1 BY m").await.unwrap();
-    assert_eq!(r.rows().iter().map(|r| r[1].clone()).collect::<Vec<_>>(), vec![super::Value::UInt(2), super::Value::UInt(3)]);
+    assert_eq!(
+        r.rows().iter().map(|r| r[1].clone()).collect::<Vec<_>>(),
+        vec![super::Value::UInt(2), super::Value::UInt(3)]
+    );
     let r = e.query("SELECT id FROM t ORDER BY id LIMIT 1").await.unwrap();
     assert_eq!((r.rows().len(), r.rows_before_limit), (1, Some(3)));
     let r = e.query("SELECT id FROM t ORDER BY id").await.unwrap();
@@ -325,15 +336,24 @@ async fn deletes_and_truncates() {
 #[tokio::test]
 async fn common_pipe_shapes_run() {
     let e = engine().await;
-    check(&e, "SELECT name, count() AS c FROM t GROUP BY name HAVING c >= 1 ORDER BY name LIMIT 1", "String", "\"B\"").await;
-    check(&e, "SELECT toStartOfDay(ts) AS day, count() AS c FROM t GROUP BY day ORDER BY day LIMIT 1", "DateTime", "\"2024-01-15 00:00:00\"").await;
+    check(&e, "SELECT name, count() AS c FROM t GROUP BY name HAVING c >= 1 ORDER BY name LIMIT 1", "String", "\"B\"")
+        .await;
+    check(
+        &e,
+        "SELECT toStartOfDay(ts) AS day, count() AS c FROM t GROUP BY day ORDER BY day LIMIT 1",
+        "DateTime",
+        "\"2024-01-15 00:00:00\"",
+    )
+    .await;
     check(&e, "SELECT count() FROM t WHERE id IN (SELECT id FROM t WHERE v > 2)", "UInt64", "2").await;
-    check(&e, "SELECT count() FROM t WHERE ts BETWEEN '2024-01-15 00:00:00' AND '2024-01-16 23:59:59'", "UInt64", "2").await;
+    check(&e, "SELECT count() FROM t WHERE ts BETWEEN '2024-01-15 00:00:00' AND '2024-01-16 23:59:59'", "UInt64", "2")
+        .await;
     check(&e, "SELECT count() FROM t WHERE toDate(ts) = '2024-01-15'", "UInt64", "1").await;
     check(&e, "SELECT sum(v) / count() FROM t", "Float64", "2.6666666666666665").await;
     check(&e, "SELECT count() FROM (SELECT id FROM t UNION ALL SELECT id FROM t)", "UInt64", "6").await;
     check(&e, "SELECT count(DISTINCT name) FROM t", "UInt64", "3").await;
-    check(&e, "SELECT a.id FROM t AS a LEFT JOIN t AS b ON a.id = b.id ORDER BY a.id DESC LIMIT 1", "UInt64", "3").await;
+    check(&e, "SELECT a.id FROM t AS a LEFT JOIN t AS b ON a.id = b.id ORDER BY a.id DESC LIMIT 1", "UInt64", "3")
+        .await;
     check(&e, "SELECT id FROM t ORDER BY 1 DESC LIMIT 1", "UInt64", "3").await;
     check(&e, "SELECT id FROM t WHERE name IN ('a', 'c') ORDER BY id LIMIT 1 OFFSET 1", "UInt64", "3").await;
     check(&e, "SELECT DISTINCT toYYYYMM(ts) AS m FROM t ORDER BY m", "UInt32", "202401|202402").await;

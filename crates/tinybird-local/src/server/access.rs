@@ -39,7 +39,12 @@ pub(super) struct Checked {
 
 /// Renders a pipe's nodes and composes them into one tree: earlier nodes become CTEs the later ones read by name.
 /// Each node is parsed on its own, so no node's text can change how another one parses.
-pub(super) fn pipe_query(pipe: &Pipe, vars: &Variables, test_mode: bool, flavor: compat::Flavor) -> Result<Query, ApiError> {
+pub(super) fn pipe_query(
+    pipe: &Pipe,
+    vars: &Variables,
+    test_mode: bool,
+    flavor: compat::Flavor,
+) -> Result<Query, ApiError> {
     let Some((last, earlier)) = pipe.nodes.split_last() else {
         return Err(ApiError::bad_request(format!("Pipe '{}' has no nodes", pipe.name)));
     };
@@ -48,7 +53,12 @@ pub(super) fn pipe_query(pipe: &Pipe, vars: &Variables, test_mode: bool, flavor:
         let sql = template::render(&node.sql, vars, test_mode).map_err(render_failure)?;
         let query = compat::parse_for(&sql, flavor).map_err(|e| in_node(&pipe.name, &node.name, e))?;
         ctes.push(Cte {
-            alias: TableAlias { explicit: false, name: Ident::with_quote('`', node.name.clone()), columns: vec![], at: None },
+            alias: TableAlias {
+                explicit: false,
+                name: Ident::with_quote('`', node.name.clone()),
+                columns: vec![],
+                at: None,
+            },
             query: Box::new(query),
             from: None,
             materialized: None,
@@ -142,8 +152,16 @@ impl<'a> Access<'a> {
     }
 
     fn resolve(&mut self, query: &mut Query, context: Context<'_>, depth: usize) -> Result<(), ApiError> {
-        let mut walker =
-            Walker { access: self, context, depth, frames: Vec::new(), withs: Vec::new(), nesting: 0, array_joins: HashSet::new(), error: None };
+        let mut walker = Walker {
+            access: self,
+            context,
+            depth,
+            frames: Vec::new(),
+            withs: Vec::new(),
+            nesting: 0,
+            array_joins: HashSet::new(),
+            error: None,
+        };
         let _ = VisitMut::visit(query, &mut walker);
         match walker.error {
             Some(e) => Err(e),
@@ -158,7 +176,9 @@ impl<'a> Access<'a> {
             .iter()
             .map(|f| {
                 compat::parse_condition(f).map_err(|e| {
-                    ApiError::bad_request(format!("The DATASOURCES:READ filter of the token on '{datasource}' is invalid: {e}"))
+                    ApiError::bad_request(format!(
+                        "The DATASOURCES:READ filter of the token on '{datasource}' is invalid: {e}"
+                    ))
                 })
             })
             .collect()
@@ -172,7 +192,8 @@ impl<'a> Access<'a> {
     /// Whether a table function only generates rows (ClickHouse engine only): `numbers(10)`, `zeros(3)`, … read
     /// no table, file or server, so any caller may use them; their arguments are walked like any expression.
     fn generator(&self, name: &ObjectName) -> bool {
-        const GENERATORS: &[&str] = &["numbers", "numbers_mt", "zeros", "zeros_mt", "generate_series", "generateSeries", "values"];
+        const GENERATORS: &[&str] =
+            &["numbers", "numbers_mt", "zeros", "zeros_mt", "generate_series", "generateSeries", "values"];
         self.ws.engine.flavor() == compat::Flavor::ClickHouse
             && single_name(name).is_some_and(|n| GENERATORS.iter().any(|g| g.eq_ignore_ascii_case(&n)))
     }
@@ -183,7 +204,7 @@ impl<'a> Access<'a> {
             return Err(ApiError::not_found(name));
         }
         if let (Context::Caller { underscore: Some(pipe) }, "_") = (context, name) {
-            return Ok(Replacement::Subquery((*pipe).clone()));
+            return Ok(Replacement::Subquery(Box::new((*pipe).clone())));
         }
         let quarantine_of = name.strip_suffix("_quarantine").filter(|ds| self.ws.is_datasource(ds));
         if self.ws.is_datasource(name) || quarantine_of.is_some() {
@@ -212,7 +233,11 @@ impl<'a> Access<'a> {
                 }
                 Context::Pipe { .. } => {
                     let next = self.private.len();
-                    let private = self.private.entry(name.to_string()).or_insert_with(|| format!("{}_{next}", self.nonce)).clone();
+                    let private = self
+                        .private
+                        .entry(name.to_string())
+                        .or_insert_with(|| format!("{}_{next}", self.nonce))
+                        .clone();
                     self.allow(private.clone(), name, filters);
                     Replacement::Rename(private)
                 }
@@ -233,7 +258,7 @@ impl<'a> Access<'a> {
                 vars
             }
         };
-        Ok(Replacement::Subquery(self.expand(&pipe, vars, depth)?))
+        Ok(Replacement::Subquery(Box::new(self.expand(&pipe, vars, depth)?)))
     }
 }
 
@@ -253,7 +278,7 @@ enum Context<'c> {
 enum Replacement {
     Keep,
     Rename(String),
-    Subquery(Query),
+    Subquery(Box<Query>),
 }
 
 /// Walks one tree, keeping the CTE names visible at each point.
@@ -300,7 +325,12 @@ pub(crate) fn array_join_relations(select: &datafusion::sql::sqlparser::ast::Sel
         .from
         .iter()
         .flat_map(|t| t.joins.iter())
-        .filter(|j| matches!(j.join_operator, JoinOperator::ArrayJoin | JoinOperator::LeftArrayJoin | JoinOperator::InnerArrayJoin))
+        .filter(|j| {
+            matches!(
+                j.join_operator,
+                JoinOperator::ArrayJoin | JoinOperator::LeftArrayJoin | JoinOperator::InnerArrayJoin
+            )
+        })
         .map(|j| &j.relation as *const TableFactor)
         .collect()
 }
@@ -324,16 +354,17 @@ impl VisitorMut for Walker<'_, '_> {
             )));
         }
         if writes(&query.body) {
-            return self.fail(ApiError::bad_request("DB::Exception: Only SELECT queries are supported: they cannot write"));
+            return self
+                .fail(ApiError::bad_request("DB::Exception: Only SELECT queries are supported: they cannot write"));
         }
         if !matches!(query.body.as_ref(), SetExpr::Select(_) | SetExpr::SetOperation { .. } | SetExpr::Query(_)) {
             return self.fail(ApiError::bad_request("DB::Exception: Only SELECT queries are supported"));
         }
         let with = query.with.take();
-        if let Some(with) = &with {
-            if with.recursive {
-                return self.fail(ApiError::bad_request("WITH RECURSIVE is not supported by tinybird-local"));
-            }
+        if let Some(with) = &with
+            && with.recursive
+        {
+            return self.fail(ApiError::bad_request("WITH RECURSIVE is not supported by tinybird-local"));
         }
         let mut with = with;
         if let Some(w) = &mut with {
@@ -371,22 +402,42 @@ impl VisitorMut for Walker<'_, '_> {
     fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
         if self.array_joins.contains(&(factor as *const TableFactor)) {
             // `ARRAY JOIN tags AS tag` unfolds a column of the row (ClickHouse engine only): no table is read.
-            if let TableFactor::Table { args: None, with_hints, version: None, partitions, sample: None, json_path: None, .. } = factor
+            if let TableFactor::Table {
+                args: None,
+                with_hints,
+                version: None,
+                partitions,
+                sample: None,
+                json_path: None,
+                ..
+            } = factor
                 && with_hints.is_empty()
                 && partitions.is_empty()
             {
                 return ControlFlow::Continue(());
             }
-            return self.fail(crate::engine::EngineError::Unsupported("ARRAY JOIN of anything but a column name".into()).into());
+            return self.fail(
+                crate::engine::EngineError::Unsupported("ARRAY JOIN of anything but a column name".into()).into(),
+            );
         }
         let (name, alias) = match factor {
             TableFactor::Derived { .. } | TableFactor::NestedJoin { .. } => return ControlFlow::Continue(()),
-            TableFactor::Table { name, alias, args, with_hints, version, partitions, sample, index_hints, json_path, .. } => {
+            TableFactor::Table {
+                name,
+                alias,
+                args,
+                with_hints,
+                version,
+                partitions,
+                sample,
+                index_hints,
+                json_path,
+                ..
+            } => {
                 if args.is_some() && !self.access.generator(name) {
                     let what = name.to_string();
-                    return self.fail(
-                        crate::engine::EngineError::Unsupported(format!("table function `{what}`")).into(),
-                    );
+                    return self
+                        .fail(crate::engine::EngineError::Unsupported(format!("table function `{what}`")).into());
                 }
                 if !with_hints.is_empty()
                     || version.is_some()
@@ -395,7 +446,8 @@ impl VisitorMut for Walker<'_, '_> {
                     || !index_hints.is_empty()
                     || json_path.is_some()
                 {
-                    return self.fail(crate::engine::EngineError::Unsupported(format!("table hints on `{name}`")).into());
+                    return self
+                        .fail(crate::engine::EngineError::Unsupported(format!("table hints on `{name}`")).into());
                 }
                 if args.is_some() {
                     // A generator (checked above): nothing to resolve.
@@ -420,7 +472,12 @@ impl VisitorMut for Walker<'_, '_> {
             Err(e) => return self.fail(e),
         };
         // Keep `name.column` references working: a replaced table keeps its name as its alias.
-        let alias = alias.unwrap_or(TableAlias { explicit: true, name: Ident::with_quote('`', name.clone()), columns: vec![], at: None });
+        let alias = alias.unwrap_or(TableAlias {
+            explicit: true,
+            name: Ident::with_quote('`', name.clone()),
+            columns: vec![],
+            at: None,
+        });
         match replacement {
             Replacement::Keep => {}
             Replacement::Rename(private) => {
@@ -430,7 +487,7 @@ impl VisitorMut for Walker<'_, '_> {
                 }
             }
             Replacement::Subquery(query) => {
-                *factor = TableFactor::Derived { lateral: false, subquery: Box::new(query), alias: Some(alias), sample: None };
+                *factor = TableFactor::Derived { lateral: false, subquery: query, alias: Some(alias), sample: None };
             }
         }
         ControlFlow::Continue(())

@@ -9,14 +9,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What a scope allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ScopeKind {
+pub(super) enum ScopeKind {
     PipesRead,
     DatasourcesRead,
     DatasourcesAppend,
 }
 
 impl ScopeKind {
-    pub fn parse(s: &str) -> Option<ScopeKind> {
+    pub(super) fn parse(s: &str) -> Option<ScopeKind> {
         match s {
             "PIPES:READ" => Some(ScopeKind::PipesRead),
             "DATASOURCES:READ" => Some(ScopeKind::DatasourcesRead),
@@ -25,7 +25,7 @@ impl ScopeKind {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(super) fn as_str(self) -> &'static str {
         match self {
             ScopeKind::PipesRead => "PIPES:READ",
             ScopeKind::DatasourcesRead => "DATASOURCES:READ",
@@ -36,7 +36,7 @@ impl ScopeKind {
 
 /// A JWT's payload (spec §1.1).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JwtClaims {
+pub(super) struct JwtClaims {
     pub workspace_id: String,
     pub name: String,
     pub exp: i64,
@@ -47,7 +47,7 @@ pub struct JwtClaims {
 
 /// One JWT scope.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JwtScope {
+pub(super) struct JwtScope {
     #[serde(rename = "type")]
     pub kind: String,
     pub resource: String,
@@ -59,28 +59,28 @@ pub struct JwtScope {
 
 /// `limits`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct JwtLimits {
+pub(super) struct JwtLimits {
     #[serde(default)]
     pub rps: Option<i64>,
 }
 
 /// A static token's grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grants {
+pub(super) struct Grants {
     pub name: String,
     pub scopes: Vec<(ScopeKind, String)>,
 }
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
-pub enum Principal {
+pub(super) enum Principal {
     Admin,
     Static(Grants),
     Jwt(JwtClaims),
 }
 
 impl Principal {
-    pub fn is_admin(&self) -> bool {
+    pub(super) fn is_admin(&self) -> bool {
         matches!(self, Principal::Admin)
     }
 
@@ -88,12 +88,14 @@ impl Principal {
         match self {
             Principal::Admin => true,
             Principal::Static(g) => g.scopes.iter().any(|(k, r)| *k == kind && r == resource),
-            Principal::Jwt(c) => c.scopes.iter().any(|s| ScopeKind::parse(&s.kind) == Some(kind) && s.resource == resource),
+            Principal::Jwt(c) => {
+                c.scopes.iter().any(|s| ScopeKind::parse(&s.kind) == Some(kind) && s.resource == resource)
+            }
         }
     }
 
     /// Checks PIPES:READ on a pipe; returns the `fixed_params` the token pins on it.
-    pub fn read_pipe(&self, pipe: &str) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    pub(super) fn read_pipe(&self, pipe: &str) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
         if let Principal::Jwt(_) = self {
             return match self.fixed_params(pipe)? {
                 Some(fixed) => Ok(fixed),
@@ -105,14 +107,19 @@ impl Principal {
         if self.has(ScopeKind::PipesRead, pipe) {
             Ok(Default::default())
         } else {
-            Err(ApiError::forbidden(format!("Not enough permissions: the token has no PIPES:READ scope on pipe '{pipe}'")))
+            Err(ApiError::forbidden(format!(
+                "Not enough permissions: the token has no PIPES:READ scope on pipe '{pipe}'"
+            )))
         }
     }
 
     /// The `fixed_params` of every PIPES:READ scope a JWT has on a pipe, together: a scope listed twice cannot undo
     /// the other's pins (the most restrictive wins), and two scopes pinning one param to different values are
     /// refused. None when the JWT has no scope on the pipe (or the caller is not a JWT).
-    pub fn fixed_params(&self, pipe: &str) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
+    pub(super) fn fixed_params(
+        &self,
+        pipe: &str,
+    ) -> Result<Option<serde_json::Map<String, serde_json::Value>>, ApiError> {
         let Principal::Jwt(c) = self else { return Ok(None) };
         let mut merged: Option<serde_json::Map<String, serde_json::Value>> = None;
         for scope in c.scopes.iter().filter(|s| s.kind == "PIPES:READ" && s.resource == pipe) {
@@ -135,16 +142,18 @@ impl Principal {
     }
 
     /// Checks DATASOURCES:READ on a datasource.
-    pub fn read_datasource(&self, ds: &str) -> Result<(), ApiError> {
+    pub(super) fn read_datasource(&self, ds: &str) -> Result<(), ApiError> {
         if self.has(ScopeKind::DatasourcesRead, ds) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!("Not enough permissions: the token has no DATASOURCES:READ scope on '{ds}'")))
+            Err(ApiError::forbidden(format!(
+                "Not enough permissions: the token has no DATASOURCES:READ scope on '{ds}'"
+            )))
         }
     }
 
     /// Checks DATASOURCES:APPEND on a datasource.
-    pub fn append(&self, ds: &str) -> Result<(), ApiError> {
+    pub(super) fn append(&self, ds: &str) -> Result<(), ApiError> {
         if self.has(ScopeKind::DatasourcesAppend, ds) {
             Ok(())
         } else {
@@ -156,7 +165,7 @@ impl Principal {
 
     /// The row filters of every DATASOURCES:READ scope on a datasource: all of them apply (a scope without a filter
     /// does not lift another's).
-    pub fn filters_for(&self, ds: &str) -> Vec<String> {
+    pub(super) fn filters_for(&self, ds: &str) -> Vec<String> {
         match self {
             Principal::Jwt(c) => c
                 .scopes
@@ -168,13 +177,17 @@ impl Principal {
         }
     }
 
-    pub fn require_admin(&self) -> Result<(), ApiError> {
-        if self.is_admin() { Ok(()) } else { Err(ApiError::forbidden("Not enough permissions: this operation needs an admin token")) }
+    pub(super) fn require_admin(&self) -> Result<(), ApiError> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("Not enough permissions: this operation needs an admin token"))
+        }
     }
 }
 
 /// The token of a request: `Authorization: Bearer …` or `?token=…`.
-pub fn request_token(headers: &HeaderMap, query_token: Option<&str>) -> Option<String> {
+pub(super) fn request_token(headers: &HeaderMap, query_token: Option<&str>) -> Option<String> {
     if let Some(v) = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let v = v.trim();
         let token = if v.eq_ignore_ascii_case("bearer") {
@@ -190,10 +203,10 @@ pub fn request_token(headers: &HeaderMap, query_token: Option<&str>) -> Option<S
 }
 
 /// Rate-limit headers to add to a successful response.
-pub type RateHeaders = Vec<(HeaderName, String)>;
+pub(super) type RateHeaders = Vec<(HeaderName, String)>;
 
 /// Authenticates a request and applies the JWT rate limit.
-pub fn authenticate(ws: &Workspace, token: Option<String>) -> Result<(Principal, RateHeaders), ApiError> {
+pub(super) fn authenticate(ws: &Workspace, token: Option<String>) -> Result<(Principal, RateHeaders), ApiError> {
     let Some(token) = token else {
         return Err(ApiError::forbidden("Token is missing. Send it as `Authorization: Bearer <token>` or `?token=`"));
     };
@@ -218,7 +231,8 @@ fn verify_jwt(ws: &Workspace, token: &str) -> Result<JwtClaims, ApiError> {
     let key = tinybird_core::jwt::SigningKey::with_workspace_id(admin_token, ws.id.clone())
         .map_err(|_| ApiError::internal("invalid signing key"))?;
     // VerifyError's text never includes the token itself.
-    let claims = tinybird_core::jwt::verify(token, &key).map_err(|e| ApiError::forbidden(format!("Invalid token: {e}")))?;
+    let claims =
+        tinybird_core::jwt::verify(token, &key).map_err(|e| ApiError::forbidden(format!("Invalid token: {e}")))?;
     Ok(JwtClaims {
         workspace_id: claims.workspace_id,
         name: claims.name,
@@ -238,13 +252,13 @@ fn verify_jwt(ws: &Workspace, token: &str) -> Result<JwtClaims, ApiError> {
 }
 
 /// Signs a JWT with the workspace's admin token.
-pub fn sign_jwt(ws: &Workspace, claims: &JwtClaims) -> Result<String, ApiError> {
+pub(super) fn sign_jwt(ws: &Workspace, claims: &JwtClaims) -> Result<String, ApiError> {
     let header = jsonwebtoken::Header::new(Algorithm::HS256);
     jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_secret(ws.signing_key()))
         .map_err(|_| ApiError::internal("could not sign the JWT"))
 }
 
 /// Seconds since the epoch.
-pub fn now_unix() -> i64 {
+pub(super) fn now_unix() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }

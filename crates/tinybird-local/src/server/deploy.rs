@@ -18,20 +18,27 @@ fn flag(query: Option<&str>, key: &str) -> bool {
 }
 
 fn token_param(query: Option<&str>) -> Option<String> {
-    super::params::form_pairs(query.unwrap_or("").as_bytes()).into_iter().find(|(k, _)| k == "token").map(|(_, v)| match v {
-        tinybird_template::ParamValue::Str(s) => s,
-        _ => String::new(),
+    super::params::form_pairs(query.unwrap_or("").as_bytes()).into_iter().find(|(k, _)| k == "token").map(|(_, v)| {
+        match v {
+            tinybird_template::ParamValue::Str(s) => s,
+            _ => String::new(),
+        }
     })
 }
 
 async fn read_files(mut multipart: Multipart) -> Result<Vec<(String, String)>, ApiError> {
     let mut files = Vec::new();
-    while let Some(field) = multipart.next_field().await.map_err(|e| ApiError::bad_request(format!("Invalid multipart body: {e}")))? {
+    while let Some(field) =
+        multipart.next_field().await.map_err(|e| ApiError::bad_request(format!("Invalid multipart body: {e}")))?
+    {
         let name = field.name().unwrap_or_default().to_string();
         let file_name = field.file_name().unwrap_or_default().to_string();
         // Some clients percent-encode the `data_project://` field name; the file name decides then.
         let is_datafile = [".datasource", ".pipe", ".connection"].iter().any(|e| file_name.ends_with(e));
-        if !(name.starts_with("data_project") || name.contains("data_project") || (!name.starts_with("context") && is_datafile)) {
+        if !(name.starts_with("data_project")
+            || name.contains("data_project")
+            || (!name.starts_with("context") && is_datafile))
+        {
             continue;
         }
         if super::store::plain_file_name(&file_name).is_none() {
@@ -60,8 +67,9 @@ async fn read_files(mut multipart: Multipart) -> Result<Vec<(String, String)>, A
 
 /// Parses the files and checks every node's template renders (in test mode, as Tinybird's parser does).
 fn check(files: &[(String, String)], flavor: crate::engine::Flavor) -> Result<Resources, Vec<serde_json::Value>> {
-    let resources = Resources::from_files(files.iter().map(|(n, t)| (n.as_str(), t.as_str())))
-        .map_err(|errs| errs.0.into_iter().map(|e| serde_json::json!({ "filename": e.filename, "error": e.error })).collect::<Vec<_>>())?;
+    let resources = Resources::from_files(files.iter().map(|(n, t)| (n.as_str(), t.as_str()))).map_err(|errs| {
+        errs.0.into_iter().map(|e| serde_json::json!({ "filename": e.filename, "error": e.error })).collect::<Vec<_>>()
+    })?;
     let mut errors = Vec::new();
     let datasources: std::collections::HashSet<&str> = resources.datasources.iter().map(|d| d.name.as_str()).collect();
     let pipes: std::collections::HashSet<&str> = resources.pipes.iter().map(|p| p.name.as_str()).collect();
@@ -102,8 +110,11 @@ fn check(files: &[(String, String)], flavor: crate::engine::Flavor) -> Result<Re
 }
 
 fn deployment_json(d: &Deployment) -> serde_json::Value {
-    let mut json = serde_json::json!({ "id": d.id.to_string(), "status": d.status, "live": d.live, "errors": [], "feedback": [] });
-    if let (Some(obj), Ok(serde_json::Value::Object(changes))) = (json.as_object_mut(), serde_json::to_value(&d.changes)) {
+    let mut json =
+        serde_json::json!({ "id": d.id.to_string(), "status": d.status, "live": d.live, "errors": [], "feedback": [] });
+    if let (Some(obj), Ok(serde_json::Value::Object(changes))) =
+        (json.as_object_mut(), serde_json::to_value(&d.changes))
+    {
         obj.extend(changes);
     }
     json
@@ -129,7 +140,12 @@ fn failed(errors: Vec<serde_json::Value>, key: &str) -> Response {
 }
 
 /// `POST /v1/build`: applies the files right away (Tinybird Local and branches).
-pub async fn build(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery, headers: HeaderMap, multipart: Multipart) -> Result<Response, ApiError> {
+pub(super) async fn build(
+    State(ws): State<Arc<Workspace>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Result<Response, ApiError> {
     let (principal, _) = authenticate(&ws, request_token(&headers, token_param(query.as_deref()).as_deref()))?;
     principal.require_admin()?;
     let files = read_files(multipart).await?;
@@ -155,7 +171,12 @@ fn next_id(ws: &Workspace) -> u64 {
 }
 
 /// `POST /v1/deploy[?check=true][&auto_promote=true][&allow_destructive_operations=true]`.
-pub async fn deploy(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery, headers: HeaderMap, multipart: Multipart) -> Result<Response, ApiError> {
+pub(super) async fn deploy(
+    State(ws): State<Arc<Workspace>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    multipart: Multipart,
+) -> Result<Response, ApiError> {
     let q = query.as_deref();
     let (principal, _) = authenticate(&ws, request_token(&headers, token_param(q).as_deref()))?;
     principal.require_admin()?;
@@ -166,10 +187,14 @@ pub async fn deploy(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery,
     };
     let live = ws.deployments.lock().ok().and_then(|d| d.iter().find(|d| d.live).map(|d| d.resources.clone()));
     if live.as_ref() == Some(&resources) {
-        return Ok(axum::Json(serde_json::json!({ "result": "no_changes", "deployment": { "status": "live" } })).into_response());
+        return Ok(axum::Json(serde_json::json!({ "result": "no_changes", "deployment": { "status": "live" } }))
+            .into_response());
     }
     if flag(q, "check") {
-        return Ok(axum::Json(serde_json::json!({ "result": "success", "deployment": { "status": "calculating", "feedback": [] } })).into_response());
+        return Ok(axum::Json(
+            serde_json::json!({ "result": "success", "deployment": { "status": "calculating", "feedback": [] } }),
+        )
+        .into_response());
     }
     let id = next_id(&ws);
     let mut deployment = Deployment {
@@ -213,14 +238,23 @@ fn admin(ws: &Workspace, headers: &HeaderMap, query: Option<&str>) -> Result<(),
 }
 
 /// `GET /v1/deployments`.
-pub async fn list(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(super) async fn list(
+    State(ws): State<Arc<Workspace>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     admin(&ws, &headers, query.as_deref())?;
     let list: Vec<_> = ws.deployments.lock().map(|d| d.iter().map(deployment_json).collect()).unwrap_or_default();
     Ok(axum::Json(serde_json::json!({ "deployments": list })).into_response())
 }
 
 /// `GET /v1/deployments/{id}`.
-pub async fn get(State(ws): State<Arc<Workspace>>, Path(id): Path<String>, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(super) async fn get(
+    State(ws): State<Arc<Workspace>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     admin(&ws, &headers, query.as_deref())?;
     let d = ws
         .deployments
@@ -232,7 +266,12 @@ pub async fn get(State(ws): State<Arc<Workspace>>, Path(id): Path<String>, RawQu
 }
 
 /// `POST /v1/deployments/{id}/set-live`.
-pub async fn set_live(State(ws): State<Arc<Workspace>>, Path(id): Path<String>, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(super) async fn set_live(
+    State(ws): State<Arc<Workspace>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     admin(&ws, &headers, query.as_deref())?;
     let mut d = ws
         .deployments
@@ -257,7 +296,12 @@ pub async fn set_live(State(ws): State<Arc<Workspace>>, Path(id): Path<String>, 
 }
 
 /// `DELETE /v1/deployments/{id}`: discards a deployment that is not live.
-pub async fn delete(State(ws): State<Arc<Workspace>>, Path(id): Path<String>, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(super) async fn delete(
+    State(ws): State<Arc<Workspace>>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     admin(&ws, &headers, query.as_deref())?;
     let mut list = ws.deployments.lock().map_err(|_| ApiError::internal("state lock poisoned"))?;
     let Some(pos) = list.iter().position(|d| d.id.to_string() == id) else {

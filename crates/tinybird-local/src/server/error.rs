@@ -7,7 +7,7 @@ const DOCS: &str = "https://www.tinybird.co/docs/api-reference/overview#errors";
 
 /// An error response.
 #[derive(Debug, Clone)]
-pub struct ApiError {
+pub(super) struct ApiError {
     pub status: StatusCode,
     pub body: serde_json::Value,
     pub headers: Vec<(HeaderName, String)>,
@@ -15,7 +15,7 @@ pub struct ApiError {
 
 impl ApiError {
     /// `{"error": message, "documentation": …}` with a status.
-    pub fn new(status: u16, message: impl Into<String>) -> ApiError {
+    pub(super) fn new(status: u16, message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             body: serde_json::json!({ "error": message.into(), "documentation": DOCS }),
@@ -24,28 +24,28 @@ impl ApiError {
     }
 
     /// A body sent exactly as given (`custom_error`).
-    pub fn raw(status: u16, body: serde_json::Value) -> ApiError {
+    pub(super) fn raw(status: u16, body: serde_json::Value) -> ApiError {
         ApiError { status: StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), body, headers: Vec::new() }
     }
 
-    pub fn bad_request(message: impl Into<String>) -> ApiError {
+    pub(super) fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(400, message)
     }
 
-    pub fn forbidden(message: impl Into<String>) -> ApiError {
+    pub(super) fn forbidden(message: impl Into<String>) -> ApiError {
         ApiError::new(403, message)
     }
 
     /// Tinybird answers 403 for resources that do not exist.
-    pub fn not_found(resource: &str) -> ApiError {
+    pub(super) fn not_found(resource: &str) -> ApiError {
         ApiError::new(403, format!("Resource '{resource}' not found"))
     }
 
-    pub fn internal(message: impl Into<String>) -> ApiError {
+    pub(super) fn internal(message: impl Into<String>) -> ApiError {
         ApiError::new(500, message)
     }
 
-    pub fn with_header(mut self, name: HeaderName, value: impl Into<String>) -> ApiError {
+    pub(super) fn with_header(mut self, name: HeaderName, value: impl Into<String>) -> ApiError {
         self.headers.push((name, value.into()));
         self
     }
@@ -56,7 +56,9 @@ impl From<crate::engine::EngineError> for ApiError {
         use crate::engine::EngineError as E;
         match &e {
             E::UnknownTable(name) => ApiError::not_found(name),
-            E::Unsupported(_) | E::Syntax(_) | E::Execution(_) | E::Schema(_) | E::ClickHouse(_) => ApiError::bad_request(e.to_string()),
+            E::Unsupported(_) | E::Syntax(_) | E::Execution(_) | E::Schema(_) | E::ClickHouse(_) => {
+                ApiError::bad_request(e.to_string())
+            }
             E::Timeout(_) => ApiError::new(408, e.to_string()),
             E::ViewFailed(_) => ApiError::new(422, e.to_string()),
             E::Memory(_) => ApiError::new(400, e.to_string()),

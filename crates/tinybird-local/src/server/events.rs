@@ -28,7 +28,12 @@ fn truthy(v: Option<String>) -> bool {
 /// Reads a body up to the limit, then gunzips it when `Content-Encoding: gzip` (also bounded).
 async fn read_body(ws: &Workspace, headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     let limit = ws.config.max_body_bytes;
-    let too_large = || ApiError::new(413, format!("The request body is larger than the limit of {limit} bytes. Split it in several requests."));
+    let too_large = || {
+        ApiError::new(
+            413,
+            format!("The request body is larger than the limit of {limit} bytes. Split it in several requests."),
+        )
+    };
     let raw = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
     let gzip = headers
         .get(header::CONTENT_ENCODING)
@@ -50,7 +55,11 @@ async fn read_body(ws: &Workspace, headers: &HeaderMap, body: Body) -> Result<By
 }
 
 /// `POST /v0/events?name=<ds>[&wait=true]`.
-pub async fn events(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery, request: Request) -> Result<Response, ApiError> {
+pub(super) async fn events(
+    State(ws): State<Arc<Workspace>>,
+    RawQuery(query): RawQuery,
+    request: Request,
+) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let q = query.as_deref();
     let (principal, rate) = authenticate(&ws, request_token(&parts.headers, query_param(q, "token").as_deref()))?;
@@ -61,13 +70,14 @@ pub async fn events(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery,
     let Some((_, columns)) = ws.datasource(&name) else { return Err(ApiError::not_found(&name)) };
     principal.append(&name)?;
     let body = read_body(&ws, &parts.headers, body).await?;
-    if body.iter().all(|b| b.is_ascii_whitespace()) {
+    if body.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request("The request body is empty: send one JSON object per line (NDJSON)"));
     }
     let Parsed { rows, quarantined } = parse_ndjson(&body, &columns);
     let (ok, bad) = ws.append(&name, rows, quarantined, wait).await?;
     let status = if wait { StatusCode::OK } else { StatusCode::ACCEPTED };
-    let response = (status, axum::Json(serde_json::json!({ "successful_rows": ok, "quarantined_rows": bad }))).into_response();
+    let response =
+        (status, axum::Json(serde_json::json!({ "successful_rows": ok, "quarantined_rows": bad }))).into_response();
     Ok(super::query::add_headers(response, rate))
 }
 
@@ -105,7 +115,11 @@ fn datasource_json(ws: &Workspace, def: &tinybird_core::DatasourceDef) -> serde_
 }
 
 /// `GET /v0/datasources`.
-pub async fn list(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(super) async fn list(
+    State(ws): State<Arc<Workspace>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let (principal, _) = authenticate(&ws, request_token(&headers, query_param(query.as_deref(), "token").as_deref()))?;
     let defs: Vec<_> = ws.live.read().map(|l| l.datasources.values().cloned().collect()).unwrap_or_default();
     let list: Vec<_> = defs
@@ -117,7 +131,7 @@ pub async fn list(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery, h
 }
 
 /// `GET /v0/datasources/{name}` (also `{name}.datasource` for the datafile text).
-pub async fn detail(
+pub(super) async fn detail(
     State(ws): State<Arc<Workspace>>,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
@@ -154,7 +168,11 @@ pub async fn detail(
 
 /// `POST /v0/datasources?name=&mode=append|replace|create`: from a URL (`url=`), an uploaded file (multipart field
 /// `csv`) or a schema (`mode=create`).
-pub async fn import(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery, request: Request) -> Result<Response, ApiError> {
+pub(super) async fn import(
+    State(ws): State<Arc<Workspace>>,
+    RawQuery(query): RawQuery,
+    request: Request,
+) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let q = query.as_deref();
     let (principal, _) = authenticate(&ws, request_token(&parts.headers, query_param(q, "token").as_deref()))?;
@@ -166,10 +184,13 @@ pub async fn import(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery,
         let mut multipart = <axum::extract::Multipart as axum::extract::FromRequest<()>>::from_request(request, &())
             .await
             .map_err(|e| ApiError::bad_request(format!("Invalid multipart body: {e}")))?;
-        while let Some(field) = multipart.next_field().await.map_err(|e| ApiError::bad_request(format!("Invalid multipart body: {e}")))? {
+        while let Some(field) =
+            multipart.next_field().await.map_err(|e| ApiError::bad_request(format!("Invalid multipart body: {e}")))?
+        {
             let fname = field.name().unwrap_or_default().to_string();
             let file_name = field.file_name().unwrap_or_default().to_string();
-            let data = field.bytes().await.map_err(|e| ApiError::bad_request(format!("Invalid multipart body: {e}")))?;
+            let data =
+                field.bytes().await.map_err(|e| ApiError::bad_request(format!("Invalid multipart body: {e}")))?;
             if data.len() > ws.config.max_body_bytes {
                 return Err(ApiError::new(413, "The uploaded file is too large"));
             }
@@ -193,7 +214,9 @@ pub async fn import(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery,
             _ => String::new(),
         })
     };
-    let name = get("name").filter(|n| !n.is_empty()).ok_or_else(|| ApiError::bad_request("The 'name' parameter is required"))?;
+    let name = get("name")
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_request("The 'name' parameter is required"))?;
     let mode = get("mode").unwrap_or_else(|| "create".into());
     if mode == "create" && get("schema").is_some() {
         principal.require_admin()?;
@@ -208,12 +231,18 @@ pub async fn import(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery,
     let (file_name, data) = match (get("url"), upload) {
         (Some(url), _) => fetch(&url, ws.config.max_body_bytes, ws.config.allow_private_urls).await?,
         (None, Some(u)) => u,
-        (None, None) => return Err(ApiError::bad_request("Send the data as `url=<url>` or as a multipart file field named `csv`")),
+        (None, None) => {
+            return Err(ApiError::bad_request("Send the data as `url=<url>` or as a multipart file field named `csv`"));
+        }
     };
     let format = get("format").unwrap_or_else(|| {
         let lower = file_name.to_ascii_lowercase();
         let path = lower.split('?').next().unwrap_or(&lower).to_string();
-        if path.ends_with(".ndjson") || path.ends_with(".jsonl") || path.ends_with(".json") { "ndjson".into() } else { "csv".into() }
+        if path.ends_with(".ndjson") || path.ends_with(".jsonl") || path.ends_with(".json") {
+            "ndjson".into()
+        } else {
+            "csv".into()
+        }
     });
     let parsed = match format.as_str() {
         "ndjson" | "jsonl" => parse_ndjson(&data, &columns),
@@ -255,7 +284,8 @@ async fn create_from_schema(ws: &Workspace, name: &str, schema: &str) -> Result<
         return Err(ApiError::new(409, format!("Data Source '{name}' already exists")));
     }
     let text = format!("SCHEMA >\n    {}\n", schema.lines().collect::<Vec<_>>().join("\n    "));
-    let def = tinybird_core::datafile::parse_datasource(name, &text).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let def =
+        tinybird_core::datafile::parse_datasource(name, &text).map_err(|e| ApiError::bad_request(e.to_string()))?;
     ingest_columns_for(&def, ws.engine.flavor()).map_err(ApiError::bad_request)?;
     let _lock = ws.deploy_lock.lock().await;
     let mut resources = crate::resources::Resources::new();
@@ -274,8 +304,10 @@ async fn create_from_schema(ws: &Workspace, name: &str, schema: &str) -> Result<
 async fn fetch(url: &str, limit: usize, allow_private: bool) -> Result<(String, Bytes), ApiError> {
     let shown = super::urls::redact(url);
     let parsed = reqwest::Url::parse(url).map_err(|e| ApiError::bad_request(format!("Invalid URL {shown}: {e}")))?;
-    super::urls::check(&parsed, allow_private).map_err(|why| ApiError::bad_request(format!("Refused to fetch {shown}: {why}")))?;
-    let client = super::urls::client(allow_private).map_err(|e| ApiError::internal(format!("could not build an HTTP client: {e}")))?;
+    super::urls::check(&parsed, allow_private)
+        .map_err(|why| ApiError::bad_request(format!("Refused to fetch {shown}: {why}")))?;
+    let client = super::urls::client(allow_private)
+        .map_err(|e| ApiError::internal(format!("could not build an HTTP client: {e}")))?;
     let mut response = client
         .get(parsed)
         .send()
@@ -289,8 +321,10 @@ async fn fetch(url: &str, limit: usize, allow_private: bool) -> Result<(String, 
         return Err(too_large());
     }
     let mut body = Vec::new();
-    while let Some(chunk) =
-        response.chunk().await.map_err(|e| ApiError::bad_request(format!("Could not fetch {shown}: {}", super::urls::describe(e))))?
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("Could not fetch {shown}: {}", super::urls::describe(e))))?
     {
         if body.len() + chunk.len() > limit {
             return Err(too_large());
@@ -308,7 +342,11 @@ fn parse_csv(data: &[u8], columns: &[IngestColumn], delimiter: u8) -> Parsed {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                parsed.quarantined.push(Quarantined { values: vec![None; columns.len()], error_columns: vec![], errors: vec![format!("invalid CSV: {e}")] });
+                parsed.quarantined.push(Quarantined {
+                    values: vec![None; columns.len()],
+                    error_columns: vec![],
+                    errors: vec![format!("invalid CSV: {e}")],
+                });
                 continue;
             }
         };
@@ -316,7 +354,8 @@ fn parse_csv(data: &[u8], columns: &[IngestColumn], delimiter: u8) -> Parsed {
         if i == 0 && fields.len() == columns.len() && fields.iter().zip(columns).all(|(f, c)| f == &c.name) {
             continue;
         }
-        let mut q = Quarantined { values: fields.iter().cloned().map(Some).collect(), error_columns: vec![], errors: vec![] };
+        let mut q =
+            Quarantined { values: fields.iter().cloned().map(Some).collect(), error_columns: vec![], errors: vec![] };
         q.values.resize(columns.len(), None);
         if fields.len() != columns.len() {
             q.errors.push(format!("the row has {} fields, the datasource has {} columns", fields.len(), columns.len()));
@@ -346,7 +385,7 @@ fn parse_csv(data: &[u8], columns: &[IngestColumn], delimiter: u8) -> Parsed {
 }
 
 /// `POST /v0/datasources/{name}/delete` (`delete_condition`, `dry_run`).
-pub async fn delete(
+pub(super) async fn delete(
     State(ws): State<Arc<Workspace>>,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
@@ -389,7 +428,7 @@ pub async fn delete(
 }
 
 /// `POST /v0/datasources/{name}/truncate`.
-pub async fn truncate(
+pub(super) async fn truncate(
     State(ws): State<Arc<Workspace>>,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
@@ -410,13 +449,18 @@ pub async fn truncate(
 }
 
 /// `GET /v0/jobs/{id}`.
-pub async fn job(
+pub(super) async fn job(
     State(ws): State<Arc<Workspace>>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     authenticate(&ws, request_token(&headers, query_param(query.as_deref(), "token").as_deref()))?;
-    let job = ws.jobs.lock().ok().and_then(|j| j.get(&id).cloned()).ok_or_else(|| ApiError::new(404, format!("Job '{id}' not found")))?;
+    let job = ws
+        .jobs
+        .lock()
+        .ok()
+        .and_then(|j| j.get(&id).cloned())
+        .ok_or_else(|| ApiError::new(404, format!("Job '{id}' not found")))?;
     Ok(axum::Json(job).into_response())
 }

@@ -34,7 +34,7 @@ use store::Store;
 #[non_exhaustive]
 pub enum StartError {
     /// Datafiles that do not parse, or resources the engine cannot create.
-    #[error("invalid project:\n{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))]
+    #[error("invalid project:\n{}", .0.iter().map(std::string::ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Project(Vec<FileError>),
     /// The address could not be bound, or the data directory could not be used.
     #[error("{0}")]
@@ -58,7 +58,7 @@ pub enum EngineKind {
 
 /// The environment variable that picks the engine for every server that does not pick one itself:
 /// `datafusion` or `clickhouse`.
-pub const ENGINE_ENV: &str = "TINYBIRD_LOCAL_ENGINE";
+pub(crate) const ENGINE_ENV: &str = "TINYBIRD_LOCAL_ENGINE";
 
 impl std::str::FromStr for EngineKind {
     type Err = String;
@@ -179,7 +179,7 @@ impl LocalServerBuilder {
     /// Starts the server on a given IP address.
     pub async fn start_on(self, ip: std::net::IpAddr) -> Result<LocalServer, StartError> {
         let store = self.data_dir.as_ref().map(Store::open).transpose()?;
-        let identity = store.as_ref().and_then(|s| s.load_identity()).unwrap_or_else(Identity::generate);
+        let identity = store.as_ref().and_then(store::Store::load_identity).unwrap_or_else(Identity::generate);
         let mut resources = self.resources;
         if let Some(store) = &store {
             let files = store.project_files();
@@ -242,7 +242,11 @@ impl LocalServerBuilder {
         let app = router(ws.clone(), ws.config.max_body_bytes);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).with_graceful_shutdown(async move { let _ = rx.await; }).await;
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.await;
+                })
+                .await;
         });
         Ok(LocalServer { url: format!("http://{addr}"), ws, shutdown: Some(tx), handle: Some(handle) })
     }
@@ -383,7 +387,9 @@ async fn json_errors(response: Response) -> Response {
     let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes).trim().to_string();
     let message = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "The request body is larger than the server's limit. Split it in several requests.".to_string(),
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            "The request body is larger than the server's limit. Split it in several requests.".to_string()
+        }
         _ if text.is_empty() => status.canonical_reason().unwrap_or("error").to_string(),
         _ => text,
     };

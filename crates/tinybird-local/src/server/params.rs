@@ -18,13 +18,13 @@ const CONTROL: &[&str] = &[
 
 /// All the parameters of a request, in order, with repeated keys kept.
 #[derive(Debug, Default, Clone)]
-pub struct Params {
+pub(super) struct Params {
     pairs: Vec<(String, ParamValue)>,
 }
 
 impl Params {
     /// The first value of a key, as text.
-    pub fn get(&self, key: &str) -> Option<String> {
+    pub(super) fn get(&self, key: &str) -> Option<String> {
         self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| match v {
             ParamValue::Str(s) => s.clone(),
             ParamValue::List(l) => l.first().cloned().unwrap_or_default(),
@@ -42,7 +42,7 @@ impl Params {
     }
 
     /// Template variables: every non-control parameter; repeated keys become lists.
-    pub fn variables(&self) -> Result<Variables, ApiError> {
+    pub(super) fn variables(&self) -> Result<Variables, ApiError> {
         let mut vars = Variables::new();
         let mut grouped: Vec<(String, Vec<ParamValue>)> = Vec::new();
         let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
@@ -91,7 +91,7 @@ impl Params {
 }
 
 /// The most parameters one request may carry (query string and body together).
-pub const MAX_PARAMS: usize = 10_000;
+pub(super) const MAX_PARAMS: usize = 10_000;
 
 fn check_count(n: usize) -> Result<(), ApiError> {
     if n > MAX_PARAMS {
@@ -120,30 +120,30 @@ fn json_param(v: serde_json::Value) -> ParamValue {
 }
 
 /// Parses `a=1&b=2` (lossy on invalid UTF-8).
-pub fn form_pairs(text: &[u8]) -> Vec<(String, ParamValue)> {
+pub(super) fn form_pairs(text: &[u8]) -> Vec<(String, ParamValue)> {
     // One past the limit is enough to refuse the request: a huge body is never turned into millions of strings.
-    form_urlencoded::parse(text).take(MAX_PARAMS + 1).map(|(k, v)| (k.into_owned(), ParamValue::Str(v.into_owned()))).collect()
+    form_urlencoded::parse(text)
+        .take(MAX_PARAMS + 1)
+        .map(|(k, v)| (k.into_owned(), ParamValue::Str(v.into_owned())))
+        .collect()
 }
 
 /// What a request body held.
-pub enum Body {
+pub(super) enum Body {
     None,
     /// Raw text (a `/v0/sql` query).
     Text(String),
 }
 
 /// Collects parameters from the query string and, for POST, a form or JSON body. Other bodies are returned as text.
-pub fn collect(raw_query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<(Params, Body), ApiError> {
+pub(super) fn collect(raw_query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<(Params, Body), ApiError> {
     let mut params = Params { pairs: raw_query.map(|q| form_pairs(q.as_bytes())).unwrap_or_default() };
     check_count(params.pairs.len())?;
     if body.is_empty() {
         return Ok((params, Body::None));
     }
-    let content_type = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let content_type =
+        headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
     if content_type.starts_with("application/x-www-form-urlencoded") {
         params.extend_missing(form_pairs(body))?;
         Ok((params, Body::None))
@@ -156,7 +156,8 @@ pub fn collect(raw_query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Res
         params.extend_missing(map.into_iter().map(|(k, v)| (k, json_param(v))).collect())?;
         Ok((params, Body::None))
     } else {
-        let text = String::from_utf8(body.to_vec()).map_err(|_| ApiError::bad_request("The request body is not valid UTF-8"))?;
+        let text = String::from_utf8(body.to_vec())
+            .map_err(|_| ApiError::bad_request("The request body is not valid UTF-8"))?;
         Ok((params, Body::Text(text)))
     }
 }

@@ -60,7 +60,7 @@ pub(super) fn add_headers(mut response: Response, headers: super::auth::RateHead
 }
 
 /// `GET|POST /v0/pipes/{name}.{json,ndjson,csv,csvwithnames}`.
-pub async fn pipe(
+pub(super) async fn pipe(
     State(ws): State<Arc<Workspace>>,
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
@@ -75,14 +75,21 @@ pub async fn pipe(
         "csv" => Format::Csv,
         "csvwithnames" => Format::CsvWithNames,
         "pipe" => return pipe_datafile(&ws, name, query.as_deref(), &headers),
-        other => return Err(ApiError::bad_request(format!("Unsupported format '{other}': use json, ndjson, csv or csvwithnames"))),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "Unsupported format '{other}': use json, ndjson, csv or csvwithnames"
+            )));
+        }
     };
     let (params, _) = collect(query.as_deref(), &headers, &body)?;
     let (principal, rate) = authenticate(&ws, request_token(&headers, params.get("token").as_deref()))?;
     let Some(pipe) = ws.pipe(name) else { return Err(ApiError::not_found(name)) };
     principal.read_pipe(name)?;
     if !pipe.endpoint {
-        return Err(ApiError::new(404, format!("The pipe '{name}' is not published as an API endpoint (it has no TYPE endpoint node)")));
+        return Err(ApiError::new(
+            404,
+            format!("The pipe '{name}' is not published as an API endpoint (it has no TYPE endpoint node)"),
+        ));
     }
     let options = output_options(&params)?;
     let vars = params.variables()?;
@@ -133,7 +140,7 @@ fn pipe_datafile(ws: &Workspace, name: &str, query: Option<&str>, headers: &Head
 }
 
 /// `GET|POST /v0/sql`.
-pub async fn sql(
+pub(super) async fn sql(
     State(ws): State<Arc<Workspace>>,
     RawQuery(query): RawQuery,
     method: axum::http::Method,
@@ -181,7 +188,7 @@ pub async fn sql(
 }
 
 /// `GET /v0/pipes` and `/v1/pipes`: the pipes, with their nodes.
-pub async fn list_pipes(
+pub(super) async fn list_pipes(
     State(ws): State<Arc<Workspace>>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,

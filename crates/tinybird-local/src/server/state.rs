@@ -33,7 +33,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism().map(std::num::NonZero::get).unwrap_or(2);
         Config {
             max_body_bytes: 10 * 1024 * 1024,
             query_timeout: std::time::Duration::from_secs(10),
@@ -47,7 +47,7 @@ impl Default for Config {
 
 /// What is live now.
 #[derive(Default)]
-pub struct Live {
+pub(super) struct Live {
     pub datasources: BTreeMap<String, DatasourceDef>,
     pub ingest: HashMap<String, Arc<Vec<IngestColumn>>>,
     pub pipes: BTreeMap<String, Pipe>,
@@ -69,7 +69,7 @@ impl std::fmt::Debug for Live {
 
 /// What a deploy changed, by name.
 #[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct Changes {
+pub(super) struct Changes {
     pub new_datasource_names: Vec<String>,
     pub changed_datasource_names: Vec<String>,
     pub deleted_datasource_names: Vec<String>,
@@ -79,7 +79,7 @@ pub struct Changes {
 }
 
 impl Changes {
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.new_datasource_names.is_empty()
             && self.changed_datasource_names.is_empty()
             && self.deleted_datasource_names.is_empty()
@@ -91,7 +91,7 @@ impl Changes {
 
 /// One deployment.
 #[derive(Debug, Clone)]
-pub struct Deployment {
+pub(super) struct Deployment {
     pub id: u64,
     pub status: String,
     pub live: bool,
@@ -105,10 +105,10 @@ pub struct Deployment {
 type AppendFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(u64, u64), ApiError>> + Send + 'a>>;
 
 /// A static token as listed: name, value, scopes.
-pub type TokenListing = (String, String, Vec<(ScopeKind, String)>);
+pub(super) type TokenListing = (String, String, Vec<(ScopeKind, String)>);
 
 /// A workspace.
-pub struct Workspace {
+pub(super) struct Workspace {
     pub id: String,
     pub name: String,
     admin_token: String,
@@ -136,7 +136,7 @@ impl std::fmt::Debug for Workspace {
 
 /// Identity of a workspace: ids and tokens.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
-pub struct Identity {
+pub(super) struct Identity {
     pub id: String,
     pub name: String,
     pub admin_token: String,
@@ -147,7 +147,7 @@ pub struct Identity {
 
 impl Identity {
     /// A fresh workspace identity with random tokens.
-    pub fn generate() -> Identity {
+    pub(super) fn generate() -> Identity {
         let id = uuid::Uuid::new_v4().to_string();
         Identity {
             admin_token: static_token(&id, "workspace admin token"),
@@ -160,7 +160,7 @@ impl Identity {
 }
 
 /// Tinybird's static token format: `p.<base64url json {"u": workspace, "id": uuid, "host": …}>.<signature>`.
-pub fn static_token(workspace_id: &str, _purpose: &str) -> String {
+pub(super) fn static_token(workspace_id: &str, _purpose: &str) -> String {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let payload = serde_json::json!({ "u": workspace_id, "id": uuid::Uuid::new_v4().to_string(), "host": "local" });
     let sig = [*uuid::Uuid::new_v4().as_bytes(), *uuid::Uuid::new_v4().as_bytes()].concat();
@@ -168,7 +168,7 @@ pub fn static_token(workspace_id: &str, _purpose: &str) -> String {
 }
 
 impl Workspace {
-    pub fn new(identity: Identity, engine: Arc<dyn Engine>, config: Config, store: Option<Store>) -> Workspace {
+    pub(super) fn new(identity: Identity, engine: Arc<dyn Engine>, config: Config, store: Option<Store>) -> Workspace {
         Workspace {
             id: identity.id,
             name: identity.name,
@@ -187,7 +187,7 @@ impl Workspace {
         }
     }
 
-    pub fn identity(&self) -> Identity {
+    pub(super) fn identity(&self) -> Identity {
         Identity {
             id: self.id.clone(),
             name: self.name.clone(),
@@ -197,35 +197,36 @@ impl Workspace {
         }
     }
 
-    pub fn admin_token(&self) -> &str {
+    pub(super) fn admin_token(&self) -> &str {
         &self.admin_token
     }
 
-    pub fn user_token(&self) -> &str {
+    pub(super) fn user_token(&self) -> &str {
         &self.user_token
     }
 
     /// Compared in constant time, so response times reveal nothing of the tokens.
-    pub fn is_admin_token(&self, token: &str) -> bool {
-        constant_time_eq(token.as_bytes(), self.admin_token.as_bytes()) | constant_time_eq(token.as_bytes(), self.user_token.as_bytes())
+    pub(super) fn is_admin_token(&self, token: &str) -> bool {
+        constant_time_eq(token.as_bytes(), self.admin_token.as_bytes())
+            | constant_time_eq(token.as_bytes(), self.user_token.as_bytes())
     }
 
     /// The JWT signing key: the admin token's text.
-    pub fn signing_key(&self) -> &[u8] {
+    pub(super) fn signing_key(&self) -> &[u8] {
         self.admin_token.as_bytes()
     }
 
-    pub fn static_grants(&self, token: &str) -> Option<Grants> {
+    pub(super) fn static_grants(&self, token: &str) -> Option<Grants> {
         self.live.read().ok()?.tokens.get(token).cloned()
     }
 
     /// A resource token's value by name.
-    pub fn token_value(&self, name: &str) -> Option<String> {
+    pub(super) fn token_value(&self, name: &str) -> Option<String> {
         self.token_values.lock().ok()?.get(name).cloned()
     }
 
     /// Every resource token: (name, value, scopes).
-    pub fn resource_tokens(&self) -> Vec<TokenListing> {
+    pub(super) fn resource_tokens(&self) -> Vec<TokenListing> {
         let live = self.live.read().map(|l| l.tokens.clone()).unwrap_or_default();
         let mut out: Vec<_> = live.into_iter().map(|(value, g)| (g.name, value, g.scopes)).collect();
         out.sort();
@@ -233,7 +234,7 @@ impl Workspace {
     }
 
     /// Creates a named static token with scopes (Token API without `expiration_time`).
-    pub fn add_static_token(&self, name: &str, scopes: Vec<(ScopeKind, String)>) -> String {
+    pub(super) fn add_static_token(&self, name: &str, scopes: Vec<(ScopeKind, String)>) -> String {
         let value = self.token_value_for(name);
         if let Ok(mut live) = self.live.write() {
             live.tokens.insert(value.clone(), Grants { name: name.to_string(), scopes });
@@ -243,23 +244,23 @@ impl Workspace {
     }
 
     fn token_value_for(&self, name: &str) -> String {
-        let mut values = self.token_values.lock().unwrap_or_else(|e| e.into_inner());
+        let mut values = self.token_values.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         values.entry(name.to_string()).or_insert_with(|| static_token(&self.id, name)).clone()
     }
 
-    pub fn persist_identity(&self) {
+    pub(super) fn persist_identity(&self) {
         if let Some(store) = &self.store {
             let _ = store.save_identity(&self.identity());
         }
     }
 
     /// Applies the JWT's `limits.rps`, counted per JWT name over one-second windows.
-    pub fn rate_limit(&self, claims: &JwtClaims) -> Result<RateHeaders, ApiError> {
+    pub(super) fn rate_limit(&self, claims: &JwtClaims) -> Result<RateHeaders, ApiError> {
         let Some(rps) = claims.limits.as_ref().and_then(|l| l.rps).filter(|r| *r > 0) else {
             return Ok(Vec::new());
         };
         let now = super::auth::now_unix();
-        let mut rate = self.rate.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rate = self.rate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let entry = rate.entry(claims.name.clone()).or_insert((now, 0));
         if entry.0 != now {
             *entry = (now, 0);
@@ -268,11 +269,14 @@ impl Workspace {
         let remaining = HeaderName::from_static("x-ratelimit-remaining");
         let reset = HeaderName::from_static("x-ratelimit-reset");
         if entry.1 >= rps {
-            return Err(ApiError::new(429, format!("Too many requests: the JWT '{}' is limited to {rps} requests per second", claims.name))
-                .with_header(axum::http::header::RETRY_AFTER, "1")
-                .with_header(limit, rps.to_string())
-                .with_header(remaining, "0")
-                .with_header(reset, "1"));
+            return Err(ApiError::new(
+                429,
+                format!("Too many requests: the JWT '{}' is limited to {rps} requests per second", claims.name),
+            )
+            .with_header(axum::http::header::RETRY_AFTER, "1")
+            .with_header(limit, rps.to_string())
+            .with_header(remaining, "0")
+            .with_header(reset, "1"));
         }
         entry.1 += 1;
         Ok(vec![(limit, rps.to_string()), (remaining, (rps - entry.1).to_string()), (reset, "1".into())])
@@ -280,7 +284,7 @@ impl Workspace {
 
     /// Makes `resources` live. Datasources whose schema is unchanged keep their rows; changed ones are recreated;
     /// datasources missing from `resources` are dropped only when `destructive`.
-    pub async fn apply(&self, resources: &Resources, destructive: bool) -> Result<Changes, ApiError> {
+    pub(super) async fn apply(&self, resources: &Resources, destructive: bool) -> Result<Changes, ApiError> {
         let mut changes = Changes::default();
         // An engine's own materialized views go first (they read and write the tables about to change), and come
         // back at the end for the new set of pipes.
@@ -331,7 +335,8 @@ impl Workspace {
                 changes.deleted_datasource_names.push(name.clone());
             } else {
                 // Kept: deleting data needs `allow_destructive_operations=true`.
-                ingest.insert(name.clone(), Arc::new(ingest_columns_for(def, self.engine.flavor()).unwrap_or_default()));
+                ingest
+                    .insert(name.clone(), Arc::new(ingest_columns_for(def, self.engine.flavor()).unwrap_or_default()));
                 datasources.insert(name.clone(), def.clone());
             }
         }
@@ -365,7 +370,14 @@ impl Workspace {
             let live = self.live.read().map_err(|_| ApiError::internal("state lock poisoned"))?;
             // Tokens created through the Token API stay.
             let datafile_names: Vec<String> = grants.keys().cloned().collect();
-            live.tokens.iter().filter(|(_, g)| !datafile_names.contains(&g.name) && g.scopes.iter().all(|(_, r)| datasources.contains_key(r) || pipes.contains_key(r))).map(|(k, v)| (k.clone(), v.clone())).collect()
+            live.tokens
+                .iter()
+                .filter(|(_, g)| {
+                    !datafile_names.contains(&g.name)
+                        && g.scopes.iter().all(|(_, r)| datasources.contains_key(r) || pipes.contains_key(r))
+                })
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
         };
         for (name, scopes) in grants {
             tokens.insert(self.token_value_for(&name), Grants { name, scopes });
@@ -376,14 +388,25 @@ impl Workspace {
         }
         self.persist_identity();
         if self.engine.native_views() {
-            let pipes: Vec<Pipe> =
-                self.live.read().map(|l| l.pipes.values().filter(|p| p.materialized_target.is_some()).cloned().collect()).unwrap_or_default();
+            let pipes: Vec<Pipe> = self
+                .live
+                .read()
+                .map(|l| l.pipes.values().filter(|p| p.materialized_target.is_some()).cloned().collect())
+                .unwrap_or_default();
             let mut views = Vec::with_capacity(pipes.len());
             for pipe in pipes {
-                let query = super::access::pipe_query(&pipe, &tinybird_template::Variables::new(), false, self.engine.flavor())?;
+                let query = super::access::pipe_query(
+                    &pipe,
+                    &tinybird_template::Variables::new(),
+                    false,
+                    self.engine.flavor(),
+                )?;
                 views.push((pipe.name.clone(), pipe.materialized_target.clone().unwrap_or_default(), query));
             }
-            self.engine.set_views(views, &changes.new_pipe_names).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+            self.engine
+                .set_views(views, &changes.new_pipe_names)
+                .await
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
         } else {
             self.backfill(&changes.new_pipe_names).await?;
         }
@@ -394,7 +417,8 @@ impl Workspace {
     async fn backfill(&self, new_pipes: &[String]) -> Result<(), ApiError> {
         for name in new_pipes {
             let Some(pipe) = self.pipe(name).filter(|p| p.materialized_target.is_some()) else { continue };
-            let query = super::access::pipe_query(&pipe, &tinybird_template::Variables::new(), false, self.engine.flavor())?;
+            let query =
+                super::access::pipe_query(&pipe, &tinybird_template::Variables::new(), false, self.engine.flavor())?;
             for ds in crate::engine::compat::referenced_tables(&query) {
                 if !self.is_datasource(&ds) {
                     continue;
@@ -413,28 +437,31 @@ impl Workspace {
         Ok(())
     }
 
-    pub fn datasource(&self, name: &str) -> Option<(DatasourceDef, Arc<Vec<IngestColumn>>)> {
+    pub(super) fn datasource(&self, name: &str) -> Option<(DatasourceDef, Arc<Vec<IngestColumn>>)> {
         let live = self.live.read().ok()?;
         Some((live.datasources.get(name)?.clone(), live.ingest.get(name)?.clone()))
     }
 
-    pub fn pipe(&self, name: &str) -> Option<Pipe> {
+    pub(super) fn pipe(&self, name: &str) -> Option<Pipe> {
         self.live.read().ok()?.pipes.get(name).cloned()
     }
 
     /// Parses a caller's query for this workspace's engine.
-    pub fn parse(&self, sql: &str) -> Result<datafusion::sql::sqlparser::ast::Query, crate::engine::EngineError> {
+    pub(super) fn parse(
+        &self,
+        sql: &str,
+    ) -> Result<datafusion::sql::sqlparser::ast::Query, crate::engine::EngineError> {
         crate::engine::compat::parse_for(sql, self.engine.flavor())
     }
 
-    pub fn is_datasource(&self, name: &str) -> bool {
+    pub(super) fn is_datasource(&self, name: &str) -> bool {
         self.live.read().map(|l| l.datasources.contains_key(name)).unwrap_or(false)
     }
 
     /// Appends rows to a datasource and quarantined rows to `<ds>_quarantine`, persisting when a data dir is set,
     /// then feeds the materialized views that read the datasource. A failing view gives 422 (rows partially
     /// ingested), as Tinybird does.
-    pub async fn append(
+    pub(super) async fn append(
         &self,
         ds: &str,
         rows: Vec<Vec<Value>>,
@@ -481,7 +508,13 @@ impl Workspace {
                 for view in views {
                     self.materialize(&view, ds, source.clone(), durable, depth).await.map_err(|e| {
                         let why = e.body["error"].as_str().unwrap_or("failed").to_string();
-                        ApiError::new(422, format!("Rows were ingested into '{ds}', but materialized view '{}' failed: {why}", view.name))
+                        ApiError::new(
+                            422,
+                            format!(
+                                "Rows were ingested into '{ds}', but materialized view '{}' failed: {why}",
+                                view.name
+                            ),
+                        )
                     })?;
                 }
             }
@@ -496,20 +529,25 @@ impl Workspace {
             .read()
             .map(|l| l.pipes.values().filter(|p| p.materialized_target.is_some()).cloned().collect())
             .unwrap_or_default();
-        pipes
-            .into_iter()
-            .filter(|p| p.nodes.iter().any(|n| n.sql.contains(ds)))
-            .collect()
+        pipes.into_iter().filter(|p| p.nodes.iter().any(|n| n.sql.contains(ds))).collect()
     }
 
     /// Runs a materialized view's SQL over just-ingested rows and appends the result to its target.
-    async fn materialize(&self, view: &Pipe, ds: &str, rows: Vec<Vec<Value>>, durable: bool, depth: usize) -> Result<(), ApiError> {
+    async fn materialize(
+        &self,
+        view: &Pipe,
+        ds: &str,
+        rows: Vec<Vec<Value>>,
+        durable: bool,
+        depth: usize,
+    ) -> Result<(), ApiError> {
         const MAX_DEPTH: usize = 8;
         if depth >= MAX_DEPTH {
             return Err(ApiError::bad_request(format!("materialized views chain more than {MAX_DEPTH} levels deep")));
         }
         let Some(target) = view.materialized_target.clone() else { return Ok(()) };
-        let mut query = super::access::pipe_query(view, &tinybird_template::Variables::new(), false, self.engine.flavor())?;
+        let mut query =
+            super::access::pipe_query(view, &tinybird_template::Variables::new(), false, self.engine.flavor())?;
         if !crate::engine::compat::referenced_tables(&query).iter().any(|t| t == ds) {
             return Ok(());
         }
@@ -540,11 +578,15 @@ impl Workspace {
         for c in target_columns.iter() {
             let pos = result.columns.iter().position(|r| r.name == c.name);
             if pos.is_none() && c.default.is_none() && !c.ty.is_nullable() {
-                return Err(ApiError::bad_request(format!("the view does not produce column '{}' of '{target}'", c.name)));
+                return Err(ApiError::bad_request(format!(
+                    "the view does not produce column '{}' of '{target}'",
+                    c.name
+                )));
             }
             positions.push(pos);
         }
-        const EXACT: crate::format::OutputOptions = crate::format::OutputOptions { quote_64bit: true, quote_denormals: true };
+        const EXACT: crate::format::OutputOptions =
+            crate::format::OutputOptions { quote_64bit: true, quote_denormals: true };
         let mut out = Vec::with_capacity(result.num_rows());
         for row in result.rows() {
             let mut converted = Vec::with_capacity(target_columns.len());
@@ -557,7 +599,10 @@ impl Workspace {
                         crate::format::json_value(&mut text, &row[*i], &result.columns[*i].ty, EXACT);
                         let json: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
                         crate::ingest::convert(&json, &c.ty).map_err(|_| {
-                            ApiError::bad_request(format!("value {text} of column '{}' does not fit type {} in '{target}'", c.name, c.ty))
+                            ApiError::bad_request(format!(
+                                "value {text} of column '{}' does not fit type {} in '{target}'",
+                                c.name, c.ty
+                            ))
                         })?
                     }
                 };
@@ -572,11 +617,8 @@ impl Workspace {
     async fn quarantine(&self, ds: &str, rows: Vec<Quarantined>) -> Result<(), ApiError> {
         let table = format!("{ds}_quarantine");
         let (def, _) = self.datasource(ds).ok_or_else(|| ApiError::not_found(ds))?;
-        let mut columns: Vec<(String, ChType)> = def
-            .columns
-            .iter()
-            .map(|c| (c.name.clone(), ChType::Nullable(Box::new(ChType::String))))
-            .collect();
+        let mut columns: Vec<(String, ChType)> =
+            def.columns.iter().map(|c| (c.name.clone(), ChType::Nullable(Box::new(ChType::String)))).collect();
         columns.push(("c__error_column".into(), ChType::Array(Box::new(ChType::String))));
         columns.push(("c__error".into(), ChType::Array(Box::new(ChType::String))));
         columns.push(("c__import_id".into(), ChType::Nullable(Box::new(ChType::String))));
@@ -589,7 +631,8 @@ impl Workspace {
         let rows = rows
             .into_iter()
             .map(|q| {
-                let mut row: Vec<Value> = q.values.into_iter().map(|v| v.map(Value::Str).unwrap_or(Value::Null)).collect();
+                let mut row: Vec<Value> =
+                    q.values.into_iter().map(|v| v.map(Value::Str).unwrap_or(Value::Null)).collect();
                 row.push(Value::Array(q.error_columns.into_iter().map(Value::Str).collect()));
                 row.push(Value::Array(q.errors.into_iter().map(Value::Str).collect()));
                 row.push(Value::Str(import_id.clone()));
@@ -602,7 +645,7 @@ impl Workspace {
     }
 
     /// Holds off appends while a delete, truncate or replace rewrites the stored rows (no-op without a data dir).
-    pub async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    pub(super) async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         match &self.store {
             Some(store) => Some(store.lock().await),
             None => None,
@@ -611,11 +654,13 @@ impl Workspace {
 
     /// Rewrites a datasource's persisted rows from the engine (after delete, truncate, replace). Call it under
     /// [`Workspace::write_guard`], with the change that needs it.
-    pub async fn snapshot(&self, ds: &str) -> Result<(), ApiError> {
+    pub(super) async fn snapshot(&self, ds: &str) -> Result<(), ApiError> {
         if let Some(store) = &self.store {
             let columns = self.datasource(ds).map(|(_, c)| c).ok_or_else(|| ApiError::not_found(ds))?;
             let rows = self.engine.dump(ds).await?;
-            store.write_rows(ds, &columns, &rows).map_err(|e| ApiError::new(503, format!("could not persist rows: {e}")))?;
+            store
+                .write_rows(ds, &columns, &rows)
+                .map_err(|e| ApiError::new(503, format!("could not persist rows: {e}")))?;
         }
         Ok(())
     }
@@ -632,7 +677,10 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The ingestion view of a datasource's columns on an engine (the ClickHouse engine also stores types the server does
 /// not model).
-pub fn ingest_columns_for(def: &DatasourceDef, flavor: crate::engine::Flavor) -> Result<Vec<IngestColumn>, String> {
+pub(super) fn ingest_columns_for(
+    def: &DatasourceDef,
+    flavor: crate::engine::Flavor,
+) -> Result<Vec<IngestColumn>, String> {
     def.columns
         .iter()
         .map(|c| {

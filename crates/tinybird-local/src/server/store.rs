@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 /// A data directory.
 #[derive(Debug)]
-pub struct Store {
+pub(super) struct Store {
     dir: PathBuf,
     lock: tokio::sync::Mutex<()>,
 }
@@ -22,7 +22,7 @@ const EXACT: OutputOptions = OutputOptions { quote_64bit: true, quote_denormals:
 
 impl Store {
     /// Opens (creating) a data directory.
-    pub fn open(dir: impl AsRef<Path>) -> std::io::Result<Store> {
+    pub(super) fn open(dir: impl AsRef<Path>) -> std::io::Result<Store> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(dir.join("tables"))?;
         fs::create_dir_all(dir.join("project"))?;
@@ -30,23 +30,23 @@ impl Store {
     }
 
     /// Serialises writers.
-    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+    pub(super) async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.lock.lock().await
     }
 
-    pub fn load_identity(&self) -> Option<Identity> {
+    pub(super) fn load_identity(&self) -> Option<Identity> {
         let text = fs::read_to_string(self.dir.join("workspace.json")).ok()?;
         serde_json::from_str(&text).ok()
     }
 
-    pub fn save_identity(&self, identity: &Identity) -> std::io::Result<()> {
+    pub(super) fn save_identity(&self, identity: &Identity) -> std::io::Result<()> {
         let text = serde_json::to_string_pretty(identity).map_err(std::io::Error::other)?;
         // It holds the admin token: readable by its owner only.
         write_atomic_private(&self.dir.join("workspace.json"), text.as_bytes())
     }
 
     /// The deployed datafiles, if any were saved.
-    pub fn project_files(&self) -> Vec<(String, String)> {
+    pub(super) fn project_files(&self) -> Vec<(String, String)> {
         let mut files = Vec::new();
         let Ok(entries) = fs::read_dir(self.dir.join("project")) else { return files };
         for e in entries.flatten() {
@@ -61,7 +61,7 @@ impl Store {
 
     /// Replaces the saved datafiles: written to a new folder first, which then takes the old one's place, so a
     /// failure leaves the previous project as it was. Each file keeps its base name, which must be a plain one.
-    pub fn save_project(&self, files: &[(String, String)]) -> std::io::Result<()> {
+    pub(super) fn save_project(&self, files: &[(String, String)]) -> std::io::Result<()> {
         let dir = self.dir.join("project");
         let staged = self.dir.join("project.new");
         let _ = fs::remove_dir_all(&staged);
@@ -86,12 +86,18 @@ impl Store {
         self.dir.join("tables").join(format!("{}.rows", sanitize(ds)))
     }
 
-    pub fn remove_rows(&self, ds: &str) {
+    pub(super) fn remove_rows(&self, ds: &str) {
         let _ = fs::remove_file(self.rows_path(ds));
     }
 
     /// Appends rows; with `sync`, returns only once they are on disk.
-    pub fn append_rows(&self, ds: &str, columns: &[IngestColumn], rows: &[Vec<Value>], sync: bool) -> std::io::Result<()> {
+    pub(super) fn append_rows(
+        &self,
+        ds: &str,
+        columns: &[IngestColumn],
+        rows: &[Vec<Value>],
+        sync: bool,
+    ) -> std::io::Result<()> {
         let mut file = OpenOptions::new().create(true).append(true).open(self.rows_path(ds))?;
         file.write_all(encode(columns, rows).as_bytes())?;
         if sync {
@@ -101,12 +107,12 @@ impl Store {
     }
 
     /// Replaces every stored row.
-    pub fn write_rows(&self, ds: &str, columns: &[IngestColumn], rows: &[Vec<Value>]) -> std::io::Result<()> {
+    pub(super) fn write_rows(&self, ds: &str, columns: &[IngestColumn], rows: &[Vec<Value>]) -> std::io::Result<()> {
         write_atomic(&self.rows_path(ds), encode(columns, rows).as_bytes())
     }
 
     /// Reads the stored rows back; a torn last line (crash mid-write) is skipped.
-    pub fn load_rows(&self, ds: &str, columns: &[IngestColumn]) -> std::io::Result<Vec<Vec<Value>>> {
+    pub(super) fn load_rows(&self, ds: &str, columns: &[IngestColumn]) -> std::io::Result<Vec<Vec<Value>>> {
         let file = match File::open(self.rows_path(ds)) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -115,7 +121,9 @@ impl Store {
         let mut rows = Vec::new();
         for line in BufReader::new(file).lines() {
             let line = line?;
-            let Ok(serde_json::Value::Array(values)) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            let Ok(serde_json::Value::Array(values)) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
             if values.len() != columns.len() {
                 continue;
             }
@@ -145,7 +153,7 @@ fn encode(columns: &[IngestColumn], rows: &[Vec<Value>]) -> String {
 
 /// The base name of an uploaded datafile when its name is a plain relative path (`events.datasource`,
 /// `datasources/events.datasource`): no empty, `.` or `..` component, not absolute, no backslash or NUL.
-pub fn plain_file_name(name: &str) -> Option<&str> {
+pub(super) fn plain_file_name(name: &str) -> Option<&str> {
     if name.is_empty() || name.starts_with('/') || name.contains(['\\', '\0']) {
         return None;
     }

@@ -19,7 +19,7 @@ fn token_error(message: String) -> ApiError {
 }
 
 /// `GET /tokens`: the workspace's tokens, unauthenticated, as Tinybird Local serves them.
-pub async fn local_tokens(State(ws): State<Arc<Workspace>>) -> Response {
+pub(super) async fn local_tokens(State(ws): State<Arc<Workspace>>) -> Response {
     axum::Json(serde_json::json!({
         "user_token": ws.user_token(),
         "admin_token": ws.admin_token(),
@@ -29,20 +29,32 @@ pub async fn local_tokens(State(ws): State<Arc<Workspace>>) -> Response {
 }
 
 /// `GET /v0/tokens`: static tokens (admin only).
-pub async fn list(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(super) async fn list(
+    State(ws): State<Arc<Workspace>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let (params, _) = collect(query.as_deref(), &headers, &[])?;
     let (principal, _) = authenticate(&ws, request_token(&headers, params.get("token").as_deref()))?;
     principal.require_admin()?;
-    let mut tokens = vec![serde_json::json!({ "name": "workspace admin token", "token": ws.admin_token(), "scopes": [{ "type": "ADMIN" }] })];
+    let mut tokens = vec![
+        serde_json::json!({ "name": "workspace admin token", "token": ws.admin_token(), "scopes": [{ "type": "ADMIN" }] }),
+    ];
     for (name, value, scopes) in ws.resource_tokens() {
-        let scopes: Vec<_> = scopes.iter().map(|(k, r)| serde_json::json!({ "type": k.as_str(), "resource": r })).collect();
+        let scopes: Vec<_> =
+            scopes.iter().map(|(k, r)| serde_json::json!({ "type": k.as_str(), "resource": r })).collect();
         tokens.push(serde_json::json!({ "name": name, "token": value, "scopes": scopes }));
     }
     Ok(axum::Json(serde_json::json!({ "tokens": tokens })).into_response())
 }
 
 /// `POST /v0/tokens?name=&expiration_time=`: a JWT (with `expiration_time`) or a static token (`scope=` args).
-pub async fn create(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub(super) async fn create(
+    State(ws): State<Arc<Workspace>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let query_params = super::params::form_pairs(query.as_deref().unwrap_or("").as_bytes());
     let get = |k: &str| {
         query_params.iter().find(|(n, _)| n == k).map(|(_, v)| match v {
@@ -85,7 +97,10 @@ pub async fn create(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery,
             )));
         };
         if s.resource.is_empty() {
-            return Err(token_error(format!("When creating a jwt token for {}, a resource name is required", kind.as_str())));
+            return Err(token_error(format!(
+                "When creating a jwt token for {}, a resource name is required",
+                kind.as_str()
+            )));
         }
         let exists = match kind {
             ScopeKind::PipesRead => ws.pipe(&s.resource).is_some(),
@@ -97,7 +112,10 @@ pub async fn create(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery,
     }
     let limits = match payload.get("limits") {
         None | Some(serde_json::Value::Null) => None,
-        Some(l) => Some(serde_json::from_value::<JwtLimits>(l.clone()).map_err(|e| ApiError::bad_request(format!("Invalid body : limits: {e}")))?),
+        Some(l) => Some(
+            serde_json::from_value::<JwtLimits>(l.clone())
+                .map_err(|e| ApiError::bad_request(format!("Invalid body : limits: {e}")))?,
+        ),
     };
     let claims = JwtClaims { workspace_id: ws.id.clone(), name: name.clone(), exp, scopes, limits };
     let token = sign_jwt(&ws, &claims)?;
@@ -119,10 +137,15 @@ fn create_static(
 ) -> Result<Response, ApiError> {
     let mut pairs: Vec<(String, String)> = query
         .iter()
-        .map(|(k, v)| (k.clone(), match v {
-            tinybird_template::ParamValue::Str(s) => s.clone(),
-            _ => String::new(),
-        }))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                match v {
+                    tinybird_template::ParamValue::Str(s) => s.clone(),
+                    _ => String::new(),
+                },
+            )
+        })
         .collect();
     let (params, _) = collect(None, headers, body)?;
     let body_scope = params.get("scope");

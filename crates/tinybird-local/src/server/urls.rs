@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// Whether an address is one a URL import must not reach: loopback, private, link-local, unspecified, multicast,
 /// shared (CGNAT), reserved, or an IPv6 address embedding one of those.
-pub fn is_private(ip: IpAddr) -> bool {
+pub(super) fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => private_v4(v4),
         IpAddr::V6(v6) => {
@@ -50,7 +50,7 @@ fn private_v4(ip: Ipv4Addr) -> bool {
 }
 
 /// Checks a URL's scheme and, when its host is an IP address, that address.
-pub fn check(url: &reqwest::Url, allow_private: bool) -> Result<(), String> {
+pub(super) fn check(url: &reqwest::Url, allow_private: bool) -> Result<(), String> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("only http and https URLs can be imported, not {}", url.scheme()));
     }
@@ -65,7 +65,10 @@ pub fn check(url: &reqwest::Url, allow_private: bool) -> Result<(), String> {
         Some(url::Host::Ipv6(ip)) if !allow_private && is_private(IpAddr::V6(ip)) => {
             Err(format!("{ip} is a loopback, private or reserved address"))
         }
-        Some(url::Host::Domain(name)) if !allow_private && (name.eq_ignore_ascii_case("localhost") || name.to_ascii_lowercase().ends_with(".localhost")) => {
+        Some(url::Host::Domain(name))
+            if !allow_private
+                && (name.eq_ignore_ascii_case("localhost") || name.to_ascii_lowercase().ends_with(".localhost")) =>
+        {
             Err(format!("{name} is this machine"))
         }
         Some(_) => Ok(()),
@@ -83,7 +86,8 @@ impl reqwest::dns::Resolve for PublicOnly {
         Box::pin(async move {
             let host = name.as_str().to_string();
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let kept: Vec<SocketAddr> = addrs.iter().copied().filter(|a| allow_private || !is_private(a.ip())).collect();
+            let kept: Vec<SocketAddr> =
+                addrs.iter().copied().filter(|a| allow_private || !is_private(a.ip())).collect();
             if kept.is_empty() {
                 let why = if addrs.is_empty() {
                     format!("{host} does not resolve")
@@ -99,7 +103,7 @@ impl reqwest::dns::Resolve for PublicOnly {
 }
 
 /// The HTTP client of URL imports: the resolver above, every redirect checked, bounded time.
-pub fn client(allow_private: bool) -> reqwest::Result<reqwest::Client> {
+pub(super) fn client(allow_private: bool) -> reqwest::Result<reqwest::Client> {
     let redirects = reqwest::redirect::Policy::custom(move |attempt| {
         if attempt.previous().len() >= 5 {
             return attempt.error("too many redirects");
@@ -118,7 +122,7 @@ pub fn client(allow_private: bool) -> reqwest::Result<reqwest::Client> {
 }
 
 /// A URL as it may be shown in an error: without credentials or query string (which may carry a token).
-pub fn redact(url: &str) -> String {
+pub(super) fn redact(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(mut u) => {
             let _ = u.set_username("");
@@ -133,7 +137,7 @@ pub fn redact(url: &str) -> String {
 }
 
 /// A fetch error with its cause (which reqwest keeps in its source chain), without the URL.
-pub fn describe(e: reqwest::Error) -> String {
+pub(super) fn describe(e: reqwest::Error) -> String {
     let e = e.without_url();
     let mut text = e.to_string();
     let mut source = std::error::Error::source(&e);

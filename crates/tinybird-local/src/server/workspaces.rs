@@ -10,9 +10,11 @@ use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
 fn token_param(query: Option<&str>) -> Option<String> {
-    super::params::form_pairs(query.unwrap_or("").as_bytes()).into_iter().find(|(k, _)| k == "token").map(|(_, v)| match v {
-        tinybird_template::ParamValue::Str(s) => s,
-        _ => String::new(),
+    super::params::form_pairs(query.unwrap_or("").as_bytes()).into_iter().find(|(k, _)| k == "token").map(|(_, v)| {
+        match v {
+            tinybird_template::ParamValue::Str(s) => s,
+            _ => String::new(),
+        }
     })
 }
 
@@ -34,19 +36,31 @@ fn workspace_json(ws: &Workspace) -> serde_json::Value {
 }
 
 /// `GET /v1/workspace`.
-pub async fn current(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(super) async fn current(
+    State(ws): State<Arc<Workspace>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     admin(&ws, &headers, query.as_deref())?;
     Ok(axum::Json(workspace_json(&ws)).into_response())
 }
 
 /// `GET /v1/user/workspaces`.
-pub async fn list(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(super) async fn list(
+    State(ws): State<Arc<Workspace>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     admin(&ws, &headers, query.as_deref())?;
     Ok(axum::Json(serde_json::json!({ "workspaces": [workspace_json(&ws)] })).into_response())
 }
 
 /// `POST /v1/workspaces`: this server has one workspace; it is returned whatever name is asked for.
-pub async fn create(State(ws): State<Arc<Workspace>>, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(super) async fn create(
+    State(ws): State<Arc<Workspace>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     admin(&ws, &headers, query.as_deref())?;
     Ok(axum::Json(workspace_json(&ws)).into_response())
 }

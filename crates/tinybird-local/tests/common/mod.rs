@@ -5,35 +5,35 @@ use serde_json::Value;
 use std::path::PathBuf;
 use tinybird_local::{LocalServer, Resources};
 
-pub fn project_dir() -> PathBuf {
+pub(crate) fn project_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/project")
 }
 
-pub fn resources() -> Resources {
+pub(crate) fn resources() -> Resources {
     Resources::from_dir(project_dir()).expect("fixture project parses")
 }
 
 /// Whether these tests run on the ClickHouse engine (`TINYBIRD_LOCAL_ENGINE=clickhouse`): the whole suite runs on
 /// either engine, and the few answers that differ (what DataFusion refuses, ClickHouse runs) say so.
-pub fn on_clickhouse() -> bool {
+pub(crate) fn on_clickhouse() -> bool {
     matches!(tinybird_local::EngineKind::from_env(), Ok(Some(tinybird_local::EngineKind::ClickHouse)))
 }
 
-pub async fn server() -> LocalServer {
+pub(crate) async fn server() -> LocalServer {
     LocalServer::start(resources()).await.expect("server starts")
 }
 
-pub fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder().build().unwrap()
 }
 
-pub const ROWS: &str = r#"{"timestamp":"2024-01-01 00:00:00","org_id":"acme","page":"/a","user":{"id":1},"duration":1.5,"big":18446744073709551615}
+pub(crate) const ROWS: &str = r#"{"timestamp":"2024-01-01 00:00:00","org_id":"acme","page":"/a","user":{"id":1},"duration":1.5,"big":18446744073709551615}
 {"timestamp":"2024-01-01 00:00:01","org_id":"acme","page":"/a","user":{"id":2},"duration":2.5,"big":1}
 {"timestamp":"2024-01-01 00:00:02","org_id":"acme","page":"/b","duration":4,"big":2}
 {"timestamp":"2024-01-02 10:00:00","org_id":"other","page":"/c","user":{"id":3},"duration":1,"big":3}"#;
 
 /// Ingests the four fixture rows with the admin token.
-pub async fn seed(server: &LocalServer) {
+pub(crate) async fn seed(server: &LocalServer) {
     let r = client()
         .post(format!("{}/v0/events?name=events&wait=true", server.url()))
         .bearer_auth(server.admin_token())
@@ -46,18 +46,18 @@ pub async fn seed(server: &LocalServer) {
     assert_eq!(body, serde_json::json!({"successful_rows": 4, "quarantined_rows": 0}));
 }
 
-pub async fn get_json(url: &str, token: &str) -> (u16, Value) {
+pub(crate) async fn get_json(url: &str, token: &str) -> (u16, Value) {
     let r = client().get(url).bearer_auth(token).send().await.unwrap();
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
-pub fn jwt(server: &LocalServer, payload: Value) -> String {
+pub(crate) fn jwt(server: &LocalServer, payload: Value) -> String {
     let key = jsonwebtoken::EncodingKey::from_secret(server.admin_token().as_bytes());
     jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &payload, &key).unwrap()
 }
 
-pub fn in_one_hour() -> i64 {
+pub(crate) fn in_one_hour() -> i64 {
     chrono::Utc::now().timestamp() + 3600
 }

@@ -7,14 +7,14 @@ use tinybird_core::filter::Column;
 use tinybird_core::params::{FixedValue, QueryParams};
 
 /// The seed's `user_analytics` endpoint: params `user_id: UInt64`, `days: Int32` (optional).
-pub struct UserAnalytics {
+pub(crate) struct UserAnalytics {
     pub user_id: u64,
     pub days: Option<i32>,
 }
 
 /// `UserAnalytics`'s fixable params.
 #[derive(Default, Clone)]
-pub struct UserAnalyticsFixed {
+pub(crate) struct UserAnalyticsFixed {
     pub user_id: Option<u64>,
     pub days: Option<i32>,
 }
@@ -48,13 +48,13 @@ impl Endpoint for UserAnalytics {
 }
 
 /// The seed's `top_pages` endpoint, fixed to an org: params `org_id: String`.
-pub struct TopPages {
+pub(crate) struct TopPages {
     pub org_id: String,
 }
 
 /// `TopPages`'s fixable params.
 #[derive(Default, Clone)]
-pub struct TopPagesFixed {
+pub(crate) struct TopPagesFixed {
     pub org_id: Option<String>,
 }
 
@@ -84,7 +84,7 @@ impl Endpoint for TopPages {
 
 /// The seed's `events` datasource.
 #[derive(serde::Serialize, serde::Deserialize)]
-pub struct Events {
+pub(crate) struct Events {
     pub user_id: u64,
     pub org_id: String,
     pub country: String,
@@ -93,7 +93,7 @@ pub struct Events {
 }
 
 /// `Events`'s typed column handles.
-pub struct EventsColumns {
+pub(crate) struct EventsColumns {
     pub user_id: Column<u64>,
     pub org_id: Column<String>,
     pub country: Column<String>,

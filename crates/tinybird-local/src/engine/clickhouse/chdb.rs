@@ -76,7 +76,8 @@ static CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::ne
 /// static destructors run (otherwise they tear down an engine whose threads still run, and the process crashes).
 extern "C" fn shut_down() {
     CLOSED.store(true, std::sync::atomic::Ordering::SeqCst);
-    let pools: Vec<Arc<Pool>> = POOLS.lock().map(|p| p.iter().filter_map(std::sync::Weak::upgrade).collect()).unwrap_or_default();
+    let pools: Vec<Arc<Pool>> =
+        POOLS.lock().map(|p| p.iter().filter_map(std::sync::Weak::upgrade).collect()).unwrap_or_default();
     for pool in pools {
         if let Ok(mut idle) = pool.idle.lock() {
             idle.clear();
@@ -153,8 +154,15 @@ pub fn locate(location: &ChdbLocation) -> Result<ChdbPaths, String> {
     };
     let libpython = match explicit_python {
         Some(path) if path.is_file() => path,
-        Some(path) => return Err(format!("libpython was not found at {} ({LIBPYTHON_ENV} or --libpython)", path.display())),
-        None => match asked.as_ref().and_then(|a| a.as_ref().ok()).and_then(|a| a.libpython.clone()).or_else(system_libpython) {
+        Some(path) => {
+            return Err(format!("libpython was not found at {} ({LIBPYTHON_ENV} or --libpython)", path.display()));
+        }
+        None => match asked
+            .as_ref()
+            .and_then(|a| a.as_ref().ok())
+            .and_then(|a| a.libpython.clone())
+            .or_else(system_libpython)
+        {
             Some(path) => path,
             None => {
                 return Err(format!(
@@ -231,13 +239,17 @@ fn open(paths: ChdbPaths) -> Result<Chdb, String> {
         let python = Library::open(Some(&paths.libpython), RTLD_NOW | RTLD_GLOBAL)
             .map_err(|e| format!("could not load libpython from {}: {e}", paths.libpython.display()))?;
         std::mem::forget(python);
-        Library::open(Some(&paths.library), RTLD_NOW | RTLD_LOCAL | libc::RTLD_DEEPBIND)
-            .map_err(|e| format!("could not load chDB from {}: {e} (reinstall it with `{PIP_INSTALL}`)", paths.library.display()))?
+        Library::open(Some(&paths.library), RTLD_NOW | RTLD_LOCAL | libc::RTLD_DEEPBIND).map_err(|e| {
+            format!("could not load chDB from {}: {e} (reinstall it with `{PIP_INSTALL}`)", paths.library.display())
+        })?
     };
     // SAFETY: `AdbcDriverInit` has the ADBC driver-init signature; the library is never unloaded.
     let init: adbc_ffi::FFI_AdbcDriverInitFunc = unsafe {
         *library.get::<adbc_ffi::FFI_AdbcDriverInitFunc>(b"AdbcDriverInit\0").map_err(|e| {
-            format!("{} is not an ADBC driver ({e}); tinybird-local needs chDB {CHDB_VERSION}: `{PIP_INSTALL}`", paths.library.display())
+            format!(
+                "{} is not an ADBC driver ({e}); tinybird-local needs chDB {CHDB_VERSION}: `{PIP_INSTALL}`",
+                paths.library.display()
+            )
         })?
     };
     std::mem::forget(library);
@@ -245,8 +257,13 @@ fn open(paths: ChdbPaths) -> Result<Chdb, String> {
     let database = driver
         .new_database_with_opts([(OptionDatabase::Uri, OptionValue::String("chdb://".into()))])
         .map_err(adbc_text)?;
-    let mut chdb =
-        Chdb { database: Mutex::new(Some(database)), version: String::new(), paths, boot: Mutex::new(false), keeper: Mutex::new(None) };
+    let mut chdb = Chdb {
+        database: Mutex::new(Some(database)),
+        version: String::new(),
+        paths,
+        boot: Mutex::new(false),
+        keeper: Mutex::new(None),
+    };
     let mut conn = chdb.connect()?;
     let batches = query(&mut conn, "SELECT version()").map_err(|e| e.to_string())?;
     let version = batches
@@ -309,7 +326,7 @@ impl ChError {
         let message = text.split("\n\n").next().unwrap_or(text).trim().to_string();
         let name = message
             .rsplit_once('(')
-            .map(|(_, n)| n.trim_end_matches(|c| c == ')' || c == '.' || c == ' ').to_string())
+            .map(|(_, n)| n.trim_end_matches([')', '.', ' ']).to_string())
             .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit()));
         ChError { name, message }
     }
@@ -322,10 +339,10 @@ impl Chdb {
             if CLOSED.load(std::sync::atomic::Ordering::SeqCst) {
                 return Err("the process is exiting".into());
             }
-            let database = self.database.lock().unwrap_or_else(|p| p.into_inner());
+            let database = self.database.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             database.as_ref().ok_or("the process is exiting")?.new_connection().map_err(adbc_text)
         };
-        let mut booted = self.boot.lock().unwrap_or_else(|p| p.into_inner());
+        let mut booted = self.boot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if *booted {
             drop(booted);
             return new_connection();
@@ -342,8 +359,16 @@ impl Chdb {
 struct SavedSignals(Vec<(libc::c_int, libc::sigaction)>);
 
 impl SavedSignals {
-    const SIGNALS: [libc::c_int; 8] =
-        [libc::SIGILL, libc::SIGTRAP, libc::SIGABRT, libc::SIGBUS, libc::SIGFPE, libc::SIGSEGV, libc::SIGTSTP, libc::SIGSYS];
+    const SIGNALS: [libc::c_int; 8] = [
+        libc::SIGILL,
+        libc::SIGTRAP,
+        libc::SIGABRT,
+        libc::SIGBUS,
+        libc::SIGFPE,
+        libc::SIGSEGV,
+        libc::SIGTSTP,
+        libc::SIGSYS,
+    ];
 
     fn save() -> SavedSignals {
         let mut saved = Vec::with_capacity(Self::SIGNALS.len());
@@ -402,8 +427,12 @@ pub fn ingest(conn: &mut ManagedConnection, database: &str, table: &str, batch: 
     use adbc_core::Optionable as _;
     use adbc_core::options::{IngestMode, OptionStatement};
     let mut statement = conn.new_statement().map_err(ChError::from_adbc)?;
-    statement.set_option(OptionStatement::TargetTable, OptionValue::String(table.into())).map_err(ChError::from_adbc)?;
-    statement.set_option(OptionStatement::TargetDbSchema, OptionValue::String(database.into())).map_err(ChError::from_adbc)?;
+    statement
+        .set_option(OptionStatement::TargetTable, OptionValue::String(table.into()))
+        .map_err(ChError::from_adbc)?;
+    statement
+        .set_option(OptionStatement::TargetDbSchema, OptionValue::String(database.into()))
+        .map_err(ChError::from_adbc)?;
     statement.set_option(OptionStatement::IngestMode, IngestMode::Append.into()).map_err(ChError::from_adbc)?;
     statement.bind(batch).map_err(ChError::from_adbc)?;
     statement.execute_update().map_err(|e| debug(table, e))?;
@@ -430,7 +459,7 @@ impl Pool {
 
     /// An idle connection, or a new one.
     pub fn take(&self) -> Result<ManagedConnection, ChError> {
-        if let Some(conn) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+        if let Some(conn) = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop() {
             return Ok(conn);
         }
         let mut conn = self.chdb.connect().map_err(|e| ChError { name: None, message: e })?;
@@ -442,7 +471,7 @@ impl Pool {
 
     /// Returns a connection after a statement that succeeded (one that failed is dropped, as its state is unknown).
     pub fn give_back(&self, conn: ManagedConnection) {
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let mut idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if idle.len() < 64 && !CLOSED.load(std::sync::atomic::Ordering::SeqCst) {
             idle.push(conn);
         }
@@ -473,10 +502,14 @@ mod tests {
 
     #[test]
     fn errors_keep_clickhouse_text_without_chdb_prefix() {
-        let e = ChError::from_text("[chdb] Code: 62. DB::Exception: Syntax error: failed at position 1 (SELEC): SELEC 1. Expected one of: ... (SYNTAX_ERROR)");
+        let e = ChError::from_text(
+            "[chdb] Code: 62. DB::Exception: Syntax error: failed at position 1 (SELEC): SELEC 1. Expected one of: ... (SYNTAX_ERROR)",
+        );
         assert_eq!(e.name.as_deref(), Some("SYNTAX_ERROR"));
         assert!(e.message.starts_with("DB::Exception: Syntax error"), "{}", e.message);
-        let e = ChError::from_text("Code: 60. DB::Exception: Unknown table expression identifier 'x' in scope SELECT * FROM x. (UNKNOWN_TABLE)");
+        let e = ChError::from_text(
+            "Code: 60. DB::Exception: Unknown table expression identifier 'x' in scope SELECT * FROM x. (UNKNOWN_TABLE)",
+        );
         assert_eq!(e.name.as_deref(), Some("UNKNOWN_TABLE"));
     }
 
@@ -485,7 +518,8 @@ mod tests {
         let location = ChdbLocation { library: Some("/nonexistent/chdb".into()), libpython: None };
         let e = locate(&location).unwrap_err();
         assert!(e.contains("/nonexistent/chdb") && e.contains(PIP_INSTALL), "{e}");
-        let location = ChdbLocation { library: Some(std::env::temp_dir()), libpython: Some("/nonexistent/libpython3.so".into()) };
+        let location =
+            ChdbLocation { library: Some(std::env::temp_dir()), libpython: Some("/nonexistent/libpython3.so".into()) };
         let e = locate(&location).unwrap_err();
         assert!(e.contains("_chdb.abi3.so") || e.contains("libpython"), "{e}");
     }

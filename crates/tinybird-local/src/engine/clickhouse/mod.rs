@@ -64,7 +64,10 @@ pub struct ClickHouseEngine {
 
 impl std::fmt::Debug for ClickHouseEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClickHouseEngine").field("version", &self.chdb.version).field("database", &self.database).finish()
+        f.debug_struct("ClickHouseEngine")
+            .field("version", &self.chdb.version)
+            .field("database", &self.database)
+            .finish()
     }
 }
 
@@ -76,7 +79,10 @@ impl ClickHouseEngine {
         let database = format!("tb_{}", uuid::Uuid::new_v4().simple());
         let sandbox = format!("tb_{}", uuid::Uuid::new_v4().simple());
         let admin = Pool::new(chdb.clone(), vec![format!("USE {}", compat::quote_ident(&database))]);
-        let user = Pool::new(chdb.clone(), vec![format!("USE {}", compat::quote_ident(&sandbox)), "SET readonly = 2".to_string()]);
+        let user = Pool::new(
+            chdb.clone(),
+            vec![format!("USE {}", compat::quote_ident(&sandbox)), "SET readonly = 2".to_string()],
+        );
         let mut setup = Pool::new(chdb.clone(), Vec::new()).take().map_err(|e| e.message)?;
         for db in [&database, &sandbox] {
             chdb::execute(&mut setup, &format!("CREATE DATABASE IF NOT EXISTS {}", compat::quote_ident(db)))
@@ -119,7 +125,8 @@ impl ClickHouseEngine {
     fn error(&self, e: ChError) -> EngineError {
         let mut message = e.message;
         for db in [&self.database, &self.sandbox] {
-            message = message.replace(&format!("`{db}`."), "").replace(&format!("{db}."), "").replace(db.as_str(), "default");
+            message =
+                message.replace(&format!("`{db}`."), "").replace(&format!("{db}."), "").replace(db.as_str(), "default");
         }
         match e.name.as_deref() {
             Some("TIMEOUT_EXCEEDED") => EngineError::Timeout(self.options.query_timeout),
@@ -163,8 +170,7 @@ fn arrow_ingestible(ty: &ChType) -> bool {
 }
 
 /// Each append is one block: the table is written whole before any materialized view runs on it.
-const INSERT_SETTINGS: &str =
-    "input_format_parallel_parsing = 0, max_insert_block_size = 1000000000, min_insert_block_size_rows = 0, min_insert_block_size_bytes = 0";
+const INSERT_SETTINGS: &str = "input_format_parallel_parsing = 0, max_insert_block_size = 1000000000, min_insert_block_size_rows = 0, min_insert_block_size_bytes = 0";
 
 /// A column of a result as strings. ClickHouse strings are bytes: any that are not UTF-8 are read with U+FFFD in
 /// place of the bad sequences (the Arrow import does not check them, so they are never read as `str` directly).
@@ -266,17 +272,29 @@ impl Engine for ClickHouseEngine {
             let mut fields = Vec::with_capacity(columns.len());
             for (i, c) in columns.iter().enumerate() {
                 if let Some(bad) = rows.iter().find(|r| r.len() != columns.len()) {
-                    return Err(EngineError::Schema(format!("row has {} values, table has {} columns", bad.len(), columns.len())));
+                    return Err(EngineError::Schema(format!(
+                        "row has {} values, table has {} columns",
+                        bad.len(),
+                        columns.len()
+                    )));
                 }
                 let values: Vec<&Value> = rows.iter().map(|r| &r[i]).collect();
-                let array = super::build_array(&c.ty, &values).map_err(|e| EngineError::Schema(format!("column '{}': {e}", c.name)))?;
-                fields.push(datafusion::arrow::datatypes::Field::new(&c.name, array.data_type().clone(), c.ty.is_nullable()));
+                let array = super::build_array(&c.ty, &values)
+                    .map_err(|e| EngineError::Schema(format!("column '{}': {e}", c.name)))?;
+                fields.push(datafusion::arrow::datatypes::Field::new(
+                    &c.name,
+                    array.data_type().clone(),
+                    c.ty.is_nullable(),
+                ));
                 arrays.push(array);
             }
             let schema = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
             let batch = RecordBatch::try_new(schema, arrays).map_err(|e| EngineError::Schema(e.to_string()))?;
             let (database, table) = (self.database.clone(), table.to_string());
-            self.admin.run(move |conn| chdb::ingest(conn, &database, &table, batch)).await.map_err(|e| self.error(e))?;
+            self.admin
+                .run(move |conn| chdb::ingest(conn, &database, &table, batch))
+                .await
+                .map_err(|e| self.error(e))?;
             return Ok(count);
         }
         const EXACT: crate::format::OutputOptions =
@@ -292,7 +310,11 @@ impl Engine for ClickHouseEngine {
         statement.reserve(rows.len() * 16 * columns.len().max(1));
         for row in &rows {
             if row.len() != columns.len() {
-                return Err(EngineError::Schema(format!("row has {} values, table has {} columns", row.len(), columns.len())));
+                return Err(EngineError::Schema(format!(
+                    "row has {} values, table has {} columns",
+                    row.len(),
+                    columns.len()
+                )));
             }
             statement.push('{');
             for (i, ((value, column), key)) in row.iter().zip(&columns).zip(&keys).enumerate() {
@@ -347,9 +369,13 @@ impl Engine for ClickHouseEngine {
             let binding = sql::Binding { database: &self.database, tables: &tables };
             let text = sql::prepare(query, &TableScope::All, &binding)?;
             let target_columns = self.table(&target)?;
-            self.admin_execute(format!("CREATE MATERIALIZED VIEW {} TO {} AS {text}", self.qualified(&view), self.qualified(&target)))
-                .await
-                .map_err(|e| EngineError::Schema(format!("materialized view '{name}': {e}")))?;
+            self.admin_execute(format!(
+                "CREATE MATERIALIZED VIEW {} TO {} AS {text}",
+                self.qualified(&view),
+                self.qualified(&target)
+            ))
+            .await
+            .map_err(|e| EngineError::Schema(format!("materialized view '{name}': {e}")))?;
             live.push(view);
             if backfill.contains(&name) {
                 // Tinybird fills a new view's target from what its datasources hold; columns match by name.
@@ -369,9 +395,12 @@ impl Engine for ClickHouseEngine {
                     .collect();
                 if !columns.is_empty() {
                     let list = columns.join(", ");
-                    self.admin_execute(format!("INSERT INTO {} ({list}) SELECT {list} FROM ({text})", self.qualified(&target)))
-                        .await
-                        .map_err(|e| EngineError::Schema(format!("backfilling materialized view '{name}': {e}")))?;
+                    self.admin_execute(format!(
+                        "INSERT INTO {} ({list}) SELECT {list} FROM ({text})",
+                        self.qualified(&target)
+                    ))
+                    .await
+                    .map_err(|e| EngineError::Schema(format!("backfilling materialized view '{name}': {e}")))?;
                 }
             }
         }
@@ -407,7 +436,8 @@ impl Engine for ClickHouseEngine {
         let stats = match read.is_empty() {
             true => None,
             false => {
-                let names: Vec<String> = read.iter().map(|t| format!("'{}'", t.replace('\\', "\\\\").replace('\'', "\\'"))).collect();
+                let names: Vec<String> =
+                    read.iter().map(|t| format!("'{}'", t.replace('\\', "\\\\").replace('\'', "\\'"))).collect();
                 Some(format!(
                     "SELECT sum(total_rows), sum(total_bytes) FROM system.tables WHERE database = '{}' AND name IN ({})",
                     self.database,
@@ -440,8 +470,8 @@ impl Engine for ClickHouseEngine {
         };
         let sizes = async {
             match stats {
-                Some(stats) => pool
-                    .run(move |conn| {
+                Some(stats) => {
+                    pool.run(move |conn| {
                         let batches = chdb::query(conn, &stats)?;
                         let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else { return Ok((0, 0)) };
                         let n = |i: usize| match super::value_at(batch.column(i).as_ref(), 0) {
@@ -451,14 +481,21 @@ impl Engine for ClickHouseEngine {
                         };
                         Ok((n(0), n(1)))
                     })
-                    .await,
+                    .await
+                }
                 None => Ok((0, 0)),
             }
         };
         let (described, rows, before_limit, sizes) = tokio::join!(described, rows, before_limit, sizes);
         let described = described.map_err(|e| self.error(e))?;
         let (names, types) = (strings(&described, 0), strings(&described, 1));
-        let outcome = (names, types, rows.map_err(|e| self.error(e))?, before_limit.map_err(|e| self.error(e))?, sizes.map_err(|e| self.error(e))?);
+        let outcome = (
+            names,
+            types,
+            rows.map_err(|e| self.error(e))?,
+            before_limit.map_err(|e| self.error(e))?,
+            sizes.map_err(|e| self.error(e))?,
+        );
         let (names, types, rows, before_limit, (rows_read, bytes_read)) = outcome;
         let columns = names.into_iter().zip(types).map(|(name, ty)| Column { name, ty: column_type(&ty) }).collect();
         Ok(QueryResult::from_text(columns, TextRows { kind: output.text, rows }, before_limit, rows_read, bytes_read))

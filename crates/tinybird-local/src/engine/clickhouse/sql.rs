@@ -5,8 +5,9 @@ use crate::engine::compat::{self, Flavor, cte_names, quote_ident};
 use crate::engine::{EngineError, ScopedTable, TableScope};
 use crate::types::ChType;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, DataType, Expr, FunctionArg, GroupByExpr, GroupByWithModifier, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart, Query,
-    SetExpr, TableAlias, TableFactor, Value, ValueWithSpan, VisitMut, VisitorMut,
+    BinaryOperator, DataType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, GroupByWithModifier,
+    Ident, ObjectName, ObjectNamePart, Query, SetExpr, TableAlias, TableFactor, Value, ValueWithSpan, VisitMut,
+    VisitorMut,
 };
 use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
@@ -40,7 +41,8 @@ const REFUSED_FUNCTIONS: &[&str] = &[
 ];
 
 /// Table functions that only generate rows.
-const GENERATORS: &[&str] = &["numbers", "numbers_mt", "zeros", "zeros_mt", "generate_series", "generateSeries", "values"];
+const GENERATORS: &[&str] =
+    &["numbers", "numbers_mt", "zeros", "zeros_mt", "generate_series", "generateSeries", "values"];
 
 /// `IN`-family functions: an identifier as their set argument names a table in ClickHouse.
 const IN_FUNCTIONS: &[&str] = &[
@@ -74,7 +76,15 @@ pub(super) fn prepare(mut query: Query, scope: &TableScope, binding: &Binding<'_
         TableScope::All => HashMap::new(),
         TableScope::Only(list) => list.iter().map(|t| (t.name.as_str(), t)).collect(),
     };
-    let mut bind = Bind { filtered: HashSet::new(), array_joins: HashSet::new(), binding: Some(binding), scope: Some(scope), names: Some(&names), ctes: Some(&ctes), error: None };
+    let mut bind = Bind {
+        filtered: HashSet::new(),
+        array_joins: HashSet::new(),
+        binding: Some(binding),
+        scope: Some(scope),
+        names: Some(&names),
+        ctes: Some(&ctes),
+        error: None,
+    };
     let _ = VisitMut::visit(&mut query, &mut bind);
     if let Some(e) = bind.error {
         return Err(e);
@@ -178,7 +188,9 @@ fn ch_type(ty: &DataType) -> Option<String> {
             for f in fields {
                 let ty = ch_type(&f.field_type)?;
                 parts.push(match &f.field_name {
-                    Some(name) if name.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => format!("{} {ty}", name.value),
+                    Some(name) if name.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                        format!("{} {ty}", name.value)
+                    }
                     Some(_) => return None,
                     None => ty,
                 });
@@ -222,7 +234,9 @@ impl VisitorMut for Normalize {
                     return ControlFlow::Continue(());
                 };
                 match field {
-                    CeilFloorKind::DateTimeField(DateTimeField::NoDateTime) => Some(call(name, vec![(**inner).clone()])),
+                    CeilFloorKind::DateTimeField(DateTimeField::NoDateTime) => {
+                        Some(call(name, vec![(**inner).clone()]))
+                    }
                     CeilFloorKind::Scale(scale) => {
                         Some(call(name, vec![(**inner).clone(), Expr::Value(scale.clone())]))
                     }
@@ -241,7 +255,8 @@ impl VisitorMut for Normalize {
             Expr::Cast { data_type, .. } => {
                 match ch_type(data_type) {
                     Some(text) if !matches!(data_type, DataType::Custom(_, m) if m.is_empty()) => {
-                        *data_type = DataType::Custom(ObjectName(vec![ObjectNamePart::Identifier(Ident::new(text))]), vec![]);
+                        *data_type =
+                            DataType::Custom(ObjectName(vec![ObjectNamePart::Identifier(Ident::new(text))]), vec![]);
                     }
                     Some(_) => {}
                     None => {
@@ -275,8 +290,9 @@ pub(super) fn print_condition(expr: &Expr) -> Result<String, EngineError> {
     }
     let text = escaped.to_string();
     check_lexing(&text)?;
-    let reread = compat::parse_condition(&text)
-        .map_err(|e| EngineError::Unsupported(format!("this condition's form (it does not print back as itself: {e})")))?;
+    let reread = compat::parse_condition(&text).map_err(|e| {
+        EngineError::Unsupported(format!("this condition's form (it does not print back as itself: {e})"))
+    })?;
     if &reread != expr {
         return Err(EngineError::Unsupported("this condition's form (it does not print back as itself)".into()));
     }
@@ -354,7 +370,15 @@ struct Bind<'b, 'a> {
 impl<'b, 'a> Bind<'b, 'a> {
     #[allow(clippy::new_ret_no_self)]
     fn refusals() -> Bind<'static, 'static> {
-        Bind { filtered: HashSet::new(), array_joins: HashSet::new(), binding: None, scope: None, names: None, ctes: None, error: None }
+        Bind {
+            filtered: HashSet::new(),
+            array_joins: HashSet::new(),
+            binding: None,
+            scope: None,
+            names: None,
+            ctes: None,
+            error: None,
+        }
     }
 
     fn fail(&mut self, e: EngineError) -> ControlFlow<()> {
@@ -412,7 +436,8 @@ impl VisitorMut for Bind<'_, '_> {
             return self.fail(EngineError::Unsupported("a lone name as the set of IN (write it as a subquery)".into()));
         }
         let Expr::Function(function) = expr else { return ControlFlow::Continue(()) };
-        let name = function.name.0.last().map(|p| p.to_string().trim_matches('`').to_ascii_lowercase()).unwrap_or_default();
+        let name =
+            function.name.0.last().map(|p| p.to_string().trim_matches('`').to_ascii_lowercase()).unwrap_or_default();
         if REFUSED_FUNCTIONS.contains(&name.as_str()) || name.starts_with("dictget") {
             return self.fail(EngineError::Unsupported(format!("function `{}`", function.name)));
         }
@@ -434,7 +459,10 @@ impl VisitorMut for Bind<'_, '_> {
         for relation in &select.from {
             for join in &relation.joins {
                 use datafusion::sql::sqlparser::ast::JoinOperator;
-                if matches!(join.join_operator, JoinOperator::ArrayJoin | JoinOperator::LeftArrayJoin | JoinOperator::InnerArrayJoin) {
+                if matches!(
+                    join.join_operator,
+                    JoinOperator::ArrayJoin | JoinOperator::LeftArrayJoin | JoinOperator::InnerArrayJoin
+                ) {
                     self.array_joins.insert(&join.relation as *const TableFactor);
                 }
             }
@@ -445,7 +473,15 @@ impl VisitorMut for Bind<'_, '_> {
     fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
         if self.array_joins.contains(&(factor as *const TableFactor)) {
             // `ARRAY JOIN tags AS tag` unfolds a column of the row (ClickHouse engine only): no table is read.
-            if let TableFactor::Table { args: None, with_hints, version: None, partitions, sample: None, json_path: None, .. } = factor
+            if let TableFactor::Table {
+                args: None,
+                with_hints,
+                version: None,
+                partitions,
+                sample: None,
+                json_path: None,
+                ..
+            } = factor
                 && with_hints.is_empty()
                 && partitions.is_empty()
             {
@@ -468,7 +504,8 @@ impl VisitorMut for Bind<'_, '_> {
         let Some(binding) = self.binding else { return ControlFlow::Continue(()) };
         let Some((table, filters)) = self.lookup(&single) else { return ControlFlow::Continue(()) };
         // Keep `name.column` references working.
-        let alias = alias.take().unwrap_or(TableAlias { explicit: true, name: quoted(&single), columns: vec![], at: None });
+        let alias =
+            alias.take().unwrap_or(TableAlias { explicit: true, name: quoted(&single), columns: vec![], at: None });
         let real = ObjectName(vec![
             ObjectNamePart::Identifier(quoted(binding.database)),
             ObjectNamePart::Identifier(quoted(&table)),
@@ -480,10 +517,11 @@ impl VisitorMut for Bind<'_, '_> {
             }
             return ControlFlow::Continue(());
         }
-        let condition = filters
-            .into_iter()
-            .map(|f| Expr::Nested(Box::new(f)))
-            .reduce(|a, b| Expr::BinaryOp { left: Box::new(a), op: BinaryOperator::And, right: Box::new(b) });
+        let condition = filters.into_iter().map(|f| Expr::Nested(Box::new(f))).reduce(|a, b| Expr::BinaryOp {
+            left: Box::new(a),
+            op: BinaryOperator::And,
+            right: Box::new(b),
+        });
         let mut filtered = match compat::parse_for("SELECT * FROM t", Flavor::ClickHouse) {
             Ok(q) => q,
             Err(e) => return self.fail(e),
@@ -495,7 +533,8 @@ impl VisitorMut for Bind<'_, '_> {
             select.selection = condition;
         }
         self.filtered.insert(alias.name.value.clone());
-        *factor = TableFactor::Derived { lateral: false, subquery: Box::new(filtered), alias: Some(alias), sample: None };
+        *factor =
+            TableFactor::Derived { lateral: false, subquery: Box::new(filtered), alias: Some(alias), sample: None };
         ControlFlow::Continue(())
     }
 
@@ -503,9 +542,9 @@ impl VisitorMut for Bind<'_, '_> {
         // ClickHouse takes PREWHERE only on a table, and a filtered one is now a subquery: the condition joins the
         // WHERE, which gives the same rows (PREWHERE only changes the order in which columns are read).
         let reads_filtered = select.from.iter().any(|t| {
-            std::iter::once(&t.relation)
-                .chain(t.joins.iter().map(|j| &j.relation))
-                .any(|f| matches!(f, TableFactor::Derived { alias: Some(a), .. } if self.filtered.contains(&a.name.value)))
+            std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)).any(
+                |f| matches!(f, TableFactor::Derived { alias: Some(a), .. } if self.filtered.contains(&a.name.value)),
+            )
         });
         if reads_filtered && let Some(prewhere) = select.prewhere.take() {
             select.selection = Some(match select.selection.take() {
@@ -542,7 +581,13 @@ pub(super) fn create_table(database: &str, def: &DatasourceDef) -> Result<String
         })
         .collect();
     for index in &def.indexes {
-        columns.push(format!("INDEX {} {} TYPE {} GRANULARITY {}", quote_ident(&index.name), index.expr, index.ty, index.granularity));
+        columns.push(format!(
+            "INDEX {} {} TYPE {} GRANULARITY {}",
+            quote_ident(&index.name),
+            index.expr,
+            index.ty,
+            index.granularity
+        ));
     }
     let e = &def.engine;
     let kind = if e.kind.is_empty() { "MergeTree" } else { e.kind.as_str() };
@@ -553,7 +598,12 @@ pub(super) fn create_table(database: &str, def: &DatasourceDef) -> Result<String
         "SummingMergeTree" => e.columns.iter().map(String::as_str).collect(),
         _ => Vec::new(),
     };
-    let mut sql = format!("CREATE TABLE {}.{} ({}) ENGINE = {kind}", quote_ident(database), quote_ident(&def.name), columns.join(", "));
+    let mut sql = format!(
+        "CREATE TABLE {}.{} ({}) ENGINE = {kind}",
+        quote_ident(database),
+        quote_ident(&def.name),
+        columns.join(", ")
+    );
     if !matches!(kind, "Null" | "Memory" | "Join" | "Set") {
         sql.push_str(&format!("({})", args.join(", ")));
         if let Some(p) = &e.partition_key {
@@ -600,7 +650,12 @@ fn key(text: &str) -> String {
 /// `CREATE TABLE` from explicit columns (quarantine and scratch tables): a plain MergeTree.
 pub(super) fn create_table_with_columns(database: &str, name: &str, columns: &[(String, ChType)]) -> String {
     let columns: Vec<String> = columns.iter().map(|(n, t)| format!("{} {t}", quote_ident(n))).collect();
-    format!("CREATE TABLE {}.{} ({}) ENGINE = MergeTree ORDER BY tuple()", quote_ident(database), quote_ident(name), columns.join(", "))
+    format!(
+        "CREATE TABLE {}.{} ({}) ENGINE = MergeTree ORDER BY tuple()",
+        quote_ident(database),
+        quote_ident(name),
+        columns.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -665,7 +720,11 @@ mod tests {
     #[test]
     fn datasource_ddl_carries_engine_and_keys() {
         let mut def = DatasourceDef { name: "t".into(), ..Default::default() };
-        def.columns.push(tinybird_core::datasource::ColumnDef { name: "id".into(), ty: "UInt64".into(), ..Default::default() });
+        def.columns.push(tinybird_core::datasource::ColumnDef {
+            name: "id".into(),
+            ty: "UInt64".into(),
+            ..Default::default()
+        });
         def.columns.push(tinybird_core::datasource::ColumnDef {
             name: "v".into(),
             ty: "UInt32".into(),
