@@ -26,6 +26,8 @@ pub struct Translated {
     pub statement: Statement,
     /// `SELECT count(*)` over the query without its outermost LIMIT, when it has one that is not a literal.
     pub count_statement: Option<Statement>,
+    /// The `Nullable`/`LowCardinality` wrappers ClickHouse gives each selected column (see [`super::hints`]).
+    pub wrappers: Vec<Option<super::hints::Wrappers>>,
     /// The outermost `LIMIT n [OFFSET m]` when both are literals: `(offset, limit)`. It is removed from `statement`
     /// and applied to the result, so one execution gives both the rows and `rows_before_limit_at_least`.
     pub literal_limit: Option<(usize, usize)>,
@@ -647,6 +649,8 @@ pub trait Tables {
     /// A table's column names, in order (None for a name that is not a table): a joined column's name depends on
     /// whether another table of the join has a column of the same name.
     fn columns(&self, table: &str) -> Option<Vec<String>>;
+    /// The type of a column of this name, when every table that has one declares the same type.
+    fn column_type(&self, column: &str) -> Option<crate::types::ChType>;
 }
 
 /// No tables: a query translated without a catalog.
@@ -657,6 +661,9 @@ impl Tables for NoTables {
         false
     }
     fn columns(&self, _: &str) -> Option<Vec<String>> {
+        None
+    }
+    fn column_type(&self, _: &str) -> Option<crate::types::ChType> {
         None
     }
 }
@@ -678,6 +685,7 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
         return Err(EngineError::Unsupported("FORMAT inside a subquery".into()));
     }
     let tables = referenced_tables(&query);
+    let wrappers = super::hints::of_query(&query, &|column| catalog.column_type(column));
     // Columns keep the names ClickHouse gives them, whatever the rewrites below do to their expressions.
     super::names::name_columns(&mut query, &|table| catalog.columns(table));
     let nullable = |column: &str| catalog.nullable_column(column);
@@ -717,7 +725,7 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
         }
         _ => None,
     };
-    Ok(Translated { statement: Statement::Query(Box::new(query)), count_statement, literal_limit, tables })
+    Ok(Translated { statement: Statement::Query(Box::new(query)), count_statement, wrappers, literal_limit, tables })
 }
 
 fn parse_generic(text: &str) -> Result<Query, EngineError> {

@@ -479,8 +479,21 @@ impl DataFusionEngine {
         sources: Vec<String>,
     ) -> Result<QueryResult, EngineError> {
         let (schema, batches) = self.run(&state, &translated).await?;
-        let columns: Vec<Column> =
-            schema.fields().iter().map(|f| Column { name: f.name().clone(), ty: ChType::of_field(f) }).collect();
+        // ClickHouse's `Nullable`/`LowCardinality` wrappers, which DataFusion does not carry through expressions.
+        let wrappers = Some(&translated.wrappers).filter(|w| w.len() == schema.fields().len());
+        let columns: Vec<Column> = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let ty = ChType::of_field(f);
+                let ty = match wrappers.and_then(|w| w[i]) {
+                    Some(w) => w.apply(ty),
+                    None => ty,
+                };
+                Column { name: f.name().clone(), ty }
+            })
+            .collect();
         let total: usize = batches.iter().map(datafusion::arrow::array::RecordBatch::num_rows).sum();
         let (skip, take) = translated.literal_limit.unwrap_or((0, usize::MAX));
         // The literal LIMIT/OFFSET as zero-copy slices of the batches.
@@ -503,8 +516,13 @@ impl DataFusionEngine {
         let rows_before_limit = match &translated.count_statement {
             _ if translated.literal_limit.is_some() => Some(total as u64),
             Some(count) => {
-                let counted =
-                    Translated { statement: count.clone(), count_statement: None, literal_limit: None, tables: vec![] };
+                let counted = Translated {
+                    statement: count.clone(),
+                    count_statement: None,
+                    wrappers: vec![],
+                    literal_limit: None,
+                    tables: vec![],
+                };
                 let (_, batches) = self.run(&state, &counted).await?;
                 batches.first().filter(|b| b.num_rows() > 0).map(|b| match value_at(b.column(0).as_ref(), 0) {
                     Value::Int(n) => n.max(0) as u64,
@@ -531,6 +549,20 @@ impl compat::Tables for DataFusionEngine {
         self.tables.read().is_ok_and(|tables| {
             tables.values().any(|t| t.columns.iter().any(|(n, ty)| n == column && ty.is_nullable()))
         })
+    }
+
+    fn column_type(&self, column: &str) -> Option<ChType> {
+        let tables = self.tables.read().ok()?;
+        let mut found: Option<ChType> = None;
+        for (name, ty) in tables.values().flat_map(|t| t.columns.iter()) {
+            if name == column {
+                match &found {
+                    Some(other) if other != ty => return None,
+                    _ => found = Some(ty.clone()),
+                }
+            }
+        }
+        found
     }
 
     fn columns(&self, table: &str) -> Option<Vec<String>> {

@@ -8,6 +8,7 @@ pub mod compat;
 mod datafusion;
 pub mod functions;
 pub mod guard;
+mod hints;
 mod joins;
 mod json;
 pub mod names;

@@ -142,7 +142,7 @@ async fn arithmetic_has_clickhouse_result_types() {
     check(&e, "SELECT id * id AS x FROM t WHERE id = 3", "UInt64", "9").await;
     check(&e, "SELECT id - 1 AS x FROM t WHERE id = 3", "Int64", "2").await;
     check(&e, "SELECT toFloat32(1.5) + toFloat32(1) AS x", "Float64", "2.5").await;
-    check(&e, "SELECT n + 1 AS x FROM t WHERE id = 3", "Int64", "4").await;
+    check(&e, "SELECT n + 1 AS x FROM t WHERE id = 3", "Nullable(Int64)", "4").await;
     // Dates and times keep their own arithmetic.
     check(&e, "SELECT count() FROM t WHERE ts >= now() - INTERVAL 100000 DAY", "UInt64", "3").await;
     check(&e, "SELECT ts + 15 AS x FROM t WHERE id = 1", "DateTime", "\"2024-01-15 10:31:00\"").await;
@@ -179,7 +179,7 @@ async fn aggregates_of_an_empty_set_match_clickhouse() {
     assert!(values.is_empty());
     // Over rows, the wrapped forms answer as before.
     check(&e, "SELECT min(id) FROM t", "UInt64", "1").await;
-    check(&e, "SELECT max(n) FROM t", "Int32", "3").await;
+    check(&e, "SELECT max(n) FROM t", "Nullable(Int32)", "3").await;
 }
 
 #[tokio::test]
@@ -212,7 +212,7 @@ async fn dates_match_clickhouse() {
     check(&e, "SELECT parseDateTimeBestEffort('2024-01-15T10:30:45Z')", "DateTime", "\"2024-01-15 10:30:45\"").await;
     check(&e, "SELECT parseDateTimeBestEffort('2024-01-15 10:30:45+01:00')", "DateTime", "\"2024-01-15 09:30:45\"")
         .await;
-    check(&e, "SELECT parseDateTimeBestEffortOrNull('garbage')", "DateTime", "null").await;
+    check(&e, "SELECT parseDateTimeBestEffortOrNull('garbage')", "Nullable(DateTime)", "null").await;
     check(
         &e,
         "SELECT dateDiff('day', toDateTime('2024-01-15 23:00:00'), toDateTime('2024-01-16 01:00:00'))",
@@ -254,7 +254,7 @@ async fn scalars_match_clickhouse() {
     check(&e, "SELECT upper('héllo')", "String", "\"HéLLO\"").await;
     check(&e, "SELECT upperUTF8('héllo')", "String", "\"HÉLLO\"").await;
     check(&e, "SELECT concat('a', toString(1), 'b')", "String", "\"a1b\"").await;
-    check(&e, "SELECT concat('a', NULL)", "String", "null").await;
+    check(&e, "SELECT concat('a', NULL)", "Nullable(String)", "null").await;
     check(&e, "SELECT count() FROM t WHERE name LIKE 'a%'", "UInt64", "1").await;
     check(&e, "SELECT count() FROM t WHERE name ILIKE 'b'", "UInt64", "1").await;
     check(&e, "SELECT count() FROM t WHERE like(name, 'c')", "UInt64", "1").await;
@@ -272,7 +272,7 @@ async fn scalars_match_clickhouse() {
     check(&e, "SELECT toInt32('42')", "Int32", "42").await;
     check(&e, "SELECT toUInt8(3.9)", "UInt8", "3").await;
     check(&e, "SELECT toFloat64('1.5')", "Float64", "1.5").await;
-    check(&e, "SELECT toInt64OrNull('x')", "Int64", "null").await;
+    check(&e, "SELECT toInt64OrNull('x')", "Nullable(Int64)", "null").await;
     check(&e, "SELECT toInt64OrZero('x')", "Int64", "0").await;
     check(&e, "SELECT round(2.5)", "Float64", "2").await;
     check(&e, "SELECT round(3.5)", "Float64", "4").await;
