@@ -292,7 +292,7 @@ fn cell_writer<'a>(array: &'a dyn Array, ty: &'a ChType, options: OutputOptions)
         DataType::Float32 => {
             let a = array.as_primitive::<Float32Type>();
             with_nulls(Box::new(move |out: &mut String, row: usize| {
-                json_float(out, a.value(row).into(), true, options)
+                json_float(out, a.value(row).into(), true, options);
             }))
         }
         DataType::Date32 => {

@@ -604,7 +604,7 @@ fn build_block(op: &str, header: Header, inner: Vec<Chunk>, line: usize, body: &
         match c {
             Chunk::Node(n) => sections.last_mut().map(|s| s.1.push(n)).unwrap_or(()),
             Chunk::Intermediate { op, statement, offset, line } => {
-                sections.push((Some((op, statement, offset, line)), Vec::new()))
+                sections.push((Some((op, statement, offset, line)), Vec::new()));
             }
         }
     }

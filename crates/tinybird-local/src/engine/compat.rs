@@ -932,7 +932,7 @@ impl VisitorMut for Rewriter<'_> {
                 for access in access_chain.iter() {
                     match access {
                         AccessExpr::Subscript(Subscript::Index { index }) => {
-                            text = format!("ch_array_element({text}, {index})")
+                            text = format!("ch_array_element({text}, {index})");
                         }
                         other => return Err(EngineError::Unsupported(format!("the access `{other}`"))),
                     }

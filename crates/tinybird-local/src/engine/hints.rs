@@ -132,22 +132,24 @@ fn of(expr: &Expr, column_type: &dyn Fn(&str) -> Option<ChType>) -> Option<Wrapp
         Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Not | UnaryOperator::Plus, expr } => {
             scalar(&[expr], each(&[expr])?)
         }
-        Expr::BinaryOp { left, op, right } => match op {
-            BinaryOperator::Plus
-            | BinaryOperator::Minus
-            | BinaryOperator::Multiply
-            | BinaryOperator::Divide
-            | BinaryOperator::Modulo
-            | BinaryOperator::Eq
-            | BinaryOperator::NotEq
-            | BinaryOperator::Lt
-            | BinaryOperator::LtEq
-            | BinaryOperator::Gt
-            | BinaryOperator::GtEq
-            | BinaryOperator::And
-            | BinaryOperator::Or => scalar(&[left, right], each(&[left, right])?),
-            _ => None,
-        },
+        Expr::BinaryOp {
+            left,
+            op:
+                BinaryOperator::Plus
+                | BinaryOperator::Minus
+                | BinaryOperator::Multiply
+                | BinaryOperator::Divide
+                | BinaryOperator::Modulo
+                | BinaryOperator::Eq
+                | BinaryOperator::NotEq
+                | BinaryOperator::Lt
+                | BinaryOperator::LtEq
+                | BinaryOperator::Gt
+                | BinaryOperator::GtEq
+                | BinaryOperator::And
+                | BinaryOperator::Or,
+            right,
+        } => scalar(&[left, right], each(&[left, right])?),
         Expr::Cast { data_type, .. } => {
             let text = data_type.to_string();
             Some(Wrappers {

@@ -106,7 +106,7 @@ impl Json {
             Json::Int(n) => out.push_str(itoa::Buffer::new().format(*n)),
             Json::UInt(n) => out.push_str(itoa::Buffer::new().format(*n)),
             Json::Float(f) => {
-                out.push_str(&crate::format::ch_text(&super::Value::Float(*f), &crate::types::ChType::Float(64)))
+                out.push_str(&crate::format::ch_text(&super::Value::Float(*f), &crate::types::ChType::Float(64)));
             }
             Json::Str(s) => write_string(out, s),
             Json::Array(items) => {
