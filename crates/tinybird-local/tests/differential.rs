@@ -234,6 +234,9 @@ async fn datafusion_agrees_with_clickhouse_or_refuses() {
             }
             (Answer::Rows { .. }, Answer::Error { status, text }) => {
                 assert!((400..500).contains(status), "{sql}: DataFusion failed with {status}: {text}");
+                if verbose {
+                    eprintln!("REFUSED {sql}\n  datafusion: {text}");
+                }
                 refused += 1;
             }
             (Answer::Error { text, .. }, Answer::Rows { data, .. }) => {
