@@ -281,6 +281,13 @@ fn cell_writer<'a>(array: &'a dyn Array, ty: &'a ChType, options: OutputOptions)
         DataType::Int16 => int!(Int16Type),
         DataType::Int32 => int!(Int32Type),
         DataType::Int64 => int!(Int64Type),
+        // A `Bool` computed as UInt8 (`NOT flag`, `max(flag)`) prints as ClickHouse prints a `Bool`.
+        DataType::UInt8 if matches!(base, ChType::Bool) => {
+            let a = array.as_primitive::<UInt8Type>();
+            with_nulls(Box::new(move |out: &mut String, row: usize| {
+                out.push_str(if a.value(row) != 0 { "true" } else { "false" });
+            }))
+        }
         DataType::UInt8 => int!(UInt8Type),
         DataType::UInt16 => int!(UInt16Type),
         DataType::UInt32 => int!(UInt32Type),
@@ -466,6 +473,8 @@ pub fn json_value(out: &mut String, v: &Value, ty: &ChType, options: OutputOptio
             ChType::Bool => out.push_str(if *b { "true" } else { "false" }),
             _ => out.push(if *b { '1' } else { '0' }),
         },
+        Value::Int(n) if matches!(base, ChType::Bool) => out.push_str(if *n != 0 { "true" } else { "false" }),
+        Value::UInt(n) if matches!(base, ChType::Bool) => out.push_str(if *n != 0 { "true" } else { "false" }),
         Value::Int(n) => json_int(out, *n, base, options),
         Value::UInt(n) => json_int(out, *n, base, options),
         Value::Float(f) => json_float(out, *f, matches!(base, ChType::Float(32)), options),
@@ -589,6 +598,8 @@ pub fn ch_text(v: &Value, ty: &ChType) -> String {
             ChType::Bool => (if *b { "true" } else { "false" }).into(),
             _ => (if *b { "1" } else { "0" }).into(),
         },
+        Value::Int(n) if matches!(base, ChType::Bool) => (if *n != 0 { "true" } else { "false" }).into(),
+        Value::UInt(n) if matches!(base, ChType::Bool) => (if *n != 0 { "true" } else { "false" }).into(),
         Value::Int(n) => n.to_string(),
         Value::UInt(n) => n.to_string(),
         Value::Float(f) => float_text(*f, matches!(base, ChType::Float(32))),

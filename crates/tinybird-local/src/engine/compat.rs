@@ -26,7 +26,7 @@ pub struct Translated {
     pub statement: Statement,
     /// `SELECT count(*)` over the query without its outermost LIMIT, when it has one that is not a literal.
     pub count_statement: Option<Statement>,
-    /// The `Nullable`/`LowCardinality` wrappers ClickHouse gives each selected column (see [`super::hints`]).
+    /// The `Nullable`/`LowCardinality` wrappers ClickHouse gives each selected column (see the `hints` module).
     pub wrappers: Vec<Option<super::hints::Wrappers>>,
     /// The outermost `LIMIT n [OFFSET m]` when both are literals: `(offset, limit)`. It is removed from `statement`
     /// and applied to the result, so one execution gives both the rows and `rows_before_limit_at_least`.

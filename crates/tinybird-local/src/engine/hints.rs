@@ -23,10 +23,14 @@ pub struct Wrappers {
     pub nullable: bool,
     /// `LowCardinality(…)`.
     pub low_cardinality: bool,
+    /// A `Bool` (`NOT flag`, `max(flag)`), which DataFusion computes as UInt8.
+    pub boolean: bool,
+    /// A comparison, UInt8 in ClickHouse even between two `Bool`s (`b = true`), where DataFusion keeps a boolean.
+    pub comparison: bool,
 }
 
 impl Wrappers {
-    const PLAIN: Wrappers = Wrappers { nullable: false, low_cardinality: false };
+    const PLAIN: Wrappers = Wrappers { nullable: false, low_cardinality: false, boolean: false, comparison: false };
 
     /// The engine's type for the column with these wrappers added (never removed, never around an array).
     pub fn apply(self, ty: ChType) -> ChType {
@@ -35,6 +39,20 @@ impl Wrappers {
         }
         let nullable = self.nullable && !ty.is_nullable();
         let low_cardinality = self.low_cardinality && !matches!(ty, ChType::LowCardinality(_));
+        let ty = if self.boolean && matches!(ty.base(), ChType::Int { signed: false, bits: 8 }) {
+            match ty {
+                ChType::Nullable(_) => ChType::Nullable(Box::new(ChType::Bool)),
+                _ => ChType::Bool,
+            }
+        } else {
+            ty
+        };
+        let ty = if self.comparison && matches!(ty.base(), ChType::Bool) {
+            let uint8 = ChType::Int { signed: false, bits: 8 };
+            if ty.is_nullable() { ChType::Nullable(Box::new(uint8)) } else { uint8 }
+        } else {
+            ty
+        };
         let ty = if nullable { ChType::Nullable(Box::new(ty)) } else { ty };
         if low_cardinality { ChType::LowCardinality(Box::new(ty)) } else { ty }
     }
@@ -97,7 +115,9 @@ pub(super) fn of_query(query: &Query, column_type: &dyn Fn(&str) -> Option<ChTyp
 /// A constant's wrappers: `NULL` is nullable; literals are plain. None for anything else.
 fn constant(expr: &Expr) -> Option<Wrappers> {
     match expr {
-        Expr::Value(v) if matches!(v.value, Value::Null) => Some(Wrappers { nullable: true, low_cardinality: false }),
+        Expr::Value(v) if matches!(v.value, Value::Null) => {
+            Some(Wrappers { nullable: true, low_cardinality: false, boolean: false, comparison: false })
+        }
         Expr::Value(_) => Some(Wrappers::PLAIN),
         Expr::Nested(e) => constant(e),
         Expr::UnaryOp { op: UnaryOperator::Minus, expr } => constant(expr),
@@ -107,8 +127,12 @@ fn constant(expr: &Expr) -> Option<Wrappers> {
 
 fn of(expr: &Expr, column_type: &dyn Fn(&str) -> Option<ChType>) -> Option<Wrappers> {
     let column = |name: &str| {
-        column_type(name)
-            .map(|ty| Wrappers { nullable: ty.is_nullable(), low_cardinality: matches!(ty, ChType::LowCardinality(_)) })
+        column_type(name).map(|ty| Wrappers {
+            nullable: ty.is_nullable(),
+            low_cardinality: matches!(ty, ChType::LowCardinality(_)),
+            boolean: matches!(ty.base(), ChType::Bool),
+            comparison: false,
+        })
     };
     // Arguments' wrappers; a `LowCardinality` one makes the result unknown unless the caller handles it.
     let each = |args: &[&Expr]| -> Option<Vec<Wrappers>> { args.iter().map(|a| of(a, column_type)).collect() };
@@ -121,7 +145,12 @@ fn of(expr: &Expr, column_type: &dyn Fn(&str) -> Option<ChType>) -> Option<Wrapp
         if !low_cardinality && columns.iter().any(|w| w.low_cardinality) {
             return None;
         }
-        Some(Wrappers { nullable: wrappers.iter().any(|w| w.nullable), low_cardinality })
+        Some(Wrappers {
+            nullable: wrappers.iter().any(|w| w.nullable),
+            low_cardinality,
+            boolean: false,
+            comparison: false,
+        })
     };
     match expr {
         Expr::Identifier(i) => column(&i.value),
@@ -129,9 +158,16 @@ fn of(expr: &Expr, column_type: &dyn Fn(&str) -> Option<ChType>) -> Option<Wrapp
         Expr::Value(_) => constant(expr),
         Expr::Nested(e) => of(e, column_type),
         Expr::IsNull(_) | Expr::IsNotNull(_) => Some(Wrappers::PLAIN),
-        Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Not | UnaryOperator::Plus, expr } => {
-            scalar(&[expr], each(&[expr])?)
+        // `NOT flag` of a `Bool` is a `Bool`. (Each operand is looked at once: chains of `NOT` stay linear.)
+        Expr::UnaryOp { op: UnaryOperator::Not, expr: inner } => {
+            let w = of(inner, column_type)?;
+            if w.boolean {
+                Some(Wrappers { low_cardinality: false, comparison: false, ..w })
+            } else {
+                scalar(&[inner], vec![w])
+            }
         }
+        Expr::UnaryOp { op: UnaryOperator::Minus | UnaryOperator::Plus, expr } => scalar(&[expr], each(&[expr])?),
         Expr::BinaryOp {
             left,
             op:
@@ -140,25 +176,34 @@ fn of(expr: &Expr, column_type: &dyn Fn(&str) -> Option<ChType>) -> Option<Wrapp
                 | BinaryOperator::Multiply
                 | BinaryOperator::Divide
                 | BinaryOperator::Modulo
-                | BinaryOperator::Eq
-                | BinaryOperator::NotEq
-                | BinaryOperator::Lt
-                | BinaryOperator::LtEq
-                | BinaryOperator::Gt
-                | BinaryOperator::GtEq
                 | BinaryOperator::And
                 | BinaryOperator::Or,
             right,
         } => scalar(&[left, right], each(&[left, right])?),
+        Expr::BinaryOp {
+            left,
+            op:
+                BinaryOperator::Eq
+                | BinaryOperator::NotEq
+                | BinaryOperator::Lt
+                | BinaryOperator::LtEq
+                | BinaryOperator::Gt
+                | BinaryOperator::GtEq,
+            right,
+        } => scalar(&[left, right], each(&[left, right])?).map(|w| Wrappers { comparison: true, ..w }),
         Expr::Cast { data_type, .. } => {
             let text = data_type.to_string();
             Some(Wrappers {
                 nullable: text.starts_with("Nullable") || text.starts_with("LowCardinality(Nullable"),
                 low_cardinality: text.starts_with("LowCardinality"),
+                boolean: false,
+                comparison: false,
             })
         }
         // A scalar subquery is `Nullable` in ClickHouse (it may find no row).
-        Expr::Subquery(_) => Some(Wrappers { nullable: true, low_cardinality: false }),
+        Expr::Subquery(_) => {
+            Some(Wrappers { nullable: true, low_cardinality: false, boolean: false, comparison: false })
+        }
         Expr::Function(f) => {
             if f.over.is_some() || f.filter.is_some() || !f.within_group.is_empty() {
                 return None;
@@ -180,21 +225,38 @@ fn of(expr: &Expr, column_type: &dyn Fn(&str) -> Option<ChType>) -> Option<Wrapp
             }
             if name.ends_with("OrNull") || name.eq_ignore_ascii_case("nullIf") {
                 let over_low_cardinality = args.iter().any(|a| of(a, column_type).is_none_or(|w| w.low_cardinality));
-                return (!over_low_cardinality).then_some(Wrappers { nullable: true, low_cardinality: false });
+                return (!over_low_cardinality).then_some(Wrappers {
+                    nullable: true,
+                    low_cardinality: false,
+                    boolean: false,
+                    comparison: false,
+                });
             }
             let wrappers = each(&args)?;
             if name.eq_ignore_ascii_case("coalesce") {
                 if wrappers.iter().any(|w| w.low_cardinality) {
                     return None;
                 }
-                return Some(Wrappers { nullable: wrappers.iter().all(|w| w.nullable), low_cardinality: false });
+                return Some(Wrappers {
+                    nullable: wrappers.iter().all(|w| w.nullable),
+                    low_cardinality: false,
+                    boolean: false,
+                    comparison: false,
+                });
             }
             if AGGREGATES.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
                 // Over a `LowCardinality` argument: not known here.
                 if wrappers.iter().any(|w| w.low_cardinality) {
                     return None;
                 }
-                return Some(Wrappers { nullable: wrappers.iter().any(|w| w.nullable), low_cardinality: false });
+                // `min`/`max`/`any` of a `Bool` is a `Bool`.
+                let picks = ["min", "max", "any", "anyLast"].iter().any(|n| n.eq_ignore_ascii_case(&name));
+                return Some(Wrappers {
+                    nullable: wrappers.iter().any(|w| w.nullable),
+                    low_cardinality: false,
+                    boolean: picks && wrappers.first().is_some_and(|w| w.boolean),
+                    comparison: false,
+                });
             }
             scalar(&args, wrappers)
         }
@@ -211,32 +273,43 @@ mod tests {
         of_query(&query, &|c| match c {
             "ns" => ChType::parse("Nullable(String)").ok(),
             "lc" => ChType::parse("LowCardinality(String)").ok(),
+            "b" => ChType::parse("Bool").ok(),
             "s" => ChType::parse("String").ok(),
             _ => None,
         })
     }
 
-    const N: Option<Wrappers> = Some(Wrappers { nullable: true, low_cardinality: false });
-    const L: Option<Wrappers> = Some(Wrappers { nullable: false, low_cardinality: true });
+    const N: Option<Wrappers> =
+        Some(Wrappers { nullable: true, low_cardinality: false, boolean: false, comparison: false });
+    const L: Option<Wrappers> =
+        Some(Wrappers { nullable: false, low_cardinality: true, boolean: false, comparison: false });
     const P: Option<Wrappers> = Some(Wrappers::PLAIN);
 
     #[test]
     fn wrappers_follow_clickhouse() {
         assert_eq!(
             wrappers("SELECT toString(ns), min(ns), ns = 'a', count(ns), isNull(ns), coalesce(ns, '')"),
-            [N, N, N, P, P, P]
+            [N, N, N.map(|w| Wrappers { comparison: true, ..w }), P, P, P]
         );
         assert_eq!(
             wrappers("SELECT upper(lc), length(lc), lc = 'a', concat(lc, s), s, min(lc)"),
-            [L, L, L, None, P, None]
+            [L, L, L.map(|w| Wrappers { comparison: true, ..w }), None, P, None]
         );
         assert_eq!(
             wrappers("SELECT toInt64OrNull(s), (SELECT 1), CAST(s AS Nullable(String)), unknown_col"),
             [N, N, N, None]
         );
         assert!(wrappers("SELECT * FROM t").is_empty());
+        let b = Wrappers { nullable: false, low_cardinality: false, boolean: true, comparison: false };
+        let c = Wrappers { comparison: true, ..Wrappers::PLAIN };
+        assert_eq!(wrappers("SELECT b = true, s < 'a'"), [Some(c), Some(c)]);
+        assert_eq!(c.apply(ChType::Bool).to_string(), "UInt8");
+        assert_eq!(wrappers("SELECT NOT b, max(b), b, sum(b)"), [Some(b), Some(b), Some(b), P]);
+        assert_eq!(b.apply(ChType::parse("UInt8").unwrap()), ChType::Bool);
         assert_eq!(
-            Wrappers { nullable: true, low_cardinality: true }.apply(ChType::String).to_string(),
+            Wrappers { nullable: true, low_cardinality: true, boolean: false, comparison: false }
+                .apply(ChType::String)
+                .to_string(),
             "LowCardinality(Nullable(String))"
         );
         assert_eq!(N.unwrap().apply(ChType::parse("Array(String)").unwrap()).to_string(), "Array(String)");
