@@ -925,6 +925,14 @@ impl VisitorMut for Rewriter<'_> {
                 as_condition(inner);
                 Ok(None)
             }
+            // `-x` of an expression: ClickHouse's `negate` (unsigned integers negate into the next signed type).
+            // Negative literals (`-5`) stay as they are, typed by `type_integer_literals`; `-(5)` is `negate(5)`.
+            Expr::UnaryOp { op: datafusion::sql::sqlparser::ast::UnaryOperator::Minus, expr: inner }
+                if !matches!(inner.as_ref(), Expr::Value(ValueWithSpan { value: SqlValue::Number(..), .. }))
+                    && !matches!(inner.as_ref(), Expr::Interval(_)) =>
+            {
+                parse_expr(&format!("ch_negate({})", typed_literal_text(&inner.to_string()))).map(Some)
+            }
             // `arr[i]` (and `arr[i][j]`): ClickHouse's `arrayElement`, with defaults outside the array.
             Expr::CompoundFieldAccess { root, access_chain } => (|| {
                 use datafusion::sql::sqlparser::ast::{AccessExpr, Subscript};

@@ -152,10 +152,60 @@ impl ScalarUDFImpl for ArrayElement {
     }
 }
 
+/// `ch_negate(x)`: ClickHouse's `negate` (`-x`). Signed integers, floats and decimals keep their type and wrap
+/// (`-(-128)` is -128 in Int8); unsigned integers become the next signed size (UInt8 → Int16, UInt16 → Int32,
+/// UInt32 → Int64) and UInt64 becomes Int64, wrapping, as in ClickHouse. DataFusion refuses `-` on unsigned types.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Negate {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Negate {
+    fn name(&self) -> &str {
+        "ch_negate"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args {
+            [DataType::UInt8] => Ok(DataType::Int16),
+            [DataType::UInt16] => Ok(DataType::Int32),
+            [DataType::UInt32 | DataType::UInt64] => Ok(DataType::Int64),
+            [t] if t.is_signed_integer() || t.is_floating() || t.is_null() => Ok(t.clone()),
+            [t @ (DataType::Decimal128(..) | DataType::Decimal256(..))] => Ok(t.clone()),
+            [t] => exec_err!(
+                "DB::Exception: Illegal type {} of argument of function negate. (ILLEGAL_TYPE_OF_ARGUMENT)",
+                ChType::from_arrow(t)
+            ),
+            _ => exec_err!("negate takes one argument"),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use datafusion::arrow::datatypes::{Int64Type, UInt64Type};
+        let [arg] = args.args.as_slice() else { return exec_err!("negate takes one argument") };
+        let array = arg.to_array(args.number_rows)?;
+        let signed: ArrayRef = match array.data_type() {
+            DataType::Null => return Ok(ColumnarValue::Array(array)),
+            DataType::UInt8 => cast(&array, &DataType::Int16)?,
+            DataType::UInt16 => cast(&array, &DataType::Int32)?,
+            DataType::UInt32 => cast(&array, &DataType::Int64)?,
+            // Two's complement, as ClickHouse reads a UInt64 negated into Int64.
+            DataType::UInt64 => Arc::new(array.as_primitive::<UInt64Type>().unary::<_, Int64Type>(|v| v as i64)),
+            _ => array,
+        };
+        Ok(ColumnarValue::Array(datafusion::arrow::compute::kernels::numeric::neg_wrapping(&signed)?))
+    }
+}
+
 /// Registers every `ch_*` function on a session.
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(Condition { signature: Signature::any(1, Volatility::Immutable) }));
     ctx.register_udf(ScalarUDF::new_from_impl(ArrayElement { signature: Signature::any(2, Volatility::Immutable) }));
+    ctx.register_udf(ScalarUDF::new_from_impl(Negate { signature: Signature::any(1, Volatility::Immutable) }));
     let casts: [(&'static str, DataType); 15] = [
         ("ch_to_int8", DataType::Int8),
         ("ch_to_int16", DataType::Int16),
