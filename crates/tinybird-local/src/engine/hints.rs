@@ -1,4 +1,4 @@
-//! The `Nullable` and `LowCardinality` wrappers ClickHouse gives a selected expression, read from the query as
+//! The `Nullable`, `LowCardinality` and `Bool` types ClickHouse gives a selected expression, read from the query as
 //! written. DataFusion keeps neither through functions (its `meta` for `toString(nullable_col)` would be `String`),
 //! so the engine wraps the output column's type as ClickHouse would:
 //! - `Nullable`: most functions and operators return `Nullable` when an argument is (`toString(ns)`, `ni + 1`),
@@ -6,6 +6,8 @@
 //!   always; `count`, `uniq…`, `isNull`, `ifNull`, `coalesce` (unless every argument is) and casts say for themselves.
 //! - `LowCardinality`: functions and operators whose arguments are `LowCardinality` columns and constants
 //!   (`upper(lc)`, `length(lc)`, `lc = 'a'`).
+//! - `Bool`: `NOT`, `min`, `max` and `any` of a `Bool` are `Bool` (DataFusion computes UInt8), and comparisons are
+//!   UInt8 even between two `Bool`s (DataFusion keeps a boolean).
 //!
 //! What is not known here (an alias, a CTE column, a window function, an aggregate over `LowCardinality`)
 //! gives no hint, and the type stays as the engine computed it.
