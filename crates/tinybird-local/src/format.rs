@@ -285,7 +285,7 @@ fn cell_writer<'a>(array: &'a dyn Array, ty: &'a ChType, options: OutputOptions)
         DataType::UInt8 if matches!(base, ChType::Bool) => {
             let a = array.as_primitive::<UInt8Type>();
             with_nulls(Box::new(move |out: &mut String, row: usize| {
-                out.push_str(if a.value(row) != 0 { "true" } else { "false" });
+                out.push_str(bool_text(a.value(row) != 0));
             }))
         }
         DataType::UInt8 => int!(UInt8Type),
@@ -423,6 +423,11 @@ fn write_float(out: &mut String, f: f64, single: bool) {
     }
 }
 
+/// A `Bool` as ClickHouse prints it in every format.
+fn bool_text(b: bool) -> &'static str {
+    if b { "true" } else { "false" }
+}
+
 /// A JSON string literal.
 pub fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -470,11 +475,11 @@ pub fn json_value(out: &mut String, v: &Value, ty: &ChType, options: OutputOptio
     match v {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => match base {
-            ChType::Bool => out.push_str(if *b { "true" } else { "false" }),
+            ChType::Bool => out.push_str(bool_text(*b)),
             _ => out.push(if *b { '1' } else { '0' }),
         },
-        Value::Int(n) if matches!(base, ChType::Bool) => out.push_str(if *n != 0 { "true" } else { "false" }),
-        Value::UInt(n) if matches!(base, ChType::Bool) => out.push_str(if *n != 0 { "true" } else { "false" }),
+        Value::Int(n) if matches!(base, ChType::Bool) => out.push_str(bool_text(*n != 0)),
+        Value::UInt(n) if matches!(base, ChType::Bool) => out.push_str(bool_text(*n != 0)),
         Value::Int(n) => json_int(out, *n, base, options),
         Value::UInt(n) => json_int(out, *n, base, options),
         Value::Float(f) => json_float(out, *f, matches!(base, ChType::Float(32)), options),
@@ -595,11 +600,11 @@ pub fn ch_text(v: &Value, ty: &ChType) -> String {
     match v {
         Value::Null => "NULL".into(),
         Value::Bool(b) => match base {
-            ChType::Bool => (if *b { "true" } else { "false" }).into(),
+            ChType::Bool => bool_text(*b).into(),
             _ => (if *b { "1" } else { "0" }).into(),
         },
-        Value::Int(n) if matches!(base, ChType::Bool) => (if *n != 0 { "true" } else { "false" }).into(),
-        Value::UInt(n) if matches!(base, ChType::Bool) => (if *n != 0 { "true" } else { "false" }).into(),
+        Value::Int(n) if matches!(base, ChType::Bool) => bool_text(*n != 0).into(),
+        Value::UInt(n) if matches!(base, ChType::Bool) => bool_text(*n != 0).into(),
         Value::Int(n) => n.to_string(),
         Value::UInt(n) => n.to_string(),
         Value::Float(f) => float_text(*f, matches!(base, ChType::Float(32))),

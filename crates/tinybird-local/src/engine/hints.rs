@@ -33,6 +33,7 @@ pub struct Wrappers {
 
 impl Wrappers {
     const PLAIN: Wrappers = Wrappers { nullable: false, low_cardinality: false, boolean: false, comparison: false };
+    const NULLABLE: Wrappers = Wrappers { nullable: true, ..Wrappers::PLAIN };
 
     /// The engine's type for the column with these wrappers added (never removed, never around an array).
     pub fn apply(self, ty: ChType) -> ChType {
@@ -117,9 +118,7 @@ pub(super) fn of_query(query: &Query, column_type: &dyn Fn(&str) -> Option<ChTyp
 /// A constant's wrappers: `NULL` is nullable; literals are plain. None for anything else.
 fn constant(expr: &Expr) -> Option<Wrappers> {
     match expr {
-        Expr::Value(v) if matches!(v.value, Value::Null) => {
-            Some(Wrappers { nullable: true, low_cardinality: false, boolean: false, comparison: false })
-        }
+        Expr::Value(v) if matches!(v.value, Value::Null) => Some(Wrappers::NULLABLE),
         Expr::Value(_) => Some(Wrappers::PLAIN),
         Expr::Nested(e) => constant(e),
         Expr::UnaryOp { op: UnaryOperator::Minus, expr } => constant(expr),
@@ -203,9 +202,7 @@ fn of(expr: &Expr, column_type: &dyn Fn(&str) -> Option<ChType>) -> Option<Wrapp
             })
         }
         // A scalar subquery is `Nullable` in ClickHouse (it may find no row).
-        Expr::Subquery(_) => {
-            Some(Wrappers { nullable: true, low_cardinality: false, boolean: false, comparison: false })
-        }
+        Expr::Subquery(_) => Some(Wrappers::NULLABLE),
         Expr::Function(f) => {
             if f.over.is_some() || f.filter.is_some() || !f.within_group.is_empty() {
                 return None;
@@ -227,12 +224,7 @@ fn of(expr: &Expr, column_type: &dyn Fn(&str) -> Option<ChType>) -> Option<Wrapp
             }
             if name.ends_with("OrNull") || name.eq_ignore_ascii_case("nullIf") {
                 let over_low_cardinality = args.iter().any(|a| of(a, column_type).is_none_or(|w| w.low_cardinality));
-                return (!over_low_cardinality).then_some(Wrappers {
-                    nullable: true,
-                    low_cardinality: false,
-                    boolean: false,
-                    comparison: false,
-                });
+                return (!over_low_cardinality).then_some(Wrappers::NULLABLE);
             }
             let wrappers = each(&args)?;
             if name.eq_ignore_ascii_case("coalesce") {
@@ -281,10 +273,8 @@ mod tests {
         })
     }
 
-    const N: Option<Wrappers> =
-        Some(Wrappers { nullable: true, low_cardinality: false, boolean: false, comparison: false });
-    const L: Option<Wrappers> =
-        Some(Wrappers { nullable: false, low_cardinality: true, boolean: false, comparison: false });
+    const N: Option<Wrappers> = Some(Wrappers::NULLABLE);
+    const L: Option<Wrappers> = Some(Wrappers { low_cardinality: true, ..Wrappers::PLAIN });
     const P: Option<Wrappers> = Some(Wrappers::PLAIN);
 
     #[test]
@@ -302,16 +292,14 @@ mod tests {
             [N, N, N, None]
         );
         assert!(wrappers("SELECT * FROM t").is_empty());
-        let b = Wrappers { nullable: false, low_cardinality: false, boolean: true, comparison: false };
+        let b = Wrappers { boolean: true, ..Wrappers::PLAIN };
         let c = Wrappers { comparison: true, ..Wrappers::PLAIN };
         assert_eq!(wrappers("SELECT b = true, s < 'a'"), [Some(c), Some(c)]);
         assert_eq!(c.apply(ChType::Bool).to_string(), "UInt8");
         assert_eq!(wrappers("SELECT NOT b, max(b), b, sum(b)"), [Some(b), Some(b), Some(b), P]);
         assert_eq!(b.apply(ChType::parse("UInt8").unwrap()), ChType::Bool);
         assert_eq!(
-            Wrappers { nullable: true, low_cardinality: true, boolean: false, comparison: false }
-                .apply(ChType::String)
-                .to_string(),
+            Wrappers { low_cardinality: true, ..Wrappers::NULLABLE }.apply(ChType::String).to_string(),
             "LowCardinality(Nullable(String))"
         );
         assert_eq!(N.unwrap().apply(ChType::parse("Array(String)").unwrap()).to_string(), "Array(String)");
