@@ -1869,6 +1869,15 @@ mod tests {
     }
 
     #[test]
+    fn union_tail_binds_to_the_last_select() {
+        let t = translate("SELECT 1 AS x UNION ALL SELECT 2 AS x ORDER BY x LIMIT 1").unwrap();
+        let text = t.statement.to_string();
+        assert!(text.contains("UNION ALL (SELECT"), "{text}");
+        let err = translate("SELECT 1 AS x UNION ALL (SELECT 2 AS x) ORDER BY x").unwrap_err().to_string();
+        assert!(err.contains("last SELECT is in parentheses"), "{err}");
+    }
+
+    #[test]
     fn inlines_scalar_with() {
         let q = parse("WITH 2 AS two, t AS (SELECT 1 AS x) SELECT x * two FROM t").unwrap();
         assert_eq!(q.to_string(), "WITH t AS (SELECT 1 AS x) SELECT x * (2) AS `multiply(x, two)` FROM t");
