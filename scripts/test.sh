@@ -41,6 +41,21 @@ if [ -z "${TINYBIRD_LOCAL_LIBPYTHON:-}" ] && ! libpython_found && [ "$(id -u)" =
   echo "installing libpython3-dev (chDB needs a shared libpython's symbols)" >&2
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpython3-dev >/dev/null
 fi
+# Tinybird's own CLI (`tb`), pinned, into a virtualenv in the cache folder, for the interop test (tests/tb_cli.rs).
+TB_VERSION=5.0.3
+TB_DIR="${TINYBIRD_LOCAL_CACHE:-$HOME/.cache/tinybird-local}/tb-$TB_VERSION"
+if [ -z "${TINYBIRD_TB:-}" ]; then
+  # A virtualenv cannot be moved (its scripts name its path), so it is made in place and marked complete at the end.
+  if [ ! -f "$TB_DIR/.complete" ]; then
+    echo "installing tinybird==$TB_VERSION (the tb CLI) into $TB_DIR" >&2
+    rm -rf "$TB_DIR"
+    python3 -m venv "$TB_DIR" >&2
+    "$TB_DIR/bin/pip" install -q "tinybird==$TB_VERSION" >&2
+    touch "$TB_DIR/.complete"
+  fi
+  export TINYBIRD_TB="$TB_DIR/bin/tb"
+fi
+export TINYBIRD_LOCAL_REQUIRE_TB=1
 # The differential test (DataFusion against ClickHouse) must not skip here.
 export TINYBIRD_LOCAL_REQUIRE_CLICKHOUSE=1
 
@@ -58,4 +73,5 @@ cargo test --workspace --all-features --doc
 # again, on the ClickHouse engine: one suite, both engines.
 # (`--workspace`, as above, so the test binaries built above are reused rather than rebuilt with other features.)
 TINYBIRD_LOCAL_ENGINE=clickhouse cargo test --workspace --all-features \
-  --test http_api --test security --test red_team --test audit_panics --test binary --test client_local --test examples
+  --test http_api --test security --test red_team --test audit_panics --test binary --test tb_cli --test client_local \
+  --test examples

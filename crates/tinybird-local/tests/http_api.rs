@@ -872,3 +872,106 @@ async fn materialized_views_run_on_ingestion() {
         .unwrap();
     assert_eq!(r.status(), 400);
 }
+
+/// Workspaces made with the user token are isolated from each other (data, tokens, JWTs) and, with a data dir,
+/// come back after a restart with their tokens and rows.
+#[tokio::test]
+async fn workspaces_are_isolated_and_durable() {
+    let dir = std::env::temp_dir().join(format!("tinybird-local-test-{}", uuid_like()));
+    let s = LocalServer::builder().resources(resources()).data_dir(&dir).start().await.unwrap();
+    seed(&s).await;
+    // Only the user token creates workspaces; names are checked.
+    let create = |name: &str, token: &str| {
+        client().post(format!("{}/v1/workspaces?name={name}", s.url())).bearer_auth(token.to_string()).send()
+    };
+    let r = create("Tenant_B", s.admin_token()).await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = create("bad-name", s.user_token()).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("Invalid workspace name"));
+    let b: Value = create("Tenant_B", s.user_token()).await.unwrap().json().await.unwrap();
+    let (b_id, b_token) = (b["id"].as_str().unwrap().to_string(), b["token"].as_str().unwrap().to_string());
+    assert_ne!(b_token, s.admin_token());
+    let r = create("Tenant_B", s.user_token()).await.unwrap();
+    assert_eq!(r.status(), 400, "a second workspace of the same name");
+
+    // B starts empty: the server's workspace's datasource is not there.
+    let (status, body) = get_json(&format!("{}/v0/datasources", s.url()), &b_token).await;
+    assert_eq!((status, body["datasources"].clone()), (200, json!([])));
+    let events = std::fs::read_to_string(project_dir().join("events.datasource")).unwrap();
+    let r: Value = client()
+        .post(format!("{}/v1/build", s.url()))
+        .bearer_auth(&b_token)
+        .multipart(datafiles_form(&[("events.datasource", &events)]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["result"], "success", "{r}");
+    let row = r#"{"timestamp":"2024-03-01 00:00:00","org_id":"b","page":"/b-only","duration":1,"big":7}"#;
+    let r = client()
+        .post(format!("{}/v0/events?name=events&wait=true", s.url()))
+        .bearer_auth(&b_token)
+        .body(row)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let count = |token: String| {
+        let url = format!("{}/v0/sql?q=SELECT%20count()%20AS%20c%20FROM%20events%20FORMAT%20JSON", s.url());
+        async move { get_json(&url, &token).await.1["data"][0]["c"].clone() }
+    };
+    assert_eq!((count(b_token.clone()).await, count(s.admin_token().to_string()).await), (json!(1), json!(4)));
+
+    // JWTs: signed with B's admin token for B, they read B; signed with the server's token but naming B, refused;
+    // signed with B's token but naming the server's workspace, refused.
+    let sign = |key: &str, ws: &str| {
+        let payload = json!({"workspace_id": ws, "name": "t", "exp": 4_000_000_000u64,
+            "scopes": [{"type": "DATASOURCES:READ", "resource": "events"}]});
+        let key = jsonwebtoken::EncodingKey::from_secret(key.as_bytes());
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &payload, &key).unwrap()
+    };
+    assert_eq!(count(sign(&b_token, &b_id)).await, json!(1));
+    for forged in [sign(s.admin_token(), &b_id), sign(&b_token, s.workspace_id())] {
+        let url = format!("{}/v0/sql?q=SELECT%20count()%20FROM%20events", s.url());
+        let (status, body) = get_json(&url, &forged).await;
+        assert_eq!(status, 403, "{body}");
+    }
+    // The user token lists both; B's token lists B alone; /v1/workspace is the token's own.
+    let (_, all) = get_json(&format!("{}/v1/user/workspaces", s.url()), s.user_token()).await;
+    assert_eq!(all["workspaces"].as_array().unwrap().len(), 2, "{all}");
+    let (_, only_b) = get_json(&format!("{}/v1/user/workspaces", s.url()), &b_token).await;
+    assert_eq!(
+        only_b["workspaces"].as_array().unwrap().iter().map(|w| w["id"].clone()).collect::<Vec<_>>(),
+        [json!(b_id)]
+    );
+    let (_, current) = get_json(&format!("{}/v1/workspace", s.url()), &b_token).await;
+    assert_eq!(current["name"], "Tenant_B");
+
+    // A restart keeps B: its token, its datafiles, its rows.
+    let own_admin = s.admin_token().to_string();
+    s.shutdown().await;
+    let s = LocalServer::builder().resources(resources()).data_dir(&dir).start().await.unwrap();
+    assert_eq!(s.admin_token(), own_admin);
+    let count = |token: String| {
+        let url = format!("{}/v0/sql?q=SELECT%20count()%20AS%20c%20FROM%20events%20FORMAT%20JSON", s.url());
+        async move { get_json(&url, &token).await.1["data"][0]["c"].clone() }
+    };
+    assert_eq!((count(b_token.clone()).await, count(own_admin.clone()).await), (json!(1), json!(4)));
+
+    // Deleting: not with B's own token, never the server's own workspace, then B goes with its folder and token.
+    let delete = |id: &str, token: &str| {
+        client().delete(format!("{}/v1/workspaces/{id}", s.url())).bearer_auth(token.to_string()).send()
+    };
+    assert_eq!(delete(&b_id, &b_token).await.unwrap().status(), 403);
+    assert_eq!(delete(s.workspace_id(), s.user_token()).await.unwrap().status(), 400);
+    assert_eq!(delete(&b_id, s.user_token()).await.unwrap().status(), 200);
+    assert_eq!(delete(&b_id, s.user_token()).await.unwrap().status(), 404);
+    let (status, _) = get_json(&format!("{}/v0/datasources", s.url()), &b_token).await;
+    assert_eq!(status, 403, "a deleted workspace's token");
+    assert!(!dir.join("workspaces").join(&b_id).exists());
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -3,12 +3,12 @@
 
 use super::auth::{authenticate, request_token};
 use super::error::ApiError;
+use super::registry::Ws;
 use super::state::{Deployment, Workspace};
 use crate::resources::Resources;
-use axum::extract::{Multipart, Path, RawQuery, State};
+use axum::extract::{Multipart, Path, RawQuery};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use std::sync::Arc;
 use tinybird_template::Variables;
 
 fn flag(query: Option<&str>, key: &str) -> bool {
@@ -110,8 +110,20 @@ fn check(files: &[(String, String)], flavor: crate::engine::Flavor) -> Result<Re
 }
 
 fn deployment_json(d: &Deployment) -> serde_json::Value {
-    let mut json =
-        serde_json::json!({ "id": d.id.to_string(), "status": d.status, "live": d.live, "errors": [], "feedback": [] });
+    let mut json = serde_json::json!({
+        "id": d.id.to_string(),
+        "status": d.status,
+        "live": d.live,
+        "created_at": d.created_at,
+        "errors": [],
+        "feedback": [],
+        "new_data_connector_names": [],
+        "changed_data_connector_names": [],
+        "deleted_data_connector_names": [],
+        "disconnected_data_source_names": [],
+        "token_changes": [],
+        "data_movements": null,
+    });
     if let (Some(obj), Ok(serde_json::Value::Object(changes))) =
         (json.as_object_mut(), serde_json::to_value(&d.changes))
     {
@@ -141,7 +153,7 @@ fn failed(errors: Vec<serde_json::Value>, key: &str) -> Response {
 
 /// `POST /v1/build`: applies the files right away (Tinybird Local and branches).
 pub(super) async fn build(
-    State(ws): State<Arc<Workspace>>,
+    Ws(ws): Ws,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     multipart: Multipart,
@@ -159,11 +171,15 @@ pub(super) async fn build(
         store.save_project(&files).map_err(|e| ApiError::internal(format!("could not save the project: {e}")))?;
     }
     let id = next_id(&ws);
-    let result = if changes.is_empty() { "no_changes" } else { "success" };
+    // An unchanged project is a `success` whose change lists are all empty, as Tinybird Local answers it (`tb`
+    // prints "No changes. Build skipped." then, and fails on any other `result`).
     let mut build = serde_json::to_value(&changes).unwrap_or_default();
     build["id"] = serde_json::json!(format!("build-{id}"));
     build["feedback"] = serde_json::json!([]);
-    Ok(axum::Json(serde_json::json!({ "result": result, "build": build })).into_response())
+    for key in ["new_data_connector_names", "changed_data_connector_names", "deleted_data_connector_names"] {
+        build[key] = serde_json::json!([]);
+    }
+    Ok(axum::Json(serde_json::json!({ "result": "success", "build": build })).into_response())
 }
 
 fn next_id(ws: &Workspace) -> u64 {
@@ -172,7 +188,7 @@ fn next_id(ws: &Workspace) -> u64 {
 
 /// `POST /v1/deploy[?check=true][&auto_promote=true][&allow_destructive_operations=true]`.
 pub(super) async fn deploy(
-    State(ws): State<Arc<Workspace>>,
+    Ws(ws): Ws,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     multipart: Multipart,
@@ -187,8 +203,11 @@ pub(super) async fn deploy(
     };
     let live = ws.deployments.lock().ok().and_then(|d| d.iter().find(|d| d.live).map(|d| d.resources.clone()));
     if live.as_ref() == Some(&resources) {
-        return Ok(axum::Json(serde_json::json!({ "result": "no_changes", "deployment": { "status": "live" } }))
-            .into_response());
+        let current = ws.deployments.lock().ok().and_then(|d| d.iter().find(|d| d.live).cloned());
+        let json = current.as_ref().map(deployment_json).unwrap_or_else(
+            || serde_json::json!({ "status": "data_ready", "live": true, "errors": [], "feedback": [] }),
+        );
+        return Ok(axum::Json(serde_json::json!({ "result": "no_changes", "deployment": json })).into_response());
     }
     if flag(q, "check") {
         return Ok(axum::Json(
@@ -205,6 +224,7 @@ pub(super) async fn deploy(
         files,
         changes: Default::default(),
         allow_destructive: flag(q, "allow_destructive_operations"),
+        created_at: chrono::Utc::now().to_rfc3339(),
     };
     if flag(q, "auto_promote") {
         promote(&ws, &mut deployment).await?;
@@ -212,8 +232,10 @@ pub(super) async fn deploy(
     let json = deployment_json(&deployment);
     if let Ok(mut list) = ws.deployments.lock() {
         if deployment.live {
-            for d in list.iter_mut() {
+            // Promoted on its own: the deployment it replaces is removed, as Tinybird removes it.
+            for d in list.iter_mut().filter(|d| d.live) {
                 d.live = false;
+                d.status = "deleted".into();
             }
         }
         list.push(deployment);
@@ -228,7 +250,7 @@ async fn promote(ws: &Workspace, d: &mut Deployment) -> Result<(), ApiError> {
         store.save_project(&d.files).map_err(|e| ApiError::internal(format!("could not save the project: {e}")))?;
     }
     d.live = true;
-    d.status = "live".into();
+    d.status = "data_ready".into();
     Ok(())
 }
 
@@ -237,20 +259,21 @@ fn admin(ws: &Workspace, headers: &HeaderMap, query: Option<&str>) -> Result<(),
     principal.require_admin()
 }
 
-/// `GET /v1/deployments`.
-pub(super) async fn list(
-    State(ws): State<Arc<Workspace>>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
+/// `GET /v1/deployments[?include_deleted=true]`: oldest first.
+pub(super) async fn list(Ws(ws): Ws, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
     admin(&ws, &headers, query.as_deref())?;
-    let list: Vec<_> = ws.deployments.lock().map(|d| d.iter().map(deployment_json).collect()).unwrap_or_default();
+    let include_deleted = flag(query.as_deref(), "include_deleted");
+    let list: Vec<_> = ws
+        .deployments
+        .lock()
+        .map(|d| d.iter().filter(|d| include_deleted || d.status != "deleted").map(deployment_json).collect())
+        .unwrap_or_default();
     Ok(axum::Json(serde_json::json!({ "deployments": list })).into_response())
 }
 
 /// `GET /v1/deployments/{id}`.
 pub(super) async fn get(
-    State(ws): State<Arc<Workspace>>,
+    Ws(ws): Ws,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -267,7 +290,7 @@ pub(super) async fn get(
 
 /// `POST /v1/deployments/{id}/set-live`.
 pub(super) async fn set_live(
-    State(ws): State<Arc<Workspace>>,
+    Ws(ws): Ws,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -279,6 +302,9 @@ pub(super) async fn set_live(
         .ok()
         .and_then(|d| d.iter().find(|d| d.id.to_string() == id).cloned())
         .ok_or_else(|| ApiError::new(404, format!("Deployment {id} not found")))?;
+    if d.status == "deleted" {
+        return Err(ApiError::bad_request(format!("Deployment {id} was deleted and cannot be made live")));
+    }
     if !d.live {
         promote(&ws, &mut d).await?;
     }
@@ -297,20 +323,21 @@ pub(super) async fn set_live(
 
 /// `DELETE /v1/deployments/{id}`: discards a deployment that is not live.
 pub(super) async fn delete(
-    State(ws): State<Arc<Workspace>>,
+    Ws(ws): Ws,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     admin(&ws, &headers, query.as_deref())?;
     let mut list = ws.deployments.lock().map_err(|_| ApiError::internal("state lock poisoned"))?;
-    let Some(pos) = list.iter().position(|d| d.id.to_string() == id) else {
+    let Some(d) = list.iter_mut().find(|d| d.id.to_string() == id) else {
         return Err(ApiError::new(404, format!("Deployment {id} not found")));
     };
-    if list[pos].live {
+    if d.live {
         return Err(ApiError::bad_request(format!("Deployment {id} is live and cannot be deleted")));
     }
-    let mut d = list.remove(pos);
+    // Kept, as `deleted`, so that clients polling it see it go (`tb deployment promote --wait`).
     d.status = "deleted".into();
-    Ok(axum::Json(serde_json::json!({ "result": "success", "deployment": deployment_json(&d) })).into_response())
+    d.files = Vec::new();
+    Ok(axum::Json(serde_json::json!({ "result": "success", "deployment": deployment_json(d) })).into_response())
 }

@@ -3,15 +3,15 @@
 use super::auth::{authenticate, request_token};
 use super::error::ApiError;
 use super::params::{collect, form_pairs};
+use super::registry::Ws;
 use super::state::{Workspace, ingest_columns_for};
 use crate::engine::Value;
 use crate::ingest::{IngestColumn, Parsed, Quarantined, convert, parse_ndjson};
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{Path, RawQuery, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::io::Read;
-use std::sync::Arc;
 use tinybird_template::ParamValue;
 
 fn query_param(query: Option<&str>, key: &str) -> Option<String> {
@@ -55,11 +55,7 @@ async fn read_body(ws: &Workspace, headers: &HeaderMap, body: Body) -> Result<By
 }
 
 /// `POST /v0/events?name=<ds>[&wait=true]`.
-pub(super) async fn events(
-    State(ws): State<Arc<Workspace>>,
-    RawQuery(query): RawQuery,
-    request: Request,
-) -> Result<Response, ApiError> {
+pub(super) async fn events(Ws(ws): Ws, RawQuery(query): RawQuery, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let q = query.as_deref();
     let (principal, rate) = authenticate(&ws, request_token(&parts.headers, query_param(q, "token").as_deref()))?;
@@ -102,10 +98,12 @@ fn datasource_json(ws: &Workspace, def: &tinybird_core::DatasourceDef) -> serde_
         "partition_key": def.engine.partition_key,
         "ttl": def.engine.ttl,
     });
-    let _ = ws;
+    let (created, updated) = ws.stamps(&format!("datasource:{}", def.name));
     serde_json::json!({
         "id": def.name,
         "name": def.name,
+        "created_at": created,
+        "updated_at": updated,
         "description": def.description,
         "type": "ndjson",
         "columns": columns,
@@ -115,24 +113,29 @@ fn datasource_json(ws: &Workspace, def: &tinybird_core::DatasourceDef) -> serde_
 }
 
 /// `GET /v0/datasources`.
-pub(super) async fn list(
-    State(ws): State<Arc<Workspace>>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
+pub(super) async fn list(Ws(ws): Ws, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
     let (principal, _) = authenticate(&ws, request_token(&headers, query_param(query.as_deref(), "token").as_deref()))?;
     let defs: Vec<_> = ws.live.read().map(|l| l.datasources.values().cloned().collect()).unwrap_or_default();
-    let list: Vec<_> = defs
-        .iter()
-        .filter(|d| principal.read_datasource(&d.name).is_ok() || principal.append(&d.name).is_ok())
-        .map(|d| datasource_json(&ws, d))
-        .collect();
+    let mut list = Vec::new();
+    for d in defs.iter().filter(|d| principal.read_datasource(&d.name).is_ok() || principal.append(&d.name).is_ok()) {
+        let mut json = datasource_json(&ws, d);
+        // Row counts of whole tables, for the admin (a filtered token gets its own count from the detail route).
+        if principal.is_admin() {
+            let sql = format!("SELECT count() FROM {}", crate::engine::compat::quote_ident(&d.name));
+            if let Ok(result) = ws.engine.query(&sql).await
+                && let Some(Value::UInt(n)) = result.rows().first().and_then(|r| r.first())
+            {
+                json["statistics"] = serde_json::json!({ "row_count": n });
+            }
+        }
+        list.push(json);
+    }
     Ok(axum::Json(serde_json::json!({ "datasources": list })).into_response())
 }
 
 /// `GET /v0/datasources/{name}` (also `{name}.datasource` for the datafile text).
 pub(super) async fn detail(
-    State(ws): State<Arc<Workspace>>,
+    Ws(ws): Ws,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -168,11 +171,8 @@ pub(super) async fn detail(
 
 /// `POST /v0/datasources?name=&mode=append|replace|create`: from a URL (`url=`), an uploaded file (multipart field
 /// `csv`) or a schema (`mode=create`).
-pub(super) async fn import(
-    State(ws): State<Arc<Workspace>>,
-    RawQuery(query): RawQuery,
-    request: Request,
-) -> Result<Response, ApiError> {
+pub(super) async fn import(Ws(ws): Ws, RawQuery(query): RawQuery, request: Request) -> Result<Response, ApiError> {
+    let started = std::time::Instant::now();
     let (parts, body) = request.into_parts();
     let q = query.as_deref();
     let (principal, _) = authenticate(&ws, request_token(&parts.headers, query_param(q, "token").as_deref()))?;
@@ -261,11 +261,19 @@ pub(super) async fn import(
         ws.snapshot(&name).await?;
     }
     let (ok, bad) = ws.append(&name, parsed.rows, parsed.quarantined, true).await?;
-    let import_id = uuid::Uuid::new_v4().to_string();
-    let job = serde_json::json!({ "id": import_id, "job_id": import_id, "kind": "import", "status": "done", "datasource": { "name": name } });
-    if let Ok(mut jobs) = ws.jobs.lock() {
-        jobs.insert(import_id.clone(), job.clone());
-    }
+    let job = super::jobs::record(
+        &ws,
+        &parts.headers,
+        super::jobs::Outcome {
+            kind: "import",
+            datasource: &name,
+            rows: ok,
+            quarantined: bad,
+            bytes: data.len() as u64,
+            seconds: started.elapsed().as_secs_f64(),
+        },
+    );
+    let import_id = job["id"].clone();
     Ok(axum::Json(serde_json::json!({
         "successful_rows": ok,
         "quarantined_rows": bad,
@@ -273,10 +281,29 @@ pub(super) async fn import(
         "job_id": import_id,
         "id": import_id,
         "status": "done",
+        "job_url": job["job_url"],
         "datasource": { "name": name },
         "job": job,
     }))
     .into_response())
+}
+
+/// `POST /v1/datasources/{name}/append?format=ndjson|csv[&mode=replace][&url=…]`: the body is the data itself (or
+/// `url=` names it), as `tb datasource append` and its fixtures send it. Parquet is refused by name.
+pub(super) async fn append_v1(
+    ws: Ws,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let mut q = form_urlencoded::Serializer::new(String::new()).append_pair("name", &name).finish();
+    if let Some(extra) = query.filter(|e| !e.is_empty()) {
+        q.push('&');
+        q.push_str(&extra);
+    }
+    // `import` reads the first `mode`: one in the query wins over this default.
+    q.push_str("&mode=append");
+    import(ws, RawQuery(Some(q)), request).await
 }
 
 async fn create_from_schema(ws: &Workspace, name: &str, schema: &str) -> Result<Response, ApiError> {
@@ -386,7 +413,7 @@ fn parse_csv(data: &[u8], columns: &[IngestColumn], delimiter: u8) -> Parsed {
 
 /// `POST /v0/datasources/{name}/delete` (`delete_condition`, `dry_run`).
 pub(super) async fn delete(
-    State(ws): State<Arc<Workspace>>,
+    Ws(ws): Ws,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -416,20 +443,25 @@ pub(super) async fn delete(
         ws.snapshot(&name).await?;
         n
     };
-    let id = uuid::Uuid::new_v4().to_string();
-    let job = serde_json::json!({
-        "id": id, "job_id": id, "kind": "delete_data", "status": "done", "delete_id": id,
-        "job_url": format!("/v0/jobs/{id}"), "rows_affected": n, "datasource": { "name": name },
-    });
-    if let Ok(mut jobs) = ws.jobs.lock() {
-        jobs.insert(id.clone(), job.clone());
-    }
+    let mut job = super::jobs::record(
+        &ws,
+        &headers,
+        super::jobs::Outcome {
+            kind: "delete_data",
+            datasource: &name,
+            rows: n,
+            quarantined: 0,
+            bytes: 0,
+            seconds: 0.0,
+        },
+    );
+    job["delete_id"] = job["id"].clone();
     Ok(axum::Json(job).into_response())
 }
 
 /// `POST /v0/datasources/{name}/truncate`.
 pub(super) async fn truncate(
-    State(ws): State<Arc<Workspace>>,
+    Ws(ws): Ws,
     Path(name): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
@@ -446,21 +478,4 @@ pub(super) async fn truncate(
         ws.snapshot(&name).await?;
     }
     Ok(axum::Json(serde_json::json!({ "status": "ok" })).into_response())
-}
-
-/// `GET /v0/jobs/{id}`.
-pub(super) async fn job(
-    State(ws): State<Arc<Workspace>>,
-    Path(id): Path<String>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    authenticate(&ws, request_token(&headers, query_param(query.as_deref(), "token").as_deref()))?;
-    let job = ws
-        .jobs
-        .lock()
-        .ok()
-        .and_then(|j| j.get(&id).cloned())
-        .ok_or_else(|| ApiError::new(404, format!("Job '{id}' not found")))?;
-    Ok(axum::Json(job).into_response())
 }

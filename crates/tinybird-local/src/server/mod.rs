@@ -5,8 +5,10 @@ mod auth;
 mod deploy;
 mod error;
 mod events;
+mod jobs;
 mod params;
 mod query;
+mod registry;
 mod state;
 mod store;
 mod tokens;
@@ -15,7 +17,7 @@ mod workspaces;
 
 pub use state::Config;
 
-use crate::engine::{ClickHouseEngine, ClickHouseOptions, DataFusionEngine, Engine, clickhouse::chdb::ChdbLocation};
+use crate::engine::{ClickHouseOptions, clickhouse::chdb::ChdbLocation};
 use crate::resources::{FileError, Resources};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -23,11 +25,11 @@ use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use state::{Identity, Workspace};
+use registry::Registry;
+use state::Workspace;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use store::Store;
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -178,68 +180,24 @@ impl LocalServerBuilder {
 
     /// Starts the server on a given IP address.
     pub async fn start_on(self, ip: std::net::IpAddr) -> Result<LocalServer, StartError> {
-        let store = self.data_dir.as_ref().map(Store::open).transpose()?;
-        let identity = store.as_ref().and_then(store::Store::load_identity).unwrap_or_else(Identity::generate);
-        let mut resources = self.resources;
-        if let Some(store) = &store {
-            let files = store.project_files();
-            if !files.is_empty() {
-                resources = Resources::from_files(files).map_err(|e| StartError::Project(e.0))?;
-            }
-        }
         let kind = match self.engine {
             Some(kind) => kind,
             None => EngineKind::from_env().map_err(StartError::Engine)?.unwrap_or_default(),
         };
-        let engine: Arc<dyn Engine> = match kind {
-            EngineKind::DataFusion => {
-                Arc::new(DataFusionEngine::with_limits(self.config.memory_limit, self.config.max_result_bytes))
-            }
-            EngineKind::ClickHouse => {
-                let options = ClickHouseOptions {
-                    location: self.chdb.clone(),
-                    query_timeout: self.config.query_timeout,
-                    max_result_bytes: self.config.max_result_bytes,
-                    memory_limit: self.config.memory_limit,
-                };
-                let engine = tokio::task::spawn_blocking(move || ClickHouseEngine::start(options))
-                    .await
-                    .map_err(|e| StartError::Engine(format!("the ClickHouse engine failed to start: {e}")))?
-                    .map_err(StartError::Engine)?;
-                Arc::new(engine)
-            }
+        let spec = match kind {
+            EngineKind::DataFusion => registry::EngineSpec::DataFusion,
+            EngineKind::ClickHouse => registry::EngineSpec::ClickHouse(ClickHouseOptions {
+                location: self.chdb.clone(),
+                query_timeout: self.config.query_timeout,
+                max_result_bytes: self.config.max_result_bytes,
+                memory_limit: self.config.memory_limit,
+            }),
         };
-        let ws = Arc::new(Workspace::new(identity, engine, self.config, store));
-        ws.apply(&resources, true).await.map_err(|e| {
-            StartError::Project(vec![FileError {
-                filename: "project".into(),
-                error: e.body["error"].as_str().unwrap_or("invalid resources").to_string(),
-            }])
-        })?;
-        if let Some(store) = &ws.store {
-            let defs: Vec<_> = ws.live.read().map(|l| l.ingest.clone()).unwrap_or_default().into_iter().collect();
-            for (name, columns) in defs {
-                let rows = store.load_rows(&name, &columns)?;
-                if !rows.is_empty() {
-                    ws.engine.append(&name, rows).await.map_err(|e| std::io::Error::other(e.to_string()))?;
-                }
-            }
-        }
-        ws.persist_identity();
-        if let Ok(mut list) = ws.deployments.lock() {
-            list.push(state::Deployment {
-                id: 1,
-                status: "live".into(),
-                live: true,
-                resources: resources.clone(),
-                files: Vec::new(),
-                changes: Default::default(),
-                allow_destructive: false,
-            });
-        }
+        let registry = Arc::new(Registry::start(spec, self.config.clone(), self.data_dir, self.resources).await?);
+        let ws = registry.own();
         let listener = tokio::net::TcpListener::bind(SocketAddr::new(ip, self.port)).await?;
         let addr = listener.local_addr()?;
-        let app = router(ws.clone(), ws.config.max_body_bytes);
+        let app = router(registry.clone(), ws.config.max_body_bytes);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             let _ = axum::serve(listener, app)
@@ -314,6 +272,11 @@ impl LocalServer {
         self.ws.admin_token()
     }
 
+    /// The user token (`user_token` of `GET /tokens`): it lists, creates and deletes workspaces.
+    pub fn user_token(&self) -> &str {
+        self.ws.user_token()
+    }
+
     /// The workspace id (`workspace_id` of JWTs).
     pub fn workspace_id(&self) -> &str {
         &self.ws.id
@@ -343,21 +306,26 @@ impl Drop for LocalServer {
     }
 }
 
-fn router(ws: Arc<Workspace>, max_body_bytes: usize) -> Router {
+fn router(registry: Arc<Registry>, max_body_bytes: usize) -> Router {
     let api = Router::new()
         .route("/v0/health", get(health))
         .route("/tokens", get(tokens::local_tokens))
         .route("/v0/tokens", get(tokens::list).post(tokens::create))
+        .route("/v0/tokens/{name}", get(tokens::get).put(tokens::update))
+        .route("/examples/query.http", get(query::example_url))
         .route("/v0/events", post(events::events))
         .route("/v0/pipes", get(query::list_pipes))
         .route("/v1/pipes", get(query::list_pipes))
         .route("/v0/pipes/{file}", get(query::pipe).post(query::pipe))
+        .route("/v1/pipes/{file}", get(query::pipe))
         .route("/v0/sql", get(query::sql).post(query::sql))
         .route("/v0/datasources", get(events::list).post(events::import))
         .route("/v0/datasources/{name}", get(events::detail))
         .route("/v0/datasources/{name}/delete", post(events::delete))
         .route("/v0/datasources/{name}/truncate", post(events::truncate))
-        .route("/v0/jobs/{id}", get(events::job))
+        .route("/v0/jobs", get(jobs::list))
+        .route("/v0/jobs/{id}", get(jobs::get))
+        .route("/v1/datasources/{name}/append", post(events::append_v1))
         .route("/v1/build", post(deploy::build))
         .route("/v1/deploy", post(deploy::deploy))
         .route("/v1/deployments", get(deploy::list))
@@ -366,10 +334,11 @@ fn router(ws: Arc<Workspace>, max_body_bytes: usize) -> Router {
         .route("/v1/workspace", get(workspaces::current))
         .route("/v1/user/workspaces", get(workspaces::list))
         .route("/v1/workspaces", post(workspaces::create))
+        .route("/v1/workspaces/{id}", axum::routing::delete(workspaces::delete))
         .fallback(not_found)
         // Events and imports read their bodies themselves (gzip-aware); other routes get the same bound.
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .with_state(ws);
+        .with_state(registry);
     Router::new().fallback_service(api).layer(middleware::from_fn(cors_and_paths))
 }
 

@@ -4,16 +4,16 @@ use super::access::{Access, render_failure};
 use super::auth::{authenticate, request_token};
 use super::error::ApiError;
 use super::params::{Body, Params, collect};
+use super::registry::Ws;
 use super::state::Workspace;
 use crate::engine::{QueryResult, compat, runtime};
 use crate::format::{Format, OutputOptions, parse_format, render};
 use crate::resources::Pipe;
 use crate::template;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use std::sync::Arc;
 use std::time::Instant;
 use tinybird_template::ParamValue;
 
@@ -61,14 +61,16 @@ pub(super) fn add_headers(mut response: Response, headers: super::auth::RateHead
 
 /// `GET|POST /v0/pipes/{name}.{json,ndjson,csv,csvwithnames}`.
 pub(super) async fn pipe(
-    State(ws): State<Arc<Workspace>>,
+    Ws(ws): Ws,
     Path(file): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let (name, ext) = file.rsplit_once('.').unwrap_or((file.as_str(), "json"));
+    let Some((name, ext)) = file.rsplit_once('.') else {
+        return pipe_detail(&ws, &file, query.as_deref(), &headers);
+    };
     let format = match ext {
         "json" => Format::Json,
         "ndjson" => Format::JsonEachRow,
@@ -119,6 +121,60 @@ pub(super) async fn pipe(
     Ok(add_headers(respond(&result, format, options, started), rate))
 }
 
+fn token_of(query: Option<&str>, headers: &HeaderMap) -> Option<String> {
+    let params = query.map(|q| super::params::form_pairs(q.as_bytes())).unwrap_or_default();
+    let token = params.into_iter().find(|(k, _)| k == "token").map(|(_, v)| match v {
+        ParamValue::Str(s) => s,
+        _ => String::new(),
+    });
+    request_token(headers, token.as_deref())
+}
+
+/// One pipe as the Pipes API lists it: nodes (with their SQL and type), the endpoint node, timestamps.
+pub(super) fn pipe_json(ws: &Workspace, p: &Pipe) -> serde_json::Value {
+    let endpoint = if p.endpoint { p.nodes.last().map(|n| n.name.clone()) } else { None };
+    let last = p.nodes.len().saturating_sub(1);
+    let (created, updated) = ws.stamps(&format!("pipe:{}", p.name));
+    let nodes: Vec<_> = p
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let node_type = match (&p.kind, i == last) {
+                (_, false) => "standard".to_string(),
+                (Some(kind), true) => kind.clone(),
+                (None, true) if p.endpoint => "endpoint".to_string(),
+                (None, true) => "standard".to_string(),
+            };
+            serde_json::json!({
+                "id": format!("{}_{}", p.name, n.name),
+                "name": n.name,
+                "sql": n.sql,
+                "description": n.description,
+                "node_type": node_type,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "id": p.name,
+        "name": p.name,
+        "type": p.kind.clone().unwrap_or_else(|| if p.endpoint { "endpoint".into() } else { "default".into() }),
+        "endpoint": endpoint,
+        "url": endpoint.as_ref().map(|_| format!("/v0/pipes/{}.json", p.name)),
+        "nodes": nodes,
+        "created_at": created,
+        "updated_at": updated,
+    })
+}
+
+/// `GET /v0/pipes/{name}`: the pipe's description (any token that may read it).
+fn pipe_detail(ws: &Workspace, name: &str, query: Option<&str>, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let (principal, _) = authenticate(ws, token_of(query, headers))?;
+    let pipe = ws.pipe(name).ok_or_else(|| ApiError::not_found(name))?;
+    principal.read_pipe(name)?;
+    Ok(axum::Json(pipe_json(ws, &pipe)).into_response())
+}
+
 fn pipe_datafile(ws: &Workspace, name: &str, query: Option<&str>, headers: &HeaderMap) -> Result<Response, ApiError> {
     let params = query.map(|q| super::params::form_pairs(q.as_bytes())).unwrap_or_default();
     let token = params.iter().find(|(k, _)| k == "token").map(|(_, v)| match v {
@@ -136,12 +192,13 @@ fn pipe_datafile(ws: &Workspace, name: &str, query: Option<&str>, headers: &Head
         ..Default::default()
     };
     let text = tinybird_core::datafile::write_pipe(&def).map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=UTF-8")], text).into_response())
+    // Exactly `text/plain`: `tb` reads a body as text only when the type is exactly that.
+    Ok(([(header::CONTENT_TYPE, "text/plain")], text).into_response())
 }
 
 /// `GET|POST /v0/sql`.
 pub(super) async fn sql(
-    State(ws): State<Arc<Workspace>>,
+    Ws(ws): Ws,
     RawQuery(query): RawQuery,
     method: axum::http::Method,
     headers: HeaderMap,
@@ -189,25 +246,56 @@ pub(super) async fn sql(
 
 /// `GET /v0/pipes` and `/v1/pipes`: the pipes, with their nodes.
 pub(super) async fn list_pipes(
-    State(ws): State<Arc<Workspace>>,
+    Ws(ws): Ws,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (params, _) = collect(query.as_deref(), &headers, &[])?;
     let (principal, _) = authenticate(&ws, request_token(&headers, params.get("token").as_deref()))?;
     let pipes: Vec<Pipe> = ws.live.read().map(|l| l.pipes.values().cloned().collect()).unwrap_or_default();
-    let list: Vec<serde_json::Value> = pipes
-        .iter()
-        .filter(|p| principal.read_pipe(&p.name).is_ok())
-        .map(|p| {
-            serde_json::json!({
-                "id": p.name,
-                "name": p.name,
-                "type": p.kind.clone().unwrap_or_else(|| "default".into()),
-                "endpoint": if p.endpoint { p.nodes.last().map(|n| n.name.clone()) } else { None },
-                "nodes": p.nodes.iter().map(|n| serde_json::json!({"name": n.name, "sql": n.sql, "description": n.description})).collect::<Vec<_>>(),
-            })
-        })
-        .collect();
+    let list: Vec<serde_json::Value> =
+        pipes.iter().filter(|p| principal.read_pipe(&p.name).is_ok()).map(|p| pipe_json(&ws, p)).collect();
     Ok(axum::Json(serde_json::json!({ "pipes": list })).into_response())
+}
+
+/// `GET /examples/query.http?pipe=<name>&format=json&token=…`: the URL that reads the endpoint with the caller's own
+/// token, as plain text (what `tb endpoint url` prints). The token must be able to read the pipe.
+pub(super) async fn example_url(
+    Ws(ws): Ws,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let pairs = super::params::form_pairs(query.as_deref().unwrap_or("").as_bytes());
+    let get = |key: &str| {
+        pairs.iter().find(|(k, _)| k == key).and_then(|(_, v)| match v {
+            ParamValue::Str(s) => Some(s.clone()),
+            _ => None,
+        })
+    };
+    let token = request_token(&headers, get("token").as_deref());
+    let (principal, _) = authenticate(&ws, token.clone())?;
+    let name = get("pipe")
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::bad_request("The 'pipe' parameter is required"))?;
+    let pipe = ws.pipe(&name).ok_or_else(|| ApiError::not_found(&name))?;
+    principal.read_pipe(&name)?;
+    let format = match get("format").as_deref() {
+        None | Some("" | "json") => "json",
+        Some("ndjson") => "ndjson",
+        Some("csv") => "csv",
+        Some(other) => {
+            return Err(ApiError::bad_request(format!("Unsupported format '{other}': use json, ndjson or csv")));
+        }
+    };
+    let mut url = format!("{}/v0/pipes/{}.{format}", super::jobs::base_url(&headers), pipe.name);
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if let Some(token) = &token {
+        query.append_pair("token", token);
+    }
+    let query = query.finish();
+    if !query.is_empty() {
+        url.push('?');
+        url.push_str(&query);
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain")], url).into_response())
 }

@@ -53,6 +53,9 @@ pub(super) struct Live {
     pub pipes: BTreeMap<String, Pipe>,
     /// Static resource tokens: token value → grants.
     pub tokens: HashMap<String, Grants>,
+    /// When each datasource and pipe was created and last changed (`created_at`, `updated_at` in listings), by
+    /// `datasource:<name>` or `pipe:<name>`.
+    pub stamps: HashMap<String, (String, String)>,
 }
 
 impl std::fmt::Debug for Live {
@@ -63,7 +66,7 @@ impl std::fmt::Debug for Live {
             .field("ingest", &self.ingest)
             .field("pipes", &self.pipes)
             .field("tokens", &self.tokens.values().collect::<Vec<_>>())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -78,17 +81,6 @@ pub(super) struct Changes {
     pub deleted_pipe_names: Vec<String>,
 }
 
-impl Changes {
-    pub(super) fn is_empty(&self) -> bool {
-        self.new_datasource_names.is_empty()
-            && self.changed_datasource_names.is_empty()
-            && self.deleted_datasource_names.is_empty()
-            && self.new_pipe_names.is_empty()
-            && self.changed_pipe_names.is_empty()
-            && self.deleted_pipe_names.is_empty()
-    }
-}
-
 /// One deployment.
 #[derive(Debug, Clone)]
 pub(super) struct Deployment {
@@ -99,6 +91,24 @@ pub(super) struct Deployment {
     pub files: Vec<(String, String)>,
     pub changes: Changes,
     pub allow_destructive: bool,
+    /// RFC 3339, as `tb deployment ls` parses it.
+    pub created_at: String,
+}
+
+impl Deployment {
+    /// The deployment a workspace starts with: its resources at start, live.
+    pub(super) fn initial(resources: Resources) -> Deployment {
+        Deployment {
+            id: 1,
+            status: "data_ready".into(),
+            live: true,
+            resources,
+            files: Vec::new(),
+            changes: Changes::default(),
+            allow_destructive: false,
+            created_at: chrono::Utc::now().to_rfc3339(),
+        }
+    }
 }
 
 /// The boxed future of a (recursive, through materialized views) append: `(successful, quarantined)` rows.
@@ -113,6 +123,7 @@ pub(super) struct Workspace {
     pub name: String,
     admin_token: String,
     user_token: String,
+    created_at: String,
     pub engine: Arc<dyn Engine>,
     pub live: RwLock<Live>,
     /// Resource token values by token name, kept across deploys.
@@ -143,6 +154,14 @@ pub(super) struct Identity {
     pub user_token: String,
     #[serde(default)]
     pub resource_tokens: BTreeMap<String, String>,
+    /// When the workspace was created, as Tinybird's listings write times (`2026-12-06 16:07:16.123456`).
+    #[serde(default = "timestamp_now")]
+    pub created_at: String,
+}
+
+/// Now, as Tinybird's listings write times: `2026-12-06 16:07:16.123456` (UTC).
+pub(super) fn timestamp_now() -> String {
+    chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f").to_string()
 }
 
 impl Identity {
@@ -155,6 +174,7 @@ impl Identity {
             name: "local".into(),
             id,
             resource_tokens: BTreeMap::new(),
+            created_at: timestamp_now(),
         }
     }
 }
@@ -174,6 +194,7 @@ impl Workspace {
             name: identity.name,
             admin_token: identity.admin_token,
             user_token: identity.user_token,
+            created_at: identity.created_at,
             engine,
             live: RwLock::new(Live::default()),
             token_values: Mutex::new(identity.resource_tokens),
@@ -194,7 +215,21 @@ impl Workspace {
             admin_token: self.admin_token.clone(),
             user_token: self.user_token.clone(),
             resource_tokens: self.token_values.lock().map(|t| t.clone()).unwrap_or_default(),
+            created_at: self.created_at.clone(),
         }
+    }
+
+    pub(super) fn created_at(&self) -> &str {
+        &self.created_at
+    }
+
+    /// When a resource (`datasource:<name>`, `pipe:<name>`) was created and last changed.
+    pub(super) fn stamps(&self, key: &str) -> (String, String) {
+        self.live
+            .read()
+            .ok()
+            .and_then(|l| l.stamps.get(key).cloned())
+            .unwrap_or_else(|| (self.created_at.clone(), self.created_at.clone()))
     }
 
     pub(super) fn admin_token(&self) -> &str {
@@ -209,6 +244,17 @@ impl Workspace {
     pub(super) fn is_admin_token(&self, token: &str) -> bool {
         constant_time_eq(token.as_bytes(), self.admin_token.as_bytes())
             | constant_time_eq(token.as_bytes(), self.user_token.as_bytes())
+    }
+
+    /// Whether `token` is the user token, compared in constant time.
+    pub(super) fn is_user_token(&self, token: &str) -> bool {
+        constant_time_eq(token.as_bytes(), self.user_token.as_bytes())
+    }
+
+    /// Every table this workspace's engine holds for it: datasources and their quarantine tables.
+    pub(super) fn table_names(&self) -> Vec<String> {
+        let names: Vec<String> = self.live.read().map(|l| l.datasources.keys().cloned().collect()).unwrap_or_default();
+        names.iter().flat_map(|n| [n.clone(), format!("{n}_quarantine")]).collect()
     }
 
     /// The JWT signing key: the admin token's text.
@@ -384,7 +430,27 @@ impl Workspace {
         }
         {
             let mut live = self.live.write().map_err(|_| ApiError::internal("state lock poisoned"))?;
-            *live = Live { datasources, ingest, pipes, tokens };
+            let now = timestamp_now();
+            let touched: std::collections::HashSet<String> = changes
+                .new_datasource_names
+                .iter()
+                .chain(&changes.changed_datasource_names)
+                .map(|n| format!("datasource:{n}"))
+                .chain(changes.new_pipe_names.iter().chain(&changes.changed_pipe_names).map(|n| format!("pipe:{n}")))
+                .collect();
+            let keys =
+                datasources.keys().map(|n| format!("datasource:{n}")).chain(pipes.keys().map(|n| format!("pipe:{n}")));
+            let stamps = keys
+                .map(|key| {
+                    let stamp = match live.stamps.get(&key) {
+                        Some((created, _)) if touched.contains(&key) => (created.clone(), now.clone()),
+                        Some(old) => old.clone(),
+                        None => (now.clone(), now.clone()),
+                    };
+                    (key, stamp)
+                })
+                .collect();
+            *live = Live { datasources, ingest, pipes, tokens, stamps };
         }
         self.persist_identity();
         if self.engine.native_views() {

@@ -3,12 +3,12 @@
 use super::auth::{JwtClaims, JwtLimits, JwtScope, ScopeKind, authenticate, now_unix, request_token, sign_jwt};
 use super::error::ApiError;
 use super::params::collect;
+use super::registry::Ws;
 use super::state::Workspace;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::RawQuery;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use std::sync::Arc;
 
 const TOKEN_DOCS: &str = "https://www.tinybird.co/docs/api-reference/token-api.html#post--v0-tokens-?";
 
@@ -19,7 +19,7 @@ fn token_error(message: String) -> ApiError {
 }
 
 /// `GET /tokens`: the workspace's tokens, unauthenticated, as Tinybird Local serves them.
-pub(super) async fn local_tokens(State(ws): State<Arc<Workspace>>) -> Response {
+pub(super) async fn local_tokens(Ws(ws): Ws) -> Response {
     axum::Json(serde_json::json!({
         "user_token": ws.user_token(),
         "admin_token": ws.admin_token(),
@@ -29,28 +29,82 @@ pub(super) async fn local_tokens(State(ws): State<Arc<Workspace>>) -> Response {
 }
 
 /// `GET /v0/tokens`: static tokens (admin only).
-pub(super) async fn list(
-    State(ws): State<Arc<Workspace>>,
+pub(super) async fn list(Ws(ws): Ws, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
+    let (params, _) = collect(query.as_deref(), &headers, &[])?;
+    let (principal, _) = authenticate(&ws, request_token(&headers, params.get("token").as_deref()))?;
+    principal.require_admin()?;
+    let mut tokens = vec![serde_json::json!({
+        "id": token_id(ws.admin_token()),
+        "name": "workspace admin token",
+        "token": ws.admin_token(),
+        "scopes": [{ "type": "ADMIN" }],
+    })];
+    for (name, value, scopes) in ws.resource_tokens() {
+        tokens.push(token_json(&name, &value, &scopes));
+    }
+    Ok(axum::Json(serde_json::json!({ "tokens": tokens })).into_response())
+}
+
+/// A static token's id: the `id` its payload carries.
+fn token_id(token: &str) -> String {
+    use base64::Engine as _;
+    token
+        .split('.')
+        .nth(1)
+        .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["id"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn token_json(name: &str, value: &str, scopes: &[(ScopeKind, String)]) -> serde_json::Value {
+    let scopes: Vec<_> = scopes.iter().map(|(k, r)| serde_json::json!({ "type": k.as_str(), "resource": r })).collect();
+    serde_json::json!({ "id": token_id(value), "name": name, "token": value, "scopes": scopes })
+}
+
+/// `GET /v0/tokens/{name}` (admin): one static token, by name or id.
+pub(super) async fn get(
+    Ws(ws): Ws,
+    axum::extract::Path(name): axum::extract::Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (params, _) = collect(query.as_deref(), &headers, &[])?;
     let (principal, _) = authenticate(&ws, request_token(&headers, params.get("token").as_deref()))?;
     principal.require_admin()?;
-    let mut tokens = vec![
-        serde_json::json!({ "name": "workspace admin token", "token": ws.admin_token(), "scopes": [{ "type": "ADMIN" }] }),
-    ];
-    for (name, value, scopes) in ws.resource_tokens() {
-        let scopes: Vec<_> =
-            scopes.iter().map(|(k, r)| serde_json::json!({ "type": k.as_str(), "resource": r })).collect();
-        tokens.push(serde_json::json!({ "name": name, "token": value, "scopes": scopes }));
+    ws.resource_tokens()
+        .into_iter()
+        .find(|(n, v, _)| *n == name || token_id(v) == name)
+        .map(|(n, v, s)| axum::Json(token_json(&n, &v, &s)).into_response())
+        .ok_or_else(|| ApiError::new(404, format!("Token '{name}' not found")))
+}
+
+/// `PUT /v0/tokens/{name}?scope=…` (admin): replaces a static token's scopes; its value stays.
+pub(super) async fn update(
+    Ws(ws): Ws,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let mut query_params = super::params::form_pairs(query.as_deref().unwrap_or("").as_bytes());
+    let token = query_params.iter().find(|(k, _)| k == "token").and_then(|(_, v)| match v {
+        tinybird_template::ParamValue::Str(s) => Some(s.clone()),
+        _ => None,
+    });
+    let (principal, _) = authenticate(&ws, request_token(&headers, token.as_deref()))?;
+    principal.require_admin()?;
+    if !ws.resource_tokens().iter().any(|(n, _, _)| *n == name) {
+        return Err(ApiError::new(404, format!("Token '{name}' not found")));
     }
-    Ok(axum::Json(serde_json::json!({ "tokens": tokens })).into_response())
+    query_params.retain(|(k, _)| k != "name");
+    query_params.push(("name".into(), tinybird_template::ParamValue::Str(name)));
+    create_static(&ws, &query_params, &headers, &body)
 }
 
 /// `POST /v0/tokens?name=&expiration_time=`: a JWT (with `expiration_time`) or a static token (`scope=` args).
 pub(super) async fn create(
-    State(ws): State<Arc<Workspace>>,
+    Ws(ws): Ws,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -170,6 +224,5 @@ fn create_static(
         scopes.push((kind, resource));
     }
     let token = ws.add_static_token(&name, scopes.clone());
-    let scopes: Vec<_> = scopes.iter().map(|(k, r)| serde_json::json!({ "type": k.as_str(), "resource": r })).collect();
-    Ok(axum::Json(serde_json::json!({ "name": name, "token": token, "scopes": scopes })).into_response())
+    Ok(axum::Json(token_json(&name, &token, &scopes)).into_response())
 }

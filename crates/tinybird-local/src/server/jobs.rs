@@ -1,0 +1,117 @@
+//! Jobs (`/v0/jobs`, `/v0/jobs/{id}`): every import, append and delete leaves one, as Tinybird's Jobs API lists them.
+//! This server runs them before answering, so a job is `done` (or `error`) as soon as it exists.
+
+use super::auth::{authenticate, request_token};
+use super::error::ApiError;
+use super::registry::Ws;
+use super::state::{Workspace, timestamp_now};
+use axum::extract::{Path, RawQuery};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+
+/// The most jobs a workspace keeps; older ones are forgotten first.
+const MAX_JOBS: usize = 10_000;
+
+/// `http://<Host>` of the request, for absolute `job_url`s (empty, so relative, without a usable Host).
+pub(super) fn base_url(headers: &HeaderMap) -> String {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
+        .map(|h| format!("http://{h}"))
+        .unwrap_or_default()
+}
+
+/// What a finished job did.
+pub(super) struct Outcome<'a> {
+    pub kind: &'a str,
+    pub datasource: &'a str,
+    /// Rows written (or deleted), rows quarantined, bytes read.
+    pub rows: u64,
+    pub quarantined: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+/// Records a finished job and returns it as `GET /v0/jobs/{id}` shows it.
+pub(super) fn record(ws: &Workspace, headers: &HeaderMap, outcome: Outcome<'_>) -> serde_json::Value {
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = timestamp_now();
+    let job = serde_json::json!({
+        "id": id,
+        "job_id": id,
+        "kind": outcome.kind,
+        "status": "done",
+        "created_at": now,
+        "started_at": now,
+        "updated_at": now,
+        "job_url": format!("{}/v0/jobs/{id}", base_url(headers)),
+        "datasource": { "name": outcome.datasource },
+        "rows_affected": outcome.rows,
+        "statistics": { "row_count": outcome.rows, "quarantine_rows": outcome.quarantined, "bytes": outcome.bytes },
+        "blocks": [{
+            "process_return": [{ "lines": outcome.rows, "quarantine": outcome.quarantined, "bytes": outcome.bytes }],
+            "processing_time": outcome.seconds,
+        }],
+    });
+    if let Ok(mut jobs) = ws.jobs.lock() {
+        if jobs.len() >= MAX_JOBS {
+            let oldest = jobs
+                .iter()
+                .min_by(|a, b| a.1["created_at"].as_str().cmp(&b.1["created_at"].as_str()))
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                jobs.remove(&oldest);
+            }
+        }
+        jobs.insert(id, job.clone());
+    }
+    job
+}
+
+fn query_param(query: Option<&str>, key: &str) -> Vec<String> {
+    super::params::form_pairs(query.unwrap_or("").as_bytes())
+        .into_iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| match v {
+            tinybird_template::ParamValue::Str(s) => s,
+            _ => String::new(),
+        })
+        .collect()
+}
+
+/// `GET /v0/jobs[?status=…&kind=…]` (admin): the workspace's jobs, newest first.
+pub(super) async fn list(Ws(ws): Ws, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
+    let q = query.as_deref();
+    let (principal, _) = authenticate(&ws, request_token(&headers, query_param(q, "token").pop().as_deref()))?;
+    principal.require_admin()?;
+    let (statuses, kinds) = (query_param(q, "status"), query_param(q, "kind"));
+    let mut jobs: Vec<serde_json::Value> = ws
+        .jobs
+        .lock()
+        .map(|j| j.values().cloned().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|j| statuses.is_empty() || statuses.iter().any(|s| j["status"] == s.as_str()))
+        .filter(|j| kinds.is_empty() || kinds.iter().any(|k| j["kind"] == k.as_str()))
+        .collect();
+    jobs.sort_by(|a, b| b["created_at"].as_str().cmp(&a["created_at"].as_str()));
+    Ok(axum::Json(serde_json::json!({ "jobs": jobs })).into_response())
+}
+
+/// `GET /v0/jobs/{id}`.
+pub(super) async fn get(
+    Ws(ws): Ws,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authenticate(&ws, request_token(&headers, query_param(query.as_deref(), "token").pop().as_deref()))?;
+    let job = ws
+        .jobs
+        .lock()
+        .ok()
+        .and_then(|j| j.get(&id).cloned())
+        .ok_or_else(|| ApiError::new(404, format!("Job '{id}' not found")))?;
+    Ok(axum::Json(job).into_response())
+}
