@@ -56,6 +56,22 @@ if [ -z "${TINYBIRD_TB:-}" ]; then
   export TINYBIRD_TB="$TB_DIR/bin/tb"
 fi
 export TINYBIRD_LOCAL_REQUIRE_TB=1
+# The official TypeScript SDK (its `tinybird` command), pinned, for the same test, when Node.js is here.
+TS_SDK_VERSION=0.0.84
+TS_SDK_DIR="${TINYBIRD_LOCAL_CACHE:-$HOME/.cache/tinybird-local}/ts-sdk-$TS_SDK_VERSION"
+if [ -z "${TINYBIRD_TS_SDK:-}" ] && command -v npm >/dev/null 2>&1; then
+  if [ ! -f "$TS_SDK_DIR/.complete" ]; then
+    echo "installing @tinybirdco/sdk@$TS_SDK_VERSION into $TS_SDK_DIR" >&2
+    rm -rf "$TS_SDK_DIR" && mkdir -p "$TS_SDK_DIR"
+    (cd "$TS_SDK_DIR" && echo '{"name": "tinybird-local-ts-sdk", "private": true}' > package.json \
+      && npm install --silent --no-audit --no-fund "@tinybirdco/sdk@$TS_SDK_VERSION" >&2)
+    touch "$TS_SDK_DIR/.complete"
+  fi
+  export TINYBIRD_TS_SDK="$TS_SDK_DIR"
+fi
+if [ -n "${TINYBIRD_TS_SDK:-}" ]; then
+  export TINYBIRD_LOCAL_REQUIRE_TS_SDK=1
+fi
 # The differential test (DataFusion against ClickHouse) must not skip here.
 export TINYBIRD_LOCAL_REQUIRE_CLICKHOUSE=1
 

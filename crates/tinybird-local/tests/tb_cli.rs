@@ -252,3 +252,115 @@ async fn tb_cli_runs_the_everyday_commands_against_tinybird_local() {
         .unwrap();
     assert_eq!(r.status(), 404);
 }
+
+/// The official TypeScript SDK's command (`@tinybirdco/sdk@0.0.84`, `tinybird build` and `tinybird deploy`) on a
+/// small TypeScript project. Its Tinybird Local address is fixed (`http://localhost:7181`), so this test serves
+/// there; `scripts/test.sh` installs the package and sets `TINYBIRD_TS_SDK` to the folder holding its
+/// `node_modules`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typescript_sdk_cli_builds_and_deploys_against_tinybird_local() {
+    let required = std::env::var("TINYBIRD_LOCAL_REQUIRE_TS_SDK").as_deref() == Ok("1");
+    let Some(sdk) = std::env::var_os("TINYBIRD_TS_SDK").map(PathBuf::from).filter(|p| p.join("node_modules").exists())
+    else {
+        assert!(!required, "TINYBIRD_LOCAL_REQUIRE_TS_SDK=1 but TINYBIRD_TS_SDK has no node_modules");
+        eprintln!("skipped: set TINYBIRD_TS_SDK to a folder with @tinybirdco/sdk@0.0.84 in its node_modules");
+        return;
+    };
+    let server = match LocalServer::builder().port(7181).start().await {
+        Ok(s) => s,
+        Err(e) => {
+            assert!(!required, "port 7181 (the SDK's fixed Tinybird Local address) is not free: {e}");
+            eprintln!("skipped: port 7181 is taken ({e})");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::os::unix::fs::symlink(sdk.join("node_modules"), root.join("node_modules")).unwrap();
+    write(
+        root,
+        "tinybird.config.json",
+        r#"{"include": ["src/datasources.ts", "src/pipes.ts"], "token": "${TINYBIRD_TOKEN}",
+            "baseUrl": "http://localhost:7181", "devMode": "local"}"#,
+    );
+    write(
+        root,
+        "src/datasources.ts",
+        r#"import { defineDatasource, t, engine } from "@tinybirdco/sdk";
+export const events = defineDatasource("events", {
+  schema: { ts: t.dateTime(), user_id: t.uint64(), page: t.string() },
+  engine: engine.mergeTree({ sortingKey: ["ts"] }),
+});
+"#,
+    );
+    write(
+        root,
+        "src/pipes.ts",
+        r#"import { defineEndpoint, node, t } from "@tinybirdco/sdk";
+export const topPages = defineEndpoint("top_pages", {
+  nodes: [node({ name: "top", sql: `SELECT page, count() AS hits FROM events GROUP BY page ORDER BY hits DESC, page` })],
+  output: { page: t.string(), hits: t.uint64() },
+});
+"#,
+    );
+    let run = |args: &'static [&'static str]| {
+        let mut cmd = tokio::process::Command::new("node");
+        cmd.arg(sdk.join("node_modules/@tinybirdco/sdk/dist/cli/index.js"))
+            .args(args)
+            .current_dir(root)
+            .env("TINYBIRD_TOKEN", server.admin_token())
+            // `localhost` as IPv4 first, where the server listens, whatever /etc/hosts says of ::1.
+            .env("NODE_OPTIONS", "--dns-result-order=ipv4first")
+            .stdin(std::process::Stdio::null());
+        async move {
+            let out = tokio::time::timeout(std::time::Duration::from_secs(120), cmd.output())
+                .await
+                .unwrap_or_else(|_| panic!("tinybird {args:?} did not finish in 120 s"))
+                .unwrap_or_else(|e| panic!("tinybird {args:?} could not start: {e}"));
+            let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+            assert!(out.status.success(), "tinybird {args:?} failed:\n{text}");
+            text
+        }
+    };
+    let out = run(&["build"]).await;
+    assert!(out.contains("Build completed") && out.contains("events.datasource created"), "{out}");
+    let out = run(&["build"]).await;
+    assert!(!out.contains("created"), "an unchanged build creates nothing:\n{out}");
+    let out = run(&["deploy"]).await;
+    assert!(out.contains("is live") || out.contains("No changes"), "{out}");
+
+    // What it built answers.
+    let rows = "{\"ts\":\"2024-01-01 00:00:00\",\"user_id\":1,\"page\":\"/a\"}\n{\"ts\":\"2024-01-01 00:00:01\",\"user_id\":2,\"page\":\"/a\"}";
+    let r = client()
+        .post(format!("{}/v0/events?name=events&wait=true", server.url()))
+        .bearer_auth(server.admin_token())
+        .body(rows)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, body) = get_json(&format!("{}/v0/pipes/top_pages.json", server.url()), server.admin_token()).await;
+    assert_eq!((status, &body["data"]), (200, &json!([{"page": "/a", "hits": 2}])), "{body}");
+
+    // A changed project deploys, and the deployment it replaces is gone.
+    write(
+        root,
+        "src/pipes.ts",
+        r#"import { defineEndpoint, node, t } from "@tinybirdco/sdk";
+export const topPages = defineEndpoint("top_pages", {
+  nodes: [node({ name: "top", sql: `SELECT page, count() AS hits, uniq(user_id) AS users FROM events GROUP BY page` })],
+  output: { page: t.string(), hits: t.uint64(), users: t.uint64() },
+});
+"#,
+    );
+    let out = run(&["deploy"]).await;
+    assert!(out.contains("is live"), "{out}");
+    let (_, body) = get_json(&format!("{}/v0/pipes/top_pages.json", server.url()), server.admin_token()).await;
+    assert_eq!(body["data"], json!([{"page": "/a", "hits": 2, "users": 2}]), "{body}");
+    let (_, list) = get_json(&format!("{}/v1/deployments", server.url()), server.admin_token()).await;
+    let live: Vec<_> = list["deployments"].as_array().unwrap().iter().filter(|d| d["live"] == true).collect();
+    assert_eq!(live.len(), 1, "{list}");
+    assert_eq!(list["deployments"].as_array().unwrap().len(), 1, "old deployments are deleted: {list}");
+    let out = run(&["deploy"]).await;
+    assert!(out.contains("No changes"), "{out}");
+}
