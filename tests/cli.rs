@@ -707,3 +707,54 @@ async fn deploy_refuses_an_invalid_project_before_any_request() {
     assert!(err.to_string().starts_with("the project is invalid:"), "{err}");
     assert!(server.requests().is_empty());
 }
+
+/// `deploy --no-auto` stages, `promote` makes the staged deployment live, `discard` drops one, `deploy --no-wait`
+/// leaves the promotion to the server: against a real (local) server, each checked by what is live after.
+#[tokio::test]
+async fn staged_deploy_promote_and_discard_against_tinybird_local() {
+    let server = tinybird_local::LocalServer::start(tinybird_local::Resources::new()).await.unwrap();
+    let env = [("TINYBIRD_URL", server.url()), ("TINYBIRD_TOKEN", server.admin_token())];
+    let live = || async {
+        let r: Value = reqwest::Client::new()
+            .get(format!("{}/v1/deployments", server.url()))
+            .bearer_auth(server.admin_token())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let list = r["deployments"].as_array().unwrap().clone();
+        let live: Vec<String> =
+            list.iter().filter(|d| d["live"] == true).map(|d| d["id"].as_str().unwrap().into()).collect();
+        (live, list.len())
+    };
+    let (c, out) = cli(project(), &env);
+    c.run(["deploy", "--no-auto"]).await.unwrap();
+    assert_eq!(out.stdout_text(), "deploy: deployment 2 is staged (not live): promote --id 2, or discard --id 2\n");
+    assert_eq!(live().await, (vec!["1".to_owned()], 2));
+    let (c, out) = cli(project(), &env);
+    c.run(["promote"]).await.unwrap();
+    assert_eq!(out.stdout_text(), "promote: deployment 2 is live (replaced deployment 1)\n");
+    assert_eq!(live().await, (vec!["2".to_owned()], 1));
+    let (c, _) = cli(project(), &env);
+    let err = c.run(["promote"]).await.expect_err("nothing staged");
+    assert_eq!(err.exit_code(), 1);
+    assert!(err.to_string().contains("no staged deployment"), "{err}");
+
+    let changed = project().with_endpoint(endpoint("all_events", "SELECT * FROM events"));
+    let (c, _) = cli(changed.clone(), &env);
+    c.run(["deploy", "--no-auto"]).await.unwrap();
+    let (c, out) = cli(project(), &env);
+    c.run(["discard"]).await.unwrap();
+    assert_eq!(out.stdout_text(), "discard: deployment 3 discarded\n");
+    assert_eq!(live().await, (vec!["2".to_owned()], 1));
+    let (c, _) = cli(project(), &env);
+    let err = c.run(["discard", "--id", "2"]).await.expect_err("the live deployment stays");
+    assert!(err.to_string().contains("is live and cannot be discarded"), "{err}");
+
+    let (c, out) = cli(changed, &env);
+    c.run(["deploy", "--no-wait"]).await.unwrap();
+    assert_eq!(out.stdout_text(), "deploy: deployment 4 submitted; the server promotes it when it is ready\n");
+    assert_eq!(live().await, (vec!["4".to_owned()], 1));
+}

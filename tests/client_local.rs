@@ -1070,6 +1070,86 @@ async fn deploy_build_and_per_file_errors() {
     assert!(built.result == "success" || built.result == "no_changes", "{built:?}");
 }
 
+/// `--no-auto` and `--no-wait` deployments: a staged deployment is ready but not live until promoted, a discarded one
+/// goes, and one not waited for is promoted by the server itself.
+#[tokio::test]
+async fn staged_deployments_promote_and_discard() {
+    use tinybird::client::{DeployOptions, DeployOutcome};
+    let server = tinybird_local::LocalServer::start(tinybird_local::Resources::new()).await.unwrap();
+    let client = Client::builder().base_url(server.url()).token(server.admin_token()).build().unwrap();
+    let fast = DeployOptions::default().poll_interval(Duration::from_millis(50));
+    let first = client.deploy_project(&project(), &fast).await.unwrap();
+    let DeployOutcome::Deployed { id: live_id, .. } = first else { panic!("{first:?}") };
+    client.ingest(&[hit(1)]).await.unwrap();
+
+    // A second version of the project, with one more endpoint, staged.
+    let mut files = project().files().unwrap();
+    files.push((
+        "endpoints/hit_count.pipe".into(),
+        "NODE endpoint\nSQL >\n    SELECT count() AS c FROM hits\n\nTYPE endpoint\n".into(),
+    ));
+    let staged = client.deploy(&files, &fast.clone().promote(false)).await.unwrap();
+    let DeployOutcome::Staged { id: staged_id, .. } = staged else { panic!("{staged:?}") };
+    let list = client.deployments().await.unwrap();
+    let states: Vec<(String, String, bool)> = list.iter().map(|d| (d.id.clone(), d.status.clone(), d.live)).collect();
+    assert_eq!(
+        states,
+        vec![(live_id.clone(), "data_ready".into(), true), (staged_id.clone(), "data_ready".into(), false)],
+        "oldest first"
+    );
+    let hit_count = || client.sql::<Count>("SELECT c FROM hit_count");
+    let err = hit_count().await.expect_err("the staged endpoint is not live");
+    assert_eq!(err.tinybird_error(), Some("Resource 'hit_count' not found"), "{err}");
+
+    // The live deployment cannot be discarded; the staged one is promoted and replaces it.
+    let err = client.discard_deployment(&live_id).await.expect_err("the live deployment stays");
+    assert_eq!(err.kind(), &ErrorKind::BadRequest, "{err}");
+    assert_eq!(client.promote_deployment(&staged_id).await.unwrap(), Some(live_id.clone()));
+    assert_eq!(hit_count().await.unwrap().data[0].c, 1);
+    let ids: Vec<String> = client.deployments().await.unwrap().into_iter().map(|d| d.id).collect();
+    assert_eq!(ids, vec![staged_id.clone()], "the replaced deployment is deleted");
+
+    // Staged again (the first project), then discarded: the live one is untouched.
+    let again = client.deploy_project(&project(), &fast.clone().promote(false)).await.unwrap();
+    let DeployOutcome::Staged { id: third, .. } = again else { panic!("{again:?}") };
+    client.discard_deployment(&third).await.unwrap();
+    let err = client.discard_deployment(&third).await.expect_err("gone");
+    assert_eq!(err.kind(), &ErrorKind::NotFound, "{err}");
+    let err = client.promote_deployment(&third).await.expect_err("a discarded deployment is not promoted");
+    assert_eq!(err.kind(), &ErrorKind::NotFound, "{err}");
+    assert_eq!(hit_count().await.unwrap().data[0].c, 1);
+
+    // Not waited for: the server promotes it itself.
+    let submitted = client.deploy_project(&project(), &fast.clone().wait(false)).await.unwrap();
+    let DeployOutcome::Submitted { id, auto_promote: true, .. } = submitted else { panic!("{submitted:?}") };
+    let list = client.deployments().await.unwrap();
+    assert_eq!(list.iter().filter(|d| d.is_live()).map(|d| d.id.clone()).collect::<Vec<_>>(), vec![id]);
+    assert!(hit_count().await.is_err(), "the first project, without hit_count, is live again");
+}
+
+/// An import names its job; waiting for it gives the job's final state and counts.
+#[tokio::test]
+async fn imports_are_jobs_to_wait_for() {
+    use tinybird::client::JobWait;
+    let (_server, client) = start().await;
+    let ndjson: String = (0..10).map(hit).map(|h| serde_json::to_string(&h).unwrap() + "\n").collect();
+    let imported = client
+        .append("hits", ImportSource::Bytes { filename: "hits.ndjson".into(), data: ndjson.into_bytes().into() })
+        .await
+        .unwrap();
+    let id = imported.job_id().expect("the import names its job").to_owned();
+    let job = imported.wait(&client, JobWait::default()).await.unwrap().expect("a job");
+    assert_eq!((job.id.as_str(), job.kind.as_str(), job.status.as_str()), (id.as_str(), "import", "done"));
+    assert_eq!((job.datasource(), job.rows()), (Some("hits"), Some((10, 0))));
+    assert!(job.created_at.is_some() && job.error_message().is_none(), "{job:?}");
+    let listed = client.jobs().await.unwrap();
+    assert!(listed.iter().any(|j| j.id == id), "{listed:?}");
+    let err = client.job("no-such-job").await.expect_err("unknown job");
+    assert_eq!(err.kind(), &ErrorKind::NotFound, "{err}");
+    let err = client.job("../v0/tokens").await.expect_err("not a job id");
+    assert_eq!(err.kind(), &ErrorKind::BadRequest, "{err}");
+}
+
 /// The content of one of `project`'s datafiles, by file name.
 fn project_file(project: &Project, name: &str) -> String {
     project

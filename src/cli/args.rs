@@ -98,9 +98,35 @@ pub(super) const COMMANDS: &[Command] = &[
                 value: None,
                 help: "Allow changes that drop data (removed datasources or columns)",
             },
+            Opt {
+                long: "no-wait",
+                short: None,
+                value: None,
+                help: "Return once the server accepts the deployment (it promotes it itself when ready, unless --no-auto)",
+            },
+            Opt {
+                long: "no-auto",
+                short: None,
+                value: None,
+                help: "Stage the deployment: wait until its data is ready, do not promote it (see promote, discard)",
+            },
             Opt { long: "dry-run", short: None, value: None, help: "Validate and list the datafiles; send nothing" },
             HELP_OPT,
         ],
+    },
+    Command {
+        name: "promote",
+        summary: "Make a staged deployment live (after deploy --no-auto)",
+        about: "Sets a staged deployment live on the workspace at TINYBIRD_URL with TINYBIRD_TOKEN, then removes the \
+                deployment that was live before. Without --id, the newest staged deployment whose data is ready.",
+        opts: &[Opt { long: "id", short: None, value: Some("ID"), help: "The deployment to promote" }, HELP_OPT],
+    },
+    Command {
+        name: "discard",
+        summary: "Drop a staged deployment (after deploy --no-auto); the live one stays",
+        about: "Deletes a deployment that is not live on the workspace at TINYBIRD_URL with TINYBIRD_TOKEN. Without \
+                --id, the newest deployment that is not live.",
+        opts: &[Opt { long: "id", short: None, value: Some("ID"), help: "The deployment to discard" }, HELP_OPT],
     },
 ];
 

@@ -47,6 +47,8 @@ pub(super) async fn run(cli: &Cli, invocation: Invocation) -> Result<(), CliErro
             "check" => check(cli, &opts),
             "build" => build(cli, &opts).await,
             "deploy" => deploy(cli, &opts).await,
+            "promote" => promote(cli, &opts).await,
+            "discard" => discard(cli, &opts).await,
             other => Err(CliError::usage(format!("unknown command `{other}`"))),
         },
     }
@@ -412,7 +414,8 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-async fn deploy(cli: &Cli, opts: &Opts) -> Result<(), CliError> {
+/// The workspace URL (`TINYBIRD_URL`, else `TINYBIRD_HOST`, else Tinybird's default) and how to show it.
+fn workspace_url(cli: &Cli) -> Result<(String, String), CliError> {
     let (raw_url, source) = match cli.var("TINYBIRD_URL") {
         Some(url) => (url, "TINYBIRD_URL"),
         None => match cli.var("TINYBIRD_HOST") {
@@ -421,21 +424,74 @@ async fn deploy(cli: &Cli, opts: &Opts) -> Result<(), CliError> {
         },
     };
     let shown = display_url(&raw_url, source)?;
+    Ok((raw_url, shown))
+}
+
+fn workspace_client(cli: &Cli, raw_url: String) -> Result<Client, CliError> {
+    let token = cli.var("TINYBIRD_TOKEN").ok_or_else(|| {
+        CliError::config("no token: set TINYBIRD_TOKEN to a workspace admin token of the workspace to deploy to")
+    })?;
+    Client::builder().base_url(raw_url).token(token).build().map_err(CliError::client)
+}
+
+/// `promote [--id ID]`: the newest staged deployment (data ready, not live), or `ID`.
+async fn promote(cli: &Cli, opts: &Opts) -> Result<(), CliError> {
+    let (raw_url, shown) = workspace_url(cli)?;
+    let client = workspace_client(cli, raw_url)?;
+    let id = match value(opts, "id") {
+        Some(id) => id.to_owned(),
+        None => {
+            let list = client.deployments().await.map_err(CliError::client)?;
+            let staged = list.iter().rev().find(|d| !d.is_live() && d.status == "data_ready");
+            staged.map(|d| d.id.clone()).ok_or_else(|| {
+                CliError::failed(format!("no staged deployment on {shown} (deploy --no-auto stages one)"))
+            })?
+        }
+    };
+    cli.output.err(&format!("Promoting deployment {id} on {shown}"));
+    let previous = client.promote_deployment(&id).await.map_err(CliError::client)?;
+    match previous.filter(|p| *p != id) {
+        Some(prev) => cli.output.out(&format!("promote: deployment {id} is live (replaced deployment {prev})")),
+        None => cli.output.out(&format!("promote: deployment {id} is live")),
+    }
+    Ok(())
+}
+
+/// `discard [--id ID]`: the newest deployment that is not live, or `ID`.
+async fn discard(cli: &Cli, opts: &Opts) -> Result<(), CliError> {
+    let (raw_url, shown) = workspace_url(cli)?;
+    let client = workspace_client(cli, raw_url)?;
+    let id = match value(opts, "id") {
+        Some(id) => id.to_owned(),
+        None => {
+            let list = client.deployments().await.map_err(CliError::client)?;
+            let staged = list.iter().rev().find(|d| !d.is_live());
+            staged
+                .map(|d| d.id.clone())
+                .ok_or_else(|| CliError::failed(format!("no deployment to discard on {shown} (only the live one)")))?
+        }
+    };
+    client.discard_deployment(&id).await.map_err(CliError::client)?;
+    cli.output.out(&format!("discard: deployment {id} discarded"));
+    Ok(())
+}
+
+async fn deploy(cli: &Cli, opts: &Opts) -> Result<(), CliError> {
+    let (raw_url, shown) = workspace_url(cli)?;
     let files = valid_files(cli)?;
     if flag(opts, "dry-run") {
         cli.output.err(&format!("Dry run: would deploy {} to {shown}", count(files.len(), "datafile")));
         list_files(&cli.output, &files);
         return Ok(());
     }
-    let token = cli.var("TINYBIRD_TOKEN").ok_or_else(|| {
-        CliError::config("no token: set TINYBIRD_TOKEN to a workspace admin token of the workspace to deploy to")
-    })?;
-    let client = Client::builder().base_url(raw_url).token(token).build().map_err(CliError::client)?;
+    let client = workspace_client(cli, raw_url)?;
     let progress = cli.output.clone();
     let shown_for_progress = shown.clone();
     let options = DeployOptions::default()
         .check(flag(opts, "check"))
         .allow_destructive(flag(opts, "allow-destructive-operations"))
+        .wait(!flag(opts, "no-wait"))
+        .promote(!flag(opts, "no-auto"))
         .on_progress(move |step| progress.err(&describe(step, &shown_for_progress)));
     if flag(opts, "check") {
         cli.output.err(&format!("Checking a deployment of {} on {shown}", count(files.len(), "datafile")));
@@ -453,6 +509,19 @@ async fn deploy(cli: &Cli, opts: &Opts) -> Result<(), CliError> {
                 Some(prev) => cli.output.out(&format!("deploy: deployment {id} is live (replaced deployment {prev})")),
                 None => cli.output.out(&format!("deploy: deployment {id} is live")),
             }
+        }
+        DeployOutcome::Submitted { id, auto_promote, feedback } => {
+            print_feedback(&cli.output, &feedback);
+            if auto_promote {
+                cli.output.out(&format!("deploy: deployment {id} submitted; the server promotes it when it is ready"));
+            } else {
+                cli.output.out(&format!("deploy: deployment {id} submitted (staged; promote or discard it)"));
+            }
+        }
+        DeployOutcome::Staged { id, feedback } => {
+            print_feedback(&cli.output, &feedback);
+            cli.output
+                .out(&format!("deploy: deployment {id} is staged (not live): promote --id {id}, or discard --id {id}"));
         }
         other => cli.output.out(&format!("deploy: {other:?}")),
     }

@@ -27,7 +27,9 @@
 //! | `generate [--out DIR] [--json]` | writes the datafiles under `DIR` (default `tinybird`), or prints them as JSON (`{"artifacts":[{"type","name","relativePath","content"}]}`) |
 //! | `check [--against DIR] [--deny-warnings]` | validates names, datafiles and templates offline; warns about pipes reading unknown datasources; with `--against`, fails when `DIR`'s datafiles differ from the project |
 //! | `build [--local \| --url URL] [--dry-run]` | `POST /v1/build` on Tinybird Local (`http://localhost:7181`) or `URL`; the token is `TINYBIRD_TOKEN`, else Tinybird Local's `workspace_admin_token` from `GET /tokens` |
-//! | `deploy [--check] [--allow-destructive-operations] [--dry-run]` | the `/v1/deploy` flow against `TINYBIRD_URL` (default `https://api.tinybird.co`) with `TINYBIRD_TOKEN` |
+//! | `deploy [--check] [--allow-destructive-operations] [--no-wait] [--no-auto] [--dry-run]` | the `/v1/deploy` flow against `TINYBIRD_URL` (default `https://api.tinybird.co`) with `TINYBIRD_TOKEN`; `--no-auto` stages the deployment, `--no-wait` returns once it is accepted |
+//! | `promote [--id ID]` | makes a staged deployment live (the newest one by default) and removes the one it replaces |
+//! | `discard [--id ID]` | deletes a deployment that is not live (the newest one by default) |
 //! | `help [COMMAND]`, `--help`, `--version` | help and the SDK version |
 //!
 //! Progress goes to stderr, results to stdout. Tokens are never printed, and URLs are printed without credentials or

@@ -53,6 +53,8 @@ pub enum ErrorKind {
     },
     /// A deployment or build was rejected; [`Error::file_errors`] lists what the server said about each file.
     Deploy,
+    /// A job (an import, a delete) ended in `error` or was `cancelled`; the message is the server's.
+    Job,
     /// Connection, TLS, DNS, or a body cut short.
     Transport,
     /// The client is misconfigured (bad URL, unknown region, missing token, invalid header value…).

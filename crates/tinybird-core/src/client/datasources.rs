@@ -26,8 +26,10 @@ pub enum ImportSource {
     },
 }
 
-/// The import's counts, as the server reports them.
+/// The import's counts, as the server reports them, and its job. Tinybird may answer before the import is done;
+/// [`ImportResult::wait`] waits for the job and returns its final state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
 pub struct ImportResult {
     /// Rows written.
     #[serde(default)]
@@ -38,6 +40,28 @@ pub struct ImportResult {
     /// The import job, when the server runs it asynchronously.
     #[serde(default)]
     pub import_id: Option<String>,
+    /// The job's id (`id`, also sent as `job_id`).
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    job_id: Option<String>,
+}
+
+impl ImportResult {
+    /// The id of the job that runs the import, when the server names one.
+    pub fn job_id(&self) -> Option<&str> {
+        self.id.as_deref().or(self.job_id.as_deref()).or(self.import_id.as_deref()).filter(|id| !id.is_empty())
+    }
+
+    /// Waits for the import's job to finish ([`Client::wait_job`]): an import that failed is an
+    /// [`ErrorKind::Job`] error with the server's reason. An answer that names no job was complete already; its
+    /// job is then `None`.
+    pub async fn wait(&self, client: &Client, wait: super::JobWait) -> Result<Option<super::Job>> {
+        match self.job_id() {
+            Some(id) => client.wait_job(id, wait).await.map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
 /// Options of [`Client::delete_rows`].

@@ -63,6 +63,8 @@ type ProgressFn = Arc<dyn Fn(&DeployProgress) + Send + Sync>;
 pub struct DeployOptions {
     check: bool,
     allow_destructive: bool,
+    wait: bool,
+    promote: bool,
     poll_interval: Duration,
     max_wait: Duration,
     progress: Option<ProgressFn>,
@@ -73,6 +75,8 @@ impl std::fmt::Debug for DeployOptions {
         f.debug_struct("DeployOptions")
             .field("check", &self.check)
             .field("allow_destructive", &self.allow_destructive)
+            .field("wait", &self.wait)
+            .field("promote", &self.promote)
             .field("poll_interval", &self.poll_interval)
             .field("max_wait", &self.max_wait)
             .field("progress", &self.progress.is_some())
@@ -85,6 +89,8 @@ impl Default for DeployOptions {
         DeployOptions {
             check: false,
             allow_destructive: false,
+            wait: true,
+            promote: true,
             poll_interval: Duration::from_secs(1),
             max_wait: Duration::from_secs(300),
             progress: None,
@@ -101,6 +107,21 @@ impl DeployOptions {
     /// Allow changes that drop data (`allow_destructive_operations=true`).
     pub fn allow_destructive(mut self, on: bool) -> Self {
         self.allow_destructive = on;
+        self
+    }
+    /// Wait for the deployment (default). Without waiting, [`Client::deploy`] returns
+    /// [`DeployOutcome::Submitted`] as soon as the server accepts it; with [`promote`](Self::promote) on (the
+    /// default) the server promotes it itself when its data is ready (`auto_promote=true`), as `tb deploy --no-wait`
+    /// and the TypeScript SDK's `deploy --no-wait` do.
+    pub fn wait(mut self, on: bool) -> Self {
+        self.wait = on;
+        self
+    }
+    /// Promote the deployment once its data is ready (default). Off, the deployment is staged: [`Client::deploy`]
+    /// waits for `data_ready` and returns [`DeployOutcome::Staged`], the live deployment stays live, and
+    /// [`Client::promote_deployment`] or [`Client::discard_deployment`] decides later (`--no-auto`).
+    pub fn promote(mut self, on: bool) -> Self {
+        self.promote = on;
         self
     }
     /// How often to poll the deployment's status (default 1 s).
@@ -147,6 +168,23 @@ pub enum DeployOutcome {
     NoChanges,
     /// `check` mode: the server validated the project; nothing changed.
     Checked {
+        /// What the server said about the project.
+        feedback: Vec<Feedback>,
+    },
+    /// Not waited for ([`DeployOptions::wait`] off): the server accepted deployment `id`.
+    Submitted {
+        /// The new deployment's id.
+        id: String,
+        /// Whether the server promotes it itself when its data is ready.
+        auto_promote: bool,
+        /// What the server said about the project.
+        feedback: Vec<Feedback>,
+    },
+    /// Staged ([`DeployOptions::promote`] off): deployment `id`'s data is ready and it is not live; promote it with
+    /// [`Client::promote_deployment`] or drop it with [`Client::discard_deployment`].
+    Staged {
+        /// The staged deployment's id.
+        id: String,
         /// What the server said about the project.
         feedback: Vec<Feedback>,
     },
@@ -203,18 +241,34 @@ struct DeployResponse {
     errors: Vec<serde_json::Value>,
 }
 
-#[derive(Deserialize)]
-struct Deployment {
+/// A deployment as `GET /v1/deployments` lists it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Deployment {
+    /// Its id (a string in the API; numbers are accepted).
     #[serde(default, deserialize_with = "id_string")]
-    id: String,
+    pub id: String,
+    /// `calculating`, `creating_schema`, `schema_ready`, `data_ready`, `failed`, `deleting`, `deleted`.
     #[serde(default)]
-    status: String,
+    pub status: String,
+    /// Whether it is the live one.
     #[serde(default)]
-    live: bool,
+    pub live: bool,
+    /// When it was created (RFC 3339), when the server says.
     #[serde(default)]
-    feedback: Vec<Feedback>,
+    pub created_at: Option<String>,
+    /// What the server said about it.
+    #[serde(default)]
+    pub feedback: Vec<Feedback>,
     #[serde(default)]
     errors: Vec<serde_json::Value>,
+}
+
+impl Deployment {
+    /// Live, whichever way the server says it (`live: true`, or the older `status: "live"`).
+    pub fn is_live(&self) -> bool {
+        self.live || self.status == "live"
+    }
 }
 
 #[derive(Deserialize)]
@@ -312,10 +366,9 @@ impl Client {
         check_files(files)?;
         let mut previous = None;
         if !opts.check {
-            let list = self.list_deployments().await?;
-            previous = list.iter().find(|d| d.live || d.status == "live").map(|d| d.id.clone());
-            let stale: Vec<&Deployment> =
-                list.iter().filter(|d| !(d.live || d.status == "live") && d.status != "deleted").collect();
+            let list = self.deployments().await?;
+            previous = list.iter().find(|d| d.is_live()).map(|d| d.id.clone());
+            let stale: Vec<&Deployment> = list.iter().filter(|d| !d.is_live() && d.status != "deleted").collect();
             if !stale.is_empty() {
                 opts.report(DeployProgress::CleaningUp { stale: stale.len() });
             }
@@ -333,6 +386,11 @@ impl Client {
         }
         if opts.allow_destructive {
             pairs.push(("allow_destructive_operations", "true"));
+        }
+        // Not waiting: the server promotes it (waiting, this client promotes it itself once its data is ready).
+        let auto_promote = !opts.check && !opts.wait && opts.promote;
+        if auto_promote {
+            pairs.push(("auto_promote", "true"));
         }
         let url = self.url(&["v1", "deploy"], pairs);
         let what = format!("POST {}", url.path());
@@ -360,28 +418,92 @@ impl Client {
             ));
         }
         opts.report(DeployProgress::Created { id: id.clone() });
-        self.wait_ready(&id, opts).await?;
-        opts.report(DeployProgress::SettingLive { id: id.clone() });
-        let url = self.url(&["v1", "deployments", &id, "set-live"], []);
-        self.send(Request::new(Method::POST, url, RetryOn::NotIdempotent).timeout(self.timeouts().admin)).await?;
+        if !opts.wait {
+            return Ok(DeployOutcome::Submitted { id, auto_promote, feedback });
+        }
+        let live = self.wait_ready(&id, opts).await?;
+        if !opts.promote {
+            return Ok(DeployOutcome::Staged { id, feedback });
+        }
+        if !live {
+            opts.report(DeployProgress::SettingLive { id: id.clone() });
+            self.set_live(&id).await?;
+        }
         if let Some(prev) = &previous
             && *prev != id
         {
             opts.report(DeployProgress::RemovingPrevious { id: prev.clone() });
-            self.delete_deployment(prev).await?;
+            self.delete_previous(prev).await?;
         }
         opts.report(DeployProgress::Live { id: id.clone() });
         Ok(DeployOutcome::Deployed { id, previous, feedback })
     }
 
-    async fn list_deployments(&self) -> Result<Vec<Deployment>> {
+    async fn set_live(&self, id: &str) -> Result<()> {
+        let url = self.url(&["v1", "deployments", id, "set-live"], []);
+        self.send(Request::new(Method::POST, url, RetryOn::NotIdempotent).timeout(self.timeouts().admin)).await?;
+        Ok(())
+    }
+
+    /// Deletes the deployment a promotion replaced; one the server removed already (404) is done.
+    async fn delete_previous(&self, id: &str) -> Result<()> {
+        match self.delete_deployment(id).await {
+            Err(e) if e.kind() == &ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Promotes a staged deployment (its data must be ready): sets it live, then deletes the deployment that was live
+    /// before, whose id is returned. As `tb deployment promote`.
+    pub async fn promote_deployment(&self, id: &str) -> Result<Option<String>> {
+        let list = self.deployments().await?;
+        let target = list.iter().find(|d| d.id == id).ok_or_else(|| {
+            Error::new(ErrorKind::NotFound, format!("deployment {id} not found (or already deleted)"))
+        })?;
+        if target.is_live() {
+            return Ok(None);
+        }
+        if target.status != "data_ready" {
+            return Err(Error::new(
+                ErrorKind::BadRequest,
+                format!(
+                    "deployment {id} is {}; only a deployment whose data is ready (data_ready) can be promoted",
+                    target.status
+                ),
+            ));
+        }
+        let previous = list.iter().find(|d| d.is_live()).map(|d| d.id.clone());
+        self.set_live(id).await?;
+        if let Some(prev) = &previous {
+            self.delete_previous(prev).await?;
+        }
+        Ok(previous)
+    }
+
+    /// Discards a deployment that is not live (a staged or failed one), as `tb deployment discard`. The live
+    /// deployment cannot be discarded: promote another one first.
+    pub async fn discard_deployment(&self, id: &str) -> Result<()> {
+        let list = self.deployments().await?;
+        match list.iter().find(|d| d.id == id) {
+            None => Err(Error::new(ErrorKind::NotFound, format!("deployment {id} not found (or already deleted)"))),
+            Some(d) if d.is_live() => Err(Error::new(
+                ErrorKind::BadRequest,
+                format!("deployment {id} is live and cannot be discarded; promote another deployment first"),
+            )),
+            Some(_) => self.delete_deployment(id).await,
+        }
+    }
+
+    /// The workspace's deployments, oldest first, without deleted ones (`GET /v1/deployments`).
+    pub async fn deployments(&self) -> Result<Vec<Deployment>> {
         let url = self.url(&["v1", "deployments"], []);
         let req = Request::new(Method::GET, url, RetryOn::Idempotent).timeout(self.timeouts().admin);
         let what = req.what.clone();
         let body = read_body(&what, self.send(req).await?).await?;
-        let list: DeploymentList = serde_json::from_slice(&body).map_err(|e| {
+        let mut list: DeploymentList = serde_json::from_slice(&body).map_err(|e| {
             Error::new(ErrorKind::Decode { column: None, row: None }, format!("{what}: unexpected response: {e}"))
         })?;
+        list.deployments.retain(|d| d.status != "deleted");
         Ok(list.deployments)
     }
 
@@ -392,7 +514,8 @@ impl Client {
         Ok(())
     }
 
-    async fn wait_ready(&self, id: &str, opts: &DeployOptions) -> Result<()> {
+    /// Waits for `data_ready`; returns whether the deployment is live already (promoted by the server).
+    async fn wait_ready(&self, id: &str, opts: &DeployOptions) -> Result<bool> {
         let started = Instant::now();
         let mut last = String::new();
         loop {
@@ -410,7 +533,7 @@ impl Client {
                 )
             })?;
             match dep.status.as_str() {
-                "data_ready" => return Ok(()),
+                "data_ready" => return Ok(dep.live),
                 "failed" | "error" | "deleted" | "deleting" => {
                     let mut errors = collect_errors(&dep.errors, &dep.feedback, parsed.error.as_deref());
                     if errors.is_empty() {

@@ -19,6 +19,7 @@ mod config;
 mod datasources;
 mod deploy;
 mod ingest;
+mod jobs;
 pub(crate) mod query;
 mod retry;
 mod stream;
@@ -35,11 +36,12 @@ use crate::error::{Error, ErrorKind, Result};
 
 pub use config::{ClientBuilder, Region, Timeouts};
 pub use datasources::{DeleteOptions, DeleteResult, ImportResult, ImportSource};
-pub use deploy::{BuildResult, DeployOptions, DeployOutcome, DeployProgress, Feedback};
+pub use deploy::{BuildResult, DeployOptions, DeployOutcome, DeployProgress, Deployment, Feedback};
 pub use ingest::{
     IngestFailure, IngestOptions, IngestReport, IngestResult, Ingestor, IngestorBuilder, MAX_REQUEST_BYTES,
     QuarantinePolicy, encode_ndjson,
 };
+pub use jobs::{Job, JobWait};
 pub use query::{ColumnMeta, QueryOptions, QueryResponse, Statistics};
 pub use retry::RetryPolicy;
 pub use stream::RowStream;
