@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{client, get_json, in_one_hour, jwt};
+use common::{client, datafiles_form, get_json, in_one_hour, jwt};
 use serde_json::{Value, json};
 use tinybird_local::{EngineKind, LocalServer, Resources};
 
@@ -53,19 +53,6 @@ async fn ingest(s: &LocalServer, name: &str, rows: &str) {
 async fn sql(s: &LocalServer, token: &str, q: &str) -> (u16, Value) {
     let url = format!("{}/v0/sql?q={}", s.url(), urlencode(&format!("{q} FORMAT JSON")));
     get_json(&url, token).await
-}
-
-fn datafiles_form(files: &[(&str, &str)]) -> reqwest::multipart::Form {
-    let mut form = reqwest::multipart::Form::new()
-        .part("context://", reqwest::multipart::Part::text("1.0.0").file_name("cli-version"));
-    for (name, text) in files {
-        let part = reqwest::multipart::Part::text(text.to_string())
-            .file_name(name.to_string())
-            .mime_str("text/plain")
-            .unwrap();
-        form = form.part("data_project://", part);
-    }
-    form
 }
 
 fn urlencode(s: &str) -> String {

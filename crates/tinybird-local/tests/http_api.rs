@@ -502,19 +502,6 @@ async fn cors_preflight_and_headers() {
     assert_eq!(r.headers()["access-control-allow-origin"], "https://app.example");
 }
 
-fn datafiles_form(files: &[(&str, &str)]) -> reqwest::multipart::Form {
-    let mut form = reqwest::multipart::Form::new()
-        .part("context://", reqwest::multipart::Part::text("1.0.0").file_name("cli-version"));
-    for (name, text) in files {
-        let part = reqwest::multipart::Part::text(text.to_string())
-            .file_name(name.to_string())
-            .mime_str("text/plain")
-            .unwrap();
-        form = form.part("data_project://", part);
-    }
-    form
-}
-
 #[tokio::test]
 async fn deploy_flow_keeps_data() {
     let s = server().await;

@@ -375,3 +375,87 @@ async fn jwt_append_scope_and_bounded_bodies() {
     let (status, body) = get_json(&format!("{}/v1/user/workspaces", s.url()), s.admin_token()).await;
     assert_eq!((status, body["workspaces"][0]["id"].as_str()), (200, Some(s.workspace_id())));
 }
+
+/// Nothing a workspace's admin deploys reaches past the workspace: on the ClickHouse engine every workspace is a
+/// database of one ClickHouse, so a view naming `system.tables` or another database, a `Merge` engine over every
+/// database, or DDL text with a comment, subquery or qualified name would read (or write) other workspaces' tables.
+/// Each is refused at deploy, on both engines, and the workspace's live project is untouched.
+#[tokio::test]
+async fn deployed_text_never_reaches_another_database() {
+    let s = server().await;
+    seed(&s).await;
+    let events = std::fs::read_to_string(project_dir().join("events.datasource")).unwrap();
+    let target = "SCHEMA >\n    `n` UInt64\n\nENGINE \"MergeTree\"\nENGINE_SORTING_KEY \"n\"\n";
+    let view = |sql: &str| format!("NODE v\nSQL >\n    {sql}\n\nTYPE materialized\nDATASOURCE target\n");
+    let datasource = |extra: &str| format!("SCHEMA >\n    `n` UInt64{extra}\n");
+    let cases: Vec<(&str, Vec<(String, String)>)> = vec![
+        (
+            "a view reading system.tables",
+            vec![
+                ("target.datasource".into(), target.into()),
+                ("leak.pipe".into(), view("SELECT count() AS n FROM system.tables")),
+            ],
+        ),
+        (
+            "a view reading another database's table",
+            vec![
+                ("target.datasource".into(), target.into()),
+                ("leak.pipe".into(), view("SELECT count() AS n FROM tb_other.events")),
+            ],
+        ),
+        (
+            "a Merge engine over every database",
+            vec![("leak.datasource".into(), datasource("\n\nENGINE \"Merge(REGEXP('^tb_'), '^events$') --\""))],
+        ),
+        (
+            "a Buffer engine writing elsewhere",
+            vec![(
+                "leak.datasource".into(),
+                datasource("\n\nENGINE \"Buffer(tb_other, events, 1, 1, 1, 1, 1, 1, 1)\""),
+            )],
+        ),
+        (
+            "a subquery in a default",
+            vec![(
+                "leak.datasource".into(),
+                "SCHEMA >\n    `n` UInt64 DEFAULT (SELECT count() FROM system.tables)\n".into(),
+            )],
+        ),
+        (
+            "a comment in the sorting key",
+            vec![("leak.datasource".into(), datasource("\n\nENGINE \"MergeTree\"\nENGINE_SORTING_KEY \"n) -- \""))],
+        ),
+        (
+            "a qualified name in the TTL",
+            vec![(
+                "leak.datasource".into(),
+                datasource(
+                    ", `d` DateTime\n\nENGINE \"MergeTree\"\nENGINE_TTL \"d + toIntervalDay(system.one.dummy)\"",
+                ),
+            )],
+        ),
+        (
+            "joinGet in a default",
+            vec![("leak.datasource".into(), "SCHEMA >\n    `n` UInt64 DEFAULT joinGet('tb_other.j', 'v', 1)\n".into())],
+        ),
+        (
+            "a disk in the settings",
+            vec![(
+                "leak.datasource".into(),
+                datasource("\n\nENGINE \"MergeTree\"\nENGINE_SETTINGS \"disk = disk(type = local, path = '/tmp/x/')\""),
+            )],
+        ),
+    ];
+    for (what, files) in cases {
+        let mut all: Vec<(&str, &str)> = vec![("events.datasource", events.as_str())];
+        all.extend(files.iter().map(|(n, t)| (n.as_str(), t.as_str())));
+        let (status, body) = build(&s, &all).await;
+        assert!(status >= 400 || body["result"] == "failed", "{what} was deployed: {status} {body}");
+        let (_, rows) = get_json(
+            &format!("{}/v0/sql?q=SELECT%20count()%20AS%20c%20FROM%20events%20FORMAT%20JSON", s.url()),
+            s.admin_token(),
+        )
+        .await;
+        assert_eq!(rows["data"][0]["c"], 4, "{what}: the live project is untouched: {rows}");
+    }
+}

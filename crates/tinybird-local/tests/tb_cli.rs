@@ -274,7 +274,9 @@ async fn typescript_sdk_cli_builds_and_deploys_against_tinybird_local() {
             return;
         }
     };
-    let dir = tempfile::tempdir().unwrap();
+    // Not `tempdir()`'s `.tmpXXXX`: `tinybird dev` ignores every path with a component starting with a dot, so it
+    // would watch nothing there (and exit).
+    let dir = tempfile::Builder::new().prefix("tinybird-ts-sdk-").tempdir().unwrap();
     let root = dir.path();
     std::os::unix::fs::symlink(sdk.join("node_modules"), root.join("node_modules")).unwrap();
     write(
@@ -363,4 +365,57 @@ export const topPages = defineEndpoint("top_pages", {
     assert_eq!(list["deployments"].as_array().unwrap().len(), 1, "old deployments are deleted: {list}");
     let out = run(&["deploy"]).await;
     assert!(out.contains("No changes"), "{out}");
+
+    // `tinybird dev`: builds, checks the endpoint's output against the server's `meta`, and rebuilds on a change.
+    use tokio::io::AsyncBufReadExt;
+    let mut dev = tokio::process::Command::new("node")
+        .arg(sdk.join("node_modules/@tinybirdco/sdk/dist/cli/index.js"))
+        .arg("dev")
+        .current_dir(root)
+        .env("TINYBIRD_TOKEN", server.admin_token())
+        .env("NODE_OPTIONS", "--dns-result-order=ipv4first")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("tinybird dev starts");
+    let mut lines = tokio::io::BufReader::new(dev.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    let mut wait_for = async |what: &str| {
+        let found = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                seen.push_str(&line);
+                seen.push('\n');
+                if line.contains(what) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        (matches!(found, Ok(true)), seen.clone())
+    };
+    let (ok, seen) = wait_for("Watching for changes").await;
+    assert!(ok, "tinybird dev never said it was watching:\n{seen}");
+    assert!(dev.try_wait().unwrap().is_none(), "tinybird dev stopped after its first build:\n{seen}");
+    // The watcher scans the folder after saying it watches: a change made at once could go unseen.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    // Written aside and renamed into place, as editors save: the watcher never sees a half-written file.
+    write(
+        root,
+        "src/pipes.ts.new",
+        r#"import { defineEndpoint, node, t } from "@tinybirdco/sdk";
+export const topPages = defineEndpoint("top_pages", {
+  nodes: [node({ name: "top", sql: `SELECT page, count() AS views FROM events GROUP BY page` })],
+  output: { page: t.string(), views: t.uint64() },
+});
+"#,
+    );
+    std::fs::rename(root.join("src/pipes.ts.new"), root.join("src/pipes.ts")).unwrap();
+    let (ok, seen) = wait_for("Rebuild completed").await;
+    assert!(ok, "tinybird dev did not rebuild after a change ({:?}):\n{seen}", dev.try_wait());
+    let (_, body) = get_json(&format!("{}/v0/pipes/top_pages.json", server.url()), server.admin_token()).await;
+    assert_eq!(body["data"], json!([{"page": "/a", "views": 2}]), "{body}");
+    let _ = dev.kill().await;
 }

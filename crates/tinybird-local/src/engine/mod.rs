@@ -227,6 +227,17 @@ impl PartialEq for QueryResult {
     }
 }
 
+/// The table engines a datasource may use, on either engine (Tinybird's): the `MergeTree` family and `Null`.
+pub(crate) const ENGINES: &[&str] = &[
+    "MergeTree",
+    "ReplacingMergeTree",
+    "SummingMergeTree",
+    "AggregatingMergeTree",
+    "CollapsingMergeTree",
+    "VersionedCollapsingMergeTree",
+    "Null",
+];
+
 /// A SQL engine holding the workspace's datasources.
 #[async_trait]
 pub trait Engine: Send + Sync + 'static {

@@ -12,14 +12,22 @@ use axum::response::{IntoResponse, Response};
 /// The most jobs a workspace keeps; older ones are forgotten first.
 const MAX_JOBS: usize = 10_000;
 
-/// `http://<Host>` of the request, for absolute `job_url`s (empty, so relative, without a usable Host).
+/// `http://<Host>` of the request, for absolute URLs in answers (`job_url`, `/examples/query.http`), when the Host is
+/// this machine's: an IP address or `localhost`. Any other name (which a caller may set to anything, and which
+/// another caller would then follow with its token) gives a relative URL.
 pub(super) fn base_url(headers: &HeaderMap) -> String {
-    headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
-        .map(|h| format!("http://{h}"))
-        .unwrap_or_default()
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return String::new() };
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let bare = name.trim_start_matches('[').trim_end_matches(']');
+    let local = bare.parse::<std::net::IpAddr>().is_ok() || bare.eq_ignore_ascii_case("localhost");
+    if local && host.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)) {
+        format!("http://{host}")
+    } else {
+        String::new()
+    }
 }
 
 /// What a finished job did.
@@ -69,6 +77,7 @@ pub(super) fn record(ws: &Workspace, headers: &HeaderMap, outcome: Outcome<'_>) 
     job
 }
 
+/// Every value of `key` in the query; the first is the one routing and authentication use.
 fn query_param(query: Option<&str>, key: &str) -> Vec<String> {
     super::params::form_pairs(query.unwrap_or("").as_bytes())
         .into_iter()
@@ -83,7 +92,8 @@ fn query_param(query: Option<&str>, key: &str) -> Vec<String> {
 /// `GET /v0/jobs[?status=…&kind=…]` (admin): the workspace's jobs, newest first.
 pub(super) async fn list(Ws(ws): Ws, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
     let q = query.as_deref();
-    let (principal, _) = authenticate(&ws, request_token(&headers, query_param(q, "token").pop().as_deref()))?;
+    let (principal, _) =
+        authenticate(&ws, request_token(&headers, query_param(q, "token").first().map(String::as_str)))?;
     principal.require_admin()?;
     let (statuses, kinds) = (query_param(q, "status"), query_param(q, "kind"));
     let mut jobs: Vec<serde_json::Value> = ws
@@ -106,7 +116,7 @@ pub(super) async fn get(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    authenticate(&ws, request_token(&headers, query_param(query.as_deref(), "token").pop().as_deref()))?;
+    authenticate(&ws, request_token(&headers, query_param(query.as_deref(), "token").first().map(String::as_str)))?;
     let job = ws
         .jobs
         .lock()
@@ -114,4 +124,24 @@ pub(super) async fn get(
         .and_then(|j| j.get(&id).cloned())
         .ok_or_else(|| ApiError::new(404, format!("Job '{id}' not found")))?;
     Ok(axum::Json(job).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_urls_only_for_this_machine() {
+        let url = |host: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::HOST, host.parse().unwrap());
+            base_url(&headers)
+        };
+        assert_eq!(url("127.0.0.1:7181"), "http://127.0.0.1:7181");
+        assert_eq!(url("localhost:7181"), "http://localhost:7181");
+        assert_eq!(url("[::1]:7181"), "http://[::1]:7181");
+        for other in ["evil.example:80", "evil.example", "localhost.evil.example", "127.0.0.1@evil.example"] {
+            assert_eq!(url(other), "", "{other}");
+        }
+    }
 }

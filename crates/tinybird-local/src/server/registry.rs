@@ -64,6 +64,9 @@ impl std::fmt::Debug for Registry {
     }
 }
 
+/// The most workspaces a server holds (each has its own engine, query slots and memory budget).
+const MAX_WORKSPACES: usize = 100;
+
 /// The longest token whose workspace is looked up (longer ones go to the server's own workspace and fail there).
 const MAX_ROUTED_TOKEN: usize = 16 * 1024;
 
@@ -108,17 +111,19 @@ impl Registry {
         let own = load(&engine, &config, identity, store, resources).await?;
         let mut workspaces = vec![own];
         if let Some(dir) = &data_dir {
-            let root = dir.join("workspaces");
-            let mut dirs: Vec<PathBuf> = match std::fs::read_dir(&root) {
-                Ok(entries) => entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect(),
-                Err(_) => Vec::new(),
-            };
-            dirs.sort();
-            for path in dirs {
-                let store = Store::open(&path)?;
-                let Some(mut identity) = store.load_identity() else { continue };
+            for (path, identity) in saved_workspaces(&dir.join("workspaces")) {
+                let mut identity = identity;
                 identity.user_token = user_token.clone();
-                workspaces.push(load(&engine, &config, identity, Some(store), Resources::default()).await?);
+                let name = identity.name.clone();
+                let loaded = match Store::open(&path) {
+                    Ok(store) => load(&engine, &config, identity, Some(store), Resources::default()).await,
+                    Err(e) => Err(StartError::Io(e)),
+                };
+                match loaded {
+                    Ok(ws) => workspaces.push(ws),
+                    // One workspace that no longer loads does not keep the others from starting; its folder stays.
+                    Err(e) => eprintln!("tinybird-local: workspace '{name}' ({}) not loaded: {e}", path.display()),
+                }
             }
         }
         Ok(Registry {
@@ -158,8 +163,14 @@ impl Registry {
     pub(super) async fn create(&self, name: &str) -> Result<Arc<Workspace>, ApiError> {
         check_workspace_name(name)?;
         let _lock = self.change_lock.lock().await;
-        if self.all().iter().any(|w| w.name == name) {
+        let all = self.all();
+        if all.iter().any(|w| w.name == name) {
             return Err(ApiError::bad_request(format!("A workspace named '{name}' already exists")));
+        }
+        if all.len() >= MAX_WORKSPACES {
+            return Err(ApiError::bad_request(format!(
+                "This server holds {MAX_WORKSPACES} workspaces, its limit: delete one first (DELETE /v1/workspaces/{{id}})"
+            )));
         }
         let own = self.own();
         let id = uuid::Uuid::new_v4().to_string();
@@ -202,15 +213,51 @@ impl Registry {
             }
             all.remove(pos)
         };
-        // Its tables go with its engine once the last request holding it ends.
+        // Nothing is written for it any more: deploys and appends under way finish in memory only.
+        let deploy = removed.deploy_lock.lock().await;
+        if let Some(store) = &removed.store {
+            let _writes = store.lock().await;
+            store.close();
+            // Renamed first, so that a folder half removed is never loaded as a workspace.
+            let dir = store.dir().to_path_buf();
+            let trash = dir.with_file_name(format!(".deleted-{}", uuid::Uuid::new_v4().simple()));
+            std::fs::rename(&dir, &trash)
+                .and_then(|()| std::fs::remove_dir_all(&trash))
+                .map_err(|e| ApiError::internal(format!("the workspace was deleted, but not its folder: {e}")))?;
+        }
         for name in removed.table_names() {
             let _ = removed.engine.drop_table(&name).await;
         }
-        if let Some(dir) = &self.data_dir {
-            let _ = std::fs::remove_dir_all(dir.join("workspaces").join(&removed.id));
-        }
+        drop(deploy);
         Ok(removed)
     }
+}
+
+/// The workspaces saved under `root`: real folders (not links) whose name is a workspace id and holds that
+/// workspace's identity. Anything else there is reported and left alone.
+fn saved_workspaces(root: &std::path::Path) -> Vec<(PathBuf, Identity)> {
+    let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
+    let mut found = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            // A deletion that did not finish.
+            let _ = std::fs::remove_dir_all(&path);
+            continue;
+        }
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        let identity = is_dir
+            .then(|| std::fs::read_to_string(path.join("workspace.json")).ok())
+            .flatten()
+            .and_then(|text| serde_json::from_str::<Identity>(&text).ok());
+        match identity {
+            Some(identity) if identity.id == name => found.push((path, identity)),
+            _ => eprintln!("tinybird-local: {} is not a workspace folder; ignored", path.display()),
+        }
+    }
+    found.sort_by(|a, b| a.1.created_at.cmp(&b.1.created_at).then_with(|| a.0.cmp(&b.0)));
+    found
 }
 
 /// Starts one workspace: its engine, its resources (the saved project when there is one), its saved rows.

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 pub(super) struct Store {
     dir: PathBuf,
     lock: tokio::sync::Mutex<()>,
+    /// Set when the workspace is deleted: nothing is written any more (a request still holding it writes nothing).
+    closed: std::sync::atomic::AtomicBool,
 }
 
 const EXACT: OutputOptions = OutputOptions { quote_64bit: true, quote_denormals: true };
@@ -26,7 +28,24 @@ impl Store {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(dir.join("tables"))?;
         fs::create_dir_all(dir.join("project"))?;
-        Ok(Store { dir, lock: tokio::sync::Mutex::new(()) })
+        Ok(Store { dir, lock: tokio::sync::Mutex::new(()), closed: std::sync::atomic::AtomicBool::new(false) })
+    }
+
+    /// The folder.
+    pub(super) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// No more writes: the workspace is being deleted.
+    pub(super) fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn check_open(&self) -> std::io::Result<()> {
+        if self.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(std::io::Error::other("the workspace was deleted"));
+        }
+        Ok(())
     }
 
     /// Serialises writers.
@@ -40,6 +59,7 @@ impl Store {
     }
 
     pub(super) fn save_identity(&self, identity: &Identity) -> std::io::Result<()> {
+        self.check_open()?;
         let text = serde_json::to_string_pretty(identity).map_err(std::io::Error::other)?;
         // It holds the admin token: readable by its owner only.
         write_atomic_private(&self.dir.join("workspace.json"), text.as_bytes())
@@ -62,10 +82,12 @@ impl Store {
     /// Replaces the saved datafiles: written to a new folder first, which then takes the old one's place, so a
     /// failure leaves the previous project as it was. Each file keeps its base name, which must be a plain one.
     pub(super) fn save_project(&self, files: &[(String, String)]) -> std::io::Result<()> {
+        self.check_open()?;
         let dir = self.dir.join("project");
         let staged = self.dir.join("project.new");
         let _ = fs::remove_dir_all(&staged);
-        fs::create_dir_all(&staged)?;
+        // Not `create_dir_all`: a deleted workspace's folder is never made again.
+        fs::create_dir(&staged)?;
         for (name, text) in files {
             let file = plain_file_name(name).ok_or_else(|| {
                 std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("invalid datafile name {name:?}"))
@@ -98,6 +120,7 @@ impl Store {
         rows: &[Vec<Value>],
         sync: bool,
     ) -> std::io::Result<()> {
+        self.check_open()?;
         let mut file = OpenOptions::new().create(true).append(true).open(self.rows_path(ds))?;
         file.write_all(encode(columns, rows).as_bytes())?;
         if sync {
@@ -108,6 +131,7 @@ impl Store {
 
     /// Replaces every stored row.
     pub(super) fn write_rows(&self, ds: &str, columns: &[IngestColumn], rows: &[Vec<Value>]) -> std::io::Result<()> {
+        self.check_open()?;
         write_atomic(&self.rows_path(ds), encode(columns, rows).as_bytes())
     }
 

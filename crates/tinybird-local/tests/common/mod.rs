@@ -61,3 +61,31 @@ pub(crate) fn jwt(server: &LocalServer, payload: Value) -> String {
 pub(crate) fn in_one_hour() -> i64 {
     chrono::Utc::now().timestamp() + 3600
 }
+
+/// Datafiles as the CLI and the SDKs send them to `/v1/build` and `/v1/deploy`: a `context://` part, then one
+/// `data_project://` part per file.
+pub(crate) fn datafiles_form(files: &[(&str, &str)]) -> reqwest::multipart::Form {
+    let mut form = reqwest::multipart::Form::new()
+        .part("context://", reqwest::multipart::Part::text("1.0.0").file_name("cli-version"));
+    for (name, text) in files {
+        let part = reqwest::multipart::Part::text(text.to_string())
+            .file_name(name.to_string())
+            .mime_str("text/plain")
+            .unwrap();
+        form = form.part("data_project://", part);
+    }
+    form
+}
+
+/// Builds `files` on a server with its admin token: the status and the JSON answer.
+pub(crate) async fn build(server: &LocalServer, files: &[(&str, &str)]) -> (u16, Value) {
+    let r = client()
+        .post(format!("{}/v1/build", server.url()))
+        .bearer_auth(server.admin_token())
+        .multipart(datafiles_form(files))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}

@@ -10,6 +10,8 @@
 pub mod chdb;
 mod sql;
 
+pub(crate) use sql::check_ddl;
+
 use self::chdb::{ChError, Chdb, ChdbLocation, Pool};
 use super::compat::{self, Flavor};
 use super::{Column, Engine, EngineError, Output, QueryResult, RowText, TableScope, TextRows, Value};

@@ -500,7 +500,13 @@ impl VisitorMut for Bind<'_, '_> {
             return ControlFlow::Continue(());
         }
         let TableFactor::Table { name, alias, args: None, .. } = factor else { return ControlFlow::Continue(()) };
-        let Some(single) = single_name(name) else { return ControlFlow::Continue(()) };
+        // `database.table` reaches past this workspace's database (other workspaces', `system`): never, whatever the
+        // scope (materialized views run with every table in scope, but only this workspace's).
+        let Some(single) = single_name(name) else {
+            return self.fail(EngineError::Unsupported(format!(
+                "the qualified table name `{name}`: only this workspace's datasources and pipes can be read"
+            )));
+        };
         let Some(binding) = self.binding else { return ControlFlow::Continue(()) };
         let Some((table, filters)) = self.lookup(&single) else { return ControlFlow::Continue(()) };
         // Keep `name.column` references working.
@@ -560,11 +566,103 @@ impl VisitorMut for Bind<'_, '_> {
     }
 }
 
-/// `CREATE TABLE` for a datasource: its columns (defaults and codecs included), indexes, engine and keys.
+/// Checks a piece of datafile text that goes into `CREATE TABLE` as it is (a type, a default, a key, a TTL): one
+/// expression of this table's own columns. No comment, `;`, subquery, qualified name (another database's table) or
+/// function that reaches tables or the server by name, so a datafile cannot reach past its workspace's database.
+fn check_fragment(datasource: &str, what: &str, text: &str) -> Result<(), EngineError> {
+    use datafusion::sql::sqlparser::dialect::ClickHouseDialect;
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+    let refuse = |why: &str| {
+        Err(EngineError::Schema(format!(
+            "datasource '{datasource}': {what} `{}`: {why}",
+            text.chars().take(80).collect::<String>()
+        )))
+    };
+    let Ok(tokens) = Tokenizer::new(&ClickHouseDialect {}, text).tokenize() else {
+        return refuse("it does not parse");
+    };
+    let significant: Vec<&Token> = tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(Whitespace::Space | Whitespace::Newline | Whitespace::Tab)))
+        .collect();
+    for (i, token) in significant.iter().enumerate() {
+        match token {
+            Token::Whitespace(_) => return refuse("comments are not allowed here"),
+            Token::SemiColon => return refuse("`;` is not allowed here"),
+            Token::Period if matches!(significant.get(i + 1), Some(Token::Word(_))) && i > 0 => {
+                return refuse("qualified names (another database's tables) are not allowed");
+            }
+            Token::Word(w) if w.keyword == Keyword::SELECT => {
+                return refuse("subqueries are not allowed here");
+            }
+            Token::Word(w) if matches!(significant.get(i + 1), Some(Token::LParen)) => {
+                let name = w.value.to_ascii_lowercase();
+                if REFUSED_FUNCTIONS.contains(&name.as_str()) || name.starts_with("dictget") || name == "disk" {
+                    return refuse(&format!("the function `{}` is not allowed here", w.value));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks what of a datasource's datafile goes into `CREATE TABLE` as text: its engine is one of
+/// [`crate::engine::ENGINES`], and every type, default, codec, index, key, TTL and setting passes [`check_fragment`].
+/// Run at deploy on both engines, so a datafile is refused the same way whichever engine serves it.
+pub(crate) fn check_ddl(def: &DatasourceDef) -> Result<(), EngineError> {
+    let ds = def.name.as_str();
+    for c in &def.columns {
+        check_fragment(ds, &format!("the type of column '{}'", c.name), &c.ty)?;
+        if let Some(default) = &c.default {
+            check_fragment(ds, &format!("the default of column '{}'", c.name), default)?;
+        }
+        if let Some(codec) = &c.codec {
+            check_fragment(ds, &format!("the codec of column '{}'", c.name), codec)?;
+        }
+    }
+    for index in &def.indexes {
+        check_fragment(ds, &format!("index '{}'", index.name), &index.expr)?;
+        check_fragment(ds, &format!("the type of index '{}'", index.name), &index.ty)?;
+    }
+    let e = &def.engine;
+    let kind = if e.kind.is_empty() { "MergeTree" } else { e.kind.as_str() };
+    if !crate::engine::ENGINES.contains(&kind) {
+        return Err(EngineError::Schema(format!(
+            "datasource '{ds}': the engine `{}` is not supported; use one of {}",
+            kind.chars().take(80).collect::<String>(),
+            crate::engine::ENGINES.join(", ")
+        )));
+    }
+    let parts = [
+        ("ENGINE_VER", &e.ver),
+        ("ENGINE_IS_DELETED", &e.is_deleted),
+        ("ENGINE_SIGN", &e.sign),
+        ("ENGINE_VERSION", &e.version),
+        ("ENGINE_PARTITION_KEY", &e.partition_key),
+        ("ENGINE_PRIMARY_KEY", &e.primary_key),
+        ("ENGINE_SORTING_KEY", &e.sorting_key),
+        ("ENGINE_SAMPLING_KEY", &e.sampling_key),
+        ("ENGINE_TTL", &e.ttl),
+        ("ENGINE_SETTINGS", &e.settings),
+        ("ENGINE_COLUMNS", &e.columns),
+    ];
+    for (what, text) in parts {
+        if let Some(text) = text {
+            check_fragment(ds, what, text)?;
+        }
+    }
+    Ok(())
+}
+
+/// `CREATE TABLE` for a datasource: its columns (defaults and codecs included), indexes, engine and keys. Every piece
+/// of datafile text in it is checked first ([`check_fragment`]), and the engine is one of [`crate::engine::ENGINES`].
 pub(super) fn create_table(database: &str, def: &DatasourceDef) -> Result<String, EngineError> {
     if def.columns.is_empty() {
         return Err(EngineError::Schema(format!("datasource '{}' has no columns", def.name)));
     }
+    check_ddl(def)?;
     let mut columns: Vec<String> = def
         .columns
         .iter()
