@@ -80,6 +80,8 @@ export TINYBIRD_LOCAL_REQUIRE_CLICKHOUSE=1
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps --quiet
+# Every crate packages for crates.io (manifest metadata, README, licenses, file list; the build itself is the tests').
+cargo package --workspace --no-verify --allow-dirty --quiet
 
 # --all-features: the `cli` feature's tests too. --all-targets: benches run once each, as tests.
 cargo test --workspace --all-features --all-targets

@@ -66,6 +66,52 @@ impl Region {
     }
 }
 
+/// A region name [`Region`]'s `FromStr` does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownRegion(String);
+
+impl std::fmt::Display for UnknownRegion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "unknown region `{}`; known regions: {}", self.0, Region::known_names())
+    }
+}
+
+impl std::error::Error for UnknownRegion {}
+
+impl std::str::FromStr for Region {
+    type Err = UnknownRegion;
+
+    /// As [`Region::from_name`]: Tinybird's names and the short aliases, case-insensitively.
+    fn from_str(name: &str) -> std::result::Result<Region, UnknownRegion> {
+        Region::from_name(name).ok_or_else(|| UnknownRegion(name.to_owned()))
+    }
+}
+
+/// What [`ClientBuilder::region`] takes: a [`Region`], or a region's name (`"eu"`, `"aws-us-east-1"`), checked when
+/// the client is built.
+pub trait IntoRegion {
+    /// The region, or why the name is not one.
+    fn into_region(self) -> std::result::Result<Region, UnknownRegion>;
+}
+
+impl IntoRegion for Region {
+    fn into_region(self) -> std::result::Result<Region, UnknownRegion> {
+        Ok(self)
+    }
+}
+
+impl IntoRegion for &str {
+    fn into_region(self) -> std::result::Result<Region, UnknownRegion> {
+        self.parse()
+    }
+}
+
+impl IntoRegion for String {
+    fn into_region(self) -> std::result::Result<Region, UnknownRegion> {
+        self.parse()
+    }
+}
+
 /// Timeouts per kind of call. `None` means no timeout for that kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -168,24 +214,16 @@ impl ClientBuilder {
         self
     }
 
-    /// A known region by name (see [`Region::from_name`]); an unknown name is reported at `build` with the known ones.
-    pub fn region(mut self, name: &str) -> Self {
-        match Region::from_name(name) {
-            Some(r) => {
+    /// A known region: a [`Region`], or its name (see [`Region::from_name`]); an unknown name is reported at `build`
+    /// with the known ones.
+    pub fn region(mut self, region: impl IntoRegion) -> Self {
+        match region.into_region() {
+            Ok(r) => {
                 self.base_url = Some(r.base_url().to_owned());
                 self.region_error = None;
             }
-            None => {
-                self.region_error = Some(format!("unknown region `{name}`; known regions: {}", Region::known_names()));
-            }
+            Err(e) => self.region_error = Some(e.to_string()),
         }
-        self
-    }
-
-    /// A known region.
-    pub fn region_id(mut self, region: Region) -> Self {
-        self.base_url = Some(region.base_url().to_owned());
-        self.region_error = None;
         self
     }
 
@@ -381,6 +419,10 @@ mod tests {
 
     #[test]
     fn build_reports_every_problem_once() {
+        assert_eq!("AWS-EU-WEST-1".parse::<Region>(), Ok(Region::AwsEuWest1));
+        assert_eq!("mars".parse::<Region>().unwrap_err().to_string().split(';').next(), Some("unknown region `mars`"));
+        let built = ClientBuilder::new().region(Region::Local).token("p.x").build().unwrap();
+        assert_eq!(built.base_url().as_str(), "http://localhost:7181/");
         let err = ClientBuilder::new().region("mars").build().unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("unknown region `mars`"), "{msg}");

@@ -34,7 +34,7 @@ use reqwest::{Method, StatusCode, Url};
 
 use crate::error::{Error, ErrorKind, Result};
 
-pub use config::{ClientBuilder, Region, Timeouts};
+pub use config::{ClientBuilder, IntoRegion, Region, Timeouts, UnknownRegion};
 pub use datasources::{DeleteOptions, DeleteResult, ImportResult, ImportSource};
 pub use deploy::{BuildResult, DeployOptions, DeployOutcome, DeployProgress, Deployment, Feedback};
 pub use ingest::{
