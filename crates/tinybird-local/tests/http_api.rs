@@ -962,3 +962,50 @@ async fn workspaces_are_isolated_and_durable() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `POST /v1/datasources/{ds}/append` (what `tb datasource append` and its fixtures send): the body is the data,
+/// NDJSON or CSV by `format`; `mode=replace` replaces the rows; Parquet is refused by name; an append token may
+/// append but not replace; each call leaves a job.
+#[tokio::test]
+async fn v1_append_takes_ndjson_csv_and_replace() {
+    let s = server().await;
+    let append = |query: &str, content_type: &'static str, body: &'static str, token: String| {
+        client()
+            .post(format!("{}/v1/datasources/events/append?{query}", s.url()))
+            .bearer_auth(token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let count = || async {
+        let url = format!("{}/v0/sql?q=SELECT%20count()%20AS%20c%20FROM%20events%20FORMAT%20JSON", s.url());
+        get_json(&url, s.admin_token()).await.1["data"][0]["c"].clone()
+    };
+    let admin = s.admin_token().to_string();
+    let r = append("format=ndjson", "application/x-ndjson", ROWS, admin.clone()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let job: Value = r.json().await.unwrap();
+    assert_eq!(job["successful_rows"], 4, "{job}");
+    let (status, listed) = get_json(&format!("{}/v0/jobs/{}", s.url(), job["id"].as_str().unwrap()), &admin).await;
+    assert_eq!((status, listed["status"].as_str(), listed["kind"].as_str()), (200, Some("done"), Some("import")));
+    let csv = "timestamp,org_id,page,user_id,duration,big\n2024-02-01 00:00:00,acme,/csv,7,1.5,9\n";
+    let r = append("format=csv", "text/csv", csv, admin.clone()).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(count().await, json!(5));
+    // An append token appends, but may not replace.
+    let append_token = s.token("events_append").unwrap();
+    let r = append("format=csv", "text/csv", csv, append_token.clone()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = append("format=csv&mode=replace", "text/csv", csv, append_token).await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(count().await, json!(6));
+    let r = append("format=csv&mode=replace", "text/csv", csv, admin.clone()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(count().await, json!(1), "replaced by the one CSV row");
+    let r = append("format=parquet", "application/vnd.apache.parquet", "PAR1", admin.clone()).await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("Unsupported format 'parquet'"));
+    let r = append("format=ndjson", "application/x-ndjson", "", admin).await.unwrap();
+    assert_eq!(r.status(), 400, "an empty body names what to send");
+    assert_eq!(count().await, json!(1));
+}
