@@ -904,6 +904,15 @@ impl VisitorMut for Rewriter<'_> {
 
     /// `WHERE 1`, `HAVING flag`, `ON a.x`: numbers as conditions.
     fn post_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
+        if let datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(_, modifiers) = &select.group_by
+            && !modifiers.is_empty()
+        {
+            self.error = Some(EngineError::Unsupported(
+                "GROUP BY … WITH ROLLUP, CUBE or TOTALS (ClickHouse fills subtotal keys with defaults, not NULL)"
+                    .into(),
+            ));
+            return ControlFlow::Break(());
+        }
         if let Some(selection) = &mut select.selection {
             as_condition(selection);
         }
@@ -985,6 +994,14 @@ impl VisitorMut for Rewriter<'_> {
             // ClickHouse `/` always divides as floats: 7 / 2 = 3.5.
             Expr::BinaryOp { left, op: BinaryOperator::Divide, right } => {
                 parse_expr(&format!("(CAST(({left}) AS DOUBLE) / ({right}))")).map(Some)
+            }
+            // ClickHouse fills the subtotal rows' keys with their type's default (0, ''), DataFusion with NULL.
+            Expr::Rollup(_) | Expr::Cube(_) | Expr::GroupingSets(_) => Err(EngineError::Unsupported(
+                "ROLLUP, CUBE and GROUPING SETS (ClickHouse fills subtotal keys with defaults, not NULL)".into(),
+            )),
+            // `TIMESTAMP '…'` is a DateTime in ClickHouse and a nanosecond timestamp here; `DATE '…'` agrees.
+            Expr::TypedString(ts) if !matches!(ts.data_type, datafusion::sql::sqlparser::ast::DataType::Date) => {
+                Err(EngineError::Unsupported(format!("the typed literal `{ts}` (use toDateTime('…') or toDate('…'))")))
             }
             _ => Ok(None),
         };
