@@ -17,15 +17,6 @@ fn flag(query: Option<&str>, key: &str) -> bool {
         .any(|(k, v)| k == key && matches!(v, tinybird_template::ParamValue::Str(ref s) if s == "true" || s == "1"))
 }
 
-fn token_param(query: Option<&str>) -> Option<String> {
-    super::params::form_pairs(query.unwrap_or("").as_bytes()).into_iter().find(|(k, _)| k == "token").map(|(_, v)| {
-        match v {
-            tinybird_template::ParamValue::Str(s) => s,
-            _ => String::new(),
-        }
-    })
-}
-
 async fn read_files(mut multipart: Multipart) -> Result<Vec<(String, String)>, ApiError> {
     let mut files = Vec::new();
     while let Some(field) =
@@ -164,7 +155,8 @@ pub(super) async fn build(
     headers: HeaderMap,
     multipart: Multipart,
 ) -> Result<Response, ApiError> {
-    let (principal, _) = authenticate(&ws, request_token(&headers, token_param(query.as_deref()).as_deref()))?;
+    let (principal, _) =
+        authenticate(&ws, request_token(&headers, super::params::query_value(query.as_deref(), "token").as_deref()))?;
     principal.require_admin()?;
     let files = read_files(multipart).await?;
     let resources = match check(&files, ws.engine.flavor()) {
@@ -200,7 +192,7 @@ pub(super) async fn deploy(
     multipart: Multipart,
 ) -> Result<Response, ApiError> {
     let q = query.as_deref();
-    let (principal, _) = authenticate(&ws, request_token(&headers, token_param(q).as_deref()))?;
+    let (principal, _) = authenticate(&ws, request_token(&headers, super::params::query_value(q, "token").as_deref()))?;
     principal.require_admin()?;
     let files = read_files(multipart).await?;
     let resources = match check(&files, ws.engine.flavor()) {
@@ -261,7 +253,8 @@ async fn promote(ws: &Workspace, d: &mut Deployment) -> Result<(), ApiError> {
 }
 
 fn admin(ws: &Workspace, headers: &HeaderMap, query: Option<&str>) -> Result<(), ApiError> {
-    let (principal, _) = authenticate(ws, request_token(headers, token_param(query).as_deref()))?;
+    let (principal, _) =
+        authenticate(ws, request_token(headers, super::params::query_value(query, "token").as_deref()))?;
     principal.require_admin()
 }
 

@@ -2,7 +2,7 @@
 
 use super::auth::{authenticate, request_token};
 use super::error::ApiError;
-use super::params::{collect, form_pairs};
+use super::params::{collect, form_pairs, query_value};
 use super::registry::Ws;
 use super::state::{Workspace, ingest_columns_for};
 use crate::engine::Value;
@@ -13,13 +13,6 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::io::Read;
 use tinybird_template::ParamValue;
-
-fn query_param(query: Option<&str>, key: &str) -> Option<String> {
-    form_pairs(query.unwrap_or("").as_bytes()).into_iter().find(|(k, _)| k == key).map(|(_, v)| match v {
-        ParamValue::Str(s) => s,
-        _ => String::new(),
-    })
-}
 
 fn truthy(v: Option<String>) -> bool {
     matches!(v.as_deref().map(str::to_ascii_lowercase).as_deref(), Some("true" | "1" | "yes"))
@@ -58,11 +51,11 @@ async fn read_body(ws: &Workspace, headers: &HeaderMap, body: Body) -> Result<By
 pub(super) async fn events(Ws(ws): Ws, RawQuery(query): RawQuery, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     let q = query.as_deref();
-    let (principal, rate) = authenticate(&ws, request_token(&parts.headers, query_param(q, "token").as_deref()))?;
-    let Some(name) = query_param(q, "name").filter(|n| !n.is_empty()) else {
+    let (principal, rate) = authenticate(&ws, request_token(&parts.headers, query_value(q, "token").as_deref()))?;
+    let Some(name) = query_value(q, "name").filter(|n| !n.is_empty()) else {
         return Err(ApiError::bad_request("The 'name' parameter is required: /v0/events?name=<datasource>"));
     };
-    let wait = truthy(query_param(q, "wait"));
+    let wait = truthy(query_value(q, "wait"));
     let Some((_, columns)) = ws.datasource(&name) else { return Err(ApiError::not_found(&name)) };
     principal.append(&name)?;
     let body = read_body(&ws, &parts.headers, body).await?;
@@ -114,7 +107,7 @@ fn datasource_json(ws: &Workspace, def: &tinybird_core::DatasourceDef) -> serde_
 
 /// `GET /v0/datasources`.
 pub(super) async fn list(Ws(ws): Ws, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
-    let (principal, _) = authenticate(&ws, request_token(&headers, query_param(query.as_deref(), "token").as_deref()))?;
+    let (principal, _) = authenticate(&ws, request_token(&headers, query_value(query.as_deref(), "token").as_deref()))?;
     let defs: Vec<_> = ws.live.read().map(|l| l.datasources.values().cloned().collect()).unwrap_or_default();
     let mut list = Vec::new();
     for d in defs.iter().filter(|d| principal.read_datasource(&d.name).is_ok() || principal.append(&d.name).is_ok()) {
@@ -140,10 +133,10 @@ pub(super) async fn detail(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (principal, _) = authenticate(&ws, request_token(&headers, query_param(query.as_deref(), "token").as_deref()))?;
+    let (principal, _) = authenticate(&ws, request_token(&headers, query_value(query.as_deref(), "token").as_deref()))?;
     let (base, datafile) = match name.strip_suffix(".datasource") {
         Some(b) => (b.to_string(), true),
-        None => (name.clone(), query_param(query.as_deref(), "format").as_deref() == Some("datasource")),
+        None => (name.clone(), query_value(query.as_deref(), "format").as_deref() == Some("datasource")),
     };
     principal.read_datasource(&base)?;
     let (def, _) = ws.datasource(&base).ok_or_else(|| ApiError::not_found(&base))?;
@@ -175,7 +168,7 @@ pub(super) async fn import(Ws(ws): Ws, RawQuery(query): RawQuery, request: Reque
     let started = std::time::Instant::now();
     let (parts, body) = request.into_parts();
     let q = query.as_deref();
-    let (principal, _) = authenticate(&ws, request_token(&parts.headers, query_param(q, "token").as_deref()))?;
+    let (principal, _) = authenticate(&ws, request_token(&parts.headers, query_value(q, "token").as_deref()))?;
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let mut fields: Vec<(String, ParamValue)> = form_pairs(q.unwrap_or("").as_bytes());
     let mut upload: Option<(String, Bytes)> = None;
@@ -466,7 +459,7 @@ pub(super) async fn truncate(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (principal, _) = authenticate(&ws, request_token(&headers, query_param(query.as_deref(), "token").as_deref()))?;
+    let (principal, _) = authenticate(&ws, request_token(&headers, query_value(query.as_deref(), "token").as_deref()))?;
     if ws.datasource(&name).is_none() {
         return Err(ApiError::not_found(&name));
     }

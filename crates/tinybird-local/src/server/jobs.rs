@@ -3,6 +3,7 @@
 
 use super::auth::{authenticate, request_token};
 use super::error::ApiError;
+use super::params::{query_value, query_values};
 use super::registry::Ws;
 use super::state::{Workspace, timestamp_now};
 use axum::extract::{Path, RawQuery};
@@ -77,25 +78,12 @@ pub(super) fn record(ws: &Workspace, headers: &HeaderMap, outcome: Outcome<'_>) 
     job
 }
 
-/// Every value of `key` in the query; the first is the one routing and authentication use.
-fn query_param(query: Option<&str>, key: &str) -> Vec<String> {
-    super::params::form_pairs(query.unwrap_or("").as_bytes())
-        .into_iter()
-        .filter(|(k, _)| k == key)
-        .map(|(_, v)| match v {
-            tinybird_template::ParamValue::Str(s) => s,
-            _ => String::new(),
-        })
-        .collect()
-}
-
 /// `GET /v0/jobs[?status=…&kind=…]` (admin): the workspace's jobs, newest first.
 pub(super) async fn list(Ws(ws): Ws, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
     let q = query.as_deref();
-    let (principal, _) =
-        authenticate(&ws, request_token(&headers, query_param(q, "token").first().map(String::as_str)))?;
+    let (principal, _) = authenticate(&ws, request_token(&headers, query_value(q, "token").as_deref()))?;
     principal.require_admin()?;
-    let (statuses, kinds) = (query_param(q, "status"), query_param(q, "kind"));
+    let (statuses, kinds) = (query_values(q, "status"), query_values(q, "kind"));
     let mut jobs: Vec<serde_json::Value> = ws
         .jobs
         .lock()
@@ -116,7 +104,7 @@ pub(super) async fn get(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    authenticate(&ws, request_token(&headers, query_param(query.as_deref(), "token").first().map(String::as_str)))?;
+    authenticate(&ws, request_token(&headers, query_value(query.as_deref(), "token").as_deref()))?;
     let job = ws
         .jobs
         .lock()

@@ -119,6 +119,23 @@ fn json_param(v: serde_json::Value) -> ParamValue {
     }
 }
 
+/// Every value of `key` in a query string, in order (a value that is not a plain string reads as empty).
+pub(super) fn query_values(query: Option<&str>, key: &str) -> Vec<String> {
+    form_pairs(query.unwrap_or("").as_bytes())
+        .into_iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| match v {
+            ParamValue::Str(s) => s,
+            _ => String::new(),
+        })
+        .collect()
+}
+
+/// The first value of `key` in a query string ([`query_values`]).
+pub(super) fn query_value(query: Option<&str>, key: &str) -> Option<String> {
+    query_values(query, key).into_iter().next()
+}
+
 /// Parses `a=1&b=2` (lossy on invalid UTF-8).
 pub(super) fn form_pairs(text: &[u8]) -> Vec<(String, ParamValue)> {
     // One past the limit is enough to refuse the request: a huge body is never turned into millions of strings.

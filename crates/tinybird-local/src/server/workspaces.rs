@@ -10,17 +10,8 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
-fn query_param(query: Option<&str>, key: &str) -> Option<String> {
-    super::params::form_pairs(query.unwrap_or("").as_bytes()).into_iter().find(|(k, _)| k == key).map(
-        |(_, v)| match v {
-            tinybird_template::ParamValue::Str(s) => s,
-            _ => String::new(),
-        },
-    )
-}
-
 fn token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
-    request_token(headers, query_param(query, "token").as_deref())
+    request_token(headers, super::params::query_value(query, "token").as_deref())
 }
 
 fn admin(ws: &Workspace, headers: &HeaderMap, query: Option<&str>) -> Result<(), ApiError> {
@@ -89,8 +80,8 @@ pub(super) async fn create(
     let q = query.as_deref();
     user(&registry, &headers, q)?;
     // The name as a query parameter (`tb`), a form field or a JSON body.
-    let name = query_param(q, "name")
-        .or_else(|| query_param(std::str::from_utf8(&body).ok(), "name"))
+    let name = super::params::query_value(q, "name")
+        .or_else(|| super::params::query_value(std::str::from_utf8(&body).ok(), "name"))
         .or_else(|| serde_json::from_slice::<serde_json::Value>(&body).ok()?.get("name")?.as_str().map(str::to_string))
         .ok_or_else(|| ApiError::bad_request("The workspace needs a name: POST /v1/workspaces?name=<name>"))?;
     let ws = registry.create(&name).await?;
