@@ -135,6 +135,19 @@ fn corpus() -> Vec<String> {
             queries.push(format!("SELECT toYear({c}), toMonth({c}) FROM probe ORDER BY id LIMIT 10"));
         }
     }
+    // ClickHouse's integer functions on every pair of integer columns: result types and edge values.
+    let ints = ["i8", "i16", "i32", "i64", "u8", "u16", "u64"];
+    for a in ints {
+        queries.push(format!(
+            "SELECT {a}, abs({a}), intDiv({a}, 3), {a} % 7, {a} % -3, greatest({a}, 0) FROM probe ORDER BY id"
+        ));
+        for b in ints {
+            queries.push(format!(
+                "SELECT id, intDiv({a}, {b}), {a} % {b}, moduloOrZero({a}, {b}) FROM probe WHERE {b} != 0 ORDER BY id"
+            ));
+            queries.push(format!("SELECT id, greatest({a}, {b}), least({a}, {b}, 1) FROM probe ORDER BY id"));
+        }
+    }
     queries
 }
 

@@ -336,11 +336,29 @@ fn tokens_of(sql: &str, flavor: Flavor) -> Result<(Vec<Token>, usize), EngineErr
     check_constructs(&tokens, flavor)?;
     in_array_to_tuple(&mut tokens);
     tokens.retain(|t| !matches!(t, Token::Whitespace(_)));
+    substr_as_written(&mut tokens);
     let finals = match flavor {
         Flavor::ClickHouse => take_finals(&mut tokens),
         Flavor::DataFusion => 0,
     };
     Ok((tokens, finals))
+}
+
+/// `SUBSTR(s, i)` spelled in any case but `substr`: a plain function call, so the column keeps ClickHouse's name,
+/// which is the function as written (`SUBSTR(s, 2)`); the parser's own `SUBSTR` node forgets the spelling. The
+/// `SUBSTR(s FROM i)` form then no longer parses, and is refused as a syntax error.
+fn substr_as_written(tokens: &mut [Token]) {
+    for i in 0..tokens.len().saturating_sub(1) {
+        let call = tokens[i + 1] == Token::LParen;
+        if let Token::Word(w) = &mut tokens[i]
+            && call
+            && w.quote_style.is_none()
+            && w.keyword == Keyword::SUBSTR
+            && w.value != "substr"
+        {
+            w.keyword = Keyword::NoKeyword;
+        }
+    }
 }
 
 /// Removes the `FINAL` modifiers that follow tables in `FROM`/`JOIN` (the parser would read them as aliases) and
@@ -439,6 +457,7 @@ pub fn parse_condition(sql: &str) -> Result<Expr, EngineError> {
     check_depth(&tokens)?;
     in_array_to_tuple(&mut tokens);
     tokens.retain(|t| !matches!(t, Token::Whitespace(_)));
+    substr_as_written(&mut tokens);
     let mut parser = Parser::new(&dialect).with_recursion_limit(PARSER_RECURSION_LIMIT).with_tokens(tokens);
     let expr = parser.parse_expr().map_err(syntax)?;
     if parser.peek_token().token != Token::EOF {
@@ -991,9 +1010,26 @@ impl VisitorMut for Rewriter<'_> {
                 }
                 Ok(None)
             }
+            // `[1, 2, 3]` is Array(UInt8): integer elements take ClickHouse's literal types, and the array the
+            // common type of its elements, where DataFusion makes every one Int64.
+            Expr::Array(array) => {
+                for elem in &mut array.elem {
+                    if let Some((_, typed)) = typed_integer_literal(elem) {
+                        *elem = typed;
+                    }
+                }
+                Ok(None)
+            }
+            // `a % b` is ClickHouse's `modulo`, with its result type.
+            Expr::BinaryOp { left, op: BinaryOperator::Modulo, right } => parse_expr(&format!(
+                "ch_modulo({}, {})",
+                typed_literal_text(&left.to_string()),
+                typed_literal_text(&right.to_string())
+            ))
+            .map(Some),
             // ClickHouse `/` always divides as floats: 7 / 2 = 3.5.
             Expr::BinaryOp { left, op: BinaryOperator::Divide, right } => {
-                parse_expr(&format!("(CAST(({left}) AS DOUBLE) / ({right}))")).map(Some)
+                parse_expr(&format!("ch_divide({left}, {right})")).map(Some)
             }
             // ClickHouse fills the subtotal rows' keys with their type's default (0, ''), DataFusion with NULL.
             Expr::Rollup(_) | Expr::Cube(_) | Expr::GroupingSets(_) => Err(EngineError::Unsupported(
@@ -1017,9 +1053,18 @@ impl VisitorMut for Rewriter<'_> {
     }
 
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-        if let SetExpr::Select(select) = query.body.as_mut() {
-            type_integer_literals(&mut select.projection);
+        // Every SELECT of a UNION too: `SELECT 1 UNION ALL SELECT id` is UInt8 ∪ UInt32 = UInt32 in ClickHouse.
+        fn each_select(body: &mut SetExpr) {
+            match body {
+                SetExpr::Select(select) => type_integer_literals(&mut select.projection),
+                SetExpr::SetOperation { left, right, .. } => {
+                    each_select(left);
+                    each_select(right);
+                }
+                _ => {}
+            }
         }
+        each_select(query.body.as_mut());
         if let Err(e) = rewrite_limit_by(query) {
             self.error = Some(e);
             return ControlFlow::Break(());
@@ -1375,27 +1420,33 @@ fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Opti
             arity(&call, 2..=2)?;
             as_u64(format!("count(DISTINCT CASE WHEN {} THEN {} END)", a[1], a[0]))
         }
+        // ClickHouse's sum and avg: their types, and their order of adding floats (see the `sums` module).
+        // ClickHouse sums an empty set to 0, not NULL.
+        "sum" | "SUM" | "Sum" if call.distinct => {
+            arity(&call, 1..=1)?;
+            format!("ch_zero_if_null(sum(DISTINCT {}))", a[0])
+        }
         "sum" | "SUM" | "Sum" => {
             arity(&call, 1..=1)?;
-            // ClickHouse sums an empty set to 0, not NULL.
-            format!("ch_zero_if_null(sum({}))", a[0])
+            format!("ch_zero_if_null(ch_sum({}))", a[0])
         }
         "sumIf" => {
             arity(&call, 2..=2)?;
-            format!("ch_zero_if_null(sum(CASE WHEN {} THEN {} END))", a[1], a[0])
+            format!("ch_zero_if_null(ch_sum(CASE WHEN {} THEN {} END))", a[1], a[0])
         }
         "avg" | "AVG" | "Avg" | "min" | "MIN" | "Min" | "max" | "MAX" | "Max" => {
             arity(&call, 1..=1)?;
-            empty_set_default(&name[..3], format!("{}({})", name.to_ascii_lowercase(), a[0]), &a[0], nullable)
+            let f = match name.to_ascii_lowercase().as_str() {
+                "avg" if call.distinct => "avg(DISTINCT ".to_string(),
+                "avg" => "ch_avg(".to_string(),
+                other => format!("{other}("),
+            };
+            empty_set_default(&name[..3], format!("{f}{})", a[0]), &a[0], nullable)
         }
         "avgIf" | "minIf" | "maxIf" => {
             arity(&call, 2..=2)?;
-            empty_set_default(
-                &name[..3],
-                format!("{}(CASE WHEN {} THEN {} END)", &name[..3], a[1], a[0]),
-                &a[0],
-                nullable,
-            )
+            let f = if name == "avgIf" { "ch_avg" } else { &name[..3] };
+            empty_set_default(&name[..3], format!("{f}(CASE WHEN {} THEN {} END)", a[1], a[0]), &a[0], nullable)
         }
         "arrayElement" => {
             arity(&call, 2..=2)?;
@@ -1679,7 +1730,7 @@ fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Opti
         "trim" | "trimBoth" => format!("btrim({})", one(&call)?),
         "trimLeft" => format!("ltrim({})", one(&call)?),
         "trimRight" => format!("rtrim({})", one(&call)?),
-        "substring" | "SUBSTRING" | "substr" | "mid" => {
+        "substring" | "SUBSTRING" | "substr" | "SUBSTR" | "Substr" | "mid" => {
             arity(&call, 2..=3)?;
             format!("ch_substring({})", a.join(", "))
         }
@@ -1737,18 +1788,31 @@ fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Opti
             arity(&call, 1..=2)?;
             format!("ch_round({}, {})", a[0], a.get(1).map(String::as_str).unwrap_or("0"))
         }
-        "intDiv" => {
+        // ClickHouse's result types and edge values (see the `arithmetic` module); literals typed as ClickHouse types them.
+        "intDiv" | "intDivOrZero" | "modulo" | "moduloOrZero" => {
             arity(&call, 2..=2)?;
-            format!("(ch_to_int64({}) / ch_to_int64({}))", a[0], a[1])
+            let f = match name {
+                "intDiv" => "ch_int_div",
+                "intDivOrZero" => "ch_int_div_or_zero",
+                "modulo" => "ch_modulo",
+                _ => "ch_modulo_or_zero",
+            };
+            format!("{f}({}, {})", typed_literal_text(&a[0]), typed_literal_text(&a[1]))
         }
-        "modulo" => {
+        "abs" | "ABS" => format!("ch_abs({})", typed_literal_text(one(&call)?)),
+        "divide" => {
             arity(&call, 2..=2)?;
-            format!("(({}) % ({}))", a[0], a[1])
+            format!("ch_divide({}, {})", a[0], a[1])
         }
-        "abs" | "sqrt" | "exp" | "ln" | "log2" | "log10" | "floor" | "ceil" | "sign" | "ABS" | "FLOOR" | "CEIL" => {
+        "greatest" | "least" => {
+            arity(&call, 2..=usize::MAX)?;
+            let args: Vec<String> = a.iter().map(|x| typed_literal_text(x)).collect();
+            format!("ch_{name}({})", args.join(", "))
+        }
+        "sqrt" | "exp" | "ln" | "log2" | "log10" | "floor" | "ceil" | "sign" | "FLOOR" | "CEIL" => {
             format!("{}({})", name.to_ascii_lowercase(), one(&call)?)
         }
-        "pow" | "power" | "greatest" | "least" => format!("{}({})", name.to_ascii_lowercase(), a.join(", ")),
+        "pow" | "power" => format!("{}({})", name.to_ascii_lowercase(), a.join(", ")),
         "row_number" | "rank" | "dense_rank" => {
             return Err(EngineError::Unsupported(format!("`{name}` without OVER")));
         }

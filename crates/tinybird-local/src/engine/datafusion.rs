@@ -113,6 +113,33 @@ impl ClickHouseArithmetic {
 }
 
 impl ClickHouseArithmetic {
+    /// ClickHouse's type for `+`, `-`, `*` with a decimal operand: a decimal and an integer keep the decimal's type
+    /// (`Decimal(10, 2) * 2` is `Decimal(10, 2)`); two decimals take the wider storage (precision 9, 18 or 38) and
+    /// the larger scale, or for `*` the sum of the scales. None for anything else, a float included (DataFusion's
+    /// own coercion then gives Float64, as ClickHouse does).
+    fn decimal(op: datafusion::logical_expr::Operator, l: &DataType, r: &DataType) -> Option<DataType> {
+        use datafusion::logical_expr::Operator::{Minus, Multiply, Plus};
+        if !matches!(op, Plus | Minus | Multiply) {
+            return None;
+        }
+        let storage = |p: u8| match p {
+            0..=9 => 9,
+            10..=18 => 18,
+            _ => 38,
+        };
+        match (l, r) {
+            (DataType::Decimal128(p, s), other) | (other, DataType::Decimal128(p, s)) if Self::int(other).is_some() => {
+                Some(DataType::Decimal128(*p, *s))
+            }
+            (DataType::Decimal128(p1, s1), DataType::Decimal128(p2, s2)) => {
+                let precision = storage(*p1).max(storage(*p2));
+                let scale = if op == Multiply { s1 + s2 } else { *s1.max(s2) };
+                (scale <= precision as i8).then_some(DataType::Decimal128(precision, scale))
+            }
+            _ => None,
+        }
+    }
+
     /// `left op right` with ClickHouse's types, or None to leave it to DataFusion.
     fn plan(
         op: datafusion::logical_expr::Operator,
@@ -134,6 +161,12 @@ impl ClickHouseArithmetic {
         if let Some(t) = timestamp {
             let sum = BinaryExpr { left: cast(left, &DataType::Int64), op, right: cast(right, &DataType::Int64) };
             return Some(Expr::Cast(Cast::new(Box::new(Expr::BinaryExpr(sum)), t.clone())));
+        }
+        if let Some(target) = Self::decimal(op, &lt, &rt) {
+            // DataFusion computes it exactly, in a wider decimal; the result takes ClickHouse's type (a value
+            // beyond its precision is an error, where ClickHouse would keep it).
+            let exact = BinaryExpr { left: Box::new(left.clone()), op, right: Box::new(right.clone()) };
+            return Some(Expr::Cast(Cast::new(Box::new(Expr::BinaryExpr(exact)), target)));
         }
         let target = Self::result(op, &lt, &rt)?;
         let side = |e: &Expr, t: &DataType| if *t == target { Box::new(e.clone()) } else { cast(e, &target) };
@@ -224,6 +257,8 @@ impl DataFusionEngine {
             .build();
         let mut ctx = SessionContext::new_with_state(state);
         functions::register(&ctx);
+        super::arithmetic::register(&ctx);
+        super::sums::register(&ctx);
         // Registering a rewrite on a fresh context cannot fail (it only pushes onto the analyzer's list).
         let _ = datafusion::execution::FunctionRegistry::register_function_rewrite(&mut ctx, Arc::new(BoolAsInteger));
         let _ =
@@ -357,6 +392,8 @@ fn exec_error(e: datafusion::error::DataFusionError) -> EngineError {
         .trim_start_matches("Error during planning: ")
         .trim_start_matches("Execution error: ")
         .trim_start_matches("Arrow error: ")
+        // The `ch_*` functions write ClickHouse's prefix themselves; the error adds it.
+        .trim_start_matches("DB::Exception: ")
         .to_string();
     EngineError::Execution(text)
 }

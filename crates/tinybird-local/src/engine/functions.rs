@@ -497,14 +497,22 @@ fn substring(arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
                 continue;
             }
         };
-        let (mut lo, mut hi) = (start.clamp(0, n) as usize, end.clamp(0, n) as usize);
-        while lo > 0 && !text.is_char_boundary(lo) {
-            lo -= 1;
+        let (lo, hi) = (start.clamp(0, n) as usize, end.clamp(0, n) as usize);
+        if lo >= hi {
+            b.append_value("");
+            continue;
         }
-        while hi < text.len() && !text.is_char_boundary(hi) {
-            hi += 1;
+        // ClickHouse cuts bytes, and may return part of a character: text this engine cannot hold.
+        match text.get(lo..hi) {
+            Some(part) => b.append_value(part),
+            None => {
+                return exec_err!(
+                    "DB::Exception: substring of {text:?} from byte {} to byte {hi} cuts a multi-byte UTF-8 character, \
+                     which tinybird-local's DataFusion engine does not support (use substringUTF8 to count characters)",
+                    lo + 1
+                );
+            }
         }
-        b.append_value(if lo < hi { &text[lo..hi] } else { "" });
     }
     Ok(Arc::new(b.finish()))
 }

@@ -201,6 +201,13 @@ fn of(expr: &Expr, column_type: &dyn Fn(&str) -> Option<ChType>) -> Option<Wrapp
                 comparison: false,
             })
         }
+        // An element of an array literal holding a NULL: `[1, NULL][i]` is Nullable(UInt8).
+        Expr::CompoundFieldAccess { root, access_chain } if access_chain.len() == 1 => match root.as_ref() {
+            Expr::Array(array) if array.elem.iter().any(|e| matches!(constant(e), Some(w) if w.nullable)) => {
+                Some(Wrappers::NULLABLE)
+            }
+            _ => None,
+        },
         // A scalar subquery is `Nullable` in ClickHouse (it may find no row).
         Expr::Subquery(_) => Some(Wrappers::NULLABLE),
         Expr::Function(f) => {

@@ -3,6 +3,7 @@
 //! Queries are ClickHouse SQL; results come back with ClickHouse type names. [`DataFusionEngine`] is the embedded
 //! implementation; its ClickHouse compatibility layer lives in [`compat`] and [`functions`].
 
+mod arithmetic;
 pub mod clickhouse;
 pub mod compat;
 mod datafusion;
@@ -13,6 +14,7 @@ mod joins;
 mod json;
 pub mod names;
 pub mod runtime;
+mod sums;
 mod value;
 
 #[cfg(test)]

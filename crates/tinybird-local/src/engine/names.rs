@@ -230,6 +230,70 @@ fn number(out: &mut String, n: &str) {
     }
 }
 
+/// ` OVER (PARTITION BY a ORDER BY b ASC ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)` or ` OVER w`, as ClickHouse
+/// prints a window: every ORDER BY item with its direction, a one-sided frame as `BETWEEN … AND CURRENT ROW`.
+fn window(out: &mut String, over: &datafusion::sql::sqlparser::ast::WindowType) -> Option<()> {
+    use datafusion::sql::sqlparser::ast::{WindowFrameBound, WindowFrameUnits, WindowType};
+    let spec = match over {
+        WindowType::NamedWindow(name) => {
+            out.push_str(" OVER ");
+            out.push_str(&name.value);
+            return Some(());
+        }
+        WindowType::WindowSpec(spec) => spec,
+    };
+    if spec.window_name.is_some() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if !spec.partition_by.is_empty() {
+        let keys: Option<Vec<String>> = spec.partition_by.iter().map(column_name).collect();
+        parts.push(format!("PARTITION BY {}", keys?.join(", ")));
+    }
+    if !spec.order_by.is_empty() {
+        let mut keys = Vec::new();
+        for o in &spec.order_by {
+            let mut key = column_name(&o.expr)?;
+            key.push_str(if o.options.asc == Some(false) { " DESC" } else { " ASC" });
+            match o.options.nulls_first {
+                Some(true) => key.push_str(" NULLS FIRST"),
+                Some(false) => key.push_str(" NULLS LAST"),
+                None => {}
+            }
+            if o.with_fill.is_some() {
+                return None;
+            }
+            keys.push(key);
+        }
+        parts.push(format!("ORDER BY {}", keys.join(", ")));
+    }
+    if let Some(frame) = &spec.window_frame {
+        let bound = |b: &WindowFrameBound| -> Option<String> {
+            Some(match b {
+                WindowFrameBound::CurrentRow => "CURRENT ROW".into(),
+                WindowFrameBound::Preceding(None) => "UNBOUNDED PRECEDING".into(),
+                WindowFrameBound::Following(None) => "UNBOUNDED FOLLOWING".into(),
+                WindowFrameBound::Preceding(Some(n)) => format!("{} PRECEDING", column_name(n)?),
+                WindowFrameBound::Following(Some(n)) => format!("{} FOLLOWING", column_name(n)?),
+            })
+        };
+        let units = match frame.units {
+            WindowFrameUnits::Rows => "ROWS",
+            WindowFrameUnits::Range => "RANGE",
+            WindowFrameUnits::Groups => return None,
+        };
+        let end = match &frame.end_bound {
+            Some(b) => bound(b)?,
+            None => "CURRENT ROW".into(),
+        };
+        parts.push(format!("{units} BETWEEN {} AND {end}", bound(&frame.start_bound)?));
+    }
+    out.push_str(" OVER (");
+    out.push_str(&parts.join(" "));
+    out.push(')');
+    Some(())
+}
+
 fn write(out: &mut String, expr: &Expr) -> Option<()> {
     match expr {
         Expr::Identifier(ident) => out.push_str(&ident.value),
@@ -346,13 +410,36 @@ fn write(out: &mut String, expr: &Expr) -> Option<()> {
             }
             out.push(')');
         }
+        // `a[i][j]` is `arrayElement(arrayElement(a, i), j)`.
         Expr::CompoundFieldAccess { root, access_chain } => {
-            let [datafusion::sql::sqlparser::ast::AccessExpr::Subscript(Subscript::Index { index })] =
-                access_chain.as_slice()
-            else {
-                return None;
+            let mut text = column_name(root)?;
+            for access in access_chain {
+                let datafusion::sql::sqlparser::ast::AccessExpr::Subscript(Subscript::Index { index }) = access else {
+                    return None;
+                };
+                text = format!("arrayElement({text}, {})", column_name(index)?);
+            }
+            out.push_str(&text);
+        }
+        // `SUBSTRING(s FROM i FOR n)` and `substring(s, i)` are `substring(s, i[, n])`; lower-case `substr(s, i)`
+        // keeps its name (other spellings of SUBSTR are parsed as plain calls, see `compat`).
+        Expr::Substring { expr, substring_from, substring_for, shorthand, .. } => {
+            let mut args: Vec<&Expr> = vec![expr];
+            args.extend(substring_from.as_deref());
+            args.extend(substring_for.as_deref());
+            call(out, if *shorthand { "substr" } else { "substring" }, &args)?;
+        }
+        // `trim(BOTH c FROM s)` is `trimBoth(s, c)`; `trim(s)` is `trimBoth(s)`.
+        Expr::Trim { trim_where, trim_what, expr, trim_characters: None } => {
+            use datafusion::sql::sqlparser::ast::TrimWhereField;
+            let name = match trim_where {
+                None | Some(TrimWhereField::Both) => "trimBoth",
+                Some(TrimWhereField::Leading) => "trimLeft",
+                Some(TrimWhereField::Trailing) => "trimRight",
             };
-            call(out, "arrayElement", &[root, index])?;
+            let mut args: Vec<&Expr> = vec![expr];
+            args.extend(trim_what.as_deref());
+            call(out, name, &args)?;
         }
         Expr::Interval(interval) => {
             let unit = interval_unit(interval.leading_field.as_ref()?)?;
@@ -387,8 +474,14 @@ fn write(out: &mut String, expr: &Expr) -> Option<()> {
             }
             out.push(')');
         }
+        Expr::Function(f) if f.over.is_some() => {
+            let mut plain = f.clone();
+            plain.over = None;
+            write(out, &Expr::Function(plain))?;
+            window(out, f.over.as_ref()?)?;
+        }
         Expr::Function(f) => {
-            if f.over.is_some() || f.filter.is_some() || f.null_treatment.is_some() || !f.within_group.is_empty() {
+            if f.filter.is_some() || f.null_treatment.is_some() || !f.within_group.is_empty() {
                 return None;
             }
             let [datafusion::sql::sqlparser::ast::ObjectNamePart::Identifier(name)] = f.name.0.as_slice() else {

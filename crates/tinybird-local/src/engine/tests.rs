@@ -281,8 +281,10 @@ async fn scalars_match_clickhouse() {
     check(&e, "SELECT 7 / 2", "Float64", "3.5").await;
     check(&e, "SELECT id / 2 FROM t WHERE id = 3", "Float64", "1.5").await;
     check(&e, "SELECT 1 / 0", "Float64", "null").await;
-    check(&e, "SELECT intDiv(7, 2)", "Int64", "3").await;
-    check(&e, "SELECT 7 % 3", "Int64", "1").await;
+    check(&e, "SELECT intDiv(7, 2)", "UInt8", "3").await;
+    check(&e, "SELECT intDiv(-7, 2)", "Int8", "-3").await;
+    check(&e, "SELECT 7 % 3", "UInt8", "1").await;
+    check(&e, "SELECT -7 % 3", "Int16", "-1").await;
 }
 
 #[tokio::test]
