@@ -1211,3 +1211,38 @@ async fn jwt_array_fixed_params_and_filters_in_pipes() {
         assert_eq!(streamed, expected, "{how}: streamed");
     }
 }
+
+/// A copy pipe runs on demand through the client: its job is `copy`, and waiting for it gives the rows written.
+#[tokio::test]
+async fn copy_pipes_run_through_the_client() {
+    use tinybird::client::JobWait;
+    let files = [
+        ("scores.datasource", "SCHEMA >\n    `team` String `json:$.team`,\n    `points` UInt32 `json:$.points`\n"),
+        ("totals.datasource", "SCHEMA >\n    `team` String,\n    `points` UInt64\n"),
+        (
+            "sum_scores.pipe",
+            "NODE agg\nSQL >\n    %\n    SELECT team, sum(points) AS points FROM scores\n    WHERE points >= {{ UInt32(min_points, 0) }}\n    GROUP BY team\n\nTYPE copy\nTARGET_DATASOURCE totals\nCOPY_MODE append\n",
+        ),
+    ];
+    let resources = tinybird_local::Resources::from_files(files).expect("the project reads");
+    let server = tinybird_local::LocalServer::start(resources).await.expect("tinybird-local starts");
+    let client = Client::builder().base_url(server.url()).token(server.admin_token()).build().unwrap();
+    let body = "{\"team\":\"a\",\"points\":3}\n{\"team\":\"a\",\"points\":10}\n{\"team\":\"b\",\"points\":1}\n";
+    let r = reqwest::Client::new()
+        .post(format!("{}/v0/events?name=scores&wait=true", server.url()))
+        .bearer_auth(server.admin_token())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let job = client.copy_pipe("sum_scores", &[("min_points", "2")]).await.unwrap();
+    assert_eq!(job.kind, "copy");
+    let done = client.wait_job(&job.id, JobWait::default()).await.unwrap();
+    assert_eq!((done.status.as_str(), done.datasource()), ("done", Some("totals")));
+    assert_eq!(count(&client, "totals").await, 1, "only team a has points >= 2");
+    let err = client.copy_pipe("no_such_pipe", &[]).await.expect_err("unknown pipe");
+    assert!(err.to_string().contains("not found"), "{err}");
+    let err = client.copy_pipe("../v0/tokens", &[]).await.expect_err("not a pipe name");
+    assert_eq!(err.kind(), &ErrorKind::BadRequest, "{err}");
+}

@@ -21,6 +21,19 @@ pub struct Pipe {
     pub kind: Option<String>,
     /// For `TYPE materialized`: the datasource its last node writes to on every ingestion.
     pub materialized_target: Option<String>,
+    /// For `TYPE copy`: where its last node's result goes when it runs (`POST /v0/pipes/{name}/copy`).
+    pub copy: Option<CopySpec>,
+}
+
+/// A copy pipe's target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopySpec {
+    /// `TARGET_DATASOURCE`.
+    pub target: String,
+    /// `COPY_MODE replace`: the target is emptied first; otherwise rows are appended.
+    pub replace: bool,
+    /// `COPY_SCHEDULE`, when set.
+    pub schedule: Option<String>,
 }
 
 impl From<PipeDef> for Pipe {
@@ -29,8 +42,17 @@ impl From<PipeDef> for Pipe {
             PipeKind::Materialized { datasource, .. } => Some(datasource.clone()),
             _ => None,
         };
+        let copy = match &def.kind {
+            PipeKind::Copy { target_datasource, schedule, mode } => Some(CopySpec {
+                target: target_datasource.clone(),
+                replace: mode.as_deref() == Some("replace"),
+                schedule: schedule.clone(),
+            }),
+            _ => None,
+        };
         Pipe {
             materialized_target,
+            copy,
             endpoint: def.kind == PipeKind::Endpoint,
             kind: def.kind.type_name().map(str::to_string),
             name: def.name,
@@ -49,8 +71,56 @@ impl From<EndpointDef> for Pipe {
             endpoint: true,
             kind: Some("endpoint".into()),
             materialized_target: None,
+            copy: None,
         }
     }
+}
+
+const NO_CONNECTIONS: &str = "tinybird-local does not simulate connections (Kafka, S3, GCS, DynamoDB, Postgres): \
+    it cannot reach the services they name. Deploy the project without its .connection files, connector datasources \
+    and sink pipes to test the rest locally, or test them on Tinybird";
+
+/// What a project asks for that this server would otherwise silently not do: each is refused, naming it.
+fn unsimulated(resources: &Resources) -> Vec<FileError> {
+    let mut errors = Vec::new();
+    for ds in &resources.datasources {
+        if let Some(s) = ds.settings.iter().find(|s| {
+            let k = s.keyword.to_ascii_uppercase();
+            k.starts_with("KAFKA_") || k.starts_with("IMPORT_") || k.starts_with("PG_")
+        }) {
+            errors.push(FileError {
+                filename: format!("{}.datasource", ds.name),
+                error: format!("{} ingests from a connection. {NO_CONNECTIONS}", s.keyword.to_ascii_uppercase()),
+            });
+        }
+    }
+    for pipe in &resources.pipes {
+        let filename = format!("{}.pipe", pipe.name);
+        if pipe.kind.as_deref() == Some("sink") {
+            errors.push(FileError {
+                filename: filename.clone(),
+                error: format!("sink pipes export through a connection. {NO_CONNECTIONS}"),
+            });
+        }
+        let Some(copy) = &pipe.copy else { continue };
+        if !resources.datasources.iter().any(|d| d.name == copy.target) {
+            errors.push(FileError {
+                filename: filename.clone(),
+                error: format!("the copy pipe writes to '{}', which is not a datasource of the project", copy.target),
+            });
+        }
+        if let Some(schedule) = copy.schedule.as_deref().filter(|s| *s != "@on-demand") {
+            errors.push(FileError {
+                filename,
+                error: format!(
+                    "COPY_SCHEDULE {schedule}: tinybird-local does not run copy pipes on a schedule. Use \
+                     COPY_SCHEDULE @on-demand (or none) here and run the copy with POST /v0/pipes/{}/copy",
+                    pipe.name
+                ),
+            });
+        }
+    }
+    errors
 }
 
 /// A datafile that could not be read.
@@ -145,8 +215,11 @@ impl Resources {
                     Ok(def) => resources.pipes.push(def.into()),
                     Err(e) => errors.push(bad(e.to_string())),
                 }
+            } else if file.ends_with(".connection") {
+                errors.push(bad(NO_CONNECTIONS.into()));
             }
         }
+        errors.extend(unsimulated(&resources));
         for pipe in &resources.pipes {
             if let Some(target) = &pipe.materialized_target
                 && !resources.datasources.iter().any(|d| &d.name == target)

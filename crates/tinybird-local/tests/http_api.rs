@@ -1009,3 +1009,119 @@ async fn v1_append_takes_ndjson_csv_and_replace() {
     assert_eq!(r.status(), 400, "an empty body names what to send");
     assert_eq!(count().await, json!(1));
 }
+
+const COPY_SOURCE: &str = "SCHEMA >\n    `org` String `json:$.org`,\n    `n` UInt32 `json:$.n`\n\nENGINE \"MergeTree\"\nENGINE_SORTING_KEY \"org\"\n";
+const COPY_TARGET: &str =
+    "SCHEMA >\n    `org` String,\n    `total` UInt64\n\nENGINE \"MergeTree\"\nENGINE_SORTING_KEY \"org\"\n";
+
+fn copy_pipe(mode: &str, schedule: &str) -> String {
+    format!(
+        "NODE totals\nSQL >\n    %\n    SELECT org, sum(n) AS total FROM source\n    {{% if defined(org) %}} WHERE org = \
+         {{{{ String(org) }}}} {{% end %}}\n    GROUP BY org\n\nTYPE COPY\nTARGET_DATASOURCE daily\nCOPY_MODE {mode}\n{schedule}"
+    )
+}
+
+/// Copy pipes run on demand (`POST /v0/pipes/{name}/copy`): the result, rendered with the request's params, is
+/// appended to the target (or replaces it with `COPY_MODE replace`) and leaves a `copy` job. A pipe that is not a copy
+/// pipe, an unknown pipe and a token that may not write the target are refused.
+#[tokio::test]
+async fn copy_pipes_run_on_demand() {
+    let s = server().await;
+    let files = [
+        ("source.datasource", COPY_SOURCE.to_string()),
+        ("daily.datasource", COPY_TARGET.to_string()),
+        ("totals.pipe", copy_pipe("append", "")),
+        ("totals_replace.pipe", copy_pipe("replace", "COPY_SCHEDULE @on-demand\n")),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let (status, body) = build(&s, &files).await;
+    assert_eq!(status, 200, "{body}");
+    let rows = "{\"org\":\"acme\",\"n\":1}\n{\"org\":\"acme\",\"n\":2}\n{\"org\":\"beta\",\"n\":5}\n";
+    let r = client()
+        .post(format!("{}/v0/events?name=source&wait=true", s.url()))
+        .bearer_auth(s.admin_token())
+        .body(rows)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let copy = |pipe: &str, query: &str, token: String| {
+        client().post(format!("{}/v0/pipes/{pipe}/copy?{query}", s.url())).bearer_auth(token).send()
+    };
+    let daily = || async {
+        let url = format!(
+            "{}/v0/sql?q=SELECT%20org%2C%20total%20FROM%20daily%20ORDER%20BY%20org%2C%20total%20FORMAT%20JSON",
+            s.url()
+        );
+        get_json(&url, s.admin_token()).await.1["data"].clone()
+    };
+    let admin = s.admin_token().to_string();
+    let r = copy("totals", "", admin.clone()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let job: Value = r.json().await.unwrap();
+    assert_eq!((job["kind"].as_str(), job["status"].as_str()), (Some("copy"), Some("done")), "{job}");
+    assert_eq!((job["pipe_name"].as_str(), job["datasource"]["name"].as_str()), (Some("totals"), Some("daily")));
+    assert_eq!(job["rows_affected"], 2);
+    let (status, listed) = get_json(&format!("{}/v0/jobs/{}", s.url(), job["id"].as_str().unwrap()), &admin).await;
+    assert_eq!((status, listed["kind"].as_str(), listed["pipe_name"].as_str()), (200, Some("copy"), Some("totals")));
+    assert_eq!(daily().await, json!([{"org": "acme", "total": 3}, {"org": "beta", "total": 5}]));
+    // The params render the template: only acme this time, appended.
+    let r = copy("totals", "org=acme", admin.clone()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        daily().await,
+        json!([{"org": "acme", "total": 3}, {"org": "acme", "total": 3}, {"org": "beta", "total": 5}])
+    );
+    // COPY_MODE replace empties the target first.
+    let r = copy("totals_replace", "org=beta", admin.clone()).await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    assert_eq!(daily().await, json!([{"org": "beta", "total": 5}]));
+    // Refusals.
+    let r = copy("nope", "", admin.clone()).await.unwrap();
+    assert_eq!(r.status(), 403, "Tinybird answers 403 for a resource it does not have");
+    assert!(r.text().await.unwrap().contains("Resource 'nope' not found"));
+    let r = client().post(format!("{}/v0/pipes/totals/copy", s.url())).send().await.unwrap();
+    assert!(matches!(r.status().as_u16(), 401 | 403), "no token: {}", r.status());
+    let read_only = jwt(
+        &s,
+        json!({"workspace_id": s.workspace_id(), "name": "r", "exp": 4102444800u64,
+        "scopes": [{"type": "PIPES:READ", "resource": "totals"}]}),
+    );
+    let r = copy("totals", "", read_only).await.unwrap();
+    assert_eq!(r.status(), 403, "a token that may read the pipe but not write the target");
+    assert_eq!(daily().await, json!([{"org": "beta", "total": 5}]), "refused copies wrote nothing");
+}
+
+/// What tinybird-local does not simulate is refused at deploy, naming it, never deployed and silently ignored:
+/// scheduled copies, connections, connector datasources and sinks.
+#[tokio::test]
+async fn unsimulated_resource_kinds_are_refused_at_deploy() {
+    let s = server().await;
+    let scheduled = copy_pipe("append", "COPY_SCHEDULE 0 * * * *\n");
+    let orphan = copy_pipe("append", "");
+    let kafka = format!("{COPY_SOURCE}\nKAFKA_CONNECTION_NAME kafka\nKAFKA_TOPIC events\nKAFKA_GROUP_ID g\n");
+    let sink = "NODE out\nSQL >\n    SELECT * FROM source\n\nTYPE sink\nEXPORT_CONNECTION_NAME s3\nEXPORT_BUCKET_URI s3://b/p\nEXPORT_FILE_TEMPLATE x\nEXPORT_SCHEDULE @on-demand\nEXPORT_FORMAT csv\n";
+    for (files, expected) in [
+        (
+            vec![("source.datasource", COPY_SOURCE), ("daily.datasource", COPY_TARGET), ("t.pipe", scheduled.as_str())],
+            "does not run copy pipes on a schedule",
+        ),
+        (
+            vec![
+                ("source.datasource", COPY_SOURCE),
+                ("kafka.connection", "TYPE kafka\nKAFKA_BOOTSTRAP_SERVERS k:9092\n"),
+            ],
+            "does not simulate connections",
+        ),
+        (vec![("source.datasource", kafka.as_str())], "KAFKA_CONNECTION_NAME ingests from a connection"),
+        (vec![("source.datasource", COPY_SOURCE), ("out.pipe", sink)], "sink pipes export through a connection"),
+        (
+            vec![("source.datasource", COPY_SOURCE), ("t.pipe", orphan.as_str())],
+            "writes to 'daily', which is not a datasource",
+        ),
+    ] {
+        let (status, body) = build(&s, &files).await;
+        assert_eq!(status, 400, "{files:?}: {body}");
+        assert!(body.to_string().contains(expected), "{expected}: {body}");
+    }
+}

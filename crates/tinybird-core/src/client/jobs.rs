@@ -114,32 +114,52 @@ fn check_id(id: &str) -> Result<()> {
 }
 
 impl Client {
+    /// Sends a request and reads its JSON answer.
+    async fn json(&self, req: Request<'_>) -> Result<(serde_json::Value, String)> {
+        let what = req.what.clone();
+        let body = read_body(&what, self.send(req).await?).await?;
+        let raw = serde_json::from_slice(&body).map_err(|e| {
+            Error::new(ErrorKind::Decode { column: None, row: None }, format!("{what}: unexpected response: {e}"))
+        })?;
+        Ok((raw, what))
+    }
+
     /// One job (`GET /v0/jobs/{id}`).
     pub async fn job(&self, id: &str) -> Result<Job> {
         check_id(id)?;
         let url = self.url(&["v0", "jobs", id], []);
-        let req = Request::new(Method::GET, url, RetryOn::Idempotent).timeout(self.timeouts().admin);
-        let what = req.what.clone();
-        let body = read_body(&what, self.send(req).await?).await?;
-        let raw: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-            Error::new(ErrorKind::Decode { column: None, row: None }, format!("{what}: unexpected response: {e}"))
-        })?;
+        let (raw, what) =
+            self.json(Request::new(Method::GET, url, RetryOn::Idempotent).timeout(self.timeouts().admin)).await?;
         Job::from_value(raw, &what)
     }
 
     /// The workspace's recent jobs (`GET /v0/jobs`).
     pub async fn jobs(&self) -> Result<Vec<Job>> {
         let url = self.url(&["v0", "jobs"], []);
-        let req = Request::new(Method::GET, url, RetryOn::Idempotent).timeout(self.timeouts().admin);
-        let what = req.what.clone();
-        let body = read_body(&what, self.send(req).await?).await?;
-        let raw: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-            Error::new(ErrorKind::Decode { column: None, row: None }, format!("{what}: unexpected response: {e}"))
-        })?;
+        let (raw, what) =
+            self.json(Request::new(Method::GET, url, RetryOn::Idempotent).timeout(self.timeouts().admin)).await?;
         let list = raw["jobs"].as_array().ok_or_else(|| {
             Error::new(ErrorKind::Decode { column: Some("jobs".into()), row: None }, format!("{what}: no `jobs` list"))
         })?;
         list.iter().map(|j| Job::from_value(j.clone(), &what)).collect()
+    }
+
+    /// Runs a copy pipe now (`POST /v0/pipes/{name}/copy`), with these values for its template params, and returns
+    /// its job (kind `copy`): wait for it with [`Client::wait_job`]. The pipe writes its result into its
+    /// `TARGET_DATASOURCE`, appending or replacing as its `COPY_MODE` says. Needs a token that may run the pipe and
+    /// write the target (an admin token does).
+    pub async fn copy_pipe(&self, pipe: &str, params: &[(&str, &str)]) -> Result<Job> {
+        if pipe.is_empty() || !pipe.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(Error::new(ErrorKind::BadRequest, format!("invalid pipe name {pipe:?}")));
+        }
+        let url = self.url(&["v0", "pipes", pipe, "copy"], params.iter().copied());
+        let req = Request::new(Method::POST, url, RetryOn::NotIdempotent).timeout(self.timeouts().admin);
+        let (mut raw, what) = self.json(req).await?;
+        // Tinybird answers with the job itself, or with it under `job`.
+        if raw.get("job").is_some_and(serde_json::Value::is_object) {
+            raw = raw["job"].take();
+        }
+        Job::from_value(raw, &what)
     }
 
     /// Waits until a job finishes: `done` is `Ok`, `error` and `cancelled` are an [`ErrorKind::Job`] error with the

@@ -2,6 +2,7 @@
 
 mod access;
 mod auth;
+mod copy;
 mod deploy;
 mod error;
 mod events;
@@ -318,6 +319,7 @@ fn router(registry: Arc<Registry>, max_body_bytes: usize) -> Router {
         .route("/v1/pipes", get(query::list_pipes))
         .route("/v0/pipes/{file}", get(query::pipe).post(query::pipe))
         .route("/v1/pipes/{file}", get(query::pipe))
+        .route("/v0/pipes/{name}/copy", post(copy::run))
         .route("/v0/sql", get(query::sql).post(query::sql))
         .route("/v0/datasources", get(events::list).post(events::import))
         .route("/v0/datasources/{name}", get(events::detail))

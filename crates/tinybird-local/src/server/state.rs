@@ -639,13 +639,27 @@ impl Workspace {
         .await;
         let _ = self.engine.drop_table(&scratch).await;
         let result = result?;
-        let (_, target_columns) = self.datasource(&target).ok_or_else(|| ApiError::not_found(&target))?;
+        let out = self.rows_for(&target, &result, "the view")?;
+        self.append_at(&target, out, Vec::new(), durable, depth + 1).await?;
+        Ok(())
+    }
+
+    /// A query's result as rows of a datasource: columns matched by name, a missing one given its default (or NULL
+    /// when `Nullable`), values of another type converted as the Events API would convert them. `what` names the
+    /// query in errors ("the view", "copy pipe 'p'").
+    pub(super) fn rows_for(
+        &self,
+        target: &str,
+        result: &crate::engine::QueryResult,
+        what: &str,
+    ) -> Result<Vec<Vec<Value>>, ApiError> {
+        let (_, target_columns) = self.datasource(target).ok_or_else(|| ApiError::not_found(target))?;
         let mut positions = Vec::with_capacity(target_columns.len());
         for c in target_columns.iter() {
             let pos = result.columns.iter().position(|r| r.name == c.name);
             if pos.is_none() && c.default.is_none() && !c.ty.is_nullable() {
                 return Err(ApiError::bad_request(format!(
-                    "the view does not produce column '{}' of '{target}'",
+                    "{what} does not produce column '{}' of '{target}'",
                     c.name
                 )));
             }
@@ -676,8 +690,7 @@ impl Workspace {
             }
             out.push(converted);
         }
-        self.append_at(&target, out, Vec::new(), durable, depth + 1).await?;
-        Ok(())
+        Ok(out)
     }
 
     async fn quarantine(&self, ds: &str, rows: Vec<Quarantined>) -> Result<(), ApiError> {

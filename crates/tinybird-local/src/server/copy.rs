@@ -1,0 +1,76 @@
+//! Copy pipes on demand (`POST /v0/pipes/{name}/copy`): the pipe's result, rendered with the request's params, is
+//! written into its `TARGET_DATASOURCE` (appended, or replacing what it holds with `COPY_MODE replace`) and the
+//! run is recorded as a job of kind `copy`. Scheduled copies are refused at deploy (see `resources`).
+
+use super::access::Access;
+use super::auth::{authenticate, request_token};
+use super::error::ApiError;
+use super::params::collect;
+use super::registry::Ws;
+use crate::engine::runtime;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use std::time::Instant;
+
+/// `POST /v0/pipes/{name}/copy[?param=value…]`. The token must be able to read the pipe (its fixed params and
+/// filters apply, as for an endpoint) and to append to the target; replacing needs an admin token, as an import
+/// with `mode=replace` does.
+pub(super) async fn run(
+    Ws(ws): Ws,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let (params, _) = collect(query.as_deref(), &headers, &body)?;
+    let (principal, _) = authenticate(&ws, request_token(&headers, params.get("token").as_deref()))?;
+    let Some(pipe) = ws.pipe(&name) else { return Err(ApiError::not_found(&name)) };
+    let Some(copy) = pipe.copy.clone() else {
+        return Err(ApiError::bad_request(format!("The pipe '{name}' is not a copy pipe (it has no TYPE copy node)")));
+    };
+    principal.read_pipe(&name)?;
+    principal.append(&copy.target)?;
+    if copy.replace {
+        principal.require_admin()?;
+    }
+    let vars = params.variables()?;
+    let task_ws = ws.clone();
+    let result = runtime::run(&ws.limits, async move {
+        let ws = task_ws;
+        let mut access = Access::new(&ws, &principal, &vars, false);
+        let result_of_pipe = access.pipe(&pipe)?;
+        let checked = access.finish(result_of_pipe);
+        Ok::<_, ApiError>(ws.engine.run_query(checked.query, &checked.scope).await?)
+    })
+    .await?;
+    let rows = ws.rows_for(&copy.target, &result, &format!("copy pipe '{name}'"))?;
+    if copy.replace {
+        let _lock = ws.deploy_lock.lock().await;
+        let _guard = ws.write_guard().await;
+        ws.engine.truncate(&copy.target).await?;
+        ws.snapshot(&copy.target).await?;
+    }
+    let (written, _) = ws.append(&copy.target, rows, Vec::new(), true).await?;
+    let mut job = super::jobs::record(
+        &ws,
+        &headers,
+        super::jobs::Outcome {
+            kind: "copy",
+            datasource: &copy.target,
+            rows: written,
+            quarantined: 0,
+            bytes: 0,
+            seconds: started.elapsed().as_secs_f64(),
+        },
+    );
+    job["pipe_name"] = serde_json::Value::String(name);
+    if let Ok(mut jobs) = ws.jobs.lock()
+        && let Some(id) = job["id"].as_str()
+    {
+        jobs.insert(id.to_string(), job.clone());
+    }
+    Ok(axum::Json(job).into_response())
+}
