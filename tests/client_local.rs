@@ -1246,3 +1246,41 @@ async fn copy_pipes_run_through_the_client() {
     let err = client.copy_pipe("../v0/tokens", &[]).await.expect_err("not a pipe name");
     assert_eq!(err.kind(), &ErrorKind::BadRequest, "{err}");
 }
+
+/// The Token API through the client: list static tokens (the value never in `Debug`), refresh one (the old value
+/// stops working), delete it.
+#[tokio::test]
+async fn static_tokens_list_refresh_and_delete() {
+    let (server, client) = start().await;
+    let created = client
+        .create_token(
+            &[("name".into(), "hits_reader".into()), ("scope".into(), "DATASOURCES:READ:hits".into())],
+            &serde_json::json!({}),
+        )
+        .await
+        .unwrap();
+    let old = created.token().to_string();
+    let listed = client.tokens().await.unwrap();
+    let reader = listed.iter().find(|t| t.name == "hits_reader").expect("the new token is listed");
+    assert_eq!(reader.token(), old);
+    assert_eq!(reader.scopes.len(), 1);
+    assert_eq!(
+        (reader.scopes[0].kind.as_str(), reader.scopes[0].resource.as_deref()),
+        ("DATASOURCES:READ", Some("hits"))
+    );
+    assert!(!format!("{reader:?}").contains(&old), "Debug shows no token");
+    let refreshed = client.refresh_token("hits_reader").await.unwrap();
+    assert_ne!(refreshed.token(), old);
+    assert_eq!((refreshed.name.as_str(), &refreshed.id), ("hits_reader", &reader.id));
+    let stale = Client::builder().base_url(server.url()).token(&old).build().unwrap();
+    let err = stale.sql::<Count>("SELECT count() AS c FROM hits").await.expect_err("the old value is refused");
+    assert!(matches!(err.kind(), ErrorKind::Forbidden | ErrorKind::Auth), "{err}");
+    let fresh = Client::builder().base_url(server.url()).token(refreshed.token()).build().unwrap();
+    assert_eq!(fresh.sql::<Count>("SELECT count() AS c FROM hits").await.unwrap().data[0].c, 0);
+    client.delete_token("hits_reader").await.unwrap();
+    assert!(fresh.sql::<Count>("SELECT count() AS c FROM hits").await.is_err(), "a deleted token is refused");
+    let err = client.delete_token("hits_reader").await.expect_err("already deleted");
+    assert_eq!(err.kind(), &ErrorKind::NotFound, "{err}");
+    let err = client.refresh_token("a/b").await.expect_err("not a token name");
+    assert_eq!(err.kind(), &ErrorKind::BadRequest, "{err}");
+}

@@ -1125,3 +1125,57 @@ async fn unsimulated_resource_kinds_are_refused_at_deploy() {
         assert!(body.to_string().contains(expected), "{expected}: {body}");
     }
 }
+
+/// The Token API's other half: a static token refreshed (by name or id) gets a new value and keeps its id and
+/// scopes, the old value stops working; a deleted token stops working and is no longer listed. Only an admin token
+/// may do either, and the workspace admin token can be neither.
+#[tokio::test]
+async fn static_tokens_refresh_and_delete() {
+    let s = server().await;
+    let admin = s.admin_token().to_string();
+    let create = client()
+        .post(format!("{}/v0/tokens?name=reader&scope=PIPES:READ:top_pages", s.url()))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create.status(), 200);
+    let created: Value = create.json().await.unwrap();
+    let old = created["token"].as_str().unwrap().to_string();
+    let id = created["id"].as_str().unwrap().to_string();
+    let url = format!("{}/v0/pipes/top_pages.json", s.url());
+    let works = |token: String| {
+        let url = url.clone();
+        async move { client().get(url).bearer_auth(token).send().await.unwrap().status() }
+    };
+    assert_eq!(works(old.clone()).await, 200);
+    // Only an admin token refreshes.
+    let r = client().post(format!("{}/v0/tokens/reader/refresh", s.url())).bearer_auth(&old).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    let r = client().post(format!("{}/v0/tokens/{id}/refresh", s.url())).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let refreshed: Value = r.json().await.unwrap();
+    let new = refreshed["token"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    assert_eq!((refreshed["id"].as_str(), refreshed["name"].as_str()), (Some(id.as_str()), Some("reader")));
+    assert_eq!(refreshed["scopes"], created["scopes"]);
+    assert_eq!(works(old).await, 403, "the old value no longer works");
+    assert_eq!(works(new.clone()).await, 200);
+    // Deleting.
+    let r = client().delete(format!("{}/v0/tokens/reader", s.url())).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(works(new).await, 403, "a deleted token no longer works");
+    let (_, listed) = get_json(&format!("{}/v0/tokens", s.url()), &admin).await;
+    assert!(!listed.to_string().contains("\"reader\""), "{listed}");
+    let r = client().delete(format!("{}/v0/tokens/reader", s.url())).bearer_auth(&admin).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    // The workspace admin token is the workspace's identity.
+    let r = client()
+        .post(format!("{}/v0/tokens/workspace%20admin%20token/refresh", s.url()))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(works(admin).await, 200);
+}

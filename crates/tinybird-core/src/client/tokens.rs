@@ -95,3 +95,107 @@ impl Client {
         })
     }
 }
+
+/// One scope of a static token, as the Token API lists it: `DATASOURCES:READ` on `events` with a row filter,
+/// `PIPES:READ` on a pipe, `ADMIN`, …
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct TokenScope {
+    /// The scope's type (`DATASOURCES:READ`, `DATASOURCES:APPEND`, `PIPES:READ`, `ADMIN`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The datasource or pipe it applies to, when it applies to one.
+    #[serde(default)]
+    pub resource: Option<String>,
+    /// The SQL row filter of a `DATASOURCES:READ` scope, when it has one.
+    #[serde(default)]
+    pub filter: Option<String>,
+}
+
+/// A static token of the workspace, as `GET /v0/tokens` lists it. `Debug` never shows the token.
+#[derive(Clone, Deserialize)]
+#[non_exhaustive]
+pub struct StaticToken {
+    /// Its id, when the server gives one.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Its name.
+    #[serde(default)]
+    pub name: String,
+    token: String,
+    /// What it may do.
+    #[serde(default)]
+    pub scopes: Vec<TokenScope>,
+}
+
+impl StaticToken {
+    /// The token itself. Handle with care: it grants its scopes until it is refreshed or deleted.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+}
+
+impl std::fmt::Debug for StaticToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StaticToken")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("token", &"<redacted>")
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
+/// A token's name or id as one URL path segment: refused when it could name another route.
+fn check_token_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.chars().any(|c| c == '/' || c == '?' || c == '#' || c.is_control()) || name == ".." {
+        return Err(Error::new(ErrorKind::BadRequest, format!("invalid token name {name:?}")));
+    }
+    Ok(())
+}
+
+impl Client {
+    /// The workspace's static tokens (`GET /v0/tokens`), with their scopes. Needs an admin token.
+    pub async fn tokens(&self) -> Result<Vec<StaticToken>> {
+        #[derive(Deserialize)]
+        struct List {
+            tokens: Vec<StaticToken>,
+        }
+        let url = self.url(&["v0", "tokens"], []);
+        let req = Request::new(Method::GET, url, RetryOn::Idempotent).timeout(self.timeouts().admin);
+        let what = req.what.clone();
+        let bytes = read_body(&what, self.send(req).await?).await?;
+        let list: List = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::new(ErrorKind::Decode { column: Some("tokens".into()), row: None }, format!("{what}: {e}"))
+        })?;
+        Ok(list.tokens)
+    }
+
+    /// Gives a static token a new value (`POST /v0/tokens/{name}/refresh`, by name or id): the old value stops
+    /// working at once. Returns the token with its new value. Needs an admin token.
+    pub async fn refresh_token(&self, name: &str) -> Result<StaticToken> {
+        check_token_name(name)?;
+        let url = self.url(&["v0", "tokens", name, "refresh"], []);
+        let req = Request::new(Method::POST, url, RetryOn::NotIdempotent).timeout(self.timeouts().admin);
+        let what = req.what.clone();
+        let bytes = read_body(&what, self.send(req).await?).await?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::new(
+                ErrorKind::Decode { column: Some("token".into()), row: None },
+                format!("{what}: the response has no token: {e}"),
+            )
+        })
+    }
+
+    /// Deletes a static token (`DELETE /v0/tokens/{name}`, by name or id): it stops working at once. Needs an admin
+    /// token. A token declared in a datafile (`TOKEN name READ`) comes back, with a new value, on the next deployment
+    /// that declares it.
+    pub async fn delete_token(&self, name: &str) -> Result<()> {
+        check_token_name(name)?;
+        let url = self.url(&["v0", "tokens", name], []);
+        let req = Request::new(Method::DELETE, url, RetryOn::NotIdempotent).timeout(self.timeouts().admin);
+        let what = req.what.clone();
+        read_body(&what, self.send(req).await?).await?;
+        Ok(())
+    }
+}

@@ -181,8 +181,13 @@ impl Identity {
 
 /// Tinybird's static token format: `p.<base64url json {"u": workspace, "id": uuid, "host": …}>.<signature>`.
 pub(super) fn static_token(workspace_id: &str, _purpose: &str) -> String {
+    static_token_with_id(workspace_id, &uuid::Uuid::new_v4().to_string())
+}
+
+/// A new static token value with a given token id (a refreshed token keeps its id).
+fn static_token_with_id(workspace_id: &str, id: &str) -> String {
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let payload = serde_json::json!({ "u": workspace_id, "id": uuid::Uuid::new_v4().to_string(), "host": "local" });
+    let payload = serde_json::json!({ "u": workspace_id, "id": id, "host": "local" });
     let sig = [*uuid::Uuid::new_v4().as_bytes(), *uuid::Uuid::new_v4().as_bytes()].concat();
     format!("p.{}.{}", b64.encode(payload.to_string()), b64.encode(sig))
 }
@@ -287,6 +292,46 @@ impl Workspace {
         }
         self.persist_identity();
         value
+    }
+
+    /// Gives a static token (by name) a new value; the old one stops working. None when there is no such token.
+    pub(super) fn refresh_static_token(&self, name: &str) -> Option<String> {
+        let fresh;
+        {
+            let mut live = self.live.write().ok()?;
+            let old = live.tokens.iter().find(|(_, g)| g.name == name).map(|(v, _)| v.clone())?;
+            // The token id (in the value's payload) stays the same.
+            let id = Some(super::tokens::token_id(&old))
+                .filter(|id| !id.is_empty())
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+            fresh = static_token_with_id(&self.id, &id);
+            let grants = live.tokens.remove(&old)?;
+            live.tokens.insert(fresh.clone(), grants);
+        }
+        if let Ok(mut values) = self.token_values.lock() {
+            values.insert(name.to_string(), fresh.clone());
+        }
+        self.persist_identity();
+        Some(fresh)
+    }
+
+    /// Deletes a static token (by name): it stops working. Whether there was one.
+    pub(super) fn delete_static_token(&self, name: &str) -> bool {
+        let removed = match self.live.write() {
+            Ok(mut live) => {
+                let before = live.tokens.len();
+                live.tokens.retain(|_, g| g.name != name);
+                live.tokens.len() != before
+            }
+            Err(_) => false,
+        };
+        if removed {
+            if let Ok(mut values) = self.token_values.lock() {
+                values.remove(name);
+            }
+            self.persist_identity();
+        }
+        removed
     }
 
     fn token_value_for(&self, name: &str) -> String {

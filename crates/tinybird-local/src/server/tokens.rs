@@ -46,7 +46,7 @@ pub(super) async fn list(Ws(ws): Ws, RawQuery(query): RawQuery, headers: HeaderM
 }
 
 /// A static token's id: the `id` its payload carries.
-fn token_id(token: &str) -> String {
+pub(super) fn token_id(token: &str) -> String {
     use base64::Engine as _;
     token
         .split('.')
@@ -77,6 +77,60 @@ pub(super) async fn get(
         .find(|(n, v, _)| *n == name || token_id(v) == name)
         .map(|(n, v, s)| axum::Json(token_json(&n, &v, &s)).into_response())
         .ok_or_else(|| ApiError::new(404, format!("Token '{name}' not found")))
+}
+
+/// The name of the static token `name_or_id` names (admin only), or a 404.
+fn static_token_name(
+    ws: &Workspace,
+    name_or_id: &str,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<String, ApiError> {
+    let (params, _) = collect(query, headers, &[])?;
+    let (principal, _) = authenticate(ws, request_token(headers, params.get("token").as_deref()))?;
+    principal.require_admin()?;
+    if name_or_id == token_id(ws.admin_token()) || name_or_id == "workspace admin token" {
+        return Err(ApiError::bad_request(
+            "The workspace admin token is this tinybird-local workspace's identity (and JWT signing key): it cannot be \
+             refreshed or deleted here",
+        ));
+    }
+    ws.resource_tokens()
+        .into_iter()
+        .find(|(n, v, _)| n == name_or_id || token_id(v) == name_or_id)
+        .map(|(n, _, _)| n)
+        .ok_or_else(|| ApiError::new(404, format!("Token '{name_or_id}' not found")))
+}
+
+/// `POST /v0/tokens/{name}/refresh` (admin): a static token, by name or id, gets a new value; the old one stops
+/// working at once.
+pub(super) async fn refresh(
+    Ws(ws): Ws,
+    axum::extract::Path(name_or_id): axum::extract::Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let name = static_token_name(&ws, &name_or_id, &headers, query.as_deref())?;
+    ws.refresh_static_token(&name).ok_or_else(|| ApiError::new(404, format!("Token '{name_or_id}' not found")))?;
+    ws.resource_tokens()
+        .into_iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(n, v, s)| axum::Json(token_json(&n, &v, &s)).into_response())
+        .ok_or_else(|| ApiError::new(404, format!("Token '{name_or_id}' not found")))
+}
+
+/// `DELETE /v0/tokens/{name}` (admin): a static token, by name or id, stops working. 204 No Content.
+pub(super) async fn delete(
+    Ws(ws): Ws,
+    axum::extract::Path(name_or_id): axum::extract::Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let name = static_token_name(&ws, &name_or_id, &headers, query.as_deref())?;
+    if !ws.delete_static_token(&name) {
+        return Err(ApiError::new(404, format!("Token '{name_or_id}' not found")));
+    }
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }
 
 /// `PUT /v0/tokens/{name}?scope=…` (admin): replaces a static token's scopes; its value stays.
