@@ -1551,18 +1551,53 @@ fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Opti
             let f = if name.ends_with("OrNull") { "ch_parse_datetime_or_null" } else { "ch_parse_datetime" };
             format!("{f}({})", a[0])
         }
-        "toStartOfMinute" | "toStartOfHour" | "toStartOfDay" | "toStartOfFiveMinutes" | "toStartOfFifteenMinutes" => {
+        // `addDays(x, n)`, `subtractHours(x, n)` (see the `dates` module).
+        n if (n.starts_with("add") || n.starts_with("subtract"))
+            && super::dates::unit_name(n.trim_start_matches("add").trim_start_matches("subtract")).is_some() =>
+        {
+            arity(&call, 2..=2)?;
+            let sign = if n.starts_with("subtract") { "-" } else { "" };
+            let unit = n.trim_start_matches("add").trim_start_matches("subtract");
+            format!("ch_date_add('{sign}{unit}', {}, {})", a[0], a[1])
+        }
+        // `date_add(DAY, n, x)`, `dateSub(MONTH, n, x)`.
+        n if matches!(n.to_ascii_lowercase().as_str(), "date_add" | "dateadd" | "date_sub" | "datesub") => {
+            arity(&call, 3..=3)?;
+            let unit = super::dates::unit_name(a[0].trim())
+                .ok_or_else(|| EngineError::Unsupported(format!("{name} with the unit `{}`", a[0])))?;
+            let sign = if n.to_ascii_lowercase().contains("sub") { "-" } else { "" };
+            format!("ch_date_add('{sign}{unit}', {}, {})", a[2], a[1])
+        }
+        "toDayOfYear" => format!("ch_to_uint16(date_part('doy', {}))", one(&call)?),
+        "toYYYYMMDDhhmmss" => {
+            let x = one(&call)?;
+            format!(
+                "ch_to_uint64(date_part('year', {x}) * 10000000000 + date_part('month', {x}) * 100000000 + \
+                 date_part('day', {x}) * 1000000 + date_part('hour', {x}) * 10000 + date_part('minute', {x}) * 100 + \
+                 date_part('second', {x}))"
+            )
+        }
+        "fromUnixTimestamp" => format!("ch_from_unix({})", one(&call)?),
+        "toStartOfMinute"
+        | "toStartOfHour"
+        | "toStartOfDay"
+        | "toStartOfFiveMinutes"
+        | "toStartOfTenMinutes"
+        | "toStartOfFifteenMinutes" => {
             arity(&call, 1..=1)?;
             let bin = match name {
                 "toStartOfMinute" => "1 minute",
                 "toStartOfHour" => "1 hour",
                 "toStartOfDay" => "1 day",
                 "toStartOfFiveMinutes" => "5 minutes",
+                "toStartOfTenMinutes" => "10 minutes",
                 _ => "15 minutes",
             };
+            // Only toStartOfDay takes a Date; the others refuse it, as ClickHouse does.
+            let arg =
+                if name == "toStartOfDay" { a[0].clone() } else { format!("ch_datetime_only({}, '{name}')", a[0]) };
             format!(
-                "ch_to_datetime(date_bin(INTERVAL '{bin}', ch_to_datetime({}), TIMESTAMP '1970-01-01 00:00:00'))",
-                a[0]
+                "ch_to_datetime(date_bin(INTERVAL '{bin}', ch_to_datetime({arg}), TIMESTAMP '1970-01-01 00:00:00'))"
             )
         }
         "toStartOfWeek" | "toMonday" => {

@@ -7,6 +7,7 @@ mod arithmetic;
 pub mod clickhouse;
 pub mod compat;
 mod datafusion;
+mod dates;
 pub mod functions;
 pub mod guard;
 mod hints;

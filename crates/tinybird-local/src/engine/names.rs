@@ -294,6 +294,28 @@ fn window(out: &mut String, over: &datafusion::sql::sqlparser::ast::WindowType) 
     Some(())
 }
 
+/// ClickHouse's name for `date_add(UNIT, n, x)` / `dateSub(UNIT, n, x)`, or None for any other call.
+fn date_add_name(f: &datafusion::sql::sqlparser::ast::Function) -> Option<String> {
+    let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
+    let op = match name.as_str() {
+        "date_add" | "dateadd" => "plus",
+        "date_sub" | "datesub" => "minus",
+        _ => return None,
+    };
+    let FunctionArguments::List(list) = &f.args else { return None };
+    let [unit, n, x] = list.args.as_slice() else { return None };
+    let arg = |a: &FunctionArg| match a {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e.clone()),
+        _ => None,
+    };
+    let Expr::Identifier(unit) = arg(unit)? else { return None };
+    let mut unit = unit.value.to_ascii_lowercase();
+    if let Some(first) = unit.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    Some(format!("{op}({}, toInterval{unit}({}))", column_name(&arg(x)?)?, column_name(&arg(n)?)?))
+}
+
 fn write(out: &mut String, expr: &Expr) -> Option<()> {
     match expr {
         Expr::Identifier(ident) => out.push_str(&ident.value),
@@ -480,6 +502,8 @@ fn write(out: &mut String, expr: &Expr) -> Option<()> {
             write(out, &Expr::Function(plain))?;
             window(out, f.over.as_ref()?)?;
         }
+        // `date_add(DAY, n, x)` reads as `plus(x, toIntervalDay(n))`, `date_sub` as `minus`.
+        Expr::Function(f) if date_add_name(f).is_some() => out.push_str(&date_add_name(f)?),
         Expr::Function(f) => {
             if f.filter.is_some() || f.null_treatment.is_some() || !f.within_group.is_empty() {
                 return None;

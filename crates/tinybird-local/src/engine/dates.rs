@@ -1,0 +1,360 @@
+//! ClickHouse's `addDays`, `subtractHours`, `date_add`, … (`addSeconds` to `addYears` and their `subtract*`), as the
+//! DataFusion UDF `ch_date_add(unit, value, n)`, with ClickHouse's types: a `Date` plus days, weeks, months, quarters
+//! or years stays a `Date`, plus seconds, minutes or hours becomes a `DateTime`; `DateTime` and `DateTime64` keep their
+//! type. Months clamp to the month's last day (`addMonths('2024-01-31', 1)` is `2024-02-29`), as in ClickHouse.
+//!
+//! ClickHouse stores `Date` as days and `DateTime` as seconds in unsigned 16- and 32-bit integers, and a result past
+//! their range wraps around (`addDays(toDate('2149-06-06'), 1)` is `1970-01-01`). This engine refuses such a result
+//! rather than give another date.
+
+use crate::types::ChType;
+use chrono::{DateTime, Months, NaiveDate, NaiveDateTime, TimeDelta};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Date32Array, PrimitiveArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit};
+use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+use datafusion::prelude::SessionContext;
+use std::sync::Arc;
+
+/// Registers `ch_date_add`, `ch_datetime_only` and `ch_from_unix`.
+pub(super) fn register(ctx: &SessionContext) {
+    ctx.register_udf(ScalarUDF::new_from_impl(DateAdd { signature: Signature::any(3, Volatility::Immutable) }));
+    ctx.register_udf(ScalarUDF::new_from_impl(DateTimeOnly { signature: Signature::any(2, Volatility::Immutable) }));
+    ctx.register_udf(ScalarUDF::new_from_impl(FromUnix { signature: Signature::any(1, Volatility::Immutable) }));
+}
+
+/// A unit of `addX`/`date_add`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Week,
+    Month,
+    Quarter,
+    Year,
+}
+
+impl Unit {
+    /// From ClickHouse's spelling: `Day` of `addDays`, `DAY` of `date_add(DAY, …)`.
+    pub(super) fn parse(text: &str) -> Option<Unit> {
+        Some(match text.to_ascii_lowercase().trim_end_matches('s') {
+            "second" => Unit::Second,
+            "minute" => Unit::Minute,
+            "hour" => Unit::Hour,
+            "day" => Unit::Day,
+            "week" => Unit::Week,
+            "month" => Unit::Month,
+            "quarter" => Unit::Quarter,
+            "year" => Unit::Year,
+            _ => return None,
+        })
+    }
+
+    /// Seconds of a fixed-length unit; None for months, quarters and years.
+    fn seconds(self) -> Option<i64> {
+        Some(match self {
+            Unit::Second => 1,
+            Unit::Minute => 60,
+            Unit::Hour => 3_600,
+            Unit::Day => 86_400,
+            Unit::Week => 7 * 86_400,
+            Unit::Month | Unit::Quarter | Unit::Year => return None,
+        })
+    }
+
+    fn months(self) -> Option<i64> {
+        match self {
+            Unit::Month => Some(1),
+            Unit::Quarter => Some(3),
+            Unit::Year => Some(12),
+            _ => None,
+        }
+    }
+
+    /// Whether a `Date` plus this unit is still a `Date`.
+    fn keeps_dates(self) -> bool {
+        !matches!(self, Unit::Second | Unit::Minute | Unit::Hour)
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DateAdd {
+    signature: Signature,
+}
+
+/// The unit, and whether it is subtracted (`-day`).
+fn unit_of(arg: &ColumnarValue) -> Result<(Unit, bool)> {
+    match arg {
+        ColumnarValue::Scalar(ScalarValue::Utf8(Some(u))) => {
+            let (text, subtract) = match u.strip_prefix('-') {
+                Some(rest) => (rest, true),
+                None => (u.as_str(), false),
+            };
+            match Unit::parse(text) {
+                Some(unit) => Ok((unit, subtract)),
+                None => exec_err!("tinybird-local's DataFusion engine does not support adding the unit '{text}'"),
+            }
+        }
+        _ => exec_err!("ch_date_add: the unit must be a literal"),
+    }
+}
+
+/// The largest `DateTime` ClickHouse holds: 2106-02-07 06:28:15.
+const MAX_DATETIME: i64 = u32::MAX as i64;
+/// The last `Date` ClickHouse holds: 2149-06-06, as days since 1970-01-01.
+const MAX_DATE: i64 = u16::MAX as i64;
+
+fn out_of_range<T>(what: &str) -> Result<T> {
+    exec_err!(
+        "the result is outside ClickHouse's {what} range, where ClickHouse wraps it around to another date; \
+         tinybird-local's DataFusion engine refuses it"
+    )
+}
+
+impl ScalarUDFImpl for DateAdd {
+    fn name(&self) -> &str {
+        "ch_date_add"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args {
+            [_, DataType::Date32, n] if n.is_integer() || n.is_null() => Ok(DataType::Date32),
+            [_, DataType::Timestamp(_, Some(tz)), _] if !tz.eq_ignore_ascii_case("UTC") => {
+                exec_err!("tinybird-local's DataFusion engine does not support date arithmetic in the time zone {tz}")
+            }
+            [_, t @ DataType::Timestamp(..), n] if n.is_integer() || n.is_null() => Ok(t.clone()),
+            [_, t, n] => exec_err!(
+                "Illegal types {} and {} of arguments of a date addition (a Date, DateTime or DateTime64 and an integer)",
+                ChType::from_arrow(t),
+                ChType::from_arrow(n)
+            ),
+            _ => exec_err!("ch_date_add takes a unit, a date and a number"),
+        }
+    }
+
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs<'_>,
+    ) -> Result<datafusion::arrow::datatypes::FieldRef> {
+        let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
+        let mut ty = self.return_type(&types)?;
+        // A Date plus hours is a DateTime: the unit (a literal) decides.
+        if ty == DataType::Date32
+            && let Some(Some(ScalarValue::Utf8(Some(u)))) = args.scalar_arguments.first()
+            && Unit::parse(u.trim_start_matches('-')).is_some_and(|u| !u.keeps_dates())
+        {
+            ty = DataType::Timestamp(TimeUnit::Second, None);
+        }
+        Ok(Arc::new(datafusion::arrow::datatypes::Field::new(self.name(), ty, true)))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let (unit, subtract) = unit_of(&args.args[0])?;
+        let rows = args.number_rows;
+        let value = args.args[1].to_array(rows)?;
+        let n = cast(&args.args[2].to_array(rows)?, &DataType::Int64)?;
+        let n = n.as_primitive::<Int64Type>();
+        let negated;
+        let n = if subtract {
+            negated = n.iter().map(|v| v.and_then(i64::checked_neg)).collect::<PrimitiveArray<Int64Type>>();
+            &negated
+        } else {
+            n
+        };
+        let out: ArrayRef = match value.data_type() {
+            DataType::Date32 if unit.keeps_dates() => {
+                let days = value.as_primitive::<datafusion::arrow::datatypes::Date32Type>();
+                let mut out = Vec::with_capacity(rows);
+                for r in 0..rows {
+                    if days.is_null(r) || n.is_null(r) {
+                        out.push(None);
+                        continue;
+                    }
+                    let date = NaiveDate::from_num_days_from_ce_opt(days.value(r) + 719_163);
+                    let moved = date.and_then(|d| add_to_date(d, unit, n.value(r)));
+                    let day = moved.map(|d| i64::from(chrono::Datelike::num_days_from_ce(&d)) - 719_163);
+                    match day {
+                        Some(day) if (0..=MAX_DATE).contains(&day) => out.push(Some(day as i32)),
+                        _ => return out_of_range("Date (1970-01-01 to 2149-06-06)"),
+                    }
+                }
+                Arc::new(Date32Array::from(out))
+            }
+            DataType::Date32 => {
+                let seconds = cast(&cast(&value, &DataType::Timestamp(TimeUnit::Second, None))?, &DataType::Int64)?;
+                let moved = add_to_timestamps(seconds.as_primitive::<Int64Type>(), n, unit, 1)?;
+                check_datetime(&moved)?;
+                cast(&(Arc::new(moved) as ArrayRef), &DataType::Timestamp(TimeUnit::Second, None))?
+            }
+            t @ DataType::Timestamp(time_unit, _) => {
+                let per_second = match time_unit {
+                    TimeUnit::Second => 1,
+                    TimeUnit::Millisecond => 1_000,
+                    TimeUnit::Microsecond => 1_000_000,
+                    TimeUnit::Nanosecond => 1_000_000_000,
+                };
+                let raw = cast(&value, &DataType::Int64)?;
+                let moved = add_to_timestamps(raw.as_primitive::<Int64Type>(), n, unit, per_second)?;
+                if per_second == 1 {
+                    check_datetime(&moved)?;
+                } else {
+                    // DateTime64: 1900-01-01 to 2299-12-31 23:59:59.
+                    let (low, high) = (-2_208_988_800 * per_second, 10_413_791_999 * per_second + per_second - 1);
+                    if moved.iter().flatten().any(|v| v < low || v > high) {
+                        return out_of_range("DateTime64 (1900-01-01 to 2299-12-31)");
+                    }
+                }
+                cast(&(Arc::new(moved) as ArrayRef), t)?
+            }
+            other => return exec_err!("cannot add to a value of type {}", ChType::from_arrow(other)),
+        };
+        Ok(ColumnarValue::Array(out))
+    }
+}
+
+fn check_datetime(seconds: &PrimitiveArray<Int64Type>) -> Result<()> {
+    if seconds.iter().flatten().any(|v| !(0..=MAX_DATETIME).contains(&v)) {
+        return out_of_range("DateTime (1970-01-01 00:00:00 to 2106-02-07 06:28:15)");
+    }
+    Ok(())
+}
+
+fn add_to_date(date: NaiveDate, unit: Unit, n: i64) -> Option<NaiveDate> {
+    match (unit.months(), unit.seconds()) {
+        (Some(per), _) => add_months(date, n.checked_mul(per)?),
+        (None, Some(seconds)) => date.checked_add_signed(TimeDelta::try_days(n.checked_mul(seconds / 86_400)?)?),
+        (None, None) => None,
+    }
+}
+
+fn add_months(date: NaiveDate, months: i64) -> Option<NaiveDate> {
+    let m = Months::new(u32::try_from(months.unsigned_abs()).ok()?);
+    if months >= 0 { date.checked_add_months(m) } else { date.checked_sub_months(m) }
+}
+
+/// Timestamps (in units of `1 / per_second` s) moved by `n` units each.
+fn add_to_timestamps(
+    raw: &PrimitiveArray<Int64Type>,
+    n: &PrimitiveArray<Int64Type>,
+    unit: Unit,
+    per_second: i64,
+) -> Result<PrimitiveArray<Int64Type>> {
+    let mut out = Vec::with_capacity(raw.len());
+    for r in 0..raw.len() {
+        if raw.is_null(r) || n.is_null(r) {
+            out.push(None);
+            continue;
+        }
+        let (v, k) = (raw.value(r), n.value(r));
+        let moved = match (unit.seconds(), unit.months()) {
+            (Some(s), _) => k.checked_mul(s).and_then(|d| d.checked_mul(per_second)).and_then(|d| v.checked_add(d)),
+            (None, Some(per)) => {
+                let (secs, sub) = (v.div_euclid(per_second), v.rem_euclid(per_second));
+                DateTime::from_timestamp(secs, 0)
+                    .map(|t| t.naive_utc())
+                    .and_then(|t: NaiveDateTime| {
+                        let d = add_months(t.date(), k.checked_mul(per)?)?;
+                        Some(d.and_time(t.time()))
+                    })
+                    .and_then(|t| t.and_utc().timestamp().checked_mul(per_second))
+                    .and_then(|t| t.checked_add(sub))
+            }
+            (None, None) => None,
+        };
+        match moved {
+            Some(m) => out.push(Some(m)),
+            None => return out_of_range("date and time"),
+        }
+    }
+    Ok(PrimitiveArray::from(out))
+}
+
+/// The unit of `addDays`/`date_add(DAY, …)` as `ch_date_add` takes it (`day`), or None for one it does not support.
+pub(super) fn unit_name(text: &str) -> Option<&'static str> {
+    Some(match Unit::parse(text)? {
+        Unit::Second => "second",
+        Unit::Minute => "minute",
+        Unit::Hour => "hour",
+        Unit::Day => "day",
+        Unit::Week => "week",
+        Unit::Month => "month",
+        Unit::Quarter => "quarter",
+        Unit::Year => "year",
+    })
+}
+
+/// `ch_datetime_only(x, 'function')`: `x` when it is a `DateTime` or `DateTime64`; ClickHouse's error otherwise
+/// (`toStartOfHour` and friends take no `Date`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DateTimeOnly {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for DateTimeOnly {
+    fn name(&self) -> &str {
+        "ch_datetime_only"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args {
+            [t @ DataType::Timestamp(..), _] => Ok(t.clone()),
+            [t, _] => {
+                exec_err!("Illegal argument of type {} for this function (it takes a DateTime)", ChType::from_arrow(t))
+            }
+            _ => exec_err!("ch_datetime_only takes a value and a function name"),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(args.args[0].clone())
+    }
+}
+
+/// `ch_from_unix(n)`: ClickHouse's `fromUnixTimestamp` of an integer, a `DateTime` clamped to its range (a negative
+/// number is 1970-01-01 00:00:00, one past 2106 is 2106-02-07 06:28:15).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct FromUnix {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for FromUnix {
+    fn name(&self) -> &str {
+        "ch_from_unix"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args {
+            [t] if t.is_integer() || t.is_null() => Ok(DataType::Timestamp(TimeUnit::Second, None)),
+            [t] => exec_err!("Illegal type {} of first argument of function fromUnixTimestamp", ChType::from_arrow(t)),
+            _ => exec_err!("fromUnixTimestamp takes one argument"),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let n = args.args[0].to_array(args.number_rows)?;
+        let wide = if n.data_type() == &DataType::UInt64 {
+            // Above i64::MAX is past the range anyway.
+            let u = n.as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
+            u.iter().map(|v| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX))).collect::<PrimitiveArray<Int64Type>>()
+        } else {
+            cast(&n, &DataType::Int64)?.as_primitive::<Int64Type>().clone()
+        };
+        let clamped: PrimitiveArray<Int64Type> = wide.iter().map(|v| v.map(|v| v.clamp(0, MAX_DATETIME))).collect();
+        Ok(ColumnarValue::Array(cast(&(Arc::new(clamped) as ArrayRef), &DataType::Timestamp(TimeUnit::Second, None))?))
+    }
+}
