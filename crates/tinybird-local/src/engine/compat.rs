@@ -1385,10 +1385,7 @@ fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Opti
         if c.params.is_empty() { Ok(()) } else { Err(EngineError::Unsupported(format!("parameters on `{}`", c.name))) }
     };
     if call.windowed {
-        return match name.to_ascii_lowercase().as_str() {
-            "row_number" | "rank" | "dense_rank" => lowercase_name(expr).map(Some),
-            _ => Err(EngineError::Unsupported(format!("window function `{name}`"))),
-        };
+        return window_function(expr, &call, nullable).map(Some);
     }
     if !matches!(name, "quantile" | "quantiles" | "quantileExact" | "quantilesExact" | "groupArray") {
         param_free(&call)?;
@@ -1854,6 +1851,97 @@ fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Opti
         other => return Err(EngineError::Unsupported(format!("function `{other}`"))),
     };
     parse_expr(&sql).map(Some)
+}
+
+/// A window function: ranks as they are; `count`, `sum`, `avg`, `min`, `max` over a frame that starts at the
+/// partition's first row (ClickHouse adds rows to the running state as the frame grows, in order; a sliding frame
+/// is refused for `sum`/`avg`, whose float rounding would differ); `lag`/`lagInFrame`, `lead`/`leadInFrame` of a
+/// non-`Nullable` column, whose missing rows are the type's default (0, ''), not NULL; `ntile`.
+fn window_function(expr: &Expr, call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Expr, EngineError> {
+    use datafusion::sql::sqlparser::ast::{WindowFrameBound, WindowType};
+    let Expr::Function(f) = expr else { unreachable!("called on functions only") };
+    if matches!(call.name.to_ascii_lowercase().as_str(), "row_number" | "rank" | "dense_rank") {
+        return lowercase_name(expr);
+    }
+    let Some(WindowType::WindowSpec(spec)) = &f.over else {
+        return Err(EngineError::Unsupported(format!("the named window of `{}` (write the window inline)", call.name)));
+    };
+    let frame = spec.window_frame.as_ref();
+    let starts_first = frame.is_none_or(|fr| matches!(fr.start_bound, WindowFrameBound::Preceding(None)));
+    let ends_last = frame.is_some_and(|fr| matches!(fr.end_bound, Some(WindowFrameBound::Following(None))));
+    let a = &call.args;
+    let lower = call.name.to_ascii_lowercase();
+    // The call without its window, rewritten; the window is put back on the innermost function.
+    let windowed = |inner: &str, wrap: &dyn Fn(String) -> String| -> Result<Expr, EngineError> {
+        let mut e = parse_expr(inner)?;
+        if let Expr::Function(g) = &mut e {
+            g.over = f.over.clone();
+        }
+        parse_expr(&wrap(e.to_string()))
+    };
+    let plain_column = |arg: &str| {
+        let name = arg.trim().trim_matches(|c| c == '`' || c == '"');
+        !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_') && !nullable(name)
+    };
+    match lower.as_str() {
+        "ntile" => {
+            arity(call, 1..=1)?;
+            windowed(&format!("ntile({})", a[0]), &|e| e)
+        }
+        "count" | "sum" | "avg" | "min" | "max" if !call.distinct => {
+            if !starts_first && matches!(lower.as_str(), "sum" | "avg") {
+                return Err(EngineError::Unsupported(format!(
+                    "`{}` over a sliding window frame (ClickHouse recomputes it, adding floats in another order)",
+                    call.name
+                )));
+            }
+            match lower.as_str() {
+                "count" if call.star || a.is_empty() => windowed("count(*)", &|e| format!("ch_to_uint64({e})")),
+                "count" => {
+                    arity(call, 1..=1)?;
+                    windowed(&format!("count({})", a[0]), &|e| format!("ch_to_uint64({e})"))
+                }
+                other => {
+                    arity(call, 1..=1)?;
+                    let f = match other {
+                        "sum" => "ch_sum",
+                        "avg" => "ch_avg",
+                        m => m,
+                    };
+                    windowed(&format!("{f}({})", a[0]), &|e| e)
+                }
+            }
+        }
+        "lag" | "laginframe" | "lead" | "leadinframe" => {
+            arity(call, 1..=3)?;
+            let lead = lower.starts_with("lead");
+            if lower.ends_with("inframe") && !(if lead { ends_last } else { starts_first }) {
+                return Err(EngineError::Unsupported(format!(
+                    "`{}` with a frame that does not reach {} (it sees only the rows of its frame)",
+                    call.name,
+                    if lead {
+                        "the partition's last row: write ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"
+                    } else {
+                        "back to the partition's first row"
+                    }
+                )));
+            }
+            let f = if lead { "lead" } else { "lag" };
+            let offset = a.get(1).cloned().unwrap_or_else(|| "1".into());
+            match a.get(2) {
+                Some(default) => windowed(&format!("{f}({}, {offset}, {default})", a[0]), &|e| e),
+                None if plain_column(&a[0]) => {
+                    windowed(&format!("{f}({}, {offset})", a[0]), &|e| format!("ch_zero_if_null({e})"))
+                }
+                None => Err(EngineError::Unsupported(format!(
+                    "`{}` of an expression or a Nullable column without a default (ClickHouse fills missing rows with the \
+                     type's default, NULL only for Nullable values)",
+                    call.name
+                ))),
+            }
+        }
+        _ => Err(EngineError::Unsupported(format!("window function `{}`", call.name))),
+    }
 }
 
 fn one(call: &Call) -> Result<&str, EngineError> {

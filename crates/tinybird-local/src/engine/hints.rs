@@ -211,7 +211,17 @@ fn of(expr: &Expr, column_type: &dyn Fn(&str) -> Option<ChType>) -> Option<Wrapp
         // A scalar subquery is `Nullable` in ClickHouse (it may find no row).
         Expr::Subquery(_) => Some(Wrappers::NULLABLE),
         Expr::Function(f) => {
-            if f.over.is_some() || f.filter.is_some() || !f.within_group.is_empty() {
+            // Window functions: the aggregates as without a window (below); ranks and `ntile` are plain UInt64;
+            // `lag`/`lead` keep their argument's wrappers. Others are not known here.
+            if f.over.is_some() {
+                let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
+                match name.as_str() {
+                    "row_number" | "rank" | "dense_rank" | "ntile" => return Some(Wrappers::PLAIN),
+                    "count" | "sum" | "avg" | "min" | "max" => {}
+                    _ => return None,
+                }
+            }
+            if f.filter.is_some() || !f.within_group.is_empty() {
                 return None;
             }
             let name = f.name.0.last()?.as_ident()?.value.clone();
