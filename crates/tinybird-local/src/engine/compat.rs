@@ -1020,6 +1020,10 @@ impl VisitorMut for Rewriter<'_> {
                 }
                 Ok(None)
             }
+            // `POSITION(needle IN haystack)`: ClickHouse's byte offset.
+            Expr::Position { expr: needle, r#in } => {
+                parse_expr(&format!("ch_position({in}, {needle})", r#in = r#in)).map(Some)
+            }
             // `a % b` is ClickHouse's `modulo`, with its result type.
             Expr::BinaryOp { left, op: BinaryOperator::Modulo, right } => parse_expr(&format!(
                 "ch_modulo({}, {})",
@@ -1759,6 +1763,32 @@ fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Opti
             arity(&call, 2..=2)?;
             format!("string_to_array({}, {})", a[1], a[0])
         }
+        // Byte semantics, as ClickHouse (see the `strings` module).
+        "lengthUTF8" => format!("ch_to_uint64(character_length({}))", one(&call)?),
+        "position" | "POSITION" | "locate" => {
+            arity(&call, 2..=2)?;
+            format!("ch_position({}, {})", a[0], a[1])
+        }
+        "left" | "LEFT" => {
+            arity(&call, 2..=2)?;
+            format!("ch_substring({}, 1, {})", a[0], a[1])
+        }
+        "right" | "RIGHT" => {
+            arity(&call, 2..=2)?;
+            let n = format!("ch_to_int64({})", a[1]);
+            format!("ch_substring({}, CASE WHEN {n} >= 0 THEN -{n} ELSE 1 - {n} END)", a[0])
+        }
+        "reverse" => format!("ch_reverse({})", one(&call)?),
+        "repeat" => {
+            arity(&call, 2..=2)?;
+            format!("repeat({}, ch_to_int64({}))", a[0], a[1])
+        }
+        "replaceOne" => {
+            arity(&call, 3..=3)?;
+            format!("ch_replace_one({})", a.join(", "))
+        }
+        "base64Encode" => format!("ch_base64_encode({})", one(&call)?),
+        "hex" | "HEX" => format!("ch_hex({})", typed_literal_text(one(&call)?)),
         "trim" | "trimBoth" => format!("btrim({})", one(&call)?),
         "trimLeft" => format!("ltrim({})", one(&call)?),
         "trimRight" => format!("rtrim({})", one(&call)?),

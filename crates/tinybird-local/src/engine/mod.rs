@@ -15,6 +15,7 @@ mod joins;
 mod json;
 pub mod names;
 pub mod runtime;
+mod strings;
 mod sums;
 mod value;
 

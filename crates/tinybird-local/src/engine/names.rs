@@ -451,6 +451,8 @@ fn write(out: &mut String, expr: &Expr) -> Option<()> {
             args.extend(substring_for.as_deref());
             call(out, if *shorthand { "substr" } else { "substring" }, &args)?;
         }
+        // `POSITION(n IN h)` is `position(h, n)`.
+        Expr::Position { expr: needle, r#in } => call(out, "position", &[r#in, needle])?,
         // `trim(BOTH c FROM s)` is `trimBoth(s, c)`; `trim(s)` is `trimBoth(s)`.
         Expr::Trim { trim_where, trim_what, expr, trim_characters: None } => {
             use datafusion::sql::sqlparser::ast::TrimWhereField;
