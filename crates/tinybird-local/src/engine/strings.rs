@@ -84,7 +84,7 @@ impl ScalarUDFImpl for StringFunction {
         }
         let strings: Vec<ArrayRef> =
             arrays.iter().map(|a| cast(a, &DataType::Utf8)).collect::<std::result::Result<_, _>>()?;
-        let s: Vec<_> = strings.iter().map(|a| a.as_string::<i32>()).collect();
+        let s: Vec<_> = strings.iter().map(AsArray::as_string::<i32>).collect();
         let null = |r: usize| s.iter().any(|a| a.is_null(r));
         let out: ArrayRef = if self.op == Op::Position {
             let mut b = UInt64Builder::with_capacity(rows);
@@ -116,9 +116,9 @@ impl ScalarUDFImpl for StringFunction {
                     Op::ReplaceOne => {
                         let (pattern, replacement) = (s[1].value(r), s[2].value(r));
                         if pattern.is_empty() {
-                            b.append_value(v)
+                            b.append_value(v);
                         } else {
-                            b.append_value(v.replacen(pattern, replacement, 1))
+                            b.append_value(v.replacen(pattern, replacement, 1));
                         }
                     }
                     Op::Base64 => {
