@@ -1871,8 +1871,17 @@ fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Opti
             let args: Vec<String> = a.iter().map(|x| typed_literal_text(x)).collect();
             format!("ch_{name}({})", args.join(", "))
         }
-        "sqrt" | "exp" | "ln" | "log2" | "log10" | "floor" | "ceil" | "sign" | "FLOOR" | "CEIL" => {
+        "sqrt" | "exp" | "ln" | "log2" | "log10" | "floor" | "ceil" | "FLOOR" | "CEIL" => {
             format!("{}({})", name.to_ascii_lowercase(), one(&call)?)
+        }
+        // ClickHouse's `log` is the natural logarithm.
+        "log" | "LOG" => format!("ln({})", one(&call)?),
+        // Int8: -1, 0 or 1; NaN counts as positive, as in ClickHouse.
+        "sign" => {
+            let x = one(&call)?;
+            format!(
+                "ch_to_int8(CASE WHEN ({x}) IS NULL THEN NULL WHEN ({x}) < 0 THEN -1 WHEN ({x}) = 0 THEN 0 ELSE 1 END)"
+            )
         }
         "pow" | "power" => format!("{}({})", name.to_ascii_lowercase(), a.join(", ")),
         "row_number" | "rank" | "dense_rank" => {
