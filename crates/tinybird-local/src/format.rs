@@ -257,9 +257,12 @@ fn cell_writer<'a>(array: &'a dyn Array, ty: &'a ChType, options: OutputOptions)
     macro_rules! timestamp {
         ($t:ty, $scale:expr) => {{
             let a = array.as_primitive::<$t>();
+            // Seconds and nanoseconds apart: a DateTime64(3) reaches 2299, past i64 nanoseconds.
+            let per_second: i64 = 1_000_000_000 / $scale;
             with_nulls(Box::new(move |out: &mut String, row: usize| {
+                let v = a.value(row);
                 out.push('"');
-                write_datetime(out, a.value(row).saturating_mul($scale), base);
+                write_datetime_parts(out, v.div_euclid(per_second), (v.rem_euclid(per_second) * $scale) as u32, base);
                 out.push('"');
             }))
         }};
@@ -526,12 +529,17 @@ fn write_date(out: &mut String, days: i32) {
 }
 
 /// `YYYY-MM-DD HH:MM:SS[.fff…]` for nanoseconds since the epoch, with the type's precision.
-fn write_datetime(out: &mut String, ns: i64, ty: &ChType) {
+fn write_datetime(out: &mut String, ns: i128, ty: &ChType) {
+    let secs = i64::try_from(ns.div_euclid(1_000_000_000)).unwrap_or(if ns < 0 { i64::MIN } else { i64::MAX });
+    write_datetime_parts(out, secs, ns.rem_euclid(1_000_000_000) as u32, ty);
+}
+
+/// A date-time given as seconds since the epoch and nanoseconds, as ClickHouse prints a value of type `ty`.
+pub(crate) fn write_datetime_parts(out: &mut String, secs: i64, nanos: u32, ty: &ChType) {
     let precision = match ty {
         ChType::DateTime { precision: Some(p), .. } => (*p).min(9),
         _ => 0,
     };
-    let (secs, nanos) = (ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) as u32);
     let (days, second_of_day) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u32);
     // Years 0 to 9999 by hand (a result has one per row); others through chrono, which prints them its own way.
     match civil_from_days(days) {
@@ -809,7 +817,7 @@ mod tests {
             for precision in [None, Some(0), Some(3), Some(6), Some(9)] {
                 let ty = ChType::DateTime { precision, tz: None };
                 let mut out = String::new();
-                write_datetime(&mut out, ns, &ty);
+                write_datetime(&mut out, i128::from(ns), &ty);
                 assert_eq!(out, chrono_text(ns, precision.unwrap_or(0)), "{ns} {precision:?}");
             }
         }

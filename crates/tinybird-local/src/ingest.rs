@@ -200,10 +200,16 @@ fn cell(c: &mut Cursor<'_>, ty: &ChType) -> Option<Value> {
     }
 }
 
+/// A date-time text as nanoseconds since the epoch, any year (a DateTime64(3) reaches 2299).
+fn datetime_ns(s: &str) -> Option<i128> {
+    let t = crate::engine::functions::parse_datetime(s.trim())?.and_utc();
+    Some(i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos()))
+}
+
 fn text_cell(s: &str, ty: &ChType) -> Option<Value> {
     match ty.base() {
         ChType::String => Some(Value::Str(s.to_owned())),
-        ChType::DateTime { .. } => parse_datetime_ns(s.trim()).map(Value::DateTime),
+        ChType::DateTime { .. } => datetime_ns(s).map(Value::DateTime),
         ChType::Date { .. } => date_from_text(s).ok(),
         _ => None,
     }
@@ -474,16 +480,16 @@ pub fn convert(v: &Json, ty: &ChType) -> Result<Value, Mismatch> {
             _ => Err(Mismatch),
         },
         (_, ChType::DateTime { .. }) => match v {
-            Json::String(s) => parse_datetime_ns(s.trim()).map(Value::DateTime).ok_or(Mismatch),
+            Json::String(s) => datetime_ns(s).map(Value::DateTime).ok_or(Mismatch),
             Json::Number(n) => {
                 if let Some(i) = n.as_i64() {
-                    i.checked_mul(1_000_000_000).map(Value::DateTime).ok_or(Mismatch)
+                    Ok(Value::DateTime(i128::from(i) * 1_000_000_000))
                 } else {
-                    // `as` would clamp an out-of-range epoch to the year 2262: refuse it, as the integer path does.
+                    // `as` would clamp an out-of-range epoch: refuse it.
                     n.as_f64()
                         .map(|f| f * 1e9)
                         .filter(|ns| (i64::MIN as f64..i64::MAX as f64).contains(ns))
-                        .map(|ns| Value::DateTime(ns as i64))
+                        .map(|ns| Value::DateTime(ns as i128))
                         .ok_or(Mismatch)
                 }
             }
@@ -705,6 +711,15 @@ not json\n\
         assert!(convert(&serde_json::json!(1e300), &dt).is_err());
         assert!(convert(&serde_json::json!(-1e300), &dt).is_err());
         assert_eq!(convert(&serde_json::json!(1.5), &dt), Ok(Value::DateTime(1_500_000_000)));
+    }
+
+    #[test]
+    fn datetime64_values_past_2262_are_kept() {
+        // ClickHouse's DateTime64 reaches 2299-12-31 23:59:59.999; nanoseconds in an i64 end on 2262-04-11.
+        let dt = ChType::parse("DateTime64(3)").unwrap();
+        let v = convert(&serde_json::json!("2299-12-31 23:59:59.999"), &dt).unwrap();
+        assert_eq!(v, Value::DateTime(10_413_791_999_999_000_000));
+        assert_eq!(crate::format::ch_text(&v, &dt), "2299-12-31 23:59:59.999");
     }
 
     #[test]

@@ -1547,9 +1547,18 @@ fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Opti
             };
             format!("{f}({})", a[0])
         }
-        "parseDateTimeBestEffort" | "parseDateTimeBestEffortOrNull" | "parseDateTime64BestEffort" => {
+        "parseDateTimeBestEffort" | "parseDateTimeBestEffortOrNull" => {
             arity(&call, 1..=1)?;
             let f = if name.ends_with("OrNull") { "ch_parse_datetime_or_null" } else { "ch_parse_datetime" };
+            format!("{f}({})", a[0])
+        }
+        // DateTime64(3), the default precision; another precision is refused.
+        "parseDateTime64BestEffort" | "parseDateTime64BestEffortOrNull" => {
+            arity(&call, 1..=2)?;
+            if a.get(1).is_some_and(|p| p.trim() != "3") {
+                return Err(EngineError::Unsupported(format!("{name} with a precision other than 3")));
+            }
+            let f = if name.ends_with("OrNull") { "ch_parse_datetime64_or_null" } else { "ch_parse_datetime64" };
             format!("{f}({})", a[0])
         }
         // `addDays(x, n)`, `subtractHours(x, n)` (see the `dates` module).

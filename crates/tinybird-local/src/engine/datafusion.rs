@@ -7,7 +7,7 @@ use crate::types::ChType;
 use async_trait::async_trait;
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Float64Array, Int64Array, ListArray,
-    RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array, new_empty_array,
+    RecordBatch, StringArray, UInt64Array, new_empty_array,
 };
 use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::compute::{cast, concat_batches};
@@ -161,6 +161,17 @@ impl ClickHouseArithmetic {
         if let Some(t) = timestamp {
             let sum = BinaryExpr { left: cast(left, &DataType::Int64), op, right: cast(right, &DataType::Int64) };
             return Some(Expr::Cast(Cast::new(Box::new(Expr::BinaryExpr(sum)), t.clone())));
+        }
+        // `date ± INTERVAL n unit`: ClickHouse's types and range (see `dates::plus_interval`).
+        if matches!(op, Plus | Minus)
+            && let Some(e) = super::dates::plus_interval(left, &lt, right, op == Minus)
+        {
+            return Some(e);
+        }
+        if op == Plus
+            && let Some(e) = super::dates::plus_interval(right, &rt, left, false)
+        {
+            return Some(e);
         }
         if let Some(target) = Self::decimal(op, &lt, &rt) {
             // DataFusion computes it exactly, in a wider decimal; the result takes ClickHouse's type (a value
@@ -818,11 +829,20 @@ pub(crate) fn build_array(ty: &ChType, values: &[&Value]) -> Result<ArrayRef, St
             Arc::new(a)
         }
         ChType::DateTime { .. } => {
-            let a: TimestampNanosecondArray = values
+            // Straight in the column's unit: nanoseconds in an i64 end in 2262, a DateTime64(3) in 2299.
+            let per_ns: i128 = match &target {
+                DataType::Timestamp(TimeUnit::Second, _) => 1_000_000_000,
+                DataType::Timestamp(TimeUnit::Millisecond, _) => 1_000_000,
+                DataType::Timestamp(TimeUnit::Microsecond, _) => 1_000,
+                _ => 1,
+            };
+            let a: Int64Array = values
                 .iter()
                 .map(|v| match v {
                     Value::Null => Ok(None),
-                    Value::DateTime(ns) => Ok(Some(*ns)),
+                    Value::DateTime(ns) => i64::try_from(ns.div_euclid(per_ns))
+                        .map(Some)
+                        .map_err(|_| format!("the date-time {ns} ns is out of range for type {ty}")),
                     other => Err(mismatch(other)),
                 })
                 .collect::<Result<_, _>>()?;
@@ -882,12 +902,12 @@ pub(crate) fn value_at(array: &dyn Array, row: usize) -> Value {
         DataType::Utf8View => Value::Str(array.as_string_view().value(row).to_string()),
         DataType::Date32 => Value::Date(array.as_primitive::<Date32Type>().value(row)),
         DataType::Timestamp(unit, _) => Value::DateTime(match unit {
-            TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row).saturating_mul(1_000_000_000),
+            TimeUnit::Second => i128::from(array.as_primitive::<TimestampSecondType>().value(row)) * 1_000_000_000,
             TimeUnit::Millisecond => {
-                array.as_primitive::<TimestampMillisecondType>().value(row).saturating_mul(1_000_000)
+                i128::from(array.as_primitive::<TimestampMillisecondType>().value(row)) * 1_000_000
             }
-            TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row).saturating_mul(1_000),
-            TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row),
+            TimeUnit::Microsecond => i128::from(array.as_primitive::<TimestampMicrosecondType>().value(row)) * 1_000,
+            TimeUnit::Nanosecond => i128::from(array.as_primitive::<TimestampNanosecondType>().value(row)),
         }),
         DataType::List(_) => {
             let list = array.as_list::<i32>().value(row);

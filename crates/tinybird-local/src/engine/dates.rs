@@ -3,9 +3,10 @@
 //! or years stays a `Date`, plus seconds, minutes or hours becomes a `DateTime`; `DateTime` and `DateTime64` keep their
 //! type. Months clamp to the month's last day (`addMonths('2024-01-31', 1)` is `2024-02-29`), as in ClickHouse.
 //!
-//! ClickHouse stores `Date` as days and `DateTime` as seconds in unsigned 16- and 32-bit integers, and a result past
-//! their range wraps around (`addDays(toDate('2149-06-06'), 1)` is `1970-01-01`). This engine refuses such a result
-//! rather than give another date.
+//! ClickHouse stores `Date` as days and `DateTime` as seconds in unsigned 16- and 32-bit integers. Months and years
+//! before 1970 stop at 1970-01-01, as in ClickHouse; any other result past the range wraps around in ClickHouse
+//! (`addDays(toDate('2149-06-06'), 1)` is `1970-01-01`, `+ INTERVAL 100 YEAR` from 2024 is 1987), and this engine
+//! refuses it rather than give another date. `DateTime64` has no such limit.
 
 use crate::types::ChType;
 use chrono::{DateTime, Months, NaiveDate, NaiveDateTime, TimeDelta};
@@ -19,9 +20,52 @@ use std::sync::Arc;
 
 /// Registers `ch_date_add`, `ch_datetime_only` and `ch_from_unix`.
 pub(super) fn register(ctx: &SessionContext) {
-    ctx.register_udf(ScalarUDF::new_from_impl(DateAdd { signature: Signature::any(3, Volatility::Immutable) }));
+    ctx.register_udf(date_add_udf());
     ctx.register_udf(ScalarUDF::new_from_impl(DateTimeOnly { signature: Signature::any(2, Volatility::Immutable) }));
     ctx.register_udf(ScalarUDF::new_from_impl(FromUnix { signature: Signature::any(1, Volatility::Immutable) }));
+}
+
+/// `ch_date_add`, for the planner to call directly.
+pub(super) fn date_add_udf() -> ScalarUDF {
+    ScalarUDF::new_from_impl(DateAdd { signature: Signature::any(3, Volatility::Immutable) })
+}
+
+/// `value ± INTERVAL …` (a literal interval) on a Date, DateTime or DateTime64, as `ch_date_add` calls: ClickHouse's
+/// types, no 2262 limit for DateTime64, and a result ClickHouse would wrap refused. None for anything else (an
+/// interval mixing months with days, or with a fraction of a second), left to DataFusion.
+pub(super) fn plus_interval(
+    value: &datafusion::logical_expr::Expr,
+    value_type: &DataType,
+    interval: &datafusion::logical_expr::Expr,
+    subtract: bool,
+) -> Option<datafusion::logical_expr::Expr> {
+    use datafusion::logical_expr::Expr;
+    if !matches!(value_type, DataType::Date32 | DataType::Timestamp(_, None)) {
+        return None;
+    }
+    let Expr::Literal(literal, _) = interval else { return None };
+    let (months, days, nanos): (i64, i64, i64) = match literal {
+        ScalarValue::IntervalYearMonth(Some(m)) => (i64::from(*m), 0, 0),
+        ScalarValue::IntervalDayTime(Some(v)) => (0, i64::from(v.days), i64::from(v.milliseconds) * 1_000_000),
+        ScalarValue::IntervalMonthDayNano(Some(v)) => (i64::from(v.months), i64::from(v.days), v.nanoseconds),
+        _ => return None,
+    };
+    let (unit, n) = match (months, days, nanos) {
+        (m, 0, 0) => ("month", m),
+        (0, d, 0) => ("day", d),
+        (0, 0, ns) if ns % 1_000_000_000 == 0 => ("second", ns / 1_000_000_000),
+        _ => return None,
+    };
+    let unit = if subtract { format!("-{unit}") } else { unit.to_string() };
+    let call = datafusion::logical_expr::expr::ScalarFunction::new_udf(
+        Arc::new(date_add_udf()),
+        vec![
+            Expr::Literal(ScalarValue::Utf8(Some(unit)), None),
+            value.clone(),
+            Expr::Literal(ScalarValue::Int64(Some(n)), None),
+        ],
+    );
+    Some(Expr::ScalarFunction(call))
 }
 
 /// A unit of `addX`/`date_add`.
@@ -182,6 +226,8 @@ impl ScalarUDFImpl for DateAdd {
                     let day = moved.map(|d| i64::from(chrono::Datelike::num_days_from_ce(&d)) - 719_163);
                     match day {
                         Some(day) if (0..=MAX_DATE).contains(&day) => out.push(Some(day as i32)),
+                        // Months and years before 1970 stop at 1970-01-01 in ClickHouse.
+                        Some(day) if day < 0 && unit.months().is_some() => out.push(Some(0)),
                         _ => return out_of_range("Date (1970-01-01 to 2149-06-06)"),
                     }
                 }
@@ -190,7 +236,7 @@ impl ScalarUDFImpl for DateAdd {
             DataType::Date32 => {
                 let seconds = cast(&cast(&value, &DataType::Timestamp(TimeUnit::Second, None))?, &DataType::Int64)?;
                 let moved = add_to_timestamps(seconds.as_primitive::<Int64Type>(), n, unit, 1)?;
-                check_datetime(&moved)?;
+                let moved = check_datetime(moved, unit)?;
                 cast(&(Arc::new(moved) as ArrayRef), &DataType::Timestamp(TimeUnit::Second, None))?
             }
             t @ DataType::Timestamp(time_unit, _) => {
@@ -202,15 +248,8 @@ impl ScalarUDFImpl for DateAdd {
                 };
                 let raw = cast(&value, &DataType::Int64)?;
                 let moved = add_to_timestamps(raw.as_primitive::<Int64Type>(), n, unit, per_second)?;
-                if per_second == 1 {
-                    check_datetime(&moved)?;
-                } else {
-                    // DateTime64: 1900-01-01 to 2299-12-31 23:59:59.
-                    let (low, high) = (-2_208_988_800 * per_second, 10_413_791_999 * per_second + per_second - 1);
-                    if moved.iter().flatten().any(|v| v < low || v > high) {
-                        return out_of_range("DateTime64 (1900-01-01 to 2299-12-31)");
-                    }
-                }
+                // A DateTime wraps as its UInt32 does; a DateTime64 (an Int64) goes where the arithmetic takes it.
+                let moved = if per_second == 1 { check_datetime(moved, unit)? } else { moved };
                 cast(&(Arc::new(moved) as ArrayRef), t)?
             }
             other => return exec_err!("cannot add to a value of type {}", ChType::from_arrow(other)),
@@ -219,11 +258,19 @@ impl ScalarUDFImpl for DateAdd {
     }
 }
 
-fn check_datetime(seconds: &PrimitiveArray<Int64Type>) -> Result<()> {
-    if seconds.iter().flatten().any(|v| !(0..=MAX_DATETIME).contains(&v)) {
-        return out_of_range("DateTime (1970-01-01 00:00:00 to 2106-02-07 06:28:15)");
+/// DateTime seconds in ClickHouse's range: months and years before 1970 stop at 1970-01-01 00:00:00, as in
+/// ClickHouse; anything else outside the range is refused (ClickHouse wraps it).
+fn check_datetime(seconds: PrimitiveArray<Int64Type>, unit: Unit) -> Result<PrimitiveArray<Int64Type>> {
+    let mut out = Vec::with_capacity(seconds.len());
+    for v in seconds.iter() {
+        out.push(match v {
+            Some(v) if (0..=MAX_DATETIME).contains(&v) => Some(v),
+            Some(v) if v < 0 && unit.months().is_some() => Some(0),
+            Some(_) => return out_of_range("DateTime (1970-01-01 00:00:00 to 2106-02-07 06:28:15)"),
+            None => None,
+        });
     }
-    Ok(())
+    Ok(PrimitiveArray::from(out))
 }
 
 fn add_to_date(date: NaiveDate, unit: Unit, n: i64) -> Option<NaiveDate> {

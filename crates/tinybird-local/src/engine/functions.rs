@@ -244,6 +244,8 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_date_diff", Kind::DateDiff, Signature::any(3, Volatility::Immutable)));
     ctx.register_udf(udf("ch_parse_datetime", Kind::ParseDateTime { or_null: false }, any1()));
     ctx.register_udf(udf("ch_parse_datetime_or_null", Kind::ParseDateTime { or_null: true }, any1()));
+    ctx.register_udf(udf("ch_parse_datetime64", Kind::ParseDateTime64 { or_null: false }, any1()));
+    ctx.register_udf(udf("ch_parse_datetime64_or_null", Kind::ParseDateTime64 { or_null: true }, any1()));
     for (name, kind) in [
         ("ch_json_string", Json::String),
         ("ch_json_int", Json::Int),
@@ -286,7 +288,10 @@ enum Json {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Kind {
-    Cast { target: DataType, safe: bool },
+    Cast {
+        target: DataType,
+        safe: bool,
+    },
     ToString,
     Length,
     Lower,
@@ -295,7 +300,13 @@ enum Kind {
     Substring,
     ZeroIfNull,
     DateDiff,
-    ParseDateTime { or_null: bool },
+    ParseDateTime {
+        or_null: bool,
+    },
+    /// `parseDateTime64BestEffort`: milliseconds kept.
+    ParseDateTime64 {
+        or_null: bool,
+    },
     Json(Json),
 }
 
@@ -327,6 +338,7 @@ impl ScalarUDFImpl for ChFunction {
             Kind::DateDiff => DataType::Int64,
             Kind::ZeroIfNull => args.first().cloned().unwrap_or(DataType::Int64),
             Kind::ParseDateTime { .. } => DataType::Timestamp(TimeUnit::Second, None),
+            Kind::ParseDateTime64 { .. } => DataType::Timestamp(TimeUnit::Millisecond, None),
             Kind::Json(j) => match j {
                 Json::String | Json::Raw => DataType::Utf8,
                 Json::Int => DataType::Int64,
@@ -342,6 +354,27 @@ impl ScalarUDFImpl for ChFunction {
         let rows = args.number_rows;
         let out: ArrayRef = match &self.kind {
             Kind::Cast { target, safe } => ch_cast(&arrays[0], target, *safe)?,
+            // Date-times from their seconds and nanoseconds: a DateTime64(3) reaches 2299, past i64 nanoseconds.
+            Kind::ToString if matches!(arrays[0].data_type(), DataType::Timestamp(..)) => {
+                let ty = ChType::from_arrow(arrays[0].data_type());
+                let DataType::Timestamp(unit, _) = arrays[0].data_type() else { unreachable!("matched above") };
+                let per = per_second(unit);
+                let raw = cast(&arrays[0], &DataType::Int64)?;
+                let mut b = StringBuilder::new();
+                let mut text = String::new();
+                for v in raw.as_primitive::<datafusion::arrow::datatypes::Int64Type>().iter() {
+                    match v {
+                        None => b.append_null(),
+                        Some(v) => {
+                            text.clear();
+                            let nanos = (v.rem_euclid(per) * (1_000_000_000 / per)) as u32;
+                            crate::format::write_datetime_parts(&mut text, v.div_euclid(per), nanos, &ty);
+                            b.append_value(&text);
+                        }
+                    }
+                }
+                Arc::new(b.finish())
+            }
             Kind::ToString => {
                 let ty = ChType::from_arrow(arrays[0].data_type());
                 let ty = if arrays[0].data_type() == &DataType::Boolean { ChType::Bool } else { ty };
@@ -429,6 +462,7 @@ impl ScalarUDFImpl for ChFunction {
                 }
                 Arc::new(b.finish())
             }
+            Kind::ParseDateTime64 { or_null } => text_to_timestamp(&arrays[0], &TimeUnit::Millisecond, *or_null)?,
             Kind::Json(kind) => json(kind, &arrays, rows)?,
         };
         Ok(ColumnarValue::Array(out))
@@ -444,6 +478,12 @@ fn ch_cast(a: &ArrayRef, target: &DataType, safe: bool) -> Result<ArrayRef> {
         // `toDate('2024-01-01 10:00:00')` keeps the date of a full timestamp string.
         (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View, DataType::Date32) => {
             cast_with_options(a, &DataType::Timestamp(TimeUnit::Second, None), &options)?
+        }
+        // Text to a DateTime64: parsed here (see `text_to_timestamp`).
+        (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View, DataType::Timestamp(unit, None))
+            if *unit != TimeUnit::Second =>
+        {
+            return text_to_timestamp(a, unit, safe);
         }
         // Timestamps with a zone are shown in UTC, as the server's zone.
         (DataType::Timestamp(unit, Some(_)), _) => cast_with_options(a, &DataType::Timestamp(*unit, None), &options)?,
@@ -569,7 +609,8 @@ fn date_diff(arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
             out.append_null();
             continue;
         };
-        let (x, y) = (x.div_euclid(1_000_000_000), y.div_euclid(1_000_000_000));
+        let seconds = |ns: i128| i64::try_from(ns.div_euclid(1_000_000_000)).unwrap_or_default();
+        let (x, y) = (seconds(x), seconds(y));
         let per = |s: i64| y.div_euclid(s) - x.div_euclid(s);
         let ym = |t: i64| {
             let d = DateTime::from_timestamp(t, 0).map(|d| d.naive_utc()).unwrap_or_default();
@@ -607,28 +648,34 @@ pub(crate) fn parse_best_effort(text: &str) -> Option<i64> {
 
 /// Parses a date-time as ClickHouse's best-effort parser does, to nanoseconds since the epoch (UTC).
 pub fn parse_datetime_ns(text: &str) -> Option<i64> {
+    parse_datetime(text)?.and_utc().timestamp_nanos_opt()
+}
+
+/// Parses a date-time as ClickHouse's best-effort parser does, as a UTC date and time (any year chrono holds, where
+/// nanoseconds in an i64 end in 2262).
+pub fn parse_datetime(text: &str) -> Option<NaiveDateTime> {
     let s = text.trim();
     if s.is_empty() {
         return None;
     }
     // The form ClickHouse prints and clients send, without trying the general formats below one by one.
     if let Some(t) = tinybird_core::types::wire::parse_datetime_fast(s.as_bytes()) {
-        return t.and_utc().timestamp_nanos_opt();
+        return Some(t);
     }
     if s.bytes().all(|b| b.is_ascii_digit()) && s.len() >= 9 {
-        return s.parse::<i64>().ok()?.checked_mul(1_000_000_000);
+        return DateTime::from_timestamp(s.parse::<i64>().ok()?, 0).map(|d| d.naive_utc());
     }
-    let ns = |d: DateTime<chrono::FixedOffset>| d.timestamp_nanos_opt();
+    let utc = |d: DateTime<chrono::FixedOffset>| Some(d.naive_utc());
     if let Ok(d) = DateTime::parse_from_rfc3339(s) {
-        return ns(d);
+        return utc(d);
     }
     if let Ok(d) = DateTime::parse_from_rfc2822(s) {
-        return ns(d);
+        return utc(d);
     }
     for f in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%.f%z"]
     {
         if let Ok(d) = DateTime::parse_from_str(s, f) {
-            return ns(d);
+            return utc(d);
         }
     }
     let naive = s.strip_suffix('Z').unwrap_or(s);
@@ -641,15 +688,53 @@ pub fn parse_datetime_ns(text: &str) -> Option<i64> {
         "%d/%m/%Y %H:%M:%S",
     ] {
         if let Ok(d) = NaiveDateTime::parse_from_str(naive, f) {
-            return d.and_utc().timestamp_nanos_opt();
+            return Some(d);
         }
     }
     for f in ["%Y-%m-%d", "%Y/%m/%d", "%d/%m/%Y", "%Y%m%d"] {
         if let Ok(d) = NaiveDate::parse_from_str(naive, f) {
-            return d.and_time(NaiveTime::MIN).and_utc().timestamp_nanos_opt();
+            return Some(d.and_time(NaiveTime::MIN));
         }
     }
     None
+}
+
+/// A parsed date-time in a timestamp unit (`per_second` of them a second), None when it does not fit an i64.
+fn in_unit(t: NaiveDateTime, per_second: i64) -> Option<i64> {
+    let t = t.and_utc();
+    t.timestamp()
+        .checked_mul(per_second)?
+        .checked_add(i64::from(t.timestamp_subsec_nanos()) / (1_000_000_000 / per_second))
+}
+
+fn per_second(unit: &TimeUnit) -> i64 {
+    match unit {
+        TimeUnit::Second => 1,
+        TimeUnit::Millisecond => 1_000,
+        TimeUnit::Microsecond => 1_000_000,
+        TimeUnit::Nanosecond => 1_000_000_000,
+    }
+}
+
+/// Text to a timestamp of `unit`, parsed here rather than by Arrow, whose parser goes through i64 nanoseconds and
+/// so ends at 2262 (ClickHouse's DateTime64 reaches 2299). Unparseable text is an error, or NULL when `safe`.
+fn text_to_timestamp(a: &ArrayRef, unit: &TimeUnit, safe: bool) -> Result<ArrayRef> {
+    let text = cast(a, &DataType::Utf8)?;
+    let text = text.as_string::<i32>();
+    let mut out = Vec::with_capacity(text.len());
+    for v in text.iter() {
+        let Some(v) = v else {
+            out.push(None);
+            continue;
+        };
+        match parse_datetime(v).and_then(|t| in_unit(t, per_second(unit))) {
+            Some(t) => out.push(Some(t)),
+            None if safe => out.push(None),
+            None => return exec_err!("Cannot parse DateTime from String: {v:?}"),
+        }
+    }
+    let raw: ArrayRef = Arc::new(datafusion::arrow::array::Int64Array::from(out));
+    Ok(cast(&raw, &DataType::Timestamp(*unit, None))?)
 }
 
 fn json(kind: &Json, arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {

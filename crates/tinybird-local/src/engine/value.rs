@@ -19,8 +19,8 @@ pub enum Value {
     Str(String),
     /// Days since 1970-01-01.
     Date(i32),
-    /// Nanoseconds since 1970-01-01 00:00:00 UTC.
-    DateTime(i64),
+    /// Nanoseconds since 1970-01-01 00:00:00 UTC (an i128: a DateTime64(3) reaches 2299, past i64 nanoseconds).
+    DateTime(i128),
     /// Arrays.
     Array(Vec<Value>),
 }

@@ -760,7 +760,7 @@ impl Workspace {
                 row.push(Value::Array(q.error_columns.into_iter().map(Value::Str).collect()));
                 row.push(Value::Array(q.errors.into_iter().map(Value::Str).collect()));
                 row.push(Value::Str(import_id.clone()));
-                row.push(Value::DateTime(now));
+                row.push(Value::DateTime(i128::from(now)));
                 row
             })
             .collect();
