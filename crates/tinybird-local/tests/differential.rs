@@ -80,6 +80,26 @@ fn other_rows() -> String {
     out
 }
 
+/// Rows of `keyed`: UUIDs whose halves order differently from their text, addresses, enum values.
+fn keyed_rows() -> String {
+    let keys = [
+        "ffffffff-0000-0000-0000-000000000001",
+        "00000000-ffff-0000-0000-000000000002",
+        "00000000-0000-0000-0000-000000000003",
+        "00000000-0000-0000-ffff-000000000000",
+        "00000000-0000-0001-0000-000000000000",
+        "61f0c404-5cb3-11e7-907b-a6006ad3dba0",
+    ];
+    let ips = ["10.0.0.2", "9.0.0.1", "192.168.1.1", "1.2.3.4", "255.255.255.255", "0.0.0.0"];
+    let mut out = String::new();
+    for (n, (k, ip)) in keys.iter().zip(ips).enumerate() {
+        let e = if n % 2 == 0 { "a" } else { "b" };
+        out.push_str(&json!({"n": n, "k": k, "ip": ip, "e": e}).to_string());
+        out.push('\n');
+    }
+    out
+}
+
 /// Columns and what may be done with them, for generated queries.
 const COLUMNS: &[(&str, &str)] = &[
     ("id", "int"),
@@ -217,6 +237,7 @@ async fn datafusion_agrees_with_clickhouse_or_refuses() {
     for server in [&clickhouse, &datafusion] {
         seed(server, "probe", &probe_rows()).await;
         seed(server, "other", &other_rows()).await;
+        seed(server, "keyed", &keyed_rows()).await;
     }
     // Both hold the same rows.
     for sql in ["SELECT count() AS n FROM probe", "SELECT count() AS n FROM other"] {

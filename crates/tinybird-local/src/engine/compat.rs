@@ -708,7 +708,8 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
     // Columns keep the names ClickHouse gives them, whatever the rewrites below do to their expressions.
     super::names::name_columns(&mut query, &|table| catalog.columns(table));
     let nullable = |column: &str| catalog.nullable_column(column);
-    let mut rewriter = Rewriter { error: None, nullable: &nullable };
+    let column_type = |column: &str| catalog.column_type(column);
+    let mut rewriter = Rewriter { error: None, nullable: &nullable, column_type: &column_type };
     let _ = VisitMut::visit(&mut query, &mut rewriter);
     if let Some(e) = rewriter.error {
         return Err(e);
@@ -794,6 +795,37 @@ fn parse_expr(text: &str) -> Result<Expr, EngineError> {
 struct Rewriter<'a> {
     error: Option<EngineError>,
     nullable: &'a dyn Fn(&str) -> bool,
+    column_type: &'a dyn Fn(&str) -> Option<crate::types::ChType>,
+}
+
+/// An ORDER BY key on a column stored as text whose ClickHouse order is not the text's: a UUID sorts by its last 16
+/// hex digits, then its first 16 (ClickHouse compares the two 64-bit halves low first), so the key puts them in that
+/// order; IPv4/IPv6 addresses and enums (numeric order) are refused.
+fn order_key(
+    expr: &Expr,
+    column_type: &dyn Fn(&str) -> Option<crate::types::ChType>,
+) -> Result<Option<Expr>, EngineError> {
+    let name = match expr {
+        Expr::Identifier(i) => &i.value,
+        Expr::CompoundIdentifier(parts) => match parts.last() {
+            Some(last) => &last.value,
+            None => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    let Some(ty) = column_type(name) else { return Ok(None) };
+    let crate::types::ChType::Named(named) = ty.base() else { return Ok(None) };
+    match named.as_str() {
+        "UUID" => parse_expr(&format!(
+            "concat(substr({expr}, 20, 4), substr({expr}, 25, 12), substr({expr}, 1, 8), substr({expr}, 10, 4), \
+             substr({expr}, 15, 4))"
+        ))
+        .map(Some),
+        other if other.starts_with("FixedString") => Ok(None),
+        other => Err(EngineError::Unsupported(format!(
+            "ORDER BY a column of type {other} (ClickHouse orders it by its value: the number of an enum, the address of an IP, not its text)"
+        ))),
+    }
 }
 
 /// Whether an expression is a condition by its form (a comparison, `AND`, `IS NULL`, …), so DataFusion reads it as a
@@ -900,6 +932,16 @@ impl VisitorMut for Rewriter<'_> {
             && let OrderByKind::Expressions(items) = &mut order_by.kind
         {
             nulls_last(items);
+            for item in items.iter_mut() {
+                match order_key(&item.expr, self.column_type) {
+                    Ok(Some(key)) => item.expr = key,
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.error = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
         }
         ControlFlow::Continue(())
     }
