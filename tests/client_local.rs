@@ -1221,7 +1221,8 @@ async fn copy_pipes_run_through_the_client() {
         ("totals.datasource", "SCHEMA >\n    `team` String,\n    `points` UInt64\n"),
         (
             "sum_scores.pipe",
-            "NODE agg\nSQL >\n    %\n    SELECT team, sum(points) AS points FROM scores\n    WHERE points >= {{ UInt32(min_points, 0) }}\n    GROUP BY team\n\nTYPE copy\nTARGET_DATASOURCE totals\nCOPY_MODE append\n",
+            // (ClickHouse reads an alias in WHERE: `sum(points) AS points … WHERE points` would filter on the sum.)
+            "NODE agg\nSQL >\n    %\n    SELECT team, sum(p) AS points FROM (SELECT team, points AS p FROM scores)\n    WHERE p >= {{ UInt32(min_points, 0) }}\n    GROUP BY team\n\nTYPE copy\nTARGET_DATASOURCE totals\nCOPY_MODE append\n",
         ),
     ];
     let resources = tinybird_local::Resources::from_files(files).expect("the project reads");
@@ -1283,4 +1284,95 @@ async fn static_tokens_list_refresh_and_delete() {
     assert_eq!(err.kind(), &ErrorKind::NotFound, "{err}");
     let err = client.refresh_token("a/b").await.expect_err("not a token name");
     assert_eq!(err.kind(), &ErrorKind::BadRequest, "{err}");
+}
+
+/// A per-user rollup, written by a materialized view and by a copy pipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Datasource)]
+#[tinybird(name = "hits_per_user", engine = "MergeTree", sorting_key = "user_id")]
+pub struct HitsPerUser {
+    pub user_id: u64,
+    pub hits: u64,
+}
+
+/// What the rollup's SQL produces, declared so it is checked against the target.
+#[derive(Debug, Deserialize, Row)]
+struct HitsPerUserOut {
+    user_id: u64,
+    hits: u64,
+}
+
+/// A row that does not fit `HitsPerUser`: `hits` has another type, `pages` is not a column of it.
+#[derive(Debug, Deserialize, Row)]
+#[allow(dead_code)] // Only its columns are read.
+struct WrongOut {
+    user_id: u64,
+    hits: String,
+    pages: u64,
+}
+
+/// Typed materialized views and copy pipes: the target is a Datasource type, a declared output that does not fit
+/// it is reported by the project (naming each mismatch), and on tinybird-local the view fills its target on ingest
+/// while the copy pipe writes its result when the client runs it.
+#[tokio::test]
+async fn typed_materialized_views_and_copy_pipes() {
+    use tinybird::client::JobWait;
+    use tinybird::pipes::{CopyMode, CopyPipe, MaterializedView};
+    let view = MaterializedView::<HitsPerUser>::new("hits_per_user_mv")
+        .node("agg", "SELECT user_id, count() AS hits FROM hits GROUP BY user_id")
+        .output::<HitsPerUserOut>();
+    let copy = CopyPipe::<HitsPerUser>::new("hits_per_user_snapshot")
+        .node("snap", "SELECT user_id, count() AS hits FROM hits GROUP BY user_id")
+        .mode(CopyMode::Replace)
+        .output::<HitsPerUserOut>();
+    let wrong = MaterializedView::<HitsPerUser>::new("wrong_mv")
+        .node("agg", "SELECT user_id, toString(count()) AS hits, 1 AS pages FROM hits GROUP BY user_id")
+        .output::<WrongOut>();
+    let err = Project::new().datasource::<Hit>().datasource::<HitsPerUser>().materialized_view(&wrong).validate();
+    let text = err.expect_err("a mismatched output is reported").to_string();
+    assert!(text.contains("writes `hits` as String, but `hits_per_user` stores it as UInt64"), "{text}");
+    assert!(text.contains("writes `pages`, which `hits_per_user` does not have"), "{text}");
+
+    let project = Project::new().datasource::<Hit>().datasource::<HitsPerUser>().materialized_view(&view);
+    project.validate().expect("the view fits its target");
+    let files = project.files().unwrap();
+    let mv = &files.iter().find(|(n, _)| n.ends_with("hits_per_user_mv.pipe")).expect("the view's datafile").1;
+    assert!(mv.contains("TYPE materialized\nDATASOURCE \"hits_per_user\""), "{mv}");
+
+    // The copy pipe lives in a second project on the same rows: a view and a copy into one target would double it.
+    let server = tinybird_local::LocalServer::start(&project).await.expect("tinybird-local starts");
+    let client = Client::builder().base_url(server.url()).token(server.admin_token()).build().unwrap();
+    let hits: Vec<Hit> = (0..21).map(hit).collect();
+    client.ingest(&hits).await.unwrap();
+    let totals = client
+        .sql::<HitsPerUserOut>("SELECT user_id, sum(hits) AS hits FROM hits_per_user GROUP BY user_id ORDER BY user_id")
+        .await
+        .unwrap();
+    assert_eq!(totals.data.iter().map(|r| r.user_id).collect::<Vec<_>>(), (0..7).collect::<Vec<_>>());
+    assert!(totals.data.iter().all(|r| r.hits == 3), "{:?}", totals.data);
+
+    let copying = Project::new().datasource::<Hit>().datasource::<HitsPerUser>().copy_pipe(&copy);
+    let server = tinybird_local::LocalServer::start(&copying).await.expect("tinybird-local starts");
+    let client = Client::builder().base_url(server.url()).token(server.admin_token()).build().unwrap();
+    client.ingest(&hits).await.unwrap();
+    assert_eq!(count(&client, "hits_per_user").await, 0, "a copy pipe runs only when asked");
+    for _ in 0..2 {
+        let job = client.copy_pipe(copy.name(), &[]).await.unwrap();
+        client.wait_job(&job.id, JobWait::default()).await.unwrap();
+    }
+    assert_eq!(count(&client, "hits_per_user").await, 7, "COPY_MODE replace: the second run replaced the first");
+}
+
+/// tinybird-local refuses, at start, a project with what it does not simulate: here a copy pipe on a cron schedule.
+#[tokio::test]
+async fn scheduled_copies_are_refused_by_tinybird_local() {
+    use tinybird::pipes::{CopyPipe, CopySchedule};
+    let copy = CopyPipe::<HitsPerUser>::new("hourly")
+        .node("snap", "SELECT user_id, count() AS hits FROM hits GROUP BY user_id")
+        .schedule(CopySchedule::cron("0 * * * *").unwrap());
+    let project = Project::new().datasource::<Hit>().datasource::<HitsPerUser>().copy_pipe(&copy);
+    let files = project.files().unwrap();
+    let text = &files.iter().find(|(n, _)| n.ends_with("hourly.pipe")).unwrap().1;
+    assert!(text.contains("TYPE copy") && text.contains("COPY_SCHEDULE \"0 * * * *\""), "{text}");
+    let err = tinybird_local::LocalServer::start(&project).await.expect_err("a scheduled copy is refused");
+    assert!(err.to_string().contains("does not run copy pipes on a schedule"), "{err}");
 }

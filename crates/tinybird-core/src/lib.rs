@@ -15,6 +15,7 @@ pub mod error;
 pub mod filter;
 pub mod jwt;
 pub mod params;
+pub mod pipes;
 pub mod project;
 pub mod row;
 #[doc(hidden)]

@@ -34,6 +34,8 @@ pub struct Project {
     datasources: Vec<DatasourceDef>,
     endpoints: Vec<EndpointDef>,
     pipes: Vec<PipeDef>,
+    /// Typed pipes whose declared output does not fit their target: reported by `validate` and `files`.
+    mismatches: Vec<crate::pipes::PipeError>,
 }
 
 /// Why a project is invalid, or could not be read or written.
@@ -66,6 +68,9 @@ pub enum ProjectError {
         /// What is wrong with it.
         source: DatafileError,
     },
+    /// A typed materialized view or copy pipe declares an output row that does not fit its target datasource.
+    #[error(transparent)]
+    PipeOutput(#[from] crate::pipes::PipeError),
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -106,6 +111,23 @@ impl Project {
     /// Adds the endpoint `E` (from `#[derive(Endpoint)]`).
     pub fn endpoint<E: Endpoint>(self) -> Self {
         self.with_endpoint(E::definition())
+    }
+
+    /// Adds a materialized view (see [`crate::pipes`]). A declared output row that does not fit the target is
+    /// reported by [`Project::validate`] and [`Project::files`] (so a deploy refuses it), naming each mismatch.
+    pub fn materialized_view<T: Datasource>(mut self, view: &crate::pipes::MaterializedView<T>) -> Self {
+        if let Err(e) = view.check() {
+            self.mismatches.push(e);
+        }
+        self.with_pipe(view.definition())
+    }
+
+    /// Adds a copy pipe (see [`crate::pipes`]); its output is checked as [`Project::materialized_view`]'s.
+    pub fn copy_pipe<T: Datasource>(mut self, pipe: &crate::pipes::CopyPipe<T>) -> Self {
+        if let Err(e) = pipe.check() {
+            self.mismatches.push(e);
+        }
+        self.with_pipe(pipe.definition())
     }
 
     /// Adds a datasource definition.
@@ -238,6 +260,9 @@ impl Project {
     /// Every datafile as `(relative path, content)`: `datasources/<name>.datasource`, `endpoints/<name>.pipe` and
     /// `pipes/<name>.pipe`, in that order and in the order resources were added. This is what a deploy uploads.
     pub fn files(&self) -> Result<Vec<(String, String)>, ProjectError> {
+        if let Some(e) = self.mismatches.first() {
+            return Err(ProjectError::PipeOutput(e.clone()));
+        }
         let mut out = Vec::new();
         for def in &self.datasources {
             let path = format!("datasources/{}.datasource", def.name);

@@ -81,7 +81,7 @@ const NO_CONNECTIONS: &str = "tinybird-local does not simulate connections (Kafk
     and sink pipes to test the rest locally, or test them on Tinybird";
 
 /// What a project asks for that this server would otherwise silently not do: each is refused, naming it.
-fn unsimulated(resources: &Resources) -> Vec<FileError> {
+pub(crate) fn unsimulated(resources: &Resources) -> Vec<FileError> {
     let mut errors = Vec::new();
     for ds in &resources.datasources {
         if let Some(s) = ds.settings.iter().find(|s| {

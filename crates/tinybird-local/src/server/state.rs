@@ -376,6 +376,12 @@ impl Workspace {
     /// Makes `resources` live. Datasources whose schema is unchanged keep their rows; changed ones are recreated;
     /// datasources missing from `resources` are dropped only when `destructive`.
     pub(super) async fn apply(&self, resources: &Resources, destructive: bool) -> Result<Changes, ApiError> {
+        // What this server does not simulate is refused however the resources came (datafiles, or a `Project`).
+        let unsimulated = crate::resources::unsimulated(resources);
+        if !unsimulated.is_empty() {
+            let text: Vec<String> = unsimulated.iter().map(ToString::to_string).collect();
+            return Err(ApiError::bad_request(text.join("; ")));
+        }
         let mut changes = Changes::default();
         // An engine's own materialized views go first (they read and write the tables about to change), and come
         // back at the end for the new set of pipes.

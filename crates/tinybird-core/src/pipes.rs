@@ -1,0 +1,354 @@
+//! Pipes that write into a datasource, typed by that datasource: materialized views and copy pipes.
+//!
+//! The target is a type parameter (any `#[derive(Datasource)]` struct), so the pipe names a datasource by its type,
+//! and the rows it writes are read back as that struct. An output row type, when given, is checked against the
+//! target's columns by [`MaterializedView::check`] / [`CopyPipe::check`] (names, and types up to
+//! `Nullable`/`LowCardinality` and aggregate-state wrappers, as the official SDK compares them); `Project` runs the
+//! check when the pipe is added, and its `validate`, `files` and so a deploy report the mismatch. The SQL itself is not
+//! read: `tinybird-local` reports a column the SQL does not produce when the pipe runs.
+//!
+//! ```
+//! use tinybird_core::pipes::{CopyMode, CopyPipe, CopySchedule, MaterializedView};
+//! use tinybird_core::project::Project;
+//! use tinybird_macros::Datasource;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, Datasource)]
+//! #[tinybird(crate = "::tinybird_core", sorting_key = "day")]
+//! struct DailyTotals {
+//!     day: chrono::NaiveDate,
+//!     total: u64,
+//! }
+//!
+//! let view = MaterializedView::<DailyTotals>::new("daily_totals_mv")
+//!     .node("agg", "SELECT toDate(timestamp) AS day, count() AS total FROM events GROUP BY day");
+//! let copy = CopyPipe::<DailyTotals>::new("daily_snapshot")
+//!     .node("snap", "SELECT today() AS day, count() AS total FROM events")
+//!     .mode(CopyMode::Replace)
+//!     .schedule(CopySchedule::cron("0 * * * *").unwrap());
+//! let project = Project::new().datasource::<DailyTotals>().materialized_view(&view).copy_pipe(&copy);
+//! assert_eq!(project.pipes().len(), 2);
+//! let files = project.files().unwrap();
+//! let mv = &files.iter().find(|(name, _)| name.ends_with("daily_totals_mv.pipe")).unwrap().1;
+//! assert!(mv.contains("TYPE materialized\nDATASOURCE \"daily_totals\""), "{mv}");
+//! ```
+
+use std::marker::PhantomData;
+
+use crate::datafile::{PipeDef, PipeKind};
+use crate::datasource::{Datasource, TokenDef, TokenPermission};
+use crate::endpoint::NodeDef;
+use crate::row::{Row, RowColumn};
+
+/// A materialized view into the datasource `T`: the last node's result is appended to `T` on every ingestion into the
+/// datasources it reads, and backfilled on deploy.
+#[derive(Debug, Clone)]
+pub struct MaterializedView<T: Datasource> {
+    def: PipeDef,
+    output: Option<Vec<RowColumn>>,
+    _target: PhantomData<fn() -> T>,
+}
+
+/// Whether a copy appends to its target or replaces what it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CopyMode {
+    /// `COPY_MODE append` (the default).
+    #[default]
+    Append,
+    /// `COPY_MODE replace`.
+    Replace,
+}
+
+/// When a copy pipe runs by itself.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum CopySchedule {
+    /// Only when asked (`COPY_SCHEDULE @on-demand`, the default): [`Client::copy_pipe`](crate::client::Client::copy_pipe).
+    #[default]
+    OnDemand,
+    /// On a cron schedule (five fields, UTC), checked by [`CopySchedule::cron`].
+    Cron(String),
+}
+
+/// A cron expression that is not five valid fields.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid cron expression {expr:?}: {reason}")]
+pub struct CronError {
+    expr: String,
+    reason: String,
+}
+
+impl CopySchedule {
+    /// A cron schedule: five fields (minute, hour, day of month, month, day of week), each `*`, a number in range, a
+    /// range `a-b`, a list `a,b`, or a step `*/n` / `a-b/n`. Tinybird's datafile parser refuses `@once` and the
+    /// other `@` forms for copies, so they are refused here too.
+    pub fn cron(expr: &str) -> Result<CopySchedule, CronError> {
+        let bad = |reason: String| CronError { expr: expr.to_owned(), reason };
+        let fields: Vec<&str> = expr.split_whitespace().collect();
+        if fields.len() != 5 {
+            return Err(bad(format!("it has {} fields; a cron expression has 5", fields.len())));
+        }
+        let ranges =
+            [(0, 59, "minute"), (0, 23, "hour"), (1, 31, "day of month"), (1, 12, "month"), (0, 7, "day of week")];
+        for (field, (lo, hi, what)) in fields.iter().zip(ranges) {
+            for part in field.split(',') {
+                let (span, step) = match part.split_once('/') {
+                    Some((span, step)) => (span, Some(step)),
+                    None => (part, None),
+                };
+                if let Some(step) = step
+                    && !step.parse::<u32>().is_ok_and(|s| s >= 1 && s <= hi)
+                {
+                    return Err(bad(format!("the {what} step `{step}` is not a number from 1 to {hi}")));
+                }
+                if span == "*" {
+                    continue;
+                }
+                let number = |n: &str| n.parse::<u32>().ok().filter(|v| (lo..=hi).contains(v));
+                let ok = match span.split_once('-') {
+                    Some((a, b)) => matches!((number(a), number(b)), (Some(a), Some(b)) if a <= b),
+                    None => number(span).is_some(),
+                };
+                if !ok {
+                    return Err(bad(format!("the {what} `{span}` is not `*`, a number from {lo} to {hi} or a range")));
+                }
+            }
+        }
+        Ok(CopySchedule::Cron(fields.join(" ")))
+    }
+}
+
+/// A copy pipe into the datasource `T`: the last node's result is written to `T` when the pipe runs, on demand
+/// ([`Client::copy_pipe`](crate::client::Client::copy_pipe)) or on its schedule.
+#[derive(Debug, Clone)]
+pub struct CopyPipe<T: Datasource> {
+    def: PipeDef,
+    mode: CopyMode,
+    schedule: CopySchedule,
+    output: Option<Vec<RowColumn>>,
+    _target: PhantomData<fn() -> T>,
+}
+
+fn pipe(name: impl Into<String>) -> PipeDef {
+    PipeDef { name: name.into(), ..PipeDef::default() }
+}
+
+fn add_node(def: &mut PipeDef, name: &str, sql: &str) {
+    def.nodes.push(NodeDef { name: name.to_owned(), sql: sql.to_owned(), ..NodeDef::default() });
+}
+
+/// Whether a value of `output` type can be written to a column of `target` type, as the official SDK compares them:
+/// equal after removing `Nullable(…)`, `LowCardinality(…)` and date-time zones, or `T` into an aggregate-state
+/// column of `T` (`SimpleAggregateFunction(sum, T)`, `AggregateFunction(f, T)`).
+fn compatible(output: &str, target: &str) -> bool {
+    fn strip(t: &str) -> String {
+        let mut t = t.trim();
+        loop {
+            let next = t
+                .strip_prefix("Nullable(")
+                .or_else(|| t.strip_prefix("LowCardinality("))
+                .and_then(|rest| rest.strip_suffix(')'));
+            match next {
+                Some(inner) => t = inner.trim(),
+                None => break,
+            }
+        }
+        if let Some(rest) = t.strip_prefix("DateTime64(") {
+            return format!("DateTime64({})", rest.split(',').next().unwrap_or("").trim_end_matches(')').trim());
+        }
+        if t.starts_with("DateTime(") {
+            return "DateTime".into();
+        }
+        t.to_owned()
+    }
+    let (o, t) = (strip(output), strip(target));
+    if o == t {
+        return true;
+    }
+    for wrapper in ["SimpleAggregateFunction(", "AggregateFunction("] {
+        if let Some(args) = t.strip_prefix(wrapper).and_then(|a| a.strip_suffix(')'))
+            && let Some((_, ty)) = args.split_once(',')
+            && strip(ty) == o
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Checks an output row against a target's columns: every target column is produced (unless it has a default or is
+/// `Nullable`), every output column exists in the target with a compatible type.
+fn check_output<T: Datasource>(pipe: &str, output: &[RowColumn]) -> Result<(), PipeError> {
+    let target = T::definition();
+    let mut problems = Vec::new();
+    for column in output {
+        match target.columns.iter().find(|c| c.name == column.name) {
+            None => problems.push(format!("it writes `{}`, which `{}` does not have", column.name, target.name)),
+            Some(t) if !column.ty.is_empty() && !compatible(&column.ty, &t.ty) => problems.push(format!(
+                "it writes `{}` as {}, but `{}` stores it as {}",
+                column.name, column.ty, target.name, t.ty
+            )),
+            Some(_) => {}
+        }
+    }
+    for t in &target.columns {
+        let optional = t.default.is_some() || t.ty.starts_with("Nullable(");
+        if !optional && !output.iter().any(|c| c.name == t.name) {
+            problems.push(format!("it does not write `{}`, which `{}` needs", t.name, target.name));
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(PipeError { pipe: pipe.to_owned(), problems }) }
+}
+
+/// A pipe whose output does not fit its target.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("pipe `{pipe}`: {}", problems.join("; "))]
+pub struct PipeError {
+    pipe: String,
+    problems: Vec<String>,
+}
+
+impl<T: Datasource> MaterializedView<T> {
+    /// A materialized view named `name` (the `.pipe` file's name) into `T`.
+    pub fn new(name: impl Into<String>) -> Self {
+        MaterializedView { def: pipe(name), output: None, _target: PhantomData }
+    }
+
+    /// The pipe's description.
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.def.description = Some(text.into());
+        self
+    }
+
+    /// Adds a node; the last one's result is what the view writes.
+    pub fn node(mut self, name: &str, sql: &str) -> Self {
+        add_node(&mut self.def, name, sql);
+        self
+    }
+
+    /// Declares the row the last node produces, checked against `T` by [`MaterializedView::check`].
+    pub fn output<R: Row>(mut self) -> Self {
+        self.output = Some(R::columns());
+        self
+    }
+
+    /// A `TOKEN name READ` line for the pipe.
+    pub fn token(mut self, name: impl Into<String>) -> Self {
+        self.def.tokens.push(TokenDef { name: name.into(), permission: TokenPermission::Read });
+        self
+    }
+
+    /// Checks the declared output row (if any) against `T`.
+    pub fn check(&self) -> Result<(), PipeError> {
+        match &self.output {
+            Some(output) => check_output::<T>(&self.def.name, output),
+            None => Ok(()),
+        }
+    }
+
+    /// The pipe as a datafile definition: `TYPE materialized`, `DATASOURCE` `T`'s name.
+    pub fn definition(&self) -> PipeDef {
+        let mut def = self.def.clone();
+        def.kind = PipeKind::Materialized { datasource: T::NAME.to_owned(), deployment_method: None };
+        def
+    }
+}
+
+impl<T: Datasource> CopyPipe<T> {
+    /// A copy pipe named `name` (the `.pipe` file's name) into `T`, on demand and appending.
+    pub fn new(name: impl Into<String>) -> Self {
+        CopyPipe {
+            def: pipe(name),
+            mode: CopyMode::default(),
+            schedule: CopySchedule::default(),
+            output: None,
+            _target: PhantomData,
+        }
+    }
+
+    /// The pipe's name.
+    pub fn name(&self) -> &str {
+        &self.def.name
+    }
+
+    /// The pipe's description.
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.def.description = Some(text.into());
+        self
+    }
+
+    /// Adds a node; the last one's result is what the pipe writes.
+    pub fn node(mut self, name: &str, sql: &str) -> Self {
+        add_node(&mut self.def, name, sql);
+        self
+    }
+
+    /// Append (the default) or replace.
+    pub fn mode(mut self, mode: CopyMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// When it runs by itself (default: only on demand).
+    pub fn schedule(mut self, schedule: CopySchedule) -> Self {
+        self.schedule = schedule;
+        self
+    }
+
+    /// Declares the row the last node produces, checked against `T` by [`CopyPipe::check`].
+    pub fn output<R: Row>(mut self) -> Self {
+        self.output = Some(R::columns());
+        self
+    }
+
+    /// Checks the declared output row (if any) against `T`.
+    pub fn check(&self) -> Result<(), PipeError> {
+        match &self.output {
+            Some(output) => check_output::<T>(&self.def.name, output),
+            None => Ok(()),
+        }
+    }
+
+    /// The pipe as a datafile definition: `TYPE copy`, `TARGET_DATASOURCE`, `COPY_MODE`, `COPY_SCHEDULE`.
+    pub fn definition(&self) -> PipeDef {
+        let mut def = self.def.clone();
+        def.kind = PipeKind::Copy {
+            target_datasource: T::NAME.to_owned(),
+            schedule: Some(match &self.schedule {
+                CopySchedule::OnDemand => "@on-demand".to_owned(),
+                CopySchedule::Cron(expr) => expr.clone(),
+            }),
+            mode: Some(match self.mode {
+                CopyMode::Append => "append".to_owned(),
+                CopyMode::Replace => "replace".to_owned(),
+            }),
+        };
+        def
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cron_expressions_are_checked() {
+        assert_eq!(CopySchedule::cron("0 * * * *"), Ok(CopySchedule::Cron("0 * * * *".into())));
+        assert!(CopySchedule::cron("*/15 0-6,22 1 1-12/2 7").is_ok());
+        for bad in
+            ["@once", "0 * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "5-1 * * * *", "*/0 * * * *", "a * * * *"]
+        {
+            assert!(CopySchedule::cron(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn types_compare_as_the_official_sdk_does() {
+        assert!(compatible("String", "LowCardinality(String)"));
+        assert!(compatible("Nullable(String)", "String"));
+        assert!(compatible("UInt64", "SimpleAggregateFunction(sum, UInt64)"));
+        assert!(compatible("String", "AggregateFunction(uniq, String)"));
+        assert!(compatible("DateTime('UTC')", "DateTime"));
+        assert!(!compatible("UInt32", "UInt64"));
+        assert!(!compatible("String", "AggregateFunction(uniq, UInt64)"));
+    }
+}
