@@ -1376,3 +1376,58 @@ async fn scheduled_copies_are_refused_by_tinybird_local() {
     let err = tinybird_local::LocalServer::start(&project).await.expect_err("a scheduled copy is refused");
     assert!(err.to_string().contains("does not run copy pipes on a schedule"), "{err}");
 }
+
+/// Tinybird's own datafile parser (PyPI `tinybird==5.0.3`, which `scripts/test.sh` installs and names in
+/// `TINYBIRD_TB`) reads every file a project with typed materialized views and copy pipes generates.
+#[test]
+fn tinybirds_parser_reads_typed_pipes() {
+    use tinybird::pipes::{CopyMode, CopyPipe, CopySchedule, MaterializedView};
+    let Some(tb) = std::env::var_os("TINYBIRD_TB").map(std::path::PathBuf::from).filter(|p| p.exists()) else {
+        assert!(std::env::var_os("TINYBIRD_LOCAL_REQUIRE_TB").is_none(), "TINYBIRD_TB does not name `tb`");
+        eprintln!("skipped: set TINYBIRD_TB to a `tb` executable (pip install tinybird==5.0.3)");
+        return;
+    };
+    let python = tb.with_file_name("python");
+    let view = MaterializedView::<HitsPerUser>::new("hits_per_user_mv")
+        .description("Hits per user")
+        .node("agg", "SELECT user_id, count() AS hits FROM hits GROUP BY user_id")
+        .token("reader");
+    let hourly = CopyPipe::<HitsPerUser>::new("hourly")
+        .node("snap", "SELECT user_id, count() AS hits FROM hits GROUP BY user_id")
+        .mode(CopyMode::Replace)
+        .schedule(CopySchedule::cron("0 * * * *").unwrap());
+    let on_demand = CopyPipe::<HitsPerUser>::new("on_demand")
+        .node("snap", "SELECT user_id, count() AS hits FROM hits GROUP BY user_id");
+    let project = Project::new()
+        .datasource::<Hit>()
+        .datasource::<HitsPerUser>()
+        .materialized_view(&view)
+        .copy_pipe(&hourly)
+        .copy_pipe(&on_demand);
+    let dir = tempfile::Builder::new().prefix("tb-parse").tempdir().unwrap();
+    project.write_to(dir.path()).unwrap();
+    let script = r#"
+import sys, glob, json
+from tinybird.datafile.parse_pipe import parse_pipe
+from tinybird.datafile.parse_datasource import parse_datasource
+out = {}
+for f in sorted(glob.glob(sys.argv[1] + "/**/*.*", recursive=True)):
+    parse = parse_pipe if f.endswith(".pipe") else parse_datasource
+    d = parse(f).datafile
+    out[f.rsplit("/", 1)[1]] = [{k: str(v) for k, v in n.items() if k not in ("sql", "columns", "schema")} for n in d.nodes]
+print(json.dumps(out))
+"#;
+    let run = std::process::Command::new(&python).arg("-c").arg(script).arg(dir.path()).output().expect("python runs");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let parsed: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let node = |file: &str| parsed[file].as_array().and_then(|n| n.last()).cloned().unwrap_or_default();
+    assert_eq!(node("hits_per_user_mv.pipe")["type"], "materialized", "{parsed}");
+    assert_eq!(node("hits_per_user_mv.pipe")["datasource"], "hits_per_user");
+    assert_eq!(node("hourly.pipe")["type"], "copy");
+    assert_eq!(node("hourly.pipe")["target_datasource"], "hits_per_user");
+    assert_eq!(node("hourly.pipe")["copy_schedule"], "0 * * * *");
+    assert_eq!(node("hourly.pipe")["mode"], "replace");
+    assert_eq!(node("on_demand.pipe")["copy_schedule"], "@on-demand");
+    assert_eq!(node("on_demand.pipe")["mode"], "append");
+    assert!(parsed.get("hits_per_user.datasource").is_some(), "{parsed}");
+}
