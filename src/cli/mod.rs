@@ -201,7 +201,13 @@ impl Cli {
         match runtime.block_on(self.run(args)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                self.output.err(&format!("error: {e}"));
+                let mut text = format!("error: {e}");
+                let mut cause = std::error::Error::source(&e);
+                while let Some(c) = cause {
+                    text.push_str(&format!("\n  caused by: {c}"));
+                    cause = c.source();
+                }
+                self.output.err(&text);
                 if e.kind() == CliErrorKind::Usage {
                     self.output.err(&format!("Run `{} --help` for usage.", self.bin_name));
                 }
@@ -379,7 +385,9 @@ impl fmt::Display for CliError {
 }
 
 impl std::error::Error for CliError {
+    /// The message already is the client error's text: the chain goes on with that error's cause (the transport
+    /// error behind a failed request), so nothing is printed twice.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_ref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.source.as_ref().and_then(|e| std::error::Error::source(e))
     }
 }

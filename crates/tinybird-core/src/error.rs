@@ -182,13 +182,24 @@ impl Error {
         err
     }
 
-    /// From a reqwest error: timeouts become [`ErrorKind::Timeout`], the rest [`ErrorKind::Transport`].
+    /// From a reqwest error: timeouts become [`ErrorKind::Timeout`], the rest [`ErrorKind::Transport`]. The message
+    /// says what failed; the reqwest error, with its causes (DNS, TLS, connection refused, …), is the `source()`,
+    /// so error reporters that print the chain show each cause once.
     pub(crate) fn from_reqwest(what: &str, err: reqwest::Error) -> Self {
-        // reqwest's Display includes the URL; ours carries no token, so it is safe to keep.
         let err = err.without_url();
         let kind = if err.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Transport };
-        let detail = error_chain(&err);
-        Error::new(kind, format!("{what}: {detail}")).with_source(err)
+        let summary = if err.is_timeout() {
+            "timed out"
+        } else if err.is_connect() {
+            "could not connect to the server"
+        } else if err.is_body() || err.is_decode() {
+            "the response body could not be read"
+        } else if err.is_redirect() {
+            "too many redirects"
+        } else {
+            "the HTTP request failed"
+        };
+        Error::new(kind, format!("{what}: {summary}")).with_source(err)
     }
 
     /// The broad kind, to match on.
@@ -254,20 +265,6 @@ impl Error {
     pub fn is_decode(&self) -> bool {
         matches!(self.inner.kind, ErrorKind::Decode { .. } | ErrorKind::SchemaMismatch { .. })
     }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 impl fmt::Display for Error {

@@ -402,3 +402,24 @@ async fn sdk_value_types_decode_through_sql() {
     assert_eq!(res.data[1].wide, None);
     assert_eq!(res.rows_before_limit_at_least, None, "absent without LIMIT");
 }
+
+/// A failed connection: the message says what failed, the transport error is the `source()`, and the message does
+/// not repeat it (error reporters print the chain; each cause appears once).
+#[tokio::test]
+async fn transport_errors_keep_their_cause_as_the_source_only() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let client = tinybird_core::client::Client::builder()
+        .base_url(format!("http://127.0.0.1:{port}"))
+        .token(TOKEN)
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let err = client.sql::<serde_json::Value>("SELECT 1").await.expect_err("nothing listens there");
+    assert_eq!(err.kind(), &ErrorKind::Transport, "{err}");
+    assert!(err.to_string().contains("could not connect to the server"), "{err}");
+    let source = std::error::Error::source(&err).expect("the transport error is the source").to_string();
+    assert!(!err.to_string().contains(&source), "the message repeats its source: {err} / {source}");
+}

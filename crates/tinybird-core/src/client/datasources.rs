@@ -129,9 +129,7 @@ impl Client {
                 let data = tokio::task::spawn_blocking(move || std::fs::read(&read_path))
                     .await
                     .map_err(|e| Error::new(ErrorKind::Config, format!("reading `{}` failed: {e}", path.display())))?
-                    .map_err(|e| {
-                        Error::new(ErrorKind::Config, format!("cannot read `{}`: {e}", path.display())).with_source(e)
-                    })?;
+                    .map_err(|e| Error::new(ErrorKind::Config, format!("cannot read `{}`: {e}", path.display())))?;
                 let format = format_of(&filename);
                 (file_body(filename, Bytes::from(data)), format)
             }

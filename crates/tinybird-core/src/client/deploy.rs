@@ -345,9 +345,7 @@ fn deploy_error(what: &str, errors: Vec<FileError>) -> Error {
 }
 
 fn project_files(project: &Project) -> Result<Vec<(String, String)>> {
-    project.files().map_err(|e| {
-        Error::new(ErrorKind::BadRequest, format!("cannot write the project's datafiles: {e}")).with_source(e)
-    })
+    project.files().map_err(|e| Error::new(ErrorKind::BadRequest, format!("cannot write the project's datafiles: {e}")))
 }
 
 fn check_files(files: &[(String, String)]) -> Result<()> {

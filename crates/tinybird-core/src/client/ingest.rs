@@ -160,15 +160,14 @@ pub(crate) fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
 pub fn encode_ndjson<T: Serialize>(rows: &[T], gzip_body: bool) -> Result<Vec<u8>> {
     let mut enc = Encoded::default();
     for (i, row) in rows.iter().enumerate() {
-        enc.push(row)
-            .map_err(|e| Error::new(ErrorKind::Encode, format!("cannot serialise row {i}: {e}")).with_source(e))?;
+        enc.push(row).map_err(|e| Error::new(ErrorKind::Encode, format!("cannot serialise row {i}: {e}")))?;
     }
     if enc.len() == 0 {
         return Ok(Vec::new());
     }
     let body = enc.body(&(0..enc.len()));
     if gzip_body {
-        gzip(body).map_err(|e| Error::new(ErrorKind::Encode, format!("gzip failed: {e}")).with_source(e))
+        gzip(body).map_err(|e| Error::new(ErrorKind::Encode, format!("gzip failed: {e}")))
     } else {
         Ok(body.to_vec())
     }
@@ -218,7 +217,6 @@ impl Client {
         for (i, row) in rows.iter().enumerate() {
             if let Err(e) = enc.push(row) {
                 return Err(Error::new(ErrorKind::Encode, format!("cannot serialise row {i} for `{datasource}`: {e}"))
-                    .with_source(e)
                     .with_rows_delivered(0));
             }
         }
@@ -271,8 +269,7 @@ impl Client {
         }
         let url = self.url(&["v0", "events"], pairs);
         let (data, encoding) = if opts.gzip {
-            let z =
-                gzip(body).map_err(|e| Error::new(ErrorKind::Encode, format!("gzip failed: {e}")).with_source(e))?;
+            let z = gzip(body).map_err(|e| Error::new(ErrorKind::Encode, format!("gzip failed: {e}")))?;
             (Bytes::from(z), Some("gzip"))
         } else {
             (Bytes::copy_from_slice(body), None)
@@ -578,8 +575,7 @@ impl<D: Datasource> Worker<D> {
         match self.enc.push(&row) {
             Ok(()) => self.pending.push(row),
             Err(e) => {
-                let err = Error::new(ErrorKind::Encode, format!("cannot serialise a row for `{}`: {e}", D::NAME))
-                    .with_source(e);
+                let err = Error::new(ErrorKind::Encode, format!("cannot serialise a row for `{}`: {e}", D::NAME));
                 self.error.get_or_insert(err);
                 self.failed.push(row);
             }

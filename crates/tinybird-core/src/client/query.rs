@@ -285,8 +285,7 @@ fn locate_decode_error<E: DeserializeOwned>(what: &str, body: &[u8], first: serd
         return Error::new(
             ErrorKind::Decode { column: None, row: None },
             format!("{what}: the response is not valid JSON: {first}"),
-        )
-        .with_source(first);
+        );
     }
     let mut de = serde_json::Deserializer::from_slice(body);
     let (row, column, inner) = match serde_path_to_error::deserialize::<_, E>(&mut de) {
@@ -303,7 +302,7 @@ fn locate_decode_error<E: DeserializeOwned>(what: &str, body: &[u8], first: serd
         (Some(c), None) => format!("`{c}`"),
         (None, None) => "the response".to_owned(),
     };
-    Error::new(ErrorKind::Decode { column, row }, format!("{what}: cannot decode {place}: {inner}")).with_source(first)
+    Error::new(ErrorKind::Decode { column, row }, format!("{what}: cannot decode {place}: {inner}"))
 }
 
 /// `data[12].user_id` → (12, user_id).

@@ -135,8 +135,7 @@ fn decode_line<T: Row>(what: &str, line: &[u8], row: u64) -> Result<T> {
             Err(Error::new(
                 ErrorKind::Decode { column, row: Some(row) },
                 format!("{what}: cannot decode {place}: {inner} (line starts: {preview})"),
-            )
-            .with_source(first))
+            ))
         }
     }
 }

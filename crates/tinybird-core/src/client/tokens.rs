@@ -62,7 +62,7 @@ impl Client {
     pub async fn create_jwt<X: HasExpiry>(&self, builder: &JwtBuilder<X>) -> Result<Jwt> {
         let request = builder
             .token_api_request()
-            .map_err(|e| Error::new(ErrorKind::BadRequest, format!("invalid JWT request: {e}")).with_source(e))?;
+            .map_err(|e| Error::new(ErrorKind::BadRequest, format!("invalid JWT request: {e}")))?;
         let pairs: Vec<(&str, &str)> = request.query_pairs().iter().map(|(k, v)| (*k, v.as_str())).collect();
         let resp = self.post_token(pairs, request.body().as_bytes().to_vec()).await?;
         Ok(request.into_jwt(resp.into_token()))
