@@ -1868,6 +1868,17 @@ fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Opti
             };
             format!("{f}({})", a.join(", "))
         }
+        "JSONLength" | "JSONExtractKeys" | "JSONExtractArrayRaw" => {
+            if a.is_empty() {
+                return Err(EngineError::Syntax(format!("{name} needs the JSON argument")));
+            }
+            let f = match name {
+                "JSONLength" => "ch_json_length",
+                "JSONExtractKeys" => "ch_json_keys",
+                _ => "ch_json_array_raw",
+            };
+            format!("{f}({})", a.join(", "))
+        }
         "JSONExtract" => {
             if a.len() < 2 {
                 return Err(EngineError::Syntax("JSONExtract needs the JSON and a return type".into()));

@@ -254,6 +254,9 @@ pub fn register(ctx: &SessionContext) {
         ("ch_json_bool", Json::Bool),
         ("ch_json_raw", Json::Raw),
         ("ch_json_has", Json::Has),
+        ("ch_json_length", Json::Length),
+        ("ch_json_keys", Json::Keys),
+        ("ch_json_array_raw", Json::ArrayRaw),
     ] {
         ctx.register_udf(udf(name, Kind::Json(kind), variadic()));
     }
@@ -284,6 +287,12 @@ enum Json {
     Bool,
     Raw,
     Has,
+    /// `JSONLength`: elements of an array, keys of an object, else 0.
+    Length,
+    /// `JSONExtractKeys`: an object's keys in document order, else `[]`.
+    Keys,
+    /// `JSONExtractArrayRaw`: an array's elements as raw JSON text, else `[]`.
+    ArrayRaw,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -345,6 +354,8 @@ impl ScalarUDFImpl for ChFunction {
                 Json::UInt => DataType::UInt64,
                 Json::Float => DataType::Float64,
                 Json::Bool | Json::Has => DataType::UInt8,
+                Json::Length => DataType::UInt64,
+                Json::Keys | Json::ArrayRaw => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
             },
         })
     }
@@ -786,6 +797,41 @@ fn json(kind: &Json, arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
             let mut b = Float64Builder::new();
             for r in 0..rows {
                 at(r, &mut |v| b.append_value(v.map_or(0.0, Doc::to_f64)));
+            }
+            Arc::new(b.finish())
+        }
+        Json::Length => {
+            let mut b = UInt64Builder::new();
+            for r in 0..rows {
+                at(r, &mut |v| {
+                    b.append_value(match v {
+                        Some(Doc::Array(items)) => items.len() as u64,
+                        Some(Doc::Object(fields)) => fields.len() as u64,
+                        _ => 0,
+                    });
+                });
+            }
+            Arc::new(b.finish())
+        }
+        Json::Keys | Json::ArrayRaw => {
+            let mut b = datafusion::arrow::array::ListBuilder::new(StringBuilder::new());
+            for r in 0..rows {
+                at(r, &mut |v| {
+                    match (kind, v) {
+                        (Json::Keys, Some(Doc::Object(fields))) => {
+                            for (k, _) in fields {
+                                b.values().append_value(k);
+                            }
+                        }
+                        (Json::ArrayRaw, Some(Doc::Array(items))) => {
+                            for item in items {
+                                b.values().append_value(item.raw());
+                            }
+                        }
+                        _ => {}
+                    }
+                    b.append(true);
+                });
             }
             Arc::new(b.finish())
         }
