@@ -175,9 +175,10 @@ fn compatible(output: &str, target: &str) -> bool {
     false
 }
 
-/// Checks an output row against a target's columns: every target column is produced (unless it has a default or is
-/// `Nullable`), every output column exists in the target with a compatible type.
-fn check_output<T: Datasource>(pipe: &str, output: &[RowColumn]) -> Result<(), PipeError> {
+/// Checks a declared output row (none: nothing to check) against a target's columns: every target column is produced
+/// (unless it has a default or is `Nullable`), every output column exists in the target with a compatible type.
+fn check_output<T: Datasource>(pipe: &str, output: Option<&[RowColumn]>) -> Result<(), PipeError> {
+    let Some(output) = output else { return Ok(()) };
     let target = T::definition();
     let mut problems = Vec::new();
     for column in output {
@@ -239,10 +240,7 @@ impl<T: Datasource> MaterializedView<T> {
 
     /// Checks the declared output row (if any) against `T`.
     pub fn check(&self) -> Result<(), PipeError> {
-        match &self.output {
-            Some(output) => check_output::<T>(&self.def.name, output),
-            None => Ok(()),
-        }
+        check_output::<T>(&self.def.name, self.output.as_deref())
     }
 
     /// The pipe as a datafile definition: `TYPE materialized`, `DATASOURCE` `T`'s name.
@@ -302,10 +300,7 @@ impl<T: Datasource> CopyPipe<T> {
 
     /// Checks the declared output row (if any) against `T`.
     pub fn check(&self) -> Result<(), PipeError> {
-        match &self.output {
-            Some(output) => check_output::<T>(&self.def.name, output),
-            None => Ok(()),
-        }
+        check_output::<T>(&self.def.name, self.output.as_deref())
     }
 
     /// The pipe as a datafile definition: `TYPE copy`, `TARGET_DATASOURCE`, `COPY_MODE`, `COPY_SCHEDULE`.

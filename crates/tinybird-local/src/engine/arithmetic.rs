@@ -240,12 +240,18 @@ fn int_column(values: Vec<Option<i128>>, target: &DataType) -> Result<ArrayRef> 
     Ok(cast(&wide, target)?)
 }
 
-fn division_by_zero<T>() -> Result<T> {
-    exec_err!("DB::Exception: Division by zero. (ILLEGAL_DIVISION)")
-}
+/// ClickHouse's messages for the integer divisions it refuses.
+const DIVISION_BY_ZERO: &str = "DB::Exception: Division by zero. (ILLEGAL_DIVISION)";
+const MINIMAL_BY_MINUS_ONE: &str = "DB::Exception: Division of minimal signed number by minus one. (ILLEGAL_DIVISION)";
+const BY_MOST_NEGATIVE: &str = "DB::Exception: Division by the most negative number. (ILLEGAL_DIVISION)";
 
-fn minimal_by_minus_one<T>() -> Result<T> {
-    exec_err!("DB::Exception: Division of minimal signed number by minus one. (ILLEGAL_DIVISION)")
+/// One result of an integer division: the value, or 0 under `…OrZero`, or ClickHouse's error.
+fn or_zero(result: std::result::Result<i128, &str>, or_zero: bool) -> Result<i128> {
+    match result {
+        Ok(v) => Ok(v),
+        Err(_) if or_zero => Ok(0),
+        Err(message) => exec_err!("{message}"),
+    }
 }
 
 impl ScalarUDFImpl for IntFunction {
@@ -306,9 +312,9 @@ fn abs(a: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
     })
 }
 
-fn int_div(a: &ArrayRef, b: &ArrayRef, target: &DataType, or_zero: bool) -> Result<ArrayRef> {
+fn int_div(a: &ArrayRef, b: &ArrayRef, target: &DataType, zero: bool) -> Result<ArrayRef> {
     let (Some((sa, wa)), Some((sb, wb))) = (int(a.data_type()), int(b.data_type())) else {
-        return float_int_div(a, b, target, or_zero);
+        return float_int_div(a, b, target, zero);
     };
     let (rs, rw) = int(target).unwrap_or((true, 64));
     let mut out = Vec::with_capacity(a.len());
@@ -320,24 +326,20 @@ fn int_div(a: &ArrayRef, b: &ArrayRef, target: &DataType, or_zero: bool) -> Resu
         // With a signed operand, ClickHouse reads the dividend as signed of its own width and the divisor as
         // signed of the wider width, then divides.
         let (x, y) = if sa || sb { (wrap(x, true, wa), wrap(y, true, wa.max(wb))) } else { (x, y) };
-        let failure = if y == 0 {
-            Some(division_by_zero as fn() -> Result<Option<i128>>)
+        let result = if y == 0 {
+            Err(DIVISION_BY_ZERO)
         } else if (sa || sb) && y == -1 && x == -(1i128 << (wa - 1)) {
-            Some(minimal_by_minus_one as fn() -> Result<Option<i128>>)
+            Err(MINIMAL_BY_MINUS_ONE)
         } else {
-            None
-        };
-        out.push(match failure {
-            Some(_) if or_zero => Some(0),
-            Some(fail) => fail()?,
             // i128 division truncates toward zero, as C++'s does.
-            None => Some(wrap(x / y, rs, rw)),
-        });
+            Ok(wrap(x / y, rs, rw))
+        };
+        out.push(Some(or_zero(result, zero)?));
     }
     int_column(out, target)
 }
 
-fn float_int_div(a: &ArrayRef, b: &ArrayRef, target: &DataType, or_zero: bool) -> Result<ArrayRef> {
+fn float_int_div(a: &ArrayRef, b: &ArrayRef, target: &DataType, zero: bool) -> Result<ArrayRef> {
     let (rs, rw) = int(target).unwrap_or((true, 64));
     let (low, high) = if rs { (-(1i128 << (rw - 1)), (1i128 << (rw - 1)) - 1) } else { (0, (1i128 << rw) - 1) };
     let mut out = Vec::with_capacity(a.len());
@@ -347,32 +349,27 @@ fn float_int_div(a: &ArrayRef, b: &ArrayRef, target: &DataType, or_zero: bool) -
             continue;
         };
         let q = (x / y).trunc();
-        out.push(if y == 0.0 || !q.is_finite() || q < low as f64 || q > high as f64 {
-            if or_zero {
-                Some(0)
-            } else if y == 0.0 {
-                division_by_zero()?
-            } else {
-                return exec_err!(
-                    "DB::Exception: Cannot perform integer division, because it will produce infinite or too large \
-                     number. (ILLEGAL_DIVISION)"
-                );
-            }
+        let result = if y == 0.0 {
+            Err(DIVISION_BY_ZERO)
+        } else if !q.is_finite() || q < low as f64 || q > high as f64 {
+            Err("DB::Exception: Cannot perform integer division, because it will produce infinite or too large \
+                 number. (ILLEGAL_DIVISION)")
         } else {
-            Some(q as i128)
-        });
+            Ok(q as i128)
+        };
+        out.push(Some(or_zero(result, zero)?));
     }
     int_column(out, target)
 }
 
-fn modulo(a: &ArrayRef, b: &ArrayRef, target: &DataType, or_zero: bool, constant: bool) -> Result<ArrayRef> {
+fn modulo(a: &ArrayRef, b: &ArrayRef, target: &DataType, zero: bool, constant: bool) -> Result<ArrayRef> {
     let (Some((sa, wa)), Some((sb, wb))) = (int(a.data_type()), int(b.data_type())) else {
         // ClickHouse's float remainder: a - trunc(a / b) * b (NaN when b is 0).
         let values: Float64Array = as_f64(a)?
             .into_iter()
             .zip(as_f64(b)?)
             .map(|(x, y)| match (x, y) {
-                (Some(_), Some(y)) if or_zero && y == 0.0 => Some(0.0),
+                (Some(_), Some(y)) if zero && y == 0.0 => Some(0.0),
                 (Some(x), Some(y)) => Some(x - (x / y).trunc() * y),
                 _ => None,
             })
@@ -390,26 +387,21 @@ fn modulo(a: &ArrayRef, b: &ArrayRef, target: &DataType, or_zero: bool, constant
         // divisor's most negative value and gives 0 for -1.
         let by_constant = constant && sa && wa >= 32;
         let result = if y == 0 {
-            Err(division_by_zero as fn() -> Result<Option<i128>>)
+            Err(DIVISION_BY_ZERO)
         } else if by_constant && sb && y == -(1i128 << (wb - 1)) {
-            Err((|| exec_err!("DB::Exception: Division by the most negative number. (ILLEGAL_DIVISION)"))
-                as fn() -> Result<Option<i128>>)
+            Err(BY_MOST_NEGATIVE)
         } else if by_constant && y == -1 {
             Ok(0)
         } else if sa && sb && y == -1 && x == -(1i128 << (wa - 1)) {
-            Err(minimal_by_minus_one as fn() -> Result<Option<i128>>)
+            Err(MINIMAL_BY_MINUS_ONE)
         } else if sa {
             // The sign of the dividend, as C++'s `%`.
-            Ok(x % y)
+            Ok(wrap(x % y, rs, rw))
         } else {
             // An unsigned dividend: the divisor's sign does not matter.
-            Ok(x % y.abs())
+            Ok(wrap(x % y.abs(), rs, rw))
         };
-        out.push(match result {
-            Ok(r) => Some(wrap(r, rs, rw)),
-            Err(_) if or_zero => Some(0),
-            Err(fail) => fail()?,
-        });
+        out.push(Some(or_zero(result, zero)?));
     }
     int_column(out, target)
 }

@@ -1404,9 +1404,14 @@ fn cast_fn(target: &str) -> Option<&'static str> {
 /// Whether an aggregate's argument may be NULL in ClickHouse: a bare (possibly qualified or quoted) column whose
 /// declared type is `Nullable`. Expressions over columns count as not nullable.
 fn nullable_argument(arg: &str, nullable: &dyn Fn(&str) -> bool) -> bool {
+    bare_column(arg).is_some_and(nullable)
+}
+
+/// The column an argument names when it is a bare (possibly qualified or quoted) column, else None.
+fn bare_column(arg: &str) -> Option<&str> {
     let last = arg.rsplit('.').next().unwrap_or(arg).trim();
     let name = last.trim_matches(|c| c == '`' || c == '"');
-    !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_') && nullable(name)
+    (!name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_')).then_some(name)
 }
 
 /// Wraps an aggregate so an empty set gives ClickHouse's answer rather than DataFusion's NULL: `nan` for `avg`,
@@ -1980,10 +1985,8 @@ fn window_function(expr: &Expr, call: &Call, nullable: &dyn Fn(&str) -> bool) ->
         }
         parse_expr(&wrap(e.to_string()))
     };
-    let plain_column = |arg: &str| {
-        let name = arg.trim().trim_matches(|c| c == '`' || c == '"');
-        !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_') && !nullable(name)
-    };
+    // Unqualified only, as before: `t.c` names a column of one table, which `nullable` does not tell apart.
+    let plain_column = |arg: &str| !arg.contains('.') && bare_column(arg).is_some_and(|name| !nullable(name));
     match lower.as_str() {
         "ntile" => {
             arity(call, 1..=1)?;

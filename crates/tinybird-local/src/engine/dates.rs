@@ -240,12 +240,7 @@ impl ScalarUDFImpl for DateAdd {
                 cast(&(Arc::new(moved) as ArrayRef), &DataType::Timestamp(TimeUnit::Second, None))?
             }
             t @ DataType::Timestamp(time_unit, _) => {
-                let per_second = match time_unit {
-                    TimeUnit::Second => 1,
-                    TimeUnit::Millisecond => 1_000,
-                    TimeUnit::Microsecond => 1_000_000,
-                    TimeUnit::Nanosecond => 1_000_000_000,
-                };
+                let per_second = super::functions::per_second(time_unit);
                 let raw = cast(&value, &DataType::Int64)?;
                 let moved = add_to_timestamps(raw.as_primitive::<Int64Type>(), n, unit, per_second)?;
                 // A DateTime wraps as its UInt32 does; a DateTime64 (an Int64) goes where the arithmetic takes it.

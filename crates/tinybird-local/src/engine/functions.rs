@@ -718,7 +718,8 @@ fn in_unit(t: NaiveDateTime, per_second: i64) -> Option<i64> {
         .checked_add(i64::from(t.timestamp_subsec_nanos()) / (1_000_000_000 / per_second))
 }
 
-fn per_second(unit: &TimeUnit) -> i64 {
+/// How many of `unit` make a second.
+pub(super) fn per_second(unit: &TimeUnit) -> i64 {
     match unit {
         TimeUnit::Second => 1,
         TimeUnit::Millisecond => 1_000,

@@ -4,7 +4,7 @@ use super::auth::{JwtClaims, JwtLimits, JwtScope, ScopeKind, authenticate, now_u
 use super::error::ApiError;
 use super::params::collect;
 use super::registry::Ws;
-use super::state::Workspace;
+use super::state::{TokenListing, Workspace};
 use axum::body::Bytes;
 use axum::extract::RawQuery;
 use axum::http::HeaderMap;
@@ -72,11 +72,16 @@ pub(super) async fn get(
     let (params, _) = collect(query.as_deref(), &headers, &[])?;
     let (principal, _) = authenticate(&ws, request_token(&headers, params.get("token").as_deref()))?;
     principal.require_admin()?;
+    let (n, v, s) = static_token(&ws, &name)?;
+    Ok(axum::Json(token_json(&n, &v, &s)).into_response())
+}
+
+/// The static token a name or a token id names: `(name, value, scopes)`, or a 404.
+fn static_token(ws: &Workspace, name_or_id: &str) -> Result<TokenListing, ApiError> {
     ws.resource_tokens()
         .into_iter()
-        .find(|(n, v, _)| *n == name || token_id(v) == name)
-        .map(|(n, v, s)| axum::Json(token_json(&n, &v, &s)).into_response())
-        .ok_or_else(|| ApiError::new(404, format!("Token '{name}' not found")))
+        .find(|(n, v, _)| n == name_or_id || token_id(v) == name_or_id)
+        .ok_or_else(|| ApiError::new(404, format!("Token '{name_or_id}' not found")))
 }
 
 /// The name of the static token `name_or_id` names (admin only), or a 404.
@@ -95,11 +100,7 @@ fn static_token_name(
              refreshed or deleted here",
         ));
     }
-    ws.resource_tokens()
-        .into_iter()
-        .find(|(n, v, _)| n == name_or_id || token_id(v) == name_or_id)
-        .map(|(n, _, _)| n)
-        .ok_or_else(|| ApiError::new(404, format!("Token '{name_or_id}' not found")))
+    static_token(ws, name_or_id).map(|(name, _, _)| name)
 }
 
 /// `POST /v0/tokens/{name}/refresh` (admin): a static token, by name or id, gets a new value; the old one stops
@@ -112,11 +113,8 @@ pub(super) async fn refresh(
 ) -> Result<Response, ApiError> {
     let name = static_token_name(&ws, &name_or_id, &headers, query.as_deref())?;
     ws.refresh_static_token(&name).ok_or_else(|| ApiError::new(404, format!("Token '{name_or_id}' not found")))?;
-    ws.resource_tokens()
-        .into_iter()
-        .find(|(n, _, _)| *n == name)
-        .map(|(n, v, s)| axum::Json(token_json(&n, &v, &s)).into_response())
-        .ok_or_else(|| ApiError::new(404, format!("Token '{name_or_id}' not found")))
+    let (n, v, s) = static_token(&ws, &name)?;
+    Ok(axum::Json(token_json(&n, &v, &s)).into_response())
 }
 
 /// `DELETE /v0/tokens/{name}` (admin): a static token, by name or id, stops working. 204 No Content.
