@@ -272,7 +272,7 @@ pub async fn run(backend: Backend) -> Result<Summary, Box<dyn Error>> {
     Ok(Summary { ingested, views, tampered_users, tampered_events, appended, long_ttl_refused })
 }
 
-#[allow(dead_code)] // `tests/examples.rs` includes this file and calls `run` instead.
+#[allow(dead_code)] // `tests/it/examples.rs` includes this file and calls `run` instead.
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let result = match Backend::from_env() {

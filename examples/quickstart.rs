@@ -316,7 +316,7 @@ fn print_rows(who: &str, rows: &[UserAnalyticsRow]) {
     }
 }
 
-#[allow(dead_code)] // `tests/examples.rs` includes this file and calls `run` instead.
+#[allow(dead_code)] // `tests/it/examples.rs` includes this file and calls `run` instead.
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let result = match Backend::from_env() {

@@ -41,7 +41,7 @@ if [ -z "${TINYBIRD_LOCAL_LIBPYTHON:-}" ] && ! libpython_found && [ "$(id -u)" =
   echo "installing libpython3-dev (chDB needs a shared libpython's symbols)" >&2
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpython3-dev >/dev/null
 fi
-# Tinybird's own CLI (`tb`), pinned, into a virtualenv in the cache folder, for the interop test (tests/tb_cli.rs).
+# Tinybird's own CLI (`tb`), pinned, into a virtualenv in the cache folder, for the interop test (tests/it/tb_cli.rs).
 TB_VERSION=5.0.3
 TB_DIR="${TINYBIRD_LOCAL_CACHE:-$HOME/.cache/tinybird-local}/tb-$TB_VERSION"
 if [ -z "${TINYBIRD_TB:-}" ]; then
@@ -89,7 +89,7 @@ cargo test --workspace --all-features --doc
 
 # The server's HTTP API, security and red-team suites, the client's tests against the local server and the examples
 # again, on the ClickHouse engine: one suite, both engines.
-# (`--workspace`, as above, so the test binaries built above are reused rather than rebuilt with other features.)
-TINYBIRD_LOCAL_ENGINE=clickhouse cargo test --workspace --all-features \
-  --test http_api --test security --test red_team --test audit_panics --test binary --test tb_cli --test client_local \
-  --test examples
+# (`--workspace`, as above, so the test binaries built above are reused rather than rebuilt with other features; each
+# crate's `it` binary, filtered by module.)
+TINYBIRD_LOCAL_ENGINE=clickhouse cargo test --workspace --all-features --test it -- \
+  http_api:: security:: red_team:: audit_panics:: binary:: tb_cli:: client_local:: examples::

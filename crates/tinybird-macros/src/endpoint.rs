@@ -183,7 +183,7 @@ impl Model {
                 ),
             );
         }
-        let fields = model::named_fields(cx, input, "Endpoint", "endpoint parameter")?;
+        let fields = model::named_fields(cx, input, "Endpoint", "parameter of the endpoint")?;
         let serde = attr::serde_container(cx, &input.attrs);
         let params = fields.iter().map(|f| read_param(cx, f, serde.rename_all)).collect();
         Some(Model {

@@ -3,7 +3,7 @@
 Run with Tinybird's own package importable (pip install tinybird==5.0.3 tornado; the renderer needs only
 tornado): python gen_reference.py > reference-cases.json (INPUTS=other.json to record another input list). The Rust test `reference_recorded_cases` replays the
 result. Cases where CPython's own parser rejects the expression (SyntaxError) are left out: their wording comes
-from CPython, not from Tinybird, and this crate words them itself (see tests/errors.rs).
+from CPython, not from Tinybird, and this crate words them itself (see tests/it/errors.rs).
 """
 import json
 import os
