@@ -1,7 +1,7 @@
 //! Typed decode of a 100,000-row endpoint response, against `serde_json::from_slice` into the same struct.
 //!
 //! Two shapes: `decode_100k_rows` (large `u64`, strings, nulls, arrays) and `decode_100k_events` (the rows of
-//! `scripts/bench-vs-typescript.sh`). Each is decoded three ways: plain serde_json (the baseline), the SDK with a
+//! `benchmarks/vs-typescript/run.sh`). Each is decoded three ways: plain serde_json (the baseline), the SDK with a
 //! hand-written `Row` impl (serde only), and the SDK with a derived row type (the direct reader of
 //! `tinybird_core::rowjson`, serde for anything it gives up on).
 //!
@@ -133,7 +133,7 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-/// The rows of `scripts/bench-vs-typescript.sh`'s `bench_rows` endpoint, as tinybird-local sends them. The derive
+/// The rows of `benchmarks/vs-typescript/run.sh`'s `bench_rows` endpoint, as tinybird-local sends them. The derive
 /// gives it the direct row reader (`tinybird_core::rowjson`), as `#[derive(Datasource)]` does in the harness.
 #[derive(Debug, Deserialize, tinybird_macros::Row)]
 #[tinybird(crate = "::tinybird_core")]

@@ -1,5 +1,5 @@
-// The TypeScript side of scripts/bench-vs-typescript.sh: the official SDK (`createTinybirdApi`) and `jose` against
-// the same tinybird-local server as the Rust harness (bench/rust), with the same rows, requests and loop counts.
+// The TypeScript side of benchmarks/vs-typescript/run.sh: the official SDK (`createTinybirdApi`) and `jose` against
+// the same tinybird-local server as the Rust harness (../rust), with the same rows, requests and loop counts.
 //
 //   node bench.mjs query RUNS | ingest ROWS BATCH RUNS | jwt-local TOKENS RUNS | jwt-api CALLS | latency CALLS WARMUP
 //
@@ -35,7 +35,7 @@ function cpuMs() {
   return (u.user + u.system) / 1000;
 }
 
-/** Row `i` of the data set: the very rows `event(i)` builds in bench/rust/src/main.rs. */
+/** Row `i` of the data set: the very rows `event(i)` builds in ../rust/src/main.rs. */
 function event(i) {
   return {
     timestamp: new Date(START_MS + i * 1000).toISOString().slice(0, 19).replace("T", " "),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build time of 100 endpoints + 20 datasources with the tinybird derives vs the same structs with serde derives only.
 #
-#   benches/build_time/run.sh [RUNS]        (default 5 runs each; debug builds, dependencies prebuilt)
+#   benchmarks/build-time/run.sh [RUNS]        (default 5 runs each; debug builds, dependencies prebuilt)
 #
 # Only the generated crate itself is timed: dependencies are built once first, then each run touches `src/lib.rs` and
 # rebuilds. Prints the median of each and the ratio. Environment: OUT (work dir, default a temp dir),
@@ -17,7 +17,7 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 # Depend on a snapshot of the repository, so edits to it during the run cannot trigger rebuilds of the path deps.
 mkdir -p "$out/tinybird"
-tar -C "$repo" --exclude='./target*' --exclude=./.git --exclude=./benches/build_time -cf - . | tar -C "$out/tinybird" -xf -
+tar -C "$repo" --exclude='./target*' --exclude=./.git --exclude=./benchmarks -cf - . | tar -C "$out/tinybird" -xf -
 python3 "$here/generate.py" "$out" "$out/tinybird"
 for c in derived serde_only; do
   if [ -f "$repo/Cargo.lock" ]; then cp "$repo/Cargo.lock" "$out/$c/Cargo.lock"; fi

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # This SDK against the official TypeScript SDK (@tinybirdco/sdk) and jose, on one tinybird-local server, in one run.
 #
-#   scripts/bench-vs-typescript.sh            release builds, full sizes (what BENCHMARKS.md reports)
-#   scripts/bench-vs-typescript.sh --quick    debug builds, small sizes: checks that the script works, not a figure
+#   benchmarks/vs-typescript/run.sh            release builds, full sizes (what BENCHMARKS.md reports)
+#   benchmarks/vs-typescript/run.sh --quick    debug builds, small sizes: checks that the script works, not a figure
 #
-# Builds the tinybird-local binary and the Rust harness (bench/rust, its own workspace) once, starts the server on
+# Builds the tinybird-local binary and the Rust harness (benchmarks/vs-typescript/rust, its own workspace) once, starts the server on
 # loopback with the harness's project (an `events` datasource, `events_ingest`, a 100,000-row endpoint and a small
-# one), loads the data, installs the Node side with `npm ci` at the pinned versions (bench/ts), then runs each figure
+# one), loads the data, installs the Node side with `npm ci` at the pinned versions (benchmarks/vs-typescript/ts), then runs each figure
 # for Rust and for TypeScript back to back and prints medians, spreads and ratios. The server is killed on exit.
 #
 # Environment: CARGO_TARGET_DIR (default target-bench for release, target-local for --quick), NICE (default 19,
 # the niceness of the builds), and the sizes below.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 ROOT=$PWD
 
 MODE=release
@@ -71,12 +71,12 @@ say "$(rustc --version); node $(node --version); npm $(npm --version); mode $MOD
 say "building tinybird-local ($MODE)"
 nice -n "$NICE" cargo build "${CARGO_PROFILE[@]}" -p tinybird-local --bin tinybird-local
 say "building the Rust harness ($MODE)"
-nice -n "$NICE" cargo build "${CARGO_PROFILE[@]}" --manifest-path bench/rust/Cargo.toml
+nice -n "$NICE" cargo build "${CARGO_PROFILE[@]}" --manifest-path benchmarks/vs-typescript/rust/Cargo.toml
 SERVER_BIN=$CARGO_TARGET_DIR/$MODE/tinybird-local
 HARNESS=$CARGO_TARGET_DIR/$MODE/tinybird-bench-vs-typescript
 
 say "installing the Node side (npm ci, pinned by bench/ts/package-lock.json)"
-(cd bench/ts && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+(cd benchmarks/vs-typescript/ts && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 say "@tinybirdco/sdk $(node -p 'require("./bench/ts/node_modules/@tinybirdco/sdk/package.json").version'), jose $(node -p 'require("./bench/ts/node_modules/jose/package.json").version')"
 
 "$HARNESS" project "$WORK/project"
@@ -103,7 +103,7 @@ run() {
   say "$what: rust"
   "$HARNESS" "$@" >>"$RESULTS"
   say "$what: typescript"
-  node bench/ts/bench.mjs "$@" >>"$RESULTS"
+  node benchmarks/vs-typescript/ts/bench.mjs "$@" >>"$RESULTS"
 }
 run "query, 100,000 rows, $QUERY_RUNS runs" query "$QUERY_RUNS"
 run "ingest, $INGEST_ROWS rows in batches of $INGEST_BATCH, $INGEST_RUNS runs" ingest "$INGEST_ROWS" "$INGEST_BATCH" "$INGEST_RUNS"

@@ -1,4 +1,4 @@
-//! The Rust side of `scripts/bench-vs-typescript.sh`: the `tinybird` crate against a running `tinybird-local`.
+//! The Rust side of `benchmarks/vs-typescript/run.sh`: the `tinybird` crate against a running `tinybird-local`.
 //!
 //! ```text
 //! tinybird-bench-vs-typescript project DIR                 write the benchmark project's datafiles
@@ -72,7 +72,7 @@ pub struct BenchSmall {
 const INGEST_DS: &str = "events_ingest";
 const EVENT_TYPES: [&str; 5] = ["page_view", "click", "signup", "purchase", "scroll"];
 
-/// Row `i` of the data set; `bench/ts/bench.mjs` builds the very same rows.
+/// Row `i` of the data set; `../ts/bench.mjs` builds the very same rows.
 fn event(i: u64) -> Event {
     let start = NaiveDate::from_ymd_opt(2026, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).unwrap_or_default();
     Event {
@@ -571,7 +571,7 @@ mod tests {
 
     #[test]
     fn rows_are_the_ones_the_node_side_builds() {
-        // bench/ts/bench.mjs `event(123457)`, serialised by JSON.stringify.
+        // ../ts/bench.mjs `event(123457)`, serialised by JSON.stringify.
         let line = serde_json::to_string(&event(123_457)).unwrap();
         assert_eq!(
             line,
