@@ -18,7 +18,7 @@ pub trait Endpoint: Send + Sync + 'static {
     type Fixed: FixedParams;
     /// The whole definition: nodes, params, output columns, tokens. Used for datafiles, deploys and the local server.
     fn definition() -> EndpointDef;
-    /// The request parameters for this call, encoded as Tinybird expects them (spec §2.2).
+    /// The request parameters for this call, encoded as Tinybird expects them (Tinybird's API endpoint docs).
     fn to_params(&self) -> QueryParams;
 }
 
@@ -27,7 +27,7 @@ pub trait Endpoint: Send + Sync + 'static {
 /// Every field is an `Option` of the parameter's own Rust type and starts as `None`; a JWT scope sets the ones it pins:
 /// `Scope::pipe::<UserAnalytics>().fixed(|p| p.user_id = Some(42))`.
 pub trait FixedParams: Default + Send + Sync + 'static {
-    /// The fields that are set, as JSON values that keep their JSON type (numbers stay numbers; spec §1.4).
+    /// The fields that are set, as JSON values that keep their JSON type (numbers stay numbers; Tinybird's JWT docs, fixed params).
     fn to_json(&self) -> serde_json::Map<String, serde_json::Value>;
 }
 

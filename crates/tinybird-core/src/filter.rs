@@ -2,7 +2,7 @@
 //!
 //! A [`Filter`] is a SQL condition built from typed [`Column`] handles and Rust values: column names come from the
 //! datasource declaration, values are checked against the column's type by the compiler ([`FilterValue`]) and rendered
-//! as ClickHouse literals, strings escaped. The result is what Tinybird appends as `WHERE <filter>` (spec §1.5).
+//! as ClickHouse literals, strings escaped. The result is what Tinybird appends as `WHERE <filter>` (Tinybird's JWT docs, datasource filters).
 //!
 //! ```
 //! use tinybird_core::filter::Column;

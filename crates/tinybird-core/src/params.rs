@@ -1,4 +1,4 @@
-//! Encoding Rust values as Tinybird request parameters (spec §2.2) and as JWT `fixed_params` (spec §1.4).
+//! Encoding Rust values as Tinybird request parameters and as JWT `fixed_params` (Tinybird's API endpoint and JWT docs).
 //!
 //! ```
 //! use tinybird_core::params::QueryParams;
@@ -93,7 +93,7 @@ fn form_encode(s: &str, out: &mut String) {
     }
 }
 
-/// A Rust value usable as an endpoint parameter, encoded as the template functions expect it (spec §2.2, §6.4):
+/// A Rust value usable as an endpoint parameter, encoded as the template functions expect it (as Tinybird's typed template functions read them):
 /// integers in plain decimal, floats in Rust's shortest round-trip form (which Python's `float()` reads, `inf` and
 /// `NaN` included), `bool` as `true`/`false`, `Date` as `YYYY-MM-DD`, `DateTime` as `YYYY-MM-DD HH:MM:SS`,
 /// `DateTime64<P>` with at least 3 fractional digits (the `DateTime64()` validator requires them), sequences as
@@ -103,7 +103,7 @@ pub trait ToParam {
     fn to_param(&self, key: &str, out: &mut QueryParams);
 }
 
-/// A Rust value usable as a JWT fixed param: keeps its JSON type (spec §1.4).
+/// A Rust value usable as a JWT fixed param: keeps its JSON type (Tinybird's JWT docs, fixed params).
 ///
 /// Numbers stay JSON numbers (`u64` exactly), `bool`s stay booleans, dates and times become Tinybird's strings,
 /// sequences arrays. Integers wider than 64 bits (`i128`, `u128`, `Int256`, `UInt256`) and `Decimal`s are always JSON

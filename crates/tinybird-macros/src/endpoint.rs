@@ -21,9 +21,9 @@ const FIELD_KEYS: &[&str] = &["type", "default", "description", "required", "unu
 const NODE_KEYS: &[&str] = &["name", "sql", "description"];
 const TOKEN_KEYS: &[&str] = &["name", "read"];
 const OUTPUT_FIELD_KEYS: &[&str] = &["type"];
-/// Names Tinybird reserves for itself (spec §6.2).
+/// Names Tinybird reserves for itself (Tinybird's template renderer).
 const RESERVED: &[&str] = &["format", "q"];
-/// Element types `Array(x, 'T')` converts (spec §6.4).
+/// Element types `Array(x, 'T')` converts (Tinybird's typed template functions).
 const ARRAY_TYPES: &[&str] = &[
     "Int",
     "Integer",

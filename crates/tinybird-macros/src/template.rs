@@ -1,10 +1,10 @@
-//! The macro's view of node SQL (spec §6): which names a template reads, through which typed function, and what
+//! The macro's view of node SQL (Tinybird's template renderer, `tinybird.sql_template`): which names a template reads, through which typed function, and what
 //! Tinybird would reject, each with its byte offset in the SQL. Parsing is `tinybird-template`'s, so the macro and
 //! the local server agree on every template.
 
 use crate::suggest;
 
-/// Function names offered as "did you mean" for an unknown call (spec §6.4, §6.5 and the safe builtins).
+/// Function names offered as "did you mean" for an unknown call (Tinybird's template functions and the safe builtins).
 const FUNCTIONS: &[&str] = &[
     "String",
     "Boolean",

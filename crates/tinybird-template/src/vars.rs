@@ -6,7 +6,7 @@ use std::fmt;
 /// One parameter value.
 ///
 /// HTTP params arrive as strings (one, or several for a repeated key); fixed params from a JWT arrive as JSON
-/// values and keep their JSON type (spec §1.4): `{{String(x)}}` with `Json(3)` renders `'3'`, a bare `{{x}}`
+/// values and keep their JSON type (Tinybird's JWT docs, fixed params): `{{String(x)}}` with `Json(3)` renders `'3'`, a bare `{{x}}`
 /// renders `3`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ParamValue {
@@ -94,7 +94,7 @@ impl Variables {
         Variables { map }
     }
 
-    /// Put every variable of `fixed` over these ones (fixed params win, spec §1.4).
+    /// Put every variable of `fixed` over these ones (fixed params win, as Tinybird's JWT docs say).
     pub fn overlay(&mut self, fixed: &Variables) -> &mut Self {
         for (k, v) in &fixed.map {
             self.map.insert(k.clone(), v.clone());
@@ -181,7 +181,7 @@ pub struct RenderOptions {
     pub now: Option<String>,
 }
 
-/// Side outputs of a render (spec §6.2 step 6).
+/// Side outputs of a render (Tinybird's template renderer).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Hints {
     /// `max_threads(n)`.

@@ -1,4 +1,4 @@
-//! Datasource operations (spec §4.2, official SDK §2.4–2.6): append or replace from a URL or a file, delete rows,
+//! Datasource operations (Tinybird's Data Sources API): append or replace from a URL or a file, delete rows,
 //! truncate.
 
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! Deployments (spec §4.3, official SDK §2.8–2.9): `/v1/deploy` to the main workspace and `/v1/build` for branches
+//! Deployments (as `tb deploy` and the TypeScript SDK's `deploy` use them): `/v1/deploy` to the main workspace and `/v1/build` for branches
 //! and local servers.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Ingestion over the Events API (spec §3): one-shot [`Client::ingest`] and the batching [`Ingestor`].
+//! Ingestion over the Events API (Tinybird's Events API): one-shot [`Client::ingest`] and the batching [`Ingestor`].
 //!
 //! Nothing is dropped silently: every row is either acknowledged by the server (counted as successful or
 //! quarantined) or handed back to the caller inside an error.

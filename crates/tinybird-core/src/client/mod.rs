@@ -58,7 +58,7 @@ pub const FROM: &str = "rust-sdk";
 /// Retries follow the [`RetryPolicy`] (client-wide, or per call) and what the server may already have done:
 /// - reads (queries, streams before the first byte, SQL, listings, truncate, deleting a deployment): 408, 429, 500,
 ///   502, 503, 504, timeouts and connection failures;
-/// - ingestion (spec §3): 429 and connection failures always; 500 and 503 only with `wait=true`, which makes them a
+/// - ingestion (Tinybird's Events API): 429 and connection failures always; 500 and 503 only with `wait=true`, which makes them a
 ///   known non-write. Timeouts, cut connections, 502, 504 and 422 are not retried: the rows may have been stored;
 /// - other writes (imports, deletes, tokens, deploys): 429 and connection failures only.
 ///
@@ -361,7 +361,7 @@ pub(crate) enum RetryOn {
     Idempotent,
     /// Writes that must not run twice: only 429 and connection failures (the server certainly did nothing).
     NotIdempotent,
-    /// Events API (spec §3): 429 and connection failures always; 500/503 only with `wait=true`, which makes a DB
+    /// Events API (Tinybird's Events API): 429 and connection failures always; 500/503 only with `wait=true`, which makes a DB
     /// failure a known non-write.
     Ingest { wait: bool },
 }

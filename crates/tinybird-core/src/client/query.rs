@@ -12,10 +12,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::params::QueryParams;
 use crate::row::{Row, RowColumn};
 
-/// Past this URL length a query is sent as a POST form, as Tinybird's CLI does (spec §2.2).
+/// Past this URL length a query is sent as a POST form, as Tinybird's CLI does (Tinybird's API endpoint docs).
 pub(crate) const MAX_GET_URL: usize = 4096;
 
-/// The result of a query: Tinybird's JSON envelope (spec §2.3) with typed rows.
+/// The result of a query: Tinybird's JSON envelope (Tinybird's API endpoint docs) with typed rows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryResponse<T> {
     /// The rows.

@@ -1,4 +1,4 @@
-//! The Token API: JWTs created by the server (spec §1.7, official SDK §2.7).
+//! The Token API: JWTs created by the server (Tinybird's Token API).
 
 use reqwest::Method;
 use serde::Deserialize;

@@ -103,7 +103,7 @@ pub(crate) struct Prepared {
 }
 
 impl Jwt {
-    /// Starts a JWT named `name`. The name is the rate-limit bucket (spec §1.6) and shows in Tinybird's stats: give
+    /// Starts a JWT named `name`. The name is the rate-limit bucket (Tinybird's JWT docs, rate limits) and shows in Tinybird's stats: give
     /// each tenant its own, e.g. `format!("org_{org_id}")`.
     pub fn builder(name: impl Into<String>) -> JwtBuilder<NoExpiry> {
         JwtBuilder {
@@ -153,7 +153,7 @@ impl<X> JwtBuilder<X> {
         self
     }
 
-    /// Limits requests made with this JWT's name to `rps` per second (`limits.rps`, spec §1.6); at least 1.
+    /// Limits requests made with this JWT's name to `rps` per second (`limits.rps`, Tinybird's JWT docs, rate limits); at least 1.
     pub fn rate_limit(mut self, rps: u32) -> Self {
         self.rps = Some(rps);
         self.prepared = OnceLock::new();
@@ -244,7 +244,7 @@ impl<X> JwtBuilder<X> {
 
     /// Signs the JWT locally (HS256, no network) with the workspace signing key.
     ///
-    /// The payload is exactly `{"workspace_id","name","exp","scopes","limits"?}` (spec §1.1), compact JSON, under
+    /// The payload is exactly `{"workspace_id","name","exp","scopes","limits"?}` (Tinybird's JWT payload), compact JSON, under
     /// the header `{"alg":"HS256","typ":"JWT"}`. Fails on an empty name, no scope, a zero rate limit, an expiry that
     /// is not in the future, a lifetime above 24 h without [`allow_long_ttl`](Self::allow_long_ttl), or a mistake in
     /// a scope.
@@ -274,7 +274,7 @@ impl<X> JwtBuilder<X> {
         Ok(Jwt::new(token, prepared.name.clone(), exp))
     }
 
-    /// The request that asks Tinybird's Token API to mint the same JWT server-side (spec §1.7):
+    /// The request that asks Tinybird's Token API to mint the same JWT server-side (Tinybird's Token API):
     /// `POST /v0/tokens/?name=…&expiration_time=…` with the JSON body `{"name","scopes","limits"?}`.
     ///
     /// Validated like [`sign`](Self::sign); the expiry is resolved now. The client sends it; the token in the answer
@@ -325,7 +325,7 @@ impl<X> JwtBuilder<X> {
     }
 }
 
-/// A Token API request for a JWT (spec §1.7), built by [`JwtBuilder::token_api_request`].
+/// A Token API request for a JWT (Tinybird's Token API), built by [`JwtBuilder::token_api_request`].
 ///
 /// Send `POST {host}`[`PATH`](Self::PATH)`?`[`query_pairs`](Self::query_pairs) with `Content-Type: application/json`
 /// and [`body`](Self::body), authenticated with an admin (or TOKENS-scope) token. The name travels in the query and

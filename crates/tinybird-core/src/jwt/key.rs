@@ -1,4 +1,4 @@
-//! The workspace signing key: the workspace admin token, used as the HMAC secret (spec §1.2).
+//! The workspace signing key: the workspace admin token, used as the HMAC secret (Tinybird's JWT docs, signing).
 
 use std::fmt;
 use std::sync::Arc;

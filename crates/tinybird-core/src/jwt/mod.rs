@@ -1,7 +1,7 @@
 //! JWTs for Tinybird: typed scopes, local HS256 signing, the Token API request, verification and a token cache.
 //!
 //! A backend mints short-lived JWTs so browsers can call Tinybird endpoints directly, each JWT limited to some
-//! resources, with `fixed_params` pinning the tenant (row-level security) and an optional rate limit (spec §1).
+//! resources, with `fixed_params` pinning the tenant (row-level security) and an optional rate limit (Tinybird's JWT docs).
 //!
 //! ```
 //! use std::time::Duration;

@@ -1,4 +1,4 @@
-//! JWT scopes (spec §1.1): what a token may read or append to, with the fixed params or row filter that pin it.
+//! JWT scopes (Tinybird's JWT docs, payload): what a token may read or append to, with the fixed params or row filter that pin it.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -242,7 +242,7 @@ impl<E: Endpoint> PipeScope<E> {
     /// endpoint, typed as the parameter. Set the ones to pin: `.fixed(|p| p.user_id = Some(user_id))`.
     ///
     /// Only `E`'s parameters exist on that struct, each with its own type, so pinning a parameter the endpoint lacks,
-    /// or with the wrong type, does not compile. The values keep their JSON type in the payload (spec §1.4), and
+    /// or with the wrong type, does not compile. The values keep their JSON type in the payload (Tinybird's JWT docs, fixed params), and
     /// Tinybird uses them whatever the request says. Calling `fixed` again sets more fields on the same struct.
     pub fn fixed(mut self, pin: impl FnOnce(&mut E::Fixed)) -> Self {
         pin(&mut self.fixed);

@@ -1,4 +1,4 @@
-//! Verifying a JWT as Tinybird does (spec §1.2–1.3): HS256 only, a valid signature, an `exp` in the future.
+//! Verifying a JWT as Tinybird does (Tinybird's JWT docs): HS256 only, a valid signature, an `exp` in the future.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -47,7 +47,7 @@ pub struct ClaimScope {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Limits {
-    /// Requests per second for this token's name; `None` or `<= 0` means no limit (spec §1.1).
+    /// Requests per second for this token's name; `None` or `<= 0` means no limit (Tinybird's JWT docs, payload).
     #[serde(default)]
     pub rps: Option<i64>,
 }
@@ -58,7 +58,7 @@ impl Claims {
         self.scopes.iter().find(|s| s.kind == kind && s.resource == resource)
     }
 
-    /// The effective rate limit: `limits.rps` when it is at least 1 (spec §1.1: `rps <= 0` means no limit).
+    /// The effective rate limit: `limits.rps` when it is at least 1 (`rps <= 0` means no limit, as Tinybird's JWT docs say).
     pub fn rps(&self) -> Option<u64> {
         self.limits.and_then(|l| l.rps).and_then(|rps| u64::try_from(rps).ok()).filter(|&rps| rps > 0)
     }
@@ -73,7 +73,7 @@ impl Claims {
 /// ```
 /// use tinybird_core::jwt::{verify, SigningKey, VerifyError};
 ///
-/// // The spec's test vector: its workspace id is not the one in the key's payload, so it is given explicitly.
+/// // A test vector: its workspace id is not the one in the key's payload, so it is given explicitly.
 /// let key = SigningKey::with_workspace_id(
 ///     "p.eyJ1IjogImV4YW1wbGUifQ.admin-token-used-as-signing-key",
 ///     "00000000-0000-0000-0000-000000000001",

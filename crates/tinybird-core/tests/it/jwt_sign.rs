@@ -11,7 +11,7 @@ const HOUR: Duration = Duration::from_secs(3600);
 
 #[test]
 fn the_spec_test_vector_verifies() {
-    let claims = jwt::verify(SPEC_TOKEN, &key()).expect("the spec's token verifies");
+    let claims = jwt::verify(SPEC_TOKEN, &key()).expect("the test vector verifies");
     assert_eq!(claims.workspace_id, WORKSPACE_ID);
     assert_eq!(claims.name, "frontend_jwt");
     assert_eq!(claims.exp, 4_102_444_800);

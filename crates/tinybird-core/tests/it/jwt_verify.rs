@@ -18,7 +18,7 @@ fn minted() -> Jwt {
         .unwrap()
 }
 
-/// Signs any JSON payload with the spec key, as another implementation would.
+/// Signs any JSON payload with the test vector's key, as another implementation would.
 fn sign_raw(alg: Algorithm, payload: &Value, secret: &[u8]) -> String {
     jsonwebtoken::encode(&Header::new(alg), payload, &EncodingKey::from_secret(secret)).unwrap()
 }

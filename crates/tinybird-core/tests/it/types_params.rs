@@ -1,4 +1,4 @@
-//! Query-parameter encoding (spec §2.2) and JWT fixed values (spec §1.4).
+//! Query-parameter encoding and JWT fixed values.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, Ipv6Addr};

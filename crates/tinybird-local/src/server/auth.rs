@@ -34,7 +34,7 @@ impl ScopeKind {
     }
 }
 
-/// A JWT's payload (spec §1.1).
+/// A JWT's payload (Tinybird's JWT docs, payload).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct JwtClaims {
     pub workspace_id: String,
