@@ -18,8 +18,7 @@ pub mod params;
 pub mod pipes;
 pub mod project;
 pub mod row;
-#[doc(hidden)]
-pub mod rowjson;
+mod rowjson;
 pub mod types;
 
 pub use datasource::{Datasource, DatasourceDef};
@@ -27,7 +26,9 @@ pub use endpoint::{Endpoint, EndpointDef, FixedParams};
 pub use row::Row;
 
 #[doc(hidden)]
-/// Items used by generated code. Outside semver: anything here may change in any release.
+/// Items used by the code the derives generate, and by the workspace's own crates (`tinybird-local` reads JSON rows
+/// and writes ClickHouse date text with the client's routines); those crates pin this one exactly (`=0.1.0`).
+/// Outside semver: anything here may change in any release.
 pub mod __private {
     pub use crate::check;
     pub use crate::datasource::Datasource;
@@ -42,8 +43,15 @@ pub mod __private {
     pub use crate::params::{FixedValue, QueryParams, ToParam};
     pub use crate::row::Row;
     pub use crate::row::RowColumn;
-    pub use crate::rowjson;
+    /// The JSON row reader the derives generate decoders on, also tinybird-local's ingestion reader.
+    pub mod rowjson {
+        pub use crate::rowjson::*;
+    }
     pub use crate::types::wire;
+    /// ClickHouse date text, for tinybird-local's writers.
+    pub mod wire_text {
+        pub use crate::types::wire::text::{CivilDateTime, push_date_text, push_datetime_text};
+    }
     pub use crate::types::{ChType, TinybirdType};
     pub use ::serde;
     pub use ::serde_json;

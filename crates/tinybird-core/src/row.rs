@@ -9,7 +9,7 @@ pub trait Row: serde::de::DeserializeOwned + Send + 'static {
     fn columns() -> Vec<RowColumn>;
 
     /// A direct reader for this row type, which the derives generate when serde's attributes on the struct allow
-    /// it; `None` (the default) decodes with serde only. See `tinybird_core::rowjson`.
+    /// it; `None` (the default) decodes with serde only. See `tinybird_core::__private::rowjson`.
     #[doc(hidden)]
     fn __row_decoder() -> Option<crate::rowjson::RowDecoder<Self>> {
         None

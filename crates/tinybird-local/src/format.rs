@@ -10,7 +10,7 @@ use datafusion::arrow::datatypes::{
     UInt16Type, UInt32Type, UInt64Type,
 };
 use std::fmt::Write;
-use tinybird_core::types::wire::{CivilDateTime, push_date_text, push_datetime_text};
+use tinybird_core::__private::wire_text::{CivilDateTime, push_date_text, push_datetime_text};
 
 /// An output format a query can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use crate::engine::functions::parse_datetime_ns;
 use crate::types::ChType;
 use chrono::NaiveDate;
 use serde_json::Value as Json;
-use tinybird_core::rowjson::{self, Cursor};
+use tinybird_core::__private::rowjson::{self, Cursor};
 
 /// A datasource column as ingestion sees it.
 #[derive(Debug, Clone)]

@@ -395,55 +395,63 @@ fn put_digits(slot: &mut [u8], mut n: u32) {
     }
 }
 
-/// A calendar date and time of day, as [`push_datetime_text`] writes it.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy)]
-pub struct CivilDateTime {
-    /// 0 to 9999.
-    pub year: u32,
-    pub month: u32,
-    pub day: u32,
-    pub hour: u32,
-    pub minute: u32,
-    /// 0 to 60 (a leap second prints as 60).
-    pub second: u32,
-    /// 0 to 999,999,999.
-    pub nanos: u32,
-}
+/// ClickHouse date text built in one buffer, shared with tinybird-local's writers: reached through
+/// `__private::wire_text`, not part of the public API.
+pub(crate) mod text {
+    use super::put_digits;
 
-/// Appends `YYYY-MM-DD` for a year of 0 to 9999, built in one buffer. Shared with tinybird-local's writers.
-#[doc(hidden)]
-#[inline]
-pub fn push_date_text(out: &mut String, year: u32, month: u32, day: u32) {
-    let mut buf = *b"0000-00-00";
-    put_digits(&mut buf[0..4], year);
-    put_digits(&mut buf[5..7], month);
-    put_digits(&mut buf[8..10], day);
-    // ASCII digits and dashes: always valid UTF-8.
-    out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
-}
+    /// A calendar date and time of day, as [`push_datetime_text`] writes it.
+    #[derive(Debug, Clone, Copy)]
+    pub struct CivilDateTime {
+        /// 0 to 9999.
+        pub year: u32,
+        /// 1 to 12.
+        pub month: u32,
+        /// 1 to 31.
+        pub day: u32,
+        /// 0 to 23.
+        pub hour: u32,
+        /// 0 to 59.
+        pub minute: u32,
+        /// 0 to 60 (a leap second prints as 60).
+        pub second: u32,
+        /// 0 to 999,999,999.
+        pub nanos: u32,
+    }
 
-/// Appends `YYYY-MM-DD HH:MM:SS`, then `.` and `precision` (at most 9) sub-second digits when `precision` > 0, built
-/// in one buffer. Shared with tinybird-local's writers.
-#[doc(hidden)]
-#[inline]
-pub fn push_datetime_text(out: &mut String, t: CivilDateTime, precision: u8) {
-    let mut buf = *b"0000-00-00 00:00:00.000000000";
-    put_digits(&mut buf[0..4], t.year);
-    put_digits(&mut buf[5..7], t.month);
-    put_digits(&mut buf[8..10], t.day);
-    put_digits(&mut buf[11..13], t.hour);
-    put_digits(&mut buf[14..16], t.minute);
-    put_digits(&mut buf[17..19], t.second);
-    let digits = usize::from(precision.min(9));
-    let len = if digits > 0 {
-        put_digits(&mut buf[20..20 + digits], t.nanos.min(999_999_999) / 10u32.pow(9 - digits as u32));
-        20 + digits
-    } else {
-        19
-    };
-    out.push_str(std::str::from_utf8(&buf[..len]).unwrap_or_default());
+    /// Appends `YYYY-MM-DD` for a year of 0 to 9999, built in one buffer. Shared with tinybird-local's writers.
+    #[inline]
+    pub fn push_date_text(out: &mut String, year: u32, month: u32, day: u32) {
+        let mut buf = *b"0000-00-00";
+        put_digits(&mut buf[0..4], year);
+        put_digits(&mut buf[5..7], month);
+        put_digits(&mut buf[8..10], day);
+        // ASCII digits and dashes: always valid UTF-8.
+        out.push_str(std::str::from_utf8(&buf).unwrap_or_default());
+    }
+
+    /// Appends `YYYY-MM-DD HH:MM:SS`, then `.` and `precision` (at most 9) sub-second digits when `precision` > 0, built
+    /// in one buffer. Shared with tinybird-local's writers.
+    #[inline]
+    pub fn push_datetime_text(out: &mut String, t: CivilDateTime, precision: u8) {
+        let mut buf = *b"0000-00-00 00:00:00.000000000";
+        put_digits(&mut buf[0..4], t.year);
+        put_digits(&mut buf[5..7], t.month);
+        put_digits(&mut buf[8..10], t.day);
+        put_digits(&mut buf[11..13], t.hour);
+        put_digits(&mut buf[14..16], t.minute);
+        put_digits(&mut buf[17..19], t.second);
+        let digits = usize::from(precision.min(9));
+        let len = if digits > 0 {
+            put_digits(&mut buf[20..20 + digits], t.nanos.min(999_999_999) / 10u32.pow(9 - digits as u32));
+            20 + digits
+        } else {
+            19
+        };
+        out.push_str(std::str::from_utf8(&buf[..len]).unwrap_or_default());
+    }
 }
+pub(crate) use text::{CivilDateTime, push_date_text, push_datetime_text};
 
 /// Appends `YYYY-MM-DD`, ClickHouse's `Date` text, without chrono's format interpreter; years outside 0..=9999
 /// (which ClickHouse cannot store) go through chrono's formatter.
