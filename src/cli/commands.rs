@@ -9,7 +9,7 @@ use reqwest::Url;
 use super::args::{self, Invocation};
 use super::{Cli, CliError, Output};
 use crate::client::{BuildResult, Client, DeployOptions, DeployOutcome, DeployProgress, Feedback};
-use crate::project::Project;
+use crate::project::{Project, ProjectFile};
 
 /// Tinybird Local's default address.
 const LOCAL_URL: &str = "http://localhost:7181";
@@ -115,7 +115,7 @@ fn invalid(errors: &[String]) -> CliError {
 }
 
 /// Validates the project, prints its warnings and returns its datafiles.
-fn valid_files(cli: &Cli) -> Result<Vec<(String, String)>, CliError> {
+fn valid_files(cli: &Cli) -> Result<Vec<ProjectFile>, CliError> {
     let found = findings(&cli.project);
     if !found.errors.is_empty() {
         return Err(invalid(&found.errors));
@@ -155,12 +155,12 @@ fn generate(cli: &Cli, opts: &Opts) -> Result<(), CliError> {
     if flag(opts, "json") {
         let artifacts: Vec<serde_json::Value> = files
             .iter()
-            .map(|(path, content)| {
+            .map(|file| {
                 serde_json::json!({
-                    "type": kind_of(path),
-                    "name": name_of(path),
-                    "relativePath": path,
-                    "content": content,
+                    "type": kind_of(&file.path),
+                    "name": name_of(&file.path),
+                    "relativePath": file.path,
+                    "content": file.content,
                 })
             })
             .collect();
@@ -171,10 +171,10 @@ fn generate(cli: &Cli, opts: &Opts) -> Result<(), CliError> {
     let dir = PathBuf::from(value(opts, "out").unwrap_or(DEFAULT_OUT));
     cli.output.err(&format!("Writing {} to {}", count(files.len(), "datafile"), dir.display()));
     cli.project.write_to(&dir).map_err(|e| CliError::failed(format!("cannot write the datafiles: {e}")))?;
-    for (path, _) in &files {
-        cli.output.out(&dir.join(path).display().to_string());
+    for file in &files {
+        cli.output.out(&dir.join(&file.path).display().to_string());
     }
-    let written: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    let written: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
     for stale in datafiles_under(&dir)?.into_iter().filter(|p| !written.contains(&p.as_str())) {
         cli.output.err(&format!(
             "warning: {} is not part of the project (left in place; delete it if the resource is gone)",
@@ -252,8 +252,8 @@ fn compare(project: &Project, dir: &Path) -> Result<Vec<String>, CliError> {
         .and_then(|p| p.files())
         .map_err(|e| CliError::failed(format!("cannot read the datafiles in {}: {e}", dir.display())))?;
     let ours = project.files().map_err(|e| invalid(&[e.to_string()]))?;
-    let theirs: BTreeMap<&str, &str> = theirs.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
-    let ours: BTreeMap<&str, &str> = ours.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    let theirs: BTreeMap<&str, &str> = theirs.iter().map(|f| (f.path.as_str(), f.content.as_str())).collect();
+    let ours: BTreeMap<&str, &str> = ours.iter().map(|f| (f.path.as_str(), f.content.as_str())).collect();
     let mut out = Vec::new();
     for (path, text) in &ours {
         match theirs.get(path) {
@@ -305,9 +305,9 @@ fn display_url(raw: &str, source: &str) -> Result<String, CliError> {
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
-fn list_files(output: &Output, files: &[(String, String)]) {
-    for (path, content) in files {
-        output.out(&format!("{path} ({} bytes)", content.len()));
+fn list_files(output: &Output, files: &[ProjectFile]) {
+    for file in files {
+        output.out(&format!("{} ({} bytes)", file.path, file.content.len()));
     }
 }
 

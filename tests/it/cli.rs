@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tinybird::cli::{Cli, CliError, CliErrorKind, Output};
 use tinybird::datasource::{ColumnDef, DatasourceDef};
 use tinybird::endpoint::{EndpointDef, NodeDef};
-use tinybird::project::Project;
+use tinybird::project::{Project, ProjectFile};
 
 // ---------------------------------------------------------------------------------------------------------------
 // Fixtures
@@ -171,7 +171,7 @@ fn expected_parts(project: &Project) -> Vec<Part> {
         .files()
         .unwrap()
         .into_iter()
-        .map(|(path, text)| Part {
+        .map(|ProjectFile { path, content: text }| Part {
             name: "data_project://".into(),
             filename: Some(path),
             content_type: Some("text/plain".into()),
@@ -307,7 +307,7 @@ async fn generate_writes_every_datafile_and_reports_strays() {
     let files = project().files().unwrap();
     assert_eq!(files.len(), 2);
     let mut expected_stdout = String::new();
-    for (path, text) in &files {
+    for ProjectFile { path, content: text } in &files {
         let written = std::fs::read_to_string(dir.0.join(path)).unwrap();
         assert_eq!(&written, text, "{path}");
         expected_stdout.push_str(&format!("{}\n", dir.0.join(path).display()));
@@ -328,8 +328,8 @@ async fn generate_json_prints_artifacts_and_writes_nothing() {
     assert_eq!(
         printed,
         json!({"artifacts": [
-            {"type": "datasource", "name": "events", "relativePath": "datasources/events.datasource", "content": files[0].1},
-            {"type": "endpoint", "name": "user_analytics", "relativePath": "endpoints/user_analytics.pipe", "content": files[1].1},
+            {"type": "datasource", "name": "events", "relativePath": "datasources/events.datasource", "content": files[0].content},
+            {"type": "endpoint", "name": "user_analytics", "relativePath": "endpoints/user_analytics.pipe", "content": files[1].content},
         ]})
     );
     assert_eq!(out.stderr_text(), "");
@@ -544,7 +544,7 @@ async fn build_dry_run_sends_nothing() {
     c.run(["build", "--url", &server.url, "--dry-run"]).await.unwrap();
     assert!(server.requests().is_empty());
     let files = project().files().unwrap();
-    let expected: String = files.iter().map(|(p, t)| format!("{p} ({} bytes)\n", t.len())).collect();
+    let expected: String = files.iter().map(|f| format!("{} ({} bytes)\n", f.path, f.content.len())).collect();
     assert_eq!(out.stdout_text(), expected);
     assert_eq!(out.stderr_text(), format!("Dry run: would build 2 datafiles on {}\n", server.url));
 }

@@ -12,7 +12,7 @@ use tinybird::client::{Client, DeleteOptions, ImportSource, IngestOptions, Query
 use tinybird::error::ErrorKind;
 use tinybird::jwt::{Jwt, Scope, SigningKey};
 use tinybird::params::QueryParams;
-use tinybird::project::Project;
+use tinybird::project::{Project, ProjectFile};
 use tinybird::types::DateTime64;
 use tinybird::{Datasource, Endpoint, Row};
 
@@ -1041,11 +1041,8 @@ async fn deploy_build_and_per_file_errors() {
 
     // A pipe datafile that does not parse (a node without SQL): the error names the file.
     let files = vec![
-        ("datasources/hits.datasource".to_owned(), project_file(&project(), "hits.datasource")),
-        (
-            "endpoints/broken.pipe".to_owned(),
-            "NODE endpoint\nDESCRIPTION >\n    no SQL here\n\nTYPE endpoint\n".to_owned(),
-        ),
+        ProjectFile::new("datasources/hits.datasource", project_file(&project(), "hits.datasource")),
+        ProjectFile::new("endpoints/broken.pipe", "NODE endpoint\nDESCRIPTION >\n    no SQL here\n\nTYPE endpoint\n"),
     ];
     let err = client.deploy(&files, &opts).await.expect_err("the broken pipe is refused");
     assert_eq!(err.kind(), &ErrorKind::Deploy, "{err}");
@@ -1084,9 +1081,9 @@ async fn staged_deployments_promote_and_discard() {
 
     // A second version of the project, with one more endpoint, staged.
     let mut files = project().files().unwrap();
-    files.push((
-        "endpoints/hit_count.pipe".into(),
-        "NODE endpoint\nSQL >\n    SELECT count() AS c FROM hits\n\nTYPE endpoint\n".into(),
+    files.push(ProjectFile::new(
+        "endpoints/hit_count.pipe",
+        "NODE endpoint\nSQL >\n    SELECT count() AS c FROM hits\n\nTYPE endpoint\n",
     ));
     let staged = client.deploy(&files, &fast.clone().promote(false)).await.unwrap();
     let DeployOutcome::Staged { id: staged_id, .. } = staged else { panic!("{staged:?}") };
@@ -1156,9 +1153,9 @@ fn project_file(project: &Project, name: &str) -> String {
         .files()
         .expect("the project's datafiles")
         .into_iter()
-        .find(|(path, _)| path.ends_with(name))
+        .find(|f| f.path.ends_with(name))
         .unwrap_or_else(|| panic!("{name} is in the project"))
-        .1
+        .content
 }
 
 #[tokio::test]
@@ -1335,7 +1332,7 @@ async fn typed_materialized_views_and_copy_pipes() {
     let project = Project::new().datasource::<Hit>().datasource::<HitsPerUser>().materialized_view(&view);
     project.validate().expect("the view fits its target");
     let files = project.files().unwrap();
-    let mv = &files.iter().find(|(n, _)| n.ends_with("hits_per_user_mv.pipe")).expect("the view's datafile").1;
+    let mv = &files.iter().find(|f| f.path.ends_with("hits_per_user_mv.pipe")).expect("the view's datafile").content;
     assert!(mv.contains("TYPE materialized\nDATASOURCE \"hits_per_user\""), "{mv}");
 
     // The copy pipe lives in a second project on the same rows: a view and a copy into one target would double it.
@@ -1371,7 +1368,7 @@ async fn scheduled_copies_are_refused_by_tinybird_local() {
         .schedule(CopySchedule::cron("0 * * * *").unwrap());
     let project = Project::new().datasource::<Hit>().datasource::<HitsPerUser>().copy_pipe(&copy);
     let files = project.files().unwrap();
-    let text = &files.iter().find(|(n, _)| n.ends_with("hourly.pipe")).unwrap().1;
+    let text = &files.iter().find(|f| f.path.ends_with("hourly.pipe")).unwrap().content;
     assert!(text.contains("TYPE copy") && text.contains("COPY_SCHEDULE \"0 * * * *\""), "{text}");
     let err = tinybird_local::LocalServer::start(&project).await.expect_err("a scheduled copy is refused");
     assert!(err.to_string().contains("does not run copy pipes on a schedule"), "{err}");

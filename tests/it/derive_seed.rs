@@ -266,7 +266,7 @@ fn golden_datafiles() {
     let bless = std::env::var_os("TINYBIRD_BLESS").is_some();
     let files = project.files().unwrap();
     assert_eq!(files.len(), 5);
-    for (path, text) in files {
+    for tinybird::project::ProjectFile { path, content: text } in files {
         let golden = golden_dir.join(&path);
         if bless {
             std::fs::create_dir_all(golden.parent().unwrap()).unwrap();

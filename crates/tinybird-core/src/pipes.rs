@@ -29,7 +29,7 @@
 //! let project = Project::new().datasource::<DailyTotals>().materialized_view(&view).copy_pipe(&copy);
 //! assert_eq!(project.pipes().len(), 2);
 //! let files = project.files().unwrap();
-//! let mv = &files.iter().find(|(name, _)| name.ends_with("daily_totals_mv.pipe")).unwrap().1;
+//! let mv = &files.iter().find(|f| f.path.ends_with("daily_totals_mv.pipe")).unwrap().content;
 //! assert!(mv.contains("TYPE materialized\nDATASOURCE \"daily_totals\""), "{mv}");
 //! ```
 

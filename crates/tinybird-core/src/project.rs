@@ -17,7 +17,7 @@
 //! };
 //! let project = Project::new().with_datasource(events).with_endpoint(top);
 //! assert!(project.validate().unwrap().is_empty());
-//! let paths: Vec<String> = project.files().unwrap().into_iter().map(|(path, _)| path).collect();
+//! let paths: Vec<String> = project.files().unwrap().into_iter().map(|file| file.path).collect();
 //! assert_eq!(paths, ["datasources/events.datasource", "endpoints/top_users.pipe"]);
 //! ```
 
@@ -27,6 +27,23 @@ use std::path::{Path, PathBuf};
 use crate::datafile::{self, DatafileError, PipeDef, PipeKind};
 use crate::datasource::{Datasource, DatasourceDef};
 use crate::endpoint::{Endpoint, EndpointDef};
+
+/// One datafile of a project: its path relative to the project folder (`datasources/events.datasource`) and its text.
+/// What [`Project::files`] returns and what a deploy or a build uploads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectFile {
+    /// The path relative to the project folder, with `/` separators.
+    pub path: String,
+    /// The datafile's text.
+    pub content: String,
+}
+
+impl ProjectFile {
+    /// A datafile at `path` (relative to the project folder) with `content`.
+    pub fn new(path: impl Into<String>, content: impl Into<String>) -> Self {
+        ProjectFile { path: path.into(), content: content.into() }
+    }
+}
 
 /// Datasources, endpoints and other pipes that are deployed together.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -257,9 +274,9 @@ impl Project {
         Ok(warnings)
     }
 
-    /// Every datafile as `(relative path, content)`: `datasources/<name>.datasource`, `endpoints/<name>.pipe` and
+    /// Every datafile, with its path relative to the project: `datasources/<name>.datasource`, `endpoints/<name>.pipe` and
     /// `pipes/<name>.pipe`, in that order and in the order resources were added. This is what a deploy uploads.
-    pub fn files(&self) -> Result<Vec<(String, String)>, ProjectError> {
+    pub fn files(&self) -> Result<Vec<ProjectFile>, ProjectError> {
         if let Some(e) = self.mismatches.first() {
             return Err(ProjectError::PipeOutput(e.clone()));
         }
@@ -268,19 +285,19 @@ impl Project {
             let path = format!("datasources/{}.datasource", def.name);
             let text = datafile::write_datasource(def)
                 .map_err(|source| ProjectError::Datafile { path: path.clone(), source })?;
-            out.push((path, text));
+            out.push(ProjectFile { path, content: text });
         }
         for def in &self.endpoints {
             let path = format!("endpoints/{}.pipe", def.name);
             let text = datafile::write_endpoint(def)
                 .map_err(|source| ProjectError::Datafile { path: path.clone(), source })?;
-            out.push((path, text));
+            out.push(ProjectFile { path, content: text });
         }
         for def in &self.pipes {
             let path = format!("pipes/{}.pipe", def.name);
             let text =
                 datafile::write_pipe(def).map_err(|source| ProjectError::Datafile { path: path.clone(), source })?;
-            out.push((path, text));
+            out.push(ProjectFile { path, content: text });
         }
         Ok(out)
     }
@@ -289,13 +306,13 @@ impl Project {
     /// left alone.
     pub fn write_to(&self, dir: impl AsRef<Path>) -> Result<(), ProjectError> {
         let dir = dir.as_ref();
-        for (relative, text) in self.files()? {
-            let path = dir.join(&relative);
+        for file in self.files()? {
+            let path = dir.join(&file.path);
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)
                     .map_err(|source| ProjectError::Io { path: parent.to_owned(), source })?;
             }
-            std::fs::write(&path, text).map_err(|source| ProjectError::Io { path, source })?;
+            std::fs::write(&path, file.content).map_err(|source| ProjectError::Io { path, source })?;
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{Body, Client, MultipartPart, MultipartSpec, Request, RetryOn, read_body};
 use crate::error::{Error, ErrorKind, FileError, Result, file_error_from_json};
-use crate::project::Project;
+use crate::project::{Project, ProjectFile};
 
 /// A step of a deployment, reported to the progress callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -299,15 +299,15 @@ fn id_string<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Stri
     })
 }
 
-fn multipart(files: &[(String, String)]) -> Body {
+fn multipart(files: &[ProjectFile]) -> Body {
     Body::Multipart(MultipartSpec {
         parts: files
             .iter()
-            .map(|(path, content)| MultipartPart {
+            .map(|file| MultipartPart {
                 name: "data_project://".into(),
-                filename: Some(path.clone()),
+                filename: Some(file.path.clone()),
                 content_type: "text/plain",
-                data: Bytes::from(content.clone()),
+                data: Bytes::from(file.content.clone()),
             })
             .collect(),
     })
@@ -344,11 +344,11 @@ fn deploy_error(what: &str, errors: Vec<FileError>) -> Error {
     Error::new(ErrorKind::Deploy, format!("{what} failed:\n{detail}")).with_file_errors(errors)
 }
 
-fn project_files(project: &Project) -> Result<Vec<(String, String)>> {
+fn project_files(project: &Project) -> Result<Vec<ProjectFile>> {
     project.files().map_err(|e| Error::new(ErrorKind::BadRequest, format!("cannot write the project's datafiles: {e}")))
 }
 
-fn check_files(files: &[(String, String)]) -> Result<()> {
+fn check_files(files: &[ProjectFile]) -> Result<()> {
     if files.is_empty() {
         return Err(Error::new(ErrorKind::BadRequest, "the project has no datafiles to deploy"));
     }
@@ -356,11 +356,11 @@ fn check_files(files: &[(String, String)]) -> Result<()> {
 }
 
 impl Client {
-    /// Deploys datafiles (`(path relative to the project, content)`, e.g. from `Project::files()`) to the
+    /// Deploys datafiles (for example [`Project::files`]) to the
     /// workspace: discards stale deployments, uploads to `/v1/deploy`, waits for `data_ready`, sets it live and
     /// removes the previously live deployment. Errors carry the server's message for each file
     /// ([`Error::file_errors`]).
-    pub async fn deploy(&self, files: &[(String, String)], opts: &DeployOptions) -> Result<DeployOutcome> {
+    pub async fn deploy(&self, files: &[ProjectFile], opts: &DeployOptions) -> Result<DeployOutcome> {
         check_files(files)?;
         let mut previous = None;
         if !opts.check {
@@ -561,7 +561,7 @@ impl Client {
     async fn upload_datafiles<R: serde::de::DeserializeOwned>(
         &self,
         url: reqwest::Url,
-        files: &[(String, String)],
+        files: &[ProjectFile],
         what_kind: &str,
     ) -> Result<R> {
         let req = Request::new(Method::POST, url, RetryOn::NotIdempotent)
@@ -594,7 +594,7 @@ impl Client {
 
     /// Builds datafiles on a branch or a local server (`POST /v1/build`). A failed build is an
     /// [`ErrorKind::Deploy`] error whose [`Error::file_errors`] list the server's message per file.
-    pub async fn build(&self, files: &[(String, String)]) -> Result<BuildResult> {
+    pub async fn build(&self, files: &[ProjectFile]) -> Result<BuildResult> {
         check_files(files)?;
         let url = self.url(&["v1", "build"], []);
         let parsed: BuildResponse = self.upload_datafiles(url, files, "build").await?;

@@ -10,6 +10,7 @@ use tinybird_core::client::{
 };
 use tinybird_core::error::{ErrorKind, FileError};
 use tinybird_core::jwt::{Jwt, Scope};
+use tinybird_core::project::ProjectFile;
 
 fn q(r: &crate::client_support::Recorded) -> Vec<(&str, &str)> {
     r.query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
@@ -193,10 +194,10 @@ async fn delete_with_condition_and_dry_run() {
     assert_eq!(server.count(), 2);
 }
 
-fn files() -> Vec<(String, String)> {
+fn files() -> Vec<ProjectFile> {
     vec![
-        ("datasources/events.datasource".into(), "SCHEMA >\n    `id` UInt64\n".into()),
-        ("pipes/top.pipe".into(), "NODE n\nSQL >\n    SELECT 1\n".into()),
+        ProjectFile::new("datasources/events.datasource", "SCHEMA >\n    `id` UInt64\n"),
+        ProjectFile::new("pipes/top.pipe", "NODE n\nSQL >\n    SELECT 1\n"),
     ]
 }
 
@@ -402,7 +403,7 @@ async fn build_project_uploads_its_datafiles() {
     assert_eq!(res.new_datasource_names, ["visits"]);
     let body = server.requests()[0].body_str();
     assert!(body.contains("name=\"data_project://\"; filename=\"datasources/visits.datasource\""), "{body}");
-    assert!(body.contains(&expected[0].1), "{body}");
+    assert!(body.contains(&expected[0].content), "{body}");
 }
 
 #[tokio::test]

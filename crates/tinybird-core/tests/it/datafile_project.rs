@@ -100,9 +100,9 @@ fn mv() -> PipeDef {
 fn groups_typed_resources_and_writes_them() {
     let project = Project::new().datasource::<Event>().endpoint::<TopUsers>().with_pipe(mv());
     let files = project.files().unwrap();
-    let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(paths, ["datasources/events.datasource", "endpoints/top_users.pipe", "pipes/users_mv.pipe"]);
-    assert!(files[1].1.contains("{{UInt32(limit, 10, description=\"Rows\")}}"), "{}", files[1].1);
+    assert!(files[1].content.contains("{{UInt32(limit, 10, description=\"Rows\")}}"), "{}", files[1].content);
 
     let warnings = project.validate().unwrap();
     let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
@@ -110,8 +110,8 @@ fn groups_typed_resources_and_writes_them() {
 
     let dir = temp_dir("write");
     project.write_to(&dir).unwrap();
-    for (path, text) in &files {
-        assert_eq!(&std::fs::read_to_string(dir.join(path)).unwrap(), text);
+    for file in &files {
+        assert_eq!(std::fs::read_to_string(dir.join(&file.path)).unwrap(), file.content);
     }
 
     // Reading the folder back gives the same project, and the same files.
