@@ -8,7 +8,9 @@ use std::time::Duration;
 use chrono::{NaiveDate, NaiveDateTime, Utc};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use tinybird::client::{Client, DeleteOptions, ImportSource, IngestOptions, QueryOptions, RetryPolicy};
+use tinybird::client::{
+    Client, DeleteOptions, ImportSource, IngestOptions, QueryOptions, RetryPolicy, StaticTokenRequest,
+};
 use tinybird::error::ErrorKind;
 use tinybird::jwt::{Jwt, Scope, SigningKey};
 use tinybird::params::QueryParams;
@@ -1250,13 +1252,22 @@ async fn copy_pipes_run_through_the_client() {
 #[tokio::test]
 async fn static_tokens_list_refresh_and_delete() {
     let (server, client) = start().await;
-    let created = client
-        .create_token(
-            &[("name".into(), "hits_reader".into()), ("scope".into(), "DATASOURCES:READ:hits".into())],
-            &serde_json::json!({}),
-        )
-        .await
-        .unwrap();
+    // Requests the client refuses before sending anything.
+    let err = client.create_static_token(&StaticTokenRequest::new("no_scopes")).await.expect_err("no scopes");
+    assert!(err.kind() == &ErrorKind::BadRequest && err.to_string().contains("has no scopes"), "{err}");
+    let filtered = StaticTokenRequest::new("filtered").read_datasource_named("hits:id > 1");
+    let err = client.create_static_token(&filtered).await.expect_err("a filter smuggled into the name");
+    assert!(err.to_string().contains("invalid resource \"hits:id > 1\""), "{err}");
+    let err = client.create_static_token(&StaticTokenRequest::new("a/b").read_datasource::<Hit>()).await.unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::BadRequest, "{err}");
+    // One the server refuses: the resource does not exist.
+    let unknown = StaticTokenRequest::new("ghost_reader").read_pipe_named("no_such_pipe");
+    let err = client.create_static_token(&unknown).await.expect_err("unknown pipe");
+    assert!(err.to_string().contains("Resource 'no_such_pipe' not found"), "{err}");
+    assert!(client.tokens().await.unwrap().iter().all(|t| t.name != "ghost_reader"), "nothing was created");
+
+    let created =
+        client.create_static_token(&StaticTokenRequest::new("hits_reader").read_datasource::<Hit>()).await.unwrap();
     let old = created.token().to_string();
     let listed = client.tokens().await.unwrap();
     let reader = listed.iter().find(|t| t.name == "hits_reader").expect("the new token is listed");

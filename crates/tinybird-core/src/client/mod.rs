@@ -45,7 +45,7 @@ pub use jobs::{Job, JobWait};
 pub use query::{ColumnMeta, QueryOptions, QueryResponse, Statistics};
 pub use retry::RetryPolicy;
 pub use stream::RowStream;
-pub use tokens::{StaticToken, TokenResponse, TokenScope};
+pub use tokens::{StaticToken, StaticTokenRequest, TokenResponse, TokenScope};
 
 /// The `from` query parameter every request carries, so Tinybird can attribute traffic to this SDK.
 pub const FROM: &str = "rust-sdk";

@@ -1,11 +1,13 @@
-//! The Token API: JWTs created by the server (Tinybird's Token API).
+//! The Token API: static tokens (create, list, refresh, delete) and JWTs created by the server.
 
 use reqwest::Method;
 use serde::Deserialize;
 
 use super::{Body, Client, Request, RetryOn, read_body};
+use crate::datasource::Datasource;
+use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
-use crate::jwt::{HasExpiry, Jwt, JwtBuilder};
+use crate::jwt::{HasExpiry, Jwt, JwtBuilder, ScopeKind};
 
 /// The Token API's answer. `Debug` never shows the token.
 #[derive(Clone, Deserialize)]
@@ -41,16 +43,32 @@ impl std::fmt::Debug for TokenResponse {
 }
 
 impl Client {
-    /// Creates a token with the Token API: `POST /v0/tokens/?{query}` with a JSON `body`
-    /// (`{"name","scopes","limits"}`). `query` holds `name` and `expiration_time` (a JWT is created when
-    /// `expiration_time` is present). The client's token needs the ADMIN or TOKENS scope.
+    /// Creates a static token with the Token API (`POST /v0/tokens/?name=…&scope=…`): a permanent token, valid until
+    /// it is deleted or refreshed, with the scopes of `request`. The client's token needs the ADMIN or TOKENS scope.
     ///
-    /// A 403 is reported as [`ErrorKind::Forbidden`] saying which scope is missing; a 400 as
-    /// [`ErrorKind::BadRequest`] with the server's reason (for example a past expiration time).
-    pub async fn create_token(&self, query: &[(String, String)], body: &serde_json::Value) -> Result<TokenResponse> {
-        let data = serde_json::to_vec(body)
-            .map_err(|e| Error::new(ErrorKind::Encode, format!("cannot serialise the token request: {e}")))?;
-        self.post_token(query.iter().map(|(k, v)| (k.as_str(), v.as_str())), data).await
+    /// A bad request (an empty or invalid name, no scopes) is a [`ErrorKind::BadRequest`] error and sends nothing. A
+    /// 403 is reported as [`ErrorKind::Forbidden`] saying which scope is missing; a 400 as [`ErrorKind::BadRequest`]
+    /// with the server's reason (for example a resource that does not exist).
+    pub async fn create_static_token(&self, request: &StaticTokenRequest) -> Result<TokenResponse> {
+        check_token_name(&request.name)?;
+        if let Some(resource) = &request.bad_resource {
+            return Err(Error::new(
+                ErrorKind::BadRequest,
+                format!("the static token {:?} names an invalid resource {resource:?}", request.name),
+            ));
+        }
+        if request.scopes.is_empty() {
+            return Err(Error::new(
+                ErrorKind::BadRequest,
+                format!(
+                    "the static token {:?} has no scopes: add one with `read_pipe`, `read_datasource`, …",
+                    request.name
+                ),
+            ));
+        }
+        let mut pairs = vec![("name", request.name.as_str())];
+        pairs.extend(request.scopes.iter().map(|scope| ("scope", scope.as_str())));
+        self.post_token("a static token", pairs, Vec::new()).await
     }
 
     /// Mints a JWT server-side with the Token API, from the same builder that signs locally
@@ -64,12 +82,13 @@ impl Client {
             .token_api_request()
             .map_err(|e| Error::new(ErrorKind::BadRequest, format!("invalid JWT request: {e}")))?;
         let pairs: Vec<(&str, &str)> = request.query_pairs().iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let resp = self.post_token(pairs, request.body().as_bytes().to_vec()).await?;
+        let resp = self.post_token("a JWT", pairs, request.body().as_bytes().to_vec()).await?;
         Ok(request.into_jwt(resp.into_token()))
     }
 
     async fn post_token<'a>(
         &self,
+        kind: &str,
         query: impl IntoIterator<Item = (&'a str, &'a str)>,
         data: Vec<u8>,
     ) -> Result<TokenResponse> {
@@ -80,10 +99,10 @@ impl Client {
             .timeout(self.timeouts().admin);
         let what = req.what.clone();
         let resp = self.send(req).await.map_err(|e| match e.kind() {
-            ErrorKind::Forbidden => {
-                e.with_context("creating a JWT needs a token with the TOKENS or ADMIN scope (this one was refused)")
-            }
-            ErrorKind::BadRequest => e.with_context("the JWT request was rejected"),
+            ErrorKind::Forbidden => e.with_context(&format!(
+                "creating {kind} needs a token with the TOKENS or ADMIN scope (this one was refused)"
+            )),
+            ErrorKind::BadRequest => e.with_context(&format!("the request for {kind} was rejected")),
             _ => e,
         })?;
         let bytes = read_body(&what, resp).await?;
@@ -147,6 +166,90 @@ impl std::fmt::Debug for StaticToken {
 }
 
 /// A token's name or id as one URL path segment: refused when it could name another route.
+/// A static token to create with [`Client::create_static_token`]: a name and what it may do.
+///
+/// Scopes name their resource through its Rust declaration (`read_pipe::<TopPages>()`), or by name for resources
+/// declared elsewhere. Static tokens carry no row filter and pin no parameters: for row-level security mint a JWT
+/// ([`Jwt::builder`]), whose scopes take `fixed_params` and filters.
+///
+/// ```
+/// use tinybird_core::client::StaticTokenRequest;
+///
+/// let request = StaticTokenRequest::new("dashboard_backend")
+///     .read_pipe_named("top_pages")
+///     .append_datasource_named("events");
+/// assert_eq!(request.scopes(), ["PIPES:READ:top_pages", "DATASOURCES:APPEND:events"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticTokenRequest {
+    name: String,
+    scopes: Vec<String>,
+    /// The first resource name that cannot be a scope's (reported when the request is sent).
+    bad_resource: Option<String>,
+}
+
+impl StaticTokenRequest {
+    /// A token named `name` (letters, digits and `_` are safe everywhere), with no scopes yet.
+    pub fn new(name: impl Into<String>) -> Self {
+        StaticTokenRequest { name: name.into(), scopes: Vec::new(), bad_resource: None }
+    }
+
+    /// `PIPES:READ` on endpoint `E`: call it, with any parameters.
+    pub fn read_pipe<E: Endpoint>(self) -> Self {
+        self.read_pipe_named(E::NAME)
+    }
+
+    /// `DATASOURCES:READ` on datasource `D`: read every row of it.
+    pub fn read_datasource<D: Datasource>(self) -> Self {
+        self.read_datasource_named(D::NAME)
+    }
+
+    /// `DATASOURCES:APPEND` on datasource `D`: send rows to it (Events API, appends).
+    pub fn append_datasource<D: Datasource>(self) -> Self {
+        self.append_datasource_named(D::NAME)
+    }
+
+    /// `PIPES:READ` on a pipe given by name.
+    pub fn read_pipe_named(self, pipe: impl AsRef<str>) -> Self {
+        self.with_scope(ScopeKind::PipesRead, pipe.as_ref())
+    }
+
+    /// `DATASOURCES:READ` on a datasource given by name.
+    pub fn read_datasource_named(self, datasource: impl AsRef<str>) -> Self {
+        self.with_scope(ScopeKind::DatasourcesRead, datasource.as_ref())
+    }
+
+    /// `DATASOURCES:APPEND` on a datasource given by name.
+    pub fn append_datasource_named(self, datasource: impl AsRef<str>) -> Self {
+        self.with_scope(ScopeKind::DatasourcesAppend, datasource.as_ref())
+    }
+
+    /// The token's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The scopes as the Token API takes them (`PIPES:READ:top_pages`), in the order they were added.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    fn with_scope(mut self, kind: ScopeKind, resource: &str) -> Self {
+        // Tinybird names resources with letters, digits and `_`; anything else (a `:` above all) would change the
+        // scope's meaning on the wire.
+        let valid = !resource.is_empty() && resource.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            self.bad_resource.get_or_insert_with(|| resource.to_owned());
+            return self;
+        }
+        let scope = format!("{kind}:{resource}");
+        if !self.scopes.contains(&scope) {
+            self.scopes.push(scope);
+        }
+        self
+    }
+}
+
 fn check_token_name(name: &str) -> Result<()> {
     if name.is_empty() || name.chars().any(|c| c == '/' || c == '?' || c == '#' || c.is_control()) || name == ".." {
         return Err(Error::new(ErrorKind::BadRequest, format!("invalid token name {name:?}")));

@@ -235,6 +235,44 @@ pub(super) async fn create(
     .into_response())
 }
 
+/// One `scope=` of a static token: `PIPES:READ:<pipe>`, `DATASOURCES:READ:<datasource>` or
+/// `DATASOURCES:APPEND:<datasource>`, naming a resource of the workspace. Tinybird Forward refuses the `:sql_filter`
+/// suffix of the classic Token API (row filters belong to JWTs), and so does this server: a token that silently
+/// ignored its filter would read every row. Workspace-wide scopes (`ADMIN`, `TOKENS`, `WORKSPACE:READ_ALL`) are not
+/// simulated and are refused by name.
+fn static_scope(ws: &Workspace, scope: &str) -> Result<(ScopeKind, String), ApiError> {
+    let mut parts = scope.splitn(3, ':');
+    let kind = format!("{}:{}", parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let Some(kind) = ScopeKind::parse(&kind) else {
+        return Err(token_error(format!(
+            "Invalid scope '{scope}': tinybird-local creates static tokens with PIPES:READ:<pipe>, \
+             DATASOURCES:READ:<datasource> or DATASOURCES:APPEND:<datasource> scopes"
+        )));
+    };
+    let rest = parts.next().unwrap_or("");
+    let (resource, filter) = match rest.split_once(':') {
+        Some((resource, filter)) => (resource, Some(filter)),
+        None => (rest, None),
+    };
+    if filter.is_some() {
+        return Err(token_error(format!(
+            "Invalid scope '{scope}': the :sql_filter suffix on resource-scoped tokens is not supported in Tinybird \
+             Forward; use a JWT with a DATASOURCES:READ filter instead"
+        )));
+    }
+    if resource.is_empty() {
+        return Err(token_error(format!("Invalid scope '{scope}': a resource name is required")));
+    }
+    let exists = match kind {
+        ScopeKind::PipesRead => ws.pipe(resource).is_some(),
+        _ => ws.is_datasource(resource),
+    };
+    if !exists {
+        return Err(token_error(format!("Resource '{resource}' not found")));
+    }
+    Ok((kind, resource.to_string()))
+}
+
 fn create_static(
     ws: &Workspace,
     query: &[(String, tinybird_template::ParamValue)],
@@ -267,13 +305,7 @@ fn create_static(
         .ok_or_else(|| token_error("The 'name' parameter is required".into()))?;
     let mut scopes = Vec::new();
     for (_, scope) in pairs.iter().filter(|(k, _)| k == "scope") {
-        let mut parts = scope.splitn(3, ':');
-        let kind = format!("{}:{}", parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-        let Some(kind) = ScopeKind::parse(&kind) else {
-            return Err(token_error(format!("Invalid scope '{scope}'")));
-        };
-        let resource = parts.next().unwrap_or("").to_string();
-        scopes.push((kind, resource));
+        scopes.push(static_scope(ws, scope)?);
     }
     let token = ws.add_static_token(&name, scopes.clone());
     Ok(axum::Json(token_json(&name, &token, &scopes)).into_response())

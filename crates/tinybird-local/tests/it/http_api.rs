@@ -1177,3 +1177,41 @@ async fn static_tokens_refresh_and_delete() {
     assert_eq!(r.status(), 400);
     assert_eq!(works(admin).await, 200);
 }
+
+/// Static tokens' scopes are checked when the token is created, and nothing is created for a refused one: Tinybird
+/// Forward refuses the classic `:sql_filter` suffix (a token that ignored its filter would read every row), a scope
+/// must name an existing resource, and workspace-wide scopes, which this server does not simulate, are refused by name.
+#[tokio::test]
+async fn static_token_scopes_are_checked() {
+    let s = server().await;
+    let admin = s.admin_token().to_string();
+    let create = |scope: &str| {
+        let url = format!("{}/v0/tokens", s.url());
+        let query = vec![("name".to_string(), "checked".to_string()), ("scope".to_string(), scope.to_string())];
+        let admin = admin.clone();
+        async move {
+            let r = client().post(url).query(&query).bearer_auth(admin).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let refused = [
+        (
+            "DATASOURCES:READ:events:org_id = 'acme'",
+            "the :sql_filter suffix on resource-scoped tokens is not supported",
+        ),
+        ("PIPES:READ:top_pages:1 = 1", "the :sql_filter suffix on resource-scoped tokens is not supported"),
+        ("DATASOURCES:READ:no_such_datasource", "Resource 'no_such_datasource' not found"),
+        ("PIPES:READ:", "a resource name is required"),
+        ("ADMIN", "tinybird-local creates static tokens with PIPES:READ:<pipe>"),
+        ("WORKSPACE:READ_ALL", "tinybird-local creates static tokens with PIPES:READ:<pipe>"),
+    ];
+    for (scope, expected) in refused {
+        let (status, body) = create(scope).await;
+        assert_eq!(status, 400, "{scope}: {body}");
+        assert!(body.contains(expected), "{scope}: {body}");
+    }
+    let (_, listed) = get_json(&format!("{}/v0/tokens", s.url()), &admin).await;
+    assert!(!listed.to_string().contains("\"checked\""), "nothing was created: {listed}");
+    let (status, body) = create("DATASOURCES:READ:events").await;
+    assert_eq!(status, 200, "{body}");
+}
