@@ -1,0 +1,877 @@
+//! ClickHouse function calls, one by one: each name the DataFusion engine answers exactly as ClickHouse, with the
+//! rewrite that makes it so, and window functions. Any other name is refused.
+
+use super::*;
+
+/// Positional arguments of a call, printed, plus whether it was `DISTINCT`.
+pub(super) struct Call {
+    pub(super) name: String,
+    pub(super) params: Vec<String>,
+    pub(super) args: Vec<String>,
+    pub(super) distinct: bool,
+    pub(super) star: bool,
+    pub(super) windowed: bool,
+}
+
+pub(super) fn call_of(expr: &Expr) -> Result<Call, EngineError> {
+    let Expr::Function(f) = expr else { unreachable!("called on functions only") };
+    let name = match f.name.0.as_slice() {
+        [ObjectNamePart::Identifier(Ident { value, .. })] => value.clone(),
+        _ => return Err(EngineError::Unsupported(format!("function `{}`", f.name))),
+    };
+    let list = |a: &FunctionArguments, what: &str| -> Result<(Vec<String>, bool, bool), EngineError> {
+        match a {
+            FunctionArguments::None => Ok((vec![], false, false)),
+            FunctionArguments::Subquery(q) => Ok((vec![format!("({q})")], false, false)),
+            FunctionArguments::List(l) => {
+                if !l.clauses.is_empty() {
+                    return Err(EngineError::Unsupported(format!("{what} clauses in `{name}(…)`")));
+                }
+                let distinct = matches!(l.duplicate_treatment, Some(DuplicateTreatment::Distinct));
+                let mut out = Vec::new();
+                let mut star = false;
+                for arg in &l.args {
+                    match arg {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => out.push(e.to_string()),
+                        FunctionArg::Unnamed(FunctionArgExpr::Wildcard) => star = true,
+                        _ => return Err(EngineError::Unsupported(format!("named arguments in `{name}(…)`"))),
+                    }
+                }
+                Ok((out, distinct, star))
+            }
+        }
+    };
+    let (args, distinct, star) = list(&f.args, "argument")?;
+    let (params, _, _) = list(&f.parameters, "parameter")?;
+    if f.filter.is_some() || f.null_treatment.is_some() || !f.within_group.is_empty() {
+        return Err(EngineError::Unsupported(format!("FILTER / WITHIN GROUP on `{name}`")));
+    }
+    Ok(Call { name, params, args, distinct, star, windowed: f.over.is_some() })
+}
+
+pub(super) fn arity(call: &Call, range: std::ops::RangeInclusive<usize>) -> Result<(), EngineError> {
+    if range.contains(&call.args.len()) {
+        Ok(())
+    } else {
+        Err(EngineError::Syntax(format!(
+            "Number of arguments for function {} doesn't match: passed {}, should be {}",
+            call.name,
+            call.args.len(),
+            if range.start() == range.end() {
+                range.start().to_string()
+            } else {
+                format!("from {} to {}", range.start(), range.end())
+            }
+        )))
+    }
+}
+
+pub(super) fn string_literal(text: &str) -> Option<String> {
+    let e = parse_expr(text).ok()?;
+    match e {
+        Expr::Value(ValueWithSpan { value: SqlValue::SingleQuotedString(s), .. }) => Some(s),
+        _ => None,
+    }
+}
+
+pub(super) fn sql_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// ClickHouse `formatDateTime` patterns → chrono patterns (as `to_char` takes them).
+pub(super) fn chrono_format(ch: &str) -> Result<String, EngineError> {
+    let mut out = String::new();
+    let mut chars = ch.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let Some(spec) = chars.next() else {
+            return Err(EngineError::Syntax("formatDateTime: pattern ends with %".into()));
+        };
+        let mapped = match spec {
+            'Y' | 'm' | 'd' | 'H' | 'S' | 'y' | 'e' | 'j' | 'p' | 'I' | 'u' | 'V' | 'G' | 'a' | 'b' | 'D' | 'R'
+            | 'T' => {
+                format!("%{spec}")
+            }
+            'i' => "%M".into(),
+            'M' => "%B".into(),
+            's' => "%S".into(),
+            'F' => "%Y-%m-%d".into(),
+            'h' => "%I".into(),
+            'w' => "%w".into(),
+            'n' => "\n".into(),
+            't' => "\t".into(),
+            '%' => "%%".into(),
+            'f' => "%6f".into(),
+            other => return Err(EngineError::Unsupported(format!("formatDateTime pattern %{other}"))),
+        };
+        out.push_str(&mapped);
+    }
+    Ok(out)
+}
+
+pub(super) fn interval_sql(text: &str) -> Result<(i64, String), EngineError> {
+    let e = parse_expr(text)?;
+    let bad = || EngineError::Unsupported(format!("toStartOfInterval with interval `{text}`"));
+    match e {
+        Expr::Interval(iv) => {
+            let n: i64 = match iv.value.as_ref() {
+                Expr::Value(ValueWithSpan { value: SqlValue::Number(n, _), .. }) => n.parse().map_err(|_| bad())?,
+                Expr::Value(ValueWithSpan { value: SqlValue::SingleQuotedString(s), .. }) => {
+                    s.trim().parse().map_err(|_| bad())?
+                }
+                _ => return Err(bad()),
+            };
+            let unit = iv.leading_field.ok_or_else(bad)?.to_string().to_ascii_lowercase();
+            Ok((n, unit))
+        }
+        _ => Err(bad()),
+    }
+}
+
+pub(super) fn cast_fn(target: &str) -> Option<&'static str> {
+    Some(match target {
+        "Int8" => "ch_to_int8",
+        "Int16" => "ch_to_int16",
+        "Int32" => "ch_to_int32",
+        "Int64" => "ch_to_int64",
+        "UInt8" => "ch_to_uint8",
+        "UInt16" => "ch_to_uint16",
+        "UInt32" => "ch_to_uint32",
+        "UInt64" => "ch_to_uint64",
+        "Float32" => "ch_to_float32",
+        "Float64" => "ch_to_float64",
+        _ => return None,
+    })
+}
+
+/// Whether an aggregate's argument may be NULL in ClickHouse: a bare (possibly qualified or quoted) column whose
+/// declared type is `Nullable`. Expressions over columns count as not nullable.
+pub(super) fn nullable_argument(arg: &str, nullable: &dyn Fn(&str) -> bool) -> bool {
+    bare_column(arg).is_some_and(nullable)
+}
+
+/// The column an argument names when it is a bare (possibly qualified or quoted) column, else None.
+pub(super) fn bare_column(arg: &str) -> Option<&str> {
+    let last = arg.rsplit('.').next().unwrap_or(arg).trim();
+    let name = last.trim_matches(|c| c == '`' || c == '"');
+    (!name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_')).then_some(name)
+}
+
+/// Wraps an aggregate so an empty set gives ClickHouse's answer rather than DataFusion's NULL: `nan` for `avg`,
+/// the type's default (0, '', 1970-01-01, []) otherwise; a `Nullable` argument keeps NULL, as in ClickHouse.
+pub(super) fn empty_set_default(kind: &str, aggregate: String, arg: &str, nullable: &dyn Fn(&str) -> bool) -> String {
+    if nullable_argument(arg, nullable) {
+        aggregate
+    } else if kind.eq_ignore_ascii_case("avg") {
+        format!("coalesce({aggregate}, CAST('NaN' AS DOUBLE))")
+    } else {
+        format!("ch_zero_if_null({aggregate})")
+    }
+}
+
+/// The supported functions and their translations. Anything not listed fails, naming the function.
+pub(super) fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, EngineError> {
+    let call = call_of(expr)?;
+    let name = call.name.as_str();
+    let param_free = |c: &Call| {
+        if c.params.is_empty() { Ok(()) } else { Err(EngineError::Unsupported(format!("parameters on `{}`", c.name))) }
+    };
+    if call.windowed {
+        return window_function(expr, &call, nullable).map(Some);
+    }
+    if !matches!(name, "quantile" | "quantiles" | "quantileExact" | "quantilesExact" | "groupArray") {
+        param_free(&call)?;
+    }
+    const FAMILIES: [Family; 7] = [aggregates, dates, conditionals, arrays, strings, json, numbers];
+    for family in FAMILIES {
+        if let Some(rewritten) = family(&call, nullable)? {
+            return Ok(Some(rewritten));
+        }
+    }
+    match name {
+        "row_number" | "rank" | "dense_rank" => Err(EngineError::Unsupported(format!("`{name}` without OVER"))),
+        other => Err(EngineError::Unsupported(format!("function `{other}`"))),
+    }
+}
+
+/// One family of functions: the rewrite of a call to one of its names, or `None` for a name of another family.
+type Family = fn(&Call, &dyn Fn(&str) -> bool) -> Result<Option<Expr>, EngineError>;
+
+/// `count(…)` and friends are UInt64 in ClickHouse.
+fn as_u64(inner: String) -> String {
+    format!("ch_to_uint64({inner})")
+}
+
+/// Aggregate functions (with ClickHouse's result types and empty-set values).
+fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, EngineError> {
+    let (a, p, name) = (&call.args, &call.params, call.name.as_str());
+    let sql = match name {
+        "count" | "COUNT" | "Count" => {
+            if call.star || a.is_empty() {
+                as_u64("count(*)".into())
+            } else if call.distinct {
+                as_u64(format!("count(DISTINCT {})", a.join(", ")))
+            } else {
+                as_u64(format!("count({})", a[0]))
+            }
+        }
+        "countIf" => {
+            arity(call, 1..=2)?;
+            match a.len() {
+                1 => as_u64(format!("count(CASE WHEN {} THEN 1 END)", a[0])),
+                _ => as_u64(format!("count(CASE WHEN {} THEN {} END)", a[1], a[0])),
+            }
+        }
+        "countDistinct" | "uniq" | "uniqExact" | "uniqCombined" | "uniqCombined64" | "uniqHLL12" => {
+            arity(call, 1..=1).map_err(|_| EngineError::Unsupported(format!("`{name}` with several arguments")))?;
+            as_u64(format!("count(DISTINCT {})", a[0]))
+        }
+        "uniqIf" | "uniqExactIf" => {
+            arity(call, 2..=2)?;
+            as_u64(format!("count(DISTINCT CASE WHEN {} THEN {} END)", a[1], a[0]))
+        }
+        // ClickHouse's sum and avg: their types, and their order of adding floats (see the `sums` module).
+        // ClickHouse sums an empty set to 0, not NULL.
+        "sum" | "SUM" | "Sum" if call.distinct => {
+            arity(call, 1..=1)?;
+            format!("ch_zero_if_null(sum(DISTINCT {}))", a[0])
+        }
+        "sum" | "SUM" | "Sum" => {
+            arity(call, 1..=1)?;
+            format!("ch_zero_if_null(ch_sum({}))", a[0])
+        }
+        "sumIf" => {
+            arity(call, 2..=2)?;
+            format!("ch_zero_if_null(ch_sum(CASE WHEN {} THEN {} END))", a[1], a[0])
+        }
+        "avg" | "AVG" | "Avg" | "min" | "MIN" | "Min" | "max" | "MAX" | "Max" => {
+            arity(call, 1..=1)?;
+            let f = match name.to_ascii_lowercase().as_str() {
+                "avg" if call.distinct => "avg(DISTINCT ".to_string(),
+                "avg" => "ch_avg(".to_string(),
+                other => format!("{other}("),
+            };
+            empty_set_default(&name[..3], format!("{f}{})", a[0]), &a[0], nullable)
+        }
+        "avgIf" | "minIf" | "maxIf" => {
+            arity(call, 2..=2)?;
+            let f = if name == "avgIf" { "ch_avg" } else { &name[..3] };
+            empty_set_default(&name[..3], format!("{f}(CASE WHEN {} THEN {} END)", a[1], a[0]), &a[0], nullable)
+        }
+        "arrayElement" => {
+            arity(call, 2..=2)?;
+            format!("ch_array_element({}, {})", a[0], a[1])
+        }
+        "median" => {
+            arity(call, 1..=1)?;
+            format!("ch_quantile({}, 0.5)", a[0])
+        }
+        "quantile" | "quantileExact" => {
+            arity(call, 1..=1)?;
+            let level = p.first().cloned().unwrap_or_else(|| "0.5".into());
+            if p.len() > 1 {
+                return Err(EngineError::Syntax(format!("{name} takes one level parameter")));
+            }
+            let f = if name == "quantile" { "ch_quantile" } else { "ch_quantile_exact" };
+            format!("{f}({}, {level})", a[0])
+        }
+        "quantiles" | "quantilesExact" => {
+            arity(call, 1..=1)?;
+            if p.is_empty() {
+                return Err(EngineError::Syntax(format!("{name} needs at least one level parameter")));
+            }
+            let f = if name == "quantiles" { "ch_quantile" } else { "ch_quantile_exact" };
+            let parts: Vec<String> = p.iter().map(|l| format!("{f}({}, {l})", a[0])).collect();
+            format!("make_array({})", parts.join(", "))
+        }
+        "argMin" | "argMax" => {
+            arity(call, 2..=2)?;
+            let dir = if name == "argMin" { "ASC" } else { "DESC" };
+            empty_set_default(
+                "arg",
+                format!("first_value({} ORDER BY {} {dir} NULLS LAST)", a[0], a[1]),
+                &a[0],
+                nullable,
+            )
+        }
+        "groupArray" | "groupUniqArray" | "any" | "anyLast" => {
+            arity(call, 1..=1)?;
+            let (f, distinct) = match name {
+                "groupArray" => ("array_agg", ""),
+                "groupUniqArray" => ("array_agg", "DISTINCT "),
+                "any" => ("first_value", ""),
+                _ => ("last_value", ""),
+            };
+            // ClickHouse aggregates skip NULLs.
+            let mut e = parse_expr(&format!("{f}({distinct}{})", a[0]))?;
+            if let Expr::Function(func) = &mut e {
+                func.filter = Some(Box::new(parse_expr(&format!("({}) IS NOT NULL", a[0]))?));
+            }
+            let e = match (name, p.first()) {
+                ("groupArray", Some(max)) => parse_expr(&format!("array_slice({e}, 1, {max})"))?,
+                (_, None) => e,
+                _ => return Err(EngineError::Unsupported(format!("parameters on `{name}`"))),
+            };
+            // An empty set: `[]` for the array aggregates, the type's default for `any`/`anyLast` (NULL for a
+            // `Nullable` column), where DataFusion answers NULL.
+            let e = match name {
+                "groupArray" | "groupUniqArray" => parse_expr(&format!("ch_zero_if_null({e})"))?,
+                _ => parse_expr(&empty_set_default(name, e.to_string(), &a[0], nullable))?,
+            };
+            return Ok(Some(e));
+        }
+        _ => return Ok(None),
+    };
+    parse_expr(&sql).map(Some)
+}
+
+/// Dates and times.
+fn dates(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, EngineError> {
+    let (a, name) = (&call.args, call.name.as_str());
+    let sql = match name {
+        "now" => {
+            arity(call, 0..=0)?;
+            "ch_to_datetime(now())".into()
+        }
+        "today" => {
+            arity(call, 0..=0)?;
+            "current_date()".into()
+        }
+        "yesterday" => {
+            arity(call, 0..=0)?;
+            "ch_to_date(current_date() - INTERVAL '1 day')".into()
+        }
+        "toDate" => {
+            arity(call, 1..=1)?;
+            format!("ch_to_date({})", a[0])
+        }
+        "toDateTime" => {
+            arity(call, 1..=1)?;
+            format!("ch_to_datetime({})", a[0])
+        }
+        "toDateTime64" => {
+            arity(call, 2..=2)?;
+            let precision: u8 = a[1]
+                .trim()
+                .parse()
+                .map_err(|_| EngineError::Syntax("toDateTime64: the precision must be a number literal".into()))?;
+            let f = match precision {
+                0 => "ch_to_datetime",
+                1..=3 => "ch_to_datetime64_3",
+                4..=6 => "ch_to_datetime64_6",
+                7..=9 => "ch_to_datetime64_9",
+                _ => return Err(EngineError::Syntax(format!("toDateTime64: precision {precision} is out of range"))),
+            };
+            format!("{f}({})", a[0])
+        }
+        "parseDateTimeBestEffort" | "parseDateTimeBestEffortOrNull" => {
+            arity(call, 1..=1)?;
+            let f = if name.ends_with("OrNull") { "ch_parse_datetime_or_null" } else { "ch_parse_datetime" };
+            format!("{f}({})", a[0])
+        }
+        // DateTime64(3), the default precision; another precision is refused.
+        "parseDateTime64BestEffort" | "parseDateTime64BestEffortOrNull" => {
+            arity(call, 1..=2)?;
+            if a.get(1).is_some_and(|p| p.trim() != "3") {
+                return Err(EngineError::Unsupported(format!("{name} with a precision other than 3")));
+            }
+            let f = if name.ends_with("OrNull") { "ch_parse_datetime64_or_null" } else { "ch_parse_datetime64" };
+            format!("{f}({})", a[0])
+        }
+        // `addDays(x, n)`, `subtractHours(x, n)` (see the `dates` module).
+        n if (n.starts_with("add") || n.starts_with("subtract"))
+            && crate::engine::dates::unit_name(n.trim_start_matches("add").trim_start_matches("subtract"))
+                .is_some() =>
+        {
+            arity(call, 2..=2)?;
+            let sign = if n.starts_with("subtract") { "-" } else { "" };
+            let unit = n.trim_start_matches("add").trim_start_matches("subtract");
+            format!("ch_date_add('{sign}{unit}', {}, {})", a[0], a[1])
+        }
+        // `date_add(DAY, n, x)`, `dateSub(MONTH, n, x)`.
+        n if matches!(n.to_ascii_lowercase().as_str(), "date_add" | "dateadd" | "date_sub" | "datesub") => {
+            arity(call, 3..=3)?;
+            let unit = crate::engine::dates::unit_name(a[0].trim())
+                .ok_or_else(|| EngineError::Unsupported(format!("{name} with the unit `{}`", a[0])))?;
+            let sign = if n.to_ascii_lowercase().contains("sub") { "-" } else { "" };
+            format!("ch_date_add('{sign}{unit}', {}, {})", a[2], a[1])
+        }
+        "toDayOfYear" => format!("ch_to_uint16(date_part('doy', {}))", one(call)?),
+        "toYYYYMMDDhhmmss" => {
+            let x = one(call)?;
+            format!(
+                "ch_to_uint64(date_part('year', {x}) * 10000000000 + date_part('month', {x}) * 100000000 + \
+                 date_part('day', {x}) * 1000000 + date_part('hour', {x}) * 10000 + date_part('minute', {x}) * 100 + \
+                 date_part('second', {x}))"
+            )
+        }
+        "fromUnixTimestamp" => format!("ch_from_unix({})", one(call)?),
+        "toStartOfMinute"
+        | "toStartOfHour"
+        | "toStartOfDay"
+        | "toStartOfFiveMinutes"
+        | "toStartOfTenMinutes"
+        | "toStartOfFifteenMinutes" => {
+            arity(call, 1..=1)?;
+            let bin = match name {
+                "toStartOfMinute" => "1 minute",
+                "toStartOfHour" => "1 hour",
+                "toStartOfDay" => "1 day",
+                "toStartOfFiveMinutes" => "5 minutes",
+                "toStartOfTenMinutes" => "10 minutes",
+                _ => "15 minutes",
+            };
+            // Only toStartOfDay takes a Date; the others refuse it, as ClickHouse does.
+            let arg =
+                if name == "toStartOfDay" { a[0].clone() } else { format!("ch_datetime_only({}, '{name}')", a[0]) };
+            format!(
+                "ch_to_datetime(date_bin(INTERVAL '{bin}', ch_to_datetime({arg}), TIMESTAMP '1970-01-01 00:00:00'))"
+            )
+        }
+        "toStartOfWeek" | "toMonday" => {
+            arity(call, 1..=2)?;
+            // Mode 0 (the default) starts weeks on Sunday; odd modes and toMonday on Monday.
+            let monday = name == "toMonday"
+                || a.get(1)
+                    .map(|m| m.trim().parse::<u8>().map(|m| m % 2 == 1))
+                    .transpose()
+                    .map_err(|_| EngineError::Syntax("toStartOfWeek: the mode must be a number literal".into()))?
+                    .unwrap_or(false);
+            let origin = if monday { "1970-01-05" } else { "1970-01-04" };
+            format!("ch_to_date(date_bin(INTERVAL '7 days', ch_to_datetime({}), TIMESTAMP '{origin} 00:00:00'))", a[0])
+        }
+        "toStartOfMonth" | "toStartOfQuarter" | "toStartOfYear" => {
+            arity(call, 1..=1)?;
+            let unit = match name {
+                "toStartOfMonth" => "month",
+                "toStartOfQuarter" => "quarter",
+                _ => "year",
+            };
+            format!("ch_to_date(date_trunc('{unit}', ch_to_datetime({})))", a[0])
+        }
+        "toStartOfInterval" => {
+            arity(call, 2..=2)?;
+            let (n, unit) = interval_sql(&a[1])?;
+            if n <= 0 {
+                return Err(EngineError::Syntax("toStartOfInterval: the interval must be positive".into()));
+            }
+            match unit.as_str() {
+                "second" | "minute" | "hour" | "day" => format!(
+                    "ch_to_datetime(date_bin(INTERVAL '{n} {unit}', ch_to_datetime({}), TIMESTAMP '1970-01-01 00:00:00'))",
+                    a[0]
+                ),
+                "week" if n == 1 => {
+                    format!(
+                        "ch_to_date(date_bin(INTERVAL '7 days', ch_to_datetime({}), TIMESTAMP '1970-01-05 00:00:00'))",
+                        a[0]
+                    )
+                }
+                "month" | "quarter" | "year" if n == 1 => {
+                    format!("ch_to_date(date_trunc('{unit}', ch_to_datetime({})))", a[0])
+                }
+                _ => return Err(EngineError::Unsupported(format!("toStartOfInterval with INTERVAL {n} {unit}"))),
+            }
+        }
+        "toYYYYMM" => {
+            arity(call, 1..=1)?;
+            format!("ch_to_uint32(date_part('year', {0}) * 100 + date_part('month', {0}))", a[0])
+        }
+        "toYYYYMMDD" => {
+            arity(call, 1..=1)?;
+            format!(
+                "ch_to_uint32(date_part('year', {0}) * 10000 + date_part('month', {0}) * 100 + date_part('day', {0}))",
+                a[0]
+            )
+        }
+        "toYear" => format!("ch_to_uint16(date_part('year', {}))", one(call)?),
+        "toMonth" => format!("ch_to_uint8(date_part('month', {}))", one(call)?),
+        "toDayOfMonth" => format!("ch_to_uint8(date_part('day', {}))", one(call)?),
+        "toHour" => format!("ch_to_uint8(date_part('hour', {}))", one(call)?),
+        "toMinute" => format!("ch_to_uint8(date_part('minute', {}))", one(call)?),
+        "toSecond" => format!("ch_to_uint8(date_part('second', {}))", one(call)?),
+        "toDayOfWeek" => format!("ch_to_uint8((ch_to_int64(date_part('dow', {})) + 6) % 7 + 1)", one(call)?),
+        "toUnixTimestamp" => format!("ch_to_uint32(ch_to_int64(ch_to_datetime({})))", one(call)?),
+        "formatDateTime" => {
+            arity(call, 2..=2)?;
+            let pattern = string_literal(&a[1])
+                .ok_or_else(|| EngineError::Unsupported("formatDateTime with a non-literal pattern".into()))?;
+            format!("to_char({}, {})", a[0], sql_string(&chrono_format(&pattern)?))
+        }
+        "dateDiff" | "date_diff" | "DATE_DIFF" => {
+            arity(call, 3..=3)?;
+            format!("ch_date_diff({}, {}, {})", a[0], a[1], a[2])
+        }
+        _ => return Ok(None),
+    };
+    parse_expr(&sql).map(Some)
+}
+
+/// Conditionals and NULLs.
+fn conditionals(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, EngineError> {
+    let (a, name) = (&call.args, call.name.as_str());
+    let sql = match name {
+        "if" | "IF" => {
+            arity(call, 3..=3)?;
+            format!("(CASE WHEN {} THEN {} ELSE {} END)", a[0], typed_literal_text(&a[1]), typed_literal_text(&a[2]))
+        }
+        "multiIf" => {
+            if a.len() < 3 || a.len() % 2 == 0 {
+                return Err(EngineError::Syntax("multiIf takes an odd number of arguments, at least 3".into()));
+            }
+            let mut s = String::from("(CASE");
+            for pair in a[..a.len() - 1].chunks(2) {
+                s.push_str(&format!(" WHEN {} THEN {}", pair[0], typed_literal_text(&pair[1])));
+            }
+            s.push_str(&format!(" ELSE {} END)", typed_literal_text(&a[a.len() - 1])));
+            s
+        }
+        "coalesce" | "COALESCE" => {
+            format!("coalesce({})", a.iter().map(|x| typed_literal_text(x)).collect::<Vec<_>>().join(", "))
+        }
+        "ifNull" => {
+            arity(call, 2..=2)?;
+            format!("coalesce({}, {})", a[0], typed_literal_text(&a[1]))
+        }
+        "nullIf" | "NULLIF" => {
+            arity(call, 2..=2)?;
+            format!("nullif({}, {})", a[0], a[1])
+        }
+        "isNull" => format!("(({}) IS NULL)", one(call)?),
+        "isNotNull" => format!("(({}) IS NOT NULL)", one(call)?),
+        _ => return Ok(None),
+    };
+    parse_expr(&sql).map(Some)
+}
+
+/// Arrays.
+fn arrays(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, EngineError> {
+    let (a, name) = (&call.args, call.name.as_str());
+    let sql = match name {
+        "has" => {
+            arity(call, 2..=2)?;
+            format!("array_has({}, {})", a[0], a[1])
+        }
+        "hasAny" | "hasAll" => {
+            arity(call, 2..=2)?;
+            format!("{}({}, {})", if name == "hasAny" { "array_has_any" } else { "array_has_all" }, a[0], a[1])
+        }
+        "length" | "LENGTH" => format!("ch_length({})", one(call)?),
+        "empty" => format!("(ch_length({}) = 0)", one(call)?),
+        "notEmpty" => format!("(ch_length({}) > 0)", one(call)?),
+        "arrayJoin" => format!("unnest({})", one(call)?),
+        "array" => format!("make_array({})", a.join(", ")),
+        "arrayStringConcat" => {
+            arity(call, 1..=2)?;
+            format!("array_to_string({}, {})", a[0], a.get(1).map(String::as_str).unwrap_or("''"))
+        }
+        "arraySort" => format!("array_sort({})", one(call)?),
+        "arrayDistinct" => format!("array_distinct({})", one(call)?),
+        "arrayConcat" => format!("array_concat({})", a.join(", ")),
+        "indexOf" => {
+            arity(call, 2..=2)?;
+            format!("ch_to_uint64(coalesce(array_position({}, {}), 0))", a[0], a[1])
+        }
+        _ => return Ok(None),
+    };
+    parse_expr(&sql).map(Some)
+}
+
+/// Strings.
+fn strings(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, EngineError> {
+    let (a, name) = (&call.args, call.name.as_str());
+    let sql = match name {
+        "lower" | "LOWER" | "lcase" => format!("ch_lower_ascii({})", one(call)?),
+        "upper" | "UPPER" | "ucase" => format!("ch_upper_ascii({})", one(call)?),
+        "lowerUTF8" => format!("lower({})", one(call)?),
+        "upperUTF8" => format!("upper({})", one(call)?),
+        "concat" | "CONCAT" => {
+            if a.is_empty() {
+                return Err(EngineError::Syntax("concat needs at least one argument".into()));
+            }
+            // ClickHouse's concat is NULL when any argument is NULL, as `||` is.
+            let parts: Vec<String> = a.iter().map(|x| format!("ch_to_string({x})")).collect();
+            format!("({})", parts.join(" || "))
+        }
+        "like" | "notLike" | "ilike" | "notILike" => {
+            arity(call, 2..=2)?;
+            let op = match name {
+                "like" => "LIKE",
+                "notLike" => "NOT LIKE",
+                "ilike" => "ILIKE",
+                _ => "NOT ILIKE",
+            };
+            format!("(({}) {op} ({}))", a[0], a[1])
+        }
+        "startsWith" | "endsWith" => {
+            arity(call, 2..=2)?;
+            format!("{}({}, {})", if name == "startsWith" { "starts_with" } else { "ends_with" }, a[0], a[1])
+        }
+        "replaceAll" => {
+            arity(call, 3..=3)?;
+            format!("replace({}, {}, {})", a[0], a[1], a[2])
+        }
+        "splitByChar" | "splitByString" => {
+            arity(call, 2..=2)?;
+            format!("string_to_array({}, {})", a[1], a[0])
+        }
+        // Byte semantics, as ClickHouse (see the `strings` module).
+        "lengthUTF8" => format!("ch_to_uint64(character_length({}))", one(call)?),
+        "position" | "POSITION" | "locate" => {
+            arity(call, 2..=2)?;
+            format!("ch_position({}, {})", a[0], a[1])
+        }
+        "left" | "LEFT" => {
+            arity(call, 2..=2)?;
+            format!("ch_substring({}, 1, {})", a[0], a[1])
+        }
+        "right" | "RIGHT" => {
+            arity(call, 2..=2)?;
+            let n = format!("ch_to_int64({})", a[1]);
+            format!("ch_substring({}, CASE WHEN {n} >= 0 THEN -{n} ELSE 1 - {n} END)", a[0])
+        }
+        "reverse" => format!("ch_reverse({})", one(call)?),
+        "repeat" => {
+            arity(call, 2..=2)?;
+            format!("repeat({}, ch_to_int64({}))", a[0], a[1])
+        }
+        "replaceOne" => {
+            arity(call, 3..=3)?;
+            format!("ch_replace_one({})", a.join(", "))
+        }
+        "base64Encode" => format!("ch_base64_encode({})", one(call)?),
+        "hex" | "HEX" => format!("ch_hex({})", typed_literal_text(one(call)?)),
+        "trim" | "trimBoth" => format!("btrim({})", one(call)?),
+        "trimLeft" => format!("ltrim({})", one(call)?),
+        "trimRight" => format!("rtrim({})", one(call)?),
+        "substring" | "SUBSTRING" | "substr" | "SUBSTR" | "Substr" | "mid" => {
+            arity(call, 2..=3)?;
+            format!("ch_substring({})", a.join(", "))
+        }
+        "substringUTF8" => {
+            arity(call, 2..=3)?;
+            format!("substr({})", a.join(", "))
+        }
+        _ => return Ok(None),
+    };
+    parse_expr(&sql).map(Some)
+}
+
+/// JSON.
+fn json(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, EngineError> {
+    let (a, name) = (&call.args, call.name.as_str());
+    let sql = match name {
+        "JSONExtractString" | "JSONExtractInt" | "JSONExtractUInt" | "JSONExtractFloat" | "JSONExtractBool"
+        | "JSONExtractRaw" | "JSONHas" => {
+            if a.is_empty() {
+                return Err(EngineError::Syntax(format!("{name} needs the JSON argument")));
+            }
+            let f = match name {
+                "JSONExtractString" => "ch_json_string",
+                "JSONExtractInt" => "ch_json_int",
+                "JSONExtractUInt" => "ch_json_uint",
+                "JSONExtractFloat" => "ch_json_float",
+                "JSONExtractBool" => "ch_json_bool",
+                "JSONExtractRaw" => "ch_json_raw",
+                _ => "ch_json_has",
+            };
+            format!("{f}({})", a.join(", "))
+        }
+        "JSONLength" | "JSONExtractKeys" | "JSONExtractArrayRaw" => {
+            if a.is_empty() {
+                return Err(EngineError::Syntax(format!("{name} needs the JSON argument")));
+            }
+            let f = match name {
+                "JSONLength" => "ch_json_length",
+                "JSONExtractKeys" => "ch_json_keys",
+                _ => "ch_json_array_raw",
+            };
+            format!("{f}({})", a.join(", "))
+        }
+        "JSONExtract" => {
+            if a.len() < 2 {
+                return Err(EngineError::Syntax("JSONExtract needs the JSON and a return type".into()));
+            }
+            let ty = string_literal(&a[a.len() - 1])
+                .ok_or_else(|| EngineError::Unsupported("JSONExtract with a non-literal type".into()))?;
+            let path = a[..a.len() - 1].join(", ");
+            match ty.as_str() {
+                "String" => format!("ch_json_string({path})"),
+                "Bool" => format!("ch_json_bool({path})"),
+                t if t.starts_with("Int") => format!("{}(ch_json_int({path}))", cast_fn(t).unwrap_or("ch_to_int64")),
+                t if t.starts_with("UInt") => format!("{}(ch_json_uint({path}))", cast_fn(t).unwrap_or("ch_to_uint64")),
+                t if t.starts_with("Float") => {
+                    format!("{}(ch_json_float({path}))", cast_fn(t).unwrap_or("ch_to_float64"))
+                }
+                other => return Err(EngineError::Unsupported(format!("JSONExtract to type {other}"))),
+            }
+        }
+        _ => return Ok(None),
+    };
+    parse_expr(&sql).map(Some)
+}
+
+/// Conversions and numbers.
+fn numbers(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, EngineError> {
+    let (a, name) = (&call.args, call.name.as_str());
+    let sql = match name {
+        "toString" => format!("ch_to_string({})", one(call)?),
+        n if n.starts_with("to") && cast_fn(&n[2..]).is_some() => {
+            format!("{}({})", cast_fn(&n[2..]).unwrap_or_default(), one(call)?)
+        }
+        n if n.starts_with("to") && n.ends_with("OrNull") && cast_fn(&n[2..n.len() - 6]).is_some() => {
+            format!("{}_or_null({})", cast_fn(&n[2..n.len() - 6]).unwrap_or_default(), one(call)?)
+        }
+        n if n.starts_with("to") && n.ends_with("OrZero") && cast_fn(&n[2..n.len() - 6]).is_some() => {
+            format!("coalesce({}_or_null({}), 0)", cast_fn(&n[2..n.len() - 6]).unwrap_or_default(), one(call)?)
+        }
+        "round" | "ROUND" => {
+            arity(call, 1..=2)?;
+            format!("ch_round({}, {})", a[0], a.get(1).map(String::as_str).unwrap_or("0"))
+        }
+        // ClickHouse's result types and edge values (see the `arithmetic` module); literals typed as ClickHouse types them.
+        "intDiv" | "intDivOrZero" | "modulo" | "moduloOrZero" => {
+            arity(call, 2..=2)?;
+            let f = match name {
+                "intDiv" => "ch_int_div",
+                "intDivOrZero" => "ch_int_div_or_zero",
+                "modulo" => "ch_modulo",
+                _ => "ch_modulo_or_zero",
+            };
+            format!("{f}({}, {})", typed_literal_text(&a[0]), typed_literal_text(&a[1]))
+        }
+        "abs" | "ABS" => format!("ch_abs({})", typed_literal_text(one(call)?)),
+        "divide" => {
+            arity(call, 2..=2)?;
+            format!("ch_divide({}, {})", a[0], a[1])
+        }
+        "greatest" | "least" => {
+            arity(call, 2..=usize::MAX)?;
+            let args: Vec<String> = a.iter().map(|x| typed_literal_text(x)).collect();
+            format!("ch_{name}({})", args.join(", "))
+        }
+        "sqrt" | "exp" | "ln" | "log2" | "log10" | "floor" | "ceil" | "FLOOR" | "CEIL" => {
+            format!("{}({})", name.to_ascii_lowercase(), one(call)?)
+        }
+        // ClickHouse's `log` is the natural logarithm.
+        "log" | "LOG" => format!("ln({})", one(call)?),
+        // Int8: -1, 0 or 1; NaN counts as positive, as in ClickHouse.
+        "sign" => {
+            let x = one(call)?;
+            format!(
+                "ch_to_int8(CASE WHEN ({x}) IS NULL THEN NULL WHEN ({x}) < 0 THEN -1 WHEN ({x}) = 0 THEN 0 ELSE 1 END)"
+            )
+        }
+        "pow" | "power" => format!("{}({})", name.to_ascii_lowercase(), a.join(", ")),
+        _ => return Ok(None),
+    };
+    parse_expr(&sql).map(Some)
+}
+
+/// A window function: ranks as they are; `count`, `sum`, `avg`, `min`, `max` over a frame that starts at the
+/// partition's first row (ClickHouse adds rows to the running state as the frame grows, in order; a sliding frame
+/// is refused for `sum`/`avg`, whose float rounding would differ); `lag`/`lagInFrame`, `lead`/`leadInFrame` of a
+/// non-`Nullable` column, whose missing rows are the type's default (0, ''), not NULL; `ntile`.
+pub(super) fn window_function(expr: &Expr, call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Expr, EngineError> {
+    use datafusion::sql::sqlparser::ast::{WindowFrameBound, WindowType};
+    let Expr::Function(f) = expr else { unreachable!("called on functions only") };
+    if matches!(call.name.to_ascii_lowercase().as_str(), "row_number" | "rank" | "dense_rank") {
+        return lowercase_name(expr);
+    }
+    let Some(WindowType::WindowSpec(spec)) = &f.over else {
+        return Err(EngineError::Unsupported(format!("the named window of `{}` (write the window inline)", call.name)));
+    };
+    let frame = spec.window_frame.as_ref();
+    let starts_first = frame.is_none_or(|fr| matches!(fr.start_bound, WindowFrameBound::Preceding(None)));
+    let ends_last = frame.is_some_and(|fr| matches!(fr.end_bound, Some(WindowFrameBound::Following(None))));
+    let a = &call.args;
+    let lower = call.name.to_ascii_lowercase();
+    // The call without its window, rewritten; the window is put back on the innermost function.
+    let windowed = |inner: &str, wrap: &dyn Fn(String) -> String| -> Result<Expr, EngineError> {
+        let mut e = parse_expr(inner)?;
+        if let Expr::Function(g) = &mut e {
+            g.over = f.over.clone();
+        }
+        parse_expr(&wrap(e.to_string()))
+    };
+    // Unqualified only, as before: `t.c` names a column of one table, which `nullable` does not tell apart.
+    let plain_column = |arg: &str| !arg.contains('.') && bare_column(arg).is_some_and(|name| !nullable(name));
+    match lower.as_str() {
+        "ntile" => {
+            arity(call, 1..=1)?;
+            windowed(&format!("ntile({})", a[0]), &|e| e)
+        }
+        "count" | "sum" | "avg" | "min" | "max" if !call.distinct => {
+            if !starts_first && matches!(lower.as_str(), "sum" | "avg") {
+                return Err(EngineError::Unsupported(format!(
+                    "`{}` over a sliding window frame (ClickHouse recomputes it, adding floats in another order)",
+                    call.name
+                )));
+            }
+            match lower.as_str() {
+                "count" if call.star || a.is_empty() => windowed("count(*)", &|e| format!("ch_to_uint64({e})")),
+                "count" => {
+                    arity(call, 1..=1)?;
+                    windowed(&format!("count({})", a[0]), &|e| format!("ch_to_uint64({e})"))
+                }
+                other => {
+                    arity(call, 1..=1)?;
+                    let f = match other {
+                        "sum" => "ch_sum",
+                        "avg" => "ch_avg",
+                        m => m,
+                    };
+                    windowed(&format!("{f}({})", a[0]), &|e| e)
+                }
+            }
+        }
+        "lag" | "laginframe" | "lead" | "leadinframe" => {
+            arity(call, 1..=3)?;
+            let lead = lower.starts_with("lead");
+            if lower.ends_with("inframe") && !(if lead { ends_last } else { starts_first }) {
+                return Err(EngineError::Unsupported(format!(
+                    "`{}` with a frame that does not reach {} (it sees only the rows of its frame)",
+                    call.name,
+                    if lead {
+                        "the partition's last row: write ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING"
+                    } else {
+                        "back to the partition's first row"
+                    }
+                )));
+            }
+            let f = if lead { "lead" } else { "lag" };
+            let offset = a.get(1).cloned().unwrap_or_else(|| "1".into());
+            match a.get(2) {
+                Some(default) => windowed(&format!("{f}({}, {offset}, {default})", a[0]), &|e| e),
+                None if plain_column(&a[0]) => {
+                    windowed(&format!("{f}({}, {offset})", a[0]), &|e| format!("ch_zero_if_null({e})"))
+                }
+                None => Err(EngineError::Unsupported(format!(
+                    "`{}` of an expression or a Nullable column without a default (ClickHouse fills missing rows with the \
+                     type's default, NULL only for Nullable values)",
+                    call.name
+                ))),
+            }
+        }
+        _ => Err(EngineError::Unsupported(format!("window function `{}`", call.name))),
+    }
+}
+
+pub(super) fn one(call: &Call) -> Result<&str, EngineError> {
+    arity(call, 1..=1)?;
+    Ok(&call.args[0])
+}
+
+pub(super) fn lowercase_name(expr: &Expr) -> Result<Expr, EngineError> {
+    let mut e = expr.clone();
+    if let Expr::Function(f) = &mut e {
+        for part in &mut f.name.0 {
+            if let ObjectNamePart::Identifier(ident) = part {
+                ident.value = ident.value.to_ascii_lowercase();
+            }
+        }
+    }
+    Ok(e)
+}

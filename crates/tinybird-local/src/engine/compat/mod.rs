@@ -1,0 +1,161 @@
+//! The ClickHouse compatibility layer: ClickHouse SQL in, a DataFusion-ready statement out.
+//!
+//! Queries are parsed in the ClickHouse dialect, then rewritten so DataFusion computes what ClickHouse would:
+//! ClickHouse function names and semantics (`count()` is UInt64, `/` is float division, `round` is banker's, …),
+//! `WITH expr AS name`, `LIMIT n BY`. Every function must be on one of the lists in `calls` (one function per
+//! family); anything else, and constructs such as `FINAL`, `PREWHERE` or `SETTINGS`, fail with an error naming them
+//! rather than running with different semantics.
+//!
+//! `parse` reads the SQL and guards it, `tables` knows what it reads, `rewrite` walks it, and `calls` translates
+//! each function call.
+
+use super::EngineError;
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Cte, DuplicateTreatment, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, LimitClause,
+    ObjectNamePart, OrderByKind, Query, SelectItem, SetExpr, Statement, TableAlias, TableFactor, Value as SqlValue,
+    ValueWithSpan, Visit, VisitMut, Visitor, VisitorMut, With, helpers::attached_token::AttachedToken,
+};
+use datafusion::sql::sqlparser::dialect::{ClickHouseDialect, GenericDialect};
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::Parser;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
+
+mod calls;
+mod parse;
+mod rewrite;
+mod tables;
+#[cfg(test)]
+mod tests;
+
+use calls::*;
+pub use parse::*;
+use rewrite::*;
+pub use tables::*;
+
+/// A translated query.
+#[derive(Debug, Clone)]
+pub struct Translated {
+    /// The statement DataFusion plans.
+    pub statement: Statement,
+    /// `SELECT count(*)` over the query without its outermost LIMIT, when it has one that is not a literal.
+    pub count_statement: Option<Statement>,
+    /// The `Nullable`/`LowCardinality` wrappers ClickHouse gives each selected column (see the `hints` module).
+    pub wrappers: Vec<Option<crate::engine::hints::Wrappers>>,
+    /// The outermost `LIMIT n [OFFSET m]` when both are literals: `(offset, limit)`. It is removed from `statement`
+    /// and applied to the result, so one execution gives both the rows and `rows_before_limit_at_least`.
+    pub literal_limit: Option<(usize, usize)>,
+    /// Tables the query reads (CTE names excluded).
+    pub tables: Vec<String>,
+}
+
+/// Quotes an identifier for ClickHouse SQL.
+pub fn quote_ident(name: &str) -> String {
+    format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`"))
+}
+
+/// Translates one ClickHouse query for DataFusion.
+pub fn translate(sql: &str) -> Result<Translated, EngineError> {
+    translate_with(sql, &NoTables)
+}
+
+/// [`translate`], told about the tables.
+pub fn translate_with(sql: &str, tables: &dyn Tables) -> Result<Translated, EngineError> {
+    translate_query(parse(sql)?, tables)
+}
+
+/// Translates a parsed query (from [`parse`]) for DataFusion, without printing or parsing it again as a whole.
+pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Translated, EngineError> {
+    REWRITTEN.with(|c| c.set(0));
+    if query.format_clause.is_some() {
+        return Err(EngineError::Unsupported("FORMAT inside a subquery".into()));
+    }
+    let tables = referenced_tables(&query);
+    let wrappers = crate::engine::hints::of_query(&query, &|column| catalog.column_type(column));
+    // Columns keep the names ClickHouse gives them, whatever the rewrites below do to their expressions.
+    crate::engine::names::name_columns(&mut query, &|table| catalog.columns(table));
+    let nullable = |column: &str| catalog.nullable_column(column);
+    let column_type = |column: &str| catalog.column_type(column);
+    let mut rewriter = Rewriter { error: None, nullable: &nullable, column_type: &column_type };
+    let _ = VisitMut::visit(&mut query, &mut rewriter);
+    if let Some(e) = rewriter.error {
+        return Err(e);
+    }
+    let literal = |e: &Expr| match e {
+        Expr::Value(ValueWithSpan { value: SqlValue::Number(n, _), .. }) => n.parse::<usize>().ok(),
+        _ => None,
+    };
+    let literal_limit = match &query.limit_clause {
+        Some(LimitClause::LimitOffset { limit: Some(limit), offset, limit_by }) if limit_by.is_empty() => {
+            match (literal(limit), offset.as_ref().map(|o| literal(&o.value))) {
+                (Some(l), None) => Some((0, l)),
+                (Some(l), Some(Some(o))) => Some((o, l)),
+                _ => None,
+            }
+        }
+        Some(LimitClause::OffsetCommaLimit { offset, limit }) => match (literal(offset), literal(limit)) {
+            (Some(o), Some(l)) => Some((o, l)),
+            _ => None,
+        },
+        _ => None,
+    };
+    if literal_limit.is_some() {
+        query.limit_clause = None;
+    }
+    let count_statement = match &query.limit_clause {
+        Some(LimitClause::LimitOffset { limit: Some(_), .. }) | Some(LimitClause::OffsetCommaLimit { .. }) => {
+            let mut unlimited = query.clone();
+            unlimited.limit_clause = None;
+            unlimited.order_by = None;
+            let text = format!("SELECT count(*) FROM ({unlimited}) AS __tb_rows_before_limit");
+            Some(Statement::Query(Box::new(parse_generic(&text)?)))
+        }
+        _ => None,
+    };
+    Ok(Translated { statement: Statement::Query(Box::new(query)), count_statement, wrappers, literal_limit, tables })
+}
+
+fn parse_generic(text: &str) -> Result<Query, EngineError> {
+    spend_rewrite_budget(text)?;
+    let dialect = GenericDialect {};
+    Parser::new(&dialect)
+        .with_recursion_limit(PARSER_RECURSION_LIMIT)
+        .try_with_sql(text)
+        .and_then(|mut p| p.parse_query())
+        .map(|q| *q)
+        .map_err(|e| EngineError::Execution(format!("internal rewrite produced invalid SQL ({e}): {text}")))
+}
+
+/// The most text the rewrites of one translation may parse, in bytes. Rewrites print an argument into the text of
+/// its translation, so nesting makes the work grow faster than the query; past this, the query is refused.
+const REWRITE_BUDGET: usize = 8 * 1024 * 1024;
+
+thread_local! {
+    static REWRITTEN: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+fn spend_rewrite_budget(text: &str) -> Result<(), EngineError> {
+    let spent = REWRITTEN.with(|c| {
+        let total = c.get().saturating_add(text.len());
+        c.set(total);
+        total
+    });
+    if spent > REWRITE_BUDGET {
+        return Err(EngineError::Unsupported(format!(
+            "a query this deeply nested (translating it for the DataFusion engine takes more than {} MB of rewriting)",
+            REWRITE_BUDGET / (1024 * 1024)
+        )));
+    }
+    Ok(())
+}
+
+fn parse_expr(text: &str) -> Result<Expr, EngineError> {
+    spend_rewrite_budget(text)?;
+    let dialect = GenericDialect {};
+    Parser::new(&dialect)
+        .with_recursion_limit(PARSER_RECURSION_LIMIT)
+        .try_with_sql(text)
+        .and_then(|mut p| p.parse_expr())
+        .map_err(|e| EngineError::Execution(format!("internal rewrite produced invalid SQL ({e}): {text}")))
+}

@@ -1,0 +1,469 @@
+//! The rewriting visitor: conditions, `ORDER BY` keys, `UNION` tails, typed integer literals and `LIMIT n BY`;
+//! each function call goes to [`super::calls::rewrite_function`].
+
+use super::*;
+
+pub(super) struct Rewriter<'a> {
+    pub(super) error: Option<EngineError>,
+    pub(super) nullable: &'a dyn Fn(&str) -> bool,
+    pub(super) column_type: &'a dyn Fn(&str) -> Option<crate::types::ChType>,
+}
+
+/// An ORDER BY key on a column stored as text whose ClickHouse order is not the text's: a UUID sorts by its last 16
+/// hex digits, then its first 16 (ClickHouse compares the two 64-bit halves low first), so the key puts them in that
+/// order; IPv4/IPv6 addresses and enums (numeric order) are refused.
+pub(super) fn order_key(
+    expr: &Expr,
+    column_type: &dyn Fn(&str) -> Option<crate::types::ChType>,
+) -> Result<Option<Expr>, EngineError> {
+    let name = match expr {
+        Expr::Identifier(i) => &i.value,
+        Expr::CompoundIdentifier(parts) => match parts.last() {
+            Some(last) => &last.value,
+            None => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    let Some(ty) = column_type(name) else { return Ok(None) };
+    let crate::types::ChType::Named(named) = ty.base() else { return Ok(None) };
+    match named.as_str() {
+        "UUID" => parse_expr(&format!(
+            "concat(substr({expr}, 20, 4), substr({expr}, 25, 12), substr({expr}, 1, 8), substr({expr}, 10, 4), \
+             substr({expr}, 15, 4))"
+        ))
+        .map(Some),
+        other if other.starts_with("FixedString") => Ok(None),
+        other => Err(EngineError::Unsupported(format!(
+            "ORDER BY a column of type {other} (ClickHouse orders it by its value: the number of an enum, the address of an IP, not its text)"
+        ))),
+    }
+}
+
+/// Whether an expression is a condition by its form (a comparison, `AND`, `IS NULL`, …), so DataFusion reads it as a
+/// boolean without help.
+pub(super) fn is_condition(expr: &Expr) -> bool {
+    use datafusion::sql::sqlparser::ast::UnaryOperator;
+    match expr {
+        Expr::BinaryOp { op, .. } => matches!(
+            op,
+            BinaryOperator::Eq
+                | BinaryOperator::NotEq
+                | BinaryOperator::Lt
+                | BinaryOperator::LtEq
+                | BinaryOperator::Gt
+                | BinaryOperator::GtEq
+                | BinaryOperator::And
+                | BinaryOperator::Or
+        ),
+        Expr::UnaryOp { op: UnaryOperator::Not, .. } => true,
+        Expr::Nested(inner) => is_condition(inner),
+        Expr::IsNull(_)
+        | Expr::IsNotNull(_)
+        | Expr::IsTrue(_)
+        | Expr::IsFalse(_)
+        | Expr::IsNotTrue(_)
+        | Expr::IsNotFalse(_)
+        | Expr::Like { .. }
+        | Expr::ILike { .. }
+        | Expr::InList { .. }
+        | Expr::InSubquery { .. }
+        | Expr::Between { .. }
+        | Expr::Exists { .. }
+        | Expr::Value(ValueWithSpan { value: SqlValue::Boolean(_), .. }) => true,
+        _ => false,
+    }
+}
+
+/// `ch_cond(expr)` around an expression that is not a condition by its form (ClickHouse takes numbers as
+/// conditions); conditions are left alone.
+pub(super) fn as_condition(expr: &mut Expr) {
+    if is_condition(expr) {
+        return;
+    }
+    let inner = std::mem::replace(expr, Expr::value(SqlValue::Null));
+    *expr = Expr::Function(datafusion::sql::sqlparser::ast::Function {
+        name: datafusion::sql::sqlparser::ast::ObjectName(vec![ObjectNamePart::Identifier(Ident::new("ch_cond"))]),
+        uses_odbc_syntax: false,
+        parameters: FunctionArguments::None,
+        args: FunctionArguments::List(datafusion::sql::sqlparser::ast::FunctionArgumentList {
+            duplicate_treatment: None,
+            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(inner))],
+            clauses: vec![],
+        }),
+        filter: None,
+        null_treatment: None,
+        over: None,
+        within_group: vec![],
+    });
+}
+
+/// In ClickHouse, an `ORDER BY`/`LIMIT` after `A UNION ALL B` belongs to `B` alone (the last `SELECT`), not to the
+/// union as in standard SQL: moves them into that operand. After a parenthesized last operand ClickHouse rejects them.
+pub(super) fn bind_union_tail(query: &mut Query) -> Result<(), EngineError> {
+    if !matches!(query.body.as_ref(), SetExpr::SetOperation { .. })
+        || (query.order_by.is_none() && query.limit_clause.is_none())
+    {
+        return Ok(());
+    }
+    let SetExpr::SetOperation { right, .. } = query.body.as_ref() else { return Ok(()) };
+    if !matches!(right.as_ref(), SetExpr::Select(_)) {
+        return Err(EngineError::Unsupported(
+            "ORDER BY or LIMIT after a UNION whose last SELECT is in parentheses (ClickHouse rejects it)".into(),
+        ));
+    }
+    let mut last = query.clone();
+    last.with = None;
+    last.body = right.clone();
+    query.order_by = None;
+    query.limit_clause = None;
+    if let SetExpr::SetOperation { right, .. } = query.body.as_mut() {
+        **right = SetExpr::Query(Box::new(last));
+    }
+    Ok(())
+}
+
+/// ClickHouse sorts NULLs last in both directions unless told otherwise; DataFusion puts them first for `DESC`.
+pub(super) fn nulls_last(order_by: &mut [datafusion::sql::sqlparser::ast::OrderByExpr]) {
+    for item in order_by {
+        if item.options.nulls_first.is_none() {
+            item.options.nulls_first = Some(false);
+        }
+    }
+}
+
+impl VisitorMut for Rewriter<'_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let Err(e) = bind_union_tail(query) {
+            self.error = Some(e);
+            return ControlFlow::Break(());
+        }
+        if let Some(order_by) = &mut query.order_by
+            && let OrderByKind::Expressions(items) = &mut order_by.kind
+        {
+            nulls_last(items);
+            for item in items.iter_mut() {
+                match order_key(&item.expr, self.column_type) {
+                    Ok(Some(key)) => item.expr = key,
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.error = Some(e);
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Literals DataFusion would read otherwise than ClickHouse: `0x10` (a number there) and `x'41'` (a string)
+    /// both parse as one hex-string form here, so neither is guessed at.
+    fn post_visit_value(&mut self, value: &mut ValueWithSpan) -> ControlFlow<()> {
+        match &value.value {
+            SqlValue::SingleQuotedString(_)
+            | SqlValue::DollarQuotedString(_)
+            | SqlValue::Number(..)
+            | SqlValue::Boolean(_)
+            | SqlValue::Null
+            | SqlValue::Placeholder(_) => ControlFlow::Continue(()),
+            other => {
+                self.error = Some(EngineError::Unsupported(format!("the literal form `{other}`")));
+                ControlFlow::Break(())
+            }
+        }
+    }
+
+    /// `WHERE 1`, `HAVING flag`, `ON a.x`: numbers as conditions.
+    fn post_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
+        if let datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(_, modifiers) = &select.group_by
+            && !modifiers.is_empty()
+        {
+            self.error = Some(EngineError::Unsupported(
+                "GROUP BY … WITH ROLLUP, CUBE or TOTALS (ClickHouse fills subtotal keys with defaults, not NULL)"
+                    .into(),
+            ));
+            return ControlFlow::Break(());
+        }
+        if let Some(selection) = &mut select.selection {
+            as_condition(selection);
+        }
+        if let Some(having) = &mut select.having {
+            as_condition(having);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        let result = match expr {
+            // `is_bot AND x > 1`, `NOT flag`: each operand a condition.
+            Expr::BinaryOp { left, op: BinaryOperator::And | BinaryOperator::Or, right } => {
+                as_condition(left);
+                as_condition(right);
+                Ok(None)
+            }
+            Expr::UnaryOp { op: datafusion::sql::sqlparser::ast::UnaryOperator::Not, expr: inner } => {
+                as_condition(inner);
+                Ok(None)
+            }
+            // `-x` of an expression: ClickHouse's `negate` (unsigned integers negate into the next signed type).
+            // Negative literals (`-5`) stay as they are, typed by `type_integer_literals`; `-(5)` is `negate(5)`.
+            Expr::UnaryOp { op: datafusion::sql::sqlparser::ast::UnaryOperator::Minus, expr: inner }
+                if !matches!(inner.as_ref(), Expr::Value(ValueWithSpan { value: SqlValue::Number(..), .. }))
+                    && !matches!(inner.as_ref(), Expr::Interval(_)) =>
+            {
+                parse_expr(&format!("ch_negate({})", typed_literal_text(&inner.to_string()))).map(Some)
+            }
+            // `arr[i]` (and `arr[i][j]`): ClickHouse's `arrayElement`, with defaults outside the array.
+            Expr::CompoundFieldAccess { root, access_chain } => (|| {
+                use datafusion::sql::sqlparser::ast::{AccessExpr, Subscript};
+                let mut text = root.to_string();
+                for access in access_chain.iter() {
+                    match access {
+                        AccessExpr::Subscript(Subscript::Index { index }) => {
+                            text = format!("ch_array_element({text}, {index})");
+                        }
+                        other => return Err(EngineError::Unsupported(format!("the access `{other}`"))),
+                    }
+                }
+                parse_expr(&text).map(Some)
+            })(),
+            Expr::Function(f) => {
+                if let Some(datafusion::sql::sqlparser::ast::WindowType::WindowSpec(spec)) = &mut f.over {
+                    nulls_last(&mut spec.order_by);
+                }
+                rewrite_function(expr, self.nullable)
+            }
+            // The parser reads `substring(…)` as its own node: give it ClickHouse's byte semantics too.
+            Expr::Substring { expr: s, substring_from, substring_for, .. } => {
+                let mut args = vec![
+                    s.to_string(),
+                    substring_from.as_ref().map(std::string::ToString::to_string).unwrap_or_else(|| "1".into()),
+                ];
+                if let Some(len) = substring_for {
+                    args.push(len.to_string());
+                }
+                parse_expr(&format!("ch_substring({})", args.join(", "))).map(Some)
+            }
+            // `column + 1`, `1 + 1`: literals take ClickHouse's types (UInt8 here), so `UInt64 + 1` stays UInt64 where
+            // an Int64 literal would make DataFusion widen both to Decimal(21, 0); the result type is then ClickHouse's
+            // (see `ClickHouseArithmetic` in the engine).
+            Expr::BinaryOp {
+                left,
+                op: BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply,
+                right,
+            } => {
+                let unsigned =
+                    |e: &Expr| typed_integer_literal(e).filter(|(text, _)| !text.starts_with('-')).map(|(_, e)| e);
+                if let Some(l) = unsigned(left) {
+                    **left = l;
+                }
+                if let Some(r) = unsigned(right) {
+                    **right = r;
+                }
+                Ok(None)
+            }
+            // `[1, 2, 3]` is Array(UInt8): integer elements take ClickHouse's literal types, and the array the
+            // common type of its elements, where DataFusion makes every one Int64.
+            Expr::Array(array) => {
+                for elem in &mut array.elem {
+                    if let Some((_, typed)) = typed_integer_literal(elem) {
+                        *elem = typed;
+                    }
+                }
+                Ok(None)
+            }
+            // `POSITION(needle IN haystack)`: ClickHouse's byte offset.
+            Expr::Position { expr: needle, r#in } => {
+                parse_expr(&format!("ch_position({in}, {needle})", r#in = r#in)).map(Some)
+            }
+            // `a % b` is ClickHouse's `modulo`, with its result type.
+            Expr::BinaryOp { left, op: BinaryOperator::Modulo, right } => parse_expr(&format!(
+                "ch_modulo({}, {})",
+                typed_literal_text(&left.to_string()),
+                typed_literal_text(&right.to_string())
+            ))
+            .map(Some),
+            // ClickHouse `/` always divides as floats: 7 / 2 = 3.5.
+            Expr::BinaryOp { left, op: BinaryOperator::Divide, right } => {
+                parse_expr(&format!("ch_divide({left}, {right})")).map(Some)
+            }
+            // ClickHouse fills the subtotal rows' keys with their type's default (0, ''), DataFusion with NULL.
+            Expr::Rollup(_) | Expr::Cube(_) | Expr::GroupingSets(_) => Err(EngineError::Unsupported(
+                "ROLLUP, CUBE and GROUPING SETS (ClickHouse fills subtotal keys with defaults, not NULL)".into(),
+            )),
+            // `TIMESTAMP '…'` is a DateTime in ClickHouse and a nanosecond timestamp here; `DATE '…'` agrees.
+            Expr::TypedString(ts) if !matches!(ts.data_type, datafusion::sql::sqlparser::ast::DataType::Date) => {
+                Err(EngineError::Unsupported(format!("the typed literal `{ts}` (use toDateTime('…') or toDate('…'))")))
+            }
+            _ => Ok(None),
+        };
+        match result {
+            Ok(Some(new)) => *expr = new,
+            Ok(None) => {}
+            Err(e) => {
+                self.error = Some(e);
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        // Every SELECT of a UNION too: `SELECT 1 UNION ALL SELECT id` is UInt8 ∪ UInt32 = UInt32 in ClickHouse.
+        fn each_select(body: &mut SetExpr) {
+            match body {
+                SetExpr::Select(select) => type_integer_literals(&mut select.projection),
+                SetExpr::SetOperation { left, right, .. } => {
+                    each_select(left);
+                    each_select(right);
+                }
+                _ => {}
+            }
+        }
+        each_select(query.body.as_mut());
+        if let Err(e) = rewrite_limit_by(query) {
+            self.error = Some(e);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// An integer literal selected as a column gets ClickHouse's type, the smallest that holds it (`SELECT 1` is UInt8,
+/// `SELECT -1` Int8, `SELECT 300` UInt16), where DataFusion would make every one Int64; an unnamed one keeps
+/// ClickHouse's column name, its text.
+pub(super) fn type_integer_literals(projection: &mut [SelectItem]) {
+    for item in projection.iter_mut() {
+        match item {
+            SelectItem::ExprWithAlias { expr, .. } => {
+                if let Some((_, e)) = typed_integer_literal(expr) {
+                    *expr = e;
+                }
+            }
+            SelectItem::UnnamedExpr(expr) => {
+                if let Some((text, e)) = typed_integer_literal(expr) {
+                    *item = SelectItem::ExprWithAlias { expr: e, alias: Ident::with_quote('"', text) };
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A branch value of `if`/`multiIf`/`coalesce` as SQL text: an integer literal typed as ClickHouse types it (so
+/// `if(c, 1, 0)` is UInt8 and `if(c, 1, -1)` Int16), anything else unchanged.
+pub(super) fn typed_literal_text(arg: &str) -> String {
+    parse_expr(arg).ok().and_then(|e| typed_integer_literal(&e)).map_or_else(|| arg.to_string(), |(_, e)| e.to_string())
+}
+
+/// An integer literal (`1`, `-1`) as `(its text, a cast to the smallest ClickHouse integer type holding it)`.
+pub(super) fn typed_integer_literal(expr: &Expr) -> Option<(String, Expr)> {
+    if let Expr::Nested(inner) = expr {
+        return typed_integer_literal(inner);
+    }
+    let (negative, inner) = match expr {
+        Expr::UnaryOp { op: datafusion::sql::sqlparser::ast::UnaryOperator::Minus, expr } => (true, expr.as_ref()),
+        other => (false, other),
+    };
+    let Expr::Value(ValueWithSpan { value: SqlValue::Number(digits, _), .. }) = inner else { return None };
+    let n: i128 = digits.parse().ok()?;
+    let n = if negative { -n } else { n };
+    #[allow(clippy::match_overlapping_arm)] // The first arm that holds `n` is the smallest type.
+    let f = match n {
+        0..=0xff => "ch_to_uint8",
+        0..=0xffff => "ch_to_uint16",
+        0..=0xffff_ffff => "ch_to_uint32",
+        0.. if n <= i128::from(u64::MAX) => "ch_to_uint64",
+        -0x80..=-1 => "ch_to_int8",
+        -0x8000..=-1 => "ch_to_int16",
+        -0x8000_0000..=-1 => "ch_to_int32",
+        _ if n >= i128::from(i64::MIN) && n < 0 => "ch_to_int64",
+        _ => return None,
+    };
+    let text = if negative { format!("-{digits}") } else { digits.clone() };
+    let typed = parse_expr(&format!("{f}({text})")).ok()?;
+    Some((text, typed))
+}
+
+/// `LIMIT n BY a, b` → a `row_number() OVER (PARTITION BY a, b ORDER BY …)` filter around the query.
+pub(super) fn rewrite_limit_by(query: &mut Query) -> Result<(), EngineError> {
+    let Some(LimitClause::LimitOffset { limit: Some(limit), offset, limit_by }) = &query.limit_clause else {
+        return Ok(());
+    };
+    if limit_by.is_empty() {
+        return Ok(());
+    }
+    if offset.is_some() {
+        return Err(EngineError::Unsupported("LIMIT n OFFSET m BY".into()));
+    }
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return Err(EngineError::Unsupported("LIMIT BY on a UNION".into()));
+    };
+    // Window clauses cannot see the SELECT's aliases: substitute them.
+    let mut aliases: HashMap<String, Expr> = HashMap::new();
+    let mut outputs: HashSet<String> = HashSet::new();
+    for item in &select.projection {
+        match item {
+            SelectItem::ExprWithAlias { expr, alias } => {
+                aliases.insert(alias.value.clone(), expr.clone());
+                outputs.insert(alias.value.clone());
+            }
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => {
+                outputs.insert(i.value.clone());
+            }
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
+                if let Some(last) = parts.last() {
+                    outputs.insert(last.value.clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    let has_wildcard = select.projection.iter().any(|i| matches!(i, SelectItem::Wildcard(_)));
+    let resolve = |e: &Expr| match e {
+        Expr::Identifier(i) => aliases.get(&i.value).cloned().unwrap_or_else(|| e.clone()),
+        _ => e.clone(),
+    };
+    let by: Vec<String> = limit_by.iter().map(|e| resolve(e).to_string()).collect();
+    let mut window_order = Vec::new();
+    let mut outer_order = Vec::new();
+    if let Some(order) = &query.order_by {
+        let OrderByKind::Expressions(items) = &order.kind else {
+            return Err(EngineError::Unsupported("ORDER BY ALL with LIMIT BY".into()));
+        };
+        for item in items {
+            let mut resolved = item.clone();
+            resolved.expr = resolve(&item.expr);
+            window_order.push(resolved.to_string());
+            match &item.expr {
+                Expr::Identifier(i) if outputs.contains(&i.value) || has_wildcard => outer_order.push(item.to_string()),
+                _ => {
+                    return Err(EngineError::Unsupported(
+                        "LIMIT BY with ORDER BY on an expression that is not a selected column".into(),
+                    ));
+                }
+            }
+        }
+    }
+    let mut inner = query.clone();
+    inner.limit_clause = None;
+    inner.order_by = None;
+    let window = format!(
+        "row_number() OVER (PARTITION BY {}{}) AS __tb_limit_by_rn",
+        by.join(", "),
+        if window_order.is_empty() { String::new() } else { format!(" ORDER BY {}", window_order.join(", ")) }
+    );
+    if let SetExpr::Select(s) = inner.body.as_mut() {
+        let item = parse_generic(&format!("SELECT {window}"))?;
+        if let SetExpr::Select(parsed) = *item.body {
+            s.projection.extend(parsed.projection);
+        }
+    }
+    let text = format!(
+        "SELECT * EXCLUDE (__tb_limit_by_rn) FROM ({inner}) AS __tb_limit_by WHERE __tb_limit_by_rn <= {limit}{}",
+        if outer_order.is_empty() { String::new() } else { format!(" ORDER BY {}", outer_order.join(", ")) }
+    );
+    *query = parse_generic(&text)?;
+    Ok(())
+}
