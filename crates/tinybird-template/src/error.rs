@@ -167,3 +167,12 @@ impl From<TemplateError> for RenderError {
         RenderError { kind: RenderErrorKind::Parse, message: e.message, status: 400, body: None }
     }
 }
+
+/// `a, b and c`, for messages that list names.
+pub(crate) fn join_and(items: &[String]) -> String {
+    match items.len() {
+        0 => String::new(),
+        1 => items[0].clone(),
+        n => format!("{} and {}", items[..n - 1].join(", "), items[n - 1]),
+    }
+}

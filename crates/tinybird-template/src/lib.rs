@@ -67,10 +67,12 @@
 
 mod analysis;
 mod check;
+mod context;
 mod error;
 mod expr;
 mod funcs;
 mod pyjson;
+mod python;
 mod render;
 mod syntax;
 mod value;
@@ -80,8 +82,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 pub use analysis::{Analysis, FunctionCall, Literal, LocalName, Metadata, Param, Position, UseContext, VarUse};
+pub use context::{MAX_LOOP_ITERATIONS, MAX_OUTPUT_BYTES};
 pub use error::{RenderError, RenderErrorKind, TemplateError, TemplateErrorKind};
-pub use render::{MAX_LOOP_ITERATIONS, MAX_OUTPUT_BYTES};
 pub use syntax::{MAX_BLOCK_DEPTH, MAX_TEMPLATE_BYTES};
 pub use vars::{Hints, ParamValue, RenderOptions, Rendered, Secrets, Variables};
 
