@@ -9,16 +9,15 @@
 //! - the datasources a pipe reads, which the caller may read only through that pipe, get names chosen per request
 //!   (`__tb_<random>_…`) that no request text can know.
 
-use super::auth::Principal;
+use super::compose::pipe_query;
 use super::error::ApiError;
+use super::grants::Principal;
 use super::state::Workspace;
 use crate::engine::compat;
 use crate::engine::{ScopedTable, TableScope};
 use crate::resources::Pipe;
-use crate::template;
 use datafusion::sql::sqlparser::ast::{
-    Cte, Expr, Ident, ObjectName, ObjectNamePart, Query, SetExpr, TableAlias, TableFactor, VisitMut, VisitorMut, With,
-    helpers::attached_token::AttachedToken,
+    Expr, Ident, ObjectName, ObjectNamePart, Query, SetExpr, TableAlias, TableFactor, VisitMut, VisitorMut, With,
 };
 use std::collections::{BTreeMap, HashSet};
 use std::ops::ControlFlow;
@@ -35,63 +34,6 @@ pub(super) const MAX_SUBQUERY_DEPTH: usize = 100;
 pub(super) struct Checked {
     pub query: Query,
     pub scope: TableScope,
-}
-
-/// Renders a pipe's nodes and composes them into one tree: earlier nodes become CTEs the later ones read by name.
-/// Each node is parsed on its own, so no node's text can change how another one parses.
-pub(super) fn pipe_query(
-    pipe: &Pipe,
-    vars: &Variables,
-    test_mode: bool,
-    flavor: compat::Flavor,
-) -> Result<Query, ApiError> {
-    let Some((last, earlier)) = pipe.nodes.split_last() else {
-        return Err(ApiError::bad_request(format!("Pipe '{}' has no nodes", pipe.name)));
-    };
-    let mut ctes = Vec::with_capacity(earlier.len());
-    for node in earlier {
-        let sql = template::render(&node.sql, vars, test_mode).map_err(render_failure)?;
-        let query = compat::parse_for(&sql, flavor).map_err(|e| in_node(&pipe.name, &node.name, e))?;
-        ctes.push(Cte {
-            alias: TableAlias {
-                explicit: false,
-                name: Ident::with_quote('`', node.name.clone()),
-                columns: vec![],
-                at: None,
-            },
-            query: Box::new(query),
-            from: None,
-            materialized: None,
-            closing_paren_token: AttachedToken::empty(),
-        });
-    }
-    let sql = template::render(&last.sql, vars, test_mode).map_err(render_failure)?;
-    let mut query = compat::parse_for(&sql, flavor).map_err(|e| in_node(&pipe.name, &last.name, e))?;
-    if !ctes.is_empty() {
-        match &mut query.with {
-            Some(with) => {
-                ctes.append(&mut with.cte_tables);
-                with.cte_tables = ctes;
-            }
-            None => query.with = Some(With { with_token: AttachedToken::empty(), recursive: false, cte_tables: ctes }),
-        }
-    }
-    Ok(query)
-}
-
-fn in_node(pipe: &str, node: &str, e: crate::engine::EngineError) -> ApiError {
-    let mut error = ApiError::from(e);
-    if let Some(text) = error.body["error"].as_str() {
-        error.body["error"] = format!("{text} (pipe '{pipe}', node '{node}')").into();
-    }
-    error
-}
-
-pub(super) fn render_failure(e: template::RenderFailure) -> ApiError {
-    match e.custom_body {
-        Some(body) => ApiError::raw(e.status, body),
-        None => ApiError::new(e.status, e.message),
-    }
 }
 
 /// One request's view of the workspace.

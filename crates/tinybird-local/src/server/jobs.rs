@@ -3,9 +3,10 @@
 
 use super::auth::{authenticate, request_token};
 use super::error::ApiError;
+use super::identity::timestamp_now;
 use super::params::{query_value, query_values};
 use super::registry::Ws;
-use super::state::{Workspace, timestamp_now};
+use super::state::Workspace;
 use axum::extract::{Path, RawQuery};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};

@@ -2,10 +2,13 @@
 
 mod access;
 mod auth;
+mod compose;
 mod copy;
 mod deploy;
 mod error;
 mod events;
+mod grants;
+mod identity;
 mod jobs;
 mod params;
 mod query;

@@ -1,7 +1,8 @@
 //! `/v0/pipes/{name}.{format}` and `/v0/sql`.
 
-use super::access::{Access, render_failure};
+use super::access::Access;
 use super::auth::{authenticate, request_token};
+use super::compose::render_failure;
 use super::error::ApiError;
 use super::params::{Body, Params, collect};
 use super::registry::Ws;
@@ -50,7 +51,7 @@ fn respond(result: &QueryResult, format: Format, options: OutputOptions, started
 }
 
 /// The response with the rate-limit headers `authenticate` returned (a value that is not a valid header is left out).
-pub(super) fn add_headers(mut response: Response, headers: super::auth::RateHeaders) -> Response {
+pub(super) fn add_headers(mut response: Response, headers: super::grants::RateHeaders) -> Response {
     for (name, value) in headers {
         if let Ok(v) = HeaderValue::from_str(&value) {
             response.headers_mut().insert(name, v);

@@ -9,7 +9,8 @@
 
 use super::auth::request_token;
 use super::error::ApiError;
-use super::state::{Config, Deployment, Identity, Workspace, static_token};
+use super::identity::{Identity, static_token};
+use super::state::{Config, Deployment, Workspace};
 use super::store::Store;
 use super::{StartError, params};
 use crate::engine::{ClickHouseEngine, ClickHouseOptions, DataFusionEngine, Engine};
@@ -180,7 +181,7 @@ impl Registry {
             name: name.to_string(),
             id,
             resource_tokens: Default::default(),
-            created_at: super::state::timestamp_now(),
+            created_at: super::identity::timestamp_now(),
         };
         let store = match &self.data_dir {
             Some(dir) => Some(

@@ -1,14 +1,14 @@
 //! A workspace's state: live resources, tokens, deployments and the engine holding the data.
 
-use super::auth::{Grants, JwtClaims, RateHeaders, ScopeKind};
 use super::error::ApiError;
+use super::grants::{Grants, JwtClaims, RateHeaders, ScopeKind};
+use super::identity::{Identity, static_token, static_token_with_id, timestamp_now};
 use super::store::Store;
 use crate::engine::{Engine, Value};
 use crate::ingest::{IngestColumn, Quarantined};
 use crate::resources::{Pipe, Resources};
 use crate::types::ChType;
 use axum::http::HeaderName;
-use base64::Engine as _;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use tinybird_core::DatasourceDef;
@@ -145,53 +145,6 @@ impl std::fmt::Debug for Workspace {
     }
 }
 
-/// Identity of a workspace: ids and tokens.
-#[derive(Clone, serde::Serialize, serde::Deserialize)]
-pub(super) struct Identity {
-    pub id: String,
-    pub name: String,
-    pub admin_token: String,
-    pub user_token: String,
-    #[serde(default)]
-    pub resource_tokens: BTreeMap<String, String>,
-    /// When the workspace was created, as Tinybird's listings write times (`2026-12-06 16:07:16.123456`).
-    #[serde(default = "timestamp_now")]
-    pub created_at: String,
-}
-
-/// Now, as Tinybird's listings write times: `2026-12-06 16:07:16.123456` (UTC).
-pub(super) fn timestamp_now() -> String {
-    chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f").to_string()
-}
-
-impl Identity {
-    /// A fresh workspace identity with random tokens.
-    pub(super) fn generate() -> Identity {
-        let id = uuid::Uuid::new_v4().to_string();
-        Identity {
-            admin_token: static_token(&id, "workspace admin token"),
-            user_token: static_token(&id, "user token"),
-            name: "local".into(),
-            id,
-            resource_tokens: BTreeMap::new(),
-            created_at: timestamp_now(),
-        }
-    }
-}
-
-/// Tinybird's static token format: `p.<base64url json {"u": workspace, "id": uuid, "host": …}>.<signature>`.
-pub(super) fn static_token(workspace_id: &str, _purpose: &str) -> String {
-    static_token_with_id(workspace_id, &uuid::Uuid::new_v4().to_string())
-}
-
-/// A new static token value with a given token id (a refreshed token keeps its id).
-fn static_token_with_id(workspace_id: &str, id: &str) -> String {
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let payload = serde_json::json!({ "u": workspace_id, "id": id, "host": "local" });
-    let sig = [*uuid::Uuid::new_v4().as_bytes(), *uuid::Uuid::new_v4().as_bytes()].concat();
-    format!("p.{}.{}", b64.encode(payload.to_string()), b64.encode(sig))
-}
-
 impl Workspace {
     pub(super) fn new(identity: Identity, engine: Arc<dyn Engine>, config: Config, store: Option<Store>) -> Workspace {
         Workspace {
@@ -301,7 +254,7 @@ impl Workspace {
             let mut live = self.live.write().ok()?;
             let old = live.tokens.iter().find(|(_, g)| g.name == name).map(|(v, _)| v.clone())?;
             // The token id (in the value's payload) stays the same.
-            let id = Some(super::tokens::token_id(&old))
+            let id = Some(super::identity::token_id(&old))
                 .filter(|id| !id.is_empty())
                 .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
             fresh = static_token_with_id(&self.id, &id);
@@ -350,7 +303,7 @@ impl Workspace {
         let Some(rps) = claims.limits.as_ref().and_then(|l| l.rps).filter(|r| *r > 0) else {
             return Ok(Vec::new());
         };
-        let now = super::auth::now_unix();
+        let now = super::grants::now_unix();
         let mut rate = self.rate.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let entry = rate.entry(claims.name.clone()).or_insert((now, 0));
         if entry.0 != now {
@@ -512,7 +465,7 @@ impl Workspace {
                 .unwrap_or_default();
             let mut views = Vec::with_capacity(pipes.len());
             for pipe in pipes {
-                let query = super::access::pipe_query(
+                let query = super::compose::pipe_query(
                     &pipe,
                     &tinybird_template::Variables::new(),
                     false,
@@ -535,7 +488,7 @@ impl Workspace {
         for name in new_pipes {
             let Some(pipe) = self.pipe(name).filter(|p| p.materialized_target.is_some()) else { continue };
             let query =
-                super::access::pipe_query(&pipe, &tinybird_template::Variables::new(), false, self.engine.flavor())?;
+                super::compose::pipe_query(&pipe, &tinybird_template::Variables::new(), false, self.engine.flavor())?;
             for ds in crate::engine::compat::referenced_tables(&query) {
                 if !self.is_datasource(&ds) {
                     continue;
@@ -664,7 +617,7 @@ impl Workspace {
         }
         let Some(target) = view.materialized_target.clone() else { return Ok(()) };
         let mut query =
-            super::access::pipe_query(view, &tinybird_template::Variables::new(), false, self.engine.flavor())?;
+            super::compose::pipe_query(view, &tinybird_template::Variables::new(), false, self.engine.flavor())?;
         if !crate::engine::compat::referenced_tables(&query).iter().any(|t| t == ds) {
             return Ok(());
         }

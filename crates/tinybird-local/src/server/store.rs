@@ -3,7 +3,7 @@
 //! Rows are stored one JSON array per line (values in column order, as the JSON output prints them), appended on
 //! ingestion (fsynced when the write is acknowledged with `wait=true`) and rewritten after deletes and truncates.
 
-use super::state::Identity;
+use super::identity::Identity;
 use crate::engine::Value;
 use crate::format::{OutputOptions, json_value};
 use crate::ingest::{IngestColumn, convert};

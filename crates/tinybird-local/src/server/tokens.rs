@@ -1,7 +1,9 @@
 //! `/tokens` (Tinybird Local's bootstrap route) and the Token API (`/v0/tokens`).
 
-use super::auth::{JwtClaims, JwtLimits, JwtScope, ScopeKind, authenticate, now_unix, request_token, sign_jwt};
+use super::auth::{authenticate, request_token, sign_jwt};
 use super::error::ApiError;
+use super::grants::{JwtClaims, JwtLimits, JwtScope, ScopeKind, now_unix};
+use super::identity::token_id;
 use super::params::collect;
 use super::registry::Ws;
 use super::state::{TokenListing, Workspace};
@@ -43,18 +45,6 @@ pub(super) async fn list(Ws(ws): Ws, RawQuery(query): RawQuery, headers: HeaderM
         tokens.push(token_json(&name, &value, &scopes));
     }
     Ok(axum::Json(serde_json::json!({ "tokens": tokens })).into_response())
-}
-
-/// A static token's id: the `id` its payload carries.
-pub(super) fn token_id(token: &str) -> String {
-    use base64::Engine as _;
-    token
-        .split('.')
-        .nth(1)
-        .and_then(|p| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).ok())
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .and_then(|v| v["id"].as_str().map(str::to_string))
-        .unwrap_or_default()
 }
 
 fn token_json(name: &str, value: &str, scopes: &[(ScopeKind, String)]) -> serde_json::Value {
