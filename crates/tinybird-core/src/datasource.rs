@@ -1,5 +1,7 @@
 //! Datasources: the facts `#[derive(Datasource)]` states about a row struct.
 
+pub use crate::def::{ColumnDef, DatasourceDef, EngineDef, IndexDef, TokenDef, TokenPermission};
+
 /// A Tinybird datasource, declared by `#[derive(Datasource)]` on its row struct.
 ///
 /// The struct is the row type for ingestion (`client.ingest::<D>(&rows)`) and for typed
@@ -11,102 +13,6 @@ pub trait Datasource: serde::Serialize + serde::de::DeserializeOwned + Send + Sy
     type Columns: Default;
     /// The whole definition: columns, engine, indexes, tokens. Used for datafiles, deploys and the local server.
     fn definition() -> DatasourceDef;
-}
-
-/// A datasource definition, independent of Rust types: what a `.datasource` file says.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct DatasourceDef {
-    /// The datasource's name.
-    pub name: String,
-    /// `DESCRIPTION` of the datasource.
-    pub description: Option<String>,
-    /// `SCHEMA` columns, in order.
-    pub columns: Vec<ColumnDef>,
-    /// `ENGINE` and its keys.
-    pub engine: EngineDef,
-    /// `INDEXES`.
-    pub indexes: Vec<IndexDef>,
-    /// `TOKEN <name> READ|APPEND` lines.
-    pub tokens: Vec<TokenDef>,
-    /// Keywords Tinybird accepts that this SDK keeps without interpreting (`TAGS`, `SHARED_WITH >`,
-    /// `FORWARD_QUERY >`, `BACKFILL`, `KAFKA_*`, `IMPORT_*`, `PG_*`, …), in file order. The datafile writer emits them
-    /// back after the engine; nothing else in the SDK reads them.
-    pub settings: Vec<crate::datafile::DatafileSetting>,
-}
-
-/// One schema column: `` `name` Type [DEFAULT expr] [CODEC(...)] `json:$.path` ``.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ColumnDef {
-    /// The column name (the row's wire name).
-    pub name: String,
-    /// Tinybird type string, e.g. `LowCardinality(String)`.
-    pub ty: String,
-    /// JSONPath, e.g. `$.user.id`; `None` when the datasource has no JSON paths.
-    pub json_path: Option<String>,
-    /// `DEFAULT` expression.
-    pub default: Option<String>,
-    /// `CODEC(…)` argument, e.g. `ZSTD(1)`.
-    pub codec: Option<String>,
-}
-
-/// The table engine and its keys. `kind` is the engine name (`MergeTree`, `ReplacingMergeTree`, …, `Null`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct EngineDef {
-    /// Engine name.
-    pub kind: String,
-    /// `ENGINE_SORTING_KEY`.
-    pub sorting_key: Option<String>,
-    /// `ENGINE_PARTITION_KEY`.
-    pub partition_key: Option<String>,
-    /// `ENGINE_PRIMARY_KEY`.
-    pub primary_key: Option<String>,
-    /// `ENGINE_SAMPLING_KEY`.
-    pub sampling_key: Option<String>,
-    /// `ENGINE_TTL`.
-    pub ttl: Option<String>,
-    /// `ENGINE_VER` (ReplacingMergeTree).
-    pub ver: Option<String>,
-    /// `ENGINE_SIGN` (Collapsing and VersionedCollapsing).
-    pub sign: Option<String>,
-    /// `ENGINE_VERSION` (VersionedCollapsingMergeTree).
-    pub version: Option<String>,
-    /// `ENGINE_IS_DELETED` (ReplacingMergeTree).
-    pub is_deleted: Option<String>,
-    /// SummingMergeTree columns.
-    pub columns: Option<String>,
-    /// `ENGINE_SETTINGS`, e.g. `index_granularity=8192`.
-    pub settings: Option<String>,
-}
-
-/// A data-skipping index: `name expr TYPE type GRANULARITY n`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct IndexDef {
-    /// Index name.
-    pub name: String,
-    /// Indexed expression.
-    pub expr: String,
-    /// Index type, e.g. `bloom_filter(0.01)`.
-    pub ty: String,
-    /// `GRANULARITY`.
-    pub granularity: u32,
-}
-
-/// A `TOKEN name READ|APPEND` line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenDef {
-    /// Token name.
-    pub name: String,
-    /// What it may do.
-    pub permission: TokenPermission,
-}
-
-/// What a datafile token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenPermission {
-    /// `READ`.
-    Read,
-    /// `APPEND` (datasources only).
-    Append,
 }
 
 /// Static descriptions written by the derives: constant data turned into definitions by one shared function, so a

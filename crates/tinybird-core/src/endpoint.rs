@@ -1,6 +1,6 @@
 //! Endpoints (published pipes): the facts `#[derive(Endpoint)]` states about a params struct.
 
-use crate::datasource::TokenDef;
+pub use crate::def::{EndpointDef, NodeDef, ParamDef};
 use crate::params::QueryParams;
 use crate::row::{Row, RowColumn};
 
@@ -29,57 +29,6 @@ pub trait Endpoint: Send + Sync + 'static {
 pub trait FixedParams: Default + Send + Sync + 'static {
     /// The fields that are set, as JSON values that keep their JSON type (numbers stay numbers; Tinybird's JWT docs, fixed params).
     fn to_json(&self) -> serde_json::Map<String, serde_json::Value>;
-}
-
-/// An endpoint's definition, independent of Rust types: what a `.pipe` file says.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct EndpointDef {
-    /// The pipe's name.
-    pub name: String,
-    /// `DESCRIPTION` of the pipe.
-    pub description: Option<String>,
-    /// The nodes, in order; the last one is published.
-    pub nodes: Vec<NodeDef>,
-    /// The parameters, in declaration order.
-    pub params: Vec<ParamDef>,
-    /// The columns the endpoint returns.
-    pub output: Vec<RowColumn>,
-    /// `TOKEN <name> READ` lines.
-    pub tokens: Vec<TokenDef>,
-    /// Cache TTL in seconds, when the endpoint is cached.
-    pub cache_ttl: Option<u32>,
-    /// Pipe-level keywords (before the first `NODE`) that this SDK keeps without interpreting, such as `TAGS`, in
-    /// file order; written back by the datafile writer.
-    pub settings: Vec<crate::datafile::DatafileSetting>,
-}
-
-/// One node of a pipe. The last node is the endpoint node.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct NodeDef {
-    /// The node's name (other nodes select from it by this name).
-    pub name: String,
-    /// The node's `DESCRIPTION`.
-    pub description: Option<String>,
-    /// The node's SQL, as written (a template starts with `%`).
-    pub sql: String,
-    /// Keywords after this `NODE` that this SDK keeps without interpreting (`TAGS`, `FILTER`, `ON_DEMAND_COMPUTE`,
-    /// …), in file order; written back after the node's SQL.
-    pub settings: Vec<crate::datafile::DatafileSetting>,
-}
-
-/// One endpoint parameter.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ParamDef {
-    /// The wire name.
-    pub name: String,
-    /// Tinybird type name (`String`, `Int32`, `Array(UInt64)`, `DateTime`, …).
-    pub ty: String,
-    /// Whether the param is written `required=True` (the Rust field is not an `Option`).
-    pub required: bool,
-    /// The default, as a template literal (`'US'`, `10`), when the param declares one.
-    pub default: Option<String>,
-    /// The param's description (from `description = …` or the field's doc comment).
-    pub description: Option<String>,
 }
 
 /// The output columns of `E`, as its `Output` row type declares them. Used by generated `definition()` bodies.

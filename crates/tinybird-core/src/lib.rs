@@ -10,6 +10,7 @@ pub mod check;
 pub mod client;
 pub mod datafile;
 pub mod datasource;
+mod def;
 pub mod endpoint;
 pub mod error;
 pub mod filter;

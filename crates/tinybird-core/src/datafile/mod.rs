@@ -49,12 +49,11 @@ mod write;
 
 use std::fmt;
 
+pub use crate::def::DatafileSetting;
 pub use read::{parse_datasource, parse_pipe};
-pub use settings::DatafileSetting;
 pub use write::{write_datasource, write_endpoint, write_pipe};
 
-use crate::datasource::TokenDef;
-use crate::endpoint::{EndpointDef, NodeDef, ParamDef};
+use crate::def::{EndpointDef, NodeDef, ParamDef, TokenDef};
 
 /// A datafile that cannot be parsed, or a definition that cannot be written as one.
 ///

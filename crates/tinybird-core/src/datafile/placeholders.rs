@@ -4,7 +4,7 @@
 //! Blocks are delimited like Tornado does it: a `{{` block ends at the first `}}`, a `{%` block at the first `%}`,
 //! whatever quotes lie between; `{{!`/`{%!` are literal text and `{# … #}` a comment.
 
-use crate::endpoint::ParamDef;
+use crate::def::ParamDef;
 
 /// Template functions whose first argument names a param, and the type that gives the param.
 const TYPED: &[&str] = &[

@@ -3,8 +3,7 @@
 use super::lex::{UnterminatedQuote, dedent_block, tokens, unquote};
 use super::settings::{self, FileKind, Form};
 use super::{DatafileError, DatafileSetting, PipeDef, PipeKind};
-use crate::datasource::{ColumnDef, DatasourceDef, EngineDef, IndexDef, TokenDef, TokenPermission};
-use crate::endpoint::NodeDef;
+use crate::def::{ColumnDef, DatasourceDef, EngineDef, IndexDef, NodeDef, TokenDef, TokenPermission};
 use crate::types::ChType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 
 use super::DatafileError;
 use super::lex::{dedent_block, quote, tokens, unquote};
+use crate::def::DatafileSetting;
 
 /// Which kind of file a keyword appears in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,35 +99,6 @@ pub(crate) fn refused(kind: FileKind, keyword: &str, written: &str) -> Option<St
              Map(String, String)"
         )),
         _ => None,
-    }
-}
-
-/// A datafile keyword this SDK keeps without interpreting, with its value: `TAGS "stats"`, `KAFKA_TOPIC events`,
-/// or a `FORWARD_QUERY >` block.
-///
-/// [`write_datasource`](super::write_datasource) and [`write_pipe`](super::write_pipe) emit settings back in
-/// Tinybird's syntax; they refuse keywords Tinybird does not accept in that place, a block for a keyword that takes
-/// one line (and the reverse), and a repeated keyword that Tinybird would silently overwrite.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DatafileSetting {
-    /// The keyword, upper-case (`KAFKA_TOPIC`).
-    pub keyword: String,
-    /// The value as Tinybird reads it: a one-line value with its outer quotes removed (and `$$` read as `$` for
-    /// keywords where Tinybird substitutes environment variables), a block dedented.
-    pub value: String,
-    /// Whether the value is a `KEYWORD >` block on the lines that follow.
-    pub multiline: bool,
-}
-
-impl DatafileSetting {
-    /// A one-line setting: `KEYWORD value`.
-    pub fn line(keyword: impl Into<String>, value: impl Into<String>) -> Self {
-        DatafileSetting { keyword: keyword.into().to_ascii_uppercase(), value: value.into(), multiline: false }
-    }
-
-    /// A block setting: `KEYWORD >` and the value on the following lines, indented.
-    pub fn block(keyword: impl Into<String>, value: impl Into<String>) -> Self {
-        DatafileSetting { keyword: keyword.into().to_ascii_uppercase(), value: value.into(), multiline: true }
     }
 }
 

@@ -6,8 +6,7 @@ use super::lex::{dedent, quote, word};
 use super::placeholders::inject;
 use super::settings::{self, FileKind};
 use super::{DatafileError, PipeDef, PipeKind};
-use crate::datasource::{ColumnDef, DatasourceDef, EngineDef, TokenDef, TokenPermission};
-use crate::endpoint::{EndpointDef, NodeDef};
+use crate::def::{ColumnDef, DatasourceDef, EndpointDef, EngineDef, NodeDef, TokenDef, TokenPermission};
 use crate::types::ChType;
 
 const INDENT: &str = "    ";
