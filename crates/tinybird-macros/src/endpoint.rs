@@ -7,6 +7,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{DeriveInput, Ident, LitStr, Token};
+use tinybird_template::registry;
 
 use crate::attr;
 use crate::ctxt::Ctxt;
@@ -23,30 +24,6 @@ const TOKEN_KEYS: &[&str] = &["name", "read"];
 const OUTPUT_FIELD_KEYS: &[&str] = &["type"];
 /// Names Tinybird reserves for itself (Tinybird's template renderer).
 const RESERVED: &[&str] = &["format", "q"];
-/// Element types `Array(x, 'T')` converts (Tinybird's typed template functions).
-const ARRAY_TYPES: &[&str] = &[
-    "Int",
-    "Integer",
-    "Int8",
-    "Int16",
-    "Int32",
-    "Int64",
-    "Int128",
-    "Int256",
-    "UInt8",
-    "UInt16",
-    "UInt32",
-    "UInt64",
-    "UInt128",
-    "UInt256",
-    "Float32",
-    "Float64",
-    "String",
-    "Boolean",
-    "Date",
-    "DateTime",
-    "DateTime64",
-];
 
 pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     let cx = Ctxt::new();
@@ -405,40 +382,22 @@ fn python_str(s: &str) -> String {
 
 /// The trait(s) a param's type must implement for a typed function, as paths under `check::`.
 fn fn_traits(func: &str, array_elem: Option<&str>) -> Result<Vec<(&'static str, bool)>, String> {
-    let scalar = |f: &str| -> Option<&'static str> {
-        Some(match f {
-            "String" | "column" | "columns" | "symbol" | "split_to_array" => "AcceptsString",
-            "Boolean" => "AcceptsBoolean",
-            "Int8" => "AcceptsInt8",
-            "Int16" => "AcceptsInt16",
-            "Int32" | "Int" | "Integer" => "AcceptsInt32",
-            "Int64" => "AcceptsInt64",
-            "Int128" => "AcceptsInt128",
-            "Int256" => "AcceptsInt256",
-            "UInt8" => "AcceptsUInt8",
-            "UInt16" => "AcceptsUInt16",
-            "UInt32" => "AcceptsUInt32",
-            "UInt64" => "AcceptsUInt64",
-            "UInt128" => "AcceptsUInt128",
-            "UInt256" => "AcceptsUInt256",
-            "Float32" | "Float64" => "AcceptsFloat",
-            "Date" => "AcceptsDate",
-            "DateTime" | "DateTime64" => "AcceptsDateTime",
-            "JSON" => "AcceptsJson",
-            _ => return None,
-        })
-    };
+    // `Array`'s own trait is `TemplateArray`; its element's comes from the element function.
+    let scalar = |f: &str| registry::param_function(f).filter(|f| f.name != "Array").map(|f| f.accepts);
     match func {
         "defined" => Ok(Vec::new()),
         "Array" => {
             let elem = array_elem.unwrap_or("String");
             match scalar(elem) {
-                Some(t) if !matches!(elem, "column" | "columns" | "symbol" | "split_to_array" | "JSON") => {
+                Some(t) if registry::param_function(elem).is_some_and(|f| f.array_element) => {
                     Ok(vec![("TemplateArray", false), (t, true)])
                 }
-                _ => Err(match suggest::did_you_mean(elem, ARRAY_TYPES.iter().copied()) {
+                _ => Err(match suggest::did_you_mean(elem, registry::array_element_types()) {
                     Some(close) => format!("unknown Array element type '{elem}'; did you mean '{close}'?"),
-                    None => format!("unknown Array element type '{elem}'; Tinybird's are {}", ARRAY_TYPES.join(", ")),
+                    None => format!(
+                        "unknown Array element type '{elem}'; Tinybird's are {}",
+                        registry::array_element_types().collect::<Vec<_>>().join(", ")
+                    ),
                 }),
             }
         }

@@ -767,30 +767,6 @@ fn node_to_value(e: &Expr) -> Result<NodeVal, ()> {
     })
 }
 
-const PARAMETER_TYPES: &[&str] = &[
-    "String",
-    "Boolean",
-    "DateTime64",
-    "DateTime",
-    "Date",
-    "Float32",
-    "Float64",
-    "Int8",
-    "Int16",
-    "Int32",
-    "Int64",
-    "Int128",
-    "Int256",
-    "UInt8",
-    "UInt16",
-    "UInt32",
-    "UInt64",
-    "UInt128",
-    "UInt256",
-    "Array",
-    "JSON",
-];
-
 const CUSTOM_FUNCTIONS: &[&str] = &[
     "defined",
     "column",
@@ -879,9 +855,8 @@ fn var_data(root: Root<'_>) -> Result<Vec<VarType>, (String, usize)> {
                 let kw_default: Result<Option<NodeVal>, ()> =
                     kwargs.iter().find(|(k, _)| k == "default").map(|(_, v)| node_to_value(v)).transpose();
                 if let (ExprKind::Name(fname), Ok(vals), Ok(kw_default)) = (&func.kind, vals, kw_default) {
-                    let typed_fn = CUSTOM_FUNCTIONS.contains(&fname.as_str())
-                        || fname == "Array"
-                        || PARAMETER_TYPES.contains(&fname.as_str());
+                    let typed_fn =
+                        CUSTOM_FUNCTIONS.contains(&fname.as_str()) || fname == "Array" || is_parameter_type(fname);
                     if typed_fn && let Some(NodeVal::List(repr)) = vals.first() {
                         return Err((
                             format!("\"{repr}\" can not be used as a variable name"),
@@ -926,7 +901,7 @@ fn var_data(root: Root<'_>) -> Result<Vec<VarType>, (String, usize)> {
                                 false,
                             );
                         }
-                    } else if PARAMETER_TYPES.contains(&fname.as_str())
+                    } else if is_parameter_type(fname)
                         && let Some(first) = vals.first()
                         && *first != NodeVal::None
                     {
@@ -1070,4 +1045,9 @@ fn var_types_into(nodes: &[Node], out: &mut Vec<VarType>, typed: &mut HashSet<St
         }
     }
     Ok(())
+}
+
+/// Whether the reference renderer lists `name` among its parameter types.
+fn is_parameter_type(name: &str) -> bool {
+    crate::registry::param_function(name).is_some_and(|f| f.reference_parameter_type)
 }

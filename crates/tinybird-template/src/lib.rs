@@ -72,7 +72,9 @@ mod error;
 mod expr;
 mod funcs;
 mod pyjson;
+
 mod python;
+pub mod registry;
 mod render;
 mod syntax;
 mod value;

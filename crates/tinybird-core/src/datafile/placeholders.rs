@@ -5,34 +5,7 @@
 //! whatever quotes lie between; `{{!`/`{%!` are literal text and `{# … #}` a comment.
 
 use crate::def::ParamDef;
-
-/// Template functions whose first argument names a param, and the type that gives the param.
-const TYPED: &[&str] = &[
-    "String",
-    "Boolean",
-    "Int",
-    "Integer",
-    "Int8",
-    "Int16",
-    "Int32",
-    "Int64",
-    "Int128",
-    "Int256",
-    "UInt8",
-    "UInt16",
-    "UInt32",
-    "UInt64",
-    "UInt128",
-    "UInt256",
-    "Float32",
-    "Float64",
-    "Date",
-    "DateTime",
-    "DateTime64",
-    "Array",
-    "JSON",
-    "column",
-];
+use tinybird_template::registry;
 
 /// One argument of a call, as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,7 +199,7 @@ fn scan_block(sql: &str, start: usize, end: usize, in_expression: bool, calls: &
         }
         if j < end
             && bytes[j] == b'('
-            && TYPED.contains(&name)
+            && registry::param_function(name).is_some_and(|f| f.carries_metadata)
             && let Some(call) = parse_call(sql, name, j, end, in_expression)
         {
             calls.push(call);
