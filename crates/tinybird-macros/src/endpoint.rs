@@ -407,19 +407,16 @@ fn fn_traits(func: &str, array_elem: Option<&str>) -> Result<Vec<(&'static str, 
 
 /// The Tinybird type a template function reads, used as the param's type when none is given.
 fn fn_param_type(func: &str, array_elem: Option<&str>) -> Option<String> {
-    Some(match func {
-        "defined" | "JSON" => return None,
-        "Int" | "Integer" => "Int32".into(),
-        "column" | "columns" | "symbol" | "split_to_array" => "String".into(),
-        "Array" => {
-            let elem = match array_elem.unwrap_or("String") {
-                "Int" | "Integer" => "Int32",
-                e => e,
-            };
-            format!("Array({elem})")
-        }
-        f => f.into(),
-    })
+    if func == "Array" {
+        let elem = array_elem.unwrap_or("String");
+        let elem = registry::param_function(elem).and_then(|f| f.param_type).unwrap_or(elem);
+        return Some(format!("Array({elem})"));
+    }
+    match registry::param_function(func) {
+        Some(f) => f.param_type.map(str::to_owned),
+        None if func == "defined" => None,
+        None => Some(func.to_owned()),
+    }
 }
 
 /// A type check to emit: the param's type must implement `trait_` (or its array element must).
