@@ -4,67 +4,6 @@
 
 use crate::suggest;
 
-/// Function names offered as "did you mean" for an unknown call (Tinybird's template functions and the safe builtins).
-const FUNCTIONS: &[&str] = &[
-    "String",
-    "Boolean",
-    "bool",
-    "Int8",
-    "Int16",
-    "Int32",
-    "Int64",
-    "Int128",
-    "Int256",
-    "UInt8",
-    "UInt16",
-    "UInt32",
-    "UInt64",
-    "UInt128",
-    "UInt256",
-    "Int",
-    "Integer",
-    "Float32",
-    "Float64",
-    "Date",
-    "DateTime",
-    "DateTime64",
-    "Array",
-    "JSON",
-    "defined",
-    "column",
-    "columns",
-    "symbol",
-    "table",
-    "TABLE",
-    "sql_and",
-    "split_to_array",
-    "enumerate_with_last",
-    "sql_unescape",
-    "error",
-    "custom_error",
-    "day_diff",
-    "date_diff_in_seconds",
-    "date_diff_in_minutes",
-    "date_diff_in_hours",
-    "date_diff_in_days",
-    "max_threads",
-    "cache_ttl",
-    "backend_hint",
-    "activate",
-    "disable",
-    "tb_secret",
-    "tb_var",
-    "len",
-    "min",
-    "max",
-    "int",
-    "float",
-    "list",
-    "sum",
-    "range",
-    "enumerate",
-];
-
 /// A name read by the template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Use {
@@ -126,7 +65,7 @@ pub(crate) fn analyze(sql: &str) -> Analysis {
             let message = err.message();
             let mut message = message.strip_prefix("Template Syntax Error: ").unwrap_or(message).to_owned();
             if let Some(name) = message.strip_prefix("Invalid function name: ") {
-                let hint = suggest::hint(name.trim(), FUNCTIONS.iter().copied());
+                let hint = suggest::hint(name.trim(), tinybird_template::registry::suggestions());
                 message.push_str(&hint);
             }
             out.problems.push(Problem { message, offset: base + err.offset() });
@@ -140,7 +79,7 @@ pub(crate) fn analyze(sql: &str) -> Analysis {
             message: format!(
                 "Invalid function name: {}{}",
                 call.name,
-                suggest::hint(&call.name, FUNCTIONS.iter().copied())
+                suggest::hint(&call.name, tinybird_template::registry::suggestions())
             ),
             offset: base + call.position.offset,
         });

@@ -3,7 +3,6 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use crate::check::VALID_FUNCTION_NAMES;
 use crate::error::line_col;
 use crate::expr::{Const, Expr, ExprKind};
 use crate::funcs;
@@ -500,7 +499,7 @@ impl<'a> Analyzer<'a> {
             ExprKind::Call { func, args, kwargs } => {
                 if let ExprKind::Name(fname) = &func.kind {
                     let known = funcs::is_type_fn(fname)
-                        || VALID_FUNCTION_NAMES.contains(&fname.as_str())
+                        || crate::registry::is_callable(fname)
                         || funcs::is_builtin(fname)
                         || self.locals.contains(fname.as_str());
                     if !known {
@@ -767,20 +766,6 @@ fn node_to_value(e: &Expr) -> Result<NodeVal, ()> {
     })
 }
 
-const CUSTOM_FUNCTIONS: &[&str] = &[
-    "defined",
-    "column",
-    "columns",
-    "day_diff",
-    "date_diff_in_seconds",
-    "date_diff_in_minutes",
-    "date_diff_in_hours",
-    "date_diff_in_days",
-    "split_to_array",
-    "enumerate_with_last",
-    "sql_and",
-];
-
 fn is_function_list_name(n: &str) -> bool {
     matches!(
         n,
@@ -855,15 +840,16 @@ fn var_data(root: Root<'_>) -> Result<Vec<VarType>, (String, usize)> {
                 let kw_default: Result<Option<NodeVal>, ()> =
                     kwargs.iter().find(|(k, _)| k == "default").map(|(_, v)| node_to_value(v)).transpose();
                 if let (ExprKind::Name(fname), Ok(vals), Ok(kw_default)) = (&func.kind, vals, kw_default) {
-                    let typed_fn =
-                        CUSTOM_FUNCTIONS.contains(&fname.as_str()) || fname == "Array" || is_parameter_type(fname);
+                    let typed_fn = crate::registry::template_function(fname).is_some_and(|f| f.custom)
+                        || fname == "Array"
+                        || is_parameter_type(fname);
                     if typed_fn && let Some(NodeVal::List(repr)) = vals.first() {
                         return Err((
                             format!("\"{repr}\" can not be used as a variable name"),
                             plain_args[0].span.start,
                         ));
                     }
-                    if CUSTOM_FUNCTIONS.contains(&fname.as_str()) {
+                    if crate::registry::template_function(fname).is_some_and(|f| f.custom) {
                         if let Some(first) = vals.first()
                             && first.truthy()
                         {

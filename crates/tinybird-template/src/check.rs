@@ -5,63 +5,6 @@ use std::collections::VecDeque;
 
 use crate::expr::{BinOp, Const, Expr, ExprKind, UnOp};
 
-/// Functions callable inside `{{ }}` (`VALID_FUNCTION_NAMES` ∪ `VALID_CUSTOM_FUNCTION_NAMES`).
-pub(crate) const VALID_FUNCTION_NAMES: &[&str] = &[
-    "Boolean",
-    "DateTime",
-    "DateTime64",
-    "Date",
-    "Float32",
-    "Float64",
-    "Int8",
-    "Int16",
-    "Int32",
-    "Int64",
-    "Int128",
-    "Int256",
-    "UInt8",
-    "UInt16",
-    "UInt32",
-    "UInt64",
-    "UInt128",
-    "UInt256",
-    "String",
-    "Array",
-    "symbol",
-    "cache_ttl",
-    "error",
-    "custom_error",
-    "backend_hint",
-    "activate",
-    "disable",
-    "sql_unescape",
-    "max_threads",
-    "tb_secret",
-    "tb_var",
-    "Int",
-    "table",
-    "TABLE",
-    "len",
-    "list",
-    "min",
-    "max",
-    "Integer",
-    "int",
-    "float",
-    "JSON",
-    "defined",
-    "column",
-    "columns",
-    "day_diff",
-    "date_diff_in_seconds",
-    "date_diff_in_minutes",
-    "date_diff_in_hours",
-    "date_diff_in_days",
-    "split_to_array",
-    "enumerate_with_last",
-    "sql_and",
-];
-
 /// Methods callable inside `{{ }}`.
 pub(crate) const VALID_METHOD_NAMES: &[&str] = &["split", "get", "join", "replace"];
 
@@ -124,7 +67,7 @@ pub(crate) fn check_output_expr(e: &Expr) -> Result<(), (String, usize)> {
         ExprKind::Call { func, args, kwargs } => {
             match &func.kind {
                 ExprKind::Name(n) => {
-                    if !VALID_FUNCTION_NAMES.contains(&n.as_str()) {
+                    if !crate::registry::is_callable(n) {
                         return Err((format!("Invalid function name: {n}"), at));
                     }
                 }

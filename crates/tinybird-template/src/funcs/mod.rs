@@ -23,52 +23,6 @@ pub(crate) use typed::*;
 
 pub(crate) const REQUIRED_PARAM_NOT_DEFINED: &str = "Required parameter is not defined";
 
-/// Typed functions, in the reference's `get_transform_types()` plus `function_list`.
-const TYPE_FNS: &[&str] = &[
-    "bool",
-    "Boolean",
-    "DateTime",
-    "DateTime64",
-    "Date",
-    "Float32",
-    "Float64",
-    "Int",
-    "Integer",
-    "Int8",
-    "Int16",
-    "Int32",
-    "Int64",
-    "Int128",
-    "Int256",
-    "UInt8",
-    "UInt16",
-    "UInt32",
-    "UInt64",
-    "UInt128",
-    "UInt256",
-    "Symbol",
-    "Column",
-    "String",
-    "JSON",
-    "Array",
-    "columns",
-    "table",
-    "TABLE",
-    "error",
-    "custom_error",
-    "sql_and",
-    "defined",
-    "column",
-    "enumerate_with_last",
-    "split_to_array",
-    "day_diff",
-    "date_diff_in_days",
-    "date_diff_in_hours",
-    "date_diff_in_minutes",
-    "date_diff_in_seconds",
-    "sql_unescape",
-];
-
 /// Every builtin name the reference exposes (`SAFE_BUILTINS`); a name here is never a template parameter.
 pub(crate) const SAFE_BUILTIN_NAMES: &[&str] = &[
     "ArithmeticError",
@@ -216,7 +170,7 @@ pub(crate) const NAMESPACE_NAMES: &[&str] = &[
 ];
 
 pub(crate) fn is_type_fn(name: &str) -> bool {
-    TYPE_FNS.contains(&name)
+    crate::registry::template_function(name).is_some_and(|f| f.transform)
 }
 
 /// Functions bound over any parameter of the same name (type and hint functions), interned.
