@@ -123,56 +123,97 @@ pub(crate) fn doc_comment(attrs: &[Attribute]) -> Option<String> {
     (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
-/// What `#[serde(…)]` on a struct says about wire names.
+/// What `#[serde(…)]` on a struct says, read once: wire names here, and the keys the direct row reader
+/// (`rowjson`) checks it understands.
 #[derive(Default)]
 pub(crate) struct SerdeContainer {
     pub rename_all: Option<RenameRule>,
+    pub deny_unknown_fields: bool,
+    /// Every key given, in order.
+    pub keys: Vec<String>,
+    /// Whether an attribute could not be read (serde reports it; readers that need every key give up).
+    pub unreadable: bool,
+    errors: Vec<syn::Error>,
 }
 
-/// What `#[serde(…)]` on a field says about its wire name and presence.
+/// What `#[serde(…)]` on a field says, read once: its wire name, whether it is one column, its `with` module, and
+/// the keys given.
 #[derive(Default)]
 pub(crate) struct SerdeField {
     pub rename: Option<String>,
     /// `skip`, `skip_serializing`, `skip_deserializing` or `flatten`: the field is not one column.
     pub not_a_column: Option<(String, Span)>,
+    /// The `with = "…"` module, when one is given as a string.
+    pub with: Option<String>,
+    /// Every key given, in order.
+    pub keys: Vec<String>,
+    /// Whether an attribute could not be read.
+    pub unreadable: bool,
+    errors: Vec<syn::Error>,
 }
 
-/// Reads `rename_all`; rejects a `rename_all` that differs between serialize and deserialize.
+/// Reads `#[serde(…)]` on a struct, reporting to `cx` a `rename_all` that differs between serialize and deserialize.
 pub(crate) fn serde_container(cx: &Ctxt, attrs: &[Attribute]) -> SerdeContainer {
-    let mut out = SerdeContainer::default();
-    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
-        let result = attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("rename_all") {
-                match split_ser_de(&meta)? {
-                    (Some(s), Some(d)) if s.value() != d.value() => cx.error_spanned_by(
-                        &meta.path,
-                        "tinybird needs one name per column: `rename_all` must be the same for serialize and deserialize",
-                    ),
-                    (Some(_), None) | (None, Some(_)) => cx.error_spanned_by(
-                        &meta.path,
-                        "tinybird needs one name per column: give `rename_all` for both serialize and deserialize",
-                    ),
-                    // An unknown rule is serde's to report; say nothing twice.
-                    (Some(s), Some(_)) => out.rename_all = RenameRule::parse(&s.value()),
-                    (None, None) => {}
-                }
-                Ok(())
-            } else {
-                skip_serde_value(&meta)
-            }
-        });
-        // A malformed serde attribute is serde's to report.
-        drop(result);
+    let mut out = read_serde_container(attrs);
+    for err in std::mem::take(&mut out.errors) {
+        cx.syn_error(err);
     }
     out
 }
 
-/// Reads `rename` and the keys that make a field something other than one column.
+/// [`serde_container`] without reporting anything.
+pub(crate) fn read_serde_container(attrs: &[Attribute]) -> SerdeContainer {
+    let mut out = SerdeContainer::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
+        let result = attr.parse_nested_meta(|meta| {
+            let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+            out.keys.push(key.clone());
+            match key.as_str() {
+                "rename_all" => {
+                    match split_ser_de(&meta)? {
+                        (Some(s), Some(d)) if s.value() != d.value() => out.errors.push(syn::Error::new_spanned(
+                            &meta.path,
+                            "tinybird needs one name per column: `rename_all` must be the same for serialize and deserialize",
+                        )),
+                        (Some(_), None) | (None, Some(_)) => out.errors.push(syn::Error::new_spanned(
+                            &meta.path,
+                            "tinybird needs one name per column: give `rename_all` for both serialize and deserialize",
+                        )),
+                        // An unknown rule is serde's to report; say nothing twice.
+                        (Some(s), Some(_)) => out.rename_all = RenameRule::parse(&s.value()),
+                        (None, None) => {}
+                    }
+                    Ok(())
+                }
+                "deny_unknown_fields" => {
+                    out.deny_unknown_fields = true;
+                    skip_value(&meta)
+                }
+                _ => skip_value(&meta),
+            }
+        });
+        // A malformed serde attribute is serde's to report.
+        out.unreadable |= result.is_err();
+    }
+    out
+}
+
+/// Reads `#[serde(…)]` on a field, reporting to `cx` a `rename` that differs between serialize and deserialize.
 pub(crate) fn serde_field(cx: &Ctxt, attrs: &[Attribute], field_name: &str) -> SerdeField {
+    let mut out = read_serde_field(attrs, field_name);
+    for err in std::mem::take(&mut out.errors) {
+        cx.syn_error(err);
+    }
+    out
+}
+
+/// [`serde_field`] without reporting anything.
+pub(crate) fn read_serde_field(attrs: &[Attribute], field_name: &str) -> SerdeField {
     let mut out = SerdeField::default();
     for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
         let result = attr.parse_nested_meta(|meta| {
             let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+            out.keys.push(key.clone());
             match key.as_str() {
                 "rename" => {
                     let (ser, de) = split_ser_de(&meta)?;
@@ -181,21 +222,26 @@ pub(crate) fn serde_field(cx: &Ctxt, attrs: &[Attribute], field_name: &str) -> S
                     if ser == de {
                         out.rename = Some(ser);
                     } else {
-                        cx.error_spanned_by(
+                        out.errors.push(syn::Error::new_spanned(
                             &meta.path,
                             "tinybird needs one name per column: `rename` must be the same for serialize and deserialize",
-                        );
+                        ));
                     }
+                    Ok(())
+                }
+                "with" => {
+                    let path: LitStr = meta.value()?.parse()?;
+                    out.with = Some(path.value());
                     Ok(())
                 }
                 "skip" | "skip_serializing" | "skip_deserializing" | "flatten" => {
                     out.not_a_column = Some((key.clone(), meta.path.span()));
-                    skip_serde_value(&meta)
+                    skip_value(&meta)
                 }
-                _ => skip_serde_value(&meta),
+                _ => skip_value(&meta),
             }
         });
-        drop(result);
+        out.unreadable |= result.is_err();
     }
     out
 }
@@ -214,15 +260,11 @@ fn split_ser_de(meta: &ParseNestedMeta<'_>) -> syn::Result<(Option<LitStr>, Opti
         } else if inner.path.is_ident("deserialize") {
             de = Some(inner.value()?.parse()?);
         } else {
-            skip_serde_value(&inner)?;
+            skip_value(&inner)?;
         }
         Ok(())
     })?;
     Ok((ser, de))
-}
-
-fn skip_serde_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
-    skip_value(meta)
 }
 
 /// Like [`for_each_key`], for the keys inside one `key(…)` value.

@@ -5,7 +5,7 @@
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, format_ident, quote};
-use syn::{Attribute, LitStr};
+use syn::Attribute;
 
 /// One field: its name, type, wire name and attributes.
 pub(crate) struct Field<'a> {
@@ -74,48 +74,18 @@ fn mentions_self(tokens: TokenStream) -> bool {
 
 /// `Some(deny_unknown_fields)` when every serde key on the struct is understood.
 fn read_container(attrs: &[Attribute]) -> Option<bool> {
-    let mut deny = false;
-    let mut ok = true;
-    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
-        let parsed = attr.parse_nested_meta(|meta| {
-            let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
-            if key == "deny_unknown_fields" {
-                deny = true;
-            } else if !CONTAINER_KEYS.contains(&key.as_str()) {
-                ok = false;
-            }
-            crate::attr::skip_value(&meta)
-        });
-        ok &= parsed.is_ok();
-    }
-    ok.then_some(deny)
+    let serde = crate::attr::read_serde_container(attrs);
+    let understood = serde.keys.iter().all(|k| k == "deny_unknown_fields" || CONTAINER_KEYS.contains(&k.as_str()));
+    (understood && !serde.unreadable).then_some(serde.deny_unknown_fields)
 }
 
 /// `Some(wire)` when every serde key on the field is understood; `wire` when it is read through
 /// `tinybird::types::wire`.
 fn read_field(attrs: &[Attribute]) -> Option<bool> {
-    let mut wire = false;
-    let mut ok = true;
-    for attr in attrs.iter().filter(|a| a.path().is_ident("serde")) {
-        let parsed = attr.parse_nested_meta(|meta| {
-            let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
-            if key == "with" {
-                let path: LitStr = meta.value()?.parse()?;
-                if is_wire_module(&path.value()) {
-                    wire = true;
-                } else {
-                    ok = false;
-                }
-                return Ok(());
-            }
-            if !FIELD_KEYS.contains(&key.as_str()) {
-                ok = false;
-            }
-            crate::attr::skip_value(&meta)
-        });
-        ok &= parsed.is_ok();
-    }
-    ok.then_some(wire)
+    let serde = crate::attr::read_serde_field(attrs, "");
+    let wire = serde.with.as_deref().is_some_and(is_wire_module);
+    let understood = serde.keys.iter().all(|k| FIELD_KEYS.contains(&k.as_str()) || (k == "with" && wire));
+    (understood && !serde.unreadable).then_some(wire)
 }
 
 /// `tinybird::types::wire`, `tinybird_core::types::wire`, `::tinybird::__private::wire` and the like.
