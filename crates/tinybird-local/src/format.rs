@@ -14,7 +14,7 @@ use tinybird_core::__private::wire_text::{CivilDateTime, push_date_text, push_da
 
 /// An output format a query can ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     /// `JSON`: `meta`, `data`, `rows`, `statistics`.
     Json,
     /// `JSONEachRow` / `.ndjson`.
@@ -34,7 +34,7 @@ const KNOWN: &str =
     "JSON, CSV, CSVWithNames, TSV, TSVWithNames, PrettyCompact, JSONEachRow, Parquet, JSONStrings, Prometheus";
 
 /// Why a `FORMAT` name was refused: `Err((status, message))`.
-pub fn parse_format(name: &str) -> Result<Format, (u16, String)> {
+pub(crate) fn parse_format(name: &str) -> Result<Format, (u16, String)> {
     Ok(match name {
         "JSON" => Format::Json,
         "JSONEachRow" | "NDJSON" | "JSONLines" => Format::JsonEachRow,
@@ -51,7 +51,7 @@ pub fn parse_format(name: &str) -> Result<Format, (u16, String)> {
 
 impl Format {
     /// The row form and JSON settings an engine that formats rows itself writes this format with.
-    pub fn output(self, options: OutputOptions) -> crate::engine::Output {
+    pub(crate) fn output(self, options: OutputOptions) -> crate::engine::Output {
         let text = match self {
             Format::Json | Format::JsonEachRow => RowText::Json,
             Format::Csv | Format::CsvWithNames => RowText::Csv,
@@ -61,7 +61,7 @@ impl Format {
     }
 
     /// The response `Content-Type`.
-    pub fn content_type(self) -> &'static str {
+    pub(crate) fn content_type(self) -> &'static str {
         match self {
             Format::Json => "application/json; charset=UTF-8",
             Format::JsonEachRow => "application/x-ndjson; charset=UTF-8",
@@ -74,7 +74,7 @@ impl Format {
 
 /// Output settings from the request.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct OutputOptions {
+pub(crate) struct OutputOptions {
     /// `output_format_json_quote_64bit_integers=1`.
     pub quote_64bit: bool,
     /// `output_format_json_quote_denormals=1`.
@@ -82,7 +82,7 @@ pub struct OutputOptions {
 }
 
 /// Renders a result in a format; `elapsed` is in seconds.
-pub fn render(result: &QueryResult, format: Format, options: OutputOptions, elapsed: f64) -> String {
+pub(crate) fn render(result: &QueryResult, format: Format, options: OutputOptions, elapsed: f64) -> String {
     let mut out = String::with_capacity(64 + result.num_rows() * 32 * result.columns.len().max(1));
     // Each column's `"name":` prefix, escaped once rather than once per row.
     let keys: Vec<String> = result
@@ -432,7 +432,7 @@ fn bool_text(b: bool) -> &'static str {
 }
 
 /// A JSON string literal.
-pub fn json_string(s: &str) -> String {
+pub(crate) fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     write_json_str(&mut out, s);
     out
@@ -440,7 +440,7 @@ pub fn json_string(s: &str) -> String {
 
 /// Appends `s` as a JSON string literal, escaped as ClickHouse escapes (`"`, `\\`, `/`, control characters), copying
 /// unescaped runs whole.
-pub fn write_json_str(out: &mut String, s: &str) {
+pub(crate) fn write_json_str(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
     let bytes = s.as_bytes();
@@ -475,7 +475,7 @@ pub fn write_json_str(out: &mut String, s: &str) {
 }
 
 /// Writes one value as ClickHouse's JSON format does.
-pub fn json_value(out: &mut String, v: &Value, ty: &ChType, options: OutputOptions) {
+pub(crate) fn json_value(out: &mut String, v: &Value, ty: &ChType, options: OutputOptions) {
     let base = ty.base();
     match v {
         Value::Null => out.push_str("null"),
@@ -605,7 +605,7 @@ fn float_text(f: f64, single: bool) -> String {
 }
 
 /// A value as ClickHouse prints it in text formats and `toString`.
-pub fn ch_text(v: &Value, ty: &ChType) -> String {
+pub(crate) fn ch_text(v: &Value, ty: &ChType) -> String {
     let base = ty.base();
     match v {
         Value::Null => "NULL".into(),

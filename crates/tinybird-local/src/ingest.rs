@@ -9,7 +9,7 @@ use tinybird_core::__private::rowjson::{self, Cursor};
 
 /// A datasource column as ingestion sees it.
 #[derive(Debug, Clone)]
-pub struct IngestColumn {
+pub(crate) struct IngestColumn {
     /// Column name.
     pub name: String,
     /// Column type.
@@ -22,7 +22,7 @@ pub struct IngestColumn {
 
 impl IngestColumn {
     /// Builds the column from its definition.
-    pub fn new(name: &str, ty: ChType, json_path: Option<&str>, default: Option<&str>) -> IngestColumn {
+    pub(crate) fn new(name: &str, ty: ChType, json_path: Option<&str>, default: Option<&str>) -> IngestColumn {
         let path = match json_path {
             Some(p) => p
                 .trim()
@@ -53,7 +53,7 @@ fn default_value(text: &str, ty: &ChType) -> Option<Value> {
 
 /// One row that did not fit: the original values as text and why.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Quarantined {
+pub(crate) struct Quarantined {
     /// Per column: the value as sent (JSON text), or None when missing.
     pub values: Vec<Option<String>>,
     /// Columns in error.
@@ -64,7 +64,7 @@ pub struct Quarantined {
 
 /// The outcome of parsing a body.
 #[derive(Debug, Default)]
-pub struct Parsed {
+pub(crate) struct Parsed {
     /// Rows that fit, in column order.
     pub rows: Vec<Vec<Value>>,
     /// Rows that did not.
@@ -72,7 +72,7 @@ pub struct Parsed {
 }
 
 /// Parses NDJSON (or one JSON object) against the columns. Blank lines are skipped.
-pub fn parse_ndjson(body: &[u8], columns: &[IngestColumn]) -> Parsed {
+pub(crate) fn parse_ndjson(body: &[u8], columns: &[IngestColumn]) -> Parsed {
     let mut parsed = Parsed::default();
     let plan = FastPlan::new(columns);
     let mut slots = Vec::with_capacity(columns.len());
@@ -395,10 +395,10 @@ fn tuple_names(ty: &str) -> Option<Vec<String>> {
 
 /// A value that does not fit its column type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mismatch;
+pub(crate) struct Mismatch;
 
 /// Converts a JSON value to a column type, as ClickHouse's JSON input does (numbers may arrive as strings).
-pub fn convert(v: &Json, ty: &ChType) -> Result<Value, Mismatch> {
+pub(crate) fn convert(v: &Json, ty: &ChType) -> Result<Value, Mismatch> {
     match (v, ty) {
         (Json::Null, ChType::Nullable(_)) => Ok(Value::Null),
         (_, ChType::Nullable(inner) | ChType::LowCardinality(inner)) => convert(v, inner),

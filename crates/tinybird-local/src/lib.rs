@@ -4,12 +4,12 @@
 #![warn(missing_docs)]
 
 pub mod engine;
-pub mod format;
-pub mod ingest;
+pub(crate) mod format;
+pub(crate) mod ingest;
 pub mod resources;
 mod server;
 pub mod template;
-pub mod types;
+pub(crate) mod types;
 
 pub use resources::{FileError, FileErrors, Pipe, Resources};
 pub use server::{Config, EngineKind, LocalServer, LocalServerBuilder, StartError};

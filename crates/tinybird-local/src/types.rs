@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 /// Arrow field metadata key holding the ClickHouse type a column was declared with, so `meta` can report it exactly.
-pub const CH_TYPE_KEY: &str = "tinybird.ch_type";
+pub(crate) const CH_TYPE_KEY: &str = "tinybird.ch_type";
 
 /// A ClickHouse type, as far as the local engine models it.
 #[derive(Debug, Clone, PartialEq, Eq)]
