@@ -400,6 +400,12 @@ fn poisoned() -> EngineError {
 
 fn exec_error(e: datafusion::error::DataFusionError) -> EngineError {
     let text = e.strip_backtrace();
+    if let Some(name) = duplicate_column_name(&text) {
+        // ClickHouse returns both columns under one name; DataFusion cannot hold two. Refuse with the name.
+        return EngineError::Unsupported(format!(
+            "two result columns named `{name}` (ClickHouse returns both under that name; alias one of them to run this here)"
+        ));
+    }
     // DataFusion prefixes errors with their phase; keep the message that names the problem.
     let text = text
         .trim_start_matches("Error during planning: ")
@@ -409,6 +415,14 @@ fn exec_error(e: datafusion::error::DataFusionError) -> EngineError {
         .trim_start_matches("DB::Exception: ")
         .to_string();
     EngineError::Execution(text)
+}
+
+/// The name two projected columns share, from DataFusion's "Projections require unique expression names" error:
+/// `… the expression "probe.i32 != Int64(1) AS notEquals(i32, 1)" at position 0 and … have the same name …`.
+fn duplicate_column_name(text: &str) -> Option<&str> {
+    let rest = text.split_once("Projections require unique expression names but the expression \"")?.1;
+    let expression = rest.split_once("\" at position")?.0;
+    Some(expression.rsplit_once(" AS ").map_or(expression, |(_, name)| name))
 }
 
 #[async_trait]

@@ -407,3 +407,24 @@ async fn datetime64_reaches_2299() {
     check(&e, "SELECT toString(t) FROM far", "String", "\"2299-12-31 23:59:59.999\"").await;
     check(&e, "SELECT count() FROM far WHERE t > toDateTime64('2262-04-12 00:00:00', 3)", "UInt64", "1").await;
 }
+
+/// Two result columns with one name (ClickHouse returns both) are refused with the name, not DataFusion's message.
+#[tokio::test]
+async fn duplicate_result_names_are_refused_by_name() {
+    let e = engine().await;
+    for (sql, name) in [
+        ("SELECT id <> 1, id != 1 FROM t", "notEquals(id, 1)"),
+        ("SELECT position('abc', 'b'), POSITION('b' IN 'abc')", "position('abc', 'b')"),
+    ] {
+        let err = e.query(sql).await.unwrap_err();
+        assert_eq!(
+            err,
+            EngineError::Unsupported(format!(
+                "two result columns named `{name}` (ClickHouse returns both under that name; alias one of them to run this here)"
+            )),
+            "{sql}"
+        );
+    }
+    // Aliased apart, both run.
+    check(&e, "SELECT id <> 1 AS a, id != 1 AS b FROM t ORDER BY id", "UInt8", "0|1|1").await;
+}
