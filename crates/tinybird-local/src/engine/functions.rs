@@ -240,7 +240,8 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_substring", Kind::Substring, variadic()));
     ctx.register_udf(udf("ch_lower_ascii", Kind::Lower, Signature::exact(vec![DataType::Utf8], Volatility::Immutable)));
     ctx.register_udf(udf("ch_upper_ascii", Kind::Upper, Signature::exact(vec![DataType::Utf8], Volatility::Immutable)));
-    ctx.register_udf(udf("ch_round", Kind::Round, Signature::any(2, Volatility::Immutable)));
+    ctx.register_udf(udf("ch_round", Kind::Round { bankers: false }, Signature::any(2, Volatility::Immutable)));
+    ctx.register_udf(udf("ch_round_bankers", Kind::Round { bankers: true }, Signature::any(2, Volatility::Immutable)));
     ctx.register_udf(udf("ch_date_diff", Kind::DateDiff, Signature::any(3, Volatility::Immutable)));
     ctx.register_udf(udf("ch_parse_datetime", Kind::ParseDateTime { or_null: false }, any1()));
     ctx.register_udf(udf("ch_parse_datetime_or_null", Kind::ParseDateTime { or_null: true }, any1()));
@@ -305,7 +306,9 @@ enum Kind {
     Length,
     Lower,
     Upper,
-    Round,
+    Round {
+        bankers: bool,
+    },
     Substring,
     ZeroIfNull,
     DateDiff,
@@ -340,8 +343,8 @@ impl ScalarUDFImpl for ChFunction {
             Kind::Cast { target, .. } => target.clone(),
             Kind::ToString | Kind::Lower | Kind::Upper | Kind::Substring => DataType::Utf8,
             Kind::Length => DataType::UInt64,
-            Kind::Round => match args.first() {
-                Some(t) if t.is_integer() => t.clone(),
+            Kind::Round { .. } => match args.first() {
+                Some(t) if t.is_integer() || t == &DataType::Float32 => t.clone(),
                 _ => DataType::Float64,
             },
             Kind::DateDiff => DataType::Int64,
@@ -436,7 +439,7 @@ impl ScalarUDFImpl for ChFunction {
                 }
                 Arc::new(b.finish())
             }
-            Kind::Round => round(&arrays[0], &arrays[1], rows)?,
+            Kind::Round { bankers } => round(&arrays[0], &arrays[1], rows, *bankers)?,
             Kind::Substring => substring(&arrays, rows)?,
             Kind::DateDiff => date_diff(&arrays, rows)?,
             Kind::ZeroIfNull => {
@@ -568,7 +571,9 @@ fn substring(arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
     Ok(Arc::new(b.finish()))
 }
 
-fn round(x: &ArrayRef, digits: &ArrayRef, rows: usize) -> Result<ArrayRef> {
+/// `round` (`bankers` false) and `roundBankers` (true). They differ only on integers rounded to tens or more, where
+/// `round` goes half away from zero and `roundBankers` half to even; on floats both go half to even.
+fn round(x: &ArrayRef, digits: &ArrayRef, rows: usize, bankers: bool) -> Result<ArrayRef> {
     let n = match value_at(digits.as_ref(), 0) {
         Value::Int(n) => n,
         Value::UInt(n) => n as i64,
@@ -578,11 +583,22 @@ fn round(x: &ArrayRef, digits: &ArrayRef, rows: usize) -> Result<ArrayRef> {
     if !(-20..=20).contains(&n) {
         return exec_err!("round: {n} digits is out of range");
     }
+    let name = if bankers { "roundBankers" } else { "round" };
+    if matches!(x.data_type(), DataType::Decimal128(..) | DataType::Decimal256(..)) {
+        return exec_err!(
+            "DB::Exception: tinybird-local's DataFusion engine does not support {name} of a Decimal (ClickHouse keeps \
+             the Decimal type)"
+        );
+    }
     if x.data_type().is_integer() {
         if n >= 0 {
             return Ok(x.clone());
         }
         let scale = 10i128.pow((-n) as u32);
+        // Near the limits of a 64-bit type ClickHouse's result is not the exact rounding: refuse there. (Narrower
+        // types wrap as ClickHouse's do, through the cast below.)
+        let wide = matches!(x.data_type(), DataType::Int64 | DataType::UInt64);
+        let hi = if x.data_type() == &DataType::UInt64 { i128::from(u64::MAX) } else { i128::from(i64::MAX) };
         let mut b = Int64Builder::new();
         for r in 0..rows {
             let v = match value_at(x.as_ref(), r) {
@@ -593,11 +609,27 @@ fn round(x: &ArrayRef, digits: &ArrayRef, rows: usize) -> Result<ArrayRef> {
                     continue;
                 }
             };
-            // Integers round half away from zero.
-            let q = (v.abs() + scale / 2) / scale * scale * v.signum();
+            // `round`: half away from zero; `roundBankers`: half to the even multiple.
+            let (whole, rest) = (v.abs() / scale, v.abs() % scale);
+            let up = 2 * rest > scale || (2 * rest == scale && (!bankers || whole % 2 == 1));
+            let q = (whole + i128::from(up)) * scale * v.signum();
+            if wide && v.abs() > hi - scale {
+                return exec_err!(
+                    "DB::Exception: tinybird-local's DataFusion engine does not support {name} of {v} to {n} digits \
+                     (too close to the limit of its type, where ClickHouse's result is not the exact one)"
+                );
+            }
             b.append_value(q as i64);
         }
         return Ok(cast(&(Arc::new(b.finish()) as ArrayRef), x.data_type())?);
+    }
+    if x.data_type() == &DataType::Float32 {
+        // ClickHouse rounds a Float32 in Float32.
+        let f: &datafusion::arrow::array::Float32Array = x.as_primitive();
+        let factor = 10f32.powi(n as i32);
+        let out: datafusion::arrow::array::Float32Array =
+            f.iter().map(|v| v.map(|v| (v * factor).round_ties_even() / factor)).collect();
+        return Ok(Arc::new(out));
     }
     let f = cast(x, &DataType::Float64)?;
     let f: &Float64Array = f.as_primitive();

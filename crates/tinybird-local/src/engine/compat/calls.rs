@@ -727,9 +727,10 @@ fn numbers(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
         n if n.starts_with("to") && n.ends_with("OrZero") && cast_fn(&n[2..n.len() - 6]).is_some() => {
             format!("coalesce({}_or_null({}), 0)", cast_fn(&n[2..n.len() - 6]).unwrap_or_default(), one(call)?)
         }
-        "round" | "ROUND" => {
+        "round" | "ROUND" | "roundBankers" => {
             arity(call, 1..=2)?;
-            format!("ch_round({}, {})", a[0], a.get(1).map(String::as_str).unwrap_or("0"))
+            let f = if name == "roundBankers" { "ch_round_bankers" } else { "ch_round" };
+            format!("{f}({}, {})", typed_literal_text(&a[0]), a.get(1).map(String::as_str).unwrap_or("0"))
         }
         // ClickHouse's result types and edge values (see the `arithmetic` module); literals typed as ClickHouse types them.
         "intDiv" | "intDivOrZero" | "modulo" | "moduloOrZero" => {
