@@ -382,26 +382,22 @@ fn python_str(s: &str) -> String {
 
 /// The trait(s) a param's type must implement for a typed function, as paths under `check::`.
 fn fn_traits(func: &str, array_elem: Option<&str>) -> Result<Vec<(&'static str, bool)>, String> {
-    // `Array`'s own trait is `TemplateArray`; its element's comes from the element function.
-    let scalar = |f: &str| registry::param_function(f).filter(|f| f.name != "Array").map(|f| f.accepts);
-    match func {
-        "defined" => Ok(Vec::new()),
-        "Array" => {
-            let elem = array_elem.unwrap_or("String");
-            match scalar(elem) {
-                Some(t) if registry::param_function(elem).is_some_and(|f| f.array_element) => {
-                    Ok(vec![("TemplateArray", false), (t, true)])
-                }
-                _ => Err(match suggest::did_you_mean(elem, registry::array_element_types()) {
-                    Some(close) => format!("unknown Array element type '{elem}'; did you mean '{close}'?"),
-                    None => format!(
-                        "unknown Array element type '{elem}'; Tinybird's are {}",
-                        registry::array_element_types().collect::<Vec<_>>().join(", ")
-                    ),
-                }),
-            }
-        }
-        f => Ok(scalar(f).map(|t| vec![(t, false)]).unwrap_or_default()),
+    // Functions that read no parameter (`defined`, …) ask nothing of its type.
+    let Some(f) = registry::param_function(func) else { return Ok(Vec::new()) };
+    if f.name != "Array" {
+        return Ok(vec![(f.accepts, false)]);
+    }
+    // `Array`'s own trait, then its element's, which comes from the element function.
+    let elem = array_elem.unwrap_or("String");
+    match registry::param_function(elem).filter(|e| e.array_element) {
+        Some(e) => Ok(vec![(f.accepts, false), (e.accepts, true)]),
+        None => Err(match suggest::did_you_mean(elem, registry::array_element_types()) {
+            Some(close) => format!("unknown Array element type '{elem}'; did you mean '{close}'?"),
+            None => format!(
+                "unknown Array element type '{elem}'; Tinybird's are {}",
+                registry::array_element_types().collect::<Vec<_>>().join(", ")
+            ),
+        }),
     }
 }
 

@@ -165,7 +165,6 @@ impl std::fmt::Debug for StaticToken {
     }
 }
 
-/// A token's name or id as one URL path segment: refused when it could name another route.
 /// A static token to create with [`Client::create_static_token`]: a name and what it may do.
 ///
 /// Scopes name their resource through its Rust declaration (`read_pipe::<TopPages>()`), or by name for resources
@@ -250,6 +249,7 @@ impl StaticTokenRequest {
     }
 }
 
+/// A token's name or id as one URL path segment: refused when it could name another route.
 fn check_token_name(name: &str) -> Result<()> {
     if name.is_empty() || name.chars().any(|c| c == '/' || c == '?' || c == '#' || c.is_control()) || name == ".." {
         return Err(Error::new(ErrorKind::BadRequest, format!("invalid token name {name:?}")));

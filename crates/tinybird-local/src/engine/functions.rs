@@ -609,16 +609,16 @@ fn round(x: &ArrayRef, digits: &ArrayRef, rows: usize, bankers: bool) -> Result<
                     continue;
                 }
             };
-            // `round`: half away from zero; `roundBankers`: half to the even multiple.
-            let (whole, rest) = (v.abs() / scale, v.abs() % scale);
-            let up = 2 * rest > scale || (2 * rest == scale && (!bankers || whole % 2 == 1));
-            let q = (whole + i128::from(up)) * scale * v.signum();
             if wide && v.abs() > hi - scale {
                 return exec_err!(
                     "DB::Exception: tinybird-local's DataFusion engine does not support {name} of {v} to {n} digits \
                      (too close to the limit of its type, where ClickHouse's result is not the exact one)"
                 );
             }
+            // `round`: half away from zero; `roundBankers`: half to the even multiple.
+            let (whole, rest) = (v.abs() / scale, v.abs() % scale);
+            let up = 2 * rest > scale || (2 * rest == scale && (!bankers || whole % 2 == 1));
+            let q = (whole + i128::from(up)) * scale * v.signum();
             b.append_value(q as i64);
         }
         return Ok(cast(&(Arc::new(b.finish()) as ArrayRef), x.data_type())?);

@@ -198,13 +198,7 @@ pub(super) async fn create(
                 kind.as_str()
             )));
         }
-        let exists = match kind {
-            ScopeKind::PipesRead => ws.pipe(&s.resource).is_some(),
-            _ => ws.is_datasource(&s.resource),
-        };
-        if !exists {
-            return Err(token_error(format!("Resource '{}' not found", s.resource)));
-        }
+        require_resource(&ws, kind, &s.resource)?;
     }
     let limits = match payload.get("limits") {
         None | Some(serde_json::Value::Null) => None,
@@ -239,12 +233,8 @@ fn static_scope(ws: &Workspace, scope: &str) -> Result<(ScopeKind, String), ApiE
              DATASOURCES:READ:<datasource> or DATASOURCES:APPEND:<datasource> scopes"
         )));
     };
-    let rest = parts.next().unwrap_or("");
-    let (resource, filter) = match rest.split_once(':') {
-        Some((resource, filter)) => (resource, Some(filter)),
-        None => (rest, None),
-    };
-    if filter.is_some() {
+    let resource = parts.next().unwrap_or("");
+    if resource.contains(':') {
         return Err(token_error(format!(
             "Invalid scope '{scope}': the :sql_filter suffix on resource-scoped tokens is not supported in Tinybird \
              Forward; use a JWT with a DATASOURCES:READ filter instead"
@@ -253,14 +243,17 @@ fn static_scope(ws: &Workspace, scope: &str) -> Result<(ScopeKind, String), ApiE
     if resource.is_empty() {
         return Err(token_error(format!("Invalid scope '{scope}': a resource name is required")));
     }
+    require_resource(ws, kind, resource)?;
+    Ok((kind, resource.to_string()))
+}
+
+/// A 400 `Resource '…' not found` unless the workspace has the pipe (`PIPES:READ`) or datasource a scope names.
+fn require_resource(ws: &Workspace, kind: ScopeKind, resource: &str) -> Result<(), ApiError> {
     let exists = match kind {
         ScopeKind::PipesRead => ws.pipe(resource).is_some(),
         _ => ws.is_datasource(resource),
     };
-    if !exists {
-        return Err(token_error(format!("Resource '{resource}' not found")));
-    }
-    Ok((kind, resource.to_string()))
+    if exists { Ok(()) } else { Err(token_error(format!("Resource '{resource}' not found"))) }
 }
 
 fn create_static(
