@@ -125,7 +125,12 @@ pub(crate) fn render(result: &QueryResult, format: Format, options: OutputOption
                     |_| {},
                 ),
             }
-            let _ = write!(out, "\n\t],\n\n\t\"rows\": {}", result.num_rows());
+            out.push_str("\n\t]");
+            if let Some(totals) = engine_totals(result, RowText::Json) {
+                out.push_str(",\n\n\t\"totals\": ");
+                out.push_str(totals);
+            }
+            let _ = write!(out, ",\n\n\t\"rows\": {}", result.num_rows());
             if let Some(n) = result.rows_before_limit {
                 let _ = write!(out, ",\n\n\t\"rows_before_limit_at_least\": {n}");
             }
@@ -153,6 +158,7 @@ pub(crate) fn render(result: &QueryResult, format: Format, options: OutputOption
                     out.push_str(r);
                     out.push('\n');
                 });
+                push_totals(&mut out, engine_totals(result, RowText::Csv));
                 return out;
             }
             for row in result.rows() {
@@ -176,6 +182,7 @@ pub(crate) fn render(result: &QueryResult, format: Format, options: OutputOption
                     out.push_str(r);
                     out.push('\n');
                 });
+                push_totals(&mut out, engine_totals(result, RowText::Tsv));
                 return out;
             }
             for row in result.rows() {
@@ -193,6 +200,20 @@ pub(crate) fn render(result: &QueryResult, format: Format, options: OutputOption
         }
     }
     out
+}
+
+/// The `WITH TOTALS` row the engine formatted, when there is one in this form.
+fn engine_totals(result: &QueryResult, kind: RowText) -> Option<&str> {
+    result.text.as_ref().filter(|t| t.kind == kind).and_then(|t| t.totals.as_deref())
+}
+
+/// CSV and TSV write the totals row after an empty line, as ClickHouse does.
+fn push_totals(out: &mut String, totals: Option<&str>) {
+    if let Some(totals) = totals {
+        out.push('\n');
+        out.push_str(totals);
+        out.push('\n');
+    }
 }
 
 /// The rows the engine formatted itself, when they are in this form.

@@ -543,6 +543,20 @@ impl DataFusionEngine {
         sources: Vec<String>,
     ) -> Result<QueryResult, EngineError> {
         let (schema, batches) = self.run(&state, &translated).await?;
+        // Values ClickHouse returns with a type of their own (an `IntervalDay` of 2): DataFusion's have no
+        // ClickHouse type to name, and would be printed as text.
+        if let Some(f) = schema.fields().iter().find(|f| {
+            matches!(
+                f.data_type(),
+                DataType::Interval(_) | DataType::Duration(_) | DataType::Time32(_) | DataType::Time64(_)
+            )
+        }) {
+            return Err(EngineError::Unsupported(format!(
+                "the result column `{}` of an interval or time type (the DataFusion engine computes intervals only \
+                 as operands of date arithmetic)",
+                f.name()
+            )));
+        }
         // ClickHouse's `Nullable`/`LowCardinality` wrappers, which DataFusion does not carry through expressions.
         let wrappers = Some(&translated.wrappers).filter(|w| w.len() == schema.fields().len());
         let columns: Vec<Column> = schema

@@ -125,6 +125,8 @@ pub struct TextRows {
     pub kind: RowText,
     /// One per row, without a line break.
     pub rows: Vec<String>,
+    /// The `WITH TOTALS` row, in the same form, when the query asked for one.
+    pub totals: Option<String>,
 }
 
 /// One result column: its name and ClickHouse type.

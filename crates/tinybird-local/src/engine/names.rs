@@ -14,9 +14,16 @@ use std::ops::ControlFlow;
 
 /// Aliases every unaliased, non-column select item of the query (and its subqueries) with ClickHouse's name for it.
 /// `columns` gives a table's column names (None for a name that is not a table), for the names of joined columns.
-pub fn name_columns(query: &mut Query, columns: &dyn Fn(&str) -> Option<Vec<String>>) {
+///
+/// An unaliased scalar subquery is refused: ClickHouse names it by its place among the query's subqueries
+/// (`_subquery_1`), which this module does not number.
+pub fn name_columns(
+    query: &mut Query,
+    columns: &dyn Fn(&str) -> Option<Vec<String>>,
+) -> Result<(), crate::engine::EngineError> {
     struct Namer<'a> {
         columns: &'a dyn Fn(&str) -> Option<Vec<String>>,
+        refused: bool,
     }
     impl VisitorMut for Namer<'_> {
         type Break = ();
@@ -26,6 +33,10 @@ pub fn name_columns(query: &mut Query, columns: &dyn Fn(&str) -> Option<Vec<Stri
                 let SelectItem::UnnamedExpr(expr) = item else { continue };
                 if matches!(expr, Expr::Identifier(_)) {
                     continue;
+                }
+                if matches!(expr, Expr::Subquery(_)) {
+                    self.refused = true;
+                    return ControlFlow::Break(());
                 }
                 let named = qualified.spelled(expr);
                 if let Expr::CompoundIdentifier(_) = expr
@@ -41,7 +52,14 @@ pub fn name_columns(query: &mut Query, columns: &dyn Fn(&str) -> Option<Vec<Stri
             ControlFlow::Continue(())
         }
     }
-    let _ = VisitMut::visit(query, &mut Namer { columns });
+    let mut namer = Namer { columns, refused: false };
+    let _ = VisitMut::visit(query, &mut namer);
+    match namer.refused {
+        true => Err(crate::engine::EngineError::Unsupported(
+            "a scalar subquery in the select list without an alias (give it one: `(SELECT …) AS name`)".into(),
+        )),
+        false => Ok(()),
+    }
 }
 
 /// How ClickHouse names `t.c` in a join: `c`, unless another table of the join has a column `c` too, and then `t.c`

@@ -112,6 +112,85 @@ async fn table_engines_final_and_clickhouse_only_clauses() {
     assert!(body["error"].as_str().unwrap().contains("FINAL on 1 of the 2 tables"), "{body}");
 }
 
+const PLAIN: &str = "SCHEMA >
+    `id` UInt64 `json:$.id`,
+    `tenant` String `json:$.tenant`
+
+ENGINE \"MergeTree\"
+ENGINE_SORTING_KEY \"id\"
+";
+
+/// The `FORMAT` body of a query, as text.
+async fn sql_text(s: &LocalServer, token: &str, q: &str) -> (u16, String) {
+    let r = client().post(format!("{}/v0/sql", s.url())).bearer_auth(token).body(q.to_string()).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn with_totals_any_joins_and_final_answer_as_clickhouse() {
+    let Some(s) = server(&[("versions.datasource", VERSIONS), ("plain.datasource", PLAIN)]).await else { return };
+    // One insert per row: ClickHouse collapses versions within one insert already (optimize_on_insert).
+    for row in ROWS.lines() {
+        ingest(&s, "versions", row).await;
+    }
+    ingest(&s, "plain", "{\"id\":1,\"tenant\":\"a\"}\n{\"id\":2,\"tenant\":\"b\"}").await;
+    let admin = s.admin_token();
+    // WITH TOTALS: the totals row aggregates every row, keys at their defaults; ORDER BY and LIMIT do not apply to
+    // it. JSON has it as `totals`, CSV and TSV after an empty line (ClickHouse's own layouts).
+    let q = "SELECT tenant, count() AS n, sum(v) AS v, uniqExact(id) AS u FROM versions GROUP BY tenant WITH TOTALS \
+             ORDER BY tenant LIMIT 1";
+    let (status, body) = sql(&s, admin, q).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"], json!([{"tenant": "a", "n": 3, "v": 4, "u": 2}]));
+    assert_eq!(body["totals"], json!({"tenant": "", "n": 4, "v": 9, "u": 2}));
+    assert_eq!(body["rows_before_limit_at_least"], 2);
+    let (status, text) = sql_text(&s, admin, &format!("{q} FORMAT CSV")).await;
+    assert_eq!((status, text.as_str()), (200, "\"a\",3,4,2\n\n\"\",4,9,2\n"));
+    let (_, text) = sql_text(&s, admin, &format!("{q} FORMAT TSVWithNames")).await;
+    assert_eq!(text, "tenant\tn\tv\tu\na\t3\t4\t2\n\n\t4\t9\t2\n");
+    // A JWT's row filter holds in the totals too.
+    let token = jwt(
+        &s,
+        json!({
+            "workspace_id": s.workspace_id(), "name": "tenant_b", "exp": in_one_hour(),
+            "scopes": [{"type": "DATASOURCES:READ", "resource": "versions", "filter": "tenant = 'b'"}]
+        }),
+    );
+    let (status, body) = sql(&s, &token, "SELECT tenant, count() AS n FROM versions GROUP BY tenant WITH TOTALS").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((&body["data"], &body["totals"]), (&json!([{"tenant": "b", "n": 1}]), &json!({"tenant": "", "n": 1})));
+    // What the server cannot answer as ClickHouse does is refused, naming it.
+    for (q, refusal) in [
+        ("SELECT tenant, count() AS n FROM versions GROUP BY tenant WITH TOTALS HAVING n > 1", "together with HAVING"),
+        ("SELECT * FROM (SELECT tenant, count() FROM versions GROUP BY tenant WITH TOTALS)", "in a subquery"),
+    ] {
+        let (status, body) = sql(&s, admin, q).await;
+        assert_eq!(status, 400, "{q}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(refusal), "{q}: {body}");
+    }
+    // ANY joins take the first match; ALL is the default.
+    let (status, body) =
+        sql(&s, admin, "SELECT p.id, v.v FROM plain p ANY LEFT JOIN versions v ON p.tenant = v.tenant ORDER BY p.id")
+            .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"].as_array().unwrap().len(), 2, "{body}");
+    let (_, body) =
+        sql(&s, admin, "SELECT count() AS n FROM plain p ALL INNER JOIN versions v ON p.tenant = v.tenant").await;
+    assert_eq!(body["data"], json!([{"n": 4}]));
+    let (status, body) = sql(
+        &s,
+        admin,
+        "SELECT count() FROM plain p ANY LEFT JOIN versions v ON p.tenant = v.tenant JOIN plain q ON q.id = p.id",
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("ANY JOIN next to joins"), "{body}");
+    // FINAL on a table that cannot merge at read time is ClickHouse's error, not a silent no-op.
+    let (status, body) = sql(&s, admin, "SELECT count() FROM plain FINAL").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("ILLEGAL_FINAL"), "{body}");
+}
+
 #[tokio::test]
 async fn jwt_filters_hold_with_final_and_clickhouse_errors_pass_through() {
     let Some(s) = server(&[("versions.datasource", VERSIONS)]).await else { return };

@@ -59,6 +59,8 @@ pub struct ClickHouseEngine {
     /// Connections in the empty `sandbox`, read-only: callers' queries.
     user: Arc<Pool>,
     tables: RwLock<HashMap<String, Vec<Column>>>,
+    /// Each table's engine (`MergeTree`, `ReplacingMergeTree`, …), for `FINAL`.
+    engines: RwLock<HashMap<String, String>>,
     /// The materialized views this engine created (their ClickHouse names).
     views: tokio::sync::Mutex<Vec<String>>,
     options: ClickHouseOptions,
@@ -97,6 +99,7 @@ impl ClickHouseEngine {
             admin,
             user,
             tables: RwLock::new(HashMap::new()),
+            engines: RwLock::new(HashMap::new()),
             views: tokio::sync::Mutex::new(Vec::new()),
             options,
         })
@@ -239,6 +242,7 @@ impl Engine for ClickHouseEngine {
             other => other,
         })?;
         self.tables.write().map_err(|_| poisoned())?.insert(def.name.clone(), columns);
+        self.engines.write().map_err(|_| poisoned())?.insert(def.name.clone(), def.engine.kind.clone());
         Ok(())
     }
 
@@ -247,12 +251,14 @@ impl Engine for ClickHouseEngine {
         self.admin_execute(sql::create_table_with_columns(&self.database, name, columns)).await?;
         let columns = columns.iter().map(|(n, t)| Column { name: n.clone(), ty: t.clone() }).collect();
         self.tables.write().map_err(|_| poisoned())?.insert(name.to_string(), columns);
+        self.engines.write().map_err(|_| poisoned())?.insert(name.to_string(), "MergeTree".into());
         Ok(())
     }
 
     async fn drop_table(&self, name: &str) -> Result<(), EngineError> {
         self.admin_execute(format!("DROP TABLE IF EXISTS {} SYNC", self.qualified(name))).await?;
         self.tables.write().map_err(|_| poisoned())?.remove(name);
+        self.engines.write().map_err(|_| poisoned())?.remove(name);
         Ok(())
     }
 
@@ -416,6 +422,7 @@ impl Engine for ClickHouseEngine {
     async fn run_query_as(&self, query: Query, scope: &TableScope, output: Output) -> Result<QueryResult, EngineError> {
         let tables = self.table_names();
         let binding = sql::Binding { database: &self.database, tables: &tables };
+        let (query, totals) = sql::split_totals(query)?;
         let count = match query.limit_clause.is_some() {
             true => {
                 let mut unlimited = query.clone();
@@ -428,9 +435,22 @@ impl Engine for ClickHouseEngine {
             TableScope::All => compat::referenced_tables(&query).into_iter().filter(|t| tables.contains(t)).collect(),
             TableScope::Only(list) => list.iter().map(|t| t.table.clone()).collect(),
         };
+        if compat::has_final(&query) {
+            // `FINAL` was taken off each table for `SETTINGS final = 1`, which ClickHouse ignores on a table that
+            // cannot merge at read time; `FINAL` written on such a table is an error there, and so it is here.
+            let engines = self.engines.read().map_err(|_| poisoned())?;
+            if let Some(engine) = read.iter().filter_map(|t| engines.get(t)).find(|e| !supports_final(e)) {
+                return Err(EngineError::ClickHouse(format!(
+                    "DB::Exception: Storage {engine} doesn't support FINAL. (ILLEGAL_FINAL)"
+                )));
+            }
+        }
+        let totals = totals.map(|t| sql::prepare(t, scope, &binding)).transpose()?;
         let text = sql::prepare(query, scope, &binding)?;
         let format = match output.text {
-            RowText::Json => "JSONEachRow",
+            // Values by position: ClickHouse names a wrapped query's columns anew (`_subquery_2` where `DESCRIBE`
+            // says `_subquery_1`), so the keys are the described names, put on below.
+            RowText::Json => "JSONCompactEachRow",
             RowText::Csv => "CSV",
             RowText::Tsv => "TSV",
         };
@@ -461,6 +481,15 @@ impl Engine for ClickHouseEngine {
             let sql = format!("SELECT formatRowNoNewline('{format}', *) FROM ({text}) SETTINGS {settings}");
             pool.run(move |conn| chdb::query(conn, &sql).map(|b| strings(&b, 0)))
         };
+        let totals = async {
+            match totals {
+                Some(totals) => {
+                    let sql = format!("SELECT formatRowNoNewline('{format}', *) FROM ({totals}) SETTINGS {settings}");
+                    pool.run(move |conn| chdb::query(conn, &sql).map(|b| strings(&b, 0))).await.map(Some)
+                }
+                None => Ok(None),
+            }
+        };
         let before_limit = async {
             match count {
                 Some(count) => {
@@ -488,7 +517,17 @@ impl Engine for ClickHouseEngine {
                 None => Ok((0, 0)),
             }
         };
-        let (described, rows, before_limit, sizes) = tokio::join!(described, rows, before_limit, sizes);
+        let (described, rows, totals, before_limit, sizes) = tokio::join!(described, rows, totals, before_limit, sizes);
+        let mut totals = match totals.map_err(|e| self.error(e))? {
+            Some(mut rows) if rows.len() == 1 => rows.pop(),
+            Some(rows) => {
+                return Err(EngineError::Execution(format!(
+                    "WITH TOTALS gave {} totals rows where one was expected",
+                    rows.len()
+                )));
+            }
+            None => None,
+        };
         let described = described.map_err(|e| self.error(e))?;
         let (names, types) = (strings(&described, 0), strings(&described, 1));
         let outcome = (
@@ -498,9 +537,25 @@ impl Engine for ClickHouseEngine {
             before_limit.map_err(|e| self.error(e))?,
             sizes.map_err(|e| self.error(e))?,
         );
-        let (names, types, rows, before_limit, (rows_read, bytes_read)) = outcome;
+        let (names, types, mut rows, before_limit, (rows_read, bytes_read)) = outcome;
+        if output.text == RowText::Json {
+            for row in rows.iter_mut().chain(totals.as_mut()) {
+                *row = json_object(row, &names).ok_or_else(|| {
+                    EngineError::Execution(format!(
+                        "ClickHouse wrote a row that is not a JSON array of {} values",
+                        names.len()
+                    ))
+                })?;
+            }
+        }
         let columns = names.into_iter().zip(types).map(|(name, ty)| Column { name, ty: column_type(&ty) }).collect();
-        Ok(QueryResult::from_text(columns, TextRows { kind: output.text, rows }, before_limit, rows_read, bytes_read))
+        Ok(QueryResult::from_text(
+            columns,
+            TextRows { kind: output.text, rows, totals },
+            before_limit,
+            rows_read,
+            bytes_read,
+        ))
     }
 
     async fn delete(&self, table: &str, condition: &str, dry_run: bool) -> Result<u64, EngineError> {
@@ -545,8 +600,63 @@ impl Drop for ClickHouseEngine {
     }
 }
 
+/// Whether ClickHouse merges a table of this engine at read time under `FINAL` (the engines that collapse,
+/// replace, sum or aggregate rows of one key).
+fn supports_final(engine: &str) -> bool {
+    let engine = engine.strip_prefix("Replicated").unwrap_or(engine);
+    engine != "MergeTree" && engine.ends_with("MergeTree")
+}
+
 fn poisoned() -> EngineError {
     EngineError::Execution("engine state lock poisoned by an earlier panic".into())
+}
+
+/// A `JSONCompactEachRow` row (`[v1, v2]`) as a `JSONEachRow` one keyed by `names`, the values' text untouched.
+/// None when the row is not an array of exactly that many values.
+fn json_object(row: &str, names: &[String]) -> Option<String> {
+    let inner = row.trim().strip_prefix('[')?.strip_suffix(']')?;
+    let mut out = String::with_capacity(row.len() + names.iter().map(|n| n.len() + 4).sum::<usize>());
+    out.push('{');
+    let (mut depth, mut in_string, mut escaped, mut start, mut index) = (0usize, false, false, 0usize, 0usize);
+    let push = |value: &str, index: usize, out: &mut String| -> Option<()> {
+        let name = names.get(index)?;
+        if index > 0 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(name).ok()?);
+        out.push(':');
+        out.push_str(value.trim());
+        Some(())
+    };
+    for (i, b) in inner.bytes().enumerate() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth = depth.checked_sub(1)?,
+            b',' if depth == 0 => {
+                push(&inner[start..i], index, &mut out)?;
+                index += 1;
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if !inner.trim().is_empty() {
+        push(&inner[start..], index, &mut out)?;
+        index += 1;
+    }
+    (index == names.len()).then_some(())?;
+    out.push('}');
+    Some(out)
 }
 
 /// Reads a JSON row written by ClickHouse into values of the columns' types.

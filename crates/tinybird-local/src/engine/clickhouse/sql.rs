@@ -1,7 +1,7 @@
 //! SQL for the ClickHouse engine: the checked tree made ready to run (tables bound to this server's database, the
 //! scope's filters applied), printed so ClickHouse reads exactly that tree, and the DDL of a datasource.
 
-use crate::engine::compat::{self, Flavor, cte_names, quote_ident};
+use crate::engine::compat::{self, Flavor, call, cte_names, quote_ident};
 use crate::engine::{EngineError, ScopedTable, TableScope};
 use crate::types::ChType;
 use datafusion::sql::sqlparser::ast::{
@@ -92,6 +92,50 @@ pub(super) fn prepare(mut query: Query, scope: &TableScope, binding: &Binding<'_
     print(query)
 }
 
+/// The outermost `GROUP BY … WITH TOTALS` of a query, split into the query without it and a query whose one row is
+/// the totals row. ClickHouse hands its totals row apart from the rows (the Arrow stream the engine reads refuses
+/// it), so the engine asks for it as the empty grouping set: `GROUP BY GROUPING SETS ((keys), ())` keeping only the
+/// row where every key is aggregated over, without `ORDER BY`/`LIMIT` (totals ignore them). That row is the totals
+/// row: aggregates over every row, keys and what is computed from them at their default values (measured against
+/// ClickHouse's own totals with chDB, Nullable, LowCardinality, arrays, dates and expressions of keys included).
+/// `HAVING` is refused: ClickHouse's totals then cover only the groups that pass it.
+pub(super) fn split_totals(mut query: Query) -> Result<(Query, Option<Query>), EngineError> {
+    let SetExpr::Select(select) = query.body.as_mut() else { return Ok((query, None)) };
+    let GroupByExpr::Expressions(keys, modifiers) = &mut select.group_by else { return Ok((query, None)) };
+    if !modifiers.contains(&GroupByWithModifier::Totals) {
+        return Ok((query, None));
+    }
+    let refuse = |what: &str| Err(EngineError::Unsupported(format!("WITH TOTALS {what}")));
+    if modifiers.len() > 1 {
+        return refuse("together with ROLLUP or CUBE");
+    }
+    if keys.is_empty() || keys.len() > 63 {
+        return refuse("without GROUP BY keys, or with more than 63 of them");
+    }
+    if keys.iter().any(|k| matches!(k, Expr::Value(_))) {
+        return refuse("with a GROUP BY key given by position");
+    }
+    if select.having.is_some() {
+        return refuse("together with HAVING (the totals then cover only the groups that pass it)");
+    }
+    modifiers.clear();
+    let rows = query.clone();
+    let SetExpr::Select(select) = query.body.as_mut() else { return Ok((rows, None)) };
+    let GroupByExpr::Expressions(keys, _) = &mut select.group_by else { return Ok((rows, None)) };
+    let keys = std::mem::take(keys);
+    let all = Expr::value(Value::Number(((1u64 << keys.len()) - 1).to_string(), false));
+    select.having = Some(Expr::BinaryOp {
+        left: Box::new(call("grouping", keys.clone())),
+        op: BinaryOperator::Eq,
+        right: Box::new(all),
+    });
+    select.group_by = GroupByExpr::Expressions(vec![Expr::GroupingSets(vec![keys, Vec::new()])], Vec::new());
+    query.order_by = None;
+    query.limit_clause = None;
+    query.fetch = None;
+    Ok((rows, Some(query)))
+}
+
 /// Prints a tree for ClickHouse, and checks that the text reads back as the same tree.
 pub(super) fn print(query: Query) -> Result<String, EngineError> {
     let query = normalize(query)?;
@@ -127,24 +171,6 @@ fn normalize(mut query: Query) -> Result<Query, EngineError> {
 
 struct Normalize {
     error: Option<EngineError>,
-}
-
-fn call(name: &str, args: Vec<Expr>) -> Expr {
-    use datafusion::sql::sqlparser::ast::{Function, FunctionArgumentList};
-    Expr::Function(Function {
-        name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(FunctionArgumentList {
-            duplicate_treatment: None,
-            args: args.into_iter().map(|a| FunctionArg::Unnamed(FunctionArgExpr::Expr(a))).collect(),
-            clauses: vec![],
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: vec![],
-    })
 }
 
 /// A type as ClickHouse spells it, or None for a type this server does not print.
@@ -350,7 +376,8 @@ impl VisitorMut for EscapeStrings {
                 return ControlFlow::Break(());
             }
         };
-        value.value = Value::SingleQuotedString(text.replace('\\', "\\\\"));
+        // ClickHouse gets the text as a C string: a NUL byte is written as its escape.
+        value.value = Value::SingleQuotedString(text.replace('\\', "\\\\").replace('\0', "\\0"));
         ControlFlow::Continue(())
     }
 }
@@ -422,8 +449,9 @@ impl VisitorMut for Bind<'_, '_> {
             && let GroupByExpr::Expressions(_, modifiers) = &select.group_by
             && modifiers.contains(&GroupByWithModifier::Totals)
         {
-            // The server formats rows one by one, and ClickHouse's separate totals row would be lost.
-            return self.fail(EngineError::Unsupported("WITH TOTALS".into()));
+            // [`split_totals`] takes the outermost query's `WITH TOTALS` off before this runs; in a subquery,
+            // ClickHouse passes its totals up to the outer query, which the server does not follow.
+            return self.fail(EngineError::Unsupported("WITH TOTALS in a subquery".into()));
         }
         ControlFlow::Continue(())
     }
@@ -785,7 +813,7 @@ mod tests {
     #[test]
     fn final_on_every_table_becomes_the_final_setting() {
         let sql = prep("SELECT * FROM events FINAL WHERE x = 1", &TableScope::All).unwrap();
-        assert_eq!(sql, "SELECT * FROM `db1`.`events` AS `events` WHERE x = 1 SETTINGS final = 1");
+        assert_eq!(sql, "SELECT * FROM `db1`.`events` AS `events` WHERE x = 1 SETTINGS final = true");
         let e = prep("SELECT * FROM events FINAL JOIN other ON 1", &TableScope::All).unwrap_err();
         assert!(e.to_string().contains("FINAL on 1 of the 2 tables"), "{e}");
         // A column named `final` is still a column.
@@ -798,6 +826,27 @@ mod tests {
         assert_eq!(sql, r"SELECT 'a\\' AS x, 'it''s' AS y");
         let sql = prep(r"SELECT 'a\'b' AS x", &TableScope::All).unwrap();
         assert_eq!(sql, r"SELECT 'a''b' AS x");
+        // ClickHouse gets the text as a C string: a NUL byte goes as its escape. An escape ClickHouse keeps the
+        // backslash of is printed with it.
+        let sql = prep(r"SELECT 'a\0b' AS x, 'c\%' AS y", &TableScope::All).unwrap();
+        assert_eq!(sql, r"SELECT 'a\0b' AS x, 'c\\%' AS y");
+    }
+
+    #[test]
+    fn with_totals_becomes_the_empty_grouping_set() {
+        let q = compat::parse_for(
+            "SELECT k, count() FROM t GROUP BY k, j WITH TOTALS ORDER BY k LIMIT 1",
+            Flavor::ClickHouse,
+        )
+        .unwrap();
+        let (rows, totals) = split_totals(q).unwrap();
+        assert_eq!(rows.to_string(), "SELECT k, count() FROM t GROUP BY k, j ORDER BY k LIMIT 1");
+        assert_eq!(
+            totals.unwrap().to_string(),
+            "SELECT k, count() FROM t GROUP BY GROUPING SETS ((k, j), ()) HAVING grouping(k, j) = 3"
+        );
+        let q = compat::parse_for("SELECT k FROM t GROUP BY k", Flavor::ClickHouse).unwrap();
+        assert!(split_totals(q).unwrap().1.is_none());
     }
 
     #[test]

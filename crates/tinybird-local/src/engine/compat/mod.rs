@@ -23,6 +23,7 @@ use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 
 mod calls;
+mod dialect;
 mod parse;
 mod rewrite;
 mod tables;
@@ -30,6 +31,8 @@ mod tables;
 mod tests;
 
 use calls::*;
+pub use dialect::ClickHouseSql;
+pub(crate) use dialect::call;
 pub use parse::*;
 use rewrite::*;
 pub use tables::*;
@@ -74,7 +77,7 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
     let tables = referenced_tables(&query);
     let wrappers = crate::engine::hints::of_query(&query, &|column| catalog.column_type(column));
     // Columns keep the names ClickHouse gives them, whatever the rewrites below do to their expressions.
-    crate::engine::names::name_columns(&mut query, &|table| catalog.columns(table));
+    crate::engine::names::name_columns(&mut query, &|table| catalog.columns(table))?;
     let nullable = |column: &str| catalog.nullable_column(column);
     let column_type = |column: &str| catalog.column_type(column);
     let mut rewriter = Rewriter { error: None, nullable: &nullable, column_type: &column_type };

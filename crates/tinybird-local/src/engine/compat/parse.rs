@@ -8,6 +8,155 @@ pub(super) fn syntax(e: impl std::fmt::Display) -> EngineError {
     EngineError::Syntax(format!("Syntax error: {}", text.trim_start_matches("sql parser error: ")))
 }
 
+/// The tokens of ClickHouse SQL, with every literal read as ClickHouse reads it (sqlparser's own reading differs):
+///
+/// - string literals and quoted identifiers are unescaped by ClickHouse's rules ([`unescape`]);
+/// - `$$text$$` is a string, as in ClickHouse;
+/// - `0x1F` and `0b101` are integers (the tokenizer reads `0b101` as `0` aliased `b101`), `x'41'` is a string;
+/// - a number followed at once by a word (`1abc`, `0x1Fg`) is a syntax error, as in ClickHouse, not an alias.
+pub(super) fn lex(sql: &str) -> Result<Vec<Token>, EngineError> {
+    use datafusion::sql::sqlparser::tokenizer::TokenWithSpan;
+    let located = Tokenizer::new(&ClickHouseSql, sql).with_unescape(false).tokenize_with_location().map_err(syntax)?;
+    // The first character of each line, to find what a token was written as.
+    let line_starts: Vec<usize> = std::iter::once(0).chain(sql.match_indices('\n').map(|(i, _)| i + 1)).collect();
+    let first_char = |span: &datafusion::sql::sqlparser::tokenizer::Span| {
+        let line = line_starts.get((span.start.line as usize).saturating_sub(1)).copied().unwrap_or(0);
+        sql.get(line..).and_then(|rest| rest.chars().nth((span.start.column as usize).saturating_sub(1)))
+    };
+    let mut tokens = Vec::with_capacity(located.len());
+    let mut iter = located.into_iter().peekable();
+    while let Some(TokenWithSpan { token, span }) = iter.next() {
+        let numeric = matches!(token, Token::Number(..))
+            || (matches!(token, Token::HexStringLiteral(_)) && first_char(&span) == Some('0'));
+        let token = match token {
+            Token::SingleQuotedString(raw) => Token::SingleQuotedString(unescape(&raw, '\'')?),
+            Token::Word(mut word) if matches!(word.quote_style, Some('"' | '`')) => {
+                let quote = word.quote_style.unwrap_or('"');
+                if word.value.contains('\\') {
+                    return Err(EngineError::Unsupported("a backslash in a quoted identifier".into()));
+                }
+                word.value = word.value.replace(&format!("{quote}{quote}"), &quote.to_string());
+                Token::Word(word)
+            }
+            Token::DollarQuotedString(text) => Token::SingleQuotedString(text.value),
+            Token::HexStringLiteral(hex) if numeric => {
+                let digits = hex.replace('_', "");
+                if digits.is_empty() {
+                    return Err(syntax("`0x` right after the number 0 needs hexadecimal digits"));
+                }
+                match u64::from_str_radix(&digits, 16) {
+                    Ok(n) => Token::Number(n.to_string(), false),
+                    Err(_) => {
+                        return Err(EngineError::Unsupported(format!(
+                            "the hexadecimal literal 0x{hex} (beyond UInt64, which ClickHouse reads as a Float64)"
+                        )));
+                    }
+                }
+            }
+            Token::HexStringLiteral(hex) => {
+                let bytes = (0..hex.len())
+                    .step_by(2)
+                    .map(|i| hex.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+                    .collect::<Option<Vec<u8>>>();
+                match bytes.and_then(|b| String::from_utf8(b).ok()) {
+                    Some(text) => Token::SingleQuotedString(text),
+                    None => {
+                        return Err(EngineError::Unsupported(format!(
+                            "the string literal x'{hex}' (it is not UTF-8 text, or not whole bytes)"
+                        )));
+                    }
+                }
+            }
+            other => other,
+        };
+        // A word right after a number, with nothing between them.
+        if numeric && let Some(TokenWithSpan { token: Token::Word(word), .. }) = iter.peek() {
+            // `0b101`, and `0X1F` (the tokenizer reads only a lower-case `0x` as one token).
+            let radix = |prefix: [char; 2], radix: u32| {
+                word.value.strip_prefix(prefix).filter(|d| {
+                    !d.is_empty() && d.chars().all(|c| c == '_' || c.is_digit(radix)) && !d.starts_with('_')
+                })
+            };
+            let digits = radix(['b', 'B'], 2).map(|d| (d, 2)).or_else(|| radix(['X', 'x'], 16).map(|d| (d, 16)));
+            match (&token, digits) {
+                (Token::Number(zero, _), Some((digits, radix))) if zero == "0" && word.quote_style.is_none() => {
+                    let value = u64::from_str_radix(&digits.replace('_', ""), radix).map_err(|_| {
+                        EngineError::Unsupported(format!("the literal 0{} (beyond UInt64)", word.value))
+                    })?;
+                    iter.next();
+                    tokens.push(Token::Number(value.to_string(), false));
+                    continue;
+                }
+                _ => {
+                    return Err(syntax(format!("unexpected `{}` right after the number `{token}`", word.value)));
+                }
+            }
+        }
+        tokens.push(token);
+    }
+    Ok(tokens)
+}
+
+/// A string literal's text as ClickHouse reads it (its `parseComplexEscapeSequence`), from the text between the
+/// quotes: a doubled quote is one quote; `\xHH` is that byte; `\N` is nothing; `\a \b \e \f \n \r \t \v \0`
+/// are their control characters and `\\ \' \" \` \/` their characters; any other `\c` stays `\c`, backslash
+/// included (so `LIKE '100\%'` keeps its escape). sqlparser's own reading drops that backslash and reads `\x41` as
+/// `x41`: different strings, so different answers.
+pub(crate) fn unescape(raw: &str, quote: char) -> Result<String, EngineError> {
+    let mut out: Vec<u8> = Vec::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    let mut buf = [0u8; 4];
+    while let Some(c) = chars.next() {
+        if c == quote && chars.peek() == Some(&quote) {
+            chars.next();
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            continue;
+        }
+        if c != '\\' {
+            out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            continue;
+        }
+        let Some(next) = chars.next() else {
+            out.push(b'\\');
+            break;
+        };
+        match next {
+            'x' => {
+                let hex: String = chars.by_ref().take(2).collect();
+                match u8::from_str_radix(&hex, 16) {
+                    Ok(byte) if hex.len() == 2 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => out.push(byte),
+                    _ => {
+                        return Err(EngineError::Unsupported(format!(
+                            "the escape `\\x{hex}` in a string literal (`\\x` takes two hexadecimal digits)"
+                        )));
+                    }
+                }
+            }
+            'N' => {}
+            _ => {
+                let decoded = match next {
+                    'a' => '\u{7}',
+                    'b' => '\u{8}',
+                    'e' => '\u{1b}',
+                    'f' => '\u{c}',
+                    'n' => '\n',
+                    'r' => '\r',
+                    't' => '\t',
+                    'v' => '\u{b}',
+                    '0' => '\0',
+                    other => other,
+                };
+                if !matches!(decoded, '\\' | '\'' | '"' | '`' | '/') && (decoded as u32) > 31 {
+                    out.push(b'\\');
+                }
+                out.extend_from_slice(decoded.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    String::from_utf8(out)
+        .map_err(|_| EngineError::Unsupported("a string literal whose `\\x` escapes do not make UTF-8 text".into()))
+}
+
 /// Splits a trailing `FORMAT <name>` clause off a query: `(query, format)`.
 pub fn take_format(sql: &str) -> (String, Option<String>) {
     let dialect = ClickHouseDialect {};
@@ -292,19 +441,140 @@ pub(super) fn in_array_to_tuple(tokens: &mut [Token]) {
 
 /// Tokens of a ClickHouse query, checked for size, depth and unsupported constructs, and how many `FINAL`
 /// modifiers were taken off its tables (ClickHouse flavor only).
-pub(super) fn tokens_of(sql: &str, flavor: Flavor) -> Result<(Vec<Token>, usize), EngineError> {
-    let dialect = ClickHouseDialect {};
-    let mut tokens = Tokenizer::new(&dialect, sql).tokenize().map_err(syntax)?;
+/// What [`tokens_of`] took off the tokens for settings: `FINAL` modifiers, and `ANY` join strictness.
+#[derive(Debug, Default)]
+pub(super) struct Taken {
+    finals: usize,
+    any_joins: bool,
+}
+
+pub(super) fn tokens_of(sql: &str, flavor: Flavor) -> Result<(Vec<Token>, Taken), EngineError> {
+    let mut tokens = lex(sql)?;
     check_depth(&tokens)?;
     check_constructs(&tokens, flavor)?;
     in_array_to_tuple(&mut tokens);
     tokens.retain(|t| !matches!(t, Token::Whitespace(_)));
     substr_as_written(&mut tokens);
-    let finals = match flavor {
-        Flavor::ClickHouse => take_finals(&mut tokens),
-        Flavor::DataFusion => 0,
+    using_in_parentheses(&mut tokens);
+    in_tuple_call(&mut tokens);
+    interval_strings(&mut tokens);
+    let taken = match flavor {
+        Flavor::ClickHouse => Taken { finals: take_finals(&mut tokens), any_joins: take_join_strictness(&mut tokens)? },
+        Flavor::DataFusion => Taken::default(),
     };
-    Ok((tokens, finals))
+    Ok((tokens, taken))
+}
+
+/// `JOIN t USING id` → `JOIN t USING (id)`: ClickHouse takes one column without parentheses, the parser only a
+/// list in them. The column's name and the join are the same either way.
+pub(super) fn using_in_parentheses(tokens: &mut Vec<Token>) {
+    let mut i = 0;
+    while i + 1 < tokens.len() {
+        if matches!(&tokens[i], Token::Word(w) if w.quote_style.is_none() && w.keyword == Keyword::USING)
+            && matches!(&tokens[i + 1], Token::Word(_))
+            && !matches!(tokens.get(i + 2), Some(Token::Period | Token::LParen))
+        {
+            tokens.insert(i + 1, Token::LParen);
+            tokens.insert(i + 3, Token::RParen);
+            i += 3;
+        }
+        i += 1;
+    }
+}
+
+/// `x IN tuple(1, 2)` → `x IN (1, 2)`, which the parser accepts and ClickHouse names the same (`in(x, (1, 2))`).
+/// Only with two elements or more: `tuple(1)` is a tuple, `(1)` is not.
+pub(super) fn in_tuple_call(tokens: &mut Vec<Token>) {
+    let mut i = 0;
+    while i + 2 < tokens.len() {
+        let is_in = matches!(&tokens[i], Token::Word(w) if w.quote_style.is_none() && w.keyword == Keyword::IN);
+        let is_tuple = matches!(&tokens[i + 1], Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("tuple"));
+        if is_in && is_tuple && tokens[i + 2] == Token::LParen {
+            let mut depth = 0usize;
+            let mut commas = 0usize;
+            for t in &tokens[i + 2..] {
+                match t {
+                    Token::LParen | Token::LBracket => depth += 1,
+                    Token::RParen | Token::RBracket => {
+                        depth -= 1;
+                        if depth == 0 {
+                            break;
+                        }
+                    }
+                    Token::Comma if depth == 1 => commas += 1,
+                    _ => {}
+                }
+            }
+            if commas > 0 {
+                tokens.remove(i + 1);
+            }
+        }
+        i += 1;
+    }
+}
+
+/// `INTERVAL '1 day'` → `INTERVAL 1 day`: ClickHouse reads a count and a unit from the string, and names both
+/// forms `toIntervalDay(1)`. Other strings are left to the parser, which refuses them.
+pub(super) fn interval_strings(tokens: &mut Vec<Token>) {
+    use datafusion::sql::sqlparser::tokenizer::Word;
+    const UNITS: &[&str] = &[
+        "nanosecond",
+        "microsecond",
+        "millisecond",
+        "second",
+        "minute",
+        "hour",
+        "day",
+        "week",
+        "month",
+        "quarter",
+        "year",
+    ];
+    let mut i = 0;
+    while i + 1 < tokens.len() {
+        let is_interval =
+            matches!(&tokens[i], Token::Word(w) if w.quote_style.is_none() && w.keyword == Keyword::INTERVAL);
+        if is_interval
+            && let Token::SingleQuotedString(text) = &tokens[i + 1]
+            && !matches!(tokens.get(i + 2), Some(Token::Word(w)) if w.quote_style.is_none()
+                && UNITS.iter().any(|u| w.value.to_ascii_lowercase().trim_end_matches('s') == *u))
+            && let Some((count, unit)) = text.trim().split_once(char::is_whitespace)
+            && !count.is_empty()
+            && count.bytes().all(|b| b.is_ascii_digit())
+        {
+            let unit = unit.trim().to_ascii_lowercase();
+            let singular = unit.strip_suffix('s').unwrap_or(&unit);
+            if let Some(unit) = UNITS.iter().find(|u| **u == singular) {
+                let count = count.to_string();
+                tokens[i + 1] = Token::Number(count, false);
+                tokens.insert(
+                    i + 2,
+                    Token::Word(Word {
+                        value: unit.to_ascii_uppercase(),
+                        quote_style: None,
+                        keyword: unit_keyword(unit),
+                    }),
+                );
+            }
+        }
+        i += 1;
+    }
+}
+
+fn unit_keyword(unit: &str) -> Keyword {
+    match unit {
+        "nanosecond" => Keyword::NANOSECOND,
+        "microsecond" => Keyword::MICROSECOND,
+        "millisecond" => Keyword::MILLISECOND,
+        "second" => Keyword::SECOND,
+        "minute" => Keyword::MINUTE,
+        "hour" => Keyword::HOUR,
+        "day" => Keyword::DAY,
+        "week" => Keyword::WEEK,
+        "month" => Keyword::MONTH,
+        "quarter" => Keyword::QUARTER,
+        _ => Keyword::YEAR,
+    }
 }
 
 /// `SUBSTR(s, i)` spelled in any case but `substr`: a plain function call, so the column keeps ClickHouse's name,
@@ -359,6 +629,61 @@ pub(super) fn take_finals(tokens: &mut Vec<Token>) -> usize {
     remove.len()
 }
 
+/// Takes the `ANY`/`ALL` strictness off the joins, which the parser does not read (`a ANY LEFT JOIN b`, `a LEFT ANY
+/// JOIN b`). `ALL` is ClickHouse's default and goes. `ANY` becomes `SETTINGS join_default_strictness = 'ANY'`
+/// (returns true), which ClickHouse applies to every join written without a strictness: so every such join of the
+/// query must be `ANY`, or the query is refused. Joins of their own kind (`CROSS`, `SEMI`, `ANTI`, `ASOF`, `ARRAY`,
+/// `PASTE`) are not concerned.
+pub(super) fn take_join_strictness(tokens: &mut Vec<Token>) -> Result<bool, EngineError> {
+    const MODIFIERS: &[&str] = &[
+        "LEFT", "RIGHT", "INNER", "FULL", "OUTER", "ANY", "ALL", "SEMI", "ANTI", "ASOF", "CROSS", "ARRAY", "GLOBAL",
+        "PASTE",
+    ];
+    let word = |t: &Token| match t {
+        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    let (mut any, mut default, mut remove) = (0usize, 0usize, Vec::new());
+    for j in 0..tokens.len() {
+        if word(&tokens[j]).as_deref() != Some("JOIN") {
+            continue;
+        }
+        let mut start = j;
+        while start > 0 && word(&tokens[start - 1]).is_some_and(|w| MODIFIERS.contains(&w.as_str())) {
+            start -= 1;
+        }
+        let modifiers: Vec<(usize, String)> = (start..j).filter_map(|i| word(&tokens[i]).map(|w| (i, w))).collect();
+        let has = |m: &str| modifiers.iter().any(|(_, w)| w == m);
+        if ["CROSS", "SEMI", "ANTI", "ASOF", "ARRAY", "PASTE"].iter().any(|m| has(m)) {
+            continue;
+        }
+        if has("ANY") {
+            any += 1;
+        } else {
+            default += 1;
+        }
+        remove.extend(modifiers.iter().filter(|(_, w)| w == "ANY" || w == "ALL").map(|(i, _)| *i));
+    }
+    if remove.is_empty() {
+        return Ok(false);
+    }
+    if tokens.iter().any(|t| word(t).is_some_and(|w| w == "JOIN_DEFAULT_STRICTNESS")) {
+        return Err(EngineError::Unsupported(
+            "ANY/ALL join strictness together with the join_default_strictness setting".into(),
+        ));
+    }
+    if any > 0 && default > 0 {
+        return Err(EngineError::Unsupported(format!(
+            "ANY JOIN next to joins of the default strictness in one query ({any} ANY, {default} other; \
+             tinybird-local applies ANY to every join of a query or to none)"
+        )));
+    }
+    for &i in remove.iter().rev() {
+        tokens.remove(i);
+    }
+    Ok(any > 0)
+}
+
 /// Parses a ClickHouse query, inlining `WITH expr AS name` scalars. The text is tokenized once and the parser reads
 /// those tokens: nothing is printed and parsed again, so what later passes check is what the text said.
 pub fn parse(sql: &str) -> Result<Query, EngineError> {
@@ -367,8 +692,8 @@ pub fn parse(sql: &str) -> Result<Query, EngineError> {
 
 /// [`parse`] for an engine flavor: the ClickHouse flavor lets through the clauses only ClickHouse runs.
 pub fn parse_for(sql: &str, flavor: Flavor) -> Result<Query, EngineError> {
-    let (tokens, finals) = tokens_of(sql, flavor)?;
-    let dialect = ClickHouseDialect {};
+    let (tokens, Taken { finals, any_joins }) = tokens_of(sql, flavor)?;
+    let dialect = ClickHouseSql;
     let mut parser = Parser::new(&dialect).with_recursion_limit(PARSER_RECURSION_LIMIT).with_tokens(tokens);
     let mut query = parse_query(&mut parser)?;
     while parser.consume_token(&Token::SemiColon) {}
@@ -383,13 +708,31 @@ pub fn parse_for(sql: &str, flavor: Flavor) -> Result<Query, EngineError> {
                  of a query or to none)"
             )));
         }
+        // `final = true` rather than `final = 1`: the same setting to ClickHouse, and the mark by which
+        // [`has_final`] knows `FINAL` was written.
         let setting = datafusion::sql::sqlparser::ast::Setting {
             key: Ident::new("final"),
-            value: Expr::value(datafusion::sql::sqlparser::ast::Value::Number("1".into(), false)),
+            value: Expr::value(datafusion::sql::sqlparser::ast::Value::Boolean(true)),
+        };
+        query.settings.get_or_insert_with(Vec::new).push(setting);
+    }
+    if any_joins {
+        let setting = datafusion::sql::sqlparser::ast::Setting {
+            key: Ident::new("join_default_strictness"),
+            value: Expr::value(datafusion::sql::sqlparser::ast::Value::SingleQuotedString("ANY".into())),
         };
         query.settings.get_or_insert_with(Vec::new).push(setting);
     }
     Ok(query)
+}
+
+/// Whether `FINAL` was written on the tables of a query [`parse_for`] read (or `SETTINGS final = true`, which is
+/// read the same way).
+pub fn has_final(query: &Query) -> bool {
+    query.settings.iter().flatten().any(|s| {
+        s.key.value.eq_ignore_ascii_case("final")
+            && matches!(&s.value, Expr::Value(v) if v.value == datafusion::sql::sqlparser::ast::Value::Boolean(true))
+    })
 }
 
 /// How many table references (not CTE names, not subqueries) a query has.
@@ -415,8 +758,8 @@ pub(super) fn base_table_count(query: &Query) -> usize {
 /// Parses one ClickHouse boolean expression (a JWT's `DATASOURCES:READ` filter, a delete condition): exactly one
 /// expression, nothing after it.
 pub fn parse_condition(sql: &str) -> Result<Expr, EngineError> {
-    let dialect = ClickHouseDialect {};
-    let mut tokens = Tokenizer::new(&dialect, sql).tokenize().map_err(syntax)?;
+    let dialect = ClickHouseSql;
+    let mut tokens = lex(sql)?;
     check_depth(&tokens)?;
     in_array_to_tuple(&mut tokens);
     tokens.retain(|t| !matches!(t, Token::Whitespace(_)));

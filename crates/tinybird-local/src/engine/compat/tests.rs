@@ -85,6 +85,78 @@ fn string_literals_keep_their_backslashes_and_quotes() {
     assert_eq!(strings, ["it's", "x'y"]);
 }
 
+fn strings_of(sql: &str) -> Vec<String> {
+    let q = parse_for(sql, Flavor::ClickHouse).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut strings = Vec::new();
+    let _ = Visit::visit(&q, &mut StringsOf(&mut strings));
+    strings
+}
+
+#[test]
+fn string_literals_are_read_as_clickhouse_reads_them() {
+    // Each as ClickHouse 26.9 reads it (measured with chDB): an escape it does not know keeps its backslash (so
+    // `LIKE 'a\%'` stays an escaped `%`), `\xHH` is a byte, `\N` is nothing; sqlparser alone reads `\c` as `c`,
+    // `\Z` as U+001A and `\x41` as `x41`.
+    assert_eq!(
+        strings_of(r"SELECT 'a\x41', '\c', '\\', '\N', '\v', '\a', '\e', '\Z', 'a\'b', 'a''b', '\%', '\_', '\/', '\0'"),
+        ["aA", r"\c", r"\", "", "\u{b}", "\u{7}", "\u{1b}", r"\Z", "a'b", "a'b", r"\%", r"\_", "/", "\0"]
+    );
+    assert_eq!(
+        strings_of(r"SELECT 'x\xe2\x82\xacy', X'414243', x'e282ac', $$it's \n$$"),
+        ["x€y", "ABC", "€", r"it's \n"]
+    );
+    // Bytes that are not UTF-8 text, and a `\x` without two hex digits, are refused, naming the literal.
+    for sql in [r"SELECT '\xff'", r"SELECT '\xZ1'", "SELECT x'ff'", "SELECT x'4'"] {
+        let e = parse_for(sql, Flavor::ClickHouse).unwrap_err().to_string();
+        assert!(e.contains("not supported"), "{sql}: {e}");
+    }
+}
+
+#[test]
+fn numeric_literals_are_read_as_clickhouse_reads_them() {
+    let q = parse_for("SELECT 0x1F, 0X0a, 0xFFFFFFFFFFFFFFFF, 0b101, 0b1_0, 0x1_F, 1_000", Flavor::ClickHouse).unwrap();
+    assert_eq!(q.to_string(), "SELECT 31, 10, 18446744073709551615, 5, 2, 31, 1_000");
+    // A word right after a number is a syntax error, as in ClickHouse, never an alias (`0b2` was `0 AS b2`).
+    for sql in ["SELECT 1abc", "SELECT 0x1Fz", "SELECT 0b2", "SELECT 0xg"] {
+        let e = parse_for(sql, Flavor::ClickHouse).unwrap_err().to_string();
+        assert!(e.contains("right after the number"), "{sql}: {e}");
+    }
+    let e = parse_for("SELECT 0x10000000000000000", Flavor::ClickHouse).unwrap_err().to_string();
+    assert!(e.contains("beyond UInt64"), "{e}");
+}
+
+#[test]
+fn clickhouse_spellings_the_parser_lacks_are_read() {
+    for (sql, read) in [
+        ("SELECT 7 DIV 2, x MOD 3 FROM t", "SELECT intDiv(7, 2), modulo(x, 3) FROM t"),
+        ("SELECT t.1, t.2.1 FROM t", "SELECT tupleElement(t, 1), tupleElement(tupleElement(t, 2), 1) FROM t"),
+        ("SELECT a FROM t JOIN u USING id", "SELECT a FROM t JOIN u USING(id)"),
+        ("SELECT a FROM t WHERE a IN tuple(1, 2)", "SELECT a FROM t WHERE a IN (1, 2)"),
+        ("SELECT d + INTERVAL '3 hours', INTERVAL '1 day' FROM t", "SELECT d + INTERVAL 3 HOUR, INTERVAL 1 DAY FROM t"),
+        ("SELECT count() FILTER (WHERE a > 1) FROM t", "SELECT count() FILTER (WHERE a > 1) FROM t"),
+        (
+            "SELECT a FROM t ANY LEFT JOIN u ON t.a = u.a",
+            "SELECT a FROM t LEFT JOIN u ON t.a = u.a SETTINGS join_default_strictness = 'ANY'",
+        ),
+        (
+            "SELECT a FROM t LEFT ANY JOIN u ON t.a = u.a",
+            "SELECT a FROM t LEFT JOIN u ON t.a = u.a SETTINGS join_default_strictness = 'ANY'",
+        ),
+        ("SELECT a FROM t ALL INNER JOIN u ON t.a = u.a", "SELECT a FROM t INNER JOIN u ON t.a = u.a"),
+        ("SELECT a FROM t FINAL", "SELECT a FROM t SETTINGS final = true"),
+    ] {
+        let q = parse_for(sql, Flavor::ClickHouse).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert_eq!(q.to_string(), read, "{sql}");
+    }
+    // `IN tuple(1)` is a one-element tuple, `IN (1)` is not: left to the parser, which refuses it.
+    assert!(parse_for("SELECT a FROM t WHERE a IN tuple(1)", Flavor::ClickHouse).is_err());
+    // ANY on some joins and the default on others cannot be one setting.
+    let e = parse_for("SELECT 1 FROM t ANY LEFT JOIN u ON t.a = u.a JOIN v ON v.a = t.a", Flavor::ClickHouse)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("ANY JOIN next to joins of the default strictness"), "{e}");
+}
+
 struct StringsOf<'a>(&'a mut Vec<String>);
 
 impl Visitor for StringsOf<'_> {
