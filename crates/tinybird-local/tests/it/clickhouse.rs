@@ -192,6 +192,56 @@ async fn with_totals_any_joins_and_final_answer_as_clickhouse() {
 }
 
 #[tokio::test]
+async fn a_query_whose_caller_goes_away_is_killed() {
+    use tinybird_local::engine::clickhouse::{chdb, strings};
+    let started = LocalServer::builder()
+        .engine(EngineKind::ClickHouse)
+        .query_timeout(std::time::Duration::from_secs(120))
+        .start()
+        .await;
+    let s = match started {
+        Ok(s) => s,
+        Err(e) if std::env::var_os("TINYBIRD_LOCAL_REQUIRE_CLICKHOUSE").is_none() => {
+            eprintln!("SKIPPED: the ClickHouse engine is not available here: {e}");
+            return;
+        }
+        Err(e) => panic!("the ClickHouse engine does not start: {e}"),
+    };
+    // A query that runs for minutes; the client gives up after half a second and closes the connection.
+    let q = "SELECT sum(sipHash64(number, 'caller_goes_away')) FROM numbers(100000000000)";
+    let gone = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(500))
+        .build()
+        .unwrap()
+        .post(format!("{}/v0/sql", s.url()))
+        .bearer_auth(s.admin_token())
+        .body(q)
+        .send()
+        .await;
+    assert!(gone.is_err(), "the query should still be running when the client gives up");
+    let pool = chdb::Pool::new(chdb::load(&Default::default()).expect("chDB is loaded"), Vec::new());
+    let mut conn = pool.take().expect("a connection");
+    let running = |conn: &mut _| {
+        let batches = chdb::query(
+            conn,
+            "SELECT toString(count()) FROM system.processes WHERE query LIKE '%caller_goes_away%' \
+             AND query NOT LIKE '%system.processes%'",
+        )
+        .expect("system.processes");
+        strings(&batches, 0).first().cloned().unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let n = running(&mut conn);
+        if n == "0" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{n} statements still run 10 s after the caller went away");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
 async fn jwt_filters_hold_with_final_and_clickhouse_errors_pass_through() {
     let Some(s) = server(&[("versions.datasource", VERSIONS)]).await else { return };
     ingest(&s, "versions", ROWS).await;

@@ -61,6 +61,11 @@ pub struct ClickHouseEngine {
     tables: RwLock<HashMap<String, Vec<Column>>>,
     /// Each table's engine (`MergeTree`, `ReplacingMergeTree`, …), for `FINAL`.
     engines: RwLock<HashMap<String, String>>,
+    /// Counts the writes (DDL, inserts, deletes): the [`Self::sizes`] read before the last write are stale.
+    writes: std::sync::atomic::AtomicU64,
+    /// Rows and bytes of every table, for a query's statistics, with the [`Self::writes`] count they were read at: a
+    /// query between two writes does not ask `system.tables` again.
+    sizes: std::sync::Mutex<Option<(u64, TableSizes)>>,
     /// The materialized views this engine created (their ClickHouse names).
     views: tokio::sync::Mutex<Vec<String>>,
     options: ClickHouseOptions,
@@ -100,6 +105,8 @@ impl ClickHouseEngine {
             user,
             tables: RwLock::new(HashMap::new()),
             engines: RwLock::new(HashMap::new()),
+            writes: std::sync::atomic::AtomicU64::new(0),
+            sizes: std::sync::Mutex::new(None),
             views: tokio::sync::Mutex::new(Vec::new()),
             options,
         })
@@ -143,7 +150,176 @@ impl ClickHouseEngine {
     }
 
     async fn admin_execute(&self, statement: String) -> Result<(), EngineError> {
-        self.admin.run(move |conn| chdb::execute(conn, &statement)).await.map_err(|e| self.error(e))
+        self.wrote();
+        let outcome = self.admin.run(move |conn| chdb::execute(conn, &statement)).await.map_err(|e| self.error(e));
+        self.wrote();
+        outcome
+    }
+
+    /// Marks the cached table sizes stale; called before and after every write, so a size read while a write runs
+    /// is not kept.
+    fn wrote(&self) {
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Rows and bytes stored in these tables, from `system.tables`, read once per write.
+    async fn sizes_of(&self, pool: &Arc<Pool>, tables: Vec<String>) -> Result<(u64, u64), ChError> {
+        if tables.is_empty() {
+            return Ok((0, 0));
+        }
+        let sum = |sizes: &TableSizes| {
+            tables.iter().filter_map(|t| sizes.get(t)).fold((0, 0), |(r, b), (tr, tb)| (r + tr, b + tb))
+        };
+        let generation = self.writes.load(std::sync::atomic::Ordering::SeqCst);
+        if let Ok(cache) = self.sizes.lock()
+            && let Some((at, sizes)) = cache.as_ref()
+            && *at == generation
+        {
+            return Ok(sum(sizes));
+        }
+        let sql = format!(
+            "SELECT name, total_rows, total_bytes FROM system.tables WHERE database = '{}'",
+            self.database.replace('\\', "\\\\").replace('\'', "\\'")
+        );
+        let sizes = pool
+            .run(move |conn| {
+                let batches = chdb::query(conn, &sql)?;
+                let names = strings(&batches, 0);
+                let mut numbers = Vec::with_capacity(names.len());
+                for batch in &batches {
+                    for row in 0..batch.num_rows() {
+                        let n = |i: usize| match super::value_at(batch.column(i).as_ref(), row) {
+                            Value::UInt(n) => n,
+                            Value::Int(n) => n.max(0) as u64,
+                            _ => 0,
+                        };
+                        numbers.push((n(1), n(2)));
+                    }
+                }
+                Ok(names.into_iter().zip(numbers).collect::<TableSizes>())
+            })
+            .await?;
+        let total = sum(&sizes);
+        if let Ok(mut cache) = self.sizes.lock() {
+            *cache = Some((generation, sizes));
+        }
+        Ok(total)
+    }
+
+    /// [`Engine::append`]'s work, between the marks of a write.
+    async fn append_rows(&self, table: &str, rows: Vec<Vec<Value>>) -> Result<u64, EngineError> {
+        let columns = self.table(table)?;
+        let count = rows.len() as u64;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        // Columns of the types Arrow carries as ClickHouse reads them go in as one Arrow batch (no text to parse);
+        // a table with any other type, or with materialized views (which need one block, see `INSERT_SETTINGS`),
+        // as JSON.
+        if columns.iter().all(|c| arrow_ingestible(&c.ty)) && self.views.lock().await.is_empty() {
+            let mut arrays = Vec::with_capacity(columns.len());
+            let mut fields = Vec::with_capacity(columns.len());
+            for (i, c) in columns.iter().enumerate() {
+                if let Some(bad) = rows.iter().find(|r| r.len() != columns.len()) {
+                    return Err(EngineError::Schema(format!(
+                        "row has {} values, table has {} columns",
+                        bad.len(),
+                        columns.len()
+                    )));
+                }
+                let values: Vec<&Value> = rows.iter().map(|r| &r[i]).collect();
+                let array = super::build_array(&c.ty, &values)
+                    .map_err(|e| EngineError::Schema(format!("column '{}': {e}", c.name)))?;
+                fields.push(datafusion::arrow::datatypes::Field::new(
+                    &c.name,
+                    array.data_type().clone(),
+                    c.ty.is_nullable(),
+                ));
+                arrays.push(array);
+            }
+            let schema = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
+            let batch = RecordBatch::try_new(schema, arrays).map_err(|e| EngineError::Schema(e.to_string()))?;
+            let (database, table) = (self.database.clone(), table.to_string());
+            self.admin
+                .run(move |conn| chdb::ingest(conn, &database, &table, batch))
+                .await
+                .map_err(|e| self.error(e))?;
+            return Ok(count);
+        }
+        const EXACT: crate::format::OutputOptions =
+            crate::format::OutputOptions { quote_64bit: true, quote_denormals: true };
+        let keys: Vec<String> = columns.iter().map(|c| crate::format::json_string(&c.name)).collect();
+        // With materialized views, one block (see `INSERT_SETTINGS`); without, ClickHouse parses in parallel.
+        let settings = if self.views.lock().await.is_empty() { "" } else { INSERT_SETTINGS };
+        let mut statement = if settings.is_empty() {
+            format!("INSERT INTO {} FORMAT JSONEachRow\n", self.qualified(table))
+        } else {
+            format!("INSERT INTO {} SETTINGS {settings} FORMAT JSONEachRow\n", self.qualified(table))
+        };
+        statement.reserve(rows.len() * 16 * columns.len().max(1));
+        for row in &rows {
+            if row.len() != columns.len() {
+                return Err(EngineError::Schema(format!(
+                    "row has {} values, table has {} columns",
+                    row.len(),
+                    columns.len()
+                )));
+            }
+            statement.push('{');
+            for (i, ((value, column), key)) in row.iter().zip(&columns).zip(&keys).enumerate() {
+                if i > 0 {
+                    statement.push(',');
+                }
+                statement.push_str(key);
+                statement.push(':');
+                crate::format::json_value(&mut statement, value, &column.ty, EXACT);
+            }
+            statement.push_str("}\n");
+        }
+        let table = table.to_string();
+        let outcome = self
+            .admin
+            .run(move |conn| match chdb::execute(conn, &statement) {
+                // A materialized view fed by these rows failed. The rows are in the table already: ClickHouse
+                // writes the table first and does not roll it back (one block, see `INSERT_SETTINGS`), which is
+                // Tinybird's answer too: 422, rows ingested, view failed.
+                Err(e) if e.message.contains("while pushing to view") => Ok(Some(e)),
+                other => other.map(|_| None),
+            })
+            .await
+            .map_err(|e| self.error(e))?;
+        match outcome {
+            None => Ok(count),
+            Some(view_error) => {
+                let message = match self.error(view_error) {
+                    EngineError::ClickHouse(m) => m,
+                    other => other.to_string(),
+                };
+                Err(EngineError::ViewFailed(format!(
+                    "Rows were ingested into '{table}', but a materialized view failed: {}",
+                    message.replace("__tb_mv_", "")
+                )))
+            }
+        }
+    }
+
+    /// [`Engine::delete`]'s work, between the marks of a write.
+    async fn delete_rows(&self, table: &str, condition: &str, dry_run: bool) -> Result<u64, EngineError> {
+        let condition = sql::print_condition(&compat::parse_condition(condition)?)?;
+        let count = format!("SELECT count() FROM {} WHERE ({condition})", self.qualified(table));
+        let delete = (!dry_run).then(|| format!("DELETE FROM {} WHERE ({condition})", self.qualified(table)));
+        self.admin
+            .run(move |conn| {
+                let n = first_u64(&chdb::query(conn, &count)?).unwrap_or(0);
+                if let Some(delete) = delete
+                    && n > 0
+                {
+                    chdb::execute(conn, &delete)?;
+                }
+                Ok(n)
+            })
+            .await
+            .map_err(|e| self.error(e))
     }
 
     /// The settings every caller query runs with: its limits and the output format's.
@@ -267,99 +443,10 @@ impl Engine for ClickHouseEngine {
     }
 
     async fn append(&self, table: &str, rows: Vec<Vec<Value>>) -> Result<u64, EngineError> {
-        let columns = self.table(table)?;
-        let count = rows.len() as u64;
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        // Columns of the types Arrow carries as ClickHouse reads them go in as one Arrow batch (no text to parse);
-        // a table with any other type, or with materialized views (which need one block, see `INSERT_SETTINGS`),
-        // as JSON.
-        if columns.iter().all(|c| arrow_ingestible(&c.ty)) && self.views.lock().await.is_empty() {
-            let mut arrays = Vec::with_capacity(columns.len());
-            let mut fields = Vec::with_capacity(columns.len());
-            for (i, c) in columns.iter().enumerate() {
-                if let Some(bad) = rows.iter().find(|r| r.len() != columns.len()) {
-                    return Err(EngineError::Schema(format!(
-                        "row has {} values, table has {} columns",
-                        bad.len(),
-                        columns.len()
-                    )));
-                }
-                let values: Vec<&Value> = rows.iter().map(|r| &r[i]).collect();
-                let array = super::build_array(&c.ty, &values)
-                    .map_err(|e| EngineError::Schema(format!("column '{}': {e}", c.name)))?;
-                fields.push(datafusion::arrow::datatypes::Field::new(
-                    &c.name,
-                    array.data_type().clone(),
-                    c.ty.is_nullable(),
-                ));
-                arrays.push(array);
-            }
-            let schema = std::sync::Arc::new(datafusion::arrow::datatypes::Schema::new(fields));
-            let batch = RecordBatch::try_new(schema, arrays).map_err(|e| EngineError::Schema(e.to_string()))?;
-            let (database, table) = (self.database.clone(), table.to_string());
-            self.admin
-                .run(move |conn| chdb::ingest(conn, &database, &table, batch))
-                .await
-                .map_err(|e| self.error(e))?;
-            return Ok(count);
-        }
-        const EXACT: crate::format::OutputOptions =
-            crate::format::OutputOptions { quote_64bit: true, quote_denormals: true };
-        let keys: Vec<String> = columns.iter().map(|c| crate::format::json_string(&c.name)).collect();
-        // With materialized views, one block (see `INSERT_SETTINGS`); without, ClickHouse parses in parallel.
-        let settings = if self.views.lock().await.is_empty() { "" } else { INSERT_SETTINGS };
-        let mut statement = if settings.is_empty() {
-            format!("INSERT INTO {} FORMAT JSONEachRow\n", self.qualified(table))
-        } else {
-            format!("INSERT INTO {} SETTINGS {settings} FORMAT JSONEachRow\n", self.qualified(table))
-        };
-        statement.reserve(rows.len() * 16 * columns.len().max(1));
-        for row in &rows {
-            if row.len() != columns.len() {
-                return Err(EngineError::Schema(format!(
-                    "row has {} values, table has {} columns",
-                    row.len(),
-                    columns.len()
-                )));
-            }
-            statement.push('{');
-            for (i, ((value, column), key)) in row.iter().zip(&columns).zip(&keys).enumerate() {
-                if i > 0 {
-                    statement.push(',');
-                }
-                statement.push_str(key);
-                statement.push(':');
-                crate::format::json_value(&mut statement, value, &column.ty, EXACT);
-            }
-            statement.push_str("}\n");
-        }
-        let table = table.to_string();
-        let outcome = self
-            .admin
-            .run(move |conn| match chdb::execute(conn, &statement) {
-                // A materialized view fed by these rows failed. The rows are in the table already: ClickHouse
-                // writes the table first and does not roll it back (one block, see `INSERT_SETTINGS`), which is
-                // Tinybird's answer too: 422, rows ingested, view failed.
-                Err(e) if e.message.contains("while pushing to view") => Ok(Some(e)),
-                other => other.map(|_| None),
-            })
-            .await
-            .map_err(|e| self.error(e))?;
-        match outcome {
-            None => Ok(count),
-            Some(view_error) => {
-                let message = match self.error(view_error) {
-                    EngineError::ClickHouse(m) => m,
-                    other => other.to_string(),
-                };
-                Err(EngineError::ViewFailed(format!(
-                    "Rows were ingested into '{table}', but a materialized view failed: {}",
-                    message.replace("__tb_mv_", "")
-                )))
-            }
-        }
+        self.wrote();
+        let outcome = self.append_rows(table, rows).await;
+        self.wrote();
+        outcome
     }
 
     fn native_views(&self) -> bool {
@@ -455,36 +542,30 @@ impl Engine for ClickHouseEngine {
             RowText::Tsv => "TSV",
         };
         let settings = self.settings(&output);
-        let stats = match read.is_empty() {
-            true => None,
-            false => {
-                let names: Vec<String> =
-                    read.iter().map(|t| format!("'{}'", t.replace('\\', "\\\\").replace('\'', "\\'"))).collect();
-                Some(format!(
-                    "SELECT sum(total_rows), sum(total_bytes) FROM system.tables WHERE database = '{}' AND name IN ({})",
-                    self.database,
-                    names.join(", ")
-                ))
-            }
-        };
         let pool = match scope {
             TableScope::All => self.admin.clone(),
             TableScope::Only(_) => self.user.clone(),
         };
+        // Every statement of this query carries a mark, so that if the caller goes away (the request's future is
+        // dropped: the client disconnected) they are killed rather than left to run to their deadline.
+        let cancel = Cancel::new(self.admin.clone());
+        let mark = cancel.mark();
         // The rows, their types, the count without LIMIT and the tables' sizes are four statements: they run at
         // once, each on a connection of its own, so a query costs the slowest of them rather than their sum.
         let described = {
             let text = text.clone();
-            pool.run(move |conn| chdb::query(conn, &format!("DESCRIBE ({text})")))
+            let sql = format!("{mark}DESCRIBE ({text})");
+            pool.run(move |conn| chdb::query(conn, &sql))
         };
         let rows = {
-            let sql = format!("SELECT formatRowNoNewline('{format}', *) FROM ({text}) SETTINGS {settings}");
+            let sql = format!("{mark}SELECT formatRowNoNewline('{format}', *) FROM ({text}) SETTINGS {settings}");
             pool.run(move |conn| chdb::query(conn, &sql).map(|b| strings(&b, 0)))
         };
         let totals = async {
             match totals {
                 Some(totals) => {
-                    let sql = format!("SELECT formatRowNoNewline('{format}', *) FROM ({totals}) SETTINGS {settings}");
+                    let sql =
+                        format!("{mark}SELECT formatRowNoNewline('{format}', *) FROM ({totals}) SETTINGS {settings}");
                     pool.run(move |conn| chdb::query(conn, &sql).map(|b| strings(&b, 0))).await.map(Some)
                 }
                 None => Ok(None),
@@ -493,31 +574,15 @@ impl Engine for ClickHouseEngine {
         let before_limit = async {
             match count {
                 Some(count) => {
-                    let sql = format!("SELECT count() FROM ({count}) SETTINGS {settings}");
+                    let sql = format!("{mark}SELECT count() FROM ({count}) SETTINGS {settings}");
                     pool.run(move |conn| chdb::query(conn, &sql).map(|b| first_u64(&b))).await
                 }
                 None => Ok(None),
             }
         };
-        let sizes = async {
-            match stats {
-                Some(stats) => {
-                    pool.run(move |conn| {
-                        let batches = chdb::query(conn, &stats)?;
-                        let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else { return Ok((0, 0)) };
-                        let n = |i: usize| match super::value_at(batch.column(i).as_ref(), 0) {
-                            Value::UInt(n) => n,
-                            Value::Int(n) => n.max(0) as u64,
-                            _ => 0,
-                        };
-                        Ok((n(0), n(1)))
-                    })
-                    .await
-                }
-                None => Ok((0, 0)),
-            }
-        };
+        let sizes = self.sizes_of(&pool, read);
         let (described, rows, totals, before_limit, sizes) = tokio::join!(described, rows, totals, before_limit, sizes);
+        cancel.disarm();
         let mut totals = match totals.map_err(|e| self.error(e))? {
             Some(mut rows) if rows.len() == 1 => rows.pop(),
             Some(rows) => {
@@ -560,21 +625,10 @@ impl Engine for ClickHouseEngine {
 
     async fn delete(&self, table: &str, condition: &str, dry_run: bool) -> Result<u64, EngineError> {
         self.table(table)?;
-        let condition = sql::print_condition(&compat::parse_condition(condition)?)?;
-        let count = format!("SELECT count() FROM {} WHERE ({condition})", self.qualified(table));
-        let delete = (!dry_run).then(|| format!("DELETE FROM {} WHERE ({condition})", self.qualified(table)));
-        self.admin
-            .run(move |conn| {
-                let n = first_u64(&chdb::query(conn, &count)?).unwrap_or(0);
-                if let Some(delete) = delete
-                    && n > 0
-                {
-                    chdb::execute(conn, &delete)?;
-                }
-                Ok(n)
-            })
-            .await
-            .map_err(|e| self.error(e))
+        self.wrote();
+        let outcome = self.delete_rows(table, condition, dry_run).await;
+        self.wrote();
+        outcome
     }
 
     async fn truncate(&self, table: &str) -> Result<(), EngineError> {
@@ -597,6 +651,49 @@ impl Drop for ClickHouseEngine {
                 let _ = chdb::execute(&mut conn, &format!("DROP DATABASE IF EXISTS {} SYNC", compat::quote_ident(db)));
             }
         }
+    }
+}
+
+/// Rows and bytes stored in each table, by name.
+type TableSizes = HashMap<String, (u64, u64)>;
+
+/// Kills the statements of a query whose caller went away. Each statement's text starts with [`Cancel::mark`] (a
+/// comment with a random id); dropped before [`Cancel::disarm`], it runs `KILL QUERY` for that id on an admin
+/// connection, in the background.
+struct Cancel {
+    admin: Arc<Pool>,
+    id: String,
+    armed: bool,
+}
+
+impl Cancel {
+    fn new(admin: Arc<Pool>) -> Cancel {
+        Cancel { admin, id: uuid::Uuid::new_v4().simple().to_string(), armed: true }
+    }
+
+    /// The comment that starts each statement of the query.
+    fn mark(&self) -> String {
+        format!("/* tb_query_{} */ ", self.id)
+    }
+
+    /// The statements finished: nothing to kill.
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for Cancel {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        // The pattern is built from pieces, so the text of the KILL statement itself does not hold the mark.
+        let kill = format!("KILL QUERY WHERE query LIKE concat('%/* tb_query_', '{}', ' */%') ASYNC", self.id);
+        let admin = self.admin.clone();
+        runtime.spawn(async move {
+            let _ = admin.run(move |conn| chdb::query(conn, &kill).map(|_| ())).await;
+        });
     }
 }
 
