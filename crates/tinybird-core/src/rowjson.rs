@@ -402,6 +402,7 @@ pub(crate) fn decode<T>(text: &str, decoder: &RowDecoder<T>) -> Option<Envelope<
     let mut data: Option<Vec<T>> = None;
     let mut rows = None;
     let mut before = None;
+    let mut totals: Option<Option<T>> = None;
     let mut statistics = None;
     c.entries(|c, key| {
         // A repeated key is an error for serde; leave it to serde.
@@ -414,7 +415,11 @@ pub(crate) fn decode<T>(text: &str, decoder: &RowDecoder<T>) -> Option<Envelope<
             "rows" if rows.is_none() => rows = Some(c.serde::<Option<u64>>()?),
             "rows_before_limit_at_least" if before.is_none() => before = Some(c.serde::<Option<u64>>()?),
             "statistics" if statistics.is_none() => statistics = Some(c.serde::<Option<Statistics>>()?),
-            "meta" | "data" | "rows" | "rows_before_limit_at_least" | "statistics" => return None,
+            "totals" if totals.is_none() => {
+                let plan = decoder.plan(meta.as_deref()?)?;
+                totals = Some(Some((decoder.read)(c, &plan)?));
+            }
+            "meta" | "data" | "rows" | "rows_before_limit_at_least" | "statistics" | "totals" => return None,
             _ => c.skip_value()?,
         }
         Some(())
@@ -427,6 +432,7 @@ pub(crate) fn decode<T>(text: &str, decoder: &RowDecoder<T>) -> Option<Envelope<
         data: data?,
         rows: rows.flatten(),
         rows_before_limit_at_least: before.flatten(),
+        totals: totals.flatten(),
         statistics: statistics.flatten(),
     })
 }
@@ -955,11 +961,13 @@ mod tests {
         meta.push(']');
         let mut data = String::from(r#""data":["#);
         let rows = rng.below(6);
+        let mut first_row = None;
         for r in 0..rows {
             if r > 0 {
                 data.push(',');
             }
             ws(rng, &mut data, odd);
+            let start = data.len();
             data.push('{');
             let mut keys: Vec<Option<usize>> = cols.iter().map(|&c| Some(c)).collect();
             if extra {
@@ -995,6 +1003,9 @@ mod tests {
                 ws(rng, &mut data, odd);
             }
             data.push('}');
+            if r == 0 {
+                first_row = Some(data[start..].to_string());
+            }
         }
         data.push(']');
         let mut parts = vec![
@@ -1003,6 +1014,10 @@ mod tests {
             format!(r#""rows":{rows}"#),
             r#""statistics":{"elapsed":0.001,"rows_read":10,"bytes_read":100}"#.to_string(),
         ];
+        // A `WITH TOTALS` row, shaped like the rows.
+        if let Some(row) = first_row.filter(|_| rng.chance(3)) {
+            parts.push(format!(r#""totals":{row}"#));
+        }
         if odd && rng.chance(10) {
             parts.push(r#""rows_before_limit_at_least":null"#.to_string());
         }
@@ -1042,10 +1057,12 @@ mod tests {
         };
         (
             show(fast.map(|r| {
-                format!("{:?} {:?} {} {:?} {:?}", r.data, r.meta, r.rows, r.rows_before_limit_at_least, r.statistics)
+                let (before, totals) = (r.rows_before_limit_at_least, &r.totals);
+                format!("{:?} {:?} {} {before:?} {totals:?} {:?}", r.data, r.meta, r.rows, r.statistics)
             })),
             show(slow.map(|r| {
-                format!("{:?} {:?} {} {:?} {:?}", r.data, r.meta, r.rows, r.rows_before_limit_at_least, r.statistics)
+                let (before, totals) = (r.rows_before_limit_at_least, &r.totals);
+                format!("{:?} {:?} {} {before:?} {totals:?} {:?}", r.data, r.meta, r.rows, r.statistics)
             })),
         )
     }

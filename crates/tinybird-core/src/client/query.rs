@@ -26,6 +26,9 @@ pub struct QueryResponse<T> {
     pub rows: u64,
     /// Rows the query would have returned without its `LIMIT` (present only when the query has one).
     pub rows_before_limit_at_least: Option<u64>,
+    /// The totals row of a `GROUP BY … WITH TOTALS` query (ClickHouse's `totals`): every aggregate over all rows,
+    /// the grouping keys at their default values.
+    pub totals: Option<T>,
     /// Server-side execution statistics.
     pub statistics: Option<Statistics>,
 }
@@ -109,8 +112,14 @@ pub(crate) struct Envelope<T> {
     pub(crate) rows: Option<u64>,
     #[serde(default)]
     pub(crate) rows_before_limit_at_least: Option<u64>,
+    #[serde(default = "none")]
+    pub(crate) totals: Option<T>,
     #[serde(default)]
     pub(crate) statistics: Option<Statistics>,
+}
+
+fn none<T>() -> Option<T> {
+    None
 }
 
 #[derive(Deserialize)]
@@ -257,6 +266,7 @@ pub(crate) fn decode_response<T: Row>(what: &str, body: &[u8], check_meta: bool)
                 meta: env.meta,
                 rows,
                 rows_before_limit_at_least: env.rows_before_limit_at_least,
+                totals: env.totals,
                 statistics: env.statistics,
             })
         }

@@ -331,7 +331,7 @@ async fn clickhouse_engine_matches_raw_clickhouse(server: &LocalServer, queries:
     let (mut same, mut differ, mut compared) = (0, Vec::new(), 0);
     for sql in queries {
         let raw = (|| -> Result<(Value, Value), chdb::ChError> {
-            let described = chdb::query(&mut conn, &format!("DESCRIBE ({sql})"))?;
+            let described = chdb::query(&mut conn, &format!("DESCRIBE ({sql}) SETTINGS print_pretty_type_names = 0"))?;
             let (names, types) = (strings(&described, 0), strings(&described, 1));
             let meta: Vec<Value> = names.iter().zip(&types).map(|(n, t)| json!({"name": n, "type": t})).collect();
             let rows = chdb::query(

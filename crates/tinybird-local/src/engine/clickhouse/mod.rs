@@ -478,7 +478,9 @@ impl Engine for ClickHouseEngine {
                     .admin
                     .run({
                         let text = text.clone();
-                        move |conn| chdb::query(conn, &format!("DESCRIBE ({text})"))
+                        move |conn| {
+                            chdb::query(conn, &format!("DESCRIBE ({text}) SETTINGS print_pretty_type_names = 0"))
+                        }
                     })
                     .await
                     .map_err(|e| self.error(e))?;
@@ -554,7 +556,8 @@ impl Engine for ClickHouseEngine {
         // once, each on a connection of its own, so a query costs the slowest of them rather than their sum.
         let described = {
             let text = text.clone();
-            let sql = format!("{mark}DESCRIBE ({text})");
+            // Types on one line, as the JSON output names them (`Tuple(a UInt8, b String)`).
+            let sql = format!("{mark}DESCRIBE ({text}) SETTINGS print_pretty_type_names = 0");
             pool.run(move |conn| chdb::query(conn, &sql))
         };
         let rows = {

@@ -78,6 +78,8 @@ pub(super) fn prepare(mut query: Query, scope: &TableScope, binding: &Binding<'_
     };
     let mut bind = Bind {
         filtered: HashSet::new(),
+        renamed: HashSet::new(),
+        relation_aliases: HashSet::new(),
         array_joins: HashSet::new(),
         binding: Some(binding),
         scope: Some(scope),
@@ -88,6 +90,14 @@ pub(super) fn prepare(mut query: Query, scope: &TableScope, binding: &Binding<'_
     let _ = VisitMut::visit(&mut query, &mut bind);
     if let Some(e) = bind.error {
         return Err(e);
+    }
+    // `FROM events AS e JOIN (…) AS events`: bound to `db`.`events` AS e, ClickHouse resolves `events.x` to the table
+    // rather than to the subquery, as it does when the table is not qualified.
+    if let Some(name) = bind.renamed.intersection(&bind.relation_aliases).next() {
+        return Err(EngineError::Unsupported(format!(
+            "a subquery or table function aliased `{name}` in a query that also reads the table `{name}` under another \
+             alias (name the subquery differently)"
+        )));
     }
     print(query)
 }
@@ -100,12 +110,17 @@ pub(super) fn prepare(mut query: Query, scope: &TableScope, binding: &Binding<'_
 /// ClickHouse's own totals with chDB, Nullable, LowCardinality, arrays, dates and expressions of keys included).
 /// `HAVING` is refused: ClickHouse's totals then cover only the groups that pass it.
 pub(super) fn split_totals(mut query: Query) -> Result<(Query, Option<Query>), EngineError> {
+    let refuse = |what: &str| Err(EngineError::Unsupported(format!("WITH TOTALS {what}")));
     let SetExpr::Select(select) = query.body.as_mut() else { return Ok((query, None)) };
+    if let GroupByExpr::All(modifiers) = &select.group_by
+        && modifiers.contains(&GroupByWithModifier::Totals)
+    {
+        return refuse("with GROUP BY ALL (name the keys)");
+    }
     let GroupByExpr::Expressions(keys, modifiers) = &mut select.group_by else { return Ok((query, None)) };
     if !modifiers.contains(&GroupByWithModifier::Totals) {
         return Ok((query, None));
     }
-    let refuse = |what: &str| Err(EngineError::Unsupported(format!("WITH TOTALS {what}")));
     if modifiers.len() > 1 {
         return refuse("together with ROLLUP or CUBE");
     }
@@ -385,6 +400,10 @@ impl VisitorMut for EscapeStrings {
 struct Bind<'b, 'a> {
     /// Aliases of the tables replaced by a subquery applying their filters.
     filtered: HashSet<String>,
+    /// Names of the tables bound under an alias of their own (`events AS e`).
+    renamed: HashSet<String>,
+    /// Aliases of subqueries and table functions as the query wrote them.
+    relation_aliases: HashSet<String>,
     /// The relations of `ARRAY JOIN`s: columns of the row, never bound to tables.
     array_joins: HashSet<*const TableFactor>,
     binding: Option<&'b Binding<'a>>,
@@ -399,6 +418,8 @@ impl<'b, 'a> Bind<'b, 'a> {
     fn refusals() -> Bind<'static, 'static> {
         Bind {
             filtered: HashSet::new(),
+            renamed: HashSet::new(),
+            relation_aliases: HashSet::new(),
             array_joins: HashSet::new(),
             binding: None,
             scope: None,
@@ -446,7 +467,7 @@ impl VisitorMut for Bind<'_, '_> {
             return self.fail(EngineError::Unsupported("a subquery in a condition".into()));
         }
         if let SetExpr::Select(select) = query.body.as_ref()
-            && let GroupByExpr::Expressions(_, modifiers) = &select.group_by
+            && let GroupByExpr::Expressions(_, modifiers) | GroupByExpr::All(modifiers) = &select.group_by
             && modifiers.contains(&GroupByWithModifier::Totals)
         {
             // [`split_totals`] takes the outermost query's `WITH TOTALS` off before this runs; in a subquery,
@@ -517,6 +538,11 @@ impl VisitorMut for Bind<'_, '_> {
             }
             return self.fail(EngineError::Unsupported("ARRAY JOIN of anything but a column name".into()));
         }
+        if let TableFactor::Derived { alias: Some(a), .. } | TableFactor::Table { args: Some(_), alias: Some(a), .. } =
+            factor
+        {
+            self.relation_aliases.insert(a.name.value.clone());
+        }
         if let TableFactor::Table { name, args: Some(_), .. } = factor {
             // Only functions that generate rows: every other table function reads files, URLs or other servers.
             let generator = single_name(name).is_some_and(|n| GENERATORS.iter().any(|g| g.eq_ignore_ascii_case(&n)));
@@ -537,6 +563,9 @@ impl VisitorMut for Bind<'_, '_> {
         };
         let Some(binding) = self.binding else { return ControlFlow::Continue(()) };
         let Some((table, filters)) = self.lookup(&single) else { return ControlFlow::Continue(()) };
+        if alias.as_ref().is_some_and(|a| a.name.value != single) {
+            self.renamed.insert(single.clone());
+        }
         // Keep `name.column` references working.
         let alias =
             alias.take().unwrap_or(TableAlias { explicit: true, name: quoted(&single), columns: vec![], at: None });

@@ -21,7 +21,101 @@ use std::any::TypeId;
 
 /// The dialect every ClickHouse query of this crate is parsed with.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct ClickHouseSql;
+pub struct ClickHouseSql {
+    /// For queries ClickHouse itself runs (the DataFusion engine translates sqlparser's own nodes), two more forms
+    /// as ClickHouse reads and names them: `x::T` is `CAST(x, 'T')` with `T` as written (and a literal `x` as the
+    /// literal's text: `1::Date` is `CAST('1', 'Date')`), and `x IN [1, 2]` is `in(x, [1, 2])`.
+    pub runs_on_clickhouse: bool,
+}
+
+/// A type as ClickHouse prints it in a column's name, from its tokens: names as written, `, ` between arguments,
+/// ` = ` in enum members, strings quoted with backslash escapes. None for tokens a type does not hold.
+pub(crate) fn type_text(tokens: &[Token]) -> Option<String> {
+    let mut out = String::new();
+    let mut previous_is_value = false;
+    for token in tokens {
+        let value = matches!(token, Token::Word(_) | Token::Number(..) | Token::SingleQuotedString(_));
+        if value && previous_is_value {
+            out.push(' ');
+        }
+        match token {
+            Token::Word(w) if w.quote_style.is_none() => out.push_str(&w.value),
+            Token::Number(n, false) => out.push_str(n),
+            Token::SingleQuotedString(s) => {
+                out.push('\'');
+                out.push_str(&s.replace('\\', "\\\\").replace('\'', "\\'"));
+                out.push('\'');
+            }
+            Token::LParen => out.push('('),
+            Token::RParen => out.push(')'),
+            Token::Comma => out.push_str(", "),
+            Token::Eq => out.push_str(" = "),
+            Token::Minus => out.push('-'),
+            _ => return None,
+        }
+        previous_is_value = value;
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// The tokens of a type right after `::`: a name, then one balanced parenthesized group if one follows.
+fn type_after_colons(parser: &Parser<'_>) -> Option<Vec<Token>> {
+    let first = parser.peek_nth_token_ref(0).token.clone();
+    if !matches!(&first, Token::Word(w) if w.quote_style.is_none()) {
+        return None;
+    }
+    let mut tokens = vec![first];
+    if parser.peek_nth_token_ref(1).token == Token::LParen {
+        let mut depth = 0usize;
+        let mut n = 1;
+        loop {
+            let token = parser.peek_nth_token_ref(n).token.clone();
+            match token {
+                Token::LParen => depth += 1,
+                Token::RParen => depth -= 1,
+                Token::EOF => return None,
+                _ => {}
+            }
+            tokens.push(token);
+            n += 1;
+            if depth == 0 {
+                break;
+            }
+        }
+    }
+    Some(tokens)
+}
+
+/// `x::T` as ClickHouse reads it: `CAST(x, 'T')`, with a literal `x` as the literal's text (`'1'`, `'-1'`).
+fn double_colon_cast(parser: &mut Parser<'_>, operand: Expr) -> Result<Expr, ParserError> {
+    let Some(tokens) = type_after_colons(parser) else {
+        return Err(ParserError::ParserError("Expected: a type after `::`".into()));
+    };
+    let Some(text) = type_text(&tokens) else {
+        return Err(ParserError::ParserError("Expected: a type after `::`".into()));
+    };
+    for _ in 0..tokens.len() {
+        parser.advance_token();
+    }
+    let operand = match operand {
+        Expr::Value(v) => match v.value {
+            Value::Number(n, _) => Expr::value(Value::SingleQuotedString(n)),
+            Value::SingleQuotedString(s) => Expr::value(Value::SingleQuotedString(s)),
+            other => {
+                return Err(ParserError::ParserError(format!(
+                    "`::` after the literal {other} is not supported by tinybird-local (use CAST)"
+                )));
+            }
+        },
+        Expr::Array(_) | Expr::Tuple(_) => {
+            return Err(ParserError::ParserError(
+                "`::` after an array or tuple literal is not supported by tinybird-local (use CAST)".into(),
+            ));
+        }
+        other => other,
+    };
+    Ok(call("CAST", vec![operand, Expr::value(Value::SingleQuotedString(text))]))
+}
 
 const BASE: ClickHouseDialect = ClickHouseDialect {};
 
@@ -185,6 +279,29 @@ impl Dialect for ClickHouseSql {
         true
     }
 
+    /// `SELECT 1 SETTINGS max_threads = 1` is a clause, not `1` aliased `SETTINGS`; `SELECT 1 format` is an error
+    /// in ClickHouse, not an alias.
+    fn is_column_alias(&self, kw: &Keyword, _parser: &mut Parser<'_>) -> bool {
+        !matches!(kw, Keyword::SETTINGS | Keyword::FORMAT)
+            && !datafusion::sql::sqlparser::keywords::RESERVED_FOR_COLUMN_ALIAS.contains(kw)
+    }
+
+    fn parse_prefix(&self, parser: &mut Parser<'_>) -> Option<Result<Expr, ParserError>> {
+        // `-1::Int8` is `CAST('-1', 'Int8')` in ClickHouse: the sign belongs to the literal.
+        if self.runs_on_clickhouse
+            && parser.peek_nth_token_ref(0).token == Token::Minus
+            && let Token::Number(n, false) = &parser.peek_nth_token_ref(1).token
+            && parser.peek_nth_token_ref(2).token == Token::DoubleColon
+        {
+            let literal = Expr::value(Value::Number(format!("-{n}"), false));
+            for _ in 0..3 {
+                parser.advance_token();
+            }
+            return Some(double_colon_cast(parser, literal));
+        }
+        None
+    }
+
     fn get_next_precedence(&self, parser: &Parser<'_>) -> Option<Result<u8, ParserError>> {
         let token = &parser.peek_token_ref().token;
         if integer_operator(token).is_some() {
@@ -202,6 +319,24 @@ impl Dialect for ClickHouseSql {
             parser.advance_token();
             return Some(parser.parse_subexpr(precedence).map(|right| call(function, vec![expr.clone(), right])));
         }
+        // `x IN [1, 2]`, `x NOT IN [1, 2]`: the parser takes only a list in parentheses after IN.
+        let not = matches!(&token, Token::Word(w) if w.quote_style.is_none() && w.keyword == Keyword::NOT);
+        let is_in = |t: &Token| matches!(t, Token::Word(w) if w.quote_style.is_none() && w.keyword == Keyword::IN);
+        let skip = usize::from(not) + 1;
+        if self.runs_on_clickhouse
+            && is_in(&parser.peek_nth_token_ref(skip - 1).token)
+            && parser.peek_nth_token_ref(skip).token == Token::LBracket
+        {
+            for _ in 0..skip {
+                parser.advance_token();
+            }
+            let function = if not { "notIn" } else { "in" };
+            return Some(parser.parse_prefix().map(|array| call(function, vec![expr.clone(), array])));
+        }
+        if self.runs_on_clickhouse && token == Token::DoubleColon {
+            parser.advance_token();
+            return Some(double_colon_cast(parser, expr.clone()));
+        }
         if let Some(index) = tuple_index(&token) {
             let index = Expr::value(Value::Number(index.to_string(), false));
             parser.advance_token();
@@ -216,7 +351,7 @@ mod tests {
     use super::*;
 
     fn expr(sql: &str) -> String {
-        let dialect = ClickHouseSql;
+        let dialect = ClickHouseSql { runs_on_clickhouse: true };
         Parser::new(&dialect).try_with_sql(sql).and_then(|mut p| p.parse_expr()).map(|e| e.to_string()).unwrap()
     }
 
@@ -238,5 +373,13 @@ mod tests {
         assert_eq!(expr("mod(7, 2)"), "mod(7, 2)");
         // `.5` where an expression starts is a number.
         assert_eq!(expr(".5 + 1"), ".5 + 1");
+        // `::` as ClickHouse names it: the type as written, a literal operand as its text.
+        assert_eq!(expr("x::DATE"), "CAST(x, 'DATE')");
+        assert_eq!(expr("(1 + 1)::Nullable(UInt8)"), "CAST((1 + 1), 'Nullable(UInt8)')");
+        assert_eq!(expr("1::Decimal(10,2)"), "CAST('1', 'Decimal(10, 2)')");
+        assert_eq!(expr("-1::Int8"), "CAST('-1', 'Int8')");
+        assert_eq!(expr("a + b::UInt8"), "a + CAST(b, 'UInt8')");
+        assert_eq!(expr("x::DateTime('UTC')"), "CAST(x, 'DateTime(''UTC'')')");
+        assert_eq!(expr("x IN [1, 2] AND y NOT IN ['a']"), "in(x, [1, 2]) AND notIn(y, ['a'])");
     }
 }

@@ -16,7 +16,8 @@ pub(super) fn syntax(e: impl std::fmt::Display) -> EngineError {
 /// - a number followed at once by a word (`1abc`, `0x1Fg`) is a syntax error, as in ClickHouse, not an alias.
 pub(super) fn lex(sql: &str) -> Result<Vec<Token>, EngineError> {
     use datafusion::sql::sqlparser::tokenizer::TokenWithSpan;
-    let located = Tokenizer::new(&ClickHouseSql, sql).with_unescape(false).tokenize_with_location().map_err(syntax)?;
+    let located =
+        Tokenizer::new(&ClickHouseSql::default(), sql).with_unescape(false).tokenize_with_location().map_err(syntax)?;
     // The first character of each line, to find what a token was written as.
     let line_starts: Vec<usize> = std::iter::once(0).chain(sql.match_indices('\n').map(|(i, _)| i + 1)).collect();
     let first_char = |span: &datafusion::sql::sqlparser::tokenizer::Span| {
@@ -268,6 +269,57 @@ pub(super) fn check_constructs(tokens: &[Token], flavor: Flavor) -> Result<(), E
     if statements > 0 {
         return Err(EngineError::Syntax("Syntax error (Multi-statements are not allowed)".into()));
     }
+    // `ARRAY JOIN a, b` unfolds both arrays side by side; the parser would read `b` as a second table.
+    for (i, _) in words
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| kw(*i).as_deref() == Some("ARRAY") && kw(i + 1).as_deref() == Some("JOIN"))
+    {
+        let mut depth = 0usize;
+        for (j, t) in words.iter().enumerate().skip(i + 2) {
+            match t {
+                Token::LParen | Token::LBracket => depth += 1,
+                Token::RParen | Token::RBracket if depth == 0 => break,
+                Token::RParen | Token::RBracket => depth -= 1,
+                Token::Comma if depth == 0 => {
+                    return Err(EngineError::Unsupported("ARRAY JOIN of several arrays at once".into()));
+                }
+                Token::Word(w)
+                    if depth == 0
+                        && w.quote_style.is_none()
+                        && w.keyword != Keyword::AS
+                        && kw(j).is_some_and(|k| {
+                            matches!(
+                                k.as_str(),
+                                "WHERE"
+                                    | "PREWHERE"
+                                    | "GROUP"
+                                    | "ORDER"
+                                    | "LIMIT"
+                                    | "HAVING"
+                                    | "SETTINGS"
+                                    | "FORMAT"
+                                    | "UNION"
+                                    | "WINDOW"
+                                    | "QUALIFY"
+                                    | "JOIN"
+                                    | "LEFT"
+                                    | "INNER"
+                                    | "RIGHT"
+                                    | "FULL"
+                                    | "CROSS"
+                                    | "ARRAY"
+                                    | "EXCEPT"
+                                    | "INTERSECT"
+                            )
+                        }) =>
+                {
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
     Ok(())
 }
 
@@ -452,17 +504,89 @@ pub(super) fn tokens_of(sql: &str, flavor: Flavor) -> Result<(Vec<Token>, Taken)
     let mut tokens = lex(sql)?;
     check_depth(&tokens)?;
     check_constructs(&tokens, flavor)?;
-    in_array_to_tuple(&mut tokens);
+    if flavor == Flavor::DataFusion {
+        // ClickHouse's own parser reads `IN [..]` (see [`ClickHouseSql`]); the DataFusion engine's translation
+        // takes the list.
+        in_array_to_tuple(&mut tokens);
+    }
     tokens.retain(|t| !matches!(t, Token::Whitespace(_)));
     substr_as_written(&mut tokens);
     using_in_parentheses(&mut tokens);
+    join_kind_first(&mut tokens);
+    collate_before_direction(&mut tokens);
     in_tuple_call(&mut tokens);
     interval_strings(&mut tokens);
     let taken = match flavor {
-        Flavor::ClickHouse => Taken { finals: take_finals(&mut tokens), any_joins: take_join_strictness(&mut tokens)? },
+        Flavor::ClickHouse => {
+            casts_as_written(&mut tokens);
+            Taken { finals: take_finals(&mut tokens), any_joins: take_join_strictness(&mut tokens)? }
+        }
         Flavor::DataFusion => Taken::default(),
     };
     Ok((tokens, taken))
+}
+
+/// `CAST(x AS T)` → `CAST(x, 'T')`, with `T` as written: ClickHouse reads the first as the second, and names the
+/// column by the type as written (`CAST(x, 'DATE')`, `CAST(x, 'INT UNSIGNED')`); sqlparser's cast node keeps only
+/// which type it is. So every type ClickHouse knows reaches it, spelled as the query spelled it.
+pub(super) fn casts_as_written(tokens: &mut Vec<Token>) {
+    let mut i = tokens.len();
+    while i > 0 {
+        i -= 1;
+        let is_cast = matches!(&tokens[i], Token::Word(w) if w.quote_style.is_none() && w.keyword == Keyword::CAST);
+        if !is_cast || tokens.get(i + 1) != Some(&Token::LParen) {
+            continue;
+        }
+        // The closing parenthesis, and the last `AS` at the call's own level.
+        let (mut depth, mut as_at, mut close) = (0usize, None, None);
+        for (j, t) in tokens.iter().enumerate().skip(i + 1) {
+            match t {
+                Token::LParen | Token::LBracket => depth += 1,
+                Token::RParen | Token::RBracket => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = Some(j);
+                        break;
+                    }
+                }
+                Token::Word(w) if depth == 1 && w.quote_style.is_none() && w.keyword == Keyword::AS => as_at = Some(j),
+                _ => {}
+            }
+        }
+        let (Some(k), Some(close)) = (as_at, close) else { continue };
+        let Some(text) = super::dialect::type_text(&tokens[k + 1..close]) else { continue };
+        tokens.splice(k..close, [Token::Comma, Token::SingleQuotedString(text)]);
+    }
+}
+
+/// `SEMI LEFT JOIN` → `LEFT SEMI JOIN` (and `ANTI`, `RIGHT`): ClickHouse takes either order, the parser the second.
+pub(super) fn join_kind_first(tokens: &mut [Token]) {
+    let word = |t: &Token| match t {
+        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    };
+    for i in 0..tokens.len().saturating_sub(2) {
+        if matches!(word(&tokens[i]).as_deref(), Some("SEMI" | "ANTI"))
+            && matches!(word(&tokens[i + 1]).as_deref(), Some("LEFT" | "RIGHT"))
+            && word(&tokens[i + 2]).as_deref() == Some("JOIN")
+        {
+            tokens.swap(i, i + 1);
+        }
+    }
+}
+
+/// `ORDER BY x DESC COLLATE 'en'` → `ORDER BY x COLLATE 'en' DESC`: ClickHouse takes the collation after the
+/// direction, the parser only before it. The order is the same.
+pub(super) fn collate_before_direction(tokens: &mut [Token]) {
+    let is = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.quote_style.is_none() && w.keyword == k);
+    for i in 0..tokens.len().saturating_sub(2) {
+        if (is(&tokens[i], Keyword::ASC) || is(&tokens[i], Keyword::DESC))
+            && is(&tokens[i + 1], Keyword::COLLATE)
+            && matches!(tokens[i + 2], Token::SingleQuotedString(_))
+        {
+            tokens[i..i + 3].rotate_left(1);
+        }
+    }
 }
 
 /// `JOIN t USING id` → `JOIN t USING (id)`: ClickHouse takes one column without parentheses, the parser only a
@@ -577,17 +701,18 @@ fn unit_keyword(unit: &str) -> Keyword {
     }
 }
 
-/// `SUBSTR(s, i)` spelled in any case but `substr`: a plain function call, so the column keeps ClickHouse's name,
-/// which is the function as written (`SUBSTR(s, 2)`); the parser's own `SUBSTR` node forgets the spelling. The
-/// `SUBSTR(s FROM i)` form then no longer parses, and is refused as a syntax error.
+/// `SUBSTR(s, i)` spelled in any case but `substr`, and `FLOOR(x)`/`CEIL(x)` in any case: plain function calls, so
+/// the column keeps ClickHouse's name, which is the function as written (`SUBSTR(s, 2)`, `FLOOR(x)`); the parser's
+/// own nodes for them forget the spelling. The `SUBSTR(s FROM i)` and `CEIL(x TO DAY)` forms then no longer parse,
+/// and are refused as syntax errors (ClickHouse has neither).
 pub(super) fn substr_as_written(tokens: &mut [Token]) {
     for i in 0..tokens.len().saturating_sub(1) {
         let call = tokens[i + 1] == Token::LParen;
         if let Token::Word(w) = &mut tokens[i]
             && call
             && w.quote_style.is_none()
-            && w.keyword == Keyword::SUBSTR
-            && w.value != "substr"
+            && ((w.keyword == Keyword::SUBSTR && w.value != "substr")
+                || matches!(w.keyword, Keyword::FLOOR | Keyword::CEIL))
         {
             w.keyword = Keyword::NoKeyword;
         }
@@ -693,7 +818,7 @@ pub fn parse(sql: &str) -> Result<Query, EngineError> {
 /// [`parse`] for an engine flavor: the ClickHouse flavor lets through the clauses only ClickHouse runs.
 pub fn parse_for(sql: &str, flavor: Flavor) -> Result<Query, EngineError> {
     let (tokens, Taken { finals, any_joins }) = tokens_of(sql, flavor)?;
-    let dialect = ClickHouseSql;
+    let dialect = ClickHouseSql { runs_on_clickhouse: flavor == Flavor::ClickHouse };
     let mut parser = Parser::new(&dialect).with_recursion_limit(PARSER_RECURSION_LIMIT).with_tokens(tokens);
     let mut query = parse_query(&mut parser)?;
     while parser.consume_token(&Token::SemiColon) {}
@@ -758,7 +883,7 @@ pub(super) fn base_table_count(query: &Query) -> usize {
 /// Parses one ClickHouse boolean expression (a JWT's `DATASOURCES:READ` filter, a delete condition): exactly one
 /// expression, nothing after it.
 pub fn parse_condition(sql: &str) -> Result<Expr, EngineError> {
-    let dialect = ClickHouseSql;
+    let dialect = ClickHouseSql::default();
     let mut tokens = lex(sql)?;
     check_depth(&tokens)?;
     in_array_to_tuple(&mut tokens);

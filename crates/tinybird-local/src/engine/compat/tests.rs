@@ -144,6 +144,11 @@ fn clickhouse_spellings_the_parser_lacks_are_read() {
         ),
         ("SELECT a FROM t ALL INNER JOIN u ON t.a = u.a", "SELECT a FROM t INNER JOIN u ON t.a = u.a"),
         ("SELECT a FROM t FINAL", "SELECT a FROM t SETTINGS final = true"),
+        (
+            "SELECT CAST(x AS DATE), CAST(y AS Nullable( UInt8 )), CAST(z AS INT UNSIGNED), CAST(w AS Enum8('a'=1)) FROM t",
+            "SELECT CAST(x, 'DATE'), CAST(y, 'Nullable(UInt8)'), CAST(z, 'INT UNSIGNED'), CAST(w, 'Enum8(''a'' = 1)') FROM t",
+        ),
+        ("SELECT 1::Date, x::DOUBLE FROM t", "SELECT CAST('1', 'Date'), CAST(x, 'DOUBLE') FROM t"),
     ] {
         let q = parse_for(sql, Flavor::ClickHouse).unwrap_or_else(|e| panic!("{sql}: {e}"));
         assert_eq!(q.to_string(), read, "{sql}");
