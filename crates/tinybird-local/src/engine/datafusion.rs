@@ -545,15 +545,36 @@ impl DataFusionEngine {
         let (schema, batches) = self.run(&state, &translated).await?;
         // Values ClickHouse returns with a type of their own (an `IntervalDay` of 2): DataFusion's have no
         // ClickHouse type to name, and would be printed as text.
-        if let Some(f) = schema.fields().iter().find(|f| {
-            matches!(
-                f.data_type(),
-                DataType::Interval(_) | DataType::Duration(_) | DataType::Time32(_) | DataType::Time64(_)
-            )
-        }) {
+        // Tuples and maps (Arrow structs) have no ClickHouse type here either, and would be printed as Arrow's debug
+        // text.
+        fn unnamed(t: &DataType) -> bool {
+            match t {
+                DataType::Interval(_)
+                | DataType::Duration(_)
+                | DataType::Time32(_)
+                | DataType::Time64(_)
+                | DataType::Struct(_)
+                | DataType::Map(..)
+                | DataType::Union(..) => true,
+                DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => unnamed(f.data_type()),
+                _ => false,
+            }
+        }
+        if let Some(f) = schema.fields().iter().find(|f| unnamed(f.data_type())) {
             return Err(EngineError::Unsupported(format!(
-                "the result column `{}` of an interval or time type (the DataFusion engine computes intervals only \
-                 as operands of date arithmetic)",
+                "the result column `{}` of type {} (the DataFusion engine has no ClickHouse type for it: tuples, \
+                 maps and intervals are computed only inside expressions)",
+                f.name(),
+                f.data_type()
+            )));
+        }
+        // Two columns of one name (`*` over a join of tables sharing a column): ClickHouse names the second after its
+        // table (`b.id`), which DataFusion's qualified fields do not say here.
+        let mut seen = std::collections::HashSet::new();
+        if let Some(f) = schema.fields().iter().find(|f| !seen.insert(f.name().as_str())) {
+            return Err(EngineError::Unsupported(format!(
+                "two result columns named `{}` (ClickHouse names a joined table's column after its table, or returns \
+                 both under that name; alias them to run this here)",
                 f.name()
             )));
         }

@@ -499,6 +499,22 @@ fn write(out: &mut String, expr: &Expr) -> Option<()> {
             };
             out.push_str(&format!("toInterval{unit}({value})"));
         }
+        Expr::Case { operand: Some(operand), conditions, else_result, .. } => {
+            out.push_str("caseWithExpression(");
+            write(out, operand)?;
+            for when in conditions {
+                out.push_str(", ");
+                write(out, &when.condition)?;
+                out.push_str(", ");
+                write(out, &when.result)?;
+            }
+            out.push_str(", ");
+            match else_result {
+                Some(e) => write(out, e)?,
+                None => out.push_str("NULL"),
+            }
+            out.push(')');
+        }
         Expr::Case { operand: None, conditions, else_result, .. } => {
             out.push_str("multiIf(");
             for (i, when) in conditions.iter().enumerate() {
@@ -531,7 +547,11 @@ fn write(out: &mut String, expr: &Expr) -> Option<()> {
             let [datafusion::sql::sqlparser::ast::ObjectNamePart::Identifier(name)] = f.name.0.as_slice() else {
                 return None;
             };
-            let mut name = name.value.clone();
+            // ClickHouse names a function by its canonical name where it has one for the alias written.
+            let mut name = match name.value.as_str() {
+                "date_diff" | "DATE_DIFF" | "timestampDiff" | "TIMESTAMP_DIFF" => "dateDiff".to_string(),
+                other => other.to_string(),
+            };
             let mut args: Vec<&Expr> = Vec::new();
             match &f.args {
                 FunctionArguments::None => {}

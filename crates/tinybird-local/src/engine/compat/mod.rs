@@ -76,6 +76,8 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
     }
     let tables = referenced_tables(&query);
     let wrappers = crate::engine::hints::of_query(&query, &|column| catalog.column_type(column));
+    refuse_shadowed_tables(&query)?;
+    substitute_aliases(&mut query)?;
     // Columns keep the names ClickHouse gives them, whatever the rewrites below do to their expressions.
     crate::engine::names::name_columns(&mut query, &|table| catalog.columns(table))?;
     let nullable = |column: &str| catalog.nullable_column(column);
@@ -117,6 +119,45 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
         _ => None,
     };
     Ok(Translated { statement: Statement::Query(Box::new(query)), count_statement, wrappers, literal_limit, tables })
+}
+
+/// `FROM events AS e JOIN (…) AS events`: ClickHouse resolves `events.x` there by rules of its own (to the table, or
+/// to the subquery with the table's types). Refused on both engines, naming the alias.
+pub fn refuse_shadowed_tables(query: &Query) -> Result<(), EngineError> {
+    #[derive(Default)]
+    struct Names {
+        renamed: HashSet<String>,
+        aliases: HashSet<String>,
+    }
+    impl Visitor for Names {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            match factor {
+                TableFactor::Derived { alias: Some(a), .. }
+                | TableFactor::Table { args: Some(_), alias: Some(a), .. } => {
+                    self.aliases.insert(a.name.value.clone());
+                }
+                TableFactor::Table { name, alias: Some(a), args: None, .. } => {
+                    if let Some(single) = single_name(name)
+                        && single != a.name.value
+                    {
+                        self.renamed.insert(single);
+                    }
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut names = Names::default();
+    let _ = Visit::visit(query, &mut names);
+    match names.renamed.intersection(&names.aliases).next() {
+        Some(name) => Err(EngineError::Unsupported(format!(
+            "a subquery or table function aliased `{name}` in a query that also reads the table `{name}` under another \
+             alias (name the subquery differently)"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn parse_generic(text: &str) -> Result<Query, EngineError> {

@@ -508,6 +508,7 @@ pub(super) fn tokens_of(sql: &str, flavor: Flavor) -> Result<(Vec<Token>, Taken)
         // ClickHouse's own parser reads `IN [..]` (see [`ClickHouseSql`]); the DataFusion engine's translation
         // takes the list.
         in_array_to_tuple(&mut tokens);
+        negative_literal_casts(&tokens)?;
     }
     tokens.retain(|t| !matches!(t, Token::Whitespace(_)));
     substr_as_written(&mut tokens);
@@ -604,6 +605,27 @@ pub(super) fn using_in_parentheses(tokens: &mut Vec<Token>) {
         }
         i += 1;
     }
+}
+
+/// `-1::Int8` is `CAST('-1', 'Int8')` to ClickHouse (the sign belongs to the literal); the DataFusion engine would
+/// negate a cast, of another type. Refused there.
+pub(super) fn negative_literal_casts(tokens: &[Token]) -> Result<(), EngineError> {
+    let significant: Vec<&Token> = tokens.iter().filter(|t| !matches!(t, Token::Whitespace(_))).collect();
+    for (i, window) in significant.windows(3).enumerate() {
+        let unary = i == 0
+            || !matches!(
+                significant[i - 1],
+                Token::Word(_) | Token::Number(..) | Token::RParen | Token::RBracket | Token::SingleQuotedString(_)
+            );
+        if unary
+            && window[0] == &Token::Minus
+            && matches!(window[1], Token::Number(..))
+            && window[2] == &Token::DoubleColon
+        {
+            return Err(EngineError::Unsupported("`::` after a negative literal (write CAST(-1 AS Int8))".into()));
+        }
+    }
+    Ok(())
 }
 
 /// `x IN tuple(1, 2)` → `x IN (1, 2)`, which the parser accepts and ClickHouse names the same (`in(x, (1, 2))`).

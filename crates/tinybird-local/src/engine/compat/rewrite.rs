@@ -131,8 +131,236 @@ pub(super) fn nulls_last(order_by: &mut [datafusion::sql::sqlparser::ast::OrderB
     }
 }
 
+/// ClickHouse reads an alias of the select list wherever its name appears in the same query's `WHERE`, `GROUP BY`,
+/// `HAVING`, `QUALIFY` (and `ORDER BY`), before any column of that name: `SELECT toDate(ts) AS ts … GROUP BY ts` groups
+/// by the date, and `WHERE id > 2` after `id + 1 AS id` compares the alias. DataFusion reads the column there. So the
+/// alias's expression replaces each such name (not inside subqueries, which have their own aliases; not a qualified
+/// `t.ts`, which is the column). Runs on the query as written, before any other rewrite.
+///
+/// An alias used by another item of the select list is refused: ClickHouse reads the alias there too, in cycles
+/// (`SELECT name AS id, id AS name`) DataFusion cannot follow.
+pub(super) fn substitute_aliases(query: &mut Query) -> Result<(), EngineError> {
+    struct Queries(Option<EngineError>);
+    impl VisitorMut for Queries {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            if let Err(e) = substitute_in(query) {
+                self.0 = Some(e);
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut queries = Queries(None);
+    let _ = VisitMut::visit(query, &mut queries);
+    queries.0.map_or(Ok(()), Err)
+}
+
+fn substitute_in(query: &mut Query) -> Result<(), EngineError> {
+    use datafusion::sql::sqlparser::ast::GroupByExpr;
+    let SetExpr::Select(select) = query.body.as_mut() else { return Ok(()) };
+    let aliases: HashMap<String, Expr> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { expr, alias }
+                if !matches!(expr, Expr::Identifier(i) if i.value == alias.value) =>
+            {
+                Some((alias.value.clone(), expr.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    if aliases.is_empty() {
+        return Ok(());
+    }
+    // The select list's other items, as written (not inside their subqueries).
+    struct Uses<'a> {
+        aliases: &'a HashMap<String, Expr>,
+        own: Option<&'a str>,
+        depth: usize,
+        found: Option<String>,
+    }
+    impl Visitor for Uses<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+            if self.depth == 0
+                && let Expr::Identifier(ident) = expr
+                && self.aliases.contains_key(&ident.value)
+                && self.own != Some(ident.value.as_str())
+            {
+                self.found = Some(ident.value.clone());
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    for item in &select.projection {
+        let (expr, own) = match item {
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.as_str())),
+            SelectItem::UnnamedExpr(expr) => (expr, None),
+            _ => continue,
+        };
+        let mut uses = Uses { aliases: &aliases, own, depth: 0, found: None };
+        let _ = Visit::visit(expr, &mut uses);
+        if let Some(name) = uses.found {
+            return Err(EngineError::Unsupported(format!(
+                "the alias `{name}` used in another item of the select list (ClickHouse reads the alias there, before \
+                 any column of that name)"
+            )));
+        }
+    }
+    /// Replaces the alias names in one clause, not inside its subqueries.
+    struct Replace<'a> {
+        aliases: &'a HashMap<String, Expr>,
+        depth: usize,
+    }
+    impl VisitorMut for Replace<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            if self.depth == 0
+                && let Expr::Identifier(ident) = expr
+                && let Some(replacement) = self.aliases.get(&ident.value)
+            {
+                *expr = Expr::Nested(Box::new(replacement.clone()));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut replace = Replace { aliases: &aliases, depth: 0 };
+    if let Some(selection) = &mut select.selection {
+        let _ = VisitMut::visit(selection, &mut replace);
+    }
+    if let Some(having) = &mut select.having {
+        let _ = VisitMut::visit(having, &mut replace);
+    }
+    if let Some(qualify) = &mut select.qualify {
+        let _ = VisitMut::visit(qualify, &mut replace);
+    }
+    if let GroupByExpr::Expressions(keys, _) = &mut select.group_by {
+        for key in keys {
+            let _ = VisitMut::visit(key, &mut replace);
+        }
+    }
+    // `ORDER BY` needs nothing: DataFusion reads an output name there before a column, as ClickHouse does.
+    Ok(())
+}
+
+/// Whether DataFusion casts to this type as ClickHouse does: integers, floats, strings, dates, date-times, booleans
+/// and `Nullable` of them. `TIMESTAMP` (DateTime64(9) here, DateTime there), decimals and the rest are refused.
+fn cast_type_agrees(ty: &datafusion::sql::sqlparser::ast::DataType) -> bool {
+    use datafusion::sql::sqlparser::ast::{DataType, ObjectNamePart};
+    match ty {
+        DataType::Int8(None)
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64
+        | DataType::Float32
+        | DataType::Float64
+        | DataType::String(None)
+        | DataType::Date
+        | DataType::Datetime(None)
+        | DataType::Bool
+        | DataType::Boolean => true,
+        DataType::Nullable(inner) => cast_type_agrees(inner),
+        DataType::Custom(name, modifiers) => {
+            modifiers.is_empty()
+                && matches!(name.0.as_slice(), [ObjectNamePart::Identifier(i)] if i.value == "DateTime" && i.quote_style.is_none())
+        }
+        _ => false,
+    }
+}
+
 impl VisitorMut for Rewriter<'_> {
     type Break = ();
+
+    /// Constructs DataFusion would run otherwise than ClickHouse, refused by name: a `FULL JOIN … USING` (ClickHouse
+    /// fills the key from whichever side has it), and two `arrayJoin`s in one select list (ClickHouse unfolds them
+    /// as a product, DataFusion's `unnest` side by side).
+    /// `CASE` is ClickHouse's `multiIf` (and `CASE x WHEN a` its `caseWithExpression`, `x = a` in turn): read as that
+    /// call, so its results are typed as ClickHouse types them (`THEN 0 ELSE 1` is UInt8) and a missing `ELSE` is
+    /// `NULL`.
+    fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Expr::Cast { data_type, .. } = expr
+            && !cast_type_agrees(data_type)
+        {
+            self.error = Some(EngineError::Unsupported(format!(
+                "CAST to {data_type} on the DataFusion engine (its type there is not ClickHouse's)"
+            )));
+            return ControlFlow::Break(());
+        }
+        if let Expr::Case { operand, conditions, else_result, .. } = expr {
+            let mut args = Vec::with_capacity(conditions.len() * 2 + 1);
+            for when in conditions.iter() {
+                args.push(match operand {
+                    Some(operand) => Expr::BinaryOp {
+                        left: Box::new(Expr::Nested(operand.clone())),
+                        op: BinaryOperator::Eq,
+                        right: Box::new(Expr::Nested(Box::new(when.condition.clone()))),
+                    },
+                    None => when.condition.clone(),
+                });
+                args.push(when.result.clone());
+            }
+            args.push(else_result.as_deref().cloned().unwrap_or(Expr::value(SqlValue::Null)));
+            *expr = call("multiIf", args);
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
+        use datafusion::sql::sqlparser::ast::{JoinConstraint, JoinOperator};
+        let full_using = select
+            .from
+            .iter()
+            .flat_map(|t| &t.joins)
+            .any(|j| matches!(&j.join_operator, JoinOperator::FullOuter(JoinConstraint::Using(_))));
+        if full_using {
+            self.error = Some(EngineError::Unsupported("FULL JOIN … USING (join ON the columns instead)".into()));
+            return ControlFlow::Break(());
+        }
+        struct ArrayJoins(usize);
+        impl Visitor for ArrayJoins {
+            type Break = ();
+            fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+                if let Expr::Function(f) = expr
+                    && f.name.to_string().eq_ignore_ascii_case("arrayJoin")
+                {
+                    self.0 += 1;
+                }
+                ControlFlow::Continue(())
+            }
+        }
+        let mut count = ArrayJoins(0);
+        let _ = Visit::visit(&select.projection, &mut count);
+        if count.0 > 1 {
+            self.error = Some(EngineError::Unsupported(
+                "more than one arrayJoin in a select list (ClickHouse unfolds them as a product)".into(),
+            ));
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
 
     fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         if let Err(e) = bind_union_tail(query) {

@@ -189,6 +189,9 @@ fn union_tail_binds_to_the_last_select() {
     let t = translate("SELECT 1 AS x UNION ALL SELECT 2 AS x ORDER BY x LIMIT 1").unwrap();
     let text = t.statement.to_string();
     assert!(text.contains("UNION ALL (SELECT"), "{text}");
+    let t = translate("WITH t AS (SELECT 1 AS x) SELECT x FROM t UNION ALL SELECT x FROM t ORDER BY x").unwrap();
+    let text = t.statement.to_string();
+    assert!(text.contains("UNION ALL (SELECT"), "{text}");
     let err = translate("SELECT 1 AS x UNION ALL (SELECT 2 AS x) ORDER BY x").unwrap_err().to_string();
     assert!(err.contains("last SELECT is in parentheses"), "{err}");
 }
