@@ -185,6 +185,20 @@ async fn with_totals_any_joins_and_final_answer_as_clickhouse() {
     .await;
     assert_eq!(status, 400, "{body}");
     assert!(body["error"].as_str().unwrap().contains("ANY JOIN next to joins"), "{body}");
+    // rows_before_limit_at_least: counted by a window in the rows' statement, or apart where a window cannot count
+    // them (DISTINCT, an OFFSET past the end).
+    for (q, rows, before) in [
+        ("SELECT tenant, count() AS n FROM versions GROUP BY tenant ORDER BY tenant LIMIT 1", 1, 2),
+        ("SELECT id FROM versions ORDER BY id, v LIMIT 2 OFFSET 1", 2, 4),
+        ("SELECT id FROM versions ORDER BY id LIMIT 1 OFFSET 10", 0, 4),
+        ("SELECT DISTINCT tenant FROM versions ORDER BY tenant LIMIT 1", 1, 2),
+    ] {
+        let (status, body) = sql(&s, admin, q).await;
+        assert_eq!(status, 200, "{q}: {body}");
+        assert_eq!(body["data"].as_array().unwrap().len(), rows, "{q}: {body}");
+        assert_eq!(body["rows_before_limit_at_least"], before, "{q}: {body}");
+        assert_eq!(body["meta"].as_array().unwrap().len(), if q.contains("count()") { 2 } else { 1 }, "{q}: {body}");
+    }
     // FINAL on a table that cannot merge at read time is ClickHouse's error, not a silent no-op.
     let (status, body) = sql(&s, admin, "SELECT count() FROM plain FINAL").await;
     assert_eq!(status, 400, "{body}");

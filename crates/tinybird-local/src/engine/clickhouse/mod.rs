@@ -66,6 +66,9 @@ pub struct ClickHouseEngine {
     /// Rows and bytes of every table, for a query's statistics, with the [`Self::writes`] count they were read at: a
     /// query between two writes does not ask `system.tables` again.
     sizes: std::sync::Mutex<Option<(u64, TableSizes)>>,
+    /// The columns (names, types) of the queries described so far, by [`sql::shape`]: a query of a known shape runs
+    /// without its `DESCRIBE`. Emptied by any DDL.
+    described: std::sync::Mutex<HashMap<String, (Vec<String>, Vec<String>)>>,
     /// The materialized views this engine created (their ClickHouse names).
     views: tokio::sync::Mutex<Vec<String>>,
     options: ClickHouseOptions,
@@ -107,6 +110,7 @@ impl ClickHouseEngine {
             engines: RwLock::new(HashMap::new()),
             writes: std::sync::atomic::AtomicU64::new(0),
             sizes: std::sync::Mutex::new(None),
+            described: std::sync::Mutex::new(HashMap::new()),
             views: tokio::sync::Mutex::new(Vec::new()),
             options,
         })
@@ -151,6 +155,9 @@ impl ClickHouseEngine {
 
     async fn admin_execute(&self, statement: String) -> Result<(), EngineError> {
         self.wrote();
+        if let Ok(mut described) = self.described.lock() {
+            described.clear();
+        }
         let outcome = self.admin.run(move |conn| chdb::execute(conn, &statement)).await.map_err(|e| self.error(e));
         self.wrote();
         outcome
@@ -512,12 +519,22 @@ impl Engine for ClickHouseEngine {
         let tables = self.table_names();
         let binding = sql::Binding { database: &self.database, tables: &tables };
         let (query, totals) = sql::split_totals(query)?;
-        let count = match query.limit_clause.is_some() {
-            true => {
-                let mut unlimited = query.clone();
-                unlimited.limit_clause = None;
-                Some(sql::prepare(unlimited, scope, &binding)?)
-            }
+        // Every statement of this query carries a mark, so that if the caller goes away (the request's future is
+        // dropped: the client disconnected) they are killed rather than left to run to their deadline.
+        let cancel = Cancel::new(self.admin.clone());
+        let mark = cancel.mark();
+        // The rows a LIMIT cut: counted by the rows' own statement where a window can count them (the query runs
+        // once), else by a statement of their own over the query without its LIMIT.
+        let counter = format!("__tb_rows_{}", cancel.id);
+        let windowed =
+            sql::count_before_limit(&query, &counter).map(|q| sql::prepare(q, scope, &binding)).transpose()?;
+        let unlimited = {
+            let mut unlimited = query.clone();
+            unlimited.limit_clause = None;
+            unlimited
+        };
+        let count = match query.limit_clause.is_some() && windowed.is_none() {
+            true => Some(sql::prepare(unlimited.clone(), scope, &binding)?),
             false => None,
         };
         let read: Vec<String> = match scope {
@@ -535,7 +552,8 @@ impl Engine for ClickHouseEngine {
             }
         }
         let totals = totals.map(|t| sql::prepare(t, scope, &binding)).transpose()?;
-        let text = sql::prepare(query, scope, &binding)?;
+        let (text, shape) = sql::prepare_shaped(query, scope, &binding)?;
+        let known = self.described.lock().ok().and_then(|d| d.get(&shape).cloned());
         let format = match output.text {
             // Values by position: ClickHouse names a wrapped query's columns anew (`_subquery_2` where `DESCRIBE`
             // says `_subquery_1`), so the keys are the described names, put on below.
@@ -548,21 +566,45 @@ impl Engine for ClickHouseEngine {
             TableScope::All => self.admin.clone(),
             TableScope::Only(_) => self.user.clone(),
         };
-        // Every statement of this query carries a mark, so that if the caller goes away (the request's future is
-        // dropped: the client disconnected) they are killed rather than left to run to their deadline.
-        let cancel = Cancel::new(self.admin.clone());
-        let mark = cancel.mark();
         // The rows, their types, the count without LIMIT and the tables' sizes are four statements: they run at
         // once, each on a connection of its own, so a query costs the slowest of them rather than their sum.
-        let described = {
-            let text = text.clone();
+        let described = async {
+            if let Some(known) = known {
+                return Ok(known);
+            }
             // Types on one line, as the JSON output names them (`Tuple(a UInt8, b String)`).
             let sql = format!("{mark}DESCRIBE ({text}) SETTINGS print_pretty_type_names = 0");
-            pool.run(move |conn| chdb::query(conn, &sql))
+            let described = pool.run(move |conn| chdb::query(conn, &sql)).await?;
+            let columns = (strings(&described, 0), strings(&described, 1));
+            if let Ok(mut cache) = self.described.lock() {
+                if cache.len() >= 4096 {
+                    cache.clear();
+                }
+                cache.insert(shape, columns.clone());
+            }
+            Ok(columns)
         };
         let rows = {
-            let sql = format!("{mark}SELECT formatRowNoNewline('{format}', *) FROM ({text}) SETTINGS {settings}");
-            pool.run(move |conn| chdb::query(conn, &sql).map(|b| strings(&b, 0)))
+            let sql = match &windowed {
+                Some(windowed) => format!(
+                    "{mark}SELECT formatRowNoNewline('{format}', * EXCEPT (`{counter}`)), `{counter}` FROM ({windowed}) \
+                     SETTINGS {settings}"
+                ),
+                None => format!("{mark}SELECT formatRowNoNewline('{format}', *) FROM ({text}) SETTINGS {settings}"),
+            };
+            pool.run(move |conn| {
+                let batches = chdb::query(conn, &sql)?;
+                Ok((
+                    strings(&batches, 0),
+                    batches.iter().find(|b| b.num_rows() > 0 && b.num_columns() > 1).map(|b| {
+                        match super::value_at(b.column(1).as_ref(), 0) {
+                            Value::UInt(n) => n,
+                            Value::Int(n) => n.max(0) as u64,
+                            _ => 0,
+                        }
+                    }),
+                ))
+            })
         };
         let totals = async {
             match totals {
@@ -596,8 +638,7 @@ impl Engine for ClickHouseEngine {
             }
             None => None,
         };
-        let described = described.map_err(|e| self.error(e))?;
-        let (names, types) = (strings(&described, 0), strings(&described, 1));
+        let (names, types) = described.map_err(|e| self.error(e))?;
         let outcome = (
             names,
             types,
@@ -605,7 +646,19 @@ impl Engine for ClickHouseEngine {
             before_limit.map_err(|e| self.error(e))?,
             sizes.map_err(|e| self.error(e))?,
         );
-        let (names, types, mut rows, before_limit, (rows_read, bytes_read)) = outcome;
+        let (names, types, (mut rows, counted), before_limit, (rows_read, bytes_read)) = outcome;
+        let before_limit = match (&windowed, counted) {
+            (Some(_), Some(counted)) => Some(counted),
+            // No row came back to carry the count (an OFFSET past the end): counted apart.
+            (Some(_), None) => {
+                let sql = format!(
+                    "{mark}SELECT count() FROM ({}) SETTINGS {settings}",
+                    sql::prepare(unlimited, scope, &binding)?
+                );
+                pool.run(move |conn| chdb::query(conn, &sql).map(|b| first_u64(&b))).await.map_err(|e| self.error(e))?
+            }
+            (None, _) => before_limit,
+        };
         if output.text == RowText::Json {
             for row in rows.iter_mut().chain(totals.as_mut()) {
                 *row = json_object(row, &names).ok_or_else(|| {

@@ -70,7 +70,16 @@ pub(super) struct Binding<'a> {
 /// a subquery applying its filters), the functions that reach beyond the scope refused, string literals escaped the
 /// way ClickHouse reads them. The text is parsed again and must give the same tree, so the printer never changes
 /// what the tree says.
-pub(super) fn prepare(mut query: Query, scope: &TableScope, binding: &Binding<'_>) -> Result<String, EngineError> {
+pub(super) fn prepare(query: Query, scope: &TableScope, binding: &Binding<'_>) -> Result<String, EngineError> {
+    prepare_shaped(query, scope, binding).map(|(text, _)| text)
+}
+
+/// [`prepare`], with the [`shape`] of the bound tree.
+pub(super) fn prepare_shaped(
+    mut query: Query,
+    scope: &TableScope,
+    binding: &Binding<'_>,
+) -> Result<(String, String), EngineError> {
     let ctes = cte_names(&query);
     let names: HashMap<&str, &ScopedTable> = match scope {
         TableScope::All => HashMap::new(),
@@ -90,7 +99,104 @@ pub(super) fn prepare(mut query: Query, scope: &TableScope, binding: &Binding<'_
     if let Some(e) = bind.error {
         return Err(e);
     }
-    print(query)
+    let shape = shape(&query);
+    Ok((print(query)?, shape))
+}
+
+/// What a query's result types depend on, as text: the query with the literals of its `WHERE`, `PREWHERE`, `HAVING`,
+/// `LIMIT` and `OFFSET` (which choose rows, never a column's type) replaced by `?`, and the names drawn at random per
+/// request (`__tb_<32 hex digits>`) by one fixed name. Queries with one shape, different parameters, describe alike.
+pub(super) fn shape(query: &Query) -> String {
+    use datafusion::sql::sqlparser::ast::{LimitClause, Select};
+    struct Blank;
+    impl VisitorMut for Blank {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            if let Some(LimitClause::LimitOffset { limit, offset, .. }) = &mut query.limit_clause {
+                if let Some(limit) = limit {
+                    *limit = Expr::value(Value::Placeholder("?".into()));
+                }
+                if let Some(offset) = offset {
+                    offset.value = Expr::value(Value::Placeholder("?".into()));
+                }
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+            struct Literals;
+            impl VisitorMut for Literals {
+                type Break = ();
+                fn pre_visit_value(&mut self, value: &mut ValueWithSpan) -> ControlFlow<()> {
+                    value.value = Value::Placeholder("?".into());
+                    ControlFlow::Continue(())
+                }
+            }
+            for clause in [&mut select.selection, &mut select.prewhere, &mut select.having].into_iter().flatten() {
+                let _ = VisitMut::visit(clause, &mut Literals);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut blank = query.clone();
+    let _ = VisitMut::visit(&mut blank, &mut Blank);
+    let text = blank.to_string();
+    // `__tb_` and 32 hexadecimal digits: a per-request name.
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("__tb_") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + 5..];
+        let hex = tail.bytes().take(32).take_while(u8::is_ascii_hexdigit).count();
+        if hex == 32 {
+            out.push_str("__tb_request");
+            rest = &tail[32..];
+        } else {
+            out.push_str("__tb_");
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The query with one more column, `count() OVER () AS counter`: the number of rows before its `LIMIT` (ClickHouse's
+/// `rows_before_limit_at_least`), counted where the query runs rather than by running it again. Window functions
+/// run after `WHERE`, `GROUP BY` and `HAVING` and before `ORDER BY` and `LIMIT`, so over the whole window they
+/// count exactly what the `LIMIT` cuts. None where something runs between them and the `LIMIT` (`DISTINCT`,
+/// `QUALIFY`, `LIMIT BY`, `WITH FILL`), for a set operation, or without a `LIMIT`.
+pub(super) fn count_before_limit(query: &Query, counter: &str) -> Option<Query> {
+    use datafusion::sql::sqlparser::ast::{LimitClause, OrderByKind, SelectItem, WindowSpec, WindowType};
+    match &query.limit_clause {
+        Some(LimitClause::LimitOffset { limit: Some(_), limit_by, .. }) if limit_by.is_empty() => {}
+        Some(LimitClause::OffsetCommaLimit { .. }) => {}
+        _ => return None,
+    }
+    if let Some(order_by) = &query.order_by
+        && let OrderByKind::Expressions(items) = &order_by.kind
+        && items.iter().any(|i| i.with_fill.is_some())
+    {
+        return None;
+    }
+    // `ORDER BY ALL` and `GROUP BY ALL` would take the new column in.
+    if query.order_by.as_ref().is_some_and(|o| o.interpolate.is_some() || matches!(o.kind, OrderByKind::All(_))) {
+        return None;
+    }
+    let mut query = query.clone();
+    let SetExpr::Select(select) = query.body.as_mut() else { return None };
+    if select.distinct.is_some() || select.qualify.is_some() || matches!(select.group_by, GroupByExpr::All(_)) {
+        return None;
+    }
+    let mut count = call("count", Vec::new());
+    if let Expr::Function(f) = &mut count {
+        f.over = Some(WindowType::WindowSpec(WindowSpec {
+            window_name: None,
+            partition_by: Vec::new(),
+            order_by: Vec::new(),
+            window_frame: None,
+        }));
+    }
+    select.projection.push(SelectItem::ExprWithAlias { expr: count, alias: quoted(counter) });
+    Some(query)
 }
 
 /// The outermost `GROUP BY … WITH TOTALS` of a query, split into the query without it and a query whose one row is
