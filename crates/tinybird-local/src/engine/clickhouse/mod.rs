@@ -68,7 +68,7 @@ pub struct ClickHouseEngine {
     sizes: std::sync::Mutex<Option<(u64, TableSizes)>>,
     /// The columns (names, types) of the queries described so far, by [`sql::shape`]: a query of a known shape runs
     /// without its `DESCRIBE`. Emptied by any DDL.
-    described: std::sync::Mutex<HashMap<String, (Vec<String>, Vec<String>)>>,
+    described: std::sync::Mutex<HashMap<String, Described>>,
     /// The materialized views this engine created (their ClickHouse names).
     views: tokio::sync::Mutex<Vec<String>>,
     options: ClickHouseOptions,
@@ -709,6 +709,9 @@ impl Drop for ClickHouseEngine {
         }
     }
 }
+
+/// A query's column names and their types, as `DESCRIBE` gives them.
+type Described = (Vec<String>, Vec<String>);
 
 /// Rows and bytes stored in each table, by name.
 type TableSizes = HashMap<String, (u64, u64)>;
