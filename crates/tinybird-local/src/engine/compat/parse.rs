@@ -514,7 +514,6 @@ pub(super) fn tokens_of(sql: &str, flavor: Flavor) -> Result<(Vec<Token>, Taken)
     substr_as_written(&mut tokens);
     using_in_parentheses(&mut tokens);
     join_kind_first(&mut tokens);
-    collate_before_direction(&mut tokens);
     in_tuple_call(&mut tokens);
     interval_strings(&mut tokens);
     let taken = match flavor {
@@ -572,20 +571,6 @@ pub(super) fn join_kind_first(tokens: &mut [Token]) {
             && word(&tokens[i + 2]).as_deref() == Some("JOIN")
         {
             tokens.swap(i, i + 1);
-        }
-    }
-}
-
-/// `ORDER BY x DESC COLLATE 'en'` → `ORDER BY x COLLATE 'en' DESC`: ClickHouse takes the collation after the
-/// direction, the parser only before it. The order is the same.
-pub(super) fn collate_before_direction(tokens: &mut [Token]) {
-    let is = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.quote_style.is_none() && w.keyword == k);
-    for i in 0..tokens.len().saturating_sub(2) {
-        if (is(&tokens[i], Keyword::ASC) || is(&tokens[i], Keyword::DESC))
-            && is(&tokens[i + 1], Keyword::COLLATE)
-            && matches!(tokens[i + 2], Token::SingleQuotedString(_))
-        {
-            tokens[i..i + 3].rotate_left(1);
         }
     }
 }
