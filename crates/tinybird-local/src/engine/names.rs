@@ -499,33 +499,23 @@ fn write(out: &mut String, expr: &Expr) -> Option<()> {
             };
             out.push_str(&format!("toInterval{unit}({value})"));
         }
-        Expr::Case { operand: Some(operand), conditions, else_result, .. } => {
-            out.push_str("caseWithExpression(");
-            write(out, operand)?;
-            for when in conditions {
-                out.push_str(", ");
-                write(out, &when.condition)?;
-                out.push_str(", ");
-                write(out, &when.result)?;
-            }
-            out.push_str(", ");
-            match else_result {
-                Some(e) => write(out, e)?,
-                None => out.push_str("NULL"),
-            }
-            out.push(')');
-        }
-        Expr::Case { operand: None, conditions, else_result, .. } => {
-            out.push_str("multiIf(");
-            for (i, when) in conditions.iter().enumerate() {
-                if i > 0 {
+        // `CASE WHEN c THEN r … END` is `multiIf(c, r, …, else)`; `CASE x WHEN a THEN r … END` is
+        // `caseWithExpression(x, a, r, …, else)`. A missing `ELSE` is `NULL`.
+        Expr::Case { operand, conditions, else_result, .. } => {
+            match operand {
+                Some(operand) => {
+                    out.push_str("caseWithExpression(");
+                    write(out, operand)?;
                     out.push_str(", ");
                 }
+                None => out.push_str("multiIf("),
+            }
+            for when in conditions {
                 write(out, &when.condition)?;
                 out.push_str(", ");
                 write(out, &when.result)?;
+                out.push_str(", ");
             }
-            out.push_str(", ");
             match else_result {
                 Some(e) => write(out, e)?,
                 None => out.push_str("NULL"),

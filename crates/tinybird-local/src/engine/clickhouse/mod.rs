@@ -195,11 +195,7 @@ impl ClickHouseEngine {
                 let mut numbers = Vec::with_capacity(names.len());
                 for batch in &batches {
                     for row in 0..batch.num_rows() {
-                        let n = |i: usize| match super::value_at(batch.column(i).as_ref(), row) {
-                            Value::UInt(n) => n,
-                            Value::Int(n) => n.max(0) as u64,
-                            _ => 0,
-                        };
+                        let n = |column: usize| u64_at(batch, column, row).unwrap_or(0);
                         numbers.push((n(1), n(2)));
                     }
                 }
@@ -388,8 +384,12 @@ pub fn strings(batches: &[RecordBatch], column: usize) -> Vec<String> {
 }
 
 fn first_u64(batches: &[RecordBatch]) -> Option<u64> {
-    let batch = batches.iter().find(|b| b.num_rows() > 0)?;
-    match super::value_at(batch.column(0).as_ref(), 0) {
+    u64_at(batches.iter().find(|b| b.num_rows() > 0)?, 0, 0)
+}
+
+/// A count or size in a result: an unsigned value, a non-negative signed one, 0 for NULL; None for anything else.
+fn u64_at(batch: &RecordBatch, column: usize, row: usize) -> Option<u64> {
+    match super::value_at(batch.column(column).as_ref(), row) {
         Value::UInt(n) => Some(n),
         Value::Int(n) => u64::try_from(n).ok(),
         Value::Null => Some(0),
@@ -528,14 +528,10 @@ impl Engine for ClickHouseEngine {
         let counter = format!("__tb_rows_{}", cancel.id);
         let windowed =
             sql::count_before_limit(&query, &counter).map(|q| sql::prepare(q, scope, &binding)).transpose()?;
-        let unlimited = {
-            let mut unlimited = query.clone();
-            unlimited.limit_clause = None;
-            unlimited
-        };
-        let count = match query.limit_clause.is_some() && windowed.is_none() {
-            true => Some(sql::prepare(unlimited.clone(), scope, &binding)?),
-            false => None,
+        let unlimited = query.limit_clause.as_ref().map(|_| Query { limit_clause: None, ..query.clone() });
+        let count = match (&unlimited, &windowed) {
+            (Some(unlimited), None) => Some(sql::prepare(unlimited.clone(), scope, &binding)?),
+            _ => None,
         };
         let read: Vec<String> = match scope {
             TableScope::All => compat::referenced_tables(&query).into_iter().filter(|t| tables.contains(t)).collect(),
@@ -596,13 +592,10 @@ impl Engine for ClickHouseEngine {
                 let batches = chdb::query(conn, &sql)?;
                 Ok((
                     strings(&batches, 0),
-                    batches.iter().find(|b| b.num_rows() > 0 && b.num_columns() > 1).map(|b| {
-                        match super::value_at(b.column(1).as_ref(), 0) {
-                            Value::UInt(n) => n,
-                            Value::Int(n) => n.max(0) as u64,
-                            _ => 0,
-                        }
-                    }),
+                    batches
+                        .iter()
+                        .find(|b| b.num_rows() > 0 && b.num_columns() > 1)
+                        .map(|b| u64_at(b, 1, 0).unwrap_or(0)),
                 ))
             })
         };
@@ -616,12 +609,14 @@ impl Engine for ClickHouseEngine {
                 None => Ok(None),
             }
         };
+        // `count()` of a query without its LIMIT.
+        let count_rows = |unlimited: String| {
+            let sql = format!("{mark}SELECT count() FROM ({unlimited}) SETTINGS {settings}");
+            pool.run(move |conn| chdb::query(conn, &sql).map(|b| first_u64(&b)))
+        };
         let before_limit = async {
             match count {
-                Some(count) => {
-                    let sql = format!("{mark}SELECT count() FROM ({count}) SETTINGS {settings}");
-                    pool.run(move |conn| chdb::query(conn, &sql).map(|b| first_u64(&b))).await
-                }
+                Some(count) => count_rows(count).await,
                 None => Ok(None),
             }
         };
@@ -650,13 +645,12 @@ impl Engine for ClickHouseEngine {
         let before_limit = match (&windowed, counted) {
             (Some(_), Some(counted)) => Some(counted),
             // No row came back to carry the count (an OFFSET past the end): counted apart.
-            (Some(_), None) => {
-                let sql = format!(
-                    "{mark}SELECT count() FROM ({}) SETTINGS {settings}",
-                    sql::prepare(unlimited, scope, &binding)?
-                );
-                pool.run(move |conn| chdb::query(conn, &sql).map(|b| first_u64(&b))).await.map_err(|e| self.error(e))?
-            }
+            (Some(_), None) => match unlimited {
+                Some(unlimited) => {
+                    count_rows(sql::prepare(unlimited, scope, &binding)?).await.map_err(|e| self.error(e))?
+                }
+                None => None,
+            },
             (None, _) => before_limit,
         };
         if output.text == RowText::Json {

@@ -215,13 +215,18 @@ pub enum Flavor {
     ClickHouse,
 }
 
+/// An unquoted word, upper-cased: how ClickHouse's keywords are matched.
+fn bare_word(token: &Token) -> Option<String> {
+    match token {
+        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    }
+}
+
 /// Rejects ClickHouse constructs the engine cannot honour, naming them.
 pub(super) fn check_constructs(tokens: &[Token], flavor: Flavor) -> Result<(), EngineError> {
     let words: Vec<&Token> = tokens.iter().filter(|t| !matches!(t, Token::Whitespace(_))).collect();
-    let kw = |i: usize| match words.get(i) {
-        Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
-        _ => None,
-    };
+    let kw = |i: usize| words.get(i).and_then(|t| bare_word(t));
     match kw(0).as_deref() {
         Some("SELECT" | "WITH" | "DESCRIBE" | "DESC") | None => {}
         Some(_) if matches!(words.first(), Some(Token::LParen)) => {}
@@ -561,14 +566,10 @@ pub(super) fn casts_as_written(tokens: &mut Vec<Token>) {
 
 /// `SEMI LEFT JOIN` → `LEFT SEMI JOIN` (and `ANTI`, `RIGHT`): ClickHouse takes either order, the parser the second.
 pub(super) fn join_kind_first(tokens: &mut [Token]) {
-    let word = |t: &Token| match t {
-        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
-        _ => None,
-    };
     for i in 0..tokens.len().saturating_sub(2) {
-        if matches!(word(&tokens[i]).as_deref(), Some("SEMI" | "ANTI"))
-            && matches!(word(&tokens[i + 1]).as_deref(), Some("LEFT" | "RIGHT"))
-            && word(&tokens[i + 2]).as_deref() == Some("JOIN")
+        if matches!(bare_word(&tokens[i]).as_deref(), Some("SEMI" | "ANTI"))
+            && matches!(bare_word(&tokens[i + 1]).as_deref(), Some("LEFT" | "RIGHT"))
+            && bare_word(&tokens[i + 2]).as_deref() == Some("JOIN")
         {
             tokens.swap(i, i + 1);
         }
@@ -730,10 +731,6 @@ pub(super) fn substr_as_written(tokens: &mut [Token]) {
 /// counts them. The query then gets `SETTINGS final = 1`, which ClickHouse defines as `FINAL` on every table the
 /// query reads; [`parse_for`] accepts that only when every table had its `FINAL`, so the meaning is unchanged.
 pub(super) fn take_finals(tokens: &mut Vec<Token>) -> usize {
-    let upper = |t: &Token| match t {
-        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
-        _ => None,
-    };
     // Per parenthesis level: whether the tokens are inside a FROM clause (tables, joins, aliases).
     let mut in_from = vec![false];
     let mut remove = Vec::new();
@@ -745,7 +742,7 @@ pub(super) fn take_finals(tokens: &mut Vec<Token>) -> usize {
             }
             _ => {}
         }
-        let Some(word) = upper(t) else { continue };
+        let Some(word) = bare_word(t) else { continue };
         let level = in_from.last_mut().expect("never empty");
         match word.as_str() {
             "FROM" | "JOIN" => *level = true,
@@ -771,20 +768,17 @@ pub(super) fn take_join_strictness(tokens: &mut Vec<Token>) -> Result<bool, Engi
         "LEFT", "RIGHT", "INNER", "FULL", "OUTER", "ANY", "ALL", "SEMI", "ANTI", "ASOF", "CROSS", "ARRAY", "GLOBAL",
         "PASTE",
     ];
-    let word = |t: &Token| match t {
-        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
-        _ => None,
-    };
     let (mut any, mut default, mut remove) = (0usize, 0usize, Vec::new());
     for j in 0..tokens.len() {
-        if word(&tokens[j]).as_deref() != Some("JOIN") {
+        if bare_word(&tokens[j]).as_deref() != Some("JOIN") {
             continue;
         }
         let mut start = j;
-        while start > 0 && word(&tokens[start - 1]).is_some_and(|w| MODIFIERS.contains(&w.as_str())) {
+        while start > 0 && bare_word(&tokens[start - 1]).is_some_and(|w| MODIFIERS.contains(&w.as_str())) {
             start -= 1;
         }
-        let modifiers: Vec<(usize, String)> = (start..j).filter_map(|i| word(&tokens[i]).map(|w| (i, w))).collect();
+        let modifiers: Vec<(usize, String)> =
+            (start..j).filter_map(|i| bare_word(&tokens[i]).map(|w| (i, w))).collect();
         let has = |m: &str| modifiers.iter().any(|(_, w)| w == m);
         if ["CROSS", "SEMI", "ANTI", "ASOF", "ARRAY", "PASTE"].iter().any(|m| has(m)) {
             continue;
@@ -799,7 +793,7 @@ pub(super) fn take_join_strictness(tokens: &mut Vec<Token>) -> Result<bool, Engi
     if remove.is_empty() {
         return Ok(false);
     }
-    if tokens.iter().any(|t| word(t).is_some_and(|w| w == "JOIN_DEFAULT_STRICTNESS")) {
+    if tokens.iter().any(|t| bare_word(t).is_some_and(|w| w == "JOIN_DEFAULT_STRICTNESS")) {
         return Err(EngineError::Unsupported(
             "ANY/ALL join strictness together with the join_default_strictness setting".into(),
         ));
