@@ -39,6 +39,7 @@ use crate::datafile::{PipeDef, PipeKind};
 use crate::datasource::{Datasource, TokenDef, TokenPermission};
 use crate::endpoint::NodeDef;
 use crate::row::{Row, RowColumn};
+use crate::types::ChType;
 
 /// A materialized view into the datasource `T`: the last node's result is appended to `T` on every ingestion into the
 /// datasources it reads, and backfilled on deploy.
@@ -140,39 +141,26 @@ fn add_node(def: &mut PipeDef, name: &str, sql: &str) {
 /// equal after removing `Nullable(…)`, `LowCardinality(…)` and date-time zones, or `T` into an aggregate-state
 /// column of `T` (`SimpleAggregateFunction(sum, T)`, `AggregateFunction(f, T)`).
 fn compatible(output: &str, target: &str) -> bool {
-    fn strip(t: &str) -> String {
-        let mut t = t.trim();
-        loop {
-            let next = t
-                .strip_prefix("Nullable(")
-                .or_else(|| t.strip_prefix("LowCardinality("))
-                .and_then(|rest| rest.strip_suffix(')'));
-            match next {
-                Some(inner) => t = inner.trim(),
-                None => break,
-            }
-        }
-        if let Some(rest) = t.strip_prefix("DateTime64(") {
-            return format!("DateTime64({})", rest.split(',').next().unwrap_or("").trim_end_matches(')').trim());
-        }
-        if t.starts_with("DateTime(") {
-            return "DateTime".into();
-        }
-        t.to_owned()
-    }
-    let (o, t) = (strip(output), strip(target));
-    if o == t {
-        return true;
-    }
-    for wrapper in ["SimpleAggregateFunction(", "AggregateFunction("] {
-        if let Some(args) = t.strip_prefix(wrapper).and_then(|a| a.strip_suffix(')'))
-            && let Some((_, ty)) = args.split_once(',')
-            && strip(ty) == o
-        {
-            return true;
+    /// The type with what the comparison ignores removed.
+    fn loose(ty: &ChType) -> ChType {
+        match ty {
+            ChType::Nullable(inner) | ChType::LowCardinality(inner) => loose(inner),
+            ChType::DateTime(_) => ChType::DateTime(None),
+            ChType::DateTime64 { precision, .. } => ChType::DateTime64 { precision: *precision, tz: None },
+            other => other.clone(),
         }
     }
-    false
+    let (Ok(output), Ok(target)) = (output.parse::<ChType>(), target.parse::<ChType>()) else {
+        // A type string that is not a ClickHouse type fits only itself (writing the datafiles refuses it).
+        return output.trim() == target.trim();
+    };
+    let (output, target) = (loose(&output), loose(&target));
+    match &target {
+        _ if output == target => true,
+        ChType::SimpleAggregateFunction { ty, .. } => loose(ty) == output,
+        ChType::AggregateFunction { args, .. } => matches!(args.as_slice(), [arg] if loose(arg) == output),
+        _ => false,
+    }
 }
 
 /// Checks a declared output row (none: nothing to check) against a target's columns: every target column is produced
@@ -192,7 +180,7 @@ fn check_output<T: Datasource>(pipe: &str, output: Option<&[RowColumn]>) -> Resu
         }
     }
     for t in &target.columns {
-        let optional = t.default.is_some() || t.ty.starts_with("Nullable(");
+        let optional = t.default.is_some() || t.ty.parse::<ChType>().is_ok_and(|ty| ty.is_nullable());
         if !optional && !output.iter().any(|c| c.name == t.name) {
             problems.push(format!("it does not write `{}`, which `{}` needs", t.name, target.name));
         }

@@ -4,6 +4,7 @@ use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use tinybird_types::ChType as Model;
 
 /// Arrow field metadata key holding the ClickHouse type a column was declared with, so `meta` can report it exactly.
 pub(crate) const CH_TYPE_KEY: &str = "tinybird.ch_type";
@@ -51,89 +52,71 @@ pub enum ChType {
     Opaque(String),
 }
 
-/// A type string the local engine cannot store.
+/// A type string the local engine cannot store: not a ClickHouse type (the parser's reason is in the message), or one
+/// this engine does not store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported column type `{0}`")]
+#[error("{0}")]
 pub struct UnsupportedType(pub String);
 
 impl ChType {
-    /// Parses a ClickHouse type string such as `Nullable(DateTime64(3, 'UTC'))`.
+    /// Parses a ClickHouse type string such as `Nullable(DateTime64(3, 'UTC'))` (with `tinybird-types`' parser, the
+    /// one the SDK and its derives use) into what the DataFusion engine stores.
     pub fn parse(text: &str) -> Result<ChType, UnsupportedType> {
-        let t = text.trim();
-        let err = || UnsupportedType(text.to_string());
-        let (head, inner) = match t.find('(') {
-            Some(i) if t.ends_with(')') => (&t[..i], Some(&t[i + 1..t.len() - 1])),
-            Some(_) => return Err(err()),
-            None => (t, None),
-        };
-        let ty = match (head, inner) {
-            ("Int8", None) => ChType::Int { signed: true, bits: 8 },
-            ("Int16", None) => ChType::Int { signed: true, bits: 16 },
-            ("Int32", None) => ChType::Int { signed: true, bits: 32 },
-            ("Int64", None) => ChType::Int { signed: true, bits: 64 },
-            ("UInt8", None) => ChType::Int { signed: false, bits: 8 },
-            ("UInt16", None) => ChType::Int { signed: false, bits: 16 },
-            ("UInt32", None) => ChType::Int { signed: false, bits: 32 },
-            ("UInt64", None) => ChType::Int { signed: false, bits: 64 },
-            ("Float32", None) => ChType::Float(32),
-            ("Float64", None) => ChType::Float(64),
-            ("String", None) => ChType::String,
-            ("Bool" | "Boolean", None) => ChType::Bool,
-            ("Date", None) => ChType::Date { wide: false },
-            ("Date32", None) => ChType::Date { wide: true },
-            ("DateTime", None) => ChType::DateTime { precision: None, tz: None },
-            ("DateTime", Some(tz)) => ChType::DateTime { precision: None, tz: Some(unquote(tz)) },
-            ("DateTime64", Some(args)) => {
-                let mut parts = args.splitn(2, ',');
-                let p: u8 = parts.next().unwrap_or("").trim().parse().map_err(|_| err())?;
-                if p > 9 {
-                    return Err(err());
-                }
-                ChType::DateTime { precision: Some(p), tz: parts.next().map(unquote) }
-            }
-            ("Decimal", Some(args)) => {
-                let mut parts = args.split(',');
-                let p: u8 = parts.next().unwrap_or("").trim().parse().map_err(|_| err())?;
-                let s: i8 = parts.next().unwrap_or("0").trim().parse().map_err(|_| err())?;
-                if p == 0 || p > 38 || s < 0 || s as u8 > p {
-                    return Err(err());
-                }
-                ChType::Decimal(p, s)
-            }
-            ("Array", Some(i)) => ChType::Array(Box::new(ChType::parse(i)?)),
-            ("Nullable", Some(i)) => ChType::Nullable(Box::new(ChType::parse(i)?)),
-            ("LowCardinality", Some(i)) => ChType::LowCardinality(Box::new(ChType::parse(i)?)),
-            ("SimpleAggregateFunction", Some(args)) => {
-                let (_, ty) = args.split_once(',').ok_or_else(err)?;
-                ChType::parse(ty)?
-            }
-            ("UUID" | "IPv4" | "IPv6" | "JSON", None) | ("FixedString" | "Enum8" | "Enum16" | "Enum", Some(_)) => {
-                ChType::Named(t.to_string())
-            }
-            _ => return Err(err()),
-        };
-        Ok(ty)
+        ChType::from_model(&model(text)?, false).ok_or_else(|| unsupported(text))
     }
 
     /// [`ChType::parse`], and for the ClickHouse engine also the types only it stores ([`ChType::Opaque`]).
     pub fn parse_for_clickhouse(text: &str) -> Result<ChType, UnsupportedType> {
-        if let Ok(ty) = ChType::parse(text) {
-            return Ok(ty);
-        }
-        let t = text.trim();
-        let head = t.split('(').next().unwrap_or("").trim();
-        let wrapped =
-            |inner: &str| t.strip_prefix(inner).and_then(|r| r.strip_prefix('(')).and_then(|r| r.strip_suffix(')'));
-        if let Some(inner) = wrapped("Nullable") {
-            return Ok(ChType::Nullable(Box::new(ChType::parse_for_clickhouse(inner)?)));
-        }
-        if let Some(inner) = wrapped("Array") {
-            return Ok(ChType::Array(Box::new(ChType::parse_for_clickhouse(inner)?)));
-        }
-        match head {
-            "Int128" | "Int256" | "UInt128" | "UInt256" | "Map" | "Tuple" | "Decimal" | "Decimal32" | "Decimal64"
-            | "Decimal128" | "Decimal256" | "AggregateFunction" => Ok(ChType::Opaque(t.to_string())),
-            _ => Err(UnsupportedType(text.to_string())),
+        ChType::from_model(&model(text)?, true).ok_or_else(|| unsupported(text))
+    }
+
+    /// The engine's view of a parsed type; `None` for a type this engine cannot store.
+    fn from_model(ty: &Model, clickhouse: bool) -> Option<ChType> {
+        let int = |signed, bits| Some(ChType::Int { signed, bits });
+        let opaque = || clickhouse.then(|| ChType::Opaque(ty.to_string()));
+        match ty {
+            Model::Int8 => int(true, 8),
+            Model::Int16 => int(true, 16),
+            Model::Int32 => int(true, 32),
+            Model::Int64 => int(true, 64),
+            Model::UInt8 => int(false, 8),
+            Model::UInt16 => int(false, 16),
+            Model::UInt32 => int(false, 32),
+            Model::UInt64 => int(false, 64),
+            Model::Float32 => Some(ChType::Float(32)),
+            Model::Float64 => Some(ChType::Float(64)),
+            // DataFusion's decimals hold 38 digits.
+            Model::Decimal { precision, scale } if *precision <= 38 => {
+                Some(ChType::Decimal(*precision, i8::try_from(*scale).ok()?))
+            }
+            Model::String => Some(ChType::String),
+            Model::Bool => Some(ChType::Bool),
+            Model::Date => Some(ChType::Date { wide: false }),
+            Model::Date32 => Some(ChType::Date { wide: true }),
+            Model::DateTime(tz) => Some(ChType::DateTime { precision: None, tz: tz.clone() }),
+            Model::DateTime64 { precision, tz } => {
+                Some(ChType::DateTime { precision: Some(*precision), tz: tz.clone() })
+            }
+            Model::Uuid | Model::IPv4 | Model::IPv6 | Model::Json | Model::FixedString(_) => {
+                Some(ChType::Named(ty.to_string()))
+            }
+            Model::Enum8(_) | Model::Enum16(_) => Some(ChType::Named(ty.to_string())),
+            Model::Array(inner) => Some(ChType::Array(Box::new(ChType::from_model(inner, clickhouse)?))),
+            Model::Nullable(inner) => Some(ChType::Nullable(Box::new(ChType::from_model(inner, clickhouse)?))),
+            Model::LowCardinality(inner) => {
+                Some(ChType::LowCardinality(Box::new(ChType::from_model(inner, clickhouse)?)))
+            }
+            // Stored and returned as its value type.
+            Model::SimpleAggregateFunction { ty, .. } => ChType::from_model(ty, clickhouse),
+            Model::Int128
+            | Model::Int256
+            | Model::UInt128
+            | Model::UInt256
+            | Model::Decimal { .. }
+            | Model::Map(..)
+            | Model::Tuple(_)
+            | Model::AggregateFunction { .. } => opaque(),
+            _ => None,
         }
     }
 
@@ -238,8 +221,13 @@ fn time_unit(precision: Option<u8>) -> TimeUnit {
     }
 }
 
-fn unquote(s: &str) -> String {
-    s.trim().trim_matches('\'').to_string()
+/// A type string read by the SDK's parser.
+fn model(text: &str) -> Result<Model, UnsupportedType> {
+    text.trim().parse::<Model>().map_err(|e| UnsupportedType(e.to_string()))
+}
+
+fn unsupported(text: &str) -> UnsupportedType {
+    UnsupportedType(format!("unsupported column type `{text}`"))
 }
 
 impl fmt::Display for ChType {

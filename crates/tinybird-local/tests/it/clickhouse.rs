@@ -531,3 +531,43 @@ async fn materialized_views_are_clickhouse_views_with_aggregate_states() {
         .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"successful_rows": 0, "quarantined_rows": 1}));
 }
+
+/// The SDK's type parser (`tinybird-types`) reads each type name with ClickHouse's own case rule, from ClickHouse's
+/// table of type families: `DateTime` and `Bool` in any case, `String`, `UUID` and `Nullable` only as written.
+#[test]
+fn type_names_are_read_with_clickhouses_case_rules() {
+    use tinybird_local::engine::clickhouse::{chdb, strings};
+    use tinybird_types::{ChType, FAMILIES};
+    let engine = match chdb::load(&Default::default()) {
+        Ok(engine) => engine,
+        Err(e) if std::env::var_os("TINYBIRD_LOCAL_REQUIRE_CLICKHOUSE").is_none() => {
+            eprintln!("SKIPPED: chDB is not available here: {e}");
+            return;
+        }
+        Err(e) => panic!("chDB does not load: {e}"),
+    };
+    let pool = chdb::Pool::new(engine, Vec::new());
+    let mut conn = pool.take().expect("a connection");
+    let rows =
+        chdb::query(&mut conn, "SELECT name, toString(case_insensitive) FROM system.data_type_families ORDER BY name")
+            .expect("system.data_type_families");
+    let (names, case_insensitive) = (strings(&rows, 0), strings(&rows, 1));
+    assert!(names.len() > 100, "{names:?}");
+    for family in FAMILIES {
+        // `Boolean` is registered as the alias `boolean`, which is case-insensitive.
+        let at = names
+            .iter()
+            .position(|n| n == family.name)
+            .or_else(|| names.iter().position(|n| n.eq_ignore_ascii_case(family.name)))
+            .unwrap_or_else(|| panic!("ClickHouse has no type family `{}`", family.name));
+        assert_eq!(family.case_insensitive, case_insensitive[at] == "1", "the case rule of `{}`", family.name);
+        // And the parser applies it: the lower-case spelling is read exactly when ClickHouse reads it.
+        let lower = family.name.to_ascii_lowercase();
+        let parsed = match family.arguments {
+            tinybird_types::Arguments::Required(_) => format!("{lower}(x)").parse::<ChType>(),
+            _ => lower.parse::<ChType>(),
+        };
+        let unknown = parsed.as_ref().err().and_then(|e| e.unknown_type()).is_some();
+        assert_eq!(unknown, !family.case_insensitive && lower != family.name, "`{lower}`: {parsed:?}");
+    }
+}

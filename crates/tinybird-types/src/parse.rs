@@ -14,6 +14,8 @@ pub struct ParseTypeError {
     input: String,
     position: usize,
     message: String,
+    unknown: Option<String>,
+    usage: Option<&'static str>,
 }
 
 impl ParseTypeError {
@@ -26,6 +28,23 @@ impl ParseTypeError {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// The name, when the error is a type name ClickHouse does not have (`Strin`, or `string`: most names are
+    /// case-sensitive). A caller can suggest the closest of [`FAMILIES`].
+    pub fn unknown_type(&self) -> Option<&str> {
+        self.unknown.as_deref()
+    }
+
+    /// How the type is written, when the error is a type written without the arguments it needs (`Nullable`):
+    /// "`Nullable(T)`".
+    pub fn usage(&self) -> Option<&'static str> {
+        self.usage
+    }
+
+    fn unknown(mut self, name: &str) -> Self {
+        self.unknown = Some(name.to_owned());
+        self
+    }
 }
 
 impl fmt::Display for ParseTypeError {
@@ -35,6 +54,90 @@ impl fmt::Display for ParseTypeError {
 }
 
 impl std::error::Error for ParseTypeError {}
+
+/// A type family the parser reads, as ClickHouse registers it (`system.data_type_families`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Family {
+    /// The name as ClickHouse spells it.
+    pub name: &'static str,
+    /// Whether ClickHouse also reads the name in another case (`datetime`, `BOOL`); most names (`String`, `UInt64`,
+    /// `Nullable`) are read only as written.
+    pub case_insensitive: bool,
+    /// Whether it takes arguments, and how they are written.
+    pub arguments: Arguments,
+}
+
+/// Whether a [`Family`] takes arguments; the text shows how they are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arguments {
+    /// Never (`UInt64`).
+    None,
+    /// Optionally: the bare name has ClickHouse's default (`DateTime64` is `DateTime64(3)`, `Decimal` is
+    /// `Decimal(10, 0)`).
+    Optional(&'static str),
+    /// Always (`Nullable(T)`).
+    Required(&'static str),
+}
+
+const fn family(name: &'static str, case_insensitive: bool, arguments: Arguments) -> Family {
+    Family { name, case_insensitive, arguments }
+}
+
+/// Every type family the model holds. A test checks the case rule of each against ClickHouse's own table.
+pub const FAMILIES: &[Family] = {
+    use Arguments::{None as Bare, Optional, Required};
+    &[
+        family("String", false, Bare),
+        family("FixedString", false, Required("`FixedString(N)`")),
+        family("Int8", false, Bare),
+        family("Int16", false, Bare),
+        family("Int32", false, Bare),
+        family("Int64", false, Bare),
+        family("Int128", false, Bare),
+        family("Int256", false, Bare),
+        family("UInt8", false, Bare),
+        family("UInt16", false, Bare),
+        family("UInt32", false, Bare),
+        family("UInt64", false, Bare),
+        family("UInt128", false, Bare),
+        family("UInt256", false, Bare),
+        family("Float32", false, Bare),
+        family("Float64", false, Bare),
+        family("Decimal", true, Optional("`Decimal(P, S)`")),
+        family("Decimal32", true, Required("`Decimal32(S)`")),
+        family("Decimal64", true, Required("`Decimal64(S)`")),
+        family("Decimal128", true, Required("`Decimal128(S)`")),
+        family("Decimal256", true, Required("`Decimal256(S)`")),
+        family("Bool", true, Bare),
+        family("Boolean", true, Bare),
+        family("Date", true, Bare),
+        family("Date32", true, Bare),
+        family("DateTime", true, Optional("`DateTime` or `DateTime('Europe/Madrid')`")),
+        family("DateTime64", true, Optional("`DateTime64(3)` or `DateTime64(3, 'UTC')`")),
+        family("UUID", false, Bare),
+        family("IPv4", false, Bare),
+        family("IPv6", false, Bare),
+        family("JSON", true, Bare),
+        family("Nothing", false, Bare),
+        family("Nullable", false, Required("`Nullable(T)`")),
+        family("LowCardinality", false, Required("`LowCardinality(T)`")),
+        family("Array", false, Required("`Array(T)`")),
+        family("Map", false, Required("`Map(K, V)`")),
+        family("Tuple", false, Required("`Tuple(T1, T2, …)` or `Tuple(a T1, b T2, …)`")),
+        family("Enum", true, Required("`Enum('a' = 1, 'b' = 2)`")),
+        family("Enum8", false, Required("`Enum8('a' = 1, 'b' = 2)`")),
+        family("Enum16", false, Required("`Enum16('a' = 1, 'b' = 2)`")),
+        family("SimpleAggregateFunction", false, Required("`SimpleAggregateFunction(sum, UInt64)`")),
+        family("AggregateFunction", false, Required("`AggregateFunction(uniq, String)`")),
+    ]
+};
+
+impl Family {
+    /// The family a type name names, with ClickHouse's case rule.
+    pub fn find(name: &str) -> Option<&'static Family> {
+        FAMILIES.iter().find(|f| f.name == name || (f.case_insensitive && f.name.eq_ignore_ascii_case(name)))
+    }
+}
 
 impl FromStr for ChType {
     type Err = ParseTypeError;
@@ -58,11 +161,17 @@ struct Parser<'a> {
 
 impl<'a> Parser<'a> {
     fn error(&self, message: impl Into<String>) -> ParseTypeError {
-        ParseTypeError { input: self.input.to_owned(), position: self.pos, message: message.into() }
+        ParseTypeError {
+            input: self.input.to_owned(),
+            position: self.pos,
+            message: message.into(),
+            unknown: None,
+            usage: None,
+        }
     }
 
     fn error_at(&self, position: usize, message: impl Into<String>) -> ParseTypeError {
-        ParseTypeError { input: self.input.to_owned(), position, message: message.into() }
+        ParseTypeError { input: self.input.to_owned(), position, message: message.into(), unknown: None, usage: None }
     }
 
     fn rest(&self) -> &'a str {
@@ -199,72 +308,59 @@ impl<'a> Parser<'a> {
         let Some(name) = self.ident() else {
             return Err(self.error(format!("expected a type name, found {}", self.found())));
         };
-        let simple = match name.to_ascii_lowercase().as_str() {
-            "string" => Some(ChType::String),
-            "int8" => Some(ChType::Int8),
-            "int16" => Some(ChType::Int16),
-            "int32" => Some(ChType::Int32),
-            "int64" => Some(ChType::Int64),
-            "int128" => Some(ChType::Int128),
-            "int256" => Some(ChType::Int256),
-            "uint8" => Some(ChType::UInt8),
-            "uint16" => Some(ChType::UInt16),
-            "uint32" => Some(ChType::UInt32),
-            "uint64" => Some(ChType::UInt64),
-            "uint128" => Some(ChType::UInt128),
-            "uint256" => Some(ChType::UInt256),
-            "float32" => Some(ChType::Float32),
-            "float64" => Some(ChType::Float64),
-            "bool" | "boolean" => Some(ChType::Bool),
-            "date" => Some(ChType::Date),
-            "date32" => Some(ChType::Date32),
-            "uuid" => Some(ChType::Uuid),
-            "ipv4" => Some(ChType::IPv4),
-            "ipv6" => Some(ChType::IPv6),
-            "json" => Some(ChType::Json),
-            "nothing" => Some(ChType::Nothing),
-            _ => None,
+        let Some(family) = Family::find(name) else {
+            return Err(self.error_at(start, format!("unknown type `{name}`")).unknown(name));
         };
-        if let Some(ty) = simple {
-            self.skip_ws();
-            if self.peek() == Some('(') {
-                return Err(self.error(format!("`{name}` takes no arguments")));
+        let lower = family.name.to_ascii_lowercase();
+        self.skip_ws();
+        let has_arguments = self.peek() == Some('(');
+        match family.arguments {
+            Arguments::None if has_arguments => {
+                return Err(self.error(format!("`{}` takes no arguments", family.name)));
             }
-            return Ok(ty);
+            Arguments::Required(usage) if !has_arguments => {
+                let mut err = self.error(format!("expected `(` after `{}`, found {}", family.name, self.found()));
+                err.usage = Some(usage);
+                return Err(err);
+            }
+            _ => {}
         }
-        let lower = name.to_ascii_lowercase();
+        if !has_arguments {
+            return Ok(match lower.as_str() {
+                "string" => ChType::String,
+                "int8" => ChType::Int8,
+                "int16" => ChType::Int16,
+                "int32" => ChType::Int32,
+                "int64" => ChType::Int64,
+                "int128" => ChType::Int128,
+                "int256" => ChType::Int256,
+                "uint8" => ChType::UInt8,
+                "uint16" => ChType::UInt16,
+                "uint32" => ChType::UInt32,
+                "uint64" => ChType::UInt64,
+                "uint128" => ChType::UInt128,
+                "uint256" => ChType::UInt256,
+                "float32" => ChType::Float32,
+                "float64" => ChType::Float64,
+                "bool" | "boolean" => ChType::Bool,
+                "date" => ChType::Date,
+                "date32" => ChType::Date32,
+                "uuid" => ChType::Uuid,
+                "ipv4" => ChType::IPv4,
+                "ipv6" => ChType::IPv6,
+                "json" => ChType::Json,
+                "nothing" => ChType::Nothing,
+                "datetime" => ChType::DateTime(None),
+                // ClickHouse's defaults for the bare names.
+                "datetime64" => ChType::DateTime64 { precision: 3, tz: None },
+                _ => ChType::Decimal { precision: 10, scale: 0 },
+            });
+        }
+        self.expect('(')?;
         if lower == "datetime" {
-            if !self.eat('(') {
-                return Ok(ChType::DateTime(None));
-            }
             let tz = self.string()?;
             self.expect(')')?;
             return Ok(ChType::DateTime(Some(tz)));
-        }
-        let known = [
-            "fixedstring",
-            "decimal",
-            "decimal32",
-            "decimal64",
-            "decimal128",
-            "decimal256",
-            "datetime64",
-            "nullable",
-            "lowcardinality",
-            "array",
-            "map",
-            "tuple",
-            "enum",
-            "enum8",
-            "enum16",
-            "simpleaggregatefunction",
-            "aggregatefunction",
-        ];
-        if !known.contains(&lower.as_str()) {
-            return Err(self.error_at(start, format!("unknown type `{name}`")));
-        }
-        if !self.eat('(') {
-            return Err(self.error(format!("expected `(` after `{name}`, found {}", self.found())));
         }
         match lower.as_str() {
             "fixedstring" => {
@@ -356,7 +452,7 @@ impl<'a> Parser<'a> {
                 self.expect(')')?;
                 Ok(ChType::SimpleAggregateFunction { function, ty: Box::new(ty) })
             }
-            _ => {
+            "aggregatefunction" => {
                 let function = self.function_name()?;
                 let mut args = Vec::new();
                 while self.comma_or_close()? {
@@ -364,6 +460,7 @@ impl<'a> Parser<'a> {
                 }
                 Ok(ChType::AggregateFunction { function, args })
             }
+            _ => Err(self.error_at(start, format!("`{}` takes no arguments", family.name))),
         }
     }
 
@@ -490,5 +587,38 @@ impl<'a> Parser<'a> {
             }
         }
         Ok(self.input[start..self.pos].to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_family_is_listed_once_and_found_by_its_name() {
+        for (i, f) in FAMILIES.iter().enumerate() {
+            assert!(FAMILIES[..i].iter().all(|g| !g.name.eq_ignore_ascii_case(f.name)), "`{}` twice", f.name);
+            assert_eq!(Family::find(f.name), Some(f));
+        }
+    }
+
+    #[test]
+    fn names_are_read_with_clickhouses_case_rule() {
+        assert_eq!("datetime".parse::<ChType>(), Ok(ChType::DateTime(None)));
+        assert_eq!("BOOL".parse::<ChType>(), Ok(ChType::Bool));
+        assert_eq!("nullable(UInt8)".parse::<ChType>().unwrap_err().unknown_type(), Some("nullable"));
+        assert_eq!("UINT64".parse::<ChType>().unwrap_err().unknown_type(), Some("UINT64"));
+    }
+
+    #[test]
+    fn bare_names_take_clickhouses_defaults() {
+        assert_eq!("DateTime64".parse::<ChType>(), Ok(ChType::DateTime64 { precision: 3, tz: None }));
+        assert_eq!("Decimal".parse::<ChType>(), Ok(ChType::Decimal { precision: 10, scale: 0 }));
+        let err = "Array".parse::<ChType>().unwrap_err();
+        assert_eq!(
+            (err.message(), err.usage()),
+            ("expected `(` after `Array`, found end of input", Some("`Array(T)`"))
+        );
+        assert_eq!("Nullable()".parse::<ChType>().unwrap_err().message(), "expected a type name, found `)`");
     }
 }

@@ -23,7 +23,7 @@ impl ChType {
     /// - `JSON`, `AggregateFunction` and the rest fit only themselves.
     ///
     /// ```
-    /// use tinybird_core::types::ChType;
+    /// use tinybird_types::ChType;
     /// let wire: ChType = "LowCardinality(String)".parse().unwrap();
     /// assert!(wire.is_compatible_with(&"Nullable(String)".parse().unwrap()));
     /// let wire: ChType = "Nullable(UInt64)".parse().unwrap();
