@@ -6,10 +6,7 @@ use tinybird_types::{ChType, FAMILIES};
 
 /// Checks a type string; the error says what is wrong in ClickHouse's terms, and suggests a name for a typo.
 pub(crate) fn check(src: &str) -> Result<(), String> {
-    let err = match src.parse::<ChType>() {
-        Ok(_) => return Ok(()),
-        Err(err) => err,
-    };
+    let Err(err) = src.parse::<ChType>() else { return Ok(()) };
     let hint = match (err.unknown_type(), err.usage()) {
         (Some(name), _) => suggest::hint(name, FAMILIES.iter().map(|f| f.name)),
         (None, Some(usage)) => format!("; write {usage}"),
