@@ -302,9 +302,7 @@ const RESERVED: &[&str] = &[
 
 /// The column name as SQL: bare when it is a plain identifier, otherwise in backticks with `\` escapes.
 fn write_column(name: &str, out: &mut String) {
-    let plain = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !RESERVED.iter().any(|w| w.eq_ignore_ascii_case(name));
+    let plain = tinybird_types::is_valid_name(name) && !RESERVED.iter().any(|w| w.eq_ignore_ascii_case(name));
     if plain {
         out.push_str(name);
         return;

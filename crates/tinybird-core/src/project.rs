@@ -224,7 +224,7 @@ impl Project {
             .chain(self.endpoints.iter().map(|e| (e.name.as_str(), "endpoint")))
             .chain(self.pipes.iter().map(|p| (p.name.as_str(), "pipe")));
         for (name, kind) in resources {
-            if !is_valid_name(name) {
+            if !tinybird_types::is_valid_name(name) {
                 return Err(ProjectError::InvalidName { kind, name: name.to_owned() });
             }
             if let Some((_, first)) = names.iter().find(|(n, _)| *n == name) {
@@ -331,13 +331,6 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ProjectError>
         }
     }
     Ok(())
-}
-
-/// Tinybird's resource-name rule: `^[a-zA-Z_][a-zA-Z0-9_]*$`.
-fn is_valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Plain table names after `FROM` and `JOIN`, outside template blocks, strings and comments. Subqueries, table

@@ -61,12 +61,7 @@ pub(crate) fn crate_path(cx: &Ctxt, lit: &LitStr) -> Option<syn::Path> {
     }
 }
 
-/// Whether Tinybird accepts `s` as a resource, node, column or parameter name: `^[a-zA-Z_][a-zA-Z0-9_]*$`.
-pub(crate) fn is_valid_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+pub(crate) use tinybird_types::is_valid_name;
 
 /// A resource name from `name = "…"`, checked, or the struct's name in snake_case.
 pub(crate) fn resource_name(cx: &Ctxt, given: Option<&LitStr>, ident: &syn::Ident) -> String {

@@ -112,7 +112,7 @@ pub(crate) fn write_quoted(f: &mut impl Write, s: &str) -> fmt::Result {
 
 /// A tuple element name: bare when it is a plain identifier, back-quoted otherwise.
 fn write_identifier(f: &mut Formatter<'_>, name: &str) -> fmt::Result {
-    if is_plain_identifier(name) {
+    if crate::is_valid_name(name) {
         return f.write_str(name);
     }
     f.write_char('`')?;
@@ -124,10 +124,4 @@ fn write_identifier(f: &mut Formatter<'_>, name: &str) -> fmt::Result {
         }
     }
     f.write_char('`')
-}
-
-pub(crate) fn is_plain_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }

@@ -19,6 +19,21 @@ mod parse;
 
 pub use parse::{Arguments, FAMILIES, Family, ParseTypeError};
 
+/// Tinybird's rule for names of datasources, pipes, nodes, columns, params and tokens: `^[a-zA-Z_][a-zA-Z0-9_]*$`.
+/// Such a name is also a plain ClickHouse identifier, and is safe in a URL path and in a token scope
+/// (`PIPES:READ:name`).
+///
+/// ```
+/// assert!(tinybird_types::is_valid_name("top_pages_v2"));
+/// assert!(!tinybird_types::is_valid_name("2nd_pass"));
+/// assert!(!tinybird_types::is_valid_name("events:read"));
+/// ```
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// A Tinybird (ClickHouse) column type.
 ///
 /// Parse one with [`str::parse`] and print it with `Display`, which writes the canonical form Tinybird prints

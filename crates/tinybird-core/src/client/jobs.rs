@@ -149,7 +149,7 @@ impl Client {
     /// `TARGET_DATASOURCE`, appending or replacing as its `COPY_MODE` says. Needs a token that may run the pipe and
     /// write the target (an admin token does).
     pub async fn copy_pipe(&self, pipe: &str, params: &[(&str, &str)]) -> Result<Job> {
-        if pipe.is_empty() || !pipe.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        if !tinybird_types::is_valid_name(pipe) {
             return Err(Error::new(ErrorKind::BadRequest, format!("invalid pipe name {pipe:?}")));
         }
         let url = self.url(&["v0", "pipes", pipe, "copy"], params.iter().copied());

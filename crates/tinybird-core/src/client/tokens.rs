@@ -234,10 +234,9 @@ impl StaticTokenRequest {
     }
 
     fn with_scope(mut self, kind: ScopeKind, resource: &str) -> Self {
-        // Tinybird names resources with letters, digits and `_`; anything else (a `:` above all) would change the
-        // scope's meaning on the wire.
-        let valid = !resource.is_empty() && resource.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
+        // Tinybird's names have letters, digits and `_` only; anything else (a `:` above all) would change the scope's
+        // meaning on the wire.
+        if !tinybird_types::is_valid_name(resource) {
             self.bad_resource.get_or_insert_with(|| resource.to_owned());
             return self;
         }

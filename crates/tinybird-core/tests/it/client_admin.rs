@@ -433,3 +433,23 @@ async fn auth_errors_hint_at_a_region_mismatch() {
     let err = other.truncate("t").await.unwrap_err();
     assert!(!err.to_string().contains("hint"), "a token without a host gets no hint: {err}");
 }
+
+/// Pipe and resource names follow Tinybird's one name rule (`tinybird_types::is_valid_name`): one that breaks it
+/// (a leading digit, a `:` that would change a scope, a path) is refused as a bad request, and nothing is sent.
+#[tokio::test]
+async fn names_that_break_tinybirds_rule_send_nothing() {
+    let server = MockServer::start(|_, _| Reply::json(200, "{}")).await;
+    let client = server.client();
+    for pipe in ["2nd_pass", "../v0/tokens", "", "a-b"] {
+        let err = client.copy_pipe(pipe, &[]).await.expect_err(pipe);
+        assert_eq!(err.kind(), &ErrorKind::BadRequest, "{pipe}");
+        assert!(err.to_string().contains("invalid pipe name"), "{err}");
+    }
+    for resource in ["1events", "events:read", ""] {
+        let request = tinybird_core::client::StaticTokenRequest::new("backend").read_pipe_named(resource);
+        let err = client.create_static_token(&request).await.expect_err(resource);
+        assert_eq!(err.kind(), &ErrorKind::BadRequest, "{resource}");
+        assert!(err.to_string().contains("invalid resource"), "{err}");
+    }
+    assert_eq!(server.count(), 0);
+}
