@@ -36,15 +36,7 @@ const CONTAINER_KEYS: &[&str] = &[
 const FIELD_KEYS: &[&str] = &["type", "json", "default", "codec"];
 const INDEX_KEYS: &[&str] = &["name", "expr", "type", "granularity"];
 const TOKEN_KEYS: &[&str] = &["name", "read", "append"];
-const ENGINES: &[&str] = &[
-    "MergeTree",
-    "ReplacingMergeTree",
-    "SummingMergeTree",
-    "AggregatingMergeTree",
-    "CollapsingMergeTree",
-    "VersionedCollapsingMergeTree",
-    "Null",
-];
+use tinybird_types::TABLE_ENGINES as ENGINES;
 
 pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     let cx = Ctxt::new();

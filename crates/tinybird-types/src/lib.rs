@@ -1,5 +1,6 @@
 //! ClickHouse column types as Tinybird writes them: the model ([`ChType`]), the parser (`str::parse`), the canonical
-//! printer (`Display`) and the rule for decoding one type as another ([`ChType::is_compatible_with`]).
+//! printer (`Display`) and the rule for decoding one type as another ([`ChType::is_compatible_with`]); with them,
+//! Tinybird's name rule ([`is_valid_name`]) and its table engines ([`TABLE_ENGINES`]).
 //!
 //! This is the one home of that vocabulary for the `tinybird` crates: the runtime re-exports it as
 //! `tinybird::types`, the derive macros call the same parser to reject a bad `#[tinybird(type = "…")]` at compile
@@ -18,6 +19,18 @@ mod display;
 mod parse;
 
 pub use parse::{Arguments, FAMILIES, Family, ParseTypeError};
+
+/// The table engines a Tinybird datasource may use (`ENGINE "…"` in a `.datasource` file): the `MergeTree` family
+/// and `Null`.
+pub const TABLE_ENGINES: &[&str] = &[
+    "MergeTree",
+    "ReplacingMergeTree",
+    "SummingMergeTree",
+    "AggregatingMergeTree",
+    "CollapsingMergeTree",
+    "VersionedCollapsingMergeTree",
+    "Null",
+];
 
 /// Tinybird's rule for names of datasources, pipes, nodes, columns, params and tokens: `^[a-zA-Z_][a-zA-Z0-9_]*$`.
 /// Such a name is also a plain ClickHouse identifier, and is safe in a URL path and in a token scope

@@ -234,15 +234,7 @@ impl PartialEq for QueryResult {
 }
 
 /// The table engines a datasource may use, on either engine (Tinybird's): the `MergeTree` family and `Null`.
-pub(crate) const ENGINES: &[&str] = &[
-    "MergeTree",
-    "ReplacingMergeTree",
-    "SummingMergeTree",
-    "AggregatingMergeTree",
-    "CollapsingMergeTree",
-    "VersionedCollapsingMergeTree",
-    "Null",
-];
+pub(crate) use tinybird_types::TABLE_ENGINES as ENGINES;
 
 /// A SQL engine holding the workspace's datasources.
 #[async_trait]
