@@ -233,6 +233,11 @@ impl PartialEq for QueryResult {
     }
 }
 
+/// ClickHouse's table functions that only generate rows (no table, file or server is read): what a query on the
+/// ClickHouse engine may read besides the workspace's datasources.
+pub(crate) const GENERATORS: &[&str] =
+    &["numbers", "numbers_mt", "zeros", "zeros_mt", "generate_series", "generateSeries", "values"];
+
 /// The table engines a datasource may use, on either engine (Tinybird's): the `MergeTree` family and `Null`.
 pub(crate) use tinybird_types::TABLE_ENGINES as ENGINES;
 

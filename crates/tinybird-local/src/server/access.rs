@@ -134,8 +134,7 @@ impl<'a> Access<'a> {
     /// Whether a table function only generates rows (ClickHouse engine only): `numbers(10)`, `zeros(3)`, … read
     /// no table, file or server, so any caller may use them; their arguments are walked like any expression.
     fn generator(&self, name: &ObjectName) -> bool {
-        const GENERATORS: &[&str] =
-            &["numbers", "numbers_mt", "zeros", "zeros_mt", "generate_series", "generateSeries", "values"];
+        use crate::engine::GENERATORS;
         self.ws.engine.flavor() == compat::Flavor::ClickHouse
             && single_name(name).is_some_and(|n| GENERATORS.iter().any(|g| g.eq_ignore_ascii_case(&n)))
     }

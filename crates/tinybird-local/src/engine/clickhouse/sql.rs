@@ -40,9 +40,7 @@ const REFUSED_FUNCTIONS: &[&str] = &[
     "file",
 ];
 
-/// Table functions that only generate rows.
-const GENERATORS: &[&str] =
-    &["numbers", "numbers_mt", "zeros", "zeros_mt", "generate_series", "generateSeries", "values"];
+use crate::engine::GENERATORS;
 
 /// `IN`-family functions: an identifier as their set argument names a table in ClickHouse.
 const IN_FUNCTIONS: &[&str] = &[
