@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
-use tinybird::client::{Client, DeployOptions, DeployOutcome, QueryOptions, QueryResponse, RetryPolicy};
+use tinybird::client::{Client, DeployOptions, DeployOutcome, QueryResponse, RetryPolicy};
 use tinybird::error::ErrorKind;
 use tinybird::jwt::{Jwt, Scope, SigningKey};
 use tinybird::project::Project;
@@ -251,10 +251,10 @@ pub async fn run(backend: Backend) -> Result<Summary, Box<dyn Error>> {
     println!("   raw GET ?user_id={other}:          {}", verdict(&tampered_raw, own));
 
     // 6. Rate limit: a burst past the JWT's `limits.rps`. Retries are off so the 429s are visible.
-    let no_retry = QueryOptions::new().retry(RetryPolicy::none());
     let burst = 3 * RPS as usize;
     let params = analytics_for(*user);
-    let results = futures::future::join_all((0..burst).map(|_| client.query_with(&params, &no_retry))).await;
+    let burst_queries = (0..burst).map(|_| client.query(&params).retry(RetryPolicy::none()).into_future());
+    let results = futures::future::join_all(burst_queries).await;
     let (mut burst_ok, mut burst_rate_limited, mut retry_after) = (0, 0, None);
     for result in results {
         match result {

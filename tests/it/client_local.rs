@@ -371,13 +371,15 @@ async fn typed_query_round_trips_every_type_losslessly() {
     }
     let quoted_opts = QueryOptions::new().param("output_format_json_quote_64bit_integers", "1");
     let quoted = client
-        .sql_with::<Quoted>("SELECT big, neg, nums FROM all_types ORDER BY id", &QueryParams::new(), &quoted_opts)
+        .sql::<Quoted>("SELECT big, neg, nums FROM all_types ORDER BY id")
+        .options(quoted_opts.clone())
         .await
         .expect("quoted 64-bit integers decode");
     let expected: Vec<Quoted> = rows.iter().map(|r| Quoted { big: r.big, neg: r.neg, nums: r.nums.clone() }).collect();
     assert_eq!(quoted.data, expected);
     let raw = client
-        .sql_with::<serde_json::Value>("SELECT big FROM all_types WHERE id = 1", &QueryParams::new(), &quoted_opts)
+        .sql::<serde_json::Value>("SELECT big FROM all_types WHERE id = 1")
+        .options(quoted_opts.clone())
         .await
         .unwrap();
     assert_eq!(raw.data, vec![serde_json::json!({"big": "18446744073709551615"})], "the server quotes UInt64");
@@ -451,11 +453,8 @@ async fn streams_sql_and_templated_sql() {
     params.add("max_id", &100u64);
     params.add("page", "/page/3");
     let templated = client
-        .sql_with::<Count>(
-            "%\nSELECT count() AS c FROM hits WHERE id < {{UInt64(max_id)}} AND page = {{String(page)}}",
-            &params,
-            &QueryOptions::new(),
-        )
+        .sql::<Count>("%\nSELECT count() AS c FROM hits WHERE id < {{UInt64(max_id)}} AND page = {{String(page)}}")
+        .params(params.clone())
         .await
         .expect("templated SQL runs");
     let expected = rows.iter().filter(|h| h.id < 100 && h.page == "/page/3").count() as u64;
@@ -466,11 +465,8 @@ async fn streams_sql_and_templated_sql() {
     let mut params = QueryParams::new();
     params.add("ids", &vec![3u64, 14, 15, 92, 65_358]);
     let picked = client
-        .sql_with::<Hit>(
-            "%\nSELECT * FROM hits WHERE id IN {{Array(ids, 'UInt64')}} ORDER BY id",
-            &params,
-            &QueryOptions::new(),
-        )
+        .sql::<Hit>("%\nSELECT * FROM hits WHERE id IN {{Array(ids, 'UInt64')}} ORDER BY id")
+        .params(params.clone())
         .await
         .expect("templated SQL with an array runs");
     assert_eq!(picked.data, vec![hit(3), hit(14), hit(15), hit(92)]);
@@ -499,10 +495,7 @@ async fn meta_check_names_the_missing_column() {
     assert!(err.to_string().contains("missing_col"), "{err}");
 
     // The opt-out skips the check; decoding then fails on the absent field, again naming it.
-    let err = client
-        .query_with(&BadOutput {}, &QueryOptions::new().skip_meta_check())
-        .await
-        .expect_err("the row type still needs the column");
+    let err = client.query(&BadOutput {}).skip_meta_check().await.expect_err("the row type still needs the column");
     match err.kind() {
         ErrorKind::Decode { column, row } => {
             assert_eq!(column.as_deref(), Some("missing_col"), "{err}");
@@ -698,10 +691,8 @@ async fn expired_jwt_is_refused() {
     while Utc::now().timestamp() <= jwt.exp_unix() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let err = client
-        .query_with(&UserHits { user_id: 1 }, &QueryOptions::new().retry(RetryPolicy::none()))
-        .await
-        .expect_err("an expired JWT is refused");
+    let err =
+        client.query(&UserHits { user_id: 1 }).retry(RetryPolicy::none()).await.expect_err("an expired JWT is refused");
     assert_eq!(err.status(), Some(403), "{err}");
     assert_eq!(err.kind(), &ErrorKind::Forbidden, "{err}");
     assert!(!err.to_string().contains(jwt.expose()), "the token never appears in errors");
@@ -719,9 +710,9 @@ async fn rate_limited_jwt_gets_retry_after() {
     let remote = admin.create_jwt(&builder("limited_remote")).await.unwrap();
     for (how, jwt) in [("local", local), ("token api", remote)] {
         let client = admin.with_token(jwt.expose()).unwrap();
-        let no_retry = QueryOptions::new().retry(RetryPolicy::none());
         let params = UserHits { user_id: 1 };
-        let results = futures::future::join_all((0..10).map(|_| client.query_with(&params, &no_retry))).await;
+        let queries = (0..10).map(|_| client.query(&params).retry(RetryPolicy::none()).into_future());
+        let results = futures::future::join_all(queries).await;
         let ok = results.iter().filter(|r| r.is_ok()).count();
         let limited: Vec<&tinybird::error::Error> = results.iter().filter_map(|r| r.as_ref().err()).collect();
         assert!((1..=4).contains(&ok), "{how}: 2 rps allows at most two one-second windows of 2 requests, got {ok}");
@@ -810,7 +801,7 @@ async fn long_queries_switch_to_post_and_fixed_params_still_win() {
     admin.ingest(&rows).await.unwrap();
     // A padding parameter pushes the URL past 4096 bytes, so the client sends a POST form.
     let long = QueryOptions::new().param("padding", "x".repeat(5_000));
-    let res = admin.query_with(&UserHits { user_id: 4 }, &long).await.expect("the POST form is accepted");
+    let res = admin.query(&UserHits { user_id: 4 }).options(long.clone()).await.expect("the POST form is accepted");
     let own: Vec<UserHit> =
         rows.iter().filter(|h| h.user_id == 4).map(|h| UserHit { id: h.id, page: h.page.clone() }).collect();
     assert_eq!(res.data, own);
@@ -818,7 +809,11 @@ async fn long_queries_switch_to_post_and_fixed_params_still_win() {
     let key = SigningKey::from_admin_token(server.admin_token()).unwrap();
     let jwt = user_hits_jwt(4).sign(&key).unwrap();
     let client = admin.with_token(jwt.expose()).unwrap();
-    let res = client.query_with(&UserHits { user_id: 1 }, &long).await.expect("the POST form is accepted with a JWT");
+    let res = client
+        .query(&UserHits { user_id: 1 })
+        .options(long.clone())
+        .await
+        .expect("the POST form is accepted with a JWT");
     assert_eq!(res.data, own, "the JWT's fixed user_id wins over the form body");
 }
 
@@ -845,12 +840,12 @@ async fn oversized_batches_are_split_after_413() {
 async fn gzip_no_wait_and_replace() {
     let (_server, client) = start().await;
     let rows: Vec<Hit> = (0..500).map(hit).collect();
-    let res = client.ingest_with(&rows, &IngestOptions::default().gzip(true)).await.unwrap();
+    let res = client.ingest(&rows).gzip(true).await.unwrap();
     assert_eq!((res.successful_rows, res.quarantined_rows), (500, 0));
 
     // Without `wait` the server answers 202 once it has the rows.
     let more: Vec<Hit> = (500..600).map(hit).collect();
-    client.ingest_with(&more, &IngestOptions::default().wait(false)).await.expect("202 is a success");
+    client.ingest(&more).wait(false).await.expect("202 is a success");
     assert_eq!(count(&client, "hits").await, 600);
 
     // Replace swaps all rows for the file's.
@@ -925,11 +920,8 @@ async fn decode_errors_name_column_and_row() {
     }
     // Row 3's `n` is negative, which a `u64` cannot hold: the error says where.
     let err = client
-        .sql_with::<Unsigned>(
-            "SELECT id, if(id = 3, -1, toInt64(id)) AS n FROM hits ORDER BY id",
-            &QueryParams::new(),
-            &QueryOptions::new().skip_meta_check(),
-        )
+        .sql::<Unsigned>("SELECT id, if(id = 3, -1, toInt64(id)) AS n FROM hits ORDER BY id")
+        .skip_meta_check()
         .await
         .expect_err("row 3 does not decode");
     match err.kind() {

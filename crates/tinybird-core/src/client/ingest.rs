@@ -4,8 +4,11 @@
 //! quarantined) or handed back to the caller inside an error.
 
 use std::collections::VecDeque;
+use std::fmt;
+use std::future::{Future, IntoFuture};
 use std::io::Write;
 use std::ops::Range;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -42,7 +45,7 @@ impl IngestResult {
 /// The counts an [`Ingestor`] reports for everything acknowledged since the previous `flush`.
 pub type IngestReport = IngestResult;
 
-/// Options of one [`Client::ingest_with`] call.
+/// Options of one [`Client::ingest`] call, set on its [`Ingest`] (all at once with [`Ingest::options`]).
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct IngestOptions {
@@ -85,6 +88,64 @@ impl IngestOptions {
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = Some(policy);
         self
+    }
+}
+
+/// Rows to send with the Events API, made by [`Client::ingest`]: set per-call options on it, then `.await` it.
+/// Nothing is sent until then.
+#[must_use = "rows are sent when the ingest is awaited"]
+pub struct Ingest<'a, D> {
+    client: &'a Client,
+    rows: &'a [D],
+    opts: IngestOptions,
+}
+
+impl<D: Datasource> Ingest<'_, D> {
+    /// `wait=true` (default), or `false` to return once the server has queued the rows (202). Without `wait`, a
+    /// server error cannot be retried safely, so it is not.
+    pub fn wait(mut self, wait: bool) -> Self {
+        self.opts = self.opts.wait(wait);
+        self
+    }
+    /// Compress request bodies (`Content-Encoding: gzip`).
+    pub fn gzip(mut self, gzip: bool) -> Self {
+        self.opts = self.opts.gzip(gzip);
+        self
+    }
+    /// Largest uncompressed request body (default 10 MB); larger batches are split.
+    pub fn max_request_bytes(mut self, bytes: usize) -> Self {
+        self.opts = self.opts.max_request_bytes(bytes);
+        self
+    }
+    /// Overrides the client's ingest timeout.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.opts = self.opts.timeout(t);
+        self
+    }
+    /// Overrides the client's retry policy.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.opts = self.opts.retry(policy);
+        self
+    }
+    /// Replaces every option at once, for options shared by several calls.
+    pub fn options(mut self, opts: IngestOptions) -> Self {
+        self.opts = opts;
+        self
+    }
+}
+
+impl<'a, D: Datasource> IntoFuture for Ingest<'a, D> {
+    type Output = Result<IngestResult>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move { self.client.ingest_to(D::NAME, self.rows, &self.opts).await })
+    }
+}
+
+impl<D> fmt::Debug for Ingest<'_, D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ingest").field("rows", &self.rows.len()).field("options", &self.opts).finish_non_exhaustive()
     }
 }
 
@@ -197,13 +258,10 @@ impl Client {
     ///
     /// Returns the acknowledged counts. On error, [`Error::rows_delivered`] says how many leading rows were
     /// acknowledged before the failure; the others were not and may be sent again. An empty slice sends nothing.
-    pub async fn ingest<D: Datasource>(&self, rows: &[D]) -> Result<IngestResult> {
-        self.ingest_to(D::NAME, rows, &IngestOptions::default()).await
-    }
-
-    /// [`ingest`](Client::ingest) with options.
-    pub async fn ingest_with<D: Datasource>(&self, rows: &[D], opts: &IngestOptions) -> Result<IngestResult> {
-        self.ingest_to(D::NAME, rows, opts).await
+    /// Per-call options go on the returned [`Ingest`] before it is awaited:
+    /// `client.ingest(&rows).gzip(true).await`.
+    pub fn ingest<'a, D: Datasource>(&'a self, rows: &'a [D]) -> Ingest<'a, D> {
+        Ingest { client: self, rows, opts: IngestOptions::default() }
     }
 
     /// Ingests any serialisable rows (for example `serde_json::Value`) into the datasource named `datasource`.

@@ -38,11 +38,11 @@ pub use config::{ClientBuilder, IntoRegion, Region, Timeouts, UnknownRegion};
 pub use datasources::{DeleteOptions, DeleteResult, ImportResult, ImportSource};
 pub use deploy::{BuildResult, DeployOptions, DeployOutcome, DeployProgress, Deployment, Feedback};
 pub use ingest::{
-    IngestFailure, IngestOptions, IngestReport, IngestResult, Ingestor, IngestorBuilder, MAX_REQUEST_BYTES,
+    Ingest, IngestFailure, IngestOptions, IngestReport, IngestResult, Ingestor, IngestorBuilder, MAX_REQUEST_BYTES,
     QuarantinePolicy, encode_ndjson,
 };
 pub use jobs::{Job, JobWait};
-pub use query::{ColumnMeta, QueryOptions, QueryResponse, Statistics};
+pub use query::{ColumnMeta, Query, QueryOptions, QueryResponse, Sql, Statistics};
 pub use retry::RetryPolicy;
 pub use stream::RowStream;
 pub use tokens::{StaticToken, StaticTokenRequest, TokenResponse, TokenScope};

@@ -1,12 +1,16 @@
 //! Typed endpoint queries and SQL: the JSON envelope, the `meta` check, decode errors that name column and row.
 
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
+use std::pin::Pin;
 use std::time::Duration;
 
 use reqwest::Method;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::{Body, Client, Request, RetryOn, RetryPolicy, read_body};
+use super::{Body, Client, Request, RetryOn, RetryPolicy, RowStream, read_body};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, ErrorKind, Result};
 use crate::params::QueryParams;
@@ -128,30 +132,171 @@ struct MetaOnly {
     meta: Vec<ColumnMeta>,
 }
 
+/// Per-call options shared by [`Query`] and [`Sql`]: each builder method sets one field of its [`QueryOptions`].
+macro_rules! query_option_methods {
+    () => {
+        /// Do not compare the declared output with the response's `meta` (decoding still fails on a wrong value).
+        pub fn skip_meta_check(mut self) -> Self {
+            self.opts = self.opts.skip_meta_check();
+            self
+        }
+        /// Overrides the client's query timeout for this call.
+        pub fn timeout(mut self, t: Duration) -> Self {
+            self.opts = self.opts.timeout(t);
+            self
+        }
+        /// Overrides the client's retry policy for this call.
+        pub fn retry(mut self, policy: RetryPolicy) -> Self {
+            self.opts = self.opts.retry(policy);
+            self
+        }
+        /// Adds a raw request parameter (for example `output_format_json_quote_denormals`).
+        pub fn param(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+            self.opts = self.opts.param(key, value);
+            self
+        }
+        /// Replaces every option at once, for options shared by several calls.
+        pub fn options(mut self, opts: QueryOptions) -> Self {
+            self.opts = opts;
+            self
+        }
+    };
+}
+
+/// A query of a published endpoint, made by [`Client::query`]: set per-call options on it, then `.await` it (or
+/// [`stream`](Query::stream) its rows). Nothing is sent until then.
+#[must_use = "a query is sent when it is awaited"]
+pub struct Query<'c, R> {
+    client: &'c Client,
+    name: &'static str,
+    params: QueryParams,
+    opts: QueryOptions,
+    row: PhantomData<fn() -> R>,
+}
+
+impl<R: Row> Query<'_, R> {
+    query_option_methods!();
+
+    /// Streams the rows from `GET /v0/pipes/{NAME}.ndjson` as they arrive, instead of reading the JSON envelope.
+    /// The query timeout bounds the wait for the response to start, not the length of the stream. There is no `meta`
+    /// in NDJSON, so only decoding checks the rows.
+    pub async fn stream(self) -> Result<RowStream<R>> {
+        let file = format!("{}.ndjson", self.name);
+        let mut req = self.client.pipe_request(&file, &self.params, &self.opts);
+        req.header_timeout = req.timeout.take();
+        let what = req.what.clone();
+        let resp = self.client.send(req).await?;
+        Ok(RowStream::new(what, Box::pin(resp.bytes_stream())))
+    }
+
+    async fn run(self) -> Result<QueryResponse<R>> {
+        let file = format!("{}.json", self.name);
+        let req = self.client.pipe_request(&file, &self.params, &self.opts);
+        let what = req.what.clone();
+        let resp = self.client.send(req).await?;
+        let body = read_body(&what, resp).await?;
+        decode_response::<R>(&what, &body, !self.opts.skip_meta_check)
+    }
+}
+
+impl<'c, R: Row> IntoFuture for Query<'c, R> {
+    type Output = Result<QueryResponse<R>>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send + 'c>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+impl<R> fmt::Debug for Query<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Query").field("endpoint", &self.name).field("options", &self.opts).finish_non_exhaustive()
+    }
+}
+
+/// An SQL query through `/v0/sql`, made by [`Client::sql`]: add template parameters and per-call options, then
+/// `.await` it. Nothing is sent until then.
+#[must_use = "a query is sent when it is awaited"]
+pub struct Sql<'c, R> {
+    client: &'c Client,
+    sql: String,
+    params: QueryParams,
+    opts: QueryOptions,
+    row: PhantomData<fn() -> R>,
+}
+
+impl<R: Row> Sql<'_, R> {
+    query_option_methods!();
+
+    /// Values for a templated query (one starting with `%`) whose `{{ … }}` read them; sent as a form
+    /// `q=<sql>&<params>`.
+    pub fn params(mut self, params: QueryParams) -> Self {
+        self.params = params;
+        self
+    }
+
+    async fn run(self) -> Result<QueryResponse<R>> {
+        let Sql { client, sql, params, opts, .. } = self;
+        let sql = with_format_json(&sql)?;
+        let url = client.url(&["v0", "sql"], []);
+        let body = if params.is_empty() && opts.extra.is_empty() {
+            Body::Bytes { data: sql.into_bytes().into(), content_type: "text/plain", content_encoding: None }
+        } else {
+            let mut pairs: Vec<(&str, &str)> = vec![("q", sql.as_str())];
+            pairs.extend(params.pairs().iter().chain(opts.extra.iter()).map(|(k, v)| (k.as_str(), v.as_str())));
+            Body::form(&pairs)
+        };
+        // `/v0/sql` only runs SELECT/DESCRIBE, so retrying it is safe.
+        let req = Request::new(Method::POST, url, RetryOn::Idempotent)
+            .body(body)
+            .timeout(opts.timeout.or(client.timeouts().query))
+            .retry(opts.retry.as_ref());
+        let what = req.what.clone();
+        let resp = client.send(req).await?;
+        let body = read_body(&what, resp).await?;
+        decode_response::<R>(&what, &body, !opts.skip_meta_check)
+    }
+}
+
+impl<'c, R: Row> IntoFuture for Sql<'c, R> {
+    type Output = Result<QueryResponse<R>>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send + 'c>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+impl<R> fmt::Debug for Sql<'_, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The SQL may hold literal values a caller would not log; its length is enough to tell calls apart.
+        f.debug_struct("Sql").field("sql_len", &self.sql.len()).field("options", &self.opts).finish_non_exhaustive()
+    }
+}
+
 impl Client {
     /// Queries a published endpoint: `GET /v0/pipes/{NAME}.json?{params}` (a POST form when the URL would pass
     /// 4096 bytes), decodes the rows into `E::Output` and checks the declared output columns against `meta`.
+    /// Per-call options go on the returned [`Query`] before it is awaited.
     ///
     /// ```no_run
     /// # async fn run<E: tinybird_core::Endpoint + std::fmt::Debug>(client: tinybird_core::client::Client, params: E)
     /// # -> tinybird_core::error::Result<()> where E::Output: std::fmt::Debug {
+    /// use std::time::Duration;
+    ///
     /// let res = client.query(&params).await?;
     /// for row in &res.data { println!("{row:?}"); }
+    /// let res = client.query(&params).timeout(Duration::from_secs(2)).skip_meta_check().await?;
     /// # Ok(()) }
     /// ```
-    pub async fn query<E: Endpoint>(&self, endpoint: &E) -> Result<QueryResponse<E::Output>> {
-        self.query_with(endpoint, &QueryOptions::default()).await
-    }
-
-    /// [`query`](Client::query) with per-call options.
-    pub async fn query_with<E: Endpoint>(&self, endpoint: &E, opts: &QueryOptions) -> Result<QueryResponse<E::Output>> {
-        let params = endpoint.to_params();
-        let file = format!("{}.json", E::NAME);
-        let req = self.pipe_request(&file, &params, opts);
-        let what = req.what.clone();
-        let resp = self.send(req).await?;
-        let body = read_body(&what, resp).await?;
-        decode_response::<E::Output>(&what, &body, !opts.skip_meta_check)
+    pub fn query<E: Endpoint>(&self, endpoint: &E) -> Query<'_, E::Output> {
+        Query {
+            client: self,
+            name: E::NAME,
+            params: endpoint.to_params(),
+            opts: QueryOptions::default(),
+            row: PhantomData,
+        }
     }
 
     /// Builds the request for `/v0/pipes/{file}`, switching to a POST form for long URLs.
@@ -171,36 +316,15 @@ impl Client {
 
     /// Runs SQL through `/v0/sql` and decodes the rows. `FORMAT JSON` is appended unless the SQL already ends with a
     /// `FORMAT` clause (which must then be `JSON`). The rows may be any [`Row`], including `serde_json::Value`.
-    pub async fn sql<R: Row>(&self, sql: &str) -> Result<QueryResponse<R>> {
-        self.sql_with::<R>(sql, &QueryParams::new(), &QueryOptions::default()).await
-    }
-
-    /// SQL with template parameters: a templated query (starting with `%`) whose `{{ … }}` read `params`. Sent as a
-    /// form `q=<sql>&<params>`.
-    pub async fn sql_with<R: Row>(
-        &self,
-        sql: &str,
-        params: &QueryParams,
-        opts: &QueryOptions,
-    ) -> Result<QueryResponse<R>> {
-        let sql = with_format_json(sql)?;
-        let url = self.url(&["v0", "sql"], []);
-        let body = if params.is_empty() && opts.extra.is_empty() {
-            Body::Bytes { data: sql.into_bytes().into(), content_type: "text/plain", content_encoding: None }
-        } else {
-            let mut pairs: Vec<(&str, &str)> = vec![("q", sql.as_str())];
-            pairs.extend(params.pairs().iter().chain(opts.extra.iter()).map(|(k, v)| (k.as_str(), v.as_str())));
-            Body::form(&pairs)
-        };
-        // `/v0/sql` only runs SELECT/DESCRIBE, so retrying it is safe.
-        let req = Request::new(Method::POST, url, RetryOn::Idempotent)
-            .body(body)
-            .timeout(opts.timeout.or(self.timeouts().query))
-            .retry(opts.retry.as_ref());
-        let what = req.what.clone();
-        let resp = self.send(req).await?;
-        let body = read_body(&what, resp).await?;
-        decode_response::<R>(&what, &body, !opts.skip_meta_check)
+    /// Template parameters and per-call options go on the returned [`Sql`] before it is awaited.
+    pub fn sql<R: Row>(&self, sql: impl Into<String>) -> Sql<'_, R> {
+        Sql {
+            client: self,
+            sql: sql.into(),
+            params: QueryParams::new(),
+            opts: QueryOptions::default(),
+            row: PhantomData,
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use futures::Stream;
 
-use super::query::{QueryOptions, missing_field};
+use super::query::missing_field;
 use reqwest::Method;
 
 use super::{Body, Client, Request, RetryOn};
@@ -209,26 +209,12 @@ impl<T: Row> Stream for RowStream<T> {
 }
 
 impl Client {
-    /// Streams an endpoint's rows from `GET /v0/pipes/{NAME}.ndjson` as they arrive. The query timeout bounds the wait
-    /// for the response to start, not the length of the stream. There is no `meta` in NDJSON, so only decoding
-    /// checks the rows.
+    /// Streams an endpoint's rows from `GET /v0/pipes/{NAME}.ndjson` as they arrive: [`Query::stream`] with the
+    /// default options (set options with `client.query(&params).timeout(…).stream()`).
+    ///
+    /// [`Query::stream`]: super::Query::stream
     pub async fn query_stream<E: Endpoint>(&self, endpoint: &E) -> Result<RowStream<E::Output>> {
-        self.query_stream_with(endpoint, &QueryOptions::default()).await
-    }
-
-    /// [`query_stream`](Client::query_stream) with per-call options.
-    pub async fn query_stream_with<E: Endpoint>(
-        &self,
-        endpoint: &E,
-        opts: &QueryOptions,
-    ) -> Result<RowStream<E::Output>> {
-        let params = endpoint.to_params();
-        let file = format!("{}.ndjson", E::NAME);
-        let mut req = self.pipe_request(&file, &params, opts);
-        req.header_timeout = req.timeout.take();
-        let what = req.what.clone();
-        let resp = self.send(req).await?;
-        Ok(RowStream::new(what, Box::pin(resp.bytes_stream())))
+        self.query(endpoint).stream().await
     }
 
     /// Streams the rows of an SQL query (`POST /v0/sql`, `FORMAT JSONEachRow` appended), decoded one by one as they

@@ -71,7 +71,7 @@ async fn wait_false_and_gzip() {
     })
     .await;
     let opts = IngestOptions::default().wait(false).gzip(true);
-    let res = server.client().ingest_with(&events(50), &opts).await.unwrap();
+    let res = server.client().ingest(&events(50)).options(opts.clone()).await.unwrap();
     assert_eq!(res.successful_rows, 50);
     let r = &server.requests()[0];
     assert_eq!(r.query, [("name".to_owned(), "events".to_owned()), ("from".to_owned(), "rust-sdk".to_owned())]);
@@ -84,7 +84,7 @@ async fn wait_false_and_gzip() {
 async fn bodies_are_split_below_the_size_limit() {
     let server = MockServer::start(|r, _| accept_all(r)).await;
     let opts = IngestOptions::default().max_request_bytes(100);
-    let res = server.client().ingest_with(&events(20), &opts).await.unwrap();
+    let res = server.client().ingest(&events(20)).options(opts.clone()).await.unwrap();
     assert_eq!(res.successful_rows, 20);
     let reqs = server.requests();
     assert!(reqs.len() > 1);
@@ -102,7 +102,7 @@ async fn absurd_counts_from_the_server_do_not_overflow() {
     })
     .await;
     let opts = IngestOptions::default().max_request_bytes(100);
-    let res = server.client().ingest_with(&events(20), &opts).await.unwrap();
+    let res = server.client().ingest(&events(20)).options(opts.clone()).await.unwrap();
     assert!(server.requests().len() > 1);
     assert_eq!(res.successful_rows, u64::MAX);
     assert_eq!(res.quarantined_rows, u64::MAX);
@@ -166,7 +166,7 @@ async fn rate_limit_and_503_with_wait_are_retried() {
 async fn ambiguous_failures_are_not_retried() {
     // Without wait=true, a 503 may come after the rows were queued: resending could duplicate them.
     let server = MockServer::start(|_, _| Reply::text(503, "Service unavailable")).await;
-    let err = server.client().ingest_with(&events(5), &IngestOptions::default().wait(false)).await.unwrap_err();
+    let err = server.client().ingest(&events(5)).wait(false).await.unwrap_err();
     assert_eq!(server.count(), 1);
     assert_eq!(err.rows_delivered(), Some(0));
 
@@ -183,7 +183,7 @@ async fn failing_mid_ingest_reports_the_delivered_prefix() {
         MockServer::start(|r, n| if n < 2 { accept_all(r) } else { Reply::json(400, r#"{"error":"bad"}"#) }).await;
     let opts = IngestOptions::default().max_request_bytes(60);
     let rows = events(12);
-    let err = server.client().ingest_with(&rows, &opts).await.unwrap_err();
+    let err = server.client().ingest(&rows).options(opts.clone()).await.unwrap_err();
     let delivered = err.rows_delivered().unwrap() as usize;
     let acked: Vec<u64> = server.requests()[..2].iter().flat_map(ids).collect();
     assert_eq!(acked, (0..delivered as u64).collect::<Vec<_>>());
@@ -336,7 +336,7 @@ async fn ambiguous_failures_say_rows_may_be_stored() {
 
     let server = MockServer::start(|r, _| accept_all(r).delay(Duration::from_millis(400))).await;
     let opts = IngestOptions::default().timeout(Duration::from_millis(50));
-    let err = server.client().ingest_with(&events(2), &opts).await.unwrap_err();
+    let err = server.client().ingest(&events(2)).options(opts.clone()).await.unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
     assert_eq!(server.count(), 1, "a timed-out ingest is not resent");
     assert_eq!(err.rows_delivered(), Some(0));

@@ -162,7 +162,7 @@ async fn differently_typed_column_is_named_and_check_can_be_skipped() {
         err.to_string().contains("`user_id` is declared UInt64 but the endpoint returns Nullable(UInt64)"),
         "{err}"
     );
-    let ok = client.query_with(&params(), &QueryOptions::new().skip_meta_check()).await.unwrap();
+    let ok = client.query(&params()).skip_meta_check().await.unwrap();
     assert_eq!(ok.data.len(), 2);
 }
 
@@ -269,7 +269,7 @@ async fn absurd_wait_hints_fail_at_the_deadline_instead_of_panicking() {
 async fn an_unbounded_total_deadline_does_not_overflow() {
     let server = MockServer::start(|_, _| Reply::json(200, &body("[]"))).await;
     let policy = RetryPolicy::default().total_deadline(Some(Duration::MAX));
-    let res = server.client().query_with(&params(), &QueryOptions::new().retry(policy)).await;
+    let res = server.client().query(&params()).retry(policy).await;
     assert!(res.is_ok(), "{res:?}");
 }
 
@@ -291,7 +291,7 @@ async fn repeated_503_fails_clearly_after_the_retries() {
 async fn per_call_retry_override_and_total_deadline() {
     let server = MockServer::start(|_, _| Reply::text(502, "Bad gateway")).await;
     let client = server.client();
-    let err = client.query_with(&params(), &QueryOptions::new().retry(RetryPolicy::none())).await.unwrap_err();
+    let err = client.query(&params()).retry(RetryPolicy::none()).await.unwrap_err();
     assert_eq!(server.count(), 1);
     assert_eq!(err.attempts(), 1);
 
@@ -300,7 +300,7 @@ async fn per_call_retry_override_and_total_deadline() {
         .backoff(Duration::from_millis(100), Duration::from_millis(100))
         .jitter(false)
         .total_deadline(Some(Duration::from_millis(250)));
-    let err = client.query_with(&params(), &QueryOptions::new().retry(slow)).await.unwrap_err();
+    let err = client.query(&params()).retry(slow).await.unwrap_err();
     assert!(err.to_string().starts_with("retry deadline reached:"), "{err}");
     assert_eq!(server.count(), 1 + 3, "three attempts fit in 250 ms with 100 ms waits");
 }
@@ -317,11 +317,11 @@ async fn timeout_is_reported_and_retried_for_reads() {
     .await;
     let client = server.client();
     let opts = QueryOptions::new().timeout(Duration::from_millis(100));
-    let res = client.query_with(&params(), &opts).await.unwrap();
+    let res = client.query(&params()).options(opts.clone()).await.unwrap();
     assert_eq!(res.data.len(), 2, "the second attempt answered");
 
     let server = MockServer::start(|_, _| Reply::json(200, &body("[]")).delay(Duration::from_millis(500))).await;
-    let err = server.client().query_with(&params(), &opts.clone().retry(RetryPolicy::none())).await.unwrap_err();
+    let err = server.client().query(&params()).options(opts.clone().retry(RetryPolicy::none())).await.unwrap_err();
     assert!(err.is_timeout(), "{err:?}");
 }
 

@@ -171,7 +171,7 @@ async fn templated_sql_sends_a_form_with_params() {
     params.push("ids", "1");
     params.push("ids", "2");
     let sql = "% SELECT * FROM t WHERE user = {{String(user)}}";
-    server.client().sql_with::<Hit>(sql, &params, &tinybird_core::client::QueryOptions::new()).await.unwrap();
+    server.client().sql::<Hit>(sql).params(params.clone()).await.unwrap();
     let r = &server.requests()[0];
     r.assert_common();
     assert_eq!(r.header("content-type"), Some("application/x-www-form-urlencoded"));
