@@ -127,6 +127,24 @@ async fn get_request_shape_and_lossless_decoding() {
     assert_eq!(res.data[0].at, "2024-01-02 03:04:05.678");
 }
 
+/// A query is a builder: nothing is sent until it is awaited, and each option set on it reaches the request.
+#[tokio::test]
+async fn a_query_is_sent_when_awaited_with_its_options() {
+    let server = MockServer::start(|_, _| Reply::json(200, &body(ROWS))).await;
+    let client = server.client();
+    let pending = client.query(&params()).param("q", "SELECT 1").skip_meta_check();
+    assert_eq!(server.count(), 0, "building a query sends nothing");
+    assert!(format!("{pending:?}").contains("user_analytics"), "{pending:?}");
+    pending.await.unwrap();
+    let q = server.requests()[0].query.clone();
+    assert_eq!(q.iter().filter(|(k, _)| k == "q").count(), 1, "{q:?}");
+
+    let sql = client.sql::<serde_json::Value>("SELECT secret_column FROM t");
+    assert!(!format!("{sql:?}").contains("secret_column"), "Debug does not print the SQL");
+    drop(sql);
+    assert_eq!(server.count(), 1, "a dropped query is never sent");
+}
+
 #[tokio::test]
 async fn long_urls_switch_to_a_post_form() {
     let server = MockServer::start(|_, _| Reply::json(200, &body("[]"))).await;
