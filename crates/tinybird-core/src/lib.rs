@@ -42,6 +42,7 @@ pub mod __private {
     pub use crate::endpoint::{EndpointDef, NodeDef, ParamDef, output_columns};
     pub use crate::filter::Column;
     pub use crate::params::{FixedValue, QueryParams, ToParam};
+    pub use crate::pipes::WritesInto;
     pub use crate::row::Row;
     pub use crate::row::RowColumn;
     /// The JSON row reader the derives generate decoders on, also tinybird-local's ingestion reader.

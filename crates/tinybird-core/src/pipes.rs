@@ -41,6 +41,17 @@ use crate::endpoint::NodeDef;
 use crate::row::{Row, RowColumn};
 use crate::types::ChType;
 
+/// A row type declared to be written into the datasource `T` by a materialized view or copy pipe:
+/// `#[derive(Row)]` with `#[tinybird(writes = "T")]` implements it after checking, at compile time, that each of
+/// its columns is a column of `T` with the same Rust type. Whether it writes every column `T` needs (those without a
+/// default and not `Nullable`) is checked by [`MaterializedView::check`] / [`CopyPipe::check`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not declared to write into `{T}`",
+    label = "not checked against `{T}`",
+    note = "derive `Row` on it with `#[tinybird(writes = \"{T}\")]`: the compiler then checks that each of its columns is a column of `{T}` of the same type"
+)]
+pub trait WritesInto<T: Datasource>: Row {}
+
 /// A materialized view into the datasource `T`: the last node's result is appended to `T` on every ingestion into the
 /// datasources it reads, and backfilled on deploy.
 #[derive(Debug, Clone)]
@@ -214,8 +225,9 @@ impl<T: Datasource> MaterializedView<T> {
         self
     }
 
-    /// Declares the row the last node produces, checked against `T` by [`MaterializedView::check`].
-    pub fn output<R: Row>(mut self) -> Self {
+    /// Declares the row the last node produces: its columns are `T`'s (checked when it compiles, see
+    /// [`WritesInto`]), and [`MaterializedView::check`] checks that it writes every column `T` needs.
+    pub fn output<R: WritesInto<T>>(mut self) -> Self {
         self.output = Some(R::columns());
         self
     }
@@ -280,8 +292,9 @@ impl<T: Datasource> CopyPipe<T> {
         self
     }
 
-    /// Declares the row the last node produces, checked against `T` by [`CopyPipe::check`].
-    pub fn output<R: Row>(mut self) -> Self {
+    /// Declares the row the last node produces: its columns are `T`'s (checked when it compiles, see
+    /// [`WritesInto`]), and [`CopyPipe::check`] checks that it writes every column `T` needs.
+    pub fn output<R: WritesInto<T>>(mut self) -> Self {
         self.output = Some(R::columns());
         self
     }

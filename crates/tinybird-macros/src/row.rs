@@ -11,15 +11,24 @@ use crate::ctxt::Ctxt;
 use crate::model;
 use crate::rowjson;
 
-const CONTAINER_KEYS: &[&str] = &["crate"];
+const CONTAINER_KEYS: &[&str] = &["crate", "writes"];
 const FIELD_KEYS: &[&str] = &["type"];
 
 pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     let cx = Ctxt::new();
     let mut krate: Option<syn::Path> = None;
+    let mut writes: Option<syn::Type> = None;
     attr::for_each_key(&cx, &input.attrs, "a row struct", CONTAINER_KEYS, &[], |key, meta| {
+        let lit = attr::lit_str(meta, key)?;
         if key == "crate" {
-            krate = model::crate_path(&cx, &attr::lit_str(meta, key)?);
+            krate = model::crate_path(&cx, &lit);
+        } else {
+            match lit.parse::<syn::Type>() {
+                Ok(ty) => writes = Some(ty),
+                Err(_) => {
+                    cx.error_spanned_by(&lit, "`writes` names a `#[derive(Datasource)]` type, as `\"DailyStats\"`")
+                }
+            }
         }
         Ok(())
     });
@@ -43,7 +52,7 @@ pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
                 }
                 Ok(())
             });
-            columns.push((wire, field.ty.clone(), explicit));
+            columns.push((wire, field.ty.clone(), explicit, field.ident.clone()));
         }
     }
     if let Err(err) = cx.check() {
@@ -52,7 +61,7 @@ pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     let krate = krate.unwrap_or_else(|| syn::parse_quote!(::tinybird));
     let private = quote!(#krate::__private);
     let ident = &input.ident;
-    let specs = columns.iter().map(|(wire, ty, explicit)| {
+    let specs = columns.iter().map(|(wire, ty, explicit, _)| {
         let spec = match explicit {
             Some(t) => quote!(#private::TypeSpec::Named(#t)),
             None => quote_spanned!(ty.span()=> #private::TypeSpec::Of(<#ty as #private::TinybirdType>::ch_type)),
@@ -62,7 +71,30 @@ pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     let fields: Vec<rowjson::Field<'_>> =
         all_fields.iter().map(|(ident, ty, wire, attrs)| rowjson::Field { ident, ty, wire, attrs }).collect();
     let decoder = rowjson::decoder_method(&private, ident, &input.attrs, &fields);
+    // `writes = "T"`: each column is a column of `T` of the same Rust type, checked by the compiler on `T`'s typed
+    // column handles (a missing column is "no field", another type is "mismatched types", at the field).
+    let writes = writes.map(|target| {
+        let checks = columns.iter().filter_map(|(_, ty, _, field)| {
+            let field = field.as_ref()?;
+            let value = quote_spanned!(ty.span()=> __column::<#ty>());
+            Some(quote_spanned!(field.span()=> __target.#field = #value;))
+        });
+        quote! {
+            #[automatically_derived]
+            impl #private::WritesInto<#target> for #ident {}
+            const _: () = {
+                #[allow(unused_assignments, unused_mut, unused_variables)]
+                fn __writes(mut __target: <#target as #private::Datasource>::Columns) {
+                    fn __column<T: ?Sized>() -> #private::Column<T> {
+                        #private::Column::new("")
+                    }
+                    #(#checks)*
+                }
+            };
+        }
+    });
     quote! {
+        #writes
         #[automatically_derived]
         impl #private::Row for #ident {
             fn columns() -> ::std::vec::Vec<#private::RowColumn> {

@@ -11,10 +11,12 @@
 //! assert_eq!(ty.unwrap_low_cardinality().to_string(), "Nullable(String)");
 //! ```
 
+mod aggregate;
 mod rust;
 mod values;
 pub mod wire;
 
+pub use aggregate::{AggregateFunction, AggregateState, SimpleAggregate, agg};
 pub use rust::TinybirdType;
 pub use tinybird_types::{ChType, ParseTypeError, TupleElement};
 pub use values::{DateTime64, Decimal, Int256, UInt256, ValueError};
