@@ -26,7 +26,7 @@ pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
             match lit.parse::<syn::Type>() {
                 Ok(ty) => writes = Some(ty),
                 Err(_) => {
-                    cx.error_spanned_by(&lit, "`writes` names a `#[derive(Datasource)]` type, as `\"DailyStats\"`")
+                    cx.error_spanned_by(&lit, "`writes` names a `#[derive(Datasource)]` type, as `\"DailyStats\"`");
                 }
             }
         }
