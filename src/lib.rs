@@ -13,6 +13,9 @@ pub use tinybird_core::params::QueryParams;
 pub use tinybird_core::{Datasource, DatasourceDef, Endpoint, EndpointDef, FixedParams, Row};
 pub use tinybird_macros::{Datasource, Endpoint, Row};
 
+/// A copy pipe's cron schedule, checked when the code compiles: `tinybird::cron!("0 * * * *")`.
+pub use tinybird_core::cron;
+
 // A module of its own with a glob, not a re-export of `tinybird_core::check`: only this way does the compiler name
 // the traits briefly (`AcceptsDateTime`, not `tinybird::__private::check::AcceptsDateTime`) in the derives' errors.
 pub mod check {

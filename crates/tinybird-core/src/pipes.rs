@@ -92,41 +92,185 @@ pub struct CronError {
 impl CopySchedule {
     /// A cron schedule: five fields (minute, hour, day of month, month, day of week), each `*`, a number in range, a
     /// range `a-b`, a list `a,b`, or a step `*/n` / `a-b/n`. Tinybird's datafile parser refuses `@once` and the
-    /// other `@` forms for copies, so they are refused here too.
+    /// other `@` forms for copies, so they are refused here too. For a literal, [`cron!`](crate::cron) checks the
+    /// same rules when the code compiles.
     pub fn cron(expr: &str) -> Result<CopySchedule, CronError> {
-        let bad = |reason: String| CronError { expr: expr.to_owned(), reason };
-        let fields: Vec<&str> = expr.split_whitespace().collect();
-        if fields.len() != 5 {
-            return Err(bad(format!("it has {} fields; a cron expression has 5", fields.len())));
+        match cron_fault(expr) {
+            None => Ok(CopySchedule::Cron(expr.split_whitespace().collect::<Vec<_>>().join(" "))),
+            Some(fault) => Err(CronError { expr: expr.to_owned(), reason: fault.describe(expr) }),
         }
-        let ranges =
-            [(0, 59, "minute"), (0, 23, "hour"), (1, 31, "day of month"), (1, 12, "month"), (0, 7, "day of week")];
-        for (field, (lo, hi, what)) in fields.iter().zip(ranges) {
-            for part in field.split(',') {
-                let (span, step) = match part.split_once('/') {
-                    Some((span, step)) => (span, Some(step)),
-                    None => (part, None),
-                };
-                if let Some(step) = step
-                    && !step.parse::<u32>().is_ok_and(|s| s >= 1 && s <= hi)
-                {
-                    return Err(bad(format!("the {what} step `{step}` is not a number from 1 to {hi}")));
-                }
-                if span == "*" {
-                    continue;
-                }
-                let number = |n: &str| n.parse::<u32>().ok().filter(|v| (lo..=hi).contains(v));
-                let ok = match span.split_once('-') {
-                    Some((a, b)) => matches!((number(a), number(b)), (Some(a), Some(b)) if a <= b),
-                    None => number(span).is_some(),
-                };
-                if !ok {
-                    return Err(bad(format!("the {what} `{span}` is not `*`, a number from {lo} to {hi} or a range")));
-                }
+    }
+}
+
+/// `CopySchedule::Cron` from a cron expression checked when the code compiles: an invalid one is a compile error
+/// saying which field is wrong.
+///
+/// ```
+/// let hourly = tinybird_core::cron!("0 * * * *");
+/// assert_eq!(hourly, tinybird_core::pipes::CopySchedule::cron("0 * * * *").unwrap());
+/// ```
+///
+/// ```compile_fail
+/// let never = tinybird_core::cron!("0 25 * * *"); // there is no hour 25
+/// ```
+#[macro_export]
+macro_rules! cron {
+    ($expr:literal) => {{
+        const _: () = if let ::std::option::Option::Some(fault) = $crate::pipes::__cron_fault_message($expr) {
+            ::std::panic!("{}", fault)
+        };
+        $crate::pipes::CopySchedule::Cron(::std::string::String::from($crate::pipes::__normalized_cron($expr)))
+    }};
+}
+
+/// What [`cron!`] reports at compile time. Not part of the public API.
+#[doc(hidden)]
+pub const fn __cron_fault_message(expr: &str) -> Option<&'static str> {
+    match cron_fault(expr) {
+        None => None,
+        Some(fault) => Some(fault.summary()),
+    }
+}
+
+/// A valid expression with its fields separated by one space, as [`CopySchedule::cron`] writes it. Not part of the
+/// public API.
+#[doc(hidden)]
+pub fn __normalized_cron(expr: &str) -> String {
+    expr.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The fields of a cron expression: lowest and highest value, and name.
+const CRON_FIELDS: [(u32, u32, &str); 5] =
+    [(0, 59, "minute"), (0, 23, "hour"), (1, 31, "day of month"), (1, 12, "month"), (0, 7, "day of week")];
+
+/// Where a cron expression breaks the rules: the field count, or a field's value or step (with the bytes at fault).
+#[derive(Debug, Clone, Copy)]
+enum CronFault {
+    Fields(usize),
+    Value { field: usize, start: usize, end: usize },
+    Step { field: usize, start: usize, end: usize },
+}
+
+impl CronFault {
+    fn describe(self, expr: &str) -> String {
+        match self {
+            CronFault::Fields(n) => format!("it has {n} fields; a cron expression has 5"),
+            CronFault::Value { field, start, end } => {
+                let (lo, hi, what) = CRON_FIELDS[field];
+                format!("the {what} `{}` is not `*`, a number from {lo} to {hi} or a range", &expr[start..end])
+            }
+            CronFault::Step { field, start, end } => {
+                let (_, hi, what) = CRON_FIELDS[field];
+                format!("the {what} step `{}` is not a number from 1 to {hi}", &expr[start..end])
             }
         }
-        Ok(CopySchedule::Cron(fields.join(" ")))
     }
+
+    /// A message without the expression's text, for a compile-time error (which cannot format).
+    const fn summary(self) -> &'static str {
+        match self {
+            CronFault::Fields(_) => {
+                "invalid cron expression: it needs 5 fields (minute, hour, day of month, month, day of week)"
+            }
+            CronFault::Value { field: 0, .. } => "invalid cron expression: a minute is `*`, 0 to 59, a range or a list",
+            CronFault::Value { field: 1, .. } => "invalid cron expression: an hour is `*`, 0 to 23, a range or a list",
+            CronFault::Value { field: 2, .. } => {
+                "invalid cron expression: a day of month is `*`, 1 to 31, a range or a list"
+            }
+            CronFault::Value { field: 3, .. } => "invalid cron expression: a month is `*`, 1 to 12, a range or a list",
+            CronFault::Value { .. } => "invalid cron expression: a day of week is `*`, 0 to 7, a range or a list",
+            CronFault::Step { .. } => "invalid cron expression: a step `/n` is a number from 1 to the field's highest",
+        }
+    }
+}
+
+/// Checks a cron expression (a `const fn`, so [`cron!`] runs it at compile time).
+const fn cron_fault(expr: &str) -> Option<CronFault> {
+    let b = expr.as_bytes();
+    let mut i = 0;
+    let mut field = 0;
+    loop {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i == b.len() {
+            break;
+        }
+        let start = i;
+        while i < b.len() && !b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if field < 5
+            && let Some(fault) = cron_field_fault(b, start, i, field)
+        {
+            return Some(fault);
+        }
+        field += 1;
+    }
+    if field == 5 { None } else { Some(CronFault::Fields(field)) }
+}
+
+/// Checks one field, `b[start..end]`: comma-separated parts, each `span` or `span/step`.
+const fn cron_field_fault(b: &[u8], start: usize, end: usize, field: usize) -> Option<CronFault> {
+    let (lo, hi, _) = CRON_FIELDS[field];
+    let mut part = start;
+    while part <= end {
+        let mut stop = part;
+        while stop < end && b[stop] != b',' {
+            stop += 1;
+        }
+        let mut slash = part;
+        while slash < stop && b[slash] != b'/' {
+            slash += 1;
+        }
+        if slash < stop {
+            match cron_number(b, slash + 1, stop) {
+                Some(step) if step >= 1 && step <= hi => {}
+                _ => return Some(CronFault::Step { field, start: slash + 1, end: stop }),
+            }
+        }
+        let value = CronFault::Value { field, start: part, end: slash };
+        if !(slash == part + 1 && b[part] == b'*') {
+            let mut dash = part;
+            while dash < slash && b[dash] != b'-' {
+                dash += 1;
+            }
+            let ok = if dash < slash {
+                let (a, z) = (cron_number(b, part, dash), cron_number(b, dash + 1, slash));
+                matches!((a, z), (Some(a), Some(z)) if a >= lo && a <= z && z <= hi)
+            } else {
+                matches!(cron_number(b, part, slash), Some(v) if v >= lo && v <= hi)
+            };
+            if !ok {
+                return Some(value);
+            }
+        }
+        part = stop + 1;
+    }
+    None
+}
+
+/// The decimal number `b[start..end]`, if it is one (and fits in a `u32`).
+const fn cron_number(b: &[u8], start: usize, end: usize) -> Option<u32> {
+    if start >= end {
+        return None;
+    }
+    let mut n: u32 = 0;
+    let mut i = start;
+    while i < end {
+        if !b[i].is_ascii_digit() {
+            return None;
+        }
+        n = match n.checked_mul(10) {
+            Some(n) => match n.checked_add((b[i] - b'0') as u32) {
+                Some(n) => n,
+                None => return None,
+            },
+            None => return None,
+        };
+        i += 1;
+    }
+    Some(n)
 }
 
 /// A copy pipe into the datasource `T`: the last node's result is written to `T` when the pipe runs, on demand
@@ -334,7 +478,22 @@ mod tests {
             ["@once", "0 * * *", "60 * * * *", "* 24 * * *", "* * 0 * *", "5-1 * * * *", "*/0 * * * *", "a * * * *"]
         {
             assert!(CopySchedule::cron(bad).is_err(), "{bad}");
+            assert!(__cron_fault_message(bad).is_some(), "{bad}");
         }
+        assert_eq!(
+            CopySchedule::cron("0 24 * * *").unwrap_err().to_string(),
+            "invalid cron expression \"0 24 * * *\": the hour `24` is not `*`, a number from 0 to 59 or a range"
+                .replace("59", "23")
+        );
+        assert_eq!(
+            CopySchedule::cron("*/0 * * * *").unwrap_err().to_string(),
+            "invalid cron expression \"*/0 * * * *\": the minute step `0` is not a number from 1 to 59"
+        );
+        for bad in ["1,,2 * * * *", "1- * * * *", "-1 * * * *", "*/ * * * *", "99999999999 * * * *", "* * * * * *"] {
+            assert!(CopySchedule::cron(bad).is_err(), "{bad}");
+        }
+        assert_eq!(CopySchedule::cron(" 0  *\t* * 1-5/2 "), Ok(CopySchedule::Cron("0 * * * 1-5/2".into())));
+        assert_eq!(crate::cron!("0 6 * * 1"), CopySchedule::Cron("0 6 * * 1".into()));
     }
 
     #[test]
