@@ -187,3 +187,88 @@ async fn multi_tenant_org_a_cannot_see_org_b() {
     assert_eq!(summary.appended, 1);
     assert!(summary.long_ttl_refused.contains("org_1"), "{}", summary.long_ttl_refused);
 }
+
+#[path = "../../examples/rollup.rs"]
+mod rollup;
+
+/// The rollup example on tinybird-local's ClickHouse engine (aggregate states are ClickHouse's format): each org's
+/// days, merged from partial rows written by two ingests, equal what the raw events say, computed here; org 1's
+/// token asking for org 2 gets org 1; a row of states is not sent. Without chDB the test says so and passes, unless
+/// `TINYBIRD_LOCAL_REQUIRE_CLICKHOUSE=1` (set by `scripts/test.sh`).
+#[tokio::test]
+async fn rollup_merges_each_orgs_days_from_partial_states() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let summary = match rollup::run(rollup::Backend::Local).await {
+        Ok(summary) => summary,
+        Err(e) if std::env::var_os("TINYBIRD_LOCAL_REQUIRE_CLICKHOUSE").is_none() => {
+            eprintln!("SKIPPED: the ClickHouse engine is not available here: {e}");
+            return;
+        }
+        Err(e) => panic!("the rollup example fails: {e}"),
+    };
+    assert_eq!(summary.ingested.len(), 11);
+    for (org, days) in &summary.days {
+        let mut expected: BTreeMap<NaiveDate, (u64, BTreeSet<u64>, chrono::NaiveDateTime)> = BTreeMap::new();
+        for e in summary.ingested.iter().filter(|e| e.org_id == *org) {
+            let day = expected.entry(e.timestamp.date()).or_insert((0, BTreeSet::new(), e.timestamp));
+            day.0 += 1;
+            day.1.insert(e.user_id);
+            day.2 = day.2.max(e.timestamp);
+        }
+        let expected: Vec<rollup::OrgDay> = expected
+            .into_iter()
+            .map(|(day, (events, users, last_seen))| rollup::OrgDay {
+                day,
+                events,
+                users: users.len() as u64,
+                last_seen,
+            })
+            .collect();
+        assert_eq!(days, &expected, "org {org}'s rollup");
+    }
+    assert_ne!(summary.days[0].1, summary.days[1].1);
+    assert_eq!(summary.tampered, summary.days[0].1, "org 1 asking for org 2 gets org 1");
+    assert!(summary.state_not_sent.contains("AggregateFunction(uniq, UInt64)"), "{}", summary.state_not_sent);
+    assert!(summary.state_not_sent.contains("not sent"), "{}", summary.state_not_sent);
+}
+
+/// Tinybird's own datafile parser (`tinybird==5.0.3`) reads the rollup's generated files: the aggregate-state
+/// columns with their types, the `AggregatingMergeTree` engine, the view's target. Without `TINYBIRD_TB` it says so
+/// and passes, unless `TINYBIRD_LOCAL_REQUIRE_TB=1`.
+#[test]
+fn tinybirds_parser_reads_the_rollups_datafiles() {
+    let Some(tb) = std::env::var_os("TINYBIRD_TB").map(std::path::PathBuf::from).filter(|p| p.exists()) else {
+        assert!(std::env::var_os("TINYBIRD_LOCAL_REQUIRE_TB").is_none(), "TINYBIRD_TB does not name `tb`");
+        eprintln!("skipped: set TINYBIRD_TB to a `tb` executable (pip install tinybird==5.0.3)");
+        return;
+    };
+    let dir = tempfile::Builder::new().prefix("tb-rollup").tempdir().unwrap();
+    rollup::project().write_to(dir.path()).unwrap();
+    let script = r#"
+import sys, glob, json
+from tinybird.datafile.parse_pipe import parse_pipe
+from tinybird.datafile.parse_datasource import parse_datasource
+from tinybird.sql import parse_table_structure
+out = {}
+for f in sorted(glob.glob(sys.argv[1] + "/**/*.*", recursive=True)):
+    name = f.rsplit("/", 1)[1]
+    if f.endswith(".pipe"):
+        out[name] = {k: str(v) for k, v in parse_pipe(f).datafile.nodes[-1].items() if k != "sql"}
+    else:
+        d = parse_datasource(f).datafile
+        node = d.nodes[0]
+        out[name] = {"engine": node.get("engine", {}).get("type"), "columns": {c["name"]: c["type"] for c in parse_table_structure(node["schema"])}}
+print(json.dumps(out))
+"#;
+    let python = tb.with_file_name("python");
+    let run = std::process::Command::new(&python).arg("-c").arg(script).arg(dir.path()).output().expect("python runs");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let parsed: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let daily = &parsed["org_daily.datasource"];
+    assert_eq!(daily["engine"], "AggregatingMergeTree", "{parsed}");
+    assert_eq!(daily["columns"]["events"], "SimpleAggregateFunction(sum, UInt64)", "{parsed}");
+    assert_eq!(daily["columns"]["users"], "AggregateFunction(uniq, UInt64)", "{parsed}");
+    assert_eq!(daily["columns"]["last_seen"], "AggregateFunction(max, DateTime)", "{parsed}");
+    assert_eq!(parsed["org_daily_mv.pipe"]["type"], "materialized", "{parsed}");
+    assert_eq!(parsed["org_daily_mv.pipe"]["datasource"], "org_daily", "{parsed}");
+}

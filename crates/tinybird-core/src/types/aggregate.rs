@@ -133,7 +133,7 @@ impl<F: AggregateFunction, A: TinybirdType> TinybirdType for AggregateState<F, A
 impl<F: AggregateFunction, A: TinybirdType> Serialize for AggregateState<F, A> {
     fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
         Err(S::Error::custom(format!(
-            "a {} column is written by a materialized view (`{}State(…)`), not sent",
+            "a column of type {} holds states that a materialized view writes (`{}State(…)`); they are not sent",
             Self::ch_type(),
             F::NAME
         )))
