@@ -62,6 +62,7 @@ pub struct OrgDaily {
 /// not compile.
 #[derive(Debug, Deserialize, tinybird::Row)]
 #[tinybird(writes = "OrgDaily")]
+#[allow(dead_code)] // Declared, not read: only its columns matter.
 pub struct OrgDailyRow {
     /// The tenant.
     pub org_id: u64,
