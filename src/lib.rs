@@ -4,7 +4,7 @@
 
 // The public API, named item by item (the runtime lives in `tinybird-core`; nothing else of it is public here).
 pub use tinybird_core::{
-    client, datafile, datasource, endpoint, error, filter, jwt, params, pipes, project, row, types,
+    client, connections, datafile, datasource, endpoint, error, filter, jwt, params, pipes, project, row, types,
 };
 
 pub use tinybird_core::client::{Client, ClientBuilder};

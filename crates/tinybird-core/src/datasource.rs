@@ -1,6 +1,6 @@
 //! Datasources: the facts `#[derive(Datasource)]` states about a row struct.
 
-pub use crate::def::{ColumnDef, DatasourceDef, EngineDef, IndexDef, TokenDef, TokenPermission};
+pub use crate::def::{ColumnDef, ConnectionDef, DatasourceDef, EngineDef, IndexDef, TokenDef, TokenPermission};
 
 /// A Tinybird datasource, declared by `#[derive(Datasource)]` on its row struct.
 ///

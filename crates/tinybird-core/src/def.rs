@@ -179,3 +179,16 @@ impl DatafileSetting {
         DatafileSetting { keyword: keyword.into().to_ascii_uppercase(), value: value.into(), multiline: true }
     }
 }
+
+/// A `.connection` file: a named link to an external system (Kafka, S3, GCS, DynamoDB) that datasources import
+/// from and sink pipes export to. Credentials are `{{ tb_secret("NAME") }}` placeholders, resolved by Tinybird from
+/// the workspace's secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConnectionDef {
+    /// The connection's name (the file name without `.connection`).
+    pub name: String,
+    /// `TYPE`: `kafka`, `s3`, `gcs`, `dynamodb`, … (lower-case).
+    pub kind: String,
+    /// The other keys (`KAFKA_BOOTSTRAP_SERVERS`, `S3_REGION`, …), in file order.
+    pub settings: Vec<DatafileSetting>,
+}

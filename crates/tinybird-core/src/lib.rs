@@ -8,6 +8,7 @@ extern crate self as tinybird_core;
 
 pub mod check;
 pub mod client;
+pub mod connections;
 pub mod datafile;
 pub mod datasource;
 mod def;

@@ -35,6 +35,7 @@
 
 use std::marker::PhantomData;
 
+use crate::connections::{BucketConnection, Connection, KafkaConnection};
 use crate::datafile::{PipeDef, PipeKind};
 use crate::datasource::{Datasource, TokenDef, TokenPermission};
 use crate::endpoint::NodeDef;
@@ -462,6 +463,194 @@ impl<T: Datasource> CopyPipe<T> {
                 CopyMode::Replace => "replace".to_owned(),
             }),
         };
+        def
+    }
+}
+
+/// Marks a [`SinkPipe`] that exports to a Kafka topic.
+#[derive(Debug, Clone, Copy)]
+pub enum ToKafka {}
+
+/// Marks a [`SinkPipe`] that exports files to an S3 or GCS bucket.
+#[derive(Debug, Clone, Copy)]
+pub enum ToBucket {}
+
+/// `EXPORT_FORMAT` of a bucket sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SinkFormat {
+    /// `csv` (the default).
+    #[default]
+    Csv,
+    /// `ndjson`: one JSON object per line.
+    Ndjson,
+    /// `parquet`.
+    Parquet,
+}
+
+impl SinkFormat {
+    /// The value Tinybird reads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SinkFormat::Csv => "csv",
+            SinkFormat::Ndjson => "ndjson",
+            SinkFormat::Parquet => "parquet",
+        }
+    }
+}
+
+/// `EXPORT_COMPRESSION` of a bucket sink.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkCompression {
+    /// `none`.
+    None,
+    /// `gzip`.
+    Gzip,
+    /// `snappy`.
+    Snappy,
+}
+
+/// `EXPORT_STRATEGY` of a bucket sink: what happens to a file that already exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinkStrategy {
+    /// `create_new`: files are never overwritten.
+    CreateNew,
+    /// `replace`: a file of the same name is replaced.
+    Replace,
+}
+
+/// A sink pipe: the last node's result exported, through a typed connection, to a Kafka topic
+/// ([`SinkPipe::to_kafka`]) or as files in a bucket ([`SinkPipe::to_bucket`]), on a schedule or when the client asks
+/// ([`Client::sink_pipe`](crate::client::Client::sink_pipe)). Bucket-only settings (format, compression, strategy)
+/// exist only on a bucket sink.
+///
+/// ```
+/// use tinybird_core::connections::{Secret, S3Connection};
+/// use tinybird_core::pipes::{SinkCompression, SinkFormat, SinkPipe};
+///
+/// let s3 = S3Connection::with_role("exports", "eu-west-1", "arn:aws:iam::123456789012:role/tinybird");
+/// let sink = SinkPipe::to_bucket("daily_export", &s3, "s3://exports/daily", "events_{date}")
+///     .node("rows", "SELECT * FROM events WHERE toDate(timestamp) = yesterday()")
+///     .schedule(tinybird_core::cron!("0 3 * * *"))
+///     .format(SinkFormat::Ndjson)
+///     .compression(SinkCompression::Gzip);
+/// let text = tinybird_core::datafile::write_pipe(&sink.definition()).unwrap();
+/// assert!(text.contains("TYPE sink\nEXPORT_CONNECTION_NAME \"exports\"\n"), "{text}");
+/// ```
+#[derive(Debug, Clone)]
+pub struct SinkPipe<K> {
+    def: PipeDef,
+    connection: String,
+    target: Vec<(&'static str, String)>,
+    schedule: CopySchedule,
+    options: Vec<(&'static str, String)>,
+    _kind: PhantomData<fn() -> K>,
+}
+
+impl SinkPipe<ToKafka> {
+    /// A sink named `name` that writes each row, as a JSON message, to `topic` through `connection`.
+    pub fn to_kafka(name: impl Into<String>, connection: &KafkaConnection, topic: impl Into<String>) -> Self {
+        SinkPipe::new(name, connection.name(), vec![("EXPORT_KAFKA_TOPIC", topic.into())])
+    }
+}
+
+impl SinkPipe<ToBucket> {
+    /// A sink named `name` that writes files under `bucket_uri` (`s3://bucket/prefix`) through `connection`, each
+    /// named after `file_template` (`events_{date}`, Tinybird fills its placeholders).
+    pub fn to_bucket(
+        name: impl Into<String>,
+        connection: &impl BucketConnection,
+        bucket_uri: impl Into<String>,
+        file_template: impl Into<String>,
+    ) -> Self {
+        SinkPipe::new(
+            name,
+            connection.name(),
+            vec![("EXPORT_BUCKET_URI", bucket_uri.into()), ("EXPORT_FILE_TEMPLATE", file_template.into())],
+        )
+    }
+
+    /// `EXPORT_FORMAT` (Tinybird's default: csv).
+    pub fn format(self, format: SinkFormat) -> Self {
+        self.option("EXPORT_FORMAT", format.as_str())
+    }
+
+    /// `EXPORT_COMPRESSION`.
+    pub fn compression(self, compression: SinkCompression) -> Self {
+        let value = match compression {
+            SinkCompression::None => "none",
+            SinkCompression::Gzip => "gzip",
+            SinkCompression::Snappy => "snappy",
+        };
+        self.option("EXPORT_COMPRESSION", value)
+    }
+
+    /// `EXPORT_STRATEGY`.
+    pub fn strategy(self, strategy: SinkStrategy) -> Self {
+        let value = match strategy {
+            SinkStrategy::CreateNew => "create_new",
+            SinkStrategy::Replace => "replace",
+        };
+        self.option("EXPORT_STRATEGY", value)
+    }
+
+    fn option(mut self, key: &'static str, value: &str) -> Self {
+        self.options.retain(|(k, _)| *k != key);
+        self.options.push((key, value.to_owned()));
+        self
+    }
+}
+
+impl<K> SinkPipe<K> {
+    fn new(name: impl Into<String>, connection: &str, target: Vec<(&'static str, String)>) -> Self {
+        SinkPipe {
+            def: pipe(name),
+            connection: connection.to_owned(),
+            target,
+            schedule: CopySchedule::OnDemand,
+            options: Vec::new(),
+            _kind: PhantomData,
+        }
+    }
+
+    /// The pipe's name.
+    pub fn name(&self) -> &str {
+        &self.def.name
+    }
+
+    /// The pipe's description.
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.def.description = Some(text.into());
+        self
+    }
+
+    /// Adds a node; the last one's result is what the sink exports.
+    pub fn node(mut self, name: &str, sql: &str) -> Self {
+        add_node(&mut self.def, name, sql);
+        self
+    }
+
+    /// `EXPORT_SCHEDULE`: a cron schedule ([`cron!`](crate::cron)) or on demand only (the default).
+    pub fn schedule(mut self, schedule: CopySchedule) -> Self {
+        self.schedule = schedule;
+        self
+    }
+
+    /// The pipe as a datafile definition: `TYPE sink`, `EXPORT_CONNECTION_NAME`, the target's keys,
+    /// `EXPORT_SCHEDULE`, then the bucket options, in the order the official SDK writes them.
+    pub fn definition(&self) -> PipeDef {
+        let mut settings = vec![("EXPORT_CONNECTION_NAME".to_owned(), self.connection.clone())];
+        settings.extend(self.target.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+        let schedule = match &self.schedule {
+            CopySchedule::OnDemand => "@on-demand".to_owned(),
+            CopySchedule::Cron(cron) => cron.clone(),
+        };
+        settings.push(("EXPORT_SCHEDULE".to_owned(), schedule));
+        // In one order whatever the order of the calls, so the file is byte-stable.
+        for key in ["EXPORT_FORMAT", "EXPORT_STRATEGY", "EXPORT_COMPRESSION"] {
+            settings.extend(self.options.iter().filter(|(k, _)| *k == key).map(|(k, v)| ((*k).to_owned(), v.clone())));
+        }
+        let mut def = self.def.clone();
+        def.kind = PipeKind::Sink { settings };
         def
     }
 }

@@ -24,6 +24,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::connections::{Connection, ConnectionDef, ConnectionError, DatasourceImport};
 use crate::datafile::{self, DatafileError, PipeDef, PipeKind};
 use crate::datasource::{Datasource, DatasourceDef};
 use crate::endpoint::{Endpoint, EndpointDef};
@@ -48,11 +49,14 @@ impl ProjectFile {
 /// Datasources, endpoints and other pipes that are deployed together.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Project {
+    connections: Vec<ConnectionDef>,
     datasources: Vec<DatasourceDef>,
     endpoints: Vec<EndpointDef>,
     pipes: Vec<PipeDef>,
     /// Typed pipes whose declared output does not fit their target: reported by `validate` and `files`.
     mismatches: Vec<crate::pipes::PipeError>,
+    /// Typed connections that cannot be written: reported by `validate` and `files`.
+    bad_connections: Vec<ConnectionError>,
 }
 
 /// Why a project is invalid, or could not be read or written.
@@ -88,6 +92,9 @@ pub enum ProjectError {
     /// A typed materialized view or copy pipe declares an output row that does not fit its target datasource.
     #[error(transparent)]
     PipeOutput(#[from] crate::pipes::PipeError),
+    /// A typed connection that cannot be written (a bad name or secret, a malformed setting).
+    #[error(transparent)]
+    Connection(#[from] ConnectionError),
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -147,6 +154,37 @@ impl Project {
         self.with_pipe(pipe.definition())
     }
 
+    /// Adds a sink pipe (see [`crate::pipes::SinkPipe`]).
+    pub fn sink_pipe<K>(self, pipe: &crate::pipes::SinkPipe<K>) -> Self {
+        self.with_pipe(pipe.definition())
+    }
+
+    /// Adds a connection (see [`crate::connections`]): its `.connection` file is written with the project's files.
+    /// One that cannot be written is reported by [`Project::validate`] and [`Project::files`].
+    pub fn connection<C: Connection + ?Sized>(mut self, connection: &C) -> Self {
+        match connection.definition() {
+            Ok(def) => self.with_connection(def),
+            Err(e) => {
+                self.bad_connections.push(e);
+                self
+            }
+        }
+    }
+
+    /// Adds the datasource `D`, fed through a connection with `import`'s settings (`KAFKA_*` or `IMPORT_*`). The
+    /// import names its connection by value, so it can only name one of the right kind.
+    pub fn datasource_from<D: Datasource>(self, import: &impl DatasourceImport) -> Self {
+        let mut def = D::definition();
+        def.settings.extend(import.settings());
+        self.with_datasource(def)
+    }
+
+    /// Adds a connection definition.
+    pub fn with_connection(mut self, def: ConnectionDef) -> Self {
+        self.connections.push(def);
+        self
+    }
+
     /// Adds a datasource definition.
     pub fn with_datasource(mut self, def: DatasourceDef) -> Self {
         self.datasources.push(def);
@@ -170,6 +208,11 @@ impl Project {
         self
     }
 
+    /// The connections, in the order they were added.
+    pub fn connections(&self) -> &[ConnectionDef] {
+        &self.connections
+    }
+
     /// The datasources, in the order they were added.
     pub fn datasources(&self) -> &[DatasourceDef] {
         &self.datasources
@@ -185,8 +228,8 @@ impl Project {
         &self.pipes
     }
 
-    /// Reads every `*.datasource` and `*.pipe` file under `dir` (in any sub-folder), naming each resource after its
-    /// file. Files are read in path order, so the result does not depend on the file system.
+    /// Reads every `*.connection`, `*.datasource` and `*.pipe` file under `dir` (in any sub-folder), naming each
+    /// resource after its file. Files are read in path order, so the result does not depend on the file system.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Project, ProjectError> {
         let dir = dir.as_ref();
         let mut files = Vec::new();
@@ -202,6 +245,9 @@ impl Project {
             match path.extension().and_then(|e| e.to_str()) {
                 Some("datasource") => {
                     project.datasources.push(datafile::parse_datasource(&name, &text).map_err(in_file)?);
+                }
+                Some("connection") => {
+                    project.connections.push(datafile::parse_connection(&name, &text).map_err(in_file)?);
                 }
                 _ => {
                     let pipe = datafile::parse_pipe(&name, &text).map_err(in_file)?;
@@ -232,6 +278,19 @@ impl Project {
             }
             names.push((name, kind));
         }
+        // Connections have names of their own.
+        for (i, connection) in self.connections.iter().enumerate() {
+            if !tinybird_types::is_valid_name(&connection.name) {
+                return Err(ProjectError::InvalidName { kind: "connection", name: connection.name.clone() });
+            }
+            if self.connections[..i].iter().any(|c| c.name == connection.name) {
+                return Err(ProjectError::DuplicateName {
+                    name: connection.name.clone(),
+                    first: "connection",
+                    second: "connection",
+                });
+            }
+        }
         self.files()?;
 
         let mut warnings = Vec::new();
@@ -256,6 +315,36 @@ impl Project {
                 }
             }
         }
+        // Imports and sinks name their connection; it may already exist in the workspace.
+        let mut uses: Vec<(&str, &str)> = Vec::new();
+        for d in &self.datasources {
+            for s in &d.settings {
+                if matches!(
+                    s.keyword.as_str(),
+                    "KAFKA_CONNECTION_NAME" | "IMPORT_CONNECTION_NAME" | "PG_CONNECTION_NAME"
+                ) {
+                    uses.push((&d.name, &s.value));
+                }
+            }
+        }
+        for p in &self.pipes {
+            if let PipeKind::Sink { settings } = &p.kind {
+                uses.extend(
+                    settings
+                        .iter()
+                        .filter(|(k, _)| k == "EXPORT_CONNECTION_NAME")
+                        .map(|(_, v)| (p.name.as_str(), v.as_str())),
+                );
+            }
+        }
+        for (resource, connection) in uses {
+            if !self.connections.iter().any(|c| c.name == connection) {
+                warnings.push(ProjectWarning {
+                    resource: resource.to_owned(),
+                    message: format!("uses the connection `{connection}`, which is not a connection of this project"),
+                });
+            }
+        }
         for pipe in &self.pipes {
             let target = match &pipe.kind {
                 PipeKind::Materialized { datasource, .. } => Some(datasource),
@@ -274,13 +363,23 @@ impl Project {
         Ok(warnings)
     }
 
-    /// Every datafile, with its path relative to the project: `datasources/<name>.datasource`, `endpoints/<name>.pipe` and
-    /// `pipes/<name>.pipe`, in that order and in the order resources were added. This is what a deploy uploads.
+    /// Every datafile, with its path relative to the project: `connections/<name>.connection`,
+    /// `datasources/<name>.datasource`, `endpoints/<name>.pipe` and `pipes/<name>.pipe`, in that order and in the order
+    /// resources were added. This is what a deploy uploads.
     pub fn files(&self) -> Result<Vec<ProjectFile>, ProjectError> {
         if let Some(e) = self.mismatches.first() {
             return Err(ProjectError::PipeOutput(e.clone()));
         }
+        if let Some(e) = self.bad_connections.first() {
+            return Err(ProjectError::Connection(e.clone()));
+        }
         let mut out = Vec::new();
+        for def in &self.connections {
+            let path = format!("connections/{}.connection", def.name);
+            let text = datafile::write_connection(def)
+                .map_err(|source| ProjectError::Datafile { path: path.clone(), source })?;
+            out.push(ProjectFile { path, content: text });
+        }
         for def in &self.datasources {
             let path = format!("datasources/{}.datasource", def.name);
             let text = datafile::write_datasource(def)
@@ -326,7 +425,7 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ProjectError>
         let file_type = entry.file_type().map_err(|source| ProjectError::Io { path: path.clone(), source })?;
         if file_type.is_dir() {
             collect_files(&path, out)?;
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("datasource" | "pipe")) {
+        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("connection" | "datasource" | "pipe")) {
             out.push(path);
         }
     }

@@ -149,10 +149,41 @@ impl Client {
     /// `TARGET_DATASOURCE`, appending or replacing as its `COPY_MODE` says. Needs a token that may run the pipe and
     /// write the target (an admin token does).
     pub async fn copy_pipe(&self, pipe: &str, params: &[(&str, &str)]) -> Result<Job> {
-        if !tinybird_types::is_valid_name(pipe) {
-            return Err(Error::new(ErrorKind::BadRequest, format!("invalid pipe name {pipe:?}")));
-        }
-        let url = self.url(&["v0", "pipes", pipe, "copy"], params.iter().copied());
+        self.run_pipe(pipe, "copy", params).await
+    }
+
+    /// Runs a sink pipe now (`POST /v0/pipes/{name}/sink`), with these values for its template params, and returns
+    /// its job (kind `sink`): wait for it with [`Client::wait_job`]. The pipe exports its result through its
+    /// connection (a Kafka topic, or files in a bucket).
+    pub async fn sink_pipe(&self, pipe: &str, params: &[(&str, &str)]) -> Result<Job> {
+        self.run_pipe(pipe, "sink", params).await
+    }
+
+    /// Pauses a copy pipe's schedule (`POST /v0/pipes/{name}/copy/pause`): it stops running by itself until
+    /// [`Client::resume_copy`]; it can still be run on demand.
+    pub async fn pause_copy(&self, pipe: &str) -> Result<()> {
+        self.copy_schedule(pipe, "pause").await
+    }
+
+    /// Resumes a paused copy pipe's schedule (`POST /v0/pipes/{name}/copy/resume`).
+    pub async fn resume_copy(&self, pipe: &str) -> Result<()> {
+        self.copy_schedule(pipe, "resume").await
+    }
+
+    async fn copy_schedule(&self, pipe: &str, action: &str) -> Result<()> {
+        check_pipe_name(pipe)?;
+        let url = self.url(&["v0", "pipes", pipe, "copy", action], []);
+        // Pausing or resuming twice leaves the same state, so a retry is safe. The answer (the pipe) is not needed:
+        // a success status is the whole result.
+        let req = Request::new(Method::POST, url, RetryOn::Idempotent).timeout(self.timeouts().admin);
+        let what = req.what.clone();
+        read_body(&what, self.send(req).await?).await.map(drop)
+    }
+
+    /// `POST /v0/pipes/{name}/{kind}` (copy or sink) and the job it answers with.
+    async fn run_pipe(&self, pipe: &str, kind: &str, params: &[(&str, &str)]) -> Result<Job> {
+        check_pipe_name(pipe)?;
+        let url = self.url(&["v0", "pipes", pipe, kind], params.iter().copied());
         let req = Request::new(Method::POST, url, RetryOn::NotIdempotent).timeout(self.timeouts().admin);
         let (mut raw, what) = self.json(req).await?;
         // Tinybird answers with the job itself, or with it under `job`.
@@ -184,5 +215,14 @@ impl Client {
             }
             tokio::time::sleep(wait.poll_interval).await;
         }
+    }
+}
+
+/// Tinybird's name rule, before a pipe's name goes into a URL path.
+fn check_pipe_name(pipe: &str) -> Result<()> {
+    if tinybird_types::is_valid_name(pipe) {
+        Ok(())
+    } else {
+        Err(Error::new(ErrorKind::BadRequest, format!("invalid pipe name {pipe:?}")))
     }
 }

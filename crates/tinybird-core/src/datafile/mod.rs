@@ -50,8 +50,8 @@ mod write;
 use std::fmt;
 
 pub use crate::def::DatafileSetting;
-pub use read::{parse_datasource, parse_pipe};
-pub use write::{write_datasource, write_endpoint, write_pipe};
+pub use read::{parse_connection, parse_datasource, parse_pipe};
+pub use write::{write_connection, write_datasource, write_endpoint, write_pipe};
 
 use crate::def::{EndpointDef, NodeDef, ParamDef, TokenDef};
 

@@ -3,13 +3,14 @@
 use super::lex::{UnterminatedQuote, dedent_block, tokens, unquote};
 use super::settings::{self, FileKind, Form};
 use super::{DatafileError, DatafileSetting, PipeDef, PipeKind};
-use crate::def::{ColumnDef, DatasourceDef, EngineDef, IndexDef, NodeDef, TokenDef, TokenPermission};
+use crate::def::{ColumnDef, ConnectionDef, DatasourceDef, EngineDef, IndexDef, NodeDef, TokenDef, TokenPermission};
 use crate::types::ChType;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Datasource,
     Pipe,
+    Connection,
 }
 
 impl Kind {
@@ -17,6 +18,7 @@ impl Kind {
         match self {
             Kind::Datasource => "datasource",
             Kind::Pipe => "pipe",
+            Kind::Connection => "connection",
         }
     }
 
@@ -24,6 +26,7 @@ impl Kind {
         match self {
             Kind::Datasource => FileKind::Datasource,
             Kind::Pipe => FileKind::Pipe,
+            Kind::Connection => FileKind::Connection,
         }
     }
 
@@ -84,6 +87,7 @@ impl Kind {
                 "engine_ttl",
                 "engine_settings",
             ],
+            Kind::Connection => settings::CONNECTION_KEYWORDS,
             Kind::Pipe => &[
                 "node",
                 "scope",
@@ -333,6 +337,57 @@ fn token(cmd: &Command) -> Result<TokenDef, DatafileError> {
             more.len()
         ))),
     }
+}
+
+/// Parses a `.connection` file. `name` is the connection's name (the file name without `.connection`).
+///
+/// `TYPE` (`kafka`, `s3`, `gcs`, `dynamodb`, …) is required; every other key Tinybird's parser knows for connections
+/// is kept in [`ConnectionDef::settings`] in file order, its value as written: a `{{ tb_secret("NAME") }}`
+/// placeholder stays a placeholder (Tinybird fills it from the workspace's secrets when it reads the file). An
+/// unknown keyword is refused with Tinybird's message, a key given twice as an error.
+pub fn parse_connection(name: &str, text: &str) -> Result<ConnectionDef, DatafileError> {
+    // Placeholders are set aside before tokenising, which would take their quotes apart, and put back after.
+    let mut placeholders: Vec<&str> = Vec::new();
+    let mut protected = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start..].find("}}").map(|end| end + 2) else { break };
+        protected.push_str(&rest[..start]);
+        protected.push_str(&format!("\u{1}{}\u{1}", placeholders.len()));
+        placeholders.push(&rest[start..start + len]);
+        rest = &rest[start + len..];
+    }
+    protected.push_str(rest);
+    let restore = |value: &str| {
+        let mut out = value.to_owned();
+        for (i, placeholder) in placeholders.iter().enumerate().rev() {
+            out = out.replace(&format!("\u{1}{i}\u{1}"), placeholder);
+        }
+        out
+    };
+    let mut def = ConnectionDef { name: name.to_owned(), ..Default::default() };
+    let mut seen: Vec<String> = Vec::new();
+    for cmd in commands(&protected, Kind::Connection)? {
+        if seen.contains(&cmd.keyword) {
+            return Err(cmd.err(format!("{} is given twice", cmd.keyword.to_ascii_uppercase())));
+        }
+        seen.push(cmd.keyword.clone());
+        if cmd.keyword == "type" {
+            def.kind = restore(&cmd.single()?).to_ascii_lowercase();
+            continue;
+        }
+        match cmd.setting(Kind::Connection)? {
+            Some(mut setting) => {
+                setting.value = restore(&setting.value);
+                def.settings.push(setting);
+            }
+            None => return Err(cmd.unsupported(Kind::Connection)),
+        }
+    }
+    if def.kind.is_empty() {
+        return Err(DatafileError::at(1, Some("TYPE"), "a connection needs a TYPE (kafka, s3, gcs or dynamodb)"));
+    }
+    Ok(def)
 }
 
 /// Parses a `.datasource` file. `name` is the datasource's name (the file name without `.datasource`).

@@ -10,6 +10,7 @@ use crate::def::DatafileSetting;
 pub(crate) enum FileKind {
     Datasource,
     Pipe,
+    Connection,
 }
 
 /// Whether a keyword takes a one-line value, a `KEYWORD >` block, or either.
@@ -80,8 +81,52 @@ pub(crate) fn rule(kind: FileKind, keyword: &str) -> Option<Rule> {
             "on_demand_compute" | "filter" => Some(Rule { needs_node: true, ..LINE }),
             _ => None,
         },
+        // Tinybird renders a `.connection` file's `{{ tb_secret(…) }}` placeholders before reading it; the values are
+        // kept as written, placeholders included.
+        FileKind::Connection => match keyword {
+            "kafka_ssl_ca_pem" | "gcs_service_account_credentials_json" => {
+                Some(Rule { form: Form::Either, env: false, ..LINE })
+            }
+            "type" | "include" => None,
+            k if CONNECTION_KEYWORDS.contains(&k) => Some(Rule { env: false, ..LINE }),
+            _ => None,
+        },
     }
 }
+
+/// The keywords of a `.connection` file, as Tinybird's parser knows them: `TYPE`, `INCLUDE` and the keys.
+pub(crate) const CONNECTION_KEYWORDS: &[&str] = &[
+    "type",
+    "include",
+    "kafka_bootstrap_servers",
+    "kafka_key",
+    "kafka_secret",
+    "kafka_schema_registry_url",
+    "kafka_ssl_ca_pem",
+    "kafka_security_protocol",
+    "kafka_sasl_mechanism",
+    "kafka_sasl_oauthbearer_method",
+    "kafka_sasl_oauthbearer_aws_region",
+    "kafka_sasl_oauthbearer_aws_role_arn",
+    "kafka_sasl_oauthbearer_aws_external_id",
+    "s3_region",
+    "s3_arn",
+    "s3_access_key",
+    "s3_secret",
+    "dynamodb_arn",
+    "dynamodb_region",
+    "gcs_service_account_credentials_json",
+    "gcs_access_id",
+    "gcs_secret",
+    "gcs_hmac_access_id",
+    "gcs_hmac_secret",
+    "pg_host",
+    "pg_port",
+    "pg_database",
+    "pg_user",
+    "pg_password",
+    "pg_ssl_mode",
+];
 
 /// Tinybird's error for keywords it knows but refuses (deprecated or not supported), with `written` the keyword as
 /// it appears in the file (Tinybird quotes it as written in some of these messages).
@@ -118,6 +163,7 @@ pub(crate) fn write(
         let file = match kind {
             FileKind::Datasource => "datasource",
             FileKind::Pipe => "pipe",
+            FileKind::Connection => "connection",
         };
         let rule = rule(kind, &lower).ok_or_else(|| {
             err(format!("{keyword} is not a setting this SDK can write in {file} files (its own fields cover it, or Tinybird does not accept it)"))
@@ -159,10 +205,22 @@ pub(crate) fn write(
                 out.push(format!("{keyword} {}", shared_with_value(&setting.value).map_err(err)?));
                 continue;
             }
+            if kind == FileKind::Connection && is_placeholder(&setting.value) {
+                // `KAFKA_KEY {{ tb_secret("KAFKA_KEY") }}`, as the official SDK writes it: Tinybird replaces the
+                // placeholder before it reads the line.
+                out.push(format!("{keyword} {}", setting.value.trim()));
+                continue;
+            }
             out.push(format!("{keyword} {}", line_value(&keyword, &setting.value, rule.env)?));
         }
     }
     Ok(out)
+}
+
+/// Whether `value` is one `{{ … }}` template expression (a `tb_secret` placeholder) on one line.
+pub(crate) fn is_placeholder(value: &str) -> bool {
+    let v = value.trim();
+    v.starts_with("{{") && v.ends_with("}}") && v.matches("{{").count() == 1 && !v.contains(['\n', '\r'])
 }
 
 /// A one-line `SHARED_WITH` list as `a, b`: Tinybird splits each argument on commas, so names must be plain words

@@ -6,7 +6,7 @@ use super::lex::{dedent, quote, word};
 use super::placeholders::inject;
 use super::settings::{self, FileKind};
 use super::{DatafileError, PipeDef, PipeKind};
-use crate::def::{ColumnDef, DatasourceDef, EndpointDef, EngineDef, NodeDef, TokenDef, TokenPermission};
+use crate::def::{ColumnDef, ConnectionDef, DatasourceDef, EndpointDef, EngineDef, NodeDef, TokenDef, TokenPermission};
 use crate::types::ChType;
 
 const INDENT: &str = "    ";
@@ -65,6 +65,22 @@ pub fn write_datasource(def: &DatasourceDef) -> Result<String, DatafileError> {
         }
     }
     Ok(text)
+}
+
+/// The `.connection` file for `def`: `TYPE`, then its settings, one per line (a `{{ tb_secret("NAME") }}`
+/// placeholder written bare, as the official SDK writes it). Fails on an empty or multi-line `TYPE`, a key Tinybird
+/// does not know for connections, or a value that cannot be written on one line.
+pub fn write_connection(def: &ConnectionDef) -> Result<String, DatafileError> {
+    let kind = def.kind.trim();
+    if kind.is_empty() || !kind.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(DatafileError::generate(
+            Some("TYPE"),
+            format!("connection `{}` needs a TYPE such as kafka, s3, gcs or dynamodb, not `{kind}`", def.name),
+        ));
+    }
+    let mut lines = vec![format!("TYPE {kind}")];
+    lines.extend(settings::write(FileKind::Connection, &def.settings, false, &mut Vec::new())?);
+    Ok(lines.join("\n") + "\n")
 }
 
 /// `\'` inside single-quoted SQL literals written as `''`: Tinybird's schema parser rejects `\'` in a datafile,

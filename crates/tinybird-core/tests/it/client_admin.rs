@@ -453,3 +453,38 @@ async fn names_that_break_tinybirds_rule_send_nothing() {
     }
     assert_eq!(server.count(), 0);
 }
+
+/// A sink runs with `POST /v0/pipes/{name}/sink?params` and answers with its job; a copy's schedule is paused and
+/// resumed with `POST /v0/pipes/{name}/copy/pause|resume`, whatever the body says.
+#[tokio::test]
+async fn sinks_run_and_copy_schedules_pause_and_resume() {
+    let server = MockServer::start(|req, _| {
+        if req.path.ends_with("/sink") {
+            Reply::json(200, r#"{"job":{"id":"j9","kind":"sink","status":"waiting"}}"#)
+        } else {
+            Reply::json(200, "")
+        }
+    })
+    .await;
+    let client = server.client();
+    let job = client.sink_pipe("daily_export", &[("day", "2024-03-01")]).await.unwrap();
+    assert_eq!((job.id.as_str(), job.kind.as_str()), ("j9", "sink"));
+    client.pause_copy("hourly").await.unwrap();
+    client.resume_copy("hourly").await.unwrap();
+    let reqs = server.requests();
+    let seen: Vec<(&str, &str)> = reqs.iter().map(|r| (r.method.as_str(), r.path.as_str())).collect();
+    assert_eq!(
+        seen,
+        [
+            ("POST", "/v0/pipes/daily_export/sink"),
+            ("POST", "/v0/pipes/hourly/copy/pause"),
+            ("POST", "/v0/pipes/hourly/copy/resume")
+        ]
+    );
+    assert!(reqs[0].query.iter().any(|(k, v)| k == "day" && v == "2024-03-01"), "{:?}", reqs[0].query);
+    for bad in ["", "a/b", "1x"] {
+        assert_eq!(client.pause_copy(bad).await.unwrap_err().kind(), &ErrorKind::BadRequest);
+        assert_eq!(client.sink_pipe(bad, &[]).await.unwrap_err().kind(), &ErrorKind::BadRequest);
+    }
+    assert_eq!(server.count(), 3);
+}

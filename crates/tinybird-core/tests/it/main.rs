@@ -8,6 +8,7 @@ mod client_admin;
 mod client_ingest;
 mod client_query;
 mod client_stream_sql;
+mod connections;
 mod datafile_golden;
 mod datafile_parse;
 mod datafile_project;
