@@ -1455,3 +1455,94 @@ print(json.dumps(out))
     assert_eq!(node("on_demand.pipe")["mode"], "append");
     assert!(parsed.get("hits_per_user.datasource").is_some(), "{parsed}");
 }
+
+/// Tinybird's own datafile parser (`tinybird==5.0.3`) reads every connection kind, the datasources that import
+/// through them and both kinds of sink, as generated: secrets are filled from the workspace's (here, made-up)
+/// secrets, and Tinybird's sink and connector checks pass.
+#[test]
+fn tinybirds_parser_reads_connections_imports_and_sinks() {
+    use tinybird::connections::{
+        BucketImport, DynamoDbConnection, DynamoDbImport, GcsConnection, KafkaConnection, KafkaImport,
+        KafkaSaslMechanism, KafkaSecurityProtocol, S3Connection, Secret,
+    };
+    use tinybird::pipes::{SinkCompression, SinkFormat, SinkPipe};
+    let Some(tb) = std::env::var_os("TINYBIRD_TB").map(std::path::PathBuf::from).filter(|p| p.exists()) else {
+        assert!(std::env::var_os("TINYBIRD_LOCAL_REQUIRE_TB").is_none(), "TINYBIRD_TB does not name `tb`");
+        eprintln!("skipped: set TINYBIRD_TB to a `tb` executable (pip install tinybird==5.0.3)");
+        return;
+    };
+    let kafka = KafkaConnection::new("events_kafka", "k:9092")
+        .security_protocol(KafkaSecurityProtocol::SaslSsl)
+        .sasl_mechanism(KafkaSaslMechanism::ScramSha512)
+        .key(Secret::new("KAFKA_KEY"))
+        .secret(Secret::new("KAFKA_SECRET"));
+    let s3 = S3Connection::with_keys("exports", "eu-west-1", Secret::new("S3_KEY"), Secret::new("S3_SECRET"));
+    let gcs = GcsConnection::with_hmac("archive", Secret::new("GCS_ID"), Secret::new("GCS_SECRET"));
+    let ddb = DynamoDbConnection::new("ddb", "us-east-1", "arn:aws:iam::123456789012:role/ddb");
+    let project = Project::new()
+        .connection(&kafka)
+        .connection(&s3)
+        .connection(&gcs)
+        .connection(&ddb)
+        .datasource_from::<Hit>(&KafkaImport::new(&kafka, "hits", "tb_hits"))
+        .datasource_from::<HitsPerUser>(&BucketImport::new(&gcs, "gs://archive/*.csv"))
+        .with_datasource({
+            let mut def = <Hit as tinybird::Datasource>::definition();
+            def.name = "hits_ddb".into();
+            def.settings.extend(tinybird::connections::DatasourceImport::settings(&DynamoDbImport::new(
+                &ddb,
+                "arn:aws:dynamodb:us-east-1:123456789012:table/hits",
+                "s3://staging",
+            )));
+            def
+        })
+        .sink_pipe(
+            &SinkPipe::to_bucket("hits_export", &s3, "s3://exports/hits", "hits_{date}")
+                .node("all", "SELECT * FROM hits")
+                .schedule(tinybird::cron!("0 3 * * *"))
+                .format(SinkFormat::Ndjson)
+                .compression(SinkCompression::Gzip),
+        )
+        .sink_pipe(&SinkPipe::to_kafka("hits_stream", &kafka, "hits_out").node("all", "SELECT * FROM hits"));
+    let dir = tempfile::Builder::new().prefix("tb-connections").tempdir().unwrap();
+    project.write_to(dir.path()).unwrap();
+    let script = r#"
+import sys, glob, json
+from tinybird.datafile.parse_connection import parse_connection
+from tinybird.datafile.parse_datasource import parse_datasource
+from tinybird.datafile.parse_pipe import parse_pipe
+secrets = {n: "secret-" + n.lower() for n in ["KAFKA_KEY", "KAFKA_SECRET", "S3_KEY", "S3_SECRET", "GCS_ID", "GCS_SECRET"]}
+out = {}
+for f in sorted(glob.glob(sys.argv[1] + "/**/*.*", recursive=True)):
+    name = f.rsplit("/", 1)[1]
+    if f.endswith(".connection"):
+        d = parse_connection(f, secrets=secrets).datafile
+    elif f.endswith(".datasource"):
+        d = parse_datasource(f).datafile
+    else:
+        d = parse_pipe(f).datafile
+    out[name] = {k: str(v) for k, v in d.nodes[-1].items() if k not in ("sql", "columns", "schema", "engine")}
+print(json.dumps(out))
+"#;
+    let python = tb.with_file_name("python");
+    let run = std::process::Command::new(&python).arg("-c").arg(script).arg(dir.path()).output().expect("python runs");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let parsed: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let kafka = &parsed["events_kafka.connection"];
+    assert_eq!(kafka["type"], "kafka", "{parsed}");
+    assert_eq!(kafka["kafka_bootstrap_servers"], "k:9092");
+    assert_eq!(kafka["kafka_sasl_mechanism"], "SCRAM-SHA-512");
+    assert_eq!(kafka["kafka_key"], "secret-kafka_key", "the secret is filled in: {parsed}");
+    assert_eq!(parsed["exports.connection"]["s3_secret"], "secret-s3_secret");
+    assert_eq!(parsed["archive.connection"]["gcs_hmac_access_id"], "secret-gcs_id", "{parsed}");
+    assert_eq!(parsed["ddb.connection"]["dynamodb_arn"], "arn:aws:iam::123456789012:role/ddb");
+    assert_eq!(parsed["hits.datasource"]["kafka_topic"], "hits", "{parsed}");
+    assert_eq!(parsed["hits_per_user.datasource"]["import_schedule"], "@auto");
+    assert_eq!(parsed["hits_ddb.datasource"]["import_table_arn"], "arn:aws:dynamodb:us-east-1:123456789012:table/hits");
+    let export = &parsed["hits_export.pipe"];
+    assert_eq!(export["type"], "sink", "{parsed}");
+    assert_eq!(export["export_connection_name"], "exports");
+    assert_eq!(export["export_file_template"], "hits_{date}");
+    assert_eq!(export["export_compression"], "gzip");
+    assert_eq!(parsed["hits_stream.pipe"]["export_kafka_topic"], "hits_out", "{parsed}");
+}
