@@ -1,7 +1,8 @@
-//! The resources a workspace serves: datasources and pipes, from definitions or from datafiles.
+//! The resources a workspace serves: connections, datasources and pipes, from definitions or from datafiles.
 
 use std::path::Path;
-use tinybird_core::datafile::{PipeDef, PipeKind, parse_datasource, parse_pipe};
+use tinybird_core::connections::ConnectionDef;
+use tinybird_core::datafile::{PipeDef, PipeKind, parse_connection, parse_datasource, parse_pipe};
 use tinybird_core::datasource::TokenDef;
 use tinybird_core::endpoint::NodeDef;
 use tinybird_core::{DatasourceDef, EndpointDef};
@@ -23,6 +24,22 @@ pub struct Pipe {
     pub materialized_target: Option<String>,
     /// For `TYPE copy`: where its last node's result goes when it runs (`POST /v0/pipes/{name}/copy`).
     pub copy: Option<CopySpec>,
+    /// For `TYPE sink`: its `EXPORT_*` settings (`POST /v0/pipes/{name}/sink` runs it).
+    pub sink: Option<SinkSpec>,
+}
+
+/// A sink pipe's settings: the `EXPORT_*` keys (upper-case) and their values, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkSpec {
+    /// `EXPORT_*` keys and values.
+    pub settings: Vec<(String, String)>,
+}
+
+impl SinkSpec {
+    /// The value of `EXPORT_<key>`, if set.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.settings.iter().find(|(k, _)| k.eq_ignore_ascii_case(&format!("EXPORT_{key}"))).map(|(_, v)| v.as_str())
+    }
 }
 
 /// A copy pipe's target.
@@ -50,9 +67,14 @@ impl From<PipeDef> for Pipe {
             }),
             _ => None,
         };
+        let sink = match &def.kind {
+            PipeKind::Sink { settings } => Some(SinkSpec { settings: settings.clone() }),
+            _ => None,
+        };
         Pipe {
             materialized_target,
             copy,
+            sink,
             endpoint: def.kind == PipeKind::Endpoint,
             kind: def.kind.type_name().map(str::to_string),
             name: def.name,
@@ -72,13 +94,18 @@ impl From<EndpointDef> for Pipe {
             kind: Some("endpoint".into()),
             materialized_target: None,
             copy: None,
+            sink: None,
         }
     }
 }
 
-const NO_CONNECTIONS: &str = "tinybird-local does not simulate connections (Kafka, S3, GCS, DynamoDB, Postgres): \
-    it cannot reach the services they name. Deploy the project without its .connection files, connector datasources \
-    and sink pipes to test the rest locally, or test them on Tinybird";
+const NO_IMPORTS: &str = "tinybird-local deploys connections but does not ingest through them (Kafka, S3, GCS, \
+    DynamoDB, Postgres): it cannot reach the services they name. Deploy the datasource without its connector keys to \
+    test the rest locally (and send it rows with the Events API), or test the import on Tinybird";
+
+/// What a sink may do here: write files under a `file://` URI, as csv or ndjson, plain or gzipped, on demand.
+const SINKS: &str = "tinybird-local runs sinks to a bucket connection (s3 or gcs) whose EXPORT_BUCKET_URI is a \
+    local file:// folder, as csv or ndjson, uncompressed or gzip, on demand (POST /v0/pipes/<name>/sink)";
 
 /// What a project asks for that this server would otherwise silently not do: each is refused, naming it.
 pub(crate) fn unsimulated(resources: &Resources) -> Vec<FileError> {
@@ -90,17 +117,16 @@ pub(crate) fn unsimulated(resources: &Resources) -> Vec<FileError> {
         }) {
             errors.push(FileError {
                 filename: format!("{}.datasource", ds.name),
-                error: format!("{} ingests from a connection. {NO_CONNECTIONS}", s.keyword.to_ascii_uppercase()),
+                error: format!("{} ingests from a connection. {NO_IMPORTS}", s.keyword.to_ascii_uppercase()),
             });
         }
     }
     for pipe in &resources.pipes {
         let filename = format!("{}.pipe", pipe.name);
-        if pipe.kind.as_deref() == Some("sink") {
-            errors.push(FileError {
-                filename: filename.clone(),
-                error: format!("sink pipes export through a connection. {NO_CONNECTIONS}"),
-            });
+        if let Some(sink) = &pipe.sink
+            && let Err(why) = check_sink(sink, &resources.connections)
+        {
+            errors.push(FileError { filename: filename.clone(), error: why });
         }
         let Some(copy) = &pipe.copy else { continue };
         if !resources.datasources.iter().any(|d| d.name == copy.target) {
@@ -123,6 +149,44 @@ pub(crate) fn unsimulated(resources: &Resources) -> Vec<FileError> {
     errors
 }
 
+/// Why a sink cannot run here, if it cannot: its connection, target, format, compression and schedule.
+fn check_sink(sink: &SinkSpec, connections: &[ConnectionDef]) -> Result<(), String> {
+    let name = sink.get("CONNECTION_NAME").unwrap_or_default();
+    let Some(connection) = connections.iter().find(|c| c.name == name) else {
+        return Err(format!("the sink exports through '{name}', which is not a connection of the project"));
+    };
+    if sink.get("KAFKA_TOPIC").is_some() {
+        return Err(format!("sinks to Kafka are not simulated (there is no broker here). {SINKS}"));
+    }
+    if !matches!(connection.kind.as_str(), "s3" | "s3_iamrole" | "gcs") {
+        return Err(format!("the sink's connection '{name}' is of type {}, not a bucket. {SINKS}", connection.kind));
+    }
+    let uri = sink.get("BUCKET_URI").unwrap_or_default();
+    if !uri.starts_with("file://") {
+        return Err(format!("EXPORT_BUCKET_URI {uri}: not a file:// folder. {SINKS}"));
+    }
+    let template = sink.get("FILE_TEMPLATE").unwrap_or_default();
+    if template.is_empty() || template.contains(['{', '}', '/', '\\']) || template.starts_with('.') {
+        return Err(format!(
+            "EXPORT_FILE_TEMPLATE {template}: tinybird-local writes one file named after a plain template (no \
+             placeholders, folders or leading dot)"
+        ));
+    }
+    let format = sink.get("FORMAT").unwrap_or("csv");
+    if !matches!(format.to_ascii_lowercase().as_str(), "csv" | "ndjson") {
+        return Err(format!("EXPORT_FORMAT {format} is not simulated. {SINKS}"));
+    }
+    let compression = sink.get("COMPRESSION").unwrap_or("none");
+    if !matches!(compression.to_ascii_lowercase().as_str(), "none" | "gzip") {
+        return Err(format!("EXPORT_COMPRESSION {compression} is not simulated. {SINKS}"));
+    }
+    let schedule = sink.get("SCHEDULE").unwrap_or("@on-demand");
+    if schedule != "@on-demand" {
+        return Err(format!("EXPORT_SCHEDULE {schedule}: sinks are not run on a schedule here. {SINKS}"));
+    }
+    Ok(())
+}
+
 /// A datafile that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("[{filename}] {error}")]
@@ -136,6 +200,7 @@ pub struct FileError {
 impl From<&tinybird_core::project::Project> for Resources {
     fn from(project: &tinybird_core::project::Project) -> Resources {
         Resources {
+            connections: project.connections().to_vec(),
             datasources: project.datasources().to_vec(),
             pipes: project
                 .endpoints()
@@ -167,9 +232,11 @@ impl std::fmt::Display for FileErrors {
 
 impl std::error::Error for FileErrors {}
 
-/// Datasources and pipes to serve.
+/// Connections, datasources and pipes to serve.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resources {
+    /// Connection definitions (deployed and listed; sinks to a `file://` bucket run through them).
+    pub connections: Vec<ConnectionDef>,
     /// Datasource definitions.
     pub datasources: Vec<DatasourceDef>,
     /// Pipes.
@@ -180,6 +247,12 @@ impl Resources {
     /// No resources.
     pub fn new() -> Resources {
         Resources::default()
+    }
+
+    /// Adds a connection.
+    pub fn connection(mut self, def: ConnectionDef) -> Resources {
+        self.connections.push(def);
+        self
     }
 
     /// Adds a datasource.
@@ -194,8 +267,8 @@ impl Resources {
         self
     }
 
-    /// Reads datafiles given as `(relative path, text)`. `.datasource` and `.pipe` files are parsed; other files
-    /// (connections, fixtures, READMEs) are ignored. Every bad file is reported, not only the first.
+    /// Reads datafiles given as `(relative path, text)`. `.connection`, `.datasource` and `.pipe` files are parsed;
+    /// other files (fixtures, READMEs) are ignored. Every bad file is reported, not only the first.
     pub fn from_files<N: AsRef<str>, T: AsRef<str>>(
         files: impl IntoIterator<Item = (N, T)>,
     ) -> Result<Resources, FileErrors> {
@@ -215,8 +288,11 @@ impl Resources {
                     Ok(def) => resources.pipes.push(def.into()),
                     Err(e) => errors.push(bad(e.to_string())),
                 }
-            } else if file.ends_with(".connection") {
-                errors.push(bad(NO_CONNECTIONS.into()));
+            } else if let Some(name) = file.strip_suffix(".connection") {
+                match parse_connection(name, text.as_ref()) {
+                    Ok(def) => resources.connections.push(def),
+                    Err(e) => errors.push(bad(e.to_string())),
+                }
             }
         }
         errors.extend(unsimulated(&resources));
@@ -232,6 +308,15 @@ impl Resources {
                 });
             }
         }
+        let mut connection_names = std::collections::HashSet::new();
+        for c in &resources.connections {
+            if !connection_names.insert(&c.name) {
+                errors.push(FileError {
+                    filename: format!("{}.connection", c.name),
+                    error: format!("Connection '{}' is defined twice", c.name),
+                });
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for name in resources.datasources.iter().map(|d| &d.name).chain(resources.pipes.iter().map(|p| &p.name)) {
             if !seen.insert(name.clone()) {
@@ -241,7 +326,7 @@ impl Resources {
         if errors.is_empty() { Ok(resources) } else { Err(FileErrors(errors)) }
     }
 
-    /// Reads every `.datasource` and `.pipe` file under a folder (recursively).
+    /// Reads every `.connection`, `.datasource` and `.pipe` file under a folder (recursively).
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Resources, FileErrors> {
         let dir = dir.as_ref();
         let mut files = Vec::new();
@@ -253,7 +338,7 @@ impl Resources {
                 let path = entry.path();
                 if path.is_dir() {
                     stack.push(path);
-                } else if path.extension().is_some_and(|e| e == "datasource" || e == "pipe") {
+                } else if path.extension().is_some_and(|e| e == "connection" || e == "datasource" || e == "pipe") {
                     let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
                     let text = std::fs::read_to_string(&path)
                         .map_err(|e| FileErrors(vec![FileError { filename: rel.clone(), error: e.to_string() }]))?;

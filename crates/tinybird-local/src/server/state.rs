@@ -48,6 +48,8 @@ impl Default for Config {
 /// What is live now.
 #[derive(Default)]
 pub(super) struct Live {
+    /// Deployed connections: listed, and used by sinks to `file://` buckets.
+    pub connections: BTreeMap<String, tinybird_core::connections::ConnectionDef>,
     pub datasources: BTreeMap<String, DatasourceDef>,
     pub ingest: HashMap<String, Arc<Vec<IngestColumn>>>,
     pub pipes: BTreeMap<String, Pipe>,
@@ -133,6 +135,8 @@ pub(super) struct Workspace {
     pub config: Config,
     pub store: Option<Store>,
     pub jobs: Mutex<HashMap<String, serde_json::Value>>,
+    /// Copy pipes whose schedule is paused (`POST /v0/pipes/{name}/copy/pause`).
+    pub paused_copies: Mutex<std::collections::HashSet<String>>,
     /// Serialises deploys and other whole-workspace changes.
     pub deploy_lock: tokio::sync::Mutex<()>,
     /// Query timeout and concurrency.
@@ -160,6 +164,7 @@ impl Workspace {
             rate: Mutex::new(HashMap::new()),
             store,
             jobs: Mutex::new(HashMap::new()),
+            paused_copies: Mutex::new(std::collections::HashSet::new()),
             deploy_lock: tokio::sync::Mutex::new(()),
             limits: crate::engine::runtime::QueryLimits::new(config.query_timeout, config.max_concurrent_queries),
             config,
@@ -454,7 +459,8 @@ impl Workspace {
                     (key, stamp)
                 })
                 .collect();
-            *live = Live { datasources, ingest, pipes, tokens, stamps };
+            let connections = resources.connections.iter().map(|c| (c.name.clone(), c.clone())).collect();
+            *live = Live { connections, datasources, ingest, pipes, tokens, stamps };
         }
         self.persist_identity();
         if self.engine.native_views() {

@@ -1098,21 +1098,48 @@ async fn unsimulated_resource_kinds_are_refused_at_deploy() {
     let scheduled = copy_pipe("append", "COPY_SCHEDULE 0 * * * *\n");
     let orphan = copy_pipe("append", "");
     let kafka = format!("{COPY_SOURCE}\nKAFKA_CONNECTION_NAME kafka\nKAFKA_TOPIC events\nKAFKA_GROUP_ID g\n");
-    let sink = "NODE out\nSQL >\n    SELECT * FROM source\n\nTYPE sink\nEXPORT_CONNECTION_NAME s3\nEXPORT_BUCKET_URI s3://b/p\nEXPORT_FILE_TEMPLATE x\nEXPORT_SCHEDULE @on-demand\nEXPORT_FORMAT csv\n";
+    let sink = |connection: &str, keys: &str| {
+        format!("NODE out\nSQL >\n    SELECT * FROM source\n\nTYPE sink\nEXPORT_CONNECTION_NAME {connection}\n{keys}")
+    };
+    let to_s3 = sink("s3", "EXPORT_BUCKET_URI s3://b/p\nEXPORT_FILE_TEMPLATE x\nEXPORT_SCHEDULE @on-demand\n");
+    let file = |extra: &str| {
+        sink(
+            "s3",
+            &format!("EXPORT_BUCKET_URI file:///tmp/x\nEXPORT_FILE_TEMPLATE x\nEXPORT_SCHEDULE @on-demand\n{extra}"),
+        )
+    };
+    let (parquet, snappy) = (file("EXPORT_FORMAT parquet\n"), file("EXPORT_COMPRESSION snappy\n"));
+    let placeholders =
+        sink("s3", "EXPORT_BUCKET_URI file:///tmp/x\nEXPORT_FILE_TEMPLATE x_{date}\nEXPORT_SCHEDULE @on-demand\n");
+    let hourly = sink("s3", "EXPORT_BUCKET_URI file:///tmp/x\nEXPORT_FILE_TEMPLATE x\nEXPORT_SCHEDULE \"0 * * * *\"\n");
+    let to_kafka = sink("kafka", "EXPORT_KAFKA_TOPIC t\nEXPORT_SCHEDULE @on-demand\n");
+    let s3 = "TYPE s3\nS3_REGION us-east-1\nS3_ARN arn:aws:iam::1:role/r\n";
+    let kafka_connection = "TYPE kafka\nKAFKA_BOOTSTRAP_SERVERS k:9092\n";
+    let with = |pipe: &'static str| vec![("source.datasource", COPY_SOURCE), ("s3.connection", s3), ("out.pipe", pipe)];
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
     for (files, expected) in [
         (
             vec![("source.datasource", COPY_SOURCE), ("daily.datasource", COPY_TARGET), ("t.pipe", scheduled.as_str())],
             "does not run copy pipes on a schedule",
         ),
+        (vec![("source.datasource", kafka.as_str())], "KAFKA_CONNECTION_NAME ingests from a connection"),
+        (
+            vec![("source.datasource", COPY_SOURCE), ("out.pipe", leak(to_s3.clone()))],
+            "exports through 's3', which is not a connection of the project",
+        ),
+        (with(leak(to_s3)), "EXPORT_BUCKET_URI s3://b/p: not a file:// folder"),
+        (with(leak(parquet)), "EXPORT_FORMAT parquet is not simulated"),
+        (with(leak(snappy)), "EXPORT_COMPRESSION snappy is not simulated"),
+        (with(leak(placeholders)), "EXPORT_FILE_TEMPLATE x_{date}"),
+        (with(leak(hourly)), "sinks are not run on a schedule here"),
         (
             vec![
                 ("source.datasource", COPY_SOURCE),
-                ("kafka.connection", "TYPE kafka\nKAFKA_BOOTSTRAP_SERVERS k:9092\n"),
+                ("kafka.connection", kafka_connection),
+                ("out.pipe", leak(to_kafka)),
             ],
-            "does not simulate connections",
+            "sinks to Kafka are not simulated",
         ),
-        (vec![("source.datasource", kafka.as_str())], "KAFKA_CONNECTION_NAME ingests from a connection"),
-        (vec![("source.datasource", COPY_SOURCE), ("out.pipe", sink)], "sink pipes export through a connection"),
         (
             vec![("source.datasource", COPY_SOURCE), ("t.pipe", orphan.as_str())],
             "writes to 'daily', which is not a datasource",
@@ -1122,6 +1149,104 @@ async fn unsimulated_resource_kinds_are_refused_at_deploy() {
         assert_eq!(status, 400, "{files:?}: {body}");
         assert!(body.to_string().contains(expected), "{expected}: {body}");
     }
+}
+
+/// Connections deploy and are listed (by name and service, never their settings); a sink to a `file://` bucket
+/// writes the pipe's result, rendered with the request's params, as csv or gzipped ndjson, keeps an existing file
+/// (`create_new`) or replaces it, and leaves a `sink` job naming the file. Only an admin token runs a sink (it writes
+/// on this machine); an unknown pipe is a 403, as on Tinybird. A copy pipe's schedule is paused and resumed; other
+/// pipes have none.
+#[tokio::test]
+async fn connections_deploy_and_sinks_write_files() {
+    let s = server().await;
+    let dir = tempfile::Builder::new().prefix("tb-sink").tempdir().unwrap();
+    let folder = dir.path().join("exports");
+    let s3 = "TYPE s3\nS3_REGION us-east-1\nS3_ACCESS_KEY {{ tb_secret(\"S3_KEY\") }}\nS3_SECRET {{ tb_secret(\"S3_SECRET\") }}\n";
+    let sink = |name: &str, keys: &str| {
+        format!(
+            "NODE out\nSQL >\n    %\n    SELECT org, n FROM source {{% if defined(org) %}} WHERE org = {{{{ String(org) }}}} {{% end %}} \
+             ORDER BY org, n\n\nTYPE sink\nEXPORT_CONNECTION_NAME exports\nEXPORT_BUCKET_URI file://{}\n\
+             EXPORT_FILE_TEMPLATE {name}\nEXPORT_SCHEDULE @on-demand\n{keys}",
+            folder.display()
+        )
+    };
+    let (plain, packed) =
+        (sink("rows", ""), sink("packed", "EXPORT_FORMAT ndjson\nEXPORT_COMPRESSION gzip\nEXPORT_STRATEGY replace\n"));
+    let files = [
+        ("connections/exports.connection", s3.to_string()),
+        ("source.datasource", COPY_SOURCE.to_string()),
+        ("daily.datasource", COPY_TARGET.to_string()),
+        ("rows_export.pipe", plain),
+        ("packed_export.pipe", packed),
+        ("totals.pipe", copy_pipe("append", "")),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+    let (status, body) = build(&s, &files).await;
+    assert_eq!(status, 200, "{body}");
+    let admin = s.admin_token().to_string();
+    let (status, listed) = get_json(&format!("{}/v0/connectors", s.url()), &admin).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["connectors"], json!([{"id": "c_exports", "name": "exports", "service": "s3"}]));
+    let rows = "{\"org\":\"acme\",\"n\":1}\n{\"org\":\"acme\",\"n\":2}\n{\"org\":\"beta\",\"n\":5}\n";
+    let r = client().post(format!("{}/v0/events?name=source&wait=true", s.url())).bearer_auth(&admin).body(rows).send();
+    assert_eq!(r.await.unwrap().status(), 200);
+
+    let run = |pipe: &str, query: &str, token: &str| {
+        client().post(format!("{}/v0/pipes/{pipe}/sink?{query}", s.url())).bearer_auth(token.to_owned()).send()
+    };
+    let r = run("rows_export", "", &admin).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let job: Value = r.json().await.unwrap();
+    assert_eq!((job["kind"].as_str(), job["status"].as_str()), (Some("sink"), Some("done")), "{job}");
+    assert_eq!(job["files"], json!([format!("file://{}", folder.join("rows.csv").display())]));
+    assert_eq!(std::fs::read_to_string(folder.join("rows.csv")).unwrap(), "\"acme\",1\n\"acme\",2\n\"beta\",5\n");
+    // `create_new` (the default) keeps the first file; params reach the template.
+    let r = run("rows_export", "org=beta", &admin).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(std::fs::read_to_string(folder.join("rows_1.csv")).unwrap(), "\"beta\",5\n");
+    assert!(folder.join("rows.csv").exists());
+    // ndjson, gzipped, replaced in place.
+    for _ in 0..2 {
+        assert_eq!(run("packed_export", "org=acme", &admin).await.unwrap().status(), 200);
+    }
+    let packed = std::fs::read(folder.join("packed.ndjson.gz")).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&packed[..]), &mut text).unwrap();
+    assert_eq!(text, "{\"org\":\"acme\",\"n\":1}\n{\"org\":\"acme\",\"n\":2}\n");
+    assert!(!folder.join("packed_1.ndjson.gz").exists(), "replace overwrites");
+    let (_, jobs) = get_json(&format!("{}/v0/jobs?kind=sink", s.url()), &admin).await;
+    assert_eq!(jobs["jobs"].as_array().map(Vec::len), Some(4), "{jobs}");
+
+    // Refusals: a token that is not admin, an unknown pipe, a pipe that is not a sink.
+    let created: Value = client()
+        .post(format!("{}/v0/tokens?name=reader&scope=PIPES:READ:rows_export", s.url()))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reader = created["token"].as_str().expect("a token").to_owned();
+    assert_eq!(run("rows_export", "", &reader).await.unwrap().status(), 403);
+    // An unknown pipe is Tinybird's 403 "Resource 'nope' not found".
+    assert_eq!(run("nope", "", &admin).await.unwrap().status(), 403);
+    assert_eq!(run("totals", "", &admin).await.unwrap().status(), 400);
+    let (status, _) = get_json(&format!("{}/v0/connectors", s.url()), &reader).await;
+    assert_eq!(status, 403);
+
+    // A copy pipe's schedule: paused, resumed; a sink has none.
+    let control = |pipe: &str, action: &str| {
+        client().post(format!("{}/v0/pipes/{pipe}/copy/{action}", s.url())).bearer_auth(admin.clone()).send()
+    };
+    let r = control("totals", "pause").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["copy_status"], "paused");
+    let r = control("totals", "resume").await.unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["copy_status"], "running");
+    assert_eq!(control("rows_export", "pause").await.unwrap().status(), 400);
+    assert_eq!(control("nope", "pause").await.unwrap().status(), 403);
+    assert_eq!(control("totals", "explode").await.unwrap().status(), 403);
 }
 
 /// The Token API's other half: a static token refreshed (by name or id) gets a new value and keeps its id and

@@ -1,0 +1,161 @@
+//! Sink pipes on demand (`POST /v0/pipes/{name}/sink`), the connections they export through
+//! (`GET /v0/connectors`), and pausing a copy pipe's schedule (`POST /v0/pipes/{name}/copy/pause|resume`).
+//!
+//! A sink here writes one file into a local `file://` folder (its bucket connection's stand-in), as csv or ndjson,
+//! plain or gzipped; what else Tinybird's sinks do (Kafka, real buckets, file-name placeholders, parquet, schedules)
+//! is refused at deploy, naming it (see `resources`).
+
+use super::access::Access;
+use super::auth::{authenticate, request_token};
+use super::error::ApiError;
+use super::params::collect;
+use super::registry::Ws;
+use crate::engine::runtime;
+use crate::format::{Format, OutputOptions, render};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// `POST /v0/pipes/{name}/sink[?param=value…]` (admin: it writes files on this machine). Renders the pipe with the
+/// params, runs it, writes the result to `<EXPORT_BUCKET_URI folder>/<EXPORT_FILE_TEMPLATE>.<csv|ndjson>[.gz]`
+/// (with `EXPORT_STRATEGY create_new`, the default, an existing file is kept and `_1`, `_2`… is added to the new
+/// one's name; `replace` overwrites it) and records a job of kind `sink` naming the file.
+pub(super) async fn run(
+    Ws(ws): Ws,
+    Path(name): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let (params, _) = collect(query.as_deref(), &headers, &body)?;
+    let (principal, _) = authenticate(&ws, request_token(&headers, params.get("token").as_deref()))?;
+    principal.require_admin()?;
+    let Some(pipe) = ws.pipe(&name) else { return Err(ApiError::not_found(&name)) };
+    let Some(sink) = pipe.sink.clone() else {
+        return Err(ApiError::bad_request(format!("The pipe '{name}' is not a sink pipe (it has no TYPE sink node)")));
+    };
+    // Checked at deploy; read again here as the plain values they are.
+    let folder = sink.get("BUCKET_URI").and_then(|u| u.strip_prefix("file://")).unwrap_or_default();
+    let template = sink.get("FILE_TEMPLATE").unwrap_or_default().to_owned();
+    let ndjson = sink.get("FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("ndjson"));
+    let gzip = sink.get("COMPRESSION").is_some_and(|c| c.eq_ignore_ascii_case("gzip"));
+    let replace = sink.get("STRATEGY").is_some_and(|s| s.eq_ignore_ascii_case("replace"));
+    if folder.is_empty() || template.is_empty() {
+        return Err(ApiError::bad_request(format!("The sink '{name}' has no file:// folder or file template")));
+    }
+    let format = if ndjson { Format::JsonEachRow } else { Format::Csv };
+    let vars = params.variables()?;
+    let task_ws = ws.clone();
+    let result = runtime::run(&ws.limits, async move {
+        let ws = task_ws;
+        let mut access = Access::new(&ws, &principal, &vars, false);
+        let result_of_pipe = access.pipe(&pipe)?;
+        let checked = access.finish(result_of_pipe);
+        let output = format.output(OutputOptions::default());
+        Ok::<_, ApiError>(ws.engine.run_query_as(checked.query, &checked.scope, output).await?)
+    })
+    .await?;
+    let text = render(&result, format, OutputOptions::default(), started.elapsed().as_secs_f64());
+    let bytes = if gzip {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(text.as_bytes()).and_then(|()| encoder.finish()).map_err(|e| io_error(&name, &e))?
+    } else {
+        text.into_bytes()
+    };
+    let extension = format!("{}{}", if ndjson { "ndjson" } else { "csv" }, if gzip { ".gz" } else { "" });
+    let folder = PathBuf::from(folder);
+    std::fs::create_dir_all(&folder).map_err(|e| io_error(&name, &e))?;
+    let mut path = folder.join(format!("{template}.{extension}"));
+    let mut n = 0;
+    while !replace && path.exists() {
+        n += 1;
+        path = folder.join(format!("{template}_{n}.{extension}"));
+    }
+    std::fs::write(&path, &bytes).map_err(|e| io_error(&name, &e))?;
+    let rows = result.num_rows() as u64;
+    let mut job = super::jobs::record(
+        &ws,
+        &headers,
+        super::jobs::Outcome {
+            kind: "sink",
+            datasource: "",
+            rows,
+            quarantined: 0,
+            bytes: bytes.len() as u64,
+            seconds: started.elapsed().as_secs_f64(),
+        },
+    );
+    job["pipe_name"] = serde_json::Value::String(name);
+    job["files"] = serde_json::json!([format!("file://{}", path.display())]);
+    if let Ok(mut jobs) = ws.jobs.lock()
+        && let Some(id) = job["id"].as_str()
+    {
+        jobs.insert(id.to_string(), job.clone());
+    }
+    Ok(axum::Json(job).into_response())
+}
+
+fn io_error(sink: &str, e: &std::io::Error) -> ApiError {
+    ApiError::internal(format!("the sink '{sink}' could not write its file: {e}"))
+}
+
+/// `GET /v0/connectors` (admin): the deployed connections, by name and service. Their settings are not shown: they
+/// hold secrets' names and the services' addresses, which a listing does not need.
+pub(super) async fn connectors(
+    Ws(ws): Ws,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let token = query.as_deref().and_then(|q| {
+        super::params::form_pairs(q.as_bytes()).into_iter().find(|(k, _)| k == "token").map(|(_, v)| match v {
+            tinybird_template::ParamValue::Str(s) => s,
+            _ => String::new(),
+        })
+    });
+    let (principal, _) = authenticate(&ws, request_token(&headers, token.as_deref()))?;
+    principal.require_admin()?;
+    let live = ws.live.read().map_err(|_| ApiError::internal("state lock poisoned"))?;
+    let list: Vec<serde_json::Value> = live
+        .connections
+        .values()
+        .map(|c| serde_json::json!({ "id": format!("c_{}", c.name), "name": c.name, "service": c.kind }))
+        .collect();
+    Ok(axum::Json(serde_json::json!({ "connectors": list })).into_response())
+}
+
+/// `POST /v0/pipes/{name}/copy/pause` and `/copy/resume` (admin): whether a copy pipe's schedule runs. This server
+/// runs no schedules (a scheduled copy is refused at deploy), so the state is kept and shown, and a paused copy can
+/// still be run on demand, as on Tinybird.
+pub(super) async fn pause_or_resume(
+    Ws(ws): Ws,
+    Path((name, action)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (params, _) = collect(query.as_deref(), &headers, &body)?;
+    let (principal, _) = authenticate(&ws, request_token(&headers, params.get("token").as_deref()))?;
+    principal.require_admin()?;
+    let paused = match action.as_str() {
+        "pause" => true,
+        "resume" => false,
+        _ => return Err(ApiError::not_found(&format!("{name}/copy/{action}"))),
+    };
+    let Some(pipe) = ws.pipe(&name) else { return Err(ApiError::not_found(&name)) };
+    if pipe.copy.is_none() {
+        return Err(ApiError::bad_request(format!("The pipe '{name}' is not a copy pipe (it has no TYPE copy node)")));
+    }
+    let mut set = ws.paused_copies.lock().map_err(|_| ApiError::internal("state lock poisoned"))?;
+    if paused {
+        set.insert(name.clone());
+    } else {
+        set.remove(&name);
+    }
+    let status = if paused { "paused" } else { "running" };
+    Ok(axum::Json(serde_json::json!({ "name": name, "type": "copy", "copy_status": status })).into_response())
+}
