@@ -1546,3 +1546,47 @@ print(json.dumps(out))
     assert_eq!(export["export_compression"], "gzip");
     assert_eq!(parsed["hits_stream.pipe"]["export_kafka_topic"], "hits_out", "{parsed}");
 }
+
+/// Typed connections and sinks end to end on tinybird-local: the project's S3 connection deploys, a bucket sink to
+/// a `file://` folder runs through `Client::sink_pipe` (its job waited for, its file read back), and a copy pipe's
+/// schedule is paused and resumed through the client.
+#[tokio::test]
+async fn typed_sinks_and_copy_schedules_through_the_client() {
+    use tinybird::client::JobWait;
+    use tinybird::connections::S3Connection;
+    use tinybird::pipes::{CopyPipe, SinkFormat, SinkPipe};
+    let dir = tempfile::Builder::new().prefix("tb-client-sink").tempdir().unwrap();
+    let exports = S3Connection::with_role("exports", "us-east-1", "arn:aws:iam::123456789012:role/tb");
+    let sink = SinkPipe::to_bucket("hits_export", &exports, format!("file://{}", dir.path().display()), "hits")
+        .node("rows", "%\nSELECT id, page FROM hits WHERE id < {{UInt64(below, 100)}} ORDER BY id")
+        .format(SinkFormat::Ndjson);
+    let copy = CopyPipe::<HitsPerUser>::new("hits_per_user_copy")
+        .node("snap", "SELECT user_id, count() AS hits FROM hits GROUP BY user_id");
+    let project = Project::new()
+        .connection(&exports)
+        .datasource::<Hit>()
+        .datasource::<HitsPerUser>()
+        .sink_pipe(&sink)
+        .copy_pipe(&copy);
+    project.validate().expect("a valid project");
+    let server = tinybird_local::LocalServer::start(&project).await.expect("tinybird-local starts");
+    let client = Client::builder().base_url(server.url()).token(server.admin_token()).build().unwrap();
+    client.ingest(&(0..5).map(hit).collect::<Vec<_>>()).await.unwrap();
+
+    let job = client.sink_pipe("hits_export", &[("below", "3")]).await.unwrap();
+    assert_eq!(job.kind, "sink");
+    let done = client.wait_job(&job.id, JobWait::default()).await.unwrap();
+    assert_eq!(done.status, "done");
+    let text = std::fs::read_to_string(dir.path().join("hits.ndjson")).unwrap();
+    assert_eq!(
+        text,
+        "{\"id\":0,\"page\":\"\\/page\\/0\"}\n{\"id\":1,\"page\":\"\\/page\\/1\"}\n{\"id\":2,\"page\":\"\\/page\\/2\"}\n"
+    );
+
+    client.pause_copy("hits_per_user_copy").await.unwrap();
+    client.resume_copy("hits_per_user_copy").await.unwrap();
+    let err = client.pause_copy("hits_export").await.expect_err("a sink has no copy schedule");
+    assert_eq!(err.kind(), &ErrorKind::BadRequest, "{err}");
+    let err = client.sink_pipe("hits_per_user_copy", &[]).await.expect_err("a copy pipe is not a sink");
+    assert_eq!(err.kind(), &ErrorKind::BadRequest, "{err}");
+}
