@@ -1386,19 +1386,45 @@ async fn typed_materialized_views_and_copy_pipes() {
     assert_eq!(count(&client, "hits_per_user").await, 7, "COPY_MODE replace: the second run replaced the first");
 }
 
-/// tinybird-local refuses, at start, a project with what it does not simulate: here a copy pipe on a cron schedule.
+/// Scheduled copies run on tinybird-local, each minute their cron schedule matches (`run_scheduled_copies` runs
+/// what the scheduler runs at a given minute, so the test does not wait for the clock); a paused copy does not run
+/// until resumed, and each run leaves a `copy` job.
 #[tokio::test]
-async fn scheduled_copies_are_refused_by_tinybird_local() {
-    use tinybird::pipes::{CopyPipe, CopySchedule};
+async fn scheduled_copies_run_on_their_schedule_unless_paused() {
+    use tinybird::pipes::CopyPipe;
     let copy = CopyPipe::<HitsPerUser>::new("hourly")
         .node("snap", "SELECT user_id, count() AS hits FROM hits GROUP BY user_id")
-        .schedule(CopySchedule::cron("0 * * * *").unwrap());
-    let project = Project::new().datasource::<Hit>().datasource::<HitsPerUser>().copy_pipe(&copy);
+        .schedule(tinybird::cron!("0 * * * *"));
+    // A schedule runs a copy with its params' defaults: one whose param is required fails, and says why in a job.
+    let broken = CopyPipe::<HitsPerUser>::new("per_user")
+        .node("snap", "%\nSELECT user_id, count() AS hits FROM hits WHERE user_id = {{UInt64(u, required=True)}} GROUP BY user_id")
+        .schedule(tinybird::cron!("45 * * * *"));
+    let project = Project::new().datasource::<Hit>().datasource::<HitsPerUser>().copy_pipe(&copy).copy_pipe(&broken);
     let files = project.files().unwrap();
     let text = &files.iter().find(|f| f.path.ends_with("hourly.pipe")).unwrap().content;
     assert!(text.contains("TYPE copy") && text.contains("COPY_SCHEDULE \"0 * * * *\""), "{text}");
-    let err = tinybird_local::LocalServer::start(&project).await.expect_err("a scheduled copy is refused");
-    assert!(err.to_string().contains("does not run copy pipes on a schedule"), "{err}");
+    let server = tinybird_local::LocalServer::start(&project).await.expect("a scheduled copy deploys");
+    let client = Client::builder().base_url(server.url()).token(server.admin_token()).build().unwrap();
+    client.ingest(&(0..14).map(hit).collect::<Vec<_>>()).await.unwrap();
+    let at = |h: u32, m: u32| NaiveDate::from_ymd_opt(2024, 3, 1).and_then(|d| d.and_hms_opt(h, m, 0)).unwrap();
+    let rows = || async { client.sql::<Count>("SELECT count() AS c FROM hits_per_user").await.unwrap().data[0].c };
+    assert_eq!(server.run_scheduled_copies(at(10, 30)).await, 0, "not at minute 30");
+    assert_eq!(rows().await, 0);
+    assert_eq!(server.run_scheduled_copies(at(11, 0)).await, 1);
+    assert_eq!(rows().await, 7, "one row per user");
+    client.pause_copy("hourly").await.unwrap();
+    assert_eq!(server.run_scheduled_copies(at(12, 0)).await, 0, "paused");
+    client.resume_copy("hourly").await.unwrap();
+    assert_eq!(server.run_scheduled_copies(at(13, 0)).await, 1);
+    assert_eq!(rows().await, 14, "appended again");
+    assert_eq!(server.run_scheduled_copies(at(13, 45)).await, 1);
+    assert_eq!(rows().await, 14, "the failed copy wrote nothing");
+    let jobs = client.jobs().await.unwrap();
+    assert_eq!(jobs.iter().filter(|j| j.kind == "copy" && j.status == "done").count(), 2, "{jobs:?}");
+    let failed: Vec<_> = jobs.iter().filter(|j| j.status == "error").collect();
+    assert_eq!(failed.len(), 1, "{jobs:?}");
+    let why = failed[0].error_message().unwrap_or_default();
+    assert!(why.contains("Required parameter is not defined. Check the parameters u."), "{why}");
 }
 
 /// Tinybird's own datafile parser (PyPI `tinybird==5.0.3`, which `scripts/test.sh` installs and names in

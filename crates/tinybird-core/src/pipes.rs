@@ -101,6 +101,56 @@ impl CopySchedule {
             Some(fault) => Err(CronError { expr: expr.to_owned(), reason: fault.describe(expr) }),
         }
     }
+
+    /// Whether the schedule runs at the minute of `at` (UTC), with cron's rules: every field must match, except
+    /// that when both the day of month and the day of week are restricted, either one matching is enough; day of
+    /// week 0 and 7 are both Sunday. [`CopySchedule::OnDemand`] never runs by itself.
+    ///
+    /// ```
+    /// use chrono::NaiveDate;
+    /// let at = NaiveDate::from_ymd_opt(2024, 3, 4).unwrap().and_hms_opt(6, 30, 0).unwrap(); // a Monday
+    /// assert!(tinybird_core::cron!("30 6 * * 1-5").matches(at));
+    /// assert!(!tinybird_core::cron!("30 6 * * 0,6").matches(at));
+    /// assert!(tinybird_core::cron!("*/15 * 4 * 0").matches(at), "the 4th, though not a Sunday");
+    /// ```
+    pub fn matches(&self, at: chrono::NaiveDateTime) -> bool {
+        use chrono::{Datelike, Timelike};
+        let CopySchedule::Cron(expr) = self else { return false };
+        let fields: Vec<&str> = expr.split_whitespace().collect();
+        let [minute, hour, dom, month, dow] = fields.as_slice() else { return false };
+        let weekday = at.weekday().num_days_from_sunday();
+        let day_of_week = cron_field_matches(dow, weekday, 0) || (weekday == 0 && cron_field_matches(dow, 7, 0));
+        let day_of_month = cron_field_matches(dom, at.day(), 1);
+        let day = match (*dom == "*", *dow == "*") {
+            (false, false) => day_of_month || day_of_week,
+            _ => day_of_month && day_of_week,
+        };
+        cron_field_matches(minute, at.minute(), 0)
+            && cron_field_matches(hour, at.hour(), 0)
+            && cron_field_matches(month, at.month(), 1)
+            && day
+    }
+}
+
+/// Whether `value` is in one cron field (checked valid: `*`, `n`, `a-b`, each with an optional `/step`, in a list);
+/// `lowest` is the field's first value (0, or 1 for days of the month and months), where `*/step` counts from.
+fn cron_field_matches(field: &str, value: u32, lowest: u32) -> bool {
+    field.split(',').any(|part| {
+        let (span, step) = match part.split_once('/') {
+            Some((span, step)) => (span, step.parse::<u32>().unwrap_or(1).max(1)),
+            None => (part, 1),
+        };
+        let (lo, hi) = if span == "*" {
+            (lowest, u32::MAX)
+        } else if let Some((a, b)) = span.split_once('-') {
+            (a.parse().unwrap_or(u32::MAX), b.parse().unwrap_or(0))
+        } else {
+            let n = span.parse().unwrap_or(u32::MAX);
+            // `n/step` runs from n to the field's end.
+            (n, if step > 1 { u32::MAX } else { n })
+        };
+        value >= lo && value <= hi && (value - lo).is_multiple_of(step)
+    })
 }
 
 /// `CopySchedule::Cron` from a cron expression checked when the code compiles: an invalid one is a compile error
@@ -683,6 +733,36 @@ mod tests {
         }
         assert_eq!(CopySchedule::cron(" 0  *\t* * 1-5/2 "), Ok(CopySchedule::Cron("0 * * * 1-5/2".into())));
         assert_eq!(crate::cron!("0 6 * * 1"), CopySchedule::Cron("0 6 * * 1".into()));
+    }
+
+    #[test]
+    fn cron_schedules_match_minutes_as_cron_does() {
+        let at = |d: u32, h: u32, m: u32| {
+            chrono::NaiveDate::from_ymd_opt(2024, 3, d).and_then(|d| d.and_hms_opt(h, m, 0)).unwrap()
+        };
+        // 2024-03-03 is a Sunday.
+        let cases = [
+            ("* * * * *", at(3, 0, 0), true),
+            ("*/15 * * * *", at(3, 1, 30), true),
+            ("*/15 * * * *", at(3, 1, 31), false),
+            ("5/20 * * * *", at(3, 1, 45), true),
+            ("5/20 * * * *", at(3, 1, 40), false),
+            ("0 9-17/4 * * *", at(3, 13, 0), true),
+            ("0 9-17/4 * * *", at(3, 15, 0), false),
+            ("0 0 */2 * *", at(3, 0, 0), true),
+            ("0 0 */2 * *", at(4, 0, 0), false),
+            ("0 0 * * 7", at(3, 0, 0), true),
+            ("0 0 * * 0", at(3, 0, 0), true),
+            ("0 0 * * 1-5", at(3, 0, 0), false),
+            ("0 0 1 * 0", at(3, 0, 0), true),
+            ("0 0 1 * 1", at(3, 0, 0), false),
+            ("0 0 * 4 *", at(3, 0, 0), false),
+            ("0,30 6 * * *", at(3, 6, 30), true),
+        ];
+        for (expr, when, expected) in cases {
+            assert_eq!(CopySchedule::cron(expr).unwrap().matches(when), expected, "{expr} at {when}");
+        }
+        assert!(!CopySchedule::OnDemand.matches(at(3, 0, 0)));
     }
 
     #[test]

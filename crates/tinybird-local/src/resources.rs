@@ -135,15 +135,11 @@ pub(crate) fn unsimulated(resources: &Resources) -> Vec<FileError> {
                 error: format!("the copy pipe writes to '{}', which is not a datasource of the project", copy.target),
             });
         }
-        if let Some(schedule) = copy.schedule.as_deref().filter(|s| *s != "@on-demand") {
-            errors.push(FileError {
-                filename,
-                error: format!(
-                    "COPY_SCHEDULE {schedule}: tinybird-local does not run copy pipes on a schedule. Use \
-                     COPY_SCHEDULE @on-demand (or none) here and run the copy with POST /v0/pipes/{}/copy",
-                    pipe.name
-                ),
-            });
+        // A cron schedule runs (each minute it matches); anything else is refused, as Tinybird refuses it.
+        if let Some(schedule) = copy.schedule.as_deref().filter(|s| *s != "@on-demand")
+            && let Err(e) = tinybird_core::pipes::CopySchedule::cron(schedule)
+        {
+            errors.push(FileError { filename, error: format!("COPY_SCHEDULE: {e}") });
         }
     }
     errors

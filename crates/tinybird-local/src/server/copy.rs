@@ -1,17 +1,22 @@
 //! Copy pipes on demand (`POST /v0/pipes/{name}/copy`): the pipe's result, rendered with the request's params, is
 //! written into its `TARGET_DATASOURCE` (appended, or replacing what it holds with `COPY_MODE replace`) and the
-//! run is recorded as a job of kind `copy`. Scheduled copies are refused at deploy (see `resources`).
+//! run is recorded as a job of kind `copy`. Copies with a cron `COPY_SCHEDULE` also run by themselves, each minute
+//! their schedule matches, unless paused (`run_scheduled`).
 
 use super::access::Access;
 use super::auth::{authenticate, request_token};
 use super::error::ApiError;
+use super::grants::Principal;
 use super::params::collect;
 use super::registry::Ws;
+use super::state::Workspace;
 use crate::engine::runtime;
+use crate::resources::Pipe;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// `POST /v0/pipes/{name}/copy[?param=value…]`. The token must be able to read the pipe (its fixed params and
@@ -24,7 +29,6 @@ pub(super) async fn run(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let started = Instant::now();
     let (params, _) = collect(query.as_deref(), &headers, &body)?;
     let (principal, _) = authenticate(&ws, request_token(&headers, params.get("token").as_deref()))?;
     let Some(pipe) = ws.pipe(&name) else { return Err(ApiError::not_found(&name)) };
@@ -37,6 +41,23 @@ pub(super) async fn run(
         principal.require_admin()?;
     }
     let vars = params.variables()?;
+    let job = execute(&ws, &headers, pipe, principal, vars).await?;
+    Ok(axum::Json(job).into_response())
+}
+
+/// Runs a copy pipe as `principal` (checked by the caller) with `vars`, and records its job.
+async fn execute(
+    ws: &Arc<Workspace>,
+    headers: &HeaderMap,
+    pipe: Pipe,
+    principal: Principal,
+    vars: tinybird_template::Variables,
+) -> Result<serde_json::Value, ApiError> {
+    let started = Instant::now();
+    let name = pipe.name.clone();
+    let Some(copy) = pipe.copy.clone() else {
+        return Err(ApiError::bad_request(format!("The pipe '{name}' is not a copy pipe (it has no TYPE copy node)")));
+    };
     let task_ws = ws.clone();
     let result = runtime::run(&ws.limits, async move {
         let ws = task_ws;
@@ -55,8 +76,8 @@ pub(super) async fn run(
     }
     let (written, _) = ws.append(&copy.target, rows, Vec::new(), true).await?;
     let mut job = super::jobs::record(
-        &ws,
-        &headers,
+        ws,
+        headers,
         super::jobs::Outcome {
             kind: "copy",
             datasource: &copy.target,
@@ -72,5 +93,35 @@ pub(super) async fn run(
     {
         jobs.insert(id.to_string(), job.clone());
     }
-    Ok(axum::Json(job).into_response())
+    Ok(job)
+}
+
+/// Runs, as the scheduler does at each minute, every copy pipe of `ws` whose `COPY_SCHEDULE` matches `at` (UTC)
+/// and is not paused, with its params' defaults, as the workspace's admin. Each run leaves a job, `done` or, when
+/// the copy fails, `error` with the reason. Returns how many copies ran.
+pub(super) async fn run_scheduled(ws: &Arc<Workspace>, at: chrono::NaiveDateTime) -> usize {
+    let due: Vec<Pipe> = {
+        let Ok(live) = ws.live.read() else { return 0 };
+        let paused = ws.paused_copies.lock().map(|p| p.clone()).unwrap_or_default();
+        live.pipes
+            .values()
+            .filter(|p| !paused.contains(&p.name))
+            .filter(|p| {
+                let schedule = p.copy.as_ref().and_then(|c| c.schedule.as_deref()).unwrap_or("@on-demand");
+                tinybird_core::pipes::CopySchedule::cron(schedule).is_ok_and(|s| s.matches(at))
+            })
+            .cloned()
+            .collect()
+    };
+    let count = due.len();
+    for pipe in due {
+        let name = pipe.name.clone();
+        let outcome = execute(ws, &HeaderMap::new(), pipe, Principal::Admin, tinybird_template::Variables::new()).await;
+        if let Err(e) = outcome {
+            let why = e.body["error"].as_str().map_or_else(|| e.body.to_string(), str::to_owned);
+            eprintln!("tinybird-local: the scheduled copy '{name}' failed: {why}");
+            super::jobs::record_failure(ws, "copy", &name, &why);
+        }
+    }
+    count
 }

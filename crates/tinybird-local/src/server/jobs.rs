@@ -79,6 +79,26 @@ pub(super) fn record(ws: &Workspace, headers: &HeaderMap, outcome: Outcome<'_>) 
     job
 }
 
+/// Records a job that failed where no caller waits for it (a scheduled copy): status `error`, with the reason.
+pub(super) fn record_failure(ws: &Workspace, kind: &str, pipe: &str, why: &str) {
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = timestamp_now();
+    let job = serde_json::json!({
+        "id": id,
+        "job_id": id,
+        "kind": kind,
+        "status": "error",
+        "error": why,
+        "pipe_name": pipe,
+        "created_at": now,
+        "started_at": now,
+        "updated_at": now,
+    });
+    if let Ok(mut jobs) = ws.jobs.lock() {
+        jobs.insert(id, job);
+    }
+}
+
 /// `GET /v0/jobs[?status=…&kind=…]` (admin): the workspace's jobs, newest first.
 pub(super) async fn list(Ws(ws): Ws, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
     let q = query.as_deref();

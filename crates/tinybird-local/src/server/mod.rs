@@ -211,7 +211,25 @@ impl LocalServerBuilder {
                 })
                 .await;
         });
-        Ok(LocalServer { url: format!("http://{addr}"), ws, shutdown: Some(tx), handle: Some(handle) })
+        // Scheduled copies: at the start of each minute (UTC), in every workspace.
+        let scheduler = tokio::spawn(async move {
+            loop {
+                let now = chrono::Utc::now().timestamp_millis();
+                let next = (now.div_euclid(60_000) + 1) * 60_000;
+                tokio::time::sleep(std::time::Duration::from_millis(u64::try_from(next - now).unwrap_or(0))).await;
+                let Some(at) = chrono::DateTime::from_timestamp_millis(next).map(|t| t.naive_utc()) else { continue };
+                for ws in registry.all() {
+                    copy::run_scheduled(&ws, at).await;
+                }
+            }
+        });
+        Ok(LocalServer {
+            url: format!("http://{addr}"),
+            ws,
+            shutdown: Some(tx),
+            handle: Some(handle),
+            scheduler: scheduler.abort_handle(),
+        })
     }
 }
 
@@ -229,6 +247,8 @@ pub struct LocalServer {
     ws: Arc<Workspace>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
+    /// The task that runs scheduled copies each minute.
+    scheduler: tokio::task::AbortHandle,
 }
 
 impl std::fmt::Debug for LocalServer {
@@ -292,6 +312,13 @@ impl LocalServer {
         self.ws.token_value(name)
     }
 
+    /// Runs now what the scheduler runs at the start of each minute: every copy pipe whose `COPY_SCHEDULE` matches
+    /// the minute of `at` (UTC) and is not paused, as the workspace admin, each leaving a `copy` job (`error` with
+    /// the reason if it fails). Returns how many ran. For tests that cannot wait for the clock.
+    pub async fn run_scheduled_copies(&self, at: chrono::NaiveDateTime) -> usize {
+        copy::run_scheduled(&self.ws, at).await
+    }
+
     /// Stops the server and waits for in-flight requests.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -305,6 +332,7 @@ impl LocalServer {
 
 impl Drop for LocalServer {
     fn drop(&mut self) {
+        self.scheduler.abort();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

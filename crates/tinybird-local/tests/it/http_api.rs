@@ -1095,7 +1095,7 @@ async fn copy_pipes_run_on_demand() {
 #[tokio::test]
 async fn unsimulated_resource_kinds_are_refused_at_deploy() {
     let s = server().await;
-    let scheduled = copy_pipe("append", "COPY_SCHEDULE 0 * * * *\n");
+    let scheduled = copy_pipe("append", "COPY_SCHEDULE 0 25 * * *\n");
     let orphan = copy_pipe("append", "");
     let kafka = format!("{COPY_SOURCE}\nKAFKA_CONNECTION_NAME kafka\nKAFKA_TOPIC events\nKAFKA_GROUP_ID g\n");
     let sink = |connection: &str, keys: &str| {
@@ -1120,7 +1120,7 @@ async fn unsimulated_resource_kinds_are_refused_at_deploy() {
     for (files, expected) in [
         (
             vec![("source.datasource", COPY_SOURCE), ("daily.datasource", COPY_TARGET), ("t.pipe", scheduled.as_str())],
-            "does not run copy pipes on a schedule",
+            "COPY_SCHEDULE: invalid cron expression \"0 25 * * *\": the hour `25`",
         ),
         (vec![("source.datasource", kafka.as_str())], "KAFKA_CONNECTION_NAME ingests from a connection"),
         (
