@@ -1616,3 +1616,34 @@ async fn typed_sinks_and_copy_schedules_through_the_client() {
     let err = client.sink_pipe("hits_per_user_copy", &[]).await.expect_err("a copy pipe is not a sink");
     assert_eq!(err.kind(), &ErrorKind::BadRequest, "{err}");
 }
+
+/// Static tokens declared in code (the official SDK's `defineToken`): one `Token` value granted, by resource type,
+/// reading an endpoint and appending to a datasource, becomes `TOKEN` lines that tinybird-local turns into a token
+/// with exactly those rights; a grant on a resource the project lacks is reported, naming it.
+#[tokio::test]
+async fn declared_tokens_get_the_rights_granted_in_code() {
+    use tinybird::project::Token;
+    const BACKEND: Token = Token::new("backend");
+    let project = Project::new()
+        .datasource::<Hit>()
+        .endpoint::<AllHits>()
+        .grant(BACKEND.appends::<Hit>())
+        .grant(BACKEND.reads_pipe::<AllHits>());
+    let files = project.files().unwrap();
+    let datasource = &files.iter().find(|f| f.path.ends_with("hits.datasource")).unwrap().content;
+    assert!(datasource.contains("TOKEN \"backend\" APPEND"), "{datasource}");
+    let server = tinybird_local::LocalServer::start(&project).await.expect("tinybird-local starts");
+    let value = server.token(BACKEND.name()).expect("the declared token exists");
+    let backend = Client::builder().base_url(server.url()).token(value).build().unwrap();
+    backend.ingest(&[hit(1), hit(2)]).await.expect("the token appends to hits");
+    assert_eq!(backend.query(&AllHits {}).await.unwrap().data.len(), 2, "and reads all_hits");
+    let err = backend.sql::<Count>("SELECT count() AS c FROM hits").await.expect_err("no DATASOURCES:READ");
+    assert!(matches!(err.kind(), ErrorKind::Forbidden | ErrorKind::Auth), "{err}");
+
+    let missing = Project::new().grant(BACKEND.reads::<Hit>()).datasource::<Hit>();
+    let err = missing.validate().expect_err("a grant before its resource is reported").to_string();
+    assert!(
+        err.contains("token `backend` is granted READ on the datasource `hits`, which is not in the project"),
+        "{err}"
+    );
+}

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use crate::connections::{Connection, ConnectionDef, ConnectionError, DatasourceImport};
 use crate::datafile::{self, DatafileError, PipeDef, PipeKind};
-use crate::datasource::{Datasource, DatasourceDef};
+use crate::datasource::{Datasource, DatasourceDef, TokenDef, TokenPermission};
 use crate::endpoint::{Endpoint, EndpointDef};
 
 /// One datafile of a project: its path relative to the project folder (`datasources/events.datasource`) and its text.
@@ -57,6 +57,8 @@ pub struct Project {
     mismatches: Vec<crate::pipes::PipeError>,
     /// Typed connections that cannot be written: reported by `validate` and `files`.
     bad_connections: Vec<ConnectionError>,
+    /// Token grants on resources the project lacks: reported by `validate` and `files`.
+    bad_grants: Vec<String>,
 }
 
 /// Why a project is invalid, or could not be read or written.
@@ -95,6 +97,9 @@ pub enum ProjectError {
     /// A typed connection that cannot be written (a bad name or secret, a malformed setting).
     #[error(transparent)]
     Connection(#[from] ConnectionError),
+    /// A declared token granted access to a resource the project does not hold.
+    #[error("{0}")]
+    TokenGrant(String),
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -103,6 +108,79 @@ pub enum ProjectError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+/// A static token declared in code (the official SDK's `defineToken`): resources grant it access by type, so its
+/// name is written once and each grant names a resource that exists. Each grant becomes a `TOKEN <name> READ|APPEND`
+/// line in the resource's datafile; Tinybird creates the token on deploy (`tinybird-local` too: its value is
+/// `LocalServer::token(name)`).
+///
+/// ```
+/// use tinybird_core::project::{Project, Token};
+/// # use tinybird_core::datasource::{ColumnDef, Datasource, DatasourceDef};
+/// # #[derive(serde::Serialize, serde::Deserialize)] struct Event;
+/// # impl Datasource for Event {
+/// #     const NAME: &'static str = "events";
+/// #     type Columns = ();
+/// #     fn definition() -> DatasourceDef {
+/// #         DatasourceDef { name: "events".into(), columns: vec![ColumnDef { name: "id".into(), ty: "UInt64".into(), ..Default::default() }], ..Default::default() }
+/// #     }
+/// # }
+/// const INGEST: Token = Token::new("ingest_backend");
+/// let project = Project::new().datasource::<Event>().grant(INGEST.appends::<Event>());
+/// let files = project.files().unwrap();
+/// assert!(files[0].content.contains("TOKEN \"ingest_backend\" APPEND"), "{}", files[0].content);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token {
+    name: &'static str,
+}
+
+impl Token {
+    /// A token named `name`.
+    pub const fn new(name: &'static str) -> Token {
+        Token { name }
+    }
+
+    /// The token's name.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// `DATASOURCES:READ` on `D` (`TOKEN <name> READ` in its `.datasource`).
+    pub fn reads<D: Datasource>(&self) -> TokenGrant {
+        self.grant(D::NAME, TokenPermission::Read, GrantTarget::Datasource)
+    }
+
+    /// `DATASOURCES:APPEND` on `D` (`TOKEN <name> APPEND` in its `.datasource`).
+    pub fn appends<D: Datasource>(&self) -> TokenGrant {
+        self.grant(D::NAME, TokenPermission::Append, GrantTarget::Datasource)
+    }
+
+    /// `PIPES:READ` on the endpoint `E` (`TOKEN <name> READ` in its `.pipe`).
+    pub fn reads_pipe<E: Endpoint>(&self) -> TokenGrant {
+        self.grant(E::NAME, TokenPermission::Read, GrantTarget::Endpoint)
+    }
+
+    fn grant(&self, resource: &'static str, permission: TokenPermission, kind: GrantTarget) -> TokenGrant {
+        TokenGrant { token: self.name, resource, permission, kind }
+    }
+}
+
+/// One permission of a [`Token`] on one resource, for [`Project::grant`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenGrant {
+    token: &'static str,
+    resource: &'static str,
+    permission: TokenPermission,
+    kind: GrantTarget,
+}
+
+/// What kind of resource a [`TokenGrant`] is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GrantTarget {
+    Datasource,
+    Endpoint,
 }
 
 /// Something that deploys but is probably a mistake, e.g. a pipe reading a datasource the project does not define
@@ -152,6 +230,36 @@ impl Project {
             self.mismatches.push(e);
         }
         self.with_pipe(pipe.definition())
+    }
+
+    /// Grants a declared [`Token`] a permission on a resource of the project: a `TOKEN` line in its datafile. A grant
+    /// on a resource the project does not hold (yet) is reported by [`Project::validate`] and [`Project::files`];
+    /// add the resource first.
+    pub fn grant(mut self, grant: TokenGrant) -> Self {
+        let token = TokenDef { name: grant.token.to_owned(), permission: grant.permission };
+        let (tokens, kind) = match grant.kind {
+            GrantTarget::Datasource => {
+                (self.datasources.iter_mut().find(|d| d.name == grant.resource).map(|d| &mut d.tokens), "datasource")
+            }
+            GrantTarget::Endpoint => {
+                (self.endpoints.iter_mut().find(|e| e.name == grant.resource).map(|e| &mut e.tokens), "endpoint")
+            }
+        };
+        match tokens {
+            Some(tokens) if !tokens.contains(&token) => tokens.push(token),
+            Some(_) => {}
+            None => self.bad_grants.push(format!(
+                "token `{}` is granted {} on the {} `{}`, which is not in the project (add it before the grant)",
+                grant.token,
+                match grant.permission {
+                    TokenPermission::Read => "READ",
+                    TokenPermission::Append => "APPEND",
+                },
+                kind,
+                grant.resource
+            )),
+        }
+        self
     }
 
     /// Adds a sink pipe (see [`crate::pipes::SinkPipe`]).
@@ -372,6 +480,9 @@ impl Project {
         }
         if let Some(e) = self.bad_connections.first() {
             return Err(ProjectError::Connection(e.clone()));
+        }
+        if let Some(e) = self.bad_grants.first() {
+            return Err(ProjectError::TokenGrant(e.clone()));
         }
         let mut out = Vec::new();
         for def in &self.connections {
