@@ -1386,7 +1386,7 @@ async fn typed_materialized_views_and_copy_pipes() {
     assert_eq!(count(&client, "hits_per_user").await, 7, "COPY_MODE replace: the second run replaced the first");
 }
 
-/// Scheduled copies run on tinybird-local, each minute their cron schedule matches (`run_scheduled_copies` runs
+/// Scheduled copies run on tinybird-local, each minute their cron schedule matches (`run_schedules` runs
 /// what the scheduler runs at a given minute, so the test does not wait for the clock); a paused copy does not run
 /// until resumed, and each run leaves a `copy` job.
 #[tokio::test]
@@ -1408,16 +1408,16 @@ async fn scheduled_copies_run_on_their_schedule_unless_paused() {
     client.ingest(&(0..14).map(hit).collect::<Vec<_>>()).await.unwrap();
     let at = |h: u32, m: u32| NaiveDate::from_ymd_opt(2024, 3, 1).and_then(|d| d.and_hms_opt(h, m, 0)).unwrap();
     let rows = || async { client.sql::<Count>("SELECT count() AS c FROM hits_per_user").await.unwrap().data[0].c };
-    assert_eq!(server.run_scheduled_copies(at(10, 30)).await, 0, "not at minute 30");
+    assert_eq!(server.run_schedules(at(10, 30)).await, 0, "not at minute 30");
     assert_eq!(rows().await, 0);
-    assert_eq!(server.run_scheduled_copies(at(11, 0)).await, 1);
+    assert_eq!(server.run_schedules(at(11, 0)).await, 1);
     assert_eq!(rows().await, 7, "one row per user");
     client.pause_copy("hourly").await.unwrap();
-    assert_eq!(server.run_scheduled_copies(at(12, 0)).await, 0, "paused");
+    assert_eq!(server.run_schedules(at(12, 0)).await, 0, "paused");
     client.resume_copy("hourly").await.unwrap();
-    assert_eq!(server.run_scheduled_copies(at(13, 0)).await, 1);
+    assert_eq!(server.run_schedules(at(13, 0)).await, 1);
     assert_eq!(rows().await, 14, "appended again");
-    assert_eq!(server.run_scheduled_copies(at(13, 45)).await, 1);
+    assert_eq!(server.run_schedules(at(13, 45)).await, 1);
     assert_eq!(rows().await, 14, "the failed copy wrote nothing");
     let jobs = client.jobs().await.unwrap();
     assert_eq!(jobs.iter().filter(|j| j.kind == "copy" && j.status == "done").count(), 2, "{jobs:?}");
@@ -1586,6 +1586,10 @@ async fn typed_sinks_and_copy_schedules_through_the_client() {
     let sink = SinkPipe::to_bucket("hits_export", &exports, format!("file://{}", dir.path().display()), "hits")
         .node("rows", "%\nSELECT id, page FROM hits WHERE id < {{UInt64(below, 100)}} ORDER BY id")
         .format(SinkFormat::Ndjson);
+    // A scheduled sink: the scheduler writes its file at the minutes its cron matches.
+    let nightly = SinkPipe::to_bucket("hits_nightly", &exports, format!("file://{}", dir.path().display()), "nightly")
+        .node("rows", "SELECT count() AS hits FROM hits")
+        .schedule(tinybird::cron!("15 2 * * *"));
     let copy = CopyPipe::<HitsPerUser>::new("hits_per_user_copy")
         .node("snap", "SELECT user_id, count() AS hits FROM hits GROUP BY user_id");
     let project = Project::new()
@@ -1593,6 +1597,7 @@ async fn typed_sinks_and_copy_schedules_through_the_client() {
         .datasource::<Hit>()
         .datasource::<HitsPerUser>()
         .sink_pipe(&sink)
+        .sink_pipe(&nightly)
         .copy_pipe(&copy);
     project.validate().expect("a valid project");
     let server = tinybird_local::LocalServer::start(&project).await.expect("tinybird-local starts");
@@ -1615,6 +1620,12 @@ async fn typed_sinks_and_copy_schedules_through_the_client() {
     assert_eq!(err.kind(), &ErrorKind::BadRequest, "{err}");
     let err = client.sink_pipe("hits_per_user_copy", &[]).await.expect_err("a copy pipe is not a sink");
     assert_eq!(err.kind(), &ErrorKind::BadRequest, "{err}");
+
+    let at = |h: u32, m: u32| NaiveDate::from_ymd_opt(2024, 3, 1).and_then(|d| d.and_hms_opt(h, m, 0)).unwrap();
+    assert_eq!(server.run_schedules(at(2, 14)).await, 0);
+    assert!(!dir.path().join("nightly.csv").exists());
+    assert_eq!(server.run_schedules(at(2, 15)).await, 1);
+    assert_eq!(std::fs::read_to_string(dir.path().join("nightly.csv")).unwrap(), "5\n");
 }
 
 /// Static tokens declared in code (the official SDK's `defineToken`): one `Token` value granted, by resource type,

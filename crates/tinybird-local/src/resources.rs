@@ -103,9 +103,10 @@ const NO_IMPORTS: &str = "tinybird-local deploys connections but does not ingest
     DynamoDB, Postgres): it cannot reach the services they name. Deploy the datasource without its connector keys to \
     test the rest locally (and send it rows with the Events API), or test the import on Tinybird";
 
-/// What a sink may do here: write files under a `file://` URI, as csv or ndjson, plain or gzipped, on demand.
+/// What a sink may do here: write files under a `file://` URI, as csv or ndjson, plain or gzipped.
 const SINKS: &str = "tinybird-local runs sinks to a bucket connection (s3 or gcs) whose EXPORT_BUCKET_URI is a \
-    local file:// folder, as csv or ndjson, uncompressed or gzip, on demand (POST /v0/pipes/<name>/sink)";
+    local file:// folder, as csv or ndjson, uncompressed or gzip, on demand (POST /v0/pipes/<name>/sink) or on \
+    their EXPORT_SCHEDULE";
 
 /// What a project asks for that this server would otherwise silently not do: each is refused, naming it.
 pub(crate) fn unsimulated(resources: &Resources) -> Vec<FileError> {
@@ -177,8 +178,10 @@ fn check_sink(sink: &SinkSpec, connections: &[ConnectionDef]) -> Result<(), Stri
         return Err(format!("EXPORT_COMPRESSION {compression} is not simulated. {SINKS}"));
     }
     let schedule = sink.get("SCHEDULE").unwrap_or("@on-demand");
-    if schedule != "@on-demand" {
-        return Err(format!("EXPORT_SCHEDULE {schedule}: sinks are not run on a schedule here. {SINKS}"));
+    if schedule != "@on-demand"
+        && let Err(e) = tinybird_core::pipes::CopySchedule::cron(schedule)
+    {
+        return Err(format!("EXPORT_SCHEDULE: {e}"));
     }
     Ok(())
 }

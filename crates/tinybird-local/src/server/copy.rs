@@ -97,8 +97,8 @@ async fn execute(
 }
 
 /// Runs, as the scheduler does at each minute, every copy pipe of `ws` whose `COPY_SCHEDULE` matches `at` (UTC)
-/// and is not paused, with its params' defaults, as the workspace's admin. Each run leaves a job, `done` or, when
-/// the copy fails, `error` with the reason. Returns how many copies ran.
+/// and is not paused, and every sink whose `EXPORT_SCHEDULE` does, with their params' defaults, as the workspace's
+/// admin. Each run leaves a job, `done` or, when it fails, `error` with the reason. Returns how many ran.
 pub(super) async fn run_scheduled(ws: &Arc<Workspace>, at: chrono::NaiveDateTime) -> usize {
     let due: Vec<Pipe> = {
         let Ok(live) = ws.live.read() else { return 0 };
@@ -107,7 +107,9 @@ pub(super) async fn run_scheduled(ws: &Arc<Workspace>, at: chrono::NaiveDateTime
             .values()
             .filter(|p| !paused.contains(&p.name))
             .filter(|p| {
-                let schedule = p.copy.as_ref().and_then(|c| c.schedule.as_deref()).unwrap_or("@on-demand");
+                let copy = p.copy.as_ref().and_then(|c| c.schedule.as_deref());
+                let sink = p.sink.as_ref().and_then(|s| s.get("SCHEDULE"));
+                let schedule = copy.or(sink).unwrap_or("@on-demand");
                 tinybird_core::pipes::CopySchedule::cron(schedule).is_ok_and(|s| s.matches(at))
             })
             .cloned()
@@ -116,11 +118,16 @@ pub(super) async fn run_scheduled(ws: &Arc<Workspace>, at: chrono::NaiveDateTime
     let count = due.len();
     for pipe in due {
         let name = pipe.name.clone();
-        let outcome = execute(ws, &HeaderMap::new(), pipe, Principal::Admin, tinybird_template::Variables::new()).await;
+        let (kind, vars) = (if pipe.sink.is_some() { "sink" } else { "copy" }, tinybird_template::Variables::new());
+        let outcome = if pipe.sink.is_some() {
+            super::sink::execute(ws, &HeaderMap::new(), pipe, Principal::Admin, vars).await
+        } else {
+            execute(ws, &HeaderMap::new(), pipe, Principal::Admin, vars).await
+        };
         if let Err(e) = outcome {
             let why = e.body["error"].as_str().map_or_else(|| e.body.to_string(), str::to_owned);
-            eprintln!("tinybird-local: the scheduled copy '{name}' failed: {why}");
-            super::jobs::record_failure(ws, "copy", &name, &why);
+            eprintln!("tinybird-local: the scheduled {kind} '{name}' failed: {why}");
+            super::jobs::record_failure(ws, kind, &name, &why);
         }
     }
     count

@@ -313,9 +313,10 @@ impl LocalServer {
     }
 
     /// Runs now what the scheduler runs at the start of each minute: every copy pipe whose `COPY_SCHEDULE` matches
-    /// the minute of `at` (UTC) and is not paused, as the workspace admin, each leaving a `copy` job (`error` with
-    /// the reason if it fails). Returns how many ran. For tests that cannot wait for the clock.
-    pub async fn run_scheduled_copies(&self, at: chrono::NaiveDateTime) -> usize {
+    /// the minute of `at` (UTC) and is not paused, and every sink whose `EXPORT_SCHEDULE` does, as the workspace
+    /// admin, each leaving a `copy` or `sink` job (`error` with the reason if it fails). Returns how many ran. For
+    /// tests that cannot wait for the clock.
+    pub async fn run_schedules(&self, at: chrono::NaiveDateTime) -> usize {
         copy::run_scheduled(&self.ws, at).await
     }
 

@@ -2,22 +2,27 @@
 //! (`GET /v0/connectors`), and pausing a copy pipe's schedule (`POST /v0/pipes/{name}/copy/pause|resume`).
 //!
 //! A sink here writes one file into a local `file://` folder (its bucket connection's stand-in), as csv or ndjson,
-//! plain or gzipped; what else Tinybird's sinks do (Kafka, real buckets, file-name placeholders, parquet, schedules)
-//! is refused at deploy, naming it (see `resources`).
+//! plain or gzipped, on demand or on its `EXPORT_SCHEDULE` (the copies' scheduler runs it); what else Tinybird's
+//! sinks do (Kafka, real buckets, file-name placeholders, parquet, snappy) is refused at deploy, naming it (see
+//! `resources`).
 
 use super::access::Access;
 use super::auth::{authenticate, request_token};
 use super::error::ApiError;
+use super::grants::Principal;
 use super::params::collect;
 use super::registry::Ws;
+use super::state::Workspace;
 use crate::engine::runtime;
 use crate::format::{Format, OutputOptions, render};
+use crate::resources::Pipe;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// `POST /v0/pipes/{name}/sink[?param=value…]` (admin: it writes files on this machine). Renders the pipe with the
@@ -31,11 +36,24 @@ pub(super) async fn run(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let started = Instant::now();
     let (params, _) = collect(query.as_deref(), &headers, &body)?;
     let (principal, _) = authenticate(&ws, request_token(&headers, params.get("token").as_deref()))?;
     principal.require_admin()?;
     let Some(pipe) = ws.pipe(&name) else { return Err(ApiError::not_found(&name)) };
+    let job = execute(&ws, &headers, pipe, principal, params.variables()?).await?;
+    Ok(axum::Json(job).into_response())
+}
+
+/// Runs a sink pipe as `principal` with `vars`: writes its file and records its job.
+pub(super) async fn execute(
+    ws: &Arc<Workspace>,
+    headers: &HeaderMap,
+    pipe: Pipe,
+    principal: Principal,
+    vars: tinybird_template::Variables,
+) -> Result<serde_json::Value, ApiError> {
+    let started = Instant::now();
+    let name = pipe.name.clone();
     let Some(sink) = pipe.sink.clone() else {
         return Err(ApiError::bad_request(format!("The pipe '{name}' is not a sink pipe (it has no TYPE sink node)")));
     };
@@ -49,7 +67,6 @@ pub(super) async fn run(
         return Err(ApiError::bad_request(format!("The sink '{name}' has no file:// folder or file template")));
     }
     let format = if ndjson { Format::JsonEachRow } else { Format::Csv };
-    let vars = params.variables()?;
     let task_ws = ws.clone();
     let result = runtime::run(&ws.limits, async move {
         let ws = task_ws;
@@ -79,8 +96,8 @@ pub(super) async fn run(
     std::fs::write(&path, &bytes).map_err(|e| io_error(&name, &e))?;
     let rows = result.num_rows() as u64;
     let mut job = super::jobs::record(
-        &ws,
-        &headers,
+        ws,
+        headers,
         super::jobs::Outcome {
             kind: "sink",
             datasource: "",
@@ -97,7 +114,7 @@ pub(super) async fn run(
     {
         jobs.insert(id.to_string(), job.clone());
     }
-    Ok(axum::Json(job).into_response())
+    Ok(job)
 }
 
 fn io_error(sink: &str, e: &std::io::Error) -> ApiError {
