@@ -138,46 +138,10 @@ pub fn sample_batches() -> [Vec<Event>; 2] {
     [first.into_iter().map(event).collect(), second.into_iter().map(event).collect()]
 }
 
-/// Where to run: an in-process `tinybird-local` on ClickHouse, or a Tinybird workspace.
-#[derive(Clone)]
-pub enum Backend {
-    /// Start `tinybird-local` in-process, on its ClickHouse engine.
-    Local,
-    /// A Tinybird workspace.
-    Tinybird {
-        /// API base URL, e.g. `https://api.tinybird.co`.
-        url: String,
-        /// A token that may deploy and append.
-        token: String,
-        /// The workspace admin token, used to sign JWTs.
-        signing_key: String,
-    },
-}
-
-impl std::fmt::Debug for Backend {
-    // Tokens stay out of logs.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Backend::Local => f.write_str("Local"),
-            Backend::Tinybird { url, .. } => f.debug_struct("Tinybird").field("url", url).finish_non_exhaustive(),
-        }
-    }
-}
-
-impl Backend {
-    /// `Local` unless `TINYBIRD_TOKEN` is set; then `TINYBIRD_SIGNING_KEY` is required and `TINYBIRD_URL` defaults
-    /// to `https://api.tinybird.co`.
-    pub fn from_env() -> Result<Backend, Box<dyn Error>> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        let Some(token) = var("TINYBIRD_TOKEN") else {
-            return Ok(Backend::Local);
-        };
-        let signing_key = var("TINYBIRD_SIGNING_KEY")
-            .ok_or("TINYBIRD_SIGNING_KEY (the workspace admin token) is needed to sign the org tokens")?;
-        let url = var("TINYBIRD_URL").unwrap_or_else(|| "https://api.tinybird.co".to_owned());
-        Ok(Backend::Tinybird { url, token, signing_key })
-    }
-}
+#[path = "support/backend.rs"]
+#[allow(clippy::duplicate_mod)] // `tests/it/examples.rs` includes several examples, each with this module.
+mod backend;
+pub use backend::Backend;
 
 /// What the example saw, for tests to check.
 #[derive(Debug, Clone)]

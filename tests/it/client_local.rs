@@ -1432,12 +1432,6 @@ async fn scheduled_copies_run_on_their_schedule_unless_paused() {
 #[test]
 fn tinybirds_parser_reads_typed_pipes() {
     use tinybird::pipes::{CopyMode, CopyPipe, CopySchedule, MaterializedView};
-    let Some(tb) = std::env::var_os("TINYBIRD_TB").map(std::path::PathBuf::from).filter(|p| p.exists()) else {
-        assert!(std::env::var_os("TINYBIRD_LOCAL_REQUIRE_TB").is_none(), "TINYBIRD_TB does not name `tb`");
-        eprintln!("skipped: set TINYBIRD_TB to a `tb` executable (pip install tinybird==5.0.3)");
-        return;
-    };
-    let python = tb.with_file_name("python");
     let view = MaterializedView::<HitsPerUser>::new("hits_per_user_mv")
         .description("Hits per user")
         .node("agg", "SELECT user_id, count() AS hits FROM hits GROUP BY user_id")
@@ -1454,8 +1448,6 @@ fn tinybirds_parser_reads_typed_pipes() {
         .materialized_view(&view)
         .copy_pipe(&hourly)
         .copy_pipe(&on_demand);
-    let dir = tempfile::Builder::new().prefix("tb-parse").tempdir().unwrap();
-    project.write_to(dir.path()).unwrap();
     let script = r#"
 import sys, glob, json
 from tinybird.datafile.parse_pipe import parse_pipe
@@ -1467,9 +1459,7 @@ for f in sorted(glob.glob(sys.argv[1] + "/**/*.*", recursive=True)):
     out[f.rsplit("/", 1)[1]] = [{k: str(v) for k, v in n.items() if k not in ("sql", "columns", "schema")} for n in d.nodes]
 print(json.dumps(out))
 "#;
-    let run = std::process::Command::new(&python).arg("-c").arg(script).arg(dir.path()).output().expect("python runs");
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let parsed: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let Some(parsed) = crate::tb_parser::parse(&project, script) else { return };
     let node = |file: &str| parsed[file].as_array().and_then(|n| n.last()).cloned().unwrap_or_default();
     assert_eq!(node("hits_per_user_mv.pipe")["type"], "materialized", "{parsed}");
     assert_eq!(node("hits_per_user_mv.pipe")["datasource"], "hits_per_user");
@@ -1492,11 +1482,6 @@ fn tinybirds_parser_reads_connections_imports_and_sinks() {
         KafkaSaslMechanism, KafkaSecurityProtocol, S3Connection, Secret,
     };
     use tinybird::pipes::{SinkCompression, SinkFormat, SinkPipe};
-    let Some(tb) = std::env::var_os("TINYBIRD_TB").map(std::path::PathBuf::from).filter(|p| p.exists()) else {
-        assert!(std::env::var_os("TINYBIRD_LOCAL_REQUIRE_TB").is_none(), "TINYBIRD_TB does not name `tb`");
-        eprintln!("skipped: set TINYBIRD_TB to a `tb` executable (pip install tinybird==5.0.3)");
-        return;
-    };
     let kafka = KafkaConnection::new("events_kafka", "k:9092")
         .security_protocol(KafkaSecurityProtocol::SaslSsl)
         .sasl_mechanism(KafkaSaslMechanism::ScramSha512)
@@ -1530,8 +1515,6 @@ fn tinybirds_parser_reads_connections_imports_and_sinks() {
                 .compression(SinkCompression::Gzip),
         )
         .sink_pipe(&SinkPipe::to_kafka("hits_stream", &kafka, "hits_out").node("all", "SELECT * FROM hits"));
-    let dir = tempfile::Builder::new().prefix("tb-connections").tempdir().unwrap();
-    project.write_to(dir.path()).unwrap();
     let script = r#"
 import sys, glob, json
 from tinybird.datafile.parse_connection import parse_connection
@@ -1550,10 +1533,7 @@ for f in sorted(glob.glob(sys.argv[1] + "/**/*.*", recursive=True)):
     out[name] = {k: str(v) for k, v in d.nodes[-1].items() if k not in ("sql", "columns", "schema", "engine")}
 print(json.dumps(out))
 "#;
-    let python = tb.with_file_name("python");
-    let run = std::process::Command::new(&python).arg("-c").arg(script).arg(dir.path()).output().expect("python runs");
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let parsed: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let Some(parsed) = crate::tb_parser::parse(&project, script) else { return };
     let kafka = &parsed["events_kafka.connection"];
     assert_eq!(kafka["type"], "kafka", "{parsed}");
     assert_eq!(kafka["kafka_bootstrap_servers"], "k:9092");

@@ -14,3 +14,4 @@ mod derive_compile_fail;
 mod derive_seed;
 mod derive_template_fns;
 mod examples;
+mod tb_parser;

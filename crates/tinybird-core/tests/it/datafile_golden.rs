@@ -328,3 +328,48 @@ fn what_cannot_be_written_is_an_error() {
     endpoint.nodes[0].sql = "  \n ".into();
     assert_eq!(write_endpoint(&endpoint).unwrap_err().to_string(), "SQL: node `user_analytics_0` has no SQL");
 }
+
+/// The typed connections (every kind and way to authenticate) and sinks, as written: golden, and read back.
+#[test]
+fn typed_connections_and_sinks() {
+    use tinybird_core::connections::{
+        Connection, DynamoDbConnection, GcsConnection, KafkaConnection, KafkaSaslMechanism, KafkaSecurityProtocol,
+        S3Connection, Secret,
+    };
+    use tinybird_core::datafile::{parse_connection, write_connection};
+    use tinybird_core::pipes::{SinkCompression, SinkFormat, SinkPipe, SinkStrategy};
+    let kafka = KafkaConnection::new("events_kafka", "broker-1:9092,broker-2:9092")
+        .security_protocol(KafkaSecurityProtocol::SaslSsl)
+        .sasl_mechanism(KafkaSaslMechanism::ScramSha256)
+        .key(Secret::new("KAFKA_KEY"))
+        .secret(Secret::new("KAFKA_SECRET"))
+        .schema_registry_url("https://registry.example.com")
+        .ssl_ca_pem(Secret::new("KAFKA_CA_PEM"));
+    let s3 = S3Connection::with_role("exports", "eu-west-1", "arn:aws:iam::123456789012:role/tinybird");
+    let s3_keys =
+        S3Connection::with_keys("landing", "us-east-1", Secret::new("S3_KEY"), Secret::new("S3_SECRET").or_default(""));
+    let gcs = GcsConnection::with_service_account("archive", Secret::new("GCS_SERVICE_ACCOUNT"));
+    let ddb = DynamoDbConnection::new("orders_ddb", "us-east-1", "arn:aws:iam::123456789012:role/ddb");
+    let connections: [&dyn Connection; 5] = [&kafka, &s3, &s3_keys, &gcs, &ddb];
+    let mut out = String::new();
+    for connection in connections {
+        let def = connection.definition().unwrap();
+        let text = write_connection(&def).unwrap();
+        assert_eq!(parse_connection(&def.name, &text).unwrap(), def);
+        out.push_str(&format!("=== connections/{}.connection\n{text}", def.name));
+    }
+    let to_bucket = SinkPipe::to_bucket("events_export", &s3, "s3://exports/events", "events")
+        .description("Yesterday's events, every night")
+        .node("yesterday", "SELECT * FROM events WHERE toDate(timestamp) = yesterday()")
+        .schedule(tinybird_core::cron!("0 3 * * *"))
+        .strategy(SinkStrategy::Replace)
+        .compression(SinkCompression::Gzip)
+        .format(SinkFormat::Parquet);
+    let to_kafka = SinkPipe::to_kafka("events_stream", &kafka, "events_out").node("all", "SELECT * FROM events");
+    for sink in [to_bucket.definition(), to_kafka.definition()] {
+        let text = write_pipe(&sink).unwrap();
+        assert_eq!(parse_pipe(&sink.name, &text).unwrap(), sink);
+        out.push_str(&format!("=== pipes/{}.pipe\n{text}", sink.name));
+    }
+    insta::assert_snapshot!(out);
+}

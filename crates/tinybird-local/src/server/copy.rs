@@ -58,15 +58,7 @@ async fn execute(
     let Some(copy) = pipe.copy.clone() else {
         return Err(ApiError::bad_request(format!("The pipe '{name}' is not a copy pipe (it has no TYPE copy node)")));
     };
-    let task_ws = ws.clone();
-    let result = runtime::run(&ws.limits, async move {
-        let ws = task_ws;
-        let mut access = Access::new(&ws, &principal, &vars, false);
-        let result_of_pipe = access.pipe(&pipe)?;
-        let checked = access.finish(result_of_pipe);
-        Ok::<_, ApiError>(ws.engine.run_query(checked.query, &checked.scope).await?)
-    })
-    .await?;
+    let result = run_pipe(ws, pipe, principal, vars, None).await?;
     let rows = ws.rows_for(&copy.target, &result, &format!("copy pipe '{name}'"))?;
     if copy.replace {
         let _lock = ws.deploy_lock.lock().await;
@@ -75,25 +67,39 @@ async fn execute(
         ws.snapshot(&copy.target).await?;
     }
     let (written, _) = ws.append(&copy.target, rows, Vec::new(), true).await?;
-    let mut job = super::jobs::record(
-        ws,
-        headers,
-        super::jobs::Outcome {
-            kind: "copy",
-            datasource: &copy.target,
-            rows: written,
-            quarantined: 0,
-            bytes: 0,
-            seconds: started.elapsed().as_secs_f64(),
-        },
-    );
-    job["pipe_name"] = serde_json::Value::String(name);
-    if let Ok(mut jobs) = ws.jobs.lock()
-        && let Some(id) = job["id"].as_str()
-    {
-        jobs.insert(id.to_string(), job.clone());
-    }
-    Ok(job)
+    let outcome = super::jobs::Outcome {
+        kind: "copy",
+        datasource: &copy.target,
+        rows: written,
+        quarantined: 0,
+        bytes: 0,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    Ok(super::jobs::record_pipe_run(ws, headers, outcome, &name, &[]))
+}
+
+/// A pipe's result as `principal` reads it with `vars` (fixed params and filters apply), on the query runtime, in
+/// `output`'s form when given (rows formatted by the engine).
+pub(super) async fn run_pipe(
+    ws: &Arc<Workspace>,
+    pipe: Pipe,
+    principal: Principal,
+    vars: tinybird_template::Variables,
+    output: Option<crate::engine::Output>,
+) -> Result<crate::engine::QueryResult, ApiError> {
+    let task_ws = ws.clone();
+    runtime::run(&ws.limits, async move {
+        let ws = task_ws;
+        let mut access = Access::new(&ws, &principal, &vars, false);
+        let result_of_pipe = access.pipe(&pipe)?;
+        let checked = access.finish(result_of_pipe);
+        let result = match output {
+            Some(output) => ws.engine.run_query_as(checked.query, &checked.scope, output).await?,
+            None => ws.engine.run_query(checked.query, &checked.scope).await?,
+        };
+        Ok::<_, ApiError>(result)
+    })
+    .await
 }
 
 /// Runs, as the scheduler does at each minute, every copy pipe of `ws` whose `COPY_SCHEDULE` matches `at` (UTC)

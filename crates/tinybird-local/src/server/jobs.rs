@@ -79,6 +79,27 @@ pub(super) fn record(ws: &Workspace, headers: &HeaderMap, outcome: Outcome<'_>) 
     job
 }
 
+/// Records a finished run of a pipe (a copy or a sink): the job, with `pipe_name` and the `extra` fields.
+pub(super) fn record_pipe_run(
+    ws: &Workspace,
+    headers: &HeaderMap,
+    outcome: Outcome<'_>,
+    pipe: &str,
+    extra: &[(&str, serde_json::Value)],
+) -> serde_json::Value {
+    let mut job = record(ws, headers, outcome);
+    job["pipe_name"] = serde_json::Value::String(pipe.to_owned());
+    for (key, value) in extra {
+        job[*key] = value.clone();
+    }
+    if let Ok(mut jobs) = ws.jobs.lock()
+        && let Some(id) = job["id"].as_str()
+    {
+        jobs.insert(id.to_string(), job.clone());
+    }
+    job
+}
+
 /// Records a job that failed where no caller waits for it (a scheduled copy): status `error`, with the reason.
 pub(super) fn record_failure(ws: &Workspace, kind: &str, pipe: &str, why: &str) {
     let id = uuid::Uuid::new_v4().to_string();

@@ -6,14 +6,12 @@
 //! sinks do (Kafka, real buckets, file-name placeholders, parquet, snappy) is refused at deploy, naming it (see
 //! `resources`).
 
-use super::access::Access;
 use super::auth::{authenticate, request_token};
 use super::error::ApiError;
 use super::grants::Principal;
 use super::params::collect;
 use super::registry::Ws;
 use super::state::Workspace;
-use crate::engine::runtime;
 use crate::format::{Format, OutputOptions, render};
 use crate::resources::Pipe;
 use axum::body::Bytes;
@@ -67,16 +65,8 @@ pub(super) async fn execute(
         return Err(ApiError::bad_request(format!("The sink '{name}' has no file:// folder or file template")));
     }
     let format = if ndjson { Format::JsonEachRow } else { Format::Csv };
-    let task_ws = ws.clone();
-    let result = runtime::run(&ws.limits, async move {
-        let ws = task_ws;
-        let mut access = Access::new(&ws, &principal, &vars, false);
-        let result_of_pipe = access.pipe(&pipe)?;
-        let checked = access.finish(result_of_pipe);
-        let output = format.output(OutputOptions::default());
-        Ok::<_, ApiError>(ws.engine.run_query_as(checked.query, &checked.scope, output).await?)
-    })
-    .await?;
+    let output = format.output(OutputOptions::default());
+    let result = super::copy::run_pipe(ws, pipe, principal, vars, Some(output)).await?;
     let text = render(&result, format, OutputOptions::default(), started.elapsed().as_secs_f64());
     let bytes = if gzip {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -94,27 +84,16 @@ pub(super) async fn execute(
         path = folder.join(format!("{template}_{n}.{extension}"));
     }
     std::fs::write(&path, &bytes).map_err(|e| io_error(&name, &e))?;
-    let rows = result.num_rows() as u64;
-    let mut job = super::jobs::record(
-        ws,
-        headers,
-        super::jobs::Outcome {
-            kind: "sink",
-            datasource: "",
-            rows,
-            quarantined: 0,
-            bytes: bytes.len() as u64,
-            seconds: started.elapsed().as_secs_f64(),
-        },
-    );
-    job["pipe_name"] = serde_json::Value::String(name);
-    job["files"] = serde_json::json!([format!("file://{}", path.display())]);
-    if let Ok(mut jobs) = ws.jobs.lock()
-        && let Some(id) = job["id"].as_str()
-    {
-        jobs.insert(id.to_string(), job.clone());
-    }
-    Ok(job)
+    let outcome = super::jobs::Outcome {
+        kind: "sink",
+        datasource: "",
+        rows: result.num_rows() as u64,
+        quarantined: 0,
+        bytes: bytes.len() as u64,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    let files = serde_json::json!([format!("file://{}", path.display())]);
+    Ok(super::jobs::record_pipe_run(ws, headers, outcome, &name, &[("files", files)]))
 }
 
 fn io_error(sink: &str, e: &std::io::Error) -> ApiError {
