@@ -8,14 +8,70 @@ pub(super) fn syntax(e: impl std::fmt::Display) -> EngineError {
     EngineError::Syntax(format!("Syntax error: {}", text.trim_start_matches("sql parser error: ")))
 }
 
+/// ClickHouse's `#` comments, blanked: a `#` followed by a space or `!`, outside strings, quoted names and other
+/// comments, starts a comment that runs to the end of the line (`SELECT 1 # why`, `#!/usr/bin/env clickhouse`).
+/// Any other `#` is left for the tokenizer, which refuses it, as ClickHouse does (`#comment` is a syntax error).
+/// The comment's bytes become spaces, so the positions of what follows on other lines do not move.
+pub(super) fn blank_hash_comments(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.contains('#') {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let bytes = sql.as_bytes();
+    let mut out = bytes.to_vec();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'\'' | b'"' | b'`') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != quote {
+                    // A backslash escapes the next byte; a doubled quote is one quote (the loop sees it as an end and a
+                    // start).
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i += 2;
+            }
+            b'$' if bytes.get(i + 1) == Some(&b'$') => {
+                i += 2;
+                while i < bytes.len() && !(bytes[i] == b'$' && bytes.get(i + 1) == Some(&b'$')) {
+                    i += 1;
+                }
+                i += 2;
+            }
+            b'#' if matches!(bytes.get(i + 1), Some(b' ' | b'!')) => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    out[i] = b' ';
+                    i += 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    // Only whole comments (ASCII `#` to a newline) were replaced, so the text is still UTF-8.
+    std::borrow::Cow::Owned(String::from_utf8(out).unwrap_or_else(|_| sql.to_owned()))
+}
+
 /// The tokens of ClickHouse SQL, with every literal read as ClickHouse reads it (sqlparser's own reading differs):
 ///
 /// - string literals and quoted identifiers are unescaped by ClickHouse's rules ([`unescape`]);
 /// - `$$text$$` is a string, as in ClickHouse;
 /// - `0x1F` and `0b101` are integers (the tokenizer reads `0b101` as `0` aliased `b101`), `x'41'` is a string;
-/// - a number followed at once by a word (`1abc`, `0x1Fg`) is a syntax error, as in ClickHouse, not an alias.
+/// - a number followed at once by a word (`1abc`, `0x1Fg`) is a syntax error, as in ClickHouse, not an alias;
+/// - `# ` and `#!` start a comment to the end of the line ([`blank_hash_comments`]).
 pub(super) fn lex(sql: &str) -> Result<Vec<Token>, EngineError> {
     use datafusion::sql::sqlparser::tokenizer::TokenWithSpan;
+    let sql = &*blank_hash_comments(sql);
     let located =
         Tokenizer::new(&ClickHouseSql::default(), sql).with_unescape(false).tokenize_with_location().map_err(syntax)?;
     // The first character of each line, to find what a token was written as.

@@ -201,3 +201,22 @@ fn inlines_scalar_with() {
     let q = parse("WITH 2 AS two, t AS (SELECT 1 AS x) SELECT x * two FROM t").unwrap();
     assert_eq!(q.to_string(), "WITH t AS (SELECT 1 AS x) SELECT x * (2) AS `multiply(x, two)` FROM t");
 }
+
+#[test]
+fn hash_comments_are_read_as_clickhouse_reads_them() {
+    // `# ` and `#!` start a comment to the end of the line; inside strings, names and other comments `#` is text.
+    for (sql, blanked) in [
+        ("SELECT 1 # why\n, 2", "SELECT 1      \n, 2"),
+        ("#!/usr/bin/env clickhouse\nSELECT 1", "                         \nSELECT 1"),
+        ("SELECT '# not', `# not` -- # not\n", "SELECT '# not', `# not` -- # not\n"),
+        ("SELECT 'it\\'s # not' /* # not */ # yes", "SELECT 'it\\'s # not' /* # not */      "),
+        ("SELECT $$ # not $$ # é", "SELECT $$ # not $$     "),
+    ] {
+        assert_eq!(blank_hash_comments(sql), blanked, "{sql}");
+    }
+    assert!(matches!(blank_hash_comments("SELECT 1"), std::borrow::Cow::Borrowed(_)));
+    // Any other `#` stays, and is a syntax error, as in ClickHouse.
+    assert_eq!(blank_hash_comments("SELECT 1 #comment"), "SELECT 1 #comment");
+    assert!(lex("SELECT 1 #comment").is_err() || parse_for("SELECT 1 #comment", Flavor::DataFusion).is_err());
+    assert!(parse_for("SELECT 1 # a comment\n, 2 AS two", Flavor::DataFusion).is_ok());
+}
