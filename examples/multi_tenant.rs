@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
-use tinybird::client::{Client, DeployOptions};
-use tinybird::jwt::{self, Claims, Jwt, JwtBuilder, Scope, SigningKey, WithExpiry};
+use tinybird::client::DeployOptions;
+use tinybird::jwt::{self, Claims, Jwt, JwtBuilder, Scope, WithExpiry};
 use tinybird::project::Project;
 use tinybird::{Datasource, Endpoint};
 
@@ -150,20 +150,9 @@ pub struct Summary {
 /// Runs every step against `backend`, printing what happens.
 pub async fn run(backend: Backend) -> Result<Summary, Box<dyn Error>> {
     println!("Multi-tenant tokens: one JWT per org\n");
-    let (_local, url, admin_token, signing_key) = match backend {
-        Backend::Local => {
-            let server = tinybird_local::LocalServer::start(tinybird_local::Resources::new()).await?;
-            let (url, token) = (server.url().to_owned(), server.admin_token().to_owned());
-            println!("Started tinybird-local at {url}");
-            (Some(server), url, token.clone(), token)
-        }
-        Backend::Tinybird { url, token, signing_key } => {
-            println!("Using Tinybird at {url}");
-            (None, url, token, signing_key)
-        }
-    };
-    let admin = Client::builder().base_url(&url).token(admin_token).build()?;
-    let key = SigningKey::from_admin_token(&signing_key)?;
+    // Keeps the local server, if any, alive until the end of `run`: dropping it stops it.
+    let backend = backend.connect(tinybird_local::LocalServer::builder()).await?;
+    let (admin, key) = (&backend.admin, &backend.key);
 
     admin.deploy_project(&project(), &DeployOptions::default().poll_interval(Duration::from_millis(200))).await?;
     println!("1. Deployed events, org_analytics and org_events");
@@ -176,8 +165,8 @@ pub async fn run(backend: Backend) -> Result<Summary, Box<dyn Error>> {
     let mut views = Vec::new();
     let mut clients = Vec::new();
     for (org_id, org_name) in ORGS {
-        let jwt = org_token(org_id).sign(&key)?;
-        let claims = jwt::verify(jwt.expose(), &key)?;
+        let jwt = org_token(org_id).sign(key)?;
+        let claims = jwt::verify(jwt.expose(), key)?;
         let client = admin.with_token(jwt.expose())?;
         let users = client.query(&OrgAnalytics { org_id }).await?.data;
         let events = client.query(&OrgEvents { org_id, limit: None }).await?.data;
@@ -225,7 +214,7 @@ pub async fn run(backend: Backend) -> Result<Summary, Box<dyn Error>> {
     let long_ttl_refused = match Jwt::builder(format!("org_{a}"))
         .scope(Scope::pipe::<OrgAnalytics>().fixed(|p| p.org_id = Some(a)))
         .expires_in(ORG_TOKEN_TTL + Duration::from_secs(3600))
-        .sign(&key)
+        .sign(key)
     {
         Ok(_) => return Err("a 25-hour token was signed without `allow_long_ttl()`".into()),
         Err(e) => e.to_string(),
@@ -239,16 +228,5 @@ pub async fn run(backend: Backend) -> Result<Summary, Box<dyn Error>> {
 #[allow(dead_code)] // `tests/it/examples.rs` includes this file and calls `run` instead.
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let result = match Backend::from_env() {
-        Ok(backend) => run(backend).await.map(drop),
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            // The client's and the JWT module's errors never contain tokens or keys.
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    backend::main(run).await
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
-use tinybird::client::{Client, DeployOptions, DeployOutcome, QueryResponse, RetryPolicy};
+use tinybird::client::{DeployOptions, DeployOutcome, QueryResponse, RetryPolicy};
 use tinybird::error::ErrorKind;
 use tinybird::jwt::{Jwt, Scope, SigningKey};
 use tinybird::project::Project;
@@ -144,21 +144,9 @@ pub fn user_token(user_id: u64, key: &SigningKey) -> Result<Jwt, tinybird::jwt::
 pub async fn run(backend: Backend) -> Result<Summary, Box<dyn Error>> {
     println!("Tinybird quickstart: row-level security with JWTs\n");
 
-    // Keep the local server alive until the end of `run`: dropping it stops it.
-    let (_local, url, admin_token, signing_key) = match backend {
-        Backend::Local => {
-            let server = tinybird_local::LocalServer::start(tinybird_local::Resources::new()).await?;
-            let (url, token) = (server.url().to_owned(), server.admin_token().to_owned());
-            println!("Started tinybird-local at {url} (set TINYBIRD_TOKEN to use your Tinybird workspace instead)");
-            (Some(server), url, token.clone(), token)
-        }
-        Backend::Tinybird { url, token, signing_key } => {
-            println!("Using Tinybird at {url}");
-            (None, url, token, signing_key)
-        }
-    };
-    let admin = Client::builder().base_url(&url).token(admin_token).build()?;
-    let key = SigningKey::from_admin_token(&signing_key)?;
+    // Keeps the local server, if any, alive until the end of `run`: dropping it stops it.
+    let backend = backend.connect(tinybird_local::LocalServer::builder()).await?;
+    let (admin, key) = (&backend.admin, &backend.key);
 
     // 1. Deploy the datasource and the endpoint declared above.
     let outcome =
@@ -184,7 +172,7 @@ pub async fn run(backend: Backend) -> Result<Summary, Box<dyn Error>> {
     // 3. One JWT per user, signed locally: no network call, nothing secret printed.
     let mut tokens = Vec::new();
     for user in USERS {
-        let jwt = user_token(user, &key)?;
+        let jwt = user_token(user, key)?;
         let client = admin.with_token(jwt.expose())?;
         tokens.push((user, jwt, client));
     }
@@ -203,7 +191,7 @@ pub async fn run(backend: Backend) -> Result<Summary, Box<dyn Error>> {
     let (user, jwt, client) = &tokens[0];
     let other = USERS[1];
     let tampered_typed = client.query(&analytics_for(other)).await?.data;
-    let tampered_raw = raw_query(&url, jwt.expose(), other).await?;
+    let tampered_raw = raw_query(admin.base_url().as_str(), jwt.expose(), other).await?;
     let own = &rows[0].1;
     println!("5. User {user}'s JWT asking for user {other}'s rows:");
     println!("   typed params with user_id={other}: {}", verdict(&tampered_typed, own));
@@ -278,16 +266,5 @@ fn print_rows(who: &str, rows: &[UserAnalyticsRow]) {
 #[allow(dead_code)] // `tests/it/examples.rs` includes this file and calls `run` instead.
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let result = match Backend::from_env() {
-        Ok(backend) => run(backend).await.map(drop),
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            // The client's and the JWT module's errors never contain tokens or keys.
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    backend::main(run).await
 }

@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
-use tinybird::client::{Client, DeployOptions};
-use tinybird::jwt::{Jwt, JwtBuilder, Scope, SigningKey, WithExpiry};
+use tinybird::client::DeployOptions;
+use tinybird::jwt::{Jwt, JwtBuilder, Scope, WithExpiry};
 use tinybird::pipes::MaterializedView;
 use tinybird::project::Project;
 use tinybird::types::{AggregateState, SimpleAggregate, agg};
@@ -159,24 +159,10 @@ pub struct Summary {
 /// Runs every step against `backend`, printing what happens.
 pub async fn run(backend: Backend) -> Result<Summary, Box<dyn Error>> {
     println!("Per-tenant daily rollup: events → materialized view → AggregatingMergeTree → -Merge endpoint\n");
-    let (_local, url, admin_token, signing_key) = match backend {
-        Backend::Local => {
-            let server = tinybird_local::LocalServer::builder()
-                .engine(tinybird_local::EngineKind::ClickHouse)
-                .start()
-                .await
-                .map_err(|e| format!("tinybird-local's ClickHouse engine does not start: {e}"))?;
-            let (url, token) = (server.url().to_owned(), server.admin_token().to_owned());
-            println!("Started tinybird-local (ClickHouse engine) at {url}");
-            (Some(server), url, token.clone(), token)
-        }
-        Backend::Tinybird { url, token, signing_key } => {
-            println!("Using Tinybird at {url}");
-            (None, url, token, signing_key)
-        }
-    };
-    let admin = Client::builder().base_url(&url).token(admin_token).build()?;
-    let key = SigningKey::from_admin_token(&signing_key)?;
+    // Keeps the local server, if any, alive until the end of `run`: dropping it stops it.
+    let backend =
+        backend.connect(tinybird_local::LocalServer::builder().engine(tinybird_local::EngineKind::ClickHouse)).await?;
+    let (admin, key) = (&backend.admin, &backend.key);
 
     admin.deploy_project(&project(), &DeployOptions::default().poll_interval(Duration::from_millis(200))).await?;
     println!("1. Deployed events, org_daily (AggregatingMergeTree), org_daily_mv and org_daily_stats");
@@ -192,7 +178,7 @@ pub async fn run(backend: Backend) -> Result<Summary, Box<dyn Error>> {
     let mut days = Vec::new();
     let mut clients = Vec::new();
     for org_id in ORGS {
-        let client = admin.with_token(org_token(org_id).sign(&key)?.expose())?;
+        let client = admin.with_token(org_token(org_id).sign(key)?.expose())?;
         let rows = client.query(&OrgDailyStats { org_id }).await?.data;
         println!("   org {org_id}:");
         for d in &rows {
@@ -227,16 +213,5 @@ pub async fn run(backend: Backend) -> Result<Summary, Box<dyn Error>> {
 #[allow(dead_code)] // `tests/it/examples.rs` includes this file and calls `run` instead.
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let result = match Backend::from_env() {
-        Ok(backend) => run(backend).await.map(drop),
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            // The client's and the JWT module's errors never contain tokens or keys.
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    backend::main(run).await
 }

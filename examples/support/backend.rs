@@ -3,6 +3,9 @@
 
 use std::error::Error;
 
+use tinybird::client::Client;
+use tinybird::jwt::SigningKey;
+
 /// Where to run: an in-process `tinybird-local`, or a Tinybird workspace.
 #[derive(Clone)]
 pub enum Backend {
@@ -42,6 +45,60 @@ impl Backend {
         )?;
         let url = non_empty_var("TINYBIRD_URL").unwrap_or_else(|| "https://api.tinybird.co".to_owned());
         Ok(Backend::Tinybird { url, token, signing_key })
+    }
+}
+
+/// A backend ready to use: an admin client (`admin.base_url()` is the API's), the key that signs JWTs, and the local
+/// server when there is one (it stops when this is dropped).
+pub struct Connected {
+    /// A client with a token that may deploy and append.
+    pub admin: Client,
+    /// The workspace's JWT signing key.
+    pub key: SigningKey,
+    _local: Option<tinybird_local::LocalServer>,
+}
+
+impl Backend {
+    /// Starts `local` (for [`Backend::Local`]) or uses the workspace, saying which.
+    pub async fn connect(self, local: tinybird_local::LocalServerBuilder) -> Result<Connected, Box<dyn Error>> {
+        let (local, url, admin_token, signing_key) = match self {
+            Backend::Local => {
+                let server = local.start().await.map_err(|e| format!("tinybird-local does not start: {e}"))?;
+                let (url, token) = (server.url().to_owned(), server.admin_token().to_owned());
+                println!(
+                    "Started tinybird-local ({:?} engine) at {url} (set TINYBIRD_TOKEN to use your Tinybird workspace \
+                     instead)",
+                    server.engine()
+                );
+                (Some(server), url, token.clone(), token)
+            }
+            Backend::Tinybird { url, token, signing_key } => {
+                println!("Using Tinybird at {url}");
+                (None, url, token, signing_key)
+            }
+        };
+        let admin = Client::builder().base_url(&url).token(admin_token).build()?;
+        let key = SigningKey::from_admin_token(&signing_key)?;
+        Ok(Connected { admin, key, _local: local })
+    }
+}
+
+/// An example's `main`: its run with the backend the environment names, and the exit code. Errors are printed
+/// (the client's and the JWT module's errors never contain tokens or keys).
+pub async fn main<T, F>(run: impl FnOnce(Backend) -> F) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = Result<T, Box<dyn Error>>>,
+{
+    let result = match Backend::from_env() {
+        Ok(backend) => run(backend).await.map(drop),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 

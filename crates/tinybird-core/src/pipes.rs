@@ -402,23 +402,35 @@ pub struct PipeError {
     problems: Vec<String>,
 }
 
+/// The methods every typed pipe builder has, over its `def: PipeDef`; `$writes` ends the node's doc ("view writes").
+macro_rules! pipe_builder_methods {
+    ($writes:literal) => {
+        /// The pipe's name.
+        pub fn name(&self) -> &str {
+            &self.def.name
+        }
+
+        /// The pipe's description.
+        pub fn description(mut self, text: impl Into<String>) -> Self {
+            self.def.description = Some(text.into());
+            self
+        }
+
+        #[doc = concat!("Adds a node; the last one's result is what the ", $writes, ".")]
+        pub fn node(mut self, name: &str, sql: &str) -> Self {
+            add_node(&mut self.def, name, sql);
+            self
+        }
+    };
+}
+
 impl<T: Datasource> MaterializedView<T> {
     /// A materialized view named `name` (the `.pipe` file's name) into `T`.
     pub fn new(name: impl Into<String>) -> Self {
         MaterializedView { def: pipe(name), output: None, _target: PhantomData }
     }
 
-    /// The pipe's description.
-    pub fn description(mut self, text: impl Into<String>) -> Self {
-        self.def.description = Some(text.into());
-        self
-    }
-
-    /// Adds a node; the last one's result is what the view writes.
-    pub fn node(mut self, name: &str, sql: &str) -> Self {
-        add_node(&mut self.def, name, sql);
-        self
-    }
+    pipe_builder_methods!("view writes");
 
     /// Declares the row the last node produces: its columns are `T`'s (checked when it compiles, see
     /// [`WritesInto`]), and [`MaterializedView::check`] checks that it writes every column `T` needs.
@@ -458,22 +470,7 @@ impl<T: Datasource> CopyPipe<T> {
         }
     }
 
-    /// The pipe's name.
-    pub fn name(&self) -> &str {
-        &self.def.name
-    }
-
-    /// The pipe's description.
-    pub fn description(mut self, text: impl Into<String>) -> Self {
-        self.def.description = Some(text.into());
-        self
-    }
-
-    /// Adds a node; the last one's result is what the pipe writes.
-    pub fn node(mut self, name: &str, sql: &str) -> Self {
-        add_node(&mut self.def, name, sql);
-        self
-    }
+    pipe_builder_methods!("pipe writes");
 
     /// Append (the default) or replace.
     pub fn mode(mut self, mode: CopyMode) -> Self {
@@ -662,22 +659,7 @@ impl<K> SinkPipe<K> {
         }
     }
 
-    /// The pipe's name.
-    pub fn name(&self) -> &str {
-        &self.def.name
-    }
-
-    /// The pipe's description.
-    pub fn description(mut self, text: impl Into<String>) -> Self {
-        self.def.description = Some(text.into());
-        self
-    }
-
-    /// Adds a node; the last one's result is what the sink exports.
-    pub fn node(mut self, name: &str, sql: &str) -> Self {
-        add_node(&mut self.def, name, sql);
-        self
-    }
+    pipe_builder_methods!("sink exports");
 
     /// `EXPORT_SCHEDULE`: a cron schedule ([`cron!`](crate::cron)) or on demand only (the default).
     pub fn schedule(mut self, schedule: CopySchedule) -> Self {

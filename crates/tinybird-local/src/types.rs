@@ -97,10 +97,13 @@ impl ChType {
             Model::DateTime64 { precision, tz } => {
                 Some(ChType::DateTime { precision: Some(*precision), tz: tz.clone() })
             }
-            Model::Uuid | Model::IPv4 | Model::IPv6 | Model::Json | Model::FixedString(_) => {
-                Some(ChType::Named(ty.to_string()))
-            }
-            Model::Enum8(_) | Model::Enum16(_) => Some(ChType::Named(ty.to_string())),
+            Model::Uuid
+            | Model::IPv4
+            | Model::IPv6
+            | Model::Json
+            | Model::FixedString(_)
+            | Model::Enum8(_)
+            | Model::Enum16(_) => Some(ChType::Named(ty.to_string())),
             Model::Array(inner) => Some(ChType::Array(Box::new(ChType::from_model(inner, clickhouse)?))),
             Model::Nullable(inner) => Some(ChType::Nullable(Box::new(ChType::from_model(inner, clickhouse)?))),
             Model::LowCardinality(inner) => {

@@ -56,7 +56,7 @@ impl fmt::Display for ParseTypeError {
 impl std::error::Error for ParseTypeError {}
 
 /// A type family the parser reads, as ClickHouse registers it (`system.data_type_families`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Family {
     /// The name as ClickHouse spells it.
     pub name: &'static str,
@@ -67,14 +67,14 @@ pub struct Family {
     pub arguments: Arguments,
 }
 
-/// Whether a [`Family`] takes arguments; the text shows how they are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Whether a [`Family`] takes arguments: the type its bare name is, and how arguments are written.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Arguments {
-    /// Never (`UInt64`).
-    None,
-    /// Optionally: the bare name has ClickHouse's default (`DateTime64` is `DateTime64(3)`, `Decimal` is
+    /// Never: the name is the type (`UInt64`).
+    Bare(ChType),
+    /// Optionally: the bare name is ClickHouse's default (`DateTime64` is `DateTime64(3)`, `Decimal` is
     /// `Decimal(10, 0)`).
-    Optional(&'static str),
+    Optional(&'static str, ChType),
     /// Always (`Nullable(T)`).
     Required(&'static str),
 }
@@ -85,40 +85,44 @@ const fn family(name: &'static str, case_insensitive: bool, arguments: Arguments
 
 /// Every type family the model holds. A test checks the case rule of each against ClickHouse's own table.
 pub const FAMILIES: &[Family] = {
-    use Arguments::{None as Bare, Optional, Required};
+    use Arguments::{Bare, Optional, Required};
     &[
-        family("String", false, Bare),
+        family("String", false, Bare(ChType::String)),
         family("FixedString", false, Required("`FixedString(N)`")),
-        family("Int8", false, Bare),
-        family("Int16", false, Bare),
-        family("Int32", false, Bare),
-        family("Int64", false, Bare),
-        family("Int128", false, Bare),
-        family("Int256", false, Bare),
-        family("UInt8", false, Bare),
-        family("UInt16", false, Bare),
-        family("UInt32", false, Bare),
-        family("UInt64", false, Bare),
-        family("UInt128", false, Bare),
-        family("UInt256", false, Bare),
-        family("Float32", false, Bare),
-        family("Float64", false, Bare),
-        family("Decimal", true, Optional("`Decimal(P, S)`")),
+        family("Int8", false, Bare(ChType::Int8)),
+        family("Int16", false, Bare(ChType::Int16)),
+        family("Int32", false, Bare(ChType::Int32)),
+        family("Int64", false, Bare(ChType::Int64)),
+        family("Int128", false, Bare(ChType::Int128)),
+        family("Int256", false, Bare(ChType::Int256)),
+        family("UInt8", false, Bare(ChType::UInt8)),
+        family("UInt16", false, Bare(ChType::UInt16)),
+        family("UInt32", false, Bare(ChType::UInt32)),
+        family("UInt64", false, Bare(ChType::UInt64)),
+        family("UInt128", false, Bare(ChType::UInt128)),
+        family("UInt256", false, Bare(ChType::UInt256)),
+        family("Float32", false, Bare(ChType::Float32)),
+        family("Float64", false, Bare(ChType::Float64)),
+        family("Decimal", true, Optional("`Decimal(P, S)`", ChType::Decimal { precision: 10, scale: 0 })),
         family("Decimal32", true, Required("`Decimal32(S)`")),
         family("Decimal64", true, Required("`Decimal64(S)`")),
         family("Decimal128", true, Required("`Decimal128(S)`")),
         family("Decimal256", true, Required("`Decimal256(S)`")),
-        family("Bool", true, Bare),
-        family("Boolean", true, Bare),
-        family("Date", true, Bare),
-        family("Date32", true, Bare),
-        family("DateTime", true, Optional("`DateTime` or `DateTime('Europe/Madrid')`")),
-        family("DateTime64", true, Optional("`DateTime64(3)` or `DateTime64(3, 'UTC')`")),
-        family("UUID", false, Bare),
-        family("IPv4", false, Bare),
-        family("IPv6", false, Bare),
-        family("JSON", true, Bare),
-        family("Nothing", false, Bare),
+        family("Bool", true, Bare(ChType::Bool)),
+        family("Boolean", true, Bare(ChType::Bool)),
+        family("Date", true, Bare(ChType::Date)),
+        family("Date32", true, Bare(ChType::Date32)),
+        family("DateTime", true, Optional("`DateTime` or `DateTime('Europe/Madrid')`", ChType::DateTime(None))),
+        family(
+            "DateTime64",
+            true,
+            Optional("`DateTime64(3)` or `DateTime64(3, 'UTC')`", ChType::DateTime64 { precision: 3, tz: None }),
+        ),
+        family("UUID", false, Bare(ChType::Uuid)),
+        family("IPv4", false, Bare(ChType::IPv4)),
+        family("IPv6", false, Bare(ChType::IPv6)),
+        family("JSON", true, Bare(ChType::Json)),
+        family("Nothing", false, Bare(ChType::Nothing)),
         family("Nullable", false, Required("`Nullable(T)`")),
         family("LowCardinality", false, Required("`LowCardinality(T)`")),
         family("Array", false, Required("`Array(T)`")),
@@ -311,51 +315,23 @@ impl<'a> Parser<'a> {
         let Some(family) = Family::find(name) else {
             return Err(self.error_at(start, format!("unknown type `{name}`")).unknown(name));
         };
-        let lower = family.name.to_ascii_lowercase();
         self.skip_ws();
         let has_arguments = self.peek() == Some('(');
-        match family.arguments {
-            Arguments::None if has_arguments => {
-                return Err(self.error(format!("`{}` takes no arguments", family.name)));
-            }
-            Arguments::Required(usage) if !has_arguments => {
+        match (&family.arguments, has_arguments) {
+            (Arguments::Bare(_), true) => Err(self.error(format!("`{}` takes no arguments", family.name))),
+            (Arguments::Required(usage), false) => {
                 let mut err = self.error(format!("expected `(` after `{}`, found {}", family.name, self.found()));
                 err.usage = Some(usage);
-                return Err(err);
+                Err(err)
             }
-            _ => {}
+            (Arguments::Bare(ty) | Arguments::Optional(_, ty), false) => Ok(ty.clone()),
+            (_, true) => self.arguments(family, start),
         }
-        if !has_arguments {
-            return Ok(match lower.as_str() {
-                "string" => ChType::String,
-                "int8" => ChType::Int8,
-                "int16" => ChType::Int16,
-                "int32" => ChType::Int32,
-                "int64" => ChType::Int64,
-                "int128" => ChType::Int128,
-                "int256" => ChType::Int256,
-                "uint8" => ChType::UInt8,
-                "uint16" => ChType::UInt16,
-                "uint32" => ChType::UInt32,
-                "uint64" => ChType::UInt64,
-                "uint128" => ChType::UInt128,
-                "uint256" => ChType::UInt256,
-                "float32" => ChType::Float32,
-                "float64" => ChType::Float64,
-                "bool" | "boolean" => ChType::Bool,
-                "date" => ChType::Date,
-                "date32" => ChType::Date32,
-                "uuid" => ChType::Uuid,
-                "ipv4" => ChType::IPv4,
-                "ipv6" => ChType::IPv6,
-                "json" => ChType::Json,
-                "nothing" => ChType::Nothing,
-                "datetime" => ChType::DateTime(None),
-                // ClickHouse's defaults for the bare names.
-                "datetime64" => ChType::DateTime64 { precision: 3, tz: None },
-                _ => ChType::Decimal { precision: 10, scale: 0 },
-            });
-        }
+    }
+
+    /// The arguments of a family that takes them, from its `(` to its `)`; `start` is where its name starts.
+    fn arguments(&mut self, family: &Family, start: usize) -> Result<ChType, ParseTypeError> {
+        let lower = family.name.to_ascii_lowercase();
         self.expect('(')?;
         if lower == "datetime" {
             let tz = self.string()?;

@@ -1,4 +1,5 @@
-//! Copy pipes on demand (`POST /v0/pipes/{name}/copy`): the pipe's result, rendered with the request's params, is
+//! Copy pipes on demand (`POST /v0/pipes/{name}/copy`) and on their schedule (paused and resumed with
+//! `POST /v0/pipes/{name}/copy/pause|resume`): the pipe's result, rendered with the request's params, is
 //! written into its `TARGET_DATASOURCE` (appended, or replacing what it holds with `COPY_MODE replace`) and the
 //! run is recorded as a job of kind `copy`. Copies with a cron `COPY_SCHEDULE` also run by themselves, each minute
 //! their schedule matches, unless paused (`run_scheduled`).
@@ -32,9 +33,7 @@ pub(super) async fn run(
     let (params, _) = collect(query.as_deref(), &headers, &body)?;
     let (principal, _) = authenticate(&ws, request_token(&headers, params.get("token").as_deref()))?;
     let Some(pipe) = ws.pipe(&name) else { return Err(ApiError::not_found(&name)) };
-    let Some(copy) = pipe.copy.clone() else {
-        return Err(ApiError::bad_request(format!("The pipe '{name}' is not a copy pipe (it has no TYPE copy node)")));
-    };
+    let copy = copy_spec(&pipe)?;
     principal.read_pipe(&name)?;
     principal.append(&copy.target)?;
     if copy.replace {
@@ -55,9 +54,7 @@ async fn execute(
 ) -> Result<serde_json::Value, ApiError> {
     let started = Instant::now();
     let name = pipe.name.clone();
-    let Some(copy) = pipe.copy.clone() else {
-        return Err(ApiError::bad_request(format!("The pipe '{name}' is not a copy pipe (it has no TYPE copy node)")));
-    };
+    let copy = copy_spec(&pipe)?;
     let result = run_pipe(ws, pipe, principal, vars, None).await?;
     let rows = ws.rows_for(&copy.target, &result, &format!("copy pipe '{name}'"))?;
     if copy.replace {
@@ -76,6 +73,13 @@ async fn execute(
         seconds: started.elapsed().as_secs_f64(),
     };
     Ok(super::jobs::record_pipe_run(ws, headers, outcome, &name, &[]))
+}
+
+/// The pipe's copy settings, or the error for a pipe that is not a copy pipe.
+fn copy_spec(pipe: &Pipe) -> Result<crate::resources::CopySpec, ApiError> {
+    pipe.copy.clone().ok_or_else(|| {
+        ApiError::bad_request(format!("The pipe '{}' is not a copy pipe (it has no TYPE copy node)", pipe.name))
+    })
 }
 
 /// A pipe's result as `principal` reads it with `vars` (fixed params and filters apply), on the query runtime, in
@@ -137,4 +141,34 @@ pub(super) async fn run_scheduled(ws: &Arc<Workspace>, at: chrono::NaiveDateTime
         }
     }
     count
+}
+
+/// `POST /v0/pipes/{name}/copy/pause` and `/copy/resume` (admin): whether a copy pipe's schedule runs. This server
+/// runs no schedules (a scheduled copy is refused at deploy), so the state is kept and shown, and a paused copy can
+/// still be run on demand, as on Tinybird.
+pub(super) async fn pause_or_resume(
+    Ws(ws): Ws,
+    Path((name, action)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (params, _) = collect(query.as_deref(), &headers, &body)?;
+    let (principal, _) = authenticate(&ws, request_token(&headers, params.get("token").as_deref()))?;
+    principal.require_admin()?;
+    let paused = match action.as_str() {
+        "pause" => true,
+        "resume" => false,
+        _ => return Err(ApiError::not_found(&format!("{name}/copy/{action}"))),
+    };
+    let Some(pipe) = ws.pipe(&name) else { return Err(ApiError::not_found(&name)) };
+    copy_spec(&pipe)?;
+    let mut set = ws.paused_copies.lock().map_err(|_| ApiError::internal("state lock poisoned"))?;
+    if paused {
+        set.insert(name.clone());
+    } else {
+        set.remove(&name);
+    }
+    let status = if paused { "paused" } else { "running" };
+    Ok(axum::Json(serde_json::json!({ "name": name, "type": "copy", "copy_status": status })).into_response())
 }

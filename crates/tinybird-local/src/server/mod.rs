@@ -354,7 +354,7 @@ fn router(registry: Arc<Registry>, max_body_bytes: usize) -> Router {
         .route("/v0/pipes/{file}", get(query::pipe).post(query::pipe))
         .route("/v1/pipes/{file}", get(query::pipe))
         .route("/v0/pipes/{name}/copy", post(copy::run))
-        .route("/v0/pipes/{name}/copy/{action}", post(sink::pause_or_resume))
+        .route("/v0/pipes/{name}/copy/{action}", post(copy::pause_or_resume))
         .route("/v0/pipes/{name}/sink", post(sink::run))
         .route("/v0/connectors", get(sink::connectors))
         .route("/v0/sql", get(query::sql).post(query::sql))

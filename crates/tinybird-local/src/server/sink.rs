@@ -1,5 +1,5 @@
-//! Sink pipes on demand (`POST /v0/pipes/{name}/sink`), the connections they export through
-//! (`GET /v0/connectors`), and pausing a copy pipe's schedule (`POST /v0/pipes/{name}/copy/pause|resume`).
+//! Sink pipes on demand (`POST /v0/pipes/{name}/sink`) and the connections they export through
+//! (`GET /v0/connectors`).
 //!
 //! A sink here writes one file into a local `file://` folder (its bucket connection's stand-in), as csv or ndjson,
 //! plain or gzipped, on demand or on its `EXPORT_SCHEDULE` (the copies' scheduler runs it); what else Tinybird's
@@ -107,12 +107,7 @@ pub(super) async fn connectors(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let token = query.as_deref().and_then(|q| {
-        super::params::form_pairs(q.as_bytes()).into_iter().find(|(k, _)| k == "token").map(|(_, v)| match v {
-            tinybird_template::ParamValue::Str(s) => s,
-            _ => String::new(),
-        })
-    });
+    let token = super::params::query_value(query.as_deref(), "token");
     let (principal, _) = authenticate(&ws, request_token(&headers, token.as_deref()))?;
     principal.require_admin()?;
     let live = ws.live.read().map_err(|_| ApiError::internal("state lock poisoned"))?;
@@ -122,36 +117,4 @@ pub(super) async fn connectors(
         .map(|c| serde_json::json!({ "id": format!("c_{}", c.name), "name": c.name, "service": c.kind }))
         .collect();
     Ok(axum::Json(serde_json::json!({ "connectors": list })).into_response())
-}
-
-/// `POST /v0/pipes/{name}/copy/pause` and `/copy/resume` (admin): whether a copy pipe's schedule runs. This server
-/// runs no schedules (a scheduled copy is refused at deploy), so the state is kept and shown, and a paused copy can
-/// still be run on demand, as on Tinybird.
-pub(super) async fn pause_or_resume(
-    Ws(ws): Ws,
-    Path((name, action)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let (params, _) = collect(query.as_deref(), &headers, &body)?;
-    let (principal, _) = authenticate(&ws, request_token(&headers, params.get("token").as_deref()))?;
-    principal.require_admin()?;
-    let paused = match action.as_str() {
-        "pause" => true,
-        "resume" => false,
-        _ => return Err(ApiError::not_found(&format!("{name}/copy/{action}"))),
-    };
-    let Some(pipe) = ws.pipe(&name) else { return Err(ApiError::not_found(&name)) };
-    if pipe.copy.is_none() {
-        return Err(ApiError::bad_request(format!("The pipe '{name}' is not a copy pipe (it has no TYPE copy node)")));
-    }
-    let mut set = ws.paused_copies.lock().map_err(|_| ApiError::internal("state lock poisoned"))?;
-    if paused {
-        set.insert(name.clone());
-    } else {
-        set.remove(&name);
-    }
-    let status = if paused { "paused" } else { "running" };
-    Ok(axum::Json(serde_json::json!({ "name": name, "type": "copy", "copy_status": status })).into_response())
 }
