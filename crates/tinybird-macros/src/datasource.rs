@@ -12,6 +12,7 @@ use crate::fallback;
 use crate::model;
 use crate::rowjson;
 use crate::suggest;
+use tinybird_types::TABLE_ENGINES as ENGINES;
 
 const CONTAINER_KEYS: &[&str] = &[
     "name",
@@ -36,7 +37,6 @@ const CONTAINER_KEYS: &[&str] = &[
 const FIELD_KEYS: &[&str] = &["type", "json", "default", "codec"];
 const INDEX_KEYS: &[&str] = &["name", "expr", "type", "granularity"];
 const TOKEN_KEYS: &[&str] = &["name", "read", "append"];
-use tinybird_types::TABLE_ENGINES as ENGINES;
 
 pub(crate) fn derive(input: &DeriveInput) -> TokenStream {
     let cx = Ctxt::new();
