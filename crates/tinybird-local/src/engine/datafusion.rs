@@ -590,6 +590,9 @@ impl DataFusionEngine {
                     Some(w) => w.apply(ty),
                     None => ty,
                 };
+                // A column holding a NULL is Nullable in ClickHouse, whatever the hints missed.
+                let has_null = batches.iter().any(|b| b.column(i).null_count() > 0);
+                let ty = if has_null { with_nulls(ty) } else { ty };
                 Column { name: f.name().clone(), ty }
             })
             .collect();
@@ -643,6 +646,16 @@ impl DataFusionEngine {
     }
 }
 
+/// The type of a column that holds a NULL: `Nullable(T)`, `LowCardinality(Nullable(T))`; an array, already Nullable
+/// or opaque type as it is.
+fn with_nulls(ty: ChType) -> ChType {
+    match ty {
+        ChType::Nullable(_) | ChType::Array(_) | ChType::Opaque(_) => ty,
+        ChType::LowCardinality(inner) => ChType::LowCardinality(Box::new(with_nulls(*inner))),
+        other => ChType::Nullable(Box::new(other)),
+    }
+}
+
 impl compat::Tables for DataFusionEngine {
     fn nullable_column(&self, column: &str) -> bool {
         self.tables.read().is_ok_and(|tables| {
@@ -664,9 +677,9 @@ impl compat::Tables for DataFusionEngine {
         found
     }
 
-    fn columns(&self, table: &str) -> Option<Vec<String>> {
+    fn columns(&self, table: &str) -> Option<Vec<(String, ChType)>> {
         let tables = self.tables.read().ok()?;
-        Some(tables.get(table)?.columns.iter().map(|(n, _)| n.clone()).collect())
+        Some(tables.get(table)?.columns.clone())
     }
 }
 

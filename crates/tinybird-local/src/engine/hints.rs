@@ -14,8 +14,8 @@
 
 use crate::types::ChType;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Query, SelectItem, SetExpr, UnaryOperator,
-    Value,
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Query, Select, SelectItem, SetExpr,
+    UnaryOperator, Value,
 };
 
 /// The wrappers one selected expression has in ClickHouse.
@@ -102,17 +102,206 @@ const NEVER_NULLABLE: &[&str] = &[
 ];
 
 /// The wrappers of each item of the query's outermost SELECT, in order (None where unknown); empty when the
-/// query is not a plain SELECT or selects `*`.
-pub(super) fn of_query(query: &Query, column_type: &dyn Fn(&str) -> Option<ChType>) -> Vec<Option<Wrappers>> {
-    let SetExpr::Select(select) = query.body.as_ref() else { return Vec::new() };
+/// query's columns are not known here (a `*` over a join, say).
+///
+/// A column of a subquery in FROM, a CTE or a UNION's branches has the wrappers its defining expression has there
+/// (`SELECT v FROM (SELECT NULL AS v UNION ALL SELECT 1)` is Nullable); a `*` over one table has its columns'.
+pub(super) fn of_query(
+    query: &Query,
+    column_type: &dyn Fn(&str) -> Option<ChType>,
+    columns: &dyn Fn(&str) -> Option<Vec<(String, ChType)>>,
+) -> Vec<Option<Wrappers>> {
+    let catalog = Catalog { column_type, columns };
+    outputs_of_query(query, &Ctes::new(), &catalog, 0)
+        .map(|o| o.into_iter().map(|(_, w)| w).collect())
+        .unwrap_or_default()
+}
+
+/// What the engine knows of its tables.
+struct Catalog<'a> {
+    column_type: &'a dyn Fn(&str) -> Option<ChType>,
+    columns: &'a dyn Fn(&str) -> Option<Vec<(String, ChType)>>,
+}
+
+/// A query's output columns: each one's name (None when it is not a plain name or alias) and wrappers.
+type Outputs = Vec<(Option<String>, Option<Wrappers>)>;
+
+/// The CTEs in scope, by name.
+type Ctes = std::collections::HashMap<String, Outputs>;
+
+/// Subqueries nest at most this deep here (the parser's own depth limit is far lower); deeper gives no hints.
+const MAX_DEPTH: usize = 64;
+
+fn outputs_of_query(query: &Query, ctes: &Ctes, catalog: &Catalog<'_>, depth: usize) -> Option<Outputs> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    let mut scope = ctes.clone();
+    if let Some(with) = &query.with {
+        if with.recursive {
+            return None;
+        }
+        for cte in &with.cte_tables {
+            if !cte.alias.columns.is_empty() {
+                return None;
+            }
+            let outputs = outputs_of_query(&cte.query, &scope, catalog, depth + 1).unwrap_or_default();
+            scope.insert(cte.alias.name.value.clone(), outputs);
+        }
+    }
+    outputs_of_body(&query.body, &scope, catalog, depth + 1)
+}
+
+fn outputs_of_body(body: &SetExpr, ctes: &Ctes, catalog: &Catalog<'_>, depth: usize) -> Option<Outputs> {
+    match body {
+        SetExpr::Select(select) => outputs_of_select(select, ctes, catalog, depth),
+        SetExpr::Query(q) => outputs_of_query(q, ctes, catalog, depth),
+        SetExpr::SetOperation { left, right, .. } => {
+            let (l, r) = (outputs_of_body(left, ctes, catalog, depth)?, outputs_of_body(right, ctes, catalog, depth)?);
+            (l.len() == r.len()).then(|| {
+                l.into_iter()
+                    .zip(r)
+                    .map(|((name, a), (_, b))| {
+                        let merged = match (a, b) {
+                            (Some(a), Some(b)) => Some(Wrappers {
+                                nullable: a.nullable || b.nullable,
+                                low_cardinality: a.low_cardinality && b.low_cardinality,
+                                boolean: a.boolean && b.boolean,
+                                comparison: a.comparison && b.comparison,
+                            }),
+                            _ => None,
+                        };
+                        (name, merged)
+                    })
+                    .collect()
+            })
+        }
+        _ => None,
+    }
+}
+
+/// One relation of a FROM clause: its name in the query, and its columns when known (a table's come from the
+/// catalog, by name; a subquery's or CTE's from its select list).
+struct Relation {
+    name: String,
+    columns: Option<Outputs>,
+}
+
+/// The relations a SELECT reads, for its columns' wrappers.
+struct Scope<'a> {
+    relations: Vec<Relation>,
+    catalog: &'a Catalog<'a>,
+}
+
+impl Scope<'_> {
+    fn column_wrappers(ty: &ChType) -> Wrappers {
+        Wrappers {
+            nullable: ty.is_nullable(),
+            low_cardinality: matches!(ty, ChType::LowCardinality(_)),
+            boolean: matches!(ty.base(), ChType::Bool),
+            comparison: false,
+        }
+    }
+
+    /// A column by name, qualified (`t.c`) or not.
+    fn column(&self, qualifier: Option<&str>, name: &str) -> Option<Wrappers> {
+        let relations = self.relations.iter().filter(|r| qualifier.is_none_or(|q| q == r.name));
+        for relation in relations {
+            if let Some(outputs) = &relation.columns
+                && let Some((_, w)) = outputs.iter().find(|(n, _)| n.as_deref() == Some(name))
+            {
+                return *w;
+            }
+        }
+        // A subquery's or CTE's column not named here (an expression without an alias): not known.
+        if self.relations.iter().any(|r| r.columns.as_ref().is_some_and(|o| o.iter().any(|(n, _)| n.is_none()))) {
+            return None;
+        }
+        (self.catalog.column_type)(name).map(|ty| Self::column_wrappers(&ty))
+    }
+}
+
+fn outputs_of_select(select: &Select, ctes: &Ctes, catalog: &Catalog<'_>, depth: usize) -> Option<Outputs> {
+    use datafusion::sql::sqlparser::ast::TableFactor;
+    let mut relations = Vec::new();
+    for from in &select.from {
+        for factor in std::iter::once(&from.relation).chain(from.joins.iter().map(|j| &j.relation)) {
+            let relation = match factor {
+                TableFactor::Table { name, alias, args: None, .. } if name.0.len() <= 2 => {
+                    let table = name.0.last()?.as_ident()?.value.clone();
+                    let columns = match ctes.get(&table) {
+                        Some(outputs) if name.0.len() == 1 => Some(outputs.clone()),
+                        _ => (catalog.columns)(&table).map(|columns| {
+                            columns.into_iter().map(|(n, ty)| (Some(n), Some(Scope::column_wrappers(&ty)))).collect()
+                        }),
+                    };
+                    Relation { name: alias.as_ref().map_or(table, |a| a.name.value.clone()), columns }
+                }
+                TableFactor::Derived { subquery, alias, .. } => Relation {
+                    name: alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_default(),
+                    columns: Some(outputs_of_query(subquery, ctes, catalog, depth + 1).unwrap_or_default()),
+                },
+                // A table function, a nested join…: its columns are not known here.
+                _ => Relation { name: String::new(), columns: None },
+            };
+            relations.push(relation);
+        }
+    }
+    let scope = Scope { relations, catalog };
     let mut out = Vec::with_capacity(select.projection.len());
     for item in &select.projection {
         match item {
-            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => out.push(of(e, column_type)),
-            _ => return Vec::new(),
+            SelectItem::UnnamedExpr(e) => {
+                let name = match e {
+                    Expr::Identifier(i) => Some(i.value.clone()),
+                    Expr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.clone()),
+                    _ => None,
+                };
+                out.push((name, of(e, &scope)));
+            }
+            SelectItem::ExprWithAlias { expr, alias } => out.push((Some(alias.value.clone()), of(expr, &scope))),
+            // `*` over one relation whose columns are known: each column, with its REPLACE or without its EXCEPT.
+            SelectItem::Wildcard(options) => {
+                let [relation] = scope.relations.as_slice() else { return None };
+                let columns = relation.columns.as_ref()?;
+                if options.opt_ilike.is_some() || options.opt_rename.is_some() || options.opt_exclude.is_some() {
+                    return None;
+                }
+                let except: Vec<&str> = options
+                    .opt_except
+                    .iter()
+                    .flat_map(|e| std::iter::once(&e.first_element).chain(&e.additional_elements))
+                    .map(|i| i.value.as_str())
+                    .collect();
+                for (name, w) in columns {
+                    let name_str = name.as_deref()?;
+                    if except.contains(&name_str) {
+                        continue;
+                    }
+                    let replaced = options.opt_replace.as_ref().and_then(|r| {
+                        r.items.iter().find(|i| i.column_name.value == name_str).map(|i| of(&i.expr, &scope))
+                    });
+                    out.push((name.clone(), replaced.unwrap_or(*w)));
+                }
+            }
+            _ => return None,
         }
     }
-    out
+    Some(out)
+}
+
+/// The wrappers of a conditional's result, from its possible results': `Nullable` when one is; `LowCardinality`
+/// results are not known here.
+fn branches(results: &[&Expr], scope: &Scope<'_>) -> Option<Wrappers> {
+    let mut nullable = false;
+    for r in results {
+        let w = of(r, scope)?;
+        if w.low_cardinality {
+            return None;
+        }
+        nullable |= w.nullable;
+    }
+    Some(Wrappers { nullable, ..Wrappers::PLAIN })
 }
 
 /// A constant's wrappers: `NULL` is nullable; literals are plain. None for anything else.
@@ -120,23 +309,17 @@ fn constant(expr: &Expr) -> Option<Wrappers> {
     match expr {
         Expr::Value(v) if matches!(v.value, Value::Null) => Some(Wrappers::NULLABLE),
         Expr::Value(_) => Some(Wrappers::PLAIN),
+        // An array of constants is a constant, never Nullable itself (`[1, NULL]` is Array(Nullable(UInt8))).
+        Expr::Array(array) if array.elem.iter().all(|e| constant(e).is_some()) => Some(Wrappers::PLAIN),
         Expr::Nested(e) => constant(e),
         Expr::UnaryOp { op: UnaryOperator::Minus, expr } => constant(expr),
         _ => None,
     }
 }
 
-fn of(expr: &Expr, column_type: &dyn Fn(&str) -> Option<ChType>) -> Option<Wrappers> {
-    let column = |name: &str| {
-        column_type(name).map(|ty| Wrappers {
-            nullable: ty.is_nullable(),
-            low_cardinality: matches!(ty, ChType::LowCardinality(_)),
-            boolean: matches!(ty.base(), ChType::Bool),
-            comparison: false,
-        })
-    };
+fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
     // Arguments' wrappers; a `LowCardinality` one makes the result unknown unless the caller handles it.
-    let each = |args: &[&Expr]| -> Option<Vec<Wrappers>> { args.iter().map(|a| of(a, column_type)).collect() };
+    let each = |args: &[&Expr]| -> Option<Vec<Wrappers>> { args.iter().map(|a| of(a, scope)).collect() };
     // A scalar function or operator: `Nullable` when an argument is; `LowCardinality` when its arguments are
     // `LowCardinality` columns and constants (ClickHouse's default implementations for both).
     let scalar = |args: &[&Expr], wrappers: Vec<Wrappers>| -> Option<Wrappers> {
@@ -154,14 +337,21 @@ fn of(expr: &Expr, column_type: &dyn Fn(&str) -> Option<ChType>) -> Option<Wrapp
         })
     };
     match expr {
-        Expr::Identifier(i) => column(&i.value),
-        Expr::CompoundIdentifier(parts) => column(&parts.last()?.value),
-        Expr::Value(_) => constant(expr),
-        Expr::Nested(e) => of(e, column_type),
+        Expr::Identifier(i) => scope.column(None, &i.value),
+        Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+            [table, column] => scope.column(Some(&table.value), &column.value),
+            _ => scope.column(None, &parts.last()?.value),
+        },
+        Expr::Value(_) | Expr::Array(_) => constant(expr),
+        Expr::Nested(e) => of(e, scope),
         Expr::IsNull(_) | Expr::IsNotNull(_) => Some(Wrappers::PLAIN),
+        // `x IN (…)` is `Nullable` when `x` is, `LowCardinality` when `x` is (ClickHouse's `transform_null_in = 0`).
+        Expr::InList { expr: inner, .. } | Expr::InSubquery { expr: inner, .. } => {
+            scalar(&[inner], vec![of(inner, scope)?]).map(|w| Wrappers { comparison: true, ..w })
+        }
         // `NOT flag` of a `Bool` is a `Bool`. (Each operand is looked at once: chains of `NOT` stay linear.)
         Expr::UnaryOp { op: UnaryOperator::Not, expr: inner } => {
-            let w = of(inner, column_type)?;
+            let w = of(inner, scope)?;
             if w.boolean {
                 Some(Wrappers { low_cardinality: false, comparison: false, ..w })
             } else {
@@ -210,6 +400,14 @@ fn of(expr: &Expr, column_type: &dyn Fn(&str) -> Option<ChType>) -> Option<Wrapp
         },
         // A scalar subquery is `Nullable` in ClickHouse (it may find no row).
         Expr::Subquery(_) => Some(Wrappers::NULLABLE),
+        // `CASE WHEN c THEN a … ELSE b END` is `multiIf`: its results' wrappers (a missing ELSE is NULL), whatever the
+        // conditions' (a NULL condition is false).
+        Expr::Case { operand: None, conditions, else_result, .. } => {
+            let mut results: Vec<&Expr> = conditions.iter().map(|c| &c.result).collect();
+            let null = Expr::value(Value::Null);
+            results.push(else_result.as_deref().unwrap_or(&null));
+            branches(&results, scope)
+        }
         Expr::Function(f) => {
             // Window functions: the aggregates as without a window (below); ranks and `ntile` are plain UInt64;
             // `lag`/`lead` keep their argument's wrappers. Others are not known here.
@@ -240,8 +438,26 @@ fn of(expr: &Expr, column_type: &dyn Fn(&str) -> Option<ChType>) -> Option<Wrapp
                 return Some(Wrappers::PLAIN);
             }
             if name.ends_with("OrNull") || name.eq_ignore_ascii_case("nullIf") {
-                let over_low_cardinality = args.iter().any(|a| of(a, column_type).is_none_or(|w| w.low_cardinality));
+                let over_low_cardinality = args.iter().any(|a| of(a, scope).is_none_or(|w| w.low_cardinality));
                 return (!over_low_cardinality).then_some(Wrappers::NULLABLE);
+            }
+            // `if(c, a, b)` and `multiIf(c1, a1, …, b)`: their results' wrappers, not the conditions'.
+            if name.eq_ignore_ascii_case("if") && args.len() == 3 {
+                return branches(&args[1..], scope);
+            }
+            if name == "multiIf" && args.len() % 2 == 1 {
+                let results: Vec<&Expr> = args
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % 2 == 1 || *i == args.len() - 1)
+                    .map(|(_, a)| *a)
+                    .collect();
+                return branches(&results, scope);
+            }
+            // `arrayJoin((SELECT groupArray(x) …))`: an element of the subquery's array, which is not Nullable as
+            // the subquery is. Not known here.
+            if name == "arrayJoin" && matches!(args.as_slice(), [Expr::Subquery(_)]) {
+                return None;
             }
             let wrappers = each(&args)?;
             if name.eq_ignore_ascii_case("coalesce") {
@@ -269,7 +485,8 @@ fn of(expr: &Expr, column_type: &dyn Fn(&str) -> Option<ChType>) -> Option<Wrapp
                     comparison: false,
                 });
             }
-            scalar(&args, wrappers)
+            let comparison = name == "in" || name == "notIn";
+            scalar(&args, wrappers).map(|w| Wrappers { comparison, ..w })
         }
         _ => None,
     }
@@ -281,13 +498,54 @@ mod tests {
 
     fn wrappers(sql: &str) -> Vec<Option<Wrappers>> {
         let query = crate::engine::compat::parse(sql).unwrap();
-        of_query(&query, &|c| match c {
+        let ty = |c: &str| match c {
             "ns" => ChType::parse("Nullable(String)").ok(),
             "lc" => ChType::parse("LowCardinality(String)").ok(),
             "b" => ChType::parse("Bool").ok(),
             "s" => ChType::parse("String").ok(),
             _ => None,
-        })
+        };
+        let columns = |table: &str| {
+            (table == "t").then(|| ["s", "ns", "lc"].iter().map(|c| (c.to_string(), ty(c).unwrap())).collect())
+        };
+        of_query(&query, &ty, &columns)
+    }
+
+    #[test]
+    fn subqueries_ctes_unions_and_stars_carry_their_columns_wrappers() {
+        assert_eq!(wrappers("SELECT v FROM (SELECT NULL AS v UNION ALL SELECT 1)"), [N]);
+        assert_eq!(wrappers("SELECT v, w FROM (SELECT 1 AS v, s AS w UNION ALL SELECT 2, ns)"), [P, N]);
+        assert_eq!(wrappers("WITH a AS (SELECT ns AS x FROM t) SELECT upper(y.x) FROM a AS y"), [N]);
+        assert_eq!(wrappers("SELECT upper(x) FROM (SELECT s AS x FROM t) AS q"), [P]);
+        assert_eq!(wrappers("SELECT * FROM t"), [P, N, L]);
+        assert_eq!(wrappers("SELECT * EXCEPT (lc) REPLACE (upper(ns) AS s) FROM t"), [N, N]);
+        assert_eq!(wrappers("SELECT * FROM t AS a JOIN t AS b ON a.s = b.s"), []);
+        // An expression the subquery does not name: its columns are not known.
+        assert_eq!(wrappers("SELECT * FROM (SELECT upper(ns) FROM t)"), []);
+    }
+
+    #[test]
+    fn conditionals_take_their_results_wrappers() {
+        assert_eq!(
+            wrappers("SELECT if(isNull(ns), 1, 2), if(s = 'a', ns, s), multiIf(ns = 'a', 1, ns = 'b', 2, 3)"),
+            [P, N, P]
+        );
+        assert_eq!(
+            wrappers(
+                "SELECT CASE WHEN s = 'a' THEN s ELSE NULL END, CASE WHEN ns = 'a' THEN 1 END, CASE WHEN ns = 'a' THEN 1 ELSE 2 END"
+            ),
+            [N, N, P]
+        );
+        assert_eq!(wrappers("SELECT arrayJoin((SELECT [1, 2])), (SELECT 1)"), [None, N]);
+    }
+
+    #[test]
+    fn in_takes_its_left_sides_wrappers() {
+        let compared = |w: Option<Wrappers>| w.map(|w| Wrappers { comparison: true, ..w });
+        assert_eq!(
+            wrappers("SELECT lc IN ('a', 'b'), ns IN (SELECT s FROM t), s IN ('a'), lc IN ['a'], ns NOT IN [1, NULL]"),
+            [compared(L), compared(N), compared(P), compared(L), compared(N)]
+        );
     }
 
     const N: Option<Wrappers> = Some(Wrappers::NULLABLE);
@@ -308,7 +566,7 @@ mod tests {
             wrappers("SELECT toInt64OrNull(s), (SELECT 1), CAST(s AS Nullable(String)), unknown_col"),
             [N, N, N, None]
         );
-        assert!(wrappers("SELECT * FROM t").is_empty());
+        assert!(wrappers("SELECT * FROM unknown_table").is_empty());
         let b = Wrappers { boolean: true, ..Wrappers::PLAIN };
         let c = Wrappers { comparison: true, ..Wrappers::PLAIN };
         assert_eq!(wrappers("SELECT b = true, s < 'a'"), [Some(c), Some(c)]);

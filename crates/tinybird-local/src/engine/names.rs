@@ -23,12 +23,35 @@ pub fn name_columns(
 ) -> Result<(), crate::engine::EngineError> {
     struct Namer<'a> {
         columns: &'a dyn Fn(&str) -> Option<Vec<String>>,
+        /// The CTEs of each query being visited, outermost first, with their columns' names when known.
+        ctes: Vec<Vec<(String, Option<Vec<String>>)>>,
         refused: bool,
     }
     impl VisitorMut for Namer<'_> {
         type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            let ctes = query.with.as_ref().map_or_else(Vec::new, |with| {
+                let named = |cte: &datafusion::sql::sqlparser::ast::Cte| match cte.alias.columns.as_slice() {
+                    [] => output_names(&cte.query),
+                    listed => Some(listed.iter().map(|c| c.name.value.clone()).collect()),
+                };
+                with.cte_tables.iter().map(|cte| (cte.alias.name.value.clone(), named(cte))).collect()
+            });
+            self.ctes.push(ctes);
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.ctes.pop();
+            ControlFlow::Continue(())
+        }
         fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
-            let qualified = Qualified::of(select, self.columns);
+            let ctes = &self.ctes;
+            let columns = self.columns;
+            let in_scope = |table: &str| match ctes.iter().rev().flatten().find(|(name, _)| name == table) {
+                Some((_, columns)) => columns.clone(),
+                None => columns(table),
+            };
+            let qualified = Qualified::of(select, &in_scope);
             for item in &mut select.projection {
                 let SelectItem::UnnamedExpr(expr) = item else { continue };
                 if matches!(expr, Expr::Identifier(_)) {
@@ -52,7 +75,7 @@ pub fn name_columns(
             ControlFlow::Continue(())
         }
     }
-    let mut namer = Namer { columns, refused: false };
+    let mut namer = Namer { columns, ctes: Vec::new(), refused: false };
     let _ = VisitMut::visit(query, &mut namer);
     match namer.refused {
         true => Err(crate::engine::EngineError::Unsupported(
@@ -60,6 +83,29 @@ pub fn name_columns(
         )),
         false => Ok(()),
     }
+}
+
+/// The names of a subquery's columns (a UNION's are its first SELECT's), when each is a column or an alias.
+fn output_names(query: &Query) -> Option<Vec<String>> {
+    use datafusion::sql::sqlparser::ast::SetExpr;
+    fn of_body(body: &SetExpr) -> Option<Vec<String>> {
+        match body {
+            SetExpr::Select(s) => s
+                .projection
+                .iter()
+                .map(|item| match item {
+                    SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+                    SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(i.value.clone()),
+                    SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => parts.last().map(|p| p.value.clone()),
+                    _ => None,
+                })
+                .collect(),
+            SetExpr::SetOperation { left, .. } => of_body(left),
+            SetExpr::Query(q) => of_body(&q.body),
+            _ => None,
+        }
+    }
+    of_body(&query.body)
 }
 
 /// How ClickHouse names `t.c` in a join: `c`, unless another table of the join has a column `c` too, and then `t.c`
@@ -84,22 +130,7 @@ impl Qualified {
                         (alias.as_ref().map(|a| a.name.value.clone()).unwrap_or(table), known)
                     }
                     TableFactor::Derived { subquery, alias, .. } => {
-                        let outputs = match subquery.body.as_ref() {
-                            datafusion::sql::sqlparser::ast::SetExpr::Select(s) => s
-                                .projection
-                                .iter()
-                                .map(|item| match item {
-                                    SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
-                                    SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(i.value.clone()),
-                                    SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
-                                        parts.last().map(|p| p.value.clone())
-                                    }
-                                    _ => None,
-                                })
-                                .collect::<Option<Vec<_>>>(),
-                            _ => None,
-                        };
-                        (alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_default(), outputs)
+                        (alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_default(), output_names(subquery))
                     }
                     _ => (String::new(), None),
                 };

@@ -539,6 +539,15 @@ fn conditionals(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<
             arity(call, 2..=2)?;
             format!("nullif({}, {})", a[0], a[1])
         }
+        // `x IN [1, 2]` (read as `in(x, [1, 2])`, ClickHouse's name for it): the list.
+        "in" | "notIn" if a.len() == 2 && a[1].starts_with('[') && a[1].ends_with(']') => {
+            let list = &a[1][1..a[1].len() - 1];
+            let not = if name == "notIn" { "NOT " } else { "" };
+            match list.trim() {
+                "" => (if name == "in" { "false" } else { "true" }).to_string(),
+                list => format!("({} {not}IN ({list}))", a[0]),
+            }
+        }
         "isNull" => format!("(({}) IS NULL)", one(call)?),
         "isNotNull" => format!("(({}) IS NOT NULL)", one(call)?),
         _ => return Ok(None),

@@ -22,9 +22,10 @@ use std::any::TypeId;
 /// The dialect every ClickHouse query of this crate is parsed with.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ClickHouseSql {
-    /// For queries ClickHouse itself runs (the DataFusion engine translates sqlparser's own nodes), two more forms
-    /// as ClickHouse reads and names them: `x::T` is `CAST(x, 'T')` with `T` as written (and a literal `x` as the
-    /// literal's text: `1::Date` is `CAST('1', 'Date')`), and `x IN [1, 2]` is `in(x, [1, 2])`.
+    /// For queries ClickHouse itself runs (the DataFusion engine translates sqlparser's own nodes), one more form
+    /// as ClickHouse reads and names it: `x::T` is `CAST(x, 'T')` with `T` as written (and a literal `x` as the
+    /// literal's text: `1::Date` is `CAST('1', 'Date')`). On both, `x IN [1, 2]` is `in(x, [1, 2])`, ClickHouse's
+    /// name for it (the DataFusion engine makes it a list again).
     pub runs_on_clickhouse: bool,
 }
 
@@ -323,9 +324,7 @@ impl Dialect for ClickHouseSql {
         let not = matches!(&token, Token::Word(w) if w.quote_style.is_none() && w.keyword == Keyword::NOT);
         let is_in = |t: &Token| matches!(t, Token::Word(w) if w.quote_style.is_none() && w.keyword == Keyword::IN);
         let skip = usize::from(not) + 1;
-        if self.runs_on_clickhouse
-            && is_in(&parser.peek_nth_token_ref(skip - 1).token)
-            && parser.peek_nth_token_ref(skip).token == Token::LBracket
+        if is_in(&parser.peek_nth_token_ref(skip - 1).token) && parser.peek_nth_token_ref(skip).token == Token::LBracket
         {
             for _ in 0..skip {
                 parser.advance_token();

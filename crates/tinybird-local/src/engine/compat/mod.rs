@@ -75,11 +75,14 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
         return Err(EngineError::Unsupported("FORMAT inside a subquery".into()));
     }
     let tables = referenced_tables(&query);
-    let wrappers = crate::engine::hints::of_query(&query, &|column| catalog.column_type(column));
+    let wrappers =
+        crate::engine::hints::of_query(&query, &|column| catalog.column_type(column), &|table| catalog.columns(table));
     refuse_shadowed_tables(&query)?;
     substitute_aliases(&mut query)?;
     // Columns keep the names ClickHouse gives them, whatever the rewrites below do to their expressions.
-    crate::engine::names::name_columns(&mut query, &|table| catalog.columns(table))?;
+    crate::engine::names::name_columns(&mut query, &|table| {
+        catalog.columns(table).map(|columns| columns.into_iter().map(|(name, _)| name).collect())
+    })?;
     let nullable = |column: &str| catalog.nullable_column(column);
     let column_type = |column: &str| catalog.column_type(column);
     let mut rewriter = Rewriter { error: None, nullable: &nullable, column_type: &column_type };

@@ -566,9 +566,6 @@ pub(super) fn tokens_of(sql: &str, flavor: Flavor) -> Result<(Vec<Token>, Taken)
     check_depth(&tokens)?;
     check_constructs(&tokens, flavor)?;
     if flavor == Flavor::DataFusion {
-        // ClickHouse's own parser reads `IN [..]` (see [`ClickHouseSql`]); the DataFusion engine's translation
-        // takes the list.
-        in_array_to_tuple(&mut tokens);
         negative_literal_casts(&tokens)?;
     }
     tokens.retain(|t| !matches!(t, Token::Whitespace(_)));

@@ -481,12 +481,11 @@ impl VisitorMut for Rewriter<'_> {
                 op: BinaryOperator::Plus | BinaryOperator::Minus | BinaryOperator::Multiply,
                 right,
             } => {
-                let unsigned =
-                    |e: &Expr| typed_integer_literal(e).filter(|(text, _)| !text.starts_with('-')).map(|(_, e)| e);
-                if let Some(l) = unsigned(left) {
+                // A negative one too: `-2 * -3` is Int8 × Int8 = Int16.
+                if let Some((_, l)) = typed_integer_literal(left) {
                     **left = l;
                 }
-                if let Some(r) = unsigned(right) {
+                if let Some((_, r)) = typed_integer_literal(right) {
                     **right = r;
                 }
                 Ok(None)

@@ -145,9 +145,9 @@ pub trait Tables {
     /// Whether some table declares a column of this name `Nullable`: ClickHouse's `min`/`max`/`any`/`avg`… of an
     /// empty set are the type's default (0, '', nan) for a plain column and NULL for a `Nullable` one.
     fn nullable_column(&self, column: &str) -> bool;
-    /// A table's column names, in order (None for a name that is not a table): a joined column's name depends on
-    /// whether another table of the join has a column of the same name.
-    fn columns(&self, table: &str) -> Option<Vec<String>>;
+    /// A table's columns and their types, in order (None for a name that is not a table): a joined column's name
+    /// depends on whether another table of the join has a column of the same name.
+    fn columns(&self, table: &str) -> Option<Vec<(String, crate::types::ChType)>>;
     /// The type of a column of this name, when every table that has one declares the same type.
     fn column_type(&self, column: &str) -> Option<crate::types::ChType>;
 }
@@ -159,7 +159,7 @@ impl Tables for NoTables {
     fn nullable_column(&self, _: &str) -> bool {
         false
     }
-    fn columns(&self, _: &str) -> Option<Vec<String>> {
+    fn columns(&self, _: &str) -> Option<Vec<(String, crate::types::ChType)>> {
         None
     }
     fn column_type(&self, _: &str) -> Option<crate::types::ChType> {

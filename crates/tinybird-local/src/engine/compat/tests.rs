@@ -34,11 +34,14 @@ fn rejects_non_select_and_multi_statements() {
 }
 
 #[test]
-fn in_array_literal_is_a_tuple() {
+fn in_array_literal_is_clickhouses_in_and_a_list_for_datafusion() {
+    // Read as ClickHouse reads it (and names the column): `in(a, [..])`.
     let q = parse("SELECT 1 FROM t WHERE a IN ['x', 'y''z'] AND b NOT IN [1]").unwrap();
-    assert_eq!(q.to_string(), "SELECT 1 FROM t WHERE a IN ('x', 'y''z') AND b NOT IN (1)");
-    let q = parse(r"SELECT 1 FROM t WHERE a IN ['it\'s', 'back\\slash']").unwrap();
-    assert_eq!(q.to_string(), r"SELECT 1 FROM t WHERE a IN ('it''s', 'back\slash')");
+    assert_eq!(q.to_string(), "SELECT 1 FROM t WHERE in(a, ['x', 'y''z']) AND notIn(b, [1])");
+    // Translated for DataFusion: a list.
+    let q = translate(r"SELECT 1 FROM t WHERE a IN ['it\'s', 'back\\slash'] AND b NOT IN [] AND c IN []").unwrap();
+    let text = q.statement.to_string();
+    assert!(text.contains(r"(a IN ('it''s', 'back\slash')) AND true AND false"), "{text}");
 }
 
 fn depth_of(sql: &str) -> usize {
