@@ -101,7 +101,7 @@ fn int_type(signed: bool, bits: u32) -> DataType {
 }
 
 /// `v` reduced to `bits` bits, two's complement: how ClickHouse's integer casts wrap.
-fn wrap(v: i128, signed: bool, bits: u32) -> i128 {
+pub(super) fn wrap(v: i128, signed: bool, bits: u32) -> i128 {
     let mask = (1i128 << bits) - 1;
     let v = v & mask;
     if signed && v >= 1i128 << (bits - 1) { v - (1i128 << bits) } else { v }

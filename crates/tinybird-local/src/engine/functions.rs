@@ -486,6 +486,24 @@ impl ScalarUDFImpl for ChFunction {
 fn ch_cast(a: &ArrayRef, target: &DataType, safe: bool) -> Result<ArrayRef> {
     let options = CastOptions { safe, ..Default::default() };
     let source = a.data_type();
+    // Integer to integer wraps, as ClickHouse's conversions do (`toUInt8(300)` is 44, `toUInt64(toInt8(-1))`
+    // 18446744073709551615), where arrow's cast fails.
+    if (source.is_integer() || *source == DataType::Boolean) && target.is_integer() && source != target {
+        use datafusion::arrow::array::{Int64Array, UInt64Array};
+        use datafusion::arrow::datatypes::{Int64Type, UInt64Type};
+        let wide: Vec<Option<i128>> = match source {
+            DataType::UInt64 => a.as_primitive::<UInt64Type>().iter().map(|v| v.map(i128::from)).collect(),
+            _ => cast(a, &DataType::Int64)?.as_primitive::<Int64Type>().iter().map(|v| v.map(i128::from)).collect(),
+        };
+        let ChType::Int { signed, bits } = ChType::from_arrow(target) else { unreachable!("an integer type") };
+        let wrapped = wide.into_iter().map(|v| v.map(|v| super::arithmetic::wrap(v, signed, u32::from(bits))));
+        let exact: ArrayRef = if signed {
+            Arc::new(wrapped.map(|v| v.map(|v| v as i64)).collect::<Int64Array>())
+        } else {
+            Arc::new(wrapped.map(|v| v.map(|v| v as u64)).collect::<UInt64Array>())
+        };
+        return Ok(cast(&exact, target)?);
+    }
     let staged: ArrayRef = match (source, target) {
         // Integers are seconds since the epoch for DateTime; arrow casts only from Int64.
         (s, DataType::Timestamp(..)) if s.is_integer() => cast_with_options(a, &DataType::Int64, &options)?,

@@ -109,7 +109,7 @@ const NEVER_NULLABLE: &[&str] = &[
 pub(super) fn of_query(
     query: &Query,
     column_type: &dyn Fn(&str) -> Option<ChType>,
-    columns: &dyn Fn(&str) -> Option<Vec<(String, ChType)>>,
+    columns: &TableColumns<'_>,
 ) -> Vec<Option<Wrappers>> {
     let catalog = Catalog { column_type, columns };
     outputs_of_query(query, &Ctes::new(), &catalog, 0)
@@ -120,8 +120,11 @@ pub(super) fn of_query(
 /// What the engine knows of its tables.
 struct Catalog<'a> {
     column_type: &'a dyn Fn(&str) -> Option<ChType>,
-    columns: &'a dyn Fn(&str) -> Option<Vec<(String, ChType)>>,
+    columns: &'a TableColumns<'a>,
 }
+
+/// A table's columns and their types, by the table's name (None for a name that is not a table).
+pub(super) type TableColumns<'a> = dyn Fn(&str) -> Option<Vec<(String, ChType)>> + 'a;
 
 /// A query's output columns: each one's name (None when it is not a plain name or alias) and wrappers.
 type Outputs = Vec<(Option<String>, Option<Wrappers>)>;
@@ -290,6 +293,16 @@ fn outputs_of_select(select: &Select, ctes: &Ctes, catalog: &Catalog<'_>, depth:
     Some(out)
 }
 
+/// The wrappers of a cast to the type written `text`.
+fn cast_to(text: &str) -> Wrappers {
+    Wrappers {
+        nullable: text.starts_with("Nullable") || text.starts_with("LowCardinality(Nullable"),
+        low_cardinality: text.starts_with("LowCardinality"),
+        boolean: false,
+        comparison: false,
+    }
+}
+
 /// The wrappers of a conditional's result, from its possible results': `Nullable` when one is; `LowCardinality`
 /// results are not known here.
 fn branches(results: &[&Expr], scope: &Scope<'_>) -> Option<Wrappers> {
@@ -382,15 +395,7 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
                 | BinaryOperator::GtEq,
             right,
         } => scalar(&[left, right], each(&[left, right])?).map(|w| Wrappers { comparison: true, ..w }),
-        Expr::Cast { data_type, .. } => {
-            let text = data_type.to_string();
-            Some(Wrappers {
-                nullable: text.starts_with("Nullable") || text.starts_with("LowCardinality(Nullable"),
-                low_cardinality: text.starts_with("LowCardinality"),
-                boolean: false,
-                comparison: false,
-            })
-        }
+        Expr::Cast { data_type, .. } => Some(cast_to(&data_type.to_string())),
         // An element of an array literal holding a NULL: `[1, NULL][i]` is Nullable(UInt8).
         Expr::CompoundFieldAccess { root, access_chain } if access_chain.len() == 1 => match root.as_ref() {
             Expr::Array(array) if array.elem.iter().any(|e| matches!(constant(e), Some(w) if w.nullable)) => {
@@ -440,6 +445,13 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
             if name.ends_with("OrNull") || name.eq_ignore_ascii_case("nullIf") {
                 let over_low_cardinality = args.iter().any(|a| of(a, scope).is_none_or(|w| w.low_cardinality));
                 return (!over_low_cardinality).then_some(Wrappers::NULLABLE);
+            }
+            // `CAST(x, 'T')`: as `CAST(x AS T)`.
+            if name.eq_ignore_ascii_case("cast")
+                && let [_, Expr::Value(v)] = args.as_slice()
+                && let Value::SingleQuotedString(text) = &v.value
+            {
+                return Some(cast_to(text));
             }
             // `if(c, a, b)` and `multiIf(c1, a1, …, b)`: their results' wrappers, not the conditions'.
             if name.eq_ignore_ascii_case("if") && args.len() == 3 {

@@ -532,6 +532,29 @@ async fn materialized_views_are_clickhouse_views_with_aggregate_states() {
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"successful_rows": 0, "quarantined_rows": 1}));
 }
 
+/// The DataFusion engine reads these function names in any case (`Ceil`, `LENGTH`) because ClickHouse does.
+#[test]
+fn case_insensitive_functions_are_clickhouses() {
+    use tinybird_local::engine::clickhouse::{chdb, strings};
+    let engine = match chdb::load(&Default::default()) {
+        Ok(engine) => engine,
+        Err(e) if std::env::var_os("TINYBIRD_LOCAL_REQUIRE_CLICKHOUSE").is_none() => {
+            eprintln!("SKIPPED: chDB is not available here: {e}");
+            return;
+        }
+        Err(e) => panic!("chDB does not load: {e}"),
+    };
+    let pool = chdb::Pool::new(engine, Vec::new());
+    let mut conn = pool.take().expect("a connection");
+    let rows = chdb::query(&mut conn, "SELECT name FROM system.functions WHERE case_insensitive ORDER BY name")
+        .expect("system.functions");
+    let names = strings(&rows, 0);
+    assert!(names.len() > 100, "{names:?}");
+    for name in tinybird_local::engine::compat::CASE_INSENSITIVE_FUNCTIONS {
+        assert!(names.iter().any(|n| n == name), "`{name}` is not a case-insensitive function in ClickHouse");
+    }
+}
+
 /// The SDK's type parser (`tinybird-types`) reads each type name with ClickHouse's own case rule, from ClickHouse's
 /// table of type families: `DateTime` and `Bool` in any case, `String`, `UUID` and `Nullable` only as written.
 #[test]

@@ -13,9 +13,74 @@ pub(super) struct Call {
     pub(super) windowed: bool,
 }
 
+/// The functions this engine answers whose names ClickHouse reads in any case (`Ceil`, `LENGTH`, `Lower`), as
+/// ClickHouse registers them (`system.functions` where `case_insensitive`; checked against chDB by
+/// `clickhouse::case_insensitive_functions_are_clickhouses`).
+pub const CASE_INSENSITIVE_FUNCTIONS: &[&str] = &[
+    "CAST",
+    "abs",
+    "array_agg",
+    "avg",
+    "ceil",
+    "coalesce",
+    "concat",
+    "count",
+    "dateDiff",
+    "dense_rank",
+    "exp",
+    "first_value",
+    "floor",
+    "greatest",
+    "if",
+    "ifNull",
+    "isNull",
+    "lag",
+    "last_value",
+    "lcase",
+    "lead",
+    "least",
+    "left",
+    "length",
+    "ln",
+    "locate",
+    "log",
+    "log10",
+    "log2",
+    "lower",
+    "max",
+    "mid",
+    "min",
+    "now",
+    "ntile",
+    "nullIf",
+    "position",
+    "pow",
+    "power",
+    "rank",
+    "repeat",
+    "reverse",
+    "right",
+    "round",
+    "row_number",
+    "sign",
+    "sqrt",
+    "substr",
+    "substring",
+    "sum",
+    "today",
+    "ucase",
+    "upper",
+];
+
 pub(super) fn call_of(expr: &Expr) -> Result<Call, EngineError> {
     let Expr::Function(f) = expr else { unreachable!("called on functions only") };
     let name = match f.name.0.as_slice() {
+        [ObjectNamePart::Identifier(Ident { value, quote_style: None, .. })] => {
+            match CASE_INSENSITIVE_FUNCTIONS.iter().find(|n| n.eq_ignore_ascii_case(value)) {
+                Some(registered) => (*registered).to_string(),
+                None => value.clone(),
+            }
+        }
         [ObjectNamePart::Identifier(Ident { value, .. })] => value.clone(),
         _ => return Err(EngineError::Unsupported(format!("function `{}`", f.name))),
     };
@@ -727,6 +792,10 @@ fn numbers(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
     let (a, name) = (&call.args, call.name.as_str());
     let sql = match name {
         "toString" => format!("ch_to_string({})", one(call)?),
+        // `CAST(x, 'T')`: as `CAST(x AS T)`.
+        "CAST" | "cast" | "Cast" if a.len() == 2 && string_literal(&a[1]).is_some() => {
+            conversion(&a[0], &string_literal(&a[1]).unwrap_or_default())?
+        }
         n if n.starts_with("to") && cast_fn(&n[2..]).is_some() => {
             format!("{}({})", cast_fn(&n[2..]).unwrap_or_default(), one(call)?)
         }

@@ -22,11 +22,11 @@ use std::any::TypeId;
 /// The dialect every ClickHouse query of this crate is parsed with.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ClickHouseSql {
-    /// For queries ClickHouse itself runs (the DataFusion engine translates sqlparser's own nodes), one more form
-    /// as ClickHouse reads and names it: `x::T` is `CAST(x, 'T')` with `T` as written (and a literal `x` as the
-    /// literal's text: `1::Date` is `CAST('1', 'Date')`). On both, `x IN [1, 2]` is `in(x, [1, 2])`, ClickHouse's
-    /// name for it (the DataFusion engine makes it a list again).
-    pub runs_on_clickhouse: bool,
+    /// For queries as users write them (on either engine), one more form as ClickHouse reads and names it: `x::T`
+    /// is `CAST(x, 'T')` with `T` as written (and a literal `x` as the literal's text: `1::Date` is
+    /// `CAST('1', 'Date')`). Off for the SQL the DataFusion engine's rewrites print. `x IN [1, 2]` is always
+    /// `in(x, [1, 2])`, ClickHouse's name for it (the DataFusion engine makes it a list again).
+    pub users_forms: bool,
 }
 
 /// A type as ClickHouse prints it in a column's name, from its tokens: names as written, `, ` between arguments,
@@ -289,7 +289,7 @@ impl Dialect for ClickHouseSql {
 
     fn parse_prefix(&self, parser: &mut Parser<'_>) -> Option<Result<Expr, ParserError>> {
         // `-1::Int8` is `CAST('-1', 'Int8')` in ClickHouse: the sign belongs to the literal.
-        if self.runs_on_clickhouse
+        if self.users_forms
             && parser.peek_nth_token_ref(0).token == Token::Minus
             && let Token::Number(n, false) = &parser.peek_nth_token_ref(1).token
             && parser.peek_nth_token_ref(2).token == Token::DoubleColon
@@ -332,7 +332,7 @@ impl Dialect for ClickHouseSql {
             let function = if not { "notIn" } else { "in" };
             return Some(parser.parse_prefix().map(|array| call(function, vec![expr.clone(), array])));
         }
-        if self.runs_on_clickhouse && token == Token::DoubleColon {
+        if self.users_forms && token == Token::DoubleColon {
             parser.advance_token();
             return Some(double_colon_cast(parser, expr.clone()));
         }
@@ -350,7 +350,7 @@ mod tests {
     use super::*;
 
     fn expr(sql: &str) -> String {
-        let dialect = ClickHouseSql { runs_on_clickhouse: true };
+        let dialect = ClickHouseSql { users_forms: true };
         Parser::new(&dialect).try_with_sql(sql).and_then(|mut p| p.parse_expr()).map(|e| e.to_string()).unwrap()
     }
 

@@ -30,6 +30,7 @@ mod tables;
 #[cfg(test)]
 mod tests;
 
+pub use calls::CASE_INSENSITIVE_FUNCTIONS;
 use calls::*;
 pub use dialect::ClickHouseSql;
 pub(crate) use dialect::call;
@@ -75,6 +76,7 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
         return Err(EngineError::Unsupported("FORMAT inside a subquery".into()));
     }
     let tables = referenced_tables(&query);
+    filters_as_if_combinators(&mut query);
     let wrappers =
         crate::engine::hints::of_query(&query, &|column| catalog.column_type(column), &|table| catalog.columns(table));
     refuse_shadowed_tables(&query)?;
@@ -205,4 +207,32 @@ fn parse_expr(text: &str) -> Result<Expr, EngineError> {
         .try_with_sql(text)
         .and_then(|mut p| p.parse_expr())
         .map_err(|e| EngineError::Execution(format!("internal rewrite produced invalid SQL ({e}): {text}")))
+}
+
+/// `agg(x) FILTER (WHERE c)` is ClickHouse's `aggIf(x, c)` (so it reads, and names, it): `count() FILTER (WHERE c)`
+/// is `countIf(c)`. A `DISTINCT` or windowed one is left as written (and refused by name later).
+fn filters_as_if_combinators(query: &mut Query) {
+    struct Filters;
+    impl VisitorMut for Filters {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let Expr::Function(f) = expr else { return ControlFlow::Continue(()) };
+            if f.over.is_some() || !f.within_group.is_empty() || f.null_treatment.is_some() {
+                return ControlFlow::Continue(());
+            }
+            let (Some(condition), [ObjectNamePart::Identifier(name)]) = (&f.filter, f.name.0.as_mut_slice()) else {
+                return ControlFlow::Continue(());
+            };
+            let FunctionArguments::List(list) = &mut f.args else { return ControlFlow::Continue(()) };
+            if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
+                return ControlFlow::Continue(());
+            }
+            list.args.retain(|a| !matches!(a, FunctionArg::Unnamed(FunctionArgExpr::Wildcard)));
+            list.args.push(FunctionArg::Unnamed(FunctionArgExpr::Expr(condition.as_ref().clone())));
+            name.value.push_str("If");
+            f.filter = None;
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(query, &mut Filters);
 }

@@ -565,20 +565,16 @@ pub(super) fn tokens_of(sql: &str, flavor: Flavor) -> Result<(Vec<Token>, Taken)
     let mut tokens = lex(sql)?;
     check_depth(&tokens)?;
     check_constructs(&tokens, flavor)?;
-    if flavor == Flavor::DataFusion {
-        negative_literal_casts(&tokens)?;
-    }
     tokens.retain(|t| !matches!(t, Token::Whitespace(_)));
     substr_as_written(&mut tokens);
     using_in_parentheses(&mut tokens);
     join_kind_first(&mut tokens);
     in_tuple_call(&mut tokens);
     interval_strings(&mut tokens);
+    // Both engines: the DataFusion engine converts `CAST(x, 'T')` as ClickHouse does, under ClickHouse's name.
+    casts_as_written(&mut tokens);
     let taken = match flavor {
-        Flavor::ClickHouse => {
-            casts_as_written(&mut tokens);
-            Taken { finals: take_finals(&mut tokens), any_joins: take_join_strictness(&mut tokens)? }
-        }
+        Flavor::ClickHouse => Taken { finals: take_finals(&mut tokens), any_joins: take_join_strictness(&mut tokens)? },
         Flavor::DataFusion => Taken::default(),
     };
     Ok((tokens, taken))
@@ -644,27 +640,6 @@ pub(super) fn using_in_parentheses(tokens: &mut Vec<Token>) {
         }
         i += 1;
     }
-}
-
-/// `-1::Int8` is `CAST('-1', 'Int8')` to ClickHouse (the sign belongs to the literal); the DataFusion engine would
-/// negate a cast, of another type. Refused there.
-pub(super) fn negative_literal_casts(tokens: &[Token]) -> Result<(), EngineError> {
-    let significant: Vec<&Token> = tokens.iter().filter(|t| !matches!(t, Token::Whitespace(_))).collect();
-    for (i, window) in significant.windows(3).enumerate() {
-        let unary = i == 0
-            || !matches!(
-                significant[i - 1],
-                Token::Word(_) | Token::Number(..) | Token::RParen | Token::RBracket | Token::SingleQuotedString(_)
-            );
-        if unary
-            && window[0] == &Token::Minus
-            && matches!(window[1], Token::Number(..))
-            && window[2] == &Token::DoubleColon
-        {
-            return Err(EngineError::Unsupported("`::` after a negative literal (write CAST(-1 AS Int8))".into()));
-        }
-    }
-    Ok(())
 }
 
 /// `x IN tuple(1, 2)` → `x IN (1, 2)`, which the parser accepts and ClickHouse names the same (`in(x, (1, 2))`).
@@ -872,7 +847,7 @@ pub fn parse(sql: &str) -> Result<Query, EngineError> {
 /// [`parse`] for an engine flavor: the ClickHouse flavor lets through the clauses only ClickHouse runs.
 pub fn parse_for(sql: &str, flavor: Flavor) -> Result<Query, EngineError> {
     let (tokens, Taken { finals, any_joins }) = tokens_of(sql, flavor)?;
-    let dialect = ClickHouseSql { runs_on_clickhouse: flavor == Flavor::ClickHouse };
+    let dialect = ClickHouseSql { users_forms: true };
     let mut parser = Parser::new(&dialect).with_recursion_limit(PARSER_RECURSION_LIMIT).with_tokens(tokens);
     let mut query = parse_query(&mut parser)?;
     while parser.consume_token(&Token::SemiColon) {}

@@ -262,33 +262,47 @@ fn substitute_in(query: &mut Query) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// Whether DataFusion casts to this type as ClickHouse does: integers, floats, strings, dates, date-times, booleans
-/// and `Nullable` of them. `TIMESTAMP` (DateTime64(9) here, DateTime there), decimals and the rest are refused.
-fn cast_type_agrees(ty: &datafusion::sql::sqlparser::ast::DataType) -> bool {
-    use datafusion::sql::sqlparser::ast::{DataType, ObjectNamePart};
-    match ty {
-        DataType::Int8(None)
-        | DataType::Int16
-        | DataType::Int32
-        | DataType::Int64
-        | DataType::UInt8
-        | DataType::UInt16
-        | DataType::UInt32
-        | DataType::UInt64
-        | DataType::Float32
-        | DataType::Float64
-        | DataType::String(None)
-        | DataType::Date
-        | DataType::Datetime(None)
-        | DataType::Bool
-        | DataType::Boolean => true,
-        DataType::Nullable(inner) => cast_type_agrees(inner),
-        DataType::Custom(name, modifiers) => {
-            modifiers.is_empty()
-                && matches!(name.0.as_slice(), [ObjectNamePart::Identifier(i)] if i.value == "DateTime" && i.quote_style.is_none())
-        }
-        _ => false,
+/// `CAST(x AS T)`, `CAST(x, 'T')` and `x::T` as ClickHouse's conversion to `T` (its `toT`): integers wrap as
+/// ClickHouse's do (`CAST(-1 AS UInt8)` is 255), text parses as ClickHouse parses it, and ClickHouse's SQL-standard
+/// aliases (`INT`, `BIGINT UNSIGNED`, `DOUBLE`, `TEXT`, …) are its types. `Nullable(T)` converts as `T` (the
+/// `hints` module makes the column Nullable). Types DataFusion does not store as ClickHouse does (decimals, enums,
+/// UUIDs, …) are refused by name.
+pub(super) fn conversion(arg: &str, type_text: &str) -> Result<String, EngineError> {
+    let refused = || EngineError::Unsupported(format!("CAST to {type_text} on the DataFusion engine"));
+    let mut text = type_text.trim();
+    if let Some(inner) = text.strip_prefix("Nullable(").and_then(|t| t.strip_suffix(')')) {
+        text = inner.trim();
     }
+    let words: Vec<String> = text.split_whitespace().map(str::to_ascii_uppercase).collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let alias = match words.as_slice() {
+        ["TINYINT" | "INT1" | "BYTE"] | ["TINYINT" | "INT1", "SIGNED"] => Some("Int8"),
+        ["SMALLINT"] | ["SMALLINT", "SIGNED"] => Some("Int16"),
+        ["INT" | "INTEGER" | "MEDIUMINT"] | ["INT" | "INTEGER" | "MEDIUMINT", "SIGNED"] => Some("Int32"),
+        ["BIGINT"] | ["BIGINT", "SIGNED"] => Some("Int64"),
+        ["TINYINT" | "INT1", "UNSIGNED"] => Some("UInt8"),
+        ["SMALLINT", "UNSIGNED"] => Some("UInt16"),
+        ["INT" | "INTEGER" | "MEDIUMINT", "UNSIGNED"] => Some("UInt32"),
+        ["BIGINT", "UNSIGNED"] => Some("UInt64"),
+        ["FLOAT" | "REAL" | "SINGLE"] => Some("Float32"),
+        ["DOUBLE"] | ["DOUBLE", "PRECISION"] => Some("Float64"),
+        ["TEXT" | "VARCHAR" | "CHAR" | "LONGTEXT" | "MEDIUMTEXT" | "TINYTEXT" | "CLOB" | "BLOB"] => Some("String"),
+        ["BOOLEAN"] => Some("Bool"),
+        _ => None,
+    };
+    let ty = crate::types::ChType::parse(alias.unwrap_or(text)).map_err(|_| refused())?;
+    use crate::types::ChType;
+    Ok(match ty {
+        ChType::Int { .. } | ChType::Float(_) => {
+            format!("{}({})", super::calls::cast_fn(&ty.to_string()).ok_or_else(refused)?, arg)
+        }
+        ChType::String => format!("ch_to_string({arg})"),
+        ChType::Bool => format!("CAST({arg} AS BOOLEAN)"),
+        ChType::Date { wide: false } => format!("ch_to_date({arg})"),
+        ChType::DateTime { precision: None, tz: None } => format!("ch_to_datetime({arg})"),
+        ChType::DateTime { precision: Some(p @ (3 | 6 | 9)), tz: None } => format!("ch_to_datetime64_{p}({arg})"),
+        _ => return Err(refused()),
+    })
 }
 
 impl VisitorMut for Rewriter<'_> {
@@ -301,14 +315,6 @@ impl VisitorMut for Rewriter<'_> {
     /// call, so its results are typed as ClickHouse types them (`THEN 0 ELSE 1` is UInt8) and a missing `ELSE` is
     /// `NULL`.
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        if let Expr::Cast { data_type, .. } = expr
-            && !cast_type_agrees(data_type)
-        {
-            self.error = Some(EngineError::Unsupported(format!(
-                "CAST to {data_type} on the DataFusion engine (its type there is not ClickHouse's)"
-            )));
-            return ControlFlow::Break(());
-        }
         if let Expr::Case { operand, conditions, else_result, .. } = expr {
             let mut args = Vec::with_capacity(conditions.len() * 2 + 1);
             for when in conditions.iter() {
@@ -424,6 +430,14 @@ impl VisitorMut for Rewriter<'_> {
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         let result = match expr {
+            Expr::Cast {
+                kind:
+                    datafusion::sql::sqlparser::ast::CastKind::Cast | datafusion::sql::sqlparser::ast::CastKind::DoubleColon,
+                expr: inner,
+                data_type,
+                format: None,
+                ..
+            } => conversion(&inner.to_string(), &data_type.to_string()).and_then(|sql| parse_expr(&sql)).map(Some),
             // `is_bot AND x > 1`, `NOT flag`: each operand a condition.
             Expr::BinaryOp { left, op: BinaryOperator::And | BinaryOperator::Or, right } => {
                 as_condition(left);
