@@ -312,7 +312,7 @@ async fn unsupported_constructs_fail_naming_them() {
     for (sql, construct) in [
         ("SELECT * FROM t FINAL", "FINAL"),
         ("SELECT * FROM t PREWHERE id = 1", "PREWHERE"),
-        ("SELECT * FROM t SETTINGS max_threads = 1", "SETTINGS"),
+        ("SELECT * FROM t SETTINGS max_threads = 1, join_use_nulls = 1", "the setting `join_use_nulls = 1`"),
         ("SELECT topK(3)(name) FROM t", "topK"),
         ("SELECT sumMerge(id) FROM t", "sumMerge"),
         ("SELECT uniq(id, name) FROM t", "uniq"),

@@ -131,12 +131,15 @@ impl<'a> Access<'a> {
         self.scope.entry(name.clone()).or_insert(ScopedTable { name, table: table.to_string(), filters });
     }
 
-    /// Whether a table function only generates rows (ClickHouse engine only): `numbers(10)`, `zeros(3)`, … read
-    /// no table, file or server, so any caller may use them; their arguments are walked like any expression.
+    /// Whether a table function only generates rows: `numbers(10)`, `zeros(3)`, … read no table, file or server, so
+    /// any caller may use them; their arguments are walked like any expression. The DataFusion engine answers
+    /// fewer of them than the ClickHouse engine.
     fn generator(&self, name: &ObjectName) -> bool {
-        use crate::engine::GENERATORS;
-        self.ws.engine.flavor() == compat::Flavor::ClickHouse
-            && single_name(name).is_some_and(|n| GENERATORS.iter().any(|g| g.eq_ignore_ascii_case(&n)))
+        let generators = match self.ws.engine.flavor() {
+            compat::Flavor::ClickHouse => crate::engine::GENERATORS,
+            compat::Flavor::DataFusion => compat::GENERATORS,
+        };
+        single_name(name).is_some_and(|n| generators.iter().any(|g| g.eq_ignore_ascii_case(&n)))
     }
 
     /// What a table reference outside every visible CTE reads; None leaves it as it is (already allowed by name).

@@ -75,6 +75,10 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
     if query.format_clause.is_some() {
         return Err(EngineError::Unsupported("FORMAT inside a subquery".into()));
     }
+    take_settings(&mut query)?;
+    refuse_mixed_set_operations(&query)?;
+    // Before the tables are listed: a generator reads none.
+    generators_as_ranges(&mut query)?;
     let tables = referenced_tables(&query);
     filters_as_if_combinators(&mut query);
     let wrappers =
@@ -235,4 +239,165 @@ fn filters_as_if_combinators(query: &mut Query) {
         }
     }
     let _ = VisitMut::visit(query, &mut Filters);
+}
+
+/// Settings that leave a query's answer as it is (threads, block sizes, limits on time and memory, read order),
+/// with any value; and settings whose ClickHouse default this engine follows, with that value only.
+const HARMLESS_SETTINGS: &[(&str, Option<&str>)] = &[
+    ("max_threads", None),
+    ("max_block_size", None),
+    ("max_execution_time", None),
+    ("max_memory_usage", None),
+    ("max_bytes_before_external_group_by", None),
+    ("max_bytes_before_external_sort", None),
+    ("optimize_read_in_order", None),
+    ("optimize_aggregation_in_order", None),
+    ("use_query_cache", None),
+    ("log_comment", None),
+    ("join_use_nulls", Some("0")),
+    ("group_by_use_nulls", Some("0")),
+    ("aggregate_functions_null_for_empty", Some("0")),
+    ("output_format_json_quote_64bit_integers", Some("0")),
+];
+
+/// Takes the `SETTINGS` of the query and its subqueries off, when each leaves the answer as it is on this engine;
+/// any other is refused by name (`join_use_nulls = 1` changes what a join returns).
+fn take_settings(query: &mut Query) -> Result<(), EngineError> {
+    struct Settings(Option<EngineError>);
+    impl VisitorMut for Settings {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            for setting in query.settings.take().unwrap_or_default() {
+                let (name, value) = (setting.key.value.as_str(), setting.value.to_string());
+                let harmless = HARMLESS_SETTINGS
+                    .iter()
+                    .any(|(n, only)| *n == name && only.is_none_or(|v| v == value.trim_matches('\'')));
+                if !harmless {
+                    self.0 = Some(EngineError::Unsupported(format!("the setting `{name} = {value}`")));
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut settings = Settings(None);
+    let _ = VisitMut::visit(query, &mut settings);
+    settings.0.map_or(Ok(()), Err)
+}
+
+/// `A UNION ALL B EXCEPT C` without parentheses: ClickHouse's precedence among set operations is not the
+/// standard's that DataFusion follows (ClickHouse reads it as `A UNION ALL (B EXCEPT C)`). Refused by name; with
+/// parentheses, both agree.
+fn refuse_mixed_set_operations(query: &Query) -> Result<(), EngineError> {
+    struct Mixed(bool);
+    impl Visitor for Mixed {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+            fn mixed(body: &SetExpr) -> bool {
+                let SetExpr::SetOperation { op, left, right, .. } = body else { return false };
+                [left, right].iter().any(|side| match side.as_ref() {
+                    SetExpr::SetOperation { op: inner, .. } => inner != op || mixed(side),
+                    _ => false,
+                })
+            }
+            self.0 |= mixed(&query.body);
+            if self.0 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        }
+    }
+    let mut m = Mixed(false);
+    let _ = Visit::visit(query, &mut m);
+    match m.0 {
+        true => Err(EngineError::Unsupported(
+            "UNION mixed with EXCEPT or INTERSECT without parentheses (ClickHouse's precedence differs: add them)"
+                .into(),
+        )),
+        false => Ok(()),
+    }
+}
+
+/// The table functions that only generate rows which this engine answers: `numbers(n)`, `numbers(start, n)` (a
+/// UInt64 column `number`) and `zeros(n)` (a UInt8 column `zero`), with literal arguments.
+pub const GENERATORS: &[&str] = &["numbers", "zeros"];
+
+/// `FROM numbers(10)` → `FROM (SELECT toUInt64(value) AS number FROM range(0, 10)) AS numbers`, keeping its alias.
+fn generators_as_ranges(query: &mut Query) -> Result<(), EngineError> {
+    use datafusion::sql::sqlparser::ast::{TableAlias, TableFactor};
+    struct Generators(Option<EngineError>);
+    impl Generators {
+        fn rewrite(factor: &TableFactor) -> Result<Option<TableFactor>, EngineError> {
+            let TableFactor::Table { name, alias, args: Some(args), .. } = factor else { return Ok(None) };
+            let [ObjectNamePart::Identifier(function)] = name.0.as_slice() else { return Ok(None) };
+            let Some(function) = GENERATORS.iter().find(|g| g.eq_ignore_ascii_case(&function.value)) else {
+                return Ok(None);
+            };
+            let function = *function;
+            let numbers: Option<Vec<u64>> = args
+                .args
+                .iter()
+                .map(|a| match a {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(ValueWithSpan {
+                        value: SqlValue::Number(n, _),
+                        ..
+                    }))) => n.parse::<u64>().ok(),
+                    _ => None,
+                })
+                .collect();
+            let refused = || EngineError::Unsupported(format!("`{function}` of anything but integer literals"));
+            let numbers = numbers.ok_or_else(refused)?;
+            let (start, count) = match (function, numbers.as_slice()) {
+                ("numbers", [n]) | ("zeros", [n]) => (0, *n),
+                ("numbers", [start, n]) => (*start, *n),
+                _ => {
+                    return Err(EngineError::Syntax(format!(
+                        "Number of arguments for table function {function} doesn't match"
+                    )));
+                }
+            };
+            let end = start.checked_add(count).filter(|e| *e <= i64::MAX as u64).ok_or_else(refused)?;
+            let sql = match function {
+                "numbers" => format!("SELECT toUInt64(value) AS number FROM range({start}, {end})"),
+                _ => format!("SELECT toUInt8(0) AS zero FROM range({start}, {end})"),
+            };
+            let alias = alias
+                .clone()
+                .or_else(|| Some(TableAlias { explicit: true, name: Ident::new(function), columns: vec![], at: None }));
+            Ok(Some(TableFactor::Derived {
+                lateral: false,
+                subquery: Box::new(parse_generic(&sql)?),
+                alias,
+                sample: None,
+            }))
+        }
+    }
+    impl VisitorMut for Generators {
+        type Break = ();
+        /// ClickHouse asks a generator in a join for an alias (`ALIAS_REQUIRED`).
+        fn pre_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
+            for from in select.from.iter().filter(|f| !f.joins.is_empty()) {
+                for factor in std::iter::once(&from.relation).chain(from.joins.iter().map(|j| &j.relation)) {
+                    if let TableFactor::Table { name, alias: None, args: Some(_), .. } = factor {
+                        self.0 = Some(EngineError::Syntax(format!(
+                            "JOIN: no alias for subquery or table function {name}(…) (ALIAS_REQUIRED)"
+                        )));
+                        return ControlFlow::Break(());
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+            match Self::rewrite(factor) {
+                Ok(Some(derived)) => *factor = derived,
+                Ok(None) => {}
+                Err(e) => {
+                    self.0 = Some(e);
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut generators = Generators(None);
+    let _ = VisitMut::visit(query, &mut generators);
+    generators.0.map_or(Ok(()), Err)
 }

@@ -312,7 +312,6 @@ pub(super) fn check_constructs(tokens: &[Token], flavor: Flavor) -> Result<(), E
             _ if flavor == Flavor::ClickHouse => None,
             ("PREWHERE", _) => Some("PREWHERE"),
             ("FINAL", _) => Some("FINAL"),
-            ("SETTINGS", _) => Some("SETTINGS"),
             ("SAMPLE", _) => Some("SAMPLE"),
             ("ARRAY", Some("JOIN")) => Some("ARRAY JOIN"),
             ("GLOBAL", _) => Some("GLOBAL"),

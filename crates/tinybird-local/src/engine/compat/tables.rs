@@ -118,7 +118,7 @@ pub(crate) fn cte_names(query: &Query) -> HashSet<String> {
     v.0
 }
 
-/// Tables the query reads, CTE names excluded, in first-seen order.
+/// Tables the query reads, CTE names and table functions excluded, in first-seen order.
 pub fn referenced_tables(query: &Query) -> Vec<String> {
     struct Tables<'a> {
         ctes: &'a HashSet<String>,
@@ -126,7 +126,10 @@ pub fn referenced_tables(query: &Query) -> Vec<String> {
     }
     impl Visitor for Tables<'_> {
         type Break = ();
-        fn pre_visit_relation(&mut self, r: &datafusion::sql::sqlparser::ast::ObjectName) -> ControlFlow<()> {
+        fn pre_visit_table_factor(&mut self, t: &datafusion::sql::sqlparser::ast::TableFactor) -> ControlFlow<()> {
+            let datafusion::sql::sqlparser::ast::TableFactor::Table { name: r, args: None, .. } = t else {
+                return ControlFlow::Continue(());
+            };
             let name = single_name(r).unwrap_or_else(|| r.to_string());
             if !self.ctes.contains(&name) && !self.seen.contains(&name) {
                 self.seen.push(name);

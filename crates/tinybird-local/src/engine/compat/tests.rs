@@ -16,7 +16,7 @@ fn names_unsupported_constructs() {
     for (sql, construct) in [
         ("SELECT * FROM t FINAL", "FINAL"),
         ("SELECT * FROM t PREWHERE a = 1", "PREWHERE"),
-        ("SELECT * FROM t SETTINGS max_threads = 1", "SETTINGS"),
+        ("SELECT * FROM t SETTINGS max_threads = 1, join_use_nulls = 1", "the setting `join_use_nulls = 1`"),
         ("SELECT a FROM t ARRAY JOIN arr", "ARRAY JOIN"),
         ("SELECT toUnknownThing(a) FROM t", "toUnknownThing"),
     ] {
