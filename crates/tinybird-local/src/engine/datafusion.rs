@@ -593,7 +593,9 @@ impl DataFusionEngine {
                 // A column holding a NULL is Nullable in ClickHouse, whatever the hints missed.
                 let has_null = batches.iter().any(|b| b.column(i).null_count() > 0);
                 let ty = if has_null { with_nulls(ty) } else { ty };
-                Column { name: f.name().clone(), ty }
+                // A repeated name, made distinct for DataFusion: shown as ClickHouse shows it.
+                let name = f.name().split(compat::REPEATED_NAME_MARK).next().unwrap_or_default().to_string();
+                Column { name, ty }
             })
             .collect();
         let total: usize = batches.iter().map(datafusion::arrow::array::RecordBatch::num_rows).sum();

@@ -29,14 +29,22 @@ pub struct Wrappers {
     pub boolean: bool,
     /// A comparison, UInt8 in ClickHouse even between two `Bool`s (`b = true`), where DataFusion keeps a boolean.
     pub comparison: bool,
+    /// ClickHouse's `Nullable(Nothing)`: `NULL`, and a function or operator of a bare `NULL` (`1 + NULL`, `NOT NULL`,
+    /// `upper(NULL)`), which is always NULL.
+    pub nothing: bool,
 }
 
 impl Wrappers {
-    const PLAIN: Wrappers = Wrappers { nullable: false, low_cardinality: false, boolean: false, comparison: false };
+    const PLAIN: Wrappers =
+        Wrappers { nullable: false, low_cardinality: false, boolean: false, comparison: false, nothing: false };
+    const NOTHING: Wrappers = Wrappers { nullable: true, nothing: true, ..Wrappers::PLAIN };
     const NULLABLE: Wrappers = Wrappers { nullable: true, ..Wrappers::PLAIN };
 
     /// The engine's type for the column with these wrappers added (never removed, never around an array).
     pub fn apply(self, ty: ChType) -> ChType {
+        if self.nothing {
+            return ChType::Nullable(Box::new(ChType::Named("Nothing".into())));
+        }
         if matches!(ty.base(), ChType::Array(_)) || matches!(ty, ChType::Opaque(_)) {
             return ty;
         }
@@ -171,6 +179,7 @@ fn outputs_of_body(body: &SetExpr, ctes: &Ctes, catalog: &Catalog<'_>, depth: us
                                 low_cardinality: a.low_cardinality && b.low_cardinality,
                                 boolean: a.boolean && b.boolean,
                                 comparison: a.comparison && b.comparison,
+                                nothing: a.nothing && b.nothing,
                             }),
                             _ => None,
                         };
@@ -203,6 +212,7 @@ impl Scope<'_> {
             low_cardinality: matches!(ty, ChType::LowCardinality(_)),
             boolean: matches!(ty.base(), ChType::Bool),
             comparison: false,
+            nothing: false,
         }
     }
 
@@ -300,6 +310,7 @@ fn cast_to(text: &str) -> Wrappers {
         low_cardinality: text.starts_with("LowCardinality"),
         boolean: false,
         comparison: false,
+        nothing: false,
     }
 }
 
@@ -320,7 +331,7 @@ fn branches(results: &[&Expr], scope: &Scope<'_>) -> Option<Wrappers> {
 /// A constant's wrappers: `NULL` is nullable; literals are plain. None for anything else.
 fn constant(expr: &Expr) -> Option<Wrappers> {
     match expr {
-        Expr::Value(v) if matches!(v.value, Value::Null) => Some(Wrappers::NULLABLE),
+        Expr::Value(v) if matches!(v.value, Value::Null) => Some(Wrappers::NOTHING),
         Expr::Value(_) => Some(Wrappers::PLAIN),
         // An array of constants is a constant, never Nullable itself (`[1, NULL]` is Array(Nullable(UInt8))).
         Expr::Array(array) if array.elem.iter().all(|e| constant(e).is_some()) => Some(Wrappers::PLAIN),
@@ -347,6 +358,8 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
             low_cardinality,
             boolean: false,
             comparison: false,
+            // ClickHouse's default for NULL arguments: a bare NULL makes the result a NULL of no type.
+            nothing: wrappers.iter().any(|w| w.nothing),
         })
     };
     match expr {
@@ -379,11 +392,13 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
                 | BinaryOperator::Minus
                 | BinaryOperator::Multiply
                 | BinaryOperator::Divide
-                | BinaryOperator::Modulo
-                | BinaryOperator::And
-                | BinaryOperator::Or,
+                | BinaryOperator::Modulo,
             right,
         } => scalar(&[left, right], each(&[left, right])?),
+        // `NULL AND 0` is 0: three-valued logic, Nullable(UInt8), never `Nothing`.
+        Expr::BinaryOp { left, op: BinaryOperator::And | BinaryOperator::Or, right } => {
+            scalar(&[left, right], each(&[left, right])?).map(|w| Wrappers { nothing: false, ..w })
+        }
         Expr::BinaryOp {
             left,
             op:
@@ -481,6 +496,7 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
                     low_cardinality: false,
                     boolean: false,
                     comparison: false,
+                    nothing: wrappers.iter().all(|w| w.nothing),
                 });
             }
             if AGGREGATES.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
@@ -495,6 +511,7 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
                     low_cardinality: false,
                     boolean: picks && wrappers.first().is_some_and(|w| w.boolean),
                     comparison: false,
+                    nothing: false,
                 });
             }
             let comparison = name == "in" || name == "notIn";

@@ -1,5 +1,5 @@
 //! ClickHouse string functions that count or cut bytes, where DataFusion's count characters, as the DataFusion
-//! UDFs `ch_position`, `ch_reverse`, `ch_replace_one`, `ch_base64_encode` and `ch_hex`.
+//! UDFs `ch_position`, `ch_reverse`, `ch_replace_one`, `ch_base64_encode`, `ch_hex` and `ch_left_pad`/`ch_right_pad`.
 //!
 //! A result ClickHouse would give as bytes that are not UTF-8 (`reverse` of `ñ`) is refused: this engine's strings
 //! are UTF-8 text.
@@ -26,6 +26,8 @@ enum Op {
     /// `hex(x)`: upper-case hex of a string's bytes, or of an integer's bytes (big-endian, leading zero bytes
     /// dropped, a negative number as its two's complement in its type's width).
     Hex,
+    /// `leftPad(s, n, pad)` / `rightPad(s, n, pad)`: `s` cut or padded to `n` bytes, the pad repeated (and cut).
+    Pad { left: bool },
 }
 
 /// Registers the functions.
@@ -36,6 +38,8 @@ pub(super) fn register(ctx: &SessionContext) {
         ("ch_replace_one", Op::ReplaceOne, 3),
         ("ch_base64_encode", Op::Base64, 1),
         ("ch_hex", Op::Hex, 1),
+        ("ch_left_pad", Op::Pad { left: true }, 3),
+        ("ch_right_pad", Op::Pad { left: false }, 3),
     ] {
         let signature = Signature::any(arity, Volatility::Immutable);
         ctx.register_udf(ScalarUDF::new_from_impl(StringFunction { name, op, signature }));
@@ -68,6 +72,11 @@ impl ScalarUDFImpl for StringFunction {
             Op::Position if strings => Ok(DataType::UInt64),
             Op::Reverse | Op::ReplaceOne | Op::Base64 if strings => Ok(DataType::Utf8),
             Op::Hex if strings || args[0].is_integer() => Ok(DataType::Utf8),
+            Op::Pad { .. }
+                if text(&args[0]) && text(&args[2]) && (args[1].is_integer() || args[1] == DataType::Null) =>
+            {
+                Ok(DataType::Utf8)
+            }
             _ => exec_err!(
                 "tinybird-local's DataFusion engine does not support {} of {}",
                 self.name.trim_start_matches("ch_"),
@@ -126,6 +135,17 @@ impl ScalarUDFImpl for StringFunction {
                         b.append_value(base64::engine::general_purpose::STANDARD.encode(v.as_bytes()));
                     }
                     Op::Hex => b.append_value(hex_upper(v.as_bytes())),
+                    Op::Pad { left } => match pad(v, s[1].value(r), s[2].value(r), left) {
+                        Some(padded) => b.append_value(padded),
+                        None => {
+                            return exec_err!(
+                                "{} of {v:?} to {} bytes cuts a multi-byte UTF-8 character or has a negative \
+                                 length, which tinybird-local's DataFusion engine does not support",
+                                if left { "leftPad" } else { "rightPad" },
+                                s[1].value(r)
+                            );
+                        }
+                    },
                     Op::Position => unreachable!("handled above"),
                 }
             }
@@ -133,6 +153,19 @@ impl ScalarUDFImpl for StringFunction {
         };
         Ok(ColumnarValue::Array(out))
     }
+}
+
+/// ClickHouse's `leftPad`/`rightPad` in bytes; None when the result would not be UTF-8 or the length is negative.
+fn pad(s: &str, length: &str, with: &str, left: bool) -> Option<String> {
+    let n: usize = length.parse().ok()?;
+    let bytes = s.as_bytes();
+    let out: Vec<u8> = if bytes.len() >= n || with.is_empty() {
+        bytes[..n.min(bytes.len())].to_vec()
+    } else {
+        let fill: Vec<u8> = with.bytes().cycle().take(n - bytes.len()).collect();
+        if left { [fill.as_slice(), bytes].concat() } else { [bytes, fill.as_slice()].concat() }
+    };
+    String::from_utf8(out).ok()
 }
 
 fn hex_upper(bytes: &[u8]) -> String {

@@ -362,7 +362,15 @@ impl VisitorMut for Normalize {
     type Break = ();
 
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
-        use datafusion::sql::sqlparser::ast::{CeilFloorKind, DateTimeField};
+        use datafusion::sql::sqlparser::ast::{CeilFloorKind, DateTimeField, UnaryOperator};
+        // `- -x` prints as `--x`, a comment: the inner negation goes in parentheses (ClickHouse names both
+        // `negate(negate(x))`).
+        if let Expr::UnaryOp { op: UnaryOperator::Minus, expr: inner } = expr
+            && matches!(inner.as_ref(), Expr::UnaryOp { op: UnaryOperator::Minus, .. })
+        {
+            let negated = std::mem::replace(inner.as_mut(), Expr::value(Value::Null));
+            **inner = Expr::Nested(Box::new(negated));
+        }
         let replaced = match expr {
             Expr::Floor { .. } | Expr::Ceil { .. } => {
                 let name = if matches!(expr, Expr::Floor { .. }) { "floor" } else { "ceil" };

@@ -602,7 +602,8 @@ fn conditionals(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<
         }
         "nullIf" | "NULLIF" => {
             arity(call, 2..=2)?;
-            format!("nullif({}, {})", a[0], a[1])
+            // `a`'s own type, where DataFusion's `nullif` widens both sides to a common one.
+            format!("(CASE WHEN ({a}) = ({b}) THEN NULL ELSE {a} END)", a = a[0], b = typed_literal_text(&a[1]))
         }
         // `x IN [1, 2]` (read as `in(x, [1, 2])`, ClickHouse's name for it): the list.
         "in" | "notIn" if a.len() == 2 && a[1].starts_with('[') && a[1].ends_with(']') => {
@@ -613,6 +614,8 @@ fn conditionals(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<
                 list => format!("({} {not}IN ({list}))", a[0]),
             }
         }
+        // The value, and the type's default (0, '', 1970-01-01) for a NULL, as ClickHouse reads the nested column.
+        "assumeNotNull" => format!("ch_zero_if_null({})", one(call)?),
         "isNull" => format!("(({}) IS NULL)", one(call)?),
         "isNotNull" => format!("(({}) IS NOT NULL)", one(call)?),
         _ => return Ok(None),
@@ -716,6 +719,35 @@ fn strings(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
             format!("ch_replace_one({})", a.join(", "))
         }
         "base64Encode" => format!("ch_base64_encode({})", one(call)?),
+        "leftPad" | "rightPad" | "lpad" | "rpad" => {
+            arity(call, 2..=3)?;
+            let f = if name.starts_with('l') { "ch_left_pad" } else { "ch_right_pad" };
+            format!("{f}({}, {}, {})", a[0], a[1], a.get(2).map_or("' '", String::as_str))
+        }
+        "positionCaseInsensitive" => {
+            arity(call, 2..=2)?;
+            format!("ch_position(ch_lower_ascii(ch_to_string({})), ch_lower_ascii(ch_to_string({})))", a[0], a[1])
+        }
+        // Regular expressions: RE2 in ClickHouse, Rust's `regex` here; they agree but for classes that are
+        // Unicode-aware here and ASCII in RE2 (`\w`, `\d`, `\s`, `\b`), refused.
+        "match" | "extract" => {
+            arity(call, 2..=2)?;
+            let pattern = string_literal(&a[1])
+                .ok_or_else(|| EngineError::Unsupported(format!("`{name}` with a pattern that is not a literal")))?;
+            if ["\\w", "\\W", "\\d", "\\D", "\\s", "\\S", "\\b", "\\B", "[[:"].iter().any(|c| pattern.contains(c)) {
+                return Err(EngineError::Unsupported(format!(
+                    "`{name}` with a class (\\w, \\d, \\s, \\b, [[:…:]]) that RE2 reads as ASCII and this engine as Unicode"
+                )));
+            }
+            match name {
+                "match" => format!("ch_to_uint8(regexp_like({}, {}))", a[0], a[1]),
+                _ => format!(
+                    "CASE WHEN ({s}) IS NULL THEN NULL ELSE coalesce(array_element(regexp_match({s}, {p}), 1), '') END",
+                    s = a[0],
+                    p = a[1]
+                ),
+            }
+        }
         "hex" | "HEX" => format!("ch_hex({})", typed_literal_text(one(call)?)),
         "trim" | "trimBoth" => format!("btrim({})", one(call)?),
         "trimLeft" => format!("ltrim({})", one(call)?),

@@ -77,10 +77,12 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
     }
     take_settings(&mut query)?;
     refuse_mixed_set_operations(&query)?;
-    // Before the tables are listed: a generator reads none.
+    // Before the tables are listed: a generator reads none, an ARRAY JOIN's relation is a column.
     generators_as_ranges(&mut query)?;
+    array_joins_as_subqueries(&mut query)?;
     let tables = referenced_tables(&query);
     filters_as_if_combinators(&mut query);
+    extracts_as_functions(&mut query);
     let wrappers =
         crate::engine::hints::of_query(&query, &|column| catalog.column_type(column), &|table| catalog.columns(table));
     refuse_shadowed_tables(&query)?;
@@ -89,6 +91,7 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
     crate::engine::names::name_columns(&mut query, &|table| {
         catalog.columns(table).map(|columns| columns.into_iter().map(|(name, _)| name).collect())
     })?;
+    distinct_output_names(&mut query);
     let nullable = |column: &str| catalog.nullable_column(column);
     let column_type = |column: &str| catalog.column_type(column);
     let mut rewriter = Rewriter { error: None, nullable: &nullable, column_type: &column_type };
@@ -400,4 +403,128 @@ fn generators_as_ranges(query: &mut Query) -> Result<(), EngineError> {
     let mut generators = Generators(None);
     let _ = VisitMut::visit(query, &mut generators);
     generators.0.map_or(Ok(()), Err)
+}
+
+/// `FROM t [AS a] ARRAY JOIN arr [AS x]` → `FROM (SELECT *, arrayJoin(arr) AS x FROM t [AS a]) AS a`: each row
+/// once per element of its array, rows with an empty array dropped, before WHERE (ClickHouse's `ARRAY JOIN`).
+/// Without an alias, `arr` itself is the element (`* REPLACE`). Only over one table or subquery with no other join,
+/// one array at a time, and with no `*` selected from the result; `LEFT ARRAY JOIN` (which keeps empty arrays as
+/// a default element) and the rest are refused by name.
+fn array_joins_as_subqueries(query: &mut Query) -> Result<(), EngineError> {
+    use datafusion::sql::sqlparser::ast::{JoinOperator, Select, TableAlias, TableFactor};
+    struct ArrayJoins(Option<EngineError>);
+    fn rewrite(select: &mut Select) -> Result<(), EngineError> {
+        let refused = |what: &str| Err(EngineError::Unsupported(format!("ARRAY JOIN {what}")));
+        let is_array_join = |op: &JoinOperator| {
+            matches!(op, JoinOperator::ArrayJoin | JoinOperator::LeftArrayJoin | JoinOperator::InnerArrayJoin)
+        };
+        if !select.from.iter().flat_map(|f| &f.joins).any(|j| is_array_join(&j.join_operator)) {
+            return Ok(());
+        }
+        let [from] = select.from.as_mut_slice() else { return refused("over several tables") };
+        let [join] = from.joins.as_slice() else { return refused("with other joins or several ARRAY JOINs") };
+        if matches!(join.join_operator, JoinOperator::LeftArrayJoin) {
+            return refused("LEFT (it keeps empty arrays as a default element)");
+        }
+        if select.projection.iter().any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..))) {
+            return refused("with `*` selected");
+        }
+        let TableFactor::Table { name: array, alias: element, args: None, .. } = &join.relation else {
+            return refused("of anything but a column name");
+        };
+        let array = array.to_string();
+        let (relation_alias, relation_name) = match &from.relation {
+            TableFactor::Table { name, alias, args: None, .. } => {
+                (alias.clone(), name.0.last().map(std::string::ToString::to_string))
+            }
+            TableFactor::Derived { alias, .. } => (alias.clone(), None),
+            _ => return refused("over anything but a table or a subquery"),
+        };
+        let inner = match element {
+            Some(alias) => format!("SELECT *, arrayJoin({array}) AS {} FROM __tb_array_join_source", alias.name),
+            None => format!("SELECT * REPLACE (arrayJoin({array}) AS {array}) FROM __tb_array_join_source"),
+        };
+        let mut subquery = parse_generic(&inner)?;
+        if let SetExpr::Select(inner) = subquery.body.as_mut() {
+            inner.from[0].relation = from.relation.clone();
+        }
+        let alias = relation_alias.or_else(|| {
+            relation_name.map(|n| TableAlias { explicit: true, name: Ident::new(n), columns: vec![], at: None })
+        });
+        from.relation = TableFactor::Derived { lateral: false, subquery: Box::new(subquery), alias, sample: None };
+        from.joins.clear();
+        Ok(())
+    }
+    impl VisitorMut for ArrayJoins {
+        type Break = ();
+        fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+            match rewrite(select) {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(e) => {
+                    self.0 = Some(e);
+                    ControlFlow::Break(())
+                }
+            }
+        }
+    }
+    let mut joins = ArrayJoins(None);
+    let _ = VisitMut::visit(query, &mut joins);
+    joins.0.map_or(Ok(()), Err)
+}
+
+/// Marks the second and later result columns of one name (`SELECT a != 1, a <> 1` names both `notEquals(a, 1)` in
+/// ClickHouse, which returns both under it): DataFusion holds no two columns of one name, so each repeat is aliased
+/// `name` + this character + its position, and the engine shows the name without the suffix.
+pub const REPEATED_NAME_MARK: char = '\u{E000}';
+
+fn distinct_output_names(query: &mut Query) {
+    let SetExpr::Select(select) = query.body.as_mut() else { return };
+    let mut seen = HashSet::new();
+    for (i, item) in select.projection.iter_mut().enumerate() {
+        let name = match item {
+            SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
+            SelectItem::UnnamedExpr(Expr::Identifier(ident)) => ident.value.clone(),
+            _ => continue,
+        };
+        if seen.insert(name.clone()) {
+            continue;
+        }
+        let renamed = Ident::with_quote('`', format!("{name}{REPEATED_NAME_MARK}{i}"));
+        match item {
+            SelectItem::ExprWithAlias { alias, .. } => *alias = renamed,
+            SelectItem::UnnamedExpr(expr) => {
+                let expr = std::mem::replace(expr, Expr::value(SqlValue::Null));
+                *item = SelectItem::ExprWithAlias { expr, alias: renamed };
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `EXTRACT(YEAR FROM d)` is ClickHouse's `toYear(d)` (so it reads, types and names it), and likewise `MONTH`,
+/// `DAY`, `HOUR`, `MINUTE`, `SECOND`, `QUARTER` and `WEEK` (`toISOWeek`); other fields are left as written (and
+/// refused).
+fn extracts_as_functions(query: &mut Query) {
+    use datafusion::sql::sqlparser::ast::DateTimeField;
+    struct Extracts;
+    impl VisitorMut for Extracts {
+        type Break = ();
+        fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let Expr::Extract { field, expr: inner, .. } = expr else { return ControlFlow::Continue(()) };
+            let function = match field {
+                DateTimeField::Year => "toYear",
+                DateTimeField::Quarter => "toQuarter",
+                DateTimeField::Month => "toMonth",
+                DateTimeField::Week(None) => "toISOWeek",
+                DateTimeField::Day => "toDayOfMonth",
+                DateTimeField::Hour => "toHour",
+                DateTimeField::Minute => "toMinute",
+                DateTimeField::Second => "toSecond",
+                _ => return ControlFlow::Continue(()),
+            };
+            *expr = call(function, vec![inner.as_ref().clone()]);
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(query, &mut Extracts);
 }

@@ -313,7 +313,6 @@ pub(super) fn check_constructs(tokens: &[Token], flavor: Flavor) -> Result<(), E
             ("PREWHERE", _) => Some("PREWHERE"),
             ("FINAL", _) => Some("FINAL"),
             ("SAMPLE", _) => Some("SAMPLE"),
-            ("ARRAY", Some("JOIN")) => Some("ARRAY JOIN"),
             ("GLOBAL", _) => Some("GLOBAL"),
             ("ASOF", _) => Some("ASOF JOIN"),
             ("WITH", Some("TOTALS")) => Some("WITH TOTALS"),

@@ -17,7 +17,8 @@ fn names_unsupported_constructs() {
         ("SELECT * FROM t FINAL", "FINAL"),
         ("SELECT * FROM t PREWHERE a = 1", "PREWHERE"),
         ("SELECT * FROM t SETTINGS max_threads = 1, join_use_nulls = 1", "the setting `join_use_nulls = 1`"),
-        ("SELECT a FROM t ARRAY JOIN arr", "ARRAY JOIN"),
+        ("SELECT a FROM t LEFT ARRAY JOIN arr", "ARRAY JOIN LEFT"),
+        ("SELECT a FROM t JOIN u ON t.a = u.a ARRAY JOIN arr", "ARRAY JOIN with other joins"),
         ("SELECT toUnknownThing(a) FROM t", "toUnknownThing"),
     ] {
         let e = translate(sql).unwrap_err().to_string();
