@@ -312,7 +312,8 @@ async fn unsupported_constructs_fail_naming_them() {
     let e = engine().await;
     for (sql, construct) in [
         ("SELECT * FROM t FINAL", "FINAL"),
-        ("SELECT * FROM t PREWHERE id = 1", "PREWHERE"),
+        ("SELECT * FROM t SAMPLE 1 / 2", "SAMPLE"),
+        ("SELECT * FROM t ANY LEFT JOIN u ON t.id = u.id", "ANY JOIN strictness"),
         ("SELECT * FROM t SETTINGS max_threads = 1, join_use_nulls = 1", "the setting `join_use_nulls = 1`"),
         ("SELECT topK(3)(name) FROM t", "topK"),
         ("SELECT sumMerge(id) FROM t", "sumMerge"),

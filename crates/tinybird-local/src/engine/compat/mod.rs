@@ -83,6 +83,7 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
     let tables = referenced_tables(&query);
     filters_as_if_combinators(&mut query);
     extracts_as_functions(&mut query);
+    prewhere_as_where(&mut query);
     let wrappers =
         crate::engine::hints::of_query(&query, &|column| catalog.column_type(column), &|table| catalog.columns(table));
     refuse_shadowed_tables(&query)?;
@@ -527,4 +528,24 @@ fn extracts_as_functions(query: &mut Query) {
         }
     }
     let _ = VisitMut::visit(query, &mut Extracts);
+}
+
+/// `PREWHERE a WHERE b` filters as `WHERE a AND b` (ClickHouse reads the PREWHERE columns first; the rows are the
+/// same).
+fn prewhere_as_where(query: &mut Query) {
+    struct Prewhere;
+    impl VisitorMut for Prewhere {
+        type Break = ();
+        fn pre_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
+            if let Some(prewhere) = select.prewhere.take() {
+                let nested = |e: Expr| Box::new(Expr::Nested(Box::new(e)));
+                select.selection = Some(match select.selection.take() {
+                    Some(w) => Expr::BinaryOp { left: nested(prewhere), op: BinaryOperator::And, right: nested(w) },
+                    None => prewhere,
+                });
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(query, &mut Prewhere);
 }

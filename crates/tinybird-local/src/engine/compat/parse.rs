@@ -310,7 +310,6 @@ pub(super) fn check_constructs(tokens: &[Token], flavor: Flavor) -> Result<(), E
             ("WITH", Some("RECURSIVE")) => Some("WITH RECURSIVE"),
             ("INTO", _) => Some("INTO (only SELECT queries run; they cannot write)"),
             _ if flavor == Flavor::ClickHouse => None,
-            ("PREWHERE", _) => Some("PREWHERE"),
             ("FINAL", _) => Some("FINAL"),
             ("SAMPLE", _) => Some("SAMPLE"),
             ("GLOBAL", _) => Some("GLOBAL"),
@@ -318,7 +317,7 @@ pub(super) fn check_constructs(tokens: &[Token], flavor: Flavor) -> Result<(), E
             ("WITH", Some("TOTALS")) => Some("WITH TOTALS"),
             ("WITH", Some("FILL")) => Some("WITH FILL"),
             ("INTERPOLATE", _) => Some("INTERPOLATE"),
-            ("ANY" | "ALL", Some("JOIN" | "LEFT" | "INNER" | "RIGHT")) => Some("ANY/ALL JOIN strictness"),
+            ("ANY", Some("JOIN" | "LEFT" | "INNER" | "RIGHT")) => Some("ANY JOIN strictness"),
             _ => None,
         };
         if let Some(construct) = unsupported {
@@ -573,7 +572,8 @@ pub(super) fn tokens_of(sql: &str, flavor: Flavor) -> Result<(Vec<Token>, Taken)
     casts_as_written(&mut tokens);
     let taken = match flavor {
         Flavor::ClickHouse => Taken { finals: take_finals(&mut tokens), any_joins: take_join_strictness(&mut tokens)? },
-        Flavor::DataFusion => Taken::default(),
+        // `ALL` is the default strictness: taken off (an `ANY` join was refused above).
+        Flavor::DataFusion => Taken { finals: 0, any_joins: take_join_strictness(&mut tokens)? },
     };
     Ok((tokens, taken))
 }

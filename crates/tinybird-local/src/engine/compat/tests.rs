@@ -15,7 +15,7 @@ fn takes_the_format_clause() {
 fn names_unsupported_constructs() {
     for (sql, construct) in [
         ("SELECT * FROM t FINAL", "FINAL"),
-        ("SELECT * FROM t PREWHERE a = 1", "PREWHERE"),
+        ("SELECT * FROM t SAMPLE 1 / 2", "SAMPLE"),
         ("SELECT * FROM t SETTINGS max_threads = 1, join_use_nulls = 1", "the setting `join_use_nulls = 1`"),
         ("SELECT a FROM t LEFT ARRAY JOIN arr", "ARRAY JOIN LEFT"),
         ("SELECT a FROM t JOIN u ON t.a = u.a ARRAY JOIN arr", "ARRAY JOIN with other joins"),
