@@ -203,6 +203,10 @@ struct Relation {
 struct Scope<'a> {
     relations: Vec<Relation>,
     catalog: &'a Catalog<'a>,
+    /// The select list's aliases, which ClickHouse reads before any column of that name (`count() AS c, c + 1`).
+    aliases: std::collections::HashMap<String, Option<Wrappers>>,
+    /// The alias of the item being read: in its own expression, that name is the column.
+    own: Option<String>,
 }
 
 impl Scope<'_> {
@@ -218,6 +222,12 @@ impl Scope<'_> {
 
     /// A column by name, qualified (`t.c`) or not.
     fn column(&self, qualifier: Option<&str>, name: &str) -> Option<Wrappers> {
+        if qualifier.is_none()
+            && self.own.as_deref() != Some(name)
+            && let Some(w) = self.aliases.get(name)
+        {
+            return *w;
+        }
         let relations = self.relations.iter().filter(|r| qualifier.is_none_or(|q| q == r.name));
         for relation in relations {
             if let Some(outputs) = &relation.columns
@@ -260,7 +270,26 @@ fn outputs_of_select(select: &Select, ctes: &Ctes, catalog: &Catalog<'_>, depth:
             relations.push(relation);
         }
     }
-    let scope = Scope { relations, catalog };
+    let mut scope = Scope { relations, catalog, aliases: Default::default(), own: None };
+    // The aliases' wrappers, read in a few rounds so an alias can use another (`a AS x, x + 1 AS y, y * 2`).
+    let aliased: Vec<(&str, &Expr)> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { expr, alias } if !matches!(expr, Expr::Identifier(i) if i.value == alias.value) => {
+                Some((alias.value.as_str(), expr))
+            }
+            _ => None,
+        })
+        .collect();
+    for _ in 0..3 {
+        let mut round = std::collections::HashMap::new();
+        for (alias, expr) in &aliased {
+            scope.own = Some((*alias).to_string());
+            round.insert((*alias).to_string(), of(expr, &scope));
+        }
+        scope.aliases = round;
+    }
     let mut out = Vec::with_capacity(select.projection.len());
     for item in &select.projection {
         match item {
@@ -270,9 +299,13 @@ fn outputs_of_select(select: &Select, ctes: &Ctes, catalog: &Catalog<'_>, depth:
                     Expr::CompoundIdentifier(parts) => parts.last().map(|i| i.value.clone()),
                     _ => None,
                 };
+                scope.own = None;
                 out.push((name, of(e, &scope)));
             }
-            SelectItem::ExprWithAlias { expr, alias } => out.push((Some(alias.value.clone()), of(expr, &scope))),
+            SelectItem::ExprWithAlias { expr, alias } => {
+                scope.own = Some(alias.value.clone());
+                out.push((Some(alias.value.clone()), of(expr, &scope)));
+            }
             // `*` over one relation whose columns are known: each column, with its REPLACE or without its EXCEPT.
             SelectItem::Wildcard(options) => {
                 let [relation] = scope.relations.as_slice() else { return None };
@@ -551,6 +584,14 @@ mod tests {
         assert_eq!(wrappers("SELECT * FROM t AS a JOIN t AS b ON a.s = b.s"), []);
         // An expression the subquery does not name: its columns are not known.
         assert_eq!(wrappers("SELECT * FROM (SELECT upper(ns) FROM t)"), []);
+    }
+
+    #[test]
+    fn aliases_of_the_select_list_carry_their_expressions_wrappers() {
+        // `x` is the alias (Nullable), not a column; in its own expression, `ns` is the column.
+        assert_eq!(wrappers("SELECT toString(ns) AS x, upper(x), length(x) AS l, l + 1 FROM t"), [N, N, N, N]);
+        assert_eq!(wrappers("SELECT upper(s) AS ns, ns FROM t"), [P, P]);
+        assert_eq!(wrappers("SELECT upper(ns) AS ns FROM t"), [N]);
     }
 
     #[test]

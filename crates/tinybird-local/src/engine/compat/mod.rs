@@ -87,11 +87,12 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
     let wrappers =
         crate::engine::hints::of_query(&query, &|column| catalog.column_type(column), &|table| catalog.columns(table));
     refuse_shadowed_tables(&query)?;
-    substitute_aliases(&mut query)?;
-    // Columns keep the names ClickHouse gives them, whatever the rewrites below do to their expressions.
+    // Columns keep the names ClickHouse gives them, as written (`plus(c, 1)` where `c` is an alias), whatever the
+    // rewrites below do to their expressions.
     crate::engine::names::name_columns(&mut query, &|table| {
         catalog.columns(table).map(|columns| columns.into_iter().map(|(name, _)| name).collect())
     })?;
+    substitute_aliases(&mut query)?;
     distinct_output_names(&mut query);
     let nullable = |column: &str| catalog.nullable_column(column);
     let column_type = |column: &str| catalog.column_type(column);

@@ -137,8 +137,8 @@ pub(super) fn nulls_last(order_by: &mut [datafusion::sql::sqlparser::ast::OrderB
 /// alias's expression replaces each such name (not inside subqueries, which have their own aliases; not a qualified
 /// `t.ts`, which is the column). Runs on the query as written, before any other rewrite.
 ///
-/// An alias used by another item of the select list is refused: ClickHouse reads the alias there too, in cycles
-/// (`SELECT name AS id, id AS name`) DataFusion cannot follow.
+/// Another item of the select list reads the alias too (`count() AS c, c * 2`), after the items are named; aliases
+/// that use one another in a cycle (`SELECT name AS id, id AS name`) are refused.
 pub(super) fn substitute_aliases(query: &mut Query) -> Result<(), EngineError> {
     struct Queries(Option<EngineError>);
     impl VisitorMut for Queries {
@@ -174,12 +174,12 @@ fn substitute_in(query: &mut Query) -> Result<(), EngineError> {
     if aliases.is_empty() {
         return Ok(());
     }
-    // The select list's other items, as written (not inside their subqueries).
+    // The aliases each alias's expression uses (not inside its subqueries, not its own name).
     struct Uses<'a> {
         aliases: &'a HashMap<String, Expr>,
         own: Option<&'a str>,
         depth: usize,
-        found: Option<String>,
+        found: Vec<String>,
     }
     impl Visitor for Uses<'_> {
         type Break = ();
@@ -197,30 +197,53 @@ fn substitute_in(query: &mut Query) -> Result<(), EngineError> {
                 && self.aliases.contains_key(&ident.value)
                 && self.own != Some(ident.value.as_str())
             {
-                self.found = Some(ident.value.clone());
-                return ControlFlow::Break(());
+                self.found.push(ident.value.clone());
             }
             ControlFlow::Continue(())
         }
     }
-    for item in &select.projection {
+    let uses = |expr: &Expr, own: Option<&str>| {
+        let mut uses = Uses { aliases: &aliases, own, depth: 0, found: Vec::new() };
+        let _ = Visit::visit(expr, &mut uses);
+        uses.found
+    };
+    // Each alias's expression with the aliases it uses expanded, in dependency order; a cycle is refused.
+    let mut expanded: HashMap<String, Expr> = HashMap::new();
+    let mut pending: Vec<String> = aliases.keys().cloned().collect();
+    pending.sort();
+    while !pending.is_empty() {
+        let ready = pending
+            .iter()
+            .position(|name| uses(&aliases[name], Some(name)).iter().all(|dep| expanded.contains_key(dep)));
+        let Some(at) = ready else {
+            return Err(EngineError::Unsupported(format!(
+                "the aliases `{}` used by one another in the select list (ClickHouse resolves such cycles by rules \
+                 of its own)",
+                pending.join("`, `")
+            )));
+        };
+        let name = pending.remove(at);
+        let mut expr = aliases[&name].clone();
+        let mut replace = Replace { aliases: &expanded, own: Some(name.clone()), depth: 0 };
+        let _ = VisitMut::visit(&mut expr, &mut replace);
+        expanded.insert(name, expr);
+    }
+    // The select list's items read the other items' aliases as ClickHouse does (`count() AS c, c * 2`). Their
+    // column names were given before, as written.
+    for item in &mut select.projection {
         let (expr, own) = match item {
-            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.as_str())),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
             SelectItem::UnnamedExpr(expr) => (expr, None),
             _ => continue,
         };
-        let mut uses = Uses { aliases: &aliases, own, depth: 0, found: None };
-        let _ = Visit::visit(expr, &mut uses);
-        if let Some(name) = uses.found {
-            return Err(EngineError::Unsupported(format!(
-                "the alias `{name}` used in another item of the select list (ClickHouse reads the alias there, before \
-                 any column of that name)"
-            )));
-        }
+        let mut replace = Replace { aliases: &expanded, own, depth: 0 };
+        let _ = VisitMut::visit(expr, &mut replace);
     }
-    /// Replaces the alias names in one clause, not inside its subqueries.
+    let aliases = expanded;
+    /// Replaces the alias names in one clause, not inside its subqueries (nor an item's own alias in it).
     struct Replace<'a> {
         aliases: &'a HashMap<String, Expr>,
+        own: Option<String>,
         depth: usize,
     }
     impl VisitorMut for Replace<'_> {
@@ -236,6 +259,7 @@ fn substitute_in(query: &mut Query) -> Result<(), EngineError> {
         fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
             if self.depth == 0
                 && let Expr::Identifier(ident) = expr
+                && self.own.as_deref() != Some(ident.value.as_str())
                 && let Some(replacement) = self.aliases.get(&ident.value)
             {
                 *expr = Expr::Nested(Box::new(replacement.clone()));
@@ -243,7 +267,7 @@ fn substitute_in(query: &mut Query) -> Result<(), EngineError> {
             ControlFlow::Continue(())
         }
     }
-    let mut replace = Replace { aliases: &aliases, depth: 0 };
+    let mut replace = Replace { aliases: &aliases, own: None, depth: 0 };
     if let Some(selection) = &mut select.selection {
         let _ = VisitMut::visit(selection, &mut replace);
     }
