@@ -461,6 +461,24 @@ fn write(out: &mut String, expr: &Expr) -> Option<()> {
             }
             return None;
         }
+        // `x -> x * 2` is `lambda(tuple(x), multiply(x, 2))`.
+        Expr::Lambda(lambda) => {
+            use datafusion::sql::sqlparser::ast::OneOrManyWithParens;
+            let params: Vec<&Ident> = match &lambda.params {
+                OneOrManyWithParens::One(p) => vec![&p.name],
+                OneOrManyWithParens::Many(ps) => ps.iter().map(|p| &p.name).collect(),
+            };
+            out.push_str("lambda(tuple(");
+            for (i, p) in params.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(&p.value);
+            }
+            out.push_str("), ");
+            write(out, &lambda.body)?;
+            out.push(')');
+        }
         Expr::Array(array) => {
             out.push('[');
             for (i, e) in array.elem.iter().enumerate() {

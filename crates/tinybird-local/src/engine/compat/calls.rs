@@ -635,6 +635,25 @@ fn arrays(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>,
             arity(call, 2..=2)?;
             format!("{}({}, {})", if name == "hasAny" { "array_has_any" } else { "array_has_all" }, a[0], a[1])
         }
+        // Lambdas of one array: DataFusion's higher-order functions, the array first.
+        "arrayMap" | "arrayFilter" | "arrayExists" | "arrayCount" | "arrayAll" => {
+            let [lambda, array] = a.as_slice() else {
+                return Err(EngineError::Unsupported(format!("`{name}` of several arrays, or without a lambda")));
+            };
+            let Some((param, body)) = lambda.split_once(" -> ").filter(|(p, _)| bare_column(p) == Some(p.trim()))
+            else {
+                return Err(EngineError::Unsupported(format!("`{name}` without a one-parameter lambda")));
+            };
+            let body = if name == "arrayAll" { format!("NOT ({body})") } else { body.to_string() };
+            let sql = match name {
+                "arrayMap" => format!("array_transform({array}, {LAMBDA})"),
+                "arrayFilter" => format!("array_filter({array}, {LAMBDA})"),
+                "arrayExists" => format!("ch_to_uint8(coalesce(array_any_match({array}, {LAMBDA}), false))"),
+                "arrayAll" => format!("ch_to_uint8(NOT coalesce(array_any_match({array}, {LAMBDA}), false))"),
+                _ => format!("ch_to_uint32(cardinality(array_filter({array}, {LAMBDA})))"),
+            };
+            return with_lambda(&sql, param.trim(), &body).map(Some);
+        }
         "length" | "LENGTH" => format!("ch_length({})", one(call)?),
         "empty" => format!("(ch_length({}) = 0)", one(call)?),
         "notEmpty" => format!("(ch_length({}) > 0)", one(call)?),
@@ -817,6 +836,34 @@ fn json(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, E
         _ => return Ok(None),
     };
     parse_expr(&sql).map(Some)
+}
+
+/// Where a rewrite's SQL takes its lambda (the rewrites' SQL dialect reads `x -> e` as an operator).
+const LAMBDA: &str = "__tb_lambda";
+
+/// `sql` with [`LAMBDA`] replaced by the lambda `param -> body`.
+fn with_lambda(sql: &str, param: &str, body: &str) -> Result<Expr, EngineError> {
+    use datafusion::sql::sqlparser::ast::{LambdaFunction, LambdaFunctionParameter, LambdaSyntax, OneOrManyWithParens};
+    struct Place(Option<Expr>);
+    impl VisitorMut for Place {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if matches!(e, Expr::Identifier(i) if i.value == LAMBDA)
+                && let Some(lambda) = self.0.take()
+            {
+                *e = lambda;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let lambda = Expr::Lambda(LambdaFunction {
+        params: OneOrManyWithParens::One(LambdaFunctionParameter { name: Ident::new(param), data_type: None }),
+        body: Box::new(parse_expr(body)?),
+        syntax: LambdaSyntax::Arrow,
+    });
+    let mut expr = parse_expr(sql)?;
+    let _ = VisitMut::visit(&mut expr, &mut Place(Some(lambda)));
+    Ok(expr)
 }
 
 /// Conversions and numbers.
