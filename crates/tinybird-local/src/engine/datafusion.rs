@@ -679,6 +679,14 @@ impl compat::Tables for DataFusionEngine {
         found
     }
 
+    fn text_stored_column(&self, column: &str) -> bool {
+        self.tables.read().is_ok_and(|tables| {
+            tables.values().any(|t| {
+                t.columns.iter().any(|(n, ty)| n == column && matches!(ty.base(), ChType::Named(_) | ChType::Opaque(_)))
+            })
+        })
+    }
+
     fn columns(&self, table: &str) -> Option<Vec<(String, ChType)>> {
         let tables = self.tables.read().ok()?;
         Some(tables.get(table)?.columns.clone())

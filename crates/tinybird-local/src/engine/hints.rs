@@ -467,8 +467,24 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
             if f.over.is_some() {
                 let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
                 match name.as_str() {
-                    "row_number" | "rank" | "dense_rank" | "ntile" => return Some(Wrappers::PLAIN),
+                    "row_number" | "rank" | "dense_rank" | "ntile" | "percent_rank" | "cume_dist" => {
+                        return Some(Wrappers::PLAIN);
+                    }
                     "count" | "sum" | "avg" | "min" | "max" => {}
+                    // A value of the argument's column: its wrappers.
+                    "first_value" | "last_value" | "nth_value" => {
+                        let FunctionArguments::List(list) = &f.args else { return None };
+                        let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))) = list.args.first() else {
+                            return None;
+                        };
+                        // ClickHouse's window functions drop `LowCardinality`.
+                        return of(arg, scope).map(|w| Wrappers {
+                            comparison: false,
+                            nothing: false,
+                            low_cardinality: false,
+                            ..w
+                        });
+                    }
                     _ => return None,
                 }
             }

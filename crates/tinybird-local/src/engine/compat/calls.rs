@@ -1013,6 +1013,17 @@ pub(super) fn window_function(expr: &Expr, call: &Call, nullable: &dyn Fn(&str) 
                 ))),
             }
         }
+        "percent_rank" | "cume_dist" => {
+            arity(call, 0..=0)?;
+            windowed(&format!("{lower}()"), &|e| e)
+        }
+        // A frame without rows gives the type's default, as in ClickHouse (a non-Nullable column never holds NULL,
+        // so NULL here means no row). ClickHouse skips NULLs (`any`), which DataFusion does not: Nullable columns
+        // and expressions are refused.
+        "first_value" | "last_value" | "nth_value" if plain_column(&a[0]) => {
+            arity(call, if lower == "nth_value" { 2..=2 } else { 1..=1 })?;
+            windowed(&format!("{lower}({})", a.join(", ")), &|e| format!("ch_zero_if_null({e})"))
+        }
         _ => Err(EngineError::Unsupported(format!("window function `{}`", call.name))),
     }
 }

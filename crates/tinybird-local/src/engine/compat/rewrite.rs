@@ -7,6 +7,7 @@ pub(super) struct Rewriter<'a> {
     pub(super) error: Option<EngineError>,
     pub(super) nullable: &'a dyn Fn(&str) -> bool,
     pub(super) column_type: &'a dyn Fn(&str) -> Option<crate::types::ChType>,
+    pub(super) text_stored: &'a dyn Fn(&str) -> bool,
 }
 
 /// An ORDER BY key on a column stored as text whose ClickHouse order is not the text's: a UUID sorts by its last 16
@@ -498,7 +499,10 @@ impl VisitorMut for Rewriter<'_> {
                 if let Some(datafusion::sql::sqlparser::ast::WindowType::WindowSpec(spec)) = &mut f.over {
                     nulls_last(&mut spec.order_by);
                 }
-                rewrite_function(expr, self.nullable)
+                match picks_text_stored(f, self.text_stored) {
+                    Some(e) => Err(e),
+                    None => rewrite_function(expr, self.nullable),
+                }
             }
             // The parser reads `substring(…)` as its own node: give it ClickHouse's byte semantics too.
             Expr::Substring { expr: s, substring_from, substring_for, .. } => {
@@ -731,4 +735,59 @@ pub(super) fn rewrite_limit_by(query: &mut Query) -> Result<(), EngineError> {
     );
     *query = parse_generic(&text)?;
     Ok(())
+}
+
+/// Aggregates and window functions that return (or compare) a value of their first argument: over a column of a
+/// type stored as text here (`UUID`, `IPv4`, an enum), ClickHouse keeps the type and compares by value, which this
+/// engine does not. Refused, naming the function.
+const PICKS: &[&str] = &[
+    "any",
+    "anylast",
+    "argmin",
+    "argmax",
+    "min",
+    "max",
+    "first_value",
+    "last_value",
+    "nth_value",
+    "grouparray",
+    "groupuniqarray",
+    "lag",
+    "lead",
+    "laginframe",
+    "leadinframe",
+];
+
+/// Conditionals, which return one of their arguments with its type.
+const CONDITIONALS: &[&str] = &["if", "multiif", "coalesce", "ifnull", "nullif", "assumenotnull"];
+
+fn picks_text_stored(
+    f: &datafusion::sql::sqlparser::ast::Function,
+    text_stored: &dyn Fn(&str) -> bool,
+) -> Option<EngineError> {
+    let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
+    if !PICKS.contains(&name.as_str()) && !CONDITIONALS.contains(&name.as_str()) {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else { return None };
+    let column_of = |arg: &FunctionArg| match arg {
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(i))) => Some(i.value.clone()),
+        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::CompoundIdentifier(parts))) => {
+            parts.last().map(|p| p.value.clone())
+        }
+        _ => None,
+    };
+    // A conditional returns any of its arguments; the others, their first.
+    let candidates: Vec<&FunctionArg> = if CONDITIONALS.contains(&name.as_str()) {
+        list.args.iter().collect()
+    } else {
+        list.args.first().into_iter().collect()
+    };
+    let column = candidates.into_iter().filter_map(column_of).find(|c| text_stored(c))?;
+    Some(column).map(|column| {
+        EngineError::Unsupported(format!(
+            "`{}` of the column `{column}`, whose type (UUID, IPv4, IPv6, enum…) the DataFusion engine stores as text",
+            f.name
+        ))
+    })
 }

@@ -153,6 +153,9 @@ pub trait Tables {
     fn columns(&self, table: &str) -> Option<Vec<(String, crate::types::ChType)>>;
     /// The type of a column of this name, when every table that has one declares the same type.
     fn column_type(&self, column: &str) -> Option<crate::types::ChType>;
+    /// Whether some table declares a column of this name with a type stored as text here (`UUID`, `IPv4`, an enum):
+    /// its values keep their ClickHouse type only when selected as the column itself.
+    fn text_stored_column(&self, column: &str) -> bool;
 }
 
 /// No tables: a query translated without a catalog.
@@ -167,5 +170,8 @@ impl Tables for NoTables {
     }
     fn column_type(&self, _: &str) -> Option<crate::types::ChType> {
         None
+    }
+    fn text_stored_column(&self, _: &str) -> bool {
+        false
     }
 }
