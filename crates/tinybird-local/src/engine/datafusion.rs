@@ -584,7 +584,7 @@ impl DataFusionEngine {
             .fields()
             .iter()
             .enumerate()
-            .map(|(i, f)| {
+            .map(|(i, f)| -> Result<Column, EngineError> {
                 let ty = ChType::of_field(f);
                 let ty = match wrappers.and_then(|w| w[i]) {
                     Some(w) => w.apply(ty),
@@ -595,9 +595,17 @@ impl DataFusionEngine {
                 let ty = if has_null { with_nulls(ty) } else { ty };
                 // A repeated name, made distinct for DataFusion: shown as ClickHouse shows it.
                 let name = f.name().split(compat::REPEATED_NAME_MARK).next().unwrap_or_default().to_string();
-                Column { name, ty }
+                // An array is never NULL in ClickHouse: where this engine has one, ClickHouse's type is another
+                // (`CASE WHEN c THEN arr END` is a `Variant(Array(…))`).
+                if has_null && matches!(ty, ChType::Array(_)) {
+                    return Err(EngineError::Unsupported(format!(
+                        "the column `{name}`, an array that is NULL on some rows (ClickHouse's type for it is a \
+                         Variant, which the DataFusion engine does not have)"
+                    )));
+                }
+                Ok(Column { name, ty })
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         let total: usize = batches.iter().map(datafusion::arrow::array::RecordBatch::num_rows).sum();
         let (skip, take) = translated.literal_limit.unwrap_or((0, usize::MAX));
         // The literal LIMIT/OFFSET as zero-copy slices of the batches.

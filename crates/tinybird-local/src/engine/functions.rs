@@ -237,6 +237,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_to_string", Kind::ToString, any1()));
     ctx.register_udf(udf("ch_length", Kind::Length, any1()));
     ctx.register_udf(udf("ch_zero_if_null", Kind::ZeroIfNull, any1()));
+    ctx.register_udf(udf("ch_not_null", Kind::NotNull, any1()));
     ctx.register_udf(udf("ch_substring", Kind::Substring, variadic()));
     ctx.register_udf(udf("ch_lower_ascii", Kind::Lower, Signature::exact(vec![DataType::Utf8], Volatility::Immutable)));
     ctx.register_udf(udf("ch_upper_ascii", Kind::Upper, Signature::exact(vec![DataType::Utf8], Volatility::Immutable)));
@@ -311,6 +312,8 @@ enum Kind {
     },
     Substring,
     ZeroIfNull,
+    /// The value, and an error for a NULL: `CAST(x AS T)` to a non-Nullable `T`.
+    NotNull,
     DateDiff,
     ParseDateTime {
         or_null: bool,
@@ -348,7 +351,7 @@ impl ScalarUDFImpl for ChFunction {
                 _ => DataType::Float64,
             },
             Kind::DateDiff => DataType::Int64,
-            Kind::ZeroIfNull => args.first().cloned().unwrap_or(DataType::Int64),
+            Kind::ZeroIfNull | Kind::NotNull => args.first().cloned().unwrap_or(DataType::Int64),
             Kind::ParseDateTime { .. } => DataType::Timestamp(TimeUnit::Second, None),
             Kind::ParseDateTime64 { .. } => DataType::Timestamp(TimeUnit::Millisecond, None),
             Kind::Json(j) => match j {
@@ -442,6 +445,13 @@ impl ScalarUDFImpl for ChFunction {
             Kind::Round { bankers } => round(&arrays[0], &arrays[1], rows, *bankers)?,
             Kind::Substring => substring(&arrays, rows)?,
             Kind::DateDiff => date_diff(&arrays, rows)?,
+            Kind::NotNull if arrays[0].logical_null_count() > 0 => {
+                return exec_err!(
+                    "Cannot convert NULL value to non-Nullable type (CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN): cast to \
+                     Nullable(T) to keep NULLs"
+                );
+            }
+            Kind::NotNull => arrays[0].clone(),
             Kind::ZeroIfNull => {
                 let a = &arrays[0];
                 if a.null_count() == 0 || a.data_type() == &DataType::Null {

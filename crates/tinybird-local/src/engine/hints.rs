@@ -350,15 +350,20 @@ fn cast_to(text: &str) -> Wrappers {
 /// The wrappers of a conditional's result, from its possible results': `Nullable` when one is; `LowCardinality`
 /// results are not known here.
 fn branches(results: &[&Expr], scope: &Scope<'_>) -> Option<Wrappers> {
-    let mut nullable = false;
+    let (mut nullable, mut boolean, mut values) = (false, true, 0);
     for r in results {
         let w = of(r, scope)?;
         if w.low_cardinality {
             return None;
         }
         nullable |= w.nullable;
+        // `Bool` when every result but a bare NULL is (`CASE WHEN c THEN b END` is Nullable(Bool)).
+        if !w.nothing {
+            boolean &= w.boolean;
+            values += 1;
+        }
     }
-    Some(Wrappers { nullable, ..Wrappers::PLAIN })
+    Some(Wrappers { nullable, boolean: boolean && values > 0, ..Wrappers::PLAIN })
 }
 
 /// A constant's wrappers: `NULL` is nullable; literals are plain. None for anything else.

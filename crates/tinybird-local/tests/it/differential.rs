@@ -155,6 +155,39 @@ fn corpus() -> Vec<String> {
             queries.push(format!("SELECT toDate({c}), toStartOfMonth({c}) FROM probe ORDER BY id LIMIT 10"));
             queries.push(format!("SELECT toYear({c}), toMonth({c}) FROM probe ORDER BY id LIMIT 10"));
         }
+        // Casts, conditionals, window values and select-list aliases over every column.
+        queries.push(format!("SELECT CAST({c} AS String), CAST({c}, 'Nullable(String)') FROM probe ORDER BY id"));
+        queries.push(format!("SELECT if(b, {c}, {c}), CASE WHEN id > 3 THEN {c} END FROM probe ORDER BY id"));
+        queries.push(format!("SELECT {c} AS x, x, toString(x) FROM probe ORDER BY id LIMIT 12"));
+        if *kind != "array" {
+            queries.push(format!(
+                "SELECT id, first_value({c}) OVER (ORDER BY id), last_value({c}) OVER (PARTITION BY b ORDER BY id) \
+                 FROM probe ORDER BY id"
+            ));
+        }
+        if matches!(*kind, "int" | "float" | "decimal" | "bool") {
+            queries.push(format!(
+                "SELECT CAST({c} AS Int64), CAST({c} AS UInt8), {c}::Float64, CAST({c} AS INT) FROM probe ORDER BY id"
+            ));
+        }
+        if matches!(*kind, "string") {
+            queries.push(format!(
+                "SELECT leftPad({c}, 4, '_'), rightPad({c}, 2), match({c}, 'a|b'), extract({c}, '(a|b)+'), \
+                 positionCaseInsensitive({c}, 'B') FROM probe ORDER BY id"
+            ));
+        }
+        if matches!(*kind, "date" | "datetime") {
+            queries.push(format!(
+                "SELECT CAST({c} AS Date), CAST({c} AS DateTime), EXTRACT(DAY FROM {c}) FROM probe ORDER BY id"
+            ));
+        }
+        if matches!(*kind, "array") {
+            queries.push(format!(
+                "SELECT arrayMap(x -> x, {c}), arrayFilter(x -> notEmpty(toString(x)), {c}), arrayCount(x -> 1, {c}) \
+                 FROM probe ORDER BY id"
+            ));
+            queries.push(format!("SELECT id, x FROM probe ARRAY JOIN {c} AS x ORDER BY id, x"));
+        }
     }
     // ClickHouse's integer functions on every pair of integer columns: result types and edge values.
     let ints = ["i8", "i16", "i32", "i64", "u8", "u16", "u64"];

@@ -232,6 +232,14 @@ fn substitute_in(query: &mut Query) -> Result<(), EngineError> {
     // The select list's items read the other items' aliases as ClickHouse does (`count() AS c, c * 2`). Their
     // column names were given before, as written.
     for item in &mut select.projection {
+        // A bare alias selected again (`id AS x, x`) keeps its name.
+        if let SelectItem::UnnamedExpr(Expr::Identifier(ident)) = item
+            && let Some(replacement) = expanded.get(&ident.value)
+        {
+            let alias = ident.clone();
+            *item = SelectItem::ExprWithAlias { expr: Expr::Nested(Box::new(replacement.clone())), alias };
+            continue;
+        }
         let (expr, own) = match item {
             SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
             SelectItem::UnnamedExpr(expr) => (expr, None),
@@ -295,9 +303,14 @@ fn substitute_in(query: &mut Query) -> Result<(), EngineError> {
 pub(super) fn conversion(arg: &str, type_text: &str) -> Result<String, EngineError> {
     let refused = || EngineError::Unsupported(format!("CAST to {type_text} on the DataFusion engine"));
     let mut text = type_text.trim();
+    let mut nullable = false;
     if let Some(inner) = text.strip_prefix("Nullable(").and_then(|t| t.strip_suffix(')')) {
         text = inner.trim();
+        nullable = true;
     }
+    // To a non-Nullable type, a NULL is an error in ClickHouse.
+    let checked = if nullable { arg.to_string() } else { format!("ch_not_null({arg})") };
+    let arg = checked.as_str();
     let words: Vec<String> = text.split_whitespace().map(str::to_ascii_uppercase).collect();
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
     let alias = match words.as_slice() {
