@@ -48,6 +48,12 @@ impl Wrappers {
         if matches!(ty.base(), ChType::Array(_)) || matches!(ty, ChType::Opaque(_)) {
             return ty;
         }
+        // A Nullable result where the engine kept a `LowCardinality` column's type, which ClickHouse drops there
+        // (`UNION ALL SELECT NULL` over a `LowCardinality` column is `Nullable(String)`).
+        let ty = match ty {
+            ChType::LowCardinality(inner) if self.nullable && !self.low_cardinality && !inner.is_nullable() => *inner,
+            ty => ty,
+        };
         let nullable = self.nullable && !ty.is_nullable();
         let low_cardinality = self.low_cardinality && !matches!(ty, ChType::LowCardinality(_));
         let ty = if self.boolean && matches!(ty.base(), ChType::Int { signed: false, bits: 8 }) {
@@ -102,7 +108,6 @@ const NEVER_NULLABLE: &[&str] = &[
     "isNull",
     "isNotNull",
     "ifNull",
-    "assumeNotNull",
     "toTypeName",
     "groupArray",
     "groupUniqArray",
@@ -511,6 +516,22 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
             if NEVER_NULLABLE.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
                 return Some(Wrappers::PLAIN);
             }
+            // `nullIf(x, y)`: `x`'s type, Nullable (a `Bool` stays one; `LowCardinality` is dropped).
+            if name.eq_ignore_ascii_case("nullIf") && args.len() == 2 {
+                let w = of(args[0], scope)?;
+                return Some(Wrappers {
+                    nullable: true,
+                    low_cardinality: false,
+                    comparison: false,
+                    nothing: false,
+                    ..w
+                });
+            }
+            // `assumeNotNull(x)`: `x`'s type without `Nullable`.
+            if name == "assumeNotNull" && args.len() == 1 {
+                let w = of(args[0], scope)?;
+                return Some(Wrappers { nullable: false, comparison: false, nothing: false, ..w });
+            }
             if name.ends_with("OrNull") || name.eq_ignore_ascii_case("nullIf") {
                 let over_low_cardinality = args.iter().any(|a| of(a, scope).is_none_or(|w| w.low_cardinality));
                 return (!over_low_cardinality).then_some(Wrappers::NULLABLE);
@@ -559,7 +580,9 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
                     return None;
                 }
                 // `min`/`max`/`any` of a `Bool` is a `Bool`.
-                let picks = ["min", "max", "any", "anyLast"].iter().any(|n| n.eq_ignore_ascii_case(&name));
+                let picks = ["min", "max", "any", "anyLast", "minIf", "maxIf", "anyIf", "anyLastIf"]
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case(&name));
                 return Some(Wrappers {
                     nullable: wrappers.iter().any(|w| w.nullable),
                     low_cardinality: false,

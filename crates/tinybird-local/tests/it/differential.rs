@@ -155,6 +155,22 @@ fn corpus() -> Vec<String> {
             queries.push(format!("SELECT toDate({c}), toStartOfMonth({c}) FROM probe ORDER BY id LIMIT 10"));
             queries.push(format!("SELECT toYear({c}), toMonth({c}) FROM probe ORDER BY id LIMIT 10"));
         }
+        // Subqueries, CTEs, unions, PREWHERE and FILTER over every column.
+        queries.push(format!("SELECT {c} FROM probe PREWHERE id > 30 WHERE id < 36 ORDER BY id"));
+        queries.push(format!("SELECT x FROM (SELECT {c} AS x, id FROM probe) ORDER BY id LIMIT 8"));
+        if *kind != "array" {
+            queries.push(format!(
+                "WITH q AS (SELECT {c} AS v FROM probe) SELECT v, count() AS n FROM q GROUP BY v ORDER BY v"
+            ));
+            queries.push(format!(
+                "SELECT count() FILTER (WHERE {c} IS NOT NULL), max({c}) FILTER (WHERE id > 5), \
+                 min({c}) FILTER (WHERE id > 100) FROM probe"
+            ));
+            queries.push(format!(
+                "SELECT v FROM (SELECT {c} AS v FROM probe WHERE id < 4 UNION ALL SELECT NULL) ORDER BY v"
+            ));
+            queries.push(format!("SELECT nullIf({c}, {c}), assumeNotNull({c}) FROM probe ORDER BY id LIMIT 6"));
+        }
         // Casts, conditionals, window values and select-list aliases over every column.
         queries.push(format!("SELECT CAST({c} AS String), CAST({c}, 'Nullable(String)') FROM probe ORDER BY id"));
         queries.push(format!("SELECT if(b, {c}, {c}), CASE WHEN id > 3 THEN {c} END FROM probe ORDER BY id"));
