@@ -238,6 +238,8 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_length", Kind::Length, any1()));
     ctx.register_udf(udf("ch_zero_if_null", Kind::ZeroIfNull, any1()));
     ctx.register_udf(udf("ch_not_null", Kind::NotNull, any1()));
+    ctx.register_udf(udf("ch_quantile_arg", Kind::QuantileArg { exact: false }, any1()));
+    ctx.register_udf(udf("ch_quantile_exact_arg", Kind::QuantileArg { exact: true }, any1()));
     ctx.register_udf(udf("ch_substring", Kind::Substring, variadic()));
     ctx.register_udf(udf("ch_lower_ascii", Kind::Lower, Signature::exact(vec![DataType::Utf8], Volatility::Immutable)));
     ctx.register_udf(udf("ch_upper_ascii", Kind::Upper, Signature::exact(vec![DataType::Utf8], Volatility::Immutable)));
@@ -314,6 +316,12 @@ enum Kind {
     ZeroIfNull,
     /// The value, and an error for a NULL: `CAST(x AS T)` to a non-Nullable `T`.
     NotNull,
+    /// The argument of a quantile, as it is, when this engine's quantile (computed in Float64) has ClickHouse's
+    /// type for it: an integer or float for `quantile`/`median` (Float64 in ClickHouse), a Float64 for the exact
+    /// ones (which return their argument's type). Anything else is refused when the query is planned.
+    QuantileArg {
+        exact: bool,
+    },
     DateDiff,
     ParseDateTime {
         or_null: bool,
@@ -352,6 +360,23 @@ impl ScalarUDFImpl for ChFunction {
             },
             Kind::DateDiff => DataType::Int64,
             Kind::ZeroIfNull | Kind::NotNull => args.first().cloned().unwrap_or(DataType::Int64),
+            Kind::QuantileArg { exact } => {
+                let t = args.first().cloned().unwrap_or(DataType::Null);
+                let fits = if *exact {
+                    matches!(t, DataType::Float64 | DataType::Null)
+                } else {
+                    t.is_integer() || matches!(t, DataType::Float32 | DataType::Float64 | DataType::Null)
+                };
+                if !fits {
+                    return exec_err!(
+                        "tinybird-local's DataFusion engine does not support {} of {} (ClickHouse returns its own type \
+                         for it; this engine computes in Float64)",
+                        if *exact { "an exact quantile" } else { "a quantile" },
+                        ChType::from_arrow(&t)
+                    );
+                }
+                t
+            }
             Kind::ParseDateTime { .. } => DataType::Timestamp(TimeUnit::Second, None),
             Kind::ParseDateTime64 { .. } => DataType::Timestamp(TimeUnit::Millisecond, None),
             Kind::Json(j) => match j {
@@ -451,7 +476,7 @@ impl ScalarUDFImpl for ChFunction {
                      Nullable(T) to keep NULLs"
                 );
             }
-            Kind::NotNull => arrays[0].clone(),
+            Kind::NotNull | Kind::QuantileArg { .. } => arrays[0].clone(),
             Kind::ZeroIfNull => {
                 let a = &arrays[0];
                 if a.null_count() == 0 || a.data_type() == &DataType::Null {

@@ -332,7 +332,16 @@ fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Exp
         }
         "median" => {
             arity(call, 1..=1)?;
-            format!("ch_quantile({}, 0.5)", a[0])
+            format!("ch_quantile(ch_quantile_arg({}), 0.5)", a[0])
+        }
+        "medianExact" => {
+            arity(call, 1..=1)?;
+            format!("ch_quantile_exact(ch_quantile_exact_arg({}), 0.5)", a[0])
+        }
+        // The arrays' elements in one array; `[]` for no rows.
+        "groupArrayArray" => {
+            arity(call, 1..=1)?;
+            format!("ch_zero_if_null(flatten(array_agg({})))", a[0])
         }
         "quantile" | "quantileExact" => {
             arity(call, 1..=1)?;
@@ -340,16 +349,24 @@ fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Exp
             if p.len() > 1 {
                 return Err(EngineError::Syntax(format!("{name} takes one level parameter")));
             }
-            let f = if name == "quantile" { "ch_quantile" } else { "ch_quantile_exact" };
-            format!("{f}({}, {level})", a[0])
+            let (f, check) = if name == "quantile" {
+                ("ch_quantile", "ch_quantile_arg")
+            } else {
+                ("ch_quantile_exact", "ch_quantile_exact_arg")
+            };
+            format!("{f}({check}({}), {level})", a[0])
         }
         "quantiles" | "quantilesExact" => {
             arity(call, 1..=1)?;
             if p.is_empty() {
                 return Err(EngineError::Syntax(format!("{name} needs at least one level parameter")));
             }
-            let f = if name == "quantiles" { "ch_quantile" } else { "ch_quantile_exact" };
-            let parts: Vec<String> = p.iter().map(|l| format!("{f}({}, {l})", a[0])).collect();
+            let (f, check) = if name == "quantiles" {
+                ("ch_quantile", "ch_quantile_arg")
+            } else {
+                ("ch_quantile_exact", "ch_quantile_exact_arg")
+            };
+            let parts: Vec<String> = p.iter().map(|l| format!("{f}({check}({}), {l})", a[0])).collect();
             format!("make_array({})", parts.join(", "))
         }
         "argMin" | "argMax" => {
@@ -664,6 +681,10 @@ fn arrays(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>,
             format!("array_to_string({}, {})", a[0], a.get(1).map(String::as_str).unwrap_or("''"))
         }
         "arraySort" => format!("array_sort({})", one(call)?),
+        "arrayReverseSort" => format!("array_sort({}, 'DESC', 'NULLS LAST')", one(call)?),
+        // Distinct elements, a NULL counted once, as ClickHouse counts it.
+        "arrayUniq" => format!("ch_to_uint32(cardinality(array_distinct({})))", one(call)?),
+        "arrayFlatten" | "flatten" => format!("flatten({})", one(call)?),
         "arrayDistinct" => format!("array_distinct({})", one(call)?),
         "arrayConcat" => format!("array_concat({})", a.join(", ")),
         "indexOf" => {
@@ -881,8 +902,13 @@ fn numbers(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
         n if n.starts_with("to") && n.ends_with("OrNull") && cast_fn(&n[2..n.len() - 6]).is_some() => {
             format!("{}_or_null({})", cast_fn(&n[2..n.len() - 6]).unwrap_or_default(), one(call)?)
         }
-        n if n.starts_with("to") && n.ends_with("OrZero") && cast_fn(&n[2..n.len() - 6]).is_some() => {
-            format!("coalesce({}_or_null({}), 0)", cast_fn(&n[2..n.len() - 6]).unwrap_or_default(), one(call)?)
+        // `toInt32OrZero(s)`, `toInt32OrDefault(s)`: 0 of the type where the text does not parse.
+        n if n.starts_with("to")
+            && (n.ends_with("OrZero") || (n.ends_with("OrDefault") && a.len() == 1))
+            && cast_fn(n[2..].trim_end_matches("OrZero").trim_end_matches("OrDefault")).is_some() =>
+        {
+            let f = cast_fn(n[2..].trim_end_matches("OrZero").trim_end_matches("OrDefault")).unwrap_or_default();
+            format!("coalesce({f}_or_null({}), {f}(0))", one(call)?)
         }
         "round" | "ROUND" | "roundBankers" => {
             arity(call, 1..=2)?;
