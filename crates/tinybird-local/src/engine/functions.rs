@@ -238,8 +238,13 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_length", Kind::Length, any1()));
     ctx.register_udf(udf("ch_zero_if_null", Kind::ZeroIfNull, any1()));
     ctx.register_udf(udf("ch_not_null", Kind::NotNull, any1()));
-    ctx.register_udf(udf("ch_quantile_arg", Kind::QuantileArg { exact: false }, any1()));
-    ctx.register_udf(udf("ch_quantile_exact_arg", Kind::QuantileArg { exact: true }, any1()));
+    for (name, ints, float32, what) in [
+        ("ch_quantile_arg", true, true, "a quantile"),
+        ("ch_quantile_exact_arg", false, false, "an exact quantile"),
+        ("ch_spread_arg", true, false, "a variance or standard deviation"),
+    ] {
+        ctx.register_udf(udf(name, Kind::Float64Arg { ints, float32, what }, any1()));
+    }
     ctx.register_udf(udf("ch_substring", Kind::Substring, variadic()));
     ctx.register_udf(udf("ch_lower_ascii", Kind::Lower, Signature::exact(vec![DataType::Utf8], Volatility::Immutable)));
     ctx.register_udf(udf("ch_upper_ascii", Kind::Upper, Signature::exact(vec![DataType::Utf8], Volatility::Immutable)));
@@ -263,6 +268,21 @@ pub fn register(ctx: &SessionContext) {
         ("ch_json_array_raw", Json::ArrayRaw),
     ] {
         ctx.register_udf(udf(name, Kind::Json(kind), variadic()));
+    }
+    for (name, spread) in [
+        ("ch_var_pop", Spread::VarPop),
+        ("ch_var_samp", Spread::VarSamp),
+        ("ch_stddev_pop", Spread::StddevPop),
+        ("ch_stddev_samp", Spread::StddevSamp),
+    ] {
+        ctx.register_udaf(create_udaf(
+            name,
+            vec![DataType::Float64],
+            Arc::new(DataType::Float64),
+            Volatility::Immutable,
+            Arc::new(move |_| Ok(Box::new(Moments { m: [0.0; 3], spread }))),
+            Arc::new(vec![DataType::Float64; 3]),
+        ));
     }
     for (name, exact) in [("ch_quantile", false), ("ch_quantile_exact", true)] {
         let state =
@@ -316,11 +336,14 @@ enum Kind {
     ZeroIfNull,
     /// The value, and an error for a NULL: `CAST(x AS T)` to a non-Nullable `T`.
     NotNull,
-    /// The argument of a quantile, as it is, when this engine's quantile (computed in Float64) has ClickHouse's
-    /// type for it: an integer or float for `quantile`/`median` (Float64 in ClickHouse), a Float64 for the exact
-    /// ones (which return their argument's type). Anything else is refused when the query is planned.
-    QuantileArg {
-        exact: bool,
+    /// The argument of an aggregate this engine computes in Float64, as it is, when ClickHouse's result is a
+    /// Float64 for it too: integers (when `ints`), Float32 (when `float32`) and Float64 (`quantile` of any of them;
+    /// `quantileExact` only of a Float64, as it returns its argument's type; `varPop` and the like not of a
+    /// Float32, whose result is a Float32). Anything else is refused when the query is planned.
+    Float64Arg {
+        ints: bool,
+        float32: bool,
+        what: &'static str,
     },
     DateDiff,
     ParseDateTime {
@@ -360,18 +383,15 @@ impl ScalarUDFImpl for ChFunction {
             },
             Kind::DateDiff => DataType::Int64,
             Kind::ZeroIfNull | Kind::NotNull => args.first().cloned().unwrap_or(DataType::Int64),
-            Kind::QuantileArg { exact } => {
+            Kind::Float64Arg { ints, float32, what } => {
                 let t = args.first().cloned().unwrap_or(DataType::Null);
-                let fits = if *exact {
-                    matches!(t, DataType::Float64 | DataType::Null)
-                } else {
-                    t.is_integer() || matches!(t, DataType::Float32 | DataType::Float64 | DataType::Null)
-                };
+                let fits = matches!(t, DataType::Float64 | DataType::Null)
+                    || (*ints && t.is_integer())
+                    || (*float32 && t == DataType::Float32);
                 if !fits {
                     return exec_err!(
-                        "tinybird-local's DataFusion engine does not support {} of {} (ClickHouse returns its own type \
-                         for it; this engine computes in Float64)",
-                        if *exact { "an exact quantile" } else { "a quantile" },
+                        "tinybird-local's DataFusion engine does not support {what} of {} (ClickHouse returns its own \
+                         type for it; this engine computes in Float64)",
                         ChType::from_arrow(&t)
                     );
                 }
@@ -476,7 +496,7 @@ impl ScalarUDFImpl for ChFunction {
                      Nullable(T) to keep NULLs"
                 );
             }
-            Kind::NotNull | Kind::QuantileArg { .. } => arrays[0].clone(),
+            Kind::NotNull | Kind::Float64Arg { .. } => arrays[0].clone(),
             Kind::ZeroIfNull => {
                 let a = &arrays[0];
                 if a.null_count() == 0 || a.data_type() == &DataType::Null {
@@ -938,6 +958,71 @@ fn json(kind: &Json, arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
 
 /// `quantile(level)(x)` (interpolated, as ClickHouse's reservoir sampler computes it while it holds every value)
 /// and `quantileExact(level)(x)`.
+/// Which spread `Moments` gives.
+#[derive(Debug, Clone, Copy)]
+enum Spread {
+    VarPop,
+    VarSamp,
+    StddevPop,
+    StddevSamp,
+}
+
+/// ClickHouse's `varPop`, `varSamp`, `stddevPop` and `stddevSamp`: the count, sum and sum of squares of the values as
+/// Float64, added row by row, then `(Σx² − (Σx)²/n) / n` (or `/ (n − 1)`), never below 0; nan for no rows (or one,
+/// for the sample forms). The same formula and order as ClickHouse's `VarMoments`, so the same digits.
+#[derive(Debug)]
+struct Moments {
+    m: [f64; 3],
+    spread: Spread,
+}
+
+impl Accumulator for Moments {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let xs = values[0].as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+        for v in xs.iter().flatten() {
+            self.m[0] += 1.0;
+            self.m[1] += v;
+            self.m[2] += v * v;
+        }
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let parts: Vec<_> =
+            states.iter().map(|s| s.as_primitive::<datafusion::arrow::datatypes::Float64Type>()).collect();
+        for row in 0..parts[0].len() {
+            for (m, part) in self.m.iter_mut().zip(&parts) {
+                if !part.is_null(row) {
+                    *m += part.value(row);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(self.m.iter().map(|v| ScalarValue::Float64(Some(*v))).collect())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let [n, sum, squares] = self.m;
+        let sample = matches!(self.spread, Spread::VarSamp | Spread::StddevSamp);
+        let variance = if n < 1.0 || (sample && n <= 1.0) {
+            f64::NAN
+        } else {
+            ((squares - sum * sum / n) / if sample { n - 1.0 } else { n }).max(0.0)
+        };
+        Ok(ScalarValue::Float64(Some(match self.spread {
+            Spread::VarPop | Spread::VarSamp => variance,
+            Spread::StddevPop | Spread::StddevSamp => variance.sqrt(),
+        })))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+    }
+}
+
 #[derive(Debug)]
 struct Quantile {
     values: Vec<f64>,

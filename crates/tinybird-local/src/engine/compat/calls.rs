@@ -334,6 +334,17 @@ fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Exp
             arity(call, 1..=1)?;
             format!("ch_quantile(ch_quantile_arg({}), 0.5)", a[0])
         }
+        "varPop" | "VAR_POP" | "varSamp" | "VAR_SAMP" | "stddevPop" | "STDDEV_POP" | "stddevSamp" | "STDDEV_SAMP" => {
+            arity(call, 1..=1)?;
+            let f = match name.to_ascii_lowercase().replace('_', "").as_str() {
+                "varpop" => "ch_var_pop",
+                "varsamp" => "ch_var_samp",
+                "stddevpop" => "ch_stddev_pop",
+                _ => "ch_stddev_samp",
+            };
+            // ClickHouse reads integers and floats as Float64 (a Float32's result is a Float32, refused here).
+            format!("{f}(ch_spread_arg({}))", a[0])
+        }
         "medianExact" => {
             arity(call, 1..=1)?;
             format!("ch_quantile_exact(ch_quantile_exact_arg({}), 0.5)", a[0])
