@@ -989,7 +989,7 @@ impl Accumulator for Moments {
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         let parts: Vec<_> =
-            states.iter().map(|s| s.as_primitive::<datafusion::arrow::datatypes::Float64Type>()).collect();
+            states.iter().map(AsArray::as_primitive::<datafusion::arrow::datatypes::Float64Type>).collect();
         for row in 0..parts[0].len() {
             for (m, part) in self.m.iter_mut().zip(&parts) {
                 if !part.is_null(row) {
