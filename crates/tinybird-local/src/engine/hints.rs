@@ -375,6 +375,8 @@ fn branches(results: &[&Expr], scope: &Scope<'_>) -> Option<Wrappers> {
 fn constant(expr: &Expr) -> Option<Wrappers> {
     match expr {
         Expr::Value(v) if matches!(v.value, Value::Null) => Some(Wrappers::NOTHING),
+        // `true`, `false`: Bool.
+        Expr::Value(v) if matches!(v.value, Value::Boolean(_)) => Some(Wrappers { boolean: true, ..Wrappers::PLAIN }),
         Expr::Value(_) => Some(Wrappers::PLAIN),
         // An array of constants is a constant, never Nullable itself (`[1, NULL]` is Array(Nullable(UInt8))).
         Expr::Array(array) if array.elem.iter().all(|e| constant(e).is_some()) => Some(Wrappers::PLAIN),
@@ -439,8 +441,11 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
             right,
         } => scalar(&[left, right], each(&[left, right])?),
         // `NULL AND 0` is 0: three-valued logic, Nullable(UInt8), never `Nothing`.
+        // `Bool AND Bool` is a Bool.
         Expr::BinaryOp { left, op: BinaryOperator::And | BinaryOperator::Or, right } => {
-            scalar(&[left, right], each(&[left, right])?).map(|w| Wrappers { nothing: false, ..w })
+            let operands = each(&[left, right])?;
+            let boolean = operands.iter().all(|w| w.boolean);
+            scalar(&[left, right], operands).map(|w| Wrappers { nothing: false, boolean, ..w })
         }
         Expr::BinaryOp {
             left,

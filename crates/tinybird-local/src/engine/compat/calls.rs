@@ -664,7 +664,7 @@ fn arrays(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>,
             format!("{}({}, {})", if name == "hasAny" { "array_has_any" } else { "array_has_all" }, a[0], a[1])
         }
         // Lambdas of one array: DataFusion's higher-order functions, the array first.
-        "arrayMap" | "arrayFilter" | "arrayExists" | "arrayCount" | "arrayAll" => {
+        "arrayMap" | "arrayFilter" | "arrayExists" | "arrayCount" | "arrayAll" | "arrayFirst" => {
             let [lambda, array] = a.as_slice() else {
                 return Err(EngineError::Unsupported(format!("`{name}` of several arrays, or without a lambda")));
             };
@@ -678,6 +678,8 @@ fn arrays(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>,
                 "arrayFilter" => format!("array_filter({array}, {LAMBDA})"),
                 "arrayExists" => format!("ch_to_uint8(coalesce(array_any_match({array}, {LAMBDA}), false))"),
                 "arrayAll" => format!("ch_to_uint8(NOT coalesce(array_any_match({array}, {LAMBDA}), false))"),
+                // No element matching: the element type's default, as in ClickHouse.
+                "arrayFirst" => format!("ch_zero_if_null(array_first({array}, {LAMBDA}))"),
                 _ => format!("ch_to_uint32(cardinality(array_filter({array}, {LAMBDA})))"),
             };
             return with_lambda(&sql, param.trim(), &body).map(Some);

@@ -353,6 +353,17 @@ impl VisitorMut for Rewriter<'_> {
     /// call, so its results are typed as ClickHouse types them (`THEN 0 ELSE 1` is UInt8) and a missing `ELSE` is
     /// `NULL`.
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        // `toTypeName` of a literal: ClickHouse's type for it, as text (before the literal is typed for DataFusion).
+        if let Expr::Function(f) = expr
+            && f.over.is_none()
+            && matches!(f.name.0.as_slice(), [part] if part.as_ident().is_some_and(|i| i.value == "toTypeName"))
+            && let FunctionArguments::List(list) = &f.args
+            && let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_slice()
+            && let Some(name) = literal_type_name(arg)
+        {
+            *expr = Expr::value(SqlValue::SingleQuotedString(name));
+            return ControlFlow::Continue(());
+        }
         if let Expr::Case { operand, conditions, else_result, .. } = expr {
             let mut args = Vec::with_capacity(conditions.len() * 2 + 1);
             for when in conditions.iter() {
@@ -802,5 +813,41 @@ fn picks_text_stored(
             "`{}` of the column `{column}`, whose type (UUID, IPv4, IPv6, enum…) the DataFusion engine stores as text",
             f.name
         ))
+    })
+}
+
+/// ClickHouse's type of a literal: the smallest integer type holding an integer (`1` is UInt8, `-1` Int8, `256`
+/// UInt16), Float64 for a number with a point or exponent, String, Bool, `Nullable(Nothing)` for NULL. None for
+/// anything else.
+fn literal_type_name(expr: &Expr) -> Option<String> {
+    let (negative, inner) = match expr {
+        Expr::UnaryOp { op: datafusion::sql::sqlparser::ast::UnaryOperator::Minus, expr } => (true, expr.as_ref()),
+        Expr::Nested(e) => return literal_type_name(e),
+        other => (false, other),
+    };
+    let Expr::Value(ValueWithSpan { value, .. }) = inner else { return None };
+    Some(match value {
+        SqlValue::Number(digits, _) if digits.chars().all(|c| c.is_ascii_digit()) => {
+            let n: i128 = digits.parse().ok()?;
+            let n = if negative { -n } else { n };
+            #[allow(clippy::match_overlapping_arm)] // The first arm that holds `n` is the smallest type.
+            let name = match n {
+                0..=0xff => "UInt8",
+                0..=0xffff => "UInt16",
+                0..=0xffff_ffff => "UInt32",
+                0.. if n <= i128::from(u64::MAX) => "UInt64",
+                -0x80..=-1 => "Int8",
+                -0x8000..=-1 => "Int16",
+                -0x8000_0000..=-1 => "Int32",
+                _ if n >= i128::from(i64::MIN) && n < 0 => "Int64",
+                _ => return None,
+            };
+            name.to_string()
+        }
+        SqlValue::Number(text, _) if text.parse::<f64>().is_ok_and(f64::is_finite) => "Float64".into(),
+        SqlValue::SingleQuotedString(_) if !negative => "String".into(),
+        SqlValue::Boolean(_) if !negative => "Bool".into(),
+        SqlValue::Null if !negative => "Nullable(Nothing)".into(),
+        _ => return None,
     })
 }
