@@ -45,15 +45,23 @@ impl Wrappers {
         if self.nothing {
             return ChType::Nullable(Box::new(ChType::Named("Nothing".into())));
         }
+        // `groupArray` of a `Bool`: an array of `Bool`.
+        if self.boolean
+            && let ChType::Array(inner) = &ty
+            && matches!(inner.as_ref(), ChType::Int { signed: false, bits: 8 })
+        {
+            return ChType::Array(Box::new(ChType::Bool));
+        }
         if matches!(ty.base(), ChType::Array(_)) || matches!(ty, ChType::Opaque(_)) {
             return ty;
         }
-        // A Nullable result where the engine kept a `LowCardinality` column's type, which ClickHouse drops there
-        // (`UNION ALL SELECT NULL` over a `LowCardinality` column is `Nullable(String)`).
+        // A `LowCardinality` type the engine kept from a column where ClickHouse drops it (`coalesce(lc, lc)`,
+        // `UNION ALL SELECT NULL` over a `LowCardinality` column): a known result that is not `LowCardinality`.
         let ty = match ty {
-            ChType::LowCardinality(inner) if self.nullable && !self.low_cardinality && !inner.is_nullable() => *inner,
+            ChType::LowCardinality(inner) if !self.low_cardinality => *inner,
             ty => ty,
         };
+
         let nullable = self.nullable && !ty.is_nullable();
         let low_cardinality = self.low_cardinality && !matches!(ty, ChType::LowCardinality(_));
         let ty = if self.boolean && matches!(ty.base(), ChType::Int { signed: false, bits: 8 }) {
@@ -518,6 +526,11 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
                     _ => return None,
                 }
             }
+            // `groupArray` of a `Bool` is an `Array(Bool)`.
+            if (name == "groupArray" || name == "groupUniqArray") && args.len() == 1 {
+                let boolean = of(args[0], scope).is_some_and(|w| w.boolean);
+                return Some(Wrappers { boolean, ..Wrappers::PLAIN });
+            }
             if NEVER_NULLABLE.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
                 return Some(Wrappers::PLAIN);
             }
@@ -567,10 +580,8 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
                 return None;
             }
             let wrappers = each(&args)?;
+            // `coalesce` drops `LowCardinality` (`coalesce(lc, lc)` is a String).
             if name.eq_ignore_ascii_case("coalesce") {
-                if wrappers.iter().any(|w| w.low_cardinality) {
-                    return None;
-                }
                 return Some(Wrappers {
                     nullable: wrappers.iter().all(|w| w.nullable),
                     low_cardinality: false,
@@ -585,9 +596,10 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
                     return None;
                 }
                 // `min`/`max`/`any` of a `Bool` is a `Bool`.
-                let picks = ["min", "max", "any", "anyLast", "minIf", "maxIf", "anyIf", "anyLastIf"]
-                    .iter()
-                    .any(|n| n.eq_ignore_ascii_case(&name));
+                let picks =
+                    ["min", "max", "any", "anyLast", "minIf", "maxIf", "anyIf", "anyLastIf", "argMin", "argMax"]
+                        .iter()
+                        .any(|n| n.eq_ignore_ascii_case(&name));
                 return Some(Wrappers {
                     nullable: wrappers.iter().any(|w| w.nullable),
                     low_cardinality: false,

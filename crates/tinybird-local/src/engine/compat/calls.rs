@@ -383,12 +383,13 @@ fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Exp
         "argMin" | "argMax" => {
             arity(call, 2..=2)?;
             let dir = if name == "argMin" { "ASC" } else { "DESC" };
-            empty_set_default(
-                "arg",
-                format!("first_value({} ORDER BY {} {dir} NULLS LAST)", a[0], a[1]),
-                &a[0],
-                nullable,
-            )
+            // ClickHouse skips a row where either argument is NULL.
+            let mut e = parse_expr(&format!("first_value({} ORDER BY {} {dir} NULLS LAST)", a[0], a[1]))?;
+            if let Expr::Function(func) = &mut e {
+                func.filter =
+                    Some(Box::new(parse_expr(&format!("({}) IS NOT NULL AND ({}) IS NOT NULL", a[0], a[1]))?));
+            }
+            empty_set_default("arg", e.to_string(), &a[0], nullable)
         }
         "groupArray" | "groupUniqArray" | "any" | "anyLast" => {
             arity(call, 1..=1)?;
