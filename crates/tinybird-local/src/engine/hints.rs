@@ -397,15 +397,13 @@ fn constant(expr: &Expr) -> Option<Wrappers> {
 fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
     // Arguments' wrappers; a `LowCardinality` one makes the result unknown unless the caller handles it.
     let each = |args: &[&Expr]| -> Option<Vec<Wrappers>> { args.iter().map(|a| of(a, scope)).collect() };
-    // A scalar function or operator: `Nullable` when an argument is; `LowCardinality` when its arguments are
-    // `LowCardinality` columns and constants (ClickHouse's default implementations for both).
+    // A scalar function or operator: `Nullable` when an argument is; `LowCardinality` when its one argument that is
+    // not a constant is `LowCardinality` (`upper(lc)`, `lc = 'a'`; with two such arguments ClickHouse reads them in
+    // full: `lc = lc` and `concat(lc, s)` are not). ClickHouse's default implementations for both.
     let scalar = |args: &[&Expr], wrappers: Vec<Wrappers>| -> Option<Wrappers> {
         let columns: Vec<&Wrappers> =
             wrappers.iter().zip(args).filter(|(_, a)| constant(a).is_none()).map(|(w, _)| w).collect();
-        let low_cardinality = !columns.is_empty() && columns.iter().all(|w| w.low_cardinality);
-        if !low_cardinality && columns.iter().any(|w| w.low_cardinality) {
-            return None;
-        }
+        let low_cardinality = matches!(columns.as_slice(), [w] if w.low_cardinality);
         Some(Wrappers {
             nullable: wrappers.iter().any(|w| w.nullable),
             low_cardinality,
@@ -690,8 +688,16 @@ mod tests {
             [N, N, N.map(|w| Wrappers { comparison: true, ..w }), P, P, P]
         );
         assert_eq!(
-            wrappers("SELECT upper(lc), length(lc), lc = 'a', concat(lc, s), s, min(lc)"),
-            [L, L, L.map(|w| Wrappers { comparison: true, ..w }), None, P, None]
+            wrappers("SELECT upper(lc), length(lc), lc = 'a', concat(lc, s), s, min(lc), lc = lc"),
+            [
+                L,
+                L,
+                L.map(|w| Wrappers { comparison: true, ..w }),
+                P,
+                P,
+                None,
+                P.map(|w| Wrappers { comparison: true, ..w })
+            ]
         );
         assert_eq!(
             wrappers("SELECT toInt64OrNull(s), (SELECT 1), CAST(s AS Nullable(String)), unknown_col"),
