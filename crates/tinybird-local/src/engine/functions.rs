@@ -238,6 +238,8 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_length", Kind::Length, any1()));
     ctx.register_udf(udf("ch_zero_if_null", Kind::ZeroIfNull, any1()));
     ctx.register_udf(udf("ch_not_null", Kind::NotNull, any1()));
+    ctx.register_udf(udf("ch_if_result", Kind::IfResult, any1()));
+    ctx.register_udf(udf("ch_time_of_day_arg", Kind::TimeOfDayArg, any1()));
     for (name, ints, float32, what) in [
         ("ch_quantile_arg", true, true, "a quantile"),
         ("ch_quantile_exact_arg", false, false, "an exact quantile"),
@@ -336,6 +338,11 @@ enum Kind {
     ZeroIfNull,
     /// The value, and an error for a NULL: `CAST(x AS T)` to a non-Nullable `T`.
     NotNull,
+    /// The result of `if`/`multiIf`, as it is, unless DataFusion had to widen a `UInt64` and a signed integer to
+    /// `Decimal(20, 0)`, where ClickHouse's result is a `Variant`: refused when the query is planned.
+    IfResult,
+    /// The argument of `toHour`/`toMinute`/`toSecond`, as it is, unless it is a `Date` (an error in ClickHouse).
+    TimeOfDayArg,
     /// The argument of an aggregate this engine computes in Float64, as it is, when ClickHouse's result is a
     /// Float64 for it too: integers (when `ints`), Float32 (when `float32`) and Float64 (`quantile` of any of them;
     /// `quantileExact` only of a Float64, as it returns its argument's type; `varPop` and the like not of a
@@ -383,6 +390,24 @@ impl ScalarUDFImpl for ChFunction {
             },
             Kind::DateDiff => DataType::Int64,
             Kind::ZeroIfNull | Kind::NotNull => args.first().cloned().unwrap_or(DataType::Int64),
+            Kind::IfResult => match args.first() {
+                Some(DataType::Decimal128(20, 0)) => {
+                    return exec_err!(
+                        "tinybird-local's DataFusion engine does not support if/multiIf/CASE of a UInt64 and a signed \
+                         integer (ClickHouse's result is a Variant(Int64, UInt64))"
+                    );
+                }
+                other => other.cloned().unwrap_or(DataType::Null),
+            },
+            Kind::TimeOfDayArg => match args.first() {
+                Some(DataType::Date32 | DataType::Date64) => {
+                    return exec_err!(
+                        "Illegal argument of type Date for a function of the time of day (toHour, toMinute, \
+                         toSecond): a Date has none (ILLEGAL_TYPE_OF_ARGUMENT)"
+                    );
+                }
+                other => other.cloned().unwrap_or(DataType::Null),
+            },
             Kind::Float64Arg { ints, float32, what } => {
                 let t = args.first().cloned().unwrap_or(DataType::Null);
                 let fits = matches!(t, DataType::Float64 | DataType::Null)
@@ -496,7 +521,7 @@ impl ScalarUDFImpl for ChFunction {
                      Nullable(T) to keep NULLs"
                 );
             }
-            Kind::NotNull | Kind::Float64Arg { .. } => arrays[0].clone(),
+            Kind::NotNull | Kind::Float64Arg { .. } | Kind::IfResult | Kind::TimeOfDayArg => arrays[0].clone(),
             Kind::ZeroIfNull => {
                 let a = &arrays[0];
                 if a.null_count() == 0 || a.data_type() == &DataType::Null {

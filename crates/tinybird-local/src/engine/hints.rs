@@ -422,6 +422,10 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
         Expr::Value(_) | Expr::Array(_) => constant(expr),
         Expr::Nested(e) => of(e, scope),
         Expr::IsNull(_) | Expr::IsNotNull(_) => Some(Wrappers::PLAIN),
+        // `x LIKE p`: as a function of `x` and `p` (`lc LIKE '%b%'` is LowCardinality(UInt8)).
+        Expr::Like { expr: inner, pattern, .. } | Expr::ILike { expr: inner, pattern, .. } => {
+            scalar(&[inner, pattern], each(&[inner, pattern])?).map(|w| Wrappers { comparison: true, ..w })
+        }
         // `x IN (…)` is `Nullable` when `x` is, `LowCardinality` when `x` is (ClickHouse's `transform_null_in = 0`).
         Expr::InList { expr: inner, .. } | Expr::InSubquery { expr: inner, .. } => {
             scalar(&[inner], vec![of(inner, scope)?]).map(|w| Wrappers { comparison: true, ..w })
@@ -443,7 +447,8 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
                 | BinaryOperator::Minus
                 | BinaryOperator::Multiply
                 | BinaryOperator::Divide
-                | BinaryOperator::Modulo,
+                | BinaryOperator::Modulo
+                | BinaryOperator::StringConcat,
             right,
         } => scalar(&[left, right], each(&[left, right])?),
         // `NULL AND 0` is 0: three-valued logic, Nullable(UInt8), never `Nothing`.

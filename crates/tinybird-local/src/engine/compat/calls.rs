@@ -583,9 +583,10 @@ fn dates(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, 
         "toYear" => format!("ch_to_uint16(date_part('year', {}))", one(call)?),
         "toMonth" => format!("ch_to_uint8(date_part('month', {}))", one(call)?),
         "toDayOfMonth" => format!("ch_to_uint8(date_part('day', {}))", one(call)?),
-        "toHour" => format!("ch_to_uint8(date_part('hour', {}))", one(call)?),
-        "toMinute" => format!("ch_to_uint8(date_part('minute', {}))", one(call)?),
-        "toSecond" => format!("ch_to_uint8(date_part('second', {}))", one(call)?),
+        // Of a date-time only: a `Date` has no time of day in ClickHouse.
+        "toHour" => format!("ch_to_uint8(date_part('hour', ch_time_of_day_arg({})))", one(call)?),
+        "toMinute" => format!("ch_to_uint8(date_part('minute', ch_time_of_day_arg({})))", one(call)?),
+        "toSecond" => format!("ch_to_uint8(date_part('second', ch_time_of_day_arg({})))", one(call)?),
         "toDayOfWeek" => format!("ch_to_uint8((ch_to_int64(date_part('dow', {})) + 6) % 7 + 1)", one(call)?),
         "toUnixTimestamp" => format!("ch_to_uint32(ch_to_int64(ch_to_datetime({})))", one(call)?),
         "formatDateTime" => {
@@ -609,13 +610,18 @@ fn conditionals(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<
     let sql = match name {
         "if" | "IF" => {
             arity(call, 3..=3)?;
-            format!("(CASE WHEN {} THEN {} ELSE {} END)", a[0], typed_literal_text(&a[1]), typed_literal_text(&a[2]))
+            format!(
+                "ch_if_result(CASE WHEN {} THEN {} ELSE {} END)",
+                a[0],
+                typed_literal_text(&a[1]),
+                typed_literal_text(&a[2])
+            )
         }
         "multiIf" => {
             if a.len() < 3 || a.len() % 2 == 0 {
                 return Err(EngineError::Syntax("multiIf takes an odd number of arguments, at least 3".into()));
             }
-            let mut s = String::from("(CASE");
+            let mut s = String::from("ch_if_result(CASE");
             for pair in a[..a.len() - 1].chunks(2) {
                 s.push_str(&format!(" WHEN {} THEN {}", pair[0], typed_literal_text(&pair[1])));
             }
@@ -746,7 +752,12 @@ fn strings(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
         }
         "splitByChar" | "splitByString" => {
             arity(call, 2..=2)?;
-            format!("string_to_array({}, {})", a[1], a[0])
+            // An empty string is one empty element in ClickHouse (`['']`), none in DataFusion.
+            format!(
+                "(CASE WHEN ({s}) = '' THEN make_array('') ELSE string_to_array({s}, {sep}) END)",
+                s = a[1],
+                sep = a[0]
+            )
         }
         // Byte semantics, as ClickHouse (see the `strings` module).
         "lengthUTF8" => format!("ch_to_uint64(character_length({}))", one(call)?),
