@@ -436,6 +436,7 @@ fn array_joins_as_subqueries(query: &mut Query) -> Result<(), EngineError> {
         let TableFactor::Table { name: array, alias: element, args: None, .. } = &join.relation else {
             return refused("of anything but a column name");
         };
+        let column = array.0.last().map(std::string::ToString::to_string).unwrap_or_default();
         let array = array.to_string();
         let (relation_alias, relation_name) = match &from.relation {
             TableFactor::Table { name, alias, args: None, .. } => {
@@ -446,7 +447,7 @@ fn array_joins_as_subqueries(query: &mut Query) -> Result<(), EngineError> {
         };
         let inner = match element {
             Some(alias) => format!("SELECT *, arrayJoin({array}) AS {} FROM __tb_array_join_source", alias.name),
-            None => format!("SELECT * REPLACE (arrayJoin({array}) AS {array}) FROM __tb_array_join_source"),
+            None => format!("SELECT * REPLACE (arrayJoin({array}) AS {column}) FROM __tb_array_join_source"),
         };
         let mut subquery = parse_generic(&inner)?;
         if let SetExpr::Select(inner) = subquery.body.as_mut() {
