@@ -3,14 +3,18 @@
 //! so the engine wraps the output column's type as ClickHouse would:
 //! - `Nullable`: most functions and operators return `Nullable` when an argument is (`toString(ns)`, `ni + 1`),
 //!   aggregates over a `Nullable` argument too (`min(ns)`), `…OrNull` conversions, `nullIf` and scalar subqueries
-//!   always; `count`, `uniq…`, `isNull`, `ifNull`, `coalesce` (unless every argument is) and casts say for themselves.
-//! - `LowCardinality`: functions and operators whose arguments are `LowCardinality` columns and constants
-//!   (`upper(lc)`, `length(lc)`, `lc = 'a'`).
-//! - `Bool`: `NOT`, `min`, `max` and `any` of a `Bool` are `Bool` (DataFusion computes UInt8), and comparisons are
-//!   UInt8 even between two `Bool`s (DataFusion keeps a boolean).
+//!   always; conditionals when a result is (not a condition); `count`, `uniq…`, `isNull`, `ifNull`, `coalesce` (unless
+//!   every argument is) and casts say for themselves. A function of a bare `NULL` is `Nullable(Nothing)`.
+//! - `LowCardinality`: functions and operators whose one argument that is not a constant is a `LowCardinality`
+//!   column (`upper(lc)`, `length(lc)`, `lc = 'a'`; not `lc = lc`); `coalesce`, window functions and a `UNION` with
+//!   NULL drop it.
+//! - `Bool`: `true`, `NOT`, `AND` of `Bool`s, `min`, `max`, `any`, `argMax`, `nullIf`, conditionals and `groupArray`
+//!   of a `Bool` keep it (DataFusion computes UInt8), and comparisons are UInt8 even between two `Bool`s (DataFusion
+//!   keeps a boolean).
 //!
-//! What is not known here (an alias, a CTE column, a window function, an aggregate over `LowCardinality`)
-//! gives no hint, and the type stays as the engine computed it.
+//! A column of a subquery in FROM, a CTE or a UNION, an alias of the select list and a `*` over one relation carry
+//! the wrappers of their defining expressions. What is not known here (a window function of most kinds, an aggregate
+//! over `LowCardinality`) gives no hint, and the type stays as the engine computed it.
 
 use crate::types::ChType;
 use datafusion::sql::sqlparser::ast::{
