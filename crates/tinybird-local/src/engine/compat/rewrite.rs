@@ -661,19 +661,7 @@ pub(super) fn typed_integer_literal(expr: &Expr) -> Option<(String, Expr)> {
     };
     let Expr::Value(ValueWithSpan { value: SqlValue::Number(digits, _), .. }) = inner else { return None };
     let n: i128 = digits.parse().ok()?;
-    let n = if negative { -n } else { n };
-    #[allow(clippy::match_overlapping_arm)] // The first arm that holds `n` is the smallest type.
-    let f = match n {
-        0..=0xff => "ch_to_uint8",
-        0..=0xffff => "ch_to_uint16",
-        0..=0xffff_ffff => "ch_to_uint32",
-        0.. if n <= i128::from(u64::MAX) => "ch_to_uint64",
-        -0x80..=-1 => "ch_to_int8",
-        -0x8000..=-1 => "ch_to_int16",
-        -0x8000_0000..=-1 => "ch_to_int32",
-        _ if n >= i128::from(i64::MIN) && n < 0 => "ch_to_int64",
-        _ => return None,
-    };
+    let f = super::calls::cast_fn(smallest_integer_type(if negative { -n } else { n })?)?;
     let text = if negative { format!("-{digits}") } else { digits.clone() };
     let typed = parse_expr(&format!("{f}({text})")).ok()?;
     Some((text, typed))
@@ -816,6 +804,23 @@ fn picks_text_stored(
     })
 }
 
+/// ClickHouse's type for an integer literal: the smallest that holds it (`1` is UInt8, `-1` Int8, `256` UInt16); None
+/// beyond 64 bits.
+fn smallest_integer_type(n: i128) -> Option<&'static str> {
+    #[allow(clippy::match_overlapping_arm)] // The first arm that holds `n` is the smallest type.
+    Some(match n {
+        0..=0xff => "UInt8",
+        0..=0xffff => "UInt16",
+        0..=0xffff_ffff => "UInt32",
+        0.. if n <= i128::from(u64::MAX) => "UInt64",
+        -0x80..=-1 => "Int8",
+        -0x8000..=-1 => "Int16",
+        -0x8000_0000..=-1 => "Int32",
+        _ if n >= i128::from(i64::MIN) && n < 0 => "Int64",
+        _ => return None,
+    })
+}
+
 /// ClickHouse's type of a literal: the smallest integer type holding an integer (`1` is UInt8, `-1` Int8, `256`
 /// UInt16), Float64 for a number with a point or exponent, String, Bool, `Nullable(Nothing)` for NULL. None for
 /// anything else.
@@ -829,20 +834,7 @@ fn literal_type_name(expr: &Expr) -> Option<String> {
     Some(match value {
         SqlValue::Number(digits, _) if digits.chars().all(|c| c.is_ascii_digit()) => {
             let n: i128 = digits.parse().ok()?;
-            let n = if negative { -n } else { n };
-            #[allow(clippy::match_overlapping_arm)] // The first arm that holds `n` is the smallest type.
-            let name = match n {
-                0..=0xff => "UInt8",
-                0..=0xffff => "UInt16",
-                0..=0xffff_ffff => "UInt32",
-                0.. if n <= i128::from(u64::MAX) => "UInt64",
-                -0x80..=-1 => "Int8",
-                -0x8000..=-1 => "Int16",
-                -0x8000_0000..=-1 => "Int32",
-                _ if n >= i128::from(i64::MIN) && n < 0 => "Int64",
-                _ => return None,
-            };
-            name.to_string()
+            smallest_integer_type(if negative { -n } else { n })?.to_string()
         }
         SqlValue::Number(text, _) if text.parse::<f64>().is_ok_and(f64::is_finite) => "Float64".into(),
         SqlValue::SingleQuotedString(_) if !negative => "String".into(),
