@@ -532,19 +532,24 @@ async fn materialized_views_are_clickhouse_views_with_aggregate_states() {
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"successful_rows": 0, "quarantined_rows": 1}));
 }
 
+/// A pool of connections to chDB itself; None (the test skips) when chDB is missing and not required.
+fn chdb_pool() -> Option<std::sync::Arc<tinybird_local::engine::clickhouse::chdb::Pool>> {
+    use tinybird_local::engine::clickhouse::chdb;
+    match chdb::load(&Default::default()) {
+        Ok(engine) => Some(chdb::Pool::new(engine, Vec::new())),
+        Err(e) if std::env::var_os("TINYBIRD_LOCAL_REQUIRE_CLICKHOUSE").is_none() => {
+            eprintln!("SKIPPED: chDB is not available here: {e}");
+            None
+        }
+        Err(e) => panic!("chDB does not load: {e}"),
+    }
+}
+
 /// The DataFusion engine reads these function names in any case (`Ceil`, `LENGTH`) because ClickHouse does.
 #[test]
 fn case_insensitive_functions_are_clickhouses() {
     use tinybird_local::engine::clickhouse::{chdb, strings};
-    let engine = match chdb::load(&Default::default()) {
-        Ok(engine) => engine,
-        Err(e) if std::env::var_os("TINYBIRD_LOCAL_REQUIRE_CLICKHOUSE").is_none() => {
-            eprintln!("SKIPPED: chDB is not available here: {e}");
-            return;
-        }
-        Err(e) => panic!("chDB does not load: {e}"),
-    };
-    let pool = chdb::Pool::new(engine, Vec::new());
+    let Some(pool) = chdb_pool() else { return };
     let mut conn = pool.take().expect("a connection");
     let rows = chdb::query(&mut conn, "SELECT name FROM system.functions WHERE case_insensitive ORDER BY name")
         .expect("system.functions");
@@ -561,15 +566,7 @@ fn case_insensitive_functions_are_clickhouses() {
 fn type_names_are_read_with_clickhouses_case_rules() {
     use tinybird_local::engine::clickhouse::{chdb, strings};
     use tinybird_types::{ChType, FAMILIES};
-    let engine = match chdb::load(&Default::default()) {
-        Ok(engine) => engine,
-        Err(e) if std::env::var_os("TINYBIRD_LOCAL_REQUIRE_CLICKHOUSE").is_none() => {
-            eprintln!("SKIPPED: chDB is not available here: {e}");
-            return;
-        }
-        Err(e) => panic!("chDB does not load: {e}"),
-    };
-    let pool = chdb::Pool::new(engine, Vec::new());
+    let Some(pool) = chdb_pool() else { return };
     let mut conn = pool.take().expect("a connection");
     let rows =
         chdb::query(&mut conn, "SELECT name, toString(case_insensitive) FROM system.data_type_families ORDER BY name")
