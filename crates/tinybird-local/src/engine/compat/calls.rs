@@ -646,7 +646,22 @@ fn conditionals(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<
             let not = if name == "notIn" { "NOT " } else { "" };
             match list.trim() {
                 "" => (if name == "in" { "false" } else { "true" }).to_string(),
-                list => format!("({} {not}IN ({list}))", a[0]),
+                list => {
+                    // The array's integer literals were typed as ClickHouse types an array's elements; membership
+                    // compares values, so the list takes them as they were written (as `x IN (1, 2)` does): 10,000
+                    // casts would cost the planner more than the query.
+                    let mut expr = parse_expr(&format!("({} {not}IN ({list}))", a[0]))?;
+                    if let Expr::Nested(inner) = &mut expr
+                        && let Expr::InList { list, .. } = inner.as_mut()
+                    {
+                        for item in list.iter_mut() {
+                            if let Some(literal) = untyped_integer_literal(item) {
+                                *item = literal;
+                            }
+                        }
+                    }
+                    return Ok(Some(expr));
+                }
             }
         }
         // The value, and the type's default (0, '', 1970-01-01) for a NULL, as ClickHouse reads the nested column.

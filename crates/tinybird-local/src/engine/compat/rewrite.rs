@@ -82,20 +82,7 @@ pub(super) fn as_condition(expr: &mut Expr) {
         return;
     }
     let inner = std::mem::replace(expr, Expr::value(SqlValue::Null));
-    *expr = Expr::Function(datafusion::sql::sqlparser::ast::Function {
-        name: datafusion::sql::sqlparser::ast::ObjectName(vec![ObjectNamePart::Identifier(Ident::new("ch_cond"))]),
-        uses_odbc_syntax: false,
-        parameters: FunctionArguments::None,
-        args: FunctionArguments::List(datafusion::sql::sqlparser::ast::FunctionArgumentList {
-            duplicate_treatment: None,
-            args: vec![FunctionArg::Unnamed(FunctionArgExpr::Expr(inner))],
-            clauses: vec![],
-        }),
-        filter: None,
-        null_treatment: None,
-        over: None,
-        within_group: vec![],
-    });
+    *expr = super::dialect::call("ch_cond", vec![inner]);
 }
 
 /// In ClickHouse, an `ORDER BY`/`LIMIT` after `A UNION ALL B` belongs to `B` alone (the last `SELECT`), not to the
@@ -663,8 +650,31 @@ pub(super) fn typed_integer_literal(expr: &Expr) -> Option<(String, Expr)> {
     let n: i128 = digits.parse().ok()?;
     let f = super::calls::cast_fn(smallest_integer_type(if negative { -n } else { n })?)?;
     let text = if negative { format!("-{digits}") } else { digits.clone() };
-    let typed = parse_expr(&format!("{f}({text})")).ok()?;
-    Some((text, typed))
+    // Built, not printed and parsed: an `IN [..]` of 10,000 numbers takes 10,000 of these.
+    let literal = Expr::value(SqlValue::Number(digits.clone(), false));
+    let literal = if negative {
+        Expr::UnaryOp { op: datafusion::sql::sqlparser::ast::UnaryOperator::Minus, expr: Box::new(literal) }
+    } else {
+        literal
+    };
+    Some((text, super::dialect::call(f, vec![literal])))
+}
+
+/// The literal inside what [`typed_integer_literal`] made of it (`ch_to_uint8(1)` → `1`), else None.
+pub(super) fn untyped_integer_literal(expr: &Expr) -> Option<Expr> {
+    let Expr::Function(f) = expr else { return None };
+    let name = f.name.to_string();
+    const INTEGERS: [&str; 8] = ["Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32", "UInt64"];
+    if !INTEGERS.iter().any(|t| super::calls::cast_fn(t) == Some(name.as_str())) {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else { return None };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_slice() else { return None };
+    let number = match arg {
+        Expr::UnaryOp { op: datafusion::sql::sqlparser::ast::UnaryOperator::Minus, expr } => expr.as_ref(),
+        other => other,
+    };
+    matches!(number, Expr::Value(ValueWithSpan { value: SqlValue::Number(..), .. })).then(|| arg.clone())
 }
 
 /// `LIMIT n BY a, b` → a `row_number() OVER (PARTITION BY a, b ORDER BY …)` filter around the query.

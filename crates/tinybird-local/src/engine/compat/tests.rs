@@ -43,6 +43,13 @@ fn in_array_literal_is_clickhouses_in_and_a_list_for_datafusion() {
     let q = translate(r"SELECT 1 FROM t WHERE a IN ['it\'s', 'back\\slash'] AND b NOT IN [] AND c IN []").unwrap();
     let text = q.statement.to_string();
     assert!(text.contains(r"(a IN ('it''s', 'back\slash')) AND true AND false"), "{text}");
+    // Numbers as written, as in `b IN (1, 300, -1)`: membership compares values, and no cast per element.
+    let q = translate("SELECT 1 FROM t WHERE b IN [1, 300, -1] AND c NOT IN [70000]").unwrap();
+    let text = q.statement.to_string();
+    assert!(text.contains("(b IN (1, 300, -1)) AND (c NOT IN (70000))"), "{text}");
+    // An array elsewhere keeps ClickHouse's element types.
+    let text = translate("SELECT [1, 300] AS a").unwrap().statement.to_string();
+    assert!(text.contains("ch_to_uint8(1), ch_to_uint16(300)"), "{text}");
 }
 
 fn depth_of(sql: &str) -> usize {
