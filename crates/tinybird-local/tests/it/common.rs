@@ -5,6 +5,10 @@ use serde_json::Value;
 use std::path::PathBuf;
 use tinybird_local::{LocalServer, Resources};
 
+/// Tests that load the machine (the red team's crash, stall and depth attacks, which time their answers; the
+/// differential, which runs ClickHouse on every core) take this lock, so that no such test runs beside another.
+pub(crate) static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 pub(crate) fn project_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/project")
 }

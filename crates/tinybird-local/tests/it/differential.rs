@@ -344,6 +344,8 @@ async fn seed(server: &LocalServer, name: &str, rows: &str) {
 
 #[tokio::test]
 async fn datafusion_agrees_with_clickhouse_or_refuses() {
+    // ClickHouse takes every core: the red team's timed attacks wait.
+    let _heavy = crate::common::HEAVY.lock().await;
     let clickhouse = match start(EngineKind::ClickHouse).await {
         Ok(s) => s,
         Err(e) if std::env::var_os("TINYBIRD_LOCAL_REQUIRE_CLICKHOUSE").is_none() => {

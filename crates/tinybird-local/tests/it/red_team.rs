@@ -1466,8 +1466,9 @@ async fn write_attempts_change_nothing() {
 // The binary as a separate process (crash and stall attacks)
 // ---------------------------------------------------------------------------------------------------------------
 
-/// Crash, stall and depth tests each own a child server and load the machine: one at a time.
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+// Crash, stall and depth tests each own a child server and load the machine: one at a time, and never beside the
+// differential.
+use crate::common::HEAVY as SERIAL;
 
 /// A `tinybird-local` child process serving the red-team fixture. Killed when dropped.
 struct Proc {
