@@ -360,6 +360,10 @@ impl VisitorMut for Walker<'_, '_> {
             {
                 return ControlFlow::Continue(());
             }
+            // `ARRAY JOIN e1 AS a1, e2 AS a2`: expressions of the row, visited (and checked) as every expression is.
+            if crate::engine::compat::array_join_items(factor).is_some() {
+                return ControlFlow::Continue(());
+            }
             return self.fail(
                 crate::engine::EngineError::Unsupported("ARRAY JOIN of anything but a column name".into()).into(),
             );

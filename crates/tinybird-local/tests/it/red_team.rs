@@ -3027,6 +3027,14 @@ async fn quarantine_and_table_functions_stay_closed() {
         "SELECT a.secret FROM events ARRAY JOIN audit AS a".into(),
         "SELECT secret FROM events ARRAY JOIN orders AS o".into(),
         "SELECT x FROM events LEFT ARRAY JOIN (SELECT groupArray(secret) FROM audit) AS x".into(),
+        // ARRAY JOIN lists of expressions: each expression's subqueries are bound and filtered like any other.
+        "SELECT x FROM events ARRAY JOIN (SELECT groupArray(secret) FROM events) AS x".into(),
+        "SELECT x, y FROM events ARRAY JOIN [secret] AS x, (SELECT groupArray(secret) FROM orders) AS y".into(),
+        "SELECT x FROM events ARRAY JOIN arrayMap(s -> s, (SELECT groupArray(secret) FROM audit)) AS x".into(),
+        "SELECT x FROM events ARRAY JOIN [(SELECT any(secret) FROM events_quarantine)] x".into(),
+        "SELECT x FROM events ARRAY JOIN [secret], (SELECT groupArray(secret) FROM events) AS x".into(),
+        "SELECT x FROM (SELECT 1 AS k) ARRAY JOIN (SELECT groupArray(secret) FROM events WHERE tenant = 2) AS x".into(),
+        "SELECT x FROM events ARRAY JOIN `\u{E001}array_join`((SELECT groupArray(secret) FROM audit)) AS `\u{E001}array_join`(x)".into(),
         "SELECT secret FROM events FINAL".into(),
         "SELECT secret FROM events PREWHERE tenant != 1".into(),
     ];
@@ -3047,6 +3055,11 @@ async fn quarantine_and_table_functions_stay_closed() {
             &[PASSWD, "SPY_ROW", EV2, T1OR, OR2, AUDIT, QUAR],
             req,
         ));
+    }
+    // The name only the server's own ARRAY JOIN rewrite makes: refused as written by a query.
+    let forged = "SELECT x FROM events ARRAY JOIN `\u{E001}array_join`([secret]) AS `\u{E001}array_join`(x)";
+    for (via, req) in via_sql(forged).into_iter().take(2) {
+        attacks.push(refused(format!("10 forged ARRAY JOIN mark, admin, {via}"), ctx.admin(), &[PASSWD], req));
     }
     let mut failures = run_attacks(ctx.url(), &attacks).await;
     let n = hits.load(Ordering::SeqCst);

@@ -256,6 +256,7 @@ pub(super) fn print(query: Query) -> Result<String, EngineError> {
     if let Some(e) = escape.error {
         return Err(e);
     }
+    let _ = VisitMut::visit(&mut escaped, &mut ArrayJoinLists);
     let text = escaped.to_string();
     check_lexing(&text)?;
     let reread = compat::parse_for(&text, Flavor::ClickHouse)
@@ -265,6 +266,29 @@ pub(super) fn print(query: Query) -> Result<String, EngineError> {
         return Err(EngineError::Unsupported("this query's form (it does not print back as itself)".into()));
     }
     Ok(text)
+}
+
+/// Writes each `ARRAY JOIN` list back as ClickHouse reads it (`e1 AS a1, e2`), as the name of a table the printer
+/// prints as it is; the expressions were checked, escaped and normalized like every other.
+struct ArrayJoinLists;
+
+impl VisitorMut for ArrayJoinLists {
+    type Break = ();
+
+    fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        let Some(items) = compat::array_join_items(factor) else { return ControlFlow::Continue(()) };
+        let text = items
+            .iter()
+            .map(|(e, a)| if a.value.is_empty() { e.to_string() } else { format!("{e} AS {a}") })
+            .collect::<Vec<_>>()
+            .join(", ");
+        if let TableFactor::Table { name, args, alias, .. } = factor {
+            *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(text))]);
+            *args = None;
+            *alias = None;
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// The parser reads a few functions into special forms that print differently from how they were written
@@ -432,6 +456,7 @@ pub(super) fn print_condition(expr: &Expr) -> Result<String, EngineError> {
     if let Some(e) = refuse.error {
         return Err(e);
     }
+    let _ = VisitMut::visit(&mut escaped, &mut ArrayJoinLists);
     let text = escaped.to_string();
     check_lexing(&text)?;
     let reread = compat::parse_condition(&text).map_err(|e| {
@@ -631,6 +656,10 @@ impl VisitorMut for Bind<'_, '_> {
                 && with_hints.is_empty()
                 && partitions.is_empty()
             {
+                return ControlFlow::Continue(());
+            }
+            // `ARRAY JOIN e1 AS a1, e2 AS a2`: expressions of the row (checked as every expression is), no table.
+            if compat::array_join_items(factor).is_some() {
                 return ControlFlow::Continue(());
             }
             return self.fail(EngineError::Unsupported("ARRAY JOIN of anything but a column name".into()));
@@ -926,6 +955,35 @@ mod tests {
         // A name outside the scope is left alone: it resolves in an empty database and fails there.
         let sql = prep("SELECT * FROM events", &scope).unwrap();
         assert_eq!(sql, "SELECT * FROM events");
+    }
+
+    #[test]
+    fn array_join_lists_print_as_clickhouse_reads_them() {
+        // Expressions, several arrays, an alias without AS, an item without alias: printed back as written.
+        let sql = prep(
+            "SELECT x, y FROM events ARRAY JOIN arrayMap(v -> v * 2, arr) AS x, range(n) y, tags WHERE x > 1",
+            &TableScope::All,
+        )
+        .unwrap();
+        assert_eq!(
+            sql,
+            "SELECT x, y FROM `db1`.`events` AS `events` ARRAY JOIN arrayMap(v -> v * 2, arr) AS x, range(n) AS y, \
+             tags WHERE x > 1"
+        );
+        // A subquery in an item reads through the scope like any other: bound and filtered.
+        let scope = TableScope::Only(vec![ScopedTable {
+            name: "events".into(),
+            table: "events".into(),
+            filters: vec![compat::parse_condition("tenant = 'a'").unwrap()],
+        }]);
+        let sql = prep("SELECT x FROM (SELECT 1) ARRAY JOIN (SELECT groupArray(s) FROM events) AS x", &scope).unwrap();
+        assert!(
+            sql.contains("(SELECT groupArray(s) FROM (SELECT * FROM `db1`.`events` WHERE (tenant = 'a'))"),
+            "{sql}"
+        );
+        // One column stays the plain form.
+        let sql = prep("SELECT t FROM events ARRAY JOIN tags AS t", &TableScope::All).unwrap();
+        assert!(sql.ends_with("ARRAY JOIN tags AS t"), "{sql}");
     }
 
     #[test]

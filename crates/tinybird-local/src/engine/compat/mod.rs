@@ -380,8 +380,14 @@ fn generators_as_ranges(query: &mut Query) -> Result<(), EngineError> {
         type Break = ();
         /// ClickHouse asks a generator in a join for an alias (`ALIAS_REQUIRED`).
         fn pre_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
-            for from in select.from.iter().filter(|f| !f.joins.is_empty()) {
-                for factor in std::iter::once(&from.relation).chain(from.joins.iter().map(|j| &j.relation)) {
+            use datafusion::sql::sqlparser::ast::JoinOperator;
+            let array = |op: &JoinOperator| {
+                matches!(op, JoinOperator::ArrayJoin | JoinOperator::LeftArrayJoin | JoinOperator::InnerArrayJoin)
+            };
+            // Not an ARRAY JOIN, which unfolds a column rather than joining a table.
+            for from in select.from.iter().filter(|f| f.joins.iter().any(|j| !array(&j.join_operator))) {
+                let joined = from.joins.iter().filter(|j| !array(&j.join_operator)).map(|j| &j.relation);
+                for factor in std::iter::once(&from.relation).chain(joined) {
                     if let TableFactor::Table { name, alias: None, args: Some(_), .. } = factor {
                         self.0 = Some(EngineError::Syntax(format!(
                             "JOIN: no alias for subquery or table function {name}(…) (ALIAS_REQUIRED)"
@@ -433,11 +439,34 @@ fn array_joins_as_subqueries(query: &mut Query) -> Result<(), EngineError> {
         if select.projection.iter().any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..))) {
             return refused("with `*` selected");
         }
-        let TableFactor::Table { name: array, alias: element, args: None, .. } = &join.relation else {
-            return refused("of anything but a column name");
+        // `ARRAY JOIN expr AS e` (see `array_join_lists`): one aliased expression.
+        let listed = match &join.relation {
+            TableFactor::Table { name, args: Some(args), alias: Some(alias), .. }
+                if tables::single_name(name).as_deref() == Some(ARRAY_JOIN_MARK) =>
+            {
+                match (args.args.as_slice(), alias.columns.as_slice()) {
+                    ([FunctionArg::Unnamed(FunctionArgExpr::Expr(e))], [column]) if !column.name.value.is_empty() => {
+                        Some((e.clone(), column.name.clone()))
+                    }
+                    ([_], [_]) => return refused("of an expression without an alias"),
+                    _ => return refused("of several arrays at once"),
+                }
+            }
+            _ => None,
         };
-        let column = array.0.last().map(std::string::ToString::to_string).unwrap_or_default();
-        let array = array.to_string();
+        let is_expression = listed.is_some();
+        let (array, column, element) = match (&join.relation, listed) {
+            (_, Some((expr, alias))) => (expr, String::new(), Some(alias)),
+            (TableFactor::Table { name: array, alias: element, args: None, .. }, None) => (
+                match array.0.iter().filter_map(|p| p.as_ident().cloned()).collect::<Vec<_>>() {
+                    mut one if one.len() == 1 => Expr::Identifier(one.remove(0)),
+                    parts => Expr::CompoundIdentifier(parts),
+                },
+                array.0.last().map(std::string::ToString::to_string).unwrap_or_default(),
+                element.as_ref().map(|a| a.name.clone()),
+            ),
+            _ => return refused("of anything but a column name or an aliased expression"),
+        };
         let (relation_alias, relation_name) = match &from.relation {
             TableFactor::Table { name, alias, args: None, .. } => {
                 (alias.clone(), name.0.last().map(std::string::ToString::to_string))
@@ -445,13 +474,43 @@ fn array_joins_as_subqueries(query: &mut Query) -> Result<(), EngineError> {
             TableFactor::Derived { alias, .. } => (alias.clone(), None),
             _ => return refused("over anything but a table or a subquery"),
         };
-        let inner = match element {
-            Some(alias) => format!("SELECT *, arrayJoin({array}) AS {} FROM __tb_array_join_source", alias.name),
-            None => format!("SELECT * REPLACE (arrayJoin({array}) AS {column}) FROM __tb_array_join_source"),
+        let inner = match &element {
+            Some(alias) => format!("SELECT *, arrayJoin(0) AS {alias} FROM __tb_array_join_source"),
+            None => format!("SELECT * REPLACE (arrayJoin(0) AS {column}) FROM __tb_array_join_source"),
+        };
+        // An expression is computed first, in a subquery of its own: unfolded in the same projection, a lambda in it
+        // would not resolve.
+        let (source, array) = if is_expression {
+            let mut values = parse_generic("SELECT *, 0 AS __tb_array FROM __tb_array_join_source")?;
+            if let SetExpr::Select(select) = values.body.as_mut() {
+                select.from[0].relation = from.relation.clone();
+                if let Some(SelectItem::ExprWithAlias { expr, .. }) = select.projection.get_mut(1) {
+                    *expr = array;
+                }
+            }
+            let alias = TableAlias { explicit: true, name: Ident::new("__tb_array_values"), columns: vec![], at: None };
+            let values =
+                TableFactor::Derived { lateral: false, subquery: Box::new(values), alias: Some(alias), sample: None };
+            (values, Expr::Identifier(Ident::new("__tb_array")))
+        } else {
+            (from.relation.clone(), array)
         };
         let mut subquery = parse_generic(&inner)?;
         if let SetExpr::Select(inner) = subquery.body.as_mut() {
-            inner.from[0].relation = from.relation.clone();
+            inner.from[0].relation = source;
+            // The array, as the tree says it (never printed and read again).
+            let unfolded = dialect::call("arrayJoin", vec![array]);
+            match &mut inner.projection[..] {
+                [_, SelectItem::ExprWithAlias { expr, .. }] => *expr = unfolded,
+                [SelectItem::Wildcard(options)] => {
+                    if let Some(replace) = options.opt_replace.as_mut()
+                        && let Some(item) = replace.items.first_mut()
+                    {
+                        item.expr = unfolded;
+                    }
+                }
+                _ => {}
+            }
         }
         let alias = relation_alias.or_else(|| {
             relation_name.map(|n| TableAlias { explicit: true, name: Ident::new(n), columns: vec![], at: None })

@@ -327,57 +327,6 @@ pub(super) fn check_constructs(tokens: &[Token], flavor: Flavor) -> Result<(), E
     if statements > 0 {
         return Err(EngineError::Syntax("Syntax error (Multi-statements are not allowed)".into()));
     }
-    // `ARRAY JOIN a, b` unfolds both arrays side by side; the parser would read `b` as a second table.
-    for (i, _) in words
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| kw(*i).as_deref() == Some("ARRAY") && kw(i + 1).as_deref() == Some("JOIN"))
-    {
-        let mut depth = 0usize;
-        for (j, t) in words.iter().enumerate().skip(i + 2) {
-            match t {
-                Token::LParen | Token::LBracket => depth += 1,
-                Token::RParen | Token::RBracket if depth == 0 => break,
-                Token::RParen | Token::RBracket => depth -= 1,
-                Token::Comma if depth == 0 => {
-                    return Err(EngineError::Unsupported("ARRAY JOIN of several arrays at once".into()));
-                }
-                Token::Word(w)
-                    if depth == 0
-                        && w.quote_style.is_none()
-                        && w.keyword != Keyword::AS
-                        && kw(j).is_some_and(|k| {
-                            matches!(
-                                k.as_str(),
-                                "WHERE"
-                                    | "PREWHERE"
-                                    | "GROUP"
-                                    | "ORDER"
-                                    | "LIMIT"
-                                    | "HAVING"
-                                    | "SETTINGS"
-                                    | "FORMAT"
-                                    | "UNION"
-                                    | "WINDOW"
-                                    | "QUALIFY"
-                                    | "JOIN"
-                                    | "LEFT"
-                                    | "INNER"
-                                    | "RIGHT"
-                                    | "FULL"
-                                    | "CROSS"
-                                    | "ARRAY"
-                                    | "EXCEPT"
-                                    | "INTERSECT"
-                            )
-                        }) =>
-                {
-                    break;
-                }
-                _ => {}
-            }
-        }
-    }
     Ok(())
 }
 
@@ -562,6 +511,9 @@ pub(super) fn tokens_of(sql: &str, flavor: Flavor) -> Result<(Vec<Token>, Taken)
     let mut tokens = lex(sql)?;
     check_depth(&tokens)?;
     check_constructs(&tokens, flavor)?;
+    if tokens.iter().any(|t| matches!(t, Token::Word(w) if w.value.contains(PRIVATE_NAME_CHARS))) {
+        return Err(EngineError::Unsupported("the characters U+E000 and U+E001 in a name".into()));
+    }
     tokens.retain(|t| !matches!(t, Token::Whitespace(_)));
     substr_as_written(&mut tokens);
     using_in_parentheses(&mut tokens);
@@ -570,6 +522,7 @@ pub(super) fn tokens_of(sql: &str, flavor: Flavor) -> Result<(Vec<Token>, Taken)
     interval_strings(&mut tokens);
     // Both engines: the DataFusion engine converts `CAST(x, 'T')` as ClickHouse does, under ClickHouse's name.
     casts_as_written(&mut tokens);
+    array_join_lists(&mut tokens)?;
     let taken = match flavor {
         Flavor::ClickHouse => Taken { finals: take_finals(&mut tokens), any_joins: take_join_strictness(&mut tokens)? },
         // `ALL` is the default strictness: taken off (an `ANY` join was refused above).
@@ -609,6 +562,197 @@ pub(super) fn casts_as_written(tokens: &mut Vec<Token>) {
         let Some(text) = super::dialect::type_text(&tokens[k + 1..close]) else { continue };
         tokens.splice(k..close, [Token::Comma, Token::SingleQuotedString(text)]);
     }
+}
+
+/// The name of the table function an `ARRAY JOIN` list of expressions is read as (see [`array_join_lists`]). Its
+/// first character is one no query can hold in a name (refused at lexing), so only that pass makes it.
+pub const ARRAY_JOIN_MARK: &str = "\u{E001}array_join";
+
+/// The characters only the server's own rewrites put in names ([`ARRAY_JOIN_MARK`], [`super::REPEATED_NAME_MARK`]).
+const PRIVATE_NAME_CHARS: [char; 2] = ['\u{E000}', '\u{E001}'];
+
+/// `ARRAY JOIN e1 AS a1, e2 AS a2` (expressions, or several arrays at once): the parser reads only one table-like
+/// name there, and would read `e2` as a second table. The list becomes the table function
+/// `[ARRAY_JOIN_MARK](e1, e2) AS [ARRAY_JOIN_MARK](a1, a2)`, an empty name for an item written without an alias;
+/// each engine turns it back into what it runs. One column name (`ARRAY JOIN tags AS tag`) is left as written.
+pub(super) fn array_join_lists(tokens: &mut Vec<Token>) -> Result<(), EngineError> {
+    const ENDS: &[&str] = &[
+        "WHERE",
+        "PREWHERE",
+        "GROUP",
+        "ORDER",
+        "LIMIT",
+        "HAVING",
+        "SETTINGS",
+        "FORMAT",
+        "UNION",
+        "WINDOW",
+        "QUALIFY",
+        "EXCEPT",
+        "INTERSECT",
+        "JOIN",
+        "LEFT",
+        "RIGHT",
+        "INNER",
+        "FULL",
+        "CROSS",
+        "ARRAY",
+        "GLOBAL",
+        "ANY",
+        "ALL",
+        "ASOF",
+        "SEMI",
+        "ANTI",
+        "PASTE",
+        "OUTER",
+        "OFFSET",
+        "FETCH",
+    ];
+    let mark = |value: &str| {
+        Token::Word(datafusion::sql::sqlparser::tokenizer::Word {
+            value: value.into(),
+            quote_style: Some('`'),
+            keyword: Keyword::NoKeyword,
+        })
+    };
+    let mut i = 0;
+    while i + 1 < tokens.len() {
+        if bare_word(&tokens[i]).as_deref() != Some("ARRAY") || bare_word(&tokens[i + 1]).as_deref() != Some("JOIN") {
+            i += 1;
+            continue;
+        }
+        let start = i + 2;
+        // The items: top-level commas part them; a closing parenthesis, `;` or a clause keyword (not a call:
+        // `left(s, 1)`) ends the list.
+        let (mut depth, mut end, mut items, mut item_start) = (0usize, tokens.len(), Vec::new(), start);
+        for (j, t) in tokens.iter().enumerate().skip(start) {
+            match t {
+                Token::LParen | Token::LBracket => depth += 1,
+                Token::RParen | Token::RBracket if depth == 0 => {
+                    end = j;
+                    break;
+                }
+                Token::RParen | Token::RBracket => depth -= 1,
+                Token::SemiColon if depth == 0 => {
+                    end = j;
+                    break;
+                }
+                Token::Comma if depth == 0 => {
+                    items.push(item_start..j);
+                    item_start = j + 1;
+                }
+                Token::Word(_)
+                    if depth == 0
+                        && bare_word(t).is_some_and(|w| ENDS.contains(&w.as_str()))
+                        && tokens.get(j + 1) != Some(&Token::LParen) =>
+                {
+                    end = j;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        items.push(item_start..end);
+        // Each item: an expression, then `AS alias` or nothing.
+        let mut split = Vec::with_capacity(items.len());
+        for item in &items {
+            let t = &tokens[item.clone()];
+            match t {
+                [expr @ .., Token::Word(as_), alias @ Token::Word(_)]
+                    if as_.quote_style.is_none() && as_.keyword == Keyword::AS && !expr.is_empty() =>
+                {
+                    split.push((expr.to_vec(), Some(alias.clone())));
+                }
+                // `range(n) x`, `[1, 2] x`: an alias without AS, after a call or an array.
+                [expr @ .., Token::RParen | Token::RBracket, alias @ Token::Word(w)]
+                    if w.quote_style.is_some()
+                        || !matches!(
+                            w.value.to_ascii_uppercase().as_str(),
+                            "AND"
+                                | "OR"
+                                | "XOR"
+                                | "NOT"
+                                | "IS"
+                                | "IN"
+                                | "LIKE"
+                                | "ILIKE"
+                                | "BETWEEN"
+                                | "DIV"
+                                | "MOD"
+                                | "COLLATE"
+                                | "AS"
+                        ) =>
+                {
+                    let mut expr = expr.to_vec();
+                    expr.push(t[t.len() - 2].clone());
+                    split.push((expr, Some(alias.clone())));
+                }
+                // `arr a`, `t.arr a`: a column name and an alias without AS.
+                [Token::Word(_), alias @ Token::Word(w)]
+                | [Token::Word(_), Token::Period, Token::Word(_), alias @ Token::Word(w)]
+                    if w.quote_style.is_some() || w.keyword != Keyword::AS =>
+                {
+                    split.push((t[..t.len() - 1].to_vec(), Some(alias.clone())));
+                }
+                [] => return Err(syntax("an empty item in an ARRAY JOIN list")),
+                expr => split.push((expr.to_vec(), None)),
+            }
+        }
+        let is_name =
+            |expr: &[Token]| matches!(expr, [Token::Word(_)] | [Token::Word(_), Token::Period, Token::Word(_)]);
+        if let [(expr, _)] = split.as_slice()
+            && is_name(expr)
+        {
+            i = end;
+            continue;
+        }
+        let mut list = vec![mark(ARRAY_JOIN_MARK), Token::LParen];
+        let mut aliases = vec![
+            Token::Word(datafusion::sql::sqlparser::tokenizer::Word {
+                value: "AS".into(),
+                quote_style: None,
+                keyword: Keyword::AS,
+            }),
+            mark(ARRAY_JOIN_MARK),
+            Token::LParen,
+        ];
+        for (n, (expr, alias)) in split.into_iter().enumerate() {
+            if n > 0 {
+                list.push(Token::Comma);
+                aliases.push(Token::Comma);
+            }
+            list.extend(expr);
+            aliases.push(alias.unwrap_or_else(|| mark("")));
+        }
+        list.push(Token::RParen);
+        aliases.push(Token::RParen);
+        list.extend(aliases);
+        let len = list.len();
+        tokens.splice(start..end, list);
+        i = start + len;
+    }
+    Ok(())
+}
+
+/// The items of an `ARRAY JOIN` list as [`array_join_lists`] reads them: each expression, with its alias
+/// (an empty name where none was written).
+pub fn array_join_items(factor: &TableFactor) -> Option<Vec<(&Expr, &Ident)>> {
+    let TableFactor::Table { name, args: Some(args), alias: Some(alias), .. } = factor else { return None };
+    if tables::single_name(name).as_deref() != Some(ARRAY_JOIN_MARK)
+        || alias.name.value != ARRAY_JOIN_MARK
+        || args.settings.is_some()
+        || args.args.len() != alias.columns.len()
+    {
+        return None;
+    }
+    args.args
+        .iter()
+        .zip(&alias.columns)
+        .map(|(arg, column)| match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if column.data_type.is_none() => Some((e, &column.name)),
+            _ => None,
+        })
+        .collect()
 }
 
 /// `SEMI LEFT JOIN` → `LEFT SEMI JOIN` (and `ANTI`, `RIGHT`): ClickHouse takes either order, the parser the second.

@@ -231,3 +231,33 @@ fn hash_comments_are_read_as_clickhouse_reads_them() {
     assert!(lex("SELECT 1 #comment").is_err() || parse_for("SELECT 1 #comment", Flavor::DataFusion).is_err());
     assert!(parse_for("SELECT 1 # a comment\n, 2 AS two", Flavor::DataFusion).is_ok());
 }
+
+#[test]
+fn array_join_lists_are_read_as_one_relation() {
+    let mark = ARRAY_JOIN_MARK;
+    let q = parse_for("SELECT x FROM t ARRAY JOIN arrayMap(v -> v, a) AS x, b y, c WHERE x > 0", Flavor::ClickHouse)
+        .unwrap();
+    let text = q.to_string();
+    assert!(text.contains(&format!("ARRAY JOIN `{mark}`(arrayMap(v -> v, a), b, c) AS `{mark}` (x, y, ``)")), "{text}");
+    // One column name (qualified or not, aliased or not) keeps the parser's own form.
+    for sql in ["SELECT 1 FROM t ARRAY JOIN a", "SELECT 1 FROM t ARRAY JOIN t.a AS x", "SELECT 1 FROM t ARRAY JOIN a x"]
+    {
+        assert!(!parse_for(sql, Flavor::ClickHouse).unwrap().to_string().contains(mark), "{sql}");
+    }
+    // The list ends at the next clause, join or closing parenthesis, not at a call named like one.
+    let q = parse_for(
+        "SELECT * FROM (SELECT x FROM t ARRAY JOIN [left(s, 1), right(s, 1)] AS x) AS u LEFT JOIN v ON 1",
+        Flavor::ClickHouse,
+    )
+    .unwrap();
+    assert!(q.to_string().contains(&format!("[left(s, 1), right(s, 1)]) AS `{mark}` (x)) AS u LEFT JOIN v")), "{q}");
+    // The mark cannot be written by a query.
+    let forged = format!("SELECT x FROM t ARRAY JOIN `{mark}`(a) AS `{mark}`(x)");
+    let e = parse_for(&forged, Flavor::ClickHouse).unwrap_err().to_string();
+    assert!(e.contains("U+E000 and U+E001"), "{e}");
+    let e = parse("SELECT 1 AS `a\u{E000}1`").unwrap_err().to_string();
+    assert!(e.contains("U+E000 and U+E001"), "{e}");
+    // An empty item is a syntax error, named.
+    let e = parse_for("SELECT x FROM t ARRAY JOIN a, , b", Flavor::ClickHouse).unwrap_err().to_string();
+    assert!(e.contains("empty item in an ARRAY JOIN list"), "{e}");
+}
