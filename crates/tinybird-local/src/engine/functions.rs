@@ -240,6 +240,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_not_null", Kind::NotNull, any1()));
     ctx.register_udf(udf("ch_if_result", Kind::IfResult, any1()));
     ctx.register_udf(udf("ch_time_of_day_arg", Kind::TimeOfDayArg, any1()));
+    ctx.register_udf(udf("ch_array_join_sizes", Kind::ArrayJoinSizes, variadic()));
     for (name, ints, float32, what) in [
         ("ch_quantile_arg", true, true, "a quantile"),
         ("ch_quantile_exact_arg", false, false, "an exact quantile"),
@@ -352,6 +353,9 @@ enum Kind {
         float32: bool,
         what: &'static str,
     },
+    /// `ARRAY JOIN a, b`: the first array, as it is, when every array of the row has its length; else ClickHouse's
+    /// error.
+    ArrayJoinSizes,
     DateDiff,
     ParseDateTime {
         or_null: bool,
@@ -390,6 +394,10 @@ impl ScalarUDFImpl for ChFunction {
             },
             Kind::DateDiff => DataType::Int64,
             Kind::ZeroIfNull | Kind::NotNull => args.first().cloned().unwrap_or(DataType::Int64),
+            Kind::ArrayJoinSizes => match args.first() {
+                Some(t @ DataType::List(_)) if args.iter().all(|a| matches!(a, DataType::List(_))) => t.clone(),
+                _ => return exec_err!("ARRAY JOIN requires arrays (TYPE_MISMATCH)"),
+            },
             Kind::IfResult => match args.first() {
                 Some(DataType::Decimal128(20, 0)) => {
                     return exec_err!(
@@ -522,6 +530,19 @@ impl ScalarUDFImpl for ChFunction {
                 );
             }
             Kind::NotNull | Kind::Float64Arg { .. } | Kind::IfResult | Kind::TimeOfDayArg => arrays[0].clone(),
+            Kind::ArrayJoinSizes => {
+                let lists: Vec<&ListArray> = arrays.iter().map(AsArray::as_list::<i32>).collect();
+                for r in 0..rows {
+                    let len = |l: &ListArray| if l.is_null(r) { 0 } else { l.value_length(r) };
+                    if lists.iter().any(|l| len(l) != len(lists[0])) {
+                        return exec_err!(
+                            "Sizes of ARRAY-JOIN-ed arrays do not match: While executing ArrayJoinTransform. \
+                             (SIZES_OF_ARRAYS_DONT_MATCH)"
+                        );
+                    }
+                }
+                arrays[0].clone()
+            }
             Kind::ZeroIfNull => {
                 let a = &arrays[0];
                 if a.null_count() == 0 || a.data_type() == &DataType::Null {

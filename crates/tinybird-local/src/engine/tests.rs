@@ -428,3 +428,22 @@ async fn result_columns_sharing_a_name_are_both_returned() {
     // Aliased apart, both run.
     check(&e, "SELECT id <> 1 AS a, id != 1 AS b FROM t ORDER BY id", "UInt8", "0|1|1").await;
 }
+
+#[tokio::test]
+async fn array_join_lists_unfold_side_by_side() {
+    let e = engine().await;
+    let unfolded = "SELECT a FROM (SELECT [1, 2] AS a, ['x', 'y'] AS b) ARRAY JOIN a, b AS y ORDER BY a";
+    check(&e, unfolded, "UInt8", "1|2").await;
+    let zipped = "SELECT y FROM (SELECT [1, 2] AS a, ['x', 'y'] AS b) ARRAY JOIN a, b AS y ORDER BY a";
+    check(&e, zipped, "String", r#""x"|"y""#).await;
+    let lambda = "SELECT x FROM (SELECT [1, 2] AS a) ARRAY JOIN arrayMap(v -> v * 10, a) AS x ORDER BY x";
+    check(&e, lambda, "UInt16", "10|20").await;
+    // Arrays of different lengths in one row: ClickHouse's error, not rows padded with NULLs.
+    let err = e.query("SELECT a, b FROM (SELECT [1, 2] AS a, ['x'] AS b) ARRAY JOIN a, b").await.unwrap_err();
+    assert!(err.to_string().contains("SIZES_OF_ARRAYS_DONT_MATCH"), "{err}");
+    // An expression needs an alias; LEFT ARRAY JOIN is refused by name.
+    let err = e.query("SELECT 1 FROM (SELECT [1] AS a) ARRAY JOIN arrayMap(v -> v, a)").await.unwrap_err();
+    assert!(err.to_string().contains("without an alias"), "{err}");
+    let err = e.query("SELECT x FROM (SELECT [1] AS a) LEFT ARRAY JOIN a AS x, a AS z").await.unwrap_err();
+    assert!(err.to_string().contains("ARRAY JOIN LEFT"), "{err}");
+}

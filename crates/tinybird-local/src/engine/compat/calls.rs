@@ -710,6 +710,8 @@ fn arrays(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>,
         "empty" => format!("(ch_length({}) = 0)", one(call)?),
         "notEmpty" => format!("(ch_length({}) > 0)", one(call)?),
         "arrayJoin" => format!("unnest({})", one(call)?),
+        // `ARRAY JOIN a, b` (see `array_joins_as_subqueries`): one array of several unfolded side by side.
+        ARRAY_JOIN_ZIP => format!("unnest(ch_array_join_sizes({}))", a.join(", ")),
         "array" => format!("make_array({})", a.join(", ")),
         "arrayStringConcat" => {
             arity(call, 1..=2)?;

@@ -449,7 +449,10 @@ fn array_joins_as_subqueries(query: &mut Query) -> Result<(), EngineError> {
                         Some((e.clone(), column.name.clone()))
                     }
                     ([_], [_]) => return refused("of an expression without an alias"),
-                    _ => return refused("of several arrays at once"),
+                    _ => {
+                        let subquery = zipped_arrays(from)?;
+                        return finish(from, subquery);
+                    }
                 }
             }
             _ => None,
@@ -466,13 +469,6 @@ fn array_joins_as_subqueries(query: &mut Query) -> Result<(), EngineError> {
                 element.as_ref().map(|a| a.name.clone()),
             ),
             _ => return refused("of anything but a column name or an aliased expression"),
-        };
-        let (relation_alias, relation_name) = match &from.relation {
-            TableFactor::Table { name, alias, args: None, .. } => {
-                (alias.clone(), name.0.last().map(std::string::ToString::to_string))
-            }
-            TableFactor::Derived { alias, .. } => (alias.clone(), None),
-            _ => return refused("over anything but a table or a subquery"),
         };
         let inner = match &element {
             Some(alias) => format!("SELECT *, arrayJoin(0) AS {alias} FROM __tb_array_join_source"),
@@ -512,12 +508,75 @@ fn array_joins_as_subqueries(query: &mut Query) -> Result<(), EngineError> {
                 _ => {}
             }
         }
-        let alias = relation_alias.or_else(|| {
-            relation_name.map(|n| TableAlias { explicit: true, name: Ident::new(n), columns: vec![], at: None })
-        });
+        finish(from, subquery)
+    }
+    /// The relation's alias (or its table's name) on the subquery that replaces it and its ARRAY JOIN.
+    fn finish(from: &mut datafusion::sql::sqlparser::ast::TableWithJoins, subquery: Query) -> Result<(), EngineError> {
+        let alias = match &from.relation {
+            TableFactor::Table { name, alias, args: None, .. } => alias.clone().or_else(|| {
+                name.0.last().map(|n| TableAlias {
+                    explicit: true,
+                    name: Ident::new(n.to_string()),
+                    columns: vec![],
+                    at: None,
+                })
+            }),
+            TableFactor::Derived { alias, .. } => alias.clone(),
+            _ => return Err(EngineError::Unsupported("ARRAY JOIN over anything but a table or a subquery".into())),
+        };
         from.relation = TableFactor::Derived { lateral: false, subquery: Box::new(subquery), alias, sample: None };
         from.joins.clear();
         Ok(())
+    }
+    /// `ARRAY JOIN e1 AS a1, arr, …`: each array computed once per row (`__tb_array_<i>`), then all unfolded side by
+    /// side, which ClickHouse does only when the row's arrays have one length (else its error).
+    fn zipped_arrays(from: &datafusion::sql::sqlparser::ast::TableWithJoins) -> Result<Query, EngineError> {
+        let refused = |what: &str| Err(EngineError::Unsupported(format!("ARRAY JOIN {what}")));
+        let Some(items) = from.joins.first().and_then(|j| array_join_items(&j.relation)) else {
+            return refused("of this form");
+        };
+        let array = |i: usize| Expr::Identifier(Ident::new(format!("__tb_array_{i}")));
+        let mut values = parse_generic("SELECT * FROM __tb_array_join_source")?;
+        if let SetExpr::Select(select) = values.body.as_mut() {
+            select.from[0].relation = from.relation.clone();
+            for (i, (expr, _)) in items.iter().enumerate() {
+                let alias = Ident::new(format!("__tb_array_{i}"));
+                select.projection.push(SelectItem::ExprWithAlias { expr: (*expr).clone(), alias });
+            }
+        }
+        // `* REPLACE (…)` for the columns written without an alias (each becomes its own element), then the aliases.
+        let (mut replaced, mut added) = (Vec::new(), Vec::new());
+        for (i, (expr, alias)) in items.iter().enumerate() {
+            let mut args = vec![array(i)];
+            args.extend((0..items.len()).map(array));
+            let unfolded = dialect::call(ARRAY_JOIN_ZIP, args);
+            match (alias.value.is_empty(), expr) {
+                (false, _) => added.push(SelectItem::ExprWithAlias { expr: unfolded, alias: (*alias).clone() }),
+                (true, Expr::Identifier(column)) => replaced.push((unfolded, column.clone())),
+                (true, _) => return refused("of an expression without an alias"),
+            }
+        }
+        let replace = replaced.iter().map(|(_, c)| format!("0 AS {c}")).collect::<Vec<_>>().join(", ");
+        let text = if replace.is_empty() {
+            "SELECT * FROM __tb_array_values".to_string()
+        } else {
+            format!("SELECT * REPLACE ({replace}) FROM __tb_array_values")
+        };
+        let mut zipped = parse_generic(&text)?;
+        if let SetExpr::Select(select) = zipped.body.as_mut() {
+            let alias = TableAlias { explicit: true, name: Ident::new("__tb_array_values"), columns: vec![], at: None };
+            select.from[0].relation =
+                TableFactor::Derived { lateral: false, subquery: Box::new(values), alias: Some(alias), sample: None };
+            if let Some(SelectItem::Wildcard(options)) = select.projection.first_mut()
+                && let Some(replace) = options.opt_replace.as_mut()
+            {
+                for (item, (unfolded, _)) in replace.items.iter_mut().zip(replaced) {
+                    item.expr = unfolded;
+                }
+            }
+            select.projection.extend(added);
+        }
+        Ok(zipped)
     }
     impl VisitorMut for ArrayJoins {
         type Break = ();

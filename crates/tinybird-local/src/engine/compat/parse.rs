@@ -568,6 +568,10 @@ pub(super) fn casts_as_written(tokens: &mut Vec<Token>) {
 /// first character is one no query can hold in a name (refused at lexing), so only that pass makes it.
 pub const ARRAY_JOIN_MARK: &str = "\u{E001}array_join";
 
+/// The function the DataFusion engine unfolds one array of an `ARRAY JOIN` list with, beside the others (its
+/// arguments: that array, then all of them, whose lengths must agree). Named so no query can call it.
+pub const ARRAY_JOIN_ZIP: &str = "\u{E001}arrayJoinZip";
+
 /// The characters only the server's own rewrites put in names ([`ARRAY_JOIN_MARK`], [`super::REPEATED_NAME_MARK`]).
 const PRIVATE_NAME_CHARS: [char; 2] = ['\u{E000}', '\u{E001}'];
 
