@@ -304,17 +304,16 @@ impl VisitorMut for Walker<'_, '_> {
         if !matches!(query.body.as_ref(), SetExpr::Select(_) | SetExpr::SetOperation { .. } | SetExpr::Query(_)) {
             return self.fail(ApiError::bad_request("DB::Exception: Only SELECT queries are supported"));
         }
-        let with = query.with.take();
-        if let Some(with) = &with
-            && with.recursive
-        {
-            return self.fail(ApiError::bad_request("WITH RECURSIVE is not supported by tinybird-local"));
-        }
-        let mut with = with;
+        let mut with = query.with.take();
         if let Some(w) = &mut with {
-            // Each CTE's body sees the CTEs before it in the same WITH (and every enclosing one), not itself.
+            // Each CTE's body sees the CTEs before it in the same WITH (and every enclosing one), and itself only in
+            // a `WITH RECURSIVE` (which the ClickHouse engine alone parses). A name seen as a CTE is never bound to
+            // a table: at worst it reads nothing.
             let mut seen = HashSet::new();
             for cte in &mut w.cte_tables {
+                if w.recursive {
+                    seen.insert(cte.alias.name.value.clone());
+                }
                 self.frames.push(seen.clone());
                 let flow = VisitMut::visit(cte.query.as_mut(), self);
                 self.frames.pop();

@@ -720,6 +720,29 @@ fn alias_sqls() -> Vec<(&'static str, &'static str)> {
         ("qualified name", "SELECT secret FROM default.events"),
         ("three-part name", "SELECT secret FROM datafusion.public.events"),
         ("LATERAL-ish subquery", "SELECT s.secret FROM (SELECT 1 AS k) AS z, (SELECT secret FROM events) AS s"),
+        // Forms only the ClickHouse engine parses: a recursive CTE named like a table sees itself, `IN name` takes
+        // only a CTE's name, an ASOF join reads its relation through the scope.
+        (
+            "recursive CTE named events",
+            "WITH RECURSIVE events AS (SELECT * FROM events UNION ALL SELECT * FROM events WHERE 0) SELECT secret FROM events",
+        ),
+        (
+            "IN a CTE named orders",
+            "WITH orders AS (SELECT secret FROM orders) SELECT secret FROM events WHERE secret IN orders",
+        ),
+        (
+            "IN the name of a CTE of another scope",
+            "SELECT secret FROM events WHERE secret IN orders OR 1 IN (SELECT 1 FROM (WITH orders AS (SELECT 1) SELECT 1))",
+        ),
+        (
+            "ASOF join to orders",
+            "SELECT o.secret FROM events e ASOF JOIN orders o ON e.tenant = o.tenant AND e.n >= o.n",
+        ),
+        (
+            "LEFT ASOF join of events to itself",
+            "SELECT b.secret FROM events a LEFT ASOF JOIN events b ON a.tenant = a.tenant AND a.n >= b.n",
+        ),
+        ("CTE with a column list", "WITH events (s) AS (SELECT secret FROM events) SELECT s FROM events"),
     ]
 }
 

@@ -289,6 +289,59 @@ impl VisitorMut for ArrayJoinLists {
         }
         ControlFlow::Continue(())
     }
+
+    /// `ASOF JOIN t MATCH_CONDITION (mark) ON …` (see [`compat::asof_joins`]) → `[LEFT] ASOF JOIN t ON …`: the
+    /// relation and its joins printed as one name, the ASOF ones as ClickHouse writes them.
+    fn post_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
+        use datafusion::sql::sqlparser::ast::{JoinConstraint, JoinOperator};
+        fn asof(j: &datafusion::sql::sqlparser::ast::Join) -> Option<(bool, &JoinConstraint)> {
+            match &j.join_operator {
+                JoinOperator::AsOf { match_condition: Expr::Identifier(mark), constraint } => {
+                    [compat::ASOF_MARK, compat::ASOF_LEFT_MARK]
+                        .contains(&mark.value.as_str())
+                        .then_some((mark.value == compat::ASOF_LEFT_MARK, constraint))
+                }
+                _ => None,
+            }
+        }
+        for from in &mut select.from {
+            if !from.joins.iter().any(|j| asof(j).is_some()) {
+                continue;
+            }
+            let mut text = from.relation.to_string();
+            for join in &from.joins {
+                text.push(' ');
+                let Some((left, constraint)) = asof(join) else {
+                    text.push_str(&join.to_string());
+                    continue;
+                };
+                let constraint = match constraint {
+                    JoinConstraint::On(e) => format!(" ON {e}"),
+                    JoinConstraint::Using(columns) => {
+                        format!(" USING ({})", columns.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
+                    }
+                    _ => String::new(),
+                };
+                let global = if join.global { "GLOBAL " } else { "" };
+                let left = if left { "LEFT " } else { "" };
+                text.push_str(&format!("{global}{left}ASOF JOIN {}{constraint}", join.relation));
+            }
+            from.relation = TableFactor::Table {
+                name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(text))]),
+                alias: None,
+                args: None,
+                with_hints: vec![],
+                version: None,
+                with_ordinality: false,
+                partitions: vec![],
+                json_path: None,
+                sample: None,
+                index_hints: vec![],
+            };
+            from.joins.clear();
+        }
+        ControlFlow::Continue(())
+    }
 }
 
 /// The parser reads a few functions into special forms that print differently from how they were written
@@ -600,8 +653,12 @@ impl VisitorMut for Bind<'_, '_> {
     }
 
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        // A CTE's name is the one lone name let through: ClickHouse reads it as a column of that name, else the CTE,
+        // never a table then (the CTE hides it).
+        let is_cte = |e: &Expr| matches!(e, Expr::Identifier(i) if self.ctes.is_some_and(|c| c.contains(&i.value)));
         if let Expr::InList { list, .. } = expr
-            && let [Expr::Identifier(_) | Expr::CompoundIdentifier(_)] = list.as_slice()
+            && let [name @ (Expr::Identifier(_) | Expr::CompoundIdentifier(_))] = list.as_slice()
+            && !is_cte(name)
         {
             // `x IN (name)`: ClickHouse reads a lone name there as a table.
             return self.fail(EngineError::Unsupported("a lone name as the set of IN (write it as a subquery)".into()));

@@ -307,9 +307,9 @@ pub(super) fn check_constructs(tokens: &[Token], flavor: Flavor) -> Result<(), E
         let Some(word) = kw(i) else { continue };
         let next = kw(i + 1);
         let unsupported = match (word.as_str(), next.as_deref()) {
-            ("WITH", Some("RECURSIVE")) => Some("WITH RECURSIVE"),
             ("INTO", _) => Some("INTO (only SELECT queries run; they cannot write)"),
             _ if flavor == Flavor::ClickHouse => None,
+            ("WITH", Some("RECURSIVE")) => Some("WITH RECURSIVE"),
             ("FINAL", _) => Some("FINAL"),
             ("SAMPLE", _) => Some("SAMPLE"),
             ("GLOBAL", _) => Some("GLOBAL"),
@@ -523,6 +523,10 @@ pub(super) fn tokens_of(sql: &str, flavor: Flavor) -> Result<(Vec<Token>, Taken)
     // Both engines: the DataFusion engine converts `CAST(x, 'T')` as ClickHouse does, under ClickHouse's name.
     casts_as_written(&mut tokens);
     array_join_lists(&mut tokens)?;
+    asof_joins(&mut tokens);
+    if flavor == Flavor::ClickHouse {
+        in_lone_name(&mut tokens);
+    }
     let taken = match flavor {
         Flavor::ClickHouse => Taken { finals: take_finals(&mut tokens), any_joins: take_join_strictness(&mut tokens)? },
         // `ALL` is the default strictness: taken off (an `ANY` join was refused above).
@@ -571,6 +575,12 @@ pub const ARRAY_JOIN_MARK: &str = "\u{E001}array_join";
 /// The function the DataFusion engine unfolds one array of an `ARRAY JOIN` list with, beside the others (its
 /// arguments: that array, then all of them, whose lengths must agree). Named so no query can call it.
 pub const ARRAY_JOIN_ZIP: &str = "\u{E001}arrayJoinZip";
+
+/// The match condition an `ASOF JOIN` is read with (see [`asof_joins`]): ClickHouse writes the inequality in `ON`,
+/// the parser reads only the form with `MATCH_CONDITION (…)`.
+pub const ASOF_MARK: &str = "\u{E001}asof";
+/// [`ASOF_MARK`] for `LEFT ASOF JOIN`.
+pub const ASOF_LEFT_MARK: &str = "\u{E001}asof_left";
 
 /// The characters only the server's own rewrites put in names ([`ARRAY_JOIN_MARK`], [`super::REPEATED_NAME_MARK`]).
 const PRIVATE_NAME_CHARS: [char; 2] = ['\u{E000}', '\u{E001}'];
@@ -757,6 +767,80 @@ pub fn array_join_items(factor: &TableFactor) -> Option<Vec<(&Expr, &Ident)>> {
             _ => None,
         })
         .collect()
+}
+
+/// `[LEFT] ASOF JOIN t ON …` (also `ASOF LEFT JOIN`, `ASOF INNER JOIN`) → `ASOF JOIN t MATCH_CONDITION
+/// ([ASOF_MARK]) ON …`, the form the parser reads; the mark says which kind it was, and the ClickHouse engine prints
+/// it back as ClickHouse writes it. Only `ON` or `USING` ends the joined relation; without either the parser fails.
+pub(super) fn asof_joins(tokens: &mut Vec<Token>) {
+    let kind = |t: &Token| bare_word(t).filter(|w| matches!(w.as_str(), "ASOF" | "LEFT" | "INNER" | "OUTER"));
+    let mut i = 0;
+    while i < tokens.len() {
+        if bare_word(&tokens[i]).as_deref() != Some("ASOF") {
+            i += 1;
+            continue;
+        }
+        let mut start = i;
+        while start > 0 && kind(&tokens[start - 1]).is_some() {
+            start -= 1;
+        }
+        let mut join = i;
+        while join < tokens.len() && kind(&tokens[join]).is_some() {
+            join += 1;
+        }
+        if tokens.get(join).and_then(bare_word).as_deref() != Some("JOIN") {
+            i += 1;
+            continue;
+        }
+        let left = (start..join).any(|k| bare_word(&tokens[k]).as_deref() == Some("LEFT"));
+        let word = |value: &str, keyword: Keyword| {
+            Token::Word(datafusion::sql::sqlparser::tokenizer::Word { value: value.into(), quote_style: None, keyword })
+        };
+        tokens.splice(start..=join, [word("ASOF", Keyword::ASOF), word("JOIN", Keyword::JOIN)]);
+        // The relation ends at the first top-level ON or USING.
+        let mut depth = 0usize;
+        let mut at = None;
+        for (k, t) in tokens.iter().enumerate().skip(start + 2) {
+            match t {
+                Token::LParen | Token::LBracket => depth += 1,
+                Token::RParen | Token::RBracket if depth == 0 => break,
+                Token::RParen | Token::RBracket => depth -= 1,
+                _ if depth == 0 && matches!(bare_word(t).as_deref(), Some("ON" | "USING")) => {
+                    at = Some(k);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let Some(at) = at else {
+            i = start + 2;
+            continue;
+        };
+        let mark = Token::Word(datafusion::sql::sqlparser::tokenizer::Word {
+            value: (if left { ASOF_LEFT_MARK } else { ASOF_MARK }).into(),
+            quote_style: Some('`'),
+            keyword: Keyword::NoKeyword,
+        });
+        tokens.splice(at..at, [word("MATCH_CONDITION", Keyword::MATCH_CONDITION), Token::LParen, mark, Token::RParen]);
+        i = at + 4;
+    }
+}
+
+/// `x IN name` → `x IN (name)`, which ClickHouse reads alike (a column of that name, else a CTE or table) and the
+/// parser reads at all. The ClickHouse engine lets it through only for a CTE's name.
+pub(super) fn in_lone_name(tokens: &mut Vec<Token>) {
+    let mut i = 0;
+    while i + 1 < tokens.len() {
+        let is_in = matches!(&tokens[i], Token::Word(w) if w.quote_style.is_none() && w.keyword == Keyword::IN);
+        let lone = matches!(&tokens[i + 1], Token::Word(w) if w.quote_style.is_some() || w.keyword == Keyword::NoKeyword)
+            && !matches!(tokens.get(i + 2), Some(Token::LParen | Token::Period));
+        if is_in && lone {
+            tokens.insert(i + 1, Token::LParen);
+            tokens.insert(i + 3, Token::RParen);
+            i += 3;
+        }
+        i += 1;
+    }
 }
 
 /// `SEMI LEFT JOIN` → `LEFT SEMI JOIN` (and `ANTI`, `RIGHT`): ClickHouse takes either order, the parser the second.
@@ -1077,20 +1161,37 @@ pub(super) fn parse_query(parser: &mut Parser<'_>) -> Result<Query, EngineError>
         return parser.parse_query().map(|q| *q).map_err(syntax);
     }
     parser.expect_keyword_is(Keyword::WITH).map_err(syntax)?;
+    // Refused for the DataFusion engine before parsing.
+    let recursive = parser.parse_keyword(Keyword::RECURSIVE);
     let mut ctes = Vec::new();
     let mut scalars = Vec::new();
     loop {
         let is_cte = matches!(parser.peek_nth_token(0).token, Token::Word(_))
             && matches!(&parser.peek_nth_token(1).token, Token::Word(w) if w.keyword == Keyword::AS)
             && parser.peek_nth_token(2).token == Token::LParen;
-        if is_cte {
+        // `name (a, b) AS (…)`: the CTE's columns renamed.
+        let with_columns = matches!(parser.peek_nth_token(0).token, Token::Word(_))
+            && parser.peek_nth_token(1).token == Token::LParen
+            && matches!(parser.peek_nth_token(2).token, Token::Word(_))
+            && matches!(parser.peek_nth_token(3).token, Token::Comma | Token::RParen);
+        if is_cte || with_columns {
             let name = parser.parse_identifier().map_err(syntax)?;
+            let columns = if with_columns {
+                parser
+                    .parse_parenthesized_column_list(datafusion::sql::sqlparser::parser::IsOptional::Mandatory, false)
+                    .map_err(syntax)?
+                    .into_iter()
+                    .map(|name| datafusion::sql::sqlparser::ast::TableAliasColumnDef { name, data_type: None })
+                    .collect()
+            } else {
+                vec![]
+            };
             parser.expect_keyword_is(Keyword::AS).map_err(syntax)?;
             parser.expect_token(&Token::LParen).map_err(syntax)?;
             let body = parse_query(parser)?;
             parser.expect_token(&Token::RParen).map_err(syntax)?;
             ctes.push(Cte {
-                alias: TableAlias { explicit: false, name, columns: vec![], at: None },
+                alias: TableAlias { explicit: false, name, columns, at: None },
                 query: Box::new(body),
                 from: None,
                 materialized: None,
@@ -1114,7 +1215,7 @@ pub(super) fn parse_query(parser: &mut Parser<'_>) -> Result<Query, EngineError>
                 with.cte_tables = ctes;
             }
             None => {
-                query.with = Some(With { with_token: AttachedToken::empty(), recursive: false, cte_tables: ctes });
+                query.with = Some(With { with_token: AttachedToken::empty(), recursive, cte_tables: ctes });
             }
         }
     }
