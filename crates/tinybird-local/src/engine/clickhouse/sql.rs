@@ -1044,6 +1044,34 @@ mod tests {
     }
 
     #[test]
+    fn asof_joins_recursive_ctes_and_in_cte_print_as_clickhouse_reads_them() {
+        let sql = prep(
+            "SELECT e.n FROM events e LEFT ASOF JOIN events o ON e.k = o.k AND e.t >= o.t ASOF JOIN events p USING (k, t)",
+            &TableScope::All,
+        )
+        .unwrap();
+        assert_eq!(
+            sql,
+            "SELECT e.n FROM `db1`.`events` e LEFT ASOF JOIN `db1`.`events` o ON e.k = o.k AND e.t >= o.t \
+             ASOF JOIN `db1`.`events` p USING (k, t)"
+        );
+        let sql = prep(
+            "WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT n FROM r",
+            &TableScope::All,
+        )
+        .unwrap();
+        assert!(
+            sql.starts_with("WITH RECURSIVE r AS (SELECT 1 AS n UNION ALL SELECT n + 1 FROM r WHERE n < 3)"),
+            "{sql}"
+        );
+        let sql = prep("WITH c (x) AS (SELECT 1) SELECT x FROM c WHERE 1 IN c", &TableScope::All).unwrap();
+        assert_eq!(sql, "WITH c (x) AS (SELECT 1) SELECT x FROM c WHERE 1 IN (c)");
+        // A lone name that is no CTE's: refused (ClickHouse would read it as a table).
+        let e = prep("SELECT 1 WHERE 1 IN events", &TableScope::All).unwrap_err().to_string();
+        assert!(e.contains("a lone name as the set of IN"), "{e}");
+    }
+
+    #[test]
     fn final_on_every_table_becomes_the_final_setting() {
         let sql = prep("SELECT * FROM events FINAL WHERE x = 1", &TableScope::All).unwrap();
         assert_eq!(sql, "SELECT * FROM `db1`.`events` AS `events` WHERE x = 1 SETTINGS final = true");
