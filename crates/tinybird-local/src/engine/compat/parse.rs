@@ -929,6 +929,10 @@ pub(super) fn interval_strings(tokens: &mut Vec<Token>) {
             && !matches!(tokens.get(i + 2), Some(Token::Word(w)) if w.quote_style.is_none()
                 && UNITS.iter().any(|u| w.value.to_ascii_lowercase().trim_end_matches('s') == *u))
             && let Some((count, unit)) = text.trim().split_once(char::is_whitespace)
+            && let (negative, count) = match count.strip_prefix('-') {
+                Some(digits) => (true, digits),
+                None => (false, count),
+            }
             && !count.is_empty()
             && count.bytes().all(|b| b.is_ascii_digit())
         {
@@ -937,6 +941,11 @@ pub(super) fn interval_strings(tokens: &mut Vec<Token>) {
             if let Some(unit) = UNITS.iter().find(|u| **u == singular) {
                 let count = count.to_string();
                 tokens[i + 1] = Token::Number(count, false);
+                // `'-1 hour'`: a negative count, `toIntervalHour(-1)` to ClickHouse.
+                if negative {
+                    tokens.insert(i + 1, Token::Minus);
+                    i += 1;
+                }
                 tokens.insert(
                     i + 2,
                     Token::Word(Word {

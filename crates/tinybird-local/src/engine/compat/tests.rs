@@ -144,6 +144,7 @@ fn clickhouse_spellings_the_parser_lacks_are_read() {
         ("SELECT a FROM t JOIN u USING id", "SELECT a FROM t JOIN u USING(id)"),
         ("SELECT a FROM t WHERE a IN tuple(1, 2)", "SELECT a FROM t WHERE a IN (1, 2)"),
         ("SELECT d + INTERVAL '3 hours', INTERVAL '1 day' FROM t", "SELECT d + INTERVAL 3 HOUR, INTERVAL 1 DAY FROM t"),
+        ("SELECT d + INTERVAL '-1 hour' FROM t", "SELECT d + INTERVAL -1 HOUR FROM t"),
         ("SELECT count() FILTER (WHERE a > 1) FROM t", "SELECT count() FILTER (WHERE a > 1) FROM t"),
         (
             "SELECT a FROM t ANY LEFT JOIN u ON t.a = u.a",
