@@ -241,6 +241,8 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_if_result", Kind::IfResult, any1()));
     ctx.register_udf(udf("ch_time_of_day_arg", Kind::TimeOfDayArg, any1()));
     ctx.register_udf(udf("ch_array_join_sizes", Kind::ArrayJoinSizes, variadic()));
+    ctx.register_udf(udf("ch_range", Kind::Range, any1()));
+    ctx.register_udf(udf("ch_array_enumerate", Kind::Enumerate, any1()));
     for (name, ints, float32, what) in [
         ("ch_quantile_arg", true, true, "a quantile"),
         ("ch_quantile_exact_arg", false, false, "an exact quantile"),
@@ -356,6 +358,10 @@ enum Kind {
     /// `ARRAY JOIN a, b`: the first array, as it is, when every array of the row has its length; else ClickHouse's
     /// error.
     ArrayJoinSizes,
+    /// `range(n)` of an unsigned integer: `[0, n)`, elements of `n`'s type.
+    Range,
+    /// `arrayEnumerate(arr)`: `[1, length(arr)]` as `UInt32`.
+    Enumerate,
     DateDiff,
     ParseDateTime {
         or_null: bool,
@@ -394,6 +400,23 @@ impl ScalarUDFImpl for ChFunction {
             },
             Kind::DateDiff => DataType::Int64,
             Kind::ZeroIfNull | Kind::NotNull => args.first().cloned().unwrap_or(DataType::Int64),
+            Kind::Range => match args {
+                [t] if t.is_unsigned_integer() => DataType::List(Arc::new(Field::new("item", t.clone(), false))),
+                _ => {
+                    return exec_err!(
+                        "tinybird-local's DataFusion engine supports range(n) of one unsigned integer only (use \
+                         --engine clickhouse for the rest)"
+                    );
+                }
+            },
+            Kind::Enumerate => match args {
+                [DataType::List(_)] => DataType::List(Arc::new(Field::new("item", DataType::UInt32, false))),
+                _ => {
+                    return exec_err!(
+                        "The argument of function arrayEnumerate must be an array (ILLEGAL_TYPE_OF_ARGUMENT)"
+                    );
+                }
+            },
             Kind::ArrayJoinSizes => match args.first() {
                 Some(t @ DataType::List(_)) if args.iter().all(|a| matches!(a, DataType::List(_))) => t.clone(),
                 _ => return exec_err!("ARRAY JOIN requires arrays (TYPE_MISMATCH)"),
@@ -530,6 +553,7 @@ impl ScalarUDFImpl for ChFunction {
                 );
             }
             Kind::NotNull | Kind::Float64Arg { .. } | Kind::IfResult | Kind::TimeOfDayArg => arrays[0].clone(),
+            Kind::Range | Kind::Enumerate => ranges(&arrays[0], rows, &self.kind)?,
             Kind::ArrayJoinSizes => {
                 let lists: Vec<&ListArray> = arrays.iter().map(AsArray::as_list::<i32>).collect();
                 for r in 0..rows {
@@ -634,6 +658,48 @@ fn ch_cast(a: &ArrayRef, target: &DataType, safe: bool) -> Result<ArrayRef> {
 
 /// ClickHouse's `substring(s, offset[, length])`: byte positions, 1-based, negative offsets count from the end.
 /// Cuts inside a multi-byte character are widened to whole characters (the result stays valid UTF-8).
+/// The most elements `range` and `arrayEnumerate` build for one batch (ClickHouse's own limit is in the same spirit:
+/// `function_range_max_elements_in_block`).
+const MAX_RANGE_ELEMENTS: usize = 100_000_000;
+
+/// `range(n)` (`[0, n)` in `n`'s type) or `arrayEnumerate(arr)` (`[1, length]` as `UInt32`), one list per row.
+fn ranges(arg: &ArrayRef, rows: usize, kind: &Kind) -> Result<ArrayRef> {
+    use datafusion::arrow::buffer::OffsetBuffer;
+    let lengths: Vec<usize> = match kind {
+        Kind::Range => {
+            let n = cast(arg, &DataType::UInt64)?;
+            let n = n.as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
+            (0..rows)
+                .map(|r| if n.is_null(r) { 0 } else { usize::try_from(n.value(r)).unwrap_or(usize::MAX) })
+                .collect()
+        }
+        _ => {
+            let l = arg.as_list::<i32>();
+            (0..rows).map(|r| if l.is_null(r) { 0 } else { l.value_length(r) as usize }).collect()
+        }
+    };
+    let total = lengths.iter().try_fold(0usize, |sum, n| sum.checked_add(*n).filter(|t| *t <= MAX_RANGE_ELEMENTS));
+    if total.is_none() {
+        return exec_err!(
+            "A call to function range would produce more than {MAX_RANGE_ELEMENTS} array elements in one block \
+             (ARGUMENT_OUT_OF_BOUND)"
+        );
+    }
+    let (first, element) = match kind {
+        Kind::Range => (0u64, arg.data_type().clone()),
+        _ => (1u64, DataType::UInt32),
+    };
+    let mut values = UInt64Builder::new();
+    for n in &lengths {
+        for i in 0..*n as u64 {
+            values.append_value(first + i);
+        }
+    }
+    let values = cast(&(Arc::new(values.finish()) as ArrayRef), &element)?;
+    let field = Arc::new(Field::new("item", element, false));
+    Ok(Arc::new(ListArray::try_new(field, OffsetBuffer::from_lengths(lengths), values, None)?))
+}
+
 fn substring(arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
     if !(2..=3).contains(&arrays.len()) {
         return exec_err!("substring takes 2 or 3 arguments");

@@ -447,3 +447,18 @@ async fn array_join_lists_unfold_side_by_side() {
     let err = e.query("SELECT x FROM (SELECT [1] AS a) LEFT ARRAY JOIN a AS x, a AS z").await.unwrap_err();
     assert!(err.to_string().contains("ARRAY JOIN LEFT"), "{err}");
 }
+
+#[tokio::test]
+async fn range_and_array_enumerate_are_clickhouses() {
+    let e = engine().await;
+    check(&e, "SELECT range(3)", "Array(UInt8)", "[0,1,2]").await;
+    check(&e, "SELECT range(toUInt64(0))", "Array(UInt64)", "[]").await;
+    check(&e, "SELECT arrayEnumerate(['a', 'b'])", "Array(UInt32)", "[1,2]").await;
+    // A signed or too large count: an error, never a silent empty array or an exhausted server.
+    let err = e.query("SELECT range(-1)").await.unwrap_err().to_string();
+    assert!(err.contains("range(n) of one unsigned integer"), "{err}");
+    let err = e.query("SELECT range(1000000000)").await.unwrap_err().to_string();
+    assert!(err.contains("ARGUMENT_OUT_OF_BOUND"), "{err}");
+    let err = e.query("SELECT range(1, 3)").await.unwrap_err().to_string();
+    assert!(err.contains("range(start, end[, step])"), "{err}");
+}
