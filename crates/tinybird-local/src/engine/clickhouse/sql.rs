@@ -258,6 +258,10 @@ pub(super) fn print(query: Query) -> Result<String, EngineError> {
     }
     let _ = VisitMut::visit(&mut escaped, &mut ArrayJoinLists);
     let text = escaped.to_string();
+    // Every mark of the reader's is printed back by now, but for a collation in a window's `ORDER BY`.
+    if text.contains(compat::COLLATE_MARK) {
+        return Err(EngineError::Unsupported("COLLATE in a window's ORDER BY".into()));
+    }
     check_lexing(&text)?;
     let reread = compat::parse_for(&text, Flavor::ClickHouse)
         .and_then(normalize)
@@ -286,6 +290,38 @@ impl VisitorMut for ArrayJoinLists {
             *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(text))]);
             *args = None;
             *alias = None;
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// `ORDER BY s COLLATE `mark + locale` DESC` (see [`compat::collations`]) → `ORDER BY s DESC COLLATE 'locale'`.
+    fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        use datafusion::sql::sqlparser::ast::OrderByKind;
+        let Some(OrderByKind::Expressions(items)) = query.order_by.as_mut().map(|o| &mut o.kind) else {
+            return ControlFlow::Continue(());
+        };
+        for item in items {
+            let Expr::Collate { expr, collation } = &item.expr else { continue };
+            let Some(locale) =
+                single_name(collation).and_then(|n| n.strip_prefix(compat::COLLATE_MARK).map(String::from))
+            else {
+                continue;
+            };
+            let mut text = expr.to_string();
+            match item.options.asc {
+                Some(true) => text.push_str(" ASC"),
+                Some(false) => text.push_str(" DESC"),
+                None => {}
+            }
+            match item.options.nulls_first {
+                Some(true) => text.push_str(" NULLS FIRST"),
+                Some(false) => text.push_str(" NULLS LAST"),
+                None => {}
+            }
+            text.push_str(&format!(" COLLATE '{}'", locale.replace('\\', "\\\\").replace('\'', "\\'")));
+            item.expr = Expr::Identifier(Ident::new(text));
+            item.options.asc = None;
+            item.options.nulls_first = None;
         }
         ControlFlow::Continue(())
     }
@@ -511,6 +547,10 @@ pub(super) fn print_condition(expr: &Expr) -> Result<String, EngineError> {
     }
     let _ = VisitMut::visit(&mut escaped, &mut ArrayJoinLists);
     let text = escaped.to_string();
+    // Every mark of the reader's is printed back by now, but for a collation in a window's `ORDER BY`.
+    if text.contains(compat::COLLATE_MARK) {
+        return Err(EngineError::Unsupported("COLLATE in a window's ORDER BY".into()));
+    }
     check_lexing(&text)?;
     let reread = compat::parse_condition(&text).map_err(|e| {
         EngineError::Unsupported(format!("this condition's form (it does not print back as itself: {e})"))
@@ -1066,6 +1106,11 @@ mod tests {
         );
         let sql = prep("WITH c (x) AS (SELECT 1) SELECT x FROM c WHERE 1 IN c", &TableScope::All).unwrap();
         assert_eq!(sql, "WITH c (x) AS (SELECT 1) SELECT x FROM c WHERE 1 IN (c)");
+        // `COLLATE` after the direction, as ClickHouse writes it; not in a window's ORDER BY.
+        let sql = prep("SELECT s FROM events ORDER BY s DESC NULLS LAST COLLATE 'en', n", &TableScope::All).unwrap();
+        assert!(sql.ends_with("ORDER BY s DESC NULLS LAST COLLATE 'en', n"), "{sql}");
+        let e = prep("SELECT row_number() OVER (ORDER BY s COLLATE 'en') FROM events", &TableScope::All).unwrap_err();
+        assert!(e.to_string().contains("COLLATE in a window's ORDER BY"), "{e}");
         // A lone name that is no CTE's: refused (ClickHouse would read it as a table).
         let e = prep("SELECT 1 WHERE 1 IN events", &TableScope::All).unwrap_err().to_string();
         assert!(e.contains("a lone name as the set of IN"), "{e}");

@@ -526,6 +526,7 @@ pub(super) fn tokens_of(sql: &str, flavor: Flavor) -> Result<(Vec<Token>, Taken)
     asof_joins(&mut tokens);
     if flavor == Flavor::ClickHouse {
         in_lone_name(&mut tokens);
+        collations(&mut tokens);
     }
     let taken = match flavor {
         Flavor::ClickHouse => Taken { finals: take_finals(&mut tokens), any_joins: take_join_strictness(&mut tokens)? },
@@ -581,6 +582,10 @@ pub const ARRAY_JOIN_ZIP: &str = "\u{E001}arrayJoinZip";
 pub const ASOF_MARK: &str = "\u{E001}asof";
 /// [`ASOF_MARK`] for `LEFT ASOF JOIN`.
 pub const ASOF_LEFT_MARK: &str = "\u{E001}asof_left";
+
+/// The first character of the name an `ORDER BY … COLLATE 'locale'` is read with (see [`collations`]), the locale
+/// after it.
+pub const COLLATE_MARK: char = '\u{E001}';
 
 /// The characters only the server's own rewrites put in names ([`ARRAY_JOIN_MARK`], [`super::REPEATED_NAME_MARK`]).
 const PRIVATE_NAME_CHARS: [char; 2] = ['\u{E000}', '\u{E001}'];
@@ -840,6 +845,40 @@ pub(super) fn in_lone_name(tokens: &mut Vec<Token>) {
             i += 3;
         }
         i += 1;
+    }
+}
+
+/// `ORDER BY s DESC NULLS LAST COLLATE 'en'` → `ORDER BY s COLLATE `[COLLATE_MARK]en` DESC NULLS LAST`: ClickHouse
+/// writes the collation after the direction, the parser reads one only as part of the expression. The ClickHouse
+/// engine prints it back in its place.
+pub(super) fn collations(tokens: &mut Vec<Token>) {
+    let mut i = 0;
+    while i + 1 < tokens.len() {
+        let is_collate = bare_word(&tokens[i]).as_deref() == Some("COLLATE");
+        let Token::SingleQuotedString(locale) = &tokens[i + 1] else {
+            i += 1;
+            continue;
+        };
+        if !is_collate {
+            i += 1;
+            continue;
+        }
+        let mut at = i;
+        while at > 0
+            && bare_word(&tokens[at - 1])
+                .is_some_and(|w| matches!(w.as_str(), "ASC" | "DESC" | "NULLS" | "FIRST" | "LAST"))
+        {
+            at -= 1;
+        }
+        let name = Token::Word(datafusion::sql::sqlparser::tokenizer::Word {
+            value: format!("{COLLATE_MARK}{locale}"),
+            quote_style: Some('`'),
+            keyword: Keyword::NoKeyword,
+        });
+        let collate = tokens[i].clone();
+        tokens.drain(i..i + 2);
+        tokens.splice(at..at, [collate, name]);
+        i += 2;
     }
 }
 
