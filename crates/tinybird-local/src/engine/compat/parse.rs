@@ -1218,10 +1218,21 @@ pub(super) fn parse_query(parser: &mut Parser<'_>) -> Result<Query, EngineError>
             && matches!(&parser.peek_nth_token(1).token, Token::Word(w) if w.keyword == Keyword::AS)
             && parser.peek_nth_token(2).token == Token::LParen;
         // `name (a, b) AS (…)`: the CTE's columns renamed.
+        // (`sumState(id) AS st`, a scalar, has the same start: only `) AS (` after names and commas makes a CTE.)
         let with_columns = matches!(parser.peek_nth_token(0).token, Token::Word(_))
             && parser.peek_nth_token(1).token == Token::LParen
-            && matches!(parser.peek_nth_token(2).token, Token::Word(_))
-            && matches!(parser.peek_nth_token(3).token, Token::Comma | Token::RParen);
+            && {
+                let mut n = 2;
+                while matches!(parser.peek_nth_token(n).token, Token::Word(_))
+                    && parser.peek_nth_token(n + 1).token == Token::Comma
+                {
+                    n += 2;
+                }
+                matches!(parser.peek_nth_token(n).token, Token::Word(_))
+                    && parser.peek_nth_token(n + 1).token == Token::RParen
+                    && matches!(&parser.peek_nth_token(n + 2).token, Token::Word(w) if w.keyword == Keyword::AS)
+                    && parser.peek_nth_token(n + 3).token == Token::LParen
+            };
         if is_cte || with_columns {
             let name = parser.parse_identifier().map_err(syntax)?;
             let columns = if with_columns {

@@ -262,3 +262,12 @@ fn array_join_lists_are_read_as_one_relation() {
     let e = parse_for("SELECT x FROM t ARRAY JOIN a, , b", Flavor::ClickHouse).unwrap_err().to_string();
     assert!(e.contains("empty item in an ARRAY JOIN list"), "{e}");
 }
+
+#[test]
+fn cte_column_lists_and_scalars_with_calls_are_told_apart() {
+    let q = parse("WITH t (a, b) AS (SELECT 1, 2) SELECT a FROM t").unwrap();
+    assert!(q.to_string().starts_with("WITH t (a, b) AS (SELECT 1, 2)"), "{q}");
+    // A scalar that is a call of one column: inlined, not a CTE.
+    let q = parse_for("WITH sumState(id) AS st SELECT finalizeAggregation(st) FROM t", Flavor::ClickHouse).unwrap();
+    assert_eq!(q.to_string(), "SELECT finalizeAggregation((sumState(id))) AS `finalizeAggregation(st)` FROM t");
+}
