@@ -834,12 +834,22 @@ pub(super) fn asof_joins(tokens: &mut Vec<Token>) {
 /// `x IN name` → `x IN (name)`, which ClickHouse reads alike (a column of that name, else a CTE or table) and the
 /// parser reads at all. The ClickHouse engine lets it through only for a CTE's name.
 pub(super) fn in_lone_name(tokens: &mut Vec<Token>) {
+    parenthesize_lone_name(tokens, Keyword::IN, |w| w.quote_style.is_some() || w.keyword == Keyword::NoKeyword);
+}
+
+/// `keyword name` → `keyword (name)` where the name (one word that `takes`, not a call or a qualified name) follows
+/// the unquoted `keyword`.
+fn parenthesize_lone_name(
+    tokens: &mut Vec<Token>,
+    keyword: Keyword,
+    takes: impl Fn(&datafusion::sql::sqlparser::tokenizer::Word) -> bool,
+) {
     let mut i = 0;
     while i + 1 < tokens.len() {
-        let is_in = matches!(&tokens[i], Token::Word(w) if w.quote_style.is_none() && w.keyword == Keyword::IN);
-        let lone = matches!(&tokens[i + 1], Token::Word(w) if w.quote_style.is_some() || w.keyword == Keyword::NoKeyword)
-            && !matches!(tokens.get(i + 2), Some(Token::LParen | Token::Period));
-        if is_in && lone {
+        if matches!(&tokens[i], Token::Word(w) if w.quote_style.is_none() && w.keyword == keyword)
+            && matches!(&tokens[i + 1], Token::Word(w) if takes(w))
+            && !matches!(tokens.get(i + 2), Some(Token::Period | Token::LParen))
+        {
             tokens.insert(i + 1, Token::LParen);
             tokens.insert(i + 3, Token::RParen);
             i += 3;
@@ -897,18 +907,7 @@ pub(super) fn join_kind_first(tokens: &mut [Token]) {
 /// `JOIN t USING id` → `JOIN t USING (id)`: ClickHouse takes one column without parentheses, the parser only a
 /// list in them. The column's name and the join are the same either way.
 pub(super) fn using_in_parentheses(tokens: &mut Vec<Token>) {
-    let mut i = 0;
-    while i + 1 < tokens.len() {
-        if matches!(&tokens[i], Token::Word(w) if w.quote_style.is_none() && w.keyword == Keyword::USING)
-            && matches!(&tokens[i + 1], Token::Word(_))
-            && !matches!(tokens.get(i + 2), Some(Token::Period | Token::LParen))
-        {
-            tokens.insert(i + 1, Token::LParen);
-            tokens.insert(i + 3, Token::RParen);
-            i += 3;
-        }
-        i += 1;
-    }
+    parenthesize_lone_name(tokens, Keyword::USING, |_| true);
 }
 
 /// `x IN tuple(1, 2)` → `x IN (1, 2)`, which the parser accepts and ClickHouse names the same (`in(x, (1, 2))`).
