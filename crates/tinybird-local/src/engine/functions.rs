@@ -242,6 +242,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_time_of_day_arg", Kind::TimeOfDayArg, any1()));
     ctx.register_udf(udf("ch_array_join_sizes", Kind::ArrayJoinSizes, variadic()));
     ctx.register_udf(udf("ch_range", Kind::Range, any1()));
+    ctx.register_udf(udf("ch_array_sum", Kind::ArraySum, any1()));
     ctx.register_udf(udf("ch_array_enumerate", Kind::Enumerate, any1()));
     for (name, ints, float32, what) in [
         ("ch_quantile_arg", true, true, "a quantile"),
@@ -362,6 +363,8 @@ enum Kind {
     Range,
     /// `arrayEnumerate(arr)`: `[1, length(arr)]` as `UInt32`.
     Enumerate,
+    /// `arraySum(arr)` of integers: `UInt64` or `Int64`, wrapping on overflow as ClickHouse's does.
+    ArraySum,
     DateDiff,
     ParseDateTime {
         or_null: bool,
@@ -406,6 +409,16 @@ impl ScalarUDFImpl for ChFunction {
                     return exec_err!(
                         "tinybird-local's DataFusion engine supports range(n) of one unsigned integer only (use \
                          --engine clickhouse for the rest)"
+                    );
+                }
+            },
+            Kind::ArraySum => match args {
+                [DataType::List(f)] if f.data_type().is_unsigned_integer() => DataType::UInt64,
+                [DataType::List(f)] if f.data_type().is_signed_integer() => DataType::Int64,
+                _ => {
+                    return exec_err!(
+                        "tinybird-local's DataFusion engine supports arraySum of an array of integers only (floats \
+                         add up in ClickHouse's order; use --engine clickhouse)"
                     );
                 }
             },
@@ -554,6 +567,37 @@ impl ScalarUDFImpl for ChFunction {
             }
             Kind::NotNull | Kind::Float64Arg { .. } | Kind::IfResult | Kind::TimeOfDayArg => arrays[0].clone(),
             Kind::Range | Kind::Enumerate => ranges(&arrays[0], rows, &self.kind)?,
+            Kind::ArraySum => {
+                let lists = arrays[0].as_list::<i32>();
+                let unsigned = matches!(lists.value_type(), t if t.is_unsigned_integer());
+                // Every element as 64 bits (two's complement for the signed), added with wrapping.
+                let values = cast(lists.values(), if unsigned { &DataType::UInt64 } else { &DataType::Int64 })?;
+                if values.null_count() > 0 {
+                    return exec_err!(
+                        "tinybird-local's DataFusion engine does not support arraySum of an array holding NULLs"
+                    );
+                }
+                let bits: Vec<u64> = if unsigned {
+                    values.as_primitive::<datafusion::arrow::datatypes::UInt64Type>().values().to_vec()
+                } else {
+                    values
+                        .as_primitive::<datafusion::arrow::datatypes::Int64Type>()
+                        .values()
+                        .iter()
+                        .map(|v| *v as u64)
+                        .collect()
+                };
+                let offsets = lists.value_offsets();
+                let sums = (0..rows).map(|r| {
+                    let (start, end) = (offsets[r] as usize, offsets[r + 1] as usize);
+                    (!lists.is_null(r)).then(|| bits[start..end].iter().fold(0u64, |a, b| a.wrapping_add(*b)))
+                });
+                if unsigned {
+                    Arc::new(sums.collect::<datafusion::arrow::array::UInt64Array>())
+                } else {
+                    Arc::new(sums.map(|s| s.map(|s| s as i64)).collect::<datafusion::arrow::array::Int64Array>())
+                }
+            }
             Kind::ArrayJoinSizes => {
                 let lists: Vec<&ListArray> = arrays.iter().map(AsArray::as_list::<i32>).collect();
                 for r in 0..rows {

@@ -461,4 +461,9 @@ async fn range_and_array_enumerate_are_clickhouses() {
     assert!(err.contains("ARGUMENT_OUT_OF_BOUND"), "{err}");
     let err = e.query("SELECT range(1, 3)").await.unwrap_err().to_string();
     assert!(err.contains("range(start, end[, step])"), "{err}");
+    // arraySum of integers: 64 bits, wrapping as ClickHouse's does; of floats, refused (another order of addition).
+    check(&e, "SELECT arraySum([1, 2, 3])", "UInt64", "6").await;
+    check(&e, "SELECT arraySum([toInt64(9223372036854775807), 1])", "Int64", "-9223372036854775808").await;
+    let err = e.query("SELECT arraySum([1.5, 2])").await.unwrap_err().to_string();
+    assert!(err.contains("arraySum of an array of integers only"), "{err}");
 }

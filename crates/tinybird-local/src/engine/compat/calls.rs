@@ -713,6 +713,7 @@ fn arrays(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>,
         "range" if a.len() == 1 => format!("ch_range({})", typed_literal_text(&a[0])),
         "range" => return Err(EngineError::Unsupported("range(start, end[, step])".into())),
         "arrayEnumerate" => format!("ch_array_enumerate({})", one(call)?),
+        "arraySum" => format!("ch_array_sum({})", one(call)?),
         // `ARRAY JOIN a, b` (see `array_joins_as_subqueries`): one array of several unfolded side by side.
         ARRAY_JOIN_ZIP => format!("unnest(ch_array_join_sizes({}))", a.join(", ")),
         "array" => format!("make_array({})", a.join(", ")),
