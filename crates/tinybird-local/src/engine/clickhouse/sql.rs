@@ -294,7 +294,7 @@ impl VisitorMut for ArrayJoinLists {
         ControlFlow::Continue(())
     }
 
-    /// `ORDER BY s COLLATE `mark + locale` DESC` (see [`compat::collations`]) → `ORDER BY s DESC COLLATE 'locale'`.
+    /// `ORDER BY s COLLATE <mark + locale> DESC` (see `compat::collations`) → `ORDER BY s DESC COLLATE 'locale'`.
     fn post_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
         use datafusion::sql::sqlparser::ast::OrderByKind;
         let Some(OrderByKind::Expressions(items)) = query.order_by.as_mut().map(|o| &mut o.kind) else {
@@ -326,7 +326,7 @@ impl VisitorMut for ArrayJoinLists {
         ControlFlow::Continue(())
     }
 
-    /// `ASOF JOIN t MATCH_CONDITION (mark) ON …` (see [`compat::asof_joins`]) → `[LEFT] ASOF JOIN t ON …`: the
+    /// `ASOF JOIN t MATCH_CONDITION (mark) ON …` (see `compat::asof_joins`) → `[LEFT] ASOF JOIN t ON …`: the
     /// relation and its joins printed as one name, the ASOF ones as ClickHouse writes them.
     fn post_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
         use datafusion::sql::sqlparser::ast::{JoinConstraint, JoinOperator};

@@ -569,7 +569,7 @@ pub(super) fn casts_as_written(tokens: &mut Vec<Token>) {
     }
 }
 
-/// The name of the table function an `ARRAY JOIN` list of expressions is read as (see [`array_join_lists`]). Its
+/// The name of the table function an `ARRAY JOIN` list of expressions is read as (see `array_join_lists`). Its
 /// first character is one no query can hold in a name (refused at lexing), so only that pass makes it.
 pub const ARRAY_JOIN_MARK: &str = "\u{E001}array_join";
 
@@ -577,13 +577,13 @@ pub const ARRAY_JOIN_MARK: &str = "\u{E001}array_join";
 /// arguments: that array, then all of them, whose lengths must agree). Named so no query can call it.
 pub const ARRAY_JOIN_ZIP: &str = "\u{E001}arrayJoinZip";
 
-/// The match condition an `ASOF JOIN` is read with (see [`asof_joins`]): ClickHouse writes the inequality in `ON`,
+/// The match condition an `ASOF JOIN` is read with (see `asof_joins`): ClickHouse writes the inequality in `ON`,
 /// the parser reads only the form with `MATCH_CONDITION (…)`.
 pub const ASOF_MARK: &str = "\u{E001}asof";
 /// [`ASOF_MARK`] for `LEFT ASOF JOIN`.
 pub const ASOF_LEFT_MARK: &str = "\u{E001}asof_left";
 
-/// The first character of the name an `ORDER BY … COLLATE 'locale'` is read with (see [`collations`]), the locale
+/// The first character of the name an `ORDER BY … COLLATE 'locale'` is read with (see `collations`), the locale
 /// after it.
 pub const COLLATE_MARK: char = '\u{E001}';
 
@@ -753,7 +753,7 @@ pub(super) fn array_join_lists(tokens: &mut Vec<Token>) -> Result<(), EngineErro
     Ok(())
 }
 
-/// The items of an `ARRAY JOIN` list as [`array_join_lists`] reads them: each expression, with its alias
+/// The items of an `ARRAY JOIN` list as `array_join_lists` reads them: each expression, with its alias
 /// (an empty name where none was written).
 pub fn array_join_items(factor: &TableFactor) -> Option<Vec<(&Expr, &Ident)>> {
     let TableFactor::Table { name, args: Some(args), alias: Some(alias), .. } = factor else { return None };
@@ -858,9 +858,9 @@ fn parenthesize_lone_name(
     }
 }
 
-/// `ORDER BY s DESC NULLS LAST COLLATE 'en'` → `ORDER BY s COLLATE `[COLLATE_MARK]en` DESC NULLS LAST`: ClickHouse
-/// writes the collation after the direction, the parser reads one only as part of the expression. The ClickHouse
-/// engine prints it back in its place.
+/// `ORDER BY s DESC NULLS LAST COLLATE 'en'` → `ORDER BY s COLLATE <mark>en DESC NULLS LAST` (the name quoted, the mark
+/// [`COLLATE_MARK`]): ClickHouse writes the collation after the direction, the parser reads one only as part of the
+/// expression. The ClickHouse engine prints it back in its place.
 pub(super) fn collations(tokens: &mut Vec<Token>) {
     let mut i = 0;
     while i + 1 < tokens.len() {
