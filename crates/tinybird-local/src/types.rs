@@ -195,6 +195,13 @@ impl ChType {
                 },
                 tz: tz.as_ref().map(std::string::ToString::to_string).filter(|t| t != "+00:00" && t != "UTC"),
             },
+            // `[]` is `Array(Nothing)` in ClickHouse (an array literal holding NULL, its `Array(Nullable(…))`, is refused
+            // before it gets here).
+            DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _)
+                if f.data_type() == &DataType::Null =>
+            {
+                ChType::Array(Box::new(ChType::Named("Nothing".into())))
+            }
             DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
                 ChType::Array(Box::new(ChType::of_field(f)))
             }

@@ -243,6 +243,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_array_join_sizes", Kind::ArrayJoinSizes, variadic()));
     ctx.register_udf(udf("ch_range", Kind::Range, any1()));
     ctx.register_udf(udf("ch_array_sum", Kind::ArraySum, any1()));
+    ctx.register_udf(udf("ch_no_null_elements", Kind::NoNullElements, any1()));
     ctx.register_udf(udf("ch_array_enumerate", Kind::Enumerate, any1()));
     for (name, ints, float32, what) in [
         ("ch_quantile_arg", true, true, "a quantile"),
@@ -363,6 +364,8 @@ enum Kind {
     Range,
     /// `arrayEnumerate(arr)`: `[1, length(arr)]` as `UInt32`.
     Enumerate,
+    /// An array as it is, unless an element is NULL (`arrayDistinct`, which drops them in ClickHouse): refused.
+    NoNullElements,
     /// `arraySum(arr)` of integers: `UInt64` or `Int64`, wrapping on overflow as ClickHouse's does.
     ArraySum,
     DateDiff,
@@ -412,6 +415,7 @@ impl ScalarUDFImpl for ChFunction {
                     );
                 }
             },
+            Kind::NoNullElements => args.first().cloned().unwrap_or(DataType::Null),
             Kind::ArraySum => match args {
                 [DataType::List(f)] if f.data_type().is_unsigned_integer() => DataType::UInt64,
                 [DataType::List(f)] if f.data_type().is_signed_integer() => DataType::Int64,
@@ -567,6 +571,18 @@ impl ScalarUDFImpl for ChFunction {
             }
             Kind::NotNull | Kind::Float64Arg { .. } | Kind::IfResult | Kind::TimeOfDayArg => arrays[0].clone(),
             Kind::Range | Kind::Enumerate => ranges(&arrays[0], rows, &self.kind)?,
+            Kind::NoNullElements => {
+                if let DataType::List(_) = arrays[0].data_type()
+                    && let values = arrays[0].as_list::<i32>().values()
+                    && (values.null_count() > 0 || values.data_type() == &DataType::Null && !values.is_empty())
+                {
+                    return exec_err!(
+                        "tinybird-local's DataFusion engine does not support arrayDistinct of an array holding NULLs \
+                         (ClickHouse drops them, and the Nullable)"
+                    );
+                }
+                arrays[0].clone()
+            }
             Kind::ArraySum => {
                 let lists = arrays[0].as_list::<i32>();
                 let unsigned = matches!(lists.value_type(), t if t.is_unsigned_integer());

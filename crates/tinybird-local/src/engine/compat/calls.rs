@@ -714,6 +714,7 @@ fn arrays(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>,
         "range" => return Err(EngineError::Unsupported("range(start, end[, step])".into())),
         "arrayEnumerate" => format!("ch_array_enumerate({})", one(call)?),
         "arraySum" => format!("ch_array_sum({})", one(call)?),
+        "arrayReverse" => format!("array_reverse({})", one(call)?),
         // `ARRAY JOIN a, b` (see `array_joins_as_subqueries`): one array of several unfolded side by side.
         ARRAY_JOIN_ZIP => format!("unnest(ch_array_join_sizes({}))", a.join(", ")),
         "array" => format!("make_array({})", a.join(", ")),
@@ -721,12 +722,14 @@ fn arrays(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>,
             arity(call, 1..=2)?;
             format!("array_to_string({}, {})", a[0], a.get(1).map(String::as_str).unwrap_or("''"))
         }
-        "arraySort" => format!("array_sort({})", one(call)?),
+        // NULLs last, as ClickHouse sorts them.
+        "arraySort" => format!("array_sort({}, 'ASC', 'NULLS LAST')", one(call)?),
         "arrayReverseSort" => format!("array_sort({}, 'DESC', 'NULLS LAST')", one(call)?),
         // Distinct elements, a NULL counted once, as ClickHouse counts it.
         "arrayUniq" => format!("ch_to_uint32(cardinality(array_distinct({})))", one(call)?),
         "arrayFlatten" | "flatten" => format!("flatten({})", one(call)?),
-        "arrayDistinct" => format!("array_distinct({})", one(call)?),
+        // ClickHouse drops the NULLs (and the `Nullable`): refused for an array holding any, when the query runs.
+        "arrayDistinct" => format!("array_distinct(ch_no_null_elements({}))", one(call)?),
         "arrayConcat" => format!("array_concat({})", a.join(", ")),
         "indexOf" => {
             arity(call, 2..=2)?;

@@ -545,6 +545,12 @@ impl VisitorMut for Rewriter<'_> {
             }
             // `[1, 2, 3]` is Array(UInt8): integer elements take ClickHouse's literal types, and the array the
             // common type of its elements, where DataFusion makes every one Int64.
+            // ClickHouse types `[1, NULL]` `Array(Nullable(UInt8))`; the elements' types here carry no `Nullable`.
+            Expr::Array(array)
+                if array.elem.iter().any(|e| matches!(e, Expr::Value(ValueWithSpan { value: SqlValue::Null, .. }))) =>
+            {
+                Err(EngineError::Unsupported("an array literal holding NULL (ClickHouse's Array(Nullable(T)))".into()))
+            }
             Expr::Array(array) => {
                 for elem in &mut array.elem {
                     if let Some((_, typed)) = typed_integer_literal(elem) {
