@@ -262,23 +262,6 @@ fn writes(body: &SetExpr) -> bool {
     }
 }
 
-/// The relations of a SELECT's `ARRAY JOIN`s (ClickHouse): they name columns or expressions, not tables.
-pub(crate) fn array_join_relations(select: &datafusion::sql::sqlparser::ast::Select) -> Vec<*const TableFactor> {
-    use datafusion::sql::sqlparser::ast::JoinOperator;
-    select
-        .from
-        .iter()
-        .flat_map(|t| t.joins.iter())
-        .filter(|j| {
-            matches!(
-                j.join_operator,
-                JoinOperator::ArrayJoin | JoinOperator::LeftArrayJoin | JoinOperator::InnerArrayJoin
-            )
-        })
-        .map(|j| &j.relation as *const TableFactor)
-        .collect()
-}
-
 fn single_name(name: &ObjectName) -> Option<String> {
     match name.0.as_slice() {
         [ObjectNamePart::Identifier(ident)] => Some(ident.value.clone()),
@@ -338,7 +321,7 @@ impl VisitorMut for Walker<'_, '_> {
     }
 
     fn pre_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
-        self.array_joins.extend(array_join_relations(select));
+        self.array_joins.extend(crate::engine::compat::array_join_relations(select));
         ControlFlow::Continue(())
     }
 

@@ -256,7 +256,7 @@ pub(super) fn print(query: Query) -> Result<String, EngineError> {
     if let Some(e) = escape.error {
         return Err(e);
     }
-    let _ = VisitMut::visit(&mut escaped, &mut ArrayJoinLists);
+    let _ = VisitMut::visit(&mut escaped, &mut ClickHouseForms);
     let text = escaped.to_string();
     // Every mark of the reader's is printed back by now, but for a collation in a window's `ORDER BY`.
     if text.contains(compat::COLLATE_MARK) {
@@ -272,11 +272,12 @@ pub(super) fn print(query: Query) -> Result<String, EngineError> {
     Ok(text)
 }
 
-/// Writes each `ARRAY JOIN` list back as ClickHouse reads it (`e1 AS a1, e2`), as the name of a table the printer
-/// prints as it is; the expressions were checked, escaped and normalized like every other.
-struct ArrayJoinLists;
+/// Writes back as ClickHouse reads them the forms `compat`'s reader marked (`ARRAY JOIN` lists, `ASOF` joins, `COLLATE`
+/// after the direction), each as a name the printer prints as it is; the expressions in them were checked, escaped and
+/// normalized like every other.
+struct ClickHouseForms;
 
-impl VisitorMut for ArrayJoinLists {
+impl VisitorMut for ClickHouseForms {
     type Break = ();
 
     fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
@@ -545,12 +546,8 @@ pub(super) fn print_condition(expr: &Expr) -> Result<String, EngineError> {
     if let Some(e) = refuse.error {
         return Err(e);
     }
-    let _ = VisitMut::visit(&mut escaped, &mut ArrayJoinLists);
+    // No mark of the reader's here: `parse_condition` makes none, and refuses a name that holds one.
     let text = escaped.to_string();
-    // Every mark of the reader's is printed back by now, but for a collation in a window's `ORDER BY`.
-    if text.contains(compat::COLLATE_MARK) {
-        return Err(EngineError::Unsupported("COLLATE in a window's ORDER BY".into()));
-    }
     check_lexing(&text)?;
     let reread = compat::parse_condition(&text).map_err(|e| {
         EngineError::Unsupported(format!("this condition's form (it does not print back as itself: {e})"))
@@ -724,17 +721,7 @@ impl VisitorMut for Bind<'_, '_> {
     }
 
     fn pre_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
-        for relation in &select.from {
-            for join in &relation.joins {
-                use datafusion::sql::sqlparser::ast::JoinOperator;
-                if matches!(
-                    join.join_operator,
-                    JoinOperator::ArrayJoin | JoinOperator::LeftArrayJoin | JoinOperator::InnerArrayJoin
-                ) {
-                    self.array_joins.insert(&join.relation as *const TableFactor);
-                }
-            }
-        }
+        self.array_joins.extend(compat::array_join_relations(select));
         ControlFlow::Continue(())
     }
 

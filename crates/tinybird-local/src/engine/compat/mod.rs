@@ -380,13 +380,9 @@ fn generators_as_ranges(query: &mut Query) -> Result<(), EngineError> {
         type Break = ();
         /// ClickHouse asks a generator in a join for an alias (`ALIAS_REQUIRED`).
         fn pre_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
-            use datafusion::sql::sqlparser::ast::JoinOperator;
-            let array = |op: &JoinOperator| {
-                matches!(op, JoinOperator::ArrayJoin | JoinOperator::LeftArrayJoin | JoinOperator::InnerArrayJoin)
-            };
             // Not an ARRAY JOIN, which unfolds a column rather than joining a table.
-            for from in select.from.iter().filter(|f| f.joins.iter().any(|j| !array(&j.join_operator))) {
-                let joined = from.joins.iter().filter(|j| !array(&j.join_operator)).map(|j| &j.relation);
+            for from in select.from.iter().filter(|f| f.joins.iter().any(|j| !is_array_join(&j.join_operator))) {
+                let joined = from.joins.iter().filter(|j| !is_array_join(&j.join_operator)).map(|j| &j.relation);
                 for factor in std::iter::once(&from.relation).chain(joined) {
                     if let TableFactor::Table { name, alias: None, args: Some(_), .. } = factor {
                         self.0 = Some(EngineError::Syntax(format!(
@@ -425,9 +421,6 @@ fn array_joins_as_subqueries(query: &mut Query) -> Result<(), EngineError> {
     struct ArrayJoins(Option<EngineError>);
     fn rewrite(select: &mut Select) -> Result<(), EngineError> {
         let refused = |what: &str| Err(EngineError::Unsupported(format!("ARRAY JOIN {what}")));
-        let is_array_join = |op: &JoinOperator| {
-            matches!(op, JoinOperator::ArrayJoin | JoinOperator::LeftArrayJoin | JoinOperator::InnerArrayJoin)
-        };
         if !select.from.iter().flat_map(|f| &f.joins).any(|j| is_array_join(&j.join_operator)) {
             return Ok(());
         }
@@ -477,17 +470,7 @@ fn array_joins_as_subqueries(query: &mut Query) -> Result<(), EngineError> {
         // An expression is computed first, in a subquery of its own: unfolded in the same projection, a lambda in it
         // would not resolve.
         let (source, array) = if is_expression {
-            let mut values = parse_generic("SELECT *, 0 AS __tb_array FROM __tb_array_join_source")?;
-            if let SetExpr::Select(select) = values.body.as_mut() {
-                select.from[0].relation = from.relation.clone();
-                if let Some(SelectItem::ExprWithAlias { expr, .. }) = select.projection.get_mut(1) {
-                    *expr = array;
-                }
-            }
-            let alias = TableAlias { explicit: true, name: Ident::new("__tb_array_values"), columns: vec![], at: None };
-            let values =
-                TableFactor::Derived { lateral: false, subquery: Box::new(values), alias: Some(alias), sample: None };
-            (values, Expr::Identifier(Ident::new("__tb_array")))
+            (computed_arrays(&from.relation, vec![array])?, computed_array(0))
         } else {
             (from.relation.clone(), array)
         };
@@ -535,20 +518,12 @@ fn array_joins_as_subqueries(query: &mut Query) -> Result<(), EngineError> {
         let Some(items) = from.joins.first().and_then(|j| array_join_items(&j.relation)) else {
             return refused("of this form");
         };
-        let array = |i: usize| Expr::Identifier(Ident::new(format!("__tb_array_{i}")));
-        let mut values = parse_generic("SELECT * FROM __tb_array_join_source")?;
-        if let SetExpr::Select(select) = values.body.as_mut() {
-            select.from[0].relation = from.relation.clone();
-            for (i, (expr, _)) in items.iter().enumerate() {
-                let alias = Ident::new(format!("__tb_array_{i}"));
-                select.projection.push(SelectItem::ExprWithAlias { expr: (*expr).clone(), alias });
-            }
-        }
+        let values = computed_arrays(&from.relation, items.iter().map(|(e, _)| (*e).clone()).collect())?;
         // `* REPLACE (…)` for the columns written without an alias (each becomes its own element), then the aliases.
         let (mut replaced, mut added) = (Vec::new(), Vec::new());
         for (i, (expr, alias)) in items.iter().enumerate() {
-            let mut args = vec![array(i)];
-            args.extend((0..items.len()).map(array));
+            let mut args = vec![computed_array(i)];
+            args.extend((0..items.len()).map(computed_array));
             let unfolded = dialect::call(ARRAY_JOIN_ZIP, args);
             match (alias.value.is_empty(), expr) {
                 (false, _) => added.push(SelectItem::ExprWithAlias { expr: unfolded, alias: (*alias).clone() }),
@@ -564,9 +539,7 @@ fn array_joins_as_subqueries(query: &mut Query) -> Result<(), EngineError> {
         };
         let mut zipped = parse_generic(&text)?;
         if let SetExpr::Select(select) = zipped.body.as_mut() {
-            let alias = TableAlias { explicit: true, name: Ident::new("__tb_array_values"), columns: vec![], at: None };
-            select.from[0].relation =
-                TableFactor::Derived { lateral: false, subquery: Box::new(values), alias: Some(alias), sample: None };
+            select.from[0].relation = values;
             if let Some(SelectItem::Wildcard(options)) = select.projection.first_mut()
                 && let Some(replace) = options.opt_replace.as_mut()
             {
@@ -577,6 +550,24 @@ fn array_joins_as_subqueries(query: &mut Query) -> Result<(), EngineError> {
             select.projection.extend(added);
         }
         Ok(zipped)
+    }
+    /// The `i`-th array [`computed_arrays`] computes.
+    fn computed_array(i: usize) -> Expr {
+        Expr::Identifier(Ident::new(format!("__tb_array_{i}")))
+    }
+    /// `(SELECT *, e0 AS __tb_array_0, e1 AS __tb_array_1, … FROM relation) AS __tb_array_values`: the arrays an
+    /// ARRAY JOIN unfolds, computed once per row, beside the row.
+    fn computed_arrays(relation: &TableFactor, arrays: Vec<Expr>) -> Result<TableFactor, EngineError> {
+        let mut values = parse_generic("SELECT * FROM __tb_array_join_source")?;
+        if let SetExpr::Select(select) = values.body.as_mut() {
+            select.from[0].relation = relation.clone();
+            for (i, expr) in arrays.into_iter().enumerate() {
+                let alias = Ident::new(format!("__tb_array_{i}"));
+                select.projection.push(SelectItem::ExprWithAlias { expr, alias });
+            }
+        }
+        let alias = TableAlias { explicit: true, name: Ident::new("__tb_array_values"), columns: vec![], at: None };
+        Ok(TableFactor::Derived { lateral: false, subquery: Box::new(values), alias: Some(alias), sample: None })
     }
     impl VisitorMut for ArrayJoins {
         type Break = ();

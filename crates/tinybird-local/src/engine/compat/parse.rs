@@ -511,9 +511,7 @@ pub(super) fn tokens_of(sql: &str, flavor: Flavor) -> Result<(Vec<Token>, Taken)
     let mut tokens = lex(sql)?;
     check_depth(&tokens)?;
     check_constructs(&tokens, flavor)?;
-    if tokens.iter().any(|t| matches!(t, Token::Word(w) if w.value.contains(PRIVATE_NAME_CHARS))) {
-        return Err(EngineError::Unsupported("the characters U+E000 and U+E001 in a name".into()));
-    }
+    refuse_private_names(&tokens)?;
     tokens.retain(|t| !matches!(t, Token::Whitespace(_)));
     substr_as_written(&mut tokens);
     using_in_parentheses(&mut tokens);
@@ -589,6 +587,14 @@ pub const COLLATE_MARK: char = '\u{E001}';
 
 /// The characters only the server's own rewrites put in names ([`ARRAY_JOIN_MARK`], [`super::REPEATED_NAME_MARK`]).
 const PRIVATE_NAME_CHARS: [char; 2] = ['\u{E000}', '\u{E001}'];
+
+/// Refuses a name holding one of [`PRIVATE_NAME_CHARS`]: only the server's rewrites write them.
+fn refuse_private_names(tokens: &[Token]) -> Result<(), EngineError> {
+    if tokens.iter().any(|t| matches!(t, Token::Word(w) if w.value.contains(PRIVATE_NAME_CHARS))) {
+        return Err(EngineError::Unsupported("the characters U+E000 and U+E001 in a name".into()));
+    }
+    Ok(())
+}
 
 /// `ARRAY JOIN e1 AS a1, e2 AS a2` (expressions, or several arrays at once): the parser reads only one table-like
 /// name there, and would read `e2` as a second table. The list becomes the table function
@@ -1192,6 +1198,7 @@ pub fn parse_condition(sql: &str) -> Result<Expr, EngineError> {
     let dialect = ClickHouseSql::default();
     let mut tokens = lex(sql)?;
     check_depth(&tokens)?;
+    refuse_private_names(&tokens)?;
     in_array_to_tuple(&mut tokens);
     tokens.retain(|t| !matches!(t, Token::Whitespace(_)));
     substr_as_written(&mut tokens);

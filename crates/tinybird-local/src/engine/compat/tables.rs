@@ -94,6 +94,26 @@ pub fn rename_table(query: &mut Query, from: &str, to: &str) {
     let _ = VisitMut::visit(query, &mut Rename { from, to, ctes });
 }
 
+/// Whether a join is one of ClickHouse's `ARRAY JOIN`s (plain, `LEFT`, `INNER`), which unfold a column or an
+/// expression of the row rather than join a table.
+pub fn is_array_join(op: &datafusion::sql::sqlparser::ast::JoinOperator) -> bool {
+    use datafusion::sql::sqlparser::ast::JoinOperator;
+    matches!(op, JoinOperator::ArrayJoin | JoinOperator::LeftArrayJoin | JoinOperator::InnerArrayJoin)
+}
+
+/// The relations of a SELECT's `ARRAY JOIN`s: they name columns or expressions, not tables.
+pub fn array_join_relations(
+    select: &datafusion::sql::sqlparser::ast::Select,
+) -> Vec<*const datafusion::sql::sqlparser::ast::TableFactor> {
+    select
+        .from
+        .iter()
+        .flat_map(|t| t.joins.iter())
+        .filter(|j| is_array_join(&j.join_operator))
+        .map(|j| &j.relation as *const datafusion::sql::sqlparser::ast::TableFactor)
+        .collect()
+}
+
 pub(super) fn single_name(name: &datafusion::sql::sqlparser::ast::ObjectName) -> Option<String> {
     match name.0.as_slice() {
         [ObjectNamePart::Identifier(ident)] => Some(ident.value.clone()),

@@ -258,6 +258,9 @@ fn array_join_lists_are_read_as_one_relation() {
     assert!(e.contains("U+E000 and U+E001"), "{e}");
     let e = parse("SELECT 1 AS `a\u{E000}1`").unwrap_err().to_string();
     assert!(e.contains("U+E000 and U+E001"), "{e}");
+    // Nor by a JWT's filter or a delete condition.
+    let e = parse_condition("`\u{E001}x` = 1").unwrap_err().to_string();
+    assert!(e.contains("U+E000 and U+E001"), "{e}");
     // An empty item is a syntax error, named.
     let e = parse_for("SELECT x FROM t ARRAY JOIN a, , b", Flavor::ClickHouse).unwrap_err().to_string();
     assert!(e.contains("empty item in an ARRAY JOIN list"), "{e}");
