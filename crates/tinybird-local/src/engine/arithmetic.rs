@@ -19,12 +19,27 @@ use std::sync::Arc;
 /// Which function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Op {
-    IntDiv { or_zero: bool },
-    Modulo { or_zero: bool },
+    IntDiv {
+        or_zero: bool,
+    },
+    Modulo {
+        or_zero: bool,
+    },
     Greatest,
     Least,
     Abs,
     Divide,
+    /// `bitAnd`, `bitOr`, `bitXor`: signed if either operand is, as wide as the wider.
+    Bit(BitOp),
+    /// `bitNot`: the operand's type.
+    BitNot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum BitOp {
+    And,
+    Or,
+    Xor,
 }
 
 impl Op {
@@ -38,6 +53,10 @@ impl Op {
             Op::Least => "least",
             Op::Abs => "abs",
             Op::Divide => "divide",
+            Op::Bit(BitOp::And) => "bitAnd",
+            Op::Bit(BitOp::Or) => "bitOr",
+            Op::Bit(BitOp::Xor) => "bitXor",
+            Op::BitNot => "bitNot",
         }
     }
 }
@@ -53,9 +72,13 @@ pub(super) fn register(ctx: &SessionContext) {
         ("ch_least", Op::Least),
         ("ch_abs", Op::Abs),
         ("ch_divide", Op::Divide),
+        ("ch_bit_and", Op::Bit(BitOp::And)),
+        ("ch_bit_or", Op::Bit(BitOp::Or)),
+        ("ch_bit_xor", Op::Bit(BitOp::Xor)),
+        ("ch_bit_not", Op::BitNot),
     ] {
         let signature = match op {
-            Op::Abs => Signature::any(1, Volatility::Immutable),
+            Op::Abs | Op::BitNot => Signature::any(1, Volatility::Immutable),
             Op::Greatest | Op::Least => Signature::variadic_any(Volatility::Immutable),
             _ => Signature::any(2, Volatility::Immutable),
         };
@@ -151,8 +174,17 @@ impl IntFunction {
     fn result_type(&self, args: &[DataType]) -> Result<DataType> {
         let name = self.op.ch_name();
         match (self.op, args) {
-            (Op::Abs, [DataType::Null])
-            | (Op::IntDiv { .. } | Op::Modulo { .. }, [DataType::Null, _] | [_, DataType::Null]) => Ok(DataType::Null),
+            (Op::Abs | Op::BitNot, [DataType::Null])
+            | (Op::IntDiv { .. } | Op::Modulo { .. } | Op::Bit(_), [DataType::Null, _] | [_, DataType::Null]) => {
+                Ok(DataType::Null)
+            }
+            (Op::BitNot, [t]) if int(t).is_some() && t != &DataType::Boolean => Ok(t.clone()),
+            (Op::Bit(_), [a, b]) if a != &DataType::Boolean && b != &DataType::Boolean => match (int(a), int(b)) {
+                (Some((sa, wa)), Some((sb, wb))) => Ok(int_type(sa || sb, wa.max(wb))),
+                _ => self.illegal(a, b),
+            },
+            (Op::Bit(_) | Op::BitNot, _) => self
+                .unsupported(args.iter().map(|t| ChType::from_arrow(t).to_string()).collect::<Vec<_>>().join(" and ")),
             (Op::Abs, [t]) => match (int(t), t) {
                 (Some((_, bits)), _) => Ok(int_type(false, bits)),
                 (None, DataType::Float32 | DataType::Float64 | DataType::Decimal128(..)) => Ok(t.clone()),
@@ -282,6 +314,28 @@ impl ScalarUDFImpl for IntFunction {
             Op::IntDiv { or_zero } => int_div(&arrays[0], &arrays[1], &target, or_zero)?,
             Op::Modulo { or_zero } => modulo(&arrays[0], &arrays[1], &target, or_zero, constant_divisor)?,
             Op::Greatest | Op::Least => extreme(self.op == Op::Greatest, &arrays, &target)?,
+            Op::Bit(bit) => {
+                let (rs, rw) = int(&target).unwrap_or((true, 64));
+                let values = as_i128(&arrays[0])?
+                    .into_iter()
+                    .zip(as_i128(&arrays[1])?)
+                    .map(|(x, y)| {
+                        // Each operand as the result type's bits (two's complement), then the operation.
+                        let (x, y) = (wrap(x?, rs, rw), wrap(y?, rs, rw));
+                        Some(match bit {
+                            BitOp::And => x & y,
+                            BitOp::Or => x | y,
+                            BitOp::Xor => x ^ y,
+                        })
+                        .map(|v| wrap(v, rs, rw))
+                    })
+                    .collect();
+                int_column(values, &target)?
+            }
+            Op::BitNot => {
+                let (rs, rw) = int(&target).unwrap_or((true, 64));
+                int_column(as_i128(&arrays[0])?.into_iter().map(|x| Some(wrap(!x?, rs, rw))).collect(), &target)?
+            }
             Op::Divide => {
                 let quotients: Float64Array =
                     as_f64(&arrays[0])?.into_iter().zip(as_f64(&arrays[1])?).map(|(x, y)| Some(x? / y?)).collect();

@@ -272,11 +272,13 @@ impl DataFusionEngine {
         super::sums::register(&ctx);
         super::dates::register(&ctx);
         super::strings::register(&ctx);
+        super::text::register(&ctx);
         // Registering a rewrite on a fresh context cannot fail (it only pushes onto the analyzer's list).
         let _ = datafusion::execution::FunctionRegistry::register_function_rewrite(&mut ctx, Arc::new(BoolAsInteger));
         let _ =
             datafusion::execution::FunctionRegistry::register_expr_planner(&mut ctx, Arc::new(ClickHouseArithmetic));
         ctx.add_analyzer_rule(Arc::new(super::joins::OuterJoinDefaults));
+        ctx.add_analyzer_rule(Arc::new(super::order::OrderKeys));
         // Table names resolve through `ScopedSchema`: every table, or only the current query's scope.
         let tables = Arc::new(RwLock::new(HashMap::new()));
         let options = ctx.state().config_options().clone();

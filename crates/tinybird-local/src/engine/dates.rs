@@ -23,6 +23,166 @@ pub(super) fn register(ctx: &SessionContext) {
     ctx.register_udf(date_add_udf());
     ctx.register_udf(ScalarUDF::new_from_impl(DateTimeOnly { signature: Signature::any(2, Volatility::Immutable) }));
     ctx.register_udf(ScalarUDF::new_from_impl(FromUnix { signature: Signature::any(1, Volatility::Immutable) }));
+    for (name, op) in [("ch_to_unix64", Unix64::To), ("ch_from_unix64", Unix64::From)] {
+        ctx.register_udf(ScalarUDF::new_from_impl(Unix64Function {
+            name,
+            op,
+            signature: Signature::any(2, Volatility::Immutable),
+        }));
+    }
+    ctx.register_udf(ScalarUDF::new_from_impl(DateOrDateTime { signature: Signature::any(2, Volatility::Immutable) }));
+}
+
+/// `ch_date_or_datetime(x, 'function')`: `x` when it is a `Date` or a `DateTime` (without a time zone); refused
+/// otherwise (`date_trunc` of a `DateTime64` gives a `DateTime64(0)` or a `Date32` in ClickHouse, types this engine
+/// does not have).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct DateOrDateTime {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for DateOrDateTime {
+    fn name(&self) -> &str {
+        "ch_date_or_datetime"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args {
+            [t @ (DataType::Date32 | DataType::Timestamp(TimeUnit::Second, None)), _] => Ok(t.clone()),
+            [t, _] => exec_err!(
+                "DB::Exception: tinybird-local's DataFusion engine does not support this function of a {} (only of a \
+                 Date or a DateTime)",
+                ChType::from_arrow(t)
+            ),
+            _ => exec_err!("ch_date_or_datetime takes a value and a function name"),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        Ok(args.args[0].clone())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Unix64 {
+    /// `toUnixTimestamp64Milli(x)` (3), `…Micro` (6), `…Nano` (9), `…Second` (0): a `DateTime64` as an Int64 count.
+    To,
+    /// `fromUnixTimestamp64Milli(n)` (3), `…Micro` (6), `…Nano` (9): an integer count as a `DateTime64`.
+    From,
+}
+
+/// `ch_to_unix64(x, digits)` and `ch_from_unix64(n, digits)`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Unix64Function {
+    name: &'static str,
+    op: Unix64,
+    signature: Signature,
+}
+
+fn unit_digits(unit: &TimeUnit) -> u32 {
+    match unit {
+        TimeUnit::Second => 0,
+        TimeUnit::Millisecond => 3,
+        TimeUnit::Microsecond => 6,
+        TimeUnit::Nanosecond => 9,
+    }
+}
+
+fn digits_of(args: &ScalarFunctionArgs) -> Result<u32> {
+    match &args.args[1] {
+        ColumnarValue::Scalar(v) => match v.clone().cast_to(&DataType::UInt32)? {
+            ScalarValue::UInt32(Some(d)) if matches!(d, 0 | 3 | 6 | 9) => Ok(d),
+            other => exec_err!("unix timestamp digits must be 0, 3, 6 or 9, got {other}"),
+        },
+        ColumnarValue::Array(_) => exec_err!("unix timestamp digits must be a constant"),
+    }
+}
+
+impl ScalarUDFImpl for Unix64Function {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match (self.op, args) {
+            (Unix64::To, [DataType::Timestamp(unit, None), _]) if *unit != TimeUnit::Second => Ok(DataType::Int64),
+            (Unix64::To, [t, _]) => exec_err!(
+                "DB::Exception: A value of illegal type was provided as 1st argument 'value' to function \
+                 'toUnixTimestamp64…'. Expected: DateTime64, got: {}. (ILLEGAL_TYPE_OF_ARGUMENT)",
+                ChType::from_arrow(t)
+            ),
+            // The unit follows the digits, known only from the call: the planner calls `return_field_from_args`.
+            (Unix64::From, [t, _]) if t.is_integer() || t.is_null() => {
+                Ok(DataType::Timestamp(TimeUnit::Millisecond, None))
+            }
+            (Unix64::From, [t, _]) => exec_err!(
+                "DB::Exception: Illegal type {} of first argument of function fromUnixTimestamp64…",
+                ChType::from_arrow(t)
+            ),
+            _ => exec_err!("{} takes two arguments", self.name),
+        }
+    }
+
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs<'_>,
+    ) -> Result<datafusion::arrow::datatypes::FieldRef> {
+        let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
+        let mut ty = self.return_type(&types)?;
+        if self.op == Unix64::From {
+            ty = match args.scalar_arguments.get(1).copied().flatten().map(|v| v.clone().cast_to(&DataType::UInt32)) {
+                Some(Ok(ScalarValue::UInt32(Some(3)))) => DataType::Timestamp(TimeUnit::Millisecond, None),
+                Some(Ok(ScalarValue::UInt32(Some(6)))) => DataType::Timestamp(TimeUnit::Microsecond, None),
+                Some(Ok(ScalarValue::UInt32(Some(9)))) => DataType::Timestamp(TimeUnit::Nanosecond, None),
+                _ => return exec_err!("fromUnixTimestamp64…: the digits must be the constant 3, 6 or 9"),
+            };
+        }
+        let nullable = args.arg_fields[0].is_nullable();
+        Ok(Arc::new(datafusion::arrow::datatypes::Field::new(self.name, ty, nullable)))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let digits = digits_of(&args)?;
+        let x = args.args[0].to_array(args.number_rows)?;
+        let raw = cast(&x, &DataType::Int64)?;
+        let raw = raw.as_primitive::<Int64Type>();
+        match self.op {
+            Unix64::To => {
+                let DataType::Timestamp(unit, _) = x.data_type() else { return exec_err!("expected a DateTime64") };
+                let have = unit_digits(unit);
+                // C++ integer division truncates toward zero, as Rust's does; a finer unit multiplies (wrapping).
+                let out: PrimitiveArray<Int64Type> = raw
+                    .iter()
+                    .map(|v| {
+                        v.map(|v| {
+                            if digits >= have {
+                                v.wrapping_mul(10i64.pow(digits - have))
+                            } else {
+                                v / 10i64.pow(have - digits)
+                            }
+                        })
+                    })
+                    .collect();
+                Ok(ColumnarValue::Array(Arc::new(out)))
+            }
+            Unix64::From => {
+                let unit = match digits {
+                    3 => TimeUnit::Millisecond,
+                    6 => TimeUnit::Microsecond,
+                    _ => TimeUnit::Nanosecond,
+                };
+                Ok(ColumnarValue::Array(cast(&(Arc::new(raw.clone()) as ArrayRef), &DataType::Timestamp(unit, None))?))
+            }
+        }
+    }
 }
 
 /// `ch_date_add`, for the planner to call directly.

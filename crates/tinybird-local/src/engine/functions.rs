@@ -255,8 +255,15 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_substring", Kind::Substring, variadic()));
     ctx.register_udf(udf("ch_lower_ascii", Kind::Lower, Signature::exact(vec![DataType::Utf8], Volatility::Immutable)));
     ctx.register_udf(udf("ch_upper_ascii", Kind::Upper, Signature::exact(vec![DataType::Utf8], Volatility::Immutable)));
-    ctx.register_udf(udf("ch_round", Kind::Round { bankers: false }, Signature::any(2, Volatility::Immutable)));
-    ctx.register_udf(udf("ch_round_bankers", Kind::Round { bankers: true }, Signature::any(2, Volatility::Immutable)));
+    for (name, mode) in [
+        ("ch_round", Rounding::HalfAway),
+        ("ch_round_bankers", Rounding::Bankers),
+        ("ch_floor", Rounding::Floor),
+        ("ch_ceil", Rounding::Ceil),
+        ("ch_trunc", Rounding::Trunc),
+    ] {
+        ctx.register_udf(udf(name, Kind::Round { mode }, Signature::any(2, Volatility::Immutable)));
+    }
     ctx.register_udf(udf("ch_date_diff", Kind::DateDiff, Signature::any(3, Volatility::Immutable)));
     ctx.register_udf(udf("ch_parse_datetime", Kind::ParseDateTime { or_null: false }, any1()));
     ctx.register_udf(udf("ch_parse_datetime_or_null", Kind::ParseDateTime { or_null: true }, any1()));
@@ -337,7 +344,7 @@ enum Kind {
     Lower,
     Upper,
     Round {
-        bankers: bool,
+        mode: Rounding,
     },
     Substring,
     ZeroIfNull,
@@ -560,7 +567,7 @@ impl ScalarUDFImpl for ChFunction {
                 }
                 Arc::new(b.finish())
             }
-            Kind::Round { bankers } => round(&arrays[0], &arrays[1], rows, *bankers)?,
+            Kind::Round { mode } => round(&arrays[0], &arrays[1], rows, *mode)?,
             Kind::Substring => substring(&arrays, rows)?,
             Kind::DateDiff => date_diff(&arrays, rows)?,
             Kind::NotNull if arrays[0].logical_null_count() > 0 => {
@@ -816,19 +823,107 @@ fn substring(arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
     Ok(Arc::new(b.finish()))
 }
 
-/// `round` (`bankers` false) and `roundBankers` (true). They differ only on integers rounded to tens or more, where
-/// `round` goes half away from zero and `roundBankers` half to even; on floats both go half to even.
-fn round(x: &ArrayRef, digits: &ArrayRef, rows: usize, bankers: bool) -> Result<ArrayRef> {
+/// How `round`, `roundBankers`, `floor`, `ceil` and `trunc` go to a multiple of `10^-n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Rounding {
+    /// `round`: integers half away from zero; floats half to even (`nearbyint`).
+    HalfAway,
+    /// `roundBankers`: half to even.
+    Bankers,
+    Floor,
+    Ceil,
+    Trunc,
+}
+
+impl Rounding {
+    fn name(self) -> &'static str {
+        match self {
+            Rounding::HalfAway => "round",
+            Rounding::Bankers => "roundBankers",
+            Rounding::Floor => "floor",
+            Rounding::Ceil => "ceil",
+            Rounding::Trunc => "trunc",
+        }
+    }
+
+    fn float(self, v: f64) -> f64 {
+        match self {
+            Rounding::HalfAway | Rounding::Bankers => v.round_ties_even(),
+            Rounding::Floor => v.floor(),
+            Rounding::Ceil => v.ceil(),
+            Rounding::Trunc => v.trunc(),
+        }
+    }
+
+    fn float32(self, v: f32) -> f32 {
+        match self {
+            Rounding::HalfAway | Rounding::Bankers => v.round_ties_even(),
+            Rounding::Floor => v.floor(),
+            Rounding::Ceil => v.ceil(),
+            Rounding::Trunc => v.trunc(),
+        }
+    }
+}
+
+/// ClickHouse's integer rounding to a multiple of `scale`, step by step in the value's own type as its C++ does:
+/// each assignment wraps to the type's width, each operation to the width C++ computes it in (`int` for narrower
+/// types). So `round(toUInt8(255), -1)` is 4 and `round(toInt8(-125), -1)` 120, as there.
+fn round_integer(x: i128, scale: i128, bits: u32, signed: bool, mode: Rounding) -> i128 {
+    let (op_bits, op_signed) = if bits < 32 { (32, true) } else { (bits, signed) };
+    let op = |v: i128| super::arithmetic::wrap(v, op_signed, op_bits);
+    let set = |v: i128| super::arithmetic::wrap(v, signed, bits);
+    // C++ division truncates toward zero, as i128's does.
+    let mut x = x;
+    match mode {
+        Rounding::Trunc => set(op(op(x / scale) * scale)),
+        Rounding::Floor => {
+            if x < 0 {
+                x = set(op(x - (scale - 1)));
+            }
+            set(op(op(x / scale) * scale))
+        }
+        Rounding::Ceil => {
+            if x >= 0 {
+                x = set(op(x + (scale - 1)));
+            }
+            set(op(op(x / scale) * scale))
+        }
+        Rounding::HalfAway | Rounding::Bankers => {
+            if x < 0 {
+                x = set(op(x - scale));
+            }
+            let half = scale / 2;
+            if mode == Rounding::HalfAway {
+                return set(op(op(op(x + half) / scale) * scale));
+            }
+            let quotient = set(op(op(x + half) / scale));
+            if op(quotient * scale) == op(x + half) {
+                // Half to even.
+                set(op(op(op(quotient + i128::from(x < 0)) & !1) * scale))
+            } else {
+                set(op(quotient * scale))
+            }
+        }
+    }
+}
+
+/// `round`, `roundBankers`, `floor`, `ceil` and `trunc` with a number of digits, as ClickHouse computes them: an
+/// integer keeps its type (see [`round_integer`]); a float is multiplied by `10^n` (or divided by `10^-n`), rounded,
+/// and divided back (or multiplied), in Float32 for a Float32.
+fn round(x: &ArrayRef, digits: &ArrayRef, rows: usize, mode: Rounding) -> Result<ArrayRef> {
     let n = match value_at(digits.as_ref(), 0) {
         Value::Int(n) => n,
         Value::UInt(n) => n as i64,
         Value::Null => 0,
-        other => return exec_err!("round: the number of digits must be an integer, got {other:?}"),
+        other => return exec_err!("{}: the number of digits must be an integer, got {other:?}", mode.name()),
     };
-    if !(-20..=20).contains(&n) {
-        return exec_err!("round: {n} digits is out of range");
+    let name = mode.name();
+    if !(-18..=18).contains(&n) {
+        return exec_err!(
+            "DB::Exception: tinybird-local's DataFusion engine does not support {name} to {n} digits (at most 18 either \
+             way)"
+        );
     }
-    let name = if bankers { "roundBankers" } else { "round" };
     if matches!(x.data_type(), DataType::Decimal128(..) | DataType::Decimal256(..)) {
         return exec_err!(
             "DB::Exception: tinybird-local's DataFusion engine does not support {name} of a Decimal (ClickHouse keeps \
@@ -839,48 +934,48 @@ fn round(x: &ArrayRef, digits: &ArrayRef, rows: usize, bankers: bool) -> Result<
         if n >= 0 {
             return Ok(x.clone());
         }
+        let (bits, signed) = match ChType::from_arrow(x.data_type()) {
+            ChType::Int { bits, signed } => (u32::from(bits), signed),
+            _ => (64, true),
+        };
         let scale = 10i128.pow((-n) as u32);
-        // Near the limits of a 64-bit type ClickHouse's result is not the exact rounding: refuse there. (Narrower
-        // types wrap as ClickHouse's do, through the cast below.)
-        let wide = matches!(x.data_type(), DataType::Int64 | DataType::UInt64);
-        let hi = if x.data_type() == &DataType::UInt64 { i128::from(u64::MAX) } else { i128::from(i64::MAX) };
-        let mut b = Int64Builder::new();
+        let max = if signed { (1i128 << (bits - 1)) - 1 } else { (1i128 << bits) - 1 };
+        // A multiple of more than the type holds: 0, as ClickHouse gives.
+        let beyond = scale > max;
+        let mut out: Vec<Option<i128>> = Vec::with_capacity(rows);
         for r in 0..rows {
-            let v = match value_at(x.as_ref(), r) {
-                Value::Int(v) => v as i128,
-                Value::UInt(v) => v as i128,
-                _ => {
-                    b.append_null();
-                    continue;
-                }
-            };
-            if wide && v.abs() > hi - scale {
-                return exec_err!(
-                    "DB::Exception: tinybird-local's DataFusion engine does not support {name} of {v} to {n} digits \
-                     (too close to the limit of its type, where ClickHouse's result is not the exact one)"
-                );
-            }
-            // `round`: half away from zero; `roundBankers`: half to the even multiple.
-            let (whole, rest) = (v.abs() / scale, v.abs() % scale);
-            let up = 2 * rest > scale || (2 * rest == scale && (!bankers || whole % 2 == 1));
-            let q = (whole + i128::from(up)) * scale * v.signum();
-            b.append_value(q as i64);
+            out.push(match value_at(x.as_ref(), r) {
+                Value::Int(_) | Value::UInt(_) if beyond => Some(0),
+                Value::Int(v) => Some(round_integer(v as i128, scale, bits, signed, mode)),
+                Value::UInt(v) => Some(round_integer(v as i128, scale, bits, signed, mode)),
+                _ => None,
+            });
         }
-        return Ok(cast(&(Arc::new(b.finish()) as ArrayRef), x.data_type())?);
+        let wide: ArrayRef = if signed {
+            Arc::new(out.iter().map(|v| v.map(|v| v as i64)).collect::<datafusion::arrow::array::Int64Array>())
+        } else {
+            Arc::new(out.iter().map(|v| v.map(|v| v as u64)).collect::<datafusion::arrow::array::UInt64Array>())
+        };
+        // Every value fits its type now: the cast only narrows.
+        return Ok(cast(&wide, x.data_type())?);
     }
     if x.data_type() == &DataType::Float32 {
         // ClickHouse rounds a Float32 in Float32.
         let f: &datafusion::arrow::array::Float32Array = x.as_primitive();
-        let factor = 10f32.powi(n as i32);
-        let out: datafusion::arrow::array::Float32Array =
-            f.iter().map(|v| v.map(|v| (v * factor).round_ties_even() / factor)).collect();
+        let scale = 10f32.powi(n.unsigned_abs() as i32);
+        let out: datafusion::arrow::array::Float32Array = f
+            .iter()
+            .map(|v| v.map(|v| if n >= 0 { mode.float32(v * scale) / scale } else { mode.float32(v / scale) * scale }))
+            .collect();
         return Ok(Arc::new(out));
     }
     let f = cast(x, &DataType::Float64)?;
     let f: &Float64Array = f.as_primitive();
-    let factor = 10f64.powi(n as i32);
-    // Floats round half to even, as ClickHouse's `round` does.
-    let out: Float64Array = f.iter().map(|v| v.map(|v| (v * factor).round_ties_even() / factor)).collect();
+    let scale = 10f64.powi(n.unsigned_abs() as i32);
+    let out: Float64Array = f
+        .iter()
+        .map(|v| v.map(|v| if n >= 0 { mode.float(v * scale) / scale } else { mode.float(v / scale) * scale }))
+        .collect();
     Ok(Arc::new(out))
 }
 

@@ -615,6 +615,11 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
                     nothing: false,
                 });
             }
+            // `xor` with a `Bool` argument is a `Bool`.
+            if name == "xor" {
+                let boolean = wrappers.iter().any(|w| w.boolean);
+                return scalar(&args, wrappers).map(|w| Wrappers { boolean, ..w });
+            }
             let comparison = name == "in" || name == "notIn";
             scalar(&args, wrappers).map(|w| Wrappers { comparison, ..w })
         }

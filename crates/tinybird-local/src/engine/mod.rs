@@ -14,9 +14,11 @@ mod hints;
 mod joins;
 mod json;
 pub mod names;
+mod order;
 pub mod runtime;
 mod strings;
 mod sums;
+mod text;
 mod value;
 
 #[cfg(test)]

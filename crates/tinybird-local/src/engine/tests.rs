@@ -467,3 +467,69 @@ async fn range_and_array_enumerate_are_clickhouses() {
     let err = e.query("SELECT arraySum([1.5, 2])").await.unwrap_err().to_string();
     assert!(err.contains("arraySum of an array of integers only"), "{err}");
 }
+
+#[tokio::test]
+async fn rounding_to_digits_steps_in_the_values_type_as_clickhouse() {
+    let e = engine().await;
+    // Integers: ClickHouse's steps in the value's own type, wrapping where they overflow.
+    check(&e, "SELECT round(toUInt8(255), -1)", "UInt8", "4").await;
+    check(&e, "SELECT round(toInt8(-125), -1)", "Int8", "120").await;
+    check(&e, "SELECT roundBankers(toInt16(-25), -1)", "Int16", "-20").await;
+    check(&e, "SELECT round(toInt64(-25), -1)", "Int64", "-30").await;
+    check(&e, "SELECT floor(toUInt8(200), -3)", "UInt8", "0").await;
+    check(&e, "SELECT trunc(toInt32(-17), -1)", "Int32", "-10").await;
+    // Floats: multiplied or divided by the power of ten, rounded, and back.
+    check(&e, "SELECT floor(-1.2345, 2)", "Float64", "-1.24").await;
+    check(&e, "SELECT ceil(toFloat32(1.25), 1)", "Float32", "1.3").await;
+    check(&e, "SELECT trunc(0.29, 2)", "Float64", "0.28").await;
+}
+
+#[tokio::test]
+async fn text_functions_are_clickhouses_or_refused_by_name() {
+    let e = engine().await;
+    let url = "'https://www.tinybird.co/docs/a?utm_source=x&flag&b=2#top'";
+    for (f, ty, value) in [
+        ("domain", "String", r#""www.tinybird.co""#),
+        ("domainWithoutWWW", "String", r#""tinybird.co""#),
+        ("path", "String", r#""\/docs\/a""#),
+        ("queryString", "String", r#""utm_source=x&flag&b=2""#),
+        ("fragment", "String", r#""top""#),
+        ("cutQueryStringAndFragment", "String", r#""https:\/\/www.tinybird.co\/docs\/a""#),
+        // ClickHouse 26.9's value for this URL.
+        ("cityHash64", "UInt64", "15474582252999931754"),
+    ] {
+        let (got_ty, got) = run(&e, &format!("SELECT {f}({url})")).await;
+        assert_eq!((got_ty.as_str(), got.join("").as_str()), (ty, value), "{f}");
+    }
+    check(&e, &format!("SELECT extractURLParameter({url}, 'b')"), "String", r#""2""#).await;
+    check(&e, &format!("SELECT extractURLParameter({url}, 'flag')"), "String", r#""""#).await;
+    check(&e, "SELECT hex(MD5('a'))", "String", r#""0CC175B9C0F1B6A831C399E269772661""#).await;
+    check(
+        &e,
+        "SELECT toUUID('61F0C404-5CB3-11E7-907B-A6006AD3DBA0')",
+        "UUID",
+        r#""61f0c404-5cb3-11e7-907b-a6006ad3dba0""#,
+    )
+    .await;
+    check(&e, "SELECT formatReadableSize(1152)", "String", r#""1.13 KiB""#).await;
+    check(&e, "SELECT format('{1} {0}', 'a', name) FROM t ORDER BY id LIMIT 1", "String", r#""a a""#).await;
+    // A URL of another form, raw MD5 bytes and a bad UUID: errors naming what is wrong.
+    let err = e.query("SELECT domain('www.a.com/x')").await.unwrap_err().to_string();
+    assert!(err.contains("scheme://host"), "{err}");
+    let err = e.query("SELECT MD5('a')").await.unwrap_err().to_string();
+    assert!(err.contains("hex(MD5(…)) is"), "{err}");
+    let err = e.query("SELECT toUUID('x')").await.unwrap_err().to_string();
+    assert!(err.contains("CANNOT_PARSE_UUID"), "{err}");
+}
+
+#[tokio::test]
+async fn uuids_and_enums_order_and_compare_by_value() {
+    let e = engine().await;
+    // A UUID compares its low 64 bits first; text order would put `00…` first.
+    let uuids = "SELECT x FROM (SELECT toUUID('ffffffff-0000-0000-0000-000000000001') AS x UNION ALL \
+                 SELECT toUUID('00000000-ffff-0000-0000-000000000002')) ORDER BY x";
+    check(&e, uuids, "UUID", r#""ffffffff-0000-0000-0000-000000000001"|"00000000-ffff-0000-0000-000000000002""#).await;
+    let compared = "SELECT count() FROM (SELECT toUUID('ffffffff-0000-0000-0000-000000000001') AS x) \
+                    WHERE x < '00000000-ffff-0000-0000-000000000002' AND x = 'FFFFFFFF-0000-0000-0000-000000000001'";
+    check(&e, compared, "UInt64", "1").await;
+}

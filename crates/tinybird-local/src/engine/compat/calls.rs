@@ -22,6 +22,7 @@ pub const CASE_INSENSITIVE_FUNCTIONS: &[&str] = &[
     "array_agg",
     "avg",
     "ceil",
+    "ceiling",
     "coalesce",
     "concat",
     "count",
@@ -68,6 +69,8 @@ pub const CASE_INSENSITIVE_FUNCTIONS: &[&str] = &[
     "substring",
     "sum",
     "today",
+    "trunc",
+    "truncate",
     "ucase",
     "upper",
 ];
@@ -503,6 +506,41 @@ fn dates(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, 
             )
         }
         "fromUnixTimestamp" => format!("ch_from_unix({})", one(call)?),
+        "toUnixTimestamp64Second" | "toUnixTimestamp64Milli" | "toUnixTimestamp64Micro" | "toUnixTimestamp64Nano" => {
+            let digits = match name.trim_start_matches("toUnixTimestamp64") {
+                "Second" => 0,
+                "Milli" => 3,
+                "Micro" => 6,
+                _ => 9,
+            };
+            format!("ch_to_unix64({}, {digits})", one(call)?)
+        }
+        "fromUnixTimestamp64Milli" | "fromUnixTimestamp64Micro" | "fromUnixTimestamp64Nano" => {
+            let digits = match name.trim_start_matches("fromUnixTimestamp64") {
+                "Milli" => 3,
+                "Micro" => 6,
+                _ => 9,
+            };
+            format!("ch_from_unix64({}, {digits})", one(call)?)
+        }
+        // `date_trunc('month', x)`: as the `toStartOf…` function of the unit, with ClickHouse's types (a DateTime
+        // for a unit up to a day, a Date from a week on, Monday first).
+        "date_trunc" | "dateTrunc" | "DATE_TRUNC" | "datetrunc" => {
+            arity(call, 2..=2)?;
+            let unit = string_literal(&a[0])
+                .ok_or_else(|| EngineError::Unsupported(format!("{name} with a unit that is not a string literal")))?
+                .to_ascii_lowercase();
+            let x = format!("ch_to_datetime(ch_date_or_datetime({}, 'date_trunc'))", a[1]);
+            match unit.as_str() {
+                "second" => x,
+                "minute" | "hour" | "day" => {
+                    format!("ch_to_datetime(date_bin(INTERVAL '1 {unit}', {x}, TIMESTAMP '1970-01-01 00:00:00'))")
+                }
+                "week" => format!("ch_to_date(date_bin(INTERVAL '7 days', {x}, TIMESTAMP '1970-01-05 00:00:00'))"),
+                "month" | "quarter" | "year" => format!("ch_to_date(date_trunc('{unit}', {x}))"),
+                other => return Err(EngineError::Unsupported(format!("{name} with the unit '{other}'"))),
+            }
+        }
         "toStartOfMinute"
         | "toStartOfHour"
         | "toStartOfDay"
@@ -837,7 +875,41 @@ fn strings(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
                 ),
             }
         }
+        // `MD5` gives 16 bytes, which this engine's strings cannot hold: only their hex is computed.
+        "hex" | "HEX" if one(call)?.starts_with("ch_md5(") && one(call)?.ends_with(')') => {
+            format!("ch_md5_hex({}", &one(call)?["ch_md5(".len()..])
+        }
         "hex" | "HEX" => format!("ch_hex({})", typed_literal_text(one(call)?)),
+        "MD5" => format!("ch_md5({})", one(call)?),
+        "domain"
+        | "domainWithoutWWW"
+        | "protocol"
+        | "path"
+        | "pathFull"
+        | "queryString"
+        | "fragment"
+        | "topLevelDomain"
+        | "cutQueryString"
+        | "cutFragment"
+        | "cutQueryStringAndFragment"
+        | "cutWWW" => {
+            format!("ch_url_{}({})", snake_case(name), one(call)?)
+        }
+        "extractURLParameter"
+        | "decodeURLComponent"
+        | "encodeURLComponent"
+        | "cityHash64"
+        | "sipHash64"
+        | "xxHash64"
+        | "toUUID"
+        | "toUUIDOrNull"
+        | "toUUIDOrZero"
+        | "isValidJSON"
+        | "format"
+        | "formatReadableSize"
+        | "formatReadableQuantity" => {
+            format!("ch_{}({})", snake_case(name), a.join(", "))
+        }
         "trim" | "trimBoth" => format!("btrim({})", one(call)?),
         "trimLeft" => format!("ltrim({})", one(call)?),
         "trimRight" => format!("rtrim({})", one(call)?),
@@ -959,9 +1031,16 @@ fn numbers(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
             let f = cast_fn(n[2..].trim_end_matches("OrZero").trim_end_matches("OrDefault")).unwrap_or_default();
             format!("coalesce({f}_or_null({}), {f}(0))", one(call)?)
         }
-        "round" | "ROUND" | "roundBankers" => {
+        "round" | "ROUND" | "roundBankers" | "floor" | "FLOOR" | "ceil" | "CEIL" | "ceiling" | "trunc" | "truncate"
+        | "TRUNCATE" => {
             arity(call, 1..=2)?;
-            let f = if name == "roundBankers" { "ch_round_bankers" } else { "ch_round" };
+            let f = match name.to_ascii_lowercase().as_str() {
+                "round" => "ch_round",
+                "roundbankers" => "ch_round_bankers",
+                "floor" => "ch_floor",
+                "ceil" | "ceiling" => "ch_ceil",
+                _ => "ch_trunc",
+            };
             format!("{f}({}, {})", typed_literal_text(&a[0]), a.get(1).map(String::as_str).unwrap_or("0"))
         }
         // ClickHouse's result types and edge values (see the `arithmetic` module); literals typed as ClickHouse types them.
@@ -976,6 +1055,22 @@ fn numbers(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
             format!("{f}({}, {})", typed_literal_text(&a[0]), typed_literal_text(&a[1]))
         }
         "abs" | "ABS" => format!("ch_abs({})", typed_literal_text(one(call)?)),
+        "bitAnd" | "bitOr" | "bitXor" => {
+            arity(call, 2..=2)?;
+            let f = match name {
+                "bitAnd" => "ch_bit_and",
+                "bitOr" => "ch_bit_or",
+                _ => "ch_bit_xor",
+            };
+            format!("{f}({}, {})", typed_literal_text(&a[0]), typed_literal_text(&a[1]))
+        }
+        "bitNot" => format!("ch_bit_not({})", typed_literal_text(one(call)?)),
+        // True when an odd number of the arguments are: `<>` of booleans, left to right.
+        "xor" => {
+            arity(call, 2..=usize::MAX)?;
+            let conditions: Vec<String> = a.iter().map(|x| format!("ch_cond({x})")).collect();
+            format!("ch_to_uint8({})", conditions.join(" <> "))
+        }
         "divide" => {
             arity(call, 2..=2)?;
             format!("ch_divide({}, {})", a[0], a[1])
@@ -985,7 +1080,7 @@ fn numbers(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
             let args: Vec<String> = a.iter().map(|x| typed_literal_text(x)).collect();
             format!("ch_{name}({})", args.join(", "))
         }
-        "sqrt" | "exp" | "ln" | "log2" | "log10" | "floor" | "ceil" | "FLOOR" | "CEIL" => {
+        "sqrt" | "exp" | "ln" | "log2" | "log10" => {
             format!("{}({})", name.to_ascii_lowercase(), one(call)?)
         }
         // ClickHouse's `log` is the natural logarithm.
@@ -1101,6 +1196,21 @@ pub(super) fn window_function(expr: &Expr, call: &Call, nullable: &dyn Fn(&str) 
         }
         _ => Err(EngineError::Unsupported(format!("window function `{}`", call.name))),
     }
+}
+
+/// `extractURLParameter` → `extract_url_parameter`, `cityHash64` → `city_hash64`: the `ch_` UDFs' names.
+fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = name.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let after_lower = i > 0 && (chars[i - 1].is_ascii_lowercase() || chars[i - 1].is_ascii_digit());
+        let before_lower = chars.get(i + 1).is_some_and(char::is_ascii_lowercase);
+        if c.is_ascii_uppercase() && i > 0 && (after_lower || (before_lower && chars[i - 1].is_ascii_uppercase())) {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 pub(super) fn one(call: &Call) -> Result<&str, EngineError> {

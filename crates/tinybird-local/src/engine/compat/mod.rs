@@ -95,10 +95,8 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
     substitute_aliases(&mut query)?;
     distinct_output_names(&mut query);
     let nullable = |column: &str| catalog.nullable_column(column);
-    let column_type = |column: &str| catalog.column_type(column);
     let text_stored = |column: &str| catalog.text_stored_column(column);
-    let mut rewriter =
-        Rewriter { error: None, nullable: &nullable, column_type: &column_type, text_stored: &text_stored };
+    let mut rewriter = Rewriter { error: None, nullable: &nullable, text_stored: &text_stored };
     let _ = VisitMut::visit(&mut query, &mut rewriter);
     if let Some(e) = rewriter.error {
         return Err(e);

@@ -6,38 +6,7 @@ use super::*;
 pub(super) struct Rewriter<'a> {
     pub(super) error: Option<EngineError>,
     pub(super) nullable: &'a dyn Fn(&str) -> bool,
-    pub(super) column_type: &'a dyn Fn(&str) -> Option<crate::types::ChType>,
     pub(super) text_stored: &'a dyn Fn(&str) -> bool,
-}
-
-/// An ORDER BY key on a column stored as text whose ClickHouse order is not the text's: a UUID sorts by its last 16
-/// hex digits, then its first 16 (ClickHouse compares the two 64-bit halves low first), so the key puts them in that
-/// order; IPv4/IPv6 addresses and enums (numeric order) are refused.
-pub(super) fn order_key(
-    expr: &Expr,
-    column_type: &dyn Fn(&str) -> Option<crate::types::ChType>,
-) -> Result<Option<Expr>, EngineError> {
-    let name = match expr {
-        Expr::Identifier(i) => &i.value,
-        Expr::CompoundIdentifier(parts) => match parts.last() {
-            Some(last) => &last.value,
-            None => return Ok(None),
-        },
-        _ => return Ok(None),
-    };
-    let Some(ty) = column_type(name) else { return Ok(None) };
-    let crate::types::ChType::Named(named) = ty.base() else { return Ok(None) };
-    match named.as_str() {
-        "UUID" => parse_expr(&format!(
-            "concat(substr({expr}, 20, 4), substr({expr}, 25, 12), substr({expr}, 1, 8), substr({expr}, 10, 4), \
-             substr({expr}, 15, 4))"
-        ))
-        .map(Some),
-        other if other.starts_with("FixedString") => Ok(None),
-        other => Err(EngineError::Unsupported(format!(
-            "ORDER BY a column of type {other} (ClickHouse orders it by its value: the number of an enum, the address of an IP, not its text)"
-        ))),
-    }
 }
 
 /// Whether an expression is a condition by its form (a comparison, `AND`, `IS NULL`, …), so DataFusion reads it as a
@@ -412,17 +381,9 @@ impl VisitorMut for Rewriter<'_> {
         if let Some(order_by) = &mut query.order_by
             && let OrderByKind::Expressions(items) = &mut order_by.kind
         {
+            // A key ClickHouse orders by value rather than text (a UUID, an enum) is rewritten when planned (see
+            // the `order` module), where its type is known.
             nulls_last(items);
-            for item in items.iter_mut() {
-                match order_key(&item.expr, self.column_type) {
-                    Ok(Some(key)) => item.expr = key,
-                    Ok(None) => {}
-                    Err(e) => {
-                        self.error = Some(e);
-                        return ControlFlow::Break(());
-                    }
-                }
-            }
         }
         ControlFlow::Continue(())
     }

@@ -1,0 +1,265 @@
+//! `ORDER BY` a value this engine stores as text but ClickHouse orders by its value: a UUID by its two 64-bit halves,
+//! low half first; an IPv4 or IPv6 address by its number; an enum by the number of its name. An analyzer rule
+//! replaces each such sort key, found by the declared type its field carries (a table's column, a subquery's or a
+//! CTE's column, `toUUID(…)`), with `ch_order_key(key, 'Type')`, text that sorts as ClickHouse's order does.
+
+use crate::types::ChType;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, StringBuilder};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{ExprSchema, Result, exec_err};
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ExprSchemable, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility, lit,
+};
+use datafusion::optimizer::AnalyzerRule;
+use std::sync::Arc;
+
+/// The analyzer rule; see the module documentation.
+#[derive(Debug, Default)]
+pub(crate) struct OrderKeys;
+
+/// The declared type of a sort key when ClickHouse's order of it is not its text's.
+fn keyed_type(expr: &Expr, schema: &dyn ExprSchema) -> Result<Option<String>> {
+    // An expression this schema does not type (an outer column in a subquery's condition) is left as it is.
+    let Ok((_, field)) = expr.to_field(schema) else { return Ok(None) };
+    Ok(match ChType::of_field(&field).base() {
+        ChType::Named(name) if name == "UUID" || name == "IPv4" || name == "IPv6" || name.starts_with("Enum") => {
+            Some(name.clone())
+        }
+        _ => None,
+    })
+}
+
+impl AnalyzerRule for OrderKeys {
+    fn name(&self) -> &str {
+        "clickhouse_order_keys"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(|plan| match plan {
+            LogicalPlan::Sort(mut sort) => {
+                let changed = key_sorts(&mut sort.expr, sort.input.schema().as_ref())?;
+                let plan = LogicalPlan::Sort(sort);
+                Ok(if changed { Transformed::yes(plan) } else { Transformed::no(plan) })
+            }
+            // A window's `ORDER BY` (`row_number() OVER (ORDER BY e)`) orders as ClickHouse does too.
+            LogicalPlan::Window(window) => {
+                let schema = window.input.schema().clone();
+                let mut changed = false;
+                let mut exprs = Vec::with_capacity(window.window_expr.len());
+                for expr in window.window_expr {
+                    // The window's output column keeps its name, which the nodes above read it by.
+                    let name = expr.schema_name().to_string();
+                    let aliased = matches!(expr, Expr::Alias(_));
+                    let keyed = expr.transform_up(|e| match e {
+                        Expr::WindowFunction(mut f) => {
+                            let keyed = key_sorts(&mut f.params.order_by, schema.as_ref())?;
+                            let e = Expr::WindowFunction(f);
+                            Ok(if keyed { Transformed::yes(e) } else { Transformed::no(e) })
+                        }
+                        other => Ok(Transformed::no(other)),
+                    })?;
+                    changed |= keyed.transformed;
+                    exprs.push(if keyed.transformed && !aliased { keyed.data.alias(name) } else { keyed.data });
+                }
+                if !changed {
+                    let window = datafusion::logical_expr::Window::try_new(exprs, window.input)?;
+                    return Ok(Transformed::no(LogicalPlan::Window(window)));
+                }
+                let window = datafusion::logical_expr::Window::try_new(exprs, window.input)?;
+                Ok(Transformed::yes(LogicalPlan::Window(window)))
+            }
+            // Comparisons (`e < 'b'`, `ip BETWEEN …`, `k = 'UPPER-CASE…'`, `IN`) compare values, as ClickHouse does.
+            other => {
+                let preserver = datafusion::logical_expr::expr_rewriter::NamePreserver::new(&other);
+                // A join's condition reads both sides: its own schema; any other node reads its input.
+                let schema = match &other {
+                    LogicalPlan::Join(join) => join.schema.clone(),
+                    _ => match other.inputs().first() {
+                        Some(input) => input.schema().clone(),
+                        None => return Ok(Transformed::no(other)),
+                    },
+                };
+                let rewritten = other.map_expressions(|expr| {
+                    let name = preserver.save(&expr);
+                    let keyed = expr.transform_up(|e| key_comparison(e, schema.as_ref()))?;
+                    Ok(if keyed.transformed { Transformed::yes(name.restore(keyed.data)) } else { keyed })
+                })?;
+                if !rewritten.transformed {
+                    return Ok(rewritten);
+                }
+                rewritten.data.recompute_schema().map(Transformed::yes)
+            }
+        })
+        .map(|t| t.data)
+    }
+}
+
+fn order_key_call(key: Expr, ty: &str) -> Expr {
+    Expr::ScalarFunction(datafusion::logical_expr::expr::ScalarFunction::new_udf(
+        Arc::new(ScalarUDF::new_from_impl(OrderKey { signature: Signature::any(2, Volatility::Immutable) })),
+        vec![key, lit(ty.to_string())],
+    ))
+}
+
+/// Whether a comparison's other operand can be keyed with `ty`: text (a literal such as `'10.0.0.1'`), or a value
+/// of the same declared type.
+fn comparable(expr: &Expr, ty: &str, schema: &dyn ExprSchema) -> Result<bool> {
+    let Ok((_, field)) = expr.to_field(schema) else { return Ok(false) };
+    Ok(match ChType::of_field(&field).base() {
+        ChType::Named(name) => name == ty,
+        ChType::String => matches!(field.data_type(), DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8),
+        _ => matches!(field.data_type(), DataType::Null),
+    })
+}
+
+/// A comparison of a keyed value with text or another such value, on both sides' keys.
+fn key_comparison(expr: Expr, schema: &dyn ExprSchema) -> Result<Transformed<Expr>> {
+    use datafusion::logical_expr::{Operator, expr::BinaryExpr, expr::InList};
+    let keyed_either = |a: &Expr, b: &Expr| -> Result<Option<String>> {
+        for (x, y) in [(a, b), (b, a)] {
+            if let Some(ty) = keyed_type(x, schema)?
+                && comparable(y, &ty, schema)?
+            {
+                return Ok(Some(ty));
+            }
+        }
+        Ok(None)
+    };
+    match expr {
+        Expr::BinaryExpr(BinaryExpr { left, op, right })
+            if matches!(
+                op,
+                Operator::Eq | Operator::NotEq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq
+            ) =>
+        {
+            match keyed_either(&left, &right)? {
+                Some(ty) => Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+                    Box::new(order_key_call(*left, &ty)),
+                    op,
+                    Box::new(order_key_call(*right, &ty)),
+                )))),
+                None => Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right }))),
+            }
+        }
+        Expr::Between(between) => {
+            let ty = match keyed_type(&between.expr, schema)? {
+                Some(ty) if comparable(&between.low, &ty, schema)? && comparable(&between.high, &ty, schema)? => ty,
+                _ => return Ok(Transformed::no(Expr::Between(between))),
+            };
+            let datafusion::logical_expr::expr::Between { expr, negated, low, high } = between;
+            Ok(Transformed::yes(Expr::Between(datafusion::logical_expr::expr::Between::new(
+                Box::new(order_key_call(*expr, &ty)),
+                negated,
+                Box::new(order_key_call(*low, &ty)),
+                Box::new(order_key_call(*high, &ty)),
+            ))))
+        }
+        Expr::InList(in_list) => {
+            let ty = match keyed_type(&in_list.expr, schema)? {
+                Some(ty)
+                    if in_list.list.iter().try_fold(true, |ok, e| {
+                        Ok::<_, datafusion::error::DataFusionError>(ok && comparable(e, &ty, schema)?)
+                    })? =>
+                {
+                    ty
+                }
+                _ => return Ok(Transformed::no(Expr::InList(in_list))),
+            };
+            let InList { expr, list, negated } = in_list;
+            Ok(Transformed::yes(Expr::InList(InList::new(
+                Box::new(order_key_call(*expr, &ty)),
+                list.into_iter().map(|e| order_key_call(e, &ty)).collect(),
+                negated,
+            ))))
+        }
+        other => Ok(Transformed::no(other)),
+    }
+}
+
+/// Replaces each sort key of a keyed type by its `ch_order_key`; whether any was.
+fn key_sorts(items: &mut [datafusion::logical_expr::SortExpr], schema: &dyn ExprSchema) -> Result<bool> {
+    let mut changed = false;
+    for item in items {
+        if let Some(ty) = keyed_type(&item.expr, schema)? {
+            let key = std::mem::replace(&mut item.expr, lit(0));
+            item.expr = order_key_call(key, &ty);
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
+/// `ch_order_key(value, 'Type')`: text whose order is ClickHouse's order of the values.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct OrderKey {
+    signature: Signature,
+}
+
+/// The sort key of one value of a declared type (see the module documentation); None when the text is not a value
+/// of the type.
+fn key(value: &str, ty: &ChType) -> Option<String> {
+    match ty {
+        ChType::Named(name) if name == "UUID" => {
+            let hex: String = value.chars().filter(|c| *c != '-').collect::<String>().to_ascii_lowercase();
+            (hex.len() == 32).then(|| format!("{}{}", &hex[16..], &hex[..16]))
+        }
+        ChType::Named(name) if name == "IPv4" => {
+            value.parse::<std::net::Ipv4Addr>().ok().map(|ip| format!("{:08x}", u32::from(ip)))
+        }
+        ChType::Named(name) if name == "IPv6" => {
+            value.parse::<std::net::Ipv6Addr>().ok().map(|ip| format!("{:032x}", u128::from(ip)))
+        }
+        ChType::Named(name) => {
+            let parsed: tinybird_types::ChType = name.parse().ok()?;
+            let number = match parsed {
+                tinybird_types::ChType::Enum8(values) => {
+                    values.iter().find(|(n, _)| n == value).map(|(_, v)| i32::from(*v))
+                }
+                tinybird_types::ChType::Enum16(values) => {
+                    values.iter().find(|(n, _)| n == value).map(|(_, v)| i32::from(*v))
+                }
+                _ => None,
+            }?;
+            Some(format!("{:05}", number + 32768))
+        }
+        _ => None,
+    }
+}
+
+impl ScalarUDFImpl for OrderKey {
+    fn name(&self) -> &str {
+        "ch_order_key"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let ColumnarValue::Scalar(datafusion::common::ScalarValue::Utf8(Some(declared))) = &args.args[1] else {
+            return exec_err!("ch_order_key: the type must be a constant string");
+        };
+        let ty = ChType::Named(declared.clone());
+        let values: ArrayRef = cast(&args.args[0].to_array(args.number_rows)?, &DataType::Utf8)?;
+        let values = values.as_string::<i32>();
+        let mut out = StringBuilder::with_capacity(values.len(), values.len() * 32);
+        for v in values.iter() {
+            match v {
+                None => out.append_null(),
+                Some(v) => match key(v, &ty) {
+                    Some(k) => out.append_value(k),
+                    None => return exec_err!("DB::Exception: {v:?} is not a value of the type {declared}"),
+                },
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
