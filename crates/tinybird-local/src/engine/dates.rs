@@ -31,6 +31,101 @@ pub(super) fn register(ctx: &SessionContext) {
         }));
     }
     ctx.register_udf(ScalarUDF::new_from_impl(DateOrDateTime { signature: Signature::any(2, Volatility::Immutable) }));
+    for (name, ch, datetime, zero) in [
+        ("ch_to_date_or_null", "toDateOrNull", false, false),
+        ("ch_to_date_or_zero", "toDateOrZero", false, true),
+        ("ch_to_datetime_or_null", "toDateTimeOrNull", true, false),
+        ("ch_to_datetime_or_zero", "toDateTimeOrZero", true, true),
+    ] {
+        ctx.register_udf(ScalarUDF::new_from_impl(LenientDate {
+            name,
+            ch,
+            datetime,
+            zero,
+            signature: Signature::any(1, Volatility::Immutable),
+        }));
+    }
+}
+
+/// `toDateOrNull`, `toDateOrZero`, `toDateTimeOrNull`, `toDateTimeOrZero` of text: `YYYY-MM-DD` or `YYYY-MM-DD
+/// hh:mm:ss` (a valid date in the type's range) gives its value, text without a digit NULL (or the zero value); any
+/// other text is refused, since ClickHouse reads it by rules of its own (`2024-1-1` is a date there, `2024-13-01` is
+/// 1970-01-01).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct LenientDate {
+    name: &'static str,
+    ch: &'static str,
+    datetime: bool,
+    zero: bool,
+    signature: Signature,
+}
+
+impl LenientDate {
+    /// Seconds since the epoch of the text's value; None for text without a digit.
+    fn seconds(&self, text: &str) -> Result<Option<i64>> {
+        if !text.bytes().any(|b| b.is_ascii_digit()) {
+            return Ok(None);
+        }
+        let parsed =
+            NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").ok().filter(|_| text.len() == 19).or_else(|| {
+                NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                    .ok()
+                    .filter(|_| text.len() == 10)
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+            });
+        let max = if self.datetime { MAX_DATETIME } else { MAX_DATE * 86_400 };
+        match parsed.map(|t| t.and_utc().timestamp()) {
+            Some(s) if (0..=max).contains(&s) => Ok(Some(if self.datetime { s } else { s - s.rem_euclid(86_400) })),
+            _ => exec_err!(
+                "DB::Exception: {} of {text:?} (only YYYY-MM-DD or YYYY-MM-DD hh:mm:ss in the type's range; ClickHouse \
+                 reads other text by rules of its own) is not supported by tinybird-local's DataFusion engine",
+                self.ch
+            ),
+        }
+    }
+}
+
+impl ScalarUDFImpl for LenientDate {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args {
+            [DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 | DataType::Null] => {
+                Ok(if self.datetime { DataType::Timestamp(TimeUnit::Second, None) } else { DataType::Date32 })
+            }
+            [t] => exec_err!(
+                "DB::Exception: tinybird-local's DataFusion engine supports {} of text only, not of {}",
+                self.ch,
+                ChType::from_arrow(t)
+            ),
+            _ => exec_err!("{} takes one argument", self.name),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let text = cast(&args.args[0].to_array(args.number_rows)?, &DataType::Utf8)?;
+        let mut out: Vec<Option<i64>> = Vec::with_capacity(text.len());
+        for v in text.as_string::<i32>().iter() {
+            out.push(match v {
+                None => None,
+                Some(v) => match self.seconds(v)? {
+                    Some(s) => Some(s),
+                    None if self.zero => Some(0),
+                    None => None,
+                },
+            });
+        }
+        let seconds: ArrayRef = Arc::new(out.into_iter().collect::<PrimitiveArray<Int64Type>>());
+        let timestamps = cast(&seconds, &DataType::Timestamp(TimeUnit::Second, None))?;
+        let target = self.return_type(&[DataType::Utf8])?;
+        Ok(ColumnarValue::Array(cast(&timestamps, &target)?))
+    }
 }
 
 /// `ch_date_or_datetime(x, 'function')`: `x` when it is a `Date` or a `DateTime` (without a time zone); refused

@@ -317,7 +317,7 @@ async fn unsupported_constructs_fail_naming_them() {
         ("SELECT * FROM t SETTINGS max_threads = 1, join_use_nulls = 1", "the setting `join_use_nulls = 1`"),
         ("SELECT topK(3)(name) FROM t", "topK"),
         ("SELECT sumMerge(id) FROM t", "sumMerge"),
-        ("SELECT uniq(id, name) FROM t", "uniq"),
+        ("SELECT JSONExtract(name, 'Array(Int64)') FROM t", "JSONExtract to type Array(Int64)"),
     ] {
         let err = e.query(sql).await.unwrap_err();
         assert!(matches!(err, EngineError::Unsupported(_)), "{sql}: {err:?}");
@@ -513,6 +513,13 @@ async fn text_functions_are_clickhouses_or_refused_by_name() {
     .await;
     check(&e, "SELECT formatReadableSize(1152)", "String", r#""1.13 KiB""#).await;
     check(&e, "SELECT format('{1} {0}', 'a', name) FROM t ORDER BY id LIMIT 1", "String", r#""a a""#).await;
+    check(&e, r#"SELECT simpleJSONExtractInt('{"b":{"a":5},"a":"7"}', 'a')"#, "Int64", "5").await;
+    check(&e, "SELECT uniqExact(id, name) FROM t", "UInt64", "3").await;
+    check(&e, "SELECT transform(name, ['a', 'B'], ['x', 'y'], 'z') FROM t ORDER BY id", "String", r#""x"|"y"|"z""#)
+        .await;
+    check(&e, "SELECT toDateOrNull('x')", "Nullable(Date)", "null").await;
+    let err = e.query("SELECT toDateOrNull('2024-1-1')").await.unwrap_err().to_string();
+    assert!(err.contains("only YYYY-MM-DD"), "{err}");
     // A URL of another form, raw MD5 bytes and a bad UUID: errors naming what is wrong.
     let err = e.query("SELECT domain('www.a.com/x')").await.unwrap_err().to_string();
     assert!(err.contains("scheme://host"), "{err}");

@@ -24,6 +24,8 @@ use std::sync::Arc;
 enum Out {
     Text(String),
     Number(u64),
+    Signed(i64),
+    Float(f64),
     Flag(bool),
     Null,
 }
@@ -50,6 +52,8 @@ enum Result_ {
     /// A `UUID`: text, with the declared type in the field's metadata.
     Uuid,
     UInt64,
+    Int64,
+    Float64,
     /// `UInt8` 0/1 in ClickHouse.
     Flag,
 }
@@ -195,6 +199,87 @@ const FUNCTIONS: &[Function] = &[
         result: Result_::Flag,
         body: Body::Row(|a| Ok(Out::Flag(serde_json::from_str::<serde::de::IgnoredAny>(a[0]).is_ok()))),
     },
+    Function {
+        udf: "ch_simple_json_has",
+        ch: "simpleJSONHas",
+        arity: 2..=2,
+        result: Result_::Flag,
+        body: Body::Row(|a| Ok(Out::Flag(simple_json_value(a[0], a[1]).is_some()))),
+    },
+    Function {
+        udf: "ch_simple_json_extract_string",
+        ch: "simpleJSONExtractString",
+        arity: 2..=2,
+        result: Result_::Text,
+        body: Body::Row(|a| {
+            let value = simple_json_value(a[0], a[1]).unwrap_or("");
+            let parsed = serde_json::Deserializer::from_str(value).into_iter::<String>().next();
+            match parsed {
+                Some(Ok(s)) if value.starts_with('"') => Ok(Out::Text(s)),
+                // An escape JSON does not have (`\q`): ClickHouse's reading of it is not reproduced.
+                Some(Err(e)) if value.starts_with('"') && !e.is_eof() => {
+                    Err(format!("simpleJSONExtractString of a string with an invalid escape ({value:?})"))
+                }
+                _ => Ok(Out::Text(String::new())),
+            }
+        }),
+    },
+    Function {
+        udf: "ch_simple_json_extract_raw",
+        ch: "simpleJSONExtractRaw",
+        arity: 2..=2,
+        result: Result_::Text,
+        body: Body::Row(|a| {
+            let Some(value) = simple_json_value(a[0], a[1]) else { return Ok(Out::Text(String::new())) };
+            let mut values = serde_json::Deserializer::from_str(value).into_iter::<serde::de::IgnoredAny>();
+            Ok(Out::Text(match values.next() {
+                Some(Ok(_)) => value[..values.byte_offset()].to_string(),
+                _ => String::new(),
+            }))
+        }),
+    },
+    Function {
+        udf: "ch_simple_json_extract_int",
+        ch: "simpleJSONExtractInt",
+        arity: 2..=2,
+        result: Result_::Int64,
+        body: Body::Row(|a| {
+            let digits = number_prefix(simple_json_value(a[0], a[1]).unwrap_or(""), true);
+            Ok(Out::Signed(digits.parse().unwrap_or(0)))
+        }),
+    },
+    Function {
+        udf: "ch_simple_json_extract_uint",
+        ch: "simpleJSONExtractUInt",
+        arity: 2..=2,
+        result: Result_::UInt64,
+        body: Body::Row(|a| {
+            let digits = number_prefix(simple_json_value(a[0], a[1]).unwrap_or(""), false);
+            Ok(Out::Number(digits.parse().unwrap_or(0)))
+        }),
+    },
+    Function {
+        udf: "ch_simple_json_extract_float",
+        ch: "simpleJSONExtractFloat",
+        arity: 2..=2,
+        result: Result_::Float64,
+        body: Body::Row(|a| {
+            let value = simple_json_value(a[0], a[1]).unwrap_or("");
+            let value = value.strip_prefix('"').unwrap_or(value);
+            let run = value.find(|c: char| !(c.is_ascii_digit() || matches!(c, '-' | '+' | '.' | 'e' | 'E')));
+            let run = &value[..run.unwrap_or(value.len())];
+            // The longest prefix that is a number.
+            let parsed = (1..=run.len()).rev().find_map(|n| run[..n].parse::<f64>().ok());
+            Ok(Out::Float(parsed.unwrap_or(0.0)))
+        }),
+    },
+    Function {
+        udf: "ch_simple_json_extract_bool",
+        ch: "simpleJSONExtractBool",
+        arity: 2..=2,
+        result: Result_::Flag,
+        body: Body::Row(|a| Ok(Out::Flag(simple_json_value(a[0], a[1]).is_some_and(|v| v.starts_with("true"))))),
+    },
     Function { udf: "ch_format", ch: "format", arity: 1..=64, result: Result_::Text, body: Body::Row(format_pattern) },
     Function {
         udf: "ch_format_readable_size",
@@ -312,6 +397,22 @@ impl<'a> Url<'a> {
             fragment_start,
         })
     }
+}
+
+/// `simpleJSON…`/`visitParam…`: the text after the first `"name":` anywhere in the document (ClickHouse assumes
+/// canonical JSON without spaces and searches every level), or None.
+fn simple_json_value<'a>(json: &'a str, name: &str) -> Option<&'a str> {
+    let needle = format!("\"{name}\":");
+    json.find(&needle).map(|at| &json[at + needle.len()..])
+}
+
+/// The integer at the start of a value (after an opening quote): digits, with a leading `-` when `signed`; empty
+/// when there are none (or a `-` where unsigned).
+fn number_prefix(value: &str, signed: bool) -> &str {
+    let value = value.strip_prefix('"').unwrap_or(value);
+    let sign = usize::from(signed && value.starts_with('-'));
+    let end = value[sign..].find(|c: char| !c.is_ascii_digit()).map_or(value.len(), |i| i + sign);
+    &value[..end]
 }
 
 /// A UUID's canonical text (lower case, hyphenated), from 36 characters with hyphens or 32 hex digits.
@@ -442,6 +543,8 @@ impl ScalarUDFImpl for TextFunction {
         Ok(match self.function().result {
             Result_::Text | Result_::Uuid => DataType::Utf8,
             Result_::UInt64 => DataType::UInt64,
+            Result_::Int64 => DataType::Int64,
+            Result_::Float64 => DataType::Float64,
             Result_::Flag => DataType::UInt8,
         })
     }
@@ -488,6 +591,8 @@ impl ScalarUDFImpl for TextFunction {
         let mut text = StringBuilder::new();
         let mut number = UInt64Builder::new();
         let mut flag = UInt8Builder::new();
+        let mut signed = datafusion::arrow::array::Int64Builder::new();
+        let mut float = datafusion::arrow::array::Float64Builder::new();
         let mut row: Vec<&str> = Vec::with_capacity(columns.len());
         for r in 0..rows {
             row.clear();
@@ -519,10 +624,14 @@ impl ScalarUDFImpl for TextFunction {
                 Out::Text(s) => text.append_value(s),
                 Out::Number(n) => number.append_value(n),
                 Out::Flag(b) => flag.append_value(u8::from(b)),
+                Out::Signed(n) => signed.append_value(n),
+                Out::Float(f) => float.append_value(f),
                 Out::Null => match f.result {
                     Result_::Text | Result_::Uuid => text.append_null(),
                     Result_::UInt64 => number.append_null(),
                     Result_::Flag => flag.append_null(),
+                    Result_::Int64 => signed.append_null(),
+                    Result_::Float64 => float.append_null(),
                 },
             }
         }
@@ -530,6 +639,8 @@ impl ScalarUDFImpl for TextFunction {
             Result_::Text | Result_::Uuid => Arc::new(text.finish()),
             Result_::UInt64 => Arc::new(number.finish()),
             Result_::Flag => Arc::new(flag.finish()),
+            Result_::Int64 => Arc::new(signed.finish()),
+            Result_::Float64 => Arc::new(float.finish()),
         };
         Ok(ColumnarValue::Array(out))
     }

@@ -294,8 +294,14 @@ fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Exp
             }
         }
         "countDistinct" | "uniq" | "uniqExact" | "uniqCombined" | "uniqCombined64" | "uniqHLL12" => {
-            arity(call, 1..=1).map_err(|_| EngineError::Unsupported(format!("`{name}` with several arguments")))?;
-            as_u64(format!("count(DISTINCT {})", a[0]))
+            arity(call, 1..=usize::MAX)?;
+            if a.len() == 1 {
+                as_u64(format!("count(DISTINCT {})", a[0]))
+            } else {
+                // Distinct combinations; a row with a NULL in any argument is skipped, as ClickHouse skips it.
+                let present: Vec<String> = a.iter().map(|x| format!("({x}) IS NOT NULL")).collect();
+                as_u64(format!("count(DISTINCT CASE WHEN {} THEN struct({}) END)", present.join(" AND "), a.join(", ")))
+            }
         }
         "uniqIf" | "uniqExactIf" => {
             arity(call, 2..=2)?;
@@ -506,6 +512,9 @@ fn dates(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, 
             )
         }
         "fromUnixTimestamp" => format!("ch_from_unix({})", one(call)?),
+        "toDateOrNull" | "toDateOrZero" | "toDateTimeOrNull" | "toDateTimeOrZero" => {
+            format!("ch_{}({})", snake_case(name).replace("date_time", "datetime"), one(call)?)
+        }
         "toUnixTimestamp64Second" | "toUnixTimestamp64Milli" | "toUnixTimestamp64Micro" | "toUnixTimestamp64Nano" => {
             let digits = match name.trim_start_matches("toUnixTimestamp64") {
                 "Second" => 0,
@@ -769,6 +778,29 @@ fn arrays(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>,
         // ClickHouse drops the NULLs (and the `Nullable`): refused for an array holding any, when the query runs.
         "arrayDistinct" => format!("array_distinct(ch_no_null_elements({}))", one(call)?),
         "arrayConcat" => format!("array_concat({})", a.join(", ")),
+        // `transform(x, [from…], [to…][, default])`: a CASE over the pairs; without a default, `x` itself.
+        "transform" => {
+            arity(call, 3..=4)?;
+            let elements = |text: &str| -> Result<Vec<String>, EngineError> {
+                match parse_expr(text)? {
+                    Expr::Array(array) => Ok(array.elem.iter().map(|e| typed_literal_text(&e.to_string())).collect()),
+                    _ => Err(EngineError::Unsupported("transform with arrays that are not literals".into())),
+                }
+            };
+            let (from, to) = (elements(&a[1])?, elements(&a[2])?);
+            if from.len() != to.len() {
+                return Err(EngineError::Syntax(
+                    "Second and third arguments of function transform must have equal size (BAD_ARGUMENTS)".into(),
+                ));
+            }
+            if to.iter().chain(a.get(3)).any(|t| t.trim().eq_ignore_ascii_case("NULL")) {
+                return Err(EngineError::Unsupported("transform to NULL".into()));
+            }
+            let x = typed_literal_text(&a[0]);
+            let arms: String = from.iter().zip(&to).map(|(f, t)| format!(" WHEN ({x}) = {f} THEN {t}")).collect();
+            let default = a.get(3).map_or_else(|| x.clone(), |d| typed_literal_text(d));
+            format!("CASE{arms} ELSE {default} END")
+        }
         "indexOf" => {
             arity(call, 2..=2)?;
             format!("ch_to_uint64(coalesce(array_position({}, {}), 0))", a[0], a[1])
@@ -909,6 +941,17 @@ fn strings(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
         | "formatReadableSize"
         | "formatReadableQuantity" => {
             format!("ch_{}({})", snake_case(name), a.join(", "))
+        }
+        // `visitParamExtractInt` is `simpleJSONExtractInt` under its older name.
+        n if (n.starts_with("simpleJSON") || n.starts_with("visitParam"))
+            && matches!(
+                n.trim_start_matches("simpleJSON").trim_start_matches("visitParam"),
+                "Has" | "ExtractString" | "ExtractRaw" | "ExtractInt" | "ExtractUInt" | "ExtractFloat" | "ExtractBool"
+            ) =>
+        {
+            arity(call, 2..=2)?;
+            let rest = n.trim_start_matches("simpleJSON").trim_start_matches("visitParam");
+            format!("ch_simple_json_{}({}, {})", snake_case(rest).replace("u_int", "uint"), a[0], a[1])
         }
         "trim" | "trimBoth" => format!("btrim({})", one(call)?),
         "trimLeft" => format!("ltrim({})", one(call)?),

@@ -87,6 +87,7 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
     let wrappers =
         crate::engine::hints::of_query(&query, &|column| catalog.column_type(column), &|table| catalog.columns(table));
     refuse_shadowed_tables(&query)?;
+    in_ctes_as_subqueries(&mut query, catalog)?;
     // Columns keep the names ClickHouse gives them, as written (`plus(c, 1)` where `c` is an alias), whatever the
     // rewrites below do to their expressions.
     crate::engine::names::name_columns(&mut query, &|table| {
@@ -133,6 +134,55 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
         _ => None,
     };
     Ok(Translated { statement: Statement::Query(Box::new(query)), count_statement, wrappers, literal_limit, tables })
+}
+
+/// `x IN (t)` where `t` is the name of a CTE in scope: the CTE's rows, as ClickHouse reads it (`x IN (SELECT * FROM
+/// t)`). A name that is also a column of a table is refused: ClickHouse would read the column there.
+pub fn in_ctes_as_subqueries(query: &mut Query, catalog: &dyn Tables) -> Result<(), EngineError> {
+    struct Scopes<'a> {
+        names: Vec<Vec<String>>,
+        catalog: &'a dyn Tables,
+        error: Option<EngineError>,
+    }
+    impl VisitorMut for Scopes<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            let names = query.with.as_ref().map(|w| w.cte_tables.iter().map(|c| c.alias.name.value.clone()).collect());
+            self.names.push(names.unwrap_or_default());
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.names.pop();
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+            let Expr::InList { expr: value, list, negated } = expr else { return ControlFlow::Continue(()) };
+            let [Expr::Identifier(name)] = list.as_slice() else { return ControlFlow::Continue(()) };
+            if !self.names.iter().any(|scope| scope.contains(&name.value)) {
+                return ControlFlow::Continue(());
+            }
+            if self.catalog.column_type(&name.value).is_some() {
+                self.error = Some(EngineError::Unsupported(format!(
+                    "IN `{}`, the name of both a CTE and a column (ClickHouse reads the column)",
+                    name.value
+                )));
+                return ControlFlow::Break(());
+            }
+            let subquery = match parse_generic(&format!("SELECT * FROM {name}")) {
+                Ok(q) => q,
+                Err(e) => {
+                    self.error = Some(e);
+                    return ControlFlow::Break(());
+                }
+            };
+            let value = std::mem::replace(value.as_mut(), Expr::value(datafusion::sql::sqlparser::ast::Value::Null));
+            *expr = Expr::InSubquery { expr: Box::new(value), subquery: Box::new(subquery), negated: *negated };
+            ControlFlow::Continue(())
+        }
+    }
+    let mut scopes = Scopes { names: Vec::new(), catalog, error: None };
+    let _ = VisitMut::visit(query, &mut scopes);
+    scopes.error.map_or(Ok(()), Err)
 }
 
 /// `FROM events AS e JOIN (…) AS events`: ClickHouse resolves `events.x` there by rules of its own (to the table, or

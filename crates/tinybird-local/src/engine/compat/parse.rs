@@ -522,8 +522,10 @@ pub(super) fn tokens_of(sql: &str, flavor: Flavor) -> Result<(Vec<Token>, Taken)
     casts_as_written(&mut tokens);
     array_join_lists(&mut tokens)?;
     asof_joins(&mut tokens);
+    // `x IN name` → `x IN (name)`; the DataFusion engine then reads a CTE's name there as its rows
+    // ([`super::in_ctes_as_subqueries`]).
+    in_lone_name(&mut tokens);
     if flavor == Flavor::ClickHouse {
-        in_lone_name(&mut tokens);
         collations(&mut tokens);
     }
     let taken = match flavor {
