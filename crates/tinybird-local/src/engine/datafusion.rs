@@ -273,6 +273,7 @@ impl DataFusionEngine {
         super::dates::register(&ctx);
         super::strings::register(&ctx);
         super::text::register(&ctx);
+        super::joins::register(&ctx);
         // Registering a rewrite on a fresh context cannot fail (it only pushes onto the analyzer's list).
         let _ = datafusion::execution::FunctionRegistry::register_function_rewrite(&mut ctx, Arc::new(BoolAsInteger));
         let _ =

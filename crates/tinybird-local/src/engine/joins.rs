@@ -75,6 +75,57 @@ fn default_value(ty: &ChType, arrow: &datafusion::arrow::datatypes::DataType) ->
     }
 }
 
+/// `ch_any_join_unique(n)`: true where the joined relation of an `ANY JOIN` has one row for the key (`n`, the
+/// rows sharing it); ClickHouse's choice among several is not reproduced, so such a key refuses the query (see
+/// `compat::any_joins_checked`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct AnyJoinUnique {
+    signature: datafusion::logical_expr::Signature,
+}
+
+/// Registers `ch_any_join_unique`.
+pub(crate) fn register(ctx: &datafusion::prelude::SessionContext) {
+    use datafusion::logical_expr::{ScalarUDF, Signature, Volatility};
+    ctx.register_udf(ScalarUDF::new_from_impl(AnyJoinUnique { signature: Signature::any(1, Volatility::Immutable) }));
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for AnyJoinUnique {
+    fn name(&self) -> &str {
+        "ch_any_join_unique"
+    }
+
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+
+    fn return_type(
+        &self,
+        _: &[datafusion::arrow::datatypes::DataType],
+    ) -> Result<datafusion::arrow::datatypes::DataType> {
+        Ok(datafusion::arrow::datatypes::DataType::Boolean)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> Result<datafusion::logical_expr::ColumnarValue> {
+        use datafusion::arrow::array::AsArray;
+        let counts = args.args[0].to_array(args.number_rows)?;
+        let counts = datafusion::arrow::compute::cast(&counts, &datafusion::arrow::datatypes::DataType::Int64)?;
+        let counts = counts.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        if counts.iter().flatten().any(|n| n > 1) {
+            return datafusion::common::exec_err!(
+                "DB::Exception: an ANY JOIN whose joined relation has several rows for one key (ClickHouse joins any \
+                 one of them) is not supported by tinybird-local's DataFusion engine (use --engine clickhouse, or \
+                 make the key unique)"
+            );
+        }
+        Ok(datafusion::logical_expr::ColumnarValue::Array(std::sync::Arc::new(
+            datafusion::arrow::array::BooleanArray::from(vec![true; counts.len()]),
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

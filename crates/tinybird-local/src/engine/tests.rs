@@ -313,7 +313,8 @@ async fn unsupported_constructs_fail_naming_them() {
     for (sql, construct) in [
         ("SELECT * FROM t FINAL", "FINAL"),
         ("SELECT * FROM t SAMPLE 1 / 2", "SAMPLE"),
-        ("SELECT * FROM t ANY LEFT JOIN u ON t.id = u.id", "ANY JOIN strictness"),
+        ("SELECT t.id FROM t ANY RIGHT JOIN t AS u ON t.id = u.id", "RIGHT or FULL ANY JOIN"),
+        ("SELECT t.id FROM t ANY LEFT JOIN t AS u ON t.id < u.id", "ANY JOIN without an equality"),
         ("SELECT * FROM t SETTINGS max_threads = 1, join_use_nulls = 1", "the setting `join_use_nulls = 1`"),
         ("SELECT topK(3)(name) FROM t", "topK"),
         ("SELECT sumMerge(id) FROM t", "sumMerge"),
@@ -518,6 +519,12 @@ async fn text_functions_are_clickhouses_or_refused_by_name() {
     check(&e, "SELECT transform(name, ['a', 'B'], ['x', 'y'], 'z') FROM t ORDER BY id", "String", r#""x"|"y"|"z""#)
         .await;
     check(&e, "SELECT toDateOrNull('x')", "Nullable(Date)", "null").await;
+    // ANY LEFT JOIN: the plain join where the joined relation has one row per key; refused where it has several.
+    let any = "SELECT t.id, u.name FROM t ANY LEFT JOIN (SELECT id, name FROM t WHERE id > 1) AS u ON t.id = u.id \
+               ORDER BY t.id";
+    check(&e, any, "UInt64", "1|2|3").await;
+    let err = e.query("SELECT t.id FROM t ANY LEFT JOIN (SELECT 1 AS k FROM t) AS u ON t.id = u.k").await.unwrap_err();
+    assert!(err.to_string().contains("several rows for one key"), "{err}");
     let err = e.query("SELECT toDateOrNull('2024-1-1')").await.unwrap_err().to_string();
     assert!(err.contains("only YYYY-MM-DD"), "{err}");
     // A URL of another form, raw MD5 bytes and a bad UUID: errors naming what is wrong.

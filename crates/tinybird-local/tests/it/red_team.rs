@@ -743,6 +743,20 @@ fn alias_sqls() -> Vec<(&'static str, &'static str)> {
             "SELECT b.secret FROM events a LEFT ASOF JOIN events b ON a.tenant = a.tenant AND a.n >= b.n",
         ),
         ("CTE with a column list", "WITH events (s) AS (SELECT secret FROM events) SELECT s FROM events"),
+        // ANY joins: the joined relation is read through a check of its keys, still through the scope.
+        ("ANY LEFT join to orders", "SELECT o.secret FROM events e ANY LEFT JOIN orders o ON e.tenant = o.tenant"),
+        (
+            "ANY INNER join of events to itself under another alias",
+            "SELECT b.secret FROM events a ANY INNER JOIN events b ON a.n = b.n",
+        ),
+        (
+            "ANY LEFT join to a subquery of orders",
+            "SELECT o.secret FROM events e ANY LEFT JOIN (SELECT tenant, secret FROM orders) o USING tenant",
+        ),
+        (
+            "IN a CTE named orders, DataFusion flavor",
+            "WITH orders AS (SELECT secret FROM events) SELECT secret FROM events WHERE secret IN (orders)",
+        ),
     ]
 }
 

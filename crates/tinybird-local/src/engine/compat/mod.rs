@@ -75,6 +75,7 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
     if query.format_clause.is_some() {
         return Err(EngineError::Unsupported("FORMAT inside a subquery".into()));
     }
+    let any_joins = take_any_strictness(&mut query);
     take_settings(&mut query)?;
     refuse_mixed_set_operations(&query)?;
     // Before the tables are listed: a generator reads none, an ARRAY JOIN's relation is a column.
@@ -101,6 +102,10 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
     let _ = VisitMut::visit(&mut query, &mut rewriter);
     if let Some(e) = rewriter.error {
         return Err(e);
+    }
+    // After the rewrite: the check it adds is DataFusion's already, and the keys are rewritten as the ON is.
+    if any_joins {
+        any_joins_checked(&mut query)?;
     }
     let literal = |e: &Expr| match e {
         Expr::Value(ValueWithSpan { value: SqlValue::Number(n, _), .. }) => n.parse::<usize>().ok(),
@@ -134,6 +139,158 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
         _ => None,
     };
     Ok(Translated { statement: Statement::Query(Box::new(query)), count_statement, wrappers, literal_limit, tables })
+}
+
+/// Takes `SETTINGS join_default_strictness = 'ANY'` (how [`parse`] records `ANY JOIN`) off the query; whether it
+/// was there.
+fn take_any_strictness(query: &mut Query) -> bool {
+    let Some(settings) = &mut query.settings else { return false };
+    let before = settings.len();
+    settings.retain(|s| {
+        !(s.key.value.eq_ignore_ascii_case("join_default_strictness")
+            && s.value.to_string().trim_matches('\'').eq_ignore_ascii_case("ANY"))
+    });
+    let taken = settings.len() < before;
+    if settings.is_empty() {
+        query.settings = None;
+    }
+    taken
+}
+
+/// `ANY LEFT JOIN` and `ANY INNER JOIN`: ClickHouse joins each left row to at most one matching right row, any
+/// one. Where the joined relation has one row per key, that is the plain join; so the joined relation is read through
+/// `QUALIFY ch_any_join_unique(count(*) OVER (PARTITION BY keys))`, which refuses the query when a key has several
+/// rows (ClickHouse's choice among them is not reproduced). The keys are the joined relation's side of the `ON`
+/// equalities (or the `USING` columns). `RIGHT` and `FULL` ANY joins are refused.
+pub fn any_joins_checked(query: &mut Query) -> Result<(), EngineError> {
+    use datafusion::sql::sqlparser::ast::{JoinConstraint, JoinOperator};
+    struct Joins(Option<EngineError>);
+    fn alias_of(relation: &TableFactor) -> Option<String> {
+        match relation {
+            TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => {
+                Some(a.name.value.clone())
+            }
+            TableFactor::Table { name, alias: None, .. } => name.0.last().map(ToString::to_string),
+            _ => None,
+        }
+    }
+    /// Whether every column an expression reads is qualified with `alias`.
+    fn reads_only(expr: &Expr, alias: &str) -> bool {
+        struct Reads<'a>(&'a str, bool, bool);
+        impl Visitor for Reads<'_> {
+            type Break = ();
+            fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+                match e {
+                    Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                        self.1 = true;
+                        self.2 &= parts[0].value == self.0;
+                    }
+                    Expr::Identifier(_) | Expr::CompoundIdentifier(_) | Expr::Subquery(_) => self.2 = false,
+                    _ => {}
+                }
+                ControlFlow::Continue(())
+            }
+        }
+        let mut reads = Reads(alias, false, true);
+        let _ = Visit::visit(expr, &mut reads);
+        reads.1 && reads.2
+    }
+    fn keys(on: &Expr, alias: &str, out: &mut Vec<Expr>) {
+        match on {
+            Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+                keys(left, alias, out);
+                keys(right, alias, out);
+            }
+            Expr::Nested(inner) => keys(inner, alias, out),
+            Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => {
+                if reads_only(right, alias) && !reads_only(left, alias) {
+                    out.push(right.as_ref().clone());
+                } else if reads_only(left, alias) && !reads_only(right, alias) {
+                    out.push(left.as_ref().clone());
+                }
+            }
+            _ => {}
+        }
+    }
+    impl VisitorMut for Joins {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            let SetExpr::Select(select) = query.body.as_mut() else { return ControlFlow::Continue(()) };
+            for from in &mut select.from {
+                for join in &mut from.joins {
+                    let constraint = match &join.join_operator {
+                        JoinOperator::Join(c)
+                        | JoinOperator::Inner(c)
+                        | JoinOperator::Left(c)
+                        | JoinOperator::LeftOuter(c) => c,
+                        JoinOperator::CrossJoin(_) | JoinOperator::AsOf { .. } => continue,
+                        _ => {
+                            self.0 = Some(EngineError::Unsupported("RIGHT or FULL ANY JOIN".into()));
+                            return ControlFlow::Break(());
+                        }
+                    };
+                    if is_array_join(&join.join_operator) {
+                        continue;
+                    }
+                    let Some(alias) = alias_of(&join.relation) else {
+                        self.0 = Some(EngineError::Unsupported("ANY JOIN of a relation without a name".into()));
+                        return ControlFlow::Break(());
+                    };
+                    let mut found = Vec::new();
+                    match constraint {
+                        JoinConstraint::On(on) => keys(on, &alias, &mut found),
+                        JoinConstraint::Using(columns) => {
+                            for c in columns {
+                                let column = c.0.last().map(ToString::to_string).unwrap_or_default();
+                                found.push(Expr::CompoundIdentifier(vec![
+                                    Ident::new(alias.clone()),
+                                    Ident::new(column),
+                                ]));
+                            }
+                        }
+                        _ => {}
+                    }
+                    if found.is_empty() {
+                        self.0 = Some(EngineError::Unsupported(
+                            "ANY JOIN without an equality on the joined relation's columns".into(),
+                        ));
+                        return ControlFlow::Break(());
+                    }
+                    let keys: Vec<String> = found.iter().map(ToString::to_string).collect();
+                    let mut inner = join.relation.clone();
+                    if let TableFactor::Table { alias: a @ None, .. } = &mut inner {
+                        *a = Some(TableAlias {
+                            name: Ident::new(alias.clone()),
+                            columns: vec![],
+                            explicit: true,
+                            at: None,
+                        });
+                    }
+                    let text = format!(
+                        "SELECT * FROM (SELECT * FROM {inner} QUALIFY ch_any_join_unique(count(*) OVER (PARTITION BY {}))) AS {alias}",
+                        keys.join(", ")
+                    );
+                    match parse_generic(&text) {
+                        Ok(q) => match *q.body {
+                            SetExpr::Select(s) => match s.from.into_iter().next() {
+                                Some(t) => join.relation = t.relation,
+                                None => return ControlFlow::Break(()),
+                            },
+                            _ => return ControlFlow::Break(()),
+                        },
+                        Err(e) => {
+                            self.0 = Some(e);
+                            return ControlFlow::Break(());
+                        }
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut joins = Joins(None);
+    let _ = VisitMut::visit(query, &mut joins);
+    joins.0.map_or(Ok(()), Err)
 }
 
 /// `x IN (t)` where `t` is the name of a CTE in scope: the CTE's rows, as ClickHouse reads it (`x IN (SELECT * FROM

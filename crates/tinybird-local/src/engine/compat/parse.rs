@@ -317,7 +317,6 @@ pub(super) fn check_constructs(tokens: &[Token], flavor: Flavor) -> Result<(), E
             ("WITH", Some("TOTALS")) => Some("WITH TOTALS"),
             ("WITH", Some("FILL")) => Some("WITH FILL"),
             ("INTERPOLATE", _) => Some("INTERPOLATE"),
-            ("ANY", Some("JOIN" | "LEFT" | "INNER" | "RIGHT")) => Some("ANY JOIN strictness"),
             _ => None,
         };
         if let Some(construct) = unsupported {
