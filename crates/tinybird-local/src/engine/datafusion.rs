@@ -274,6 +274,7 @@ impl DataFusionEngine {
         super::strings::register(&ctx);
         super::text::register(&ctx);
         super::joins::register(&ctx);
+        super::funnels::register(&ctx);
         // Registering a rewrite on a fresh context cannot fail (it only pushes onto the analyzer's list).
         let _ = datafusion::execution::FunctionRegistry::register_function_rewrite(&mut ctx, Arc::new(BoolAsInteger));
         let _ =

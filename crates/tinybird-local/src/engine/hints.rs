@@ -533,8 +533,8 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
                     _ => return None,
                 }
             }
-            // `groupArray` of a `Bool` is an `Array(Bool)`.
-            if (name == "groupArray" || name == "groupUniqArray") && args.len() == 1 {
+            // `groupArray` (and `topK`) of a `Bool` is an `Array(Bool)`.
+            if (name == "groupArray" || name == "groupUniqArray" || name == "topK") && args.len() == 1 {
                 let boolean = of(args[0], scope).is_some_and(|w| w.boolean);
                 return Some(Wrappers { boolean, ..Wrappers::PLAIN });
             }

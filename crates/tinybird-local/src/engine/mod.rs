@@ -9,6 +9,7 @@ pub mod compat;
 mod datafusion;
 mod dates;
 pub mod functions;
+mod funnels;
 pub mod guard;
 mod hints;
 mod joins;

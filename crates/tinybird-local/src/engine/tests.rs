@@ -316,7 +316,6 @@ async fn unsupported_constructs_fail_naming_them() {
         ("SELECT t.id FROM t ANY RIGHT JOIN t AS u ON t.id = u.id", "RIGHT or FULL ANY JOIN"),
         ("SELECT t.id FROM t ANY LEFT JOIN t AS u ON t.id < u.id", "ANY JOIN without an equality"),
         ("SELECT * FROM t SETTINGS max_threads = 1, join_use_nulls = 1", "the setting `join_use_nulls = 1`"),
-        ("SELECT topK(3)(name) FROM t", "topK"),
         ("SELECT sumMerge(id) FROM t", "sumMerge"),
         ("SELECT JSONExtract(name, 'Array(Int64)') FROM t", "JSONExtract to type Array(Int64)"),
     ] {
@@ -546,4 +545,21 @@ async fn uuids_and_enums_order_and_compare_by_value() {
     let compared = "SELECT count() FROM (SELECT toUUID('ffffffff-0000-0000-0000-000000000001') AS x) \
                     WHERE x < '00000000-ffff-0000-0000-000000000002' AND x = 'FFFFFFFF-0000-0000-0000-000000000001'";
     check(&e, compared, "UInt64", "1").await;
+}
+
+#[tokio::test]
+async fn top_k_and_window_funnel_are_clickhouses_where_they_are_exact() {
+    let e = engine().await;
+    check(&e, "SELECT topK(2)(x) FROM (SELECT arrayJoin([1, 1, 2, 3, 3, 3]) AS x)", "Array(UInt8)", "[3,1]").await;
+    // Equal counts, or more distinct values than ClickHouse counts exactly: refused, never another order.
+    let err = e.query("SELECT topK(3)(name) FROM t").await.unwrap_err().to_string();
+    assert!(err.contains("equal counts"), "{err}");
+    let err = e.query("SELECT topK(1)(number) FROM numbers(10)").await.unwrap_err().to_string();
+    assert!(err.contains("more than 3 distinct values"), "{err}");
+    let funnel = "SELECT windowFunnel(2)(t, x = 1, x = 3, x = 4) FROM (SELECT toDateTime('2024-01-01 00:00:00') + \
+                  number AS t, number AS x FROM numbers(5))";
+    check(&e, funnel, "UInt8", "2").await;
+    let dates = "SELECT windowFunnel(100)(d, x = 1, x = 2) FROM (SELECT toDate('2024-01-01') + number AS d, number AS \
+                 x FROM numbers(5))";
+    check(&e, dates, "UInt8", "2").await;
 }

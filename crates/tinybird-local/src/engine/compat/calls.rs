@@ -250,7 +250,10 @@ pub(super) fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> 
     if call.windowed {
         return window_function(expr, &call, nullable).map(Some);
     }
-    if !matches!(name, "quantile" | "quantiles" | "quantileExact" | "quantilesExact" | "groupArray") {
+    if !matches!(
+        name,
+        "quantile" | "quantiles" | "quantileExact" | "quantilesExact" | "groupArray" | "topK" | "windowFunnel"
+    ) {
         param_free(&call)?;
     }
     const FAMILIES: [Family; 7] = [aggregates, dates, conditionals, arrays, strings, json, numbers];
@@ -353,6 +356,24 @@ fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Exp
             };
             // ClickHouse reads integers and floats as Float64 (a Float32's result is a Float32, refused here).
             format!("{f}(ch_spread_arg({}))", a[0])
+        }
+        // `topK(N)(x)` (N 10 by default) and `windowFunnel(window)(timestamp, cond…)`: see the `funnels` module.
+        "topK" => {
+            arity(call, 1..=1)?;
+            if p.len() > 1 {
+                return Err(EngineError::Unsupported("topK with more than one parameter".into()));
+            }
+            format!("ch_top_k({}, {})", a[0], p.first().map_or("10", String::as_str))
+        }
+        "windowFunnel" => {
+            let [window] = p.as_slice() else {
+                return Err(EngineError::Unsupported(
+                    "windowFunnel without one window parameter, or with a mode".into(),
+                ));
+            };
+            arity(call, 2..=33)?;
+            let conditions: Vec<String> = a[1..].iter().map(|c| format!("ch_cond({c})")).collect();
+            format!("ch_window_funnel({window}, {}, {})", a[0], conditions.join(", "))
         }
         "medianExact" => {
             arity(call, 1..=1)?;
