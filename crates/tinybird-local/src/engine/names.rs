@@ -615,6 +615,10 @@ fn write(out: &mut String, expr: &Expr) -> Option<()> {
                     }
                 }
             }
+            // `tuple(a, b)` is named as the tuple it makes: `(a, b)`.
+            if name == "tuple" && !args.is_empty() && matches!(f.parameters, FunctionArguments::None) {
+                name.clear();
+            }
             out.push_str(&name);
             if let FunctionArguments::List(params) = &f.parameters {
                 out.push('(');

@@ -786,6 +786,20 @@ fn arrays(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>,
         // `ARRAY JOIN a, b` (see `array_joins_as_subqueries`): one array of several unfolded side by side.
         ARRAY_JOIN_ZIP => format!("unnest(ch_array_join_sizes({}))", a.join(", ")),
         "array" => format!("make_array({})", a.join(", ")),
+        // Tuples inside expressions, as DataFusion structs (fields c0, c1, …); a tuple as a result column is refused
+        // where the result is typed.
+        "tuple" => {
+            arity(call, 1..=usize::MAX)?;
+            format!("struct({})", a.iter().map(|x| typed_literal_text(x)).collect::<Vec<_>>().join(", "))
+        }
+        "tupleElement" => {
+            arity(call, 2..=2)?;
+            let index: usize =
+                a[1].trim().parse().ok().filter(|i| *i >= 1).ok_or_else(|| {
+                    EngineError::Unsupported("tupleElement by name, or by a non-literal index".into())
+                })?;
+            format!("get_field({}, 'c{}')", a[0], index - 1)
+        }
         "arrayStringConcat" => {
             arity(call, 1..=2)?;
             format!("array_to_string({}, {})", a[0], a.get(1).map(String::as_str).unwrap_or("''"))

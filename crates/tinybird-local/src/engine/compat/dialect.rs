@@ -300,6 +300,24 @@ impl Dialect for ClickHouseSql {
             }
             return Some(double_colon_cast(parser, literal));
         }
+        // `tuple(a, b)` is a call: the parser would read `tuple(a, b) .2` as a typed literal of type `Tuple(a, b)`.
+        if matches!(&parser.peek_nth_token_ref(0).token, Token::Word(w) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case("tuple"))
+            && parser.peek_nth_token_ref(1).token == Token::LParen
+        {
+            let name = parser.next_token().to_string();
+            parser.advance_token();
+            if parser.consume_token(&Token::RParen) {
+                return Some(Ok(call(&name, vec![])));
+            }
+            let args = match parser.parse_comma_separated(Parser::parse_expr) {
+                Ok(args) => args,
+                Err(e) => return Some(Err(e)),
+            };
+            if let Err(e) = parser.expect_token(&Token::RParen) {
+                return Some(Err(e));
+            }
+            return Some(Ok(call(&name, args)));
+        }
         None
     }
 
@@ -368,6 +386,9 @@ mod tests {
         assert_eq!(expr("(1, 'a').2"), "tupleElement((1, 'a'), 2)");
         assert_eq!(expr("[(1, 2)][1].2"), "tupleElement([(1, 2)][1], 2)");
         assert_eq!(expr("t.1 + 1"), "tupleElement(t, 1) + 1");
+        // `tuple(…)` of names is a call, not a `Tuple(…)` typed literal of `.2`.
+        assert_eq!(expr("tuple(a, b).2"), "tupleElement(tuple(a, b), 2)");
+        assert_eq!(expr("tuple()"), "tuple()");
         // A function named like the operators is still a function.
         assert_eq!(expr("mod(7, 2)"), "mod(7, 2)");
         // `.5` where an expression starts is a number.

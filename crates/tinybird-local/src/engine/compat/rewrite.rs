@@ -453,6 +453,11 @@ impl VisitorMut for Rewriter<'_> {
             {
                 parse_expr(&format!("ch_negate({})", typed_literal_text(&inner.to_string()))).map(Some)
             }
+            // `(a, b)`: ClickHouse's tuple, a struct here (see `tuple` in the `calls` module).
+            Expr::Tuple(items) => {
+                let items: Vec<String> = items.iter().map(|x| typed_literal_text(&x.to_string())).collect();
+                parse_expr(&format!("struct({})", items.join(", "))).map(Some)
+            }
             // `arr[i]` (and `arr[i][j]`): ClickHouse's `arrayElement`, with defaults outside the array.
             Expr::CompoundFieldAccess { root, access_chain } => (|| {
                 use datafusion::sql::sqlparser::ast::{AccessExpr, Subscript};
