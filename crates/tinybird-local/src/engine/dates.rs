@@ -76,9 +76,11 @@ impl LenientDate {
         let max = if self.datetime { MAX_DATETIME } else { MAX_DATE * 86_400 };
         match parsed.map(|t| t.and_utc().timestamp()) {
             Some(s) if (0..=max).contains(&s) => Ok(Some(if self.datetime { s } else { s - s.rem_euclid(86_400) })),
+            // The value stays out of the message: an error must not show a row the caller's filter hides.
             _ => exec_err!(
-                "DB::Exception: {} of {text:?} (only YYYY-MM-DD or YYYY-MM-DD hh:mm:ss in the type's range; ClickHouse \
-                 reads other text by rules of its own) is not supported by tinybird-local's DataFusion engine",
+                "DB::Exception: {} of text other than YYYY-MM-DD or YYYY-MM-DD hh:mm:ss in the type's range \
+                 (ClickHouse reads other text by rules of its own) is not supported by tinybird-local's DataFusion \
+                 engine",
                 self.ch
             ),
         }
@@ -155,6 +157,22 @@ impl ScalarUDFImpl for DateOrDateTime {
             ),
             _ => exec_err!("ch_date_or_datetime takes a value and a function name"),
         }
+    }
+
+    fn return_field_from_args(
+        &self,
+        args: datafusion::logical_expr::ReturnFieldArgs<'_>,
+    ) -> Result<datafusion::arrow::datatypes::FieldRef> {
+        let field = &args.arg_fields[0];
+        // A Date32 is stored as a Date is: its declared type tells them apart (ClickHouse gives Date32 results).
+        if matches!(ChType::of_field(field).base(), ChType::Date { wide: true }) {
+            return exec_err!(
+                "DB::Exception: tinybird-local's DataFusion engine does not support this function of a Date32 (only \
+                 of a Date or a DateTime)"
+            );
+        }
+        let ty = self.return_type(&[field.data_type().clone(), DataType::Utf8])?;
+        Ok(Arc::new(datafusion::arrow::datatypes::Field::new(self.name(), ty, field.is_nullable())))
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -254,21 +272,33 @@ impl ScalarUDFImpl for Unix64Function {
                 let DataType::Timestamp(unit, _) = x.data_type() else { return exec_err!("expected a DateTime64") };
                 let have = unit_digits(unit);
                 // C++ integer division truncates toward zero, as Rust's does; a finer unit multiplies (wrapping).
-                let out: PrimitiveArray<Int64Type> = raw
-                    .iter()
-                    .map(|v| {
-                        v.map(|v| {
-                            if digits >= have {
-                                v.wrapping_mul(10i64.pow(digits - have))
-                            } else {
-                                v / 10i64.pow(have - digits)
-                            }
-                        })
-                    })
-                    .collect();
+                let mut out: Vec<Option<i64>> = Vec::with_capacity(raw.len());
+                for v in raw.iter() {
+                    out.push(match v {
+                        None => None,
+                        Some(v) if digits >= have => match v.checked_mul(10i64.pow(digits - have)) {
+                            Some(n) => Some(n),
+                            None => return exec_err!("DB::Exception: Decimal math overflow (DECIMAL_OVERFLOW)"),
+                        },
+                        Some(v) => Some(v / 10i64.pow(have - digits)),
+                    });
+                }
+                let out: PrimitiveArray<Int64Type> = out.into_iter().collect();
                 Ok(ColumnarValue::Array(Arc::new(out)))
             }
             Unix64::From => {
+                // A UInt64 past Int64: ClickHouse reads its bits as an Int64; refused rather than made NULL.
+                if x.data_type() == &DataType::UInt64
+                    && x.as_primitive::<datafusion::arrow::datatypes::UInt64Type>()
+                        .iter()
+                        .flatten()
+                        .any(|v| v > i64::MAX as u64)
+                {
+                    return exec_err!(
+                        "DB::Exception: fromUnixTimestamp64… of a UInt64 above 9223372036854775807 is not supported by \
+                         tinybird-local's DataFusion engine"
+                    );
+                }
                 let unit = match digits {
                     3 => TimeUnit::Millisecond,
                     6 => TimeUnit::Microsecond,

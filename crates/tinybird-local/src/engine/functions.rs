@@ -245,6 +245,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_array_sum", Kind::ArraySum, any1()));
     ctx.register_udf(udf("ch_no_null_elements", Kind::NoNullElements, any1()));
     ctx.register_udf(udf("ch_array_enumerate", Kind::Enumerate, any1()));
+    ctx.register_udf(udf("ch_array_slice", Kind::ArraySlice, variadic()));
     for (name, ints, float32, what) in [
         ("ch_quantile_arg", true, true, "a quantile"),
         ("ch_quantile_exact_arg", false, false, "an exact quantile"),
@@ -371,6 +372,8 @@ enum Kind {
     Range,
     /// `arrayEnumerate(arr)`: `[1, length(arr)]` as `UInt32`.
     Enumerate,
+    /// `arraySlice(arr, offset[, length])`, with ClickHouse's reading of negative and out-of-range bounds.
+    ArraySlice,
     /// An array as it is, unless an element is NULL (`arrayDistinct`, which drops them in ClickHouse): refused.
     NoNullElements,
     /// `arraySum(arr)` of integers: `UInt64` or `Int64`, wrapping on overflow as ClickHouse's does.
@@ -430,6 +433,19 @@ impl ScalarUDFImpl for ChFunction {
                     return exec_err!(
                         "tinybird-local's DataFusion engine supports arraySum of an array of integers only (floats \
                          add up in ClickHouse's order; use --engine clickhouse)"
+                    );
+                }
+            },
+            Kind::ArraySlice => match args {
+                [t @ DataType::List(_), rest @ ..]
+                    if (1..=2).contains(&rest.len()) && rest.iter().all(|r| r.is_integer() || r.is_null()) =>
+                {
+                    t.clone()
+                }
+                _ => {
+                    return exec_err!(
+                        "arraySlice takes an array, an integer offset and an optional integer length \
+                         (ILLEGAL_TYPE_OF_ARGUMENT)"
                     );
                 }
             },
@@ -578,6 +594,7 @@ impl ScalarUDFImpl for ChFunction {
             }
             Kind::NotNull | Kind::Float64Arg { .. } | Kind::IfResult | Kind::TimeOfDayArg => arrays[0].clone(),
             Kind::Range | Kind::Enumerate => ranges(&arrays[0], rows, &self.kind)?,
+            Kind::ArraySlice => array_slice(&arrays, rows)?,
             Kind::NoNullElements => {
                 if let DataType::List(_) = arrays[0].data_type()
                     && let values = arrays[0].as_list::<i32>().values()
@@ -659,10 +676,8 @@ impl ScalarUDFImpl for ChFunction {
                         Some(t) => b.append_value(t),
                         None if *or_null => b.append_null(),
                         None => {
-                            return exec_err!(
-                                "Cannot read DateTime: unexpected text '{}' (CANNOT_PARSE_DATETIME)",
-                                s.value(r)
-                            );
+                            // The text stays out of the message (see `ch_cast`).
+                            return exec_err!("Cannot read DateTime: unexpected text (CANNOT_PARSE_DATETIME)");
                         }
                     }
                 }
@@ -713,9 +728,10 @@ fn ch_cast(a: &ArrayRef, target: &DataType, safe: bool) -> Result<ArrayRef> {
         (DataType::Timestamp(unit, Some(_)), _) => cast_with_options(a, &DataType::Timestamp(*unit, None), &options)?,
         _ => a.clone(),
     };
-    let out = cast_with_options(&staged, target, &options).map_err(|e| {
+    // Arrow's message names the value; an error must not show a row the caller's filter hides, so it is left out.
+    let out = cast_with_options(&staged, target, &options).map_err(|_| {
         datafusion::error::DataFusionError::Execution(format!(
-            "Cannot convert {} to {}: {e}",
+            "Cannot convert {} to {}: a value does not parse as one (CANNOT_PARSE_TEXT)",
             ChType::from_arrow(source),
             ChType::from_arrow(target)
         ))
@@ -767,6 +783,60 @@ fn ranges(arg: &ArrayRef, rows: usize, kind: &Kind) -> Result<ArrayRef> {
     Ok(Arc::new(ListArray::try_new(field, OffsetBuffer::from_lengths(lengths), values, None)?))
 }
 
+/// The part of one array `arraySlice` keeps, as element positions `[start, end)`, as ClickHouse reads the bounds:
+/// offset 1 is the first element, -1 the last (counted from the end it may fall before the first: the length then
+/// counts from there), 0 nothing; a negative length stops that many elements before the end.
+fn slice_bounds(len: i64, offset: i64, length: Option<i64>) -> (i64, i64) {
+    let start = match offset {
+        0 => return (0, 0),
+        o if o > 0 => o - 1,
+        o => len.saturating_add(o),
+    };
+    let end = match length {
+        None => len,
+        Some(l) if l >= 0 => start.saturating_add(l),
+        Some(l) => len.saturating_add(l),
+    };
+    let (start, end) = (start.clamp(0, len), end.clamp(0, len));
+    if end <= start { (0, 0) } else { (start, end) }
+}
+
+fn array_slice(arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
+    use datafusion::arrow::array::UInt32Array;
+    use datafusion::arrow::buffer::OffsetBuffer;
+    let list = arrays[0].as_list::<i32>();
+    let int = |a: &ArrayRef, r: usize| match value_at(a.as_ref(), r) {
+        Value::Int(n) => Some(n),
+        Value::UInt(n) => Some(i64::try_from(n).unwrap_or(i64::MAX)),
+        _ => None,
+    };
+    let mut indices: Vec<u32> = Vec::new();
+    let mut lengths: Vec<usize> = Vec::with_capacity(rows);
+    for r in 0..rows {
+        if list.is_null(r) {
+            lengths.push(0);
+            continue;
+        }
+        let (first, len) = (list.value_offsets()[r] as i64, list.value_length(r) as i64);
+        if int(&arrays[1], r) == Some(i64::MIN) || arrays.get(2).and_then(|a| int(a, r)) == Some(i64::MIN) {
+            return exec_err!(
+                "DB::Exception: Overflow in length argument of substring-like function: -9223372036854775808 \
+                 (ARGUMENT_OUT_OF_BOUND)"
+            );
+        }
+        // A NULL bound is no bound (as ClickHouse reads it).
+        let (start, end) = slice_bounds(len, int(&arrays[1], r).unwrap_or(1), arrays.get(2).and_then(|a| int(a, r)));
+        indices.extend((first + start..first + end).map(|i| i as u32));
+        lengths.push((end - start) as usize);
+    }
+    let values = datafusion::arrow::compute::take(list.values().as_ref(), &UInt32Array::from(indices), None)?;
+    let field = match arrays[0].data_type() {
+        DataType::List(f) => f.clone(),
+        other => return exec_err!("arraySlice of {other}"),
+    };
+    Ok(Arc::new(ListArray::try_new(field, OffsetBuffer::from_lengths(lengths), values, list.nulls().cloned())?))
+}
+
 fn substring(arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
     if !(2..=3).contains(&arrays.len()) {
         return exec_err!("substring takes 2 or 3 arguments");
@@ -813,8 +883,8 @@ fn substring(arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
             Some(part) => b.append_value(part),
             None => {
                 return exec_err!(
-                    "DB::Exception: substring of {text:?} from byte {} to byte {hi} cuts a multi-byte UTF-8 character, \
-                     which tinybird-local's DataFusion engine does not support (use substringUTF8 to count characters)",
+                    "DB::Exception: substring from byte {} to byte {hi} cuts a multi-byte UTF-8 character, which \
+                     tinybird-local's DataFusion engine does not support (use substringUTF8 to count characters)",
                     lo + 1
                 );
             }
@@ -1114,7 +1184,8 @@ fn text_to_timestamp(a: &ArrayRef, unit: &TimeUnit, safe: bool) -> Result<ArrayR
         match parse_datetime(v).and_then(|t| in_unit(t, per_second(unit))) {
             Some(t) => out.push(Some(t)),
             None if safe => out.push(None),
-            None => return exec_err!("Cannot parse DateTime from String: {v:?}"),
+            // The value stays out of the message: an error must not show a row a filter hides.
+            None => return exec_err!("Cannot parse DateTime from String (CANNOT_PARSE_DATETIME)"),
         }
     }
     let raw: ArrayRef = Arc::new(datafusion::arrow::array::Int64Array::from(out));

@@ -208,7 +208,8 @@ impl AggregateUDFImpl for WindowFunnel {
     fn accumulator(&self, args: AccumulatorArgs<'_>) -> Result<Box<dyn Accumulator>> {
         let window = constant(&args, 0, "windowFunnel's window")?;
         let levels = args.exprs.len() - 2;
-        Ok(Box::new(FunnelAccumulator { window: window as i64, levels, events: Vec::new() }))
+        let window = i64::try_from(window).unwrap_or(i64::MAX);
+        Ok(Box::new(FunnelAccumulator { window, levels, events: Vec::new() }))
     }
 }
 
@@ -273,7 +274,7 @@ impl Accumulator for FunnelAccumulator {
             if level == 0 {
                 started[0] = Some(time);
             } else if let Some(first) = started[level - 1]
-                && time <= first + self.window
+                && time <= first.saturating_add(self.window)
             {
                 started[level] = Some(first);
                 if level + 1 == self.levels {

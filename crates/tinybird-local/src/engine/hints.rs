@@ -615,6 +615,10 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
                     nothing: false,
                 });
             }
+            // `arraySlice(arr, NULL)` is the array (a NULL bound is no bound), never `Nothing`.
+            if name == "arraySlice" {
+                return Some(Wrappers::PLAIN);
+            }
             // `xor` with a `Bool` argument is a `Bool`.
             if name == "xor" {
                 let boolean = wrappers.iter().any(|w| w.boolean);

@@ -146,8 +146,22 @@ fn key_comparison(expr: Expr, schema: &dyn ExprSchema) -> Result<Transformed<Exp
             }
         }
         Expr::Between(between) => {
-            let ty = match keyed_type(&between.expr, schema)? {
-                Some(ty) if comparable(&between.low, &ty, schema)? && comparable(&between.high, &ty, schema)? => ty,
+            // Keyed where any of the three is of a keyed type and the others compare with it.
+            let mut ty = None;
+            for e in [&between.expr, &between.low, &between.high] {
+                if let Some(t) = keyed_type(e, schema)? {
+                    ty = Some(t);
+                    break;
+                }
+            }
+            let ty = match ty {
+                Some(ty)
+                    if comparable(&between.expr, &ty, schema)?
+                        && comparable(&between.low, &ty, schema)?
+                        && comparable(&between.high, &ty, schema)? =>
+                {
+                    ty
+                }
                 _ => return Ok(Transformed::no(Expr::Between(between))),
             };
             let datafusion::logical_expr::expr::Between { expr, negated, low, high } = between;
@@ -204,8 +218,10 @@ struct OrderKey {
 fn key(value: &str, ty: &ChType) -> Option<String> {
     match ty {
         ChType::Named(name) if name == "UUID" => {
-            let hex: String = value.chars().filter(|c| *c != '-').collect::<String>().to_ascii_lowercase();
-            (hex.len() == 32).then(|| format!("{}{}", &hex[16..], &hex[..16]))
+            // 36 characters with hyphens or 32 hex digits, as ClickHouse parses a UUID.
+            let parsed = uuid::Uuid::try_parse(value).ok().filter(|_| value.len() == 36 || value.len() == 32)?;
+            let hex = parsed.simple().to_string();
+            Some(format!("{}{}", &hex[16..], &hex[..16]))
         }
         ChType::Named(name) if name == "IPv4" => {
             value.parse::<std::net::Ipv4Addr>().ok().map(|ip| format!("{:08x}", u32::from(ip)))
@@ -256,7 +272,10 @@ impl ScalarUDFImpl for OrderKey {
                 None => out.append_null(),
                 Some(v) => match key(v, &ty) {
                     Some(k) => out.append_value(k),
-                    None => return exec_err!("DB::Exception: {v:?} is not a value of the type {declared}"),
+                    // The value stays out of the message: an error must not show a row a filter hides.
+                    None => {
+                        return exec_err!("DB::Exception: a value that is not a {declared} compared or sorted as one");
+                    }
                 },
             }
         }

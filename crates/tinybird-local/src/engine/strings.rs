@@ -118,7 +118,7 @@ impl ScalarUDFImpl for StringFunction {
                     Op::Reverse if v.is_ascii() => b.append_value(v.chars().rev().collect::<String>()),
                     Op::Reverse => {
                         return exec_err!(
-                            "reverse of {v:?} reverses the bytes of its multi-byte UTF-8 characters, which \
+                            "reverse of a value with multi-byte UTF-8 characters reverses their bytes, which \
                              tinybird-local's DataFusion engine does not support (use reverseUTF8)"
                         );
                     }
@@ -139,8 +139,8 @@ impl ScalarUDFImpl for StringFunction {
                         Some(padded) => b.append_value(padded),
                         None => {
                             return exec_err!(
-                                "{} of {v:?} to {} bytes cuts a multi-byte UTF-8 character or has a negative \
-                                 length, which tinybird-local's DataFusion engine does not support",
+                                "{} to {} bytes cuts a multi-byte UTF-8 character or has a negative length, which \
+                                 tinybird-local's DataFusion engine does not support",
                                 if left { "leftPad" } else { "rightPad" },
                                 s[1].value(r)
                             );

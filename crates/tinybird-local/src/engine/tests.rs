@@ -313,7 +313,7 @@ async fn unsupported_constructs_fail_naming_them() {
     for (sql, construct) in [
         ("SELECT * FROM t FINAL", "FINAL"),
         ("SELECT * FROM t SAMPLE 1 / 2", "SAMPLE"),
-        ("SELECT t.id FROM t ANY RIGHT JOIN t AS u ON t.id = u.id", "RIGHT or FULL ANY JOIN"),
+        ("SELECT t.id FROM t ANY RIGHT JOIN t AS u ON t.id = u.id", "ANY INNER, RIGHT or FULL JOIN"),
         ("SELECT t.id FROM t ANY LEFT JOIN t AS u ON t.id < u.id", "ANY JOIN without an equality"),
         ("SELECT * FROM t SETTINGS max_threads = 1, join_use_nulls = 1", "the setting `join_use_nulls = 1`"),
         ("SELECT sumMerge(id) FROM t", "sumMerge"),
@@ -525,7 +525,7 @@ async fn text_functions_are_clickhouses_or_refused_by_name() {
     let err = e.query("SELECT t.id FROM t ANY LEFT JOIN (SELECT 1 AS k FROM t) AS u ON t.id = u.k").await.unwrap_err();
     assert!(err.to_string().contains("several rows for one key"), "{err}");
     let err = e.query("SELECT toDateOrNull('2024-1-1')").await.unwrap_err().to_string();
-    assert!(err.contains("only YYYY-MM-DD"), "{err}");
+    assert!(err.contains("text other than YYYY-MM-DD"), "{err}");
     // A URL of another form, raw MD5 bytes and a bad UUID: errors naming what is wrong.
     let err = e.query("SELECT domain('www.a.com/x')").await.unwrap_err().to_string();
     assert!(err.contains("scheme://host"), "{err}");
@@ -562,4 +562,15 @@ async fn top_k_and_window_funnel_are_clickhouses_where_they_are_exact() {
     let dates = "SELECT windowFunnel(100)(d, x = 1, x = 2) FROM (SELECT toDate('2024-01-01') + number AS d, number AS \
                  x FROM numbers(5))";
     check(&e, dates, "UInt8", "2").await;
+}
+
+#[tokio::test]
+async fn order_sensitive_aggregates_follow_a_subquerys_order() {
+    let e = engine().await;
+    check(&e, "SELECT groupArray(id) FROM (SELECT id FROM t ORDER BY id DESC)", "Array(UInt64)", "[3,2,1]").await;
+    check(&e, "SELECT any(name) FROM (SELECT name, id FROM t ORDER BY id DESC)", "String", r#""c""#).await;
+    check(&e, "SELECT anyLast(name) FROM (SELECT name FROM t ORDER BY v DESC)", "String", r#""a""#).await;
+    // Where the order cannot be carried, refused rather than answered in another order.
+    let err = e.query("SELECT groupArray(id) FROM (SELECT DISTINCT id FROM t ORDER BY id DESC)").await.unwrap_err();
+    assert!(err.to_string().contains("over a subquery's ORDER BY with DISTINCT"), "{err}");
 }

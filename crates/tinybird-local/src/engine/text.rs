@@ -98,7 +98,9 @@ const FUNCTIONS: &[Function] = &[
                 return Ok(Out::Text(String::new()));
             }
             let u = Url::parse(a[0])?;
-            let found = u.query.unwrap_or("").split('&').find_map(|pair| {
+            // ClickHouse reads the parameters from the first `?` or `#` on, separated by `&` or `#`.
+            let start = u.text.find(['?', '#']).map_or(u.text.len(), |i| i + 1);
+            let found = u.text[start..].split(['&', '#']).find_map(|pair| {
                 let (key, value) = pair.split_once('=')?;
                 (key == a[1]).then(|| value.to_string())
             });
@@ -111,10 +113,18 @@ const FUNCTIONS: &[Function] = &[
         arity: 1..=1,
         result: Result_::Text,
         body: Body::Row(|a| {
+            // After an invalid escape ClickHouse skips differently from the decoder here: refused.
+            if a[0]
+                .split('%')
+                .skip(1)
+                .any(|rest| rest.len() < 2 || !rest.as_bytes()[..2].iter().all(u8::is_ascii_hexdigit))
+            {
+                return Err("decodeURLComponent of a value holding a `%` not followed by two hex digits".into());
+            }
             let bytes: Vec<u8> = percent_encoding::percent_decode_str(a[0]).collect();
             String::from_utf8(bytes)
                 .map(Out::Text)
-                .map_err(|_| format!("decodeURLComponent of {:?} gives bytes that are not UTF-8", a[0]))
+                .map_err(|_| "decodeURLComponent of a value whose bytes are not UTF-8".to_string())
         }),
     },
     Function {
@@ -170,10 +180,7 @@ const FUNCTIONS: &[Function] = &[
         result: Result_::Uuid,
         body: Body::Row(|a| match uuid_text(a[0]) {
             Some(u) => Ok(Out::Text(u)),
-            None => Err(format!(
-                "DB::Exception: Cannot parse uuid {}: Cannot parse UUID from String. (CANNOT_PARSE_UUID)",
-                a[0]
-            )),
+            None => Err("DB::Exception: Cannot parse UUID from String. (CANNOT_PARSE_UUID)".to_string()),
         }),
     },
     Function {
@@ -197,7 +204,14 @@ const FUNCTIONS: &[Function] = &[
         ch: "isValidJSON",
         arity: 1..=1,
         result: Result_::Flag,
-        body: Body::Row(|a| Ok(Out::Flag(serde_json::from_str::<serde::de::IgnoredAny>(a[0]).is_ok()))),
+        body: Body::Row(|a| match serde_json::from_str::<serde::de::IgnoredAny>(a[0]) {
+            Ok(_) => Ok(Out::Flag(true)),
+            // Nesting past serde's 128 levels: ClickHouse's parser goes deeper.
+            Err(e) if e.to_string().contains("recursion limit") => {
+                Err("isValidJSON of a document nested more than 128 levels deep".to_string())
+            }
+            Err(_) => Ok(Out::Flag(false)),
+        }),
     },
     Function {
         udf: "ch_simple_json_has",
@@ -218,7 +232,7 @@ const FUNCTIONS: &[Function] = &[
                 Some(Ok(s)) if value.starts_with('"') => Ok(Out::Text(s)),
                 // An escape JSON does not have (`\q`): ClickHouse's reading of it is not reproduced.
                 Some(Err(e)) if value.starts_with('"') && !e.is_eof() => {
-                    Err(format!("simpleJSONExtractString of a string with an invalid escape ({value:?})"))
+                    Err("simpleJSONExtractString of a string with an invalid escape".to_string())
                 }
                 _ => Ok(Out::Text(String::new())),
             }
@@ -338,16 +352,20 @@ struct Url<'a> {
 
 impl<'a> Url<'a> {
     fn parse(text: &'a str) -> std::result::Result<Url<'a>, String> {
+        // The value stays out of the message: an error must not show a row the caller's filter hides.
         let refuse = || {
-            format!(
-                "a URL function of {text:?}, which is not of the form scheme://host[:port][/path][?query][#fragment] \
-                 (ClickHouse reads other forms by rules of its own)"
-            )
+            "a URL function of a value that is not of the form scheme://host[:port][/path][?query][#fragment] \
+             (ClickHouse reads other forms by rules of its own)"
+                .to_string()
         };
         let (scheme, host_start) = match text.find("//") {
             Some(0) => ("", 2),
             Some(i) if text[..i].ends_with(':') => {
                 let scheme = &text[..i - 1];
+                // ClickHouse looks for `://` in the first 16 bytes only.
+                if scheme.len() > 13 {
+                    return Err(refuse());
+                }
                 let mut chars = scheme.chars();
                 if !chars.next().is_some_and(|c| c.is_ascii_alphabetic())
                     || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
@@ -383,6 +401,10 @@ impl<'a> Url<'a> {
         }
         let query_start = text[authority_end..before_fragment].find('?').map(|i| authority_end + i + 1);
         let end_of_path = query_start.map_or(before_fragment, |q| q - 1);
+        // No path, and a `/` later (`https://a.com?next=/x`): ClickHouse takes the path from there.
+        if end_of_path == authority_end && text[authority_end..].contains('/') {
+            return Err(refuse());
+        }
         Ok(Url {
             text,
             scheme,
@@ -479,9 +501,9 @@ fn format_pattern(a: &[&str]) -> std::result::Result<Out, String> {
 /// `formatReadableSize`/`formatReadableQuantity`: divided by `step` while at least `step` (up to the last unit), with
 /// two decimals rounded half away from zero on the exact binary value, as ClickHouse's double-conversion does.
 fn readable(x: &str, step: f64, units: &[&str]) -> std::result::Result<Out, String> {
-    let mut v: f64 = x.parse().map_err(|_| format!("formatReadable… of {x:?}, which is not a number"))?;
-    if !v.is_finite() {
-        return Err(format!("formatReadable… of {x}, which is not finite"));
+    let mut v: f64 = x.parse().map_err(|_| "formatReadable… of a value that is not a number".to_string())?;
+    if !v.is_finite() || v.abs() >= step.powi(units.len() as i32) {
+        return Err("formatReadable… of a value that is not finite or beyond its largest unit".to_string());
     }
     let mut unit = 0;
     while unit + 1 < units.len() && v.abs() >= step {
@@ -562,9 +584,14 @@ impl ScalarUDFImpl for TextFunction {
         }
         for field in args.arg_fields {
             let t = field.data_type();
-            let plain = matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null)
-                || (f.udf == "ch_format" && t.is_integer())
-                || (f.udf.starts_with("ch_format_readable") && (t.is_integer() || t.is_floating()));
+            // Text of a String (a UUID, an IP or an enum is hashed or read by value in ClickHouse, not as text).
+            let text = matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null)
+                && matches!(ChType::of_field(field).base(), ChType::String);
+            let plain = if f.udf.starts_with("ch_format_readable") {
+                t.is_integer() || t.is_floating() || t.is_null()
+            } else {
+                text || (f.udf == "ch_format" && t.is_integer())
+            };
             if !plain {
                 return exec_err!(
                     "DB::Exception: tinybird-local's DataFusion engine does not support {} of a {}",

@@ -753,6 +753,38 @@ fn alias_sqls() -> Vec<(&'static str, &'static str)> {
             "ANY LEFT join to a subquery of orders",
             "SELECT o.secret FROM events e ANY LEFT JOIN (SELECT tenant, secret FROM orders) o USING tenant",
         ),
+        // Errors must not carry a hidden row's value: the filter and the attacker's condition may be evaluated on
+        // the same batch, so a function that names its bad input in its error would show it.
+        (
+            "URL function error over hidden rows",
+            "SELECT count() FROM events WHERE domain(if(tenant = 1, 'http://a.b', secret)) != ''",
+        ),
+        (
+            "toUUID error over hidden rows",
+            "SELECT count() FROM events WHERE toUUID(if(tenant = 1, '00000000-0000-0000-0000-000000000000', secret)) \
+             = toUUID('00000000-0000-0000-0000-000000000001')",
+        ),
+        (
+            "toDateOrNull error over hidden rows",
+            "SELECT count() FROM events WHERE toDateOrNull(if(tenant = 1, '2024-01-01', concat('1', secret))) IS NULL",
+        ),
+        (
+            "parse error over hidden rows",
+            "SELECT count() FROM events WHERE parseDateTimeBestEffort(if(tenant = 1, '2024-01-01', secret)) > now()",
+        ),
+        (
+            "conversion error over hidden rows",
+            "SELECT count() FROM events WHERE toInt32(if(tenant = 1, '1', secret)) > 0",
+        ),
+        (
+            "CAST error over hidden rows",
+            "SELECT count() FROM events WHERE CAST(if(tenant = 1, '1', secret) AS Int64) > 0",
+        ),
+        (
+            "reverse and substring errors over hidden rows",
+            "SELECT count() FROM events WHERE reverse(if(tenant = 1, 'x', concat(secret, 'é'))) != '' AND \
+             substring(if(tenant = 1, 'x', concat('é', secret)), 2) != ''",
+        ),
         (
             "IN a CTE named orders, DataFusion flavor",
             "WITH orders AS (SELECT secret FROM events) SELECT secret FROM events WHERE secret IN (orders)",

@@ -560,7 +560,12 @@ fn dates(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, 
             let unit = string_literal(&a[0])
                 .ok_or_else(|| EngineError::Unsupported(format!("{name} with a unit that is not a string literal")))?
                 .to_ascii_lowercase();
-            let x = format!("ch_to_datetime(ch_date_or_datetime({}, 'date_trunc'))", a[1]);
+            // A unit below a day takes a DateTime only, as in ClickHouse.
+            let x = if matches!(unit.as_str(), "second" | "minute" | "hour") {
+                format!("ch_to_datetime(ch_datetime_only(ch_date_or_datetime({}, 'date_trunc'), 'date_trunc'))", a[1])
+            } else {
+                format!("ch_to_datetime(ch_date_or_datetime({}, 'date_trunc'))", a[1])
+            };
             match unit.as_str() {
                 "second" => x,
                 "minute" | "hour" | "day" => {
@@ -781,6 +786,16 @@ fn arrays(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>,
         "range" if a.len() == 1 => format!("ch_range({})", typed_literal_text(&a[0])),
         "range" => return Err(EngineError::Unsupported("range(start, end[, step])".into())),
         "arrayEnumerate" => format!("ch_array_enumerate({})", one(call)?),
+        "arraySlice" => {
+            arity(call, 2..=3)?;
+            // A NULL bound is no bound: a NULL offset starts at the first element, a NULL length goes to the end.
+            let null = |x: &str| x.trim().eq_ignore_ascii_case("NULL");
+            let offset = if null(&a[1]) { "1" } else { a[1].as_str() };
+            match a.get(2) {
+                Some(length) if !null(length) => format!("ch_array_slice({}, {offset}, {length})", a[0]),
+                _ => format!("ch_array_slice({}, {offset})", a[0]),
+            }
+        }
         "arraySum" => format!("ch_array_sum({})", one(call)?),
         "arrayReverse" => format!("array_reverse({})", one(call)?),
         // `ARRAY JOIN a, b` (see `array_joins_as_subqueries`): one array of several unfolded side by side.
@@ -943,7 +958,8 @@ fn strings(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
             }
         }
         // `MD5` gives 16 bytes, which this engine's strings cannot hold: only their hex is computed.
-        "hex" | "HEX" if one(call)?.starts_with("ch_md5(") && one(call)?.ends_with(')') => {
+        "hex" | "HEX" if matches!(parse_expr(one(call)?), Ok(Expr::Function(ref f)) if f.name.to_string() == "ch_md5") =>
+        {
             format!("ch_md5_hex({}", &one(call)?["ch_md5(".len()..])
         }
         "hex" | "HEX" => format!("ch_hex({})", typed_literal_text(one(call)?)),

@@ -107,6 +107,7 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
     if any_joins {
         any_joins_checked(&mut query)?;
     }
+    ordered_aggregates_from_subqueries(&mut query)?;
     let literal = |e: &Expr| match e {
         Expr::Value(ValueWithSpan { value: SqlValue::Number(n, _), .. }) => n.parse::<usize>().ok(),
         _ => None,
@@ -139,6 +140,142 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
         _ => None,
     };
     Ok(Translated { statement: Statement::Query(Box::new(query)), count_statement, wrappers, literal_limit, tables })
+}
+
+/// Aggregates whose answer follows the order rows arrive in (`groupArray`, `any`, `anyLast`, as DataFusion's
+/// `array_agg`, `first_value`, `last_value` once rewritten) over a subquery with its own `ORDER BY`: ClickHouse feeds
+/// them the rows in that order; DataFusion drops the subquery's sort. So the subquery also selects its sort keys
+/// (`__tb_order_0`, …) and the aggregates take them as their own `ORDER BY`. Refused where that cannot be written:
+/// a `*` over the subquery, a subquery that is a UNION or has DISTINCT, or a join.
+fn ordered_aggregates_from_subqueries(query: &mut Query) -> Result<(), EngineError> {
+    use datafusion::sql::sqlparser::ast::{FunctionArgumentClause, OrderByExpr};
+    fn sensitive(f: &datafusion::sql::sqlparser::ast::Function) -> bool {
+        let name = f.name.to_string();
+        let distinct = matches!(&f.args, FunctionArguments::List(l) if l.duplicate_treatment.is_some());
+        f.over.is_none() && !distinct && matches!(name.as_str(), "array_agg" | "first_value" | "last_value")
+    }
+    // A subquery's aggregates read its own FROM: not looked into (depth > 0).
+    struct Finder(bool, usize);
+    impl Visitor for Finder {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.1 += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.1 -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if self.1 == 0
+                && let Expr::Function(f) = e
+                && sensitive(f)
+            {
+                self.0 = true;
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    struct Orderer(Vec<OrderByExpr>, usize);
+    impl VisitorMut for Orderer {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.1 += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.1 -= 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if self.1 == 0
+                && let Expr::Function(f) = e
+                && sensitive(f)
+                && let FunctionArguments::List(list) = &mut f.args
+            {
+                list.clauses.retain(|c| !matches!(c, FunctionArgumentClause::OrderBy(_)));
+                list.clauses.push(FunctionArgumentClause::OrderBy(self.0.clone()));
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    struct Queries(Option<EngineError>);
+    impl VisitorMut for Queries {
+        type Break = ();
+        fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+            let SetExpr::Select(select) = query.body.as_mut() else { return ControlFlow::Continue(()) };
+            let ordered = |r: &TableFactor| {
+                matches!(r, TableFactor::Derived { subquery, .. } if matches!(
+                    subquery.order_by.as_ref().map(|o| &o.kind),
+                    Some(OrderByKind::Expressions(items)) if !items.is_empty()
+                ))
+            };
+            let any_ordered =
+                select.from.iter().any(|f| ordered(&f.relation) || f.joins.iter().any(|j| ordered(&j.relation)));
+            if !any_ordered {
+                return ControlFlow::Continue(());
+            }
+            let mut finder = Finder(false, 0);
+            for item in &select.projection {
+                let _ = Visit::visit(item, &mut finder);
+            }
+            if let Some(having) = &select.having {
+                let _ = Visit::visit(having, &mut finder);
+            }
+            if !finder.0 {
+                return ControlFlow::Continue(());
+            }
+            let refuse = |why: &str| {
+                Some(EngineError::Unsupported(format!(
+                    "groupArray, any or anyLast over a subquery's ORDER BY {why} (ClickHouse aggregates the rows in \
+                     that order)"
+                )))
+            };
+            if select.from.len() != 1 || !select.from[0].joins.is_empty() {
+                self.0 = refuse("in a join");
+                return ControlFlow::Break(());
+            }
+            if select
+                .projection
+                .iter()
+                .any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)))
+            {
+                self.0 = refuse("with `*`");
+                return ControlFlow::Break(());
+            }
+            let TableFactor::Derived { subquery, .. } = &mut select.from[0].relation else {
+                return ControlFlow::Continue(());
+            };
+            let Some(OrderByKind::Expressions(items)) = subquery.order_by.as_ref().map(|o| o.kind.clone()) else {
+                return ControlFlow::Continue(());
+            };
+            let SetExpr::Select(inner) = subquery.body.as_mut() else {
+                self.0 = refuse("that is a UNION");
+                return ControlFlow::Break(());
+            };
+            if inner.distinct.is_some() {
+                self.0 = refuse("with DISTINCT");
+                return ControlFlow::Break(());
+            }
+            let mut keys = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let name = Ident::new(format!("__tb_order_{i}"));
+                inner.projection.push(SelectItem::ExprWithAlias { expr: item.expr.clone(), alias: name.clone() });
+                keys.push(OrderByExpr { expr: Expr::Identifier(name), options: item.options, with_fill: None });
+            }
+            let mut orderer = Orderer(keys, 0);
+            for item in &mut select.projection {
+                let _ = VisitMut::visit(item, &mut orderer);
+            }
+            if let Some(having) = &mut select.having {
+                let _ = VisitMut::visit(having, &mut orderer);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let mut queries = Queries(None);
+    let _ = VisitMut::visit(query, &mut queries);
+    queries.0.map_or(Ok(()), Err)
 }
 
 /// Takes `SETTINGS join_default_strictness = 'ANY'` (how [`parse`] records `ANY JOIN`) off the query; whether it
@@ -215,17 +352,35 @@ pub fn any_joins_checked(query: &mut Query) -> Result<(), EngineError> {
     impl VisitorMut for Joins {
         type Break = ();
         fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
-            let SetExpr::Select(select) = query.body.as_mut() else { return ControlFlow::Continue(()) };
+            // Every SELECT of the body, the branches of a UNION included.
+            fn walk(
+                body: &mut SetExpr,
+                f: &mut dyn FnMut(&mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()>,
+            ) -> ControlFlow<()> {
+                match body {
+                    SetExpr::Select(select) => f(select),
+                    SetExpr::SetOperation { left, right, .. } => {
+                        walk(left, f)?;
+                        walk(right, f)
+                    }
+                    _ => ControlFlow::Continue(()),
+                }
+            }
+            walk(query.body.as_mut(), &mut |select| self.any_joins_of(select))
+        }
+    }
+    impl Joins {
+        fn any_joins_of(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
             for from in &mut select.from {
                 for join in &mut from.joins {
                     let constraint = match &join.join_operator {
-                        JoinOperator::Join(c)
-                        | JoinOperator::Inner(c)
-                        | JoinOperator::Left(c)
-                        | JoinOperator::LeftOuter(c) => c,
+                        JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => c,
                         JoinOperator::CrossJoin(_) | JoinOperator::AsOf { .. } => continue,
+                        // ClickHouse's ANY INNER JOIN keeps one row per key of both sides.
                         _ => {
-                            self.0 = Some(EngineError::Unsupported("RIGHT or FULL ANY JOIN".into()));
+                            self.0 = Some(EngineError::Unsupported(
+                                "ANY INNER, RIGHT or FULL JOIN (ANY LEFT JOIN runs)".into(),
+                            ));
                             return ControlFlow::Break(());
                         }
                     };

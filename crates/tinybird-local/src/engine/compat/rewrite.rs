@@ -9,6 +9,19 @@ pub(super) struct Rewriter<'a> {
     pub(super) text_stored: &'a dyn Fn(&str) -> bool,
 }
 
+/// The elements of a tuple written out (`struct(a, b)` once rewritten), or None.
+fn struct_args(expr: &Expr) -> Option<Vec<String>> {
+    if let Expr::Struct { values, .. } = expr {
+        return Some(values.iter().map(ToString::to_string).collect());
+    }
+    let Expr::Function(f) = expr else { return None };
+    if f.name.to_string() != "struct" {
+        return None;
+    }
+    let FunctionArguments::List(list) = &f.args else { return None };
+    Some(list.args.iter().map(ToString::to_string).collect())
+}
+
 /// Whether an expression is a condition by its form (a comparison, `AND`, `IS NULL`, …), so DataFusion reads it as a
 /// boolean without help.
 pub(super) fn is_condition(expr: &Expr) -> bool {
@@ -435,6 +448,31 @@ impl VisitorMut for Rewriter<'_> {
                 format: None,
                 ..
             } => conversion(&inner.to_string(), &data_type.to_string()).and_then(|sql| parse_expr(&sql)).map(Some),
+            // Tuples compared: NULL where an element is NULL, as ClickHouse compares them (DataFusion's structs
+            // compare NULL fields as equal values).
+            Expr::BinaryOp {
+                left,
+                op:
+                    op @ (BinaryOperator::Eq
+                    | BinaryOperator::NotEq
+                    | BinaryOperator::Lt
+                    | BinaryOperator::LtEq
+                    | BinaryOperator::Gt
+                    | BinaryOperator::GtEq),
+                right,
+            } if [left.as_ref(), right.as_ref()].iter().any(|e| struct_args(e).is_some()) => (|| {
+                let (Some(l), Some(r)) = (struct_args(left), struct_args(right)) else {
+                    return Err(EngineError::Unsupported(
+                        "comparing a tuple with something other than a tuple written out".into(),
+                    ));
+                };
+                if l.len() != r.len() {
+                    return Err(EngineError::Syntax("comparing tuples of different sizes".into()));
+                }
+                let nulls: Vec<String> = l.iter().chain(r.iter()).map(|e| format!("({e}) IS NULL")).collect();
+                parse_expr(&format!("CASE WHEN {} THEN NULL ELSE ({left} {op} {right}) END", nulls.join(" OR ")))
+                    .map(Some)
+            })(),
             // `is_bot AND x > 1`, `NOT flag`: each operand a condition.
             Expr::BinaryOp { left, op: BinaryOperator::And | BinaryOperator::Or, right } => {
                 as_condition(left);
