@@ -703,6 +703,10 @@ impl compat::Tables for DataFusionEngine {
         let tables = self.tables.read().ok()?;
         Some(tables.get(table)?.columns.clone())
     }
+
+    fn has_column(&self, column: &str) -> bool {
+        self.tables.read().is_ok_and(|tables| tables.values().any(|t| t.columns.iter().any(|(n, _)| n == column)))
+    }
 }
 
 /// The names a scoped query resolves, and what each reads.

@@ -246,6 +246,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_no_null_elements", Kind::NoNullElements, any1()));
     ctx.register_udf(udf("ch_array_enumerate", Kind::Enumerate, any1()));
     ctx.register_udf(udf("ch_array_slice", Kind::ArraySlice, variadic()));
+    ctx.register_udf(udf("ch_array_compact", Kind::ArrayCompact, any1()));
     for (name, ints, float32, what) in [
         ("ch_quantile_arg", true, true, "a quantile"),
         ("ch_quantile_exact_arg", false, false, "an exact quantile"),
@@ -374,6 +375,8 @@ enum Kind {
     Enumerate,
     /// `arraySlice(arr, offset[, length])`, with ClickHouse's reading of negative and out-of-range bounds.
     ArraySlice,
+    /// `arrayCompact(arr)`: runs of equal elements (NULLs included) kept once.
+    ArrayCompact,
     /// An array as it is, unless an element is NULL (`arrayDistinct`, which drops them in ClickHouse): refused.
     NoNullElements,
     /// `arraySum(arr)` of integers: `UInt64` or `Int64`, wrapping on overflow as ClickHouse's does.
@@ -433,6 +436,14 @@ impl ScalarUDFImpl for ChFunction {
                     return exec_err!(
                         "tinybird-local's DataFusion engine supports arraySum of an array of integers only (floats \
                          add up in ClickHouse's order; use --engine clickhouse)"
+                    );
+                }
+            },
+            Kind::ArrayCompact => match args {
+                [t @ DataType::List(_)] => t.clone(),
+                _ => {
+                    return exec_err!(
+                        "The argument of function arrayCompact must be an array (ILLEGAL_TYPE_OF_ARGUMENT)"
                     );
                 }
             },
@@ -595,6 +606,7 @@ impl ScalarUDFImpl for ChFunction {
             Kind::NotNull | Kind::Float64Arg { .. } | Kind::IfResult | Kind::TimeOfDayArg => arrays[0].clone(),
             Kind::Range | Kind::Enumerate => ranges(&arrays[0], rows, &self.kind)?,
             Kind::ArraySlice => array_slice(&arrays, rows)?,
+            Kind::ArrayCompact => array_compact(&arrays[0], rows)?,
             Kind::NoNullElements => {
                 if let DataType::List(_) = arrays[0].data_type()
                     && let values = arrays[0].as_list::<i32>().values()
@@ -799,6 +811,36 @@ fn slice_bounds(len: i64, offset: i64, length: Option<i64>) -> (i64, i64) {
     };
     let (start, end) = (start.clamp(0, len), end.clamp(0, len));
     if end <= start { (0, 0) } else { (start, end) }
+}
+
+fn array_compact(array: &ArrayRef, rows: usize) -> Result<ArrayRef> {
+    use datafusion::arrow::array::UInt32Array;
+    use datafusion::arrow::buffer::OffsetBuffer;
+    let list = array.as_list::<i32>();
+    let values = list.values();
+    let mut indices: Vec<u32> = Vec::new();
+    let mut lengths: Vec<usize> = Vec::with_capacity(rows);
+    for r in 0..rows {
+        if list.is_null(r) {
+            lengths.push(0);
+            continue;
+        }
+        let (first, len) = (list.value_offsets()[r] as usize, list.value_length(r) as usize);
+        let mut kept = 0;
+        let mut previous: Option<ScalarValue> = None;
+        for i in first..first + len {
+            let v = ScalarValue::try_from_array(values, i)?;
+            if previous.as_ref() != Some(&v) {
+                indices.push(i as u32);
+                kept += 1;
+            }
+            previous = Some(v);
+        }
+        lengths.push(kept);
+    }
+    let taken = datafusion::arrow::compute::take(values.as_ref(), &UInt32Array::from(indices), None)?;
+    let DataType::List(field) = array.data_type() else { return exec_err!("arrayCompact of a non-array") };
+    Ok(Arc::new(ListArray::try_new(field.clone(), OffsetBuffer::from_lengths(lengths), taken, list.nulls().cloned())?))
 }
 
 fn array_slice(arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {

@@ -528,8 +528,45 @@ fn fixed2(v: f64) -> String {
     format!("{v:.2}")
 }
 
+/// `ch_type_name(column)`: the column's declared ClickHouse type (`toTypeName` of a column); refused for a value
+/// whose type was not declared (an expression: its `Nullable`/`LowCardinality` wrappers are not known here).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TypeName {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for TypeName {
+    fn name(&self) -> &str {
+        "ch_type_name"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs<'_>) -> Result<FieldRef> {
+        if !args.arg_fields[0].metadata().contains_key(CH_TYPE_KEY) {
+            return exec_err!(
+                "DB::Exception: toTypeName of a value without a declared type (an expression, not a column) is not \
+                 supported by tinybird-local's DataFusion engine"
+            );
+        }
+        Ok(Arc::new(Field::new("ch_type_name", DataType::Utf8, false)))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let name = ChType::of_field(&args.arg_fields[0]).to_string();
+        Ok(ColumnarValue::Scalar(datafusion::common::ScalarValue::Utf8(Some(name))))
+    }
+}
+
 /// Registers the functions.
 pub(super) fn register(ctx: &SessionContext) {
+    ctx.register_udf(ScalarUDF::new_from_impl(TypeName { signature: Signature::any(1, Volatility::Immutable) }));
     for (i, f) in FUNCTIONS.iter().enumerate() {
         let signature = if f.arity.start() == f.arity.end() {
             Signature::any(*f.arity.start(), Volatility::Immutable)

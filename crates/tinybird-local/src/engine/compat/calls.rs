@@ -786,6 +786,7 @@ fn arrays(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>,
         "range" if a.len() == 1 => format!("ch_range({})", typed_literal_text(&a[0])),
         "range" => return Err(EngineError::Unsupported("range(start, end[, step])".into())),
         "arrayEnumerate" => format!("ch_array_enumerate({})", one(call)?),
+        "arrayCompact" => format!("ch_array_compact({})", one(call)?),
         "arraySlice" => {
             arity(call, 2..=3)?;
             // A NULL bound is no bound: a NULL offset starts at the first element, a NULL length goes to the end.
@@ -964,6 +965,11 @@ fn strings(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
         }
         "hex" | "HEX" => format!("ch_hex({})", typed_literal_text(one(call)?)),
         "MD5" => format!("ch_md5({})", one(call)?),
+        // `toTypeName` of a literal is answered before this (see the rewriter); of a column, its declared type.
+        "toTypeName" => match bare_column(one(call)?) {
+            Some(_) => format!("ch_type_name({})", one(call)?),
+            None => return Err(EngineError::Unsupported("toTypeName of an expression (not a column)".into())),
+        },
         "domain"
         | "domainWithoutWWW"
         | "protocol"

@@ -473,7 +473,7 @@ pub fn in_ctes_as_subqueries(query: &mut Query, catalog: &dyn Tables) -> Result<
             if !self.names.iter().any(|scope| scope.contains(&name.value)) {
                 return ControlFlow::Continue(());
             }
-            if self.catalog.column_type(&name.value).is_some() {
+            if self.catalog.has_column(&name.value) {
                 self.error = Some(EngineError::Unsupported(format!(
                     "IN `{}`, the name of both a CTE and a column (ClickHouse reads the column)",
                     name.value

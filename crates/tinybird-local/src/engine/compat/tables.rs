@@ -176,6 +176,10 @@ pub trait Tables {
     /// Whether some table declares a column of this name with a type stored as text here (`UUID`, `IPv4`, an enum):
     /// its values keep their ClickHouse type only when selected as the column itself.
     fn text_stored_column(&self, column: &str) -> bool;
+    /// Whether some table has a column of this name, whatever its type.
+    fn has_column(&self, column: &str) -> bool {
+        self.column_type(column).is_some()
+    }
 }
 
 /// No tables: a query translated without a catalog.
