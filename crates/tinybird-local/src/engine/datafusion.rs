@@ -402,7 +402,11 @@ fn poisoned() -> EngineError {
     EngineError::Execution("engine state lock poisoned by an earlier panic".into())
 }
 
-fn exec_error(e: datafusion::error::DataFusionError) -> EngineError {
+fn exec_error(mut e: datafusion::error::DataFusionError) -> EngineError {
+    // An analyzer rule's error comes wrapped in the rule's name: the message is inside.
+    while let datafusion::error::DataFusionError::Context(_, inner) = e {
+        e = *inner;
+    }
     let text = e.strip_backtrace();
     if let Some(name) = duplicate_column_name(&text) {
         // ClickHouse returns both columns under one name; DataFusion cannot hold two. Refuse with the name.

@@ -72,6 +72,41 @@ impl AnalyzerRule for OrderKeys {
                 let window = datafusion::logical_expr::Window::try_new(exprs, window.input)?;
                 Ok(Transformed::yes(LogicalPlan::Window(window)))
             }
+            // Aggregates: `argMax(v, ip)` (a `first_value` ordered by `ip`) orders by value; `min`/`max` of such a
+            // value would give its text's extreme, refused.
+            LogicalPlan::Aggregate(agg) => {
+                let schema = agg.input.schema().clone();
+                let mut changed = false;
+                let mut exprs = Vec::with_capacity(agg.aggr_expr.len());
+                for expr in &agg.aggr_expr {
+                    let name = expr.schema_name().to_string();
+                    let aliased = matches!(expr, Expr::Alias(_));
+                    let keyed = expr.clone().transform_up(|e| match e {
+                        Expr::AggregateFunction(mut f) => {
+                            let function = f.func.name().to_ascii_lowercase();
+                            if matches!(function.as_str(), "min" | "max")
+                                && let Some(ty) = f.params.args.iter().find_map(|a| keyed_type(a, schema.as_ref()).ok().flatten())
+                            {
+                                return datafusion::common::plan_err!(
+                                    "`{function}` of a {ty} value (ClickHouse compares it by value, not as text) is not \
+                                     supported by tinybird-local's DataFusion engine"
+                                );
+                            }
+                            let keyed = key_sorts(&mut f.params.order_by, schema.as_ref())?;
+                            let e = Expr::AggregateFunction(f);
+                            Ok(if keyed { Transformed::yes(e) } else { Transformed::no(e) })
+                        }
+                        other => Ok(Transformed::no(other)),
+                    })?;
+                    changed |= keyed.transformed;
+                    exprs.push(if keyed.transformed && !aliased { keyed.data.alias(name) } else { keyed.data });
+                }
+                if !changed {
+                    return Ok(Transformed::no(LogicalPlan::Aggregate(agg)));
+                }
+                let agg = datafusion::logical_expr::Aggregate::try_new(agg.input, agg.group_expr, exprs)?;
+                Ok(Transformed::yes(LogicalPlan::Aggregate(agg)))
+            }
             // Comparisons (`e < 'b'`, `ip BETWEEN …`, `k = 'UPPER-CASE…'`, `IN`) compare values, as ClickHouse does.
             other => {
                 let preserver = datafusion::logical_expr::expr_rewriter::NamePreserver::new(&other);
