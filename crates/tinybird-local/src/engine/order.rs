@@ -48,27 +48,17 @@ impl AnalyzerRule for OrderKeys {
             // A window's `ORDER BY` (`row_number() OVER (ORDER BY e)`) orders as ClickHouse does too.
             LogicalPlan::Window(window) => {
                 let schema = window.input.schema().clone();
-                let mut changed = false;
-                let mut exprs = Vec::with_capacity(window.window_expr.len());
-                for expr in window.window_expr {
-                    // The window's output column keeps its name, which the nodes above read it by.
-                    let name = expr.schema_name().to_string();
-                    let aliased = matches!(expr, Expr::Alias(_));
-                    let keyed = expr.transform_up(|e| match e {
-                        Expr::WindowFunction(mut f) => {
-                            let keyed = key_sorts(&mut f.params.order_by, schema.as_ref())?;
-                            let e = Expr::WindowFunction(f);
-                            Ok(if keyed { Transformed::yes(e) } else { Transformed::no(e) })
-                        }
-                        other => Ok(Transformed::no(other)),
-                    })?;
-                    changed |= keyed.transformed;
-                    exprs.push(if keyed.transformed && !aliased { keyed.data.alias(name) } else { keyed.data });
-                }
-                if !changed {
-                    let window = datafusion::logical_expr::Window::try_new(exprs, window.input)?;
+                let Some(exprs) = key_each(&window.window_expr, |e| match e {
+                    Expr::WindowFunction(mut f) => {
+                        let keyed = key_sorts(&mut f.params.order_by, schema.as_ref())?;
+                        let e = Expr::WindowFunction(f);
+                        Ok(if keyed { Transformed::yes(e) } else { Transformed::no(e) })
+                    }
+                    other => Ok(Transformed::no(other)),
+                })?
+                else {
                     return Ok(Transformed::no(LogicalPlan::Window(window)));
-                }
+                };
                 let window = datafusion::logical_expr::Window::try_new(exprs, window.input)?;
                 Ok(Transformed::yes(LogicalPlan::Window(window)))
             }
@@ -76,34 +66,27 @@ impl AnalyzerRule for OrderKeys {
             // value would give its text's extreme, refused.
             LogicalPlan::Aggregate(agg) => {
                 let schema = agg.input.schema().clone();
-                let mut changed = false;
-                let mut exprs = Vec::with_capacity(agg.aggr_expr.len());
-                for expr in &agg.aggr_expr {
-                    let name = expr.schema_name().to_string();
-                    let aliased = matches!(expr, Expr::Alias(_));
-                    let keyed = expr.clone().transform_up(|e| match e {
-                        Expr::AggregateFunction(mut f) => {
-                            let function = f.func.name().to_ascii_lowercase();
-                            if matches!(function.as_str(), "min" | "max")
-                                && let Some(ty) = f.params.args.iter().find_map(|a| keyed_type(a, schema.as_ref()).ok().flatten())
-                            {
-                                return datafusion::common::plan_err!(
-                                    "`{function}` of a {ty} value (ClickHouse compares it by value, not as text) is not \
-                                     supported by tinybird-local's DataFusion engine"
-                                );
-                            }
-                            let keyed = key_sorts(&mut f.params.order_by, schema.as_ref())?;
-                            let e = Expr::AggregateFunction(f);
-                            Ok(if keyed { Transformed::yes(e) } else { Transformed::no(e) })
+                let Some(exprs) = key_each(&agg.aggr_expr, |e| match e {
+                    Expr::AggregateFunction(mut f) => {
+                        let function = f.func.name().to_ascii_lowercase();
+                        if matches!(function.as_str(), "min" | "max")
+                            && let Some(ty) =
+                                f.params.args.iter().find_map(|a| keyed_type(a, schema.as_ref()).ok().flatten())
+                        {
+                            return datafusion::common::plan_err!(
+                                "`{function}` of a {ty} value (ClickHouse compares it by value, not as text) is not \
+                                 supported by tinybird-local's DataFusion engine"
+                            );
                         }
-                        other => Ok(Transformed::no(other)),
-                    })?;
-                    changed |= keyed.transformed;
-                    exprs.push(if keyed.transformed && !aliased { keyed.data.alias(name) } else { keyed.data });
-                }
-                if !changed {
+                        let keyed = key_sorts(&mut f.params.order_by, schema.as_ref())?;
+                        let e = Expr::AggregateFunction(f);
+                        Ok(if keyed { Transformed::yes(e) } else { Transformed::no(e) })
+                    }
+                    other => Ok(Transformed::no(other)),
+                })?
+                else {
                     return Ok(Transformed::no(LogicalPlan::Aggregate(agg)));
-                }
+                };
                 let agg = datafusion::logical_expr::Aggregate::try_new(agg.input, agg.group_expr, exprs)?;
                 Ok(Transformed::yes(LogicalPlan::Aggregate(agg)))
             }
@@ -227,6 +210,21 @@ fn key_comparison(expr: Expr, schema: &dyn ExprSchema) -> Result<Transformed<Exp
         }
         other => Ok(Transformed::no(other)),
     }
+}
+
+/// A node's expressions (a window's or an aggregate's) with `key` applied bottom-up to each, each output column keeping
+/// its name, which the nodes above read it by; None when `key` changed none of them.
+fn key_each(exprs: &[Expr], mut key: impl FnMut(Expr) -> Result<Transformed<Expr>>) -> Result<Option<Vec<Expr>>> {
+    let mut changed = false;
+    let mut out = Vec::with_capacity(exprs.len());
+    for expr in exprs {
+        let name = expr.schema_name().to_string();
+        let aliased = matches!(expr, Expr::Alias(_));
+        let keyed = expr.clone().transform_up(&mut key)?;
+        changed |= keyed.transformed;
+        out.push(if keyed.transformed && !aliased { keyed.data.alias(name) } else { keyed.data });
+    }
+    Ok(changed.then_some(out))
 }
 
 /// Replaces each sort key of a keyed type by its `ch_order_key`; whether any was.
