@@ -116,6 +116,7 @@ pub(crate) fn render(result: &QueryResult, format: Format, options: OutputOption
                 }
                 None => for_each_object(
                     result,
+                    &result.batches,
                     &keys,
                     options,
                     &mut out,
@@ -129,6 +130,9 @@ pub(crate) fn render(result: &QueryResult, format: Format, options: OutputOption
             if let Some(totals) = engine_totals(result, RowText::Json) {
                 out.push_str(",\n\n\t\"totals\": ");
                 out.push_str(totals);
+            } else if let Some(totals) = &result.totals {
+                out.push_str(",\n\n\t\"totals\": ");
+                for_each_object(result, std::slice::from_ref(totals), &keys, options, &mut out, |_| {}, |_| {});
             }
             let _ = write!(out, ",\n\n\t\"rows\": {}", result.num_rows());
             if let Some(n) = result.rows_before_limit {
@@ -145,7 +149,7 @@ pub(crate) fn render(result: &QueryResult, format: Format, options: OutputOption
                 out.push_str(r);
                 out.push('\n');
             }),
-            None => for_each_object(result, &keys, options, &mut out, |_| {}, |out| out.push('\n')),
+            None => for_each_object(result, &result.batches, &keys, options, &mut out, |_| {}, |out| out.push('\n')),
         },
         Format::Csv | Format::CsvWithNames => {
             if format == Format::CsvWithNames {
@@ -161,7 +165,7 @@ pub(crate) fn render(result: &QueryResult, format: Format, options: OutputOption
                 push_totals(&mut out, engine_totals(result, RowText::Csv));
                 return out;
             }
-            for row in result.rows() {
+            let csv_row = |out: &mut String, row: &[Value]| {
                 for (i, (v, c)) in row.iter().zip(&result.columns).enumerate() {
                     if i > 0 {
                         out.push(',');
@@ -169,6 +173,13 @@ pub(crate) fn render(result: &QueryResult, format: Format, options: OutputOption
                     out.push_str(&csv_value(v, &c.ty));
                 }
                 out.push('\n');
+            };
+            for row in result.rows() {
+                csv_row(&mut out, row);
+            }
+            if let Some(totals) = totals_row(result) {
+                out.push('\n');
+                csv_row(&mut out, &totals);
             }
         }
         Format::Tsv | Format::TsvWithNames => {
@@ -185,7 +196,7 @@ pub(crate) fn render(result: &QueryResult, format: Format, options: OutputOption
                 push_totals(&mut out, engine_totals(result, RowText::Tsv));
                 return out;
             }
-            for row in result.rows() {
+            let tsv_row = |out: &mut String, row: &[Value]| {
                 for (i, (v, c)) in row.iter().zip(&result.columns).enumerate() {
                     if i > 0 {
                         out.push('\t');
@@ -196,6 +207,13 @@ pub(crate) fn render(result: &QueryResult, format: Format, options: OutputOption
                     }
                 }
                 out.push('\n');
+            };
+            for row in result.rows() {
+                tsv_row(&mut out, row);
+            }
+            if let Some(totals) = totals_row(result) {
+                out.push('\n');
+                tsv_row(&mut out, &totals);
             }
         }
     }
@@ -205,6 +223,12 @@ pub(crate) fn render(result: &QueryResult, format: Format, options: OutputOption
 /// The `WITH TOTALS` row the engine formatted, when there is one in this form.
 fn engine_totals(result: &QueryResult, kind: RowText) -> Option<&str> {
     result.text.as_ref().filter(|t| t.kind == kind).and_then(|t| t.totals.as_deref())
+}
+
+/// The `WITH TOTALS` row of a result whose engine gave it as a batch, as values.
+fn totals_row(result: &QueryResult) -> Option<Vec<Value>> {
+    let batch = result.totals.as_ref().filter(|b| b.num_rows() > 0)?;
+    Some(batch.columns().iter().map(|a| crate::engine::value_at(a.as_ref(), 0)).collect())
 }
 
 /// CSV and TSV write the totals row after an empty line, as ClickHouse does.
@@ -225,13 +249,14 @@ fn engine_rows(result: &QueryResult, kind: RowText) -> Option<&[String]> {
 /// and `after` around each object.
 fn for_each_object(
     result: &QueryResult,
+    batches: &[datafusion::arrow::record_batch::RecordBatch],
     keys: &[String],
     options: OutputOptions,
     out: &mut String,
     mut before: impl FnMut(&mut String),
     mut after: impl FnMut(&mut String),
 ) {
-    for batch in &result.batches {
+    for batch in batches {
         // One writer per column, chosen once per batch rather than once per cell.
         let writers: Vec<CellWriter<'_>> =
             batch.columns().iter().zip(&result.columns).map(|(a, c)| cell_writer(a.as_ref(), &c.ty, options)).collect();

@@ -199,11 +199,23 @@ impl IntFunction {
                 (None, _, Some(fa), _) if int(b).is_some() || float_bits(b).is_some() => Ok(int_type(true, fa)),
                 _ => self.illegal(a, b),
             },
-            // `/` divides as floats (7 / 2 = 3.5), except decimals, which ClickHouse divides in the dividend's
-            // decimal type, truncating: not reproduced here.
+            // `/` divides as floats (7 / 2 = 3.5); decimals as `decimal_divide` says.
             (Op::Divide, [a, b]) => match (a, b) {
-                (DataType::Decimal128(..) | DataType::Decimal256(..), _)
-                | (_, DataType::Decimal128(..) | DataType::Decimal256(..)) => self.unsupported("Decimal arguments"),
+                (DataType::Decimal128(p, s), other) | (other, DataType::Decimal128(p, s)) if int(other).is_some() => {
+                    Ok(DataType::Decimal128(*p, *s))
+                }
+                (DataType::Decimal128(p1, s1), DataType::Decimal128(p2, s2)) => {
+                    if s2 > s1 {
+                        return exec_err!(
+                            "DB::Exception: Decimal result's scale is less than argument's one. (ARGUMENT_OUT_OF_BOUND)"
+                        );
+                    }
+                    Ok(DataType::Decimal128(decimal_storage(*p1).max(decimal_storage(*p2)), *s1))
+                }
+                (DataType::Decimal128(..), t) | (t, DataType::Decimal128(..)) if float_bits(t).is_some() => {
+                    Ok(DataType::Float64)
+                }
+                (DataType::Decimal256(..), _) | (_, DataType::Decimal256(..)) => self.unsupported("Decimal arguments"),
                 _ if (int(a).is_some() || float_bits(a).is_some()) && (int(b).is_some() || float_bits(b).is_some()) => {
                     Ok(DataType::Float64)
                 }
@@ -336,6 +348,9 @@ impl ScalarUDFImpl for IntFunction {
                 let (rs, rw) = int(&target).unwrap_or((true, 64));
                 int_column(as_i128(&arrays[0])?.into_iter().map(|x| Some(wrap(!x?, rs, rw))).collect(), &target)?
             }
+            Op::Divide if matches!(target, DataType::Decimal128(..)) => {
+                decimal_divide(&arrays[0], &arrays[1], &target)?
+            }
             Op::Divide => {
                 let quotients: Float64Array =
                     as_f64(&arrays[0])?.into_iter().zip(as_f64(&arrays[1])?).map(|(x, y)| Some(x? / y?)).collect();
@@ -344,6 +359,71 @@ impl ScalarUDFImpl for IntFunction {
         };
         Ok(ColumnarValue::Array(out))
     }
+}
+
+/// The precision of the integer ClickHouse stores a decimal of precision `p` in: 9 (Int32), 18 (Int64) or 38.
+fn decimal_storage(p: u8) -> u8 {
+    match p {
+        0..=9 => 9,
+        10..=18 => 18,
+        _ => 38,
+    }
+}
+
+/// ClickHouse's decimal `/` (measured against it): an integer operand becomes the decimal's type (scale 0 when it
+/// is the divisor); the dividend, in the result's storage integer (Int32, Int64 or Int128 by precision), is scaled up
+/// by the divisor's scale and divided, truncating toward zero, so the result keeps the dividend's scale. A value
+/// that does not fit that integer on the way is ClickHouse's overflow error; dividing by zero its division error.
+fn decimal_divide(a: &ArrayRef, b: &ArrayRef, target: &DataType) -> Result<ArrayRef> {
+    use datafusion::arrow::array::Decimal128Array;
+    use datafusion::arrow::datatypes::Decimal128Type;
+    let DataType::Decimal128(p, _) = target else { return exec_err!("decimal division to {target}") };
+    let storage = decimal_storage(*p);
+    let limit: i128 = match storage {
+        9 => i128::from(i32::MAX),
+        18 => i128::from(i64::MAX),
+        _ => i128::MAX,
+    };
+    const OVERFLOW: &str = "DB::Exception: Decimal math overflow. (DECIMAL_OVERFLOW)";
+    let fits = |v: i128| (-limit - 1..=limit).contains(&v);
+    // Each operand's raw values and scale; an integer dividend takes the divisor's scale (it becomes that decimal).
+    let scale_of = |t: &DataType| match t {
+        DataType::Decimal128(_, s) => Some(*s),
+        _ => None,
+    };
+    let sb = scale_of(b.data_type());
+    let raw = |array: &ArrayRef, scale_up: i8| -> Result<Vec<Option<i128>>> {
+        if let DataType::Decimal128(..) = array.data_type() {
+            return Ok(array.as_primitive::<Decimal128Type>().iter().collect());
+        }
+        let factor = 10i128.pow(scale_up.max(0) as u32);
+        as_i128(array)?
+            .into_iter()
+            .map(|v| match v.map(|v| v.checked_mul(factor).filter(|v| fits(*v))) {
+                None => Ok(None),
+                Some(Some(v)) => Ok(Some(v)),
+                Some(None) => exec_err!("{OVERFLOW}"),
+            })
+            .collect()
+    };
+    let divisor_scale = sb.unwrap_or(0);
+    let xs = raw(a, divisor_scale)?;
+    let ys = raw(b, 0)?;
+    let up = 10i128.pow(divisor_scale.max(0) as u32);
+    let mut out = Vec::with_capacity(xs.len());
+    for (x, y) in xs.into_iter().zip(ys) {
+        let (Some(x), Some(y)) = (x, y) else {
+            out.push(None);
+            continue;
+        };
+        if y == 0 {
+            return exec_err!("{DIVISION_BY_ZERO}");
+        }
+        let Some(scaled) = x.checked_mul(up).filter(|v| fits(*v)) else { return exec_err!("{OVERFLOW}") };
+        let Some(q) = scaled.checked_div(y).filter(|v| fits(*v)) else { return exec_err!("{OVERFLOW}") };
+        out.push(Some(q));
+    }
+    Ok(Arc::new(Decimal128Array::from(out).with_data_type(target.clone())))
 }
 
 fn abs(a: &ArrayRef, target: &DataType) -> Result<ArrayRef> {

@@ -173,6 +173,12 @@ impl ClickHouseArithmetic {
         {
             return Some(e);
         }
+        // A decimal and a float: both as Float64, as ClickHouse computes it (DataFusion would keep a Float32).
+        let float = |t: &DataType| matches!(t, DataType::Float32 | DataType::Float64);
+        if matches!((&lt, &rt), (DataType::Decimal128(..), t) | (t, DataType::Decimal128(..)) if float(t)) {
+            let float64 = DataType::Float64;
+            return Some(Expr::BinaryExpr(BinaryExpr { left: cast(left, &float64), op, right: cast(right, &float64) }));
+        }
         if let Some(target) = Self::decimal(op, &lt, &rt) {
             // DataFusion computes it exactly, in a wider decimal; the result takes ClickHouse's type (a value
             // beyond its precision is an error, where ClickHouse would keep it).
@@ -275,6 +281,8 @@ impl DataFusionEngine {
         super::text::register(&ctx);
         super::joins::register(&ctx);
         super::funnels::register(&ctx);
+        super::quantiles::register(&ctx);
+        super::decimals::register(&ctx);
         // Registering a rewrite on a fresh context cannot fail (it only pushes onto the analyzer's list).
         let _ = datafusion::execution::FunctionRegistry::register_function_rewrite(&mut ctx, Arc::new(BoolAsInteger));
         let _ =
@@ -413,6 +421,14 @@ fn exec_error(mut e: datafusion::error::DataFusionError) -> EngineError {
         return EngineError::Unsupported(format!(
             "two result columns named `{name}` (ClickHouse returns both under that name; alias one of them to run this here)"
         ));
+    }
+    // DataFusion's physical planner fails its own check on a sort by a comparison of a function's result
+    // (`ORDER BY upper(s) < 'B'`, a UUID compared in a window's `PARTITION BY`): refused, naming it.
+    if text.contains("does not satisfy order requirements") {
+        return EngineError::Unsupported(
+            "ORDER BY or PARTITION BY a comparison of a function's result (DataFusion's planner cannot sort by it)"
+                .into(),
+        );
     }
     // DataFusion prefixes errors with their phase; keep the message that names the problem.
     let text = text
@@ -642,6 +658,7 @@ impl DataFusionEngine {
                     wrappers: vec![],
                     literal_limit: None,
                     tables: vec![],
+                    totals_statement: None,
                 };
                 let (_, batches) = self.run(&state, &counted).await?;
                 batches.first().filter(|b| b.num_rows() > 0).map(|b| match value_at(b.column(0).as_ref(), 0) {
@@ -660,7 +677,54 @@ impl DataFusionEngine {
                 bytes_read += b;
             }
         }
-        Ok(QueryResult::new(columns, kept, rows_before_limit, rows_read, bytes_read))
+        let mut result = QueryResult::new(columns, kept, rows_before_limit, rows_read, bytes_read);
+        if let Some(statement) = &translated.totals_statement {
+            result.totals = Some(self.totals_row(&state, statement, &schema).await?);
+        }
+        Ok(result)
+    }
+
+    /// The `WITH TOTALS` row: the totals query's one row, in the rows' column types.
+    async fn totals_row(
+        &self,
+        state: &SessionState,
+        statement: &datafusion::sql::sqlparser::ast::Statement,
+        schema: &SchemaRef,
+    ) -> Result<RecordBatch, EngineError> {
+        let totals = Translated {
+            statement: statement.clone(),
+            count_statement: None,
+            wrappers: vec![],
+            literal_limit: None,
+            tables: vec![],
+            totals_statement: None,
+        };
+        let (_, batches) = self.run(state, &totals).await?;
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        let Some(batch) = batches.into_iter().find(|b| b.num_rows() > 0).filter(|_| rows == 1) else {
+            return Err(EngineError::Unsupported(format!(
+                "WITH TOTALS here: its query gave {rows} rows, not one (tinybird-local's DataFusion engine)"
+            )));
+        };
+        if batch.num_columns() != schema.fields().len() {
+            return Err(EngineError::Unsupported("WITH TOTALS here: its row has other columns than the rows".into()));
+        }
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(a, f)| {
+                if a.data_type() == f.data_type() {
+                    Ok(a.clone())
+                } else {
+                    cast(a, f.data_type()).map_err(|e| EngineError::Unsupported(format!("WITH TOTALS here: {e}")))
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // A Nullable key's totals value is NULL where the rows may have none.
+        let fields: Vec<_> = schema.fields().iter().map(|f| f.as_ref().clone().with_nullable(true)).collect();
+        RecordBatch::try_new(Arc::new(datafusion::arrow::datatypes::Schema::new(fields)), columns)
+            .map_err(|e| EngineError::Unsupported(format!("WITH TOTALS here: {e}")))
     }
 }
 
@@ -675,6 +739,11 @@ fn with_nulls(ty: ChType) -> ChType {
 }
 
 impl compat::Tables for DataFusionEngine {
+    fn is_aggregate(&self, function: &str) -> bool {
+        datafusion::execution::FunctionRegistry::udaf(&self.ctx, &function.to_ascii_lowercase()).is_ok()
+            || datafusion::execution::FunctionRegistry::udaf(&self.ctx, function).is_ok()
+    }
+
     fn nullable_column(&self, column: &str) -> bool {
         self.tables.read().is_ok_and(|tables| {
             tables.values().any(|t| t.columns.iter().any(|(n, ty)| n == column && ty.is_nullable()))

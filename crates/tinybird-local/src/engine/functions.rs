@@ -11,7 +11,7 @@ use datafusion::arrow::array::{
     TimestampSecondBuilder, UInt8Builder, UInt64Builder,
 };
 use datafusion::arrow::compute::{CastOptions, cast, cast_with_options};
-use datafusion::arrow::datatypes::{DataType, Field, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, TimeUnit};
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{
     Accumulator, ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, create_udaf,
@@ -237,6 +237,9 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_to_string", Kind::ToString, any1()));
     ctx.register_udf(udf("ch_length", Kind::Length, any1()));
     ctx.register_udf(udf("ch_zero_if_null", Kind::ZeroIfNull, any1()));
+    for (name, nullable) in [("ch_grouping_key", false), ("ch_grouping_key_nullable", true)] {
+        ctx.register_udf(udf(name, Kind::GroupingKey { nullable }, Signature::any(2, Volatility::Immutable)));
+    }
     ctx.register_udf(udf("ch_not_null", Kind::NotNull, any1()));
     ctx.register_udf(udf("ch_if_result", Kind::IfResult, any1()));
     ctx.register_udf(udf("ch_time_of_day_arg", Kind::TimeOfDayArg, any1()));
@@ -249,7 +252,6 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_array_compact", Kind::ArrayCompact, any1()));
     for (name, ints, float32, what) in [
         ("ch_quantile_arg", true, true, "a quantile"),
-        ("ch_quantile_exact_arg", false, false, "an exact quantile"),
         ("ch_spread_arg", true, false, "a variance or standard deviation"),
     ] {
         ctx.register_udf(udf(name, Kind::Float64Arg { ints, float32, what }, any1()));
@@ -300,18 +302,45 @@ pub fn register(ctx: &SessionContext) {
             Arc::new(vec![DataType::Float64; 3]),
         ));
     }
-    for (name, exact) in [("ch_quantile", false), ("ch_quantile_exact", true)] {
-        let state =
-            Arc::new(vec![DataType::List(Arc::new(Field::new("item", DataType::Float64, true))), DataType::Float64]);
-        ctx.register_udaf(create_udaf(
-            name,
-            vec![DataType::Float64, DataType::Float64],
-            Arc::new(DataType::Float64),
-            Volatility::Immutable,
-            Arc::new(move |_| Ok(Box::new(Quantile { values: Vec::new(), level: None, exact }))),
-            state,
-        ));
-    }
+    let state =
+        Arc::new(vec![DataType::List(Arc::new(Field::new("item", DataType::Float64, true))), DataType::Float64]);
+    ctx.register_udaf(create_udaf(
+        "ch_quantile",
+        vec![DataType::Float64, DataType::Float64],
+        Arc::new(DataType::Float64),
+        Volatility::Immutable,
+        Arc::new(move |_| Ok(Box::new(Quantile { values: Vec::new(), level: None }))),
+        state,
+    ));
+}
+
+/// A ClickHouse type's default in this engine's form (`field` tells a declared type): 0, '', the epoch, an empty list;
+/// a UUID or an address stored as text is its zero; an enum its name of the smallest number.
+fn default_of(field: Option<&Field>, ty: &DataType) -> Result<ScalarValue> {
+    let default = match field.map(|f| ChType::of_field(f).base().clone()) {
+        Some(ChType::Named(name)) if name == "UUID" => {
+            ScalarValue::Utf8(Some("00000000-0000-0000-0000-000000000000".into()))
+        }
+        Some(ChType::Named(name)) if name == "IPv4" => ScalarValue::Utf8(Some("0.0.0.0".into())),
+        Some(ChType::Named(name)) if name == "IPv6" => ScalarValue::Utf8(Some("::".into())),
+        Some(ChType::Named(name)) if name.starts_with("Enum") => {
+            let smallest = match name.parse::<tinybird_types::ChType>() {
+                Ok(tinybird_types::ChType::Enum8(values)) => {
+                    values.iter().min_by_key(|(_, v)| *v).map(|(n, _)| n.clone())
+                }
+                Ok(tinybird_types::ChType::Enum16(values)) => {
+                    values.iter().min_by_key(|(_, v)| *v).map(|(n, _)| n.clone())
+                }
+                _ => None,
+            };
+            let Some(smallest) = smallest else {
+                return exec_err!("DB::Exception: the default of an enum without values");
+            };
+            ScalarValue::Utf8(Some(smallest))
+        }
+        _ => ScalarValue::new_default(ty)?,
+    };
+    default.cast_to(ty)
 }
 
 fn udf(name: &'static str, kind: Kind, signature: Signature) -> ScalarUDF {
@@ -352,6 +381,13 @@ enum Kind {
     ZeroIfNull,
     /// The value, and an error for a NULL: `CAST(x AS T)` to a non-Nullable `T`.
     NotNull,
+    /// `ch_grouping_key(key, count(*))`: a non-Nullable `GROUP BY` key of grouping sets, its type's default on a row
+    /// not grouped by it (where DataFusion gives NULL), as ClickHouse fills it; a Nullable one (`nullable`) as it is.
+    /// The second argument, unused, keeps DataFusion from taking the key for a constant where a filter pins it
+    /// (`WHERE k = 'a'`): it would drop it from `ORDER BY`, where grouping sets make it vary.
+    GroupingKey {
+        nullable: bool,
+    },
     /// The result of `if`/`multiIf`, as it is, unless DataFusion had to widen a `UInt64` and a signed integer to
     /// `Decimal(20, 0)`, where ClickHouse's result is a `Variant`: refused when the query is planned.
     IfResult,
@@ -359,8 +395,8 @@ enum Kind {
     TimeOfDayArg,
     /// The argument of an aggregate this engine computes in Float64, as it is, when ClickHouse's result is a
     /// Float64 for it too: integers (when `ints`), Float32 (when `float32`) and Float64 (`quantile` of any of them;
-    /// `quantileExact` only of a Float64, as it returns its argument's type; `varPop` and the like not of a
-    /// Float32, whose result is a Float32). Anything else is refused when the query is planned.
+    /// `varPop` and the like not of a Float32, whose result is a Float32). Anything else is refused when the query is
+    /// planned.
     Float64Arg {
         ints: bool,
         float32: bool,
@@ -408,6 +444,20 @@ impl ScalarUDFImpl for ChFunction {
         &self.signature
     }
 
+    /// The return type; `ch_zero_if_null` and `ch_not_null` keep their argument's declared type when it is one stored
+    /// as text (a UUID, an address, an enum), which its order and default follow.
+    fn return_field_from_args(&self, args: datafusion::logical_expr::ReturnFieldArgs<'_>) -> Result<FieldRef> {
+        let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
+        let ty = self.return_type(&types)?;
+        let field = Field::new(self.name, ty, true);
+        Ok(Arc::new(match (&self.kind, args.arg_fields.first().map(|f| ChType::of_field(f).base().clone())) {
+            (Kind::ZeroIfNull | Kind::NotNull | Kind::GroupingKey { .. }, Some(declared @ ChType::Named(_))) => {
+                field.with_metadata(declared.field(self.name).metadata().clone())
+            }
+            _ => field,
+        }))
+    }
+
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         Ok(match &self.kind {
             Kind::Cast { target, .. } => target.clone(),
@@ -418,7 +468,9 @@ impl ScalarUDFImpl for ChFunction {
                 _ => DataType::Float64,
             },
             Kind::DateDiff => DataType::Int64,
-            Kind::ZeroIfNull | Kind::NotNull => args.first().cloned().unwrap_or(DataType::Int64),
+            Kind::ZeroIfNull | Kind::NotNull | Kind::GroupingKey { .. } => {
+                args.first().cloned().unwrap_or(DataType::Int64)
+            }
             Kind::Range => match args {
                 [t] if t.is_unsigned_integer() => DataType::List(Arc::new(Field::new("item", t.clone(), false))),
                 _ => {
@@ -604,6 +656,16 @@ impl ScalarUDFImpl for ChFunction {
                 );
             }
             Kind::NotNull | Kind::Float64Arg { .. } | Kind::IfResult | Kind::TimeOfDayArg => arrays[0].clone(),
+            Kind::GroupingKey { nullable } => {
+                let key = &arrays[0];
+                if *nullable || key.null_count() == 0 || key.data_type() == &DataType::Null {
+                    key.clone()
+                } else {
+                    let default = default_of(args.arg_fields.first().map(AsRef::as_ref), key.data_type())?;
+                    let mask = datafusion::arrow::compute::is_null(key.as_ref())?;
+                    datafusion::arrow::compute::kernels::zip::zip(&mask, &default.to_scalar()?, key)?
+                }
+            }
             Kind::Range | Kind::Enumerate => ranges(&arrays[0], rows, &self.kind)?,
             Kind::ArraySlice => array_slice(&arrays, rows)?,
             Kind::ArrayCompact => array_compact(&arrays[0], rows)?,
@@ -668,9 +730,8 @@ impl ScalarUDFImpl for ChFunction {
                 if a.null_count() == 0 || a.data_type() == &DataType::Null {
                     a.clone()
                 } else {
-                    // The type's default: 0, '', the epoch, an empty list.
-                    let zeros =
-                        datafusion::scalar::ScalarValue::new_default(a.data_type())?.to_array_of_size(a.len())?;
+                    let default = default_of(args.arg_fields.first().map(AsRef::as_ref), a.data_type())?;
+                    let zeros = default.to_array_of_size(a.len())?;
                     let mask = datafusion::arrow::compute::is_null(a.as_ref())?;
                     datafusion::arrow::compute::kernels::zip::zip(&mask, &zeros, a)?
                 }
@@ -1336,8 +1397,6 @@ fn json(kind: &Json, arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
     })
 }
 
-/// `quantile(level)(x)` (interpolated, as ClickHouse's reservoir sampler computes it while it holds every value)
-/// and `quantileExact(level)(x)`.
 /// Which spread `Moments` gives.
 #[derive(Debug, Clone, Copy)]
 enum Spread {
@@ -1403,11 +1462,12 @@ impl Accumulator for Moments {
     }
 }
 
+/// `quantile(level)(x)`: interpolated, as ClickHouse's reservoir sampler computes it while it holds every value
+/// (`quantileExact` is in the `quantiles` module).
 #[derive(Debug)]
 struct Quantile {
     values: Vec<f64>,
     level: Option<f64>,
-    exact: bool,
 }
 
 impl Accumulator for Quantile {
@@ -1457,15 +1517,10 @@ impl Accumulator for Quantile {
         let v = &mut self.values;
         v.sort_by(f64::total_cmp);
         let n = v.len();
-        let result = if self.exact {
-            let i = if level < 1.0 { (level * n as f64) as usize } else { n - 1 };
-            v[i.min(n - 1)]
-        } else {
-            let index = (level * (n - 1) as f64).clamp(0.0, (n - 1) as f64);
-            let i = index as usize;
-            let (left, right) = (v[i], v[(i + 1).min(n - 1)]);
-            left + (right - left) * (index - i as f64)
-        };
+        let index = (level * (n - 1) as f64).clamp(0.0, (n - 1) as f64);
+        let i = index as usize;
+        let (left, right) = (v[i], v[(i + 1).min(n - 1)]);
+        let result = left + (right - left) * (index - i as f64);
         Ok(ScalarValue::Float64(Some(result)))
     }
 

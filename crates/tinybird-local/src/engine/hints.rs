@@ -96,6 +96,8 @@ const AGGREGATES: &[&str] = &[
     "sum",
     "avg",
     "median",
+    "medianExact",
+    "quantileExact",
     "argMin",
     "argMax",
     "stddevPop",

@@ -8,6 +8,7 @@ pub mod clickhouse;
 pub mod compat;
 mod datafusion;
 mod dates;
+mod decimals;
 pub mod functions;
 mod funnels;
 pub mod guard;
@@ -16,6 +17,7 @@ mod joins;
 mod json;
 pub mod names;
 mod order;
+mod quantiles;
 pub mod runtime;
 mod strings;
 mod sums;
@@ -158,6 +160,9 @@ pub struct QueryResult {
     pub bytes_read: u64,
     /// The rows as the engine formatted them, when it did (then `batches` is empty).
     pub text: Option<TextRows>,
+    /// The `WITH TOTALS` row as a one-row batch whose columns follow `columns`, when the query asked for one and
+    /// the engine did not format it in `text`.
+    pub totals: Option<RecordBatch>,
     rows: std::sync::OnceLock<Vec<Vec<Value>>>,
 }
 
@@ -177,6 +182,7 @@ impl QueryResult {
             rows_read,
             bytes_read,
             text: None,
+            totals: None,
             rows: std::sync::OnceLock::new(),
         }
     }
@@ -196,6 +202,7 @@ impl QueryResult {
             rows_read,
             bytes_read,
             text: Some(text),
+            totals: None,
             rows: std::sync::OnceLock::new(),
         }
     }

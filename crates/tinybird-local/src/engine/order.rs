@@ -41,7 +41,16 @@ impl AnalyzerRule for OrderKeys {
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
         plan.transform_up_with_subqueries(|plan| match plan {
             LogicalPlan::Sort(mut sort) => {
-                let changed = key_sorts(&mut sort.expr, sort.input.schema().as_ref())?;
+                let schema = sort.input.schema().clone();
+                // A comparison inside a sort key (`ORDER BY ip < '10.0.0.0'`) compares values too.
+                let mut changed = false;
+                for item in &mut sort.expr {
+                    let e = std::mem::replace(&mut item.expr, lit(0));
+                    let keyed = e.transform_up(|e| key_comparison(e, schema.as_ref()))?;
+                    changed |= keyed.transformed;
+                    item.expr = keyed.data;
+                }
+                changed |= key_sorts(&mut sort.expr, schema.as_ref())?;
                 let plan = LogicalPlan::Sort(sort);
                 Ok(if changed { Transformed::yes(plan) } else { Transformed::no(plan) })
             }
@@ -54,7 +63,8 @@ impl AnalyzerRule for OrderKeys {
                         let e = Expr::WindowFunction(f);
                         Ok(if keyed { Transformed::yes(e) } else { Transformed::no(e) })
                     }
-                    other => Ok(Transformed::no(other)),
+                    // A comparison in a window's argument, partition or order (`lag(ip < '10.0.0.0')`).
+                    other => key_comparison(other, schema.as_ref()),
                 })?
                 else {
                     return Ok(Transformed::no(LogicalPlan::Window(window)));
@@ -66,6 +76,8 @@ impl AnalyzerRule for OrderKeys {
             // value would give its text's extreme, refused.
             LogicalPlan::Aggregate(agg) => {
                 let schema = agg.input.schema().clone();
+                // A comparison in a key (`GROUP BY ip < '10.0.0.0'`) compares values; the key keeps its name.
+                let keyed_groups = key_each(&agg.group_expr, |e| key_comparison(e, schema.as_ref()))?;
                 let Some(exprs) = key_each(&agg.aggr_expr, |e| match e {
                     Expr::AggregateFunction(mut f) => {
                         let function = f.func.name().to_ascii_lowercase();
@@ -82,12 +94,19 @@ impl AnalyzerRule for OrderKeys {
                         let e = Expr::AggregateFunction(f);
                         Ok(if keyed { Transformed::yes(e) } else { Transformed::no(e) })
                     }
-                    other => Ok(Transformed::no(other)),
+                    // A comparison in an aggregate's argument or filter (`countIf(ip < '10.0.0.0')`).
+                    other => key_comparison(other, schema.as_ref()),
                 })?
                 else {
-                    return Ok(Transformed::no(LogicalPlan::Aggregate(agg)));
+                    return Ok(if let Some(group) = keyed_groups {
+                        let agg = datafusion::logical_expr::Aggregate::try_new(agg.input, group, agg.aggr_expr)?;
+                        Transformed::yes(LogicalPlan::Aggregate(agg))
+                    } else {
+                        Transformed::no(LogicalPlan::Aggregate(agg))
+                    });
                 };
-                let agg = datafusion::logical_expr::Aggregate::try_new(agg.input, agg.group_expr, exprs)?;
+                let group = keyed_groups.unwrap_or(agg.group_expr);
+                let agg = datafusion::logical_expr::Aggregate::try_new(agg.input, group, exprs)?;
                 Ok(Transformed::yes(LogicalPlan::Aggregate(agg)))
             }
             // Comparisons (`e < 'b'`, `ip BETWEEN …`, `k = 'UPPER-CASE…'`, `IN`) compare values, as ClickHouse does.

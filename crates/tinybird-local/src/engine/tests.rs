@@ -581,3 +581,72 @@ async fn order_sensitive_aggregates_follow_a_subquerys_order() {
     let err = e.query("SELECT groupArray(id) FROM (SELECT DISTINCT id FROM t ORDER BY id DESC)").await.unwrap_err();
     assert!(err.to_string().contains("over a subquery's ORDER BY with DISTINCT"), "{err}");
 }
+
+/// `quantileExact`/`medianExact` return the argument's own type (ClickHouse's answers for the same rows).
+#[tokio::test]
+async fn exact_quantiles_keep_the_arguments_type() {
+    let e = engine().await;
+    check(&e, "SELECT medianExact(id) FROM t", "UInt64", "2").await;
+    check(&e, "SELECT quantileExact(1)(id) FROM t", "UInt64", "3").await;
+    check(&e, "SELECT medianExact(ts) FROM t", "DateTime", "\"2024-01-16 23:59:59\"").await;
+    check(&e, "SELECT medianExact(n) FROM t", "Nullable(Int32)", "3").await;
+    check(&e, "SELECT medianExact(n) FROM t WHERE id > 5", "Nullable(Int32)", "null").await;
+    check(&e, "SELECT medianExact(id) FROM t WHERE id > 5", "UInt64", "0").await;
+    check(&e, "SELECT quantilesExact(0, 0.5)(id) FROM t", "Array(UInt64)", "[1,2]").await;
+    check(&e, "SELECT medianExact(toInt8(id) - 5) FROM t", "Int16", "-3").await;
+    let err = e.query("SELECT medianExact(name) FROM t").await.unwrap_err();
+    assert!(err.to_string().contains("an exact quantile of Utf8"), "{err}");
+}
+
+/// `WITH TOTALS`, `ROLLUP`, `CUBE` and `GROUPING SETS`: keys a row is not grouped by are their type's default (NULL
+/// when Nullable), as ClickHouse's are; the totals row is rendered as ClickHouse renders it.
+#[tokio::test]
+async fn rollups_and_totals_fill_keys_with_defaults() {
+    use crate::format::{Format, render};
+    let e = engine().await;
+    let rows = |r: &crate::engine::QueryResult| -> Vec<String> {
+        r.rows()
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .zip(&r.columns)
+                    .map(|(v, c)| {
+                        let mut s = String::new();
+                        json_value(&mut s, v, &c.ty, OutputOptions::default());
+                        s
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect()
+    };
+    let r = e
+        .query("SELECT name, id % 2 AS k, count() AS c FROM t GROUP BY ROLLUP(name, k) ORDER BY name, k, c")
+        .await
+        .unwrap();
+    assert_eq!(
+        rows(&r),
+        ["\"\",0,3", "\"B\",0,1", "\"B\",0,1", "\"a\",0,1", "\"a\",1,1", "\"c\",0,1", "\"c\",1,1"],
+        "ROLLUP"
+    );
+    // A key a filter pins is still ordered: DataFusion would take it for a constant and drop it from the sort.
+    let pinned =
+        "SELECT name, n > 0 AS p, count() AS c FROM t WHERE name = 'a' GROUP BY CUBE(name, p) ORDER BY name, p, c";
+    assert_eq!(rows(&e.query(pinned).await.unwrap()), ["\"\",1,1", "\"\",null,1", "\"a\",1,1", "\"a\",null,1"]);
+    let r = e.query("SELECT n, count() AS c FROM t GROUP BY n WITH ROLLUP ORDER BY n, c").await.unwrap();
+    assert_eq!(rows(&r), ["1,1", "3,1", "null,1", "null,3"], "a Nullable key rolled up is NULL");
+    let r = e.query("SELECT id % 2 AS k, k * 10 + 1 AS k2, max(k) AS m, count() AS c FROM t GROUP BY k WITH TOTALS ORDER BY k LIMIT 1").await.unwrap();
+    assert_eq!(rows(&r), ["0,1,0,1"]);
+    let json = render(&r, Format::Json, OutputOptions::default(), 0.0);
+    let body: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(body["totals"], serde_json::json!({"k": 0, "k2": 1, "m": 1, "c": 3}), "{json}");
+    assert!(render(&r, Format::Csv, OutputOptions::default(), 0.0).ends_with("0,1,0,1\n\n0,1,1,3\n"));
+    for (sql, construct) in [
+        ("SELECT id, count() FROM t GROUP BY id WITH TOTALS HAVING count() > 1", "WITH TOTALS together with HAVING"),
+        ("SELECT id, count() FROM t GROUP BY 1 WITH TOTALS", "given by position"),
+        ("SELECT id, count() FROM t GROUP BY ALL WITH TOTALS", "GROUP BY ALL"),
+    ] {
+        let err = e.query(sql).await.unwrap_err();
+        assert!(err.to_string().contains(construct), "{sql}: {err}");
+    }
+}

@@ -291,8 +291,16 @@ fn corpus() -> Vec<String> {
 }
 
 enum Answer {
-    Rows { meta: Value, data: Value },
-    Error { status: u16, text: String },
+    /// `totals`: the `WITH TOTALS` row, `null` without one.
+    Rows {
+        meta: Value,
+        data: Value,
+        totals: Value,
+    },
+    Error {
+        status: u16,
+        text: String,
+    },
 }
 
 async fn ask(server: &LocalServer, sql: &str) -> Answer {
@@ -307,7 +315,7 @@ async fn ask(server: &LocalServer, sql: &str) -> Answer {
     let text = r.text().await.unwrap_or_default();
     let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     if status == 200 {
-        Answer::Rows { meta: body["meta"].clone(), data: body["data"].clone() }
+        Answer::Rows { meta: body["meta"].clone(), data: body["data"].clone(), totals: body["totals"].clone() }
     } else {
         Answer::Error { status, text: body["error"].as_str().map(String::from).unwrap_or(text) }
     }
@@ -374,15 +382,15 @@ async fn datafusion_agrees_with_clickhouse_or_refuses() {
     for sql in &queries {
         let (ch, df) = (ask(&clickhouse, sql).await, ask(&datafusion, sql).await);
         match (&ch, &df) {
-            (Answer::Rows { meta: m1, data: d1 }, Answer::Rows { meta: m2, data: d2 }) => {
-                if m1 == m2 && d1 == d2 {
+            (Answer::Rows { meta: m1, data: d1, totals: t1 }, Answer::Rows { meta: m2, data: d2, totals: t2 }) => {
+                if m1 == m2 && d1 == d2 && t1 == t2 {
                     agree += 1;
                 } else {
-                    if values_only(m1, d1) == values_only(m2, d2) {
+                    if values_only(m1, d1) == values_only(m2, d2) && t1 == t2 {
                         names_only += 1;
                     }
                     if verbose {
-                        eprintln!("WRONG {sql}\n  clickhouse: {m1} {d1}\n  datafusion: {m2} {d2}");
+                        eprintln!("WRONG {sql}\n  clickhouse: {m1} {d1} {t1}\n  datafusion: {m2} {d2} {t2}");
                     }
                     wrong.insert(sql.clone());
                 }
@@ -479,7 +487,7 @@ async fn clickhouse_engine_matches_raw_clickhouse(server: &LocalServer, queries:
         let Ok((meta, data)) = raw else { continue };
         compared += 1;
         match ask(server, sql).await {
-            Answer::Rows { meta: m, data: d } if m == meta && d == data => same += 1,
+            Answer::Rows { meta: m, data: d, .. } if m == meta && d == data => same += 1,
             Answer::Rows { meta: m, .. } => differ.push(format!("{sql}\n  raw: {meta}\n  engine: {m}")),
             Answer::Error { text, .. } => differ.push(format!("{sql}\n  raw: {meta}\n  engine refuses: {text}")),
         }

@@ -135,6 +135,20 @@ async fn datasource_filters_apply_in_sql_and_pipes() {
     assert_eq!(body["data"], json!([{"c": 0}]));
     let (_, body) = get_json(&sql("SELECT count() AS c FROM (SELECT * FROM events) FORMAT JSON"), &token).await;
     assert_eq!(body["data"], json!([{"c": 3}]));
+    // The totals and subtotal rows of `WITH TOTALS` and `ROLLUP` hold only the filtered rows too.
+    let (status, body) =
+        get_json(&sql("SELECT org_id, count() AS c FROM events GROUP BY org_id WITH TOTALS FORMAT JSON"), &token).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["data"], &body["totals"]),
+        (&json!([{"org_id": "acme", "c": 3}]), &json!({"org_id": "", "c": 3}))
+    );
+    let (_, body) = get_json(
+        &sql("SELECT org_id, count() AS c FROM events GROUP BY ROLLUP(org_id) ORDER BY c, org_id FORMAT JSON"),
+        &token,
+    )
+    .await;
+    assert_eq!(body["data"], json!([{"org_id": "", "c": 3}, {"org_id": "acme", "c": 3}]), "{body}");
     // Inside pipes too: asking for org 'other' through the pipe finds nothing.
     let (status, body) = get_json(&format!("{}/v0/pipes/top_pages.json?org_id=other", s.url()), &token).await;
     assert_eq!((status, pages(&body)), (200, Vec::<String>::new()));

@@ -375,9 +375,10 @@ fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Exp
             let conditions: Vec<String> = a[1..].iter().map(|c| format!("ch_cond({c})")).collect();
             format!("ch_window_funnel({window}, {}, {})", a[0], conditions.join(", "))
         }
+        // In the argument's type; no rows give its default (NULL for a Nullable argument, nan for a float).
         "medianExact" => {
             arity(call, 1..=1)?;
-            format!("ch_quantile_exact(ch_quantile_exact_arg({}), 0.5)", a[0])
+            empty_set_default("min", format!("ch_quantile_exact({}, 0.5)", a[0]), &a[0], nullable)
         }
         // The arrays' elements in one array; `[]` for no rows.
         "groupArrayArray" => {
@@ -390,24 +391,25 @@ fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Exp
             if p.len() > 1 {
                 return Err(EngineError::Syntax(format!("{name} takes one level parameter")));
             }
-            let (f, check) = if name == "quantile" {
-                ("ch_quantile", "ch_quantile_arg")
+            if name == "quantile" {
+                format!("ch_quantile(ch_quantile_arg({}), {level})", a[0])
             } else {
-                ("ch_quantile_exact", "ch_quantile_exact_arg")
-            };
-            format!("{f}({check}({}), {level})", a[0])
+                empty_set_default("min", format!("ch_quantile_exact({}, {level})", a[0]), &a[0], nullable)
+            }
         }
         "quantiles" | "quantilesExact" => {
             arity(call, 1..=1)?;
             if p.is_empty() {
                 return Err(EngineError::Syntax(format!("{name} needs at least one level parameter")));
             }
-            let (f, check) = if name == "quantiles" {
-                ("ch_quantile", "ch_quantile_arg")
-            } else {
-                ("ch_quantile_exact", "ch_quantile_exact_arg")
-            };
-            let parts: Vec<String> = p.iter().map(|l| format!("{f}({check}({}), {l})", a[0])).collect();
+            // `quantilesExact`'s elements are never NULL: no rows give each the default.
+            let parts: Vec<String> = p
+                .iter()
+                .map(|l| match name {
+                    "quantiles" => format!("ch_quantile(ch_quantile_arg({}), {l})", a[0]),
+                    _ => format!("ch_zero_if_null(ch_quantile_exact({}, {l}))", a[0]),
+                })
+                .collect();
             format!("make_array({})", parts.join(", "))
         }
         "argMin" | "argMax" => {
@@ -1113,6 +1115,24 @@ fn numbers(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
     let (a, name) = (&call.args, call.name.as_str());
     let sql = match name {
         "toString" => format!("ch_to_string({})", one(call)?),
+        // `toDecimal32(x, S)`: `Decimal(9, S)`; 64 and 128 bits are precision 18 and 38 (see the `decimals` module).
+        n if n.starts_with("toDecimal") && n != "toDecimalString" => {
+            let rest = &n["toDecimal".len()..];
+            let (bits, mode) = match rest.split_at(rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len())) {
+                (bits, "") => (bits, "error"),
+                (bits, "OrNull") => (bits, "null"),
+                (bits, "OrZero") => (bits, "zero"),
+                _ => return Ok(None),
+            };
+            let precision = match bits {
+                "32" => 9,
+                "64" => 18,
+                "128" => 38,
+                _ => return Ok(None),
+            };
+            arity(call, 2..=2)?;
+            format!("ch_to_decimal({}, {precision}, {}, '{mode}')", a[0], a[1])
+        }
         // `CAST(x, 'T')`: as `CAST(x AS T)`.
         "CAST" | "cast" | "Cast" if a.len() == 2 && string_literal(&a[1]).is_some() => {
             conversion(&a[0], &string_literal(&a[1]).unwrap_or_default())?

@@ -24,6 +24,7 @@ use std::ops::ControlFlow;
 
 mod calls;
 mod dialect;
+mod grouping;
 mod parse;
 mod rewrite;
 mod tables;
@@ -52,6 +53,8 @@ pub struct Translated {
     pub literal_limit: Option<(usize, usize)>,
     /// Tables the query reads (CTE names excluded).
     pub tables: Vec<String>,
+    /// The query whose one row is the `WITH TOTALS` row, when the query asked for one (see the `grouping` module).
+    pub totals_statement: Option<Statement>,
 }
 
 /// Quotes an identifier for ClickHouse SQL.
@@ -71,6 +74,48 @@ pub fn translate_with(sql: &str, tables: &dyn Tables) -> Result<Translated, Engi
 
 /// Translates a parsed query (from [`parse`]) for DataFusion, without printing or parsing it again as a whole.
 pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Translated, EngineError> {
+    let Some(totals) = take_totals(&mut query)? else { return translate_part(query, catalog, false) };
+    let mut translated = translate_part(query, catalog, false)?;
+    translated.totals_statement = Some(translate_part(totals, catalog, true)?.statement);
+    Ok(translated)
+}
+
+/// The outermost `GROUP BY … WITH TOTALS`, taken off the query: the query to run for its totals row (the same
+/// query, still marked `WITH TOTALS`, which [`translate_part`] turns into the totals query), or None without it.
+/// What ClickHouse's totals do differently is refused: with `HAVING` they cover only the groups that pass it; with
+/// `ROLLUP`/`CUBE`, `GROUP BY ALL` or a key given by position they are not written here.
+fn take_totals(query: &mut Query) -> Result<Option<Query>, EngineError> {
+    use datafusion::sql::sqlparser::ast::{GroupByExpr, GroupByWithModifier};
+    let refuse = |what: &str| Err(EngineError::Unsupported(format!("WITH TOTALS {what}")));
+    let SetExpr::Select(select) = query.body.as_mut() else { return Ok(None) };
+    let modifiers = match &mut select.group_by {
+        GroupByExpr::All(modifiers) | GroupByExpr::Expressions(_, modifiers) => modifiers,
+    };
+    if !modifiers.contains(&GroupByWithModifier::Totals) {
+        return Ok(None);
+    }
+    if modifiers.len() > 1 {
+        return refuse("together with ROLLUP or CUBE");
+    }
+    modifiers.clear();
+    let totals = query.clone();
+    let SetExpr::Select(select) = query.body.as_ref() else { return Ok(None) };
+    match &select.group_by {
+        GroupByExpr::All(_) => return refuse("with GROUP BY ALL (name the keys)"),
+        GroupByExpr::Expressions(keys, _) if keys.is_empty() => return refuse("without GROUP BY keys"),
+        GroupByExpr::Expressions(keys, _) if keys.iter().any(|k| matches!(k, Expr::Value(_))) => {
+            return refuse("with a GROUP BY key given by position");
+        }
+        GroupByExpr::Expressions(..) => {}
+    }
+    if select.having.is_some() {
+        return refuse("together with HAVING (the totals then cover only the groups that pass it)");
+    }
+    Ok(Some(totals))
+}
+
+/// Translates a query (`totals`: its totals query; see the `grouping` module).
+fn translate_part(mut query: Query, catalog: &dyn Tables, totals: bool) -> Result<Translated, EngineError> {
     REWRITTEN.with(|c| c.set(0));
     if query.format_clause.is_some() {
         return Err(EngineError::Unsupported("FORMAT inside a subquery".into()));
@@ -96,6 +141,7 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
     })?;
     substitute_aliases(&mut query)?;
     distinct_output_names(&mut query);
+    let grouping = grouping::Shape::take(&mut query, catalog, totals)?;
     let nullable = |column: &str| catalog.nullable_column(column);
     let text_stored = |column: &str| catalog.text_stored_column(column);
     let mut rewriter = Rewriter { error: None, nullable: &nullable, text_stored: &text_stored };
@@ -108,6 +154,9 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
         any_joins_checked(&mut query)?;
     }
     ordered_aggregates_from_subqueries(&mut query)?;
+    if let Some(shape) = grouping {
+        shape.restore(&mut query, catalog)?;
+    }
     let literal = |e: &Expr| match e {
         Expr::Value(ValueWithSpan { value: SqlValue::Number(n, _), .. }) => n.parse::<usize>().ok(),
         _ => None,
@@ -139,7 +188,14 @@ pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Transla
         }
         _ => None,
     };
-    Ok(Translated { statement: Statement::Query(Box::new(query)), count_statement, wrappers, literal_limit, tables })
+    Ok(Translated {
+        statement: Statement::Query(Box::new(query)),
+        count_statement,
+        wrappers,
+        literal_limit,
+        tables,
+        totals_statement: None,
+    })
 }
 
 /// Aggregates whose answer follows the order rows arrive in (`groupArray`, `any`, `anyLast`, as DataFusion's

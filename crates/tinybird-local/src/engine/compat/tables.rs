@@ -180,6 +180,10 @@ pub trait Tables {
     fn has_column(&self, column: &str) -> bool {
         self.column_type(column).is_some()
     }
+    /// Whether a function of this name, as the rewrite writes it for DataFusion, is an aggregate.
+    fn is_aggregate(&self, _function: &str) -> bool {
+        false
+    }
 }
 
 /// No tables: a query translated without a catalog.

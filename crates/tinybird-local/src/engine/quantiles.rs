@@ -1,0 +1,193 @@
+//! ClickHouse's `quantileExact(level)(x)` (and `medianExact`, `quantilesExact`) as the DataFusion aggregate
+//! `ch_quantile_exact(x, level)`: the value at index `⌊level × n⌋` of the `n` non-NULL values in order (the last
+//! one for level 1), in the argument's own type (an integer of any width, a float, a date, a time, a decimal), as
+//! ClickHouse returns it. NaNs are skipped. No values give NULL here (NaN for a float): the caller turns that into
+//! the type's default where ClickHouse gives it.
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::compute::{SortOptions, concat, filter, is_not_null, sort_to_indices};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, Signature, Volatility};
+use datafusion::prelude::SessionContext;
+use std::sync::Arc;
+
+/// Registers the aggregate.
+pub(super) fn register(ctx: &SessionContext) {
+    ctx.register_udaf(AggregateUDF::new_from_impl(ExactQuantile {
+        signature: Signature::any(2, Volatility::Immutable),
+    }));
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ExactQuantile {
+    signature: Signature,
+}
+
+/// Whether ClickHouse's `quantileExact` takes a value of this type and returns it as it is.
+fn takes(t: &DataType) -> bool {
+    t.is_integer()
+        || matches!(
+            t,
+            DataType::Float32
+                | DataType::Float64
+                | DataType::Date32
+                | DataType::Timestamp(..)
+                | DataType::Decimal128(..)
+                | DataType::Null
+        )
+}
+
+impl AggregateUDFImpl for ExactQuantile {
+    fn name(&self) -> &str {
+        "ch_quantile_exact"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match &args[0] {
+            DataType::Null => Ok(DataType::Float64),
+            t if takes(t) => Ok(t.clone()),
+            t => plan_err!(
+                "an exact quantile of {t} (ClickHouse takes numbers, dates and times) is not supported by \
+                 tinybird-local's DataFusion engine"
+            ),
+        }
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs<'_>) -> Result<Vec<FieldRef>> {
+        let value = args.return_field.data_type().clone();
+        Ok(vec![
+            Arc::new(Field::new(
+                format!("{}[values]", args.name),
+                DataType::List(Arc::new(Field::new("item", value, true))),
+                true,
+            )),
+            Arc::new(Field::new(format!("{}[level]", args.name), DataType::Float64, true)),
+        ])
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs<'_>) -> Result<Box<dyn Accumulator>> {
+        let batch = datafusion::arrow::record_batch::RecordBatch::new_empty(Arc::new(
+            datafusion::arrow::datatypes::Schema::empty(),
+        ));
+        let level = match args.exprs.get(1).map(|e| e.evaluate(&batch)) {
+            Some(Ok(ColumnarValue::Scalar(literal))) => match literal.cast_to(&DataType::Float64) {
+                Ok(ScalarValue::Float64(Some(level))) => level,
+                _ => return exec_err!("DB::Exception: the quantile level must be a number"),
+            },
+            _ => return exec_err!("DB::Exception: the quantile level must be a constant"),
+        };
+        if !(0.0..=1.0).contains(&level) {
+            return exec_err!("DB::Exception: Quantile level is out of range [0..1]");
+        }
+        Ok(Box::new(ExactQuantileAccumulator {
+            level,
+            value_type: args.return_field.data_type().clone(),
+            parts: vec![],
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct ExactQuantileAccumulator {
+    level: f64,
+    value_type: DataType,
+    /// The non-NULL, non-NaN values seen, in batches.
+    parts: Vec<ArrayRef>,
+}
+
+impl ExactQuantileAccumulator {
+    fn keep(&mut self, values: &ArrayRef) -> Result<()> {
+        let values = if values.data_type() == &self.value_type {
+            values.clone()
+        } else {
+            datafusion::arrow::compute::cast(values, &self.value_type)?
+        };
+        let mut mask = is_not_null(&values)?;
+        // NaN is not a value to ClickHouse's quantiles.
+        let nan_free = match values.data_type() {
+            DataType::Float64 => Some(
+                values
+                    .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                    .iter()
+                    .map(|v| v.map(|v| !v.is_nan()))
+                    .collect(),
+            ),
+            DataType::Float32 => Some(
+                values
+                    .as_primitive::<datafusion::arrow::datatypes::Float32Type>()
+                    .iter()
+                    .map(|v| v.map(|v| !v.is_nan()))
+                    .collect(),
+            ),
+            _ => None,
+        };
+        if let Some(nan_free) = nan_free {
+            let nan_free: datafusion::arrow::array::BooleanArray = nan_free;
+            mask = datafusion::arrow::compute::and(&mask, &nan_free)?;
+        }
+        let kept = filter(values.as_ref(), &mask)?;
+        if !kept.is_empty() {
+            self.parts.push(kept);
+        }
+        Ok(())
+    }
+}
+
+impl Accumulator for ExactQuantileAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.keep(&values[0])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let lists = states[0].as_list::<i32>();
+        for i in 0..lists.len() {
+            if !lists.is_null(i) {
+                self.keep(&lists.value(i))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let values: ArrayRef = if self.parts.is_empty() {
+            datafusion::arrow::array::new_empty_array(&self.value_type)
+        } else {
+            let parts: Vec<&dyn Array> = self.parts.iter().map(AsRef::as_ref).collect();
+            concat(&parts)?
+        };
+        self.parts = if values.is_empty() { vec![] } else { vec![values.clone()] };
+        let list = datafusion::arrow::array::ListArray::new(
+            Arc::new(Field::new("item", self.value_type.clone(), true)),
+            datafusion::arrow::buffer::OffsetBuffer::from_lengths([values.len()]),
+            values,
+            None,
+        );
+        Ok(vec![ScalarValue::List(Arc::new(list)), ScalarValue::Float64(Some(self.level))])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let n: usize = self.parts.iter().map(|p| Array::len(p.as_ref())).sum();
+        if n == 0 {
+            return match self.value_type {
+                DataType::Float64 => Ok(ScalarValue::Float64(Some(f64::NAN))),
+                DataType::Float32 => Ok(ScalarValue::Float32(Some(f32::NAN))),
+                ref t => ScalarValue::try_from(t),
+            };
+        }
+        let parts: Vec<&dyn Array> = self.parts.iter().map(AsRef::as_ref).collect();
+        let values = concat(&parts)?;
+        let order = sort_to_indices(&values, Some(SortOptions { descending: false, nulls_first: false }), None)?;
+        let i = if self.level < 1.0 { ((self.level * n as f64) as usize).min(n - 1) } else { n - 1 };
+        ScalarValue::try_from_array(&values, order.value(i) as usize)
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.parts.iter().map(|p| Array::get_array_memory_size(p.as_ref())).sum::<usize>()
+    }
+}
