@@ -58,6 +58,19 @@ impl AnalyzerRule for OrderKeys {
             LogicalPlan::Window(window) => {
                 let schema = window.input.schema().clone();
                 let Some(exprs) = key_each(&window.window_expr, |e| match e {
+                    Expr::WindowFunction(f)
+                        if matches!(f.fun.name().to_ascii_lowercase().as_str(), "min" | "max")
+                            && f.params
+                                .args
+                                .iter()
+                                .any(|a| keyed_type(a, schema.as_ref()).ok().flatten().is_some()) =>
+                    {
+                        datafusion::common::plan_err!(
+                            "`{}` over a window of a UUID, IP or enum value (ClickHouse compares it by value, not as \
+                             text) is not supported by tinybird-local's DataFusion engine",
+                            f.fun.name()
+                        )
+                    }
                     Expr::WindowFunction(mut f) => {
                         let keyed = key_sorts(&mut f.params.order_by, schema.as_ref())?;
                         let e = Expr::WindowFunction(f);
@@ -73,7 +86,7 @@ impl AnalyzerRule for OrderKeys {
                 Ok(Transformed::yes(LogicalPlan::Window(window)))
             }
             // Aggregates: `argMax(v, ip)` (a `first_value` ordered by `ip`) orders by value; `min`/`max` of such a
-            // value would give its text's extreme, refused.
+            // value become a `first_value` ordered by value.
             LogicalPlan::Aggregate(agg) => {
                 let schema = agg.input.schema().clone();
                 // A comparison in a key (`GROUP BY ip < '10.0.0.0'`) compares values; the key keeps its name.
@@ -81,14 +94,23 @@ impl AnalyzerRule for OrderKeys {
                 let Some(exprs) = key_each(&agg.aggr_expr, |e| match e {
                     Expr::AggregateFunction(mut f) => {
                         let function = f.func.name().to_ascii_lowercase();
+                        // `min(x)`/`max(x)` of such a value: the first of the non-NULL values ordered by value.
                         if matches!(function.as_str(), "min" | "max")
-                            && let Some(ty) =
-                                f.params.args.iter().find_map(|a| keyed_type(a, schema.as_ref()).ok().flatten())
+                            && let [arg] = f.params.args.as_slice()
+                            && !f.params.distinct
+                            && let Some(ty) = keyed_type(arg, schema.as_ref())?
                         {
-                            return datafusion::common::plan_err!(
-                                "`{function}` of a {ty} value (ClickHouse compares it by value, not as text) is not \
-                                 supported by tinybird-local's DataFusion engine"
+                            let key = order_key_call(arg.clone(), &ty);
+                            let order_by = vec![key.sort(function == "min", false)];
+                            let first = datafusion::logical_expr::expr::AggregateFunction::new_udf(
+                                datafusion::functions_aggregate::first_last::first_value_udaf(),
+                                vec![arg.clone()],
+                                false,
+                                f.params.filter.clone(),
+                                order_by,
+                                None,
                             );
+                            return Ok(Transformed::yes(Expr::AggregateFunction(first)));
                         }
                         let keyed = key_sorts(&mut f.params.order_by, schema.as_ref())?;
                         let e = Expr::AggregateFunction(f);

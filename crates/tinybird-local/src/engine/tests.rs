@@ -545,12 +545,22 @@ async fn uuids_and_enums_order_and_compare_by_value() {
     let compared = "SELECT count() FROM (SELECT toUUID('ffffffff-0000-0000-0000-000000000001') AS x) \
                     WHERE x < '00000000-ffff-0000-0000-000000000002' AND x = 'FFFFFFFF-0000-0000-0000-000000000001'";
     check(&e, compared, "UInt64", "1").await;
-    // argMax orders by the UUID's value; max of one is refused, never the text's extreme.
+    // argMax, min and max order by the UUID's value, never by its text.
     let arg = "SELECT argMax(n, x) FROM (SELECT 1 AS n, toUUID('ffffffff-0000-0000-0000-000000000001') AS x UNION ALL \
                SELECT 2, toUUID('00000000-ffff-0000-0000-000000000002'))";
     check(&e, arg, "UInt8", "2").await;
-    let err =
-        e.query("SELECT max(x) FROM (SELECT toUUID('ffffffff-0000-0000-0000-000000000001') AS x)").await.unwrap_err();
+    let two = "(SELECT toUUID('ffffffff-0000-0000-0000-000000000001') AS x UNION ALL \
+               SELECT toUUID('00000000-ffff-0000-0000-000000000002'))";
+    check(&e, &format!("SELECT min(x) FROM {two}"), "UUID", r#""ffffffff-0000-0000-0000-000000000001""#).await;
+    check(&e, &format!("SELECT max(x) FROM {two}"), "UUID", r#""00000000-ffff-0000-0000-000000000002""#).await;
+    check(
+        &e,
+        &format!("SELECT max(x) FROM {two} WHERE x = '00000000-0000-0000-0000-000000000003'"),
+        "UUID",
+        r#""00000000-0000-0000-0000-000000000000""#,
+    )
+    .await;
+    let err = e.query(&format!("SELECT max(x) OVER () FROM {two}")).await.unwrap_err();
     assert!(err.to_string().contains("compares it by value"), "{err}");
 }
 

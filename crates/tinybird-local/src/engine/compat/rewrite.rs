@@ -772,16 +772,17 @@ pub(super) fn rewrite_limit_by(query: &mut Query) -> Result<(), EngineError> {
 
 /// Aggregates and window functions that return (or compare) a value of their first argument: over a column of a
 /// type stored as text here (`UUID`, `IPv4`, an enum), ClickHouse keeps the type and compares by value, which this
-/// engine does not. Refused, naming the function.
+/// engine does not for these. Refused, naming the function. (`any`, `anyLast`, `argMin`, `argMax`, `first_value`,
+/// `last_value` keep the declared type through DataFusion's `first_value`/`last_value`, and `min`/`max` aggregates
+/// are ordered by value by the `order` analyzer rule: not listed; `min`/`max` over a window are.)
 const PICKS: &[&str] = &[
-    "any",
-    "anylast",
-    "argmin",
-    "argmax",
-    "min",
-    "max",
-    "first_value",
-    "last_value",
+    // The `-If` forms pick through a `CASE`, which does not keep the declared type (nor its order).
+    "minif",
+    "maxif",
+    "anyif",
+    "anylastif",
+    "argminif",
+    "argmaxif",
     "nth_value",
     "grouparray",
     "groupuniqarray",
@@ -799,7 +800,8 @@ fn picks_text_stored(
     text_stored: &dyn Fn(&str) -> bool,
 ) -> Option<EngineError> {
     let name = f.name.0.last()?.as_ident()?.value.to_ascii_lowercase();
-    if !PICKS.contains(&name.as_str()) && !CONDITIONALS.contains(&name.as_str()) {
+    let windowed_extreme = f.over.is_some() && matches!(name.as_str(), "min" | "max");
+    if !PICKS.contains(&name.as_str()) && !CONDITIONALS.contains(&name.as_str()) && !windowed_extreme {
         return None;
     }
     let FunctionArguments::List(list) = &f.args else { return None };
