@@ -30,7 +30,8 @@ use tinybird_core::DatasourceDef;
 
 /// ClickHouse's `Bool` is a `UInt8` underneath, so `flag = 1` and `flag IN (0, 1)` compare it as a number: that is
 /// what Tinybird's `{{Boolean(x)}}` renders. DataFusion has no Boolean/integer coercion, so the Boolean side is cast
-/// to an integer first (`true` is 1, `false` 0, exactly as in ClickHouse).
+/// to an integer first (`true` is 1, `false` 0, exactly as in ClickHouse). A decimal compared with a float is
+/// compared as Float64, as ClickHouse does (DataFusion would compare decimals).
 #[derive(Debug)]
 struct BoolAsInteger;
 
@@ -53,7 +54,19 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
         use Operator::{Eq, Gt, GtEq, Lt, LtEq, NotEq};
         Ok(match expr {
             Expr::BinaryExpr(BinaryExpr { left, op, right }) if matches!(op, Eq | NotEq | Lt | LtEq | Gt | GtEq) => {
-                match (ty(&left), ty(&right)) {
+                let float = |t: &Option<DataType>| matches!(t, Some(DataType::Float32 | DataType::Float64));
+                let decimal = |t: &Option<DataType>| matches!(t, Some(DataType::Decimal128(..)));
+                let (lt, rt) = (ty(&left), ty(&right));
+                // A decimal and a float compare as Float64 in ClickHouse (DataFusion would compare decimals).
+                if (decimal(&lt) && float(&rt)) || (float(&lt) && decimal(&rt)) {
+                    let (l, r) = (as_int(*left, DataType::Float64), as_int(*right, DataType::Float64));
+                    return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {
+                        left: Box::new(l),
+                        op,
+                        right: Box::new(r),
+                    })));
+                }
+                match (lt, rt) {
                     (Some(DataType::Boolean), Some(t)) if t.is_integer() => {
                         Transformed::yes(Expr::BinaryExpr(BinaryExpr { left: Box::new(as_int(*left, t)), op, right }))
                     }
@@ -630,6 +643,22 @@ impl DataFusionEngine {
                 Ok(Column { name, ty })
             })
             .collect::<Result<_, _>>()?;
+        // `WITH FILL`: rows added where the filled key skips values, before the LIMIT.
+        let batches = match &translated.fill {
+            None => batches,
+            Some(fill) => {
+                let bounds = super::fill::Bounds {
+                    from: self.constant(&state, fill.from.as_ref()).await?,
+                    to: self.constant(&state, fill.to.as_ref()).await?,
+                    step: match &fill.step {
+                        Some(super::fill::Step::Number(e)) => self.constant(&state, Some(e.as_ref())).await?,
+                        _ => None,
+                    },
+                };
+                let nullable: Vec<bool> = columns.iter().map(|c| c.ty.is_nullable()).collect();
+                super::fill::apply(fill, &bounds, &schema, &nullable, &batches)?
+            }
+        };
         let total: usize = batches.iter().map(datafusion::arrow::array::RecordBatch::num_rows).sum();
         let (skip, take) = translated.literal_limit.unwrap_or((0, usize::MAX));
         // The literal LIMIT/OFFSET as zero-copy slices of the batches.
@@ -659,6 +688,7 @@ impl DataFusionEngine {
                     literal_limit: None,
                     tables: vec![],
                     totals_statement: None,
+                    fill: None,
                 };
                 let (_, batches) = self.run(&state, &counted).await?;
                 batches.first().filter(|b| b.num_rows() > 0).map(|b| match value_at(b.column(0).as_ref(), 0) {
@@ -684,6 +714,24 @@ impl DataFusionEngine {
         Ok(result)
     }
 
+    /// The value of a constant ClickHouse expression (a `WITH FILL` bound), run as `SELECT expr`.
+    async fn constant(
+        &self,
+        state: &SessionState,
+        expr: Option<&datafusion::sql::sqlparser::ast::Expr>,
+    ) -> Result<Option<Value>, EngineError> {
+        let Some(expr) = expr else { return Ok(None) };
+        let translated = compat::translate_with(&format!("SELECT {expr}"), self)?;
+        if !translated.tables.is_empty() {
+            return Err(EngineError::Unsupported("WITH FILL with a bound that reads a table".into()));
+        }
+        let (_, batches) = self.run(state, &translated).await?;
+        match batches.iter().find(|b| b.num_rows() > 0) {
+            Some(b) => Ok(Some(value_at(b.column(0).as_ref(), 0))),
+            None => Ok(None),
+        }
+    }
+
     /// The `WITH TOTALS` row: the totals query's one row, in the rows' column types.
     async fn totals_row(
         &self,
@@ -698,6 +746,7 @@ impl DataFusionEngine {
             literal_limit: None,
             tables: vec![],
             totals_statement: None,
+            fill: None,
         };
         let (_, batches) = self.run(state, &totals).await?;
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();

@@ -3,8 +3,9 @@
 //! values (measured against it): an integer scaled up; a float `x × 10^S` truncated toward zero in Float64 (so
 //! `toDecimal32(0.29, 2)` is 0.28, as in ClickHouse); a decimal rescaled, truncating; text of the form `[-+]digits[.digits]`
 //! read exactly, digits past the scale dropped; a `Bool` 0 or 1. A value whose digits do not fit `P`, NaN or
-//! infinity, and other text are ClickHouse's errors (NULL under `OrNull`, 0 under `OrZero`). Arrow's own casts round
-//! instead, which is why this is not a cast.
+//! infinity, and text without digits are ClickHouse's errors (NULL under `OrNull`, 0 under `OrZero`); other text
+//! (`1e2`, which ClickHouse reads its own way) and floats past 2^63 are refused. Arrow's own casts round instead,
+//! which is why this is not a cast.
 
 use crate::types::ChType;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, Decimal128Array};
@@ -81,6 +82,16 @@ impl ScalarUDFImpl for ToDecimal {
                 ChType::of_field(input)
             );
         }
+        // ClickHouse's `OrNull`/`OrZero` forms take text only.
+        if mode != Mode::Error
+            && !matches!(input.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null)
+        {
+            return exec_err!(
+                "DB::Exception: Illegal type {} of first argument of function toDecimalOrNull/OrZero (it takes a \
+                 String). (ILLEGAL_TYPE_OF_ARGUMENT)",
+                ChType::of_field(input)
+            );
+        }
         let nullable = input.is_nullable() || mode == Mode::Null;
         Ok(Arc::new(Field::new(self.name(), DataType::Decimal128(p, s), nullable)))
     }
@@ -102,6 +113,11 @@ impl ScalarUDFImpl for ToDecimal {
             out.push(match v {
                 Converted::Null => None,
                 Converted::Value(v) => Some(v),
+                Converted::Refused(what) => {
+                    return exec_err!(
+                        "DB::Exception: {what} is not supported by tinybird-local's DataFusion engine (Decimal({p}, {s}))"
+                    );
+                }
                 Converted::Failed(why) => match mode {
                     Mode::Null => None,
                     Mode::Zero => Some(0),
@@ -132,7 +148,10 @@ fn convertible(t: &DataType) -> bool {
 enum Converted {
     Null,
     Value(i128),
+    /// ClickHouse's error: NULL under `OrNull`, 0 under `OrZero`.
     Failed(&'static str),
+    /// A value this engine does not convert as ClickHouse does: refused, whatever the form.
+    Refused(&'static str),
 }
 
 const OVERFLOW: &str = "Decimal convert overflow";
@@ -159,7 +178,9 @@ fn convert(input: &ArrayRef, p: u8, s: i8) -> Result<Vec<Converted>> {
                 })
                 .collect()
         }
+        // `x × 10^S` in the float's own width (a Float32 is scaled as a Float32, as ClickHouse does), truncated.
         DataType::Float32 | DataType::Float64 => {
+            let float32 = input.data_type() == &DataType::Float32;
             let floats = cast(input, &DataType::Float64)?;
             floats
                 .as_primitive::<Float64Type>()
@@ -168,8 +189,16 @@ fn convert(input: &ArrayRef, p: u8, s: i8) -> Result<Vec<Converted>> {
                     None => Converted::Null,
                     Some(v) if !v.is_finite() => Converted::Failed("Decimal convert overflow: infinity or NaN"),
                     Some(v) => {
-                        let scaled = (v * factor as f64).trunc();
-                        if scaled.abs() >= limit as f64 { Converted::Failed(OVERFLOW) } else { fits(scaled as i128) }
+                        let scaled =
+                            if float32 { f64::from((v as f32) * (factor as f32)) } else { v * factor as f64 }.trunc();
+                        if scaled.abs() >= limit as f64 {
+                            Converted::Failed(OVERFLOW)
+                        } else if scaled.abs() >= 9.2e18 {
+                            // Past 64 bits ClickHouse's float to Int128 conversion is not exact.
+                            Converted::Refused("a float past 2^63 converted to Decimal")
+                        } else {
+                            fits(scaled as i128)
+                        }
                     }
                 })
                 .collect()
@@ -197,6 +226,13 @@ fn convert(input: &ArrayRef, p: u8, s: i8) -> Result<Vec<Converted>> {
                     None => Converted::Null,
                     Some(t) => match parse(t, s) {
                         Some(v) => fits(v),
+                        // Text ClickHouse may read as a number its own way (`1e2`, `-`, ``): refused.
+                        None if t.is_empty()
+                            || t.bytes().any(|b| b.is_ascii_digit())
+                            || t.trim_matches(['-', '+']).is_empty() =>
+                        {
+                            Converted::Refused("text of another form than [-+]digits[.digits]")
+                        }
                         None => Converted::Failed("Cannot parse the text as a Decimal"),
                     },
                 })

@@ -316,7 +316,7 @@ pub fn register(ctx: &SessionContext) {
 
 /// A ClickHouse type's default in this engine's form (`field` tells a declared type): 0, '', the epoch, an empty list;
 /// a UUID or an address stored as text is its zero; an enum its name of the smallest number.
-fn default_of(field: Option<&Field>, ty: &DataType) -> Result<ScalarValue> {
+pub(super) fn default_of(field: Option<&Field>, ty: &DataType) -> Result<ScalarValue> {
     let default = match field.map(|f| ChType::of_field(f).base().clone()) {
         Some(ChType::Named(name)) if name == "UUID" => {
             ScalarValue::Utf8(Some("00000000-0000-0000-0000-000000000000".into()))

@@ -543,12 +543,13 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
             if NEVER_NULLABLE.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
                 return Some(Wrappers::PLAIN);
             }
-            // `nullIf(x, y)`: `x`'s type, Nullable (a `Bool` stays one; `LowCardinality` is dropped).
+            // `nullIf(x, y)`: `x`'s type, Nullable (a `Bool` stays one; `LowCardinality` is kept only against a
+            // literal: `nullIf(lc, 'a')` is `LowCardinality(Nullable(String))`, `nullIf(lc, lc)` not).
             if name.eq_ignore_ascii_case("nullIf") && args.len() == 2 {
                 let w = of(args[0], scope)?;
                 return Some(Wrappers {
                     nullable: true,
-                    low_cardinality: false,
+                    low_cardinality: w.low_cardinality && matches!(args[1], Expr::Value(_)),
                     comparison: false,
                     nothing: false,
                     ..w

@@ -9,6 +9,7 @@ pub mod compat;
 mod datafusion;
 mod dates;
 mod decimals;
+mod fill;
 pub mod functions;
 mod funnels;
 pub mod guard;

@@ -249,6 +249,19 @@ fn key_comparison(expr: Expr, schema: &dyn ExprSchema) -> Result<Transformed<Exp
                 negated,
             ))))
         }
+        // A UUID, IP or enum value inside an array or a tuple (`[ip]`, `(e, n)`, `tuple(ip, n)`) would be compared and
+        // sorted as text there, and typed as `String`; `least`/`greatest` of one compare it as text: refused.
+        Expr::ScalarFunction(f)
+            if matches!(
+                f.func.name(),
+                "make_array" | "array" | "struct" | "named_struct" | "ch_least" | "ch_greatest" | "make_list"
+            ) && f.args.iter().any(|a| keyed_type(a, schema).ok().flatten().is_some()) =>
+        {
+            datafusion::common::plan_err!(
+                "a UUID, IP or enum value inside an array, a tuple, least or greatest (ClickHouse compares it by value, \
+                 not as text) is not supported by tinybird-local's DataFusion engine"
+            )
+        }
         other => Ok(Transformed::no(other)),
     }
 }

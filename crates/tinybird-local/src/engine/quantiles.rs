@@ -1,8 +1,9 @@
 //! ClickHouse's `quantileExact(level)(x)` (and `medianExact`, `quantilesExact`) as the DataFusion aggregate
-//! `ch_quantile_exact(x, level)`: the value at index `⌊level × n⌋` of the `n` non-NULL values in order (the last
-//! one for level 1), in the argument's own type (an integer of any width, a float, a date, a time, a decimal), as
-//! ClickHouse returns it. NaNs are skipped. No values give NULL here (NaN for a float): the caller turns that into
-//! the type's default where ClickHouse gives it.
+//! `ch_quantile_exact(x, level, form)`: the value at index `⌊level × n⌋` of the `n` non-NULL values in order (the
+//! last one for level 1), in the argument's own type (an integer of any width, a float, a date, a time, a decimal),
+//! as ClickHouse returns it. NaNs are skipped. No values give, as in ClickHouse: for `form` 'single' (`quantileExact`)
+//! NaN for a float, NULL for a Nullable argument, else the type's default; for 'array' (an element of
+//! `quantilesExact`) the type's default.
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::{SortOptions, concat, filter, is_not_null, sort_to_indices};
@@ -16,7 +17,7 @@ use std::sync::Arc;
 /// Registers the aggregate.
 pub(super) fn register(ctx: &SessionContext) {
     ctx.register_udaf(AggregateUDF::new_from_impl(ExactQuantile {
-        signature: Signature::any(2, Volatility::Immutable),
+        signature: Signature::any(3, Volatility::Immutable),
     }));
 }
 
@@ -50,7 +51,10 @@ impl AggregateUDFImpl for ExactQuantile {
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         match &args[0] {
-            DataType::Null => Ok(DataType::Float64),
+            // ClickHouse's `Nullable(Nothing)`, which this engine does not type.
+            DataType::Null => {
+                plan_err!("an exact quantile of NULL is not supported by tinybird-local's DataFusion engine")
+            }
             t if takes(t) => Ok(t.clone()),
             t => plan_err!(
                 "an exact quantile of {t} (ClickHouse takes numbers, dates and times) is not supported by \
@@ -85,10 +89,17 @@ impl AggregateUDFImpl for ExactQuantile {
         if !(0.0..=1.0).contains(&level) {
             return exec_err!("DB::Exception: Quantile level is out of range [0..1]");
         }
+        let array = matches!(
+            args.exprs.get(2).map(|e| e.evaluate(&batch)),
+            Some(Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(form))))) if form == "array"
+        );
+        let nullable = args.exprs[0].nullable(args.schema)?;
         Ok(Box::new(ExactQuantileAccumulator {
             level,
             value_type: args.return_field.data_type().clone(),
             parts: vec![],
+            empty_null: !array && nullable,
+            empty_nan: !array,
         }))
     }
 }
@@ -99,6 +110,10 @@ struct ExactQuantileAccumulator {
     value_type: DataType,
     /// The non-NULL, non-NaN values seen, in batches.
     parts: Vec<ArrayRef>,
+    /// What no values give: NULL (a Nullable argument's `quantileExact`), NaN for a float (`quantileExact`), else
+    /// the type's default.
+    empty_null: bool,
+    empty_nan: bool,
 }
 
 impl ExactQuantileAccumulator {
@@ -175,9 +190,10 @@ impl Accumulator for ExactQuantileAccumulator {
         let n: usize = self.parts.iter().map(|p| Array::len(p.as_ref())).sum();
         if n == 0 {
             return match self.value_type {
-                DataType::Float64 => Ok(ScalarValue::Float64(Some(f64::NAN))),
-                DataType::Float32 => Ok(ScalarValue::Float32(Some(f32::NAN))),
-                ref t => ScalarValue::try_from(t),
+                DataType::Float64 if self.empty_nan => Ok(ScalarValue::Float64(Some(f64::NAN))),
+                DataType::Float32 if self.empty_nan => Ok(ScalarValue::Float32(Some(f32::NAN))),
+                ref t if self.empty_null => ScalarValue::try_from(t),
+                ref t => ScalarValue::new_default(t),
             };
         }
         let parts: Vec<&dyn Array> = self.parts.iter().map(AsRef::as_ref).collect();

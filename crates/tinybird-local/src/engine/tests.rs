@@ -660,3 +660,24 @@ async fn rollups_and_totals_fill_keys_with_defaults() {
         assert!(err.to_string().contains(construct), "{sql}: {err}");
     }
 }
+
+/// `WITH FILL` adds ClickHouse's rows: defaults in the other columns, groups by the keys before it, LIMIT after.
+#[tokio::test]
+async fn with_fill_adds_the_rows_clickhouse_adds() {
+    let e = engine().await;
+    check(&e, "SELECT id * 3 AS n FROM t ORDER BY n WITH FILL LIMIT 5", "UInt64", "3|4|5|6|7").await;
+    check(&e, "SELECT id AS n FROM t ORDER BY n DESC WITH FILL FROM 5 TO 0 STEP -2", "UInt64", "5|3|2|1").await;
+    let r = e.query("SELECT toDate(ts) AS d, n FROM t ORDER BY d WITH FILL TO toDate('2024-01-18')").await.unwrap();
+    let days: Vec<String> = r.rows().iter().map(|row| format!("{:?}/{:?}", row[0], row[1])).collect();
+    assert_eq!(days.len(), 4, "{days:?}");
+    assert_eq!(r.rows()[2][1], super::Value::Null, "a Nullable column of an added row is NULL");
+    for (sql, construct) in [
+        ("SELECT id FROM t ORDER BY id WITH FILL, name", "other than the last"),
+        ("SELECT id FROM t ORDER BY id * 2 WITH FILL", "not a selected column"),
+        ("SELECT name FROM t ORDER BY name WITH FILL", "on a column of type"),
+        ("SELECT id FROM t ORDER BY id WITH FILL STEP -1", "sign"),
+    ] {
+        let err = e.query(sql).await.unwrap_err();
+        assert!(err.to_string().contains(construct), "{sql}: {err}");
+    }
+}

@@ -378,7 +378,7 @@ fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Exp
         // In the argument's type; no rows give its default (NULL for a Nullable argument, nan for a float).
         "medianExact" => {
             arity(call, 1..=1)?;
-            empty_set_default("min", format!("ch_quantile_exact({}, 0.5)", a[0]), &a[0], nullable)
+            format!("ch_quantile_exact({}, 0.5, 'single')", a[0])
         }
         // The arrays' elements in one array; `[]` for no rows.
         "groupArrayArray" => {
@@ -394,7 +394,7 @@ fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Exp
             if name == "quantile" {
                 format!("ch_quantile(ch_quantile_arg({}), {level})", a[0])
             } else {
-                empty_set_default("min", format!("ch_quantile_exact({}, {level})", a[0]), &a[0], nullable)
+                format!("ch_quantile_exact({}, {level}, 'single')", a[0])
             }
         }
         "quantiles" | "quantilesExact" => {
@@ -402,12 +402,12 @@ fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Exp
             if p.is_empty() {
                 return Err(EngineError::Syntax(format!("{name} needs at least one level parameter")));
             }
-            // `quantilesExact`'s elements are never NULL: no rows give each the default.
+            // `quantilesExact`'s elements are never NULL: no rows give each the type's default.
             let parts: Vec<String> = p
                 .iter()
                 .map(|l| match name {
                     "quantiles" => format!("ch_quantile(ch_quantile_arg({}), {l})", a[0]),
-                    _ => format!("ch_zero_if_null(ch_quantile_exact({}, {l}))", a[0]),
+                    _ => format!("ch_quantile_exact({}, {l}, 'array')", a[0]),
                 })
                 .collect();
             format!("make_array({})", parts.join(", "))

@@ -25,6 +25,8 @@ pub(super) struct Shape {
     nullable: Vec<bool>,
     /// The totals query: only the `()` set's row, no `ORDER BY`/`LIMIT`.
     totals: bool,
+    /// `ROLLUP`/`CUBE`: no `()` row over no rows.
+    drop_empty: bool,
 }
 
 fn unsupported(what: &str) -> EngineError {
@@ -50,6 +52,15 @@ fn index(groups: &[Vec<Expr>]) -> (Vec<Expr>, Vec<Vec<usize>>) {
         })
         .collect();
     (keys, sets)
+}
+
+/// The elements of a `ROLLUP`/`CUBE`, each one key: a repeated key (ClickHouse groups by it once) or a parenthesised
+/// group of keys (which ClickHouse reads as its keys one by one) are refused.
+fn single_keys(keys: &[Expr], elements: &[Vec<usize>]) -> Result<(), EngineError> {
+    if elements.iter().any(|e| e.len() != 1) || keys.len() != elements.len() {
+        return Err(unsupported("ROLLUP or CUBE of a repeated key or of parenthesised keys"));
+    }
+    Ok(())
 }
 
 /// `ROLLUP(e1, …, en)`: the groups `e1…en`, `e1…en-1`, …, `()`.
@@ -102,10 +113,12 @@ impl Shape {
                 Expr::GroupingSets(groups) => index(groups),
                 Expr::Rollup(elements) => {
                     let (keys, elements) = index(elements);
+                    single_keys(&keys, &elements)?;
                     (keys, rollup(&elements))
                 }
                 Expr::Cube(elements) => {
                     let (keys, elements) = index(elements);
+                    single_keys(&keys, &elements)?;
                     (keys, cube(&elements)?)
                 }
                 _ => return Ok(None),
@@ -113,6 +126,7 @@ impl Shape {
         } else {
             let singles: Vec<Vec<Expr>> = exprs.iter().map(|e| vec![e.clone()]).collect();
             let (keys, elements) = index(&singles);
+            single_keys(&keys, &elements)?;
             match modifiers.as_slice() {
                 [GroupByWithModifier::Rollup] => (keys, rollup(&elements)),
                 [GroupByWithModifier::Cube] => (keys, cube(&elements)?),
@@ -122,10 +136,30 @@ impl Shape {
         if keys.is_empty() {
             return Err(unsupported("ROLLUP, CUBE, GROUPING SETS or TOTALS without GROUP BY keys"));
         }
+        if keys.iter().any(|k| {
+            let mut subquery = false;
+            let _ = datafusion::sql::sqlparser::ast::visit_expressions(k, |e| {
+                subquery |= matches!(e, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. });
+                ControlFlow::<()>::Continue(())
+            });
+            subquery
+        }) {
+            return Err(unsupported("ROLLUP, CUBE, GROUPING SETS or TOTALS over a key holding a subquery"));
+        }
+        // ClickHouse's totals after `ORDER BY … LIMIT 0` cover no rows.
+        if totals
+            && let Some(datafusion::sql::sqlparser::ast::LimitClause::LimitOffset { limit: Some(limit), .. }) =
+                &query.limit_clause
+            && limit.to_string() == "0"
+        {
+            return Err(unsupported("WITH TOTALS with LIMIT 0"));
+        }
+        // ROLLUP and CUBE give no rows over no rows (an explicit `GROUPING SETS (…, ())` and the totals do).
+        let drop_empty = !totals && !matches!(exprs.first(), Some(Expr::GroupingSets(_)));
         modifiers.clear();
         *exprs = keys.clone();
         let nullable = keys_nullable(query, &keys, catalog)?;
-        Ok(Some(Shape { keys: keys.len(), sets, nullable, totals }))
+        Ok(Some(Shape { keys: keys.len(), sets, nullable, totals, drop_empty }))
     }
 
     /// Puts the grouping back on the rewritten query (see the module documentation).
@@ -136,7 +170,11 @@ impl Shape {
             return Err(unsupported("ROLLUP, CUBE, GROUPING SETS or TOTALS over keys the rewrite merged"));
         }
         let keys = std::mem::take(keys);
-        // A key that reads no column is a constant: ClickHouse keeps its value, and it groups nothing.
+        // A key that reads no column is a constant: ClickHouse keeps its value, and it groups nothing. One that
+        // unfolds rows (`arrayJoin`) or draws random values is neither.
+        if keys.iter().any(|k| !reads_column(k) && calls_any(k, &["unnest", "rand", "uuid"])) {
+            return Err(unsupported("ROLLUP, CUBE, GROUPING SETS or TOTALS over a key computed by arrayJoin or rand"));
+        }
         let variable: Vec<bool> = keys.iter().map(reads_column).collect();
         let wrapped: Vec<(String, bool)> = keys
             .iter()
@@ -172,6 +210,7 @@ impl Shape {
                 return Err(error);
             }
         }
+        check_rolled_up_rows(query, catalog)?;
         let SetExpr::Select(select) = query.body.as_mut() else { return Ok(()) };
         let sets: Vec<Vec<Expr>> = self
             .sets
@@ -192,9 +231,149 @@ impl Shape {
             }
         } else {
             select.group_by = GroupByExpr::Expressions(vec![Expr::GroupingSets(sets)], vec![]);
+            if self.drop_empty {
+                let some_rows = parse_expr("count(*) > 0")?;
+                select.having = Some(match select.having.take() {
+                    None => some_rows,
+                    Some(h) => Expr::BinaryOp {
+                        left: Box::new(Expr::Nested(Box::new(h))),
+                        op: datafusion::sql::sqlparser::ast::BinaryOperator::And,
+                        right: Box::new(some_rows),
+                    },
+                });
+            }
         }
         Ok(())
     }
+}
+
+/// Whether an expression calls a function whose name holds one of `names`.
+fn calls_any(e: &Expr, names: &[&str]) -> bool {
+    let mut found = false;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |e| {
+        if let Expr::Function(f) = e {
+            let name = f.name.to_string().to_ascii_lowercase();
+            found |= names.iter().any(|n| name.contains(n));
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    found
+}
+
+/// What the rolled-up rows cannot be computed from here, refused: a column outside aggregates that is not a wrapped
+/// key (a key written otherwise than in `GROUP BY`, `p.lc` for `lc`, whose rolled-up value would stay NULL), a `*`,
+/// and aggregates whose answer follows the order rows arrive in (`groupArray`, `any`, `anyLast`, `topK`), which
+/// ClickHouse computes on those rows by merging the groups' states.
+fn check_rolled_up_rows(query: &Query, catalog: &dyn Tables) -> Result<(), EngineError> {
+    use datafusion::sql::sqlparser::ast::{FunctionArgumentClause, FunctionArguments, Visit, Visitor};
+    struct Check<'a> {
+        catalog: &'a dyn Tables,
+        aliases: Vec<String>,
+        depth: usize,
+        aggregates: usize,
+        wrappers: usize,
+        in_order_by: bool,
+        error: Option<EngineError>,
+    }
+    impl Visitor for Check<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if self.depth > 0 {
+                return ControlFlow::Continue(());
+            }
+            match e {
+                Expr::Function(f) => {
+                    let name = f.name.to_string();
+                    if name.starts_with("ch_grouping_key") {
+                        self.wrappers += 1;
+                    } else if f.over.is_none() && self.catalog.is_aggregate(&name) {
+                        let ordered = matches!(&f.args, FunctionArguments::List(l)
+                            if l.clauses.iter().any(|c| matches!(c, FunctionArgumentClause::OrderBy(o)
+                                if !o.iter().any(|k| k.expr.to_string().contains("__tb_order")))));
+                        let sensitive = match name.to_ascii_lowercase().as_str() {
+                            "array_agg" | "ch_top_k" => true,
+                            "first_value" | "last_value" => !ordered,
+                            _ => false,
+                        };
+                        if sensitive && self.aggregates == 0 {
+                            self.error = Some(unsupported(
+                                "groupArray, any, anyLast or topK with ROLLUP, CUBE, GROUPING SETS or TOTALS \
+                                 (ClickHouse merges the groups' states for the rolled-up rows)",
+                            ));
+                            return ControlFlow::Break(());
+                        }
+                        self.aggregates += 1;
+                    }
+                }
+                Expr::Identifier(i)
+                    if self.aggregates == 0
+                        && self.wrappers == 0
+                        && !(self.in_order_by && self.aliases.contains(&i.value)) =>
+                {
+                    self.error = Some(unsupported(&format!(
+                        "ROLLUP, CUBE, GROUPING SETS or TOTALS with `{i}` outside aggregates written otherwise than \
+                         its GROUP BY key"
+                    )));
+                    return ControlFlow::Break(());
+                }
+                Expr::CompoundIdentifier(parts) if self.aggregates == 0 && self.wrappers == 0 => {
+                    let name = parts.iter().map(|p| p.value.as_str()).collect::<Vec<_>>().join(".");
+                    self.error = Some(unsupported(&format!(
+                        "ROLLUP, CUBE, GROUPING SETS or TOTALS with `{name}` outside aggregates written otherwise \
+                         than its GROUP BY key"
+                    )));
+                    return ControlFlow::Break(());
+                }
+                _ => {}
+            }
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if self.depth == 0
+                && let Expr::Function(f) = e
+            {
+                let name = f.name.to_string();
+                if name.starts_with("ch_grouping_key") {
+                    self.wrappers -= 1;
+                } else if f.over.is_none() && self.catalog.is_aggregate(&name) {
+                    self.aggregates -= 1;
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let SetExpr::Select(select) = query.body.as_ref() else { return Ok(()) };
+    let aliases = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+            _ => None,
+        })
+        .collect();
+    let mut check = Check { catalog, aliases, depth: 0, aggregates: 0, wrappers: 0, in_order_by: false, error: None };
+    for item in &select.projection {
+        if matches!(item, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)) {
+            return Err(unsupported("ROLLUP, CUBE, GROUPING SETS or TOTALS with `*` (name the columns)"));
+        }
+        let _ = item.visit(&mut check);
+    }
+    if let Some(having) = &select.having {
+        let _ = having.visit(&mut check);
+    }
+    check.in_order_by = true;
+    if let Some(order_by) = &query.order_by {
+        let _ = order_by.visit(&mut check);
+    }
+    check.error.map_or(Ok(()), Err)
 }
 
 /// An expression without its parentheses.

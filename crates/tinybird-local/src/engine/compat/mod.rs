@@ -55,6 +55,8 @@ pub struct Translated {
     pub tables: Vec<String>,
     /// The query whose one row is the `WITH TOTALS` row, when the query asked for one (see the `grouping` module).
     pub totals_statement: Option<Statement>,
+    /// The outermost `ORDER BY`'s `WITH FILL`, taken off the statement: the engine fills the rows after it runs.
+    pub fill: Option<crate::engine::fill::Fill>,
 }
 
 /// Quotes an identifier for ClickHouse SQL.
@@ -74,9 +76,13 @@ pub fn translate_with(sql: &str, tables: &dyn Tables) -> Result<Translated, Engi
 
 /// Translates a parsed query (from [`parse`]) for DataFusion, without printing or parsing it again as a whole.
 pub fn translate_query(mut query: Query, catalog: &dyn Tables) -> Result<Translated, EngineError> {
-    let Some(totals) = take_totals(&mut query)? else { return translate_part(query, catalog, false) };
+    let fill = crate::engine::fill::take(&mut query)?;
+    let totals = take_totals(&mut query)?;
     let mut translated = translate_part(query, catalog, false)?;
-    translated.totals_statement = Some(translate_part(totals, catalog, true)?.statement);
+    if let Some(totals) = totals {
+        translated.totals_statement = Some(translate_part(totals, catalog, true)?.statement);
+    }
+    translated.fill = fill;
     Ok(translated)
 }
 
@@ -195,6 +201,7 @@ fn translate_part(mut query: Query, catalog: &dyn Tables, totals: bool) -> Resul
         literal_limit,
         tables,
         totals_statement: None,
+        fill: None,
     })
 }
 

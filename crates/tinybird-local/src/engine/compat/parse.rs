@@ -314,7 +314,6 @@ pub(super) fn check_constructs(tokens: &[Token], flavor: Flavor) -> Result<(), E
             ("SAMPLE", _) => Some("SAMPLE"),
             ("GLOBAL", _) => Some("GLOBAL"),
             ("ASOF", _) => Some("ASOF JOIN"),
-            ("WITH", Some("FILL")) => Some("WITH FILL"),
             ("INTERPOLATE", _) => Some("INTERPOLATE"),
             _ => None,
         };

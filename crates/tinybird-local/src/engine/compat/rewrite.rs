@@ -421,12 +421,14 @@ impl VisitorMut for Rewriter<'_> {
 
     /// `WHERE 1`, `HAVING flag`, `ON a.x`: numbers as conditions.
     fn post_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
-        if let datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(_, modifiers) = &select.group_by
+        // The outermost SELECT's are taken off before this runs (see the `grouping` module); a subquery's
+        // `WITH TOTALS` would pass its totals out, which this engine does not.
+        if let datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(_, modifiers)
+        | datafusion::sql::sqlparser::ast::GroupByExpr::All(modifiers) = &select.group_by
             && !modifiers.is_empty()
         {
             self.error = Some(EngineError::Unsupported(
-                "GROUP BY … WITH ROLLUP, CUBE or TOTALS (ClickHouse fills subtotal keys with defaults, not NULL)"
-                    .into(),
+                "GROUP BY … WITH ROLLUP, CUBE or TOTALS in a subquery, or with GROUP BY ALL".into(),
             ));
             return ControlFlow::Break(());
         }
