@@ -656,7 +656,8 @@ impl DataFusionEngine {
                     },
                 };
                 let nullable: Vec<bool> = columns.iter().map(|c| c.ty.is_nullable()).collect();
-                super::fill::apply(fill, &bounds, &schema, &nullable, &batches)?
+                let known: Vec<bool> = (0..columns.len()).map(|i| wrappers.is_some_and(|w| w[i].is_some())).collect();
+                super::fill::apply(fill, &bounds, &schema, &nullable, &known, &batches)?
             }
         };
         let total: usize = batches.iter().map(datafusion::arrow::array::RecordBatch::num_rows).sum();

@@ -77,14 +77,30 @@ pub(crate) fn take(query: &mut Query) -> Result<Option<Fill>, EngineError> {
     let keys: Vec<Expr> = items.iter().map(|i| i.expr.clone()).collect();
     match &query.limit_clause {
         None => {}
-        Some(LimitClause::LimitOffset { limit, offset, limit_by })
-            if limit_by.is_empty()
-                && limit.as_ref().is_none_or(is_number)
-                && offset.as_ref().is_none_or(|o| is_number(&o.value)) => {}
+        Some(LimitClause::LimitOffset { limit: Some(limit), offset, limit_by })
+            if limit_by.is_empty() && is_number(limit) && offset.as_ref().is_none_or(|o| is_number(&o.value)) => {}
         Some(LimitClause::OffsetCommaLimit { offset, limit }) if is_number(offset) && is_number(limit) => {}
         Some(_) => return refuse("with a LIMIT that is not a number"),
     }
     let SetExpr::Select(select) = query.body.as_ref() else { return refuse("over a UNION") };
+    if select.projection.iter().any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..))) {
+        return refuse("with `*` in the select list (name the columns)");
+    }
+    if keys.iter().any(|k| matches!(k, Expr::Value(_))) {
+        return refuse("with an ORDER BY key given by position");
+    }
+    if keys[..at].contains(&keys[at]) {
+        return refuse("on a key ORDER BY repeats");
+    }
+    // Each select item's expression (an alias's or its own).
+    let exprs: Vec<&Expr> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr) => Some(expr),
+            _ => None,
+        })
+        .collect();
     let position = |key: &Expr| -> Result<usize, EngineError> {
         let found = select.projection.iter().position(|item| match (item, key) {
             (SelectItem::ExprWithAlias { alias, .. }, Expr::Identifier(name)) => alias.value == name.value,
@@ -92,6 +108,10 @@ pub(crate) fn take(query: &mut Query) -> Result<Option<Fill>, EngineError> {
             _ => false,
         });
         match found {
+            // ClickHouse fills every column that is the same expression.
+            Some(p) if exprs.iter().filter(|e| **e == exprs[p]).count() > 1 => {
+                refuse(&format!("on `{key}`, whose expression is selected more than once"))
+            }
             Some(p) => Ok(p),
             None => refuse(&format!("on `{key}`, which is not a selected column (select it, or its alias)")),
         }
@@ -159,7 +179,8 @@ fn kind_of(t: &DataType) -> Option<Kind> {
         t if t.is_integer() => Kind::Integer,
         DataType::Float32 | DataType::Float64 => Kind::Float,
         DataType::Date32 => Kind::Date,
-        DataType::Timestamp(TimeUnit::Second, _) => Kind::Seconds,
+        // A time zone other than UTC moves by local time (daylight saving), which is not followed here.
+        DataType::Timestamp(TimeUnit::Second, tz) if tz.as_deref().is_none_or(|z| z == "UTC") => Kind::Seconds,
         _ => return None,
     })
 }
@@ -174,8 +195,6 @@ fn key_of(v: &Value, kind: Kind) -> Option<Key> {
         (Value::UInt(n), Kind::Float) => Key::Float(*n as f64),
         (Value::Date(d), Kind::Date) => Key::Int(i128::from(*d)),
         (Value::DateTime(ns), Kind::Seconds) => Key::Int(ns.div_euclid(1_000_000_000)),
-        // A bound given as a date for a DateTime key, or the other way round.
-        (Value::Date(d), Kind::Seconds) => Key::Int(i128::from(*d) * 86_400),
         _ => return None,
     })
 }
@@ -229,6 +248,7 @@ pub(crate) fn apply(
     bounds: &Bounds,
     schema: &SchemaRef,
     nullable: &[bool],
+    known: &[bool],
     batches: &[RecordBatch],
 ) -> Result<Vec<RecordBatch>, EngineError> {
     let batch = concat_batches(schema, batches).map_err(|e| EngineError::Execution(e.to_string()))?;
@@ -277,7 +297,62 @@ pub(crate) fn apply(
     }
     // `a` comes before `b` in the fill's direction.
     let before = |a: Key, b: Key| if fill.descending { a > b } else { a < b };
+    if let (Some(from), Some(to)) = (from, to)
+        && before(to, from)
+    {
+        return refuse("with FROM past TO in the ORDER BY direction");
+    }
+    // The range of an integer key's type: a value past it wraps in ClickHouse (or, as a bound, is an error).
+    let range: Option<(i128, i128)> = match field.data_type() {
+        DataType::Int8 => Some((i128::from(i8::MIN), i128::from(i8::MAX))),
+        DataType::Int16 => Some((i128::from(i16::MIN), i128::from(i16::MAX))),
+        DataType::Int32 => Some((i128::from(i32::MIN), i128::from(i32::MAX))),
+        DataType::Int64 => Some((i128::from(i64::MIN), i128::from(i64::MAX))),
+        DataType::UInt8 => Some((0, i128::from(u8::MAX))),
+        DataType::UInt16 => Some((0, i128::from(u16::MAX))),
+        DataType::UInt32 => Some((0, i128::from(u32::MAX))),
+        DataType::UInt64 => Some((0, i128::from(u64::MAX))),
+        _ => None,
+    };
+    let in_range = |k: Key| match (k, range) {
+        (Key::Int(v), Some((low, high))) => (low..=high).contains(&v),
+        _ => true,
+    };
+    if from.is_some_and(|k| !in_range(k)) || to.is_some_and(|k| !in_range(k)) {
+        return refuse("with a FROM or TO bound outside the filled column's type");
+    }
     let column = batch.column(fill.column);
+    // ClickHouse places the fill around NULL keys by rules of its own.
+    if column.null_count() > 0 {
+        return refuse("on a column holding NULL");
+    }
+    // The default of an enum without the value 0 is an error in ClickHouse.
+    if schema.fields().iter().enumerate().any(|(i, f)| {
+        i != fill.column
+            && !fill.groups.contains(&i)
+            && matches!(crate::types::ChType::of_field(f).base(), crate::types::ChType::Named(n) if n.starts_with("Enum"))
+    }) {
+        return refuse("with an enum column beside it (its added rows' default)");
+    }
+    // An added row's NULL or default follows the column's ClickHouse type (`nullable`); where the query does not say
+    // it (`known`) and DataFusion says the column may be NULL, it is not known.
+    if schema.fields().iter().enumerate().any(|(i, f)| {
+        i != fill.column
+            && !fill.groups.contains(&i)
+            && f.is_nullable()
+            && !nullable.get(i).copied().unwrap_or(false)
+            && !known.get(i).copied().unwrap_or(false)
+    }) {
+        return refuse("beside a column whose Nullable type is not known here");
+    }
+    if batch.num_rows() == 0 && !fill.groups.is_empty() && from.is_some() && to.is_some() {
+        return refuse("of no rows with ORDER BY keys before the filled one");
+    }
+    // Group keys compare as values, NaN equal to NaN.
+    let same = |a: &Value, b: &Value| match (a, b) {
+        (Value::Float(x), Value::Float(y)) => x == y || (x.is_nan() && y.is_nan()),
+        _ => a == b,
+    };
     // Each output row: (0, row) from the result, or (1, i) the i-th added row.
     let mut order: Vec<(usize, usize)> = Vec::with_capacity(batch.num_rows());
     // Each added row: its key, and the result row whose group keys it copies (None without groups).
@@ -296,7 +371,7 @@ pub(crate) fn apply(
             && fill
                 .groups
                 .iter()
-                .any(|&g| value_at(batch.column(g).as_ref(), row) != value_at(batch.column(g).as_ref(), row - 1))
+                .any(|&g| !same(&value_at(batch.column(g).as_ref(), row), &value_at(batch.column(g).as_ref(), row - 1)))
         {
             // The previous group ends: filled up to TO.
             if let (Some(to), Some(mut n)) = (to, next) {
@@ -374,7 +449,16 @@ pub(crate) fn apply(
                             Key::Float(f) => f as i128,
                         })
                         .collect();
-                    Arc::new(Int64Array::from(ints.iter().map(|v| *v as i64).collect::<Vec<_>>()))
+                    if ints.iter().any(|v| !in_range(Key::Int(*v))) {
+                        return refuse("past the filled column's type (ClickHouse wraps it around)");
+                    }
+                    if f.data_type() == &DataType::UInt64 {
+                        Arc::new(datafusion::arrow::array::UInt64Array::from(
+                            ints.iter().map(|v| *v as u64).collect::<Vec<_>>(),
+                        ))
+                    } else {
+                        Arc::new(Int64Array::from(ints.iter().map(|v| *v as i64).collect::<Vec<_>>()))
+                    }
                 }
             };
             match f.data_type() {

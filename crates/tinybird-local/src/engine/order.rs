@@ -50,7 +50,7 @@ impl AnalyzerRule for OrderKeys {
                     changed |= keyed.transformed;
                     item.expr = keyed.data;
                 }
-                changed |= key_sorts(&mut sort.expr, schema.as_ref())?;
+                changed |= key_sorts(&mut sort.expr, schema.as_ref(), true)?;
                 let plan = LogicalPlan::Sort(sort);
                 Ok(if changed { Transformed::yes(plan) } else { Transformed::no(plan) })
             }
@@ -72,7 +72,7 @@ impl AnalyzerRule for OrderKeys {
                         )
                     }
                     Expr::WindowFunction(mut f) => {
-                        let keyed = key_sorts(&mut f.params.order_by, schema.as_ref())?;
+                        let keyed = key_sorts(&mut f.params.order_by, schema.as_ref(), false)?;
                         let e = Expr::WindowFunction(f);
                         Ok(if keyed { Transformed::yes(e) } else { Transformed::no(e) })
                     }
@@ -112,7 +112,7 @@ impl AnalyzerRule for OrderKeys {
                             );
                             return Ok(Transformed::yes(Expr::AggregateFunction(first)));
                         }
-                        let keyed = key_sorts(&mut f.params.order_by, schema.as_ref())?;
+                        let keyed = key_sorts(&mut f.params.order_by, schema.as_ref(), false)?;
                         let e = Expr::AggregateFunction(f);
                         Ok(if keyed { Transformed::yes(e) } else { Transformed::no(e) })
                     }
@@ -281,16 +281,28 @@ fn key_each(exprs: &[Expr], mut key: impl FnMut(Expr) -> Result<Transformed<Expr
     Ok(changed.then_some(out))
 }
 
-/// Replaces each sort key of a keyed type by its `ch_order_key`; whether any was.
-fn key_sorts(items: &mut [datafusion::logical_expr::SortExpr], schema: &dyn ExprSchema) -> Result<bool> {
+/// Replaces each sort key of a keyed type by its `ch_order_key`, and (`nans`: a query's `ORDER BY`) puts a float key's
+/// NaNs where its NULLs go, as ClickHouse does (last for `NULLS LAST`, whatever the direction; DataFusion sorts NaN as
+/// the greatest value); whether any was changed.
+fn key_sorts(items: &mut Vec<datafusion::logical_expr::SortExpr>, schema: &dyn ExprSchema, nans: bool) -> Result<bool> {
     let mut changed = false;
-    for item in items {
+    let mut out = Vec::with_capacity(items.len());
+    for mut item in std::mem::take(items) {
         if let Some(ty) = keyed_type(&item.expr, schema)? {
             let key = std::mem::replace(&mut item.expr, lit(0));
             item.expr = order_key_call(key, &ty);
             changed = true;
+        } else if nans
+            && let Ok((_, field)) = item.expr.to_field(schema)
+            && matches!(field.data_type(), DataType::Float32 | DataType::Float64)
+        {
+            let nan = datafusion::functions::math::expr_fn::isnan(item.expr.clone());
+            out.push(nan.sort(!item.nulls_first, item.nulls_first));
+            changed = true;
         }
+        out.push(item);
     }
+    *items = out;
     Ok(changed)
 }
 

@@ -1,9 +1,9 @@
 //! ClickHouse's `quantileExact(level)(x)` (and `medianExact`, `quantilesExact`) as the DataFusion aggregate
 //! `ch_quantile_exact(x, level, form)`: the value at index `⌊level × n⌋` of the `n` non-NULL values in order (the
 //! last one for level 1), in the argument's own type (an integer of any width, a float, a date, a time, a decimal),
-//! as ClickHouse returns it. NaNs are skipped. No values give, as in ClickHouse: for `form` 'single' (`quantileExact`)
-//! NaN for a float, NULL for a Nullable argument, else the type's default; for 'array' (an element of
-//! `quantilesExact`) the type's default.
+//! as ClickHouse returns it. NaNs are skipped. No values give, as in ClickHouse (see [`Empty`]): for `quantileExact`
+//! NULL for a Nullable argument, else NaN for a float and the type's default otherwise; for an element of
+//! `quantilesExact` the type's default.
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::compute::{SortOptions, concat, filter, is_not_null, sort_to_indices};
@@ -89,17 +89,25 @@ impl AggregateUDFImpl for ExactQuantile {
         if !(0.0..=1.0).contains(&level) {
             return exec_err!("DB::Exception: Quantile level is out of range [0..1]");
         }
-        let array = matches!(
-            args.exprs.get(2).map(|e| e.evaluate(&batch)),
-            Some(Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(form))))) if form == "array"
-        );
-        let nullable = args.exprs[0].nullable(args.schema)?;
+        let Some(Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(form))))) =
+            args.exprs.get(2).map(|e| e.evaluate(&batch))
+        else {
+            return exec_err!("ch_quantile_exact: the form must be a constant string");
+        };
+        // A Nullable argument's no rows give NULL: known for a Nullable column ('null'); otherwise ('unknown') from
+        // DataFusion's nullability when it says the value cannot be NULL, else refused then.
+        let empty = match form.as_str() {
+            "array" => Empty::Default,
+            "null" => Empty::Null,
+            "default" => Empty::NanOrDefault,
+            _ if !args.exprs[0].nullable(args.schema)? => Empty::NanOrDefault,
+            _ => Empty::Unknown,
+        };
         Ok(Box::new(ExactQuantileAccumulator {
             level,
             value_type: args.return_field.data_type().clone(),
             parts: vec![],
-            empty_null: !array && nullable,
-            empty_nan: !array,
+            empty,
         }))
     }
 }
@@ -110,10 +118,21 @@ struct ExactQuantileAccumulator {
     value_type: DataType,
     /// The non-NULL, non-NaN values seen, in batches.
     parts: Vec<ArrayRef>,
-    /// What no values give: NULL (a Nullable argument's `quantileExact`), NaN for a float (`quantileExact`), else
-    /// the type's default.
-    empty_null: bool,
-    empty_nan: bool,
+    /// What no values give.
+    empty: Empty,
+}
+
+/// What an exact quantile of no values gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Empty {
+    /// The type's default (an element of `quantilesExact`).
+    Default,
+    /// NULL (`quantileExact` of a Nullable column).
+    Null,
+    /// NaN for a float, else the type's default (`quantileExact` of a non-Nullable value).
+    NanOrDefault,
+    /// Not known here: refused.
+    Unknown,
 }
 
 impl ExactQuantileAccumulator {
@@ -189,11 +208,15 @@ impl Accumulator for ExactQuantileAccumulator {
     fn evaluate(&mut self) -> Result<ScalarValue> {
         let n: usize = self.parts.iter().map(|p| Array::len(p.as_ref())).sum();
         if n == 0 {
-            return match self.value_type {
-                DataType::Float64 if self.empty_nan => Ok(ScalarValue::Float64(Some(f64::NAN))),
-                DataType::Float32 if self.empty_nan => Ok(ScalarValue::Float32(Some(f32::NAN))),
-                ref t if self.empty_null => ScalarValue::try_from(t),
-                ref t => ScalarValue::new_default(t),
+            return match (self.empty, &self.value_type) {
+                (Empty::Unknown, _) => exec_err!(
+                    "DB::Exception: an exact quantile of no rows of an expression whose Nullable type is not known \
+                     here is not supported by tinybird-local's DataFusion engine"
+                ),
+                (Empty::Null, t) => ScalarValue::try_from(t),
+                (Empty::NanOrDefault, DataType::Float64) => Ok(ScalarValue::Float64(Some(f64::NAN))),
+                (Empty::NanOrDefault, DataType::Float32) => Ok(ScalarValue::Float32(Some(f32::NAN))),
+                (_, t) => ScalarValue::new_default(t),
             };
         }
         let parts: Vec<&dyn Array> = self.parts.iter().map(AsRef::as_ref).collect();

@@ -228,6 +228,15 @@ pub(super) fn bare_column(arg: &str) -> Option<&str> {
     (!name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_')).then_some(name)
 }
 
+/// What `ch_quantile_exact` of no rows gives (see the `quantiles` module): NULL for a Nullable column; otherwise (a
+/// name may be a subquery's alias of a Nullable column) decided by the engine.
+fn empty_form(arg: &str, nullable: &dyn Fn(&str) -> bool) -> &'static str {
+    match bare_column(arg) {
+        Some(column) if nullable(column) => "null",
+        _ => "unknown",
+    }
+}
+
 /// Wraps an aggregate so an empty set gives ClickHouse's answer rather than DataFusion's NULL: `nan` for `avg`,
 /// the type's default (0, '', 1970-01-01, []) otherwise; a `Nullable` argument keeps NULL, as in ClickHouse.
 pub(super) fn empty_set_default(kind: &str, aggregate: String, arg: &str, nullable: &dyn Fn(&str) -> bool) -> String {
@@ -378,7 +387,7 @@ fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Exp
         // In the argument's type; no rows give its default (NULL for a Nullable argument, nan for a float).
         "medianExact" => {
             arity(call, 1..=1)?;
-            format!("ch_quantile_exact({}, 0.5, 'single')", a[0])
+            format!("ch_quantile_exact({}, 0.5, '{}')", a[0], empty_form(&a[0], nullable))
         }
         // The arrays' elements in one array; `[]` for no rows.
         "groupArrayArray" => {
@@ -394,7 +403,7 @@ fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Exp
             if name == "quantile" {
                 format!("ch_quantile(ch_quantile_arg({}), {level})", a[0])
             } else {
-                format!("ch_quantile_exact({}, {level}, 'single')", a[0])
+                format!("ch_quantile_exact({}, {level}, '{}')", a[0], empty_form(&a[0], nullable))
             }
         }
         "quantiles" | "quantilesExact" => {

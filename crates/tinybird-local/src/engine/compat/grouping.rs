@@ -147,11 +147,12 @@ impl Shape {
             return Err(unsupported("ROLLUP, CUBE, GROUPING SETS or TOTALS over a key holding a subquery"));
         }
         // ClickHouse's totals after `ORDER BY … LIMIT 0` cover no rows.
-        if totals
-            && let Some(datafusion::sql::sqlparser::ast::LimitClause::LimitOffset { limit: Some(limit), .. }) =
-                &query.limit_clause
-            && limit.to_string() == "0"
-        {
+        let limit = match &query.limit_clause {
+            Some(datafusion::sql::sqlparser::ast::LimitClause::LimitOffset { limit: Some(limit), .. })
+            | Some(datafusion::sql::sqlparser::ast::LimitClause::OffsetCommaLimit { limit, .. }) => Some(limit),
+            _ => None,
+        };
+        if totals && limit.is_some_and(|l| l.to_string().parse::<u64>().is_ok_and(|n| n == 0)) {
             return Err(unsupported("WITH TOTALS with LIMIT 0"));
         }
         // ROLLUP and CUBE give no rows over no rows (an explicit `GROUPING SETS (…, ())` and the totals do).
