@@ -237,6 +237,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_to_string", Kind::ToString, any1()));
     ctx.register_udf(udf("ch_length", Kind::Length, any1()));
     ctx.register_udf(udf("ch_zero_if_null", Kind::ZeroIfNull, any1()));
+    ctx.register_udf(udf("ch_nullable_marker", Kind::Identity, any1()));
     for (name, nullable) in [("ch_grouping_key", false), ("ch_grouping_key_nullable", true)] {
         ctx.register_udf(udf(name, Kind::GroupingKey { nullable }, Signature::any(2, Volatility::Immutable)));
     }
@@ -381,6 +382,8 @@ enum Kind {
     ZeroIfNull,
     /// The value, and an error for a NULL: `CAST(x AS T)` to a non-Nullable `T`.
     NotNull,
+    /// The value as it is (`ch_nullable_marker`, which marks an aggregate's argument `Nullable` for the rewrite).
+    Identity,
     /// `ch_grouping_key(key, count(*))`: a non-Nullable `GROUP BY` key of grouping sets, its type's default on a row
     /// not grouped by it (where DataFusion gives NULL), as ClickHouse fills it; a Nullable one (`nullable`) as it is.
     /// The second argument, unused, keeps DataFusion from taking the key for a constant where a filter pins it
@@ -451,9 +454,10 @@ impl ScalarUDFImpl for ChFunction {
         let ty = self.return_type(&types)?;
         let field = Field::new(self.name, ty, true);
         Ok(Arc::new(match (&self.kind, args.arg_fields.first().map(|f| ChType::of_field(f).base().clone())) {
-            (Kind::ZeroIfNull | Kind::NotNull | Kind::GroupingKey { .. }, Some(declared @ ChType::Named(_))) => {
-                field.with_metadata(declared.field(self.name).metadata().clone())
-            }
+            (
+                Kind::ZeroIfNull | Kind::NotNull | Kind::Identity | Kind::GroupingKey { .. },
+                Some(declared @ ChType::Named(_)),
+            ) => field.with_metadata(declared.field(self.name).metadata().clone()),
             _ => field,
         }))
     }
@@ -468,7 +472,7 @@ impl ScalarUDFImpl for ChFunction {
                 _ => DataType::Float64,
             },
             Kind::DateDiff => DataType::Int64,
-            Kind::ZeroIfNull | Kind::NotNull | Kind::GroupingKey { .. } => {
+            Kind::ZeroIfNull | Kind::NotNull | Kind::Identity | Kind::GroupingKey { .. } => {
                 args.first().cloned().unwrap_or(DataType::Int64)
             }
             Kind::Range => match args {
@@ -655,7 +659,9 @@ impl ScalarUDFImpl for ChFunction {
                      Nullable(T) to keep NULLs"
                 );
             }
-            Kind::NotNull | Kind::Float64Arg { .. } | Kind::IfResult | Kind::TimeOfDayArg => arrays[0].clone(),
+            Kind::NotNull | Kind::Identity | Kind::Float64Arg { .. } | Kind::IfResult | Kind::TimeOfDayArg => {
+                arrays[0].clone()
+            }
             Kind::GroupingKey { nullable } => {
                 let key = &arrays[0];
                 if *nullable || key.null_count() == 0 || key.data_type() == &DataType::Null {

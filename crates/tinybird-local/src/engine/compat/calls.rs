@@ -218,7 +218,7 @@ pub(super) fn cast_fn(target: &str) -> Option<&'static str> {
 /// Whether an aggregate's argument may be NULL in ClickHouse: a bare (possibly qualified or quoted) column whose
 /// declared type is `Nullable`. Expressions over columns count as not nullable.
 pub(super) fn nullable_argument(arg: &str, nullable: &dyn Fn(&str) -> bool) -> bool {
-    bare_column(arg).is_some_and(nullable)
+    bare_column(arg).is_some_and(nullable) || arg.starts_with("ch_nullable_marker(")
 }
 
 /// The column an argument names when it is a bare (possibly qualified or quoted) column, else None.
@@ -1124,6 +1124,8 @@ fn numbers(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
     let (a, name) = (&call.args, call.name.as_str());
     let sql = match name {
         "toString" => format!("ch_to_string({})", one(call)?),
+        // An aggregate's argument the hints read as Nullable (see `mark_nullable_aggregate_arguments`): itself.
+        "__tb_nullable" => format!("ch_nullable_marker({})", one(call)?),
         // `toDecimal32(x, S)`: `Decimal(9, S)`; 64 and 128 bits are precision 18 and 38 (see the `decimals` module).
         n if n.starts_with("toDecimal") && n != "toDecimalString" => {
             let rest = &n["toDecimal".len()..];

@@ -148,6 +148,7 @@ fn translate_part(mut query: Query, catalog: &dyn Tables, totals: bool) -> Resul
     substitute_aliases(&mut query)?;
     distinct_output_names(&mut query);
     let grouping = grouping::Shape::take(&mut query, catalog, totals)?;
+    mark_nullable_aggregate_arguments(&mut query, catalog);
     let nullable = |column: &str| catalog.nullable_column(column);
     let text_stored = |column: &str| catalog.text_stored_column(column);
     let mut rewriter = Rewriter { error: None, nullable: &nullable, text_stored: &text_stored };
@@ -203,6 +204,110 @@ fn translate_part(mut query: Query, catalog: &dyn Tables, totals: bool) -> Resul
         totals_statement: None,
         fill: None,
     })
+}
+
+/// Aggregates that give their type's default over no values unless their argument is `Nullable`: an argument of the
+/// outermost SELECT that is an expression (not a bare column, which the catalog answers) and `Nullable` as the hints
+/// read it (`nullIf(s, 'b')`, `if(c, x, NULL)`) is wrapped in `__tb_nullable(…)`, which the rewrite reads so (and
+/// drops), so `max(if(c, x, NULL))` over no matching rows is NULL, as in ClickHouse.
+fn mark_nullable_aggregate_arguments(query: &mut Query, catalog: &dyn Tables) {
+    const FAMILY: &[&str] = &["min", "max", "avg", "any", "anyLast", "argMin", "argMax", "minIf", "maxIf", "avgIf"];
+    fn candidate(e: &Expr) -> Option<&Expr> {
+        let Expr::Function(f) = e else { return None };
+        if f.over.is_some() || !FAMILY.iter().any(|n| f.name.to_string().eq_ignore_ascii_case(n)) {
+            return None;
+        }
+        let FunctionArguments::List(list) = &f.args else { return None };
+        match list.args.first() {
+            Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(arg)))
+                if !matches!(arg, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) =>
+            {
+                Some(arg)
+            }
+            _ => None,
+        }
+    }
+    struct Collect(Vec<Expr>, usize);
+    impl Visitor for Collect {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.1 += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+            self.1 -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+            if self.1 == 0
+                && let Some(arg) = candidate(e)
+            {
+                self.0.push(arg.clone());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let SetExpr::Select(select) = query.body.as_ref() else { return };
+    let mut found = Collect(vec![], 0);
+    for item in &select.projection {
+        let _ = item.visit(&mut found);
+    }
+    if let Some(having) = &select.having {
+        let _ = having.visit(&mut found);
+    }
+    if found.0.is_empty() {
+        return;
+    }
+    // Each argument's wrappers, read as a column of a query over the same rows.
+    let mut rows = query.clone();
+    rows.order_by = None;
+    rows.limit_clause = None;
+    let SetExpr::Select(rows_select) = rows.body.as_mut() else { return };
+    rows_select.projection = found.0.iter().cloned().map(SelectItem::UnnamedExpr).collect();
+    rows_select.group_by = datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(vec![], vec![]);
+    rows_select.having = None;
+    let wrappers =
+        crate::engine::hints::of_query(&rows, &|column| catalog.column_type(column), &|table| catalog.columns(table));
+    let nullable: Vec<bool> =
+        (0..found.0.len()).map(|i| wrappers.get(i).copied().flatten().is_some_and(|w| w.nullable)).collect();
+    if !nullable.contains(&true) {
+        return;
+    }
+    struct Mark<'a>(&'a [bool], usize, usize);
+    impl VisitorMut for Mark<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.2 += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.2 -= 1;
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if self.2 == 0 && candidate(e).is_some() {
+                let mark = self.0.get(self.1).copied().unwrap_or(false);
+                self.1 += 1;
+                if mark
+                    && let Expr::Function(f) = e
+                    && let FunctionArguments::List(list) = &mut f.args
+                    && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))) = list.args.first_mut()
+                    && let Ok(wrapped) = parse_expr(&format!("__tb_nullable({arg})"))
+                {
+                    *arg = wrapped;
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let SetExpr::Select(select) = query.body.as_mut() else { return };
+    let mut mark = Mark(&nullable, 0, 0);
+    for item in &mut select.projection {
+        let _ = VisitMut::visit(item, &mut mark);
+    }
+    if let Some(having) = &mut select.having {
+        let _ = VisitMut::visit(having, &mut mark);
+    }
 }
 
 /// Aggregates whose answer follows the order rows arrive in (`groupArray`, `any`, `anyLast`, as DataFusion's
