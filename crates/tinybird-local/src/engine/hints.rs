@@ -126,6 +126,20 @@ const NEVER_NULLABLE: &[&str] = &[
     "groupArray",
     "groupUniqArray",
     "isNullable",
+    // An array or a tuple is never Nullable, and these search arrays or pick from them (measured).
+    "array",
+    "tuple",
+    "has",
+    "hasAny",
+    "hasAll",
+    "indexOf",
+    "countEqual",
+    "arrayStringConcat",
+    "splitByChar",
+    "splitByString",
+    "splitByRegexp",
+    "splitByWhitespace",
+    "splitByNonAlpha",
 ];
 
 /// The wrappers of each item of the query's outermost SELECT, in order (None where unknown); empty when the
@@ -542,6 +556,12 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
             }
             if NEVER_NULLABLE.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
                 return Some(Wrappers::PLAIN);
+            }
+            // `transform(x, from, to, default)`: never Nullable, `LowCardinality` when `x` is (`transform(x, from,
+            // to)` has x's type).
+            if name == "transform" && args.len() == 4 {
+                let low_cardinality = of(args[0], scope).is_some_and(|w| w.low_cardinality);
+                return Some(Wrappers { low_cardinality, ..Wrappers::PLAIN });
             }
             // `nullIf(x, y)`: `x`'s type, Nullable (a `Bool` stays one; `LowCardinality` is kept only against a
             // literal: `nullIf(lc, 'a')` is `LowCardinality(Nullable(String))`, `nullIf(lc, lc)` not).

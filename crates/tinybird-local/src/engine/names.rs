@@ -615,9 +615,20 @@ fn write(out: &mut String, expr: &Expr) -> Option<()> {
                     }
                 }
             }
-            // `tuple(a, b)` is named as the tuple it makes: `(a, b)`.
+            // `tuple(a, b)` is named as the tuple it makes: `(a, b)`; `array(a, b)` as the array: `[a, b]`.
             if name == "tuple" && !args.is_empty() && matches!(f.parameters, FunctionArguments::None) {
                 name.clear();
+            }
+            if name == "array" && matches!(f.parameters, FunctionArguments::None) {
+                out.push('[');
+                for (i, a) in args.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    write(out, a)?;
+                }
+                out.push(']');
+                return Some(());
             }
             out.push_str(&name);
             if let FunctionArguments::List(params) = &f.parameters {

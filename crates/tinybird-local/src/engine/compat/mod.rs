@@ -207,9 +207,10 @@ fn translate_part(mut query: Query, catalog: &dyn Tables, totals: bool) -> Resul
 }
 
 /// Aggregates that give their type's default over no values unless their argument is `Nullable`: an argument of the
-/// outermost SELECT that is an expression (not a bare column, which the catalog answers) and `Nullable` as the hints
-/// read it (`nullIf(s, 'b')`, `if(c, x, NULL)`) is wrapped in `__tb_nullable(…)`, which the rewrite reads so (and
-/// drops), so `max(if(c, x, NULL))` over no matching rows is NULL, as in ClickHouse.
+/// outermost SELECT that is an expression (`nullIf(s, 'b')`, `if(c, x, NULL)`, `upper(ns)`; not a bare column, which
+/// the catalog answers, nor one over a scalar subquery) and `Nullable` as the hints read it is wrapped in
+/// `__tb_nullable(…)`, which the rewrite reads so (and drops), so `max(if(c, x, NULL))` over no matching rows is NULL,
+/// as in ClickHouse.
 fn mark_nullable_aggregate_arguments(query: &mut Query, catalog: &dyn Tables) {
     const FAMILY: &[&str] = &["min", "max", "avg", "any", "anyLast", "argMin", "argMax", "minIf", "maxIf", "avgIf"];
     fn candidate(e: &Expr) -> Option<&Expr> {
@@ -268,8 +269,18 @@ fn mark_nullable_aggregate_arguments(query: &mut Query, catalog: &dyn Tables) {
     rows_select.having = None;
     let wrappers =
         crate::engine::hints::of_query(&rows, &|column| catalog.column_type(column), &|table| catalog.columns(table));
-    let nullable: Vec<bool> =
-        (0..found.0.len()).map(|i| wrappers.get(i).copied().flatten().is_some_and(|w| w.nullable)).collect();
+    // Not over a scalar subquery: ClickHouse moves a constant out of `max(c + x)`, whose answer then is not NULL.
+    fn makes_nulls(e: &Expr) -> bool {
+        let mut subquery = false;
+        let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |e| {
+            subquery |= matches!(e, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. });
+            ControlFlow::<()>::Continue(())
+        });
+        !subquery
+    }
+    let nullable: Vec<bool> = (0..found.0.len())
+        .map(|i| wrappers.get(i).copied().flatten().is_some_and(|w| w.nullable) && makes_nulls(&found.0[i]))
+        .collect();
     if !nullable.contains(&true) {
         return;
     }
