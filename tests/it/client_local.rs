@@ -424,8 +424,7 @@ async fn streams_sql_and_templated_sql() {
     let meta: Vec<(&str, &str)> = untyped.meta.iter().map(|m| (m.name.as_str(), m.ty.as_str())).collect();
     assert_eq!(meta, vec![("user_id", "UInt64"), ("n", "UInt64")]);
 
-    // `WITH TOTALS`: the totals row, typed like the rows. The ClickHouse engine answers it; DataFusion refuses it
-    // by name.
+    // `WITH TOTALS`: the totals row, typed like the rows, on both engines.
     #[derive(Debug, PartialEq, Deserialize, Row)]
     struct PerUser {
         user_id: u64,
@@ -434,18 +433,10 @@ async fn streams_sql_and_templated_sql() {
     let totals = client
         .sql::<PerUser>("SELECT user_id, count() AS n FROM hits GROUP BY user_id WITH TOTALS ORDER BY user_id LIMIT 2")
         .await;
-    match _server.engine() {
-        tinybird_local::EngineKind::ClickHouse => {
-            let totals = totals.expect("WITH TOTALS runs on the ClickHouse engine");
-            assert_eq!(totals.data.len(), 2);
-            assert_eq!(totals.totals, Some(PerUser { user_id: 0, n: 20_000 }));
-            assert_eq!(totals.rows_before_limit_at_least, Some(7));
-        }
-        _ => {
-            let e = totals.expect_err("DataFusion refuses WITH TOTALS");
-            assert!(e.to_string().contains("WITH TOTALS"), "{e}");
-        }
-    }
+    let totals = totals.expect("WITH TOTALS runs");
+    assert_eq!(totals.data.len(), 2);
+    assert_eq!(totals.totals, Some(PerUser { user_id: 0, n: 20_000 }));
+    assert_eq!(totals.rows_before_limit_at_least, Some(7));
     assert_eq!(untyped.totals, None);
 
     // Templated SQL with params.
