@@ -682,15 +682,7 @@ impl DataFusionEngine {
         let rows_before_limit = match &translated.count_statement {
             _ if translated.literal_limit.is_some() => Some(total as u64),
             Some(count) => {
-                let counted = Translated {
-                    statement: count.clone(),
-                    count_statement: None,
-                    wrappers: vec![],
-                    literal_limit: None,
-                    tables: vec![],
-                    totals_statement: None,
-                    fill: None,
-                };
+                let counted = Translated::of(count.clone());
                 let (_, batches) = self.run(&state, &counted).await?;
                 batches.first().filter(|b| b.num_rows() > 0).map(|b| match value_at(b.column(0).as_ref(), 0) {
                     Value::Int(n) => n.max(0) as u64,
@@ -740,15 +732,7 @@ impl DataFusionEngine {
         statement: &datafusion::sql::sqlparser::ast::Statement,
         schema: &SchemaRef,
     ) -> Result<RecordBatch, EngineError> {
-        let totals = Translated {
-            statement: statement.clone(),
-            count_statement: None,
-            wrappers: vec![],
-            literal_limit: None,
-            tables: vec![],
-            totals_statement: None,
-            fill: None,
-        };
+        let totals = Translated::of(statement.clone());
         let (_, batches) = self.run(state, &totals).await?;
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let Some(batch) = batches.into_iter().find(|b| b.num_rows() > 0).filter(|_| rows == 1) else {

@@ -363,6 +363,10 @@ pub(crate) fn apply(
         added.len() <= MAX_FILLED_ROWS
     };
     let too_many = || refuse(&format!("adding more than {MAX_FILLED_ROWS} rows"));
+    let step = |n: Key| match advance(n, kind, &stepper) {
+        Some(next) => Ok(next),
+        None => refuse("with a month step from a day past the 28th"),
+    };
     let mut next: Option<Key> = None;
     let mut group_start = true;
     let rows = batch.num_rows();
@@ -379,8 +383,7 @@ pub(crate) fn apply(
                     if !push_fill(n, Some(row - 1), &mut order) {
                         return too_many();
                     }
-                    n = advance(n, kind, &stepper)
-                        .map_or_else(|| refuse("with a month step from a day past the 28th"), Ok)?;
+                    n = step(n)?;
                 }
             }
             group_start = true;
@@ -400,12 +403,10 @@ pub(crate) fn apply(
                 if !push_fill(n, (!fill.groups.is_empty()).then_some(row), &mut order) {
                     return too_many();
                 }
-                n = advance(n, kind, &stepper)
-                    .map_or_else(|| refuse("with a month step from a day past the 28th"), Ok)?;
+                n = step(n)?;
             }
             if n == v {
-                n = advance(n, kind, &stepper)
-                    .map_or_else(|| refuse("with a month step from a day past the 28th"), Ok)?;
+                n = step(n)?;
             }
             next = Some(n);
         }
@@ -420,8 +421,7 @@ pub(crate) fn apply(
                 if !push_fill(n, (!fill.groups.is_empty()).then_some(last_row).flatten(), &mut order) {
                     return too_many();
                 }
-                n = advance(n, kind, &stepper)
-                    .map_or_else(|| refuse("with a month step from a day past the 28th"), Ok)?;
+                n = step(n)?;
             }
         }
     }

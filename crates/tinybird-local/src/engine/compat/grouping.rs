@@ -136,14 +136,7 @@ impl Shape {
         if keys.is_empty() {
             return Err(unsupported("ROLLUP, CUBE, GROUPING SETS or TOTALS without GROUP BY keys"));
         }
-        if keys.iter().any(|k| {
-            let mut subquery = false;
-            let _ = datafusion::sql::sqlparser::ast::visit_expressions(k, |e| {
-                subquery |= matches!(e, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. });
-                ControlFlow::<()>::Continue(())
-            });
-            subquery
-        }) {
+        if keys.iter().any(super::holds_subquery) {
             return Err(unsupported("ROLLUP, CUBE, GROUPING SETS or TOTALS over a key holding a subquery"));
         }
         // ClickHouse's totals after `ORDER BY … LIMIT 0` cover no rows.

@@ -59,6 +59,21 @@ pub struct Translated {
     pub fill: Option<crate::engine::fill::Fill>,
 }
 
+impl Translated {
+    /// A statement to run as it is: no count, hints, limit, totals or fill around it.
+    pub fn of(statement: Statement) -> Translated {
+        Translated {
+            statement,
+            count_statement: None,
+            wrappers: vec![],
+            literal_limit: None,
+            tables: vec![],
+            totals_statement: None,
+            fill: None,
+        }
+    }
+}
+
 /// Quotes an identifier for ClickHouse SQL.
 pub fn quote_ident(name: &str) -> String {
     format!("`{}`", name.replace('\\', "\\\\").replace('`', "\\`"))
@@ -206,6 +221,16 @@ fn translate_part(mut query: Query, catalog: &dyn Tables, totals: bool) -> Resul
     })
 }
 
+/// Whether an expression holds a subquery (scalar, `EXISTS` or `IN`).
+fn holds_subquery(e: &Expr) -> bool {
+    let mut found = false;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |e| {
+        found |= matches!(e, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. });
+        ControlFlow::<()>::Continue(())
+    });
+    found
+}
+
 /// Aggregates that give their type's default over no values unless their argument is `Nullable`: an argument of the
 /// outermost SELECT that is an expression (`nullIf(s, 'b')`, `if(c, x, NULL)`, `upper(ns)`; not a bare column, which
 /// the catalog answers, nor one over a scalar subquery) and `Nullable` as the hints read it is wrapped in
@@ -270,16 +295,8 @@ fn mark_nullable_aggregate_arguments(query: &mut Query, catalog: &dyn Tables) {
     let wrappers =
         crate::engine::hints::of_query(&rows, &|column| catalog.column_type(column), &|table| catalog.columns(table));
     // Not over a scalar subquery: ClickHouse moves a constant out of `max(c + x)`, whose answer then is not NULL.
-    fn makes_nulls(e: &Expr) -> bool {
-        let mut subquery = false;
-        let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |e| {
-            subquery |= matches!(e, Expr::Subquery(_) | Expr::Exists { .. } | Expr::InSubquery { .. });
-            ControlFlow::<()>::Continue(())
-        });
-        !subquery
-    }
     let nullable: Vec<bool> = (0..found.0.len())
-        .map(|i| wrappers.get(i).copied().flatten().is_some_and(|w| w.nullable) && makes_nulls(&found.0[i]))
+        .map(|i| wrappers.get(i).copied().flatten().is_some_and(|w| w.nullable) && !holds_subquery(&found.0[i]))
         .collect();
     if !nullable.contains(&true) {
         return;
