@@ -155,6 +155,15 @@ impl ChType {
         }
     }
 
+    /// The time zone a `DateTime` type (or an array of them) names, if any.
+    pub fn time_zone(&self) -> Option<&str> {
+        match self.base() {
+            ChType::DateTime { tz, .. } => tz.as_deref(),
+            ChType::Array(inner) => inner.time_zone(),
+            _ => None,
+        }
+    }
+
     /// The type without `Nullable`/`LowCardinality` wrappers.
     pub fn base(&self) -> &ChType {
         match self {
@@ -220,6 +229,29 @@ impl ChType {
         }
         ChType::from_arrow(field.data_type())
     }
+}
+
+/// Whether a time zone name is UTC under another name (its wall-clock time is the instant).
+pub(crate) fn is_utc(tz: &str) -> bool {
+    matches!(
+        tz,
+        "UTC"
+            | "Etc/UTC"
+            | "GMT"
+            | "Etc/GMT"
+            | "UCT"
+            | "Etc/UCT"
+            | "Universal"
+            | "Etc/Universal"
+            | "Zulu"
+            | "Etc/Zulu"
+            | "GMT0"
+            | "Etc/GMT0"
+            | "Etc/GMT+0"
+            | "Etc/GMT-0"
+            | "Greenwich"
+            | "Etc/Greenwich"
+    )
 }
 
 fn time_unit(precision: Option<u8>) -> TimeUnit {

@@ -164,16 +164,30 @@ impl ClickHouseArithmetic {
         use datafusion::logical_expr::{BinaryExpr, Cast, ExprSchemable};
         let (lt, rt) = (left.get_type(schema).ok()?, right.get_type(schema).ok()?);
         let cast = |e: &Expr, t: &DataType| Box::new(Expr::Cast(Cast::new(Box::new(e.clone()), t.clone())));
-        // `DateTime ± n` and `n + DateTime` move by n seconds, as in ClickHouse (DataFusion refuses them).
-        let seconds = |t: &DataType| matches!(t, DataType::Timestamp(TimeUnit::Second, _));
-        let timestamp = match (&lt, &rt) {
-            (t, n) if seconds(t) && Self::int(n).is_some() && matches!(op, Plus | Minus) => Some(t),
-            (n, t) if seconds(t) && Self::int(n).is_some() && op == Plus => Some(t),
+        // `Date ± n` moves by n days, `DateTime ± n` and `n + DateTime` by n seconds, as in ClickHouse (DataFusion
+        // refuses some, and would go past the type's range where ClickHouse wraps: refused, as `addDays` does).
+        let dated = |t: &DataType| matches!(t, DataType::Date32 | DataType::Timestamp(_, None));
+        let moved = match (&lt, &rt) {
+            (t, n) if dated(t) && Self::int(n).is_some() && matches!(op, Plus | Minus) => Some((left, t, right)),
+            (n, t) if dated(t) && Self::int(n).is_some() && op == Plus => Some((right, t, left)),
             _ => None,
         };
-        if let Some(t) = timestamp {
-            let sum = BinaryExpr { left: cast(left, &DataType::Int64), op, right: cast(right, &DataType::Int64) };
-            return Some(Expr::Cast(Cast::new(Box::new(Expr::BinaryExpr(sum)), t.clone())));
+        if let Some((value, t, n)) = moved {
+            let unit = match (t, op) {
+                (DataType::Date32, Minus) => "-day",
+                (DataType::Date32, _) => "day",
+                (_, Minus) => "-second",
+                _ => "second",
+            };
+            let call = datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                Arc::new(super::dates::date_add_udf()),
+                vec![
+                    Expr::Literal(datafusion::common::ScalarValue::Utf8(Some(unit.into())), None),
+                    value.clone(),
+                    n.clone(),
+                ],
+            );
+            return Some(Expr::ScalarFunction(call));
         }
         // `date ± INTERVAL n unit`: ClickHouse's types and range (see `dates::plus_interval`).
         if matches!(op, Plus | Minus)
@@ -296,6 +310,7 @@ impl DataFusionEngine {
         super::funnels::register(&ctx);
         super::quantiles::register(&ctx);
         super::decimals::register(&ctx);
+        super::datetime64::register(&ctx);
         // Registering a rewrite on a fresh context cannot fail (it only pushes onto the analyzer's list).
         let _ = datafusion::execution::FunctionRegistry::register_function_rewrite(&mut ctx, Arc::new(BoolAsInteger));
         let _ =
@@ -344,10 +359,16 @@ impl DataFusionEngine {
         &self,
         state: &SessionState,
         translated: &Translated,
+        reads: Reads,
     ) -> Result<(SchemaRef, Vec<RecordBatch>), EngineError> {
         use futures::StreamExt;
         let statement = DfStatement::Statement(Box::new(translated.statement.clone()));
-        let plan = state.statement_to_plan(statement).await.map_err(exec_error)?;
+        let mut plan = state.statement_to_plan(statement).await.map_err(exec_error)?;
+        if reads == Reads::Checked {
+            // The columns a query reads are known once projections are pushed into the scans.
+            plan = state.optimize(&plan).map_err(exec_error)?;
+            refuse_time_zone_columns(&plan)?;
+        }
         let mut state = state.clone();
         if let Some(guard) = super::runtime::current_guard() {
             state.config_mut().set_extension(guard);
@@ -416,6 +437,41 @@ impl DataFusionEngine {
             .await
             .map_err(|e| EngineError::Syntax(format!("invalid filter for '{table}': {}", exec_error(e))))?;
         Ok(datafusion::catalog::view::ViewTable::new(plan, None))
+    }
+}
+
+/// What a query does with the columns it reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    /// Computes with them: refused where this engine would compute differently from ClickHouse.
+    Checked,
+    /// Copies rows as stored (a delete keeping the other rows).
+    Copied,
+}
+
+/// Refuses a plan that reads a `DateTime` column of a time zone other than UTC. This engine stores such a value as
+/// its wall-clock time, so what depends on the instant (`toUnixTimestamp`, adding hours across a daylight-saving
+/// change, comparing with another zone's time) would differ from ClickHouse, which stores the instant.
+fn refuse_time_zone_columns(plan: &datafusion::logical_expr::LogicalPlan) -> Result<(), EngineError> {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    let mut found = None;
+    plan.apply(|node| {
+        if let datafusion::logical_expr::LogicalPlan::TableScan(scan) = node {
+            found = scan.projected_schema.fields().iter().find_map(|f| {
+                let ty = ChType::of_field(f);
+                let zoned = ty.time_zone().is_some_and(|tz| !crate::types::is_utc(tz));
+                zoned.then(|| (f.name().clone(), ty))
+            });
+        }
+        Ok(if found.is_some() { TreeNodeRecursion::Stop } else { TreeNodeRecursion::Continue })
+    })
+    .map_err(exec_error)?;
+    match found {
+        Some((column, ty)) => Err(EngineError::Unsupported(format!(
+            "the column `{column}` of type {ty}: a DateTime in a time zone other than UTC (stored here as its \
+             wall-clock time, not as ClickHouse's instant; use --engine clickhouse)"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -541,7 +597,7 @@ impl Engine for DataFusionEngine {
         // Rows whose condition is NULL are kept, as in ClickHouse.
         let keep_sql = format!("SELECT * FROM {quoted} WHERE NOT coalesce(({condition}), false)");
         let translated = compat::translate_with(&keep_sql, self)?;
-        let (_, kept) = self.run(&self.ctx.state(), &translated).await?;
+        let (_, kept) = self.run(&self.ctx.state(), &translated, Reads::Copied).await?;
         let kept = kept
             .into_iter()
             .map(|b| RecordBatch::try_new(live.schema.clone(), b.columns().to_vec()))
@@ -579,7 +635,7 @@ impl DataFusionEngine {
         translated: Translated,
         sources: Vec<String>,
     ) -> Result<QueryResult, EngineError> {
-        let (schema, batches) = self.run(&state, &translated).await?;
+        let (schema, batches) = self.run(&state, &translated, Reads::Checked).await?;
         // Values ClickHouse returns with a type of their own (an `IntervalDay` of 2): DataFusion's have no
         // ClickHouse type to name, and would be printed as text.
         // Tuples and maps (Arrow structs) have no ClickHouse type here either, and would be printed as Arrow's debug
@@ -683,7 +739,7 @@ impl DataFusionEngine {
             _ if translated.literal_limit.is_some() => Some(total as u64),
             Some(count) => {
                 let counted = Translated::of(count.clone());
-                let (_, batches) = self.run(&state, &counted).await?;
+                let (_, batches) = self.run(&state, &counted, Reads::Checked).await?;
                 batches.first().filter(|b| b.num_rows() > 0).map(|b| match value_at(b.column(0).as_ref(), 0) {
                     Value::Int(n) => n.max(0) as u64,
                     Value::UInt(n) => n,
@@ -718,7 +774,7 @@ impl DataFusionEngine {
         if !translated.tables.is_empty() {
             return Err(EngineError::Unsupported("WITH FILL with a bound that reads a table".into()));
         }
-        let (_, batches) = self.run(state, &translated).await?;
+        let (_, batches) = self.run(state, &translated, Reads::Checked).await?;
         match batches.iter().find(|b| b.num_rows() > 0) {
             Some(b) => Ok(Some(value_at(b.column(0).as_ref(), 0))),
             None => Ok(None),
@@ -733,7 +789,7 @@ impl DataFusionEngine {
         schema: &SchemaRef,
     ) -> Result<RecordBatch, EngineError> {
         let totals = Translated::of(statement.clone());
-        let (_, batches) = self.run(state, &totals).await?;
+        let (_, batches) = self.run(state, &totals, Reads::Checked).await?;
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let Some(batch) = batches.into_iter().find(|b| b.num_rows() > 0).filter(|_| rows == 1) else {
             return Err(EngineError::Unsupported(format!(

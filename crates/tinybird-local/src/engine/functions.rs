@@ -206,7 +206,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(Condition { signature: Signature::any(1, Volatility::Immutable) }));
     ctx.register_udf(ScalarUDF::new_from_impl(ArrayElement { signature: Signature::any(2, Volatility::Immutable) }));
     ctx.register_udf(ScalarUDF::new_from_impl(Negate { signature: Signature::any(1, Volatility::Immutable) }));
-    let casts: [(&'static str, DataType); 15] = [
+    let casts: [(&'static str, DataType); 12] = [
         ("ch_to_int8", DataType::Int8),
         ("ch_to_int16", DataType::Int16),
         ("ch_to_int32", DataType::Int32),
@@ -219,9 +219,6 @@ pub fn register(ctx: &SessionContext) {
         ("ch_to_float64", DataType::Float64),
         ("ch_to_date", DataType::Date32),
         ("ch_to_datetime", DataType::Timestamp(TimeUnit::Second, None)),
-        ("ch_to_datetime64_3", DataType::Timestamp(TimeUnit::Millisecond, None)),
-        ("ch_to_datetime64_6", DataType::Timestamp(TimeUnit::Microsecond, None)),
-        ("ch_to_datetime64_9", DataType::Timestamp(TimeUnit::Nanosecond, None)),
     ];
     for (name, target) in casts {
         ctx.register_udf(udf(

@@ -8,6 +8,7 @@ pub mod clickhouse;
 pub mod compat;
 mod datafusion;
 mod dates;
+mod datetime64;
 mod decimals;
 mod fill;
 pub mod functions;

@@ -681,3 +681,41 @@ async fn with_fill_adds_the_rows_clickhouse_adds() {
         assert!(err.to_string().contains(construct), "{sql}: {err}");
     }
 }
+
+/// A `DateTime` of another time zone is stored as its wall-clock time, not as ClickHouse's instant: every query
+/// reading it is refused, naming the column; a query that does not read it, and a delete by other columns, still run.
+#[tokio::test]
+async fn datetimes_of_other_time_zones_are_refused_where_read() {
+    let e = DataFusionEngine::new();
+    let cols = [
+        ("n", "UInt32"),
+        ("t", "DateTime('Europe/Madrid')"),
+        ("u", "DateTime('UTC')"),
+        ("a", "Array(DateTime64(3, 'Asia/Tokyo'))"),
+    ];
+    let columns: Vec<(String, ChType)> = cols.iter().map(|(n, t)| (n.to_string(), ChType::parse(t).unwrap())).collect();
+    e.create_table_with_columns("z", &columns).await.unwrap();
+    let ingest: Vec<IngestColumn> =
+        cols.iter().map(|(n, t)| IngestColumn::new(n, ChType::parse(t).unwrap(), None, None)).collect();
+    let body = br#"{"n":1,"t":"2024-01-01 10:00:00","u":"2024-01-01 10:00:00","a":[]}
+{"n":2,"t":"2024-07-01 10:00:00","u":"2024-07-01 10:00:00","a":["2024-07-01 10:00:00"]}"#;
+    e.append("z", parse_ndjson(body, &ingest).rows).await.unwrap();
+    for sql in [
+        "SELECT t FROM z",
+        "SELECT * FROM z",
+        "SELECT toUnixTimestamp(t) FROM z",
+        "SELECT n FROM z WHERE t > '2024-02-01 00:00:00'",
+        "SELECT count() FROM z GROUP BY toHour(t)",
+        "SELECT n FROM (SELECT n, t FROM z) ORDER BY t",
+        "SELECT length(a) FROM z",
+    ] {
+        match e.query(sql).await {
+            Err(EngineError::Unsupported(m)) => assert!(m.contains("in a time zone other than UTC"), "{sql}: {m}"),
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+    check(&e, "SELECT count() FROM z", "UInt64", "2").await;
+    check(&e, "SELECT toUnixTimestamp(u) FROM z ORDER BY n", "UInt32", "1704103200|1719828000").await;
+    assert_eq!(e.delete("z", "n = 1", false).await.unwrap(), 1);
+    check(&e, "SELECT n FROM z", "UInt32", "2").await;
+}

@@ -487,20 +487,23 @@ fn dates(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, 
             arity(call, 1..=1)?;
             format!("ch_to_datetime({})", a[0])
         }
+        // `toDateTime64(x, P[, 'UTC'])` (see the `datetime64` module); another time zone is refused.
         "toDateTime64" => {
-            arity(call, 2..=2)?;
-            let precision: u8 = a[1]
-                .trim()
-                .parse()
-                .map_err(|_| EngineError::Syntax("toDateTime64: the precision must be a number literal".into()))?;
-            let f = match precision {
-                0 => "ch_to_datetime",
-                1..=3 => "ch_to_datetime64_3",
-                4..=6 => "ch_to_datetime64_6",
-                7..=9 => "ch_to_datetime64_9",
-                _ => return Err(EngineError::Syntax(format!("toDateTime64: precision {precision} is out of range"))),
+            arity(call, 2..=3)?;
+            let zone = match a.get(2).map(|tz| tz.trim()) {
+                None => "",
+                Some(tz) => match tz.strip_prefix('\'').and_then(|t| t.strip_suffix('\'')) {
+                    Some(tz) if crate::types::is_utc(tz) => tz,
+                    _ => return Err(EngineError::Unsupported(format!("{name} with a time zone other than UTC"))),
+                },
             };
-            format!("{f}({})", a[0])
+            match a[1].trim().parse::<u8>() {
+                Ok(0 | 3 | 6 | 9) => {}
+                Ok(p @ 1..=8) => return Err(precision_refused(name, p)),
+                Ok(_) => {}
+                Err(_) => return Err(EngineError::Syntax(format!("{name}: the precision must be a number literal"))),
+            }
+            format!("ch_to_datetime64({}, {}, '{zone}')", a[0], a[1].trim())
         }
         "parseDateTimeBestEffort" | "parseDateTimeBestEffortOrNull" => {
             arity(call, 1..=1)?;
@@ -1359,4 +1362,14 @@ pub(super) fn lowercase_name(expr: &Expr) -> Result<Expr, EngineError> {
         }
     }
     Ok(e)
+}
+
+/// A `DateTime64` precision this engine stores with more digits (1 and 2 as 3, …): a value computed from it would be
+/// printed with those digits (`toString` gives `….030` where ClickHouse gives `….03`).
+pub(super) fn precision_refused(what: &str, precision: u8) -> EngineError {
+    EngineError::Unsupported(format!(
+        "{what} with precision {precision} (this engine holds 0, 3, 6 or 9 digits of a second, and would print \
+         {precision} as {})",
+        precision.next_multiple_of(3)
+    ))
 }

@@ -307,7 +307,12 @@ pub(super) fn conversion(arg: &str, type_text: &str) -> Result<String, EngineErr
         ChType::Bool => format!("CAST({arg} AS BOOLEAN)"),
         ChType::Date { wide: false } => format!("ch_to_date({arg})"),
         ChType::DateTime { precision: None, tz: None } => format!("ch_to_datetime({arg})"),
-        ChType::DateTime { precision: Some(p @ (3 | 6 | 9)), tz: None } => format!("ch_to_datetime64_{p}({arg})"),
+        ChType::DateTime { precision: Some(p @ (0 | 3 | 6 | 9)), tz: None } => {
+            format!("ch_to_datetime64({arg}, {p}, '')")
+        }
+        ChType::DateTime { precision: Some(p), tz: None } => {
+            return Err(super::calls::precision_refused("CAST to DateTime64", p));
+        }
         ChType::Decimal(p, s) => format!("ch_to_decimal({arg}, {p}, {s}, 'error')"),
         _ => return Err(refused()),
     })
