@@ -57,7 +57,13 @@ pub fn name_columns(
                 if matches!(expr, Expr::Identifier(_)) {
                     continue;
                 }
-                if matches!(expr, Expr::Subquery(_)) {
+                // ClickHouse names a scalar subquery `_subquery_N`, numbered over the whole query.
+                let mut holds_subquery = false;
+                let _ = datafusion::sql::sqlparser::ast::visit_expressions(&*expr, |e| {
+                    holds_subquery |= matches!(e, Expr::Subquery(_));
+                    ControlFlow::<()>::Continue(())
+                });
+                if holds_subquery {
                     self.refused = true;
                     return ControlFlow::Break(());
                 }
@@ -79,7 +85,7 @@ pub fn name_columns(
     let _ = VisitMut::visit(query, &mut namer);
     match namer.refused {
         true => Err(crate::engine::EngineError::Unsupported(
-            "a scalar subquery in the select list without an alias (give it one: `(SELECT …) AS name`)".into(),
+            "a scalar subquery in a select list item without an alias (give the item one: `… AS name`)".into(),
         )),
         false => Ok(()),
     }

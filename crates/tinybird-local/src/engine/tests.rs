@@ -719,3 +719,22 @@ async fn datetimes_of_other_time_zones_are_refused_where_read() {
     assert_eq!(e.delete("z", "n = 1", false).await.unwrap(), 1);
     check(&e, "SELECT n FROM z", "UInt32", "2").await;
 }
+
+/// `min`/`max` of a value and a constant are computed as ClickHouse computes them: the aggregate, then the arithmetic
+/// (values from ClickHouse 26.9). Over no rows the aggregate is the default, so the constant shows.
+#[tokio::test]
+async fn min_max_of_arithmetic_with_a_constant_lift_the_arithmetic_out() {
+    let e = engine().await;
+    check(&e, "SELECT max(id + 1) FROM t WHERE id > 100", "UInt64", "1").await;
+    check(&e, "SELECT max(1 - id) FROM t WHERE id > 100", "Int64", "1").await;
+    check(&e, "SELECT min(v + 1.5) FROM t WHERE id > 100", "Float64", "1.5").await;
+    check(&e, "SELECT max((id + 1) + 1) FROM t WHERE id > 100", "UInt64", "2").await;
+    check(&e, "SELECT max(n + 1) FROM t WHERE id > 100", "Nullable(Int64)", "null").await;
+    // Not lifted: `-If`, `DISTINCT`, a value on both sides.
+    check(&e, "SELECT maxIf(id + 1, id > 100) FROM t", "UInt64", "0").await;
+    check(&e, "SELECT max(DISTINCT id + 1) FROM t WHERE id > 100", "UInt64", "0").await;
+    check(&e, "SELECT max(id + id) FROM t WHERE id > 100", "UInt64", "0").await;
+    // A negative factor turns max into min; with rows the answer is the same.
+    check(&e, "SELECT max(id * -2), min(id * -2) FROM t", "Int64", "-2").await;
+    check(&e, "SELECT max(id + 1) AS m FROM t GROUP BY name ORDER BY m", "UInt64", "2|3|4").await;
+}

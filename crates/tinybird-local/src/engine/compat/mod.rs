@@ -25,6 +25,7 @@ use std::ops::ControlFlow;
 mod calls;
 mod dialect;
 mod grouping;
+mod lift;
 mod parse;
 mod rewrite;
 mod tables;
@@ -162,6 +163,7 @@ fn translate_part(mut query: Query, catalog: &dyn Tables, totals: bool) -> Resul
     })?;
     substitute_aliases(&mut query)?;
     distinct_output_names(&mut query);
+    lift::lift_arithmetic_out_of_min_max(&mut query);
     let grouping = grouping::Shape::take(&mut query, catalog, totals)?;
     mark_nullable_aggregate_arguments(&mut query, catalog);
     let nullable = |column: &str| catalog.nullable_column(column);
