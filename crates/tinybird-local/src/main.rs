@@ -98,6 +98,9 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        // Registered before the first line is printed: whoever reads it may interrupt the server at once.
+        #[cfg(unix)]
+        let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
         let engine = match server.engine() {
             tinybird_local::EngineKind::DataFusion => "DataFusion",
             tinybird_local::EngineKind::ClickHouse => "ClickHouse (chDB)",
@@ -108,6 +111,16 @@ fn main() -> ExitCode {
             server.workspace_id()
         );
         eprintln!("tokens: GET {}/tokens", server.url());
+        #[cfg(unix)]
+        match interrupt.as_mut() {
+            Some(signal) => {
+                signal.recv().await;
+            }
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+        #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
         server.shutdown().await;
         ExitCode::SUCCESS

@@ -76,12 +76,123 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
                     _ => Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right })),
                 }
             }
+            // The results of `if`/`multiIf`/`CASE` and the arguments of `coalesce`/`ifNull`: ClickHouse's common type.
+            Expr::Case(mut case) => {
+                let mut results: Vec<&mut Expr> =
+                    case.when_then_expr.iter_mut().map(|(_, then)| then.as_mut()).collect();
+                if let Some(e) = case.else_expr.as_deref_mut() {
+                    results.push(e);
+                }
+                let changed = common_type(results, schema)?;
+                Transformed::new_transformed(Expr::Case(case), changed)
+            }
+            // ClickHouse's `coalesce` ends at its first argument that cannot be NULL: `coalesce(d, dt)` is `d`, a
+            // Date (DataFusion would take a common type of all of them).
+            Expr::ScalarFunction(f)
+                if f.func.name() == "coalesce"
+                    && f.args.first().is_some_and(|a| a.nullable(schema).ok() == Some(false)) =>
+            {
+                Transformed::yes(f.args.into_iter().next().expect("checked above"))
+            }
+            Expr::ScalarFunction(mut f) if f.func.name() == "coalesce" => {
+                let changed = common_type(f.args.iter_mut().collect(), schema)?;
+                Transformed::new_transformed(Expr::ScalarFunction(f), changed)
+            }
             Expr::InList(InList { expr, list, negated }) if ty(&expr) == Some(DataType::Boolean) && integers(&list) => {
                 Transformed::yes(Expr::InList(InList { expr: Box::new(as_int(*expr, DataType::Int64)), list, negated }))
             }
             other => Transformed::no(other),
         })
     }
+}
+
+/// Values of several types that become one (a conditional's results, `coalesce`'s arguments): a `Date` among
+/// `DateTime`s of one type is cast to it, as ClickHouse does (DataFusion would take a nanosecond timestamp). Types
+/// ClickHouse 26.9 has no common type for, which it returns as a `Variant` (a String with a number or a date, a
+/// `UInt64` with a signed integer or a float, a 64-bit integer with a float, a decimal with a float, a date with a
+/// number), are refused, where DataFusion would convert them (rounding integers past 2^53). Whether any changed.
+fn common_type(values: Vec<&mut Expr>, schema: &datafusion::common::DFSchema) -> datafusion::common::Result<bool> {
+    use datafusion::logical_expr::{Cast, ExprSchemable};
+    let types: Vec<DataType> = values.iter().filter_map(|e| e.get_type(schema).ok()).collect();
+    if types.len() != values.len() {
+        return Ok(false);
+    }
+    if let Some((a, b)) = variant_pair(&types) {
+        return datafusion::common::plan_err!(
+            "DB::Exception: values of types {} and {} together (ClickHouse 26.9 gives a Variant of them) are not \
+             supported by tinybird-local's DataFusion engine",
+            ChType::from_arrow(&a),
+            ChType::from_arrow(&b)
+        );
+    }
+    let stamps: Vec<&DataType> = types.iter().filter(|t| matches!(t, DataType::Timestamp(_, None))).collect();
+    let Some(stamp) = stamps.first().filter(|first| stamps.iter().all(|t| t == *first)) else { return Ok(false) };
+    if !types.contains(&DataType::Date32) {
+        return Ok(false);
+    }
+    let stamp = (*stamp).clone();
+    for (e, t) in values.into_iter().zip(&types) {
+        if *t == DataType::Date32 {
+            let inner = std::mem::replace(e, Expr::Literal(datafusion::common::ScalarValue::Null, None));
+            *e = Expr::Cast(Cast::new(Box::new(inner), stamp.clone()));
+        }
+    }
+    Ok(true)
+}
+
+/// Two of the types that ClickHouse would unite only as a `Variant`, if any (see [`common_type`]).
+fn variant_pair(types: &[DataType]) -> Option<(DataType, DataType)> {
+    #[derive(PartialEq)]
+    enum Family {
+        Text,
+        Unsigned64,
+        Signed(bool),
+        Unsigned,
+        Float,
+        Decimal,
+        Date,
+        List(DataType),
+        Other,
+    }
+    let family = |t: &DataType| match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Family::Text,
+        DataType::UInt64 => Family::Unsigned64,
+        DataType::Int64 => Family::Signed(true),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 => Family::Signed(false),
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 => Family::Unsigned,
+        DataType::Float32 | DataType::Float64 => Family::Float,
+        DataType::Decimal128(..) | DataType::Decimal256(..) => Family::Decimal,
+        DataType::Date32 | DataType::Timestamp(..) => Family::Date,
+        DataType::List(f) | DataType::LargeList(f) => Family::List(f.data_type().clone()),
+        _ => Family::Other,
+    };
+    let number = |f: &Family| {
+        matches!(f, Family::Unsigned64 | Family::Signed(_) | Family::Unsigned | Family::Float | Family::Decimal)
+    };
+    let apart = |a: &Family, b: &Family| match (a, b) {
+        (Family::Other, _) | (_, Family::Other) => false,
+        (Family::Text, b) => *b != Family::Text,
+        (Family::Date, b) => number(b) || matches!(b, Family::List(_)),
+        (Family::List(_), b) => !matches!(b, Family::List(_)),
+        (Family::Unsigned64, b) => matches!(b, Family::Signed(_) | Family::Float),
+        (Family::Signed(true), b) => matches!(b, Family::Float),
+        (Family::Decimal, b) => matches!(b, Family::Float),
+        _ => false,
+    };
+    for (i, a) in types.iter().enumerate() {
+        for b in &types[i + 1..] {
+            let (fa, fb) = (family(a), family(b));
+            if apart(&fa, &fb) || apart(&fb, &fa) {
+                return Some((a.clone(), b.clone()));
+            }
+            if let (Family::List(ea), Family::List(eb)) = (&fa, &fb)
+                && let Some(pair) = variant_pair(&[ea.clone(), eb.clone()])
+            {
+                return Some(pair);
+            }
+        }
+    }
+    None
 }
 
 /// ClickHouse's result types for `+`, `-` and `*` on numbers (`NumberTraits::ResultOfAdditionMultiplication` and

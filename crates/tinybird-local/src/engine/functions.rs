@@ -22,14 +22,16 @@ use std::sync::Arc;
 /// `ch_cond(x)`: a ClickHouse condition as DataFusion's boolean. ClickHouse takes any number as a condition
 /// (`WHERE 1`, `WHERE is_bot`, `NOT flag`): non-zero is true, NULL stays NULL. A boolean argument is the condition
 /// itself, and planning removes the call (`simplify`), so ordinary conditions cost nothing.
+/// `ch_if_cond(x)` is the condition of `if`/`multiIf`, which ClickHouse takes only as `UInt8` or `Bool`.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Condition {
     signature: Signature,
+    of_if: bool,
 }
 
 impl ScalarUDFImpl for Condition {
     fn name(&self) -> &str {
-        "ch_cond"
+        if self.of_if { "ch_if_cond" } else { "ch_cond" }
     }
 
     fn signature(&self) -> &Signature {
@@ -38,6 +40,11 @@ impl ScalarUDFImpl for Condition {
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         match args {
+            [t] if self.of_if && !matches!(t, DataType::Boolean | DataType::UInt8 | DataType::Null) => exec_err!(
+                "DB::Exception: Illegal type {} of argument (condition) of function if or multiIf. Must be UInt8 \
+                 (ILLEGAL_TYPE_OF_ARGUMENT)",
+                ChType::from_arrow(t)
+            ),
             [t] if t == &DataType::Boolean || t.is_integer() || t.is_floating() || t == &DataType::Null => {
                 Ok(DataType::Boolean)
             }
@@ -203,7 +210,12 @@ impl ScalarUDFImpl for Negate {
 
 /// Registers every `ch_*` function on a session.
 pub fn register(ctx: &SessionContext) {
-    ctx.register_udf(ScalarUDF::new_from_impl(Condition { signature: Signature::any(1, Volatility::Immutable) }));
+    for of_if in [false, true] {
+        ctx.register_udf(ScalarUDF::new_from_impl(Condition {
+            signature: Signature::any(1, Volatility::Immutable),
+            of_if,
+        }));
+    }
     ctx.register_udf(ScalarUDF::new_from_impl(ArrayElement { signature: Signature::any(2, Volatility::Immutable) }));
     ctx.register_udf(ScalarUDF::new_from_impl(Negate { signature: Signature::any(1, Volatility::Immutable) }));
     let casts: [(&'static str, DataType); 12] = [
@@ -254,7 +266,8 @@ pub fn register(ctx: &SessionContext) {
     ] {
         ctx.register_udf(udf(name, Kind::Float64Arg { ints, float32, what }, any1()));
     }
-    ctx.register_udf(udf("ch_substring", Kind::Substring, variadic()));
+    ctx.register_udf(udf("ch_substring", Kind::Substring { chars: false }, variadic()));
+    ctx.register_udf(udf("ch_substring_utf8", Kind::Substring { chars: true }, variadic()));
     ctx.register_udf(udf("ch_lower_ascii", Kind::Lower, Signature::exact(vec![DataType::Utf8], Volatility::Immutable)));
     ctx.register_udf(udf("ch_upper_ascii", Kind::Upper, Signature::exact(vec![DataType::Utf8], Volatility::Immutable)));
     for (name, mode) in [
@@ -375,7 +388,9 @@ enum Kind {
     Round {
         mode: Rounding,
     },
-    Substring,
+    Substring {
+        chars: bool,
+    },
     ZeroIfNull,
     /// The value, and an error for a NULL: `CAST(x AS T)` to a non-Nullable `T`.
     NotNull,
@@ -462,7 +477,7 @@ impl ScalarUDFImpl for ChFunction {
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         Ok(match &self.kind {
             Kind::Cast { target, .. } => target.clone(),
-            Kind::ToString | Kind::Lower | Kind::Upper | Kind::Substring => DataType::Utf8,
+            Kind::ToString | Kind::Lower | Kind::Upper | Kind::Substring { .. } => DataType::Utf8,
             Kind::Length => DataType::UInt64,
             Kind::Round { .. } => match args.first() {
                 Some(t) if t.is_integer() || t == &DataType::Float32 => t.clone(),
@@ -648,7 +663,7 @@ impl ScalarUDFImpl for ChFunction {
                 Arc::new(b.finish())
             }
             Kind::Round { mode } => round(&arrays[0], &arrays[1], rows, *mode)?,
-            Kind::Substring => substring(&arrays, rows)?,
+            Kind::Substring { chars } => substring(&arrays, rows, *chars)?,
             Kind::DateDiff => date_diff(&arrays, rows)?,
             Kind::NotNull if arrays[0].logical_null_count() > 0 => {
                 return exec_err!(
@@ -815,8 +830,6 @@ fn ch_cast(a: &ArrayRef, target: &DataType, safe: bool) -> Result<ArrayRef> {
     Ok(out)
 }
 
-/// ClickHouse's `substring(s, offset[, length])`: byte positions, 1-based, negative offsets count from the end.
-/// Cuts inside a multi-byte character are widened to whole characters (the result stays valid UTF-8).
 /// The most elements `range` and `arrayEnumerate` build for one batch (ClickHouse's own limit is in the same spirit:
 /// `function_range_max_elements_in_block`).
 const MAX_RANGE_ELEMENTS: usize = 100_000_000;
@@ -943,7 +956,11 @@ fn array_slice(arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
     Ok(Arc::new(ListArray::try_new(field, OffsetBuffer::from_lengths(lengths), values, list.nulls().cloned())?))
 }
 
-fn substring(arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
+/// ClickHouse's `substring(s, offset[, length])` (bytes) and `substringUTF8` (`chars`: characters): 1-based; a
+/// negative offset counts from the end, and the window `[offset, offset + length)` is clipped to the string (so
+/// `substring('ab', -10, 3)` is empty); a negative length stops that many before the end; offset 0 is ClickHouse's
+/// error for a column (its answer for a constant, '', is not given).
+fn substring(arrays: &[ArrayRef], rows: usize, chars: bool) -> Result<ArrayRef> {
     if !(2..=3).contains(&arrays.len()) {
         return exec_err!("substring takes 2 or 3 arguments");
     }
@@ -951,29 +968,36 @@ fn substring(arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
     let s = s.as_string::<i32>();
     let int = |a: &ArrayRef, r: usize| match value_at(a.as_ref(), r) {
         Value::Int(n) => Some(n),
-        Value::UInt(n) => i64::try_from(n).ok(),
+        Value::UInt(n) => Some(i64::try_from(n).unwrap_or(i64::MAX)),
         _ => None,
     };
     let mut b = StringBuilder::new();
+    let mut boundaries: Vec<usize> = Vec::new();
     for r in 0..rows {
         let (Some(off), true) = (int(&arrays[1], r), !s.is_null(r)) else {
             b.append_null();
             continue;
         };
         let text = s.value(r);
-        let n = text.len() as i64;
-        let start = if off > 0 {
-            off - 1
-        } else if off < 0 {
-            (n + off).max(0)
+        // Positions are bytes, or characters (their byte offsets in `boundaries`, the end included).
+        let n = if chars {
+            boundaries.clear();
+            boundaries.extend(text.char_indices().map(|(i, _)| i));
+            boundaries.push(text.len());
+            boundaries.len() as i64 - 1
         } else {
-            n
+            text.len() as i64
+        };
+        let start = match off {
+            0 => return exec_err!("DB::Exception: Indices in strings are 1-based (ZERO_ARRAY_OR_TUPLE_INDEX)"),
+            o if o > 0 => o - 1,
+            o => n.saturating_add(o),
         };
         let end = match arrays.get(2).map(|a| int(a, r)) {
             None => n,
             // Offsets and lengths are user numbers: saturate rather than overflow.
-            Some(Some(len)) if len >= 0 => start.saturating_add(len).min(n),
-            Some(Some(len)) => (n + len).max(start),
+            Some(Some(len)) if len >= 0 => start.saturating_add(len),
+            Some(Some(len)) => n.saturating_add(len),
             Some(None) => {
                 b.append_null();
                 continue;
@@ -982,6 +1006,10 @@ fn substring(arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
         let (lo, hi) = (start.clamp(0, n) as usize, end.clamp(0, n) as usize);
         if lo >= hi {
             b.append_value("");
+            continue;
+        }
+        if chars {
+            b.append_value(&text[boundaries[lo]..boundaries[hi]]);
             continue;
         }
         // ClickHouse cuts bytes, and may return part of a character: text this engine cannot hold.

@@ -155,11 +155,13 @@ impl ScalarUDFImpl for StringFunction {
     }
 }
 
-/// ClickHouse's `leftPad`/`rightPad` in bytes; None when the result would not be UTF-8 or the length is negative.
+/// ClickHouse's `leftPad`/`rightPad` in bytes (an empty filler pads with spaces, as ClickHouse does); None when the
+/// result would not be UTF-8 or the length is negative.
 fn pad(s: &str, length: &str, with: &str, left: bool) -> Option<String> {
     let n: usize = length.parse().ok()?;
+    let with = if with.is_empty() { " " } else { with };
     let bytes = s.as_bytes();
-    let out: Vec<u8> = if bytes.len() >= n || with.is_empty() {
+    let out: Vec<u8> = if bytes.len() >= n {
         bytes[..n.min(bytes.len())].to_vec()
     } else {
         let fill: Vec<u8> = with.bytes().cycle().take(n - bytes.len()).collect();

@@ -159,11 +159,12 @@ pub(super) fn chrono_format(ch: &str) -> Result<String, EngineError> {
             return Err(EngineError::Syntax("formatDateTime: pattern ends with %".into()));
         };
         let mapped = match spec {
-            'Y' | 'm' | 'd' | 'H' | 'S' | 'y' | 'e' | 'j' | 'p' | 'I' | 'u' | 'V' | 'G' | 'a' | 'b' | 'D' | 'R'
-            | 'T' => {
+            'Y' | 'm' | 'd' | 'H' | 'S' | 'y' | 'j' | 'p' | 'I' | 'u' | 'V' | 'G' | 'a' | 'b' | 'D' | 'R' | 'T' => {
                 format!("%{spec}")
             }
             'i' => "%M".into(),
+            // The day without padding (`formatdatetime_e_with_space_padding` is off by default).
+            'e' => "%-d".into(),
             'M' => "%B".into(),
             's' => "%S".into(),
             'F' => "%Y-%m-%d".into(),
@@ -321,17 +322,18 @@ fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Exp
         }
         // ClickHouse's sum and avg: their types, and their order of adding floats (see the `sums` module).
         // ClickHouse sums an empty set to 0, not NULL.
+        // A Nullable argument sums no values to NULL.
         "sum" | "SUM" | "Sum" if call.distinct => {
             arity(call, 1..=1)?;
-            format!("ch_zero_if_null(sum(DISTINCT {}))", a[0])
+            empty_set_default("sum", format!("sum(DISTINCT {})", a[0]), &a[0], nullable)
         }
         "sum" | "SUM" | "Sum" => {
             arity(call, 1..=1)?;
-            format!("ch_zero_if_null(ch_sum({}))", a[0])
+            empty_set_default("sum", format!("ch_sum({})", a[0]), &a[0], nullable)
         }
         "sumIf" => {
             arity(call, 2..=2)?;
-            format!("ch_zero_if_null(ch_sum(CASE WHEN {} THEN {} END))", a[1], a[0])
+            empty_set_default("sum", format!("ch_sum(CASE WHEN {} THEN {} END)", a[1], a[0]), &a[0], nullable)
         }
         "avg" | "AVG" | "Avg" | "min" | "MIN" | "Min" | "max" | "MAX" | "Max" => {
             arity(call, 1..=1)?;
@@ -622,7 +624,12 @@ fn dates(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, 
                     .map_err(|_| EngineError::Syntax("toStartOfWeek: the mode must be a number literal".into()))?
                     .unwrap_or(false);
             let origin = if monday { "1970-01-05" } else { "1970-01-04" };
-            format!("ch_to_date(date_bin(INTERVAL '7 days', ch_to_datetime({}), TIMESTAMP '{origin} 00:00:00'))", a[0])
+            // Not before 1970-01-01, where ClickHouse's Date stops.
+            format!(
+                "ch_to_date(greatest(date_bin(INTERVAL '7 days', ch_to_datetime({}), TIMESTAMP '{origin} 00:00:00'), \
+                 TIMESTAMP '1970-01-01 00:00:00'))",
+                a[0]
+            )
         }
         "toStartOfMonth" | "toStartOfQuarter" | "toStartOfYear" => {
             arity(call, 1..=1)?;
@@ -640,7 +647,13 @@ fn dates(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, 
                 return Err(EngineError::Syntax("toStartOfInterval: the interval must be positive".into()));
             }
             match unit.as_str() {
-                "second" | "minute" | "hour" | "day" => format!(
+                // Hours, minutes and seconds of a date-time only, as in ClickHouse.
+                "second" | "minute" | "hour" => format!(
+                    "ch_to_datetime(date_bin(INTERVAL '{n} {unit}', ch_to_datetime(ch_time_of_day_arg({})), \
+                     TIMESTAMP '1970-01-01 00:00:00'))",
+                    a[0]
+                ),
+                "day" => format!(
                     "ch_to_datetime(date_bin(INTERVAL '{n} {unit}', ch_to_datetime({}), TIMESTAMP '1970-01-01 00:00:00'))",
                     a[0]
                 ),
@@ -684,6 +697,12 @@ fn dates(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, 
         }
         "dateDiff" | "date_diff" | "DATE_DIFF" => {
             arity(call, 3..=3)?;
+            if a[1..].iter().any(|x| string_literal(x).is_some()) {
+                return Err(EngineError::Syntax(format!(
+                    "Illegal type String of an argument of function {name}: it takes Date or DateTime values \
+                     (ILLEGAL_TYPE_OF_ARGUMENT)"
+                )));
+            }
             format!("ch_date_diff({}, {}, {})", a[0], a[1], a[2])
         }
         _ => return Ok(None),
@@ -698,7 +717,7 @@ fn conditionals(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<
         "if" | "IF" => {
             arity(call, 3..=3)?;
             format!(
-                "ch_if_result(CASE WHEN {} THEN {} ELSE {} END)",
+                "ch_if_result(CASE WHEN ch_if_cond({}) THEN {} ELSE {} END)",
                 a[0],
                 typed_literal_text(&a[1]),
                 typed_literal_text(&a[2])
@@ -710,7 +729,7 @@ fn conditionals(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<
             }
             let mut s = String::from("ch_if_result(CASE");
             for pair in a[..a.len() - 1].chunks(2) {
-                s.push_str(&format!(" WHEN {} THEN {}", pair[0], typed_literal_text(&pair[1])));
+                s.push_str(&format!(" WHEN ch_if_cond({}) THEN {}", pair[0], typed_literal_text(&pair[1])));
             }
             s.push_str(&format!(" ELSE {} END)", typed_literal_text(&a[a.len() - 1])));
             s
@@ -911,6 +930,24 @@ fn strings(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
         }
         "splitByChar" | "splitByString" => {
             arity(call, 2..=2)?;
+            match (name, string_literal(&a[0])) {
+                ("splitByChar", Some(sep)) if sep.len() != 1 => {
+                    return Err(EngineError::Syntax(format!(
+                        "Illegal separator for function splitByChar: it must be exactly one byte, not {} \
+                         (BAD_ARGUMENTS)",
+                        sep.len()
+                    )));
+                }
+                ("splitByString", Some(sep)) if sep.is_empty() => {
+                    return Err(EngineError::Unsupported(
+                        "splitByString with an empty separator (ClickHouse splits the string into bytes)".into(),
+                    ));
+                }
+                (_, None) => {
+                    return Err(EngineError::Syntax(format!("{name}: the separator must be a constant string")));
+                }
+                _ => {}
+            }
             // An empty string is one empty element in ClickHouse (`['']`), none in DataFusion.
             format!(
                 "(CASE WHEN ({s}) = '' THEN make_array('') ELSE string_to_array({s}, {sep}) END)",
@@ -920,9 +957,14 @@ fn strings(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
         }
         // Byte semantics, as ClickHouse (see the `strings` module).
         "lengthUTF8" => format!("ch_to_uint64(character_length({}))", one(call)?),
-        "position" | "POSITION" | "locate" => {
+        "position" | "POSITION" => {
             arity(call, 2..=2)?;
             format!("ch_position({}, {})", a[0], a[1])
+        }
+        // `locate(needle, haystack)`, MySQL's order (ClickHouse's since 24.3).
+        "locate" => {
+            arity(call, 2..=2)?;
+            format!("ch_position({}, {})", a[1], a[0])
         }
         "left" | "LEFT" => {
             arity(call, 2..=2)?;
@@ -931,7 +973,12 @@ fn strings(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
         "right" | "RIGHT" => {
             arity(call, 2..=2)?;
             let n = format!("ch_to_int64({})", a[1]);
-            format!("ch_substring({}, CASE WHEN {n} >= 0 THEN -{n} ELSE 1 - {n} END)", a[0])
+            // `right(s, 0)` is empty: an offset past the end (0 would be ClickHouse's error).
+            format!(
+                "ch_substring({s}, CASE WHEN {n} > 0 THEN -{n} WHEN {n} = 0 THEN ch_to_int64(ch_length({s})) + 1 \
+                 ELSE 1 - {n} END)",
+                s = a[0]
+            )
         }
         "reverse" => format!("ch_reverse({})", one(call)?),
         "repeat" => {
@@ -963,12 +1010,14 @@ fn strings(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
                     "`{name}` with a class (\\w, \\d, \\s, \\b, [[:…:]]) that RE2 reads as ASCII and this engine as Unicode"
                 )));
             }
+            // ClickHouse compiles the pattern with RE2's `dot_nl`: `.` matches a newline.
+            let pattern = sql_string(&format!("(?s){pattern}"));
             match name {
-                "match" => format!("ch_to_uint8(regexp_like({}, {}))", a[0], a[1]),
+                "match" => format!("ch_to_uint8(regexp_like({}, {pattern}))", a[0]),
                 _ => format!(
-                    "CASE WHEN ({s}) IS NULL THEN NULL ELSE coalesce(array_element(regexp_match({s}, {p}), 1), '') END",
-                    s = a[0],
-                    p = a[1]
+                    "CASE WHEN ({s}) IS NULL THEN NULL ELSE coalesce(array_element(regexp_match({s}, {pattern}), 1), \
+                     '') END",
+                    s = a[0]
                 ),
             }
         }
@@ -1033,7 +1082,7 @@ fn strings(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
         }
         "substringUTF8" => {
             arity(call, 2..=3)?;
-            format!("substr({})", a.join(", "))
+            format!("ch_substring_utf8({})", a.join(", "))
         }
         _ => return Ok(None),
     };
@@ -1214,11 +1263,12 @@ fn numbers(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
             let args: Vec<String> = a.iter().map(|x| typed_literal_text(x)).collect();
             format!("ch_{name}({})", args.join(", "))
         }
+        // In Float64, a Float32 argument too, as ClickHouse computes them.
         "sqrt" | "exp" | "ln" | "log2" | "log10" => {
-            format!("{}({})", name.to_ascii_lowercase(), one(call)?)
+            format!("{}(CAST({} AS DOUBLE))", name.to_ascii_lowercase(), one(call)?)
         }
         // ClickHouse's `log` is the natural logarithm.
-        "log" | "LOG" => format!("ln({})", one(call)?),
+        "log" | "LOG" => format!("ln(CAST({} AS DOUBLE))", one(call)?),
         // Int8: -1, 0 or 1; NaN counts as positive, as in ClickHouse.
         "sign" => {
             let x = one(call)?;

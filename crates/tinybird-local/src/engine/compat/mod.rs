@@ -164,6 +164,7 @@ fn translate_part(mut query: Query, catalog: &dyn Tables, totals: bool) -> Resul
     substitute_aliases(&mut query)?;
     distinct_output_names(&mut query);
     lift::lift_arithmetic_out_of_min_max(&mut query);
+    drop_nulls_from_in_lists(&mut query)?;
     let grouping = grouping::Shape::take(&mut query, catalog, totals)?;
     mark_nullable_aggregate_arguments(&mut query, catalog);
     let nullable = |column: &str| catalog.nullable_column(column);
@@ -233,13 +234,35 @@ fn holds_subquery(e: &Expr) -> bool {
     found
 }
 
+/// ClickHouse leaves a NULL out of an `IN` list (`transform_null_in` is off): `ni IN (1, NULL)` is 0 for 3, where
+/// SQL's three-valued `IN` gives NULL. A list of NULLs only is refused.
+fn drop_nulls_from_in_lists(query: &mut Query) -> Result<(), EngineError> {
+    let mut refused = false;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(query, |e| {
+        if let Expr::InList { list, .. } = e {
+            let null = |x: &Expr| matches!(x, Expr::Value(ValueWithSpan { value: SqlValue::Null, .. }));
+            if list.iter().all(null) {
+                refused = true;
+            } else {
+                list.retain(|x| !null(x));
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    match refused {
+        true => Err(EngineError::Unsupported("`IN` a list of NULLs only".into())),
+        false => Ok(()),
+    }
+}
+
 /// Aggregates that give their type's default over no values unless their argument is `Nullable`: an argument of the
 /// outermost SELECT that is an expression (`nullIf(s, 'b')`, `if(c, x, NULL)`, `upper(ns)`; not a bare column, which
 /// the catalog answers, nor one over a scalar subquery) and `Nullable` as the hints read it is wrapped in
 /// `__tb_nullable(…)`, which the rewrite reads so (and drops), so `max(if(c, x, NULL))` over no matching rows is NULL,
 /// as in ClickHouse.
 fn mark_nullable_aggregate_arguments(query: &mut Query, catalog: &dyn Tables) {
-    const FAMILY: &[&str] = &["min", "max", "avg", "any", "anyLast", "argMin", "argMax", "minIf", "maxIf", "avgIf"];
+    const FAMILY: &[&str] =
+        &["min", "max", "avg", "any", "anyLast", "argMin", "argMax", "minIf", "maxIf", "avgIf", "sum", "sumIf"];
     fn candidate(e: &Expr) -> Option<&Expr> {
         let Expr::Function(f) = e else { return None };
         if f.over.is_some() || !FAMILY.iter().any(|n| f.name.to_string().eq_ignore_ascii_case(n)) {

@@ -84,6 +84,15 @@ pub(super) fn bind_union_tail(query: &mut Query) -> Result<(), EngineError> {
     let mut last = query.clone();
     last.with = None;
     last.body = right.clone();
+    // DataFusion drops a subquery's sort that has no limit (its rows feed a set operation in any order): a limit
+    // past any row count keeps it.
+    if last.order_by.is_some() && last.limit_clause.is_none() {
+        last.limit_clause = Some(datafusion::sql::sqlparser::ast::LimitClause::LimitOffset {
+            limit: Some(Expr::value(SqlValue::Number(i64::MAX.to_string(), false))),
+            offset: None,
+            limit_by: vec![],
+        });
+    }
     query.order_by = None;
     query.limit_clause = None;
     if let SetExpr::SetOperation { right, .. } = query.body.as_mut() {
