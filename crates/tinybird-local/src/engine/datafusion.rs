@@ -275,6 +275,11 @@ impl ClickHouseArithmetic {
         use datafusion::logical_expr::{BinaryExpr, Cast, ExprSchemable};
         let (lt, rt) = (left.get_type(schema).ok()?, right.get_type(schema).ok()?);
         let cast = |e: &Expr, t: &DataType| Box::new(Expr::Cast(Cast::new(Box::new(e.clone()), t.clone())));
+        // `Date - Date` is the days between them, an Int32 in ClickHouse.
+        if op == Minus && lt == DataType::Date32 && rt == DataType::Date32 {
+            let days = BinaryExpr { left: cast(left, &DataType::Int32), op, right: cast(right, &DataType::Int32) };
+            return Some(Expr::BinaryExpr(days));
+        }
         // `Date ± n` moves by n days, `DateTime ± n` and `n + DateTime` by n seconds, as in ClickHouse (DataFusion
         // refuses some, and would go past the type's range where ClickHouse wraps: refused, as `addDays` does).
         let dated = |t: &DataType| matches!(t, DataType::Date32 | DataType::Timestamp(_, None));

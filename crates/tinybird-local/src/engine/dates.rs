@@ -339,6 +339,35 @@ pub(super) fn plus_interval(
         (m, 0, 0) => ("month", m),
         (0, d, 0) => ("day", d),
         (0, 0, ns) if ns % 1_000_000_000 == 0 => ("second", ns / 1_000_000_000),
+        // A fraction of a second: in the unit that holds it (ClickHouse's `DateTime64(3)` plus microseconds is a
+        // `DateTime64(6)`), where DataFusion would keep the value's unit and drop the digits.
+        (0, 0, ns) => {
+            let needed = match ns {
+                ns if ns % 1_000_000 == 0 => TimeUnit::Millisecond,
+                ns if ns % 1_000 == 0 => TimeUnit::Microsecond,
+                _ => TimeUnit::Nanosecond,
+            };
+            let have = match value_type {
+                DataType::Timestamp(unit, None) => *unit,
+                _ => TimeUnit::Second,
+            };
+            let finer = |u: &TimeUnit| super::functions::per_second(u);
+            let target = if finer(&needed) > finer(&have) { needed } else { have };
+            let widened = Expr::Cast(datafusion::logical_expr::Cast::new(
+                Box::new(value.clone()),
+                DataType::Timestamp(target, None),
+            ));
+            let op = if subtract {
+                datafusion::logical_expr::Operator::Minus
+            } else {
+                datafusion::logical_expr::Operator::Plus
+            };
+            return Some(Expr::BinaryExpr(datafusion::logical_expr::BinaryExpr::new(
+                Box::new(widened),
+                op,
+                Box::new(interval.clone()),
+            )));
+        }
         _ => return None,
     };
     let unit = if subtract { format!("-{unit}") } else { unit.to_string() };

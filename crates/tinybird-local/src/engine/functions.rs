@@ -1550,8 +1550,9 @@ impl Accumulator for Quantile {
         let n = v.len();
         let index = (level * (n - 1) as f64).clamp(0.0, (n - 1) as f64);
         let i = index as usize;
-        let (left, right) = (v[i], v[(i + 1).min(n - 1)]);
-        let result = left + (right - left) * (index - i as f64);
+        // ClickHouse's weights, in its order of operations (`ReservoirSampler::quantileInterpolated`): the last
+        // digit depends on it.
+        let result = if i + 1 == n { v[i] } else { v[i] * ((i + 1) as f64 - index) + v[i + 1] * (index - i as f64) };
         Ok(ScalarValue::Float64(Some(result)))
     }
 

@@ -237,6 +237,7 @@ fn operator(op: &BinaryOperator) -> Option<&'static str> {
         BinaryOperator::Or => "or",
         BinaryOperator::Xor => "xor",
         BinaryOperator::StringConcat => "concat",
+        BinaryOperator::Spaceship => "isNotDistinctFrom",
         _ => return None,
     })
 }
@@ -254,6 +255,9 @@ fn chain<'e>(expr: &'e Expr, op: &BinaryOperator, into: &mut Vec<&'e Expr>) {
 
 fn interval_unit(field: &DateTimeField) -> Option<&'static str> {
     Some(match field {
+        DateTimeField::Nanosecond | DateTimeField::Nanoseconds => "Nanosecond",
+        DateTimeField::Microsecond | DateTimeField::Microseconds => "Microsecond",
+        DateTimeField::Millisecond | DateTimeField::Milliseconds => "Millisecond",
         DateTimeField::Second | DateTimeField::Seconds => "Second",
         DateTimeField::Minute | DateTimeField::Minutes => "Minute",
         DateTimeField::Hour | DateTimeField::Hours => "Hour",
@@ -396,7 +400,7 @@ fn write(out: &mut String, expr: &Expr) -> Option<()> {
         Expr::UnaryOp { op: UnaryOperator::Plus, expr } => write(out, expr)?,
         Expr::BinaryOp { left, op, right } => {
             let name = operator(op)?;
-            if matches!(op, BinaryOperator::And | BinaryOperator::Or) {
+            if matches!(op, BinaryOperator::And | BinaryOperator::Or | BinaryOperator::StringConcat) {
                 let mut operands = Vec::new();
                 chain(expr, op, &mut operands);
                 call(out, name, &operands)?;
@@ -417,6 +421,7 @@ fn write(out: &mut String, expr: &Expr) -> Option<()> {
             call(out, "ceil", &[expr])?;
         }
         Expr::IsNull(e) => call(out, "isNull", &[e])?,
+        Expr::IsNotDistinctFrom(a, b) => call(out, "isNotDistinctFrom", &[a, b])?,
         Expr::IsNotNull(e) => call(out, "isNotNull", &[e])?,
         Expr::Like { negated, expr, pattern, escape_char: None, any: false } => {
             call(out, if *negated { "notLike" } else { "like" }, &[expr, pattern])?;

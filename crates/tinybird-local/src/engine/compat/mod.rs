@@ -155,6 +155,7 @@ fn translate_part(mut query: Query, catalog: &dyn Tables, totals: bool) -> Resul
     let wrappers =
         crate::engine::hints::of_query(&query, &|column| catalog.column_type(column), &|table| catalog.columns(table));
     refuse_shadowed_tables(&query)?;
+    refuse_wildcards_over_using(&query)?;
     in_ctes_as_subqueries(&mut query, catalog)?;
     // Columns keep the names ClickHouse gives them, as written (`plus(c, 1)` where `c` is an alias), whatever the
     // rewrites below do to their expressions.
@@ -232,6 +233,46 @@ fn holds_subquery(e: &Expr) -> bool {
         ControlFlow::<()>::Continue(())
     });
     found
+}
+
+/// `SELECT *` over a `JOIN … USING`: ClickHouse keeps the key where the left table has it, DataFusion where the right
+/// one does, so the columns would come out in another order. Refused (naming the columns answers).
+fn refuse_wildcards_over_using(query: &Query) -> Result<(), EngineError> {
+    use datafusion::sql::sqlparser::ast::{JoinConstraint, JoinOperator};
+    let mut refused = false;
+    struct Find<'a>(&'a mut bool);
+    impl Visitor for Find<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+            let SetExpr::Select(select) = q.body.as_ref() else { return ControlFlow::Continue(()) };
+            let wildcard = select.projection.iter().any(|i| matches!(i, SelectItem::Wildcard(_)));
+            let using = select.from.iter().flat_map(|t| &t.joins).any(|j| {
+                matches!(
+                    &j.join_operator,
+                    JoinOperator::Join(JoinConstraint::Using(_))
+                        | JoinOperator::Inner(JoinConstraint::Using(_))
+                        | JoinOperator::Left(JoinConstraint::Using(_))
+                        | JoinOperator::LeftOuter(JoinConstraint::Using(_))
+                        | JoinOperator::Right(JoinConstraint::Using(_))
+                        | JoinOperator::RightOuter(JoinConstraint::Using(_))
+                        | JoinOperator::FullOuter(JoinConstraint::Using(_))
+                )
+            });
+            if wildcard && using {
+                *self.0 = true;
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = query.visit(&mut Find(&mut refused));
+    match refused {
+        true => Err(EngineError::Unsupported(
+            "`SELECT *` over a JOIN … USING (ClickHouse puts the key where the left table has it; list the columns)"
+                .into(),
+        )),
+        false => Ok(()),
+    }
 }
 
 /// ClickHouse leaves a NULL out of an `IN` list (`transform_null_in` is off): `ni IN (1, NULL)` is 0 for 3, where

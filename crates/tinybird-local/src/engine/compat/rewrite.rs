@@ -337,6 +337,16 @@ impl VisitorMut for Rewriter<'_> {
     /// call, so its results are typed as ClickHouse types them (`THEN 0 ELSE 1` is UInt8) and a missing `ELSE` is
     /// `NULL`.
     fn pre_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        // A LIKE pattern ending in an escaping backslash is ClickHouse's error.
+        if let Expr::Like { pattern, .. } | Expr::ILike { pattern, .. } = expr
+            && let Expr::Value(ValueWithSpan { value: SqlValue::SingleQuotedString(p), .. }) = pattern.as_ref()
+            && p.bytes().rev().take_while(|b| *b == b'\\').count() % 2 == 1
+        {
+            self.error = Some(EngineError::Syntax(
+                "Invalid escape sequence at the end of LIKE pattern (CANNOT_PARSE_ESCAPE_SEQUENCE)".into(),
+            ));
+            return ControlFlow::Break(());
+        }
         // `toTypeName` of a literal: ClickHouse's type for it, as text (before the literal is typed for DataFusion).
         if let Expr::Function(f) = expr
             && f.over.is_none()
