@@ -48,7 +48,7 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
     ) -> datafusion::common::Result<datafusion::common::tree_node::Transformed<Expr>> {
         use datafusion::common::tree_node::Transformed;
         use datafusion::logical_expr::{BinaryExpr, Cast, ExprSchemable, Operator, expr::InList};
-        let ty = |e: &Expr| e.get_type(schema).ok();
+        let ty = |e: &Expr| type_of(e, schema);
         let as_int = |e: Expr, t: DataType| Expr::Cast(Cast::new(Box::new(e), t));
         let integers = |list: &[Expr]| !list.is_empty() && list.iter().all(|e| ty(e).is_some_and(|t| t.is_integer()));
         use Operator::{Eq, Gt, GtEq, Lt, LtEq, NotEq};
@@ -104,6 +104,22 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
             other => Transformed::no(other),
         })
     }
+}
+
+/// An expression's type; for a column named without its table that two joined relations have (the key of a
+/// `JOIN … USING`, which the planner resolves later), the type they share.
+fn type_of(e: &Expr, schema: &datafusion::common::DFSchema) -> Option<DataType> {
+    use datafusion::logical_expr::ExprSchemable;
+    if let Ok(t) = e.get_type(schema) {
+        return Some(t);
+    }
+    let Expr::Column(c) = e else { return None };
+    if c.relation.is_some() {
+        return None;
+    }
+    let fields = schema.fields_with_unqualified_name(&c.name);
+    let first = fields.first()?.data_type();
+    fields.iter().all(|f| f.data_type() == first).then(|| first.clone())
 }
 
 /// Values of several types that become one (a conditional's results, `coalesce`'s arguments): a `Date` among
@@ -272,8 +288,8 @@ impl ClickHouseArithmetic {
         schema: &datafusion::common::DFSchema,
     ) -> Option<Expr> {
         use datafusion::logical_expr::Operator::{Minus, Plus};
-        use datafusion::logical_expr::{BinaryExpr, Cast, ExprSchemable};
-        let (lt, rt) = (left.get_type(schema).ok()?, right.get_type(schema).ok()?);
+        use datafusion::logical_expr::{BinaryExpr, Cast};
+        let (lt, rt) = (type_of(left, schema)?, type_of(right, schema)?);
         let cast = |e: &Expr, t: &DataType| Box::new(Expr::Cast(Cast::new(Box::new(e.clone()), t.clone())));
         // `Date - Date` is the days between them, an Int32 in ClickHouse.
         if op == Minus && lt == DataType::Date32 && rt == DataType::Date32 {

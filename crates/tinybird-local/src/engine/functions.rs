@@ -631,8 +631,20 @@ impl ScalarUDFImpl for ChFunction {
                     DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
                         let s = cast(a, &DataType::Utf8)?;
                         let s = s.as_string::<i32>();
+                        // A UUID (stored as its text) is 16 bytes, and empty when it is the nil UUID (`empty(k)`).
+                        let uuid = args
+                            .arg_fields
+                            .first()
+                            .is_some_and(|f| matches!(ChType::of_field(f).base(), ChType::Named(n) if n == "UUID"));
                         for r in 0..rows {
-                            if s.is_null(r) { b.append_null() } else { b.append_value(s.value(r).len() as u64) }
+                            if s.is_null(r) {
+                                b.append_null();
+                            } else if uuid {
+                                let nil = s.value(r) == "00000000-0000-0000-0000-000000000000";
+                                b.append_value(if nil { 0 } else { 16 });
+                            } else {
+                                b.append_value(s.value(r).len() as u64);
+                            }
                         }
                     }
                     DataType::List(_) => {

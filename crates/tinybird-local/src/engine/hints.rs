@@ -121,7 +121,6 @@ const NEVER_NULLABLE: &[&str] = &[
     "uniqHLL12",
     "isNull",
     "isNotNull",
-    "ifNull",
     "toTypeName",
     "groupArray",
     "groupUniqArray",
@@ -442,6 +441,18 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
         Expr::Value(_) | Expr::Array(_) => constant(expr),
         Expr::Nested(e) => of(e, scope),
         Expr::IsNull(_) | Expr::IsNotNull(_) => Some(Wrappers::PLAIN),
+        // `SUBSTRING(x FROM a FOR b)` and `TRIM(… FROM x)`: functions of their operands.
+        Expr::Substring { expr: inner, substring_from, substring_for, .. } => {
+            let mut args: Vec<&Expr> = vec![inner];
+            args.extend(substring_from.as_deref());
+            args.extend(substring_for.as_deref());
+            scalar(&args, each(&args)?)
+        }
+        Expr::Trim { expr: inner, trim_what, .. } => {
+            let mut args: Vec<&Expr> = vec![inner];
+            args.extend(trim_what.as_deref());
+            scalar(&args, each(&args)?)
+        }
         // `x LIKE p`: as a function of `x` and `p` (`lc LIKE '%b%'` is LowCardinality(UInt8)).
         Expr::Like { expr: inner, pattern, .. } | Expr::ILike { expr: inner, pattern, .. } => {
             scalar(&[inner, pattern], each(&[inner, pattern])?).map(|w| Wrappers { comparison: true, ..w })
@@ -610,11 +621,13 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
                 return None;
             }
             let wrappers = each(&args)?;
-            // `coalesce` drops `LowCardinality` (`coalesce(lc, lc)` is a String).
-            if name.eq_ignore_ascii_case("coalesce") {
+            // `coalesce` is `Nullable` when every argument is, `ifNull(a, b)` when `b` is (and `a`); both keep
+            // `LowCardinality` as other functions do (`coalesce(lc, 'x')` is one, `coalesce(lc, lc)` is a String).
+            if name.eq_ignore_ascii_case("coalesce") || (name == "ifNull" && args.len() == 2) {
+                let low_cardinality = scalar(&args, wrappers.clone()).is_some_and(|w| w.low_cardinality);
                 return Some(Wrappers {
                     nullable: wrappers.iter().all(|w| w.nullable),
-                    low_cardinality: false,
+                    low_cardinality,
                     boolean: false,
                     comparison: false,
                     nothing: wrappers.iter().all(|w| w.nothing),

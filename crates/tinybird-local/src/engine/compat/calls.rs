@@ -432,7 +432,11 @@ fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Exp
                 func.filter =
                     Some(Box::new(parse_expr(&format!("({}) IS NOT NULL AND ({}) IS NOT NULL", a[0], a[1]))?));
             }
-            empty_set_default("arg", e.to_string(), &a[0], nullable)
+            // NULL over no values when either argument is Nullable (ClickHouse's type is then Nullable).
+            match nullable_argument(&a[1], nullable) {
+                true => e.to_string(),
+                false => empty_set_default("arg", e.to_string(), &a[0], nullable),
+            }
         }
         "groupArray" | "groupUniqArray" | "any" | "anyLast" => {
             arity(call, 1..=1)?;
@@ -783,6 +787,11 @@ fn conditionals(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<
 fn arrays(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, EngineError> {
     let (a, name) = (&call.args, call.name.as_str());
     let sql = match name {
+        // No array here holds a NULL (an array of Nullable elements is refused): `has(arr, NULL)` is 0.
+        "has" if a.get(1).is_some_and(|x| x.trim().eq_ignore_ascii_case("NULL")) => {
+            arity(call, 2..=2)?;
+            "ch_to_uint8(0)".to_string()
+        }
         "has" => {
             arity(call, 2..=2)?;
             format!("array_has({}, {})", a[0], a[1])
