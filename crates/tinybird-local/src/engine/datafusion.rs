@@ -141,6 +141,17 @@ fn common_type(values: Vec<&mut Expr>, schema: &datafusion::common::DFSchema) ->
             ChType::from_arrow(&b)
         );
     }
+    if let Some(target) = decimal_supertype(&types)? {
+        let mut changed = false;
+        for (e, t) in values.into_iter().zip(&types) {
+            if *t != target && *t != DataType::Null {
+                let inner = std::mem::replace(e, Expr::Literal(datafusion::common::ScalarValue::Null, None));
+                *e = Expr::Cast(Cast::new(Box::new(inner), target.clone()));
+                changed = true;
+            }
+        }
+        return Ok(changed);
+    }
     let stamps: Vec<&DataType> = types.iter().filter(|t| matches!(t, DataType::Timestamp(_, None))).collect();
     let Some(stamp) = stamps.first().filter(|first| stamps.iter().all(|t| t == *first)) else { return Ok(false) };
     if !types.contains(&DataType::Date32) {
@@ -154,6 +165,37 @@ fn common_type(values: Vec<&mut Expr>, schema: &datafusion::common::DFSchema) ->
         }
     }
     Ok(true)
+}
+
+/// ClickHouse's common type of decimals and integers: the widest storage among them (`Decimal(9, S)`,
+/// `Decimal(18, S)` or `Decimal(38, S)`; an 8- or 16-bit integer needs 9 digits, a 32-bit one 18, a 64-bit one 38) at
+/// the decimals' scale (different scales are ClickHouse's error). None without a decimal, or when all are one type.
+fn decimal_supertype(types: &[DataType]) -> datafusion::common::Result<Option<DataType>> {
+    let scales: Vec<i8> =
+        types.iter().filter_map(|t| if let DataType::Decimal128(_, s) = t { Some(*s) } else { None }).collect();
+    let Some(scale) = scales.first().copied() else { return Ok(None) };
+    if scales.iter().any(|s| *s != scale) {
+        return datafusion::common::plan_err!(
+            "DB::Exception: Conditional functions with different Decimal scales (ILLEGAL_TYPE_OF_ARGUMENT)"
+        );
+    }
+    let present: Vec<&DataType> = types.iter().filter(|t| **t != DataType::Null).collect();
+    if present.iter().all(|t| *t == present[0]) {
+        return Ok(None);
+    }
+    let mut digits = 0u8;
+    for t in present {
+        digits = digits.max(match t {
+            DataType::Decimal128(p, _) if *p <= 9 => 9,
+            DataType::Decimal128(p, _) if *p <= 18 => 18,
+            DataType::Decimal128(..) => 38,
+            DataType::Int8 | DataType::UInt8 | DataType::Int16 | DataType::UInt16 => 9,
+            DataType::Int32 | DataType::UInt32 => 18,
+            DataType::Int64 | DataType::UInt64 => 38,
+            _ => return Ok(None),
+        });
+    }
+    Ok(Some(DataType::Decimal128(digits, scale)))
 }
 
 /// Two of the types that ClickHouse would unite only as a `Variant`, if any (see [`common_type`]).

@@ -483,10 +483,10 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
             right,
         } => scalar(&[left, right], each(&[left, right])?),
         // `NULL AND 0` is 0: three-valued logic, Nullable(UInt8), never `Nothing`.
-        // `Bool AND Bool` is a Bool.
+        // `AND`/`OR` with a `Bool` operand is a Bool (`b AND i8`, `true AND 1`; measured).
         Expr::BinaryOp { left, op: BinaryOperator::And | BinaryOperator::Or, right } => {
             let operands = each(&[left, right])?;
-            let boolean = operands.iter().all(|w| w.boolean);
+            let boolean = operands.iter().any(|w| w.boolean);
             scalar(&[left, right], operands).map(|w| Wrappers { nothing: false, boolean, ..w })
         }
         Expr::BinaryOp {
