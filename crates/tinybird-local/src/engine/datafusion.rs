@@ -141,7 +141,11 @@ fn common_type(values: Vec<&mut Expr>, schema: &datafusion::common::DFSchema) ->
             ChType::from_arrow(&b)
         );
     }
-    if let Some(target) = decimal_supertype(&types)? {
+    // A Float32 with a 32-bit integer is a Float64 (the integer does not fit a Float32's digits).
+    let float64 = (types.contains(&DataType::Float32)
+        && types.iter().any(|t| matches!(t, DataType::Int32 | DataType::UInt32)))
+    .then_some(DataType::Float64);
+    if let Some(target) = float64.map_or_else(|| decimal_supertype(&types), |t| Ok(Some(t)))? {
         let mut changed = false;
         for (e, t) in values.into_iter().zip(&types) {
             if *t != target && *t != DataType::Null {

@@ -448,6 +448,18 @@ fn write(out: &mut String, expr: &Expr) -> Option<()> {
             }
             out.push(')');
         }
+        // `NOT BETWEEN` is `or(less(x, low), greater(x, high))`.
+        Expr::Between { expr, negated: true, low, high } => {
+            out.push_str("or(less(");
+            write(out, expr)?;
+            out.push_str(", ");
+            write(out, low)?;
+            out.push_str("), greater(");
+            write(out, expr)?;
+            out.push_str(", ");
+            write(out, high)?;
+            out.push_str("))");
+        }
         Expr::Between { expr, negated: false, low, high } => {
             out.push_str("and(greaterOrEquals(");
             write(out, expr)?;

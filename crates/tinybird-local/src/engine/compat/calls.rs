@@ -651,6 +651,12 @@ fn dates(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, 
                 return Err(EngineError::Syntax("toStartOfInterval: the interval must be positive".into()));
             }
             match unit.as_str() {
+                // ClickHouse starts hour buckets at each midnight: from the epoch, as below, only when the
+                // hours divide a day.
+                "hour" if 24 % n != 0 => {
+                    let seconds = format!("ch_to_int64(ch_to_datetime(ch_time_of_day_arg({})))", a[0]);
+                    format!("ch_to_datetime({seconds} - ({seconds} % 86400) % {})", n * 3600)
+                }
                 // Hours, minutes and seconds of a date-time only, as in ClickHouse.
                 "second" | "minute" | "hour" => format!(
                     "ch_to_datetime(date_bin(INTERVAL '{n} {unit}', ch_to_datetime(ch_time_of_day_arg({})), \

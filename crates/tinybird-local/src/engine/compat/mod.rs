@@ -166,6 +166,7 @@ fn translate_part(mut query: Query, catalog: &dyn Tables, totals: bool) -> Resul
     distinct_output_names(&mut query);
     lift::lift_arithmetic_out_of_min_max(&mut query);
     drop_nulls_from_in_lists(&mut query)?;
+    drop_nulls_from_in_subqueries(&mut query)?;
     let grouping = grouping::Shape::take(&mut query, catalog, totals)?;
     mark_nullable_aggregate_arguments(&mut query, catalog);
     let nullable = |column: &str| catalog.nullable_column(column);
@@ -294,6 +295,44 @@ fn drop_nulls_from_in_lists(query: &mut Query) -> Result<(), EngineError> {
         true => Err(EngineError::Unsupported("`IN` a list of NULLs only".into())),
         false => Ok(()),
     }
+}
+
+/// As for lists, ClickHouse leaves NULLs out of the set an `IN (SELECT …)` builds: `x NOT IN (SELECT …)` with a NULL
+/// among the subquery's values is true for the other values of `x`, where SQL's is NULL for every row (a filter keeps
+/// nothing). A one-column subquery becomes `SELECT v FROM (subquery) AS s(v) WHERE v IS NOT NULL` (the template is
+/// this engine's text; the subquery stays the tree that was checked).
+fn drop_nulls_from_in_subqueries(query: &mut Query) -> Result<(), EngineError> {
+    fn one_column(q: &Query) -> bool {
+        let mut body = q.body.as_ref();
+        while let SetExpr::SetOperation { left, .. } = body {
+            body = left;
+        }
+        match body {
+            SetExpr::Select(s) => {
+                matches!(s.projection.as_slice(), [SelectItem::UnnamedExpr(_) | SelectItem::ExprWithAlias { .. }])
+            }
+            SetExpr::Query(q) => one_column(q),
+            _ => false,
+        }
+    }
+    let template =
+        parse("SELECT __tb_in_value FROM (SELECT 1) AS __tb_in_set(__tb_in_value) WHERE __tb_in_value IS NOT NULL")?;
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(query, |e| {
+        if let Expr::InSubquery { subquery, .. } = e
+            && one_column(subquery)
+        {
+            let mut wrapped = template.clone();
+            if let SetExpr::Select(select) = wrapped.body.as_mut()
+                && let Some(TableFactor::Derived { subquery: inner, .. }) =
+                    select.from.first_mut().map(|t| &mut t.relation)
+            {
+                *inner = subquery.clone();
+                *subquery = Box::new(wrapped);
+            }
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    Ok(())
 }
 
 /// Aggregates that give their type's default over no values unless their argument is `Nullable`: an argument of the
