@@ -327,7 +327,7 @@ fn drop_nulls_from_in_subqueries(query: &mut Query) -> Result<(), EngineError> {
                     select.from.first_mut().map(|t| &mut t.relation)
             {
                 *inner = subquery.clone();
-                *subquery = Box::new(wrapped);
+                **subquery = wrapped;
             }
         }
         ControlFlow::<()>::Continue(())
