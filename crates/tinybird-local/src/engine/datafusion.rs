@@ -86,17 +86,38 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
                 let changed = common_type(results, schema)?;
                 Transformed::new_transformed(Expr::Case(case), changed)
             }
-            // ClickHouse's `coalesce` ends at its first argument that cannot be NULL: `coalesce(d, dt)` is `d`, a
-            // Date (DataFusion would take a common type of all of them).
-            Expr::ScalarFunction(f)
-                if f.func.name() == "coalesce"
-                    && f.args.first().is_some_and(|a| a.nullable(schema).ok() == Some(false)) =>
-            {
-                Transformed::yes(f.args.into_iter().next().expect("checked above"))
-            }
+            // ClickHouse's `coalesce` leaves out NULL literals and ends at its first argument that cannot be NULL:
+            // `coalesce(NULL, d, dt)` is `d`, a Date (DataFusion would take a common type of all of them).
             Expr::ScalarFunction(mut f) if f.func.name() == "coalesce" => {
-                let changed = common_type(f.args.iter_mut().collect(), schema)?;
-                Transformed::new_transformed(Expr::ScalarFunction(f), changed)
+                let before = f.args.len();
+                let null = |e: &Expr| matches!(e, Expr::Literal(v, _) if v.is_null());
+                let mut kept = Vec::with_capacity(before);
+                for a in std::mem::take(&mut f.args) {
+                    if null(&a) {
+                        continue;
+                    }
+                    let last = a.nullable(schema).ok() == Some(false);
+                    kept.push(a);
+                    if last {
+                        break;
+                    }
+                }
+                match kept.len() {
+                    // Only NULLs: left as written.
+                    0 => {
+                        f.args = vec![Expr::Literal(datafusion::common::ScalarValue::Null, None); before];
+                        Transformed::no(Expr::ScalarFunction(f))
+                    }
+                    1 if kept[0].nullable(schema).ok() == Some(false) || before == 1 => {
+                        Transformed::yes(kept.remove(0))
+                    }
+                    _ => {
+                        let shortened = kept.len() != before;
+                        f.args = kept;
+                        let changed = common_type(f.args.iter_mut().collect(), schema)?;
+                        Transformed::new_transformed(Expr::ScalarFunction(f), changed || shortened)
+                    }
+                }
             }
             Expr::InList(InList { expr, list, negated }) if ty(&expr) == Some(DataType::Boolean) && integers(&list) => {
                 Transformed::yes(Expr::InList(InList { expr: Box::new(as_int(*expr, DataType::Int64)), list, negated }))

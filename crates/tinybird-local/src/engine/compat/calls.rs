@@ -329,11 +329,12 @@ fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Exp
         }
         "sum" | "SUM" | "Sum" => {
             arity(call, 1..=1)?;
-            empty_set_default("sum", format!("ch_sum({})", a[0]), &a[0], nullable)
+            empty_set_default("sum", format!("ch_sum({})", typed_literal_text(&a[0])), &a[0], nullable)
         }
         "sumIf" => {
             arity(call, 2..=2)?;
-            empty_set_default("sum", format!("ch_sum(CASE WHEN {} THEN {} END)", a[1], a[0]), &a[0], nullable)
+            let value = typed_literal_text(&a[0]);
+            empty_set_default("sum", format!("ch_sum(CASE WHEN {} THEN {value} END)", a[1]), &a[0], nullable)
         }
         "avg" | "AVG" | "Avg" | "min" | "MIN" | "Min" | "max" | "MAX" | "Max" => {
             arity(call, 1..=1)?;
@@ -749,7 +750,7 @@ fn conditionals(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<
         }
         "ifNull" => {
             arity(call, 2..=2)?;
-            format!("coalesce({}, {})", a[0], typed_literal_text(&a[1]))
+            format!("coalesce({}, {})", typed_literal_text(&a[0]), typed_literal_text(&a[1]))
         }
         "nullIf" | "NULLIF" => {
             arity(call, 2..=2)?;
