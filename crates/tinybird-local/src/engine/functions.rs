@@ -247,6 +247,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_length", Kind::Length, any1()));
     ctx.register_udf(udf("ch_zero_if_null", Kind::ZeroIfNull, any1()));
     ctx.register_udf(udf("ch_nullable_marker", Kind::Identity, any1()));
+    ctx.register_udf(udf("ch_not_nullable_marker", Kind::Identity, any1()));
     for (name, nullable) in [("ch_grouping_key", false), ("ch_grouping_key_nullable", true)] {
         ctx.register_udf(udf(name, Kind::GroupingKey { nullable }, Signature::any(2, Volatility::Immutable)));
     }

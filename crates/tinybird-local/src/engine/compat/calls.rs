@@ -1194,6 +1194,7 @@ fn numbers(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
         "toString" => format!("ch_to_string({})", one(call)?),
         // An aggregate's argument the hints read as Nullable (see `mark_nullable_aggregate_arguments`): itself.
         "__tb_nullable" => format!("ch_nullable_marker({})", one(call)?),
+        "__tb_not_nullable" => format!("ch_not_nullable_marker({})", one(call)?),
         // `toDecimal32(x, S)`: `Decimal(9, S)`; 64 and 128 bits are precision 18 and 38 (see the `decimals` module).
         n if n.starts_with("toDecimal") && n != "toDecimalString" => {
             let rest = &n["toDecimal".len()..];

@@ -335,12 +335,54 @@ fn drop_nulls_from_in_subqueries(query: &mut Query) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// Aggregates that give their type's default over no values unless their argument is `Nullable`: an argument of the
-/// outermost SELECT that is an expression (`nullIf(s, 'b')`, `if(c, x, NULL)`, `upper(ns)`; not a bare column, which
-/// the catalog answers, nor one over a scalar subquery) and `Nullable` as the hints read it is wrapped in
-/// `__tb_nullable(…)`, which the rewrite reads so (and drops), so `max(if(c, x, NULL))` over no matching rows is NULL,
-/// as in ClickHouse.
+/// Aggregates that give their type's default over no values unless their argument is `Nullable`: an argument that is
+/// an expression (`nullIf(s, 'b')`, `if(c, x, NULL)`, `upper(ns)`; not a bare column, which the catalog answers, nor
+/// one over a scalar subquery) and `Nullable` as the hints read it is wrapped in `__tb_nullable(…)`, which the rewrite
+/// reads so (and drops), so `max(if(c, x, NULL))` over no matching rows is NULL, as in ClickHouse. In every SELECT of
+/// the query (subqueries, CTEs and each branch of a UNION, read over their own FROM), in its select list, `HAVING` and
+/// `ORDER BY`.
 fn mark_nullable_aggregate_arguments(query: &mut Query, catalog: &dyn Tables) {
+    struct Every<'a>(&'a dyn Tables);
+    impl VisitorMut for Every<'_> {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &mut Query) -> ControlFlow<()> {
+            mark_in_query(q, self.0);
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = VisitMut::visit(query, &mut Every(catalog));
+}
+
+/// [`mark_nullable_aggregate_arguments`] for the SELECTs of one query's body (not its subqueries).
+fn mark_in_query(query: &mut Query, catalog: &dyn Tables) {
+    use datafusion::sql::sqlparser::ast::Select;
+    fn leaves<'q>(body: &'q mut SetExpr, into: &mut Vec<&'q mut Select>) {
+        match body {
+            SetExpr::Select(s) => into.push(s),
+            SetExpr::SetOperation { left, right, .. } => {
+                leaves(left, into);
+                leaves(right, into);
+            }
+            _ => {}
+        }
+    }
+    let base = query.clone();
+    let single = matches!(query.body.as_ref(), SetExpr::Select(_));
+    let Query { body, order_by, .. } = query;
+    let mut selects = Vec::new();
+    leaves(body, &mut selects);
+    let mut order_by = if single { order_by.as_mut() } else { None };
+    for select in selects {
+        mark_in_select(select, order_by.take(), &base, catalog);
+    }
+}
+
+fn mark_in_select(
+    select: &mut datafusion::sql::sqlparser::ast::Select,
+    mut order_by: Option<&mut datafusion::sql::sqlparser::ast::OrderBy>,
+    base: &Query,
+    catalog: &dyn Tables,
+) {
     const FAMILY: &[&str] =
         &["min", "max", "avg", "any", "anyLast", "argMin", "argMax", "minIf", "maxIf", "avgIf", "sum", "sumIf"];
     fn candidate(e: &Expr) -> Option<&Expr> {
@@ -350,11 +392,7 @@ fn mark_nullable_aggregate_arguments(query: &mut Query, catalog: &dyn Tables) {
         }
         let FunctionArguments::List(list) = &f.args else { return None };
         match list.args.first() {
-            Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(arg)))
-                if !matches!(arg, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) =>
-            {
-                Some(arg)
-            }
+            Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))) => Some(arg),
             _ => None,
         }
     }
@@ -378,7 +416,12 @@ fn mark_nullable_aggregate_arguments(query: &mut Query, catalog: &dyn Tables) {
             ControlFlow::Continue(())
         }
     }
-    let SetExpr::Select(select) = query.body.as_ref() else { return };
+    let order_exprs = |o: &datafusion::sql::sqlparser::ast::OrderBy| -> Vec<Expr> {
+        match &o.kind {
+            OrderByKind::Expressions(items) => items.iter().map(|i| i.expr.clone()).collect(),
+            _ => vec![],
+        }
+    };
     let mut found = Collect(vec![], 0);
     for item in &select.projection {
         let _ = item.visit(&mut found);
@@ -386,27 +429,50 @@ fn mark_nullable_aggregate_arguments(query: &mut Query, catalog: &dyn Tables) {
     if let Some(having) = &select.having {
         let _ = having.visit(&mut found);
     }
+    if let Some(o) = order_by.as_deref() {
+        for e in order_exprs(o) {
+            let _ = e.visit(&mut found);
+        }
+    }
     if found.0.is_empty() {
         return;
     }
     // Each argument's wrappers, read as a column of a query over the same rows.
-    let mut rows = query.clone();
+    let mut rows = base.clone();
     rows.order_by = None;
     rows.limit_clause = None;
-    let SetExpr::Select(rows_select) = rows.body.as_mut() else { return };
+    let mut rows_select = select.clone();
     rows_select.projection = found.0.iter().cloned().map(SelectItem::UnnamedExpr).collect();
     rows_select.group_by = datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(vec![], vec![]);
     rows_select.having = None;
+    rows.body = Box::new(SetExpr::Select(Box::new(rows_select)));
     let wrappers =
         crate::engine::hints::of_query(&rows, &|column| catalog.column_type(column), &|table| catalog.columns(table));
-    // Not over a scalar subquery: ClickHouse moves a constant out of `max(c + x)`, whose answer then is not NULL.
-    let nullable: Vec<bool> = (0..found.0.len())
-        .map(|i| wrappers.get(i).copied().flatten().is_some_and(|w| w.nullable) && !holds_subquery(&found.0[i]))
+    // An expression the hints call Nullable is marked so (not over a scalar subquery: ClickHouse moves a constant out
+    // of `max(c + x)`, whose answer then is not NULL). A bare column is looked up by name in the catalog; where the
+    // hints, which follow the query's scopes, say otherwise (a subquery's `s AS ns` over a table that has a Nullable
+    // `ns`), the hints' answer is marked.
+    let marks: Vec<Option<&'static str>> = (0..found.0.len())
+        .map(|i| {
+            let hinted = wrappers.get(i).copied().flatten().map(|w| w.nullable);
+            let column = match &found.0[i] {
+                Expr::Identifier(ident) => Some(ident.value.as_str()),
+                Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.as_str()),
+                _ => None,
+            };
+            match (column, hinted) {
+                (Some(c), Some(h)) if h != catalog.nullable_column(c) => {
+                    Some(if h { "__tb_nullable" } else { "__tb_not_nullable" })
+                }
+                (None, Some(true)) if !holds_subquery(&found.0[i]) => Some("__tb_nullable"),
+                _ => None,
+            }
+        })
         .collect();
-    if !nullable.contains(&true) {
+    if marks.iter().all(Option::is_none) {
         return;
     }
-    struct Mark<'a>(&'a [bool], usize, usize);
+    struct Mark<'a>(&'a [Option<&'static str>], usize, usize);
     impl VisitorMut for Mark<'_> {
         type Break = ();
         fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
@@ -419,27 +485,32 @@ fn mark_nullable_aggregate_arguments(query: &mut Query, catalog: &dyn Tables) {
         }
         fn pre_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
             if self.2 == 0 && candidate(e).is_some() {
-                let mark = self.0.get(self.1).copied().unwrap_or(false);
+                let mark = self.0.get(self.1).copied().flatten();
                 self.1 += 1;
-                if mark
+                if let Some(marker) = mark
                     && let Expr::Function(f) = e
                     && let FunctionArguments::List(list) = &mut f.args
                     && let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))) = list.args.first_mut()
-                    && let Ok(wrapped) = parse_expr(&format!("__tb_nullable({arg})"))
                 {
-                    *arg = wrapped;
+                    *arg = call(marker, vec![arg.clone()]);
                 }
             }
             ControlFlow::Continue(())
         }
     }
-    let SetExpr::Select(select) = query.body.as_mut() else { return };
-    let mut mark = Mark(&nullable, 0, 0);
+    let mut mark = Mark(&marks, 0, 0);
     for item in &mut select.projection {
         let _ = VisitMut::visit(item, &mut mark);
     }
     if let Some(having) = &mut select.having {
         let _ = VisitMut::visit(having, &mut mark);
+    }
+    if let Some(o) = order_by.as_deref_mut()
+        && let OrderByKind::Expressions(items) = &mut o.kind
+    {
+        for item in items {
+            let _ = VisitMut::visit(&mut item.expr, &mut mark);
+        }
     }
 }
 
