@@ -379,7 +379,7 @@ fn mark_in_query(query: &mut Query, catalog: &dyn Tables) {
 
 fn mark_in_select(
     select: &mut datafusion::sql::sqlparser::ast::Select,
-    mut order_by: Option<&mut datafusion::sql::sqlparser::ast::OrderBy>,
+    order_by: Option<&mut datafusion::sql::sqlparser::ast::OrderBy>,
     base: &Query,
     catalog: &dyn Tables,
 ) {
@@ -445,7 +445,7 @@ fn mark_in_select(
     rows_select.projection = found.0.iter().cloned().map(SelectItem::UnnamedExpr).collect();
     rows_select.group_by = datafusion::sql::sqlparser::ast::GroupByExpr::Expressions(vec![], vec![]);
     rows_select.having = None;
-    rows.body = Box::new(SetExpr::Select(Box::new(rows_select)));
+    *rows.body = SetExpr::Select(Box::new(rows_select));
     let wrappers =
         crate::engine::hints::of_query(&rows, &|column| catalog.column_type(column), &|table| catalog.columns(table));
     // An expression the hints call Nullable is marked so (not over a scalar subquery: ClickHouse moves a constant out
@@ -505,7 +505,7 @@ fn mark_in_select(
     if let Some(having) = &mut select.having {
         let _ = VisitMut::visit(having, &mut mark);
     }
-    if let Some(o) = order_by.as_deref_mut()
+    if let Some(o) = order_by
         && let OrderByKind::Expressions(items) = &mut o.kind
     {
         for item in items {
