@@ -130,6 +130,11 @@ pub(super) fn wrap(v: i128, signed: bool, bits: u32) -> i128 {
     if signed && v >= 1i128 << (bits - 1) { v - (1i128 << bits) } else { v }
 }
 
+/// The smallest and largest values of an integer type of `bits` bits.
+pub(super) fn int_range(signed: bool, bits: u32) -> (i128, i128) {
+    if signed { (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1) } else { (0, (1i128 << bits) - 1) }
+}
+
 /// The type `greatest`/`least` compare two numbers in (ClickHouse's least supertype), or why there is none.
 fn supertype(op: Op, a: &DataType, b: &DataType, pair: bool) -> std::result::Result<DataType, String> {
     if let (Some((sa, wa)), Some((sb, wb))) = (int(a), int(b)) {

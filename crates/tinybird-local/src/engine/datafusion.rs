@@ -60,11 +60,14 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
                 // A decimal and a float compare as Float64 in ClickHouse (DataFusion would compare decimals).
                 if (decimal(&lt) && float(&rt)) || (float(&lt) && decimal(&rt)) {
                     let (l, r) = (as_int(*left, DataType::Float64), as_int(*right, DataType::Float64));
-                    return Ok(Transformed::yes(Expr::BinaryExpr(BinaryExpr {
-                        left: Box::new(l),
-                        op,
-                        right: Box::new(r),
-                    })));
+                    let compared = Expr::BinaryExpr(BinaryExpr { left: Box::new(l), op, right: Box::new(r) });
+                    return Ok(Transformed::yes(nan_aware(compared, float(&lt), float(&rt))));
+                }
+                // Floats compare as IEEE numbers in ClickHouse (NaN equals nothing, is neither less nor greater);
+                // DataFusion's kernels use the total order (NaN equal to NaN, above every number).
+                if float(&lt) || float(&rt) {
+                    let compared = Expr::BinaryExpr(BinaryExpr { left, op, right });
+                    return Ok(Transformed::yes(nan_aware(compared, float(&lt), float(&rt))));
                 }
                 match (lt, rt) {
                     (Some(DataType::Boolean), Some(t)) if t.is_integer() => {
@@ -125,6 +128,34 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
             other => Transformed::no(other),
         })
     }
+}
+
+/// A comparison of floats with ClickHouse's NaN: `=` and the orderings false when a side is NaN, `!=` true. A side
+/// that is a literal number (or not a float) needs no test.
+fn nan_aware(compared: Expr, left_float: bool, right_float: bool) -> Expr {
+    use datafusion::logical_expr::{BinaryExpr, Operator};
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &compared else { return compared };
+    let may_be_nan = |e: &Expr, float: bool| {
+        float
+            && !matches!(e, Expr::Literal(v, _) if !v.is_null() && match v {
+                datafusion::common::ScalarValue::Float64(Some(f)) => !f.is_nan(),
+                datafusion::common::ScalarValue::Float32(Some(f)) => !f.is_nan(),
+                _ => false,
+            })
+    };
+    let sides: Vec<Expr> = [(left.as_ref(), left_float), (right.as_ref(), right_float)]
+        .into_iter()
+        .filter(|(e, float)| may_be_nan(e, *float))
+        .map(|(e, _)| datafusion::functions::math::expr_fn::isnan(e.clone()))
+        .collect();
+    // `=`: one NaN side already compares unequal in the total order; both NaN compare equal, so one test suffices.
+    let tests: Vec<Expr> =
+        if *op == Operator::Eq || *op == Operator::NotEq { sides.into_iter().take(1).collect() } else { sides };
+    let op = *op;
+    tests.into_iter().fold(compared, |acc, nan| match op {
+        Operator::NotEq => acc.or(nan),
+        _ => acc.and(Expr::Not(Box::new(nan))),
+    })
 }
 
 /// An expression's type; for a column named without its table that two joined relations have (the key of a

@@ -815,9 +815,53 @@ fn ch_cast(a: &ArrayRef, target: &DataType, safe: bool) -> Result<ArrayRef> {
         };
         return Ok(cast(&exact, target)?);
     }
+    // A date-time as a number is its seconds (truncated toward zero; a float keeps the fraction), as in ClickHouse;
+    // arrow's cast would give the unit's count (milliseconds of a DateTime64(3)).
+    if let DataType::Timestamp(unit, _) = source
+        && (target.is_integer() || target.is_floating())
+    {
+        use datafusion::arrow::datatypes::{Float64Type, Int64Type};
+        let per = per_second(unit);
+        let raw = cast(a, &DataType::Int64)?;
+        let raw = raw.as_primitive::<Int64Type>();
+        let out: ArrayRef = if target.is_floating() {
+            Arc::new(raw.unary::<_, Float64Type>(|v| v as f64 / per as f64))
+        } else {
+            let seconds = raw.unary::<_, Int64Type>(|v| v / per);
+            // A DateTime64 (a decimal in ClickHouse) that does not fit the integer is ClickHouse's error.
+            if per > 1 {
+                let ChType::Int { signed, bits } = ChType::from_arrow(target) else { unreachable!("an integer type") };
+                let (low, high) = super::arithmetic::int_range(signed, u32::from(bits));
+                if seconds.iter().flatten().any(|v| !(low..=high).contains(&i128::from(v))) {
+                    return exec_err!("DB::Exception: Convert overflow (DECIMAL_OVERFLOW)");
+                }
+            }
+            Arc::new(seconds)
+        };
+        return ch_cast(&out, target, safe);
+    }
+    // A Date as a number is its day number.
+    if *source == DataType::Date32 && (target.is_integer() || target.is_floating()) {
+        return ch_cast(&cast(a, &DataType::Int32)?, target, safe);
+    }
     let staged: ArrayRef = match (source, target) {
-        // Integers are seconds since the epoch for DateTime; arrow casts only from Int64.
+        // Integers are seconds since the epoch for DateTime, clamped to its range as ClickHouse does; arrow casts
+        // only from Int64.
+        (s, DataType::Timestamp(TimeUnit::Second, None)) if s.is_integer() => {
+            Arc::new(integers_clamped(a, 0, i128::from(u32::MAX))?)
+        }
         (s, DataType::Timestamp(..)) if s.is_integer() => cast_with_options(a, &DataType::Int64, &options)?,
+        // An integer to a Date: a day number below 65536, seconds since the epoch from there (ClickHouse's reading),
+        // clamped to the Date range.
+        (s, DataType::Date32) if s.is_integer() => {
+            let days =
+                integers_clamped(a, i128::MIN, i128::MAX)?.unary::<_, datafusion::arrow::datatypes::Int32Type>(|v| {
+                    // Seconds are a DateTime's: clamped to 2106-02-07 06:28:15 first.
+                    let days = if v < 65_536 { v.max(0) } else { v.min(i64::from(u32::MAX)) / 86_400 };
+                    days.clamp(0, 65_535) as i32
+                });
+            return Ok(Arc::new(days.reinterpret_cast::<datafusion::arrow::datatypes::Date32Type>()));
+        }
         // `toDate('2024-01-01 10:00:00')` keeps the date of a full timestamp string.
         (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View, DataType::Date32) => {
             cast_with_options(a, &DataType::Timestamp(TimeUnit::Second, None), &options)?
@@ -841,6 +885,19 @@ fn ch_cast(a: &ArrayRef, target: &DataType, safe: bool) -> Result<ArrayRef> {
         ))
     })?;
     Ok(out)
+}
+
+/// Integers as Int64 (a UInt64 past it saturating), clamped to `[low, high]`.
+fn integers_clamped(a: &ArrayRef, low: i128, high: i128) -> Result<datafusion::arrow::array::Int64Array> {
+    use datafusion::arrow::datatypes::{Int64Type, UInt64Type};
+    let wide: Vec<Option<i128>> = match a.data_type() {
+        DataType::UInt64 => a.as_primitive::<UInt64Type>().iter().map(|v| v.map(i128::from)).collect(),
+        _ => cast(a, &DataType::Int64)?.as_primitive::<Int64Type>().iter().map(|v| v.map(i128::from)).collect(),
+    };
+    Ok(wide
+        .into_iter()
+        .map(|v| v.map(|v| v.clamp(low, high).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64))
+        .collect())
 }
 
 /// The most elements `range` and `arrayEnumerate` build for one batch (ClickHouse's own limit is in the same spirit:

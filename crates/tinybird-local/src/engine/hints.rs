@@ -373,7 +373,10 @@ fn cast_to(text: &str) -> Wrappers {
     Wrappers {
         nullable: text.starts_with("Nullable") || text.starts_with("LowCardinality(Nullable"),
         low_cardinality: text.starts_with("LowCardinality"),
-        boolean: false,
+        // `Bool`, `bool`, `BOOLEAN`: ClickHouse's names for it, in any case.
+        boolean: ["Bool", "Boolean", "Nullable(Bool)", "Nullable(Boolean)"]
+            .iter()
+            .any(|b| text.trim().eq_ignore_ascii_case(b)),
         comparison: false,
         nothing: false,
     }

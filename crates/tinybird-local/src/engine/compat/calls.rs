@@ -629,11 +629,11 @@ fn dates(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, 
                     .map_err(|_| EngineError::Syntax("toStartOfWeek: the mode must be a number literal".into()))?
                     .unwrap_or(false);
             let origin = if monday { "1970-01-05" } else { "1970-01-04" };
-            // Not before 1970-01-01, where ClickHouse's Date stops.
+            // Not before 1970-01-01, where ClickHouse's Date stops (NULL stays NULL).
+            let week = format!("date_bin(INTERVAL '7 days', ch_to_datetime({}), TIMESTAMP '{origin} 00:00:00')", a[0]);
             format!(
-                "ch_to_date(greatest(date_bin(INTERVAL '7 days', ch_to_datetime({}), TIMESTAMP '{origin} 00:00:00'), \
-                 TIMESTAMP '1970-01-01 00:00:00'))",
-                a[0]
+                "ch_to_date(CASE WHEN {week} < TIMESTAMP '1970-01-01 00:00:00' THEN TIMESTAMP '1970-01-01 00:00:00' \
+                 ELSE {week} END)"
             )
         }
         "toStartOfMonth" | "toStartOfQuarter" | "toStartOfYear" => {

@@ -167,6 +167,7 @@ fn translate_part(mut query: Query, catalog: &dyn Tables, totals: bool) -> Resul
     lift::lift_arithmetic_out_of_min_max(&mut query);
     drop_nulls_from_in_lists(&mut query)?;
     drop_nulls_from_in_subqueries(&mut query)?;
+    comparisons_as_numbers_in_text(&mut query);
     let grouping = grouping::Shape::take(&mut query, catalog, totals)?;
     mark_nullable_aggregate_arguments(&mut query, catalog);
     let nullable = |column: &str| catalog.nullable_column(column);
@@ -295,6 +296,71 @@ fn drop_nulls_from_in_lists(query: &mut Query) -> Result<(), EngineError> {
         true => Err(EngineError::Unsupported("`IN` a list of NULLs only".into())),
         false => Ok(()),
     }
+}
+
+/// A comparison is a `UInt8` in ClickHouse, so as text it is `1`/`0` (`toString(id > 5)`, `concat(s, id > 5)`,
+/// `CAST(x = 1 AS String)`), where DataFusion's boolean would print `true`/`false` (which a `Bool` column does print).
+/// A comparison, or `AND`/`OR`/`NOT` of comparisons only, given to those as an argument is made a number first.
+fn comparisons_as_numbers_in_text(query: &mut Query) {
+    fn comparison(e: &Expr) -> bool {
+        match e {
+            Expr::Nested(x) => comparison(x),
+            Expr::BinaryOp { left, op: BinaryOperator::And | BinaryOperator::Or, right } => {
+                comparison(left) && comparison(right)
+            }
+            Expr::UnaryOp { op: datafusion::sql::sqlparser::ast::UnaryOperator::Not, expr } => comparison(expr),
+            Expr::BinaryOp { op, .. } => matches!(
+                op,
+                BinaryOperator::Eq
+                    | BinaryOperator::NotEq
+                    | BinaryOperator::Lt
+                    | BinaryOperator::LtEq
+                    | BinaryOperator::Gt
+                    | BinaryOperator::GtEq
+            ),
+            Expr::InList { .. }
+            | Expr::InSubquery { .. }
+            | Expr::Like { .. }
+            | Expr::ILike { .. }
+            | Expr::IsNull(_)
+            | Expr::IsNotNull(_)
+            | Expr::Between { .. } => true,
+            _ => false,
+        }
+    }
+    let number = |e: &mut Expr| {
+        if comparison(e) {
+            *e = call("toUInt8", vec![e.clone()]);
+        }
+    };
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(query, |e| {
+        match e {
+            Expr::Function(f) if ["toString", "concat"].iter().any(|n| f.name.to_string().eq_ignore_ascii_case(n)) => {
+                if let FunctionArguments::List(list) = &mut f.args {
+                    for arg in &mut list.args {
+                        if let FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) = arg {
+                            number(x);
+                        }
+                    }
+                }
+            }
+            Expr::Cast { expr, data_type, .. } if data_type.to_string().eq_ignore_ascii_case("String") => number(expr),
+            // `CAST(x AS String)` as this engine reads it: `CAST(x, 'String')`.
+            Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("CAST") => {
+                if let FunctionArguments::List(list) = &mut f.args
+                    && let [
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(x)),
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(t)),
+                    ] = list.args.as_mut_slice()
+                    && matches!(t, Expr::Value(ValueWithSpan { value: SqlValue::SingleQuotedString(t), .. }) if t.trim() == "String")
+                {
+                    number(x);
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::<()>::Continue(())
+    });
 }
 
 /// As for lists, ClickHouse leaves NULLs out of the set an `IN (SELECT …)` builds: `x NOT IN (SELECT …)` with a NULL
