@@ -788,7 +788,17 @@ impl ScalarUDFImpl for ChFunction {
                 Arc::new(b.finish())
             }
             Kind::ParseDateTime64 { or_null } => text_to_timestamp(&arrays[0], &TimeUnit::Millisecond, *or_null)?,
-            Kind::Json(kind) => json(kind, &arrays, rows)?,
+            // A NULL document gives NULL (ClickHouse's default for a Nullable argument), not the function's default.
+            Kind::Json(kind) => {
+                let out = json(kind, &arrays, rows)?;
+                match arrays[0].logical_nulls() {
+                    Some(nulls) if nulls.null_count() > 0 && arrays[0].data_type() != &DataType::Null => {
+                        let is_null = datafusion::arrow::array::BooleanArray::new(!nulls.inner(), None);
+                        datafusion::arrow::compute::nullif(&out, &is_null)?
+                    }
+                    _ => out,
+                }
+            }
         };
         Ok(ColumnarValue::Array(out))
     }
