@@ -444,6 +444,10 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
         Expr::Value(_) | Expr::Array(_) => constant(expr),
         Expr::Nested(e) => of(e, scope),
         Expr::IsNull(_) | Expr::IsNotNull(_) => Some(Wrappers::PLAIN),
+        // `x BETWEEN a AND b`: a comparison of its operands.
+        Expr::Between { expr: inner, low, high, .. } => {
+            scalar(&[inner, low, high], each(&[inner, low, high])?).map(|w| Wrappers { comparison: true, ..w })
+        }
         // `SUBSTRING(x FROM a FOR b)` and `TRIM(… FROM x)`: functions of their operands.
         Expr::Substring { expr: inner, substring_from, substring_for, .. } => {
             let mut args: Vec<&Expr> = vec![inner];

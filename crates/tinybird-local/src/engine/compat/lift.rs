@@ -1,10 +1,11 @@
-//! ClickHouse's `optimize_arithmetic_operations_in_aggregate_functions` (on by default): `min`/`max` of a value and a
-//! constant joined by `+`, `-`, `*` or `/` is computed as the aggregate of the value, then the arithmetic. It shows
-//! over no rows, where the aggregate is its type's default (`max(id + 1)` is 1, `max(1.5 - f)` is 1.5, `max(id / 0)`
-//! NaN), and where the arithmetic wraps (`max(u64 + 1)` is `max(u64) + 1`, 0 when the largest is 2^64 − 1). Measured
-//! against ClickHouse 26.9: `c - x` becomes `c - min(x)` (for `max`), a negative factor or divisor swaps `min` and
-//! `max`, `c / x` and `DISTINCT`, `-If` and window forms are left alone. Names are given before this runs, so columns
-//! keep ClickHouse's (`max(plus(id, 1))`).
+//! ClickHouse's `optimize_arithmetic_operations_in_aggregate_functions` (on by default): `min`/`max`/`avg` of a value
+//! and a constant joined by `+`, `-`, `*` or `/`, and `sum` of one multiplied or divided by a constant, are computed as
+//! the aggregate of the value, then the arithmetic. It shows over no rows, where the aggregate is its type's default
+//! (`max(id + 1)` is 1, `max(1.5 - f)` is 1.5, `max(id / 0)` NaN), where the arithmetic wraps (`max(u64 + 1)` is
+//! `max(u64) + 1`, 0 when the largest is 2^64 − 1), in float rounding (`sum(f * 0.1)` is `sum(f) * 0.1`) and in
+//! decimal truncation (`sum(dec / 2)`). Measured against ClickHouse 26.9: `c - x` becomes `c - min(x)` (for `max`), a
+//! negative factor or divisor swaps `min` and `max`, `c / x` and `DISTINCT`, `-If` and window forms are left alone.
+//! Names are given before this runs, so columns keep ClickHouse's (`max(plus(id, 1))`).
 
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, ObjectName, ObjectNamePart, Query,
@@ -12,8 +13,8 @@ use datafusion::sql::sqlparser::ast::{
 };
 use std::ops::ControlFlow;
 
-/// Lifts the arithmetic out of every `min`/`max` of the query that ClickHouse would.
-pub(super) fn lift_arithmetic_out_of_min_max(query: &mut Query) {
+/// Lifts the arithmetic out of every `min`/`max`/`sum`/`avg` of the query that ClickHouse would.
+pub(super) fn lift_arithmetic_out_of_aggregates(query: &mut Query) {
     struct Lift;
     impl VisitorMut for Lift {
         type Break = ();
@@ -25,8 +26,18 @@ pub(super) fn lift_arithmetic_out_of_min_max(query: &mut Query) {
     let _ = VisitMut::visit(query, &mut Lift);
 }
 
-/// `min`/`max` as ClickHouse reads the name (in any case), with its single plain argument.
-fn min_max(e: &mut Expr) -> Option<(bool, &mut Expr)> {
+/// The aggregates ClickHouse lifts arithmetic out of.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lifted {
+    Min,
+    Max,
+    /// `sum`: only a factor or a divisor.
+    Sum,
+    Avg,
+}
+
+/// The aggregate as ClickHouse reads its name (in any case), with its single plain argument.
+fn aggregate(e: &mut Expr) -> Option<(Lifted, &mut Expr)> {
     let Expr::Function(f) = e else { return None };
     if f.over.is_some() || f.filter.is_some() || f.null_treatment.is_some() || !f.within_group.is_empty() {
         return None;
@@ -35,30 +46,30 @@ fn min_max(e: &mut Expr) -> Option<(bool, &mut Expr)> {
         return None;
     }
     let [ObjectNamePart::Identifier(name)] = f.name.0.as_slice() else { return None };
-    let is_max = if name.value.eq_ignore_ascii_case("max") {
-        true
-    } else if name.value.eq_ignore_ascii_case("min") {
-        false
-    } else {
-        return None;
-    };
+    let kind = [("max", Lifted::Max), ("min", Lifted::Min), ("sum", Lifted::Sum), ("avg", Lifted::Avg)]
+        .into_iter()
+        .find(|(n, _)| name.value.eq_ignore_ascii_case(n))?
+        .1;
     let FunctionArguments::List(list) = &mut f.args else { return None };
     if list.duplicate_treatment.is_some() || !list.clauses.is_empty() {
         return None;
     }
     let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_mut_slice() else { return None };
-    Some((is_max, arg))
+    Some((kind, arg))
 }
 
 fn lift(e: &mut Expr) {
-    let Some((is_max, arg)) = min_max(e) else { return };
+    let Some((kind, arg)) = aggregate(e) else { return };
     let mut inner = &*arg;
     while let Expr::Nested(x) = inner {
         inner = x;
     }
     let Expr::BinaryOp { left, op, right } = inner else { return };
     use BinaryOperator::{Divide, Minus, Multiply, Plus};
-    // (the value, whether the value is on the left, whether the aggregate turns into the other one)
+    if kind == Lifted::Sum && !matches!(op, Multiply | Divide) {
+        return;
+    }
+    // (the value, whether the value is on the left, whether min and max trade places)
     let (value, value_left, swapped) = match op {
         Plus | Minus if constant(right) && !constant(left) => (left, true, false),
         Plus if constant(left) && !constant(right) => (right, false, false),
@@ -74,7 +85,12 @@ fn lift(e: &mut Expr) {
         },
         _ => return,
     };
-    let name = if is_max != swapped { "max" } else { "min" };
+    let name = match (kind, swapped) {
+        (Lifted::Max, false) | (Lifted::Min, true) => "max",
+        (Lifted::Min, false) | (Lifted::Max, true) => "min",
+        (Lifted::Sum, _) => "sum",
+        (Lifted::Avg, _) => "avg",
+    };
     let mut aggregate = Expr::Function(datafusion::sql::sqlparser::ast::Function {
         name: ObjectName(vec![ObjectNamePart::Identifier(Ident::new(name))]),
         uses_odbc_syntax: false,

@@ -164,7 +164,7 @@ fn translate_part(mut query: Query, catalog: &dyn Tables, totals: bool) -> Resul
     })?;
     substitute_aliases(&mut query)?;
     distinct_output_names(&mut query);
-    lift::lift_arithmetic_out_of_min_max(&mut query);
+    lift::lift_arithmetic_out_of_aggregates(&mut query);
     drop_nulls_from_in_lists(&mut query)?;
     drop_nulls_from_in_subqueries(&mut query)?;
     comparisons_as_numbers_in_text(&mut query);
