@@ -593,18 +593,18 @@ impl DataFusionEngine {
     ) -> Result<(SchemaRef, Vec<RecordBatch>), EngineError> {
         use futures::StreamExt;
         let statement = DfStatement::Statement(Box::new(translated.statement.clone()));
-        let mut plan = state.statement_to_plan(statement).await.map_err(exec_error)?;
-        if reads == Reads::Checked {
-            // The columns a query reads are known once projections are pushed into the scans.
-            plan = state.optimize(&plan).map_err(exec_error)?;
-            refuse_time_zone_columns(&plan)?;
-        }
+        let plan = state.statement_to_plan(statement).await.map_err(exec_error)?;
         let mut state = state.clone();
         if let Some(guard) = super::runtime::current_guard() {
             state.config_mut().set_extension(guard);
         }
-        let frame = datafusion::dataframe::DataFrame::new(state, plan);
-        let mut stream = frame.execute_stream().await.map_err(exec_error)?;
+        // Optimized once: the columns a query reads are known once projections are pushed into the scans.
+        let plan = state.optimize(&plan).map_err(exec_error)?;
+        if reads == Reads::Checked {
+            refuse_time_zone_columns(&plan)?;
+        }
+        let physical = state.query_planner().create_physical_plan(&plan, &state).await.map_err(exec_error)?;
+        let mut stream = datafusion::physical_plan::execute_stream(physical, state.task_ctx()).map_err(exec_error)?;
         let schema = stream.schema();
         let mut batches = Vec::new();
         let mut bytes = 0usize;
