@@ -79,6 +79,18 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
                     _ => Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right })),
                 }
             }
+            // `min`/`max` of floats skip NaN, as ClickHouse's do (see the `extremes` module).
+            Expr::AggregateFunction(mut agg)
+                if matches!(agg.func.name(), "min" | "max") && agg.params.args.len() == 1 =>
+            {
+                match ty(&agg.params.args[0]).and_then(|t| super::extremes::replacement(agg.func.name() == "max", &t)) {
+                    Some(f) => {
+                        agg.func = f;
+                        Transformed::yes(Expr::AggregateFunction(agg))
+                    }
+                    None => Transformed::no(Expr::AggregateFunction(agg)),
+                }
+            }
             // The results of `if`/`multiIf`/`CASE` and the arguments of `coalesce`/`ifNull`: ClickHouse's common type.
             Expr::Case(mut case) => {
                 let mut results: Vec<&mut Expr> =
@@ -541,6 +553,7 @@ impl DataFusionEngine {
         super::quantiles::register(&ctx);
         super::decimals::register(&ctx);
         super::datetime64::register(&ctx);
+        super::extremes::register(&ctx);
         // Registering a rewrite on a fresh context cannot fail (it only pushes onto the analyzer's list).
         let _ = datafusion::execution::FunctionRegistry::register_function_rewrite(&mut ctx, Arc::new(BoolAsInteger));
         let _ =

@@ -248,6 +248,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_zero_if_null", Kind::ZeroIfNull, any1()));
     ctx.register_udf(udf("ch_nullable_marker", Kind::Identity, any1()));
     ctx.register_udf(udf("ch_not_nullable_marker", Kind::Identity, any1()));
+    ctx.register_udf(udf("ch_is_nan", Kind::IsNan, any1()));
     for (name, nullable) in [("ch_grouping_key", false), ("ch_grouping_key_nullable", true)] {
         ctx.register_udf(udf(name, Kind::GroupingKey { nullable }, Signature::any(2, Volatility::Immutable)));
     }
@@ -397,6 +398,8 @@ enum Kind {
     NotNull,
     /// The value as it is (`ch_nullable_marker`, which marks an aggregate's argument `Nullable` for the rewrite).
     Identity,
+    /// Whether a float is NaN (false for any other value, NULL included).
+    IsNan,
     /// `ch_grouping_key(key, count(*))`: a non-Nullable `GROUP BY` key of grouping sets, its type's default on a row
     /// not grouped by it (where DataFusion gives NULL), as ClickHouse fills it; a Nullable one (`nullable`) as it is.
     /// The second argument, unused, keeps DataFusion from taking the key for a constant where a filter pins it
@@ -485,6 +488,7 @@ impl ScalarUDFImpl for ChFunction {
                 _ => DataType::Float64,
             },
             Kind::DateDiff => DataType::Int64,
+            Kind::IsNan => DataType::Boolean,
             Kind::ZeroIfNull | Kind::NotNull | Kind::Identity | Kind::GroupingKey { .. } => {
                 args.first().cloned().unwrap_or(DataType::Int64)
             }
@@ -678,6 +682,19 @@ impl ScalarUDFImpl for ChFunction {
             Kind::Round { mode } => round(&arrays[0], &arrays[1], rows, *mode)?,
             Kind::Substring { chars } => substring(&arrays, rows, *chars)?,
             Kind::DateDiff => date_diff(&arrays, rows)?,
+            Kind::IsNan => {
+                let a = &arrays[0];
+                let out: datafusion::arrow::array::BooleanArray = if a.data_type().is_floating() {
+                    let f = cast(a, &DataType::Float64)?;
+                    f.as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                        .iter()
+                        .map(|v| Some(v.is_some_and(f64::is_nan)))
+                        .collect()
+                } else {
+                    (0..rows).map(|_| Some(false)).collect()
+                };
+                Arc::new(out)
+            }
             Kind::NotNull if arrays[0].logical_null_count() > 0 => {
                 return exec_err!(
                     "Cannot convert NULL value to non-Nullable type (CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN): cast to \

@@ -10,6 +10,7 @@ mod datafusion;
 mod dates;
 mod datetime64;
 mod decimals;
+mod extremes;
 mod fill;
 pub mod functions;
 mod funnels;

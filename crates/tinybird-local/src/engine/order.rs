@@ -72,7 +72,27 @@ impl AnalyzerRule for OrderKeys {
                         )
                     }
                     Expr::WindowFunction(mut f) => {
-                        let keyed = key_sorts(&mut f.params.order_by, schema.as_ref(), false)?;
+                        use datafusion::logical_expr::{ExprSchemable, WindowFrameBound, WindowFrameUnits};
+                        let frame = &f.params.window_frame;
+                        let offset = |b: &WindowFrameBound| match b {
+                            WindowFrameBound::Preceding(v) | WindowFrameBound::Following(v) => !v.is_null(),
+                            WindowFrameBound::CurrentRow => false,
+                        };
+                        let ranged = frame.units == WindowFrameUnits::Range
+                            && (offset(&frame.start_bound) || offset(&frame.end_bound));
+                        // DataFusion reads a RANGE offset over a date as months (ClickHouse: days, seconds).
+                        if ranged && let Some(first) = f.params.order_by.first() {
+                            let ty = first.expr.get_type(schema.as_ref())?;
+                            if !ty.is_integer() {
+                                return datafusion::common::plan_err!(
+                                    "a RANGE frame with an offset over an ORDER BY of type {} is not supported by \
+                                     tinybird-local's DataFusion engine (write ROWS, or order by an integer)",
+                                    crate::types::ChType::from_arrow(&ty)
+                                );
+                            }
+                        }
+                        // NaN where NULLs go, as in a query's ORDER BY (not under a RANGE offset, which takes one key).
+                        let keyed = key_sorts(&mut f.params.order_by, schema.as_ref(), !ranged)?;
                         let e = Expr::WindowFunction(f);
                         Ok(if keyed { Transformed::yes(e) } else { Transformed::no(e) })
                     }

@@ -430,8 +430,12 @@ fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Exp
             // ClickHouse skips a row where either argument is NULL.
             let mut e = parse_expr(&format!("first_value({} ORDER BY {} {dir} NULLS LAST)", a[0], a[1]))?;
             if let Expr::Function(func) = &mut e {
-                func.filter =
-                    Some(Box::new(parse_expr(&format!("({}) IS NOT NULL AND ({}) IS NOT NULL", a[0], a[1]))?));
+                // And a NaN value, as ClickHouse's comparisons never pick it.
+                func.filter = Some(Box::new(parse_expr(&format!(
+                    "({}) IS NOT NULL AND ({b}) IS NOT NULL AND NOT ch_is_nan({b})",
+                    a[0],
+                    b = a[1]
+                ))?));
             }
             // NULL over no values when either argument is Nullable (ClickHouse's type is then Nullable).
             match nullable_argument(&a[1], nullable) {
@@ -1352,7 +1356,23 @@ pub(super) fn window_function(expr: &Expr, call: &Call, nullable: &dyn Fn(&str) 
                         "avg" => "ch_avg",
                         m => m,
                     };
-                    windowed(&format!("{f}({})", a[0]), &|e| e)
+                    // A frame that may hold no rows (ending before the current row, or starting after it) gives
+                    // the type's default in ClickHouse, where DataFusion gives NULL.
+                    let may_be_empty = frame.is_some_and(|fr| {
+                        matches!(fr.end_bound, Some(WindowFrameBound::Preceding(Some(_))))
+                            || matches!(fr.start_bound, WindowFrameBound::Following(Some(_)))
+                    });
+                    match (may_be_empty, other) {
+                        (false, _) => windowed(&format!("{f}({})", a[0]), &|e| e),
+                        (true, "sum" | "min" | "max") if plain_column(&a[0]) => {
+                            windowed(&format!("{f}({})", a[0]), &|e| format!("ch_zero_if_null({e})"))
+                        }
+                        _ => Err(EngineError::Unsupported(format!(
+                            "`{}` of an expression, a Nullable column or an average over a frame that may hold no \
+                             rows (ClickHouse gives the type's default there)",
+                            call.name
+                        ))),
+                    }
                 }
             }
         }

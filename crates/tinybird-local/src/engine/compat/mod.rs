@@ -325,6 +325,40 @@ fn comparisons_as_numbers_in_text(query: &mut Query) {
             | Expr::IsNull(_)
             | Expr::IsNotNull(_)
             | Expr::Between { .. } => true,
+            // Functions whose result is a UInt8 0/1 that DataFusion computes as a boolean.
+            Expr::Function(f) => {
+                const TESTS: &[&str] = &[
+                    "isNull",
+                    "isNotNull",
+                    "empty",
+                    "notEmpty",
+                    "has",
+                    "hasAny",
+                    "hasAll",
+                    "like",
+                    "notLike",
+                    "ilike",
+                    "notILike",
+                    "startsWith",
+                    "endsWith",
+                    "match",
+                    "equals",
+                    "notEquals",
+                    "less",
+                    "greater",
+                    "lessOrEquals",
+                    "greaterOrEquals",
+                    "in",
+                    "notIn",
+                    "isNaN",
+                    "isFinite",
+                    "isInfinite",
+                    "JSONHas",
+                    "isValidJSON",
+                ];
+                let name = f.name.to_string();
+                TESTS.iter().any(|t| name.eq_ignore_ascii_case(t))
+            }
             _ => false,
         }
     }
@@ -383,6 +417,22 @@ fn drop_nulls_from_in_subqueries(query: &mut Query) -> Result<(), EngineError> {
     }
     let template =
         parse("SELECT __tb_in_value FROM (SELECT 1) AS __tb_in_set(__tb_in_value) WHERE __tb_in_value IS NOT NULL")?;
+    // `x NOT IN (SELECT …)` of a NULL `x` is NULL in ClickHouse (its row filtered out), where SQL's is true when the
+    // set is empty: `x IS NOT NULL AND x NOT IN (…)`.
+    let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(query, |e| {
+        if let Expr::InSubquery { expr, negated: true, .. } = e
+            && !matches!(expr.as_ref(), Expr::Value(_))
+        {
+            let test = Expr::IsNotNull(expr.clone());
+            let inner = std::mem::replace(e, Expr::value(SqlValue::Null));
+            *e = Expr::Nested(Box::new(Expr::BinaryOp {
+                left: Box::new(test),
+                op: BinaryOperator::And,
+                right: Box::new(inner),
+            }));
+        }
+        ControlFlow::<()>::Continue(())
+    });
     let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(query, |e| {
         if let Expr::InSubquery { subquery, .. } = e
             && one_column(subquery)
