@@ -220,14 +220,20 @@ fn common_type(values: Vec<&mut Expr>, schema: &datafusion::common::DFSchema) ->
         }
         return Ok(changed);
     }
-    let stamps: Vec<&DataType> = types.iter().filter(|t| matches!(t, DataType::Timestamp(_, None))).collect();
-    let Some(stamp) = stamps.first().filter(|first| stamps.iter().all(|t| t == *first)) else { return Ok(false) };
-    if !types.contains(&DataType::Date32) {
+    // Dates and date-times of several precisions: the finest (ClickHouse's `DateTime64(3)` for a Date, a DateTime
+    // and a DateTime64(3)), where DataFusion would take nanoseconds.
+    let units: Vec<TimeUnit> =
+        types.iter().filter_map(|t| if let DataType::Timestamp(u, None) = t { Some(*u) } else { None }).collect();
+    let Some(finest) = units.iter().max_by_key(|u| super::functions::per_second(u)).copied() else { return Ok(false) };
+    let stamp = DataType::Timestamp(finest, None);
+    if types.iter().all(|t| *t == stamp || *t == DataType::Null) {
         return Ok(false);
     }
-    let stamp = (*stamp).clone();
+    if !types.iter().all(|t| matches!(t, DataType::Date32 | DataType::Timestamp(_, None) | DataType::Null)) {
+        return Ok(false);
+    }
     for (e, t) in values.into_iter().zip(&types) {
-        if *t == DataType::Date32 {
+        if *t != stamp && *t != DataType::Null {
             let inner = std::mem::replace(e, Expr::Literal(datafusion::common::ScalarValue::Null, None));
             *e = Expr::Cast(Cast::new(Box::new(inner), stamp.clone()));
         }

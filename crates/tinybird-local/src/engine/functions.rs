@@ -867,6 +867,25 @@ fn ch_cast(a: &ArrayRef, target: &DataType, safe: bool) -> Result<ArrayRef> {
         };
         return ch_cast(&out, target, safe);
     }
+    // Text with spaces around a number is not one to ClickHouse (arrow's parser would trim them).
+    if matches!(source, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+        && (target.is_integer() || target.is_floating())
+    {
+        let text = cast(a, &DataType::Utf8)?;
+        let text = text.as_string::<i32>();
+        let spaced = |v: &str| v.starts_with(char::is_whitespace) || v.ends_with(char::is_whitespace);
+        if text.iter().flatten().any(spaced) {
+            if !safe {
+                return exec_err!(
+                    "Cannot parse {} from String: a value has spaces around it (CANNOT_PARSE_TEXT)",
+                    ChType::from_arrow(target)
+                );
+            }
+            let cleaned: datafusion::arrow::array::StringArray =
+                text.iter().map(|v| v.filter(|v| !spaced(v))).collect();
+            return ch_cast(&(Arc::new(cleaned) as ArrayRef), target, safe);
+        }
+    }
     // A Date as a number is its day number.
     if *source == DataType::Date32 && (target.is_integer() || target.is_floating()) {
         return ch_cast(&cast(a, &DataType::Int32)?, target, safe);

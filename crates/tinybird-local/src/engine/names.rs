@@ -503,12 +503,30 @@ fn write(out: &mut String, expr: &Expr) -> Option<()> {
             out.push(')');
         }
         Expr::Array(array) => {
+            // A literal array of numbers where one is a float holds floats: ClickHouse names `[1, 2.5]` `[1., 2.5]`.
+            let number = |e: &Expr| -> Option<bool> {
+                let e = match e {
+                    Expr::UnaryOp { op: UnaryOperator::Minus, expr } => expr.as_ref(),
+                    other => other,
+                };
+                match e {
+                    Expr::Value(ValueWithSpan { value: Value::Number(n, _), .. }) => Some(n.parse::<i128>().is_ok()),
+                    _ => None,
+                }
+            };
+            let float_literal = |e: &Expr| number(e) == Some(false);
+            let integer_literal = |e: &Expr| number(e) == Some(true);
+            let floats = array.elem.iter().any(float_literal)
+                && array.elem.iter().all(|e| float_literal(e) || integer_literal(e));
             out.push('[');
             for (i, e) in array.elem.iter().enumerate() {
                 if i > 0 {
                     out.push_str(", ");
                 }
                 write(out, e)?;
+                if floats && integer_literal(e) {
+                    out.push('.');
+                }
             }
             out.push(']');
         }

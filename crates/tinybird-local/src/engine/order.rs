@@ -91,6 +91,23 @@ impl AnalyzerRule for OrderKeys {
                                 );
                             }
                         }
+                        // `lag`/`lead` with a default: ClickHouse wants the supertype of the value's and the
+                        // default's types to be the value's (`lagInFrame(i8, 1, 0)` is its error: Int16).
+                        if matches!(f.fun.name(), "lag" | "lead")
+                            && let [value, _, default] = f.params.args.as_slice()
+                        {
+                            let (vt, dt) = (value.get_type(schema.as_ref())?, default.get_type(schema.as_ref())?);
+                            let nullable = value.nullable(schema.as_ref()).unwrap_or(true);
+                            if !default_fits(&vt, &dt, nullable) {
+                                return datafusion::common::plan_err!(
+                                    "The supertype for the argument type {} and the default value type {} of {} is not \
+                                     the same as the argument type (BAD_ARGUMENTS)",
+                                    crate::types::ChType::from_arrow(&vt),
+                                    crate::types::ChType::from_arrow(&dt),
+                                    f.fun.name()
+                                );
+                            }
+                        }
                         // NaN where NULLs go, as in a query's ORDER BY (not under a RANGE offset, which takes one key).
                         let keyed = key_sorts(&mut f.params.order_by, schema.as_ref(), !ranged)?;
                         let e = Expr::WindowFunction(f);
@@ -299,6 +316,40 @@ fn key_each(exprs: &[Expr], mut key: impl FnMut(Expr) -> Result<Transformed<Expr
         out.push(if keyed.transformed && !aliased { keyed.data.alias(name) } else { keyed.data });
     }
     Ok(changed.then_some(out))
+}
+
+/// Whether ClickHouse's supertype of a value's type and a default's is the value's type (a default NULL fits a
+/// Nullable value).
+fn default_fits(value: &DataType, default: &DataType, nullable: bool) -> bool {
+    let int = |t: &DataType| match t {
+        DataType::Int8 => Some((true, 8)),
+        DataType::Int16 => Some((true, 16)),
+        DataType::Int32 => Some((true, 32)),
+        DataType::Int64 => Some((true, 64)),
+        DataType::UInt8 => Some((false, 8)),
+        DataType::UInt16 => Some((false, 16)),
+        DataType::UInt32 => Some((false, 32)),
+        DataType::UInt64 => Some((false, 64)),
+        _ => None,
+    };
+    match (value, default) {
+        (_, DataType::Null) => nullable,
+        (v, d) if v == d => true,
+        (v, d) if int(v).is_some() && int(d).is_some() => {
+            let ((vs, vb), (ds, db)) = (int(v).unwrap_or_default(), int(d).unwrap_or_default());
+            match (vs, ds) {
+                (false, false) | (true, true) => db <= vb,
+                (true, false) => db < vb,
+                (false, true) => false,
+            }
+        }
+        (DataType::Float64, d) => matches!(d, DataType::Float32) || int(d).is_some_and(|(_, b)| b <= 32),
+        (DataType::Float32, d) => int(d).is_some_and(|(_, b)| b <= 16),
+        (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View, d) => {
+            matches!(d, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+        }
+        _ => false,
+    }
 }
 
 /// Replaces each sort key of a keyed type by its `ch_order_key`, and (`nans`: a query's `ORDER BY`) puts a float key's

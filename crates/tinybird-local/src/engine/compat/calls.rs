@@ -1317,6 +1317,9 @@ pub(super) fn window_function(expr: &Expr, call: &Call, nullable: &dyn Fn(&str) 
         return Err(EngineError::Unsupported(format!("the named window of `{}` (write the window inline)", call.name)));
     };
     let frame = spec.window_frame.as_ref();
+    if frame.is_some_and(|fr| fr.units == datafusion::sql::sqlparser::ast::WindowFrameUnits::Groups) {
+        return Err(EngineError::Unsupported("a GROUPS window frame".into()));
+    }
     let starts_first = frame.is_none_or(|fr| matches!(fr.start_bound, WindowFrameBound::Preceding(None)));
     let ends_last = frame.is_some_and(|fr| matches!(fr.end_bound, Some(WindowFrameBound::Following(None))));
     let a = &call.args;
@@ -1334,6 +1337,9 @@ pub(super) fn window_function(expr: &Expr, call: &Call, nullable: &dyn Fn(&str) 
     match lower.as_str() {
         "ntile" => {
             arity(call, 1..=1)?;
+            if spec.order_by.is_empty() {
+                return Err(EngineError::Syntax("Window function ntile requires an ORDER BY (BAD_ARGUMENTS)".into()));
+            }
             windowed(&format!("ntile({})", a[0]), &|e| e)
         }
         "count" | "sum" | "avg" | "min" | "max" if !call.distinct => {
@@ -1392,8 +1398,15 @@ pub(super) fn window_function(expr: &Expr, call: &Call, nullable: &dyn Fn(&str) 
             }
             let f = if lead { "lead" } else { "lag" };
             let offset = a.get(1).cloned().unwrap_or_else(|| "1".into());
+            if offset.trim().starts_with('-') {
+                return Err(EngineError::Syntax(format!(
+                    "The offset of {} must not be negative (ARGUMENT_OUT_OF_BOUND)",
+                    call.name
+                )));
+            }
+            // The default typed as ClickHouse types its literal: the planner then checks it fits the value's type.
             match a.get(2) {
-                Some(default) => windowed(&format!("{f}({}, {offset}, {default})", a[0]), &|e| e),
+                Some(default) => windowed(&format!("{f}({}, {offset}, {})", a[0], typed_literal_text(default)), &|e| e),
                 None if plain_column(&a[0]) => {
                     windowed(&format!("{f}({}, {offset})", a[0]), &|e| format!("ch_zero_if_null({e})"))
                 }
@@ -1413,6 +1426,9 @@ pub(super) fn window_function(expr: &Expr, call: &Call, nullable: &dyn Fn(&str) 
         // and expressions are refused.
         "first_value" | "last_value" | "nth_value" if plain_column(&a[0]) => {
             arity(call, if lower == "nth_value" { 2..=2 } else { 1..=1 })?;
+            if lower == "nth_value" && a[1].trim().parse::<i64>().is_ok_and(|n| n <= 0) {
+                return Err(EngineError::Syntax("The offset of nth_value must be positive (BAD_ARGUMENTS)".into()));
+            }
             windowed(&format!("{lower}({})", a.join(", ")), &|e| format!("ch_zero_if_null({e})"))
         }
         _ => Err(EngineError::Unsupported(format!("window function `{}`", call.name))),
