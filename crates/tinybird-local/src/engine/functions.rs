@@ -828,11 +828,7 @@ fn ch_cast(a: &ArrayRef, target: &DataType, safe: bool) -> Result<ArrayRef> {
     // 18446744073709551615), where arrow's cast fails.
     if (source.is_integer() || *source == DataType::Boolean) && target.is_integer() && source != target {
         use datafusion::arrow::array::{Int64Array, UInt64Array};
-        use datafusion::arrow::datatypes::{Int64Type, UInt64Type};
-        let wide: Vec<Option<i128>> = match source {
-            DataType::UInt64 => a.as_primitive::<UInt64Type>().iter().map(|v| v.map(i128::from)).collect(),
-            _ => cast(a, &DataType::Int64)?.as_primitive::<Int64Type>().iter().map(|v| v.map(i128::from)).collect(),
-        };
+        let wide = integers_wide(a)?;
         let ChType::Int { signed, bits } = ChType::from_arrow(target) else { unreachable!("an integer type") };
         let wrapped = wide.into_iter().map(|v| v.map(|v| super::arithmetic::wrap(v, signed, u32::from(bits))));
         let exact: ArrayRef = if signed {
@@ -933,13 +929,18 @@ fn ch_cast(a: &ArrayRef, target: &DataType, safe: bool) -> Result<ArrayRef> {
     Ok(out)
 }
 
-/// Integers as Int64 (a UInt64 past it saturating), clamped to `[low, high]`.
-fn integers_clamped(a: &ArrayRef, low: i128, high: i128) -> Result<datafusion::arrow::array::Int64Array> {
+/// Integers (or booleans) as exact i128 values.
+fn integers_wide(a: &ArrayRef) -> Result<Vec<Option<i128>>> {
     use datafusion::arrow::datatypes::{Int64Type, UInt64Type};
-    let wide: Vec<Option<i128>> = match a.data_type() {
+    Ok(match a.data_type() {
         DataType::UInt64 => a.as_primitive::<UInt64Type>().iter().map(|v| v.map(i128::from)).collect(),
         _ => cast(a, &DataType::Int64)?.as_primitive::<Int64Type>().iter().map(|v| v.map(i128::from)).collect(),
-    };
+    })
+}
+
+/// Integers as Int64 (a UInt64 past it saturating), clamped to `[low, high]`.
+fn integers_clamped(a: &ArrayRef, low: i128, high: i128) -> Result<datafusion::arrow::array::Int64Array> {
+    let wide = integers_wide(a)?;
     Ok(wide
         .into_iter()
         .map(|v| v.map(|v| v.clamp(low, high).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64))

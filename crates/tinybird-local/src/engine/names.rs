@@ -448,24 +448,15 @@ fn write(out: &mut String, expr: &Expr) -> Option<()> {
             }
             out.push(')');
         }
-        // `NOT BETWEEN` is `or(less(x, low), greater(x, high))`.
-        Expr::Between { expr, negated: true, low, high } => {
-            out.push_str("or(less(");
+        // `BETWEEN` is `and(greaterOrEquals(x, low), lessOrEquals(x, high))`, `NOT BETWEEN` `or(less(…), greater(…))`.
+        Expr::Between { expr, negated, low, high } => {
+            let (join, above, below) =
+                if *negated { ("or", "less", "greater") } else { ("and", "greaterOrEquals", "lessOrEquals") };
+            out.push_str(&format!("{join}({above}("));
             write(out, expr)?;
             out.push_str(", ");
             write(out, low)?;
-            out.push_str("), greater(");
-            write(out, expr)?;
-            out.push_str(", ");
-            write(out, high)?;
-            out.push_str("))");
-        }
-        Expr::Between { expr, negated: false, low, high } => {
-            out.push_str("and(greaterOrEquals(");
-            write(out, expr)?;
-            out.push_str(", ");
-            write(out, low)?;
-            out.push_str("), lessOrEquals(");
+            out.push_str(&format!("), {below}("));
             write(out, expr)?;
             out.push_str(", ");
             write(out, high)?;

@@ -309,15 +309,7 @@ fn comparisons_as_numbers_in_text(query: &mut Query) {
                 comparison(left) && comparison(right)
             }
             Expr::UnaryOp { op: datafusion::sql::sqlparser::ast::UnaryOperator::Not, expr } => comparison(expr),
-            Expr::BinaryOp { op, .. } => matches!(
-                op,
-                BinaryOperator::Eq
-                    | BinaryOperator::NotEq
-                    | BinaryOperator::Lt
-                    | BinaryOperator::LtEq
-                    | BinaryOperator::Gt
-                    | BinaryOperator::GtEq
-            ),
+            Expr::BinaryOp { op, .. } => comparison_operator(op),
             Expr::InList { .. }
             | Expr::InSubquery { .. }
             | Expr::Like { .. }

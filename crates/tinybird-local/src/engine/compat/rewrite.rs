@@ -22,22 +22,25 @@ fn struct_args(expr: &Expr) -> Option<Vec<String>> {
     Some(list.args.iter().map(ToString::to_string).collect())
 }
 
+/// `=`, `!=`, `<`, `<=`, `>`, `>=`.
+pub(super) fn comparison_operator(op: &BinaryOperator) -> bool {
+    matches!(
+        op,
+        BinaryOperator::Eq
+            | BinaryOperator::NotEq
+            | BinaryOperator::Lt
+            | BinaryOperator::LtEq
+            | BinaryOperator::Gt
+            | BinaryOperator::GtEq
+    )
+}
+
 /// Whether an expression is a condition by its form (a comparison, `AND`, `IS NULL`, …), so DataFusion reads it as a
 /// boolean without help.
 pub(super) fn is_condition(expr: &Expr) -> bool {
     use datafusion::sql::sqlparser::ast::UnaryOperator;
     match expr {
-        Expr::BinaryOp { op, .. } => matches!(
-            op,
-            BinaryOperator::Eq
-                | BinaryOperator::NotEq
-                | BinaryOperator::Lt
-                | BinaryOperator::LtEq
-                | BinaryOperator::Gt
-                | BinaryOperator::GtEq
-                | BinaryOperator::And
-                | BinaryOperator::Or
-        ),
+        Expr::BinaryOp { op, .. } => comparison_operator(op) || matches!(op, BinaryOperator::And | BinaryOperator::Or),
         Expr::UnaryOp { op: UnaryOperator::Not, .. } => true,
         Expr::Nested(inner) => is_condition(inner),
         Expr::IsNull(_)
