@@ -57,6 +57,29 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
                 let float = |t: &Option<DataType>| matches!(t, Some(DataType::Float32 | DataType::Float64));
                 let decimal = |t: &Option<DataType>| matches!(t, Some(DataType::Decimal128(..)));
                 let (lt, rt) = (ty(&left), ty(&right));
+                // A Date compared with a number is ClickHouse's error (`d > 20000`); a DateTime with one is not.
+                let number = |t: &Option<DataType>| {
+                    t.as_ref().is_some_and(|t| t.is_integer() || t.is_floating() || t.is_decimal())
+                };
+                let date = |t: &Option<DataType>| matches!(t, Some(DataType::Date32));
+                if (date(&lt) && number(&rt)) || (number(&lt) && date(&rt)) {
+                    let name = |t: &Option<DataType>| {
+                        t.as_ref().map(|t| ChType::from_arrow(t).to_string()).unwrap_or_default()
+                    };
+                    let function = match op {
+                        Eq => "equals",
+                        NotEq => "notEquals",
+                        Lt => "less",
+                        LtEq => "lessOrEquals",
+                        Gt => "greater",
+                        _ => "greaterOrEquals",
+                    };
+                    return datafusion::common::plan_err!(
+                        "DB::Exception: Illegal types of arguments ({}, {}) of function {function} (ILLEGAL_TYPE_OF_ARGUMENT)",
+                        name(&lt),
+                        name(&rt)
+                    );
+                }
                 // A decimal and a float compare as Float64 in ClickHouse (DataFusion would compare decimals).
                 if (decimal(&lt) && float(&rt)) || (float(&lt) && decimal(&rt)) {
                     let (l, r) = (as_int(*left, DataType::Float64), as_int(*right, DataType::Float64));
@@ -78,6 +101,18 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
                     }
                     _ => Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right })),
                 }
+            }
+            // A Date between numbers is ClickHouse's error, as a comparison of them is (`d BETWEEN 0 AND 10`).
+            Expr::Between(between)
+                if ty(&between.expr) == Some(DataType::Date32)
+                    && [&between.low, &between.high]
+                        .iter()
+                        .any(|b| ty(b).is_some_and(|t| t.is_integer() || t.is_floating() || t.is_decimal())) =>
+            {
+                return datafusion::common::plan_err!(
+                    "DB::Exception: Illegal types of arguments (Date, a number) of function greaterOrEquals \
+                     (ILLEGAL_TYPE_OF_ARGUMENT)"
+                );
             }
             // `min`/`max` of floats skip NaN, as ClickHouse's do (see the `extremes` module).
             Expr::AggregateFunction(mut agg)
@@ -560,6 +595,7 @@ impl DataFusionEngine {
         super::decimals::register(&ctx);
         super::datetime64::register(&ctx);
         super::extremes::register(&ctx);
+        super::expect::register(&ctx);
         // Registering a rewrite on a fresh context cannot fail (it only pushes onto the analyzer's list).
         let _ = datafusion::execution::FunctionRegistry::register_function_rewrite(&mut ctx, Arc::new(BoolAsInteger));
         let _ =
@@ -935,6 +971,13 @@ impl DataFusionEngine {
                 // A column holding a NULL is Nullable in ClickHouse, whatever the hints missed.
                 let has_null = batches.iter().any(|b| b.column(i).null_count() > 0);
                 let ty = if has_null { with_nulls(ty) } else { ty };
+                // So is an array's element type when an element is NULL (`[ni, 1]`, `arrayMap(x -> nullIf(x, 0), a)`).
+                let ty = match ty {
+                    ChType::Array(inner) if !inner.is_nullable() && elements_hold_null(&batches, i) => {
+                        ChType::Array(Box::new(with_nulls(*inner)))
+                    }
+                    ty => ty,
+                };
                 // A repeated name, made distinct for DataFusion: shown as ClickHouse shows it.
                 let name = f.name().split(compat::REPEATED_NAME_MARK).next().unwrap_or_default().to_string();
                 // An array is never NULL in ClickHouse: where this engine has one, ClickHouse's type is another
@@ -1069,6 +1112,23 @@ impl DataFusionEngine {
 
 /// The type of a column that holds a NULL: `Nullable(T)`, `LowCardinality(Nullable(T))`; an array, already Nullable
 /// or opaque type as it is.
+/// Whether an array column of the batches holds a NULL element.
+fn elements_hold_null(batches: &[RecordBatch], column: usize) -> bool {
+    batches.iter().any(|b| {
+        let array = b.column(column);
+        match array.data_type() {
+            DataType::List(_) => {
+                let list = array.as_list::<i32>();
+                // Only the elements of the rows' own slices count (a sliced batch shares its parent's values).
+                let offsets = list.value_offsets();
+                let (start, end) = (offsets[0] as usize, offsets[offsets.len() - 1] as usize);
+                list.values().slice(start, end - start).null_count() > 0
+            }
+            _ => false,
+        }
+    })
+}
+
 fn with_nulls(ty: ChType) -> ChType {
     match ty {
         ChType::Nullable(_) | ChType::Array(_) | ChType::Opaque(_) => ty,

@@ -255,6 +255,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_not_null", Kind::NotNull, any1()));
     ctx.register_udf(udf("ch_if_result", Kind::IfResult, any1()));
     ctx.register_udf(udf("ch_time_of_day_arg", Kind::TimeOfDayArg, any1()));
+    ctx.register_udf(udf("ch_unix_timestamp", Kind::UnixTimestamp, any1()));
     ctx.register_udf(udf("ch_array_join_sizes", Kind::ArrayJoinSizes, variadic()));
     ctx.register_udf(udf("ch_range", Kind::Range, any1()));
     ctx.register_udf(udf("ch_array_sum", Kind::ArraySum, any1()));
@@ -412,6 +413,8 @@ enum Kind {
     IfResult,
     /// The argument of `toHour`/`toMinute`/`toSecond`, as it is, unless it is a `Date` (an error in ClickHouse).
     TimeOfDayArg,
+    /// `toUnixTimestamp(x)`: a number as `toUInt32` takes it (wrapping), a date, date-time or text as its seconds.
+    UnixTimestamp,
     /// The argument of an aggregate this engine computes in Float64, as it is, when ClickHouse's result is a
     /// Float64 for it too: integers (when `ints`), Float32 (when `float32`) and Float64 (`quantile` of any of them;
     /// `varPop` and the like not of a Float32, whose result is a Float32). Anything else is refused when the query is
@@ -484,7 +487,9 @@ impl ScalarUDFImpl for ChFunction {
             Kind::ToString | Kind::Lower | Kind::Upper | Kind::Substring { .. } => DataType::Utf8,
             Kind::Length => DataType::UInt64,
             Kind::Round { .. } => match args.first() {
+                // A Bool or a comparison: the UInt8 it is in ClickHouse.
                 Some(t) if t.is_integer() || t == &DataType::Float32 => t.clone(),
+                Some(DataType::Boolean) => DataType::UInt8,
                 _ => DataType::Float64,
             },
             Kind::DateDiff => DataType::Int64,
@@ -554,6 +559,7 @@ impl ScalarUDFImpl for ChFunction {
                 }
                 other => other.cloned().unwrap_or(DataType::Null),
             },
+            Kind::UnixTimestamp => DataType::UInt32,
             Kind::TimeOfDayArg => match args.first() {
                 Some(DataType::Date32 | DataType::Date64) => {
                     return exec_err!(
@@ -679,6 +685,11 @@ impl ScalarUDFImpl for ChFunction {
                 }
                 Arc::new(b.finish())
             }
+            // A Bool or a comparison rounds as the UInt8 it is in ClickHouse (`ceil(id > 3, -1)` is 10; the hints
+            // make a `Bool` argument's result a `Bool` again).
+            Kind::Round { mode } if arrays[0].data_type() == &DataType::Boolean => {
+                round(&cast(&arrays[0], &DataType::UInt8)?, &arrays[1], rows, *mode)?
+            }
             Kind::Round { mode } => round(&arrays[0], &arrays[1], rows, *mode)?,
             Kind::Substring { chars } => substring(&arrays, rows, *chars)?,
             Kind::DateDiff => date_diff(&arrays, rows)?,
@@ -700,6 +711,15 @@ impl ScalarUDFImpl for ChFunction {
                     "Cannot convert NULL value to non-Nullable type (CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN): cast to \
                      Nullable(T) to keep NULLs"
                 );
+            }
+            Kind::UnixTimestamp => {
+                let a = &arrays[0];
+                if a.data_type().is_integer() || a.data_type().is_floating() || a.data_type() == &DataType::Boolean {
+                    ch_cast(a, &DataType::UInt32, false)?
+                } else {
+                    let seconds = ch_cast(a, &DataType::Timestamp(TimeUnit::Second, None), false)?;
+                    ch_cast(&ch_cast(&seconds, &DataType::Int64, false)?, &DataType::UInt32, false)?
+                }
             }
             Kind::NotNull | Kind::Identity | Kind::Float64Arg { .. } | Kind::IfResult | Kind::TimeOfDayArg => {
                 arrays[0].clone()
@@ -891,6 +911,16 @@ fn ch_cast(a: &ArrayRef, target: &DataType, safe: bool) -> Result<ArrayRef> {
         // only from Int64.
         (s, DataType::Timestamp(TimeUnit::Second, None)) if s.is_integer() => {
             Arc::new(integers_clamped(a, 0, i128::from(u32::MAX))?)
+        }
+        // A float's seconds are truncated toward zero and clamped alike (`toDateTime(toFloat32(-1.5))` is the epoch).
+        (s, DataType::Timestamp(TimeUnit::Second, None)) if s.is_floating() => {
+            let floats = cast(a, &DataType::Float64)?;
+            let seconds: datafusion::arrow::array::Int64Array = floats
+                .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                .iter()
+                .map(|v| v.map(|f| if f.is_nan() { 0 } else { f.trunc().clamp(0.0, f64::from(u32::MAX)) as i64 }))
+                .collect();
+            Arc::new(seconds)
         }
         (s, DataType::Timestamp(..)) if s.is_integer() => cast_with_options(a, &DataType::Int64, &options)?,
         // An integer to a Date: a day number below 65536, seconds since the epoch from there (ClickHouse's reading),

@@ -441,6 +441,12 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
             [table, column] => scope.column(Some(&table.value), &column.value),
             _ => scope.column(None, &parts.last()?.value),
         },
+        // An array of `Bool`s is an `Array(Bool)` (`[b, b]`).
+        Expr::Array(array)
+            if !array.elem.is_empty() && array.elem.iter().all(|e| of(e, scope).is_some_and(|w| w.boolean)) =>
+        {
+            Some(Wrappers { boolean: true, ..Wrappers::PLAIN })
+        }
         Expr::Value(_) | Expr::Array(_) => constant(expr),
         Expr::Nested(e) => of(e, scope),
         Expr::IsNull(_) | Expr::IsNotNull(_) => Some(Wrappers::PLAIN),
@@ -519,7 +525,23 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
         Expr::Subquery(_) => Some(Wrappers::NULLABLE),
         // `CASE WHEN c THEN a … ELSE b END` is `multiIf`: its results' wrappers (a missing ELSE is NULL), whatever the
         // conditions' (a NULL condition is false).
-        Expr::Case { operand: None, conditions, else_result, .. } => {
+        // `CASE x WHEN v THEN a … END` likewise (ClickHouse's `transform`/`caseWithExpression`); over a
+        // `LowCardinality` operand with constant values and results, a `LowCardinality` result (measured).
+        Expr::Case { operand: Some(operand), conditions, else_result, .. }
+            if of(operand, scope).is_none_or(|w| w.low_cardinality) =>
+        {
+            let constants =
+                conditions.iter().all(|w| constant(&w.condition).is_some() && constant(&w.result).is_some())
+                    && else_result.as_deref().is_none_or(|e| constant(e).is_some());
+            if !constants || of(operand, scope).is_none() {
+                return None;
+            }
+            let mut results: Vec<&Expr> = conditions.iter().map(|c| &c.result).collect();
+            let null = Expr::value(Value::Null);
+            results.push(else_result.as_deref().unwrap_or(&null));
+            branches(&results, scope).map(|w| Wrappers { low_cardinality: true, ..w })
+        }
+        Expr::Case { conditions, else_result, .. } => {
             let mut results: Vec<&Expr> = conditions.iter().map(|c| &c.result).collect();
             let null = Expr::value(Value::Null);
             results.push(else_result.as_deref().unwrap_or(&null));
@@ -535,8 +557,9 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
                         return Some(Wrappers::PLAIN);
                     }
                     "count" | "sum" | "avg" | "min" | "max" => {}
-                    // A value of the argument's column: its wrappers.
-                    "first_value" | "last_value" | "nth_value" => {
+                    // A value of the argument's column: its wrappers (`lag(b)` is a `Bool`, `lag(ni, 1, 0)` a
+                    // `Nullable`, whatever the default).
+                    "first_value" | "last_value" | "nth_value" | "lag" | "lead" | "laginframe" | "leadinframe" => {
                         let FunctionArguments::List(list) = &f.args else { return None };
                         let Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))) = list.args.first() else {
                             return None;
@@ -599,8 +622,28 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
                 return Some(Wrappers { nullable: false, comparison: false, nothing: false, ..w });
             }
             if name.ends_with("OrNull") || name.eq_ignore_ascii_case("nullIf") {
-                let over_low_cardinality = args.iter().any(|a| of(a, scope).is_none_or(|w| w.low_cardinality));
-                return (!over_low_cardinality).then_some(Wrappers::NULLABLE);
+                // Of a `LowCardinality` text, a `LowCardinality(Nullable(…))` (`toInt32OrNull(lc)`), except the
+                // conversions that take a scale or give a DateTime64 (measured).
+                let keeps = !["Decimal", "DateTime64", "64BestEffort"].iter().any(|n| name.contains(n));
+                let wrappers = each(&args)?;
+                let low_cardinality = scalar(&args, wrappers.clone()).is_some_and(|w| w.low_cardinality);
+                if low_cardinality && !keeps {
+                    return None;
+                }
+                return Some(Wrappers { low_cardinality, ..Wrappers::NULLABLE });
+            }
+            // `toInt64OrDefault(x)`: never Nullable (a NULL gives the default); `LowCardinality` as other functions.
+            if name.starts_with("to") && name.ends_with("OrDefault") {
+                let low_cardinality = scalar(&args, each(&args)?).is_some_and(|w| w.low_cardinality);
+                return Some(Wrappers { low_cardinality, ..Wrappers::PLAIN });
+            }
+            // JSON functions drop `LowCardinality` (`JSONExtractString(lc, 'a')` is a String; `simpleJSON…` and
+            // `visitParam…` keep it); `JSONExtract(json, …, 'Bool')` is a `Bool` (computed as UInt8), Nullable when
+            // the document is.
+            if name.starts_with("JSON") || name == "isValidJSON" {
+                let boolean = name == "JSONExtract"
+                    && matches!(args.last(), Some(Expr::Value(v)) if matches!(&v.value, Value::SingleQuotedString(t) if t.trim() == "Bool"));
+                return scalar(&args, each(&args)?).map(|w| Wrappers { low_cardinality: false, boolean, ..w });
             }
             // `CAST(x, 'T')`: as `CAST(x AS T)`.
             if name.eq_ignore_ascii_case("cast")
@@ -640,6 +683,30 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
                     nothing: wrappers.iter().all(|w| w.nothing),
                 });
             }
+            // An `-If` aggregate's condition does not make it `Nullable` (`sumIf(u8, ni > 0)` is a UInt64), and
+            // `uniqIf` never is.
+            if let Some(base) = name.strip_suffix("If")
+                && args.len() >= 2
+                && (AGGREGATES.iter().any(|n| n.eq_ignore_ascii_case(base))
+                    || NEVER_NULLABLE.iter().any(|n| n.eq_ignore_ascii_case(base)))
+            {
+                let values = &wrappers[..wrappers.len() - 1];
+                if NEVER_NULLABLE.iter().any(|n| n.eq_ignore_ascii_case(base)) {
+                    return Some(Wrappers::PLAIN);
+                }
+                if values.iter().any(|w| w.low_cardinality) {
+                    return None;
+                }
+                let picks =
+                    ["min", "max", "any", "anyLast", "argMin", "argMax"].iter().any(|n| n.eq_ignore_ascii_case(base));
+                return Some(Wrappers {
+                    nullable: values.iter().any(|w| w.nullable),
+                    low_cardinality: false,
+                    boolean: picks && values.first().is_some_and(|w| w.boolean),
+                    comparison: false,
+                    nothing: false,
+                });
+            }
             if AGGREGATES.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
                 // Over a `LowCardinality` argument: not known here.
                 if wrappers.iter().any(|w| w.low_cardinality) {
@@ -661,6 +728,14 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
             // `arraySlice(arr, NULL)` is the array (a NULL bound is no bound), never `Nothing`.
             if name == "arraySlice" {
                 return Some(Wrappers::PLAIN);
+            }
+            // Rounding a `Bool` keeps it one (`round(true)`), and a comparison a UInt8.
+            if matches!(name.as_str(), "round" | "roundBankers" | "floor" | "ceil" | "ceiling" | "trunc" | "truncate")
+                && let Some(first) = wrappers.first()
+                && (first.boolean || first.comparison)
+            {
+                let (boolean, comparison) = (first.boolean, first.comparison);
+                return scalar(&args, wrappers).map(|w| Wrappers { boolean, comparison, ..w });
             }
             // `xor` with a `Bool` argument is a `Bool`.
             if name == "xor" {

@@ -10,6 +10,7 @@ mod datafusion;
 mod dates;
 mod datetime64;
 mod decimals;
+mod expect;
 mod extremes;
 mod fill;
 pub mod functions;

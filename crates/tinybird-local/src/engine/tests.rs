@@ -738,3 +738,40 @@ async fn min_max_of_arithmetic_with_a_constant_lift_the_arithmetic_out() {
     check(&e, "SELECT max(id * -2), min(id * -2) FROM t", "Int64", "-2").await;
     check(&e, "SELECT max(id + 1) AS m FROM t GROUP BY name ORDER BY m", "UInt64", "2|3|4").await;
 }
+
+/// Arguments ClickHouse takes of one family of types only are checked while the query is planned: a query ClickHouse
+/// refuses gets its error here too (the messages name the function and the type), and the right types still run.
+#[tokio::test]
+async fn arguments_of_the_wrong_type_are_clickhouses_errors() {
+    let e = engine().await;
+    for (sql, function, ty) in [
+        ("SELECT lower(id) FROM t", "lower", "UInt64"),
+        ("SELECT JSONExtractString(v, 'a') FROM t", "JSONExtractString", "Float64"),
+        ("SELECT toInt32OrNull(id) FROM t", "toInt32OrNull", "UInt64"),
+        ("SELECT toYear('2024-05-05')", "toYear", "String"),
+        ("SELECT dateDiff('day', id, ts) FROM t", "dateDiff", "UInt64"),
+        ("SELECT sqrt(ts) FROM t", "sqrt", "DateTime"),
+        ("SELECT round(name) FROM t", "round", "String"),
+        ("SELECT countIf(id) FROM t", "countIf", "UInt64"),
+        ("SELECT sumIf(v, n) FROM t", "sumIf", "Int32"),
+        ("SELECT substring(id FROM 2) FROM t", "substring", "UInt64"),
+    ] {
+        match e.query(sql).await {
+            Err(err @ (EngineError::Execution(_) | EngineError::Syntax(_))) => {
+                let m = err.to_string();
+                assert!(m.contains(&format!("Illegal type {ty} of argument of function {function}")), "{sql}: {m}");
+            }
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+    for sql in ["SELECT count(id, name) FROM t", "SELECT groupArray(0)(id) FROM t", "SELECT substring(name) FROM t"] {
+        assert!(e.query(sql).await.is_err(), "{sql}");
+    }
+    let err = e.query("SELECT count() FROM t WHERE toDate(ts) > 19000").await.unwrap_err().to_string();
+    assert!(err.contains("Illegal types of arguments (Date, Int64) of function greater"), "{err}");
+    check(&e, "SELECT lower(name) FROM t ORDER BY id", "String", r#""a"|"b"|"c""#).await;
+    check(&e, "SELECT countIf(n > 1) FROM t", "UInt64", "1").await;
+    check(&e, "SELECT sumIf(id, n > 0) FROM t", "UInt64", "4").await;
+    check(&e, "SELECT toYear(ts) FROM t ORDER BY id", "UInt16", "2024|2024|2024").await;
+    check(&e, "SELECT round(v) FROM t ORDER BY id", "Float64", "2|2|4").await;
+}

@@ -513,12 +513,15 @@ fn readable(x: &str, step: f64, units: &[&str]) -> std::result::Result<Out, Stri
     Ok(Out::Text(format!("{}{}", fixed2(v), units[unit])))
 }
 
-/// `v` with two decimals, an exact tie (`1.125`) rounded away from zero; Rust's `{:.2}` rounds ties to even.
+/// `v` with two decimals, an exact tie (`1.125`) rounded away from zero; Rust's `{:.2}` rounds ties to even. A
+/// value written with a 5 in the thousandths that is not a tie in binary (`9.995` is 9.99499…) rounds as its binary
+/// value does, as `printf("%.2f")` does in ClickHouse: a tie is exact only when `n / 1000` is a binary fraction,
+/// that is when 125 divides `n`.
 fn fixed2(v: f64) -> String {
     let thousandths = v * 1000.0;
     if thousandths.fract() == 0.0 && thousandths.abs() < 1e15 {
         let n = thousandths as i64;
-        if n % 10 != 0 && (n.abs() % 10 == 5) && (n as f64) / 1000.0 == v {
+        if n % 10 != 0 && (n.abs() % 10 == 5) && n % 125 == 0 && (n as f64) / 1000.0 == v {
             let hundredths = (n + 5 * n.signum()) / 10;
             let sign = if hundredths < 0 { "-" } else { "" };
             let h = hundredths.unsigned_abs();

@@ -252,7 +252,22 @@ pub(super) fn empty_set_default(kind: &str, aggregate: String, arg: &str, nullab
 
 /// The supported functions and their translations. Anything not listed fails, naming the function.
 pub(super) fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, EngineError> {
-    let call = call_of(expr)?;
+    let mut call = call_of(expr)?;
+    // Arguments ClickHouse takes of one family of types only: checked while the query is planned.
+    if !call.windowed {
+        for (i, family) in crate::engine::expect::expected(&call.name) {
+            if let Some(arg) = call.args.get_mut(*i) {
+                // An integer literal keeps its ClickHouse type (`round(25, -1)` is a UInt8).
+                *arg = format!("ch_expect({}, '{}', '{}')", typed_literal_text(arg), family.name(), call.name);
+            }
+        }
+        // The condition of an `-If` aggregate (`countIf(c)`, `sumIf(x, c)`): a UInt8 or Bool.
+        if crate::engine::expect::takes_condition(&call.name)
+            && let Some(arg) = call.args.last_mut()
+        {
+            *arg = format!("ch_expect({}, 'condition', '{}')", typed_literal_text(arg), call.name);
+        }
+    }
     let name = call.name.as_str();
     let param_free = |c: &Call| {
         if c.params.is_empty() { Ok(()) } else { Err(EngineError::Unsupported(format!("parameters on `{}`", c.name))) }
@@ -295,6 +310,10 @@ fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Exp
                 as_u64("count(*)".into())
             } else if call.distinct {
                 as_u64(format!("count(DISTINCT {})", a.join(", ")))
+            } else if a.len() > 1 {
+                return Err(EngineError::Syntax(
+                    "Aggregate function count requires zero or one argument (NUMBER_OF_ARGUMENTS_DOESNT_MATCH)".into(),
+                ));
             } else {
                 as_u64(format!("count({})", a[0]))
             }
@@ -445,6 +464,13 @@ fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Exp
         }
         "groupArray" | "groupUniqArray" | "any" | "anyLast" => {
             arity(call, 1..=1)?;
+            if let Some(max) = p.first()
+                && max.trim().parse::<u64>().is_ok_and(|n| n == 0)
+            {
+                return Err(EngineError::Syntax(format!(
+                    "Parameter for aggregate function {name} should be positive number (BAD_ARGUMENTS)"
+                )));
+            }
             let (f, distinct) = match name {
                 "groupArray" => ("array_agg", ""),
                 "groupUniqArray" => ("array_agg", "DISTINCT "),
@@ -703,7 +729,7 @@ fn dates(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, 
         "toMinute" => format!("ch_to_uint8(date_part('minute', ch_time_of_day_arg({})))", one(call)?),
         "toSecond" => format!("ch_to_uint8(date_part('second', ch_time_of_day_arg({})))", one(call)?),
         "toDayOfWeek" => format!("ch_to_uint8((ch_to_int64(date_part('dow', {})) + 6) % 7 + 1)", one(call)?),
-        "toUnixTimestamp" => format!("ch_to_uint32(ch_to_int64(ch_to_datetime({})))", one(call)?),
+        "toUnixTimestamp" => format!("ch_unix_timestamp({})", one(call)?),
         "formatDateTime" => {
             arity(call, 2..=2)?;
             let pattern = string_literal(&a[1])
@@ -799,6 +825,12 @@ fn arrays(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>,
     let (a, name) = (&call.args, call.name.as_str());
     let sql = match name {
         // No array here holds a NULL (an array of Nullable elements is refused): `has(arr, NULL)` is 0.
+        "has" | "hasAny" | "hasAll" | "indexOf" if a.first().is_some_and(|x| x.trim().eq_ignore_ascii_case("NULL")) => {
+            return Err(EngineError::Syntax(format!(
+                "First argument for function {name} must be an array, map or JSON. Actual Nullable(Nothing) \
+                 (ILLEGAL_TYPE_OF_ARGUMENT)"
+            )));
+        }
         "has" if a.get(1).is_some_and(|x| x.trim().eq_ignore_ascii_case("NULL")) => {
             arity(call, 2..=2)?;
             "ch_to_uint8(0)".to_string()
@@ -1233,7 +1265,13 @@ fn numbers(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
             && cast_fn(n[2..].trim_end_matches("OrZero").trim_end_matches("OrDefault")).is_some() =>
         {
             let f = cast_fn(n[2..].trim_end_matches("OrZero").trim_end_matches("OrDefault")).unwrap_or_default();
-            format!("coalesce({f}_or_null({}), {f}(0))", one(call)?)
+            let x = one(call)?;
+            if n.ends_with("OrZero") {
+                // A NULL stays NULL (`toInt32OrZero(ns)` is a Nullable(Int32)); `…OrDefault` gives the default.
+                format!("CASE WHEN ({x}) IS NULL THEN NULL ELSE coalesce({f}_or_null({x}), {f}(0)) END")
+            } else {
+                format!("coalesce({f}_or_null({x}), {f}(0))")
+            }
         }
         "round" | "ROUND" | "roundBankers" | "floor" | "FLOOR" | "ceil" | "CEIL" | "ceiling" | "trunc" | "truncate"
         | "TRUNCATE" => {

@@ -305,10 +305,15 @@ fn comparisons_as_numbers_in_text(query: &mut Query) {
     fn comparison(e: &Expr) -> bool {
         match e {
             Expr::Nested(x) => comparison(x),
-            Expr::BinaryOp { left, op: BinaryOperator::And | BinaryOperator::Or, right } => {
-                comparison(left) && comparison(right)
+            // `and`/`or`/`xor` are a `Bool` when an operand is one, else a `UInt8`: a number literal is not one.
+            Expr::BinaryOp { left, op: BinaryOperator::And | BinaryOperator::Or | BinaryOperator::Xor, right } => {
+                comparison_or_number(left) && comparison_or_number(right)
             }
             Expr::UnaryOp { op: datafusion::sql::sqlparser::ast::UnaryOperator::Not, expr } => comparison(expr),
+            // A conditional whose results are all comparisons is a `UInt8`.
+            Expr::Case { conditions, else_result, .. } => {
+                conditions.iter().all(|w| comparison(&w.result)) && else_result.as_deref().is_none_or(comparison)
+            }
             Expr::BinaryOp { op, .. } => comparison_operator(op),
             Expr::InList { .. }
             | Expr::InSubquery { .. }
@@ -349,9 +354,41 @@ fn comparisons_as_numbers_in_text(query: &mut Query) {
                     "isValidJSON",
                 ];
                 let name = f.name.to_string();
-                TESTS.iter().any(|t| name.eq_ignore_ascii_case(t))
+                let args: Vec<&Expr> = match &f.args {
+                    FunctionArguments::List(list) => list
+                        .args
+                        .iter()
+                        .filter_map(|a| match a {
+                            FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => Some(x),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => vec![],
+                };
+                match name.as_str() {
+                    "and" | "or" | "xor" => !args.is_empty() && args.iter().all(|a| comparison_or_number(a)),
+                    "not" => args.len() == 1 && comparison(args[0]),
+                    // `if(c, a, b)`, `multiIf(c1, a, c2, b, e)`: the results.
+                    "if" => args.len() == 3 && comparison(args[1]) && comparison(args[2]),
+                    "multiIf" => {
+                        args.len() % 2 == 1
+                            && args.iter().enumerate().all(|(i, a)| (i % 2 == 0 && i + 1 < args.len()) || comparison(a))
+                    }
+                    // Aggregates that return one of their values keep its type.
+                    "max" | "min" | "any" | "anyLast" | "argMax" | "argMin" | "anyHeavy" => {
+                        !args.is_empty() && comparison(args[0])
+                    }
+                    _ => TESTS.iter().any(|t| name.eq_ignore_ascii_case(t)),
+                }
             }
             _ => false,
+        }
+    }
+    fn comparison_or_number(e: &Expr) -> bool {
+        match e {
+            Expr::Nested(x) => comparison_or_number(x),
+            Expr::Value(ValueWithSpan { value: SqlValue::Number(..), .. }) => true,
+            other => comparison(other),
         }
     }
     let number = |e: &mut Expr| {

@@ -364,12 +364,25 @@ impl VisitorMut for Rewriter<'_> {
         if let Expr::Case { operand, conditions, else_result, .. } = expr {
             let mut args = Vec::with_capacity(conditions.len() * 2 + 1);
             for when in conditions.iter() {
+                // `CASE x WHEN v`: ClickHouse matches a NULL `x` with a NULL `v` (`CASE ni WHEN NULL THEN …`).
                 args.push(match operand {
-                    Some(operand) => Expr::BinaryOp {
-                        left: Box::new(Expr::Nested(operand.clone())),
-                        op: BinaryOperator::Eq,
-                        right: Box::new(Expr::Nested(Box::new(when.condition.clone()))),
-                    },
+                    Some(operand) => {
+                        let (x, v) = (
+                            Box::new(Expr::Nested(operand.clone())),
+                            Box::new(Expr::Nested(Box::new(when.condition.clone()))),
+                        );
+                        let equal = Expr::BinaryOp { left: x.clone(), op: BinaryOperator::Eq, right: v.clone() };
+                        let both_null = Expr::BinaryOp {
+                            left: Box::new(Expr::IsNull(x)),
+                            op: BinaryOperator::And,
+                            right: Box::new(Expr::IsNull(v)),
+                        };
+                        Expr::Nested(Box::new(Expr::BinaryOp {
+                            left: Box::new(equal),
+                            op: BinaryOperator::Or,
+                            right: Box::new(Expr::Nested(Box::new(both_null))),
+                        }))
+                    }
                     None => when.condition.clone(),
                 });
                 args.push(when.result.clone());
@@ -550,11 +563,12 @@ impl VisitorMut for Rewriter<'_> {
                 }
             }
             // The parser reads `substring(…)` as its own node: give it ClickHouse's byte semantics too.
-            Expr::Substring { expr: s, substring_from, substring_for, .. } => {
-                let mut args = vec![
-                    s.to_string(),
-                    substring_from.as_ref().map(std::string::ToString::to_string).unwrap_or_else(|| "1".into()),
-                ];
+            // `substring(s)` is a syntax error in ClickHouse.
+            Expr::Substring { substring_from: None, .. } => Err(EngineError::Syntax(
+                "Number of arguments for function substring doesn't match: passed 1, should be from 2 to 3".into(),
+            )),
+            Expr::Substring { expr: s, substring_from: Some(from), substring_for, .. } => {
+                let mut args = vec![format!("ch_expect({s}, 'text', 'substring')"), from.to_string()];
                 if let Some(len) = substring_for {
                     args.push(len.to_string());
                 }
