@@ -102,6 +102,26 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
                     _ => Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right })),
                 }
             }
+            // `concat` of arrays (`concat([1], [2])`, `arr || arr`) is `arrayConcat` in ClickHouse; the compatibility
+            // layer writes `concat` as `ch_to_string(a) || ch_to_string(b)`, which would print the arrays as text.
+            Expr::BinaryExpr(BinaryExpr { left, op: Operator::StringConcat, right })
+                if [&left, &right].iter().any(|side| is_list(&unwrap_to_string(side), schema)) =>
+            {
+                let (l, r) = (unwrap_to_string(&left), unwrap_to_string(&right));
+                if !(is_list(&l, schema) && is_list(&r, schema)) {
+                    return datafusion::common::plan_err!(
+                        "DB::Exception: concat of an array and a value that is not one (ILLEGAL_TYPE_OF_ARGUMENT)"
+                    );
+                }
+                let mut parts = Vec::new();
+                for side in [l, r] {
+                    match side {
+                        Expr::ScalarFunction(f) if f.func.name() == "array_concat" => parts.extend(f.args),
+                        other => parts.push(other),
+                    }
+                }
+                Transformed::yes(datafusion::functions_nested::expr_fn::array_concat(parts))
+            }
             // A Date between numbers is ClickHouse's error, as a comparison of them is (`d BETWEEN 0 AND 10`).
             Expr::Between(between)
                 if ty(&between.expr) == Some(DataType::Date32)
@@ -175,6 +195,19 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
             other => Transformed::no(other),
         })
     }
+}
+
+/// The value `ch_to_string(x)` converts, or the expression itself.
+fn unwrap_to_string(e: &Expr) -> Expr {
+    match e {
+        Expr::ScalarFunction(f) if f.func.name() == "ch_to_string" && f.args.len() == 1 => f.args[0].clone(),
+        other => other.clone(),
+    }
+}
+
+/// Whether an expression is an array.
+fn is_list(e: &Expr, schema: &datafusion::common::DFSchema) -> bool {
+    matches!(type_of(e, schema), Some(DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..)))
 }
 
 /// A comparison of floats with ClickHouse's NaN: `=` and the orderings false when a side is NaN, `!=` true. A side
@@ -575,10 +608,15 @@ impl DataFusionEngine {
             .unwrap_or_default();
         // The optimizers check the query's deadline between rules, and every operator checks it (see `guard`).
         let (logical, physical) = super::guard::guarded_rules();
+        // ClickHouse's types of a UNION's date-time columns, settled before DataFusion's coercion sees them.
+        let mut analyzer = datafusion::optimizer::Analyzer::new().rules;
+        let coercion = analyzer.iter().position(|r| r.name() == "type_coercion").unwrap_or(analyzer.len());
+        analyzer.insert(coercion, Arc::new(super::unions::UnionDateTimes));
         let state = datafusion::execution::SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
+            .with_analyzer_rules(analyzer)
             .with_optimizer_rules(logical)
             .with_physical_optimizer_rules(physical)
             .build();

@@ -256,6 +256,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_if_result", Kind::IfResult, any1()));
     ctx.register_udf(udf("ch_time_of_day_arg", Kind::TimeOfDayArg, any1()));
     ctx.register_udf(udf("ch_unix_timestamp", Kind::UnixTimestamp, any1()));
+    ctx.register_udf(udf("ch_accurate", Kind::Accurate, Signature::any(2, Volatility::Immutable)));
     ctx.register_udf(udf("ch_array_join_sizes", Kind::ArrayJoinSizes, variadic()));
     ctx.register_udf(udf("ch_range", Kind::Range, any1()));
     ctx.register_udf(udf("ch_array_sum", Kind::ArraySum, any1()));
@@ -415,6 +416,9 @@ enum Kind {
     TimeOfDayArg,
     /// `toUnixTimestamp(x)`: a number as `toUInt32` takes it (wrapping), a date, date-time or text as its seconds.
     UnixTimestamp,
+    /// `ch_accurate(x, y)`: `y` (x converted) where it is exactly `x`'s number, else NULL: ClickHouse's
+    /// `toInt64OrDefault(2.5)` converts accurately, and an inexact or out-of-range value gets the default.
+    Accurate,
     /// The argument of an aggregate this engine computes in Float64, as it is, when ClickHouse's result is a
     /// Float64 for it too: integers (when `ints`), Float32 (when `float32`) and Float64 (`quantile` of any of them;
     /// `varPop` and the like not of a Float32, whose result is a Float32). Anything else is refused when the query is
@@ -560,6 +564,7 @@ impl ScalarUDFImpl for ChFunction {
                 other => other.cloned().unwrap_or(DataType::Null),
             },
             Kind::UnixTimestamp => DataType::UInt32,
+            Kind::Accurate => args.get(1).cloned().unwrap_or(DataType::Null),
             Kind::TimeOfDayArg => match args.first() {
                 Some(DataType::Date32 | DataType::Date64) => {
                     return exec_err!(
@@ -712,6 +717,7 @@ impl ScalarUDFImpl for ChFunction {
                      Nullable(T) to keep NULLs"
                 );
             }
+            Kind::Accurate => accurate(&arrays[0], &arrays[1])?,
             Kind::UnixTimestamp => {
                 let a = &arrays[0];
                 if a.data_type().is_integer() || a.data_type().is_floating() || a.data_type() == &DataType::Boolean {
@@ -957,6 +963,44 @@ fn ch_cast(a: &ArrayRef, target: &DataType, safe: bool) -> Result<ArrayRef> {
         ))
     })?;
     Ok(out)
+}
+
+/// `y` where it holds exactly `x`'s number (`x` an integer or a float), else NULL; any other `x` (text, a decimal,
+/// which ClickHouse truncates) keeps `y`.
+fn accurate(x: &ArrayRef, y: &ArrayRef) -> Result<ArrayRef> {
+    #[derive(Clone, Copy)]
+    enum Num {
+        Int(i128),
+        Float(f64),
+    }
+    fn numbers(a: &ArrayRef) -> Result<Option<Vec<Option<Num>>>> {
+        let t = a.data_type();
+        Ok(if t.is_integer() {
+            Some(integers_wide(a)?.into_iter().map(|v| v.map(Num::Int)).collect())
+        } else if t.is_floating() {
+            let f = cast(a, &DataType::Float64)?;
+            Some(
+                f.as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                    .iter()
+                    .map(|v| v.map(Num::Float))
+                    .collect(),
+            )
+        } else {
+            None
+        })
+    }
+    let (Some(xs), Some(ys)) = (numbers(x)?, numbers(y)?) else { return Ok(y.clone()) };
+    let same = |a: Num, b: Num| match (a, b) {
+        (Num::Int(a), Num::Int(b)) => a == b,
+        (Num::Float(a), Num::Float(b)) => a == b,
+        (Num::Int(i), Num::Float(f)) | (Num::Float(f), Num::Int(i)) => {
+            f.is_finite() && f.fract() == 0.0 && f.abs() < 1.7e38 && f as i128 == i && i as f64 == f
+        }
+    };
+    let keep: datafusion::arrow::array::BooleanArray =
+        xs.iter().zip(&ys).map(|(a, b)| Some(matches!((a, b), (Some(a), Some(b)) if same(*a, *b)))).collect();
+    let nulls = datafusion::arrow::array::new_null_array(y.data_type(), y.len());
+    Ok(datafusion::arrow::compute::kernels::zip::zip(&keep, y, &nulls)?)
 }
 
 /// Integers (or booleans) as exact i128 values.

@@ -26,6 +26,7 @@ pub mod runtime;
 mod strings;
 mod sums;
 mod text;
+mod unions;
 mod value;
 
 #[cfg(test)]

@@ -83,6 +83,13 @@ impl AnalyzerRule for OrderKeys {
                         // DataFusion reads a RANGE offset over a date as months (ClickHouse: days, seconds).
                         if ranged && let Some(first) = f.params.order_by.first() {
                             let ty = first.expr.get_type(schema.as_ref())?;
+                            // Over a Nullable key ClickHouse's frames of NULL rows are its own (measured: not SQL's).
+                            if first.expr.nullable(schema.as_ref()).unwrap_or(true) {
+                                return datafusion::common::plan_err!(
+                                    "a RANGE frame with an offset over a Nullable ORDER BY key is not supported by \
+                                     tinybird-local's DataFusion engine (write ROWS, or order by assumeNotNull(key))"
+                                );
+                            }
                             if !ty.is_integer() {
                                 return datafusion::common::plan_err!(
                                     "a RANGE frame with an offset over an ORDER BY of type {} is not supported by \

@@ -1270,7 +1270,8 @@ fn numbers(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
                 // A NULL stays NULL (`toInt32OrZero(ns)` is a Nullable(Int32)); `…OrDefault` gives the default.
                 format!("CASE WHEN ({x}) IS NULL THEN NULL ELSE coalesce({f}_or_null({x}), {f}(0)) END")
             } else {
-                format!("coalesce({f}_or_null({x}), {f}(0))")
+                // A number converts accurately: an inexact or out-of-range one gets the default.
+                format!("coalesce(ch_accurate({x}, {f}_or_null({x})), {f}(0))")
             }
         }
         "round" | "ROUND" | "roundBankers" | "floor" | "FLOOR" | "ceil" | "CEIL" | "ceiling" | "trunc" | "truncate"

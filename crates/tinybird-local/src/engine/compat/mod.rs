@@ -283,7 +283,15 @@ fn drop_nulls_from_in_lists(query: &mut Query) -> Result<(), EngineError> {
     let mut refused = false;
     let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(query, |e| {
         if let Expr::InList { list, .. } = e {
-            let null = |x: &Expr| matches!(x, Expr::Value(ValueWithSpan { value: SqlValue::Null, .. }));
+            // A tuple with a NULL element matches nothing either (`(id, ni) IN ((5, NULL))` is 0 for `ni` NULL).
+            fn null(x: &Expr) -> bool {
+                match x {
+                    Expr::Value(ValueWithSpan { value: SqlValue::Null, .. }) => true,
+                    Expr::Nested(inner) => null(inner),
+                    Expr::Tuple(items) => items.iter().any(null),
+                    _ => false,
+                }
+            }
             if list.iter().all(null) {
                 refused = true;
             } else {
