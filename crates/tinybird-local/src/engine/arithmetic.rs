@@ -325,7 +325,7 @@ impl ScalarUDFImpl for IntFunction {
         }
         // ClickHouse divides a column by a constant through another routine, whose edges differ (see `modulo`).
         let constant_divisor = matches!(args.args.get(1), Some(ColumnarValue::Scalar(_)));
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let arrays = super::functions::arrays_of(&args)?;
         let out = match self.op {
             Op::Abs => abs(&arrays[0], &target)?,
             Op::IntDiv { or_zero } => int_div(&arrays[0], &arrays[1], &target, or_zero)?,

@@ -57,6 +57,10 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
                 let float = |t: &Option<DataType>| matches!(t, Some(DataType::Float32 | DataType::Float64));
                 let decimal = |t: &Option<DataType>| matches!(t, Some(DataType::Decimal128(..)));
                 let (lt, rt) = (ty(&left), ty(&right));
+                // A Date compared with text holding a time of day is ClickHouse's error (`d > '2024-01-10 00:00:00'`).
+                if let Some(text) = date_time_text(&lt, &right).or_else(|| date_time_text(&rt, &left)) {
+                    return datafusion::common::plan_err!("{}", date_text_error(&text));
+                }
                 // A Date compared with a number is ClickHouse's error (`d > 20000`); a DateTime with one is not.
                 let number = |t: &Option<DataType>| {
                     t.as_ref().is_some_and(|t| t.is_integer() || t.is_floating() || t.is_decimal())
@@ -122,6 +126,18 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
                 }
                 Transformed::yes(datafusion::functions_nested::expr_fn::array_concat(parts))
             }
+            // A Date between texts holding a time of day, or in a list of them: ClickHouse's error.
+            Expr::Between(between)
+                if let Some(text) =
+                    [&between.low, &between.high].iter().find_map(|b| date_time_text(&ty(&between.expr), b)) =>
+            {
+                return datafusion::common::plan_err!("{}", date_text_error(&text));
+            }
+            Expr::InList(InList { expr, list, .. })
+                if let Some(text) = list.iter().find_map(|b| date_time_text(&ty(&expr), b)) =>
+            {
+                return datafusion::common::plan_err!("{}", date_text_error(&text));
+            }
             // A Date between numbers is ClickHouse's error, as a comparison of them is (`d BETWEEN 0 AND 10`).
             Expr::Between(between)
                 if ty(&between.expr) == Some(DataType::Date32)
@@ -156,9 +172,19 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
                 let changed = common_type(results, schema)?;
                 Transformed::new_transformed(Expr::Case(case), changed)
             }
+            // The elements of an array (`[id, f32]` is an `Array(Float64)`, `[i8, u64]` ClickHouse's Variant).
+            Expr::ScalarFunction(mut f) if f.func.name() == "make_array" && f.args.len() > 1 => {
+                let changed = common_type(f.args.iter_mut().collect(), schema)?;
+                Transformed::new_transformed(Expr::ScalarFunction(f), changed)
+            }
             // ClickHouse's `coalesce` leaves out NULL literals and ends at its first argument that cannot be NULL:
             // `coalesce(NULL, d, dt)` is `d`, a Date (DataFusion would take a common type of all of them).
-            Expr::ScalarFunction(mut f) if f.func.name() == "coalesce" => {
+            // `ch_coalesce` (ClickHouse's `coalesce`/`ifNull`) becomes DataFusion's `coalesce` of the arguments cast.
+            Expr::ScalarFunction(mut f) if matches!(f.func.name(), "coalesce" | "ch_coalesce") => {
+                let renamed = f.func.name() == "ch_coalesce";
+                if renamed {
+                    f.func = datafusion::functions::core::coalesce();
+                }
                 let before = f.args.len();
                 let null = |e: &Expr| matches!(e, Expr::Literal(v, _) if v.is_null());
                 let mut kept = Vec::with_capacity(before);
@@ -176,7 +202,7 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
                     // Only NULLs: left as written.
                     0 => {
                         f.args = vec![Expr::Literal(datafusion::common::ScalarValue::Null, None); before];
-                        Transformed::no(Expr::ScalarFunction(f))
+                        Transformed::new_transformed(Expr::ScalarFunction(f), renamed)
                     }
                     1 if kept[0].nullable(schema).ok() == Some(false) || before == 1 => {
                         Transformed::yes(kept.remove(0))
@@ -185,7 +211,7 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
                         let shortened = kept.len() != before;
                         f.args = kept;
                         let changed = common_type(f.args.iter_mut().collect(), schema)?;
-                        Transformed::new_transformed(Expr::ScalarFunction(f), changed || shortened)
+                        Transformed::new_transformed(Expr::ScalarFunction(f), changed || shortened || renamed)
                     }
                 }
             }
@@ -195,6 +221,28 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
             other => Transformed::no(other),
         })
     }
+}
+
+/// The text of a string literal compared with a Date (`date_type`) that is longer than a date: ClickHouse cannot
+/// read it as a Date (`'2024-01-10 00:00:00'`).
+fn date_time_text(date_type: &Option<DataType>, other: &Expr) -> Option<String> {
+    if !matches!(date_type, Some(DataType::Date32)) {
+        return None;
+    }
+    match other {
+        Expr::Literal(
+            datafusion::common::ScalarValue::Utf8(Some(t)) | datafusion::common::ScalarValue::Utf8View(Some(t)),
+            _,
+        ) if t.trim().len() > 10 => Some(t.clone()),
+        _ => None,
+    }
+}
+
+fn date_text_error(text: &str) -> String {
+    format!(
+        "DB::Exception: Cannot convert string '{}' to type Date: it has more than a date (TYPE_MISMATCH)",
+        text.chars().take(40).collect::<String>()
+    )
 }
 
 /// The value `ch_to_string(x)` converts, or the expression itself.
@@ -259,12 +307,33 @@ fn type_of(e: &Expr, schema: &datafusion::common::DFSchema) -> Option<DataType> 
 /// ClickHouse 26.9 has no common type for, which it returns as a `Variant` (a String with a number or a date, a
 /// `UInt64` with a signed integer or a float, a 64-bit integer with a float, a decimal with a float, a date with a
 /// number), are refused, where DataFusion would convert them (rounding integers past 2^53). Whether any changed.
-fn common_type(values: Vec<&mut Expr>, schema: &datafusion::common::DFSchema) -> datafusion::common::Result<bool> {
+fn common_type(mut values: Vec<&mut Expr>, schema: &datafusion::common::DFSchema) -> datafusion::common::Result<bool> {
     use datafusion::logical_expr::{Cast, ExprSchemable};
-    let types: Vec<DataType> = values.iter().filter_map(|e| e.get_type(schema).ok()).collect();
+    let mut types: Vec<DataType> = values.iter().filter_map(|e| e.get_type(schema).ok()).collect();
     if types.len() != values.len() {
         return Ok(false);
     }
+    // A condition among integers is the UInt8 it is in ClickHouse (`ifNull(ns = 'a', 0)`); DataFusion has no common
+    // type for a boolean and an integer.
+    let mut booleans_cast = false;
+    if types.contains(&DataType::Boolean) && types.iter().any(DataType::is_integer) {
+        for (e, t) in values.iter_mut().zip(types.iter_mut()) {
+            if *t == DataType::Boolean {
+                let inner = std::mem::replace(&mut **e, Expr::Literal(datafusion::common::ScalarValue::Null, None));
+                **e = Expr::Cast(Cast::new(Box::new(inner), DataType::UInt8));
+                *t = DataType::UInt8;
+                booleans_cast = true;
+            }
+        }
+    }
+    let changed = common_type_of(values, &types)?;
+    Ok(changed || booleans_cast)
+}
+
+/// [`common_type`] of values whose types are known.
+fn common_type_of(values: Vec<&mut Expr>, types: &[DataType]) -> datafusion::common::Result<bool> {
+    use datafusion::logical_expr::Cast;
+    let types = types.to_vec();
     if let Some((a, b)) = variant_pair(&types) {
         return datafusion::common::plan_err!(
             "DB::Exception: values of types {} and {} together (ClickHouse 26.9 gives a Variant of them) are not \

@@ -28,6 +28,9 @@ pub(crate) enum Family {
     NotDecimal,
     /// Anything but an array (`nullIf`: an array cannot be inside a Nullable).
     NotArray,
+    /// Anything but a UUID, IPv4, IPv6 or Enum column, which this engine stores as text (`hex`, whose answer for
+    /// them is of their binary form).
+    NotTextStored,
 }
 
 impl Family {
@@ -39,13 +42,22 @@ impl Family {
             Family::Condition => "condition",
             Family::NotDecimal => "not_decimal",
             Family::NotArray => "not_array",
+            Family::NotTextStored => "not_text_stored",
         }
     }
 
     fn of_name(name: &str) -> Option<Family> {
-        [Family::Text, Family::Date, Family::Number, Family::Condition, Family::NotDecimal]
-            .into_iter()
-            .find(|f| f.name() == name)
+        [
+            Family::Text,
+            Family::Date,
+            Family::Number,
+            Family::Condition,
+            Family::NotDecimal,
+            Family::NotArray,
+            Family::NotTextStored,
+        ]
+        .into_iter()
+        .find(|f| f.name() == name)
     }
 
     fn admits(self, t: &DataType) -> bool {
@@ -61,6 +73,7 @@ impl Family {
                 Family::NotArray => {
                     !matches!(t, DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..))
                 }
+                Family::NotTextStored => true,
             },
         }
     }
@@ -73,6 +86,10 @@ impl Family {
             Family::Condition => "UInt8 (the last argument is the condition)",
             Family::NotDecimal => "a date, a date-time, a number that is not a decimal or a String",
             Family::NotArray => "a value that is not an array (an array cannot be inside a Nullable)",
+            Family::NotTextStored => {
+                "a value that is not a UUID, an IP address or an Enum (which tinybird-local's DataFusion engine stores \
+                 as text)"
+            }
         }
     }
 }
@@ -169,6 +186,7 @@ pub(crate) fn expected(function: &str) -> &'static [(usize, Family)] {
         | "atan" => NUMBER,
         "toUnixTimestamp" | "toDateTime" => &[(0, Family::NotDecimal)],
         "nullIf" | "NULLIF" => &[(0, Family::NotArray)],
+        "hex" => &[(0, Family::NotTextStored)],
         _ => &[],
     }
 }
@@ -242,10 +260,25 @@ impl ScalarUDFImpl for Expect {
         // The family and function are literals as the compatibility layer writes them; a plan that no longer
         // shows them (a rewritten copy of an expression already checked) keeps the value's field.
         let Some((family, function)) = constants.as_deref().and_then(named) else { return Ok(value.clone()) };
-        if !family.admits(value.data_type()) {
+        // A column declared UUID, IPv4, IPv6 or Enum is stored as its text here, and is not a String to ClickHouse.
+        let declared = ChType::of_field(value);
+        let text_stored = matches!(declared.base(), ChType::Named(n)
+            if ["UUID", "IPv4", "IPv6", "Enum8(", "Enum16("].iter().any(|p| n.starts_with(p)));
+        if !family.admits(value.data_type()) || (matches!(family, Family::Text | Family::NotTextStored) && text_stored)
+        {
+            let shown = if text_stored {
+                declared.base().to_string()
+            } else {
+                ChType::from_arrow(value.data_type()).to_string()
+            };
+            if family == Family::NotTextStored {
+                return exec_err!(
+                    "DB::Exception: tinybird-local's DataFusion engine does not support {function} of a {shown} (it \
+                     stores the value as text; ClickHouse's answer is of its binary form)"
+                );
+            }
             return exec_err!(
-                "DB::Exception: Illegal type {} of argument of function {function}: it takes {}. (ILLEGAL_TYPE_OF_ARGUMENT)",
-                ChType::from_arrow(value.data_type()),
+                "DB::Exception: Illegal type {shown} of argument of function {function}: it takes {}. (ILLEGAL_TYPE_OF_ARGUMENT)",
                 family.wanted()
             );
         }
@@ -270,4 +303,26 @@ impl ScalarUDFImpl for Expect {
 
 pub(super) fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(Expect { signature: Signature::any(3, Volatility::Immutable) }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Family;
+
+    /// Each family is found by the name the compatibility layer writes for it (a family missing from `of_name`
+    /// would skip its check).
+    #[test]
+    fn every_family_is_found_by_its_name() {
+        for family in [
+            Family::Text,
+            Family::Date,
+            Family::Number,
+            Family::Condition,
+            Family::NotDecimal,
+            Family::NotArray,
+            Family::NotTextStored,
+        ] {
+            assert_eq!(Family::of_name(family.name()), Some(family));
+        }
+    }
 }

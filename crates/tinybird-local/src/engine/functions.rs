@@ -113,7 +113,7 @@ impl ScalarUDFImpl for ArrayElement {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         use datafusion::arrow::array::UInt32Builder;
         use datafusion::arrow::compute::kernels::{take::take, zip::zip};
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let arrays = arrays_of(&args)?;
         let [list, index] = arrays.as_slice() else { return exec_err!("arrayElement takes an array and an index") };
         if list.data_type() == &DataType::Null {
             return Ok(ColumnarValue::Array(list.clone()));
@@ -257,6 +257,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_time_of_day_arg", Kind::TimeOfDayArg, any1()));
     ctx.register_udf(udf("ch_unix_timestamp", Kind::UnixTimestamp, any1()));
     ctx.register_udf(udf("ch_accurate", Kind::Accurate, Signature::any(2, Volatility::Immutable)));
+    ctx.register_udf(udf("ch_coalesce", Kind::Coalesce, variadic()));
     ctx.register_udf(udf("ch_array_join_sizes", Kind::ArrayJoinSizes, variadic()));
     ctx.register_udf(udf("ch_range", Kind::Range, any1()));
     ctx.register_udf(udf("ch_array_sum", Kind::ArraySum, any1()));
@@ -299,8 +300,16 @@ pub fn register(ctx: &SessionContext) {
         ("ch_json_length", Json::Length),
         ("ch_json_keys", Json::Keys),
         ("ch_json_array_raw", Json::ArrayRaw),
+        ("ch_json_typed_float", Json::TypedFloat),
     ] {
         ctx.register_udf(udf(name, Kind::Json(kind), variadic()));
+    }
+    for signed in [true, false] {
+        for bits in [8u8, 16, 32, 64] {
+            let name: &'static str =
+                Box::leak(format!("ch_json_typed_{}{bits}", if signed { "i" } else { "u" }).into_boxed_str());
+            ctx.register_udf(udf(name, Kind::Json(Json::Typed { signed, bits }), variadic()));
+        }
     }
     for (name, spread) in [
         ("ch_var_pop", Spread::VarPop),
@@ -377,6 +386,14 @@ enum Json {
     Keys,
     /// `JSONExtractArrayRaw`: an array's elements as raw JSON text, else `[]`.
     ArrayRaw,
+    /// `JSONExtract(…, 'Int8')` … `'UInt64'`: a number (or a number written as a string) within the type's range,
+    /// truncated toward zero, or a boolean as 1/0; anything else, an out-of-range number included, 0 (measured).
+    Typed {
+        signed: bool,
+        bits: u8,
+    },
+    /// `JSONExtract(…, 'Float32' | 'Float64')`: a number, or a boolean as 1/0; anything else 0.
+    TypedFloat,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -416,6 +433,11 @@ enum Kind {
     TimeOfDayArg,
     /// `toUnixTimestamp(x)`: a number as `toUInt32` takes it (wrapping), a date, date-time or text as its seconds.
     UnixTimestamp,
+    /// `ch_coalesce(a, b, …)`: ClickHouse's `coalesce`/`ifNull`, the first argument that is not NULL, in their common
+    /// type (a condition among integers is a UInt8: `ifNull(ns = 'a', 0)`, which DataFusion's `coalesce` cannot type).
+    /// Planning rewrites it to DataFusion's `coalesce` of the arguments cast as ClickHouse would (see the engine's
+    /// `BoolAsInteger`); this is the same computation for a plan that keeps it.
+    Coalesce,
     /// `ch_accurate(x, y)`: `y` (x converted) where it is exactly `x`'s number, else NULL: ClickHouse's
     /// `toInt64OrDefault(2.5)` converts accurately, and an inexact or out-of-range value gets the default.
     Accurate,
@@ -565,6 +587,7 @@ impl ScalarUDFImpl for ChFunction {
             },
             Kind::UnixTimestamp => DataType::UInt32,
             Kind::Accurate => args.get(1).cloned().unwrap_or(DataType::Null),
+            Kind::Coalesce => coalesce_type(args),
             Kind::TimeOfDayArg => match args.first() {
                 Some(DataType::Date32 | DataType::Date64) => {
                     return exec_err!(
@@ -592,9 +615,9 @@ impl ScalarUDFImpl for ChFunction {
             Kind::ParseDateTime64 { .. } => DataType::Timestamp(TimeUnit::Millisecond, None),
             Kind::Json(j) => match j {
                 Json::String | Json::Raw => DataType::Utf8,
-                Json::Int => DataType::Int64,
-                Json::UInt => DataType::UInt64,
-                Json::Float => DataType::Float64,
+                Json::Int | Json::Typed { signed: true, .. } => DataType::Int64,
+                Json::UInt | Json::Typed { signed: false, .. } => DataType::UInt64,
+                Json::Float | Json::TypedFloat => DataType::Float64,
                 Json::Bool | Json::Has => DataType::UInt8,
                 Json::Length => DataType::UInt64,
                 Json::Keys | Json::ArrayRaw => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
@@ -603,7 +626,7 @@ impl ScalarUDFImpl for ChFunction {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let arrays = arrays_of(&args)?;
         let rows = args.number_rows;
         let out: ArrayRef = match &self.kind {
             Kind::Cast { target, safe } => ch_cast(&arrays[0], target, *safe)?,
@@ -718,6 +741,16 @@ impl ScalarUDFImpl for ChFunction {
                 );
             }
             Kind::Accurate => accurate(&arrays[0], &arrays[1])?,
+            Kind::Coalesce => {
+                let target = coalesce_type(&arrays.iter().map(|a| a.data_type().clone()).collect::<Vec<_>>());
+                let mut out = datafusion::arrow::array::new_null_array(&target, rows);
+                for a in arrays.iter().rev() {
+                    let a = if a.data_type() == &target { a.clone() } else { cast(a, &target)? };
+                    let present = datafusion::arrow::compute::is_not_null(&a)?;
+                    out = datafusion::arrow::compute::kernels::zip::zip(&present, &a, &out)?;
+                }
+                out
+            }
             Kind::UnixTimestamp => {
                 let a = &arrays[0];
                 if a.data_type().is_integer() || a.data_type().is_floating() || a.data_type() == &DataType::Boolean {
@@ -965,6 +998,23 @@ fn ch_cast(a: &ArrayRef, target: &DataType, safe: bool) -> Result<ArrayRef> {
     Ok(out)
 }
 
+/// The type of `ch_coalesce`'s result: UInt8 for conditions among integers (then the integers' common type), else
+/// the first argument's type that is not NULL's.
+pub(crate) fn coalesce_type(args: &[DataType]) -> DataType {
+    let present: Vec<&DataType> = args.iter().filter(|t| !t.is_null()).collect();
+    if present.iter().any(|t| **t == DataType::Boolean) && present.iter().any(|t| t.is_integer()) {
+        let ints: Vec<DataType> =
+            present.iter().map(|t| if **t == DataType::Boolean { DataType::UInt8 } else { (*t).clone() }).collect();
+        return datafusion::logical_expr::type_coercion::binary::type_union_resolution(&ints)
+            .unwrap_or(DataType::Int64);
+    }
+    datafusion::logical_expr::type_coercion::binary::type_union_resolution(
+        &present.iter().map(|t| (*t).clone()).collect::<Vec<_>>(),
+    )
+    .or_else(|| present.first().map(|t| (*t).clone()))
+    .unwrap_or(DataType::Null)
+}
+
 /// `y` where it holds exactly `x`'s number (`x` an integer or a float), else NULL; any other `x` (text, a decimal,
 /// which ClickHouse truncates) keeps `y`.
 fn accurate(x: &ArrayRef, y: &ArrayRef) -> Result<ArrayRef> {
@@ -1001,6 +1051,13 @@ fn accurate(x: &ArrayRef, y: &ArrayRef) -> Result<ArrayRef> {
         xs.iter().zip(&ys).map(|(a, b)| Some(matches!((a, b), (Some(a), Some(b)) if same(*a, *b)))).collect();
     let nulls = datafusion::arrow::array::new_null_array(y.data_type(), y.len());
     Ok(datafusion::arrow::compute::kernels::zip::zip(&keep, y, &nulls)?)
+}
+
+/// A call's arguments as arrays of its row count. (`ColumnarValue::values_to_arrays` makes constants as long as
+/// the first array, or one row when all are constants, where the call may be asked for more rows: a column a plan
+/// turned into a constant, such as a LEFT JOIN's default-filled side when no row matched.)
+pub(crate) fn arrays_of(args: &ScalarFunctionArgs) -> Result<Vec<ArrayRef>> {
+    args.args.iter().map(|a| a.to_array(args.number_rows)).collect()
 }
 
 /// Integers (or booleans) as exact i128 values.
@@ -1157,9 +1214,13 @@ fn substring(arrays: &[ArrayRef], rows: usize, chars: bool) -> Result<ArrayRef> 
     }
     let s = cast(&arrays[0], &DataType::Utf8)?;
     let s = s.as_string::<i32>();
+    // A float offset or length is truncated toward zero, a Bool is 0 or 1 (`left(s, length(s) / 2)`), as in ClickHouse.
     let int = |a: &ArrayRef, r: usize| match value_at(a.as_ref(), r) {
         Value::Int(n) => Some(n),
         Value::UInt(n) => Some(i64::try_from(n).unwrap_or(i64::MAX)),
+        Value::Float(f) if f.is_finite() => Some(f.trunc().clamp(i64::MIN as f64, i64::MAX as f64) as i64),
+        Value::Bool(b) => Some(i64::from(b)),
+        Value::Decimal(v, scale) => i64::try_from(v / 10i128.pow(u32::from(scale.max(0).unsigned_abs()))).ok(),
         _ => None,
     };
     let mut b = StringBuilder::new();
@@ -1306,6 +1367,16 @@ fn round_integer(x: i128, scale: i128, bits: u32, signed: bool, mode: Rounding) 
 /// integer keeps its type (see [`round_integer`]); a float is multiplied by `10^n` (or divided by `10^-n`), rounded,
 /// and divided back (or multiplied), in Float32 for a Float32.
 fn round(x: &ArrayRef, digits: &ArrayRef, rows: usize, mode: Rounding) -> Result<ArrayRef> {
+    // The digits of every row must be the first row's (a constant, as pipes write them): one number applies to all.
+    let wide = cast(digits, &DataType::Int64)?;
+    let wide = wide.as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+    if wide.len() > 1 && (wide.null_count() > 0 || wide.values().iter().any(|v| *v != wide.values()[0])) {
+        return exec_err!(
+            "DB::Exception: tinybird-local's DataFusion engine does not support {} to a number of digits that \
+             varies by row (write a constant)",
+            mode.name()
+        );
+    }
     let n = match value_at(digits.as_ref(), 0) {
         Value::Int(n) => n,
         Value::UInt(n) => n as i64,
@@ -1568,6 +1639,49 @@ fn json(kind: &Json, arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
                 at(r, &mut |v| b.append_value(v.map_or(0.0, Doc::to_f64)));
             }
             Arc::new(b.finish())
+        }
+        Json::TypedFloat => {
+            let mut b = Float64Builder::new();
+            for r in 0..rows {
+                at(r, &mut |v| {
+                    b.append_value(match v {
+                        Some(Doc::Bool(t)) => f64::from(u8::from(*t)),
+                        Some(v) => v.to_f64(),
+                        None => 0.0,
+                    });
+                });
+            }
+            Arc::new(b.finish())
+        }
+        Json::Typed { signed, bits } => {
+            let (min, max): (i128, i128) =
+                if *signed { (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1) } else { (0, (1i128 << bits) - 1) };
+            let value = |v: Option<&Doc>| -> i128 {
+                match v {
+                    Some(Doc::Bool(t)) => i128::from(*t),
+                    Some(v) => match v.number() {
+                        Some(Doc::Int(n)) => i128::from(n),
+                        Some(Doc::UInt(n)) => i128::from(n),
+                        Some(Doc::Float(f)) if f >= min as f64 && f <= max as f64 => f.trunc() as i128,
+                        _ => 0,
+                    },
+                    None => 0,
+                }
+            };
+            let in_range = |n: i128| if (min..=max).contains(&n) { n } else { 0 };
+            if *signed {
+                let mut b = Int64Builder::new();
+                for r in 0..rows {
+                    at(r, &mut |v| b.append_value(in_range(value(v)) as i64));
+                }
+                Arc::new(b.finish())
+            } else {
+                let mut b = UInt64Builder::new();
+                for r in 0..rows {
+                    at(r, &mut |v| b.append_value(in_range(value(v)) as u64));
+                }
+                Arc::new(b.finish())
+            }
         }
         Json::Length => {
             let mut b = UInt64Builder::new();

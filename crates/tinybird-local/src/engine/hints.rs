@@ -382,15 +382,13 @@ fn cast_to(text: &str) -> Wrappers {
     }
 }
 
-/// The wrappers of a conditional's result, from its possible results': `Nullable` when one is; `LowCardinality`
-/// results are not known here.
+/// The wrappers of a conditional's result, from its possible results': `Nullable` when one is, never
+/// `LowCardinality`.
 fn branches(results: &[&Expr], scope: &Scope<'_>) -> Option<Wrappers> {
     let (mut nullable, mut boolean, mut values) = (false, true, 0);
     for r in results {
+        // ClickHouse's conditionals drop `LowCardinality` (`if(b, lc, NULL)` is a Nullable(String); measured).
         let w = of(r, scope)?;
-        if w.low_cardinality {
-            return None;
-        }
         nullable |= w.nullable;
         // `Bool` when every result but a bare NULL is (`CASE WHEN c THEN b END` is Nullable(Bool)).
         if !w.nothing {

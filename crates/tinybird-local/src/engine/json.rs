@@ -136,7 +136,7 @@ impl Json {
 
     /// The number this value is, reading a string that holds exactly a JSON-like number (optional sign, digits,
     /// optional fraction and exponent) as that number.
-    fn number(&self) -> Option<Json> {
+    pub(crate) fn number(&self) -> Option<Json> {
         match self {
             Json::Int(_) | Json::UInt(_) | Json::Float(_) => Some(self.clone()),
             Json::Str(s) => {

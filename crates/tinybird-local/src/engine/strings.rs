@@ -87,7 +87,7 @@ impl ScalarUDFImpl for StringFunction {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let arrays = super::functions::arrays_of(&args)?;
         if self.op == Op::Hex && arrays[0].data_type().is_integer() {
             return Ok(ColumnarValue::Array(hex_integers(&arrays[0])?));
         }

@@ -651,7 +651,7 @@ impl ScalarUDFImpl for TextFunction {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let f = self.function();
         let rows = args.number_rows;
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let arrays = super::functions::arrays_of(&args)?;
         let texts: Vec<ArrayRef> =
             arrays.iter().map(|a| cast(a, &DataType::Utf8)).collect::<std::result::Result<_, _>>()?;
         let columns: Vec<_> = texts.iter().map(AsArray::as_string::<i32>).collect();

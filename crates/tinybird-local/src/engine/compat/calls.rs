@@ -256,7 +256,11 @@ pub(super) fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> 
     // Arguments ClickHouse takes of one family of types only: checked while the query is planned.
     if !call.windowed {
         for (i, family) in crate::engine::expect::expected(&call.name) {
-            if let Some(arg) = call.args.get_mut(*i) {
+            // Types stored as text are told apart by a column's declared type only: a bare column.
+            let column_only = *family == crate::engine::expect::Family::NotTextStored;
+            if let Some(arg) = call.args.get_mut(*i)
+                && (!column_only || bare_column(arg).is_some())
+            {
                 // An integer literal keeps its ClickHouse type (`round(25, -1)` is a UInt8).
                 *arg = format!("ch_expect({}, '{}', '{}')", typed_literal_text(arg), family.name(), call.name);
             }
@@ -776,11 +780,11 @@ fn conditionals(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<
             s
         }
         "coalesce" | "COALESCE" => {
-            format!("coalesce({})", a.iter().map(|x| typed_literal_text(x)).collect::<Vec<_>>().join(", "))
+            format!("ch_coalesce({})", a.iter().map(|x| typed_literal_text(x)).collect::<Vec<_>>().join(", "))
         }
         "ifNull" => {
             arity(call, 2..=2)?;
-            format!("coalesce({}, {})", typed_literal_text(&a[0]), typed_literal_text(&a[1]))
+            format!("ch_coalesce({}, {})", typed_literal_text(&a[0]), typed_literal_text(&a[1]))
         }
         "nullIf" | "NULLIF" => {
             arity(call, 2..=2)?;
@@ -1182,10 +1186,14 @@ fn json(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, E
             match ty.as_str() {
                 "String" => format!("ch_json_string({path})"),
                 "Bool" => format!("ch_json_bool({path})"),
-                t if t.starts_with("Int") => format!("{}(ch_json_int({path}))", cast_fn(t).unwrap_or("ch_to_int64")),
-                t if t.starts_with("UInt") => format!("{}(ch_json_uint({path}))", cast_fn(t).unwrap_or("ch_to_uint64")),
-                t if t.starts_with("Float") => {
-                    format!("{}(ch_json_float({path}))", cast_fn(t).unwrap_or("ch_to_float64"))
+                // Within the type's range or 0, booleans 1/0 (see `Json::Typed`); the cast is then exact.
+                t @ ("Int8" | "Int16" | "Int32" | "Int64" | "UInt8" | "UInt16" | "UInt32" | "UInt64") => {
+                    let (signed, bits) = t.strip_prefix('U').map_or((true, &t[3..]), |u| (false, &u[3..]));
+                    let f = cast_fn(t).unwrap_or("ch_to_int64");
+                    format!("{f}(ch_json_typed_{}{bits}({path}))", if signed { "i" } else { "u" })
+                }
+                t @ ("Float32" | "Float64") => {
+                    format!("{}(ch_json_typed_float({path}))", cast_fn(t).unwrap_or("ch_to_float64"))
                 }
                 other => return Err(EngineError::Unsupported(format!("JSONExtract to type {other}"))),
             }
@@ -1324,7 +1332,12 @@ fn numbers(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
             format!("ch_{name}({})", args.join(", "))
         }
         // In Float64, a Float32 argument too, as ClickHouse computes them.
-        "sqrt" | "exp" | "ln" | "log2" | "log10" => {
+        // A negative number's square root is NaN, where DataFusion's `sqrt` raises an error.
+        "sqrt" => {
+            let x = format!("CAST({} AS DOUBLE)", one(call)?);
+            format!("CASE WHEN {x} < 0 THEN CAST('NaN' AS DOUBLE) ELSE sqrt({x}) END")
+        }
+        "exp" | "ln" | "log2" | "log10" => {
             format!("{}(CAST({} AS DOUBLE))", name.to_ascii_lowercase(), one(call)?)
         }
         // ClickHouse's `log` is the natural logarithm.

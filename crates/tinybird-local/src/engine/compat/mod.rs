@@ -152,6 +152,7 @@ fn translate_part(mut query: Query, catalog: &dyn Tables, totals: bool) -> Resul
     filters_as_if_combinators(&mut query);
     extracts_as_functions(&mut query);
     prewhere_as_where(&mut query);
+    qualify_using_keys_in_where(&mut query);
     let wrappers =
         crate::engine::hints::of_query(&query, &|column| catalog.column_type(column), &|table| catalog.columns(table));
     refuse_shadowed_tables(&query)?;
@@ -239,6 +240,74 @@ fn holds_subquery(e: &Expr) -> bool {
 
 /// `SELECT *` over a `JOIN … USING`: ClickHouse keeps the key where the left table has it, DataFusion where the right
 /// one does, so the columns would come out in another order. Refused (naming the columns answers).
+/// A `JOIN … USING (k)` key named without its table in the WHERE clause (`… USING (id) WHERE id > 5`) is ClickHouse's
+/// one key column; DataFusion's planner finds two fields named `k` there and calls the name ambiguous. The name is
+/// qualified with the relation whose value the key takes: the left one, or the joined one for a RIGHT JOIN. (Only
+/// a SELECT with one join; names inside subqueries of the WHERE are theirs.)
+fn qualify_using_keys_in_where(query: &mut Query) {
+    use datafusion::sql::sqlparser::ast::{JoinConstraint, JoinOperator, Select, TableFactor, VisitorMut};
+    fn relation_name(t: &TableFactor) -> Option<String> {
+        match t {
+            TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => {
+                Some(a.name.value.clone())
+            }
+            TableFactor::Table { name, alias: None, .. } => name.0.last()?.as_ident().map(|i| i.value.clone()),
+            _ => None,
+        }
+    }
+    struct Qualify {
+        keys: Vec<String>,
+        relation: String,
+        depth: usize,
+    }
+    impl VisitorMut for Qualify {
+        type Break = ();
+        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth += 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
+            self.depth -= 1;
+            ControlFlow::Continue(())
+        }
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if self.depth == 0
+                && let Expr::Identifier(id) = e
+                && self.keys.contains(&id.value)
+            {
+                *e = Expr::CompoundIdentifier(vec![Ident::new(self.relation.clone()), id.clone()]);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    struct Selects;
+    impl VisitorMut for Selects {
+        type Break = ();
+        fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+            let Some(selection) = select.selection.as_mut() else { return ControlFlow::Continue(()) };
+            let [from] = select.from.as_slice() else { return ControlFlow::Continue(()) };
+            let [join] = from.joins.as_slice() else { return ControlFlow::Continue(()) };
+            let (columns, right) = match &join.join_operator {
+                JoinOperator::Join(JoinConstraint::Using(c))
+                | JoinOperator::Inner(JoinConstraint::Using(c))
+                | JoinOperator::Left(JoinConstraint::Using(c))
+                | JoinOperator::LeftOuter(JoinConstraint::Using(c)) => (c, false),
+                JoinOperator::Right(JoinConstraint::Using(c)) | JoinOperator::RightOuter(JoinConstraint::Using(c)) => {
+                    (c, true)
+                }
+                _ => return ControlFlow::Continue(()),
+            };
+            let Some(relation) = relation_name(if right { &join.relation } else { &from.relation }) else {
+                return ControlFlow::Continue(());
+            };
+            let keys = columns.iter().filter_map(|c| c.0.last()?.as_ident().map(|i| i.value.clone())).collect();
+            let _ = selection.visit(&mut Qualify { keys, relation, depth: 0 });
+            ControlFlow::Continue(())
+        }
+    }
+    let _ = query.visit(&mut Selects);
+}
+
 fn refuse_wildcards_over_using(query: &Query) -> Result<(), EngineError> {
     use datafusion::sql::sqlparser::ast::{JoinConstraint, JoinOperator};
     let mut refused = false;
@@ -280,8 +349,30 @@ fn refuse_wildcards_over_using(query: &Query) -> Result<(), EngineError> {
 /// ClickHouse leaves a NULL out of an `IN` list (`transform_null_in` is off): `ni IN (1, NULL)` is 0 for 3, where
 /// SQL's three-valued `IN` gives NULL. A list of NULLs only is refused.
 fn drop_nulls_from_in_lists(query: &mut Query) -> Result<(), EngineError> {
+    /// Whether an expression names a column (outside a subquery).
+    fn reads_columns(e: &Expr) -> bool {
+        let mut found = false;
+        let _ = datafusion::sql::sqlparser::ast::visit_expressions(e, |x| {
+            match x {
+                Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+                    found = true;
+                    return ControlFlow::Break(());
+                }
+                _ => {}
+            }
+            ControlFlow::<()>::Continue(())
+        });
+        found
+    }
     let mut refused = false;
+    let mut unconstant = false;
     let _ = datafusion::sql::sqlparser::ast::visit_expressions_mut(query, |e| {
+        if let Expr::InList { list, .. } = e
+            && list.iter().any(reads_columns)
+        {
+            unconstant = true;
+            return ControlFlow::Break(());
+        }
         if let Expr::InList { list, .. } = e {
             // A tuple with a NULL element matches nothing either (`(id, ni) IN ((5, NULL))` is 0 for `ni` NULL).
             fn null(x: &Expr) -> bool {
@@ -300,6 +391,13 @@ fn drop_nulls_from_in_lists(query: &mut Query) -> Result<(), EngineError> {
         }
         ControlFlow::<()>::Continue(())
     });
+    if unconstant {
+        return Err(EngineError::Unsupported(
+            "`IN` a list that reads columns (ClickHouse's answer is a Nullable(UInt8) of its own; compare with `=` \
+             and `OR`)"
+                .into(),
+        ));
+    }
     match refused {
         true => Err(EngineError::Unsupported("`IN` a list of NULLs only".into())),
         false => Ok(()),
@@ -376,6 +474,10 @@ fn comparisons_as_numbers_in_text(query: &mut Query) {
                 match name.as_str() {
                     "and" | "or" | "xor" => !args.is_empty() && args.iter().all(|a| comparison_or_number(a)),
                     "not" => args.len() == 1 && comparison(args[0]),
+                    // Of comparisons only, a comparison's UInt8.
+                    "coalesce" | "ifNull" | "assumeNotNull" | "toNullable" => {
+                        !args.is_empty() && args.iter().all(|a| comparison(a))
+                    }
                     // `if(c, a, b)`, `multiIf(c1, a, c2, b, e)`: the results.
                     "if" => args.len() == 3 && comparison(args[1]) && comparison(args[2]),
                     "multiIf" => {
@@ -416,6 +518,11 @@ fn comparisons_as_numbers_in_text(query: &mut Query) {
                 }
             }
             Expr::Cast { expr, data_type, .. } if data_type.to_string().eq_ignore_ascii_case("String") => number(expr),
+            // `'x' || isNull(ni)` is `concat`.
+            Expr::BinaryOp { left, op: BinaryOperator::StringConcat, right } => {
+                number(left);
+                number(right);
+            }
             // `CAST(x AS String)` as this engine reads it: `CAST(x, 'String')`.
             Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("CAST") => {
                 if let FunctionArguments::List(list) = &mut f.args
