@@ -544,6 +544,14 @@ impl ClickHouseArithmetic {
         use datafusion::logical_expr::{BinaryExpr, Cast};
         let (lt, rt) = (type_of(left, schema)?, type_of(right, schema)?);
         let cast = |e: &Expr, t: &DataType| Box::new(Expr::Cast(Cast::new(Box::new(e.clone()), t.clone())));
+        // A condition or a `Bool` in arithmetic is the UInt8 it is in ClickHouse (`(u8 > 100) * 10`, `b + 1`).
+        if lt == DataType::Boolean || rt == DataType::Boolean {
+            let uint8 =
+                |e: &Expr, t: &DataType| if *t == DataType::Boolean { *cast(e, &DataType::UInt8) } else { e.clone() };
+            let (l, r) = (uint8(left, &lt), uint8(right, &rt));
+            return Self::plan(op, &l, &r, schema)
+                .or_else(|| Some(Expr::BinaryExpr(BinaryExpr { left: Box::new(l), op, right: Box::new(r) })));
+        }
         // `Date - Date` is the days between them, an Int32 in ClickHouse.
         if op == Minus && lt == DataType::Date32 && rt == DataType::Date32 {
             let days = BinaryExpr { left: cast(left, &DataType::Int32), op, right: cast(right, &DataType::Int32) };
@@ -616,10 +624,48 @@ impl datafusion::logical_expr::planner::ExprPlanner for ClickHouseArithmetic {
         use datafusion::logical_expr::Operator;
         use datafusion::logical_expr::planner::PlannerResult;
         use datafusion::sql::sqlparser::ast::BinaryOperator;
-        let op = match expr.op {
+        let op = match &expr.op {
             BinaryOperator::Plus => Operator::Plus,
             BinaryOperator::Minus => Operator::Minus,
             BinaryOperator::Multiply => Operator::Multiply,
+            // A condition or a `Bool` compared with an integer compares as a number (`(ni > 0) = 1` in a select
+            // list, whose type DataFusion fixes while planning, before the analyzer's rewrite).
+            compared @ (BinaryOperator::Eq
+            | BinaryOperator::NotEq
+            | BinaryOperator::Lt
+            | BinaryOperator::LtEq
+            | BinaryOperator::Gt
+            | BinaryOperator::GtEq) => {
+                let (lt, rt) = (type_of(&expr.left, schema), type_of(&expr.right, schema));
+                let op = match compared {
+                    BinaryOperator::Eq => Operator::Eq,
+                    BinaryOperator::NotEq => Operator::NotEq,
+                    BinaryOperator::Lt => Operator::Lt,
+                    BinaryOperator::LtEq => Operator::LtEq,
+                    BinaryOperator::Gt => Operator::Gt,
+                    _ => Operator::GtEq,
+                };
+                let as_int = |e: &Expr, t: &DataType| {
+                    Box::new(Expr::Cast(datafusion::logical_expr::Cast::new(Box::new(e.clone()), t.clone())))
+                };
+                return Ok(match (lt, rt) {
+                    (Some(DataType::Boolean), Some(t)) if t.is_integer() => {
+                        PlannerResult::Planned(Expr::BinaryExpr(datafusion::logical_expr::BinaryExpr {
+                            left: as_int(&expr.left, &t),
+                            op,
+                            right: Box::new(expr.right),
+                        }))
+                    }
+                    (Some(t), Some(DataType::Boolean)) if t.is_integer() => {
+                        PlannerResult::Planned(Expr::BinaryExpr(datafusion::logical_expr::BinaryExpr {
+                            left: Box::new(expr.left),
+                            op,
+                            right: as_int(&expr.right, &t),
+                        }))
+                    }
+                    _ => PlannerResult::Original(expr),
+                });
+            }
             _ => return Ok(PlannerResult::Original(expr)),
         };
         Ok(match Self::plan(op, &expr.left, &expr.right, schema) {

@@ -258,6 +258,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(udf("ch_unix_timestamp", Kind::UnixTimestamp, any1()));
     ctx.register_udf(udf("ch_accurate", Kind::Accurate, Signature::any(2, Volatility::Immutable)));
     ctx.register_udf(udf("ch_coalesce", Kind::Coalesce, variadic()));
+    ctx.register_udf(plain_value_udf());
     ctx.register_udf(udf("ch_array_join_sizes", Kind::ArrayJoinSizes, variadic()));
     ctx.register_udf(udf("ch_range", Kind::Range, any1()));
     ctx.register_udf(udf("ch_array_sum", Kind::ArraySum, any1()));
@@ -433,6 +434,8 @@ enum Kind {
     TimeOfDayArg,
     /// `toUnixTimestamp(x)`: a number as `toUInt32` takes it (wrapping), a date, date-time or text as its seconds.
     UnixTimestamp,
+    /// `ch_plain_value(x)`: `x`, its field without a declared ClickHouse type.
+    Plain,
     /// `ch_coalesce(a, b, …)`: ClickHouse's `coalesce`/`ifNull`, the first argument that is not NULL, in their common
     /// type (a condition among integers is a UInt8: `ifNull(ns = 'a', 0)`, which DataFusion's `coalesce` cannot type).
     /// Planning rewrites it to DataFusion's `coalesce` of the arguments cast as ClickHouse would (see the engine's
@@ -520,7 +523,7 @@ impl ScalarUDFImpl for ChFunction {
             },
             Kind::DateDiff => DataType::Int64,
             Kind::IsNan => DataType::Boolean,
-            Kind::ZeroIfNull | Kind::NotNull | Kind::Identity | Kind::GroupingKey { .. } => {
+            Kind::ZeroIfNull | Kind::NotNull | Kind::Identity | Kind::Plain | Kind::GroupingKey { .. } => {
                 args.first().cloned().unwrap_or(DataType::Int64)
             }
             Kind::Range => match args {
@@ -760,9 +763,12 @@ impl ScalarUDFImpl for ChFunction {
                     ch_cast(&ch_cast(&seconds, &DataType::Int64, false)?, &DataType::UInt32, false)?
                 }
             }
-            Kind::NotNull | Kind::Identity | Kind::Float64Arg { .. } | Kind::IfResult | Kind::TimeOfDayArg => {
-                arrays[0].clone()
-            }
+            Kind::NotNull
+            | Kind::Identity
+            | Kind::Plain
+            | Kind::Float64Arg { .. }
+            | Kind::IfResult
+            | Kind::TimeOfDayArg => arrays[0].clone(),
             Kind::GroupingKey { nullable } => {
                 let key = &arrays[0];
                 if *nullable || key.null_count() == 0 || key.data_type() == &DataType::Null {
@@ -996,6 +1002,12 @@ fn ch_cast(a: &ArrayRef, target: &DataType, safe: bool) -> Result<ArrayRef> {
         ))
     })?;
     Ok(out)
+}
+
+/// `ch_plain_value(x)`: `x` without its column's declared ClickHouse type (a fresh field), for a `UNION` whose
+/// branches declare different ones (see the `unions` module).
+pub(crate) fn plain_value_udf() -> ScalarUDF {
+    udf("ch_plain_value", Kind::Plain, Signature::any(1, Volatility::Immutable))
 }
 
 /// The type of `ch_coalesce`'s result: UInt8 for conditions among integers (then the integers' common type), else

@@ -57,26 +57,45 @@ impl AnalyzerRule for UnionDateTimes {
                     common(&types)
                 })
                 .collect();
-            if targets.iter().all(Option::is_none) {
+            // Branches whose columns carry different declared types (`s` and `ns`): the values without them, as the
+            // logical union's schema keeps only what all branches share and the physical one would keep the first
+            // branch's (DataFusion then refuses the plan of an aggregate over it).
+            // (A branch without one, a NULL or a literal, takes the others'.)
+            let unlike: Vec<bool> = (0..width)
+                .map(|c| {
+                    let mut declared =
+                        union.inputs.iter().map(|i| i.schema().field(c).metadata()).filter(|m| !m.is_empty());
+                    let first = declared.next();
+                    declared.any(|m| Some(m) != first)
+                })
+                .collect();
+            if targets.iter().all(Option::is_none) && !unlike.contains(&true) {
                 return Ok(Transformed::no(plan));
             }
+            let plain = Arc::new(super::functions::plain_value_udf());
             let mut inputs = Vec::with_capacity(union.inputs.len());
             for input in &union.inputs {
                 let schema = input.schema().clone();
                 let mut changed = false;
                 let exprs: Vec<Expr> = schema
                     .iter()
-                    .zip(&targets)
-                    .map(|((qualifier, field), target)| {
+                    .zip(targets.iter().zip(&unlike))
+                    .map(|((qualifier, field), (target, unlike))| {
                         let column = Expr::Column(Column::new(qualifier.cloned(), field.name()));
-                        match target {
-                            Some(t) if field.data_type() != t => {
-                                changed = true;
-                                Expr::Cast(Cast::new(Box::new(column), t.clone()))
-                                    .alias_qualified(qualifier.cloned(), field.name())
+                        let value = match target {
+                            Some(t) if field.data_type() != t => Expr::Cast(Cast::new(Box::new(column), t.clone())),
+                            _ if *unlike && !field.metadata().is_empty() => {
+                                datafusion::logical_expr::Expr::ScalarFunction(
+                                    datafusion::logical_expr::expr::ScalarFunction::new_udf(
+                                        plain.clone(),
+                                        vec![column],
+                                    ),
+                                )
                             }
-                            _ => column,
-                        }
+                            _ => return column,
+                        };
+                        changed = true;
+                        value.alias_qualified(qualifier.cloned(), field.name())
                     })
                     .collect();
                 inputs.push(if changed {
