@@ -255,31 +255,6 @@ fn qualify_using_keys_in_where(query: &mut Query) {
             _ => None,
         }
     }
-    struct Qualify {
-        keys: Vec<String>,
-        relation: String,
-        depth: usize,
-    }
-    impl VisitorMut for Qualify {
-        type Break = ();
-        fn pre_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
-            self.depth += 1;
-            ControlFlow::Continue(())
-        }
-        fn post_visit_query(&mut self, _: &mut Query) -> ControlFlow<()> {
-            self.depth -= 1;
-            ControlFlow::Continue(())
-        }
-        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
-            if self.depth == 0
-                && let Expr::Identifier(id) = e
-                && self.keys.contains(&id.value)
-            {
-                *e = Expr::CompoundIdentifier(vec![Ident::new(self.relation.clone()), id.clone()]);
-            }
-            ControlFlow::Continue(())
-        }
-    }
     struct Selects;
     impl VisitorMut for Selects {
         type Break = ();
@@ -300,8 +275,12 @@ fn qualify_using_keys_in_where(query: &mut Query) {
             let Some(relation) = relation_name(if right { &join.relation } else { &from.relation }) else {
                 return ControlFlow::Continue(());
             };
-            let keys = columns.iter().filter_map(|c| c.0.last()?.as_ident().map(|i| i.value.clone())).collect();
-            let _ = selection.visit(&mut Qualify { keys, relation, depth: 0 });
+            let keys: Vec<String> =
+                columns.iter().filter_map(|c| c.0.last()?.as_ident().map(|i| i.value.clone())).collect();
+            rewrite::replace_outer_identifiers(selection, &mut |id| {
+                keys.contains(&id.value)
+                    .then(|| Expr::CompoundIdentifier(vec![Ident::new(relation.clone()), id.clone()]))
+            });
             ControlFlow::Continue(())
         }
     }

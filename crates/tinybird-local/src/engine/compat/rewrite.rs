@@ -206,8 +206,11 @@ fn substitute_in(query: &mut Query) -> Result<(), EngineError> {
         };
         let name = pending.remove(at);
         let mut expr = aliases[&name].clone();
-        let mut replace = Replace { aliases: &expanded, own: Some(name.clone()), depth: 0 };
-        let _ = VisitMut::visit(&mut expr, &mut replace);
+        replace_outer_identifiers(&mut expr, &mut |ident| {
+            (ident.value != name)
+                .then(|| expanded.get(&ident.value).map(|r| Expr::Nested(Box::new(r.clone()))))
+                .flatten()
+        });
         expanded.insert(name, expr);
     }
     // The select list's items read the other items' aliases as ClickHouse does (`count() AS c, c * 2`). Their
@@ -226,14 +229,32 @@ fn substitute_in(query: &mut Query) -> Result<(), EngineError> {
             SelectItem::UnnamedExpr(expr) => (expr, None),
             _ => continue,
         };
-        let mut replace = Replace { aliases: &expanded, own, depth: 0 };
-        let _ = VisitMut::visit(expr, &mut replace);
+        replace_outer_identifiers(expr, &mut |ident| {
+            (own.as_deref() != Some(ident.value.as_str()))
+                .then(|| expanded.get(&ident.value).map(|r| Expr::Nested(Box::new(r.clone()))))
+                .flatten()
+        });
     }
     let aliases = expanded;
-    /// Replaces the alias names in one clause, not inside its subqueries (nor an item's own alias in it).
+    // The alias names in the other clauses, not inside their subqueries.
+    let mut replace = |ident: &Ident| aliases.get(&ident.value).map(|r| Expr::Nested(Box::new(r.clone())));
+    for clause in [&mut select.selection, &mut select.having, &mut select.qualify].into_iter().flatten() {
+        replace_outer_identifiers(clause, &mut replace);
+    }
+    if let GroupByExpr::Expressions(keys, _) = &mut select.group_by {
+        for key in keys {
+            replace_outer_identifiers(key, &mut replace);
+        }
+    }
+    // `ORDER BY` needs nothing: DataFusion reads an output name there before a column, as ClickHouse does.
+    Ok(())
+}
+
+/// Replaces each bare identifier of `expr` that `with` gives a replacement for, outside the subqueries in `expr`
+/// (their names are their own).
+pub(super) fn replace_outer_identifiers(expr: &mut Expr, with: &mut dyn FnMut(&Ident) -> Option<Expr>) {
     struct Replace<'a> {
-        aliases: &'a HashMap<String, Expr>,
-        own: Option<String>,
+        with: &'a mut dyn FnMut(&Ident) -> Option<Expr>,
         depth: usize,
     }
     impl VisitorMut for Replace<'_> {
@@ -249,31 +270,14 @@ fn substitute_in(query: &mut Query) -> Result<(), EngineError> {
         fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
             if self.depth == 0
                 && let Expr::Identifier(ident) = expr
-                && self.own.as_deref() != Some(ident.value.as_str())
-                && let Some(replacement) = self.aliases.get(&ident.value)
+                && let Some(replacement) = (self.with)(ident)
             {
-                *expr = Expr::Nested(Box::new(replacement.clone()));
+                *expr = replacement;
             }
             ControlFlow::Continue(())
         }
     }
-    let mut replace = Replace { aliases: &aliases, own: None, depth: 0 };
-    if let Some(selection) = &mut select.selection {
-        let _ = VisitMut::visit(selection, &mut replace);
-    }
-    if let Some(having) = &mut select.having {
-        let _ = VisitMut::visit(having, &mut replace);
-    }
-    if let Some(qualify) = &mut select.qualify {
-        let _ = VisitMut::visit(qualify, &mut replace);
-    }
-    if let GroupByExpr::Expressions(keys, _) = &mut select.group_by {
-        for key in keys {
-            let _ = VisitMut::visit(key, &mut replace);
-        }
-    }
-    // `ORDER BY` needs nothing: DataFusion reads an output name there before a column, as ClickHouse does.
-    Ok(())
+    let _ = VisitMut::visit(expr, &mut Replace { with, depth: 0 });
 }
 
 /// `CAST(x AS T)`, `CAST(x, 'T')` and `x::T` as ClickHouse's conversion to `T` (its `toT`): integers wrap as
