@@ -58,14 +58,15 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
                 let decimal = |t: &Option<DataType>| matches!(t, Some(DataType::Decimal128(..)));
                 let (lt, rt) = (ty(&left), ty(&right));
                 // A Date compared with text holding a time of day is ClickHouse's error (`d > '2024-01-10 00:00:00'`).
-                if let Some(text) = date_time_text(&lt, &right).or_else(|| date_time_text(&rt, &left)) {
+                let date = |t: &Option<DataType>| matches!(t, Some(DataType::Date32));
+                let text = if date(&lt) { date_time_text(&right) } else { None };
+                if let Some(text) = text.or_else(|| if date(&rt) { date_time_text(&left) } else { None }) {
                     return datafusion::common::plan_err!("{}", date_text_error(&text));
                 }
                 // A Date compared with a number is ClickHouse's error (`d > 20000`); a DateTime with one is not.
                 let number = |t: &Option<DataType>| {
                     t.as_ref().is_some_and(|t| t.is_integer() || t.is_floating() || t.is_decimal())
                 };
-                let date = |t: &Option<DataType>| matches!(t, Some(DataType::Date32));
                 if (date(&lt) && number(&rt)) || (number(&lt) && date(&rt)) {
                     let name = |t: &Option<DataType>| {
                         t.as_ref().map(|t| ChType::from_arrow(t).to_string()).unwrap_or_default()
@@ -127,14 +128,16 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
                 Transformed::yes(datafusion::functions_nested::expr_fn::array_concat(parts))
             }
             // A Date between texts holding a time of day, or in a list of them: ClickHouse's error.
+            // (The Date's type is read once, not for each element of a long list.)
             Expr::Between(between)
-                if let Some(text) =
-                    [&between.low, &between.high].iter().find_map(|b| date_time_text(&ty(&between.expr), b)) =>
+                if ty(&between.expr) == Some(DataType::Date32)
+                    && let Some(text) = [&between.low, &between.high].iter().find_map(|b| date_time_text(b)) =>
             {
                 return datafusion::common::plan_err!("{}", date_text_error(&text));
             }
             Expr::InList(InList { expr, list, .. })
-                if let Some(text) = list.iter().find_map(|b| date_time_text(&ty(&expr), b)) =>
+                if ty(&expr) == Some(DataType::Date32)
+                    && let Some(text) = list.iter().find_map(date_time_text) =>
             {
                 return datafusion::common::plan_err!("{}", date_text_error(&text));
             }
@@ -223,12 +226,9 @@ impl datafusion::logical_expr::expr_rewriter::FunctionRewrite for BoolAsInteger 
     }
 }
 
-/// The text of a string literal compared with a Date (`date_type`) that is longer than a date: ClickHouse cannot
-/// read it as a Date (`'2024-01-10 00:00:00'`).
-fn date_time_text(date_type: &Option<DataType>, other: &Expr) -> Option<String> {
-    if !matches!(date_type, Some(DataType::Date32)) {
-        return None;
-    }
+/// The text of a string literal longer than a date, which ClickHouse cannot read as a Date when it is compared with
+/// one (`'2024-01-10 00:00:00'`).
+fn date_time_text(other: &Expr) -> Option<String> {
     match other {
         Expr::Literal(
             datafusion::common::ScalarValue::Utf8(Some(t)) | datafusion::common::ScalarValue::Utf8View(Some(t)),
@@ -326,14 +326,13 @@ fn common_type(mut values: Vec<&mut Expr>, schema: &datafusion::common::DFSchema
             }
         }
     }
-    let changed = common_type_of(values, &types)?;
+    let changed = common_type_of(values, types)?;
     Ok(changed || booleans_cast)
 }
 
 /// [`common_type`] of values whose types are known.
-fn common_type_of(values: Vec<&mut Expr>, types: &[DataType]) -> datafusion::common::Result<bool> {
+fn common_type_of(values: Vec<&mut Expr>, types: Vec<DataType>) -> datafusion::common::Result<bool> {
     use datafusion::logical_expr::Cast;
-    let types = types.to_vec();
     if let Some((a, b)) = variant_pair(&types) {
         return datafusion::common::plan_err!(
             "DB::Exception: values of types {} and {} together (ClickHouse 26.9 gives a Variant of them) are not \

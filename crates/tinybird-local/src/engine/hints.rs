@@ -681,44 +681,33 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
                     nothing: wrappers.iter().all(|w| w.nothing),
                 });
             }
-            // An `-If` aggregate's condition does not make it `Nullable` (`sumIf(u8, ni > 0)` is a UInt64), and
-            // `uniqIf` never is.
-            if let Some(base) = name.strip_suffix("If")
-                && args.len() >= 2
-                && (AGGREGATES.iter().any(|n| n.eq_ignore_ascii_case(base))
-                    || NEVER_NULLABLE.iter().any(|n| n.eq_ignore_ascii_case(base)))
-            {
-                let values = &wrappers[..wrappers.len() - 1];
-                if NEVER_NULLABLE.iter().any(|n| n.eq_ignore_ascii_case(base)) {
-                    return Some(Wrappers::PLAIN);
-                }
+            // Aggregates are `Nullable` when a value they take is. An `-If` aggregate's condition (its last argument)
+            // is not one (`sumIf(u8, ni > 0)` is a UInt64), and `uniqIf` is never `Nullable`.
+            let listed = |list: &[&str], n: &str| list.iter().any(|l| l.eq_ignore_ascii_case(n));
+            let conditional = name
+                .strip_suffix("If")
+                .filter(|base| args.len() >= 2 && (listed(AGGREGATES, base) || listed(NEVER_NULLABLE, base)));
+            let (base, values) = match conditional {
+                Some(base) => (base, &wrappers[..wrappers.len() - 1]),
+                None => (name.as_str(), &wrappers[..]),
+            };
+            if conditional.is_some() && listed(NEVER_NULLABLE, base) {
+                return Some(Wrappers::PLAIN);
+            }
+            if listed(AGGREGATES, base) {
+                // Over a `LowCardinality` argument: not known here.
                 if values.iter().any(|w| w.low_cardinality) {
                     return None;
                 }
-                let picks =
-                    ["min", "max", "any", "anyLast", "argMin", "argMax"].iter().any(|n| n.eq_ignore_ascii_case(base));
+                // `min`/`max`/`any` of a `Bool` is a `Bool`.
+                let picks = listed(
+                    &["min", "max", "any", "anyLast", "minIf", "maxIf", "anyIf", "anyLastIf", "argMin", "argMax"],
+                    base,
+                );
                 return Some(Wrappers {
                     nullable: values.iter().any(|w| w.nullable),
                     low_cardinality: false,
                     boolean: picks && values.first().is_some_and(|w| w.boolean),
-                    comparison: false,
-                    nothing: false,
-                });
-            }
-            if AGGREGATES.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
-                // Over a `LowCardinality` argument: not known here.
-                if wrappers.iter().any(|w| w.low_cardinality) {
-                    return None;
-                }
-                // `min`/`max`/`any` of a `Bool` is a `Bool`.
-                let picks =
-                    ["min", "max", "any", "anyLast", "minIf", "maxIf", "anyIf", "anyLastIf", "argMin", "argMax"]
-                        .iter()
-                        .any(|n| n.eq_ignore_ascii_case(&name));
-                return Some(Wrappers {
-                    nullable: wrappers.iter().any(|w| w.nullable),
-                    low_cardinality: false,
-                    boolean: picks && wrappers.first().is_some_and(|w| w.boolean),
                     comparison: false,
                     nothing: false,
                 });

@@ -238,14 +238,39 @@ fn holds_subquery(e: &Expr) -> bool {
     found
 }
 
-/// `SELECT *` over a `JOIN … USING`: ClickHouse keeps the key where the left table has it, DataFusion where the right
-/// one does, so the columns would come out in another order. Refused (naming the columns answers).
+/// The side a `JOIN … USING` takes its key from in ClickHouse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum UsingKey {
+    /// An inner or left join: the left relation's.
+    Left,
+    /// A right join: the joined relation's.
+    Right,
+    /// A full join: either.
+    Full,
+}
+
+/// A join's `USING` columns and the side its key comes from, or None for a join of another constraint.
+pub(super) fn using_join(
+    op: &datafusion::sql::sqlparser::ast::JoinOperator,
+) -> Option<(&[datafusion::sql::sqlparser::ast::ObjectName], UsingKey)> {
+    use datafusion::sql::sqlparser::ast::{JoinConstraint::Using, JoinOperator};
+    match op {
+        JoinOperator::Join(Using(c))
+        | JoinOperator::Inner(Using(c))
+        | JoinOperator::Left(Using(c))
+        | JoinOperator::LeftOuter(Using(c)) => Some((c, UsingKey::Left)),
+        JoinOperator::Right(Using(c)) | JoinOperator::RightOuter(Using(c)) => Some((c, UsingKey::Right)),
+        JoinOperator::FullOuter(Using(c)) => Some((c, UsingKey::Full)),
+        _ => None,
+    }
+}
+
 /// A `JOIN … USING (k)` key named without its table in the WHERE clause (`… USING (id) WHERE id > 5`) is ClickHouse's
 /// one key column; DataFusion's planner finds two fields named `k` there and calls the name ambiguous. The name is
 /// qualified with the relation whose value the key takes: the left one, or the joined one for a RIGHT JOIN. (Only
 /// a SELECT with one join; names inside subqueries of the WHERE are theirs.)
 fn qualify_using_keys_in_where(query: &mut Query) {
-    use datafusion::sql::sqlparser::ast::{JoinConstraint, JoinOperator, Select, TableFactor, VisitorMut};
+    use datafusion::sql::sqlparser::ast::{Select, TableFactor, VisitorMut};
     fn relation_name(t: &TableFactor) -> Option<String> {
         match t {
             TableFactor::Table { alias: Some(a), .. } | TableFactor::Derived { alias: Some(a), .. } => {
@@ -262,14 +287,9 @@ fn qualify_using_keys_in_where(query: &mut Query) {
             let Some(selection) = select.selection.as_mut() else { return ControlFlow::Continue(()) };
             let [from] = select.from.as_slice() else { return ControlFlow::Continue(()) };
             let [join] = from.joins.as_slice() else { return ControlFlow::Continue(()) };
-            let (columns, right) = match &join.join_operator {
-                JoinOperator::Join(JoinConstraint::Using(c))
-                | JoinOperator::Inner(JoinConstraint::Using(c))
-                | JoinOperator::Left(JoinConstraint::Using(c))
-                | JoinOperator::LeftOuter(JoinConstraint::Using(c)) => (c, false),
-                JoinOperator::Right(JoinConstraint::Using(c)) | JoinOperator::RightOuter(JoinConstraint::Using(c)) => {
-                    (c, true)
-                }
+            let (columns, right) = match using_join(&join.join_operator) {
+                Some((c, UsingKey::Left)) => (c, false),
+                Some((c, UsingKey::Right)) => (c, true),
                 _ => return ControlFlow::Continue(()),
             };
             let Some(relation) = relation_name(if right { &join.relation } else { &from.relation }) else {
@@ -287,8 +307,9 @@ fn qualify_using_keys_in_where(query: &mut Query) {
     let _ = query.visit(&mut Selects);
 }
 
+/// `SELECT *` over a `JOIN … USING`: ClickHouse keeps the key where the left table has it, DataFusion where the right
+/// one does, so the columns would come out in another order. Refused (naming the columns answers).
 fn refuse_wildcards_over_using(query: &Query) -> Result<(), EngineError> {
-    use datafusion::sql::sqlparser::ast::{JoinConstraint, JoinOperator};
     let mut refused = false;
     struct Find<'a>(&'a mut bool);
     impl Visitor for Find<'_> {
@@ -296,18 +317,7 @@ fn refuse_wildcards_over_using(query: &Query) -> Result<(), EngineError> {
         fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
             let SetExpr::Select(select) = q.body.as_ref() else { return ControlFlow::Continue(()) };
             let wildcard = select.projection.iter().any(|i| matches!(i, SelectItem::Wildcard(_)));
-            let using = select.from.iter().flat_map(|t| &t.joins).any(|j| {
-                matches!(
-                    &j.join_operator,
-                    JoinOperator::Join(JoinConstraint::Using(_))
-                        | JoinOperator::Inner(JoinConstraint::Using(_))
-                        | JoinOperator::Left(JoinConstraint::Using(_))
-                        | JoinOperator::LeftOuter(JoinConstraint::Using(_))
-                        | JoinOperator::Right(JoinConstraint::Using(_))
-                        | JoinOperator::RightOuter(JoinConstraint::Using(_))
-                        | JoinOperator::FullOuter(JoinConstraint::Using(_))
-                )
-            });
+            let using = select.from.iter().flat_map(|t| &t.joins).any(|j| using_join(&j.join_operator).is_some());
             if wildcard && using {
                 *self.0 = true;
                 return ControlFlow::Break(());

@@ -398,15 +398,11 @@ impl VisitorMut for Rewriter<'_> {
     }
 
     fn pre_visit_select(&mut self, select: &mut datafusion::sql::sqlparser::ast::Select) -> ControlFlow<()> {
-        use datafusion::sql::sqlparser::ast::{JoinConstraint, JoinOperator};
-        let full_using = select.from.iter().flat_map(|t| &t.joins).any(|j| {
-            matches!(
-                &j.join_operator,
-                JoinOperator::FullOuter(JoinConstraint::Using(_))
-                    | JoinOperator::Right(JoinConstraint::Using(_))
-                    | JoinOperator::RightOuter(JoinConstraint::Using(_))
-            )
-        });
+        let full_using = select
+            .from
+            .iter()
+            .flat_map(|t| &t.joins)
+            .any(|j| matches!(using_join(&j.join_operator), Some((_, UsingKey::Right | UsingKey::Full))));
         // The key of a RIGHT or FULL JOIN … USING takes the joined side's value in ClickHouse; DataFusion's, the left's.
         if full_using {
             self.error =
