@@ -31,6 +31,15 @@ pub(super) fn register(ctx: &SessionContext) {
         }));
     }
     ctx.register_udf(ScalarUDF::new_from_impl(DateOrDateTime { signature: Signature::any(2, Volatility::Immutable) }));
+    for (name, part) in
+        [("ch_week", WeekPart::Week), ("ch_year_week", WeekPart::YearWeek), ("ch_iso_year", WeekPart::IsoYear)]
+    {
+        ctx.register_udf(ScalarUDF::new_from_impl(Week {
+            name,
+            part,
+            signature: Signature::any(2, Volatility::Immutable),
+        }));
+    }
     for (name, ch, datetime, zero) in [
         ("ch_to_date_or_null", "toDateOrNull", false, false),
         ("ch_to_date_or_zero", "toDateOrZero", false, true),
@@ -712,5 +721,160 @@ impl ScalarUDFImpl for FromUnix {
         };
         let clamped: PrimitiveArray<Int64Type> = wide.iter().map(|v| v.map(|v| v.clamp(0, MAX_DATETIME))).collect();
         Ok(ColumnarValue::Array(cast(&(Arc::new(clamped) as ArrayRef), &DataType::Timestamp(TimeUnit::Second, None))?))
+    }
+}
+
+/// What `ch_week(x, mode)`, `ch_year_week(x, mode)` and `ch_iso_year(x, 3)` give of a date's week.
+#[derive(Debug, PartialEq, Eq, Hash, Clone, Copy)]
+enum WeekPart {
+    /// `toWeek(x, mode)` (and `toISOWeek`, mode 3): the week's number in its year, a UInt8.
+    Week,
+    /// `toYearWeek(x, mode)`: year × 100 + week, the week's year first, a UInt32.
+    YearWeek,
+    /// `toISOYear(x)`: the ISO week's year, a UInt16.
+    IsoYear,
+}
+
+/// ClickHouse's `toWeek`, `toYearWeek`, `toISOWeek` and `toISOYear` of a Date or DateTime, in the ten week modes
+/// (MySQL's eight: bit 0 starts weeks on Monday, bit 1 numbers 1–53 rather than 0–53, bit 2 makes week 1 the first
+/// with a start day in the year rather than the first with 4 or more days in it; and bit 3, ClickHouse's own, makes
+/// week 1 the week holding January 1). The mode must be a constant from 0 to 9... read modulo 16 as ClickHouse reads it.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Week {
+    name: &'static str,
+    part: WeekPart,
+    signature: Signature,
+}
+
+/// Days since 1970-01-01 of a Date32 or Timestamp array (of UTC wall-clock time, as this engine stores them).
+fn days_of(a: &ArrayRef) -> Result<PrimitiveArray<Int64Type>> {
+    Ok(match a.data_type() {
+        DataType::Date32 => cast(a, &DataType::Int64)?.as_primitive::<Int64Type>().clone(),
+        DataType::Timestamp(unit, _) => {
+            let per_day = 86_400 * 10_i64.pow(unit_digits(unit));
+            let ticks = cast(a, &DataType::Int64)?;
+            ticks.as_primitive::<Int64Type>().iter().map(|v| v.map(|v| v.div_euclid(per_day))).collect()
+        }
+        DataType::Null => PrimitiveArray::new_null(a.len()),
+        other => {
+            return exec_err!("a week of a value of type {} (it takes a Date or DateTime)", ChType::from_arrow(other));
+        }
+    })
+}
+
+/// ClickHouse's `DateLUTImpl::toYearWeek(day, mode)`: (year, week) of the day since 1970-01-01.
+pub(super) fn year_week(day: i64, mode: u8) -> Option<(i32, u32)> {
+    use chrono::Datelike;
+    const MONDAY_FIRST: u8 = 1;
+    const YEAR: u8 = 2;
+    const FIRST_WEEKDAY: u8 = 4;
+    let date = NaiveDate::from_num_days_from_ce_opt(i32::try_from(day + 719_163).ok()?)?;
+    let newyear_day = mode & 8 != 0;
+    let mut mode = mode & 7;
+    if mode & MONDAY_FIRST == 0 {
+        mode ^= FIRST_WEEKDAY;
+    }
+    let monday_first = mode & MONDAY_FIRST != 0;
+    let mut week_year = mode & YEAR != 0;
+    let first_weekday = mode & FIRST_WEEKDAY != 0;
+    // Day numbers and weekdays (0 for the week's first day) as ClickHouse's `calc_weekday` counts them.
+    let day_number = |d: NaiveDate| i64::from(d.num_days_from_ce());
+    let weekday = |n: i64| if monday_first { (n + 6).rem_euclid(7) } else { n.rem_euclid(7) };
+    let days_in_year = |y: i32| if NaiveDate::from_ymd_opt(y, 2, 29).is_some() { 366 } else { 365 };
+    if newyear_day {
+        // Week 1 holds January 1: count whole weeks from the start of January 1's week.
+        let start_of_week = |n: i64| n - weekday(n);
+        let this = day_number(date);
+        // The week's year: the year of the week's last day.
+        let year = NaiveDate::from_num_days_from_ce_opt(i32::try_from(start_of_week(this) + 6).ok()?)?.year();
+        let first = day_number(NaiveDate::from_ymd_opt(year, 1, 1)?);
+        return Some((year, u32::try_from((start_of_week(this) - start_of_week(first)) / 7 + 1).ok()?));
+    }
+    let mut year = date.year();
+    let daynr = day_number(date);
+    let mut first_daynr = day_number(NaiveDate::from_ymd_opt(year, 1, 1)?);
+    let mut wd = weekday(first_daynr);
+    if date.month() == 1 && i64::from(date.day()) <= 7 - wd {
+        if !week_year && ((first_weekday && wd != 0) || (!first_weekday && wd >= 4)) {
+            return Some((year, 0));
+        }
+        week_year = true;
+        year -= 1;
+        let days = days_in_year(year);
+        first_daynr -= days;
+        wd = (wd + 53 * 7 - days).rem_euclid(7);
+    }
+    let days = if (first_weekday && wd != 0) || (!first_weekday && wd >= 4) {
+        daynr - (first_daynr + (7 - wd))
+    } else {
+        daynr - (first_daynr - wd)
+    };
+    if week_year && days >= 52 * 7 {
+        let wd = (wd + days_in_year(year)).rem_euclid(7);
+        if (!first_weekday && wd < 4) || (first_weekday && wd == 0) {
+            return Some((year + 1, 1));
+        }
+    }
+    Some((year, u32::try_from(days / 7 + 1).ok()?))
+}
+
+impl ScalarUDFImpl for Week {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args {
+            [DataType::Date32 | DataType::Timestamp(..) | DataType::Null, m] if m.is_integer() => Ok(match self.part {
+                WeekPart::Week => DataType::UInt8,
+                WeekPart::YearWeek => DataType::UInt32,
+                WeekPart::IsoYear => DataType::UInt16,
+            }),
+            [t, m] if m.is_integer() => exec_err!(
+                "Illegal type {} of the first argument of a week function: it takes a Date or DateTime",
+                ChType::from_arrow(t)
+            ),
+            _ => exec_err!("the week mode must be an integer constant"),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let mode = match &args.args[1] {
+            ColumnarValue::Scalar(s) => match s.cast_to(&DataType::Int64)? {
+                ScalarValue::Int64(Some(m)) => m.rem_euclid(16) as u8,
+                _ => return exec_err!("the week mode must be an integer constant"),
+            },
+            ColumnarValue::Array(_) => return exec_err!("the week mode must be an integer constant"),
+        };
+        // toYearWeek counts weeks by their year (MySQL's YEARWEEK), whatever the mode.
+        let mode = if self.part == WeekPart::Week { mode } else { mode | 2 };
+        let days = days_of(&args.args[0].to_array(args.number_rows)?)?;
+        let weeks = days.iter().map(|d| d.map(|d| year_week(d, mode))).map(|w| match w {
+            Some(Some(w)) => Ok(Some(w)),
+            Some(None) => exec_err!("a date outside the calendar"),
+            None => Ok(None),
+        });
+        let out: ArrayRef = match self.part {
+            WeekPart::Week => Arc::new(
+                weeks
+                    .map(|w| w.map(|w| w.map(|(_, n)| n as u8)))
+                    .collect::<Result<datafusion::arrow::array::UInt8Array>>()?,
+            ),
+            WeekPart::YearWeek => Arc::new(
+                weeks
+                    .map(|w| w.map(|w| w.map(|(y, n)| (y as u32) * 100 + n)))
+                    .collect::<Result<datafusion::arrow::array::UInt32Array>>()?,
+            ),
+            WeekPart::IsoYear => Arc::new(
+                weeks
+                    .map(|w| w.map(|w| w.map(|(y, _)| y as u16)))
+                    .collect::<Result<datafusion::arrow::array::UInt16Array>>()?,
+            ),
+        };
+        Ok(ColumnarValue::Array(out))
     }
 }

@@ -110,6 +110,10 @@ pub(crate) fn expected(function: &str) -> &'static [(usize, Family)] {
         | "lcase"
         | "ucase"
         | "lengthUTF8"
+        | "reverseUTF8"
+        | "replaceRegexpOne"
+        | "replaceRegexpAll"
+        | "regexp_replace"
         | "left"
         | "right"
         | "leftUTF8"
@@ -179,13 +183,15 @@ pub(crate) fn expected(function: &str) -> &'static [(usize, Family)] {
         | "toLastDayOfMonth"
         | "toDate32"
         | "toISOYear"
-        | "toISOWeek" => DATE,
+        | "toISOWeek"
+        | "toWeek"
+        | "toYearWeek" => DATE,
         "dateDiff" | "date_diff" | "DATE_DIFF" | "timestampDiff" | "age" => DIFF,
         "round" | "roundBankers" | "floor" | "ceil" | "ceiling" | "trunc" | "truncate" | "sqrt" | "cbrt" | "exp"
         | "exp2" | "exp10" | "ln" | "log" | "log2" | "log10" | "sign" | "sin" | "cos" | "tan" | "asin" | "acos"
         | "atan" => NUMBER,
         "toUnixTimestamp" | "toDateTime" => &[(0, Family::NotDecimal)],
-        "nullIf" | "NULLIF" => &[(0, Family::NotArray)],
+        "nullIf" | "NULLIF" | "toNullable" => &[(0, Family::NotArray)],
         "hex" => &[(0, Family::NotTextStored)],
         _ => &[],
     }

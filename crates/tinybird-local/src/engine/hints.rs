@@ -619,6 +619,10 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
                 let w = of(args[0], scope)?;
                 return Some(Wrappers { nullable: false, comparison: false, nothing: false, ..w });
             }
+            // `toNullable(x)`: `x`'s type, `Nullable` (a comparison's UInt8 stays one).
+            if name == "toNullable" && args.len() == 1 {
+                return of(args[0], scope).map(|w| Wrappers { nullable: true, ..w });
+            }
             if name.ends_with("OrNull") || name.eq_ignore_ascii_case("nullIf") {
                 // Of a `LowCardinality` text, a `LowCardinality(Nullable(…))` (`toInt32OrNull(lc)`), except the
                 // conversions that take a scale or give a DateTime64 (measured).

@@ -44,6 +44,11 @@ pub(super) fn register(ctx: &SessionContext) {
         let signature = Signature::any(arity, Volatility::Immutable);
         ctx.register_udf(ScalarUDF::new_from_impl(StringFunction { name, op, signature }));
     }
+    ctx.register_udf(ScalarUDF::new_from_impl(Match { signature: Signature::any(2, Volatility::Immutable) }));
+    for (name, all) in [("ch_replace_regexp_one", false), ("ch_replace_regexp_all", true)] {
+        let signature = Signature::any(3, Volatility::Immutable);
+        ctx.register_udf(ScalarUDF::new_from_impl(ReplaceRegexp { name, all, signature }));
+    }
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -202,4 +207,228 @@ fn hex_integers(a: &ArrayRef) -> Result<ArrayRef> {
         }
     }
     Ok(Arc::new(b.finish()))
+}
+
+/// `ch_replace_regexp_one(s, pattern, replacement)` and `ch_replace_regexp_all(…)`: ClickHouse's `replaceRegexpOne`
+/// and `replaceRegexpAll`, the pattern and replacement constants. As ClickHouse's loop (`ReplaceRegexpImpl`): an empty
+/// match steps one byte on and is not tried at the text's end (`replaceRegexpAll('ab', 'x*', '-')` is `-a-b`), empty
+/// text is left as it is, `\0`–`\9` in the replacement insert a group (one the pattern lacks is an error), `\c` is `c`.
+/// The pattern runs on bytes as RE2 does; a result that is not UTF-8 is refused.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct ReplaceRegexp {
+    name: &'static str,
+    all: bool,
+    signature: Signature,
+}
+
+/// A piece of a replacement: literal bytes or a group's number.
+enum Piece {
+    Literal(Vec<u8>),
+    Group(usize),
+}
+
+/// ClickHouse's reading of a replacement (`createInstructions`).
+fn pieces(replacement: &[u8]) -> Vec<Piece> {
+    let mut out = Vec::new();
+    let mut now = Vec::new();
+    let mut i = 0;
+    while i < replacement.len() {
+        match (replacement[i], replacement.get(i + 1)) {
+            (b'\\', Some(d)) if d.is_ascii_digit() => {
+                if !now.is_empty() {
+                    out.push(Piece::Literal(std::mem::take(&mut now)));
+                }
+                out.push(Piece::Group(usize::from(d - b'0')));
+                i += 2;
+            }
+            (b'\\', Some(c)) => {
+                now.push(*c);
+                i += 2;
+            }
+            (c, _) => {
+                now.push(c);
+                i += 1;
+            }
+        }
+    }
+    if !now.is_empty() {
+        out.push(Piece::Literal(now));
+    }
+    out
+}
+
+impl ReplaceRegexp {
+    /// Replaces in `haystack` as ClickHouse's loop does. Both regular expression engines run on bytes: after an empty
+    /// match, the search goes on inside a multi-byte character as in RE2 (and a match there cuts it: not UTF-8).
+    fn replace(&self, re: &regex::bytes::Regex, pieces: &[Piece], haystack: &[u8], out: &mut Vec<u8>) {
+        let (mut copy, mut at) = (0, 0);
+        while at <= haystack.len() {
+            let finish = match re.captures_at(haystack, at) {
+                Some(found) => {
+                    let whole = found.get(0).expect("group 0 is the match");
+                    out.extend_from_slice(&haystack[copy..whole.start()]);
+                    copy = whole.end();
+                    at = copy;
+                    for piece in pieces {
+                        match piece {
+                            Piece::Literal(bytes) => out.extend_from_slice(bytes),
+                            Piece::Group(n) => out.extend_from_slice(found.get(*n).map_or(&[][..], |g| g.as_bytes())),
+                        }
+                    }
+                    let mut finish = !self.all;
+                    if whole.is_empty() {
+                        at += 1;
+                        finish |= at > haystack.len();
+                    }
+                    finish
+                }
+                None => true,
+            };
+            if finish {
+                out.extend_from_slice(&haystack[copy..]);
+                break;
+            }
+        }
+    }
+}
+
+impl ScalarUDFImpl for ReplaceRegexp {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        if args.iter().all(text) {
+            return Ok(DataType::Utf8);
+        }
+        exec_err!(
+            "Illegal types {} of arguments of function {}: it takes strings (ILLEGAL_TYPE_OF_ARGUMENT)",
+            args.iter().map(|t| ChType::from_arrow(t).to_string()).collect::<Vec<_>>().join(", "),
+            if self.all { "replaceRegexpAll" } else { "replaceRegexpOne" }
+        )
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let function = if self.all { "replaceRegexpAll" } else { "replaceRegexpOne" };
+        let rows = args.number_rows;
+        let (Some(pattern), Some(replacement)) =
+            (constant_text(function, &args.args[1])?, constant_text(function, &args.args[2])?)
+        else {
+            return Ok(ColumnarValue::Array(datafusion::arrow::array::new_null_array(&DataType::Utf8, rows)));
+        };
+        let re = compile(function, &pattern)?;
+        // A pattern without metacharacters is replaced as plain text in a column (the replacement as written, `\0`
+        // included) and as a regular expression in a constant: refused where the two differ.
+        let plain = !pattern.contains(['\\', '|', '(', ')', '^', '$', '.', '[', '?', '*', '+', '{']);
+        if plain && replacement.contains('\\') {
+            return exec_err!(
+                "{function} with a pattern without metacharacters and a replacement with a backslash (ClickHouse \
+                 substitutes `\\0` in a constant and not in a column) is not supported by tinybird-local's DataFusion \
+                 engine"
+            );
+        }
+        let pieces = pieces(replacement.as_bytes());
+        if let Some(n) = pieces.iter().find_map(|p| match p {
+            Piece::Group(n) if *n >= re.captures_len() => Some(*n),
+            _ => None,
+        }) {
+            return exec_err!(
+                "Id {n} in replacement string is an invalid substitution, regular expression only has {} capturing \
+                 groups (BAD_ARGUMENTS)",
+                re.captures_len() - 1
+            );
+        }
+        let strings = cast(&args.args[0].to_array(rows)?, &DataType::Utf8)?;
+        let strings = strings.as_string::<i32>();
+        let mut b = StringBuilder::with_capacity(rows, 0);
+        let mut buffer = Vec::new();
+        for v in strings.iter() {
+            let Some(v) = v else {
+                b.append_null();
+                continue;
+            };
+            buffer.clear();
+            if pattern.is_empty() {
+                b.append_value(v);
+                continue;
+            }
+            self.replace(&re, &pieces, v.as_bytes(), &mut buffer);
+            match std::str::from_utf8(&buffer) {
+                Ok(t) => b.append_value(t),
+                Err(_) => {
+                    return exec_err!(
+                        "{function} gives bytes that are not UTF-8 here (an empty match inside a multi-byte \
+                         character), which tinybird-local's DataFusion engine does not support"
+                    );
+                }
+            }
+        }
+        Ok(ColumnarValue::Array(Arc::new(b.finish())))
+    }
+}
+
+/// A constant argument's text (None for NULL); refused for a column.
+fn constant_text(function: &str, arg: &ColumnarValue) -> Result<Option<String>> {
+    match arg {
+        ColumnarValue::Scalar(v) => match v.cast_to(&DataType::Utf8)? {
+            datafusion::common::ScalarValue::Utf8(t) => Ok(t),
+            _ => Ok(None),
+        },
+        ColumnarValue::Array(_) => exec_err!(
+            "{function} with a pattern or replacement that is not a constant is not supported by tinybird-local's \
+             DataFusion engine"
+        ),
+    }
+}
+
+/// A pattern compiled as ClickHouse compiles it for RE2: on bytes, `.` matching a newline.
+fn compile(function: &str, pattern: &str) -> Result<regex::bytes::Regex> {
+    regex::bytes::RegexBuilder::new(pattern).dot_matches_new_line(true).build().map_err(|e| {
+        datafusion::error::DataFusionError::Execution(format!(
+            "{function}: the pattern does not compile as this engine's regular expression (CANNOT_COMPILE_REGEXP): {e}"
+        ))
+    })
+}
+
+/// `ch_match(s, pattern)`: ClickHouse's `match`, 1 when the constant pattern matches somewhere in `s` (DataFusion's
+/// `regexp_like` is not used: its simplification into `LIKE` reads an escaped backslash as `LIKE`'s escape).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Match {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Match {
+    fn name(&self) -> &str {
+        "ch_match"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        if args.iter().all(text) {
+            return Ok(DataType::UInt8);
+        }
+        exec_err!(
+            "Illegal types {} of arguments of function match: it takes strings (ILLEGAL_TYPE_OF_ARGUMENT)",
+            args.iter().map(|t| ChType::from_arrow(t).to_string()).collect::<Vec<_>>().join(", ")
+        )
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let Some(pattern) = constant_text("match", &args.args[1])? else {
+            return Ok(ColumnarValue::Array(datafusion::arrow::array::new_null_array(&DataType::UInt8, rows)));
+        };
+        let re = compile("match", &pattern)?;
+        let strings = cast(&args.args[0].to_array(rows)?, &DataType::Utf8)?;
+        let out: datafusion::arrow::array::UInt8Array =
+            strings.as_string::<i32>().iter().map(|v| v.map(|v| u8::from(re.is_match(v.as_bytes())))).collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
 }

@@ -726,6 +726,22 @@ fn dates(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, 
             )
         }
         "toYear" => format!("ch_to_uint16(date_part('year', {}))", one(call)?),
+        "toQuarter" => format!("ch_to_uint8(date_part('quarter', {}))", one(call)?),
+        "toISOWeek" => format!("ch_week({}, 3)", one(call)?),
+        "toISOYear" => format!("ch_iso_year({}, 3)", one(call)?),
+        // `toWeek(x[, mode])`, `toYearWeek(x[, mode])`: the mode a constant, 0 by default (see the `dates` module).
+        "toWeek" | "toYearWeek" => {
+            arity(call, 1..=2)?;
+            let mode = match a.get(1).map(|m| m.trim()) {
+                None => "0",
+                Some(m) if m.parse::<u8>().is_ok() => m,
+                Some(_) => {
+                    return Err(EngineError::Unsupported(format!("{name} with a mode that is not a number literal")));
+                }
+            };
+            let f = if name == "toWeek" { "ch_week" } else { "ch_year_week" };
+            format!("{f}({}, {mode})", a[0])
+        }
         "toMonth" => format!("ch_to_uint8(date_part('month', {}))", one(call)?),
         "toDayOfMonth" => format!("ch_to_uint8(date_part('day', {}))", one(call)?),
         // Of a date-time only: a `Date` has no time of day in ClickHouse.
@@ -817,6 +833,9 @@ fn conditionals(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<
         }
         // The value, and the type's default (0, '', 1970-01-01) for a NULL, as ClickHouse reads the nested column.
         "assumeNotNull" => format!("ch_zero_if_null({})", one(call)?),
+        // The value; its type `Nullable` (see the hints), and so for the aggregates of it (`sum(toNullable(x))` of
+        // no row is NULL).
+        "toNullable" => format!("ch_nullable_marker({})", one(call)?),
         "isNull" => format!("(({}) IS NULL)", one(call)?),
         "isNotNull" => format!("(({}) IS NOT NULL)", one(call)?),
         _ => return Ok(None),
@@ -1037,6 +1056,8 @@ fn strings(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
             )
         }
         "reverse" => format!("ch_reverse({})", one(call)?),
+        // Code points in reverse order: DataFusion's `reverse`.
+        "reverseUTF8" => format!("reverse({})", one(call)?),
         "repeat" => {
             arity(call, 2..=2)?;
             format!("repeat({}, ch_to_int64({}))", a[0], a[1])
@@ -1055,21 +1076,20 @@ fn strings(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
             arity(call, 2..=2)?;
             format!("ch_position(ch_lower_ascii(ch_to_string({})), ch_lower_ascii(ch_to_string({})))", a[0], a[1])
         }
-        // Regular expressions: RE2 in ClickHouse, Rust's `regex` here; they agree but for classes that are
-        // Unicode-aware here and ASCII in RE2 (`\w`, `\d`, `\s`, `\b`), refused.
+        // Regular expressions: RE2 in ClickHouse, Rust's `regex` here (see `regex_pattern`).
+        "replaceRegexpOne" | "replaceRegexpAll" | "regexp_replace" => {
+            arity(call, 3..=3)?;
+            // The pattern as written: the function reads it (see the `strings` module).
+            let pattern = sql_string(&regex_pattern(name, &a[1])?);
+            let f = if name == "replaceRegexpOne" { "ch_replace_regexp_one" } else { "ch_replace_regexp_all" };
+            format!("{f}({}, {pattern}, {})", a[0], a[2])
+        }
         "match" | "extract" => {
             arity(call, 2..=2)?;
-            let pattern = string_literal(&a[1])
-                .ok_or_else(|| EngineError::Unsupported(format!("`{name}` with a pattern that is not a literal")))?;
-            if ["\\w", "\\W", "\\d", "\\D", "\\s", "\\S", "\\b", "\\B", "[[:"].iter().any(|c| pattern.contains(c)) {
-                return Err(EngineError::Unsupported(format!(
-                    "`{name}` with a class (\\w, \\d, \\s, \\b, [[:…:]]) that RE2 reads as ASCII and this engine as Unicode"
-                )));
-            }
             // ClickHouse compiles the pattern with RE2's `dot_nl`: `.` matches a newline.
-            let pattern = sql_string(&format!("(?s){pattern}"));
+            let pattern = sql_string(&format!("(?s){}", regex_pattern(name, &a[1])?));
             match name {
-                "match" => format!("ch_to_uint8(regexp_like({}, {pattern}))", a[0]),
+                "match" => format!("ch_match({}, {})", a[0], sql_string(&regex_pattern(name, &a[1])?)),
                 _ => format!(
                     "CASE WHEN ({s}) IS NULL THEN NULL ELSE coalesce(array_element(regexp_match({s}, {pattern}), 1), \
                      '') END",
@@ -1500,6 +1520,42 @@ fn snake_case(name: &str) -> String {
         out.push(c.to_ascii_lowercase());
     }
     out
+}
+
+/// A regular expression's pattern (a string literal), for Rust's `regex`. RE2 and `regex` agree but for the classes
+/// `\\d`, `\\s` and `\\w`, ASCII in RE2 and Unicode in `regex`: written out here as RE2's ASCII sets (`\\s` is RE2's
+/// `[\\t\\n\\f\\r ]`, without `\\v`); the word boundaries `\\b`, `\\B` are refused. (POSIX classes, `[[:alpha:]]`,
+/// are ASCII in both.)
+fn regex_pattern(name: &str, arg: &str) -> Result<String, EngineError> {
+    let pattern = string_literal(arg)
+        .ok_or_else(|| EngineError::Unsupported(format!("`{name}` with a pattern that is not a literal")))?;
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('d') => out.push_str("[0-9]"),
+            Some('D') => out.push_str("[^0-9]"),
+            Some('s') => out.push_str("[\\t\\n\\f\\r ]"),
+            Some('S') => out.push_str("[^\\t\\n\\f\\r ]"),
+            Some('w') => out.push_str("[0-9A-Za-z_]"),
+            Some('W') => out.push_str("[^0-9A-Za-z_]"),
+            Some('b' | 'B') => {
+                return Err(EngineError::Unsupported(format!(
+                    "`{name}` with a word boundary (\\b, \\B), ASCII in RE2 and Unicode in this engine"
+                )));
+            }
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    Ok(out)
 }
 
 pub(super) fn one(call: &Call) -> Result<&str, EngineError> {
