@@ -740,6 +740,7 @@ impl DataFusionEngine {
         super::sums::register(&ctx);
         super::dates::register(&ctx);
         super::strings::register(&ctx);
+        super::arrays::register(&ctx);
         super::text::register(&ctx);
         super::joins::register(&ctx);
         super::funnels::register(&ctx);
@@ -933,6 +934,14 @@ fn exec_error(mut e: datafusion::error::DataFusionError) -> EngineError {
     if text.contains("does not satisfy order requirements") {
         return EngineError::Unsupported(
             "ORDER BY or PARTITION BY a comparison of a function's result (DataFusion's planner cannot sort by it)"
+                .into(),
+        );
+    }
+    // DataFusion plans `x IN (SELECT …)` and `EXISTS (…)` as joins only in a filter (WHERE, HAVING).
+    if text.contains("does not support logical expression InSubquery") || text.contains("logical expression Exists") {
+        return EngineError::Unsupported(
+            "`IN (subquery)` or `EXISTS` outside WHERE and HAVING (in the select list, ORDER BY or a join \
+             condition)"
                 .into(),
         );
     }

@@ -312,6 +312,23 @@ pub fn register(ctx: &SessionContext) {
             ctx.register_udf(udf(name, Kind::Json(Json::Typed { signed, bits }), variadic()));
         }
     }
+    for element in [
+        DataType::Int8,
+        DataType::Int16,
+        DataType::Int32,
+        DataType::Int64,
+        DataType::UInt8,
+        DataType::UInt16,
+        DataType::UInt32,
+        DataType::UInt64,
+        DataType::Float32,
+        DataType::Float64,
+    ] {
+        let name: &'static str = Box::leak(
+            format!("ch_json_array_{}", ChType::from_arrow(&element).to_string().to_lowercase()).into_boxed_str(),
+        );
+        ctx.register_udf(udf(name, Kind::Json(Json::TypedArray(element)), variadic()));
+    }
     for (name, spread) in [
         ("ch_var_pop", Spread::VarPop),
         ("ch_var_samp", Spread::VarSamp),
@@ -395,6 +412,10 @@ enum Json {
     },
     /// `JSONExtract(…, 'Float32' | 'Float64')`: a number, or a boolean as 1/0; anything else 0.
     TypedFloat,
+    /// `JSONExtract(…, 'Array(T)')` of a number type `T` (the element type): each element as `Typed`/`TypedFloat`
+    /// reads it (an element it cannot read is 0), and `[]` when no element reads as `T` (ClickHouse's
+    /// `were_valid_elements`) or the value is not an array.
+    TypedArray(DataType),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -624,6 +645,7 @@ impl ScalarUDFImpl for ChFunction {
                 Json::Bool | Json::Has => DataType::UInt8,
                 Json::Length => DataType::UInt64,
                 Json::Keys | Json::ArrayRaw => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+                Json::TypedArray(element) => DataType::List(Arc::new(Field::new("item", element.clone(), true))),
             },
         })
     }
@@ -1655,45 +1677,74 @@ fn json(kind: &Json, arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
         Json::TypedFloat => {
             let mut b = Float64Builder::new();
             for r in 0..rows {
-                at(r, &mut |v| {
-                    b.append_value(match v {
-                        Some(Doc::Bool(t)) => f64::from(u8::from(*t)),
-                        Some(v) => v.to_f64(),
-                        None => 0.0,
-                    });
-                });
+                at(r, &mut |v| b.append_value(v.and_then(json_float).unwrap_or(0.0)));
             }
             Arc::new(b.finish())
         }
         Json::Typed { signed, bits } => {
-            let (min, max): (i128, i128) =
-                if *signed { (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1) } else { (0, (1i128 << bits) - 1) };
-            let value = |v: Option<&Doc>| -> i128 {
-                match v {
-                    Some(Doc::Bool(t)) => i128::from(*t),
-                    Some(v) => match v.number() {
-                        Some(Doc::Int(n)) => i128::from(n),
-                        Some(Doc::UInt(n)) => i128::from(n),
-                        Some(Doc::Float(f)) if f >= min as f64 && f <= max as f64 => f.trunc() as i128,
-                        _ => 0,
-                    },
-                    None => 0,
-                }
-            };
-            let in_range = |n: i128| if (min..=max).contains(&n) { n } else { 0 };
+            let read = |v: Option<&Doc>| v.and_then(|v| json_integer(v, *signed, *bits)).unwrap_or(0);
             if *signed {
                 let mut b = Int64Builder::new();
                 for r in 0..rows {
-                    at(r, &mut |v| b.append_value(in_range(value(v)) as i64));
+                    at(r, &mut |v| b.append_value(read(v) as i64));
                 }
                 Arc::new(b.finish())
             } else {
                 let mut b = UInt64Builder::new();
                 for r in 0..rows {
-                    at(r, &mut |v| b.append_value(in_range(value(v)) as u64));
+                    at(r, &mut |v| b.append_value(read(v) as u64));
                 }
                 Arc::new(b.finish())
             }
+        }
+        Json::TypedArray(element) => {
+            // Every element as f64 or i128 (exact in each), then cast to the element type (in range: exact).
+            let float = element.is_floating();
+            let (signed, bits) = match ChType::from_arrow(element) {
+                ChType::Int { signed, bits } => (signed, bits),
+                _ => (true, 64),
+            };
+            let mut lengths = Vec::with_capacity(rows);
+            let (mut floats, mut integers) = (Vec::new(), Vec::new());
+            for r in 0..rows {
+                at(r, &mut |v| {
+                    let items = match v {
+                        Some(Doc::Array(items)) => items.as_slice(),
+                        _ => &[],
+                    };
+                    let before = (floats.len(), integers.len());
+                    let mut valid = false;
+                    for item in items {
+                        if float {
+                            let x = json_float(item);
+                            valid |= x.is_some();
+                            floats.push(x.unwrap_or(0.0));
+                        } else {
+                            let x = json_integer(item, signed, bits);
+                            valid |= x.is_some();
+                            integers.push(x.unwrap_or(0));
+                        }
+                    }
+                    if !valid {
+                        floats.truncate(before.0);
+                        integers.truncate(before.1);
+                    }
+                    lengths.push(if valid { items.len() } else { 0 });
+                });
+            }
+            let values: ArrayRef = if float {
+                Arc::new(datafusion::arrow::array::Float64Array::from(floats))
+            } else if signed {
+                Arc::new(datafusion::arrow::array::Int64Array::from_iter_values(integers.iter().map(|&n| n as i64)))
+            } else {
+                Arc::new(datafusion::arrow::array::UInt64Array::from_iter_values(integers.iter().map(|&n| n as u64)))
+            };
+            Arc::new(datafusion::arrow::array::ListArray::try_new(
+                Arc::new(Field::new("item", element.clone(), true)),
+                datafusion::arrow::buffer::OffsetBuffer::from_lengths(lengths),
+                cast(&values, element)?,
+                None,
+            )?)
         }
         Json::Length => {
             let mut b = UInt64Builder::new();
@@ -1743,6 +1794,33 @@ fn json(kind: &Json, arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
             Arc::new(b.finish())
         }
     })
+}
+
+/// A JSON value as `JSONExtract(…, 'IntN'/'UIntN')` reads it: a number (or a number written as a string) within the
+/// type's range, truncated toward zero, or a boolean as 1/0; None for anything else (ClickHouse's default, 0).
+fn json_integer(v: &super::json::Json, signed: bool, bits: u8) -> Option<i128> {
+    use super::json::Json as Doc;
+    let (min, max): (i128, i128) =
+        if signed { (-(1i128 << (bits - 1)), (1i128 << (bits - 1)) - 1) } else { (0, (1i128 << bits) - 1) };
+    let n = match v {
+        Doc::Bool(t) => i128::from(*t),
+        v => match v.number()? {
+            Doc::Int(n) => i128::from(n),
+            Doc::UInt(n) => i128::from(n),
+            Doc::Float(f) if f >= min as f64 && f <= max as f64 => f.trunc() as i128,
+            _ => return None,
+        },
+    };
+    (min..=max).contains(&n).then_some(n)
+}
+
+/// A JSON value as `JSONExtract(…, 'Float64')` reads it: a number or a boolean as 1/0; None for anything else.
+fn json_float(v: &super::json::Json) -> Option<f64> {
+    use super::json::Json as Doc;
+    match v {
+        Doc::Bool(t) => Some(f64::from(u8::from(*t))),
+        v => v.number().map(|n| n.to_f64()),
+    }
 }
 
 /// Which spread `Moments` gives.

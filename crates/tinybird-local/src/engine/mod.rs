@@ -4,6 +4,7 @@
 //! implementation; its ClickHouse compatibility layer lives in [`compat`] and [`functions`].
 
 mod arithmetic;
+mod arrays;
 pub mod clickhouse;
 pub mod compat;
 mod datafusion;

@@ -268,6 +268,10 @@ async fn scalars_match_clickhouse() {
     check(&e, r#"SELECT JSONExtractRaw('{"a":[1,2]}', 'a')"#, "String", "\"[1,2]\"").await;
     check(&e, r#"SELECT JSONHas('{"a":1}', 'b')"#, "UInt8", "0").await;
     check(&e, r#"SELECT JSONExtract('{"a":3}', 'a', 'Int32')"#, "Int32", "3").await;
+    // An element that does not read as the type is 0; none reading as it, an empty array (as ClickHouse).
+    check(&e, r#"SELECT JSONExtract('{"a":[1,"2","x",1.5]}', 'a', 'Array(Int32)')"#, "Array(Int32)", "[1,2,0,1]").await;
+    check(&e, r#"SELECT JSONExtract('{"a":["x",null,300]}', 'a', 'Array(UInt8)')"#, "Array(UInt8)", "[]").await;
+    check(&e, r#"SELECT JSONExtract('[1,"a"]', 'Array(String)')"#, "Array(String)", "[\"1\",\"a\"]").await;
     check(&e, &one("toString(ts)", 1), "String", "\"2024-01-15 10:30:45\"").await;
     check(&e, "SELECT toString(1.0)", "String", "\"1\"").await;
     check(&e, "SELECT toInt32('42')", "Int32", "42").await;
@@ -317,7 +321,9 @@ async fn unsupported_constructs_fail_naming_them() {
         ("SELECT t.id FROM t ANY LEFT JOIN t AS u ON t.id < u.id", "ANY JOIN without an equality"),
         ("SELECT * FROM t SETTINGS max_threads = 1, join_use_nulls = 1", "the setting `join_use_nulls = 1`"),
         ("SELECT sumMerge(id) FROM t", "sumMerge"),
-        ("SELECT JSONExtract(name, 'Array(Int64)') FROM t", "JSONExtract to type Array(Int64)"),
+        ("SELECT JSONExtract(name, 'Array(Nullable(Int64))') FROM t", "JSONExtract to type Array(Nullable(Int64))"),
+        ("SELECT id IN (SELECT id FROM t) FROM t", "`IN (subquery)` or `EXISTS` outside WHERE and HAVING"),
+        ("SELECT x FROM t LEFT ARRAY JOIN [id] AS x", "ARRAY JOIN LEFT of an expression"),
     ] {
         let err = e.query(sql).await.unwrap_err();
         assert!(matches!(err, EngineError::Unsupported(_)), "{sql}: {err:?}");

@@ -962,7 +962,7 @@ fn arrays(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>,
         }
         "indexOf" => {
             arity(call, 2..=2)?;
-            format!("ch_to_uint64(coalesce(array_position({}, {}), 0))", a[0], a[1])
+            format!("ch_to_uint64(ch_zero_if_null(array_position({}, {})))", a[0], a[1])
         }
         _ => return Ok(None),
     };
@@ -1203,24 +1203,45 @@ fn json(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, E
             let ty = string_literal(&a[a.len() - 1])
                 .ok_or_else(|| EngineError::Unsupported("JSONExtract with a non-literal type".into()))?;
             let path = a[..a.len() - 1].join(", ");
-            match ty.as_str() {
-                "String" => format!("ch_json_string({path})"),
-                "Bool" => format!("ch_json_bool({path})"),
-                // Within the type's range or 0, booleans 1/0 (see `Json::Typed`); the cast is then exact.
-                t @ ("Int8" | "Int16" | "Int32" | "Int64" | "UInt8" | "UInt16" | "UInt32" | "UInt64") => {
-                    let (signed, bits) = t.strip_prefix('U').map_or((true, &t[3..]), |u| (false, &u[3..]));
-                    let f = cast_fn(t).unwrap_or("ch_to_int64");
-                    format!("{f}(ch_json_typed_{}{bits}({path}))", if signed { "i" } else { "u" })
+            // `Array(T)`: each element of the array (its raw JSON) read as `T`; anything but an array is `[]`.
+            if let Some(element) = ty.strip_prefix("Array(").and_then(|t| t.strip_suffix(')')) {
+                match element.trim() {
+                    // Each element's text, as `JSONExtractString` reads it.
+                    "String" => {
+                        const ELEMENT: &str = "__tb_json_element";
+                        let sql = format!("array_transform(ch_json_array_raw({path}), {LAMBDA})");
+                        return with_lambda(&sql, ELEMENT, &format!("ch_json_string({ELEMENT})")).map(Some);
+                    }
+                    // Numbers (see `Json::TypedArray`).
+                    t @ ("Int8" | "Int16" | "Int32" | "Int64" | "UInt8" | "UInt16" | "UInt32" | "UInt64"
+                    | "Float32" | "Float64") => format!("ch_json_array_{}({path})", t.to_lowercase()),
+                    other => return Err(EngineError::Unsupported(format!("JSONExtract to type Array({other})"))),
                 }
-                t @ ("Float32" | "Float64") => {
-                    format!("{}(ch_json_typed_float({path}))", cast_fn(t).unwrap_or("ch_to_float64"))
-                }
-                other => return Err(EngineError::Unsupported(format!("JSONExtract to type {other}"))),
+            } else {
+                json_extract_typed(&path, &ty)?
             }
         }
         _ => return Ok(None),
     };
     parse_expr(&sql).map(Some)
+}
+
+/// `JSONExtract(json, path…, 'T')` of a scalar type `T`, from the JSON and path arguments' text.
+fn json_extract_typed(path: &str, ty: &str) -> Result<String, EngineError> {
+    Ok(match ty {
+        "String" => format!("ch_json_string({path})"),
+        "Bool" => format!("ch_json_bool({path})"),
+        // Within the type's range or 0, booleans 1/0 (see `Json::Typed`); the cast is then exact.
+        t @ ("Int8" | "Int16" | "Int32" | "Int64" | "UInt8" | "UInt16" | "UInt32" | "UInt64") => {
+            let (signed, bits) = t.strip_prefix('U').map_or((true, &t[3..]), |u| (false, &u[3..]));
+            let f = cast_fn(t).unwrap_or("ch_to_int64");
+            format!("{f}(ch_json_typed_{}{bits}({path}))", if signed { "i" } else { "u" })
+        }
+        t @ ("Float32" | "Float64") => {
+            format!("{}(ch_json_typed_float({path}))", cast_fn(t).unwrap_or("ch_to_float64"))
+        }
+        other => return Err(EngineError::Unsupported(format!("JSONExtract to type {other}"))),
+    })
 }
 
 /// Where a rewrite's SQL takes its lambda (the rewrites' SQL dialect reads `x -> e` as an operator).
@@ -1241,9 +1262,11 @@ fn with_lambda(sql: &str, param: &str, body: &str) -> Result<Expr, EngineError> 
             ControlFlow::Continue(())
         }
     }
+    // The body in parentheses: printed into an outer call's text, `x -> (body)` reads back as one lambda (see
+    // `parse_expr`).
     let lambda = Expr::Lambda(LambdaFunction {
         params: OneOrManyWithParens::One(LambdaFunctionParameter { name: Ident::new(param), data_type: None }),
-        body: Box::new(parse_expr(body)?),
+        body: Box::new(Expr::Nested(Box::new(parse_expr(body)?))),
         syntax: LambdaSyntax::Arrow,
     });
     let mut expr = parse_expr(sql)?;
@@ -1259,6 +1282,8 @@ fn numbers(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
         // An aggregate's argument the hints read as Nullable (see `mark_nullable_aggregate_arguments`): itself.
         "__tb_nullable" => format!("ch_nullable_marker({})", one(call)?),
         "__tb_not_nullable" => format!("ch_not_nullable_marker({})", one(call)?),
+        // `LEFT ARRAY JOIN`'s array (see `array_joins_as_subqueries`).
+        "__tb_left_array" => format!("ch_left_array({})", one(call)?),
         // `toDecimal32(x, S)`: `Decimal(9, S)`; 64 and 128 bits are precision 18 and 38 (see the `decimals` module).
         n if n.starts_with("toDecimal") && n != "toDecimalString" => {
             let rest = &n["toDecimal".len()..];

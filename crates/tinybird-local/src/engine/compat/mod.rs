@@ -1192,13 +1192,37 @@ fn spend_rewrite_budget(text: &str) -> Result<(), EngineError> {
 }
 
 fn parse_expr(text: &str) -> Result<Expr, EngineError> {
+    use datafusion::sql::sqlparser::ast::{LambdaFunction, LambdaFunctionParameter, LambdaSyntax, OneOrManyWithParens};
+    /// A lambda a rewrite printed (`x -> (body)`, see `calls::with_lambda`), which the generic dialect reads as the
+    /// JSON operator `->`: a lambda again. (ClickHouse has no `->` but lambdas, and the rewrites print no other.)
+    struct Lambdas;
+    impl VisitorMut for Lambdas {
+        type Break = ();
+        fn post_visit_expr(&mut self, e: &mut Expr) -> ControlFlow<()> {
+            if let Expr::BinaryOp { left, op: BinaryOperator::Arrow, right } = e
+                && let Expr::Identifier(param) = left.as_ref()
+                && matches!(right.as_ref(), Expr::Nested(_))
+            {
+                *e = Expr::Lambda(LambdaFunction {
+                    params: OneOrManyWithParens::One(LambdaFunctionParameter { name: param.clone(), data_type: None }),
+                    body: right.clone(),
+                    syntax: LambdaSyntax::Arrow,
+                });
+            }
+            ControlFlow::Continue(())
+        }
+    }
     spend_rewrite_budget(text)?;
     let dialect = GenericDialect {};
-    Parser::new(&dialect)
+    let mut expr = Parser::new(&dialect)
         .with_recursion_limit(PARSER_RECURSION_LIMIT)
         .try_with_sql(text)
         .and_then(|mut p| p.parse_expr())
-        .map_err(|e| EngineError::Execution(format!("internal rewrite produced invalid SQL ({e}): {text}")))
+        .map_err(|e| EngineError::Execution(format!("internal rewrite produced invalid SQL ({e}): {text}")))?;
+    if text.contains("->") {
+        let _ = VisitMut::visit(&mut expr, &mut Lambdas);
+    }
+    Ok(expr)
 }
 
 /// `agg(x) FILTER (WHERE c)` is ClickHouse's `aggIf(x, c)` (so it reads, and names, it): `count() FILTER (WHERE c)`
@@ -1395,8 +1419,8 @@ fn generators_as_ranges(query: &mut Query) -> Result<(), EngineError> {
 /// `FROM t [AS a] ARRAY JOIN arr [AS x]` → `FROM (SELECT *, arrayJoin(arr) AS x FROM t [AS a]) AS a`: each row
 /// once per element of its array, rows with an empty array dropped, before WHERE (ClickHouse's `ARRAY JOIN`).
 /// Without an alias, `arr` itself is the element (`* REPLACE`). Only over one table or subquery with no other join,
-/// one array at a time, and with no `*` selected from the result; `LEFT ARRAY JOIN` (which keeps empty arrays as
-/// a default element) and the rest are refused by name.
+/// one array at a time, and with no `*` selected from the result; `LEFT ARRAY JOIN` (which keeps an empty array as
+/// one default element) of a column only. The rest is refused by name.
 fn array_joins_as_subqueries(query: &mut Query) -> Result<(), EngineError> {
     use datafusion::sql::sqlparser::ast::{JoinOperator, Select, TableAlias, TableFactor};
     struct ArrayJoins(Option<EngineError>);
@@ -1407,9 +1431,8 @@ fn array_joins_as_subqueries(query: &mut Query) -> Result<(), EngineError> {
         }
         let [from] = select.from.as_mut_slice() else { return refused("over several tables") };
         let [join] = from.joins.as_slice() else { return refused("with other joins or several ARRAY JOINs") };
-        if matches!(join.join_operator, JoinOperator::LeftArrayJoin) {
-            return refused("LEFT (it keeps empty arrays as a default element)");
-        }
+        // `LEFT ARRAY JOIN col`: an empty array as one default element (see the `arrays` module).
+        let left = matches!(join.join_operator, JoinOperator::LeftArrayJoin);
         if select.projection.iter().any(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..))) {
             return refused("with `*` selected");
         }
@@ -1423,6 +1446,7 @@ fn array_joins_as_subqueries(query: &mut Query) -> Result<(), EngineError> {
                         Some((e.clone(), column.name.clone()))
                     }
                     ([_], [_]) => return refused("of an expression without an alias"),
+                    _ if left => return refused("LEFT of several arrays"),
                     _ => {
                         let subquery = zipped_arrays(from)?;
                         return finish(from, subquery);
@@ -1432,6 +1456,11 @@ fn array_joins_as_subqueries(query: &mut Query) -> Result<(), EngineError> {
             _ => None,
         };
         let is_expression = listed.is_some();
+        if left && is_expression {
+            return refused(
+                "LEFT of an expression (its empty arrays' default element depends on a type not known here)",
+            );
+        }
         let (array, column, element) = match (&join.relation, listed) {
             (_, Some((expr, alias))) => (expr, String::new(), Some(alias)),
             (TableFactor::Table { name: array, alias: element, args: None, .. }, None) => (
@@ -1459,6 +1488,7 @@ fn array_joins_as_subqueries(query: &mut Query) -> Result<(), EngineError> {
         if let SetExpr::Select(inner) = subquery.body.as_mut() {
             inner.from[0].relation = source;
             // The array, as the tree says it (never printed and read again).
+            let array = if left { dialect::call("__tb_left_array", vec![array]) } else { array };
             let unfolded = dialect::call("arrayJoin", vec![array]);
             match &mut inner.projection[..] {
                 [_, SelectItem::ExprWithAlias { expr, .. }] => *expr = unfolded,

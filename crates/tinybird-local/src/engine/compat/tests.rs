@@ -17,7 +17,7 @@ fn names_unsupported_constructs() {
         ("SELECT * FROM t FINAL", "FINAL"),
         ("SELECT * FROM t SAMPLE 1 / 2", "SAMPLE"),
         ("SELECT * FROM t SETTINGS max_threads = 1, join_use_nulls = 1", "the setting `join_use_nulls = 1`"),
-        ("SELECT a FROM t LEFT ARRAY JOIN arr", "ARRAY JOIN LEFT"),
+        ("SELECT a FROM t LEFT ARRAY JOIN [a, 1] AS x", "ARRAY JOIN LEFT of an expression"),
         ("SELECT a FROM t JOIN u ON t.a = u.a ARRAY JOIN arr", "ARRAY JOIN with other joins"),
         ("SELECT toUnknownThing(a) FROM t", "toUnknownThing"),
     ] {
