@@ -741,6 +741,7 @@ impl DataFusionEngine {
         super::dates::register(&ctx);
         super::strings::register(&ctx);
         super::arrays::register(&ctx);
+        super::states::register(&ctx);
         super::text::register(&ctx);
         super::joins::register(&ctx);
         super::funnels::register(&ctx);
@@ -1098,6 +1099,13 @@ impl DataFusionEngine {
                 DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => unnamed(f.data_type()),
                 _ => false,
             }
+        }
+        if let Some(f) = schema.fields().iter().find(|f| super::states::is_state(f.data_type())) {
+            return Err(EngineError::Unsupported(format!(
+                "the result column `{}`, a -State value (ClickHouse returns its binary AggregateFunction state; \
+                 finish it with -Merge)",
+                f.name()
+            )));
         }
         if let Some(f) = schema.fields().iter().find(|f| unnamed(f.data_type())) {
             return Err(EngineError::Unsupported(format!(

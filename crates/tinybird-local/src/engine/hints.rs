@@ -596,6 +596,16 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
             if NEVER_NULLABLE.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
                 return Some(Wrappers::PLAIN);
             }
+            // `-State` and `-Merge` (see `compat::calls::STATES`): the merged result is as the aggregate's, `Nullable`
+            // for a `sum` or `avg` of a `Nullable` argument, never `LowCardinality`.
+            if let Some(base) = name.strip_suffix("State").or_else(|| name.strip_suffix("Merge"))
+                && matches!(base, "count" | "sum" | "avg" | "uniq" | "uniqExact")
+                && args.len() <= 1
+            {
+                let nullable = matches!(base, "sum" | "avg")
+                    && args.first().map(|a| of(a, scope)).is_some_and(|w| w.is_some_and(|w| w.nullable));
+                return Some(Wrappers { nullable, ..Wrappers::PLAIN });
+            }
             // `transform(x, from, to, default)`: never Nullable, `LowCardinality` when `x` is (`transform(x, from,
             // to)` has x's type).
             if name == "transform" && args.len() == 4 {

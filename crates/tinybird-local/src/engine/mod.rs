@@ -24,6 +24,7 @@ pub mod names;
 mod order;
 mod quantiles;
 pub mod runtime;
+mod states;
 mod strings;
 mod sums;
 mod text;

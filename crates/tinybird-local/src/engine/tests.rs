@@ -320,7 +320,8 @@ async fn unsupported_constructs_fail_naming_them() {
         ("SELECT t.id FROM t ANY RIGHT JOIN t AS u ON t.id = u.id", "ANY INNER, RIGHT or FULL JOIN"),
         ("SELECT t.id FROM t ANY LEFT JOIN t AS u ON t.id < u.id", "ANY JOIN without an equality"),
         ("SELECT * FROM t SETTINGS max_threads = 1, join_use_nulls = 1", "the setting `join_use_nulls = 1`"),
-        ("SELECT sumMerge(id) FROM t", "sumMerge"),
+        ("SELECT groupArrayMerge(id) FROM t", "groupArrayMerge"),
+        ("SELECT countState() FROM t", "a -State value"),
         ("SELECT JSONExtract(name, 'Array(Nullable(Int64))') FROM t", "JSONExtract to type Array(Nullable(Int64))"),
         ("SELECT id IN (SELECT id FROM t) FROM t", "`IN (subquery)` or `EXISTS` outside WHERE and HAVING"),
         ("SELECT x FROM t LEFT ARRAY JOIN [id] AS x", "ARRAY JOIN LEFT of an expression"),
@@ -330,6 +331,13 @@ async fn unsupported_constructs_fail_naming_them() {
         assert!(err.to_string().contains(construct), "{sql}: {err}");
     }
     assert_eq!(e.query("SELECT * FROM nope").await.unwrap_err(), EngineError::UnknownTable("nope".into()));
+    // Refused while planning, by the function that sees the types.
+    let err = e.query("SELECT sumMerge(s) FROM (SELECT sumState(toFloat64(id)) AS s FROM t)").await.unwrap_err();
+    assert!(err.to_string().contains("does not support sumMerge of a state of floats"), "{err}");
+    // A state merged by another aggregate's -Merge is ClickHouse's error.
+    let err = e.query("SELECT uniqMerge(c) FROM (SELECT countState() AS c FROM t)").await.unwrap_err();
+    assert!(err.to_string().contains("expected AggregateFunction(uniq"), "{err}");
+    check(&e, "SELECT countMerge(c) FROM (SELECT countState() AS c FROM t GROUP BY id)", "UInt64", "3").await;
 }
 
 #[tokio::test]

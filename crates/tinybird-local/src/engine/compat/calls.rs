@@ -305,9 +305,87 @@ fn as_u64(inner: String) -> String {
     format!("ch_to_uint64({inner})")
 }
 
+/// The aggregates whose `-State` and `-Merge` this engine computes. A state is a struct whose first field,
+/// `__tb_state_<aggregate>`, holds what the aggregate keeps: `count`'s count, `sum`'s sum, `avg`'s sum (and its
+/// `count`), `uniq`'s and `uniqExact`'s distinct values (ClickHouse's `uniq` is exact at the sizes this engine runs).
+/// `-Merge` takes only a state of its own aggregate (ClickHouse's error otherwise, see `ch_state_value`); a state
+/// selected as a result (ClickHouse's binary `AggregateFunction` value) is refused.
+const STATES: &[&str] = &["count", "sum", "avg", "uniq", "uniqExact"];
+
+/// `countState(…)`, `sumState(x)`, `avgState(x)`, `uniqState(x)`, `uniqExactState(x)`.
+fn state(call: &Call, base: &str, nullable: &dyn Fn(&str) -> bool) -> Result<Expr, EngineError> {
+    let of = |name: &str| -> Result<Expr, EngineError> {
+        let inner = Call {
+            name: name.to_string(),
+            params: call.params.clone(),
+            args: call.args.clone(),
+            distinct: call.distinct,
+            star: call.star,
+            windowed: false,
+        };
+        aggregates(&inner, nullable)?.ok_or_else(|| EngineError::Unsupported(format!("`{}`", call.name)))
+    };
+    if call.distinct || !call.params.is_empty() {
+        return Err(EngineError::Unsupported(format!("`{}` with DISTINCT or parameters", call.name)));
+    }
+    let field = format!("'__tb_state_{base}'");
+    let sql = match base {
+        "count" | "sum" => format!("named_struct({field}, {})", of(base)?),
+        "avg" => {
+            arity(call, 1..=1)?;
+            format!("named_struct({field}, {}, 'count', {})", of("sum")?, of("count")?)
+        }
+        _ => {
+            // The distinct values but NULL (which `uniq` skips).
+            if call.args.len() != 1 {
+                return Err(EngineError::Unsupported(format!("`{}` of several arguments", call.name)));
+            }
+            let mut values = parse_expr(&format!("array_agg(DISTINCT {})", call.args[0]))?;
+            if let Expr::Function(func) = &mut values {
+                func.filter = Some(Box::new(parse_expr(&format!("({}) IS NOT NULL", call.args[0]))?));
+            }
+            format!("named_struct({field}, ch_zero_if_null({values}))")
+        }
+    };
+    parse_expr(&sql)
+}
+
+/// `countMerge(s)`, `sumMerge(s)`, `avgMerge(s)`, `uniqMerge(s)`, `uniqExactMerge(s)`: the states' aggregate.
+fn merge(call: &Call, base: &str, nullable: &dyn Fn(&str) -> bool) -> Result<Expr, EngineError> {
+    arity(call, 1..=1)?;
+    if call.distinct || !call.params.is_empty() {
+        return Err(EngineError::Unsupported(format!("`{}` with DISTINCT or parameters", call.name)));
+    }
+    let value = format!("ch_state_value({}, '{base}')", call.args[0]);
+    // States of a `Nullable` argument (as the hints read the state's column): no value merges to NULL, not 0 (or nan).
+    let of_nullable = nullable_argument(&call.args[0], nullable);
+    let sql = match base {
+        "count" => as_u64(format!("ch_zero_if_null(sum({value}))")),
+        "sum" if of_nullable => format!("ch_sum({value})"),
+        "sum" => format!("ch_zero_if_null(ch_sum({value}))"),
+        "avg" => format!(
+            "CAST(ch_zero_if_null(ch_sum(get_field({value}, '__tb_state_avg'))) AS DOUBLE) / \
+             {}",
+            if of_nullable {
+                format!("CAST(nullif(ch_zero_if_null(sum(get_field({value}, 'count'))), 0) AS DOUBLE)")
+            } else {
+                format!("CAST(ch_zero_if_null(sum(get_field({value}, 'count'))) AS DOUBLE)")
+            }
+        ),
+        _ => as_u64(format!("ch_zero_if_null(cardinality(array_distinct(flatten(array_agg({value})))))")),
+    };
+    parse_expr(&sql)
+}
+
 /// Aggregate functions (with ClickHouse's result types and empty-set values).
 fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, EngineError> {
     let (a, p, name) = (&call.args, &call.params, call.name.as_str());
+    if let Some(base) = name.strip_suffix("State").filter(|b| STATES.contains(b)) {
+        return state(call, base, nullable).map(Some);
+    }
+    if let Some(base) = name.strip_suffix("Merge").filter(|b| STATES.contains(b)) {
+        return merge(call, base, nullable).map(Some);
+    }
     let sql = match name {
         "count" | "COUNT" | "Count" => {
             if call.star || a.is_empty() {

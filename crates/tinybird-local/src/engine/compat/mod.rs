@@ -632,8 +632,10 @@ fn mark_in_select(
     base: &Query,
     catalog: &dyn Tables,
 ) {
-    const FAMILY: &[&str] =
-        &["min", "max", "avg", "any", "anyLast", "argMin", "argMax", "minIf", "maxIf", "avgIf", "sum", "sumIf"];
+    const FAMILY: &[&str] = &[
+        "min", "max", "avg", "any", "anyLast", "argMin", "argMax", "minIf", "maxIf", "avgIf", "sum", "sumIf",
+        "sumMerge", "avgMerge",
+    ];
     fn candidate(e: &Expr) -> Option<&Expr> {
         let Expr::Function(f) = e else { return None };
         if f.over.is_some() || !FAMILY.iter().any(|n| f.name.to_string().eq_ignore_ascii_case(n)) {

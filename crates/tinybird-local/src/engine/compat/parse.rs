@@ -1132,6 +1132,9 @@ pub fn parse_for(sql: &str, flavor: Flavor) -> Result<Query, EngineError> {
     let dialect = ClickHouseSql { users_forms: true };
     let mut parser = Parser::new(&dialect).with_recursion_limit(PARSER_RECURSION_LIMIT).with_tokens(tokens);
     let mut query = parse_query(&mut parser)?;
+    if parser.peek_keyword(Keyword::LIMIT) && has_limit_by(&query) {
+        query = limit_after_limit_by(&mut parser, query)?;
+    }
     while parser.consume_token(&Token::SemiColon) {}
     if parser.peek_token().token != Token::EOF {
         return Err(syntax(format!("unexpected `{}` after the end of the query", parser.peek_token().token)));
@@ -1160,6 +1163,69 @@ pub fn parse_for(sql: &str, flavor: Flavor) -> Result<Query, EngineError> {
         query.settings.get_or_insert_with(Vec::new).push(setting);
     }
     Ok(query)
+}
+
+fn has_limit_by(query: &Query) -> bool {
+    matches!(&query.limit_clause, Some(datafusion::sql::sqlparser::ast::LimitClause::LimitOffset { limit_by, .. }) if !limit_by.is_empty())
+}
+
+/// `… ORDER BY a LIMIT n BY k LIMIT m [OFFSET o]` (or `LIMIT o, m`): ClickHouse's last `LIMIT` over the rows `LIMIT
+/// BY` keeps, in the query's order. Read here, after the query (sqlparser stops at it), as a query around it:
+/// `SELECT * FROM (query) ORDER BY a LIMIT m OFFSET o`, ordered by the same selected columns.
+fn limit_after_limit_by(parser: &mut Parser<'_>, query: Query) -> Result<Query, EngineError> {
+    use datafusion::sql::sqlparser::ast::{
+        LimitClause, Offset, OffsetRows, OrderBy, OrderByKind, SetExpr, TableFactor,
+    };
+    parser.expect_keyword(Keyword::LIMIT).map_err(syntax)?;
+    let first = parser.parse_expr().map_err(syntax)?;
+    let (limit, offset) = if parser.consume_token(&Token::Comma) {
+        (parser.parse_expr().map_err(syntax)?, Some(first))
+    } else if parser.parse_keyword(Keyword::OFFSET) {
+        (first, Some(parser.parse_expr().map_err(syntax)?))
+    } else {
+        (first, None)
+    };
+    let order = match &query.order_by {
+        None => None,
+        Some(OrderBy { kind: OrderByKind::Expressions(items), .. }) => {
+            let mut outer = Vec::with_capacity(items.len());
+            for item in items {
+                let name = match &item.expr {
+                    Expr::Identifier(i) => i.clone(),
+                    Expr::CompoundIdentifier(parts) if !parts.is_empty() => parts[parts.len() - 1].clone(),
+                    _ => {
+                        return Err(EngineError::Unsupported(
+                            "LIMIT BY followed by LIMIT with ORDER BY on an expression that is not a selected column"
+                                .into(),
+                        ));
+                    }
+                };
+                let mut item = item.clone();
+                item.expr = Expr::Identifier(name);
+                outer.push(item);
+            }
+            Some(OrderBy { kind: OrderByKind::Expressions(outer), interpolate: None })
+        }
+        Some(_) => return Err(EngineError::Unsupported("ORDER BY ALL with LIMIT BY".into())),
+    };
+    let generic = datafusion::sql::sqlparser::dialect::GenericDialect {};
+    let mut outer = Parser::new(&generic)
+        .try_with_sql("SELECT * FROM (SELECT 1) AS __tb_limit_after_by")
+        .and_then(|mut p| p.parse_query())
+        .map_err(syntax)?;
+    if let SetExpr::Select(select) = outer.body.as_mut()
+        && let Some(from) = select.from.first_mut()
+        && let TableFactor::Derived { subquery, .. } = &mut from.relation
+    {
+        **subquery = query;
+    }
+    outer.order_by = order;
+    outer.limit_clause = Some(LimitClause::LimitOffset {
+        limit: Some(limit),
+        offset: offset.map(|value| Offset { value, rows: OffsetRows::None }),
+        limit_by: vec![],
+    });
+    Ok(*outer)
 }
 
 /// Whether `FINAL` was written on the tables of a query [`parse_for`] read (or `SETTINGS final = true`, which is
