@@ -21,6 +21,7 @@ use std::sync::Arc;
 /// Registers `ch_date_add`, `ch_datetime_only` and `ch_from_unix`.
 pub(super) fn register(ctx: &SessionContext) {
     ctx.register_udf(date_add_udf());
+    ctx.register_udf(wall_clock_udf());
     ctx.register_udf(ScalarUDF::new_from_impl(DateTimeOnly { signature: Signature::any(2, Volatility::Immutable) }));
     ctx.register_udf(ScalarUDF::new_from_impl(FromUnix { signature: Signature::any(1, Volatility::Immutable) }));
     for (name, op) in [("ch_to_unix64", Unix64::To), ("ch_from_unix64", Unix64::From)] {
@@ -876,5 +877,71 @@ impl ScalarUDFImpl for Week {
             ),
         };
         Ok(ColumnarValue::Array(out))
+    }
+}
+
+/// `ch_wall_clock(x, 'zone')`: a `DateTime` or `DateTime64` instant (stored as UTC) as the wall-clock time of `zone`,
+/// for a calendar function's time zone argument (`toDate(t, 'Europe/Madrid')`, `toHour(t, 'Asia/Tokyo')`,
+/// `formatDateTime(t, '%F', 'America/New_York')`): the function then reads the local date and time. Its result is
+/// consumed at once by that function, whose result (a Date, a number, text) holds no instant. A `Date` has no time of
+/// day and stays as it is, as in ClickHouse.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct WallClock {
+    signature: Signature,
+}
+
+pub(super) fn wall_clock_udf() -> ScalarUDF {
+    ScalarUDF::new_from_impl(WallClock { signature: Signature::any(2, Volatility::Immutable) })
+}
+
+impl ScalarUDFImpl for WallClock {
+    fn name(&self) -> &str {
+        "ch_wall_clock"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        match args {
+            [t @ (DataType::Date32 | DataType::Null), _] => Ok(t.clone()),
+            [DataType::Timestamp(unit, _), _] => Ok(DataType::Timestamp(*unit, None)),
+            [t, _] => exec_err!(
+                "tinybird-local's DataFusion engine supports a time zone argument of a DateTime, DateTime64 or Date \
+                 only, not of {}",
+                ChType::from_arrow(t)
+            ),
+            _ => exec_err!("ch_wall_clock takes a value and a time zone"),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let zone = match &args.args[1] {
+            ColumnarValue::Scalar(ScalarValue::Utf8(Some(z))) => z.clone(),
+            _ => return exec_err!("the time zone must be a string constant"),
+        };
+        let tz: chrono_tz::Tz = zone
+            .parse()
+            .map_err(|_| datafusion::error::DataFusionError::Execution(format!("Unknown time zone: {zone}")))?;
+        let values = args.args[0].to_array(args.number_rows)?;
+        let DataType::Timestamp(unit, _) = values.data_type().clone() else {
+            return Ok(ColumnarValue::Array(values));
+        };
+        let per_second = 10_i64.pow(unit_digits(&unit));
+        let ticks = cast(&values, &DataType::Int64)?;
+        let local = ticks.as_primitive::<Int64Type>().iter().map(|v| {
+            v.map(|v| {
+                let (seconds, fraction) = (v.div_euclid(per_second), v.rem_euclid(per_second));
+                let instant = DateTime::from_timestamp(seconds, 0).ok_or_else(|| {
+                    datafusion::error::DataFusionError::Execution("a date outside the calendar".into())
+                })?;
+                let wall = instant.with_timezone(&tz).naive_local().and_utc().timestamp();
+                Ok(wall * per_second + fraction)
+            })
+            .transpose()
+        });
+        let local: PrimitiveArray<Int64Type> = local.collect::<Result<_>>()?;
+        Ok(ColumnarValue::Array(cast(&(Arc::new(local) as ArrayRef), &DataType::Timestamp(unit, None))?))
     }
 }

@@ -272,6 +272,7 @@ pub(super) fn rewrite_function(expr: &Expr, nullable: &dyn Fn(&str) -> bool) -> 
             *arg = format!("ch_expect({}, 'condition', '{}')", typed_literal_text(arg), call.name);
         }
     }
+    zoned_as_wall_clock(&mut call)?;
     let name = call.name.as_str();
     let param_free = |c: &Call| {
         if c.params.is_empty() { Ok(()) } else { Err(EngineError::Unsupported(format!("parameters on `{}`", c.name))) }
@@ -303,6 +304,83 @@ type Family = fn(&Call, &dyn Fn(&str) -> bool) -> Result<Option<Expr>, EngineErr
 /// `count(…)` and friends are UInt64 in ClickHouse.
 fn as_u64(inner: String) -> String {
     format!("ch_to_uint64({inner})")
+}
+
+/// Calendar functions whose result holds no instant (a Date, a number, text), and the position of their optional
+/// time zone argument: `toHour(t, 'Asia/Tokyo')` is `toHour` of `t`'s wall-clock time in Tokyo (see
+/// `dates::WallClock`). Functions that return a `DateTime` of the zone (`toStartOfDay(t, 'Europe/Madrid')`,
+/// `toTimezone`) are refused: this engine has no instant typed with another zone.
+const ZONED: &[(&str, usize)] = &[
+    ("toDate", 1),
+    ("toYear", 1),
+    ("toQuarter", 1),
+    ("toMonth", 1),
+    ("toDayOfMonth", 1),
+    ("toDayOfYear", 1),
+    ("toHour", 1),
+    ("toMinute", 1),
+    ("toSecond", 1),
+    ("toYYYYMM", 1),
+    ("toYYYYMMDD", 1),
+    ("toYYYYMMDDhhmmss", 1),
+    ("toStartOfMonth", 1),
+    ("toStartOfQuarter", 1),
+    ("toStartOfYear", 1),
+    ("toMonday", 1),
+    ("toISOWeek", 1),
+    ("toISOYear", 1),
+    ("toString", 1),
+    ("formatDateTime", 2),
+    ("toWeek", 2),
+    ("toYearWeek", 2),
+    ("toStartOfWeek", 2),
+];
+
+/// A [`ZONED`] call's time zone argument (a string literal) taken off: UTC's names dropped, another zone's applied to
+/// the first argument as `ch_wall_clock(x, 'zone')`.
+fn zoned_as_wall_clock(call: &mut Call) -> Result<(), EngineError> {
+    // Functions whose result is an instant typed with the zone: refused with a zone, named.
+    const INSTANTS: &[(&str, usize)] = &[
+        ("toStartOfDay", 1),
+        ("toStartOfHour", 1),
+        ("toStartOfMinute", 1),
+        ("toStartOfFiveMinutes", 1),
+        ("toStartOfTenMinutes", 1),
+        ("toStartOfFifteenMinutes", 1),
+        ("toStartOfInterval", 2),
+        ("toDateTime", 1),
+        ("toTimezone", 1),
+        ("toTimeZone", 1),
+        ("now", 0),
+        ("date_trunc", 2),
+        ("dateTrunc", 2),
+    ];
+    if let Some((_, at)) = INSTANTS.iter().find(|(n, _)| *n == call.name)
+        && call.args.len() == at + 1
+        && !call.windowed
+    {
+        return Err(EngineError::Unsupported(format!(
+            "{} with a time zone argument (its result is a DateTime of that zone, `DateTime('UTC')` included, which \
+             this engine does not type)",
+            call.name
+        )));
+    }
+    let Some((_, at)) = ZONED.iter().find(|(n, _)| *n == call.name) else { return Ok(()) };
+    if call.args.len() != at + 1 || call.windowed {
+        return Ok(());
+    }
+    let Some(zone) = string_literal(&call.args[*at]) else {
+        return Err(EngineError::Unsupported(format!("{} with a time zone that is not a string literal", call.name)));
+    };
+    call.args.pop();
+    // `toString` takes a time zone with a date-time only (ClickHouse's error for a Date).
+    if call.name == "toString" {
+        call.args[0] = format!("ch_datetime_only({}, 'toString')", call.args[0]);
+    }
+    if !crate::types::is_utc(&zone) {
+        call.args[0] = format!("ch_wall_clock({}, {})", call.args[0], sql_string(&zone));
+    }
+    Ok(())
 }
 
 /// The aggregates whose `-State` and `-Merge` this engine computes. A state is a struct whose first field,
