@@ -3,6 +3,8 @@
 //! `LEFT ARRAY JOIN` does. The array must carry its declared ClickHouse type (a column): the default depends on it
 //! (`Array(Nullable(String))` gives NULL, `Array(String)` `''`, `Array(UUID)` the zero UUID), and this engine does not
 //! know the element type of an array it computed.
+//!
+//! Also `ch_array_cum_sum`, ClickHouse's `arrayCumSum`.
 
 use super::functions::default_of;
 use crate::types::ChType;
@@ -16,9 +18,10 @@ use datafusion::logical_expr::{
 use datafusion::prelude::SessionContext;
 use std::sync::Arc;
 
-/// Registers `ch_left_array`.
+/// Registers `ch_left_array` and `ch_array_cum_sum`.
 pub(super) fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::new_from_impl(LeftArray { signature: Signature::any(1, Volatility::Immutable) }));
+    ctx.register_udf(cum_sum_udf());
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -102,6 +105,115 @@ impl ScalarUDFImpl for LeftArray {
         };
         let out =
             ListArray::try_new(Arc::clone(item), OffsetBuffer::from_lengths(lengths), values, lists.nulls().cloned())?;
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+/// `ch_array_cum_sum(arr)`: ClickHouse's `arrayCumSum` of an array of integers or floats: the running sums left to
+/// right, in Int64 for signed integers, UInt64 for unsigned (wrapping as ClickHouse's adds), Float64 for floats.
+/// An array type with Nullable elements is ClickHouse's error.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct CumSum {
+    signature: Signature,
+}
+
+pub(super) fn cum_sum_udf() -> ScalarUDF {
+    ScalarUDF::new_from_impl(CumSum { signature: Signature::any(1, Volatility::Immutable) })
+}
+
+impl ScalarUDFImpl for CumSum {
+    fn name(&self) -> &str {
+        "ch_array_cum_sum"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
+        let item = |t: DataType| DataType::List(Arc::new(datafusion::arrow::datatypes::Field::new("item", t, true)));
+        match args {
+            [DataType::List(f)] if f.data_type().is_signed_integer() => Ok(item(DataType::Int64)),
+            [DataType::List(f)] if f.data_type().is_unsigned_integer() => Ok(item(DataType::UInt64)),
+            [DataType::List(f)] if f.data_type().is_floating() => Ok(item(DataType::Float64)),
+            [DataType::List(f)] if f.data_type() == &DataType::Null => Ok(item(DataType::Int64)),
+            [t] => exec_err!(
+                "arrayCumSum cannot add values of type {} (ILLEGAL_TYPE_OF_ARGUMENT)",
+                match t {
+                    DataType::List(f) => ChType::from_arrow(f.data_type()).to_string(),
+                    t => ChType::from_arrow(t).to_string(),
+                }
+            ),
+            _ => exec_err!("arrayCumSum takes one array"),
+        }
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use datafusion::arrow::array::{Float64Array, Int64Array, UInt64Array};
+        use datafusion::arrow::compute::cast;
+        use datafusion::arrow::datatypes::{Float64Type, Int64Type, UInt64Type};
+        let lists = args.args[0].to_array(args.number_rows)?;
+        let lists = lists.as_list::<i32>();
+        let target = match self.return_type(&[lists.data_type().clone()])? {
+            DataType::List(f) => f.data_type().clone(),
+            _ => DataType::Int64,
+        };
+        let values = lists.values();
+        if values.null_count() > 0 {
+            return exec_err!(
+                "arrayCumSum cannot add values of type Nullable({}) (ILLEGAL_TYPE_OF_ARGUMENT)",
+                ChType::from_arrow(values.data_type())
+            );
+        }
+        let wide = cast(values, &target)?;
+        let offsets = lists.value_offsets();
+        let running: ArrayRef = match target {
+            DataType::UInt64 => {
+                let v = wide.as_primitive::<UInt64Type>();
+                let mut out = Vec::with_capacity(v.len());
+                for w in offsets.windows(2) {
+                    let mut total = 0u64;
+                    for i in w[0] as usize..w[1] as usize {
+                        total = total.wrapping_add(v.value(i));
+                        out.push(total);
+                    }
+                }
+                Arc::new(UInt64Array::from(out))
+            }
+            DataType::Float64 => {
+                let v = wide.as_primitive::<Float64Type>();
+                let mut out = Vec::with_capacity(v.len());
+                for w in offsets.windows(2) {
+                    let mut total = 0f64;
+                    for i in w[0] as usize..w[1] as usize {
+                        total += v.value(i);
+                        out.push(total);
+                    }
+                }
+                Arc::new(Float64Array::from(out))
+            }
+            _ => {
+                let v = wide.as_primitive::<Int64Type>();
+                let mut out = Vec::with_capacity(v.len());
+                for w in offsets.windows(2) {
+                    let mut total = 0i64;
+                    for i in w[0] as usize..w[1] as usize {
+                        total = total.wrapping_add(v.value(i));
+                        out.push(total);
+                    }
+                }
+                Arc::new(Int64Array::from(out))
+            }
+        };
+        // The sums of each row's own slice, starting where its elements start.
+        let start = offsets[0];
+        let shifted: Vec<i32> = offsets.iter().map(|o| o - start).collect();
+        let out = ListArray::try_new(
+            Arc::new(datafusion::arrow::datatypes::Field::new("item", target, true)),
+            OffsetBuffer::new(shifted.into()),
+            running,
+            lists.nulls().cloned(),
+        )?;
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }

@@ -633,6 +633,10 @@ fn of(expr: &Expr, scope: &Scope<'_>) -> Option<Wrappers> {
             if name == "toNullable" && args.len() == 1 {
                 return of(args[0], scope).map(|w| Wrappers { nullable: true, ..w });
             }
+            // `toLowCardinality(x)`: `x`'s type, `LowCardinality`.
+            if name == "toLowCardinality" && args.len() == 1 {
+                return of(args[0], scope).map(|w| Wrappers { low_cardinality: true, nothing: false, ..w });
+            }
             if name.ends_with("OrNull") || name.eq_ignore_ascii_case("nullIf") {
                 // Of a `LowCardinality` text, a `LowCardinality(Nullable(…))` (`toInt32OrNull(lc)`), except the
                 // conversions that take a scale or give a DateTime64 (measured).

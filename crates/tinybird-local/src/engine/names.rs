@@ -621,6 +621,8 @@ fn write(out: &mut String, expr: &Expr) -> Option<()> {
             // ClickHouse names a function by its canonical name where it has one for the alias written.
             let mut name = match name.value.as_str() {
                 "date_diff" | "DATE_DIFF" | "timestampDiff" | "TIMESTAMP_DIFF" => "dateDiff".to_string(),
+                "ltrim" => "trimLeft".to_string(),
+                "rtrim" => "trimRight".to_string(),
                 other => other.to_string(),
             };
             let mut args: Vec<&Expr> = Vec::new();

@@ -992,6 +992,8 @@ fn conditionals(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<
         // The value; its type `Nullable` (see the hints), and so for the aggregates of it (`sum(toNullable(x))` of
         // no row is NULL).
         "toNullable" => format!("ch_nullable_marker({})", one(call)?),
+        // The value; its type `LowCardinality` (see the hints).
+        "toLowCardinality" => format!("ch_plain_value({})", typed_literal_text(one(call)?)),
         "isNull" => format!("(({}) IS NULL)", one(call)?),
         "isNotNull" => format!("(({}) IS NOT NULL)", one(call)?),
         _ => return Ok(None),
@@ -1062,6 +1064,7 @@ fn arrays(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>,
             }
         }
         "arraySum" => format!("ch_array_sum({})", one(call)?),
+        "arrayCumSum" => format!("ch_array_cum_sum({})", one(call)?),
         "arrayReverse" => format!("array_reverse({})", one(call)?),
         // `ARRAY JOIN a, b` (see `array_joins_as_subqueries`): one array of several unfolded side by side.
         ARRAY_JOIN_ZIP => format!("unnest(ch_array_join_sizes({}))", a.join(", ")),
@@ -1240,6 +1243,34 @@ fn strings(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
             let f = if name == "replaceRegexpOne" { "ch_replace_regexp_one" } else { "ch_replace_regexp_all" };
             format!("{f}({}, {pattern}, {})", a[0], a[2])
         }
+        "extractAll" => {
+            arity(call, 2..=2)?;
+            format!("ch_extract_all({}, {})", a[0], sql_string(&regex_pattern(name, &a[1])?))
+        }
+        // Any needle (an array literal of strings) found in the text, as bytes; an empty needle is found.
+        "multiSearchAny" => {
+            arity(call, 2..=2)?;
+            let needles = match parse_expr(&a[1])? {
+                Expr::Array(array) if !array.elem.is_empty() => array.elem,
+                _ => {
+                    return Err(EngineError::Unsupported(
+                        "multiSearchAny with needles that are not a non-empty array literal".into(),
+                    ));
+                }
+            };
+            let mut found = Vec::with_capacity(needles.len());
+            for n in needles {
+                match n {
+                    Expr::Value(ValueWithSpan { value: SqlValue::SingleQuotedString(t), .. }) => {
+                        found.push(format!("ch_position({}, {}) > 0", a[0], sql_string(&t)));
+                    }
+                    _ => {
+                        return Err(EngineError::Unsupported("multiSearchAny with needles that are not strings".into()));
+                    }
+                }
+            }
+            format!("ch_to_uint8({})", found.join(" OR "))
+        }
         "match" | "extract" => {
             arity(call, 2..=2)?;
             // ClickHouse compiles the pattern with RE2's `dot_nl`: `.` matches a newline.
@@ -1306,8 +1337,8 @@ fn strings(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
             format!("ch_simple_json_{}({}, {})", snake_case(rest).replace("u_int", "uint"), a[0], a[1])
         }
         "trim" | "trimBoth" => format!("btrim({})", one(call)?),
-        "trimLeft" => format!("ltrim({})", one(call)?),
-        "trimRight" => format!("rtrim({})", one(call)?),
+        "trimLeft" | "ltrim" => format!("ltrim({})", one(call)?),
+        "trimRight" | "rtrim" => format!("rtrim({})", one(call)?),
         "substring" | "SUBSTRING" | "substr" | "SUBSTR" | "Substr" | "mid" => {
             arity(call, 2..=3)?;
             format!("ch_substring({})", a.join(", "))
