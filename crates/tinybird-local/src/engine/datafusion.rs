@@ -742,6 +742,7 @@ impl DataFusionEngine {
         super::strings::register(&ctx);
         super::arrays::register(&ctx);
         super::states::register(&ctx);
+        super::math::register(&ctx);
         super::text::register(&ctx);
         super::joins::register(&ctx);
         super::funnels::register(&ctx);

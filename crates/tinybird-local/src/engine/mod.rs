@@ -20,6 +20,7 @@ pub mod guard;
 mod hints;
 mod joins;
 mod json;
+mod math;
 pub mod names;
 mod order;
 mod quantiles;

@@ -1265,7 +1265,9 @@ fn strings(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
                         found.push(format!("ch_position({}, {}) > 0", a[0], sql_string(&t)));
                     }
                     _ => {
-                        return Err(EngineError::Unsupported("multiSearchAny with needles that are not strings".into()));
+                        return Err(EngineError::Unsupported(
+                            "multiSearchAny with needles that are not strings".into(),
+                        ));
                     }
                 }
             }
@@ -1569,11 +1571,12 @@ fn numbers(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
             let x = format!("CAST({} AS DOUBLE)", one(call)?);
             format!("CASE WHEN {x} < 0 THEN CAST('NaN' AS DOUBLE) ELSE sqrt({x}) END")
         }
-        "exp" | "ln" | "log2" | "log10" => {
-            format!("{}(CAST({} AS DOUBLE))", name.to_ascii_lowercase(), one(call)?)
+        "exp" => format!("exp(CAST({} AS DOUBLE))", one(call)?),
+        // Correctly rounded, as ClickHouse's (see the `math` module); `log` is the natural logarithm.
+        "ln" | "log2" | "log10" | "log1p" | "sin" | "cos" | "cbrt" => {
+            format!("ch_{}(CAST({} AS DOUBLE))", name.to_ascii_lowercase(), one(call)?)
         }
-        // ClickHouse's `log` is the natural logarithm.
-        "log" | "LOG" => format!("ln(CAST({} AS DOUBLE))", one(call)?),
+        "log" | "LOG" => format!("ch_ln(CAST({} AS DOUBLE))", one(call)?),
         // Int8: -1, 0 or 1; NaN counts as positive, as in ClickHouse.
         "sign" => {
             let x = one(call)?;
