@@ -884,14 +884,15 @@ impl ScalarUDFImpl for Week {
 /// for a calendar function's time zone argument (`toDate(t, 'Europe/Madrid')`, `toHour(t, 'Asia/Tokyo')`,
 /// `formatDateTime(t, '%F', 'America/New_York')`): the function then reads the local date and time. Its result is
 /// consumed at once by that function, whose result (a Date, a number, text) holds no instant. A `Date` has no time of
-/// day and stays as it is, as in ClickHouse.
+/// day and stays as it is, as in ClickHouse. With `clamp` (for the functions that give a `Date` or a week), a local
+/// time before 1970 is 1970-01-01 00:00:00, where ClickHouse's `Date` stops.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct WallClock {
     signature: Signature,
 }
 
 pub(super) fn wall_clock_udf() -> ScalarUDF {
-    ScalarUDF::new_from_impl(WallClock { signature: Signature::any(2, Volatility::Immutable) })
+    ScalarUDF::new_from_impl(WallClock { signature: Signature::any(3, Volatility::Immutable) })
 }
 
 impl ScalarUDFImpl for WallClock {
@@ -905,14 +906,14 @@ impl ScalarUDFImpl for WallClock {
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
         match args {
-            [t @ (DataType::Date32 | DataType::Null), _] => Ok(t.clone()),
-            [DataType::Timestamp(unit, _), _] => Ok(DataType::Timestamp(*unit, None)),
-            [t, _] => exec_err!(
+            [t @ (DataType::Date32 | DataType::Null), _, _] => Ok(t.clone()),
+            [DataType::Timestamp(unit, _), _, _] => Ok(DataType::Timestamp(*unit, None)),
+            [t, _, _] => exec_err!(
                 "tinybird-local's DataFusion engine supports a time zone argument of a DateTime, DateTime64 or Date \
                  only, not of {}",
                 ChType::from_arrow(t)
             ),
-            _ => exec_err!("ch_wall_clock takes a value and a time zone"),
+            _ => exec_err!("ch_wall_clock takes a value, a time zone and whether to stop at 1970"),
         }
     }
 
@@ -924,6 +925,7 @@ impl ScalarUDFImpl for WallClock {
         let tz: chrono_tz::Tz = zone
             .parse()
             .map_err(|_| datafusion::error::DataFusionError::Execution(format!("Unknown time zone: {zone}")))?;
+        let clamp = matches!(&args.args[2], ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))));
         let values = args.args[0].to_array(args.number_rows)?;
         let DataType::Timestamp(unit, _) = values.data_type().clone() else {
             return Ok(ColumnarValue::Array(values));
@@ -937,7 +939,7 @@ impl ScalarUDFImpl for WallClock {
                     datafusion::error::DataFusionError::Execution("a date outside the calendar".into())
                 })?;
                 let wall = instant.with_timezone(&tz).naive_local().and_utc().timestamp();
-                Ok(wall * per_second + fraction)
+                Ok(if clamp && wall < 0 { 0 } else { wall * per_second + fraction })
             })
             .transpose()
         });

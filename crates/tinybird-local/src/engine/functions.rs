@@ -323,6 +323,7 @@ pub fn register(ctx: &SessionContext) {
         DataType::UInt64,
         DataType::Float32,
         DataType::Float64,
+        DataType::Utf8,
     ] {
         let name: &'static str = Box::leak(
             format!("ch_json_array_{}", ChType::from_arrow(&element).to_string().to_lowercase()).into_boxed_str(),
@@ -412,9 +413,9 @@ enum Json {
     },
     /// `JSONExtract(…, 'Float32' | 'Float64')`: a number, or a boolean as 1/0; anything else 0.
     TypedFloat,
-    /// `JSONExtract(…, 'Array(T)')` of a number type `T` (the element type): each element as `Typed`/`TypedFloat`
-    /// reads it (an element it cannot read is 0), and `[]` when no element reads as `T` (ClickHouse's
-    /// `were_valid_elements`) or the value is not an array.
+    /// `JSONExtract(…, 'Array(T)')` of a number type or `String` (the element type): each element as `Typed`/
+    /// `TypedFloat`/`String` reads it (an element it cannot read is 0, a `null` is `''`), and `[]` when no element
+    /// reads as `T` (ClickHouse's `were_valid_elements`) or the value is not an array.
     TypedArray(DataType),
 }
 
@@ -1698,24 +1699,36 @@ fn json(kind: &Json, arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
             }
         }
         Json::TypedArray(element) => {
-            // Every element as f64 or i128 (exact in each), then cast to the element type (in range: exact).
+            // A NULL document: ClickHouse's type would be a Nullable array, which it refuses.
+            if docs.null_count() > 0 {
+                return exec_err!(
+                    "Nested type Array({}) cannot be inside Nullable type (ILLEGAL_TYPE_OF_ARGUMENT)",
+                    ChType::from_arrow(element)
+                );
+            }
+            // Every element as f64, i128 (exact in each) or text, then cast to the element type (in range: exact).
             let float = element.is_floating();
+            let text = element == &DataType::Utf8;
             let (signed, bits) = match ChType::from_arrow(element) {
                 ChType::Int { signed, bits } => (signed, bits),
                 _ => (true, 64),
             };
             let mut lengths = Vec::with_capacity(rows);
-            let (mut floats, mut integers) = (Vec::new(), Vec::new());
+            let (mut floats, mut integers, mut texts) = (Vec::new(), Vec::new(), Vec::new());
             for r in 0..rows {
                 at(r, &mut |v| {
                     let items = match v {
                         Some(Doc::Array(items)) => items.as_slice(),
                         _ => &[],
                     };
-                    let before = (floats.len(), integers.len());
+                    let before = (floats.len(), integers.len(), texts.len());
                     let mut valid = false;
                     for item in items {
-                        if float {
+                        if text {
+                            // `null` is not a string: `''`, and not a valid element.
+                            valid |= !matches!(item, Doc::Null);
+                            texts.push(item.to_text());
+                        } else if float {
                             let x = json_float(item);
                             valid |= x.is_some();
                             floats.push(x.unwrap_or(0.0));
@@ -1728,11 +1741,14 @@ fn json(kind: &Json, arrays: &[ArrayRef], rows: usize) -> Result<ArrayRef> {
                     if !valid {
                         floats.truncate(before.0);
                         integers.truncate(before.1);
+                        texts.truncate(before.2);
                     }
                     lengths.push(if valid { items.len() } else { 0 });
                 });
             }
-            let values: ArrayRef = if float {
+            let values: ArrayRef = if text {
+                Arc::new(datafusion::arrow::array::StringArray::from(texts))
+            } else if float {
                 Arc::new(datafusion::arrow::array::Float64Array::from(floats))
             } else if signed {
                 Arc::new(datafusion::arrow::array::Int64Array::from_iter_values(integers.iter().map(|&n| n as i64)))

@@ -120,6 +120,17 @@ pub(super) fn call_of(expr: &Expr) -> Result<Call, EngineError> {
 pub(super) fn arity(call: &Call, range: std::ops::RangeInclusive<usize>) -> Result<(), EngineError> {
     if range.contains(&call.args.len()) {
         Ok(())
+    } else if call.args.len() > *range.end()
+        && (call.args.iter().any(|a| a.contains(" -> "))
+            || call.args[*range.end()..].iter().all(|a| string_literal(a).is_some()))
+    {
+        // A form ClickHouse has and this engine does not: a lambda first (`arraySort(x -> -x, arr)`), or a trailing
+        // time zone or option (`toDayOfWeek(t, 0, 'Asia/Tokyo')`).
+        Err(EngineError::Unsupported(format!(
+            "`{}` with {} arguments (a lambda, a time zone or another option this engine does not take)",
+            call.name,
+            call.args.len()
+        )))
     } else {
         Err(EngineError::Syntax(format!(
             "Number of arguments for function {} doesn't match: passed {}, should be {}",
@@ -219,6 +230,12 @@ pub(super) fn cast_fn(target: &str) -> Option<&'static str> {
 /// Whether an aggregate's argument may be NULL in ClickHouse: a bare (possibly qualified or quoted) column whose
 /// declared type is `Nullable`. Expressions over columns count as not nullable.
 pub(super) fn nullable_argument(arg: &str, nullable: &dyn Fn(&str) -> bool) -> bool {
+    // Through an argument check (`ch_expect(x, 'family', 'function')`, whose last two arguments are literals).
+    if let Some(inner) = arg.strip_prefix("ch_expect(").and_then(|a| a.strip_suffix(')'))
+        && let Some((checked, _)) = inner.rsplitn(3, ", ").nth(2).map(|x| (x, ()))
+    {
+        return nullable_argument(checked, nullable);
+    }
     bare_column(arg).is_some_and(nullable) || arg.starts_with("ch_nullable_marker(")
 }
 
@@ -334,6 +351,7 @@ const ZONED: &[(&str, usize)] = &[
     ("toWeek", 2),
     ("toYearWeek", 2),
     ("toStartOfWeek", 2),
+    ("toDayOfWeek", 2),
 ];
 
 /// A [`ZONED`] call's time zone argument (a string literal) taken off: UTC's names dropped, another zone's applied to
@@ -365,6 +383,17 @@ fn zoned_as_wall_clock(call: &mut Call) -> Result<(), EngineError> {
             call.name
         )));
     }
+    // `toUnixTimestamp(t, zone)` of a date-time: the instant, whatever the zone (of text, the zone reads it: refused).
+    if call.name == "toUnixTimestamp" && call.args.len() == 2 && !call.windowed {
+        call.args.pop();
+        call.args[0] = format!("ch_datetime_only({}, 'toUnixTimestamp with a time zone')", call.args[0]);
+        return Ok(());
+    }
+    if matches!(call.name.as_str(), "dateDiff" | "date_diff" | "DATE_DIFF" | "timestampDiff" | "age")
+        && call.args.len() == 4
+    {
+        return Err(EngineError::Unsupported(format!("{} with a time zone argument", call.name)));
+    }
     let Some((_, at)) = ZONED.iter().find(|(n, _)| *n == call.name) else { return Ok(()) };
     if call.args.len() != at + 1 || call.windowed {
         return Ok(());
@@ -373,14 +402,44 @@ fn zoned_as_wall_clock(call: &mut Call) -> Result<(), EngineError> {
         return Err(EngineError::Unsupported(format!("{} with a time zone that is not a string literal", call.name)));
     };
     call.args.pop();
-    // `toString` takes a time zone with a date-time only (ClickHouse's error for a Date).
-    if call.name == "toString" {
-        call.args[0] = format!("ch_datetime_only({}, 'toString')", call.args[0]);
+    // These take a time zone with a date-time only (ClickHouse's error for a Date).
+    if matches!(
+        call.name.as_str(),
+        "toString" | "toStartOfMonth" | "toStartOfQuarter" | "toStartOfYear" | "toMonday" | "toStartOfWeek"
+    ) {
+        call.args[0] = format!("ch_datetime_only({}, '{}')", call.args[0], call.name);
     }
+    // Those that give a `Date`, or read the week of one, stop at 1970-01-01 as a `Date` does (the day before, in a
+    // zone behind UTC, of the instant 0).
+    let clamp = matches!(
+        call.name.as_str(),
+        "toDate"
+            | "toStartOfMonth"
+            | "toStartOfQuarter"
+            | "toStartOfYear"
+            | "toMonday"
+            | "toStartOfWeek"
+            | "toWeek"
+            | "toYearWeek"
+            | "toISOWeek"
+            | "toISOYear"
+    );
     if !crate::types::is_utc(&zone) {
-        call.args[0] = format!("ch_wall_clock({}, {})", call.args[0], sql_string(&zone));
+        call.args[0] = format!("ch_wall_clock({}, {}, {clamp})", call.args[0], sql_string(&zone));
     }
     Ok(())
+}
+
+/// The count of a `uniq…` aggregate: exact (`countDistinct`, `uniqExact`), or ClickHouse's estimate, which is exact
+/// up to a size (see `states::ExactUpTo`) and refused past it.
+fn exact_up_to(function: &str, count: String) -> String {
+    let limit = match function.trim_end_matches("If").trim_end_matches("Merge") {
+        "uniq" => 65_536,
+        "uniqCombined" | "uniqCombined64" => 4_096,
+        "uniqHLL12" => 16,
+        _ => return count,
+    };
+    format!("ch_exact_up_to({count}, {limit}, '{function}')")
 }
 
 /// The aggregates whose `-State` and `-Merge` this engine computes. A state is a struct whose first field,
@@ -450,7 +509,10 @@ fn merge(call: &Call, base: &str, nullable: &dyn Fn(&str) -> bool) -> Result<Exp
                 format!("CAST(ch_zero_if_null(sum(get_field({value}, 'count'))) AS DOUBLE)")
             }
         ),
-        _ => as_u64(format!("ch_zero_if_null(cardinality(array_distinct(flatten(array_agg({value})))))")),
+        _ => exact_up_to(
+            &call.name,
+            as_u64(format!("ch_zero_if_null(cardinality(array_distinct(flatten(array_agg({value})))))")),
+        ),
     };
     parse_expr(&sql)
 }
@@ -487,17 +549,18 @@ fn aggregates(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Exp
         }
         "countDistinct" | "uniq" | "uniqExact" | "uniqCombined" | "uniqCombined64" | "uniqHLL12" => {
             arity(call, 1..=usize::MAX)?;
-            if a.len() == 1 {
+            let count = if a.len() == 1 {
                 as_u64(format!("count(DISTINCT {})", a[0]))
             } else {
                 // Distinct combinations; a row with a NULL in any argument is skipped, as ClickHouse skips it.
                 let present: Vec<String> = a.iter().map(|x| format!("({x}) IS NOT NULL")).collect();
                 as_u64(format!("count(DISTINCT CASE WHEN {} THEN struct({}) END)", present.join(" AND "), a.join(", ")))
-            }
+            };
+            exact_up_to(name, count)
         }
         "uniqIf" | "uniqExactIf" => {
             arity(call, 2..=2)?;
-            as_u64(format!("count(DISTINCT CASE WHEN {} THEN {} END)", a[1], a[0]))
+            exact_up_to(name, as_u64(format!("count(DISTINCT CASE WHEN {} THEN {} END)", a[1], a[0])))
         }
         // ClickHouse's sum and avg: their types, and their order of adding floats (see the `sums` module).
         // ClickHouse sums an empty set to 0, not NULL.
@@ -904,7 +967,19 @@ fn dates(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, 
         "toHour" => format!("ch_to_uint8(date_part('hour', ch_time_of_day_arg({})))", one(call)?),
         "toMinute" => format!("ch_to_uint8(date_part('minute', ch_time_of_day_arg({})))", one(call)?),
         "toSecond" => format!("ch_to_uint8(date_part('second', ch_time_of_day_arg({})))", one(call)?),
-        "toDayOfWeek" => format!("ch_to_uint8((ch_to_int64(date_part('dow', {})) + 6) % 7 + 1)", one(call)?),
+        // Mode 0 (the default): Monday 1 to Sunday 7; 1: Monday 0 to Sunday 6; 2: Sunday 0 to Saturday 6; 3: Sunday
+        // 1 to Saturday 7.
+        "toDayOfWeek" => {
+            arity(call, 1..=2)?;
+            let dow = format!("ch_to_int64(date_part('dow', {}))", a[0]);
+            match a.get(1).map(|m| m.trim()) {
+                None | Some("0") => format!("ch_to_uint8(({dow} + 6) % 7 + 1)"),
+                Some("1") => format!("ch_to_uint8(({dow} + 6) % 7)"),
+                Some("2") => format!("ch_to_uint8({dow})"),
+                Some("3") => format!("ch_to_uint8({dow} + 1)"),
+                Some(m) => return Err(EngineError::Unsupported(format!("toDayOfWeek with the mode {m}"))),
+            }
+        }
         "toUnixTimestamp" => format!("ch_unix_timestamp({})", one(call)?),
         "formatDateTime" => {
             arity(call, 2..=2)?;
@@ -1033,7 +1108,17 @@ fn arrays(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>,
             else {
                 return Err(EngineError::Unsupported(format!("`{name}` without a one-parameter lambda")));
             };
-            let body = if name == "arrayAll" { format!("NOT ({body})") } else { body.to_string() };
+            // A predicate is a condition: a UInt8 (`match(…)`, `1`) is one when not 0, NULL is false (ClickHouse's
+            // reading; DataFusion's lambdas take booleans only).
+            let body = match name {
+                "arrayMap" => body.to_string(),
+                "arrayAll" => format!("NOT coalesce(CAST(({body}) AS BOOLEAN), false)"),
+                _ => format!("coalesce(CAST(({body}) AS BOOLEAN), false)"),
+            };
+            // `arrayMap`'s values are typed Nullable for the lambdas over them: DataFusion fixes a lambda variable's
+            // type while planning and checks it again after the rewrites, which may make an element Nullable
+            // (`arrayFilter(x -> x > 0, arrayMap(x -> x * 2, arr))`). The `meta` type does not depend on it.
+            let body = if name == "arrayMap" { format!("ch_nullable_marker({body})") } else { body };
             let sql = match name {
                 "arrayMap" => format!("array_transform({array}, {LAMBDA})"),
                 "arrayFilter" => format!("array_filter({array}, {LAMBDA})"),
@@ -1355,7 +1440,7 @@ fn strings(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>
 }
 
 /// JSON.
-fn json(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, EngineError> {
+fn json(call: &Call, nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, EngineError> {
     let (a, name) = (&call.args, call.name.as_str());
     let sql = match name {
         "JSONExtractString" | "JSONExtractInt" | "JSONExtractUInt" | "JSONExtractFloat" | "JSONExtractBool"
@@ -1394,16 +1479,17 @@ fn json(call: &Call, _nullable: &dyn Fn(&str) -> bool) -> Result<Option<Expr>, E
             let path = a[..a.len() - 1].join(", ");
             // `Array(T)`: each element of the array (its raw JSON) read as `T`; anything but an array is `[]`.
             if let Some(element) = ty.strip_prefix("Array(").and_then(|t| t.strip_suffix(')')) {
+                // Of a Nullable document, ClickHouse's type would be a Nullable array: its error.
+                if nullable_argument(&a[0], nullable) {
+                    return Err(EngineError::Syntax(format!(
+                        "Nested type Array({}) cannot be inside Nullable type (ILLEGAL_TYPE_OF_ARGUMENT)",
+                        element.trim()
+                    )));
+                }
                 match element.trim() {
-                    // Each element's text, as `JSONExtractString` reads it.
-                    "String" => {
-                        const ELEMENT: &str = "__tb_json_element";
-                        let sql = format!("array_transform(ch_json_array_raw({path}), {LAMBDA})");
-                        return with_lambda(&sql, ELEMENT, &format!("ch_json_string({ELEMENT})")).map(Some);
-                    }
-                    // Numbers (see `Json::TypedArray`).
+                    // Numbers and text (see `Json::TypedArray`).
                     t @ ("Int8" | "Int16" | "Int32" | "Int64" | "UInt8" | "UInt16" | "UInt32" | "UInt64"
-                    | "Float32" | "Float64") => format!("ch_json_array_{}({path})", t.to_lowercase()),
+                    | "Float32" | "Float64" | "String") => format!("ch_json_array_{}({path})", t.to_lowercase()),
                     other => return Err(EngineError::Unsupported(format!("JSONExtract to type Array({other})"))),
                 }
             } else {
@@ -1763,12 +1849,98 @@ fn regex_pattern(name: &str, arg: &str) -> Result<String, EngineError> {
                     "`{name}` with a word boundary (\\b, \\B), ASCII in RE2 and Unicode in this engine"
                 )));
             }
+            // Rust's word-edge assertions (`\<`, `\>`).
+            Some(c @ ('<' | '>')) => {
+                return Err(EngineError::Unsupported(format!(
+                    "`{name}` with `\\{c}` (read differently by RE2 and this engine)"
+                )));
+            }
+            // A Unicode property in braces: the general categories and common scripts both read; not Rust's others
+            // (`\p{Emoji}`).
+            Some(c @ ('p' | 'P')) if chars.clone().next() == Some('{') => {
+                let property: String = chars.clone().skip(1).take_while(|c| *c != '}').collect();
+                const KNOWN: &[&str] = &[
+                    "L",
+                    "Lu",
+                    "Ll",
+                    "Lt",
+                    "Lm",
+                    "Lo",
+                    "M",
+                    "Mn",
+                    "Mc",
+                    "Me",
+                    "N",
+                    "Nd",
+                    "Nl",
+                    "No",
+                    "P",
+                    "Pc",
+                    "Pd",
+                    "Ps",
+                    "Pe",
+                    "Pi",
+                    "Pf",
+                    "Po",
+                    "S",
+                    "Sm",
+                    "Sc",
+                    "Sk",
+                    "So",
+                    "Z",
+                    "Zs",
+                    "Zl",
+                    "Zp",
+                    "C",
+                    "Cc",
+                    "Cf",
+                    "Co",
+                    "Latin",
+                    "Greek",
+                    "Cyrillic",
+                    "Han",
+                    "Arabic",
+                    "Hebrew",
+                    "Hiragana",
+                    "Katakana",
+                    "Hangul",
+                    "Thai",
+                    "Devanagari",
+                    "Armenian",
+                    "Georgian",
+                ];
+                if !KNOWN.contains(&property.as_str()) {
+                    return Err(EngineError::Unsupported(format!(
+                        "`{name}` with the Unicode property `\\{c}{{{property}}}` (RE2 may not have it)"
+                    )));
+                }
+                out.push('\\');
+                out.push(c);
+            }
             Some(other) => {
                 out.push('\\');
                 out.push(other);
             }
             None => out.push('\\'),
         }
+    }
+    // Syntax Rust's `regex` reads and RE2 does not (or reads otherwise): class set operations (`[a&&b]`, `--`,
+    // `~~`), the flags `x`, `u` and `R`, repetitions past RE2's 1000.
+    if ["&&", "--", "~~"].iter().any(|op| pattern.contains(op)) {
+        return Err(EngineError::Unsupported(format!(
+            "`{name}` with `&&`, `--` or `~~` in the pattern (read differently by RE2)"
+        )));
+    }
+    let flags = pattern.match_indices("(?").any(|(i, _)| {
+        pattern[i + 2..].chars().take_while(|c| *c != ')' && *c != ':').any(|c| matches!(c, 'x' | 'u' | 'R'))
+    });
+    let repeats = pattern.match_indices('{').any(|(i, _)| {
+        pattern[i + 1..].split(['}', ',']).take(2).any(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 1000))
+    });
+    if flags || repeats {
+        return Err(EngineError::Unsupported(format!(
+            "`{name}` with the flag x, u or R, or a repetition past 1000 (read differently by RE2)"
+        )));
     }
     Ok(out)
 }

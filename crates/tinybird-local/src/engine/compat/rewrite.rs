@@ -747,6 +747,10 @@ pub(super) fn rewrite_limit_by(query: &mut Query) -> Result<(), EngineError> {
     if offset.is_some() {
         return Err(EngineError::Unsupported("LIMIT n OFFSET m BY".into()));
     }
+    // A count that is not a whole number ≥ 0 (ClickHouse reads `LIMIT -1 BY` its own way).
+    if !matches!(limit, Expr::Value(ValueWithSpan { value: SqlValue::Number(n, _), .. }) if n.parse::<u64>().is_ok()) {
+        return Err(EngineError::Unsupported(format!("LIMIT {limit} BY (a count other than a whole number)")));
+    }
     let SetExpr::Select(select) = query.body.as_ref() else {
         return Err(EngineError::Unsupported("LIMIT BY on a UNION".into()));
     };
@@ -778,6 +782,9 @@ pub(super) fn rewrite_limit_by(query: &mut Query) -> Result<(), EngineError> {
     let by: Vec<String> = limit_by.iter().map(|e| resolve(e).to_string()).collect();
     let mut window_order = Vec::new();
     let mut outer_order = Vec::new();
+    // An ORDER BY expression that is not a selected column (`ORDER BY ts DESC LIMIT 1 BY id`): computed in a
+    // hidden column of the inner query, which the outer one orders by and leaves out.
+    let mut hidden: Vec<String> = Vec::new();
     if let Some(order) = &query.order_by {
         let OrderByKind::Expressions(items) = &order.kind else {
             return Err(EngineError::Unsupported("ORDER BY ALL with LIMIT BY".into()));
@@ -789,12 +796,19 @@ pub(super) fn rewrite_limit_by(query: &mut Query) -> Result<(), EngineError> {
             match &item.expr {
                 Expr::Identifier(i) if outputs.contains(&i.value) || has_wildcard => outer_order.push(item.to_string()),
                 _ => {
-                    return Err(EngineError::Unsupported(
-                        "LIMIT BY with ORDER BY on an expression that is not a selected column".into(),
-                    ));
+                    let alias = format!("__tb_limit_by_order_{}", hidden.len());
+                    hidden.push(format!("{} AS {alias}", resolved.expr));
+                    let mut outer = item.clone();
+                    outer.expr = Expr::Identifier(Ident::new(alias));
+                    outer_order.push(outer.to_string());
                 }
             }
         }
+    }
+    if !hidden.is_empty() && select.distinct.is_some() {
+        return Err(EngineError::Unsupported(
+            "LIMIT BY with DISTINCT and ORDER BY on an expression that is not a selected column".into(),
+        ));
     }
     let mut inner = query.clone();
     inner.limit_clause = None;
@@ -804,14 +818,20 @@ pub(super) fn rewrite_limit_by(query: &mut Query) -> Result<(), EngineError> {
         by.join(", "),
         if window_order.is_empty() { String::new() } else { format!(" ORDER BY {}", window_order.join(", ")) }
     );
+    let extra: Vec<String> = hidden.iter().cloned().chain(std::iter::once(window)).collect();
     if let SetExpr::Select(s) = inner.body.as_mut() {
-        let item = parse_generic(&format!("SELECT {window}"))?;
+        let item = parse_generic(&format!("SELECT {}", extra.join(", ")))?;
         if let SetExpr::Select(parsed) = *item.body {
             s.projection.extend(parsed.projection);
         }
     }
+    let excluded: Vec<String> = (0..hidden.len())
+        .map(|i| format!("__tb_limit_by_order_{i}"))
+        .chain(std::iter::once("__tb_limit_by_rn".to_string()))
+        .collect();
     let text = format!(
-        "SELECT * EXCLUDE (__tb_limit_by_rn) FROM ({inner}) AS __tb_limit_by WHERE __tb_limit_by_rn <= {limit}{}",
+        "SELECT * EXCLUDE ({}) FROM ({inner}) AS __tb_limit_by WHERE __tb_limit_by_rn <= {limit}{}",
+        excluded.join(", "),
         if outer_order.is_empty() { String::new() } else { format!(" ORDER BY {}", outer_order.join(", ")) }
     );
     *query = parse_generic(&text)?;
