@@ -833,9 +833,9 @@ async fn materialized_views_run_on_ingestion() {
         .unwrap();
     assert_eq!(r.status(), 422);
     let error = r.json::<Value>().await.unwrap()["error"].as_str().unwrap().to_string();
-    // DataFusion refuses `countState`; ClickHouse runs it, and its aggregate state does not fit the UInt64 column.
-    let named = if on_clickhouse() { "views" } else { "countState" };
-    assert!(error.contains(named), "{error}");
+    // Both name the column: DataFusion refuses a -State value as a result, and ClickHouse's aggregate state does not
+    // fit the UInt64 column.
+    assert!(error.contains("views"), "{error}");
     let count = client()
         .get(format!("{}/v0/sql", s.url()))
         .query(&[("q", "SELECT count() FROM events")])
