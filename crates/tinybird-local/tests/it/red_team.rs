@@ -1613,10 +1613,11 @@ impl Proc {
         Ok(Proc { child, url, admin, log, args })
     }
 
-    /// [`Proc::spawn`] with `--query-timeout-secs 3` when the binary has it (so a slow query costs the suite 3 s,
-    /// not the default), else without.
+    /// [`Proc::spawn`] with `--query-timeout-secs 10` when the binary has it (so a slow query costs the suite 10 s,
+    /// not the default), else without. Not less: a 10,000-item `IN` list, which must answer, took 3.1 s in a debug
+    /// build on two cores while other tests (the `tb` CLI's builds) loaded them.
     async fn spawn_short_timeout() -> Proc {
-        match Proc::spawn(&["--query-timeout-secs", "3"]).await {
+        match Proc::spawn(&["--query-timeout-secs", "10"]).await {
             Ok(p) => p,
             Err(_) => Proc::spawn(&[]).await.expect("tinybird-local starts"),
         }
