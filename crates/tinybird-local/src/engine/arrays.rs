@@ -149,7 +149,6 @@ impl ScalarUDFImpl for CumSum {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        use datafusion::arrow::array::{Float64Array, Int64Array, UInt64Array};
         use datafusion::arrow::compute::cast;
         use datafusion::arrow::datatypes::{Float64Type, Int64Type, UInt64Type};
         let lists = args.args[0].to_array(args.number_rows)?;
@@ -167,43 +166,10 @@ impl ScalarUDFImpl for CumSum {
         }
         let wide = cast(values, &target)?;
         let offsets = lists.value_offsets();
-        let running: ArrayRef = match target {
-            DataType::UInt64 => {
-                let v = wide.as_primitive::<UInt64Type>();
-                let mut out = Vec::with_capacity(v.len());
-                for w in offsets.windows(2) {
-                    let mut total = 0u64;
-                    for i in w[0] as usize..w[1] as usize {
-                        total = total.wrapping_add(v.value(i));
-                        out.push(total);
-                    }
-                }
-                Arc::new(UInt64Array::from(out))
-            }
-            DataType::Float64 => {
-                let v = wide.as_primitive::<Float64Type>();
-                let mut out = Vec::with_capacity(v.len());
-                for w in offsets.windows(2) {
-                    let mut total = 0f64;
-                    for i in w[0] as usize..w[1] as usize {
-                        total += v.value(i);
-                        out.push(total);
-                    }
-                }
-                Arc::new(Float64Array::from(out))
-            }
-            _ => {
-                let v = wide.as_primitive::<Int64Type>();
-                let mut out = Vec::with_capacity(v.len());
-                for w in offsets.windows(2) {
-                    let mut total = 0i64;
-                    for i in w[0] as usize..w[1] as usize {
-                        total = total.wrapping_add(v.value(i));
-                        out.push(total);
-                    }
-                }
-                Arc::new(Int64Array::from(out))
-            }
+        let running = match target {
+            DataType::UInt64 => running_sums::<UInt64Type>(&wide, offsets),
+            DataType::Float64 => running_sums::<Float64Type>(&wide, offsets),
+            _ => running_sums::<Int64Type>(&wide, offsets),
         };
         // The sums of each row's own slice, starting where its elements start.
         let start = offsets[0];
@@ -216,4 +182,20 @@ impl ScalarUDFImpl for CumSum {
         )?;
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
+}
+
+/// Each row's running sums over `values` (the rows' slices given by `offsets`), added as ClickHouse adds: wrapping for
+/// integers, in order for floats.
+fn running_sums<T: datafusion::arrow::datatypes::ArrowPrimitiveType>(values: &ArrayRef, offsets: &[i32]) -> ArrayRef {
+    use datafusion::arrow::datatypes::ArrowNativeTypeOp;
+    let v = values.as_primitive::<T>();
+    let mut out = Vec::with_capacity(v.len());
+    for w in offsets.windows(2) {
+        let mut total = T::Native::ZERO;
+        for i in w[0] as usize..w[1] as usize {
+            total = total.add_wrapping(v.value(i));
+            out.push(total);
+        }
+    }
+    Arc::new(datafusion::arrow::array::PrimitiveArray::<T>::from_iter_values(out))
 }
